@@ -1,0 +1,68 @@
+//! The calendar: which windows exist and which of them a run has to compute.
+//!
+//! The window arithmetic itself lives on [`Period`] (in `capacity-model`, so that every crate
+//! shares one type); this module adds the scheduling rules built on it.
+
+use chrono::NaiveDate;
+
+pub use capacity_model::{Period, PeriodType};
+
+/// The periods of `period_type` a scheduled run on business date `today` has to compute,
+/// oldest first.
+///
+/// Candidates are the last complete period and the `horizon − 1` complete periods before it
+/// (the bounded catch-up of DESIGN §5a); a candidate is skipped when `is_up_to_date` says the
+/// ledger already holds it and it is not stale. A `horizon` of 0 is treated as 1: the last
+/// complete period is always a candidate.
+///
+/// ```
+/// use aggregation_core::{due_periods, Period, PeriodType};
+/// use chrono::NaiveDate;
+///
+/// let today = NaiveDate::from_ymd_opt(2025, 4, 2).unwrap();
+/// let march = Period::last_complete(PeriodType::Monthly, today);
+/// // Only March is recorded: February and January are caught up, March is skipped.
+/// let due = due_periods(PeriodType::Monthly, today, 3, |period| *period == march);
+/// let starts: Vec<_> = due.iter().map(|period| period.start().to_string()).collect();
+/// assert_eq!(starts, ["2025-01-01", "2025-02-01"]);
+/// ```
+pub fn due_periods(
+    period_type: PeriodType,
+    today: NaiveDate,
+    horizon: usize,
+    is_up_to_date: impl Fn(&Period) -> bool,
+) -> Vec<Period> {
+    let mut candidates = Vec::with_capacity(horizon.max(1));
+    let mut period = Period::last_complete(period_type, today);
+    for _ in 0..horizon.max(1) {
+        candidates.push(period);
+        period = period.previous();
+    }
+    candidates.reverse();
+    candidates.retain(|period| !is_up_to_date(period));
+    candidates
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nothing_is_due_when_everything_is_recorded() {
+        let today = NaiveDate::from_ymd_opt(2025, 1, 1).unwrap();
+        for period_type in PeriodType::ALL {
+            assert!(due_periods(period_type, today, 5, |_| true).is_empty());
+        }
+    }
+
+    #[test]
+    fn the_last_complete_period_is_always_a_candidate() {
+        let today = NaiveDate::from_ymd_opt(2025, 1, 1).unwrap();
+        let due = due_periods(PeriodType::Daily, today, 0, |_| false);
+        assert_eq!(due, vec![Period::last_complete(PeriodType::Daily, today)]);
+        let due = due_periods(PeriodType::Weekly, today, 3, |_| false);
+        assert_eq!(due.len(), 3);
+        assert_eq!(due[2], Period::last_complete(PeriodType::Weekly, today));
+        assert_eq!(due[0].next(), due[1]);
+    }
+}

@@ -1,0 +1,356 @@
+//! The in-memory engine: keeps samples and folds them into aggregates on request.
+
+use std::collections::BTreeMap;
+
+use capacity_model::{
+    DatabaseSizeAggregate, DatabaseSizeSample, InstanceId, InstanceSizeAggregate,
+    InstanceSizeSample, Period, PeriodType, ValidationError, validate_supported_date,
+};
+use chrono::NaiveDate;
+
+use crate::metrics::{DatabaseWindow, InstanceWindow, database_aggregate, instance_aggregate};
+
+/// Why the engine refused a sample or could not derive a total.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// The sample is not valid input (negative size, part larger than the total, date out of
+    /// the supported range).
+    #[error("invalid sample for {instance_id}/{database_name} on {collected_date}: {source}")]
+    InvalidSample {
+        /// Instance of the rejected sample.
+        instance_id: InstanceId,
+        /// Database of the rejected sample.
+        database_name: String,
+        /// Date of the rejected sample.
+        collected_date: NaiveDate,
+        /// What is wrong with it.
+        source: ValidationError,
+    },
+    /// The sum of an instance's database sizes on one day does not fit the stored `bigint`.
+    #[error("the total size of instance {instance_id} on {collected_date} exceeds 2^63 - 1 MB")]
+    TotalOverflow {
+        /// The instance.
+        instance_id: InstanceId,
+        /// The day.
+        collected_date: NaiveDate,
+    },
+}
+
+/// Database and instance aggregates of a range of periods.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AggregationOutput {
+    /// Database-level rows, ordered by period, instance and database name.
+    pub databases: Vec<DatabaseSizeAggregate>,
+    /// Instance-level rows, ordered by period and instance.
+    pub instances: Vec<InstanceSizeAggregate>,
+}
+
+/// One sample's values, keyed elsewhere by instance, database and date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Sizes {
+    size_mb: i64,
+    data_size_mb: Option<i64>,
+    log_size_mb: Option<i64>,
+}
+
+/// Holds database size samples and computes the aggregates capstats would store for them.
+///
+/// Samples are keyed like `database_size_stats`: recording a second sample for the same
+/// instance, database and date replaces the first, as the database's upsert does. Instance
+/// daily totals are derived the way capstats derives `instance_size_stats`: the sum of that
+/// day's `size_mb` and the number of databases sampled that day.
+///
+/// The engine knows nothing about inactive or deleted instances: a caller that wants to mirror
+/// capstats leaves their samples out.
+#[derive(Debug, Clone, Default)]
+pub struct AggregationEngine {
+    samples: BTreeMap<(InstanceId, String), BTreeMap<NaiveDate, Sizes>>,
+}
+
+impl AggregationEngine {
+    /// An engine without samples.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records a sample, returning the one it replaced. Rejects negative sizes, parts larger
+    /// than the total and dates outside the supported range; the sample is then not recorded.
+    pub fn record(
+        &mut self,
+        sample: DatabaseSizeSample,
+    ) -> Result<Option<DatabaseSizeSample>, EngineError> {
+        let checked = sample
+            .validate_sizes()
+            .and_then(|()| validate_supported_date(sample.collected_date).map(drop));
+        if let Err(source) = checked {
+            return Err(EngineError::InvalidSample {
+                instance_id: sample.instance_id,
+                database_name: sample.database_name,
+                collected_date: sample.collected_date,
+                source,
+            });
+        }
+        let sizes = Sizes {
+            size_mb: sample.size_mb,
+            data_size_mb: sample.data_size_mb,
+            log_size_mb: sample.log_size_mb,
+        };
+        let replaced = self
+            .samples
+            .entry((sample.instance_id, sample.database_name.clone()))
+            .or_default()
+            .insert(sample.collected_date, sizes);
+        Ok(replaced.map(|old| DatabaseSizeSample {
+            size_mb: old.size_mb,
+            data_size_mb: old.data_size_mb,
+            log_size_mb: old.log_size_mb,
+            ..sample
+        }))
+    }
+
+    /// Removes the sample of one database on one day, returning whether there was one.
+    pub fn remove(
+        &mut self,
+        instance_id: InstanceId,
+        database_name: &str,
+        date: NaiveDate,
+    ) -> bool {
+        let key = (instance_id, database_name.to_owned());
+        let Some(days) = self.samples.get_mut(&key) else {
+            return false;
+        };
+        let removed = days.remove(&date).is_some();
+        if days.is_empty() {
+            self.samples.remove(&key);
+        }
+        removed
+    }
+
+    /// Every recorded sample, ordered by instance, database name and date.
+    pub fn samples(&self) -> impl Iterator<Item = DatabaseSizeSample> + '_ {
+        self.samples.iter().flat_map(|((instance_id, name), days)| {
+            days.iter().map(move |(date, sizes)| DatabaseSizeSample {
+                instance_id: *instance_id,
+                database_name: name.clone(),
+                collected_date: *date,
+                size_mb: sizes.size_mb,
+                data_size_mb: sizes.data_size_mb,
+                log_size_mb: sizes.log_size_mb,
+            })
+        })
+    }
+
+    /// The earliest and latest sampled dates, if any sample is recorded.
+    pub fn date_range(&self) -> Option<(NaiveDate, NaiveDate)> {
+        let mut dates = self.samples.values().flat_map(|days| days.keys().copied());
+        let first = dates.next()?;
+        Some(dates.fold((first, first), |(low, high), date| {
+            (low.min(date), high.max(date))
+        }))
+    }
+
+    /// The derived daily totals per instance, ordered by instance and date.
+    pub fn instance_daily_totals(&self) -> Result<Vec<InstanceSizeSample>, EngineError> {
+        let mut totals: BTreeMap<(InstanceId, NaiveDate), (i128, i64)> = BTreeMap::new();
+        for ((instance_id, _), days) in &self.samples {
+            for (date, sizes) in days {
+                let total = totals.entry((*instance_id, *date)).or_default();
+                total.0 += i128::from(sizes.size_mb);
+                total.1 += 1;
+            }
+        }
+        totals
+            .into_iter()
+            .map(|((instance_id, collected_date), (sum, count))| {
+                let total_size_mb = i64::try_from(sum).map_err(|_| EngineError::TotalOverflow {
+                    instance_id,
+                    collected_date,
+                })?;
+                Ok(InstanceSizeSample {
+                    instance_id,
+                    collected_date,
+                    total_size_mb,
+                    database_count: count,
+                })
+            })
+            .collect()
+    }
+
+    /// The database-level aggregates of `period`, ordered by instance and database name.
+    pub fn database_aggregates(&self, period: Period) -> Vec<DatabaseSizeAggregate> {
+        let previous = period.previous();
+        self.samples
+            .iter()
+            .filter_map(|((instance_id, name), days)| {
+                let window = |of: Period| {
+                    let mut summary = DatabaseWindow::default();
+                    for sizes in days.range(of.start()..=of.end()).map(|(_, sizes)| sizes) {
+                        summary.size.push(Some(sizes.size_mb));
+                        summary.data_size.push(sizes.data_size_mb);
+                        summary.log_size.push(sizes.log_size_mb);
+                    }
+                    summary
+                };
+                database_aggregate(
+                    *instance_id,
+                    name,
+                    period,
+                    &window(period),
+                    &window(previous),
+                )
+            })
+            .collect()
+    }
+
+    /// The instance-level aggregates of `period`, ordered by instance.
+    pub fn instance_aggregates(
+        &self,
+        period: Period,
+    ) -> Result<Vec<InstanceSizeAggregate>, EngineError> {
+        let totals = self.instance_daily_totals()?;
+        Ok(instance_aggregates_of(&totals, period))
+    }
+
+    /// Every aggregate of the periods of `period_type` whose start lies in `[from, to]`.
+    pub fn aggregate_range(
+        &self,
+        period_type: PeriodType,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<AggregationOutput, EngineError> {
+        let totals = self.instance_daily_totals()?;
+        let mut output = AggregationOutput::default();
+        for period in Period::starting_between(period_type, from, to) {
+            output.databases.extend(self.database_aggregates(period));
+            output
+                .instances
+                .extend(instance_aggregates_of(&totals, period));
+        }
+        Ok(output)
+    }
+}
+
+/// Instance-level aggregates of `period` from daily totals sorted by instance and date (the
+/// order [`AggregationEngine::instance_daily_totals`] returns). Callers with their own daily
+/// totals, rather than database samples, can use this directly.
+pub fn instance_aggregates_of(
+    totals: &[InstanceSizeSample],
+    period: Period,
+) -> Vec<InstanceSizeAggregate> {
+    let previous = period.previous();
+    let mut by_instance: BTreeMap<InstanceId, (InstanceWindow, InstanceWindow)> = BTreeMap::new();
+    for total in totals {
+        let in_current = period.contains(total.collected_date);
+        if !in_current && !previous.contains(total.collected_date) {
+            continue;
+        }
+        let windows = by_instance.entry(total.instance_id).or_default();
+        let window = if in_current {
+            &mut windows.0
+        } else {
+            &mut windows.1
+        };
+        window.total_size.push(Some(total.total_size_mb));
+        window.database_count.push(Some(total.database_count));
+    }
+    by_instance
+        .into_iter()
+        .filter_map(|(instance_id, (current, previous))| {
+            instance_aggregate(instance_id, period, &current, &previous)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(instance: i64, name: &str, day: u32, size: i64) -> DatabaseSizeSample {
+        DatabaseSizeSample {
+            instance_id: InstanceId(instance),
+            database_name: name.into(),
+            collected_date: NaiveDate::from_ymd_opt(2025, 1, day).unwrap(),
+            size_mb: size,
+            data_size_mb: Some(size / 2),
+            log_size_mb: None,
+        }
+    }
+
+    #[test]
+    fn a_later_sample_replaces_an_earlier_one_for_the_same_day() {
+        let mut engine = AggregationEngine::new();
+        assert_eq!(engine.record(sample(1, "a", 5, 10)), Ok(None));
+        let replaced = engine.record(sample(1, "a", 5, 12)).unwrap();
+        assert_eq!(replaced.map(|old| old.size_mb), Some(10));
+        assert_eq!(engine.samples().count(), 1);
+        assert!(engine.remove(InstanceId(1), "a", sample(1, "a", 5, 0).collected_date));
+        assert_eq!(engine.samples().count(), 0);
+        assert_eq!(engine.date_range(), None);
+    }
+
+    #[test]
+    fn invalid_samples_are_rejected_and_not_recorded() {
+        let mut engine = AggregationEngine::new();
+        let mut bad = sample(1, "a", 5, 10);
+        bad.log_size_mb = Some(11);
+        let error = engine.record(bad).unwrap_err();
+        assert!(error.to_string().contains("log_size_mb"), "{error}");
+        assert_eq!(engine.samples().count(), 0);
+    }
+
+    #[test]
+    fn instance_totals_sum_the_databases_of_each_day() {
+        let mut engine = AggregationEngine::new();
+        for record in [
+            sample(1, "a", 1, 10),
+            sample(1, "b", 1, 5),
+            sample(1, "a", 2, 11),
+            sample(2, "a", 1, 7),
+        ] {
+            engine.record(record).unwrap();
+        }
+        let totals = engine.instance_daily_totals().unwrap();
+        let summary: Vec<_> = totals
+            .iter()
+            .map(|total| {
+                (
+                    total.instance_id.0,
+                    total.total_size_mb,
+                    total.database_count,
+                )
+            })
+            .collect();
+        assert_eq!(summary, vec![(1, 15, 2), (1, 11, 1), (2, 7, 1)]);
+    }
+
+    #[test]
+    fn overflowing_instance_totals_are_reported() {
+        let mut engine = AggregationEngine::new();
+        engine.record(sample(1, "a", 1, i64::MAX)).unwrap();
+        engine.record(sample(1, "b", 1, 1)).unwrap();
+        assert!(matches!(
+            engine.instance_daily_totals(),
+            Err(EngineError::TotalOverflow { .. })
+        ));
+    }
+
+    #[test]
+    fn aggregate_range_covers_each_period_once() {
+        let mut engine = AggregationEngine::new();
+        for day in 1..=31 {
+            engine.record(sample(1, "a", day, i64::from(day))).unwrap();
+        }
+        let (from, to) = engine.date_range().unwrap();
+        let output = engine
+            .aggregate_range(PeriodType::Weekly, from, to)
+            .unwrap();
+        // Weeks starting on 6, 13, 20 and 27 January 2025.
+        assert_eq!(output.databases.len(), 4);
+        assert_eq!(output.instances.len(), 4);
+        let first = &output.databases[0];
+        assert_eq!(first.avg_size_mb, 9);
+        // The week of 30 December – 5 January has days 1..=5: mean 3, so the change is +6.
+        assert_eq!(first.size_change_mb, Some(6));
+        assert_eq!(first.size_change_percent, Some("200.00".parse().unwrap()));
+    }
+}

@@ -1,0 +1,239 @@
+//! The aggregate records capstats stores, one per key and period.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::{InstanceId, Period, ValidationError};
+
+/// Which source table an aggregate is computed from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AggregationLevel {
+    /// Per database, from `database_size_stats` into `database_size_aggregations`.
+    Database,
+    /// Per instance, from `instance_size_stats` into `instance_size_aggregations`.
+    Instance,
+}
+
+impl AggregationLevel {
+    /// Both levels, database first.
+    pub const ALL: [AggregationLevel; 2] = [Self::Database, Self::Instance];
+
+    /// The name stored in the database and used in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Database => "database",
+            Self::Instance => "instance",
+        }
+    }
+}
+
+impl fmt::Display for AggregationLevel {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+impl FromStr for AggregationLevel {
+    type Err = ValidationError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let trimmed = text.trim();
+        Self::ALL
+            .into_iter()
+            .find(|level| level.as_str().eq_ignore_ascii_case(trimmed))
+            .ok_or_else(|| ValidationError::UnknownAggregationLevel(text.to_owned()))
+    }
+}
+
+/// How an instance's total size moved against the previous period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrendDirection {
+    /// Growth rate above +5 %.
+    Growing,
+    /// Growth rate below −5 %.
+    Shrinking,
+    /// Growth rate between −5 % and +5 % inclusive.
+    Stable,
+}
+
+impl TrendDirection {
+    /// The growth rate (in percent) above which an instance counts as growing, and whose
+    /// negation it must fall below to count as shrinking.
+    pub const THRESHOLD_PERCENT: i64 = 5;
+
+    /// Classifies a growth rate given in percent.
+    pub fn from_growth_rate(growth_rate_percent: Decimal) -> Self {
+        let threshold = Decimal::from(Self::THRESHOLD_PERCENT);
+        if growth_rate_percent > threshold {
+            Self::Growing
+        } else if growth_rate_percent < -threshold {
+            Self::Shrinking
+        } else {
+            Self::Stable
+        }
+    }
+
+    /// The name stored in the database and used in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Growing => "growing",
+            Self::Shrinking => "shrinking",
+            Self::Stable => "stable",
+        }
+    }
+}
+
+impl fmt::Display for TrendDirection {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+impl FromStr for TrendDirection {
+    type Err = ValidationError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        [Self::Growing, Self::Shrinking, Self::Stable]
+            .into_iter()
+            .find(|direction| direction.as_str() == text)
+            .ok_or_else(|| ValidationError::UnknownTrendDirection(text.to_owned()))
+    }
+}
+
+/// The rollup of one database over one period (a row of `database_size_aggregations`).
+///
+/// Megabyte values are whole numbers rounded half away from zero; percentages carry two
+/// decimals. Change columns compare exact means with those of the previous period and are
+/// `None` when the previous period has no samples (percentages also when its mean is zero).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatabaseSizeAggregate {
+    /// The instance the database lives on.
+    pub instance_id: InstanceId,
+    /// The database's name.
+    pub database_name: String,
+    /// The period aggregated.
+    pub period: Period,
+    /// Rounded mean of `size_mb`.
+    pub avg_size_mb: i64,
+    /// Largest `size_mb`.
+    pub max_size_mb: i64,
+    /// Smallest `size_mb`.
+    pub min_size_mb: i64,
+    /// Number of samples (days) in the period.
+    pub data_count: i64,
+    /// Rounded mean of the non-null `data_size_mb` values.
+    pub avg_data_size_mb: Option<i64>,
+    /// Largest non-null `data_size_mb`.
+    pub max_data_size_mb: Option<i64>,
+    /// Smallest non-null `data_size_mb`.
+    pub min_data_size_mb: Option<i64>,
+    /// Rounded mean of the non-null `log_size_mb` values.
+    pub avg_log_size_mb: Option<i64>,
+    /// Largest non-null `log_size_mb`.
+    pub max_log_size_mb: Option<i64>,
+    /// Smallest non-null `log_size_mb`.
+    pub min_log_size_mb: Option<i64>,
+    /// Rounded difference of the mean size against the previous period.
+    pub size_change_mb: Option<i64>,
+    /// That difference in percent of the previous mean.
+    pub size_change_percent: Option<Decimal>,
+    /// Rounded difference of the mean data size against the previous period.
+    pub data_size_change_mb: Option<i64>,
+    /// That difference in percent of the previous mean data size.
+    pub data_size_change_percent: Option<Decimal>,
+    /// Rounded difference of the mean log size against the previous period.
+    pub log_size_change_mb: Option<i64>,
+    /// That difference in percent of the previous mean log size.
+    pub log_size_change_percent: Option<Decimal>,
+    /// Equal to `size_change_percent`.
+    pub growth_rate: Option<Decimal>,
+}
+
+/// The rollup of one instance over one period (a row of `instance_size_aggregations`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceSizeAggregate {
+    /// The instance.
+    pub instance_id: InstanceId,
+    /// The period aggregated.
+    pub period: Period,
+    /// Rounded mean of the daily totals.
+    pub total_size_mb: i64,
+    /// Rounded mean size per database: Σ daily totals / Σ daily database counts. Kept for
+    /// parity with the reference implementation; `None` when no database was counted.
+    pub avg_size_mb: Option<i64>,
+    /// Largest daily total.
+    pub max_size_mb: i64,
+    /// Smallest daily total.
+    pub min_size_mb: i64,
+    /// Number of days sampled in the period.
+    pub data_count: i64,
+    /// Rounded mean of the daily database counts.
+    pub database_count: i64,
+    /// Mean of the daily database counts with two decimals.
+    pub avg_database_count: Decimal,
+    /// Largest daily database count.
+    pub max_database_count: i64,
+    /// Smallest daily database count.
+    pub min_database_count: i64,
+    /// Rounded difference of the mean total against the previous period.
+    pub total_size_change_mb: Option<i64>,
+    /// That difference in percent of the previous mean total.
+    pub total_size_change_percent: Option<Decimal>,
+    /// Rounded difference of the mean database count against the previous period.
+    pub database_count_change: Option<i64>,
+    /// That difference in percent of the previous mean database count.
+    pub database_count_change_percent: Option<Decimal>,
+    /// Equal to `total_size_change_percent`.
+    pub growth_rate: Option<Decimal>,
+    /// Classification of `growth_rate`; `None` when it is `None`.
+    pub trend_direction: Option<TrendDirection>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trend_thresholds_are_exclusive() {
+        let rate = |text: &str| text.parse::<Decimal>().unwrap();
+        assert_eq!(
+            TrendDirection::from_growth_rate(rate("5.00")),
+            TrendDirection::Stable
+        );
+        assert_eq!(
+            TrendDirection::from_growth_rate(rate("5.01")),
+            TrendDirection::Growing
+        );
+        assert_eq!(
+            TrendDirection::from_growth_rate(rate("-5.00")),
+            TrendDirection::Stable
+        );
+        assert_eq!(
+            TrendDirection::from_growth_rate(rate("-5.01")),
+            TrendDirection::Shrinking
+        );
+        assert_eq!(
+            TrendDirection::from_growth_rate(rate("0")),
+            TrendDirection::Stable
+        );
+    }
+
+    #[test]
+    fn level_and_trend_names_round_trip() {
+        for level in AggregationLevel::ALL {
+            assert_eq!(level.as_str().parse::<AggregationLevel>(), Ok(level));
+        }
+        for direction in [
+            TrendDirection::Growing,
+            TrendDirection::Shrinking,
+            TrendDirection::Stable,
+        ] {
+            assert_eq!(direction.as_str().parse::<TrendDirection>(), Ok(direction));
+        }
+    }
+}

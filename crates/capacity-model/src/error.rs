@@ -1,0 +1,119 @@
+//! Errors raised when user input does not describe a valid domain value.
+
+use chrono::NaiveDate;
+
+/// Why a piece of input was rejected. Each variant names the offending field (see
+/// [`ValidationError::field`]) so that callers can report field-level errors.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValidationError {
+    /// The text is not one of the period type names.
+    #[error("unknown period type `{0}`; expected one of daily, weekly, monthly, quarterly, yearly")]
+    UnknownPeriodType(String),
+    /// The text is not one of the supported database engines.
+    #[error("unknown database type `{0}`; expected one of mysql, postgresql, sqlserver, oracle")]
+    UnknownDbType(String),
+    /// The text is not an aggregation level.
+    #[error("unknown aggregation level `{0}`; expected database or instance")]
+    UnknownAggregationLevel(String),
+    /// The text is not a trend direction.
+    #[error("unknown trend direction `{0}`; expected growing, shrinking or stable")]
+    UnknownTrendDirection(String),
+    /// A date was given as the start of a period but no period of that type starts on it.
+    #[error("{date} is not the first day of a {period_type} period")]
+    NotAPeriodStart {
+        /// The period type's name.
+        period_type: &'static str,
+        /// The rejected date.
+        date: NaiveDate,
+    },
+    /// The date lies outside the range capstats supports.
+    #[error("{date} is outside the supported date range {earliest} to {latest}")]
+    DateOutOfRange {
+        /// The rejected date.
+        date: NaiveDate,
+        /// First supported date.
+        earliest: NaiveDate,
+        /// Last supported date.
+        latest: NaiveDate,
+    },
+    /// A collected date lies after today in the business time zone.
+    #[error("collected date {date} is in the future (today is {today} in the business time zone)")]
+    DateInFuture {
+        /// The rejected date.
+        date: NaiveDate,
+        /// Today in the business time zone.
+        today: NaiveDate,
+    },
+    /// A range whose start lies after its end.
+    #[error("the start {start} lies after the end {end}")]
+    StartAfterEnd {
+        /// Start of the range.
+        start: NaiveDate,
+        /// End of the range.
+        end: NaiveDate,
+    },
+    /// The database name is empty or only whitespace.
+    #[error("database name must not be empty")]
+    EmptyDatabaseName,
+    /// The database name is longer than the schema allows.
+    #[error("database name has {length} characters; at most {maximum} are allowed")]
+    DatabaseNameTooLong {
+        /// Length of the rejected name in characters.
+        length: usize,
+        /// The maximum length.
+        maximum: usize,
+    },
+    /// A size is negative.
+    #[error("{field} must not be negative, got {value}")]
+    NegativeSize {
+        /// Name of the size field.
+        field: &'static str,
+        /// The rejected value.
+        value: i64,
+    },
+    /// The data or log part of a database is larger than the database.
+    #[error("{field} ({value}) is larger than size_mb ({total})")]
+    PartExceedsTotal {
+        /// Name of the part field.
+        field: &'static str,
+        /// The part's value.
+        value: i64,
+        /// The total size.
+        total: i64,
+    },
+}
+
+impl ValidationError {
+    /// The name of the input field the error is about, as used in files and JSON bodies.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::UnknownPeriodType(_) => "period_type",
+            Self::UnknownDbType(_) => "db_type",
+            Self::UnknownAggregationLevel(_) => "level",
+            Self::UnknownTrendDirection(_) => "trend_direction",
+            Self::NotAPeriodStart { .. } => "period_start",
+            Self::DateOutOfRange { .. } | Self::DateInFuture { .. } => "collected_date",
+            Self::StartAfterEnd { .. } => "start_date",
+            Self::EmptyDatabaseName | Self::DatabaseNameTooLong { .. } => "database_name",
+            Self::NegativeSize { field, .. } | Self::PartExceedsTotal { field, .. } => field,
+        }
+    }
+
+    /// A stable machine-readable code for the kind of problem.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::UnknownPeriodType(_)
+            | Self::UnknownDbType(_)
+            | Self::UnknownAggregationLevel(_)
+            | Self::UnknownTrendDirection(_) => "invalid_choice",
+            Self::NotAPeriodStart { .. } => "not_a_period_start",
+            Self::DateOutOfRange { .. } => "date_out_of_range",
+            Self::DateInFuture { .. } => "date_in_future",
+            Self::StartAfterEnd { .. } => "start_after_end",
+            Self::EmptyDatabaseName => "required",
+            Self::DatabaseNameTooLong { .. } => "too_long",
+            Self::NegativeSize { .. } => "negative",
+            Self::PartExceedsTotal { .. } => "exceeds_total",
+        }
+    }
+}

@@ -1,0 +1,19 @@
+#![doc = include_str!("../README.md")]
+
+mod aggregate;
+mod error;
+mod instance;
+mod period;
+mod sample;
+
+pub use aggregate::{
+    AggregationLevel, DatabaseSizeAggregate, InstanceSizeAggregate, TrendDirection,
+};
+pub use error::ValidationError;
+pub use instance::{DbType, InstanceId};
+pub use period::{
+    EARLIEST_SUPPORTED_DATE, LATEST_SUPPORTED_DATE, Period, PeriodType, PeriodsStartingBetween,
+    validate_supported_date,
+};
+pub use rust_decimal::Decimal;
+pub use sample::{DATABASE_NAME_MAX_CHARACTERS, DatabaseSizeSample, InstanceSizeSample};

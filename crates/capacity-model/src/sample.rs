@@ -1,0 +1,192 @@
+//! Size samples as they are collected: one per database and day, and the per-instance daily
+//! totals derived from them.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::{InstanceId, ValidationError, validate_supported_date};
+
+/// The longest database name capstats stores, in characters.
+pub const DATABASE_NAME_MAX_CHARACTERS: usize = 255;
+
+/// The size of one database of one instance on one business date (a row of
+/// `database_size_stats`). Sizes are whole megabytes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct DatabaseSizeSample {
+    /// The instance the database lives on.
+    pub instance_id: InstanceId,
+    /// The database's name on that instance.
+    pub database_name: String,
+    /// The business date the sample describes.
+    pub collected_date: NaiveDate,
+    /// Total size of the database in MB.
+    pub size_mb: i64,
+    /// Size of the data files in MB, if the engine reports it.
+    pub data_size_mb: Option<i64>,
+    /// Size of the log files in MB, if the engine reports it.
+    pub log_size_mb: Option<i64>,
+}
+
+impl DatabaseSizeSample {
+    /// Checks the sample as input: a non-empty name of at most
+    /// [`DATABASE_NAME_MAX_CHARACTERS`] characters, non-negative sizes, data and log parts not
+    /// larger than the total, and a supported date that is not after `today` (the current
+    /// business date). Returns the first problem found.
+    pub fn validate(&self, today: NaiveDate) -> Result<(), ValidationError> {
+        if self.database_name.trim().is_empty() {
+            return Err(ValidationError::EmptyDatabaseName);
+        }
+        let length = self.database_name.chars().count();
+        if length > DATABASE_NAME_MAX_CHARACTERS {
+            return Err(ValidationError::DatabaseNameTooLong {
+                length,
+                maximum: DATABASE_NAME_MAX_CHARACTERS,
+            });
+        }
+        self.validate_sizes()?;
+        validate_supported_date(self.collected_date)?;
+        if self.collected_date > today {
+            return Err(ValidationError::DateInFuture {
+                date: self.collected_date,
+                today,
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks only the sizes: none negative, no part larger than the total.
+    pub fn validate_sizes(&self) -> Result<(), ValidationError> {
+        if self.size_mb < 0 {
+            return Err(ValidationError::NegativeSize {
+                field: "size_mb",
+                value: self.size_mb,
+            });
+        }
+        for (field, part) in [
+            ("data_size_mb", self.data_size_mb),
+            ("log_size_mb", self.log_size_mb),
+        ] {
+            let Some(value) = part else { continue };
+            if value < 0 {
+                return Err(ValidationError::NegativeSize { field, value });
+            }
+            if value > self.size_mb {
+                return Err(ValidationError::PartExceedsTotal {
+                    field,
+                    value,
+                    total: self.size_mb,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The total size of one instance on one business date (a row of `instance_size_stats`):
+/// the sum of that day's database sizes and the number of databases sampled that day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct InstanceSizeSample {
+    /// The instance.
+    pub instance_id: InstanceId,
+    /// The business date.
+    pub collected_date: NaiveDate,
+    /// Sum of `size_mb` over the databases sampled that day.
+    pub total_size_mb: i64,
+    /// Number of databases sampled that day.
+    pub database_count: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> DatabaseSizeSample {
+        DatabaseSizeSample {
+            instance_id: InstanceId(1),
+            database_name: "orders".into(),
+            collected_date: NaiveDate::from_ymd_opt(2025, 5, 1).unwrap(),
+            size_mb: 100,
+            data_size_mb: Some(80),
+            log_size_mb: None,
+        }
+    }
+
+    #[test]
+    fn accepts_a_plain_sample_including_zero_sizes() {
+        let today = NaiveDate::from_ymd_opt(2025, 5, 1).unwrap();
+        assert_eq!(sample().validate(today), Ok(()));
+        let empty = DatabaseSizeSample {
+            size_mb: 0,
+            data_size_mb: Some(0),
+            log_size_mb: Some(0),
+            ..sample()
+        };
+        assert_eq!(empty.validate(today), Ok(()));
+    }
+
+    #[test]
+    fn rejects_each_kind_of_bad_input_naming_the_field() {
+        let today = NaiveDate::from_ymd_opt(2025, 5, 1).unwrap();
+        let cases = [
+            (
+                DatabaseSizeSample {
+                    database_name: "  ".into(),
+                    ..sample()
+                },
+                "database_name",
+            ),
+            (
+                DatabaseSizeSample {
+                    database_name: "x".repeat(256),
+                    ..sample()
+                },
+                "database_name",
+            ),
+            (
+                DatabaseSizeSample {
+                    size_mb: -1,
+                    ..sample()
+                },
+                "size_mb",
+            ),
+            (
+                DatabaseSizeSample {
+                    data_size_mb: Some(101),
+                    ..sample()
+                },
+                "data_size_mb",
+            ),
+            (
+                DatabaseSizeSample {
+                    log_size_mb: Some(-5),
+                    ..sample()
+                },
+                "log_size_mb",
+            ),
+            (
+                DatabaseSizeSample {
+                    collected_date: NaiveDate::from_ymd_opt(2025, 5, 2).unwrap(),
+                    ..sample()
+                },
+                "collected_date",
+            ),
+            (
+                DatabaseSizeSample {
+                    collected_date: NaiveDate::from_ymd_opt(1899, 12, 31).unwrap(),
+                    ..sample()
+                },
+                "collected_date",
+            ),
+        ];
+        for (bad, field) in cases {
+            let error = bad.validate(today).expect_err("must be rejected");
+            assert_eq!(error.field(), field, "{error}");
+        }
+        // A 255-character name is still fine.
+        let longest = DatabaseSizeSample {
+            database_name: "é".repeat(255),
+            ..sample()
+        };
+        assert_eq!(longest.validate(today), Ok(()));
+    }
+}

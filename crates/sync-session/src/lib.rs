@@ -1,0 +1,9 @@
+#![doc = include_str!("../README.md")]
+
+mod detail;
+mod machine;
+mod status;
+
+pub use detail::{PeriodOutcome, RecordDetail};
+pub use machine::{Counters, RecordState, SyncSession, TransitionError, roll_up};
+pub use status::{RecordStatus, SessionStatus, SyncCategory, SyncType};
