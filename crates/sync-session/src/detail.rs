@@ -1,6 +1,7 @@
 //! The versioned JSON detail kept with each record.
 
-use capacity_model::{AggregationLevel, Period};
+use capacity_model::{AggregationLevel, Period, PeriodType};
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 /// What happened to one instance in a session, stored as JSON in
@@ -45,14 +46,20 @@ impl Default for RecordDetail {
     }
 }
 
-/// The outcome of one level and period for one instance.
+/// The outcome of one level and a run of consecutive periods of one type for one instance
+/// (a scheduled run has one period per type; a backfill batches many).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeriodOutcome {
     /// Database or instance level.
     pub level: AggregationLevel,
-    /// The period computed.
-    #[serde(flatten)]
-    pub period: Period,
+    /// The type of the periods.
+    pub period_type: PeriodType,
+    /// Start of the first period.
+    pub period_start: NaiveDate,
+    /// End of the last period.
+    pub period_end: NaiveDate,
+    /// How many periods the outcome covers.
+    pub period_count: u32,
     /// Rows written for the instance.
     pub rows_written: u64,
     /// Rows removed for the instance.
@@ -62,6 +69,30 @@ pub struct PeriodOutcome {
     /// The error, when this level and period failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+impl PeriodOutcome {
+    /// An outcome covering the consecutive periods `first ..= last` (of one type) with no rows
+    /// counted yet.
+    pub fn covering(level: AggregationLevel, first: Period, last: Period) -> Self {
+        let mut period_count = 0;
+        let mut period = first;
+        while period.start() <= last.start() {
+            period_count += 1;
+            period = period.next();
+        }
+        Self {
+            level,
+            period_type: first.period_type(),
+            period_start: first.start(),
+            period_end: last.end(),
+            period_count,
+            rows_written: 0,
+            rows_deleted: 0,
+            duration_ms: 0,
+            error: None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -75,18 +106,18 @@ mod tests {
         let period = Period::containing(PeriodType::Daily, day);
         let mut detail = RecordDetail::default();
         detail.push(PeriodOutcome {
-            level: AggregationLevel::Database,
-            period,
             rows_written: 3,
             rows_deleted: 1,
             duration_ms: 7,
-            error: None,
+            ..PeriodOutcome::covering(AggregationLevel::Database, period, period.next())
         });
         let json = serde_json::to_value(&detail).unwrap();
         assert_eq!(json["version"], 1);
         assert_eq!(json["rows_written"], 3);
         assert_eq!(json["periods"][0]["period_start"], "2025-02-03");
         assert_eq!(json["periods"][0]["level"], "database");
+        assert_eq!(json["periods"][0]["period_end"], "2025-02-04");
+        assert_eq!(json["periods"][0]["period_count"], 2);
         let back: RecordDetail = serde_json::from_value(json).unwrap();
         assert_eq!(back, detail);
     }

@@ -265,6 +265,12 @@ impl SyncSession {
         Ok(())
     }
 
+    /// The instance's work stopped unfinished because of a cancellation.
+    pub fn cancel_record(&mut self, instance_id: InstanceId) -> Result<(), TransitionError> {
+        self.move_record(instance_id, RecordStatus::Cancelled)
+            .map(drop)
+    }
+
     /// Asks the session to stop. A pending session is cancelled at once with all its records;
     /// a running one stops at the next check of [`SyncSession::should_stop`], between chunks.
     /// Asking a finished session changes nothing.
@@ -466,6 +472,7 @@ mod tests {
         Start(i64),
         Complete(i64),
         Fail(i64),
+        CancelRecord(i64),
         Cancel,
     }
 
@@ -474,6 +481,7 @@ mod tests {
             (1i64..=4).prop_map(Step::Start),
             (1i64..=4).prop_map(Step::Complete),
             (1i64..=4).prop_map(Step::Fail),
+            (1i64..=4).prop_map(Step::CancelRecord),
             Just(Step::Cancel),
         ]
     }
@@ -492,6 +500,7 @@ mod tests {
                     Step::Start(id) => session.start_record(InstanceId(id)),
                     Step::Complete(id) => session.complete_record(InstanceId(id), RecordDetail::default()),
                     Step::Fail(id) => session.fail_record(InstanceId(id), "error", RecordDetail::default()),
+                    Step::CancelRecord(id) => session.cancel_record(InstanceId(id)),
                     Step::Cancel => { session.request_cancel(); Ok(()) }
                 };
                 if result.is_err() {

@@ -156,8 +156,9 @@ impl RecordStatus {
             Self::Completed => &[Self::Running],
             // A record that never started fails when its session is abandoned.
             Self::Failed => &[Self::Pending, Self::Running],
-            // Cancellation acts between chunks, so only records not yet started are cancelled.
-            Self::Cancelled => &[Self::Pending],
+            // Cancellation acts between chunks: records not started are cancelled, and so are
+            // records whose work spans chunks (a backfill covers every instance in each batch).
+            Self::Cancelled => &[Self::Pending, Self::Running],
         }
     }
 }

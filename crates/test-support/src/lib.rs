@@ -1,1 +1,159 @@
-//! placeholder
+#![doc = include_str!("../README.md")]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use store::ConnectionPool;
+use url::Url;
+
+/// The server tests use when `DATABASE_URL` is not set.
+pub const DEFAULT_SERVER_URL: &str = "postgres://root@127.0.0.1:5432";
+
+/// Prefix of every database a test creates; `make test` drops leftovers with this prefix.
+pub const TEST_DATABASE_PREFIX: &str = "capstats_test_";
+
+/// The URL of the test server (`DATABASE_URL` or [`DEFAULT_SERVER_URL`]).
+pub fn server_url() -> Url {
+    let text = std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_SERVER_URL.into());
+    Url::parse(&text).unwrap_or_else(|error| panic!("DATABASE_URL `{text}` is not a URL: {error}"))
+}
+
+/// The URL of database `name` on the test server.
+pub fn database_url(name: &str) -> String {
+    let mut url = server_url();
+    url.set_path(&format!("/{name}"));
+    url.to_string()
+}
+
+fn connect(name: &str) -> PgConnection {
+    let url = database_url(name);
+    PgConnection::establish(&url)
+        .unwrap_or_else(|error| panic!("cannot connect to {url}: {error} (is PostgreSQL running?)"))
+}
+
+fn execute(connection: &mut PgConnection, sql: &str) {
+    connection
+        .batch_execute(sql)
+        .unwrap_or_else(|error| panic!("`{sql}` failed: {error}"));
+}
+
+fn database_exists(connection: &mut PgConnection, name: &str) -> bool {
+    use diesel::dsl::sql;
+    use diesel::sql_types::Bool;
+    diesel::select(
+        sql::<Bool>("EXISTS (SELECT 1 FROM pg_database WHERE datname = ")
+            .bind::<diesel::sql_types::Text, _>(name)
+            .sql(")"),
+    )
+    .get_result(connection)
+    .unwrap_or_else(|error| panic!("cannot list databases: {error}"))
+}
+
+/// The name of the migrated template for this build's migrations.
+fn template_name() -> String {
+    format!("capstats_template_{}", store::migrations::FINGERPRINT)
+}
+
+/// Builds the template once; other processes wait on the advisory lock and then find it.
+fn ensure_template(admin: &mut PgConnection) -> String {
+    let template = template_name();
+    execute(admin, "SELECT pg_advisory_lock(4353, 1)");
+    if !database_exists(admin, &template) {
+        let building = format!("{template}_building");
+        execute(
+            admin,
+            &format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)"),
+        );
+        execute(admin, &format!("CREATE DATABASE {building}"));
+        {
+            let mut connection = connect(&building);
+            store::migrations::run_pending(&mut connection)
+                .unwrap_or_else(|error| panic!("migrating the template failed: {error}"));
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime for the job store set-up");
+        runtime
+            .block_on(jobs::job_store::setup(&database_url(&building)))
+            .unwrap_or_else(|error| panic!("setting up the job store failed: {error}"));
+        execute(
+            admin,
+            &format!("ALTER DATABASE {building} RENAME TO {template}"),
+        );
+    }
+    execute(admin, "SELECT pg_advisory_unlock(4353, 1)");
+    template
+}
+
+static NEXT_DATABASE: AtomicU32 = AtomicU32::new(0);
+
+/// A fresh, migrated database for one test, dropped with the value.
+pub struct TestDatabase {
+    name: String,
+}
+
+impl TestDatabase {
+    /// Creates a database cloned from the migrated template.
+    ///
+    /// # Panics
+    ///
+    /// When the server is unreachable or a step fails; the message says which.
+    pub fn new() -> Self {
+        let mut admin = connect("postgres");
+        let template = ensure_template(&mut admin);
+        let name = format!(
+            "{TEST_DATABASE_PREFIX}{}_{}",
+            std::process::id(),
+            NEXT_DATABASE.fetch_add(1, Ordering::Relaxed)
+        );
+        execute(
+            &mut admin,
+            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        );
+        execute(
+            &mut admin,
+            &format!("CREATE DATABASE {name} TEMPLATE {template}"),
+        );
+        Self { name }
+    }
+
+    /// The database's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its connection URL.
+    pub fn url(&self) -> String {
+        database_url(&self.name)
+    }
+
+    /// A new connection to it.
+    pub fn connection(&self) -> PgConnection {
+        connect(&self.name)
+    }
+
+    /// A connection pool for it.
+    pub fn pool(&self, size: u32) -> ConnectionPool {
+        store::build_pool(&self.url(), size, std::time::Duration::from_secs(10))
+            .unwrap_or_else(|error| panic!("cannot open a pool to {}: {error}", self.name))
+    }
+}
+
+impl Default for TestDatabase {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = PgConnection::establish(&database_url("postgres")) {
+            let _ignored = admin.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}

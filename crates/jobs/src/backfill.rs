@@ -1,0 +1,219 @@
+//! Computing every period of a type in a date range: the `aggregate` command and the
+//! backfill API.
+//!
+//! The periods are computed for all active instances at once, in batches of consecutive
+//! periods that each cover about a year of samples — one set-based statement per level and
+//! batch, the cheapest way through the data. The run is one sync session with a record per
+//! active instance; a failed batch fails the records of every instance it covered and the run
+//! goes on with the next batch, so one bad period does not hide the others.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+
+use capacity_model::{AggregationLevel, InstanceId, Period, PeriodType};
+use store::PgConnection;
+use store::aggregation::{InstanceScope, aggregate_periods};
+use store::instances;
+use store::sessions::{self, NewSession, RecordOutcome};
+use sync_session::{
+    PeriodOutcome, RecordDetail, RecordStatus, SessionStatus, SyncCategory, SyncType,
+};
+
+use crate::{JobError, Progress};
+
+/// What to compute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackfillRequest {
+    /// The period type.
+    pub period_type: PeriodType,
+    /// Periods starting on or after this date…
+    pub from: NaiveDate,
+    /// …and on or before this one are computed.
+    pub to: NaiveDate,
+    /// Levels to compute, in order.
+    pub levels: Vec<AggregationLevel>,
+    /// Who asked: `cli`, `api:<user>`, a schedule name.
+    pub triggered_by: String,
+    /// Scheduled or manual.
+    pub sync_type: SyncType,
+}
+
+/// What a backfill did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackfillReport {
+    /// The session recording the run.
+    pub session_id: i64,
+    /// Its final status.
+    pub status: SessionStatus,
+    /// Periods computed per level.
+    pub periods: usize,
+    /// Aggregate rows written.
+    pub rows_written: u64,
+    /// Aggregate rows deleted.
+    pub rows_deleted: u64,
+    /// Failed batches, with their errors.
+    pub failures: Vec<String>,
+    /// Wall time.
+    pub duration: Duration,
+}
+
+/// How many consecutive periods one statement computes: about a year of samples, so that the
+/// extra previous period each statement reads is a small part of the work.
+pub fn periods_per_batch(period_type: PeriodType) -> usize {
+    366_usize.div_ceil(period_type.maximum_days() as usize)
+}
+
+/// Runs a backfill to the end and returns its report. Cancelling the session (API or CLI)
+/// stops it between batches.
+pub fn run_backfill(
+    connection: &mut PgConnection,
+    request: &BackfillRequest,
+    progress: &dyn Progress,
+) -> Result<BackfillReport, JobError> {
+    let started = Instant::now();
+    if request.from > request.to {
+        return Err(JobError::InvalidRequest(format!(
+            "--from {} lies after --to {}",
+            request.from, request.to
+        )));
+    }
+    let periods: Vec<Period> =
+        Period::starting_between(request.period_type, request.from, request.to).collect();
+    if periods.is_empty() {
+        return Err(JobError::InvalidRequest(format!(
+            "no {} period starts between {} and {}",
+            request.period_type, request.from, request.to
+        )));
+    }
+    if request.levels.is_empty() {
+        return Err(JobError::InvalidRequest("no level to compute".into()));
+    }
+
+    let active: Vec<(InstanceId, String)> = instances::active_instances(connection)?
+        .into_iter()
+        .map(|instance| (instance.id, instance.name))
+        .collect();
+    let session_id = sessions::create_session(
+        connection,
+        &NewSession {
+            sync_category: SyncCategory::Aggregation,
+            sync_type: request.sync_type,
+            triggered_by: request.triggered_by.clone(),
+            parameters: serde_json::json!({
+                "version": 1,
+                "kind": "backfill",
+                "period_type": request.period_type,
+                "from": request.from,
+                "to": request.to,
+                "levels": request.levels,
+            }),
+            job_id: None,
+        },
+        &active,
+    )?;
+    sessions::start_session(connection, session_id, &crate::worker_name())?;
+    let instance_ids: Vec<InstanceId> = active.iter().map(|(id, _)| *id).collect();
+    sessions::start_records(connection, session_id, &instance_ids)?;
+
+    let mut details: BTreeMap<InstanceId, RecordDetail> = instance_ids
+        .iter()
+        .map(|id| (*id, RecordDetail::default()))
+        .collect();
+    let mut failures = Vec::new();
+    let mut rows_written = 0;
+    let mut rows_deleted = 0;
+    let batch_size = periods_per_batch(request.period_type);
+    progress.begin(
+        (periods.len() * request.levels.len()) as u64,
+        &format!("{} periods", request.period_type),
+    );
+    'levels: for level in &request.levels {
+        for batch in periods.chunks(batch_size) {
+            if sessions::cancel_requested(connection, session_id)? {
+                break 'levels;
+            }
+            let template = PeriodOutcome::covering(*level, batch[0], batch[batch.len() - 1]);
+            match aggregate_periods(
+                connection,
+                *level,
+                batch,
+                &InstanceScope::AllActive,
+                Some(session_id),
+            ) {
+                Ok(outcome) => {
+                    let total = outcome.total();
+                    rows_written += total.written;
+                    rows_deleted += total.deleted;
+                    for (instance_id, detail) in &mut details {
+                        let counts = outcome
+                            .by_instance
+                            .get(instance_id)
+                            .copied()
+                            .unwrap_or_default();
+                        detail.push(PeriodOutcome {
+                            rows_written: counts.written,
+                            rows_deleted: counts.deleted,
+                            duration_ms: outcome.duration.as_millis() as u64,
+                            ..template.clone()
+                        });
+                    }
+                }
+                Err(error) => {
+                    let message = format!(
+                        "{level} {} {}..{}: {error}",
+                        request.period_type, template.period_start, template.period_end
+                    );
+                    tracing::error!(session_id, "{message}");
+                    for detail in details.values_mut() {
+                        detail.push(PeriodOutcome {
+                            error: Some(message.clone()),
+                            ..template.clone()
+                        });
+                    }
+                    failures.push(message);
+                }
+            }
+            sessions::heartbeat(connection, session_id)?;
+            progress.advance(batch.len() as u64);
+        }
+    }
+    progress.finish();
+
+    let cancelled = sessions::cancel_requested(connection, session_id)?;
+    let outcomes: Vec<RecordOutcome> = details
+        .into_iter()
+        .map(|(instance_id, detail)| {
+            let error = detail
+                .periods
+                .iter()
+                .find_map(|period| period.error.clone());
+            // Every batch covers every instance, so a cancelled run leaves every record
+            // unfinished; a failure still shows as such.
+            let status = match (&error, cancelled) {
+                (Some(_), _) => RecordStatus::Failed,
+                (None, true) => RecordStatus::Cancelled,
+                (None, false) => RecordStatus::Completed,
+            };
+            RecordOutcome {
+                instance_id,
+                status,
+                items_synced: detail.rows_written as i64,
+                error_message: error,
+                detail,
+            }
+        })
+        .collect();
+    sessions::finish_records(connection, session_id, &outcomes)?;
+    let status = sessions::finish_session(connection, session_id)?;
+    Ok(BackfillReport {
+        session_id,
+        status,
+        periods: periods.len(),
+        rows_written,
+        rows_deleted,
+        failures,
+        duration: started.elapsed(),
+    })
+}

@@ -1,0 +1,28 @@
+//! The one error type of the jobs crate.
+
+use store::StoreError;
+
+/// Why a piece of work failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// The database refused or failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The request itself cannot be carried out (an empty date range, no level).
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// An input file is malformed; nothing was written.
+    #[error("{0}")]
+    Import(#[from] crate::import::ImportProblems),
+    /// Reading an input failed.
+    #[error("cannot read {what}: {source}")]
+    Read {
+        /// What was being read.
+        what: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The apalis job store could not be reached or set up.
+    #[error("job store: {0}")]
+    JobStore(String),
+}

@@ -1,0 +1,71 @@
+//! The one error type of the store.
+
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+/// Everything that can go wrong talking to PostgreSQL.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A query failed.
+    #[error("database query failed: {0}")]
+    Query(#[from] DieselError),
+    /// A connection could not be opened.
+    #[error("cannot connect to the database: {0}")]
+    Connection(#[from] diesel::ConnectionError),
+    /// The pool had no connection to hand out in time.
+    #[error("no database connection available: {0}")]
+    Pool(#[from] diesel::r2d2::PoolError),
+    /// Applying or inspecting migrations failed.
+    #[error("database migration failed: {0}")]
+    Migration(String),
+    /// The database lacks migrations this build needs.
+    #[error(
+        "the database schema is older than this build ({pending} migrations pending, first {first}); run `capstats-api migrate`"
+    )]
+    SchemaOutdated {
+        /// How many migrations are missing.
+        pending: usize,
+        /// The name of the first missing one.
+        first: String,
+    },
+    /// The caller asked for something that cannot be done (an empty or unordered batch).
+    #[error("invalid request to the store: {0}")]
+    InvalidArgument(String),
+    /// A row that must exist does not.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A write conflicts with the current state (for example a session that already ended).
+    #[error("{0}")]
+    Conflict(String),
+    /// A run-state change the session rules do not allow.
+    #[error(transparent)]
+    Transition(#[from] sync_session::TransitionError),
+    /// The blocking task running the query panicked or was cancelled.
+    #[error("database task did not finish: {0}")]
+    Task(String),
+}
+
+impl StoreError {
+    /// Whether the error is a unique-key violation (someone else inserted the same key).
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Query(DieselError::DatabaseError(
+                DatabaseErrorKind::UniqueViolation,
+                _
+            ))
+        )
+    }
+
+    /// Whether retrying the same work later may succeed (the database was unreachable, a
+    /// deadlock or serialization failure was detected).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Connection(_) | StoreError::Pool(_) => true,
+            StoreError::Query(DieselError::DatabaseError(kind, _)) => matches!(
+                kind,
+                DatabaseErrorKind::SerializationFailure | DatabaseErrorKind::ClosedConnection
+            ),
+            _ => false,
+        }
+    }
+}

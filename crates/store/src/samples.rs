@@ -1,0 +1,232 @@
+//! Writing size samples: the sample rows themselves, the derived instance totals, the
+//! database inventory, and staleness marks on periods already aggregated.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+
+use capacity_model::{DatabaseSizeSample, PeriodType};
+
+use crate::StoreError;
+use crate::partitions::{PartitionedTable, ensure_partitions};
+use crate::sql::period_start;
+
+/// A sample to write and the moment it was collected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDatabaseSample {
+    /// The sample (its instance must exist).
+    pub sample: DatabaseSizeSample,
+    /// When it was collected.
+    pub collected_at: DateTime<Utc>,
+}
+
+/// What a write changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriteSummary {
+    /// Sample rows inserted or updated.
+    pub samples_written: u64,
+    /// `(instance, date)` totals recomputed in `instance_size_stats`.
+    pub instance_days_refreshed: u64,
+    /// Inventory rows created or updated.
+    pub databases_recorded: u64,
+    /// Ledger entries marked stale (or created as pending) for the touched periods.
+    pub ledger_entries_marked: u64,
+}
+
+/// The temporary staging table samples are copied into; it is created per write and dropped
+/// at commit, so it is not part of the generated schema.
+#[allow(missing_docs)]
+mod staging {
+    diesel::table! {
+        /// Temporary staging table the samples are copied into, dropped at commit.
+        incoming_database_size_stats (instance_id, database_name, collected_date) {
+            instance_id -> Int8,
+            database_name -> Text,
+            collected_date -> Date,
+            size_mb -> Int8,
+            data_size_mb -> Nullable<Int8>,
+            log_size_mb -> Nullable<Int8>,
+            collected_at -> Timestamptz,
+        }
+    }
+}
+
+use staging::incoming_database_size_stats;
+
+#[derive(Insertable)]
+#[diesel(table_name = incoming_database_size_stats)]
+#[diesel(treat_none_as_default_value = false)]
+struct IncomingRow<'a> {
+    instance_id: i64,
+    database_name: &'a str,
+    collected_date: NaiveDate,
+    size_mb: i64,
+    data_size_mb: Option<i64>,
+    log_size_mb: Option<i64>,
+    collected_at: DateTime<Utc>,
+}
+
+/// Upserts `samples` (one per instance, database and date: a second sample for the same key
+/// replaces the stored one), then in the same transaction recomputes the instance totals of
+/// every touched `(instance, date)` from all of that day's rows, records the databases in the
+/// inventory, and marks every period containing a touched date — all types, both levels — as
+/// stale for the touched instances. Creates missing partitions first.
+///
+/// A batch must not contain the same key twice; PostgreSQL refuses such an upsert and nothing
+/// is written. Callers validate samples beforehand.
+pub fn write_database_samples(
+    connection: &mut PgConnection,
+    samples: &[NewDatabaseSample],
+) -> Result<WriteSummary, StoreError> {
+    if samples.is_empty() {
+        return Ok(WriteSummary::default());
+    }
+    // Create partitions in their own short transaction when possible (see `partitions`). When
+    // the caller already holds a transaction this is a savepoint, which is still correct.
+    ensure_partitions(
+        connection,
+        &PartitionedTable::SAMPLES,
+        samples.iter().map(|new| new.sample.collected_date),
+    )?;
+    connection.transaction(|connection| write_in_transaction(connection, samples))
+}
+
+fn write_in_transaction(
+    connection: &mut PgConnection,
+    samples: &[NewDatabaseSample],
+) -> Result<WriteSummary, StoreError> {
+    diesel::sql_query(
+        "CREATE TEMPORARY TABLE incoming_database_size_stats (
+             instance_id bigint NOT NULL,
+             database_name text NOT NULL,
+             collected_date date NOT NULL,
+             size_mb bigint NOT NULL,
+             data_size_mb bigint,
+             log_size_mb bigint,
+             collected_at timestamptz NOT NULL
+         ) ON COMMIT DROP",
+    )
+    .execute(connection)?;
+    let rows: Vec<IncomingRow<'_>> = samples
+        .iter()
+        .map(|new| IncomingRow {
+            instance_id: new.sample.instance_id.0,
+            database_name: &new.sample.database_name,
+            collected_date: new.sample.collected_date,
+            size_mb: new.sample.size_mb,
+            data_size_mb: new.sample.data_size_mb,
+            log_size_mb: new.sample.log_size_mb,
+            collected_at: new.collected_at,
+        })
+        .collect();
+    diesel::copy_from(incoming_database_size_stats::table)
+        .from_insertable(&rows)
+        .execute(connection)?;
+    // Without statistics the planner guesses tiny row counts for the staging table.
+    diesel::sql_query("ANALYZE incoming_database_size_stats").execute(connection)?;
+
+    // Ordered by key so that concurrent writers lock rows in the same order.
+    let samples_written = diesel::sql_query(
+        "INSERT INTO database_size_stats AS stored (
+             instance_id, database_name, collected_date, size_mb, data_size_mb, log_size_mb,
+             collected_at)
+         SELECT instance_id, database_name, collected_date, size_mb, data_size_mb, log_size_mb,
+                collected_at
+         FROM incoming_database_size_stats
+         ORDER BY instance_id, database_name, collected_date
+         ON CONFLICT (instance_id, database_name, collected_date) DO UPDATE SET
+             size_mb = excluded.size_mb,
+             data_size_mb = excluded.data_size_mb,
+             log_size_mb = excluded.log_size_mb,
+             collected_at = excluded.collected_at,
+             updated_at = now()",
+    )
+    .execute(connection)?;
+
+    let instance_days_refreshed = diesel::sql_query(
+        "INSERT INTO instance_size_stats AS stored (
+             instance_id, collected_date, total_size_mb, database_count, collected_at)
+         SELECT sample.instance_id, sample.collected_date, sum(sample.size_mb), count(*),
+                max(sample.collected_at)
+         FROM database_size_stats sample
+         JOIN (SELECT DISTINCT instance_id, collected_date FROM incoming_database_size_stats)
+              AS touched USING (instance_id, collected_date)
+         GROUP BY sample.instance_id, sample.collected_date
+         ORDER BY sample.instance_id, sample.collected_date
+         ON CONFLICT (instance_id, collected_date) DO UPDATE SET
+             total_size_mb = excluded.total_size_mb,
+             database_count = excluded.database_count,
+             collected_at = excluded.collected_at,
+             updated_at = now()",
+    )
+    .execute(connection)?;
+
+    // A sample proves the database exists; it becomes active again unless the sample is
+    // older than what the inventory already knows.
+    let databases_recorded = diesel::sql_query(
+        "INSERT INTO instance_databases AS known (
+             instance_id, database_name, first_seen_date, last_seen_date)
+         SELECT instance_id, database_name, min(collected_date), max(collected_date)
+         FROM incoming_database_size_stats
+         GROUP BY instance_id, database_name
+         ORDER BY instance_id, database_name
+         ON CONFLICT (instance_id, database_name) DO UPDATE SET
+             first_seen_date = least(known.first_seen_date, excluded.first_seen_date),
+             last_seen_date = greatest(known.last_seen_date, excluded.last_seen_date),
+             is_active = known.is_active OR excluded.last_seen_date >= known.last_seen_date,
+             deleted_at = CASE WHEN excluded.last_seen_date >= known.last_seen_date
+                               THEN NULL ELSE known.deleted_at END,
+             updated_at = now()",
+    )
+    .execute(connection)?;
+
+    let ledger_entries_marked = diesel::sql_query(MARK_STALE_SQL.as_str()).execute(connection)?;
+
+    Ok(WriteSummary {
+        samples_written: samples_written as u64,
+        instance_days_refreshed: instance_days_refreshed as u64,
+        databases_recorded: databases_recorded as u64,
+        ledger_entries_marked: ledger_entries_marked as u64,
+    })
+}
+
+/// Marks every period containing a staged date stale for the staged instances, at both
+/// levels and for every period type. Entries that do not exist yet are created without
+/// `computed_at`: they tell a computation that starts concurrently that it may have missed
+/// these samples (see `ledger`), and count as "not computed" for the skip rule.
+static MARK_STALE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let periods: Vec<String> = PeriodType::ALL
+        .iter()
+        .map(|period_type| {
+            format!(
+                "('{name}', {start}, interval '{length}')",
+                name = period_type.as_str(),
+                start = period_start(
+                    &format!("'{}'", period_type.truncation_unit()),
+                    "touched.collected_date"
+                ),
+                length = period_type.interval_literal(),
+            )
+        })
+        .collect();
+    format!(
+        "INSERT INTO aggregation_ledger AS ledger (
+             level, period_type, period_start, period_end, stale_instance_ids, stale_since)
+         SELECT level.name, period.period_type, period.period_start,
+                (period.period_start + period.length)::date - 1,
+                array_agg(DISTINCT touched.instance_id ORDER BY touched.instance_id), now()
+         FROM (SELECT DISTINCT instance_id, collected_date FROM incoming_database_size_stats)
+              AS touched
+         CROSS JOIN (VALUES ('database'), ('instance')) AS level (name)
+         CROSS JOIN LATERAL (VALUES {periods}) AS period (period_type, period_start, length)
+         GROUP BY level.name, period.period_type, period.period_start, period.length
+         ORDER BY level.name, period.period_type, period.period_start
+         ON CONFLICT (level, period_type, period_start) DO UPDATE SET
+             stale_instance_ids = ARRAY(
+                 SELECT DISTINCT stale_id
+                 FROM unnest(ledger.stale_instance_ids || excluded.stale_instance_ids) AS stale_id
+                 ORDER BY 1),
+             stale_since = coalesce(ledger.stale_since, excluded.stale_since),
+             updated_at = now()",
+        periods = periods.join(", ")
+    )
+});

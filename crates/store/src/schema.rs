@@ -1,0 +1,250 @@
+// @generated automatically by Diesel CLI.
+
+diesel::table! {
+    aggregation_ledger (level, period_type, period_start) {
+        level -> Text,
+        period_type -> Text,
+        period_start -> Date,
+        period_end -> Date,
+        computed_at -> Nullable<Timestamptz>,
+        computed_by_session_id -> Nullable<Int8>,
+        stale_instance_ids -> Array<Nullable<Int8>>,
+        stale_since -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    api_tokens (id) {
+        id -> Int8,
+        user_id -> Int8,
+        name -> Text,
+        token_hash -> Text,
+        token_prefix -> Text,
+        scopes -> Array<Nullable<Text>>,
+        expires_at -> Nullable<Timestamptz>,
+        last_used_at -> Nullable<Timestamptz>,
+        revoked_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    database_size_aggregations (instance_id, database_name, period_type, period_start) {
+        instance_id -> Int8,
+        database_name -> Text,
+        period_type -> Text,
+        period_start -> Date,
+        period_end -> Date,
+        avg_size_mb -> Int8,
+        max_size_mb -> Int8,
+        min_size_mb -> Int8,
+        data_count -> Int8,
+        avg_data_size_mb -> Nullable<Int8>,
+        max_data_size_mb -> Nullable<Int8>,
+        min_data_size_mb -> Nullable<Int8>,
+        avg_log_size_mb -> Nullable<Int8>,
+        max_log_size_mb -> Nullable<Int8>,
+        min_log_size_mb -> Nullable<Int8>,
+        size_change_mb -> Nullable<Int8>,
+        size_change_percent -> Nullable<Numeric>,
+        data_size_change_mb -> Nullable<Int8>,
+        data_size_change_percent -> Nullable<Numeric>,
+        log_size_change_mb -> Nullable<Int8>,
+        log_size_change_percent -> Nullable<Numeric>,
+        growth_rate -> Nullable<Numeric>,
+        calculated_at -> Timestamptz,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    database_size_stats (instance_id, database_name, collected_date) {
+        instance_id -> Int8,
+        database_name -> Text,
+        collected_date -> Date,
+        size_mb -> Int8,
+        data_size_mb -> Nullable<Int8>,
+        log_size_mb -> Nullable<Int8>,
+        collected_at -> Timestamptz,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    instance_databases (id) {
+        id -> Int8,
+        instance_id -> Int8,
+        database_name -> Text,
+        first_seen_date -> Date,
+        last_seen_date -> Date,
+        is_active -> Bool,
+        deleted_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    instance_size_aggregations (instance_id, period_type, period_start) {
+        instance_id -> Int8,
+        period_type -> Text,
+        period_start -> Date,
+        period_end -> Date,
+        total_size_mb -> Int8,
+        avg_size_mb -> Nullable<Int8>,
+        max_size_mb -> Int8,
+        min_size_mb -> Int8,
+        data_count -> Int8,
+        database_count -> Int8,
+        avg_database_count -> Numeric,
+        max_database_count -> Int8,
+        min_database_count -> Int8,
+        total_size_change_mb -> Nullable<Int8>,
+        total_size_change_percent -> Nullable<Numeric>,
+        database_count_change -> Nullable<Int8>,
+        database_count_change_percent -> Nullable<Numeric>,
+        growth_rate -> Nullable<Numeric>,
+        trend_direction -> Nullable<Text>,
+        calculated_at -> Timestamptz,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    instance_size_stats (instance_id, collected_date) {
+        instance_id -> Int8,
+        collected_date -> Date,
+        total_size_mb -> Int8,
+        database_count -> Int8,
+        collected_at -> Timestamptz,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    instances (id) {
+        id -> Int8,
+        name -> Text,
+        db_type -> Text,
+        host -> Nullable<Text>,
+        port -> Nullable<Int4>,
+        description -> Nullable<Text>,
+        connection_reference -> Nullable<Text>,
+        is_active -> Bool,
+        deleted_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    schedule_ticks (schedule_name, tick_at) {
+        schedule_name -> Text,
+        tick_at -> Timestamptz,
+        session_id -> Nullable<Int8>,
+        job_id -> Nullable<Text>,
+        claimed_by -> Text,
+        claimed_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    schedules (name) {
+        name -> Text,
+        job_name -> Text,
+        cron_expression -> Text,
+        time_zone -> Nullable<Text>,
+        is_paused -> Bool,
+        misfire_policy -> Text,
+        catch_up_limit -> Int4,
+        description -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    sync_instance_records (id) {
+        id -> Int8,
+        session_id -> Int8,
+        instance_id -> Int8,
+        instance_name -> Text,
+        status -> Text,
+        items_synced -> Int8,
+        error_message -> Nullable<Text>,
+        detail -> Nullable<Jsonb>,
+        started_at -> Nullable<Timestamptz>,
+        completed_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    sync_sessions (id) {
+        id -> Int8,
+        sync_category -> Text,
+        sync_type -> Text,
+        status -> Text,
+        triggered_by -> Text,
+        parameters -> Jsonb,
+        total_instances -> Int8,
+        successful_instances -> Int8,
+        failed_instances -> Int8,
+        cancelled_instances -> Int8,
+        progress_percentage -> Numeric,
+        error_message -> Nullable<Text>,
+        worker_name -> Nullable<Text>,
+        job_id -> Nullable<Text>,
+        heartbeat_at -> Nullable<Timestamptz>,
+        cancel_requested_at -> Nullable<Timestamptz>,
+        started_at -> Nullable<Timestamptz>,
+        completed_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Int8,
+        username -> Text,
+        password_hash -> Text,
+        role -> Text,
+        is_active -> Bool,
+        last_login_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(api_tokens -> users (user_id));
+diesel::joinable!(database_size_aggregations -> instances (instance_id));
+diesel::joinable!(database_size_stats -> instances (instance_id));
+diesel::joinable!(instance_databases -> instances (instance_id));
+diesel::joinable!(instance_size_aggregations -> instances (instance_id));
+diesel::joinable!(instance_size_stats -> instances (instance_id));
+diesel::joinable!(schedule_ticks -> schedules (schedule_name));
+diesel::joinable!(schedule_ticks -> sync_sessions (session_id));
+diesel::joinable!(sync_instance_records -> instances (instance_id));
+diesel::joinable!(sync_instance_records -> sync_sessions (session_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    aggregation_ledger,
+    api_tokens,
+    database_size_aggregations,
+    database_size_stats,
+    instance_databases,
+    instance_size_aggregations,
+    instance_size_stats,
+    instances,
+    schedule_ticks,
+    schedules,
+    sync_instance_records,
+    sync_sessions,
+    users,
+);

@@ -1,0 +1,559 @@
+//! Run history: sync sessions and their per-instance records, changed only along the
+//! transitions `sync-session` allows. Every status update is guarded by the allowed
+//! predecessor statuses, so a late or repeated writer cannot undo a final status, and the
+//! session's counters and progress are recomputed from the records after every change.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+
+use capacity_model::{Decimal, InstanceId};
+use sync_session::{
+    Counters, RecordDetail, RecordStatus, SessionStatus, SyncCategory, SyncType, roll_up,
+};
+
+use crate::StoreError;
+use crate::schema::{sync_instance_records, sync_sessions};
+
+/// A session to create.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSession {
+    /// Aggregation or capacity collection.
+    pub sync_category: SyncCategory,
+    /// Scheduled or manual.
+    pub sync_type: SyncType,
+    /// Who or what started it: a schedule name, `cli`, `api:<user>`.
+    pub triggered_by: String,
+    /// The run's parameters as JSON.
+    pub parameters: serde_json::Value,
+    /// The job-store id of the job executing it, if any.
+    pub job_id: Option<String>,
+}
+
+/// A session as stored.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Session {
+    /// Its id.
+    pub id: i64,
+    /// Aggregation or capacity collection.
+    pub sync_category: SyncCategory,
+    /// Scheduled or manual.
+    pub sync_type: SyncType,
+    /// Its status.
+    pub status: SessionStatus,
+    /// Who or what started it.
+    pub triggered_by: String,
+    /// The run's parameters.
+    pub parameters: serde_json::Value,
+    /// Records in the session.
+    pub total_instances: u64,
+    /// Records completed.
+    pub successful_instances: u64,
+    /// Records failed.
+    pub failed_instances: u64,
+    /// Records cancelled.
+    pub cancelled_instances: u64,
+    /// Finished records in percent.
+    pub progress_percentage: Decimal,
+    /// Why it failed, when it failed as a whole.
+    pub error_message: Option<String>,
+    /// The worker executing it.
+    pub worker_name: Option<String>,
+    /// The job executing it.
+    pub job_id: Option<String>,
+    /// Last sign of life from its worker.
+    pub heartbeat_at: Option<DateTime<Utc>>,
+    /// When a cancellation was requested.
+    pub cancel_requested_at: Option<DateTime<Utc>>,
+    /// When a worker started it.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it ended.
+    pub completed_at: Option<DateTime<Utc>>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// One instance's record.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SessionRecord {
+    /// The instance.
+    pub instance_id: InstanceId,
+    /// Its name when the session was created.
+    pub instance_name: String,
+    /// Its status.
+    pub status: RecordStatus,
+    /// Rows written for it.
+    pub items_synced: i64,
+    /// Why it failed.
+    pub error_message: Option<String>,
+    /// What was done, as versioned JSON.
+    pub detail: Option<RecordDetail>,
+    /// When work on it started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it ended.
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// The final outcome of one record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordOutcome {
+    /// The instance.
+    pub instance_id: InstanceId,
+    /// Completed or failed.
+    pub status: RecordStatus,
+    /// Rows written for it.
+    pub items_synced: i64,
+    /// The error, for a failed record.
+    pub error_message: Option<String>,
+    /// What was done.
+    pub detail: RecordDetail,
+}
+
+fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Conflict(format!("sync session data is inconsistent: {what}"))
+}
+
+fn names<T: Copy>(values: &[T], as_str: impl Fn(T) -> &'static str) -> Vec<&'static str> {
+    values.iter().map(|value| as_str(*value)).collect()
+}
+
+/// Creates a pending session with one pending record per instance and returns its id.
+pub fn create_session(
+    connection: &mut PgConnection,
+    new: &NewSession,
+    instances: &[(InstanceId, String)],
+) -> Result<i64, StoreError> {
+    connection.transaction(|connection| {
+        let id: i64 = diesel::insert_into(sync_sessions::table)
+            .values((
+                sync_sessions::sync_category.eq(new.sync_category.as_str()),
+                sync_sessions::sync_type.eq(new.sync_type.as_str()),
+                sync_sessions::triggered_by.eq(&new.triggered_by),
+                sync_sessions::parameters.eq(&new.parameters),
+                sync_sessions::job_id.eq(&new.job_id),
+                sync_sessions::total_instances.eq(instances.len() as i64),
+            ))
+            .returning(sync_sessions::id)
+            .get_result(connection)?;
+        let records: Vec<_> = instances
+            .iter()
+            .map(|(instance_id, name)| {
+                (
+                    sync_instance_records::session_id.eq(id),
+                    sync_instance_records::instance_id.eq(instance_id.0),
+                    sync_instance_records::instance_name.eq(name),
+                )
+            })
+            .collect();
+        // Chunked to stay below PostgreSQL's 65535 bind parameters per statement.
+        for chunk in records.chunks(10_000) {
+            diesel::insert_into(sync_instance_records::table)
+                .values(chunk)
+                .execute(connection)?;
+        }
+        Ok(id)
+    })
+}
+
+/// A worker picks the session up: `pending` → `running`.
+pub fn start_session(
+    connection: &mut PgConnection,
+    id: i64,
+    worker_name: &str,
+) -> Result<(), StoreError> {
+    let updated = diesel::update(sync_sessions::table.find(id))
+        .filter(sync_sessions::status.eq_any(names(
+            SessionStatus::predecessors(SessionStatus::Running),
+            SessionStatus::as_str,
+        )))
+        .set((
+            sync_sessions::status.eq(SessionStatus::Running.as_str()),
+            sync_sessions::worker_name.eq(worker_name),
+            sync_sessions::started_at.eq(diesel::dsl::now),
+            sync_sessions::heartbeat_at.eq(diesel::dsl::now),
+            sync_sessions::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(connection)?;
+    if updated == 0 {
+        let status = session_status(connection, id)?;
+        return Err(sync_session::TransitionError::Session {
+            from: status,
+            to: SessionStatus::Running,
+        }
+        .into());
+    }
+    Ok(())
+}
+
+fn session_status(connection: &mut PgConnection, id: i64) -> Result<SessionStatus, StoreError> {
+    let status: Option<String> = sync_sessions::table
+        .find(id)
+        .select(sync_sessions::status)
+        .first(connection)
+        .optional()?;
+    status
+        .ok_or_else(|| StoreError::NotFound(format!("sync session {id}")))?
+        .parse()
+        .map_err(corrupt)
+}
+
+/// Marks the records of `instance_ids` as running.
+pub fn start_records(
+    connection: &mut PgConnection,
+    session_id: i64,
+    instance_ids: &[InstanceId],
+) -> Result<Counters, StoreError> {
+    let ids: Vec<i64> = instance_ids.iter().map(|id| id.0).collect();
+    diesel::update(sync_instance_records::table)
+        .filter(sync_instance_records::session_id.eq(session_id))
+        .filter(sync_instance_records::instance_id.eq_any(&ids))
+        .filter(sync_instance_records::status.eq_any(names(
+            RecordStatus::predecessors(RecordStatus::Running),
+            RecordStatus::as_str,
+        )))
+        .set((
+            sync_instance_records::status.eq(RecordStatus::Running.as_str()),
+            sync_instance_records::started_at.eq(diesel::dsl::now),
+            sync_instance_records::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(connection)?;
+    refresh_counters(connection, session_id)
+}
+
+/// Stores the final outcome of records (each `completed` or `failed`) and refreshes the
+/// session's counters. Records whose status no longer allows the change (already final) are
+/// left alone.
+pub fn finish_records(
+    connection: &mut PgConnection,
+    session_id: i64,
+    outcomes: &[RecordOutcome],
+) -> Result<Counters, StoreError> {
+    connection.transaction(|connection| {
+        for outcome in outcomes {
+            let detail = serde_json::to_value(&outcome.detail).map_err(corrupt)?;
+            diesel::update(sync_instance_records::table)
+                .filter(sync_instance_records::session_id.eq(session_id))
+                .filter(sync_instance_records::instance_id.eq(outcome.instance_id.0))
+                .filter(sync_instance_records::status.eq_any(names(
+                    RecordStatus::predecessors(outcome.status),
+                    RecordStatus::as_str,
+                )))
+                .set((
+                    sync_instance_records::status.eq(outcome.status.as_str()),
+                    sync_instance_records::items_synced.eq(outcome.items_synced),
+                    sync_instance_records::error_message.eq(&outcome.error_message),
+                    sync_instance_records::detail.eq(detail),
+                    sync_instance_records::completed_at.eq(diesel::dsl::now),
+                    sync_instance_records::updated_at.eq(diesel::dsl::now),
+                ))
+                .execute(connection)?;
+        }
+        refresh_counters(connection, session_id)
+    })
+}
+
+#[derive(QueryableByName)]
+struct StatusCount {
+    #[diesel(sql_type = Text)]
+    status: String,
+    #[diesel(sql_type = BigInt)]
+    records: i64,
+}
+
+/// Recomputes the session's counters and progress from its records and returns them.
+pub fn refresh_counters(
+    connection: &mut PgConnection,
+    session_id: i64,
+) -> Result<Counters, StoreError> {
+    let rows: Vec<StatusCount> = diesel::sql_query(
+        "SELECT status, count(*) AS records FROM sync_instance_records
+         WHERE session_id = $1 GROUP BY status",
+    )
+    .bind::<BigInt, _>(session_id)
+    .load(connection)?;
+    let mut counters = Counters::default();
+    for row in rows {
+        let status: RecordStatus = row.status.parse().map_err(corrupt)?;
+        counters.add(status, u64::try_from(row.records).unwrap_or_default());
+    }
+    let progress = bigdecimal_from(counters.progress_percentage())?;
+    diesel::update(sync_sessions::table.find(session_id))
+        .set((
+            sync_sessions::total_instances.eq(counters.total as i64),
+            sync_sessions::successful_instances.eq(counters.completed as i64),
+            sync_sessions::failed_instances.eq(counters.failed as i64),
+            sync_sessions::cancelled_instances.eq(counters.cancelled as i64),
+            sync_sessions::progress_percentage.eq(progress),
+            sync_sessions::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(connection)?;
+    Ok(counters)
+}
+
+fn bigdecimal_from(value: Decimal) -> Result<bigdecimal::BigDecimal, StoreError> {
+    value.to_string().parse().map_err(corrupt)
+}
+
+/// Records that the session's worker is alive.
+pub fn heartbeat(connection: &mut PgConnection, session_id: i64) -> Result<(), StoreError> {
+    diesel::update(sync_sessions::table.find(session_id))
+        .set(sync_sessions::heartbeat_at.eq(diesel::dsl::now))
+        .execute(connection)?;
+    Ok(())
+}
+
+/// Asks a session to stop and returns its status afterwards: a pending session is cancelled
+/// at once with all its records; a running one stops between chunks.
+pub fn request_cancel(
+    connection: &mut PgConnection,
+    session_id: i64,
+) -> Result<SessionStatus, StoreError> {
+    connection.transaction(|connection| {
+        let status = session_status(connection, session_id)?;
+        if status.is_terminal() {
+            return Ok(status);
+        }
+        diesel::update(sync_sessions::table.find(session_id))
+            .filter(sync_sessions::cancel_requested_at.is_null())
+            .set(sync_sessions::cancel_requested_at.eq(diesel::dsl::now))
+            .execute(connection)?;
+        if status == SessionStatus::Pending {
+            finalize(connection, session_id, true, None)
+        } else {
+            Ok(status)
+        }
+    })
+}
+
+/// Whether a cancellation has been requested.
+pub fn cancel_requested(
+    connection: &mut PgConnection,
+    session_id: i64,
+) -> Result<bool, StoreError> {
+    let requested: Option<Option<DateTime<Utc>>> = sync_sessions::table
+        .find(session_id)
+        .select(sync_sessions::cancel_requested_at)
+        .first(connection)
+        .optional()?;
+    Ok(requested
+        .ok_or_else(|| StoreError::NotFound(format!("sync session {session_id}")))?
+        .is_some())
+}
+
+/// Ends a running session: when a cancellation was requested, records not started become
+/// `cancelled`; the records roll up into the final status (see `sync_session::roll_up`),
+/// which is stored and returned.
+pub fn finish_session(
+    connection: &mut PgConnection,
+    session_id: i64,
+) -> Result<SessionStatus, StoreError> {
+    connection.transaction(|connection| {
+        let status = session_status(connection, session_id)?;
+        if status != SessionStatus::Running {
+            return Err(sync_session::TransitionError::SessionNotRunning(status).into());
+        }
+        let cancel = cancel_requested(connection, session_id)?;
+        finalize(connection, session_id, cancel, None)
+    })
+}
+
+/// Closes a session whose run cannot continue (its worker died, its job failed before any
+/// record started): open records fail with `reason`, and the session becomes `failed` with
+/// it as the error message.
+pub fn fail_session(
+    connection: &mut PgConnection,
+    session_id: i64,
+    reason: &str,
+) -> Result<(), StoreError> {
+    connection.transaction(|connection| {
+        let status = session_status(connection, session_id)?;
+        if !status.can_become(SessionStatus::Failed) {
+            return Err(sync_session::TransitionError::Session {
+                from: status,
+                to: SessionStatus::Failed,
+            }
+            .into());
+        }
+        diesel::update(sync_instance_records::table)
+            .filter(sync_instance_records::session_id.eq(session_id))
+            .filter(sync_instance_records::status.eq_any(names(
+                RecordStatus::predecessors(RecordStatus::Failed),
+                RecordStatus::as_str,
+            )))
+            .set((
+                sync_instance_records::status.eq(RecordStatus::Failed.as_str()),
+                sync_instance_records::error_message.eq(reason),
+                sync_instance_records::completed_at.eq(diesel::dsl::now),
+                sync_instance_records::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(connection)?;
+        finalize(connection, session_id, false, Some(reason)).map(drop)
+    })
+}
+
+/// Moves open records as the ending requires and stores the session's final status.
+fn finalize(
+    connection: &mut PgConnection,
+    session_id: i64,
+    cancel: bool,
+    failure: Option<&str>,
+) -> Result<SessionStatus, StoreError> {
+    if cancel {
+        diesel::update(sync_instance_records::table)
+            .filter(sync_instance_records::session_id.eq(session_id))
+            .filter(sync_instance_records::status.eq_any(names(
+                RecordStatus::predecessors(RecordStatus::Cancelled),
+                RecordStatus::as_str,
+            )))
+            .set((
+                sync_instance_records::status.eq(RecordStatus::Cancelled.as_str()),
+                sync_instance_records::completed_at.eq(diesel::dsl::now),
+                sync_instance_records::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(connection)?;
+    }
+    let counters = refresh_counters(connection, session_id)?;
+    let target = match failure {
+        Some(_) => SessionStatus::Failed,
+        None => roll_up(&counters, cancel)?,
+    };
+    diesel::update(sync_sessions::table.find(session_id))
+        .set((
+            sync_sessions::status.eq(target.as_str()),
+            sync_sessions::error_message.eq(failure),
+            sync_sessions::completed_at.eq(diesel::dsl::now),
+            sync_sessions::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(connection)?;
+    Ok(target)
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = sync_sessions)]
+#[diesel(check_for_backend(diesel::pg::Pg))]
+struct SessionRow {
+    id: i64,
+    sync_category: String,
+    sync_type: String,
+    status: String,
+    triggered_by: String,
+    parameters: serde_json::Value,
+    total_instances: i64,
+    successful_instances: i64,
+    failed_instances: i64,
+    cancelled_instances: i64,
+    progress_percentage: bigdecimal::BigDecimal,
+    error_message: Option<String>,
+    worker_name: Option<String>,
+    job_id: Option<String>,
+    heartbeat_at: Option<DateTime<Utc>>,
+    cancel_requested_at: Option<DateTime<Utc>>,
+    started_at: Option<DateTime<Utc>>,
+    completed_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<SessionRow> for Session {
+    type Error = StoreError;
+
+    fn try_from(row: SessionRow) -> Result<Self, StoreError> {
+        let count = |value: i64| u64::try_from(value).unwrap_or_default();
+        Ok(Session {
+            id: row.id,
+            sync_category: row.sync_category.parse().map_err(corrupt)?,
+            sync_type: row.sync_type.parse().map_err(corrupt)?,
+            status: row.status.parse().map_err(corrupt)?,
+            triggered_by: row.triggered_by,
+            parameters: row.parameters,
+            total_instances: count(row.total_instances),
+            successful_instances: count(row.successful_instances),
+            failed_instances: count(row.failed_instances),
+            cancelled_instances: count(row.cancelled_instances),
+            progress_percentage: row
+                .progress_percentage
+                .to_string()
+                .parse()
+                .map_err(corrupt)?,
+            error_message: row.error_message,
+            worker_name: row.worker_name,
+            job_id: row.job_id,
+            heartbeat_at: row.heartbeat_at,
+            cancel_requested_at: row.cancel_requested_at,
+            started_at: row.started_at,
+            completed_at: row.completed_at,
+            created_at: row.created_at,
+        })
+    }
+}
+
+/// One session.
+pub fn get_session(connection: &mut PgConnection, session_id: i64) -> Result<Session, StoreError> {
+    sync_sessions::table
+        .find(session_id)
+        .select(SessionRow::as_select())
+        .first(connection)
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("sync session {session_id}")))?
+        .try_into()
+}
+
+/// The most recent sessions, newest first.
+pub fn list_sessions(
+    connection: &mut PgConnection,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<Session>, StoreError> {
+    sync_sessions::table
+        .order(sync_sessions::id.desc())
+        .limit(limit)
+        .offset(offset)
+        .select(SessionRow::as_select())
+        .load(connection)?
+        .into_iter()
+        .map(Session::try_from)
+        .collect()
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = sync_instance_records)]
+#[diesel(check_for_backend(diesel::pg::Pg))]
+struct RecordRow {
+    instance_id: i64,
+    instance_name: String,
+    status: String,
+    items_synced: i64,
+    error_message: Option<String>,
+    detail: Option<serde_json::Value>,
+    started_at: Option<DateTime<Utc>>,
+    completed_at: Option<DateTime<Utc>>,
+}
+
+/// The records of a session, ordered by instance id.
+pub fn session_records(
+    connection: &mut PgConnection,
+    session_id: i64,
+) -> Result<Vec<SessionRecord>, StoreError> {
+    sync_instance_records::table
+        .filter(sync_instance_records::session_id.eq(session_id))
+        .order(sync_instance_records::instance_id)
+        .select(RecordRow::as_select())
+        .load(connection)?
+        .into_iter()
+        .map(|row| {
+            Ok(SessionRecord {
+                instance_id: InstanceId(row.instance_id),
+                instance_name: row.instance_name,
+                status: row.status.parse().map_err(corrupt)?,
+                items_synced: row.items_synced,
+                error_message: row.error_message,
+                detail: row
+                    .detail
+                    .map(serde_json::from_value)
+                    .transpose()
+                    .map_err(corrupt)?,
+                started_at: row.started_at,
+                completed_at: row.completed_at,
+            })
+        })
+        .collect()
+}

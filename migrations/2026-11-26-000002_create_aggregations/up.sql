@@ -1,0 +1,86 @@
+-- Rollups of the size samples per database and per instance, and the ledger of computed
+-- periods. Megabyte values are whole numbers; percentages have two decimals and 26 integer
+-- digits, more than the largest possible value (a mean of 2^63 - 1 against a previous mean of
+-- 1/366 is about 3.4e23 %).
+
+CREATE TABLE database_size_aggregations (
+    instance_id bigint NOT NULL REFERENCES instances (id),
+    database_name text NOT NULL,
+    period_type text NOT NULL CHECK (period_type IN ('daily', 'weekly', 'monthly', 'quarterly', 'yearly')),
+    period_start date NOT NULL,
+    period_end date NOT NULL,
+    avg_size_mb bigint NOT NULL,
+    max_size_mb bigint NOT NULL,
+    min_size_mb bigint NOT NULL,
+    data_count bigint NOT NULL CHECK (data_count > 0),
+    avg_data_size_mb bigint,
+    max_data_size_mb bigint,
+    min_data_size_mb bigint,
+    avg_log_size_mb bigint,
+    max_log_size_mb bigint,
+    min_log_size_mb bigint,
+    size_change_mb bigint,
+    size_change_percent numeric(28, 2),
+    data_size_change_mb bigint,
+    data_size_change_percent numeric(28, 2),
+    log_size_change_mb bigint,
+    log_size_change_percent numeric(28, 2),
+    growth_rate numeric(28, 2),
+    calculated_at timestamptz NOT NULL DEFAULT now(),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (instance_id, database_name, period_type, period_start),
+    CHECK (period_start <= period_end)
+) PARTITION BY RANGE (period_start);
+-- Reads filter by period type and date window across instances.
+CREATE INDEX database_size_aggregations_period_idx
+    ON database_size_aggregations (period_type, period_start, instance_id);
+
+CREATE TABLE instance_size_aggregations (
+    instance_id bigint NOT NULL REFERENCES instances (id),
+    period_type text NOT NULL CHECK (period_type IN ('daily', 'weekly', 'monthly', 'quarterly', 'yearly')),
+    period_start date NOT NULL,
+    period_end date NOT NULL,
+    total_size_mb bigint NOT NULL,
+    avg_size_mb bigint,
+    max_size_mb bigint NOT NULL,
+    min_size_mb bigint NOT NULL,
+    data_count bigint NOT NULL CHECK (data_count > 0),
+    database_count bigint NOT NULL,
+    avg_database_count numeric(28, 2) NOT NULL,
+    max_database_count bigint NOT NULL,
+    min_database_count bigint NOT NULL,
+    total_size_change_mb bigint,
+    total_size_change_percent numeric(28, 2),
+    database_count_change bigint,
+    database_count_change_percent numeric(28, 2),
+    growth_rate numeric(28, 2),
+    trend_direction text CHECK (trend_direction IN ('growing', 'shrinking', 'stable')),
+    calculated_at timestamptz NOT NULL DEFAULT now(),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (instance_id, period_type, period_start),
+    CHECK (period_start <= period_end)
+) PARTITION BY RANGE (period_start);
+CREATE INDEX instance_size_aggregations_period_idx
+    ON instance_size_aggregations (period_type, period_start, instance_id);
+
+-- One row per (level, period type, period start) that has been computed or whose samples
+-- changed. computed_at is null until every active instance has been aggregated for the
+-- period; stale_instance_ids lists instances whose samples changed after their last
+-- computation. A period is up to date when computed_at is set and the list is empty.
+CREATE TABLE aggregation_ledger (
+    level text NOT NULL CHECK (level IN ('database', 'instance')),
+    period_type text NOT NULL CHECK (period_type IN ('daily', 'weekly', 'monthly', 'quarterly', 'yearly')),
+    period_start date NOT NULL,
+    period_end date NOT NULL,
+    computed_at timestamptz,
+    computed_by_session_id bigint,
+    stale_instance_ids bigint[] NOT NULL DEFAULT '{}',
+    stale_since timestamptz,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (level, period_type, period_start),
+    CHECK ((cardinality(stale_instance_ids) = 0) = (stale_since IS NULL))
+);
+-- refresh_stale_periods looks for stale entries.
+CREATE INDEX aggregation_ledger_stale_idx ON aggregation_ledger (stale_since)
+    WHERE stale_since IS NOT NULL;
