@@ -1,6 +1,8 @@
 -- Monitored instances, their database inventory and the daily size samples.
 -- Business dates (collected_date, period_start, period_end) are calendar dates in the business
--- time zone (CAPSTATS_TIMEZONE); timestamps are timestamptz.
+-- time zone (CAPSTATS_TIMEZONE); timestamps are timestamptz. Database names compare bytewise
+-- (COLLATE "C"): they are identifiers, and bytewise keys make the sorts and index look-ups of
+-- aggregation cheaper than locale-aware comparison.
 
 CREATE TABLE instances (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -23,7 +25,8 @@ CREATE UNIQUE INDEX instances_name_key ON instances (name) WHERE deleted_at IS N
 CREATE TABLE instance_databases (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     instance_id bigint NOT NULL REFERENCES instances (id),
-    database_name text NOT NULL CHECK (database_name <> '' AND char_length(database_name) <= 255),
+    database_name text COLLATE "C" NOT NULL
+        CHECK (database_name <> '' AND char_length(database_name) <= 255),
     first_seen_date date NOT NULL,
     last_seen_date date NOT NULL,
     is_active boolean NOT NULL DEFAULT true,
@@ -38,7 +41,8 @@ CREATE TABLE instance_databases (
 -- are named database_size_stats_YYYY_MM and created by capstats before any write needs them.
 CREATE TABLE database_size_stats (
     instance_id bigint NOT NULL REFERENCES instances (id),
-    database_name text NOT NULL CHECK (database_name <> '' AND char_length(database_name) <= 255),
+    database_name text COLLATE "C" NOT NULL
+        CHECK (database_name <> '' AND char_length(database_name) <= 255),
     collected_date date NOT NULL,
     size_mb bigint NOT NULL CHECK (size_mb >= 0),
     data_size_mb bigint CHECK (data_size_mb BETWEEN 0 AND size_mb),

@@ -1,2 +1,245 @@
-//! placeholder
-fn main() {}
+//! `capstats-worker`: the worker's binary and operator commands. It only wires the libraries
+//! together; the work itself lives in the `jobs` crate.
+
+mod progress;
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use capacity_model::{AggregationLevel, PeriodType};
+use chrono::{Days, NaiveDate};
+use clap::{Parser, Subcommand, ValueEnum};
+use settings::Settings;
+use store::{Connection, PgConnection};
+use sync_session::{SessionStatus, SyncType};
+
+use crate::progress::TerminalProgress;
+
+/// The capstats worker and its operator commands. Configuration comes from `DATABASE_URL` and
+/// `CAPSTATS_*` variables (see docs/configuration.md).
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Load size history from a CSV file with the header
+    /// instance_name,db_type,database_name,collected_date,size_mb,data_size_mb,log_size_mb.
+    /// The whole file is checked first; a file with any problem writes nothing.
+    ImportStats {
+        /// The CSV file.
+        file: PathBuf,
+        /// Create instances the file names but capstats does not know yet.
+        #[arg(long)]
+        create_instances: bool,
+    },
+    /// Compute every period of a type whose start lies between two dates, for all active
+    /// instances, recorded as a sync session.
+    Aggregate {
+        /// daily, weekly, monthly, quarterly or yearly.
+        #[arg(long, value_parser = parse_period_type)]
+        period_type: PeriodType,
+        /// First date (YYYY-MM-DD).
+        #[arg(long)]
+        from: NaiveDate,
+        /// Last date (YYYY-MM-DD).
+        #[arg(long)]
+        to: NaiveDate,
+        /// Which aggregates to compute.
+        #[arg(long, value_enum, default_value_t = LevelChoice::All)]
+        level: LevelChoice,
+    },
+    /// Generate a realistic demo dataset ending yesterday (in the business time zone).
+    SeedDemo {
+        /// Number of instances.
+        #[arg(long, default_value_t = 20)]
+        instances: u32,
+        /// Databases per instance.
+        #[arg(long, default_value_t = 10)]
+        databases_per_instance: u32,
+        /// Days of history.
+        #[arg(long, default_value_t = 400)]
+        days: u32,
+        /// Seed of the random generator: the same seed writes the same data.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LevelChoice {
+    Database,
+    Instance,
+    All,
+}
+
+impl LevelChoice {
+    fn levels(self) -> Vec<AggregationLevel> {
+        match self {
+            Self::Database => vec![AggregationLevel::Database],
+            Self::Instance => vec![AggregationLevel::Instance],
+            Self::All => AggregationLevel::ALL.to_vec(),
+        }
+    }
+}
+
+fn parse_period_type(text: &str) -> Result<PeriodType, String> {
+    text.parse().map_err(|error| format!("{error}"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("capstats-worker: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = Settings::from_environment()?;
+    settings::init_tracing(settings.log_format);
+    let mut connection =
+        PgConnection::establish(&settings.database_url).context("connecting to DATABASE_URL")?;
+    store::migrations::ensure_current(&mut connection)?;
+    let progress = TerminalProgress::new();
+    match cli.command {
+        Command::ImportStats {
+            file,
+            create_instances,
+        } => import_stats(
+            &settings,
+            &mut connection,
+            &file,
+            create_instances,
+            &progress,
+        ),
+        Command::Aggregate {
+            period_type,
+            from,
+            to,
+            level,
+        } => aggregate(&mut connection, period_type, from, to, level, &progress),
+        Command::SeedDemo {
+            instances,
+            databases_per_instance,
+            days,
+            seed,
+        } => {
+            let options = jobs::seed::SeedOptions {
+                instances,
+                databases_per_instance,
+                days,
+                end_date: settings.today()? - Days::new(1),
+                seed,
+            };
+            seed_demo(&mut connection, &options, &progress)
+        }
+    }
+}
+
+fn import_stats(
+    settings: &Settings,
+    connection: &mut PgConnection,
+    file: &PathBuf,
+    create_instances: bool,
+    progress: &TerminalProgress,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let reader = File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    let lines = jobs::import::parse_stats_csv(
+        std::io::BufReader::new(reader),
+        settings.today()?,
+        progress,
+    )?;
+    let report = jobs::import::import_stats(
+        connection,
+        &lines,
+        create_instances,
+        settings.time_zone()?,
+        progress,
+    )?;
+    let instances: std::collections::BTreeSet<&str> = lines
+        .iter()
+        .map(|line| line.instance_name.as_str())
+        .collect();
+    println!(
+        "imported {} samples for {} instances ({} created), {} instance-days refreshed, {} periods marked for recomputation, in {:.1} s",
+        report.lines,
+        instances.len(),
+        report.instances_created.len(),
+        report.written.instance_days_refreshed,
+        report.written.ledger_entries_marked,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn aggregate(
+    connection: &mut PgConnection,
+    period_type: PeriodType,
+    from: NaiveDate,
+    to: NaiveDate,
+    level: LevelChoice,
+    progress: &TerminalProgress,
+) -> anyhow::Result<()> {
+    let report = jobs::backfill::run_backfill(
+        connection,
+        &jobs::backfill::BackfillRequest {
+            period_type,
+            from,
+            to,
+            levels: level.levels(),
+            triggered_by: "cli".into(),
+            sync_type: SyncType::ManualTask,
+        },
+        progress,
+    )?;
+    println!(
+        "session {} {}: {} {} periods × {} level{}, {} rows written, {} rows deleted, in {:.1} s",
+        report.session_id,
+        report.status,
+        report.periods,
+        period_type,
+        level.levels().len(),
+        if level.levels().len() == 1 { "" } else { "s" },
+        report.rows_written,
+        report.rows_deleted,
+        report.duration.as_secs_f64()
+    );
+    if report.status != SessionStatus::Completed {
+        match report.failures.first() {
+            Some(failure) => bail!("session {} {}: {failure}", report.session_id, report.status),
+            None => bail!("session {} ended {}", report.session_id, report.status),
+        }
+    }
+    Ok(())
+}
+
+fn seed_demo(
+    connection: &mut PgConnection,
+    options: &jobs::seed::SeedOptions,
+    progress: &TerminalProgress,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let report = jobs::seed::seed_demo(connection, options, progress)?;
+    println!(
+        "seeded {} instances × {} databases × {} days ending {}: {} samples, {} instance-days, in {:.1} s",
+        report.instances,
+        options.databases_per_instance,
+        options.days,
+        options.end_date,
+        report.samples,
+        report.written.instance_days_refreshed,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

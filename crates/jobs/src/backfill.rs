@@ -59,10 +59,16 @@ pub struct BackfillReport {
     pub duration: Duration,
 }
 
-/// How many consecutive periods one statement computes: about a year of samples, so that the
-/// extra previous period each statement reads is a small part of the work.
+/// How many consecutive periods one statement computes. Each statement also reads the period
+/// before its first one, to compute the changes; batches spanning about two years keep that
+/// extra read small for the long period types (a yearly batch of one would read every year
+/// twice). Daily batches span one year: their extra read is a single day, and their window is
+/// large already.
 pub fn periods_per_batch(period_type: PeriodType) -> usize {
-    366_usize.div_ceil(period_type.maximum_days() as usize)
+    match period_type {
+        PeriodType::Daily => 366,
+        other => 800_usize.div_ceil(other.maximum_days() as usize),
+    }
 }
 
 /// Runs a backfill to the end and returns its report. Cancelling the session (API or CLI)

@@ -127,7 +127,7 @@ impl DatabaseModel {
         self.size *= 1.0 + self.daily_drift;
         if let Some(every) = self.purge_every_days
             && day > 0
-            && day % every == 0
+            && day.is_multiple_of(every)
         {
             self.size *= self.purge_keeps;
         }

@@ -149,6 +149,7 @@ pub fn init_tracing(format: LogFormat) {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail dictates the closure type.
 mod tests {
     use super::*;
 

@@ -70,24 +70,45 @@ pub fn lock_periods(
     Ok(())
 }
 
-/// Locks (creating when missing) the ledger rows of `periods` and forgets the staleness of the
-/// instances in `scope`, which the caller is about to recompute in the same transaction.
+#[derive(QueryableByName)]
+struct Written {
+    #[diesel(sql_type = BigInt)]
+    periods: i64,
+}
+
+/// Locks (creating when missing) the ledger rows of `periods`, records that their rows are
+/// being written, and forgets the staleness of the instances in `scope`, which the caller is
+/// about to recompute in the same transaction. Returns whether none of the periods had been
+/// written before: then no aggregate row of them exists and a plain insert suffices.
+///
+/// The caller holds the periods' advisory locks ([`lock_periods`]), so no other computation
+/// changes `written_at` between the read and the upsert.
 pub fn begin_computation(
     connection: &mut PgConnection,
     level: AggregationLevel,
     periods: &[Period],
     scope: &InstanceScope,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     let Some(first) = periods.first() else {
-        return Ok(());
+        return Ok(true);
     };
     let (starts, ends) = starts_and_ends(periods);
+    let written: Written = diesel::sql_query(
+        "SELECT count(*) AS periods FROM aggregation_ledger
+         WHERE level = $1 AND period_type = $2 AND period_start = ANY($3)
+           AND written_at IS NOT NULL",
+    )
+    .bind::<Text, _>(level.as_str())
+    .bind::<Text, _>(first.period_type().as_str())
+    .bind::<Array<Date>, _>(&starts)
+    .get_result(connection)?;
     diesel::sql_query(
-        "INSERT INTO aggregation_ledger (level, period_type, period_start, period_end)
-         SELECT $1, $2, period.start_date, period.end_date
+        "INSERT INTO aggregation_ledger (level, period_type, period_start, period_end, written_at)
+         SELECT $1, $2, period.start_date, period.end_date, now()
          FROM unnest($3::date[], $4::date[]) AS period (start_date, end_date)
          ORDER BY period.start_date
-         ON CONFLICT (level, period_type, period_start) DO UPDATE SET updated_at = now()",
+         ON CONFLICT (level, period_type, period_start) DO UPDATE
+         SET written_at = now(), updated_at = now()",
     )
     .bind::<Text, _>(level.as_str())
     .bind::<Text, _>(first.period_type().as_str())
@@ -114,7 +135,7 @@ pub fn begin_computation(
     .bind::<Array<Date>, _>(&starts)
     .bind::<Nullable<Array<BigInt>>, _>(scope.instance_ids())
     .execute(connection)?;
-    Ok(())
+    Ok(written.periods == 0)
 }
 
 /// Records that every active instance has been aggregated for `periods`, by `session_id`.

@@ -51,3 +51,53 @@ pub fn names() -> Result<Vec<String>, StoreError> {
         .map(|migration| migration.name().to_string())
         .collect())
 }
+
+/// Creates the database named in `database_url` when it does not exist yet, connecting to the
+/// server's `postgres` database to do so. Returns whether it was created.
+pub fn create_database_if_missing(database_url: &str) -> Result<bool, StoreError> {
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+
+    match PgConnection::establish(database_url) {
+        Ok(_) => return Ok(false),
+        Err(diesel::ConnectionError::BadConnection(message))
+            if message.contains("does not exist") => {}
+        Err(error) => return Err(error.into()),
+    }
+    let (server, name) = split_database_name(database_url).ok_or_else(|| {
+        StoreError::InvalidArgument(format!("cannot find a database name in {database_url}"))
+    })?;
+    let mut admin = PgConnection::establish(&format!("{server}/postgres"))?;
+    let quoted = name.replace('"', "\"\"");
+    admin.batch_execute(&format!("CREATE DATABASE \"{quoted}\""))?;
+    Ok(true)
+}
+
+/// Splits `postgres://user@host:port/name?options` into the part before the path and the
+/// database name (options are dropped: they are rarely needed for the maintenance database).
+fn split_database_name(database_url: &str) -> Option<(&str, &str)> {
+    let without_options = database_url.split('?').next()?;
+    let scheme_end = without_options.find("://")? + 3;
+    let path_start = scheme_end + without_options[scheme_end..].find('/')?;
+    let name = &without_options[path_start + 1..];
+    (!name.is_empty()).then_some((&without_options[..path_start], name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_names_are_found_in_urls() {
+        assert_eq!(
+            split_database_name("postgres://root@127.0.0.1:5432/capstats"),
+            Some(("postgres://root@127.0.0.1:5432", "capstats"))
+        );
+        assert_eq!(
+            split_database_name("postgresql://u:p@db/stats?sslmode=require"),
+            Some(("postgresql://u:p@db", "stats"))
+        );
+        assert_eq!(split_database_name("postgres://root@127.0.0.1:5432"), None);
+        assert_eq!(split_database_name("postgres://root@127.0.0.1:5432/"), None);
+    }
+}

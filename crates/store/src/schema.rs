@@ -223,10 +223,8 @@ diesel::table! {
 }
 
 diesel::joinable!(api_tokens -> users (user_id));
-diesel::joinable!(database_size_aggregations -> instances (instance_id));
 diesel::joinable!(database_size_stats -> instances (instance_id));
 diesel::joinable!(instance_databases -> instances (instance_id));
-diesel::joinable!(instance_size_aggregations -> instances (instance_id));
 diesel::joinable!(instance_size_stats -> instances (instance_id));
 diesel::joinable!(schedule_ticks -> schedules (schedule_name));
 diesel::joinable!(schedule_ticks -> sync_sessions (session_id));

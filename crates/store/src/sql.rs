@@ -1,18 +1,16 @@
 //! Small pieces of SQL text shared by the statements of this crate.
 
 /// SQL for `numerator / denominator` rounded half away from zero, exactly, for a positive
-/// `denominator`. Both operands are `numeric` (or integer) expressions without side effects;
-/// they are repeated in the output, so pass column names rather than large expressions.
+/// `denominator`: `sign(n) · floor((2|n| + d) / 2d)`. Both operands must be `numeric`
+/// expressions without side effects (`sign` of a `bigint` would resolve to the
+/// double-precision overload); they are repeated in the output, so pass column names rather
+/// than large expressions.
 ///
-/// `div` truncates toward zero and `mod` keeps the sign of the dividend, both exactly on
-/// integers of any size, so the result equals `aggregation_core::metrics::divide_rounded`.
-/// Dividing with `/` and then rounding would depend on how many digits PostgreSQL keeps.
+/// `div` truncates exactly on integers of any size, so the result equals
+/// `aggregation_core::metrics::divide_rounded`. Dividing with `/` and then rounding would depend
+/// on how many digits PostgreSQL keeps.
 pub(crate) fn divide_rounded(numerator: &str, denominator: &str) -> String {
-    format!(
-        "(div({numerator}, {denominator}) \
-         + CASE WHEN 2 * abs(mod({numerator}, {denominator})) >= {denominator} \
-           THEN sign({numerator}) ELSE 0 END)"
-    )
+    format!("(sign({numerator}) * div(2 * abs({numerator}) + {denominator}, 2 * {denominator}))")
 }
 
 /// SQL for the first day of the period of the type named by `unit_parameter` (a bound
@@ -22,6 +20,14 @@ pub(crate) fn period_start(unit_parameter: &str, date_expression: &str) -> Strin
     format!("date_trunc({unit_parameter}, ({date_expression})::timestamp)::date")
 }
 
+/// First key of the advisory lock that serialises partition creation and removal ("CS" and 1).
+pub(crate) const PARTITION_LOCK_KEY: i32 = 0x4353_0001;
+
+/// Base of the first advisory-lock key of a `(level, period_type)` pair; the pair's position
+/// is added to it and the period start (days since 1970-01-01) is the second key, so that
+/// `pg_locks` shows which period is being written.
+pub(crate) const PERIOD_LOCK_KEY_BASE: i32 = 0x4353_1000;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -30,15 +36,7 @@ mod tests {
     fn divide_rounded_repeats_only_names() {
         assert_eq!(
             divide_rounded("a", "b"),
-            "(div(a, b) + CASE WHEN 2 * abs(mod(a, b)) >= b THEN sign(a) ELSE 0 END)"
+            "(sign(a) * div(2 * abs(a) + b, 2 * b))"
         );
     }
 }
-
-/// First key of the advisory lock that serialises partition creation and removal ("CS" and 1).
-pub(crate) const PARTITION_LOCK_KEY: i32 = 0x4353_0001;
-
-/// Base of the first advisory-lock key of a `(level, period_type)` pair; the pair's position
-/// is added to it and the period start (days since 1970-01-01) is the second key, so that
-/// `pg_locks` shows which period is being written.
-pub(crate) const PERIOD_LOCK_KEY_BASE: i32 = 0x4353_1000;

@@ -1,0 +1,208 @@
+//! `make bench-aggregate`: a full backfill of every period type and level with capstats,
+//! against a hand-written plain-SQL floor, on the same seeded dataset in the same run.
+//!
+//! The dataset is 200 instances × 20 databases × 400 days from `seed-demo` (fixed seed and end
+//! date). The floor is one `INSERT … SELECT … GROUP BY` per level and period type computing
+//! avg/max/min of every size column and the count into fresh scratch tables without indexes:
+//! the grouping work capstats cannot avoid, without its comparison with the previous period,
+//! exact rounding, upsert into the indexed and partitioned table, ledger and session. Rounds
+//! alternate which side runs first and start from a checkpoint, so neither inherits the other's
+//! dirty buffers. Environment: `DATABASE_URL` (server), `CAPSTATS_BENCH_DATABASE` (default
+//! `capstats_bench`), `CAPSTATS_BENCH_ROUNDS` (default 3), `CAPSTATS_BENCH_KEEP=1` to reuse an
+//! already seeded database.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use capacity_model::{AggregationLevel, Period, PeriodType};
+use chrono::{Days, NaiveDate};
+use diesel::connection::SimpleConnection;
+use jobs::NoProgress;
+use jobs::backfill::{BackfillRequest, run_backfill};
+use jobs::seed::{SeedOptions, seed_demo};
+use store::{Connection, PgConnection};
+use sync_session::SyncType;
+
+/// The floor runs with the settings capstats' aggregation transactions use.
+const FLOOR_SETTINGS: &str = "SET work_mem = '256MB'; SET jit = off;";
+
+fn main() -> anyhow::Result<()> {
+    // `cargo bench` passes `--bench`; nothing to parse.
+    let name = std::env::var("CAPSTATS_BENCH_DATABASE").unwrap_or_else(|_| "capstats_bench".into());
+    let rounds: usize = std::env::var("CAPSTATS_BENCH_ROUNDS")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(3);
+    let keep = std::env::var("CAPSTATS_BENCH_KEEP").is_ok_and(|value| value == "1");
+    let url = test_support::database_url(&name);
+    let options = SeedOptions {
+        instances: 200,
+        databases_per_instance: 20,
+        days: 400,
+        end_date: NaiveDate::from_ymd_opt(2026, 6, 30).expect("valid date"),
+        seed: 20_261_126,
+    };
+    let first_date = options.end_date - Days::new(u64::from(options.days - 1));
+
+    let mut connection = if keep && PgConnection::establish(&url).is_ok() {
+        println!("reusing {name}");
+        PgConnection::establish(&url)?
+    } else {
+        let mut admin = PgConnection::establish(&test_support::database_url("postgres"))
+            .context("connecting to the server")?;
+        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
+        admin.batch_execute(&format!("CREATE DATABASE {name}"))?;
+        let mut connection = PgConnection::establish(&url)?;
+        store::migrations::run_pending(&mut connection)?;
+        let started = Instant::now();
+        let report = seed_demo(&mut connection, &options, &NoProgress)?;
+        connection.batch_execute("ANALYZE")?;
+        println!(
+            "seeded {} samples ({} instance-days) in {:.1} s",
+            report.samples,
+            report.written.instance_days_refreshed,
+            started.elapsed().as_secs_f64()
+        );
+        connection
+    };
+
+    let mut capstats_runs = Vec::new();
+    let mut floor_runs = Vec::new();
+    for round in 1..=rounds {
+        let floor_first = round % 2 == 0;
+        let (capstats, floor) = if floor_first {
+            let floor = floor(&mut connection)?;
+            (
+                capstats(&mut connection, first_date, options.end_date)?,
+                floor,
+            )
+        } else {
+            let capstats = capstats(&mut connection, first_date, options.end_date)?;
+            (capstats, floor(&mut connection)?)
+        };
+        println!(
+            "round {round}: capstats {} | floor {} | ratio {:.2}",
+            describe(&capstats),
+            describe(&floor),
+            total(&capstats).as_secs_f64() / total(&floor).as_secs_f64()
+        );
+        capstats_runs.push(capstats);
+        floor_runs.push(floor);
+    }
+    let median = |runs: &[Vec<(PeriodType, Duration)>]| {
+        let mut totals: Vec<Duration> = runs.iter().map(|run| total(run)).collect();
+        totals.sort();
+        totals[totals.len() / 2]
+    };
+    let ratios: Vec<f64> = capstats_runs
+        .iter()
+        .zip(&floor_runs)
+        .map(|(ours, floor)| total(ours).as_secs_f64() / total(floor).as_secs_f64())
+        .collect();
+    let mut sorted = ratios.clone();
+    sorted.sort_by(f64::total_cmp);
+    println!(
+        "median over {rounds} rounds: capstats {:.2} s, floor {:.2} s; ratio per round {:?}, median ratio {:.2} (target ≤ 1.50)",
+        median(&capstats_runs).as_secs_f64(),
+        median(&floor_runs).as_secs_f64(),
+        ratios
+            .iter()
+            .map(|ratio| format!("{ratio:.2}"))
+            .collect::<Vec<_>>(),
+        sorted[sorted.len() / 2]
+    );
+    Ok(())
+}
+
+fn total(run: &[(PeriodType, Duration)]) -> Duration {
+    run.iter().map(|(_, duration)| *duration).sum()
+}
+
+fn describe(run: &[(PeriodType, Duration)]) -> String {
+    let parts: Vec<String> = run
+        .iter()
+        .map(|(period_type, duration)| format!("{period_type} {:.2}", duration.as_secs_f64()))
+        .collect();
+    format!("{:.2} s ({})", total(run).as_secs_f64(), parts.join(", "))
+}
+
+/// Empties the aggregates and the ledger, so that every round is a full backfill.
+fn reset(connection: &mut PgConnection) -> anyhow::Result<()> {
+    connection.batch_execute(
+        "TRUNCATE database_size_aggregations, instance_size_aggregations, aggregation_ledger,
+                  sync_instance_records, sync_sessions CASCADE;
+         CHECKPOINT;",
+    )?;
+    Ok(())
+}
+
+fn capstats(
+    connection: &mut PgConnection,
+    first_date: NaiveDate,
+    last_date: NaiveDate,
+) -> anyhow::Result<Vec<(PeriodType, Duration)>> {
+    reset(connection)?;
+    let mut times = Vec::new();
+    for period_type in PeriodType::ALL {
+        let started = Instant::now();
+        let report = run_backfill(
+            connection,
+            &BackfillRequest {
+                period_type,
+                // Include the period containing the first sample, as the floor's GROUP BY does.
+                from: Period::containing(period_type, first_date).start(),
+                to: last_date,
+                levels: AggregationLevel::ALL.to_vec(),
+                triggered_by: "bench".into(),
+                sync_type: SyncType::ManualTask,
+            },
+            &NoProgress,
+        )?;
+        anyhow::ensure!(
+            report.failures.is_empty(),
+            "backfill failed: {:?}",
+            report.failures
+        );
+        times.push((period_type, started.elapsed()));
+    }
+    Ok(times)
+}
+
+fn floor(connection: &mut PgConnection) -> anyhow::Result<Vec<(PeriodType, Duration)>> {
+    connection.batch_execute(&format!(
+        "DROP SCHEMA IF EXISTS floor CASCADE; CREATE SCHEMA floor; CHECKPOINT; {FLOOR_SETTINGS}"
+    ))?;
+    let mut times = Vec::new();
+    for period_type in PeriodType::ALL {
+        let unit = period_type.truncation_unit();
+        let name = period_type.as_str();
+        let started = Instant::now();
+        connection.batch_execute(&format!(
+            "CREATE TABLE floor.database_{name} (
+                 instance_id bigint, database_name text, period_start date,
+                 avg_size numeric, max_size bigint, min_size bigint,
+                 avg_data_size numeric, max_data_size bigint, min_data_size bigint,
+                 avg_log_size numeric, max_log_size bigint, min_log_size bigint,
+                 sample_count bigint);
+             INSERT INTO floor.database_{name}
+             SELECT instance_id, database_name, date_trunc('{unit}', collected_date::timestamp)::date,
+                    avg(size_mb), max(size_mb), min(size_mb),
+                    avg(data_size_mb), max(data_size_mb), min(data_size_mb),
+                    avg(log_size_mb), max(log_size_mb), min(log_size_mb), count(*)
+             FROM database_size_stats GROUP BY 1, 2, 3;
+             CREATE TABLE floor.instance_{name} (
+                 instance_id bigint, period_start date,
+                 avg_total_size numeric, max_total_size bigint, min_total_size bigint,
+                 avg_database_count numeric, max_database_count bigint,
+                 min_database_count bigint, day_count bigint);
+             INSERT INTO floor.instance_{name}
+             SELECT instance_id, date_trunc('{unit}', collected_date::timestamp)::date,
+                    avg(total_size_mb), max(total_size_mb), min(total_size_mb),
+                    avg(database_count), max(database_count), min(database_count), count(*)
+             FROM instance_size_stats GROUP BY 1, 2;"
+        ))?;
+        times.push((period_type, started.elapsed()));
+    }
+    connection.batch_execute("RESET work_mem; RESET jit;")?;
+    Ok(times)
+}

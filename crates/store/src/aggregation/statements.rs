@@ -1,0 +1,604 @@
+//! The text of the aggregation statements.
+//!
+//! There are four: database and instance level, each in a *daily* form and a *grouped* form
+//! for the longer period types. A daily period holds exactly one sample per key, so the daily
+//! form needs no `GROUP BY`: it reads the samples in key order straight from the primary-key
+//! indexes, pairs each with the previous day's through `lag`, and does its arithmetic in
+//! `bigint` where the operands are small enough to make that exact, falling back to `numeric`
+//! otherwise. The grouped form groups the samples by key and period, pairs each group with the
+//! previous period's group through `lag`, and computes on `numeric` integers.
+//!
+//! Parameters of every statement:
+//!
+//! | | |
+//! |---|---|
+//! | `$1` | period type name (`daily`, …) |
+//! | `$2` | start of the period before the first one (the read window starts here) |
+//! | `$3` | start of the first period |
+//! | `$4` | start of the last period |
+//! | `$5` | end of the last period |
+//! | `$6` | instance ids to compute, or NULL for every active instance |
+//!
+//! and of the grouped forms only: `$7` the `date_trunc` unit, `$8` one period's length as an
+//! interval. Each statement returns the rows written and deleted per instance and per period
+//! start (`GROUPING SETS`). `growth_rate` and `trend_direction` are generated columns of the
+//! tables, so the statements never compute them.
+
+use std::sync::LazyLock;
+
+use capacity_model::AggregationLevel;
+
+use crate::sql::{divide_rounded, period_start};
+
+/// How a statement writes its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// `INSERT … ON CONFLICT DO UPDATE`, then delete rows whose key has no samples any more:
+    /// for periods that may already hold rows.
+    Upsert,
+    /// A plain `INSERT`: for periods the ledger says were never written, where no conflict and
+    /// nothing to delete can exist. It skips conflict checking, which costs about as much as
+    /// the insertion itself.
+    Insert,
+}
+
+/// The statement for `level` in its daily or grouped form.
+pub(crate) fn text(level: AggregationLevel, daily: bool, mode: WriteMode) -> &'static str {
+    let index = match (level, daily) {
+        (AggregationLevel::Database, true) => 0,
+        (AggregationLevel::Database, false) => 1,
+        (AggregationLevel::Instance, true) => 2,
+        (AggregationLevel::Instance, false) => 3,
+    } * 2
+        + usize::from(mode == WriteMode::Insert);
+    STATEMENTS[index].as_str()
+}
+
+static STATEMENTS: LazyLock<[String; 8]> = LazyLock::new(|| {
+    use WriteMode::{Insert, Upsert};
+    [
+        database_daily(Upsert),
+        database_daily(Insert),
+        database_grouped(Upsert),
+        database_grouped(Insert),
+        instance_daily(Upsert),
+        instance_daily(Insert),
+        instance_grouped(Upsert),
+        instance_grouped(Insert),
+    ]
+});
+
+/// Active instances of the scope, inline so that the planner sees the real row counts.
+const SCOPE: &str = "(SELECT id FROM instances
+        WHERE is_active AND deleted_at IS NULL AND ($6::bigint[] IS NULL OR id = ANY($6)))";
+
+/// The samples of the read window for the requested instances (all when `$6` is NULL). Whether
+/// an instance is active is checked after grouping, on far fewer rows than there are samples.
+const READ_WINDOW: &str =
+    "s.collected_date BETWEEN $2 AND $5 AND ($6::bigint[] IS NULL OR s.instance_id = ANY($6))";
+
+/// Active, not deleted instances.
+const ACTIVE: &str = "(SELECT id FROM instances WHERE is_active AND deleted_at IS NULL)";
+
+/// `round(numerator / denominator)` with two decimals, for a positive `denominator`, when
+/// both are `bigint` columns: in `bigint` while `2 · |numerator| · 10⁴ + denominator` cannot
+/// overflow, in `numeric` otherwise. `sign()` is avoided on `bigint`: PostgreSQL would resolve
+/// it to the double-precision overload.
+fn hundredths_of_bigints(numerator: &str, denominator: &str) -> String {
+    let exact_numeric = divide_rounded(
+        &format!("({numerator})::numeric * 10000"),
+        &format!("({denominator})::numeric"),
+    );
+    format!(
+        "CASE WHEN abs({numerator}) < 400000000000000 AND {denominator} < 1000000000000000000
+              THEN ((2 * abs({numerator}) * 10000 + {denominator}) / (2 * {denominator})
+                    * CASE WHEN {numerator} < 0 THEN -1 ELSE 1 END)::numeric * 0.01
+              ELSE {exact_numeric} * 0.01 END"
+    )
+}
+
+/// The percentage change from `previous` to `current` (both `bigint`, `delta` their
+/// difference) with two decimals; NULL without a previous value or when it is zero.
+fn daily_percent(delta: &str, previous: &str) -> String {
+    format!(
+        "CASE WHEN {previous} > 0 THEN {} END",
+        hundredths_of_bigints(delta, previous)
+    )
+}
+
+/// `CASE WHEN denominator > 0 THEN round(numerator / denominator) END` on `numeric`, times
+/// `factor` (for example `" * 0.01"` for a value counted in hundredths).
+fn rounded_when_positive(numerator: &str, denominator: &str, factor: &str) -> String {
+    format!(
+        "CASE WHEN {denominator} > 0 THEN {rounded}{factor} END",
+        rounded = divide_rounded(numerator, denominator)
+    )
+}
+
+/// The output columns of one level, in insertion order (the key columns come first).
+struct Columns {
+    table: &'static str,
+    key: &'static [&'static str],
+    values: &'static [&'static str],
+}
+
+const DATABASE_COLUMNS: Columns = Columns {
+    table: "database_size_aggregations",
+    key: &[
+        "instance_id",
+        "database_name",
+        "period_type",
+        "period_start",
+    ],
+    values: &[
+        "period_end",
+        "avg_size_mb",
+        "max_size_mb",
+        "min_size_mb",
+        "data_count",
+        "avg_data_size_mb",
+        "max_data_size_mb",
+        "min_data_size_mb",
+        "avg_log_size_mb",
+        "max_log_size_mb",
+        "min_log_size_mb",
+        "size_change_mb",
+        "size_change_percent",
+        "data_size_change_mb",
+        "data_size_change_percent",
+        "log_size_change_mb",
+        "log_size_change_percent",
+        "calculated_at",
+    ],
+};
+
+const INSTANCE_COLUMNS: Columns = Columns {
+    table: "instance_size_aggregations",
+    key: &["instance_id", "period_type", "period_start"],
+    values: &[
+        "period_end",
+        "total_size_mb",
+        "avg_size_mb",
+        "max_size_mb",
+        "min_size_mb",
+        "data_count",
+        "database_count",
+        "avg_database_count",
+        "max_database_count",
+        "min_database_count",
+        "total_size_change_mb",
+        "total_size_change_percent",
+        "database_count_change",
+        "database_count_change_percent",
+        "calculated_at",
+    ],
+};
+
+impl Columns {
+    /// `INSERT … SELECT <expressions> FROM <source> [ON CONFLICT DO UPDATE …] RETURNING`, as
+    /// the `written` CTE. `expressions` lists one SQL expression per column, keys first.
+    fn write(&self, mode: WriteMode, expressions: &[String], source: &str) -> String {
+        assert_eq!(
+            expressions.len(),
+            self.key.len() + self.values.len(),
+            "one expression per column of {}",
+            self.table
+        );
+        let columns: Vec<&str> = self.key.iter().chain(self.values).copied().collect();
+        let updates: Vec<String> = self
+            .values
+            .iter()
+            .map(|column| format!("{column} = excluded.{column}"))
+            .collect();
+        let conflict = match mode {
+            WriteMode::Upsert => format!(
+                "ON CONFLICT ({key}) DO UPDATE SET {updates}",
+                key = self.key.join(", "),
+                updates = updates.join(", ")
+            ),
+            WriteMode::Insert => String::new(),
+        };
+        format!(
+            "written AS (
+        INSERT INTO {table} AS target ({columns})
+        SELECT {expressions}
+        FROM {source}
+        {conflict}
+        RETURNING target.instance_id
+    )",
+            table = self.table,
+            columns = columns.join(", "),
+            expressions = expressions.join(",\n               "),
+        )
+    }
+
+    /// The `removed` CTE: rows of the computed periods and scope whose key has no samples in
+    /// the period any more (`still_sampled` is a condition on `stored`). Empty in
+    /// [`WriteMode::Insert`], where there is nothing to remove.
+    fn removal(&self, mode: WriteMode, still_sampled: &str) -> String {
+        if mode == WriteMode::Insert {
+            return "removed AS (SELECT NULL::bigint AS instance_id WHERE false)".into();
+        }
+        format!(
+            "removed AS (
+        DELETE FROM {table} stored
+        WHERE stored.period_type = $1 AND stored.period_start BETWEEN $3 AND $4
+          AND stored.instance_id IN {SCOPE}
+          AND NOT EXISTS ({still_sampled})
+        RETURNING stored.instance_id
+    )",
+            table = self.table
+        )
+    }
+}
+
+/// Counts the changes per instance.
+const COUNT_CHANGES: &str = "changes AS (
+        SELECT instance_id, 1 AS written, 0 AS deleted FROM written
+        UNION ALL
+        SELECT instance_id, 0, 1 FROM removed
+    )
+    SELECT instance_id, sum(written)::bigint AS rows_written, sum(deleted)::bigint AS rows_deleted
+    FROM changes
+    GROUP BY instance_id";
+
+fn owned(expressions: &[&str]) -> Vec<String> {
+    expressions
+        .iter()
+        .map(|expression| (*expression).to_owned())
+        .collect()
+}
+
+/// In the daily forms: the previous day's value of a column, when the previous sample of the
+/// key is the previous day's, else NULL.
+fn previous_day(column: &str) -> String {
+    format!("CASE WHEN p.previous_date = p.period_start - 1 THEN p.lag_{column} END")
+}
+
+fn database_daily(mode: WriteMode) -> String {
+    let mut expressions = owned(&[
+        "instance_id",
+        "database_name",
+        "$1",
+        "period_start",
+        "period_start",
+        "size_mb",
+        "size_mb",
+        "size_mb",
+        "1",
+        "data_size_mb",
+        "data_size_mb",
+        "data_size_mb",
+        "log_size_mb",
+        "log_size_mb",
+        "log_size_mb",
+    ]);
+    for series in ["size", "data", "log"] {
+        expressions.push(format!("{series}_delta"));
+        expressions.push(daily_percent(
+            &format!("{series}_delta"),
+            &format!("previous_{series}"),
+        ));
+    }
+    expressions.push("now()".into());
+    format!(
+        "WITH paired AS (
+        SELECT s.instance_id, s.database_name, s.collected_date AS period_start,
+               s.size_mb, s.data_size_mb, s.log_size_mb,
+               lag(s.collected_date) OVER w AS previous_date,
+               lag(s.size_mb) OVER w AS lag_size_mb,
+               lag(s.data_size_mb) OVER w AS lag_data_size_mb,
+               lag(s.log_size_mb) OVER w AS lag_log_size_mb
+        FROM database_size_stats s
+        WHERE {READ_WINDOW}
+        WINDOW w AS (PARTITION BY s.instance_id, s.database_name ORDER BY s.collected_date)
+    ),
+    measured AS (
+        SELECT p.instance_id, p.database_name, p.period_start,
+               p.size_mb, p.data_size_mb, p.log_size_mb,
+               {previous_size} AS previous_size,
+               {previous_data} AS previous_data,
+               {previous_log} AS previous_log,
+               p.size_mb - {previous_size} AS size_delta,
+               p.data_size_mb - {previous_data} AS data_delta,
+               p.log_size_mb - {previous_log} AS log_delta
+        FROM paired p
+        WHERE p.period_start >= $3 AND p.instance_id IN {ACTIVE}
+        OFFSET 0
+    ),
+    {write},
+    {removal},
+    {COUNT_CHANGES}",
+        previous_size = previous_day("size_mb"),
+        previous_data = previous_day("data_size_mb"),
+        previous_log = previous_day("log_size_mb"),
+        write = DATABASE_COLUMNS.write(mode, &expressions, "measured"),
+        removal = DATABASE_COLUMNS.removal(
+            mode,
+            "SELECT 1 FROM database_size_stats sample
+              WHERE sample.instance_id = stored.instance_id
+                AND sample.database_name = stored.database_name
+                AND sample.collected_date = stored.period_start"
+        ),
+    )
+}
+
+fn instance_daily(mode: WriteMode) -> String {
+    let size_per_database = format!(
+        "CASE WHEN database_count > 0 THEN
+             CASE WHEN total_size_mb < 4000000000000000000
+                       AND database_count < 1000000000000000000
+                  THEN (2 * total_size_mb + database_count) / (2 * database_count)
+                  ELSE {} END END",
+        divide_rounded("total_size_mb::numeric", "database_count::numeric")
+    );
+    let mut expressions = owned(&[
+        "instance_id",
+        "$1",
+        "period_start",
+        "period_start",
+        "total_size_mb",
+    ]);
+    expressions.push(size_per_database);
+    expressions.extend(owned(&[
+        "total_size_mb",
+        "total_size_mb",
+        "1",
+        "database_count",
+        "database_count",
+        "database_count",
+        "database_count",
+        "total_delta",
+    ]));
+    expressions.push(daily_percent("total_delta", "previous_total"));
+    expressions.push("count_delta".into());
+    expressions.push(daily_percent("count_delta", "previous_count"));
+    expressions.push("now()".into());
+    format!(
+        "WITH paired AS (
+        SELECT s.instance_id, s.collected_date AS period_start,
+               s.total_size_mb, s.database_count,
+               lag(s.collected_date) OVER w AS previous_date,
+               lag(s.total_size_mb) OVER w AS lag_total_size_mb,
+               lag(s.database_count) OVER w AS lag_database_count
+        FROM instance_size_stats s
+        WHERE {READ_WINDOW}
+        WINDOW w AS (PARTITION BY s.instance_id ORDER BY s.collected_date)
+    ),
+    measured AS (
+        SELECT p.instance_id, p.period_start, p.total_size_mb, p.database_count,
+               {previous_total} AS previous_total,
+               {previous_count} AS previous_count,
+               p.total_size_mb - {previous_total} AS total_delta,
+               p.database_count - {previous_count} AS count_delta
+        FROM paired p
+        WHERE p.period_start >= $3 AND p.instance_id IN {ACTIVE}
+        OFFSET 0
+    ),
+    {write},
+    {removal},
+    {COUNT_CHANGES}",
+        previous_total = previous_day("total_size_mb"),
+        previous_count = previous_day("database_count"),
+        write = INSTANCE_COLUMNS.write(mode, &expressions, "measured"),
+        removal = INSTANCE_COLUMNS.removal(
+            mode,
+            "SELECT 1 FROM instance_size_stats sample
+              WHERE sample.instance_id = stored.instance_id
+                AND sample.collected_date = stored.period_start"
+        ),
+    )
+}
+
+/// For the grouped forms: the previous period's value of a grouped column when the previous
+/// group is the previous period's, else NULL.
+fn previous_group(column: &str) -> String {
+    format!(
+        "CASE WHEN lag(g.period_start) OVER w = {start_of_previous} THEN lag(g.{column}) OVER w END",
+        start_of_previous = period_start("$7", "g.period_start - 1")
+    )
+}
+
+/// The exact change numerator and denominators of one series against the previous period:
+/// `mean − previous mean = (sum · previous count − previous sum · count) / (count · previous
+/// count)` and, for the percentage, the same numerator over `previous sum · count`.
+fn change_terms(series: &str, count: &str, previous_count: &str) -> String {
+    format!(
+        "g.{series}_sum * g.{previous_count} - g.previous_{series}_sum * g.{count}
+             AS {series}_change_numerator,
+         g.{count} * g.{previous_count} AS {series}_change_denominator,
+         g.previous_{series}_sum * g.{count} AS {series}_percent_denominator"
+    )
+}
+
+/// `(change in whole units, change in percent)` of a series from its [`change_terms`].
+fn change_values(series: &str) -> [String; 2] {
+    [
+        rounded_when_positive(
+            &format!("{series}_change_numerator"),
+            &format!("{series}_change_denominator"),
+            "",
+        ),
+        rounded_when_positive(
+            &format!("{series}_change_numerator * 10000"),
+            &format!("{series}_percent_denominator"),
+            " * 0.01",
+        ),
+    ]
+}
+
+/// `MATERIALIZED` when the removal reads the groups a second time, so they are computed once.
+fn grouped_cte(mode: WriteMode) -> &'static str {
+    match mode {
+        WriteMode::Upsert => "grouped AS MATERIALIZED",
+        WriteMode::Insert => "grouped AS",
+    }
+}
+
+fn database_grouped(mode: WriteMode) -> String {
+    let mut expressions = owned(&[
+        "instance_id",
+        "database_name",
+        "$1",
+        "period_start",
+        "(period_start + $8::interval)::date - 1",
+    ]);
+    expressions.push(divide_rounded("size_sum", "size_count"));
+    expressions.extend(owned(&["size_max", "size_min", "size_count"]));
+    for series in ["data", "log"] {
+        expressions.push(rounded_when_positive(
+            &format!("{series}_sum"),
+            &format!("{series}_count"),
+            "",
+        ));
+        expressions.push(format!("{series}_max"));
+        expressions.push(format!("{series}_min"));
+    }
+    for series in ["size", "data", "log"] {
+        expressions.extend(change_values(series));
+    }
+    expressions.push("now()".into());
+    let lags: Vec<String> = [
+        "size_count",
+        "size_sum",
+        "data_count",
+        "data_sum",
+        "log_count",
+        "log_sum",
+    ]
+    .iter()
+    .map(|column| format!("{} AS previous_{column}", previous_group(column)))
+    .collect();
+    format!(
+        "WITH {grouped} (
+        SELECT s.instance_id, s.database_name, {start_of_sample} AS period_start,
+               count(*) AS size_count, sum(s.size_mb) AS size_sum,
+               max(s.size_mb) AS size_max, min(s.size_mb) AS size_min,
+               count(s.data_size_mb) AS data_count, sum(s.data_size_mb) AS data_sum,
+               max(s.data_size_mb) AS data_max, min(s.data_size_mb) AS data_min,
+               count(s.log_size_mb) AS log_count, sum(s.log_size_mb) AS log_sum,
+               max(s.log_size_mb) AS log_max, min(s.log_size_mb) AS log_min
+        FROM database_size_stats s
+        WHERE {READ_WINDOW}
+        GROUP BY 1, 2, 3
+    ),
+    paired AS (
+        SELECT g.*, {lags}
+        FROM grouped g
+        WINDOW w AS (PARTITION BY g.instance_id, g.database_name ORDER BY g.period_start)
+    ),
+    measured AS (
+        SELECT g.*, {size_terms}, {data_terms}, {log_terms}
+        FROM paired g
+        WHERE g.period_start >= $3 AND g.instance_id IN {ACTIVE}
+        OFFSET 0
+    ),
+    {write},
+    {removal},
+    {COUNT_CHANGES}",
+        start_of_sample = period_start("$7", "s.collected_date"),
+        lags = lags.join(",\n               "),
+        size_terms = change_terms("size", "size_count", "previous_size_count"),
+        data_terms = change_terms("data", "data_count", "previous_data_count"),
+        log_terms = change_terms("log", "log_count", "previous_log_count"),
+        grouped = grouped_cte(mode),
+        write = DATABASE_COLUMNS.write(mode, &expressions, "measured"),
+        removal = DATABASE_COLUMNS.removal(
+            mode,
+            "SELECT 1 FROM grouped g
+              WHERE g.instance_id = stored.instance_id
+                AND g.database_name = stored.database_name
+                AND g.period_start = stored.period_start"
+        ),
+    )
+}
+
+fn instance_grouped(mode: WriteMode) -> String {
+    let mut expressions = owned(&[
+        "instance_id",
+        "$1",
+        "period_start",
+        "(period_start + $8::interval)::date - 1",
+    ]);
+    expressions.push(divide_rounded("total_sum", "day_count"));
+    expressions.push(rounded_when_positive("total_sum", "count_sum", ""));
+    expressions.extend(owned(&["total_max", "total_min", "day_count"]));
+    expressions.push(divide_rounded("count_sum", "day_count"));
+    expressions.push(format!(
+        "{} * 0.01",
+        divide_rounded("count_sum * 100", "day_count")
+    ));
+    expressions.extend(owned(&["count_max", "count_min"]));
+    expressions.extend(change_values("total"));
+    expressions.extend(change_values("count"));
+    expressions.push("now()".into());
+    let lags: Vec<String> = ["day_count", "total_sum", "count_sum"]
+        .iter()
+        .map(|column| format!("{} AS previous_{column}", previous_group(column)))
+        .collect();
+    format!(
+        "WITH {grouped} (
+        SELECT s.instance_id, {start_of_sample} AS period_start,
+               count(*) AS day_count,
+               sum(s.total_size_mb) AS total_sum,
+               max(s.total_size_mb) AS total_max, min(s.total_size_mb) AS total_min,
+               sum(s.database_count) AS count_sum,
+               max(s.database_count) AS count_max, min(s.database_count) AS count_min
+        FROM instance_size_stats s
+        WHERE {READ_WINDOW}
+        GROUP BY 1, 2
+    ),
+    paired AS (
+        SELECT g.*, {lags}
+        FROM grouped g
+        WINDOW w AS (PARTITION BY g.instance_id ORDER BY g.period_start)
+    ),
+    measured AS (
+        SELECT g.*, {total_terms}, {count_terms}
+        FROM paired g
+        WHERE g.period_start >= $3 AND g.instance_id IN {ACTIVE}
+        OFFSET 0
+    ),
+    {write},
+    {removal},
+    {COUNT_CHANGES}",
+        start_of_sample = period_start("$7", "s.collected_date"),
+        lags = lags.join(",\n               "),
+        total_terms = change_terms("total", "day_count", "previous_day_count"),
+        count_terms = change_terms("count", "day_count", "previous_day_count"),
+        grouped = grouped_cte(mode),
+        write = INSTANCE_COLUMNS.write(mode, &expressions, "measured"),
+        removal = INSTANCE_COLUMNS.removal(
+            mode,
+            "SELECT 1 FROM grouped g
+              WHERE g.instance_id = stored.instance_id AND g.period_start = stored.period_start"
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_use_exactly_their_parameters() {
+        for level in AggregationLevel::ALL {
+            for (daily, mode) in [true, false]
+                .into_iter()
+                .flat_map(|daily| [(daily, WriteMode::Upsert), (daily, WriteMode::Insert)])
+            {
+                let statement = text(level, daily, mode);
+                let used = if daily { 6 } else { 8 };
+                // Only the removal, absent from a plain insert, needs the last start.
+                let unused = (mode == WriteMode::Insert).then_some(4);
+                for parameter in (1..=used).filter(|parameter| Some(*parameter) != unused) {
+                    assert!(
+                        statement.contains(&format!("${parameter}")),
+                        "{level} daily={daily}: ${parameter} unused"
+                    );
+                }
+                assert!(!statement.contains(&format!("${}", used + 1)));
+            }
+        }
+    }
+}
