@@ -28,7 +28,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("capstats-api: {error:#}");
+            eprintln!("capstats-api: {}", settings::one_line_error(error.as_ref()));
             ExitCode::FAILURE
         }
     }

@@ -98,7 +98,10 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("capstats-worker: {error:#}");
+            eprintln!(
+                "capstats-worker: {}",
+                settings::one_line_error(error.as_ref())
+            );
             ExitCode::FAILURE
         }
     }

@@ -38,18 +38,10 @@ pub struct Settings {
     pub database_url: String,
     /// IANA name of the business time zone that dates are counted in (`CAPSTATS_TIMEZONE`).
     pub timezone: String,
-    /// Months of samples and aggregates kept; older monthly partitions are dropped
-    /// (`CAPSTATS_RETENTION_MONTHS`, 0 keeps everything).
-    pub retention_months: u32,
-    /// Months ahead for which partitions are created in advance
-    /// (`CAPSTATS_PARTITIONS_AHEAD_MONTHS`).
-    pub partitions_ahead_months: u32,
     /// Maximum connections of the diesel pool (`CAPSTATS_DATABASE_POOL_SIZE`).
     pub database_pool_size: u32,
     /// Seconds to wait for a pooled connection (`CAPSTATS_DATABASE_CONNECT_TIMEOUT_SECONDS`).
     pub database_connect_timeout_seconds: u64,
-    /// Instances per aggregation chunk in scheduled runs (`CAPSTATS_AGGREGATION_CHUNK_SIZE`).
-    pub aggregation_chunk_size: u32,
     /// Log line format (`CAPSTATS_LOG_FORMAT`).
     pub log_format: LogFormat,
 }
@@ -59,11 +51,8 @@ impl Default for Settings {
         Self {
             database_url: DEFAULT_DATABASE_URL.into(),
             timezone: "Asia/Shanghai".into(),
-            retention_months: 36,
-            partitions_ahead_months: 3,
             database_pool_size: 8,
             database_connect_timeout_seconds: 10,
-            aggregation_chunk_size: 50,
             log_format: LogFormat::Pretty,
         }
     }
@@ -101,11 +90,6 @@ impl Settings {
                 "CAPSTATS_DATABASE_POOL_SIZE must be at least 1".into(),
             ));
         }
-        if settings.aggregation_chunk_size == 0 {
-            return Err(SettingsError::Invalid(
-                "CAPSTATS_AGGREGATION_CHUNK_SIZE must be at least 1".into(),
-            ));
-        }
         Ok(settings)
     }
 
@@ -131,14 +115,14 @@ impl Settings {
 }
 
 /// Installs the global log subscriber. The filter comes from `CAPSTATS_LOG`, else `RUST_LOG`,
-/// else `info`. Calling it twice keeps the first subscriber.
+/// else `info` (with sqlx notices hidden). Calling it twice keeps the first subscriber.
 pub fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = std::env::var("CAPSTATS_LOG")
         .ok()
         .and_then(|directives| EnvFilter::try_new(directives).ok())
         .or_else(|| EnvFilter::try_from_default_env().ok())
-        .unwrap_or_else(|| EnvFilter::new("info"));
+        .unwrap_or_else(|| EnvFilter::new("info,sqlx=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -148,10 +132,42 @@ pub fn init_tracing(format: LogFormat) {
     };
 }
 
+/// An error and its causes as one line, for the last words of a command: causes already
+/// quoted by the message before them are not repeated, and line breaks inside messages (libpq
+/// writes some) become spaces.
+pub fn one_line_error(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = error.to_string();
+    let mut cause = error.source();
+    while let Some(current) = cause {
+        let text = current.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        cause = current.source();
+    }
+    line.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 #[cfg(test)]
 #[allow(clippy::result_large_err)] // figment::Jail dictates the closure type.
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_become_one_line_without_repeating_causes() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("outer: {0}")]
+        struct Outer(#[source] Inner);
+        #[derive(Debug, thiserror::Error)]
+        #[error("inner\n\tdetail")]
+        struct Inner;
+        assert_eq!(one_line_error(&Outer(Inner)), "outer: inner detail");
+        #[derive(Debug, thiserror::Error)]
+        #[error("context")]
+        struct Context(#[source] Inner);
+        assert_eq!(one_line_error(&Context(Inner)), "context: inner detail");
+    }
 
     #[test]
     fn defaults_apply_and_environment_overrides() {
@@ -161,12 +177,12 @@ mod tests {
             assert_eq!(settings, Settings::default());
             jail.set_env("DATABASE_URL", "postgres://example/db");
             jail.set_env("CAPSTATS_TIMEZONE", "Europe/Berlin");
-            jail.set_env("CAPSTATS_RETENTION_MONTHS", "12");
+            jail.set_env("CAPSTATS_DATABASE_POOL_SIZE", "12");
             jail.set_env("CAPSTATS_LOG_FORMAT", "json");
             let settings = Settings::from_environment().unwrap();
             assert_eq!(settings.database_url, "postgres://example/db");
             assert_eq!(settings.time_zone().unwrap(), chrono_tz::Europe::Berlin);
-            assert_eq!(settings.retention_months, 12);
+            assert_eq!(settings.database_pool_size, 12);
             assert_eq!(settings.log_format, LogFormat::Json);
             Ok(())
         });
@@ -176,11 +192,14 @@ mod tests {
     fn file_values_lose_to_the_environment() {
         figment::Jail::expect_with(|jail| {
             jail.clear_env();
-            jail.create_file("capstats.toml", "retention_months = 6\ntimezone = \"UTC\"")?;
+            jail.create_file(
+                "capstats.toml",
+                "database_pool_size = 6\ntimezone = \"UTC\"",
+            )?;
             jail.set_env("CAPSTATS_CONFIG_FILE", "capstats.toml");
-            jail.set_env("CAPSTATS_RETENTION_MONTHS", "7");
+            jail.set_env("CAPSTATS_DATABASE_POOL_SIZE", "7");
             let settings = Settings::from_environment().unwrap();
-            assert_eq!(settings.retention_months, 7);
+            assert_eq!(settings.database_pool_size, 7);
             assert_eq!(settings.timezone, "UTC");
             Ok(())
         });
@@ -194,10 +213,10 @@ mod tests {
             let error = Settings::from_environment().unwrap_err().to_string();
             assert!(error.contains("CAPSTATS_TIMEZONE"), "{error}");
             jail.set_env("CAPSTATS_TIMEZONE", "UTC");
-            jail.set_env("CAPSTATS_RETENTION_MONTHS", "many");
+            jail.set_env("CAPSTATS_DATABASE_POOL_SIZE", "many");
             let error = Settings::from_environment().unwrap_err().to_string();
-            assert!(error.contains("RETENTION_MONTHS"), "{error}");
-            jail.set_env("CAPSTATS_RETENTION_MONTHS", "3");
+            assert!(error.contains("DATABASE_POOL_SIZE"), "{error}");
+            jail.set_env("CAPSTATS_DATABASE_POOL_SIZE", "3");
             jail.set_env("CAPSTATS_CONFIG_FILE", "missing.toml");
             let error = Settings::from_environment().unwrap_err().to_string();
             assert!(error.contains("missing.toml"), "{error}");

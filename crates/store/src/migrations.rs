@@ -20,10 +20,16 @@ pub const FINGERPRINT: &str = env!("CAPSTATS_MIGRATIONS_FINGERPRINT");
 /// diesel takes no lock while migrating, so run this once per deploy (`capstats-api
 /// migrate`), not from every process at start-up.
 pub fn run_pending(connection: &mut PgConnection) -> Result<Vec<String>, StoreError> {
-    let applied = connection
+    let pending: Vec<String> = connection
+        .pending_migrations(MIGRATIONS)
+        .map_err(|error| StoreError::Migration(error.to_string()))?
+        .iter()
+        .map(|migration| migration.name().to_string())
+        .collect();
+    connection
         .run_pending_migrations(MIGRATIONS)
         .map_err(|error| StoreError::Migration(error.to_string()))?;
-    Ok(applied.iter().map(ToString::to_string).collect())
+    Ok(pending)
 }
 
 /// Fails with [`StoreError::SchemaOutdated`] when migrations of this build are missing from

@@ -6,6 +6,7 @@ diesel::table! {
         period_type -> Text,
         period_start -> Date,
         period_end -> Date,
+        written_at -> Nullable<Timestamptz>,
         computed_at -> Nullable<Timestamptz>,
         computed_by_session_id -> Nullable<Int8>,
         stale_instance_ids -> Array<Nullable<Int8>>,

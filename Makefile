@@ -1,0 +1,60 @@
+# capstats — common tasks. `make test` is what CI runs (.ci/run).
+
+# Tests create their databases on this server (DATABASE_URL may name a database; the server
+# part is used).
+DATABASE_URL ?= postgres://root@127.0.0.1:5432
+export DATABASE_URL
+CARGO ?= cargo
+
+.PHONY: test lint fmt check-dependencies check-schema schema clean-test-databases \
+        bench-aggregate build demo
+
+## test: formatting, lints, architecture and schema checks, then every test against PostgreSQL
+test: lint check-dependencies check-schema clean-test-databases
+	$(CARGO) test --workspace --lib --bins --tests --examples
+	$(CARGO) test --workspace --doc
+
+## lint: rustfmt and clippy with warnings as errors
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+## check-dependencies: the domain crates depend on no database, HTTP, job or async crate
+check-dependencies:
+	./tests/check-domain-dependencies.sh
+
+## check-schema: crates/store/src/schema.rs is what diesel generates from migrations/
+check-schema:
+	./tests/check-schema.sh
+
+## schema: regenerate crates/store/src/schema.rs from migrations/
+schema:
+	./tests/check-schema.sh --write
+
+## clean-test-databases: drop databases left behind by interrupted test runs
+clean-test-databases:
+	@server=$$(echo "$(DATABASE_URL)" | sed -E 's#^(postgres(ql)?://[^/]+).*#\1#'); \
+	for name in $$(psql -At "$$server/postgres" -c "SELECT datname FROM pg_database WHERE datname LIKE 'capstats\_test\_%'"); do \
+		psql -q "$$server/postgres" -c "DROP DATABASE IF EXISTS $$name WITH (FORCE)"; \
+	done
+
+## bench-aggregate: full backfill with capstats against the plain-SQL floor (docs/performance.md)
+bench-aggregate:
+	$(CARGO) bench -p jobs --bench aggregate
+
+build:
+	$(CARGO) build --workspace --release
+
+## demo: migrate the database named by CAPSTATS_DEMO_DATABASE_URL, seed demo data and aggregate it
+CAPSTATS_DEMO_DATABASE_URL ?= postgres://root@127.0.0.1:5432/capstats
+demo: build
+	DATABASE_URL=$(CAPSTATS_DEMO_DATABASE_URL) ./target/release/capstats-api migrate
+	DATABASE_URL=$(CAPSTATS_DEMO_DATABASE_URL) ./target/release/capstats-worker seed-demo
+	@from=$$(date -d '400 days ago' +%F); to=$$(date +%F); \
+	for type in daily weekly monthly quarterly yearly; do \
+		DATABASE_URL=$(CAPSTATS_DEMO_DATABASE_URL) ./target/release/capstats-worker aggregate \
+			--period-type $$type --from $$from --to $$to || exit 1; \
+	done

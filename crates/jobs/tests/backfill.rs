@@ -1,0 +1,208 @@
+//! Backfills recorded as sessions, and seeded demo data, against a real database.
+
+use aggregation_core::AggregationEngine;
+use capacity_model::{AggregationLevel, PeriodType};
+use chrono::NaiveDate;
+use jobs::NoProgress;
+use jobs::backfill::{BackfillRequest, run_backfill};
+use jobs::seed::{SeedOptions, seed_demo};
+use sync_session::{RecordStatus, SessionStatus, SyncType};
+
+fn seed_options() -> SeedOptions {
+    SeedOptions {
+        instances: 3,
+        databases_per_instance: 4,
+        days: 120,
+        end_date: NaiveDate::from_ymd_opt(2025, 3, 31).unwrap(),
+        seed: 11,
+    }
+}
+
+#[test]
+fn seeding_twice_writes_the_same_data() {
+    let database = test_support::TestDatabase::new();
+    let mut connection = database.connection();
+    let first = seed_demo(&mut connection, &seed_options(), &NoProgress).unwrap();
+    assert_eq!(first.instances, 3);
+    assert!(first.samples > 1000, "{first:?}");
+    let instances = store::instances::active_instances(&mut connection).unwrap();
+    assert_eq!(instances.len(), 3);
+    assert_eq!(instances[0].name, "demo-mysql-001");
+    let second = seed_demo(&mut connection, &seed_options(), &NoProgress).unwrap();
+    assert_eq!(first.samples, second.samples);
+    assert_eq!(
+        store::instances::active_instances(&mut connection)
+            .unwrap()
+            .len(),
+        3
+    );
+}
+
+#[test]
+fn a_backfill_records_a_completed_session_and_writes_what_the_engine_computes() {
+    let database = test_support::TestDatabase::new();
+    let mut connection = database.connection();
+    seed_demo(&mut connection, &seed_options(), &NoProgress).unwrap();
+    let from = NaiveDate::from_ymd_opt(2024, 12, 2).unwrap();
+    let to = NaiveDate::from_ymd_opt(2025, 3, 31).unwrap();
+    let report = run_backfill(
+        &mut connection,
+        &BackfillRequest {
+            period_type: PeriodType::Weekly,
+            from,
+            to,
+            levels: AggregationLevel::ALL.to_vec(),
+            triggered_by: "test".into(),
+            sync_type: SyncType::ManualTask,
+        },
+        &NoProgress,
+    )
+    .unwrap();
+    assert_eq!(report.status, SessionStatus::Completed);
+    assert_eq!(report.periods, 18);
+    assert!(report.rows_written > 0);
+
+    let session = store::sessions::get_session(&mut connection, report.session_id).unwrap();
+    assert_eq!(session.status, SessionStatus::Completed);
+    assert_eq!(session.total_instances, 3);
+    assert_eq!(session.successful_instances, 3);
+    assert_eq!(session.progress_percentage.to_string(), "100.00");
+    let records = store::sessions::session_records(&mut connection, report.session_id).unwrap();
+    assert!(
+        records
+            .iter()
+            .all(|record| record.status == RecordStatus::Completed)
+    );
+    let written: i64 = records.iter().map(|record| record.items_synced).sum();
+    assert_eq!(written as u64, report.rows_written);
+    let detail = records[0].detail.as_ref().unwrap();
+    assert_eq!(detail.version, 1);
+    assert_eq!(detail.periods.len(), 2, "one outcome per level");
+
+    let mut engine = AggregationEngine::new();
+    let samples: Vec<capacity_model::DatabaseSizeSample> = {
+        use diesel::prelude::*;
+        use store::schema::database_size_stats as stats;
+        stats::table
+            .select((
+                stats::instance_id,
+                stats::database_name,
+                stats::collected_date,
+                stats::size_mb,
+                stats::data_size_mb,
+                stats::log_size_mb,
+            ))
+            .load::<(i64, String, NaiveDate, i64, Option<i64>, Option<i64>)>(&mut connection)
+            .unwrap()
+            .into_iter()
+            .map(
+                |(instance, name, date, size, data, log)| capacity_model::DatabaseSizeSample {
+                    instance_id: capacity_model::InstanceId(instance),
+                    database_name: name,
+                    collected_date: date,
+                    size_mb: size,
+                    data_size_mb: data,
+                    log_size_mb: log,
+                },
+            )
+            .collect()
+    };
+    for sample in samples {
+        engine.record(sample).unwrap();
+    }
+    let expected = engine
+        .aggregate_range(PeriodType::Weekly, from, to)
+        .unwrap();
+    let mut stored = store::aggregates::database_aggregates_between(
+        &mut connection,
+        PeriodType::Weekly,
+        from,
+        to,
+    )
+    .unwrap();
+    let mut expected_databases = expected.databases;
+    let key = |row: &capacity_model::DatabaseSizeAggregate| {
+        (
+            row.period.start(),
+            row.instance_id,
+            row.database_name.clone(),
+        )
+    };
+    stored.sort_by_key(key);
+    expected_databases.sort_by_key(key);
+    assert_eq!(stored, expected_databases);
+    assert_eq!(
+        store::aggregates::instance_aggregates_between(
+            &mut connection,
+            PeriodType::Weekly,
+            from,
+            to
+        )
+        .unwrap(),
+        expected.instances
+    );
+
+    // The ledger knows every period as computed by this session.
+    let entries = store::ledger::entries_between(
+        &mut connection,
+        AggregationLevel::Instance,
+        PeriodType::Weekly,
+        from,
+        to,
+    )
+    .unwrap();
+    assert_eq!(entries.len(), 18);
+    assert!(
+        entries.iter().all(|entry| entry.is_up_to_date()
+            && entry.computed_by_session_id == Some(report.session_id))
+    );
+
+    // Running it again changes nothing but calculated_at.
+    let again = run_backfill(
+        &mut connection,
+        &BackfillRequest {
+            period_type: PeriodType::Weekly,
+            from,
+            to,
+            levels: AggregationLevel::ALL.to_vec(),
+            triggered_by: "test".into(),
+            sync_type: SyncType::ManualTask,
+        },
+        &NoProgress,
+    )
+    .unwrap();
+    assert_eq!(again.rows_written, report.rows_written);
+    assert_eq!(again.rows_deleted, 0);
+    let mut restored = store::aggregates::database_aggregates_between(
+        &mut connection,
+        PeriodType::Weekly,
+        from,
+        to,
+    )
+    .unwrap();
+    restored.sort_by_key(key);
+    assert_eq!(restored, stored);
+}
+
+#[test]
+fn a_backfill_rejects_an_empty_range() {
+    let database = test_support::TestDatabase::new();
+    let mut connection = database.connection();
+    let error = run_backfill(
+        &mut connection,
+        &BackfillRequest {
+            period_type: PeriodType::Yearly,
+            from: NaiveDate::from_ymd_opt(2025, 1, 2).unwrap(),
+            to: NaiveDate::from_ymd_opt(2025, 12, 31).unwrap(),
+            levels: AggregationLevel::ALL.to_vec(),
+            triggered_by: "test".into(),
+            sync_type: SyncType::ManualTask,
+        },
+        &NoProgress,
+    )
+    .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "no yearly period starts between 2025-01-02 and 2025-12-31"
+    );
+}
