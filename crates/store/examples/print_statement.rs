@@ -1,6 +1,9 @@
-//! Prints the aggregation statement of a level and period type, for `EXPLAIN`.
+//! Prints an aggregation statement, for `EXPLAIN ANALYZE` and the performance notes.
 //!
-//! `cargo run -p store --example print_statement -- database daily`
+//! `cargo run -p store --example print_statement -- database daily`; `MODE=insert` and
+//! `FILTER=early` select the other statement shapes.
+
+use store::aggregation::{InstanceFilter, WriteMode, statement_text};
 
 fn main() {
     let mut arguments = std::env::args().skip(1);
@@ -14,16 +17,13 @@ fn main() {
         .unwrap_or_else(|| "daily".into())
         .parse()
         .expect("a period type");
-    println!(
-        "{}",
-        store::aggregation::statement_text(
-            level,
-            period_type,
-            if std::env::var("MODE").as_deref() == Ok("insert") {
-                store::aggregation::WriteMode::Insert
-            } else {
-                store::aggregation::WriteMode::Upsert
-            }
-        )
-    );
+    let mode = match std::env::var("MODE").as_deref() {
+        Ok("insert") => WriteMode::Insert,
+        _ => WriteMode::Upsert,
+    };
+    let filter = match std::env::var("FILTER").as_deref() {
+        Ok("early") => InstanceFilter::Early,
+        _ => InstanceFilter::Late,
+    };
+    println!("{}", statement_text(level, period_type, mode, filter));
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Date, Nullable, Text};
+use diesel::sql_types::{Array, BigInt, Date, Text};
 
 use capacity_model::{AggregationLevel, InstanceId, Period, PeriodType};
 
@@ -22,7 +22,7 @@ use crate::{StoreError, ledger};
 
 pub mod statements;
 
-pub use statements::WriteMode;
+pub use statements::{InstanceFilter, WriteMode};
 
 /// Which instances a computation covers. Inactive and soft-deleted instances are never
 /// aggregated, whatever the scope says; their existing rows are left alone.
@@ -121,8 +121,14 @@ pub fn aggregate_periods(
         connection.batch_execute(AGGREGATION_SETTINGS)?;
         ledger::lock_periods(connection, level, periods)?;
         let never_written = ledger::begin_computation(connection, level, periods, scope)?;
+        let instance_ids = active_instance_ids(connection, scope)?;
+        // Filter early for an explicit list of instances (a chunk), late for all of them.
+        let filter = match scope {
+            InstanceScope::AllActive => InstanceFilter::Late,
+            InstanceScope::Only(_) => InstanceFilter::Early,
+        };
         let run = |connection: &mut PgConnection, mode: WriteMode| {
-            run_statement(connection, level, periods, scope, mode)
+            run_statement(connection, level, periods, &instance_ids, mode, filter)
         };
         let rows = if never_written {
             // In a savepoint: should rows exist after all (the ledger was reset by hand, say),
@@ -183,27 +189,46 @@ pub fn statement_text(
     level: AggregationLevel,
     period_type: PeriodType,
     mode: WriteMode,
+    filter: InstanceFilter,
 ) -> &'static str {
-    statements::text(level, period_type == PeriodType::Daily, mode)
+    statements::text(level, period_type == PeriodType::Daily, mode, filter)
+}
+
+/// The active, not deleted instances of `scope`.
+fn active_instance_ids(
+    connection: &mut PgConnection,
+    scope: &InstanceScope,
+) -> Result<Vec<i64>, StoreError> {
+    use crate::schema::instances;
+    let mut query = instances::table
+        .filter(instances::is_active.eq(true))
+        .filter(instances::deleted_at.is_null())
+        .select(instances::id)
+        .into_boxed();
+    if let Some(ids) = scope.instance_ids() {
+        query = query.filter(instances::id.eq_any(ids));
+    }
+    Ok(query.load(connection)?)
 }
 
 fn run_statement(
     connection: &mut PgConnection,
     level: AggregationLevel,
     periods: &[Period],
-    scope: &InstanceScope,
+    instance_ids: &[i64],
     mode: WriteMode,
+    filter: InstanceFilter,
 ) -> Result<Vec<ChangeCount>, StoreError> {
     let (first, last) = (periods[0], periods[periods.len() - 1]);
     let period_type = first.period_type();
-    let mut query = diesel::sql_query(statement_text(level, period_type, mode))
+    let mut query = diesel::sql_query(statement_text(level, period_type, mode, filter))
         .into_boxed()
         .bind::<Text, _>(period_type.as_str())
         .bind::<Date, _>(first.previous().start())
         .bind::<Date, _>(first.start())
         .bind::<Date, _>(last.start())
         .bind::<Date, _>(last.end())
-        .bind::<Nullable<Array<BigInt>>, _>(scope.instance_ids());
+        .bind::<Array<BigInt>, _>(instance_ids);
     if period_type != PeriodType::Daily {
         query = query
             .bind::<Text, _>(period_type.truncation_unit())

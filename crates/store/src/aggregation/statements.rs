@@ -17,7 +17,7 @@
 //! | `$3` | start of the first period |
 //! | `$4` | start of the last period |
 //! | `$5` | end of the last period |
-//! | `$6` | instance ids to compute, or NULL for every active instance |
+//! | `$6` | the ids of the active instances to compute |
 //!
 //! and of the grouped forms only: `$7` the `date_trunc` unit, `$8` one period's length as an
 //! interval. Each statement returns the rows written and deleted per instance and per period
@@ -42,43 +42,83 @@ pub enum WriteMode {
     Insert,
 }
 
+/// Where a statement restricts the samples to the instances of `$6`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstanceFilter {
+    /// While reading the samples: for a few instances out of many (a chunk), whose samples
+    /// the primary-key index finds without reading the others.
+    Early,
+    /// After grouping: for (nearly) all instances, where checking every sample would cost more
+    /// than checking every group.
+    Late,
+}
+
+/// The shape of one statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Shape {
+    mode: WriteMode,
+    filter: InstanceFilter,
+}
+
+impl Shape {
+    /// The condition on the samples `s` read by the statement.
+    fn read_window(self) -> &'static str {
+        match self.filter {
+            InstanceFilter::Early => {
+                "s.collected_date BETWEEN $2 AND $5 AND s.instance_id = ANY($6)"
+            }
+            InstanceFilter::Late => "s.collected_date BETWEEN $2 AND $5",
+        }
+    }
+
+    /// The condition on the rows `alias` after grouping and pairing.
+    fn late_filter(self, alias: &str) -> String {
+        match self.filter {
+            InstanceFilter::Early => String::new(),
+            InstanceFilter::Late => format!(" AND {alias}.instance_id = ANY($6)"),
+        }
+    }
+}
+
 /// The statement for `level` in its daily or grouped form.
-pub(crate) fn text(level: AggregationLevel, daily: bool, mode: WriteMode) -> &'static str {
-    let index = match (level, daily) {
+pub(crate) fn text(
+    level: AggregationLevel,
+    daily: bool,
+    mode: WriteMode,
+    filter: InstanceFilter,
+) -> &'static str {
+    let form = match (level, daily) {
         (AggregationLevel::Database, true) => 0,
         (AggregationLevel::Database, false) => 1,
         (AggregationLevel::Instance, true) => 2,
         (AggregationLevel::Instance, false) => 3,
-    } * 2
-        + usize::from(mode == WriteMode::Insert);
+    };
+    let index = form * 4
+        + usize::from(mode == WriteMode::Insert) * 2
+        + usize::from(filter == InstanceFilter::Late);
     STATEMENTS[index].as_str()
 }
 
-static STATEMENTS: LazyLock<[String; 8]> = LazyLock::new(|| {
-    use WriteMode::{Insert, Upsert};
-    [
-        database_daily(Upsert),
-        database_daily(Insert),
-        database_grouped(Upsert),
-        database_grouped(Insert),
-        instance_daily(Upsert),
-        instance_daily(Insert),
-        instance_grouped(Upsert),
-        instance_grouped(Insert),
-    ]
+static STATEMENTS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    let builders: [fn(Shape) -> String; 4] = [
+        database_daily,
+        database_grouped,
+        instance_daily,
+        instance_grouped,
+    ];
+    builders
+        .iter()
+        .flat_map(|build| {
+            [WriteMode::Upsert, WriteMode::Insert]
+                .into_iter()
+                .flat_map(move |mode| {
+                    [InstanceFilter::Early, InstanceFilter::Late]
+                        .into_iter()
+                        .map(move |filter| build(Shape { mode, filter }))
+                })
+        })
+        .collect()
 });
-
-/// Active instances of the scope, inline so that the planner sees the real row counts.
-const SCOPE: &str = "(SELECT id FROM instances
-        WHERE is_active AND deleted_at IS NULL AND ($6::bigint[] IS NULL OR id = ANY($6)))";
-
-/// The samples of the read window for the requested instances (all when `$6` is NULL). Whether
-/// an instance is active is checked after grouping, on far fewer rows than there are samples.
-const READ_WINDOW: &str =
-    "s.collected_date BETWEEN $2 AND $5 AND ($6::bigint[] IS NULL OR s.instance_id = ANY($6))";
-
-/// Active, not deleted instances.
-const ACTIVE: &str = "(SELECT id FROM instances WHERE is_active AND deleted_at IS NULL)";
 
 /// `round(numerator / denominator)` with two decimals, for a positive `denominator`, when
 /// both are `bigint` columns: in `bigint` while `2 · |numerator| · 10⁴ + denominator` cannot
@@ -103,15 +143,6 @@ fn daily_percent(delta: &str, previous: &str) -> String {
     format!(
         "CASE WHEN {previous} > 0 THEN {} END",
         hundredths_of_bigints(delta, previous)
-    )
-}
-
-/// `CASE WHEN denominator > 0 THEN round(numerator / denominator) END` on `numeric`, times
-/// `factor` (for example `" * 0.01"` for a value counted in hundredths).
-fn rounded_when_positive(numerator: &str, denominator: &str, factor: &str) -> String {
-    format!(
-        "CASE WHEN {denominator} > 0 THEN {rounded}{factor} END",
-        rounded = divide_rounded(numerator, denominator)
     )
 }
 
@@ -223,7 +254,7 @@ impl Columns {
             "removed AS (
         DELETE FROM {table} stored
         WHERE stored.period_type = $1 AND stored.period_start BETWEEN $3 AND $4
-          AND stored.instance_id IN {SCOPE}
+          AND stored.instance_id = ANY($6)
           AND NOT EXISTS ({still_sampled})
         RETURNING stored.instance_id
     )",
@@ -255,7 +286,9 @@ fn previous_day(column: &str) -> String {
     format!("CASE WHEN p.previous_date = p.period_start - 1 THEN p.lag_{column} END")
 }
 
-fn database_daily(mode: WriteMode) -> String {
+fn database_daily(shape: Shape) -> String {
+    let mode = shape.mode;
+    let late_filter = shape.late_filter("p");
     let mut expressions = owned(&[
         "instance_id",
         "database_name",
@@ -290,7 +323,7 @@ fn database_daily(mode: WriteMode) -> String {
                lag(s.data_size_mb) OVER w AS lag_data_size_mb,
                lag(s.log_size_mb) OVER w AS lag_log_size_mb
         FROM database_size_stats s
-        WHERE {READ_WINDOW}
+        WHERE {read_window}
         WINDOW w AS (PARTITION BY s.instance_id, s.database_name ORDER BY s.collected_date)
     ),
     measured AS (
@@ -303,7 +336,7 @@ fn database_daily(mode: WriteMode) -> String {
                p.data_size_mb - {previous_data} AS data_delta,
                p.log_size_mb - {previous_log} AS log_delta
         FROM paired p
-        WHERE p.period_start >= $3 AND p.instance_id IN {ACTIVE}
+        WHERE p.period_start >= $3{late_filter}
         OFFSET 0
     ),
     {write},
@@ -312,6 +345,7 @@ fn database_daily(mode: WriteMode) -> String {
         previous_size = previous_day("size_mb"),
         previous_data = previous_day("data_size_mb"),
         previous_log = previous_day("log_size_mb"),
+        read_window = shape.read_window(),
         write = DATABASE_COLUMNS.write(mode, &expressions, "measured"),
         removal = DATABASE_COLUMNS.removal(
             mode,
@@ -323,7 +357,9 @@ fn database_daily(mode: WriteMode) -> String {
     )
 }
 
-fn instance_daily(mode: WriteMode) -> String {
+fn instance_daily(shape: Shape) -> String {
+    let mode = shape.mode;
+    let late_filter = shape.late_filter("p");
     let size_per_database = format!(
         "CASE WHEN database_count > 0 THEN
              CASE WHEN total_size_mb < 4000000000000000000
@@ -362,7 +398,7 @@ fn instance_daily(mode: WriteMode) -> String {
                lag(s.total_size_mb) OVER w AS lag_total_size_mb,
                lag(s.database_count) OVER w AS lag_database_count
         FROM instance_size_stats s
-        WHERE {READ_WINDOW}
+        WHERE {read_window}
         WINDOW w AS (PARTITION BY s.instance_id ORDER BY s.collected_date)
     ),
     measured AS (
@@ -372,7 +408,7 @@ fn instance_daily(mode: WriteMode) -> String {
                p.total_size_mb - {previous_total} AS total_delta,
                p.database_count - {previous_count} AS count_delta
         FROM paired p
-        WHERE p.period_start >= $3 AND p.instance_id IN {ACTIVE}
+        WHERE p.period_start >= $3{late_filter}
         OFFSET 0
     ),
     {write},
@@ -380,6 +416,7 @@ fn instance_daily(mode: WriteMode) -> String {
     {COUNT_CHANGES}",
         previous_total = previous_day("total_size_mb"),
         previous_count = previous_day("database_count"),
+        read_window = shape.read_window(),
         write = INSTANCE_COLUMNS.write(mode, &expressions, "measured"),
         removal = INSTANCE_COLUMNS.removal(
             mode,
@@ -391,38 +428,92 @@ fn instance_daily(mode: WriteMode) -> String {
 }
 
 /// For the grouped forms: the previous period's value of a grouped column when the previous
-/// group is the previous period's, else NULL.
+/// group is the previous period's, else NULL (`previous_start` is computed once per group).
 fn previous_group(column: &str) -> String {
     format!(
-        "CASE WHEN lag(g.period_start) OVER w = {start_of_previous} THEN lag(g.{column}) OVER w END",
-        start_of_previous = period_start("$7", "g.period_start - 1")
+        "CASE WHEN lag(g.period_start) OVER w = g.previous_start THEN lag(g.{column}) OVER w END"
     )
 }
 
-/// The exact change numerator and denominators of one series against the previous period:
-/// `mean − previous mean = (sum · previous count − previous sum · count) / (count · previous
-/// count)` and, for the percentage, the same numerator over `previous sum · count`.
-fn change_terms(series: &str, count: &str, previous_count: &str) -> String {
+/// The groups with the start of the period before theirs, computed once per group (the inner
+/// `OFFSET 0` keeps PostgreSQL from repeating the expression at every use).
+fn groups_with_previous_start() -> String {
     format!(
-        "g.{series}_sum * g.{previous_count} - g.previous_{series}_sum * g.{count}
-             AS {series}_change_numerator,
-         g.{count} * g.{previous_count} AS {series}_change_denominator,
-         g.previous_{series}_sum * g.{count} AS {series}_percent_denominator"
+        "(SELECT g.*, {previous} AS previous_start FROM grouped g OFFSET 0)",
+        previous = period_start("$7", "g.period_start - 1")
     )
 }
 
-/// `(change in whole units, change in percent)` of a series from its [`change_terms`].
-fn change_values(series: &str) -> [String; 2] {
+/// Sums below this bound are handled in `bigint`: with at most 366 samples per period, the
+/// change numerator `Σ·n′ − Σ′·n` stays below 3.7·10¹⁴, so twice it times 10⁴ (a percentage
+/// in hundredths) plus its denominator stays below 2⁶³. Larger sums take the `numeric` path.
+const SMALL_SUM: &str = "1000000000000";
+
+/// `round(numerator / denominator)` in `bigint` for a positive `denominator`, half away from
+/// zero; the caller guarantees that `2·|numerator| + denominator` fits.
+fn bigint_rounded(numerator: &str, denominator: &str) -> String {
+    format!(
+        "((2 * abs({numerator}) + {denominator}) / (2 * ({denominator}))
+          * CASE WHEN {numerator} < 0 THEN -1 ELSE 1 END)"
+    )
+}
+
+/// Columns of the `narrowed` step for one series: its sum and the previous period's sum as
+/// `bigint` when small (else NULL), and the change numerator in `bigint` when both are small.
+fn narrowed(series: &str, count: &str, previous_count: &str) -> String {
+    format!(
+        "CASE WHEN g.{series}_sum < {SMALL_SUM} THEN g.{series}_sum::bigint END
+             AS {series}_sum_small,
+         CASE WHEN g.previous_{series}_sum < {SMALL_SUM} THEN g.previous_{series}_sum::bigint END
+             AS previous_{series}_sum_small,
+         CASE WHEN g.{series}_sum < {SMALL_SUM} AND g.previous_{series}_sum < {SMALL_SUM}
+              THEN g.{series}_sum::bigint * g.{previous_count}
+                   - g.previous_{series}_sum::bigint * g.{count} END
+             AS {series}_delta_small"
+    )
+}
+
+/// The rounded mean of a series: `round(Σ / n)`, NULL without values.
+fn grouped_mean(series: &str, count: &str) -> String {
+    format!(
+        "CASE WHEN {count} > 0 THEN
+             CASE WHEN {series}_sum_small IS NOT NULL
+                  THEN (2 * {series}_sum_small + {count}) / (2 * {count})
+                  ELSE {numeric} END END",
+        numeric = divide_rounded(&format!("{series}_sum"), &format!("{count}::numeric"))
+    )
+}
+
+/// `(change in whole units, change in percent)` of a series against the previous period:
+/// `mean − previous mean = (Σ·n′ − Σ′·n) / (n·n′)` and the same numerator over `Σ′·n`, times
+/// 100; NULL without a previous period (the percentage also when its sum is zero).
+fn grouped_changes(series: &str, count: &str, previous_count: &str) -> [String; 2] {
+    let numeric_delta =
+        format!("({series}_sum * {previous_count} - previous_{series}_sum * {count})");
+    let delta_small = format!("{series}_delta_small");
     [
-        rounded_when_positive(
-            &format!("{series}_change_numerator"),
-            &format!("{series}_change_denominator"),
-            "",
+        format!(
+            "CASE WHEN {count} > 0 AND {previous_count} > 0 THEN
+                 CASE WHEN {delta_small} IS NOT NULL THEN {small}
+                      ELSE {numeric} END END",
+            small = bigint_rounded(&delta_small, &format!("{count} * {previous_count}")),
+            numeric = divide_rounded(
+                &numeric_delta,
+                &format!("({count} * {previous_count})::numeric")
+            ),
         ),
-        rounded_when_positive(
-            &format!("{series}_change_numerator * 10000"),
-            &format!("{series}_percent_denominator"),
-            " * 0.01",
+        format!(
+            "CASE WHEN {count} > 0 AND {previous_count} > 0 AND previous_{series}_sum > 0 THEN
+                 CASE WHEN {delta_small} IS NOT NULL THEN {small}::numeric * 0.01
+                      ELSE {numeric} * 0.01 END END",
+            small = bigint_rounded(
+                &format!("{delta_small} * 10000"),
+                &format!("previous_{series}_sum_small * {count}")
+            ),
+            numeric = divide_rounded(
+                &format!("{numeric_delta} * 10000"),
+                &format!("previous_{series}_sum * {count}")
+            ),
         ),
     ]
 }
@@ -435,7 +526,9 @@ fn grouped_cte(mode: WriteMode) -> &'static str {
     }
 }
 
-fn database_grouped(mode: WriteMode) -> String {
+fn database_grouped(shape: Shape) -> String {
+    let mode = shape.mode;
+    let late_filter = shape.late_filter("g");
     let mut expressions = owned(&[
         "instance_id",
         "database_name",
@@ -443,19 +536,19 @@ fn database_grouped(mode: WriteMode) -> String {
         "period_start",
         "(period_start + $8::interval)::date - 1",
     ]);
-    expressions.push(divide_rounded("size_sum", "size_count"));
+    expressions.push(grouped_mean("size", "size_count"));
     expressions.extend(owned(&["size_max", "size_min", "size_count"]));
     for series in ["data", "log"] {
-        expressions.push(rounded_when_positive(
-            &format!("{series}_sum"),
-            &format!("{series}_count"),
-            "",
-        ));
+        expressions.push(grouped_mean(series, &format!("{series}_count")));
         expressions.push(format!("{series}_max"));
         expressions.push(format!("{series}_min"));
     }
     for series in ["size", "data", "log"] {
-        expressions.extend(change_values(series));
+        expressions.extend(grouped_changes(
+            series,
+            &format!("{series}_count"),
+            &format!("previous_{series}_count"),
+        ));
     }
     expressions.push("now()".into());
     let lags: Vec<String> = [
@@ -479,29 +572,31 @@ fn database_grouped(mode: WriteMode) -> String {
                count(s.log_size_mb) AS log_count, sum(s.log_size_mb) AS log_sum,
                max(s.log_size_mb) AS log_max, min(s.log_size_mb) AS log_min
         FROM database_size_stats s
-        WHERE {READ_WINDOW}
+        WHERE {read_window}
         GROUP BY 1, 2, 3
     ),
     paired AS (
         SELECT g.*, {lags}
-        FROM grouped g
+        FROM {groups} g
         WINDOW w AS (PARTITION BY g.instance_id, g.database_name ORDER BY g.period_start)
     ),
     measured AS (
-        SELECT g.*, {size_terms}, {data_terms}, {log_terms}
+        SELECT g.*, {size}, {data}, {log}
         FROM paired g
-        WHERE g.period_start >= $3 AND g.instance_id IN {ACTIVE}
+        WHERE g.period_start >= $3{late_filter}
         OFFSET 0
     ),
     {write},
     {removal},
     {COUNT_CHANGES}",
-        start_of_sample = period_start("$7", "s.collected_date"),
-        lags = lags.join(",\n               "),
-        size_terms = change_terms("size", "size_count", "previous_size_count"),
-        data_terms = change_terms("data", "data_count", "previous_data_count"),
-        log_terms = change_terms("log", "log_count", "previous_log_count"),
         grouped = grouped_cte(mode),
+        start_of_sample = period_start("$7", "s.collected_date"),
+        groups = groups_with_previous_start(),
+        lags = lags.join(",\n               "),
+        size = narrowed("size", "size_count", "previous_size_count"),
+        data = narrowed("data", "data_count", "previous_data_count"),
+        log = narrowed("log", "log_count", "previous_log_count"),
+        read_window = shape.read_window(),
         write = DATABASE_COLUMNS.write(mode, &expressions, "measured"),
         removal = DATABASE_COLUMNS.removal(
             mode,
@@ -513,24 +608,35 @@ fn database_grouped(mode: WriteMode) -> String {
     )
 }
 
-fn instance_grouped(mode: WriteMode) -> String {
+fn instance_grouped(shape: Shape) -> String {
+    let mode = shape.mode;
+    let late_filter = shape.late_filter("g");
     let mut expressions = owned(&[
         "instance_id",
         "$1",
         "period_start",
         "(period_start + $8::interval)::date - 1",
     ]);
-    expressions.push(divide_rounded("total_sum", "day_count"));
-    expressions.push(rounded_when_positive("total_sum", "count_sum", ""));
-    expressions.extend(owned(&["total_max", "total_min", "day_count"]));
-    expressions.push(divide_rounded("count_sum", "day_count"));
+    expressions.push(grouped_mean("total", "day_count"));
+    // Σ totals / Σ database counts: the mean size per database.
     expressions.push(format!(
-        "{} * 0.01",
-        divide_rounded("count_sum * 100", "day_count")
+        "CASE WHEN count_sum > 0 THEN
+             CASE WHEN total_sum_small IS NOT NULL AND count_sum_small IS NOT NULL
+                  THEN (2 * total_sum_small + count_sum_small) / (2 * count_sum_small)
+                  ELSE {} END END",
+        divide_rounded("total_sum", "count_sum")
+    ));
+    expressions.extend(owned(&["total_max", "total_min", "day_count"]));
+    expressions.push(grouped_mean("count", "day_count"));
+    expressions.push(format!(
+        "CASE WHEN count_sum_small IS NOT NULL
+              THEN ((200 * count_sum_small + day_count) / (2 * day_count))::numeric * 0.01
+              ELSE {} * 0.01 END",
+        divide_rounded("count_sum * 100", "day_count::numeric")
     ));
     expressions.extend(owned(&["count_max", "count_min"]));
-    expressions.extend(change_values("total"));
-    expressions.extend(change_values("count"));
+    expressions.extend(grouped_changes("total", "day_count", "previous_day_count"));
+    expressions.extend(grouped_changes("count", "day_count", "previous_day_count"));
     expressions.push("now()".into());
     let lags: Vec<String> = ["day_count", "total_sum", "count_sum"]
         .iter()
@@ -545,28 +651,30 @@ fn instance_grouped(mode: WriteMode) -> String {
                sum(s.database_count) AS count_sum,
                max(s.database_count) AS count_max, min(s.database_count) AS count_min
         FROM instance_size_stats s
-        WHERE {READ_WINDOW}
+        WHERE {read_window}
         GROUP BY 1, 2
     ),
     paired AS (
         SELECT g.*, {lags}
-        FROM grouped g
+        FROM {groups} g
         WINDOW w AS (PARTITION BY g.instance_id ORDER BY g.period_start)
     ),
     measured AS (
-        SELECT g.*, {total_terms}, {count_terms}
+        SELECT g.*, {total}, {count}
         FROM paired g
-        WHERE g.period_start >= $3 AND g.instance_id IN {ACTIVE}
+        WHERE g.period_start >= $3{late_filter}
         OFFSET 0
     ),
     {write},
     {removal},
     {COUNT_CHANGES}",
-        start_of_sample = period_start("$7", "s.collected_date"),
-        lags = lags.join(",\n               "),
-        total_terms = change_terms("total", "day_count", "previous_day_count"),
-        count_terms = change_terms("count", "day_count", "previous_day_count"),
         grouped = grouped_cte(mode),
+        start_of_sample = period_start("$7", "s.collected_date"),
+        groups = groups_with_previous_start(),
+        lags = lags.join(",\n               "),
+        total = narrowed("total", "day_count", "previous_day_count"),
+        count = narrowed("count", "day_count", "previous_day_count"),
+        read_window = shape.read_window(),
         write = INSTANCE_COLUMNS.write(mode, &expressions, "measured"),
         removal = INSTANCE_COLUMNS.removal(
             mode,
@@ -583,18 +691,23 @@ mod tests {
     #[test]
     fn statements_use_exactly_their_parameters() {
         for level in AggregationLevel::ALL {
-            for (daily, mode) in [true, false]
-                .into_iter()
-                .flat_map(|daily| [(daily, WriteMode::Upsert), (daily, WriteMode::Insert)])
-            {
-                let statement = text(level, daily, mode);
+            for (daily, mode, filter) in [true, false].into_iter().flat_map(|daily| {
+                [WriteMode::Upsert, WriteMode::Insert]
+                    .into_iter()
+                    .flat_map(move |mode| {
+                        [InstanceFilter::Early, InstanceFilter::Late]
+                            .into_iter()
+                            .map(move |filter| (daily, mode, filter))
+                    })
+            }) {
+                let statement = text(level, daily, mode, filter);
                 let used = if daily { 6 } else { 8 };
                 // Only the removal, absent from a plain insert, needs the last start.
                 let unused = (mode == WriteMode::Insert).then_some(4);
                 for parameter in (1..=used).filter(|parameter| Some(*parameter) != unused) {
                     assert!(
                         statement.contains(&format!("${parameter}")),
-                        "{level} daily={daily}: ${parameter} unused"
+                        "{level} daily={daily} {mode:?} {filter:?}: ${parameter} unused"
                     );
                 }
                 assert!(!statement.contains(&format!("${}", used + 1)));
