@@ -54,6 +54,10 @@ enum Command {
         /// Which aggregates to compute.
         #[arg(long, value_enum, default_value_t = LevelChoice::All)]
         level: LevelChoice,
+        /// Batches computed at once, each on its own connection (default:
+        /// CAPSTATS_BACKFILL_PARALLELISM, else one per CPU up to 4).
+        #[arg(long)]
+        parallelism: Option<usize>,
     },
     /// Generate a realistic demo dataset ending yesterday (in the business time zone).
     SeedDemo {
@@ -130,7 +134,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             from,
             to,
             level,
-        } => aggregate(&mut connection, period_type, from, to, level, &progress),
+            parallelism,
+        } => {
+            let parallelism = parallelism.unwrap_or_else(|| settings.backfill_parallelism());
+            let pool = store::build_pool(
+                &settings.database_url,
+                u32::try_from(parallelism + 1).unwrap_or(u32::MAX),
+                settings.database_connect_timeout(),
+            )?;
+            let request = jobs::backfill::BackfillRequest {
+                period_type,
+                from,
+                to,
+                levels: level.levels(),
+                triggered_by: "cli".into(),
+                sync_type: SyncType::ManualTask,
+                parallelism,
+            };
+            aggregate(&pool, &request, &progress)
+        }
         Command::SeedDemo {
             instances,
             databases_per_instance,
@@ -187,33 +209,20 @@ fn import_stats(
 }
 
 fn aggregate(
-    connection: &mut PgConnection,
-    period_type: PeriodType,
-    from: NaiveDate,
-    to: NaiveDate,
-    level: LevelChoice,
+    pool: &store::ConnectionPool,
+    request: &jobs::backfill::BackfillRequest,
     progress: &TerminalProgress,
 ) -> anyhow::Result<()> {
-    let report = jobs::backfill::run_backfill(
-        connection,
-        &jobs::backfill::BackfillRequest {
-            period_type,
-            from,
-            to,
-            levels: level.levels(),
-            triggered_by: "cli".into(),
-            sync_type: SyncType::ManualTask,
-        },
-        progress,
-    )?;
+    let report = jobs::backfill::run_backfill(pool, request, progress)?;
+    let levels = request.levels.len();
     println!(
         "session {} {}: {} {} periods × {} level{}, {} rows written, {} rows deleted, in {:.1} s",
         report.session_id,
         report.status,
         report.periods,
-        period_type,
-        level.levels().len(),
-        if level.levels().len() == 1 { "" } else { "s" },
+        request.period_type,
+        levels,
+        if levels == 1 { "" } else { "s" },
         report.rows_written,
         report.rows_deleted,
         report.duration.as_secs_f64()

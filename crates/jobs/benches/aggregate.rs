@@ -6,10 +6,12 @@
 //! avg/max/min of every size column and the count into fresh scratch tables without indexes:
 //! the grouping work capstats cannot avoid, without its comparison with the previous period,
 //! exact rounding, upsert into the indexed and partitioned table, ledger and session. Rounds
-//! alternate which side runs first and start from a checkpoint, so neither inherits the other's
-//! dirty buffers. Environment: `DATABASE_URL` (server), `CAPSTATS_BENCH_DATABASE` (default
-//! `capstats_bench`), `CAPSTATS_BENCH_ROUNDS` (default 3), `CAPSTATS_BENCH_KEEP=1` to reuse an
-//! already seeded database.
+//! rotate which side runs first and each measurement starts from a checkpoint, so none inherits
+//! another's dirty buffers. capstats runs twice per round: with its default backfill parallelism (one
+//! connection per CPU, at most 4) and serially, so both figures are on record. Environment:
+//! `DATABASE_URL` (server), `CAPSTATS_BENCH_DATABASE` (default `capstats_bench`),
+//! `CAPSTATS_BENCH_ROUNDS` (default 3), `CAPSTATS_BENCH_PARALLELISM`, `CAPSTATS_BENCH_KEEP=1`
+//! to reuse an already seeded database.
 
 use std::time::{Duration, Instant};
 
@@ -66,52 +68,99 @@ fn main() -> anyhow::Result<()> {
         connection
     };
 
-    let mut capstats_runs = Vec::new();
+    let parallelism = std::env::var("CAPSTATS_BENCH_PARALLELISM")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map_or(1, std::num::NonZeroUsize::get)
+                .min(4)
+        });
+    let pool = store::build_pool(
+        &url,
+        u32::try_from(parallelism + 1)?,
+        Duration::from_secs(10),
+    )?;
+    println!(
+        "{rounds} rounds; capstats with parallelism {parallelism} and 1, floor serial (one statement per level and period type)"
+    );
+
+    let mut parallel_runs = Vec::new();
+    let mut serial_runs = Vec::new();
     let mut floor_runs = Vec::new();
     for round in 1..=rounds {
-        let floor_first = round % 2 == 0;
-        let (capstats, floor) = if floor_first {
-            let floor = floor(&mut connection)?;
-            (
-                capstats(&mut connection, first_date, options.end_date)?,
-                floor,
-            )
-        } else {
-            let capstats = capstats(&mut connection, first_date, options.end_date)?;
-            (capstats, floor(&mut connection)?)
-        };
-        println!(
-            "round {round}: capstats {} | floor {} | ratio {:.2}",
-            describe(&capstats),
-            describe(&floor),
-            total(&capstats).as_secs_f64() / total(&floor).as_secs_f64()
+        // Rotate the order so that no side always inherits the others' caches.
+        let mut parallel = None;
+        let mut serial = None;
+        let mut floor_run = None;
+        for step in 0..3 {
+            match (round + step) % 3 {
+                0 => {
+                    parallel = Some(capstats(
+                        &mut connection,
+                        &pool,
+                        parallelism,
+                        first_date,
+                        options.end_date,
+                    )?)
+                }
+                1 => {
+                    serial = Some(capstats(
+                        &mut connection,
+                        &pool,
+                        1,
+                        first_date,
+                        options.end_date,
+                    )?)
+                }
+                _ => floor_run = Some(floor(&mut connection)?),
+            }
+        }
+        let (parallel, serial, floor_run) = (
+            parallel.expect("measured"),
+            serial.expect("measured"),
+            floor_run.expect("measured"),
         );
-        capstats_runs.push(capstats);
-        floor_runs.push(floor);
+        println!(
+            "round {round}: capstats ×{parallelism} {} | capstats ×1 {} | floor {} | ratios {:.2} (×{parallelism}) {:.2} (×1)",
+            describe(&parallel),
+            describe(&serial),
+            describe(&floor_run),
+            ratio(&parallel, &floor_run),
+            ratio(&serial, &floor_run),
+        );
+        parallel_runs.push(parallel);
+        serial_runs.push(serial);
+        floor_runs.push(floor_run);
     }
-    let median = |runs: &[Vec<(PeriodType, Duration)>]| {
-        let mut totals: Vec<Duration> = runs.iter().map(|run| total(run)).collect();
-        totals.sort();
-        totals[totals.len() / 2]
-    };
-    let ratios: Vec<f64> = capstats_runs
-        .iter()
-        .zip(&floor_runs)
-        .map(|(ours, floor)| total(ours).as_secs_f64() / total(floor).as_secs_f64())
-        .collect();
-    let mut sorted = ratios.clone();
-    sorted.sort_by(f64::total_cmp);
-    println!(
-        "median over {rounds} rounds: capstats {:.2} s, floor {:.2} s; ratio per round {:?}, median ratio {:.2} (target ≤ 1.50)",
-        median(&capstats_runs).as_secs_f64(),
-        median(&floor_runs).as_secs_f64(),
-        ratios
+    let median_ratio = |runs: &[Vec<(PeriodType, Duration)>]| {
+        let mut ratios: Vec<f64> = runs
             .iter()
-            .map(|ratio| format!("{ratio:.2}"))
-            .collect::<Vec<_>>(),
-        sorted[sorted.len() / 2]
+            .zip(&floor_runs)
+            .map(|(ours, floor)| ratio(ours, floor))
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        ratios[ratios.len() / 2]
+    };
+    println!(
+        "median over {rounds} rounds: capstats ×{parallelism} {:.2} s, capstats ×1 {:.2} s, floor {:.2} s; median ratio {:.2} with parallelism {parallelism}, {:.2} serial (target ≤ 1.50)",
+        median(&parallel_runs).as_secs_f64(),
+        median(&serial_runs).as_secs_f64(),
+        median(&floor_runs).as_secs_f64(),
+        median_ratio(&parallel_runs),
+        median_ratio(&serial_runs),
     );
     Ok(())
+}
+
+fn median(runs: &[Vec<(PeriodType, Duration)>]) -> Duration {
+    let mut totals: Vec<Duration> = runs.iter().map(|run| total(run)).collect();
+    totals.sort();
+    totals[totals.len() / 2]
+}
+
+fn ratio(ours: &[(PeriodType, Duration)], floor: &[(PeriodType, Duration)]) -> f64 {
+    total(ours).as_secs_f64() / total(floor).as_secs_f64()
 }
 
 fn total(run: &[(PeriodType, Duration)]) -> Duration {
@@ -138,6 +187,8 @@ fn reset(connection: &mut PgConnection) -> anyhow::Result<()> {
 
 fn capstats(
     connection: &mut PgConnection,
+    pool: &store::ConnectionPool,
+    parallelism: usize,
     first_date: NaiveDate,
     last_date: NaiveDate,
 ) -> anyhow::Result<Vec<(PeriodType, Duration)>> {
@@ -146,7 +197,7 @@ fn capstats(
     for period_type in PeriodType::ALL {
         let started = Instant::now();
         let report = run_backfill(
-            connection,
+            pool,
             &BackfillRequest {
                 period_type,
                 // Include the period containing the first sample, as the floor's GROUP BY does.
@@ -155,6 +206,7 @@ fn capstats(
                 levels: AggregationLevel::ALL.to_vec(),
                 triggered_by: "bench".into(),
                 sync_type: SyncType::ManualTask,
+                parallelism,
             },
             &NoProgress,
         )?;

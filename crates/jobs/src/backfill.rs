@@ -2,21 +2,23 @@
 //! backfill API.
 //!
 //! The periods are computed for all active instances at once, in batches of consecutive
-//! periods that each cover about a year of samples — one set-based statement per level and
-//! batch, the cheapest way through the data. The run is one sync session with a record per
+//! periods — one set-based statement per level and batch, the cheapest way through the data —
+//! with several batches running at once on separate connections when parallelism allows. The run is one sync session with a record per
 //! active instance; a failed batch fails the records of every instance it covered and the run
 //! goes on with the next batch, so one bad period does not hide the others.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 
 use capacity_model::{AggregationLevel, InstanceId, Period, PeriodType};
-use store::PgConnection;
-use store::aggregation::{InstanceScope, aggregate_periods};
+use store::aggregation::{BatchOutcome, InstanceScope, aggregate_periods};
 use store::instances;
 use store::sessions::{self, NewSession, RecordOutcome};
+use store::{ConnectionPool, StoreError};
 use sync_session::{
     PeriodOutcome, RecordDetail, RecordStatus, SessionStatus, SyncCategory, SyncType,
 };
@@ -38,6 +40,8 @@ pub struct BackfillRequest {
     pub triggered_by: String,
     /// Scheduled or manual.
     pub sync_type: SyncType,
+    /// How many batches to compute at once, each on its own connection (at least 1).
+    pub parallelism: usize,
 }
 
 /// What a backfill did.
@@ -71,10 +75,12 @@ pub fn periods_per_batch(period_type: PeriodType) -> usize {
     }
 }
 
-/// Runs a backfill to the end and returns its report. Cancelling the session (API or CLI)
-/// stops it between batches.
+/// Runs a backfill to the end and returns its report, computing up to
+/// `request.parallelism` batches at once on connections from `pool` (batches of different
+/// periods never wait for each other: their advisory locks differ). Cancelling the session
+/// (API or CLI) stops it between batches.
 pub fn run_backfill(
-    connection: &mut PgConnection,
+    pool: &ConnectionPool,
     request: &BackfillRequest,
     progress: &dyn Progress,
 ) -> Result<BackfillReport, JobError> {
@@ -96,13 +102,15 @@ pub fn run_backfill(
     if request.levels.is_empty() {
         return Err(JobError::InvalidRequest("no level to compute".into()));
     }
+    let parallelism = request.parallelism.max(1);
 
-    let active: Vec<(InstanceId, String)> = instances::active_instances(connection)?
+    let mut connection = pool.get().map_err(StoreError::from)?;
+    let active: Vec<(InstanceId, String)> = instances::active_instances(&mut connection)?
         .into_iter()
         .map(|instance| (instance.id, instance.name))
         .collect();
     let session_id = sessions::create_session(
-        connection,
+        &mut connection,
         &NewSession {
             sync_category: SyncCategory::Aggregation,
             sync_type: request.sync_type,
@@ -119,85 +127,128 @@ pub fn run_backfill(
         },
         &active,
     )?;
-    sessions::start_session(connection, session_id, &crate::worker_name())?;
+    sessions::start_session(&mut connection, session_id, &crate::worker_name())?;
     let instance_ids: Vec<InstanceId> = active.iter().map(|(id, _)| *id).collect();
-    sessions::start_records(connection, session_id, &instance_ids)?;
+    sessions::start_records(&mut connection, session_id, &instance_ids)?;
+
+    // Enough batches to keep every connection busy, none longer than a batch should be; the
+    // largest work (the database level) first.
+    let batch_size = periods_per_batch(request.period_type)
+        .min(periods.len().div_ceil(parallelism))
+        .max(1);
+    let work: VecDeque<(AggregationLevel, &[Period])> = request
+        .levels
+        .iter()
+        .flat_map(|level| periods.chunks(batch_size).map(move |batch| (*level, batch)))
+        .collect();
+    let work = Mutex::new(work);
+    let results: Mutex<Vec<(PeriodOutcome, Result<BatchOutcome, StoreError>)>> =
+        Mutex::new(Vec::new());
+    let cancelled = AtomicBool::new(false);
+    progress.begin(
+        (periods.len() * request.levels.len()) as u64,
+        &format!("{} periods", request.period_type),
+    );
+    let worker = || -> Result<(), StoreError> {
+        let mut connection = pool.get()?;
+        loop {
+            if cancelled.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            if sessions::cancel_requested(&mut connection, session_id)? {
+                cancelled.store(true, Ordering::Relaxed);
+                return Ok(());
+            }
+            let Some((level, batch)) = lock(&work).pop_front() else {
+                return Ok(());
+            };
+            let outcome = aggregate_periods(
+                &mut connection,
+                level,
+                batch,
+                &InstanceScope::AllActive,
+                Some(session_id),
+            );
+            let template = PeriodOutcome::covering(level, batch[0], batch[batch.len() - 1]);
+            lock(&results).push((template, outcome));
+            sessions::heartbeat(&mut connection, session_id)?;
+            progress.advance(batch.len() as u64);
+        }
+    };
+    let worker_errors: Vec<StoreError> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..parallelism).map(|_| scope.spawn(&worker)).collect();
+        handles
+            .into_iter()
+            .filter_map(|handle| match handle.join() {
+                Ok(result) => result.err(),
+                Err(_) => Some(StoreError::Task("a backfill worker thread panicked".into())),
+            })
+            .collect()
+    });
+    progress.finish();
 
     let mut details: BTreeMap<InstanceId, RecordDetail> = instance_ids
         .iter()
         .map(|id| (*id, RecordDetail::default()))
         .collect();
-    let mut failures = Vec::new();
+    let mut failures: Vec<String> = worker_errors.iter().map(ToString::to_string).collect();
     let mut rows_written = 0;
     let mut rows_deleted = 0;
-    let batch_size = periods_per_batch(request.period_type);
-    progress.begin(
-        (periods.len() * request.levels.len()) as u64,
-        &format!("{} periods", request.period_type),
-    );
-    'levels: for level in &request.levels {
-        for batch in periods.chunks(batch_size) {
-            if sessions::cancel_requested(connection, session_id)? {
-                break 'levels;
-            }
-            let template = PeriodOutcome::covering(*level, batch[0], batch[batch.len() - 1]);
-            match aggregate_periods(
-                connection,
-                *level,
-                batch,
-                &InstanceScope::AllActive,
-                Some(session_id),
-            ) {
-                Ok(outcome) => {
-                    let total = outcome.total();
-                    rows_written += total.written;
-                    rows_deleted += total.deleted;
-                    for (instance_id, detail) in &mut details {
-                        let counts = outcome
-                            .by_instance
-                            .get(instance_id)
-                            .copied()
-                            .unwrap_or_default();
-                        detail.push(PeriodOutcome {
-                            rows_written: counts.written,
-                            rows_deleted: counts.deleted,
-                            duration_ms: outcome.duration.as_millis() as u64,
-                            ..template.clone()
-                        });
-                    }
-                }
-                Err(error) => {
-                    let message = format!(
-                        "{level} {} {}..{}: {error}",
-                        request.period_type, template.period_start, template.period_end
-                    );
-                    tracing::error!(session_id, "{message}");
-                    for detail in details.values_mut() {
-                        detail.push(PeriodOutcome {
-                            error: Some(message.clone()),
-                            ..template.clone()
-                        });
-                    }
-                    failures.push(message);
+    let mut results = results
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    results.sort_by_key(|(template, _)| (template.level, template.period_start));
+    for (template, outcome) in results {
+        match outcome {
+            Ok(outcome) => {
+                let total = outcome.total();
+                rows_written += total.written;
+                rows_deleted += total.deleted;
+                for (instance_id, detail) in &mut details {
+                    let counts = outcome
+                        .by_instance
+                        .get(instance_id)
+                        .copied()
+                        .unwrap_or_default();
+                    detail.push(PeriodOutcome {
+                        rows_written: counts.written,
+                        rows_deleted: counts.deleted,
+                        duration_ms: outcome.duration.as_millis() as u64,
+                        ..template.clone()
+                    });
                 }
             }
-            sessions::heartbeat(connection, session_id)?;
-            progress.advance(batch.len() as u64);
+            Err(error) => {
+                let message = format!(
+                    "{} {} {}..{}: {error}",
+                    template.level, request.period_type, template.period_start, template.period_end
+                );
+                tracing::error!(session_id, "{message}");
+                for detail in details.values_mut() {
+                    detail.push(PeriodOutcome {
+                        error: Some(message.clone()),
+                        ..template.clone()
+                    });
+                }
+                failures.push(message);
+            }
         }
     }
-    progress.finish();
-
-    let cancelled = sessions::cancel_requested(connection, session_id)?;
+    // A worker that lost its connection leaves work undone: that fails every record.
+    let unfinished = !worker_errors.is_empty()
+        || (!cancelled.load(Ordering::Relaxed) && !lock(&work).is_empty());
+    let was_cancelled = sessions::cancel_requested(&mut connection, session_id)?;
     let outcomes: Vec<RecordOutcome> = details
         .into_iter()
         .map(|(instance_id, detail)| {
             let error = detail
                 .periods
                 .iter()
-                .find_map(|period| period.error.clone());
+                .find_map(|period| period.error.clone())
+                .or_else(|| unfinished.then(|| failures.join("; ")));
             // Every batch covers every instance, so a cancelled run leaves every record
             // unfinished; a failure still shows as such.
-            let status = match (&error, cancelled) {
+            let status = match (&error, was_cancelled) {
                 (Some(_), _) => RecordStatus::Failed,
                 (None, true) => RecordStatus::Cancelled,
                 (None, false) => RecordStatus::Completed,
@@ -211,8 +262,8 @@ pub fn run_backfill(
             }
         })
         .collect();
-    sessions::finish_records(connection, session_id, &outcomes)?;
-    let status = sessions::finish_session(connection, session_id)?;
+    sessions::finish_records(&mut connection, session_id, &outcomes)?;
+    let status = sessions::finish_session(&mut connection, session_id)?;
     Ok(BackfillReport {
         session_id,
         status,
@@ -222,4 +273,10 @@ pub fn run_backfill(
         failures,
         duration: started.elapsed(),
     })
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -45,8 +45,9 @@ fn a_backfill_records_a_completed_session_and_writes_what_the_engine_computes() 
     seed_demo(&mut connection, &seed_options(), &NoProgress).unwrap();
     let from = NaiveDate::from_ymd_opt(2024, 12, 2).unwrap();
     let to = NaiveDate::from_ymd_opt(2025, 3, 31).unwrap();
+    let pool = database.pool(3);
     let report = run_backfill(
-        &mut connection,
+        &pool,
         &BackfillRequest {
             period_type: PeriodType::Weekly,
             from,
@@ -54,6 +55,7 @@ fn a_backfill_records_a_completed_session_and_writes_what_the_engine_computes() 
             levels: AggregationLevel::ALL.to_vec(),
             triggered_by: "test".into(),
             sync_type: SyncType::ManualTask,
+            parallelism: 2,
         },
         &NoProgress,
     )
@@ -77,7 +79,8 @@ fn a_backfill_records_a_completed_session_and_writes_what_the_engine_computes() 
     assert_eq!(written as u64, report.rows_written);
     let detail = records[0].detail.as_ref().unwrap();
     assert_eq!(detail.version, 1);
-    assert_eq!(detail.periods.len(), 2, "one outcome per level");
+    // Two batches of weeks, run two at a time, for each level.
+    assert_eq!(detail.periods.len(), 4, "one outcome per level and batch");
 
     let mut engine = AggregationEngine::new();
     let samples: Vec<capacity_model::DatabaseSizeSample> = {
@@ -159,7 +162,7 @@ fn a_backfill_records_a_completed_session_and_writes_what_the_engine_computes() 
 
     // Running it again changes nothing but calculated_at.
     let again = run_backfill(
-        &mut connection,
+        &pool,
         &BackfillRequest {
             period_type: PeriodType::Weekly,
             from,
@@ -167,6 +170,7 @@ fn a_backfill_records_a_completed_session_and_writes_what_the_engine_computes() 
             levels: AggregationLevel::ALL.to_vec(),
             triggered_by: "test".into(),
             sync_type: SyncType::ManualTask,
+            parallelism: 2,
         },
         &NoProgress,
     )
@@ -187,9 +191,8 @@ fn a_backfill_records_a_completed_session_and_writes_what_the_engine_computes() 
 #[test]
 fn a_backfill_rejects_an_empty_range() {
     let database = test_support::TestDatabase::new();
-    let mut connection = database.connection();
     let error = run_backfill(
-        &mut connection,
+        &database.pool(2),
         &BackfillRequest {
             period_type: PeriodType::Yearly,
             from: NaiveDate::from_ymd_opt(2025, 1, 2).unwrap(),
@@ -197,6 +200,7 @@ fn a_backfill_rejects_an_empty_range() {
             levels: AggregationLevel::ALL.to_vec(),
             triggered_by: "test".into(),
             sync_type: SyncType::ManualTask,
+            parallelism: 2,
         },
         &NoProgress,
     )

@@ -44,6 +44,9 @@ pub struct Settings {
     pub database_connect_timeout_seconds: u64,
     /// Log line format (`CAPSTATS_LOG_FORMAT`).
     pub log_format: LogFormat,
+    /// Batches a backfill computes at once, each on its own connection
+    /// (`CAPSTATS_BACKFILL_PARALLELISM`; 0 means one per CPU, at most 4).
+    pub backfill_parallelism: usize,
 }
 
 impl Default for Settings {
@@ -54,6 +57,7 @@ impl Default for Settings {
             database_pool_size: 8,
             database_connect_timeout_seconds: 10,
             log_format: LogFormat::Pretty,
+            backfill_parallelism: 0,
         }
     }
 }
@@ -106,6 +110,16 @@ impl Settings {
     /// Today's date in the business time zone.
     pub fn today(&self) -> Result<NaiveDate, SettingsError> {
         Ok(Utc::now().with_timezone(&self.time_zone()?).date_naive())
+    }
+
+    /// The effective backfill parallelism: the setting, or one per CPU (at most 4) for 0.
+    pub fn backfill_parallelism(&self) -> usize {
+        match self.backfill_parallelism {
+            0 => std::thread::available_parallelism()
+                .map_or(1, std::num::NonZeroUsize::get)
+                .min(4),
+            explicit => explicit,
+        }
     }
 
     /// How long to wait for a database connection.
