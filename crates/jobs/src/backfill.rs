@@ -176,7 +176,7 @@ pub fn run_backfill(
         }
     };
     let worker_errors: Vec<StoreError> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..parallelism).map(|_| scope.spawn(&worker)).collect();
+        let handles: Vec<_> = (0..parallelism).map(|_| scope.spawn(worker)).collect();
         handles
             .into_iter()
             .filter_map(|handle| match handle.join() {
