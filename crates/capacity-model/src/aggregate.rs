@@ -1,64 +1,32 @@
 //! The aggregate records capstats stores, one per key and period.
 
-use std::fmt;
-use std::str::FromStr;
-
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::{InstanceId, Period, ValidationError};
 
-/// Which source table an aggregate is computed from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AggregationLevel {
-    /// Per database, from `database_size_stats` into `database_size_aggregations`.
-    Database,
-    /// Per instance, from `instance_size_stats` into `instance_size_aggregations`.
-    Instance,
-}
-
-impl AggregationLevel {
-    /// Both levels, database first.
-    pub const ALL: [AggregationLevel; 2] = [Self::Database, Self::Instance];
-
-    /// The name stored in the database and used in the API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Database => "database",
-            Self::Instance => "instance",
-        }
+crate::named_enum! {
+    /// Which source table an aggregate is computed from.
+    AggregationLevel, error: ValidationError =
+        |text: &str| ValidationError::UnknownAggregationLevel(text.to_owned()), {
+        /// Per database, from `database_size_stats` into `database_size_aggregations`.
+        Database => "database",
+        /// Per instance, from `instance_size_stats` into `instance_size_aggregations`.
+        Instance => "instance",
     }
 }
 
-impl fmt::Display for AggregationLevel {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str(self.as_str())
+crate::named_enum! {
+    /// How an instance's total size moved against the previous period.
+    TrendDirection, error: ValidationError =
+        |text: &str| ValidationError::UnknownTrendDirection(text.to_owned()), {
+        /// Growth rate above +5 %.
+        Growing => "growing",
+        /// Growth rate below −5 %.
+        Shrinking => "shrinking",
+        /// Growth rate between −5 % and +5 % inclusive.
+        Stable => "stable",
     }
-}
-
-impl FromStr for AggregationLevel {
-    type Err = ValidationError;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let trimmed = text.trim();
-        Self::ALL
-            .into_iter()
-            .find(|level| level.as_str().eq_ignore_ascii_case(trimmed))
-            .ok_or_else(|| ValidationError::UnknownAggregationLevel(text.to_owned()))
-    }
-}
-
-/// How an instance's total size moved against the previous period.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TrendDirection {
-    /// Growth rate above +5 %.
-    Growing,
-    /// Growth rate below −5 %.
-    Shrinking,
-    /// Growth rate between −5 % and +5 % inclusive.
-    Stable,
 }
 
 impl TrendDirection {
@@ -76,32 +44,6 @@ impl TrendDirection {
         } else {
             Self::Stable
         }
-    }
-
-    /// The name stored in the database and used in the API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Growing => "growing",
-            Self::Shrinking => "shrinking",
-            Self::Stable => "stable",
-        }
-    }
-}
-
-impl fmt::Display for TrendDirection {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str(self.as_str())
-    }
-}
-
-impl FromStr for TrendDirection {
-    type Err = ValidationError;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        [Self::Growing, Self::Shrinking, Self::Stable]
-            .into_iter()
-            .find(|direction| direction.as_str() == text)
-            .ok_or_else(|| ValidationError::UnknownTrendDirection(text.to_owned()))
     }
 }
 

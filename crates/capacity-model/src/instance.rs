@@ -1,7 +1,6 @@
 //! Monitored database servers: their identifiers and engines.
 
 use std::fmt;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
@@ -18,50 +17,17 @@ impl fmt::Display for InstanceId {
     }
 }
 
-/// The database engine of an instance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DbType {
-    /// MySQL or MariaDB.
-    Mysql,
-    /// PostgreSQL.
-    Postgresql,
-    /// Microsoft SQL Server.
-    Sqlserver,
-    /// Oracle Database.
-    Oracle,
-}
-
-impl DbType {
-    /// Every engine, in a stable order.
-    pub const ALL: [DbType; 4] = [Self::Mysql, Self::Postgresql, Self::Sqlserver, Self::Oracle];
-
-    /// The name stored in the database and used in the API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Mysql => "mysql",
-            Self::Postgresql => "postgresql",
-            Self::Sqlserver => "sqlserver",
-            Self::Oracle => "oracle",
-        }
-    }
-}
-
-impl fmt::Display for DbType {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str(self.as_str())
-    }
-}
-
-impl FromStr for DbType {
-    type Err = ValidationError;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let trimmed = text.trim();
-        Self::ALL
-            .into_iter()
-            .find(|db_type| db_type.as_str().eq_ignore_ascii_case(trimmed))
-            .ok_or_else(|| ValidationError::UnknownDbType(text.to_owned()))
+crate::named_enum! {
+    /// The database engine of an instance.
+    DbType, error: ValidationError = |text: &str| ValidationError::UnknownDbType(text.to_owned()), {
+        /// MySQL or MariaDB.
+        Mysql => "mysql",
+        /// PostgreSQL.
+        Postgresql => "postgresql",
+        /// Microsoft SQL Server.
+        Sqlserver => "sqlserver",
+        /// Oracle Database.
+        Oracle => "oracle",
     }
 }
 

@@ -3,6 +3,7 @@
 mod aggregate;
 mod error;
 mod instance;
+mod named;
 mod period;
 mod sample;
 

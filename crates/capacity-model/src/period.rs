@@ -4,7 +4,6 @@
 //! (Monday to Sunday) and may span two years; quarters start in January, April, July and October.
 
 use std::fmt;
-use std::str::FromStr;
 
 use chrono::{Datelike, Days, Months, NaiveDate};
 use serde::{Deserialize, Serialize};
@@ -30,43 +29,24 @@ pub fn validate_supported_date(date: NaiveDate) -> Result<NaiveDate, ValidationE
     }
 }
 
-/// The granularity of an aggregation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PeriodType {
-    /// One calendar day.
-    Daily,
-    /// One ISO week, Monday to Sunday.
-    Weekly,
-    /// One calendar month.
-    Monthly,
-    /// One calendar quarter (January, April, July, October).
-    Quarterly,
-    /// One calendar year.
-    Yearly,
+crate::named_enum! {
+    /// The granularity of an aggregation.
+    PeriodType, error: ValidationError =
+        |text: &str| ValidationError::UnknownPeriodType(text.to_owned()), {
+        /// One calendar day.
+        Daily => "daily",
+        /// One ISO week, Monday to Sunday.
+        Weekly => "weekly",
+        /// One calendar month.
+        Monthly => "monthly",
+        /// One calendar quarter (January, April, July, October).
+        Quarterly => "quarterly",
+        /// One calendar year.
+        Yearly => "yearly",
+    }
 }
 
 impl PeriodType {
-    /// Every period type from the finest to the coarsest.
-    pub const ALL: [PeriodType; 5] = [
-        Self::Daily,
-        Self::Weekly,
-        Self::Monthly,
-        Self::Quarterly,
-        Self::Yearly,
-    ];
-
-    /// The name stored in the database and used in the API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Daily => "daily",
-            Self::Weekly => "weekly",
-            Self::Monthly => "monthly",
-            Self::Quarterly => "quarterly",
-            Self::Yearly => "yearly",
-        }
-    }
-
     /// The unit PostgreSQL's `date_trunc` uses for this period type.
     pub fn truncation_unit(self) -> &'static str {
         match self {
@@ -131,24 +111,6 @@ fn first_of_month(year: i32, month: u32) -> NaiveDate {
 fn day_before(date: NaiveDate) -> NaiveDate {
     date.pred_opt()
         .expect("calendar arithmetic stays far inside chrono's date range")
-}
-
-impl fmt::Display for PeriodType {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str(self.as_str())
-    }
-}
-
-impl FromStr for PeriodType {
-    type Err = ValidationError;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let trimmed = text.trim();
-        Self::ALL
-            .into_iter()
-            .find(|period_type| period_type.as_str().eq_ignore_ascii_case(trimmed))
-            .ok_or_else(|| ValidationError::UnknownPeriodType(text.to_owned()))
-    }
 }
 
 /// One calendar window `[start, end]` of a [`PeriodType`].

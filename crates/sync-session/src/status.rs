@@ -1,10 +1,5 @@
 //! Statuses of sessions and records, the transitions between them, and the kinds of runs.
 
-use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Serialize};
-
 /// Error for a status or kind name that is not known.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown {kind} `{text}`")]
@@ -13,56 +8,19 @@ pub struct UnknownName {
     text: String,
 }
 
-macro_rules! named_enum {
-    (
-        $(#[$meta:meta])*
-        $name:ident, $kind:literal {
-            $($(#[$variant_meta:meta])* $variant:ident => $text:literal),+ $(,)?
+impl UnknownName {
+    fn of(kind: &'static str) -> impl Fn(&str) -> UnknownName {
+        move |text| UnknownName {
+            kind,
+            text: text.to_owned(),
         }
-    ) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name {
-            $($(#[$variant_meta])* $variant),+
-        }
-
-        impl $name {
-            /// Every value, in declaration order.
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            /// The name stored in the database and used in the API.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$variant => $text),+
-                }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-                formatter.write_str(self.as_str())
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = UnknownName;
-
-            fn from_str(text: &str) -> Result<Self, Self::Err> {
-                Self::ALL
-                    .iter()
-                    .copied()
-                    .find(|value| value.as_str() == text)
-                    .ok_or_else(|| UnknownName { kind: $kind, text: text.to_owned() })
-            }
-        }
-    };
+    }
 }
 
-named_enum! {
+capacity_model::named_enum! {
     /// The status of a whole session: `pending` (queued) → `running` → `completed` | `failed` |
     /// `cancelled`.
-    SessionStatus, "session status" {
+    SessionStatus, error: UnknownName = UnknownName::of("session status"), {
         /// Created and queued; no work done yet.
         Pending => "pending",
         /// A worker is executing it.
@@ -76,9 +34,9 @@ named_enum! {
     }
 }
 
-named_enum! {
+capacity_model::named_enum! {
     /// The status of one instance's record within a session.
-    RecordStatus, "record status" {
+    RecordStatus, error: UnknownName = UnknownName::of("record status"), {
         /// Not started yet.
         Pending => "pending",
         /// Being processed.
@@ -92,9 +50,9 @@ named_enum! {
     }
 }
 
-named_enum! {
+capacity_model::named_enum! {
     /// What a session does.
-    SyncCategory, "sync category" {
+    SyncCategory, error: UnknownName = UnknownName::of("sync category"), {
         /// Rolling samples up into aggregates.
         Aggregation => "aggregation",
         /// Collecting size samples from monitored servers.
@@ -102,9 +60,9 @@ named_enum! {
     }
 }
 
-named_enum! {
+capacity_model::named_enum! {
     /// What started a session.
-    SyncType, "sync type" {
+    SyncType, error: UnknownName = UnknownName::of("sync type"), {
         /// A tick of a schedule.
         ScheduledTask => "scheduled_task",
         /// An operator: run now, aggregate now, a backfill or a command-line run.
@@ -175,7 +133,7 @@ mod tests {
             .filter(|s| s.is_terminal())
         {
             for to in RecordStatus::ALL {
-                assert!(!from.can_become(*to), "{from} -> {to}");
+                assert!(!from.can_become(to), "{from} -> {to}");
             }
         }
         for from in SessionStatus::ALL
@@ -184,7 +142,7 @@ mod tests {
             .filter(|s| s.is_terminal())
         {
             for to in SessionStatus::ALL {
-                assert!(!from.can_become(*to), "{from} -> {to}");
+                assert!(!from.can_become(to), "{from} -> {to}");
             }
         }
     }
@@ -192,7 +150,7 @@ mod tests {
     #[test]
     fn names_round_trip() {
         for status in SessionStatus::ALL {
-            assert_eq!(status.as_str().parse::<SessionStatus>(), Ok(*status));
+            assert_eq!(status.as_str().parse::<SessionStatus>(), Ok(status));
         }
         assert_eq!(
             "scheduled_task".parse::<SyncType>(),
