@@ -1,6 +1,8 @@
 //! `capstats-worker`: the worker's binary and operator commands. It only wires the libraries
 //! together; the work itself lives in the `jobs` crate.
 
+mod operate;
+mod output;
 mod progress;
 
 use std::fs::File;
@@ -29,6 +31,18 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the workers of the job queues and (unless CAPSTATS_SCHEDULER_ENABLED=false) the
+    /// scheduler, until SIGTERM or SIGINT.
+    Run,
+    /// Inspect and control schedules.
+    #[command(subcommand)]
+    Schedules(operate::SchedulesCommand),
+    /// Inspect and repair the job store.
+    #[command(subcommand)]
+    Jobs(operate::JobsCommand),
+    /// Inspect runs (sync sessions).
+    #[command(subcommand)]
+    Sessions(operate::SessionsCommand),
     /// Load size history from a CSV file with the header
     /// instance_name,db_type,database_name,collected_date,size_mb,data_size_mb,log_size_mb.
     /// The whole file is checked first; a file with any problem writes nothing.
@@ -114,11 +128,28 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::from_environment()?;
     settings::init_tracing(settings.log_format);
+    let runtime = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")
+    };
+    let command = match cli.command {
+        Command::Run => return Ok(runtime()?.block_on(jobs::worker::run(settings))?),
+        Command::Schedules(command) => {
+            return runtime()?.block_on(operate::schedules(&settings, command));
+        }
+        Command::Jobs(command) => return runtime()?.block_on(operate::jobs(&settings, command)),
+        Command::Sessions(command) => {
+            return runtime()?.block_on(operate::sessions(&settings, command));
+        }
+        other => other,
+    };
     let mut connection =
         PgConnection::establish(&settings.database_url).context("connecting to DATABASE_URL")?;
     store::migrations::ensure_current(&mut connection)?;
     let progress = TerminalProgress::new();
-    match cli.command {
+    match command {
         Command::ImportStats {
             file,
             create_instances,
@@ -167,6 +198,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 seed,
             };
             seed_demo(&mut connection, &options, &progress)
+        }
+        Command::Run | Command::Schedules(_) | Command::Jobs(_) | Command::Sessions(_) => {
+            unreachable!("handled above")
         }
     }
 }

@@ -171,3 +171,127 @@ fn seed_demo_writes_the_requested_shape() {
         "{stdout}"
     );
 }
+
+#[test]
+fn operators_can_inspect_and_control_schedules_jobs_and_sessions() {
+    let database = test_support::TestDatabase::new();
+    let url = database.url();
+    let ok = |arguments: &[&str]| {
+        let output = worker(&url, arguments);
+        assert!(
+            output.status.success(),
+            "{arguments:?}: {}",
+            text(&output.stderr)
+        );
+        text(&output.stdout)
+    };
+    let fails = |arguments: &[&str]| {
+        let output = worker(&url, arguments);
+        assert!(!output.status.success(), "{arguments:?} should fail");
+        text(&output.stderr)
+    };
+
+    let listed = ok(&["schedules", "list"]);
+    for name in [
+        "aggregate_capacity",
+        "refresh_stale_periods",
+        "maintain_partitions",
+        "prune_job_store",
+    ] {
+        assert!(listed.contains(name), "{listed}");
+    }
+    let schedules: serde_json::Value =
+        serde_json::from_str(&ok(&["schedules", "list", "--json"])).unwrap();
+    let aggregate = schedules
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|schedule| schedule["name"] == "aggregate_capacity")
+        .unwrap();
+    assert_eq!(aggregate["cron_expression"], "0 4 * * *");
+    assert_eq!(aggregate["effective_time_zone"], "UTC");
+    assert!(
+        aggregate["next_run_at"]
+            .as_str()
+            .unwrap()
+            .ends_with("T04:00:00Z")
+    );
+
+    assert_eq!(
+        ok(&["schedules", "pause", "aggregate_capacity"]).trim(),
+        "schedule aggregate_capacity paused"
+    );
+    let paused: serde_json::Value =
+        serde_json::from_str(&ok(&["schedules", "list", "--json"])).unwrap();
+    assert!(paused.as_array().unwrap().iter().any(|schedule| {
+        schedule["name"] == "aggregate_capacity"
+            && schedule["is_paused"] == true
+            && schedule["next_run_at"].is_null()
+    }));
+    ok(&["schedules", "resume", "aggregate_capacity"]);
+    assert_eq!(
+        ok(&[
+            "schedules",
+            "set-cron",
+            "aggregate_capacity",
+            "30 5 * * 1-5"
+        ])
+        .trim(),
+        "schedule aggregate_capacity now runs at `30 5 * * 1-5`"
+    );
+    let error = fails(&["schedules", "set-cron", "aggregate_capacity", "every day"]);
+    assert!(
+        error.contains("invalid cron expression `every day`"),
+        "{error}"
+    );
+    let error = fails(&["schedules", "pause", "nope"]);
+    assert!(error.contains("schedule `nope` not found"), "{error}");
+
+    // Run now: a job and a pending session, which a kill closes.
+    let enqueued = ok(&["schedules", "run", "aggregate_capacity"]);
+    let job_id = enqueued
+        .split_whitespace()
+        .nth(5)
+        .unwrap()
+        .trim_end_matches(';')
+        .to_owned();
+    assert!(enqueued.trim().ends_with("session 1"), "{enqueued}");
+    let jobs: serde_json::Value = serde_json::from_str(&ok(&["jobs", "list", "--json"])).unwrap();
+    assert_eq!(jobs[0]["id"], job_id.as_str());
+    assert_eq!(jobs[0]["status"], "Pending");
+    assert_eq!(jobs[0]["kind"], "due");
+    assert!(ok(&["jobs", "list", "--status", "pending"]).contains(&job_id));
+    assert!(!ok(&["jobs", "list", "--status", "done"]).contains(&job_id));
+    let killed = ok(&["jobs", "kill", &job_id]);
+    assert_eq!(
+        killed.trim(),
+        format!("job {job_id} killed; session 1 asked to stop")
+    );
+    let session: serde_json::Value =
+        serde_json::from_str(&ok(&["sessions", "show", "1", "--json"])).unwrap();
+    assert_eq!(session["session"]["status"], "cancelled");
+    let error = fails(&["jobs", "kill", &job_id]);
+    assert!(error.contains("is Killed and cannot be killed"), "{error}");
+    assert_eq!(
+        ok(&["jobs", "retry", &job_id]).trim(),
+        format!("job {job_id} will run again")
+    );
+    let error = fails(&["jobs", "retry", "01M8CF8CFW1TPR3EZNBW1ET2X9"]);
+    assert!(
+        error.contains("job 01M8CF8CFW1TPR3EZNBW1ET2X9 not found"),
+        "{error}"
+    );
+    let error = fails(&["jobs", "prune", "--older-than", "a while"]);
+    assert!(error.contains("is not a duration"), "{error}");
+    assert!(ok(&["jobs", "prune", "--older-than", "7d"]).starts_with("pruned 0 finished jobs"));
+
+    let sessions = ok(&["sessions", "list"]);
+    assert!(
+        sessions.contains("cancelled") && sessions.contains("manual_task"),
+        "{sessions}"
+    );
+    let shown = ok(&["sessions", "show", "1"]);
+    assert!(shown.contains("cli") && shown.contains(&job_id), "{shown}");
+    let error = fails(&["sessions", "show", "99"]);
+    assert!(error.contains("sync session 99 not found"), "{error}");
+}

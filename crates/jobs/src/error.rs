@@ -22,6 +22,9 @@ pub enum JobError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// A job, schedule or session that does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
     /// The apalis job store could not be reached or set up.
     #[error("job store: {0}")]
     JobStore(String),

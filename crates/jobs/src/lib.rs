@@ -1,11 +1,18 @@
 #![doc = include_str!("../README.md")]
 
 pub mod backfill;
+pub mod control;
 mod error;
 pub mod import;
 pub mod job_store;
+pub mod maintenance;
+pub mod payloads;
 mod progress;
+pub mod runs;
+pub mod scheduler;
+pub mod scheduling;
 pub mod seed;
+pub mod worker;
 
 pub use error::JobError;
 pub use progress::{NoProgress, Progress};

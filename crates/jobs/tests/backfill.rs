@@ -83,33 +83,7 @@ fn a_backfill_records_a_completed_session_and_writes_what_the_engine_computes() 
     assert_eq!(detail.periods.len(), 4, "one outcome per level and batch");
 
     let mut engine = AggregationEngine::new();
-    let samples: Vec<capacity_model::DatabaseSizeSample> = {
-        use diesel::prelude::*;
-        use store::schema::database_size_stats as stats;
-        stats::table
-            .select((
-                stats::instance_id,
-                stats::database_name,
-                stats::collected_date,
-                stats::size_mb,
-                stats::data_size_mb,
-                stats::log_size_mb,
-            ))
-            .load::<(i64, String, NaiveDate, i64, Option<i64>, Option<i64>)>(&mut connection)
-            .unwrap()
-            .into_iter()
-            .map(
-                |(instance, name, date, size, data, log)| capacity_model::DatabaseSizeSample {
-                    instance_id: capacity_model::InstanceId(instance),
-                    database_name: name,
-                    collected_date: date,
-                    size_mb: size,
-                    data_size_mb: data,
-                    log_size_mb: log,
-                },
-            )
-            .collect()
-    };
+    let samples = store::samples::load_database_samples(&mut connection).unwrap();
     for sample in samples {
         engine.record(sample).unwrap();
     }

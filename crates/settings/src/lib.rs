@@ -47,6 +47,52 @@ pub struct Settings {
     /// Batches a backfill computes at once, each on its own connection
     /// (`CAPSTATS_BACKFILL_PARALLELISM`; 0 means one per CPU, at most 4).
     pub backfill_parallelism: usize,
+    /// Maximum connections of the job store's sqlx pool (`CAPSTATS_JOB_STORE_POOL_SIZE`).
+    pub job_store_pool_size: u32,
+    /// Whether this worker evaluates schedules (`CAPSTATS_SCHEDULER_ENABLED`).
+    pub scheduler_enabled: bool,
+    /// Milliseconds between two evaluations of the schedules (`CAPSTATS_SCHEDULER_INTERVAL_MS`).
+    pub scheduler_interval_ms: u64,
+    /// A tick older than this many seconds when first seen counts as missed and follows the
+    /// schedule's misfire policy (`CAPSTATS_MISFIRE_GRACE_SECONDS`).
+    pub misfire_grace_seconds: u64,
+    /// Milliseconds between two looks for new jobs by an idle worker
+    /// (`CAPSTATS_WORKER_POLL_INTERVAL_MS`).
+    pub worker_poll_interval_ms: u64,
+    /// Seconds between two heartbeats of a worker (`CAPSTATS_WORKER_HEARTBEAT_SECONDS`).
+    pub worker_heartbeat_seconds: u64,
+    /// Heartbeats a worker may miss before its jobs count as orphaned and are re-enqueued
+    /// (`CAPSTATS_WORKER_MISSED_HEARTBEATS`).
+    pub worker_missed_heartbeats: u32,
+    /// Aggregation jobs one worker process runs at once (`CAPSTATS_WORKER_CONCURRENCY`).
+    pub worker_concurrency: u32,
+    /// Seconds a worker waits for running jobs after SIGTERM or SIGINT before giving up on
+    /// them (`CAPSTATS_SHUTDOWN_TIMEOUT_SECONDS`).
+    pub shutdown_timeout_seconds: u64,
+    /// Attempts a job gets before it stays failed (`CAPSTATS_JOB_MAX_ATTEMPTS`).
+    pub job_max_attempts: u32,
+    /// Delay before the first retry of a failed job, doubled for every further attempt and
+    /// capped at ten minutes (`CAPSTATS_JOB_RETRY_BASE_SECONDS`).
+    pub job_retry_base_seconds: u64,
+    /// Days finished jobs and claimed ticks are kept (`CAPSTATS_JOB_RETENTION_DAYS`).
+    pub job_retention_days: u32,
+    /// A running session without a heartbeat for this many seconds is closed as failed
+    /// ("worker lost") by the sweeper (`CAPSTATS_SESSION_TIMEOUT_SECONDS`).
+    pub session_timeout_seconds: u64,
+    /// Instances per chunk of an aggregation run (`CAPSTATS_AGGREGATION_CHUNK_SIZE`).
+    pub aggregation_chunk_size: u32,
+    /// Milliseconds to pause between chunks, to limit the load a run puts on the database
+    /// (`CAPSTATS_AGGREGATION_CHUNK_PAUSE_MS`).
+    pub aggregation_chunk_pause_ms: u64,
+    /// Complete periods of each type a scheduled run looks back over for periods missing from
+    /// the ledger, the last complete one included (`CAPSTATS_AGGREGATION_CATCH_UP_PERIODS`).
+    pub aggregation_catch_up_periods: u32,
+    /// Months of samples and aggregates kept; older monthly partitions are dropped by
+    /// `maintain_partitions` (`CAPSTATS_RETENTION_MONTHS`, 0 keeps everything).
+    pub retention_months: u32,
+    /// Months ahead for which `maintain_partitions` creates partitions
+    /// (`CAPSTATS_PARTITIONS_AHEAD_MONTHS`).
+    pub partitions_ahead_months: u32,
 }
 
 impl Default for Settings {
@@ -58,6 +104,24 @@ impl Default for Settings {
             database_connect_timeout_seconds: 10,
             log_format: LogFormat::Pretty,
             backfill_parallelism: 0,
+            job_store_pool_size: 4,
+            scheduler_enabled: true,
+            scheduler_interval_ms: 1000,
+            misfire_grace_seconds: 60,
+            worker_poll_interval_ms: 200,
+            worker_heartbeat_seconds: 10,
+            worker_missed_heartbeats: 3,
+            worker_concurrency: 2,
+            shutdown_timeout_seconds: 30,
+            job_max_attempts: 5,
+            job_retry_base_seconds: 10,
+            job_retention_days: 7,
+            session_timeout_seconds: 120,
+            aggregation_chunk_size: 50,
+            aggregation_chunk_pause_ms: 0,
+            aggregation_catch_up_periods: 7,
+            retention_months: 36,
+            partitions_ahead_months: 3,
         }
     }
 }
@@ -89,10 +153,55 @@ impl Settings {
             .extract()
             .map_err(|error| SettingsError::Invalid(error.to_string()))?;
         settings.time_zone()?;
-        if settings.database_pool_size == 0 {
-            return Err(SettingsError::Invalid(
-                "CAPSTATS_DATABASE_POOL_SIZE must be at least 1".into(),
-            ));
+        for (name, value) in [
+            (
+                "CAPSTATS_DATABASE_POOL_SIZE",
+                u64::from(settings.database_pool_size),
+            ),
+            (
+                "CAPSTATS_JOB_STORE_POOL_SIZE",
+                u64::from(settings.job_store_pool_size),
+            ),
+            (
+                "CAPSTATS_SCHEDULER_INTERVAL_MS",
+                settings.scheduler_interval_ms,
+            ),
+            (
+                "CAPSTATS_WORKER_POLL_INTERVAL_MS",
+                settings.worker_poll_interval_ms,
+            ),
+            (
+                "CAPSTATS_WORKER_HEARTBEAT_SECONDS",
+                settings.worker_heartbeat_seconds,
+            ),
+            (
+                "CAPSTATS_WORKER_MISSED_HEARTBEATS",
+                u64::from(settings.worker_missed_heartbeats),
+            ),
+            (
+                "CAPSTATS_WORKER_CONCURRENCY",
+                u64::from(settings.worker_concurrency),
+            ),
+            (
+                "CAPSTATS_JOB_MAX_ATTEMPTS",
+                u64::from(settings.job_max_attempts),
+            ),
+            (
+                "CAPSTATS_SESSION_TIMEOUT_SECONDS",
+                settings.session_timeout_seconds,
+            ),
+            (
+                "CAPSTATS_AGGREGATION_CHUNK_SIZE",
+                u64::from(settings.aggregation_chunk_size),
+            ),
+            (
+                "CAPSTATS_AGGREGATION_CATCH_UP_PERIODS",
+                u64::from(settings.aggregation_catch_up_periods),
+            ),
+        ] {
+            if value == 0 {
+                return Err(SettingsError::Invalid(format!("{name} must be at least 1")));
+            }
         }
         Ok(settings)
     }
@@ -120,6 +229,36 @@ impl Settings {
                 .min(4),
             explicit => explicit,
         }
+    }
+
+    /// Milliseconds as a duration.
+    fn millis(value: u64) -> std::time::Duration {
+        std::time::Duration::from_millis(value)
+    }
+
+    /// Time between two evaluations of the schedules.
+    pub fn scheduler_interval(&self) -> std::time::Duration {
+        Self::millis(self.scheduler_interval_ms)
+    }
+
+    /// Time between two looks for new jobs.
+    pub fn worker_poll_interval(&self) -> std::time::Duration {
+        Self::millis(self.worker_poll_interval_ms)
+    }
+
+    /// Time between two worker heartbeats.
+    pub fn worker_heartbeat(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.worker_heartbeat_seconds)
+    }
+
+    /// After this long without a heartbeat, a worker's jobs are re-enqueued.
+    pub fn orphan_timeout(&self) -> std::time::Duration {
+        self.worker_heartbeat() * self.worker_missed_heartbeats
+    }
+
+    /// How long to wait for running jobs at shutdown.
+    pub fn shutdown_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.shutdown_timeout_seconds)
     }
 
     /// How long to wait for a database connection.

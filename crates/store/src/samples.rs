@@ -230,3 +230,51 @@ static MARK_STALE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(||
         periods = periods.join(", ")
     )
 });
+
+/// The earliest collected date of any database sample, if there is one.
+pub fn earliest_sample_date(
+    connection: &mut PgConnection,
+) -> Result<Option<NaiveDate>, StoreError> {
+    use crate::schema::database_size_stats;
+    Ok(database_size_stats::table
+        .select(diesel::dsl::min(database_size_stats::collected_date))
+        .first(connection)?)
+}
+
+/// Every database sample, ordered by instance, database and date (for exports and for checking
+/// stored aggregates against `aggregation-core`).
+pub fn load_database_samples(
+    connection: &mut PgConnection,
+) -> Result<Vec<DatabaseSizeSample>, StoreError> {
+    use crate::schema::database_size_stats as stats;
+    /// A sample row: instance, database, date, size, data size, log size.
+    type Row = (i64, String, NaiveDate, i64, Option<i64>, Option<i64>);
+    let rows: Vec<Row> = stats::table
+        .order((
+            stats::instance_id,
+            stats::database_name,
+            stats::collected_date,
+        ))
+        .select((
+            stats::instance_id,
+            stats::database_name,
+            stats::collected_date,
+            stats::size_mb,
+            stats::data_size_mb,
+            stats::log_size_mb,
+        ))
+        .load(connection)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(instance, name, date, size, data, log)| DatabaseSizeSample {
+                instance_id: capacity_model::InstanceId(instance),
+                database_name: name,
+                collected_date: date,
+                size_mb: size,
+                data_size_mb: data,
+                log_size_mb: log,
+            },
+        )
+        .collect())
+}

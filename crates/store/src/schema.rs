@@ -150,6 +150,7 @@ diesel::table! {
         job_id -> Nullable<Text>,
         claimed_by -> Text,
         claimed_at -> Timestamptz,
+        status -> Text,
     }
 }
 
@@ -165,6 +166,7 @@ diesel::table! {
         description -> Text,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        ticks_from -> Timestamptz,
     }
 }
 

@@ -185,10 +185,13 @@ pub fn start_session(
     Ok(())
 }
 
+/// The status of a session, locking its row until the end of the transaction so that status
+/// changes of concurrent writers (worker, sweeper, cancel) are serialised.
 fn session_status(connection: &mut PgConnection, id: i64) -> Result<SessionStatus, StoreError> {
     let status: Option<String> = sync_sessions::table
         .find(id)
         .select(sync_sessions::status)
+        .for_update()
         .first(connection)
         .optional()?;
     status
@@ -318,7 +321,13 @@ pub fn request_cancel(
             .set(sync_sessions::cancel_requested_at.eq(diesel::dsl::now))
             .execute(connection)?;
         if status == SessionStatus::Pending {
-            finalize(connection, session_id, true, None)
+            // Nothing ran: the session is cancelled whatever its records say.
+            finalize(
+                connection,
+                session_id,
+                true,
+                Some((SessionStatus::Cancelled, None)),
+            )
         } else {
             Ok(status)
         }
@@ -387,16 +396,23 @@ pub fn fail_session(
                 sync_instance_records::updated_at.eq(diesel::dsl::now),
             ))
             .execute(connection)?;
-        finalize(connection, session_id, false, Some(reason)).map(drop)
+        finalize(
+            connection,
+            session_id,
+            false,
+            Some((SessionStatus::Failed, Some(reason))),
+        )
+        .map(drop)
     })
 }
 
-/// Moves open records as the ending requires and stores the session's final status.
+/// Moves open records as the ending requires and stores the session's final status: `forced`
+/// (with an error message) when given, else the roll-up of the records.
 fn finalize(
     connection: &mut PgConnection,
     session_id: i64,
     cancel: bool,
-    failure: Option<&str>,
+    forced: Option<(SessionStatus, Option<&str>)>,
 ) -> Result<SessionStatus, StoreError> {
     if cancel {
         diesel::update(sync_instance_records::table)
@@ -413,14 +429,14 @@ fn finalize(
             .execute(connection)?;
     }
     let counters = refresh_counters(connection, session_id)?;
-    let target = match failure {
-        Some(_) => SessionStatus::Failed,
-        None => roll_up(&counters, cancel)?,
+    let (target, message) = match forced {
+        Some((status, message)) => (status, message),
+        None => (roll_up(&counters, cancel)?, None),
     };
     diesel::update(sync_sessions::table.find(session_id))
         .set((
             sync_sessions::status.eq(target.as_str()),
-            sync_sessions::error_message.eq(failure),
+            sync_sessions::error_message.eq(message),
             sync_sessions::completed_at.eq(diesel::dsl::now),
             sync_sessions::updated_at.eq(diesel::dsl::now),
         ))
@@ -556,4 +572,90 @@ pub fn session_records(
             })
         })
         .collect()
+}
+
+/// Closes, as failed ("worker lost"), every running session whose last heartbeat is older than
+/// `timeout`, and returns their ids with the reason recorded. Safe to run from several
+/// processes: a session already closed by another is skipped.
+pub fn fail_lost_sessions(
+    connection: &mut PgConnection,
+    timeout: std::time::Duration,
+) -> Result<Vec<(i64, String)>, StoreError> {
+    let cutoff = Utc::now()
+        - chrono::Duration::from_std(timeout)
+            .map_err(|_| StoreError::InvalidArgument("session timeout out of range".into()))?;
+    let lost: Vec<(i64, Option<String>, Option<DateTime<Utc>>)> = sync_sessions::table
+        .filter(sync_sessions::status.eq(SessionStatus::Running.as_str()))
+        .filter(
+            sync_sessions::heartbeat_at
+                .lt(cutoff)
+                .or(sync_sessions::heartbeat_at.is_null()),
+        )
+        .select((
+            sync_sessions::id,
+            sync_sessions::worker_name,
+            sync_sessions::heartbeat_at,
+        ))
+        .load(connection)?;
+    let mut closed = Vec::new();
+    for (id, worker, heartbeat) in lost {
+        let reason = format!(
+            "worker lost: {} sent no heartbeat since {}",
+            worker.as_deref().unwrap_or("an unknown worker"),
+            heartbeat.map_or("it started".to_owned(), |at| at.to_rfc3339())
+        );
+        match fail_session(connection, id, &reason) {
+            Ok(()) => closed.push((id, reason)),
+            // Finished or closed by someone else in the meantime.
+            Err(StoreError::Transition(_)) => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(closed)
+}
+
+/// The newest pending or running aggregation session whose parameters have `work` as their
+/// `work`, with its job id: the run an equal request should wait for instead of starting
+/// another.
+pub fn open_session_with_work(
+    connection: &mut PgConnection,
+    work: &serde_json::Value,
+) -> Result<Option<(i64, Option<String>)>, StoreError> {
+    #[derive(QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+        #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+        job_id: Option<String>,
+    }
+    let found: Option<Found> = diesel::sql_query(
+        "SELECT id, job_id FROM sync_sessions
+         WHERE sync_category = 'aggregation' AND status IN ('pending', 'running')
+           AND parameters -> 'work' = $1
+         ORDER BY id DESC LIMIT 1",
+    )
+    .bind::<diesel::sql_types::Jsonb, _>(work)
+    .get_result(connection)
+    .optional()?;
+    Ok(found.map(|found| (found.id, found.job_id)))
+}
+
+/// Asks the open sessions of job `job_id` to stop (after the job was killed) and returns their
+/// ids.
+pub fn cancel_sessions_of_job(
+    connection: &mut PgConnection,
+    job_id: &str,
+) -> Result<Vec<i64>, StoreError> {
+    let open: Vec<i64> = sync_sessions::table
+        .filter(sync_sessions::job_id.eq(job_id))
+        .filter(sync_sessions::status.eq_any([
+            SessionStatus::Pending.as_str(),
+            SessionStatus::Running.as_str(),
+        ]))
+        .select(sync_sessions::id)
+        .load(connection)?;
+    for id in &open {
+        request_cancel(connection, *id)?;
+    }
+    Ok(open)
 }

@@ -1,0 +1,395 @@
+//! The operator subcommands: schedules, jobs and sessions.
+
+use anyhow::Context;
+use clap::Subcommand;
+use settings::Settings;
+
+use crate::output::{json, or_dash, table, time};
+
+/// `capstats-worker schedules …`
+#[derive(Subcommand)]
+pub enum SchedulesCommand {
+    /// Every schedule with its cron expression, state, next and last run.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop claiming ticks of a schedule (takes effect within a second).
+    Pause {
+        /// The schedule.
+        name: String,
+    },
+    /// Claim ticks of a schedule again, from now on.
+    Resume {
+        /// The schedule.
+        name: String,
+    },
+    /// Enqueue the schedule's job now, without the skip rule; prints the session id.
+    Run {
+        /// The schedule.
+        name: String,
+    },
+    /// Replace a schedule's cron expression (5 fields, or 6 with seconds first).
+    SetCron {
+        /// The schedule.
+        name: String,
+        /// The expression, quoted.
+        expression: String,
+    },
+}
+
+/// `capstats-worker jobs …`
+#[derive(Subcommand)]
+pub enum JobsCommand {
+    /// Jobs in the job store, newest first.
+    List {
+        /// Only jobs with this status: pending, queued, running, done, failed or killed.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only jobs of this queue.
+        #[arg(long)]
+        queue: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a finished (done, failed or killed) job again with a fresh attempt budget.
+    Retry {
+        /// The job id.
+        id: String,
+    },
+    /// Stop a job from running again; a running run is asked to stop between chunks.
+    Kill {
+        /// The job id.
+        id: String,
+    },
+    /// Delete finished jobs (and workers gone as long) older than a duration.
+    Prune {
+        /// For example 7d, 12h or 30m.
+        #[arg(long)]
+        older_than: String,
+    },
+}
+
+/// `capstats-worker sessions …`
+#[derive(Subcommand)]
+pub enum SessionsCommand {
+    /// The most recent runs.
+    List {
+        /// At most this many.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One run with its per-instance records.
+    Show {
+        /// The session id.
+        id: i64,
+        /// Print JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+struct Pools {
+    store: store::ConnectionPool,
+    job_store: sqlx::PgPool,
+}
+
+async fn pools(settings: &Settings) -> anyhow::Result<Pools> {
+    let store = store::build_pool(
+        &settings.database_url,
+        2,
+        settings.database_connect_timeout(),
+    )
+    .context("connecting to DATABASE_URL")?;
+    store::run_blocking(&store, store::migrations::ensure_current).await?;
+    let job_store = jobs::job_store::connect(&settings.database_url, 2).await?;
+    Ok(Pools { store, job_store })
+}
+
+/// Runs a schedules subcommand.
+pub async fn schedules(settings: &Settings, command: SchedulesCommand) -> anyhow::Result<()> {
+    let pools = pools(settings).await?;
+    match command {
+        SchedulesCommand::List { json: as_json } => {
+            let views = jobs::control::list_schedules(&pools.store, settings.time_zone()?).await?;
+            if as_json {
+                return json(&views);
+            }
+            table(
+                &[
+                    "name",
+                    "job",
+                    "cron",
+                    "zone",
+                    "state",
+                    "misfire",
+                    "next run",
+                    "last run",
+                    "last session",
+                ],
+                views
+                    .into_iter()
+                    .map(|view| {
+                        vec![
+                            view.schedule.name,
+                            view.schedule.job_name,
+                            view.schedule.cron_expression,
+                            view.effective_time_zone,
+                            if view.schedule.is_paused {
+                                "paused"
+                            } else {
+                                "active"
+                            }
+                            .into(),
+                            view.schedule.misfire_policy,
+                            time(view.next_run_at),
+                            time(view.last_run_at),
+                            match (view.last_session_id, view.last_session_status) {
+                                (Some(id), Some(status)) => format!("{id} ({status})"),
+                                _ => "-".into(),
+                            },
+                        ]
+                    })
+                    .collect(),
+            );
+        }
+        SchedulesCommand::Pause { name } => {
+            jobs::control::set_paused(&pools.store, &name, true).await?;
+            println!("schedule {name} paused");
+        }
+        SchedulesCommand::Resume { name } => {
+            jobs::control::set_paused(&pools.store, &name, false).await?;
+            println!("schedule {name} resumed");
+        }
+        SchedulesCommand::Run { name } => {
+            let enqueued = jobs::control::run_schedule_now(
+                &pools.store,
+                &pools.job_store,
+                &name,
+                "cli",
+                settings.today()?,
+                settings.job_max_attempts,
+            )
+            .await?;
+            match enqueued.session_id {
+                Some(session_id) => println!(
+                    "schedule {name} enqueued as job {}; session {session_id}",
+                    enqueued.job_id
+                ),
+                None => println!("schedule {name} enqueued as job {}", enqueued.job_id),
+            }
+        }
+        SchedulesCommand::SetCron { name, expression } => {
+            let schedule = jobs::control::set_cron(&pools.store, &name, &expression).await?;
+            println!("schedule {name} now runs at `{}`", schedule.cron_expression);
+        }
+    }
+    Ok(())
+}
+
+/// Runs a jobs subcommand.
+pub async fn jobs(settings: &Settings, command: JobsCommand) -> anyhow::Result<()> {
+    let pools = pools(settings).await?;
+    match command {
+        JobsCommand::List {
+            status,
+            queue,
+            limit,
+            json: as_json,
+        } => {
+            let rows = jobs::job_store::list_jobs(
+                &pools.job_store,
+                queue.as_deref(),
+                status.as_deref(),
+                limit,
+            )
+            .await?;
+            if as_json {
+                return json(&rows);
+            }
+            table(
+                &[
+                    "id", "queue", "kind", "status", "attempts", "run at", "done at", "worker",
+                    "result",
+                ],
+                rows.into_iter()
+                    .map(|row| {
+                        vec![
+                            row.id,
+                            row.queue,
+                            or_dash(row.kind),
+                            row.status,
+                            format!("{}/{}", row.attempts, row.max_attempts),
+                            time(Some(row.run_at)),
+                            time(row.done_at),
+                            or_dash(row.worker),
+                            or_dash(row.last_result.map(|result| {
+                                let text = result.to_string();
+                                if text.len() > 60 {
+                                    format!("{}…", &text[..text.floor_char_boundary(60)])
+                                } else {
+                                    text
+                                }
+                            })),
+                        ]
+                    })
+                    .collect(),
+            );
+        }
+        JobsCommand::Retry { id } => {
+            jobs::job_store::retry_job(&pools.job_store, &id).await?;
+            println!("job {id} will run again");
+        }
+        JobsCommand::Kill { id } => {
+            jobs::job_store::kill_job(&pools.job_store, &id).await?;
+            let cancelled = {
+                let id = id.clone();
+                store::run_blocking(&pools.store, move |connection| {
+                    store::sessions::cancel_sessions_of_job(connection, &id)
+                })
+                .await?
+            };
+            match cancelled.as_slice() {
+                [] => println!("job {id} killed"),
+                sessions => println!(
+                    "job {id} killed; session {} asked to stop",
+                    sessions
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }
+        }
+        JobsCommand::Prune { older_than } => {
+            let age = jobs::scheduling::parse_duration(&older_than)?;
+            let report = jobs::job_store::prune(&pools.job_store, age).await?;
+            println!(
+                "pruned {} finished jobs and {} gone workers older than {older_than}",
+                report.jobs, report.workers
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Runs a sessions subcommand.
+pub async fn sessions(settings: &Settings, command: SessionsCommand) -> anyhow::Result<()> {
+    let pools = pools(settings).await?;
+    match command {
+        SessionsCommand::List {
+            limit,
+            json: as_json,
+        } => {
+            let sessions = store::run_blocking(&pools.store, move |connection| {
+                store::sessions::list_sessions(connection, limit, 0)
+            })
+            .await?;
+            if as_json {
+                return json(&sessions);
+            }
+            table(
+                &[
+                    "id",
+                    "category",
+                    "type",
+                    "status",
+                    "triggered by",
+                    "instances",
+                    "ok/failed/cancelled",
+                    "progress",
+                    "started",
+                    "duration",
+                ],
+                sessions
+                    .into_iter()
+                    .map(|session| {
+                        let duration = match (session.started_at, session.completed_at) {
+                            (Some(start), Some(end)) => {
+                                format!("{:.1} s", (end - start).num_milliseconds() as f64 / 1000.0)
+                            }
+                            _ => "-".into(),
+                        };
+                        vec![
+                            session.id.to_string(),
+                            session.sync_category.to_string(),
+                            session.sync_type.to_string(),
+                            session.status.to_string(),
+                            session.triggered_by,
+                            session.total_instances.to_string(),
+                            format!(
+                                "{}/{}/{}",
+                                session.successful_instances,
+                                session.failed_instances,
+                                session.cancelled_instances
+                            ),
+                            format!("{} %", session.progress_percentage),
+                            time(session.started_at),
+                            duration,
+                        ]
+                    })
+                    .collect(),
+            );
+        }
+        SessionsCommand::Show { id, json: as_json } => {
+            let (session, records) = store::run_blocking(&pools.store, move |connection| {
+                Ok((
+                    store::sessions::get_session(connection, id)?,
+                    store::sessions::session_records(connection, id)?,
+                ))
+            })
+            .await?;
+            if as_json {
+                return json(&serde_json::json!({"session": session, "records": records}));
+            }
+            table(
+                &["session", "value"],
+                vec![
+                    vec!["id".into(), session.id.to_string()],
+                    vec!["status".into(), session.status.to_string()],
+                    vec![
+                        "category / type".into(),
+                        format!("{} / {}", session.sync_category, session.sync_type),
+                    ],
+                    vec!["triggered by".into(), session.triggered_by.clone()],
+                    vec!["worker".into(), or_dash(session.worker_name.clone())],
+                    vec!["job".into(), or_dash(session.job_id.clone())],
+                    vec![
+                        "progress".into(),
+                        format!("{} %", session.progress_percentage),
+                    ],
+                    vec!["started".into(), time(session.started_at)],
+                    vec!["completed".into(), time(session.completed_at)],
+                    vec!["error".into(), or_dash(session.error_message.clone())],
+                    vec!["parameters".into(), session.parameters.to_string()],
+                ],
+            );
+            table(
+                &["instance", "status", "rows", "periods", "error"],
+                records
+                    .into_iter()
+                    .map(|record| {
+                        vec![
+                            format!("{} ({})", record.instance_name, record.instance_id),
+                            record.status.to_string(),
+                            record.items_synced.to_string(),
+                            record
+                                .detail
+                                .map_or("-".into(), |detail| detail.periods.len().to_string()),
+                            or_dash(record.error_message),
+                        ]
+                    })
+                    .collect(),
+            );
+        }
+    }
+    Ok(())
+}

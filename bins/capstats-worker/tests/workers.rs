@@ -1,0 +1,546 @@
+//! The worker as real processes against the real PostgreSQL: several schedulers claiming each
+//! tick once, a worker killed mid-run, every worker down across ticks, and concurrent runs of
+//! the same periods. These tests take a minute or two; they run one at a time.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use aggregation_core::AggregationEngine;
+use capacity_model::{Period, PeriodType};
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
+
+/// The tests share a two-core machine; running them one at a time keeps their timing honest.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn log_directory() -> PathBuf {
+    let directory = std::env::temp_dir().join("capstats-worker-tests");
+    std::fs::create_dir_all(&directory).unwrap();
+    directory
+}
+
+/// A `capstats-worker run` process with settings tightened for tests.
+struct Worker {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Worker {
+    fn start(database_url: &str, label: &str, extra: &[(&str, &str)]) -> Self {
+        let log = log_directory().join(format!("{label}-{}.log", std::process::id()));
+        let file = std::fs::File::create(&log).unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_capstats-worker"));
+        command
+            .arg("run")
+            .env("DATABASE_URL", database_url)
+            .env("CAPSTATS_TIMEZONE", "UTC")
+            .env("CAPSTATS_LOG", "info,apalis_core=warn,apalis_postgres=warn")
+            .env("CAPSTATS_SCHEDULER_INTERVAL_MS", "200")
+            .env("CAPSTATS_WORKER_POLL_INTERVAL_MS", "100")
+            .env("CAPSTATS_WORKER_HEARTBEAT_SECONDS", "1")
+            .env("CAPSTATS_WORKER_MISSED_HEARTBEATS", "2")
+            .env("CAPSTATS_SESSION_TIMEOUT_SECONDS", "4")
+            .env("CAPSTATS_MISFIRE_GRACE_SECONDS", "1")
+            .env("CAPSTATS_JOB_RETRY_BASE_SECONDS", "1")
+            .env("CAPSTATS_SHUTDOWN_TIMEOUT_SECONDS", "20")
+            .stdout(Stdio::null())
+            .stderr(file);
+        for (name, value) in extra {
+            command.env(name, value);
+        }
+        Self {
+            child: command.spawn().expect("the worker starts"),
+            log,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// SIGTERM, then wait for the process to finish its jobs and exit.
+    fn stop(mut self) {
+        self.signal("-TERM");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(
+                    status.success(),
+                    "worker exited with {status}:\n{}",
+                    self.tail()
+                );
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "worker did not stop:\n{}",
+                self.tail()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// kill -9.
+    fn kill(mut self) {
+        self.signal("-KILL");
+        self.child.wait().unwrap();
+    }
+
+    fn tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `condition` every 200 ms until it holds or `timeout` passes.
+fn wait_for(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[derive(QueryableByName, Debug, Clone)]
+struct TickRow {
+    #[diesel(sql_type = Timestamptz)]
+    tick_at: DateTime<Utc>,
+    #[diesel(sql_type = Timestamptz)]
+    claimed_at: DateTime<Utc>,
+    #[diesel(sql_type = Text)]
+    claimed_by: String,
+    #[diesel(sql_type = Text)]
+    status: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    job_id: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    job_status: Option<String>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    attempts: Option<i64>,
+    #[diesel(sql_type = BigInt)]
+    sessions: i64,
+    #[diesel(sql_type = Nullable<Text>)]
+    session_status: Option<String>,
+}
+
+fn ticks(connection: &mut PgConnection, schedule: &str) -> Vec<TickRow> {
+    diesel::sql_query(
+        "SELECT tick.tick_at, tick.claimed_at, tick.claimed_by, tick.status, tick.job_id,
+                job.status AS job_status, job.attempts::bigint AS attempts,
+                (SELECT count(*) FROM sync_sessions session
+                 WHERE session.job_id = tick.job_id) AS sessions,
+                (SELECT status FROM sync_sessions session WHERE session.id = tick.session_id)
+                    AS session_status
+         FROM schedule_ticks tick
+         LEFT JOIN apalis.jobs job ON job.id = tick.job_id
+         WHERE tick.schedule_name = $1
+         ORDER BY tick.tick_at",
+    )
+    .bind::<Text, _>(schedule)
+    .load(connection)
+    .unwrap()
+}
+
+/// A database with demo samples and only the test's own schedule active.
+fn prepare(instances: u32, databases: u32, days: u32) -> test_support::TestDatabase {
+    let database = test_support::TestDatabase::new();
+    let mut connection = database.connection();
+    jobs::seed::seed_demo(
+        &mut connection,
+        &jobs::seed::SeedOptions {
+            instances,
+            databases_per_instance: databases,
+            days,
+            end_date: Utc::now().date_naive() - chrono::Days::new(1),
+            seed: 5,
+        },
+        &jobs::NoProgress,
+    )
+    .unwrap();
+    connection
+        .batch_execute("UPDATE schedules SET is_paused = true; ANALYZE;")
+        .unwrap();
+    database
+}
+
+fn add_schedule(connection: &mut PgConnection, name: &str, cron: &str, misfire: &str, limit: i32) {
+    connection
+        .batch_execute(&format!(
+            "INSERT INTO schedules (name, job_name, cron_expression, misfire_policy, catch_up_limit)
+             VALUES ('{name}', 'aggregate_capacity', '{cron}', '{misfire}', {limit})"
+        ))
+        .unwrap();
+}
+
+/// Every stored aggregate equals what `aggregation-core` computes from the samples.
+fn assert_aggregates_match_engine(connection: &mut PgConnection) {
+    let mut engine = AggregationEngine::new();
+    for sample in store::samples::load_database_samples(connection).unwrap() {
+        engine.record(sample).unwrap();
+    }
+    let far_past = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap();
+    let far_future = NaiveDate::from_ymd_opt(2999, 1, 1).unwrap();
+    let mut compared = 0;
+    for period_type in PeriodType::ALL {
+        let stored = store::aggregates::database_aggregates_between(
+            connection,
+            period_type,
+            far_past,
+            far_future,
+        )
+        .unwrap();
+        let periods: BTreeSet<Period> = stored.iter().map(|row| row.period).collect();
+        let mut expected: Vec<_> = periods
+            .iter()
+            .flat_map(|period| engine.database_aggregates(*period))
+            .collect();
+        let key = |row: &capacity_model::DatabaseSizeAggregate| {
+            (
+                row.period.start(),
+                row.instance_id,
+                row.database_name.clone(),
+            )
+        };
+        let mut stored = stored;
+        stored.sort_by_key(key);
+        expected.sort_by_key(key);
+        assert_eq!(stored, expected, "{period_type} database aggregates");
+        let stored_instances = store::aggregates::instance_aggregates_between(
+            connection,
+            period_type,
+            far_past,
+            far_future,
+        )
+        .unwrap();
+        let mut expected_instances = Vec::new();
+        for period in &periods {
+            expected_instances.extend(engine.instance_aggregates(*period).unwrap());
+        }
+        assert_eq!(
+            stored_instances, expected_instances,
+            "{period_type} instance aggregates"
+        );
+        compared += stored.len();
+    }
+    assert!(compared > 0, "something was aggregated");
+}
+
+fn session_statuses(
+    connection: &mut PgConnection,
+) -> BTreeMap<i64, (String, Option<String>, Option<String>)> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+        #[diesel(sql_type = Text)]
+        status: String,
+        #[diesel(sql_type = Nullable<Text>)]
+        job_id: Option<String>,
+        #[diesel(sql_type = Nullable<Text>)]
+        error_message: Option<String>,
+    }
+    diesel::sql_query("SELECT id, status, job_id, error_message FROM sync_sessions ORDER BY id")
+        .load::<Row>(connection)
+        .unwrap()
+        .into_iter()
+        .map(|row| (row.id, (row.status, row.job_id, row.error_message)))
+        .collect()
+}
+
+#[test]
+fn three_workers_claim_and_execute_every_tick_once() {
+    let _serial = serial();
+    let database = prepare(2, 2, 20);
+    let mut connection = database.connection();
+    add_schedule(
+        &mut connection,
+        "every_two_seconds",
+        "*/2 * * * * *",
+        "run_once",
+        1,
+    );
+    let workers: Vec<Worker> = (0..3)
+        .map(|index| Worker::start(&database.url(), &format!("three-{index}"), &[]))
+        .collect();
+    wait_for("21 claimed ticks", Duration::from_secs(120), || {
+        ticks(&mut connection, "every_two_seconds").len() >= 21
+    });
+    for worker in workers {
+        worker.stop();
+    }
+    let ticks = ticks(&mut connection, "every_two_seconds");
+    // Consecutive two-second ticks, none missing, each claimed once (the key forbids twice).
+    for pair in ticks.windows(2) {
+        assert_eq!(
+            (pair[1].tick_at - pair[0].tick_at).num_seconds(),
+            2,
+            "{ticks:#?}"
+        );
+    }
+    let executed: Vec<&TickRow> = ticks
+        .iter()
+        .filter(|tick| tick.job_status.as_deref() == Some("Done"))
+        .collect();
+    assert!(executed.len() >= 20, "{ticks:#?}");
+    for tick in &ticks {
+        assert_eq!(tick.status, "enqueued");
+        assert!(tick.job_id.is_some());
+        match tick.job_status.as_deref() {
+            // Executed once, with one session that completed.
+            Some("Done") => {
+                assert_eq!(tick.attempts, Some(1), "{tick:?}");
+                assert_eq!(tick.sessions, 1, "{tick:?}");
+                assert_eq!(
+                    tick.session_status.as_deref(),
+                    Some("completed"),
+                    "{tick:?}"
+                );
+            }
+            // Claimed as the workers were stopping: handed back, never run.
+            Some("Pending") => {
+                assert_eq!(tick.sessions, 0, "{tick:?}");
+                assert!(tick.tick_at >= ticks[ticks.len() - 3].tick_at, "{tick:?}");
+            }
+            other => panic!("tick job in state {other:?}: {tick:?}"),
+        }
+    }
+    let claimers: BTreeSet<&str> = ticks.iter().map(|tick| tick.claimed_by.as_str()).collect();
+    eprintln!("ticks claimed by {} different schedulers", claimers.len());
+    assert!(
+        session_statuses(&mut connection)
+            .values()
+            .all(|(status, _, _)| status != "running" && status != "pending")
+    );
+}
+
+#[test]
+fn a_killed_worker_s_run_is_redone_elsewhere_with_the_same_rows() {
+    let _serial = serial();
+    let database = prepare(6, 4, 60);
+    let mut connection = database.connection();
+    // Small chunks with pauses: the run takes a few seconds, long enough to kill it midway.
+    let slow = [
+        ("CAPSTATS_AGGREGATION_CHUNK_SIZE", "1"),
+        ("CAPSTATS_AGGREGATION_CHUNK_PAUSE_MS", "800"),
+        ("CAPSTATS_SCHEDULER_ENABLED", "false"),
+    ];
+    let first = Worker::start(&database.url(), "killed", &slow);
+    let output = Command::new(env!("CARGO_BIN_EXE_capstats-worker"))
+        .args(["schedules", "run", "aggregate_capacity"])
+        .env("DATABASE_URL", database.url())
+        .env("CAPSTATS_TIMEZONE", "UTC")
+        .env("CAPSTATS_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let session_id: i64 = stdout
+        .trim()
+        .rsplit("session ")
+        .next()
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("no session id in {stdout:?}"));
+    wait_for("the run to be half way", Duration::from_secs(60), || {
+        let session = store::sessions::get_session(&mut connection, session_id).unwrap();
+        session.successful_instances >= 2
+    });
+    let pid = first.pid();
+    first.kill();
+
+    // A second worker (with the scheduler, hence the sweeper) takes the orphaned job over.
+    let second = Worker::start(
+        &database.url(),
+        "survivor",
+        &[("CAPSTATS_AGGREGATION_CHUNK_PAUSE_MS", "0")],
+    );
+    wait_for(
+        "the retried run to complete",
+        Duration::from_secs(90),
+        || {
+            session_statuses(&mut connection)
+                .values()
+                .any(|(status, job, _)| status == "completed" && job.is_some())
+                && session_statuses(&mut connection)
+                    .get(&session_id)
+                    .is_some_and(|(status, _, _)| status == "failed")
+        },
+    );
+    second.stop();
+
+    let sessions = session_statuses(&mut connection);
+    let (status, job_id, error) = &sessions[&session_id];
+    assert_eq!(status, "failed");
+    let error = error.clone().unwrap_or_default();
+    assert!(
+        error.contains("worker lost") && error.contains(&pid.to_string()),
+        "{error}"
+    );
+    let retried: Vec<_> = sessions
+        .iter()
+        .filter(|(id, (_, job, _))| **id != session_id && job == job_id)
+        .collect();
+    assert_eq!(retried.len(), 1, "{sessions:?}");
+    assert_eq!(retried[0].1.0, "completed");
+    assert!(
+        sessions.values().all(|(status, _, _)| status != "running"),
+        "{sessions:?}"
+    );
+    assert_aggregates_match_engine(&mut connection);
+}
+
+fn missed_ticks(policy: &str, limit: i32) -> Vec<TickRow> {
+    let database = prepare(2, 2, 10);
+    let mut connection = database.connection();
+    add_schedule(&mut connection, "missable", "*/2 * * * * *", policy, limit);
+    let worker = Worker::start(&database.url(), &format!("missed-{policy}"), &[]);
+    wait_for("two ticks", Duration::from_secs(60), || {
+        ticks(&mut connection, "missable").len() >= 2
+    });
+    worker.stop();
+    let before = ticks(&mut connection, "missable");
+    // Every worker down across four ticks.
+    std::thread::sleep(Duration::from_secs(9));
+    let restarted_at = Utc::now();
+    let worker = Worker::start(&database.url(), &format!("missed-{policy}-again"), &[]);
+    wait_for("ticks after the restart", Duration::from_secs(60), || {
+        ticks(&mut connection, "missable")
+            .iter()
+            .any(|tick| tick.claimed_at > restarted_at + chrono::Duration::seconds(3))
+    });
+    worker.stop();
+    let after: Vec<TickRow> = ticks(&mut connection, "missable")
+        .into_iter()
+        .filter(|tick| tick.tick_at > before.last().unwrap().tick_at)
+        .collect();
+    // The first pass after the restart: the ticks claimed together with the first one.
+    let first_claim = after.iter().map(|tick| tick.claimed_at).min().unwrap();
+    let first_pass: Vec<TickRow> = after
+        .into_iter()
+        .filter(|tick| tick.claimed_at - first_claim < chrono::Duration::milliseconds(150))
+        .collect();
+    // Missed: older than the grace period (1 s) when the pass ran.
+    first_pass
+        .into_iter()
+        .filter(|tick| tick.tick_at < tick.claimed_at - chrono::Duration::seconds(1))
+        .collect()
+}
+
+#[test]
+fn a_missed_tick_runs_once_after_a_restart() {
+    let _serial = serial();
+    let missed = missed_ticks("run_once", 1);
+    assert_eq!(missed.len(), 1, "{missed:#?}");
+    assert_eq!(missed[0].status, "enqueued");
+    assert_eq!(missed[0].job_status.as_deref(), Some("Done"));
+}
+
+#[test]
+fn missed_ticks_are_caught_up_to_the_bound() {
+    let _serial = serial();
+    let missed = missed_ticks("catch_up", 2);
+    assert_eq!(missed.len(), 2, "{missed:#?}");
+    assert_eq!((missed[1].tick_at - missed[0].tick_at).num_seconds(), 2);
+    assert!(
+        missed
+            .iter()
+            .all(|tick| tick.job_status.as_deref() == Some("Done"))
+    );
+}
+
+#[test]
+fn a_manual_and_a_scheduled_run_of_the_same_periods_serialise() {
+    let _serial = serial();
+    let database = prepare(4, 3, 45);
+    let mut connection = database.connection();
+    // Two workers, each taking one of the two jobs pushed at the same moment.
+    let options = [
+        ("CAPSTATS_WORKER_CONCURRENCY", "1"),
+        ("CAPSTATS_SCHEDULER_ENABLED", "false"),
+    ];
+    let workers: Vec<Worker> = (0..2)
+        .map(|index| Worker::start(&database.url(), &format!("overlap-{index}"), &options))
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let job_store = jobs::job_store::connect(&database.url(), 2).await.unwrap();
+        let today = Utc::now().date_naive();
+        let tick = jobs::payloads::Job::for_tick(
+            "aggregate_capacity",
+            "aggregate_capacity",
+            Utc::now(),
+            today,
+        )
+        .unwrap();
+        let store_pool = database.pool(2);
+        let tick_job_id = jobs::job_store::new_job_id();
+        let (manual, scheduled) = tokio::join!(
+            jobs::control::run_schedule_now(
+                &store_pool,
+                &job_store,
+                "aggregate_capacity",
+                "test",
+                today,
+                3
+            ),
+            jobs::job_store::enqueue(&job_store, &tick, &tick_job_id, 3),
+        );
+        manual.unwrap();
+        scheduled.unwrap();
+    });
+    wait_for("both runs to finish", Duration::from_secs(90), || {
+        let sessions = session_statuses(&mut connection);
+        sessions.len() == 2
+            && sessions
+                .values()
+                .all(|(status, _, _)| status == "completed")
+    });
+    for worker in workers {
+        worker.stop();
+    }
+    #[derive(QueryableByName)]
+    struct Window {
+        #[diesel(sql_type = Nullable<Text>)]
+        worker_name: Option<String>,
+    }
+    let windows: Vec<Window> = diesel::sql_query("SELECT worker_name FROM sync_sessions")
+        .load(&mut connection)
+        .unwrap();
+    let names: BTreeSet<Option<String>> = windows
+        .into_iter()
+        .map(|window| window.worker_name)
+        .collect();
+    eprintln!("the two runs ran on {} workers", names.len());
+    assert_aggregates_match_engine(&mut connection);
+}

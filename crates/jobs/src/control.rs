@@ -1,0 +1,270 @@
+//! What operators and the API ask of the job system: run a schedule now, aggregate the current
+//! period, edit schedules, and look at schedules with their next and last runs.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+use sqlx::PgPool;
+
+use capacity_model::{InstanceId, PeriodType};
+use store::ConnectionPool;
+use store::schedules::{self, Schedule};
+use store::sessions::{self, NewSession};
+use sync_session::{SessionStatus, SyncCategory, SyncType};
+
+use crate::JobError;
+use crate::job_store;
+use crate::payloads::{AggregationJob, AggregationWork, Job, LevelScope, PAYLOAD_VERSION, Trigger};
+use crate::scheduling::CronExpression;
+
+/// A job enqueued on request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Enqueued {
+    /// The job's id in the job store.
+    pub job_id: String,
+    /// The session it will run as (aggregation jobs), pending until a worker starts it.
+    pub session_id: Option<i64>,
+    /// Whether an equal request was already queued or running and this is its session.
+    pub existing: bool,
+}
+
+/// Creates the pending session of an aggregation job and pushes the job. Should the push fail,
+/// the session is closed as failed so that nobody waits for it.
+async fn enqueue_aggregation(
+    store: &ConnectionPool,
+    job_pool: &PgPool,
+    mut job: AggregationJob,
+    max_attempts: u32,
+) -> Result<Enqueued, JobError> {
+    let job_id = job_store::new_job_id();
+    let parameters = crate::runs::session_parameters(&job, &job_id);
+    let triggered_by = job.trigger.description();
+    let session_id = store::run_blocking(store, {
+        let job_id = job_id.clone();
+        move |connection| {
+            let active: Vec<(InstanceId, String)> = store::instances::active_instances(connection)?
+                .into_iter()
+                .map(|instance| (instance.id, instance.name))
+                .collect();
+            sessions::create_session(
+                connection,
+                &NewSession {
+                    sync_category: SyncCategory::Aggregation,
+                    sync_type: SyncType::ManualTask,
+                    triggered_by,
+                    parameters,
+                    job_id: Some(job_id),
+                },
+                &active,
+            )
+        }
+    })
+    .await?;
+    job.session_id = Some(session_id);
+    if let Err(error) =
+        job_store::enqueue(job_pool, &Job::Aggregation(job), &job_id, max_attempts).await
+    {
+        let reason = format!("could not enqueue its job: {error}");
+        let _ = store::run_blocking(store, move |connection| {
+            sessions::fail_session(connection, session_id, &reason)
+        })
+        .await;
+        return Err(error);
+    }
+    Ok(Enqueued {
+        job_id,
+        session_id: Some(session_id),
+        existing: false,
+    })
+}
+
+/// Runs a schedule's job now, like a tick but without the skip rule. Returns the job and, for
+/// aggregation jobs, the session id at once.
+pub async fn run_schedule_now(
+    store: &ConnectionPool,
+    job_pool: &PgPool,
+    name: &str,
+    requested_by: &str,
+    today: NaiveDate,
+    max_attempts: u32,
+) -> Result<Enqueued, JobError> {
+    let schedule = {
+        let name = name.to_owned();
+        store::run_blocking(store, move |connection| {
+            schedules::get_schedule(connection, &name)
+        })
+        .await?
+    };
+    let trigger = Trigger::Manual {
+        requested_by: requested_by.to_owned(),
+    };
+    let job =
+        Job::for_tick(&schedule.job_name, &schedule.name, Utc::now(), today).ok_or_else(|| {
+            JobError::InvalidRequest(format!(
+                "schedule `{}` names an unknown job `{}`",
+                schedule.name, schedule.job_name
+            ))
+        })?;
+    match job {
+        Job::Aggregation(mut aggregation) => {
+            aggregation.trigger = trigger;
+            if let AggregationWork::Due {
+                skip_up_to_date, ..
+            } = &mut aggregation.work
+            {
+                *skip_up_to_date = false;
+            }
+            enqueue_aggregation(store, job_pool, aggregation, max_attempts).await
+        }
+        Job::Maintenance(maintenance) => {
+            let job_id = job_store::new_job_id();
+            job_store::enqueue(
+                job_pool,
+                &Job::Maintenance(maintenance),
+                &job_id,
+                max_attempts,
+            )
+            .await?;
+            Ok(Enqueued {
+                job_id,
+                session_id: None,
+                existing: false,
+            })
+        }
+    }
+}
+
+/// Aggregates the current period of `period_type` at the `scope` levels for every active
+/// instance. While an equal request is queued or running, its session is returned instead of
+/// starting a second run.
+pub async fn aggregate_current(
+    store: &ConnectionPool,
+    job_pool: &PgPool,
+    period_type: PeriodType,
+    scope: LevelScope,
+    requested_by: &str,
+    today: NaiveDate,
+    max_attempts: u32,
+) -> Result<Enqueued, JobError> {
+    let work = AggregationWork::Current {
+        logical_date: today,
+        period_type,
+        scope,
+    };
+    let wanted =
+        serde_json::to_value(&work).map_err(|error| JobError::InvalidRequest(error.to_string()))?;
+    let existing = store::run_blocking(store, move |connection| {
+        sessions::open_session_with_work(connection, &wanted)
+    })
+    .await?;
+    if let Some((session_id, job_id)) = existing {
+        return Ok(Enqueued {
+            job_id: job_id.unwrap_or_default(),
+            session_id: Some(session_id),
+            existing: true,
+        });
+    }
+    let job = AggregationJob {
+        version: PAYLOAD_VERSION,
+        work,
+        trigger: Trigger::Manual {
+            requested_by: requested_by.to_owned(),
+        },
+        session_id: None,
+    };
+    enqueue_aggregation(store, job_pool, job, max_attempts).await
+}
+
+/// A schedule with what operators want to know about it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScheduleView {
+    /// The schedule.
+    #[serde(flatten)]
+    pub schedule: Schedule,
+    /// The zone its cron expression is read in.
+    pub effective_time_zone: String,
+    /// Its next tick, unless paused.
+    pub next_run_at: Option<DateTime<Utc>>,
+    /// Its latest enqueued tick.
+    pub last_run_at: Option<DateTime<Utc>>,
+    /// The session of that tick, if its job opened one.
+    pub last_session_id: Option<i64>,
+    /// That session's status.
+    pub last_session_status: Option<SessionStatus>,
+}
+
+/// Every schedule with its next and last runs.
+pub async fn list_schedules(
+    store: &ConnectionPool,
+    business_zone: Tz,
+) -> Result<Vec<ScheduleView>, JobError> {
+    let rows = store::run_blocking(store, |connection| {
+        let mut rows = Vec::new();
+        for schedule in schedules::list_schedules(connection)? {
+            let last = schedules::last_enqueued_tick(connection, &schedule.name)?;
+            let status = match last.as_ref().and_then(|tick| tick.session_id) {
+                Some(id) => Some(sessions::get_session(connection, id)?.status),
+                None => None,
+            };
+            rows.push((schedule, last, status));
+        }
+        Ok(rows)
+    })
+    .await?;
+    let now = Utc::now();
+    rows.into_iter()
+        .map(|(schedule, last, status)| {
+            let zone: Tz = match &schedule.time_zone {
+                Some(name) => name
+                    .parse()
+                    .map_err(|_| JobError::InvalidRequest(format!("unknown time zone `{name}`")))?,
+                None => business_zone,
+            };
+            let next_run_at = if schedule.is_paused {
+                None
+            } else {
+                schedule
+                    .cron_expression
+                    .parse::<CronExpression>()
+                    .ok()
+                    .and_then(|cron| cron.next_after(now, zone))
+            };
+            Ok(ScheduleView {
+                effective_time_zone: zone.name().to_owned(),
+                next_run_at,
+                last_run_at: last.as_ref().map(|tick| tick.tick_at),
+                last_session_id: last.and_then(|tick| tick.session_id),
+                last_session_status: status,
+                schedule,
+            })
+        })
+        .collect()
+}
+
+/// Pauses or resumes a schedule; takes effect at the schedulers' next pass (about a second).
+pub async fn set_paused(
+    store: &ConnectionPool,
+    name: &str,
+    paused: bool,
+) -> Result<Schedule, JobError> {
+    let name = name.to_owned();
+    Ok(store::run_blocking(store, move |connection| {
+        schedules::set_paused(connection, &name, paused)
+    })
+    .await?)
+}
+
+/// Replaces a schedule's cron expression after validating it.
+pub async fn set_cron(
+    store: &ConnectionPool,
+    name: &str,
+    expression: &str,
+) -> Result<Schedule, JobError> {
+    let cron: CronExpression = expression.parse()?;
+    let name = name.to_owned();
+    let text = cron.to_string();
+    Ok(store::run_blocking(store, move |connection| {
+        schedules::set_cron_expression(connection, &name, &text)
+    })
+    .await?)
+}

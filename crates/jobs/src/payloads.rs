@@ -1,0 +1,250 @@
+//! Job payloads: the wire format of the job store. Queue names and JSON shapes are stable —
+//! a worker of a newer version must read jobs enqueued by an older one — so every payload has a
+//! `version`, variants are tagged by `kind`, and nothing here depends on Rust type paths.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use capacity_model::{AggregationLevel, PeriodType};
+
+/// Queue of jobs that aggregate: scheduled runs, run-now, manual current-period runs and
+/// refreshes of stale periods.
+pub const AGGREGATION_QUEUE: &str = "capstats_aggregation";
+
+/// Queue of housekeeping jobs: partition maintenance and job-store pruning.
+pub const MAINTENANCE_QUEUE: &str = "capstats_maintenance";
+
+/// The payload version this build writes.
+pub const PAYLOAD_VERSION: u32 = 1;
+
+/// Who or what asked for a job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "by", rename_all = "snake_case")]
+pub enum Trigger {
+    /// A claimed tick of a schedule.
+    Schedule {
+        /// The schedule's name.
+        schedule_name: String,
+        /// The tick.
+        tick_at: DateTime<Utc>,
+    },
+    /// An operator or a program (`run now`, `aggregate now`).
+    Manual {
+        /// Who: `cli`, `api:<user>`, …
+        requested_by: String,
+    },
+}
+
+impl Trigger {
+    /// The `triggered_by` text of the session the job opens.
+    pub fn description(&self) -> String {
+        match self {
+            Self::Schedule { schedule_name, .. } => schedule_name.clone(),
+            Self::Manual { requested_by } => requested_by.clone(),
+        }
+    }
+
+    /// Whether a schedule's tick started the job.
+    pub fn is_scheduled(&self) -> bool {
+        matches!(self, Self::Schedule { .. })
+    }
+}
+
+/// Which levels a manual run computes (the API's `scope`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LevelScope {
+    /// Database level only.
+    Database,
+    /// Instance level only.
+    Instance,
+    /// Both levels.
+    All,
+}
+
+impl LevelScope {
+    /// The levels, database first.
+    pub fn levels(self) -> Vec<AggregationLevel> {
+        match self {
+            Self::Database => vec![AggregationLevel::Database],
+            Self::Instance => vec![AggregationLevel::Instance],
+            Self::All => AggregationLevel::ALL.to_vec(),
+        }
+    }
+}
+
+/// What an aggregation job computes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AggregationWork {
+    /// For each period type, the last complete period before `logical_date` and the complete
+    /// periods before it that are missing from the ledger (bounded catch-up). With
+    /// `skip_up_to_date`, periods the ledger holds and are not stale are skipped (scheduled
+    /// runs); without, the last complete period is always recomputed (run now).
+    Due {
+        /// The tick's business date ("today" for the run).
+        logical_date: NaiveDate,
+        /// Apply the skip rule.
+        skip_up_to_date: bool,
+    },
+    /// The current period of `period_type` (containing `logical_date`) at the `scope` levels.
+    Current {
+        /// Business date of the request.
+        logical_date: NaiveDate,
+        /// The period type.
+        period_type: PeriodType,
+        /// The levels.
+        scope: LevelScope,
+    },
+    /// Recompute the stale instances of stale ledger entries.
+    RefreshStale,
+}
+
+/// Payload of the aggregation queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AggregationJob {
+    /// Payload format version.
+    pub version: u32,
+    /// What to compute.
+    pub work: AggregationWork,
+    /// Who asked.
+    pub trigger: Trigger,
+    /// The session created when the job was enqueued (manual runs, so that the caller gets
+    /// its id at once); scheduled runs open theirs when they start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<i64>,
+}
+
+/// Payload of the maintenance queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum MaintenanceJob {
+    /// Create partitions ahead and drop those past the retention.
+    MaintainPartitions {
+        /// Payload format version.
+        version: u32,
+        /// Business date the retention and look-ahead are counted from.
+        logical_date: NaiveDate,
+        /// Who asked.
+        trigger: Trigger,
+    },
+    /// Delete finished jobs, old ticks and gone workers.
+    PruneJobStore {
+        /// Payload format version.
+        version: u32,
+        /// Who asked.
+        trigger: Trigger,
+    },
+}
+
+/// A job for one of the two queues.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Job {
+    /// An aggregation job.
+    Aggregation(AggregationJob),
+    /// A housekeeping job.
+    Maintenance(MaintenanceJob),
+}
+
+impl Job {
+    /// The queue it goes to.
+    pub fn queue(&self) -> &'static str {
+        match self {
+            Self::Aggregation(_) => AGGREGATION_QUEUE,
+            Self::Maintenance(_) => MAINTENANCE_QUEUE,
+        }
+    }
+
+    /// Its JSON payload.
+    pub fn to_json(&self) -> serde_json::Value {
+        let value = match self {
+            Self::Aggregation(job) => serde_json::to_value(job),
+            Self::Maintenance(job) => serde_json::to_value(job),
+        };
+        value.expect("payloads serialize")
+    }
+
+    /// The job a schedule's tick enqueues, by the schedule's `job_name`.
+    pub fn for_tick(
+        job_name: &str,
+        schedule_name: &str,
+        tick_at: DateTime<Utc>,
+        logical_date: NaiveDate,
+    ) -> Option<Job> {
+        let trigger = Trigger::Schedule {
+            schedule_name: schedule_name.to_owned(),
+            tick_at,
+        };
+        Some(match job_name {
+            "aggregate_capacity" => Job::Aggregation(AggregationJob {
+                version: PAYLOAD_VERSION,
+                work: AggregationWork::Due {
+                    logical_date,
+                    skip_up_to_date: true,
+                },
+                trigger,
+                session_id: None,
+            }),
+            "refresh_stale_periods" => Job::Aggregation(AggregationJob {
+                version: PAYLOAD_VERSION,
+                work: AggregationWork::RefreshStale,
+                trigger,
+                session_id: None,
+            }),
+            "maintain_partitions" => Job::Maintenance(MaintenanceJob::MaintainPartitions {
+                version: PAYLOAD_VERSION,
+                logical_date,
+                trigger,
+            }),
+            "prune_job_store" => Job::Maintenance(MaintenanceJob::PruneJobStore {
+                version: PAYLOAD_VERSION,
+                trigger,
+            }),
+            _ => return None,
+        })
+    }
+}
+
+/// The job names schedules may use.
+pub const JOB_NAMES: [&str; 4] = [
+    "aggregate_capacity",
+    "refresh_stale_periods",
+    "maintain_partitions",
+    "prune_job_store",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_have_a_stable_shape() {
+        let tick_at: DateTime<Utc> = "2026-11-26T20:00:00Z".parse().unwrap();
+        let logical_date = NaiveDate::from_ymd_opt(2026, 11, 27).unwrap();
+        let job = Job::for_tick(
+            "aggregate_capacity",
+            "aggregate_capacity",
+            tick_at,
+            logical_date,
+        )
+        .unwrap();
+        assert_eq!(job.queue(), AGGREGATION_QUEUE);
+        assert_eq!(
+            job.to_json(),
+            serde_json::json!({
+                "version": 1,
+                "work": {"kind": "due", "logical_date": "2026-11-27", "skip_up_to_date": true},
+                "trigger": {"by": "schedule", "schedule_name": "aggregate_capacity",
+                            "tick_at": "2026-11-26T20:00:00Z"}
+            })
+        );
+        let prune =
+            Job::for_tick("prune_job_store", "prune_job_store", tick_at, logical_date).unwrap();
+        assert_eq!(prune.queue(), MAINTENANCE_QUEUE);
+        assert_eq!(prune.to_json()["kind"], "prune_job_store");
+        assert!(Job::for_tick("unknown", "x", tick_at, logical_date).is_none());
+        for name in JOB_NAMES {
+            assert!(Job::for_tick(name, name, tick_at, logical_date).is_some());
+        }
+    }
+}

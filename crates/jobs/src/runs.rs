@@ -1,0 +1,538 @@
+//! Aggregation jobs as runs: which periods are due, computing them chunk by chunk of
+//! instances, and recording every run as a sync session with one record per instance.
+//!
+//! Functions here are synchronous (diesel); the worker calls them on the blocking thread pool.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use chrono::NaiveDate;
+
+use aggregation_core::due_periods;
+use capacity_model::{AggregationLevel, InstanceId, Period, PeriodType};
+use store::aggregation::{InstanceScope, aggregate_periods};
+use store::sessions::{self, NewSession, RecordOutcome};
+use store::{PgConnection, StoreError, instances, ledger, schedules};
+use sync_session::{
+    PeriodOutcome, RecordDetail, RecordStatus, SessionStatus, SyncCategory, SyncType,
+    TransitionError,
+};
+
+use crate::JobError;
+use crate::payloads::{AggregationJob, AggregationWork, Trigger};
+
+/// How runs are carried out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunSettings {
+    /// Instances per chunk.
+    pub chunk_size: usize,
+    /// Pause between chunks.
+    pub chunk_pause: Duration,
+    /// Complete periods of each type a scheduled run looks back over, the last one included.
+    pub catch_up_periods: usize,
+}
+
+/// One unit of work: a level and consecutive periods of one type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkItem {
+    /// The level.
+    pub level: AggregationLevel,
+    /// Consecutive periods of one type, oldest first.
+    pub periods: Vec<Period>,
+}
+
+/// Splits periods of one type (sorted) into runs of consecutive periods.
+fn consecutive_runs(level: AggregationLevel, periods: Vec<Period>) -> Vec<WorkItem> {
+    let mut items: Vec<WorkItem> = Vec::new();
+    for period in periods {
+        match items.last_mut() {
+            Some(item)
+                if item
+                    .periods
+                    .last()
+                    .is_some_and(|last| last.next() == period) =>
+            {
+                item.periods.push(period);
+            }
+            _ => items.push(WorkItem {
+                level,
+                periods: vec![period],
+            }),
+        }
+    }
+    items
+}
+
+/// The periods a run on `logical_date` computes, per level and type (DESIGN §5a): the last
+/// complete period of each type and, within `catch_up_periods`, earlier complete periods that
+/// are not up to date in the ledger. With `skip_up_to_date`, an up-to-date last complete
+/// period is skipped too (scheduled runs); without, it is always recomputed (run now).
+pub fn plan_due(
+    connection: &mut PgConnection,
+    logical_date: NaiveDate,
+    catch_up_periods: usize,
+    skip_up_to_date: bool,
+) -> Result<Vec<WorkItem>, StoreError> {
+    // Periods that end before the first sample have nothing to compute.
+    let Some(earliest) = store::samples::earliest_sample_date(connection)? else {
+        return Ok(Vec::new());
+    };
+    let mut items = Vec::new();
+    for level in AggregationLevel::ALL {
+        for period_type in PeriodType::ALL {
+            let last = Period::last_complete(period_type, logical_date);
+            let mut first = last;
+            for _ in 1..catch_up_periods.max(1) {
+                first = first.previous();
+            }
+            let up_to_date: BTreeSet<Period> = ledger::entries_between(
+                connection,
+                level,
+                period_type,
+                first.start(),
+                last.start(),
+            )?
+            .into_iter()
+            .filter(|entry| entry.is_up_to_date())
+            .map(|entry| entry.period)
+            .collect();
+            let due = due_periods(period_type, logical_date, catch_up_periods, |period| {
+                period.end() < earliest
+                    || (skip_up_to_date || *period != last) && up_to_date.contains(period)
+            });
+            items.extend(consecutive_runs(level, due));
+        }
+    }
+    Ok(items)
+}
+
+/// The current period of `period_type` on `logical_date`, at each of `levels`.
+pub fn plan_current(
+    logical_date: NaiveDate,
+    period_type: PeriodType,
+    levels: &[AggregationLevel],
+) -> Vec<WorkItem> {
+    let period = Period::current(period_type, logical_date);
+    levels
+        .iter()
+        .map(|level| WorkItem {
+            level: *level,
+            periods: vec![period],
+        })
+        .collect()
+}
+
+/// What a run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunReport {
+    /// The session recording it; `None` when there was nothing to do and no session was
+    /// opened (a refresh without stale periods).
+    pub session_id: Option<i64>,
+    /// The session's final status.
+    pub status: SessionStatus,
+    /// Work items (level × consecutive periods) computed.
+    pub items: usize,
+    /// Rows written.
+    pub rows_written: u64,
+    /// Rows deleted.
+    pub rows_deleted: u64,
+}
+
+impl RunReport {
+    /// One line for the job's result and the logs.
+    pub fn summary(&self) -> String {
+        match self.session_id {
+            None => "nothing to do".into(),
+            Some(id) => format!(
+                "session {id} {}: {} work items, {} rows written, {} deleted",
+                self.status, self.items, self.rows_written, self.rows_deleted
+            ),
+        }
+    }
+}
+
+/// Opens the session of an aggregation job: the one created at enqueue time when it is still
+/// pending, else a new one (a scheduled tick, or a retry after the first attempt's session
+/// ended). Returns its id and the instances of its records.
+fn open_session(
+    connection: &mut PgConnection,
+    job: &AggregationJob,
+    job_id: &str,
+    worker_name: &str,
+    instances: Option<Vec<(InstanceId, String)>>,
+) -> Result<(i64, Vec<InstanceId>), StoreError> {
+    if let Some(session_id) = job.session_id {
+        match sessions::start_session(connection, session_id, worker_name) {
+            Ok(()) => {
+                let records = sessions::session_records(connection, session_id)?;
+                return Ok((
+                    session_id,
+                    records
+                        .into_iter()
+                        .map(|record| record.instance_id)
+                        .collect(),
+                ));
+            }
+            Err(StoreError::Transition(TransitionError::Session { from, .. })) => {
+                tracing::warn!(
+                    session_id,
+                    status = %from,
+                    "the session of this job has already ended; opening a new one"
+                );
+            }
+            Err(StoreError::NotFound(_)) => {}
+            Err(error) => return Err(error),
+        }
+    }
+    let instances = match instances {
+        Some(instances) => instances,
+        None => instances::active_instances(connection)?
+            .into_iter()
+            .map(|instance| (instance.id, instance.name))
+            .collect(),
+    };
+    let session_id = sessions::create_session(
+        connection,
+        &NewSession {
+            sync_category: SyncCategory::Aggregation,
+            sync_type: if job.trigger.is_scheduled() {
+                SyncType::ScheduledTask
+            } else {
+                SyncType::ManualTask
+            },
+            triggered_by: job.trigger.description(),
+            parameters: session_parameters(job, job_id),
+            job_id: Some(job_id.to_owned()),
+        },
+        &instances,
+    )?;
+    sessions::start_session(connection, session_id, worker_name)?;
+    if job.trigger.is_scheduled() {
+        schedules::link_tick_session(connection, job_id, session_id)?;
+    }
+    Ok((
+        session_id,
+        instances.into_iter().map(|(id, _)| id).collect(),
+    ))
+}
+
+/// The `parameters` JSON of a session: the job's work and trigger.
+pub fn session_parameters(job: &AggregationJob, job_id: &str) -> serde_json::Value {
+    let mut parameters = serde_json::json!({
+        "version": 1,
+        "work": job.work,
+        "trigger": job.trigger,
+    });
+    if !job_id.is_empty() {
+        parameters["job_id"] = job_id.into();
+    }
+    if let Trigger::Schedule { tick_at, .. } = &job.trigger {
+        parameters["tick_at"] = serde_json::to_value(tick_at).expect("a timestamp serializes");
+    }
+    parameters
+}
+
+/// Executes an aggregation job to the end and returns its report. Failures of single
+/// statements fail the records of the instances they covered and the run goes on; an error
+/// that stops the run (the database went away) is returned after the session was closed as
+/// failed, when that is still possible.
+pub fn execute(
+    connection: &mut PgConnection,
+    job: &AggregationJob,
+    job_id: &str,
+    worker_name: &str,
+    settings: &RunSettings,
+) -> Result<RunReport, JobError> {
+    if let AggregationWork::RefreshStale = job.work {
+        return refresh_stale(connection, job, job_id, worker_name);
+    }
+    let items = match &job.work {
+        AggregationWork::Due {
+            logical_date,
+            skip_up_to_date,
+        } => plan_due(
+            connection,
+            *logical_date,
+            settings.catch_up_periods,
+            *skip_up_to_date,
+        )?,
+        AggregationWork::Current {
+            logical_date,
+            period_type,
+            scope,
+        } => plan_current(*logical_date, *period_type, &scope.levels()),
+        AggregationWork::RefreshStale => unreachable!("handled above"),
+    };
+    let (session_id, instance_ids) = open_session(connection, job, job_id, worker_name, None)?;
+    match run_chunks(connection, session_id, &instance_ids, &items, settings) {
+        Ok(report) => Ok(report),
+        Err(error) => {
+            close_after_error(connection, session_id, &error);
+            Err(error.into())
+        }
+    }
+}
+
+/// Tries to record that a run stopped on `error`; the sweeper closes the session later if even
+/// that fails.
+fn close_after_error(connection: &mut PgConnection, session_id: i64, error: &StoreError) {
+    if let Err(closing) =
+        sessions::fail_session(connection, session_id, &format!("run stopped: {error}"))
+    {
+        tracing::error!(session_id, %closing, "could not close the session after an error");
+    }
+}
+
+/// Computes `items` for `instance_ids` chunk by chunk, recording each instance's outcome, then
+/// marks the periods every chunk computed as computed in the ledger and ends the session.
+fn run_chunks(
+    connection: &mut PgConnection,
+    session_id: i64,
+    instance_ids: &[InstanceId],
+    items: &[WorkItem],
+    settings: &RunSettings,
+) -> Result<RunReport, StoreError> {
+    let mut failed_items: BTreeSet<usize> = BTreeSet::new();
+    let mut rows_written = 0;
+    let mut rows_deleted = 0;
+    let mut finished_all_chunks = true;
+    for (index, chunk) in instance_ids.chunks(settings.chunk_size.max(1)).enumerate() {
+        if sessions::cancel_requested(connection, session_id)? {
+            finished_all_chunks = false;
+            break;
+        }
+        if index > 0 && !settings.chunk_pause.is_zero() {
+            std::thread::sleep(settings.chunk_pause);
+        }
+        sessions::start_records(connection, session_id, chunk)?;
+        let mut details: BTreeMap<InstanceId, RecordDetail> = chunk
+            .iter()
+            .map(|id| (*id, RecordDetail::default()))
+            .collect();
+        for (item_index, item) in items.iter().enumerate() {
+            let first = item.periods[0];
+            let last = item.periods[item.periods.len() - 1];
+            let template = PeriodOutcome::covering(item.level, first, last);
+            match aggregate_periods(
+                connection,
+                item.level,
+                &item.periods,
+                &InstanceScope::Only(chunk.to_vec()),
+                Some(session_id),
+            ) {
+                Ok(outcome) => {
+                    let total = outcome.total();
+                    rows_written += total.written;
+                    rows_deleted += total.deleted;
+                    for (instance_id, detail) in &mut details {
+                        let counts = outcome
+                            .by_instance
+                            .get(instance_id)
+                            .copied()
+                            .unwrap_or_default();
+                        detail.push(PeriodOutcome {
+                            rows_written: counts.written,
+                            rows_deleted: counts.deleted,
+                            duration_ms: outcome.duration.as_millis() as u64,
+                            ..template.clone()
+                        });
+                    }
+                }
+                Err(error) if matches!(error, StoreError::Connection(_) | StoreError::Pool(_)) => {
+                    return Err(error);
+                }
+                Err(error) => {
+                    let message = format!(
+                        "{} {} {}..{}: {error}",
+                        item.level,
+                        first.period_type(),
+                        first.start(),
+                        last.end()
+                    );
+                    tracing::error!(session_id, "{message}");
+                    failed_items.insert(item_index);
+                    for detail in details.values_mut() {
+                        detail.push(PeriodOutcome {
+                            error: Some(message.clone()),
+                            ..template.clone()
+                        });
+                    }
+                }
+            }
+            sessions::heartbeat(connection, session_id)?;
+        }
+        let outcomes: Vec<RecordOutcome> = details
+            .into_iter()
+            .map(|(instance_id, detail)| {
+                let error = detail
+                    .periods
+                    .iter()
+                    .find_map(|period| period.error.clone());
+                RecordOutcome {
+                    instance_id,
+                    status: if error.is_some() {
+                        RecordStatus::Failed
+                    } else {
+                        RecordStatus::Completed
+                    },
+                    items_synced: detail.rows_written as i64,
+                    error_message: error,
+                    detail,
+                }
+            })
+            .collect();
+        sessions::finish_records(connection, session_id, &outcomes)?;
+    }
+    // A period counts as computed only when every chunk computed it.
+    if finished_all_chunks {
+        for (index, item) in items.iter().enumerate() {
+            if !failed_items.contains(&index) {
+                ledger::mark_computed(connection, item.level, &item.periods, Some(session_id))?;
+            }
+        }
+    }
+    let status = sessions::finish_session(connection, session_id)?;
+    Ok(RunReport {
+        session_id: Some(session_id),
+        status,
+        items: items.len(),
+        rows_written,
+        rows_deleted,
+    })
+}
+
+/// Recomputes, for every stale ledger entry, exactly the instances whose samples changed. No
+/// session is opened when nothing is stale.
+fn refresh_stale(
+    connection: &mut PgConnection,
+    job: &AggregationJob,
+    job_id: &str,
+    worker_name: &str,
+) -> Result<RunReport, JobError> {
+    let entries = ledger::stale_entries(connection, 1000)?;
+    if entries.is_empty() {
+        return Ok(RunReport {
+            session_id: None,
+            status: SessionStatus::Completed,
+            items: 0,
+            rows_written: 0,
+            rows_deleted: 0,
+        });
+    }
+    let stale: BTreeSet<InstanceId> = entries
+        .iter()
+        .flat_map(|entry| entry.stale_instance_ids.iter().copied())
+        .collect();
+    let active: Vec<(InstanceId, String)> = instances::active_instances(connection)?
+        .into_iter()
+        .filter(|instance| stale.contains(&instance.id))
+        .map(|instance| (instance.id, instance.name))
+        .collect();
+    let (session_id, _) = open_session(connection, job, job_id, worker_name, Some(active))?;
+    let result = (|| -> Result<RunReport, StoreError> {
+        let records: Vec<InstanceId> = sessions::session_records(connection, session_id)?
+            .into_iter()
+            .map(|record| record.instance_id)
+            .collect();
+        sessions::start_records(connection, session_id, &records)?;
+        let mut details: BTreeMap<InstanceId, RecordDetail> = records
+            .iter()
+            .map(|id| (*id, RecordDetail::default()))
+            .collect();
+        let (mut rows_written, mut rows_deleted) = (0, 0);
+        for entry in &entries {
+            let template = PeriodOutcome::covering(entry.level, entry.period, entry.period);
+            let scope = InstanceScope::Only(entry.stale_instance_ids.clone());
+            let outcome = aggregate_periods(
+                connection,
+                entry.level,
+                &[entry.period],
+                &scope,
+                Some(session_id),
+            );
+            for instance_id in &entry.stale_instance_ids {
+                let Some(detail) = details.get_mut(instance_id) else {
+                    continue;
+                };
+                detail.push(match &outcome {
+                    Ok(outcome) => {
+                        let counts = outcome
+                            .by_instance
+                            .get(instance_id)
+                            .copied()
+                            .unwrap_or_default();
+                        PeriodOutcome {
+                            rows_written: counts.written,
+                            rows_deleted: counts.deleted,
+                            duration_ms: outcome.duration.as_millis() as u64,
+                            ..template.clone()
+                        }
+                    }
+                    Err(error) => PeriodOutcome {
+                        error: Some(format!("{} {}: {error}", entry.level, entry.period)),
+                        ..template.clone()
+                    },
+                });
+            }
+            if let Ok(outcome) = &outcome {
+                rows_written += outcome.total().written;
+                rows_deleted += outcome.total().deleted;
+            }
+            sessions::heartbeat(connection, session_id)?;
+        }
+        let outcomes: Vec<RecordOutcome> = details
+            .into_iter()
+            .map(|(instance_id, detail)| {
+                let error = detail
+                    .periods
+                    .iter()
+                    .find_map(|period| period.error.clone());
+                RecordOutcome {
+                    instance_id,
+                    status: if error.is_some() {
+                        RecordStatus::Failed
+                    } else {
+                        RecordStatus::Completed
+                    },
+                    items_synced: detail.rows_written as i64,
+                    error_message: error,
+                    detail,
+                }
+            })
+            .collect();
+        sessions::finish_records(connection, session_id, &outcomes)?;
+        let status = sessions::finish_session(connection, session_id)?;
+        Ok(RunReport {
+            session_id: Some(session_id),
+            status,
+            items: entries.len(),
+            rows_written,
+            rows_deleted,
+        })
+    })();
+    result.map_err(|error| {
+        close_after_error(connection, session_id, &error);
+        error.into()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_split_into_consecutive_runs() {
+        let day = |d| {
+            Period::containing(
+                PeriodType::Daily,
+                NaiveDate::from_ymd_opt(2025, 1, d).unwrap(),
+            )
+        };
+        let items = consecutive_runs(
+            AggregationLevel::Database,
+            vec![day(1), day(2), day(4), day(5), day(6), day(9)],
+        );
+        let lengths: Vec<usize> = items.iter().map(|item| item.periods.len()).collect();
+        assert_eq!(lengths, vec![2, 3, 1]);
+    }
+}

@@ -1,0 +1,287 @@
+//! `capstats-worker run`: apalis workers for the two queues on the PostgreSQL job store, the
+//! scheduler loop, and graceful shutdown.
+//!
+//! Pitfalls of apalis 1.0 handled here (docs/operations.md explains them): every queue name is
+//! explicit; workers poll every few hundred milliseconds instead of waiting for a heartbeat;
+//! heartbeat interval and missed heartbeats are explicit (apalis' default orphan timeout is five
+//! minutes); worker names are unique per process (queue, host, pid); payloads are decoded by the
+//! handler, so a malformed one fails its job instead of killing the worker; panics are caught
+//! inside the handler (apalis' own panic and timeout layers would leave the row running); retries
+//! are bounded by `max_attempts` and spaced by a durable exponential backoff (`run_at`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use apalis::prelude::{
+    AbortError, Attempt, BackendExt, BoxDynError, Data, Monitor, TaskId, WorkerBuilder,
+    WorkerBuilderExt,
+};
+use apalis_postgres::{Config, PostgresStorage};
+use chrono_tz::Tz;
+use settings::Settings;
+use sqlx::PgPool;
+
+use crate::JobError;
+use crate::job_store;
+use crate::maintenance;
+use crate::payloads::{AGGREGATION_QUEUE, AggregationJob, MAINTENANCE_QUEUE, MaintenanceJob};
+use crate::runs::{self, RunSettings};
+
+/// What every handler and the scheduler share.
+pub struct WorkerState {
+    /// Diesel pool for the store.
+    pub store: store::ConnectionPool,
+    /// sqlx pool for the job store.
+    pub job_store: PgPool,
+    /// The configuration.
+    pub settings: Settings,
+    /// The business time zone.
+    pub time_zone: Tz,
+    /// This process's name: host and pid.
+    pub name: String,
+}
+
+impl WorkerState {
+    fn run_settings(&self) -> RunSettings {
+        RunSettings {
+            chunk_size: self.settings.aggregation_chunk_size as usize,
+            chunk_pause: Duration::from_millis(self.settings.aggregation_chunk_pause_ms),
+            catch_up_periods: self.settings.aggregation_catch_up_periods as usize,
+        }
+    }
+}
+
+/// The apalis configuration of a queue.
+fn queue_config(settings: &Settings, queue: &str, batch: u32) -> Config {
+    Config::default()
+        .queue(queue)
+        .batch_size(batch.max(1) as usize)
+        .heartbeat_interval(settings.worker_heartbeat())
+        .missed_heartbeats(settings.worker_missed_heartbeats as usize)
+}
+
+/// Runs the workers (and the scheduler, when enabled) until SIGTERM or SIGINT, then waits up to
+/// the shutdown timeout for running jobs.
+pub async fn run(settings: Settings) -> Result<(), JobError> {
+    let time_zone = settings
+        .time_zone()
+        .map_err(|error| JobError::InvalidRequest(error.to_string()))?;
+    let store = store::build_pool(
+        &settings.database_url,
+        settings.database_pool_size,
+        settings.database_connect_timeout(),
+    )?;
+    store::run_blocking(&store, store::migrations::ensure_current).await?;
+    let job_store =
+        job_store::connect(&settings.database_url, settings.job_store_pool_size).await?;
+    let state = Arc::new(WorkerState {
+        store,
+        job_store: job_store.clone(),
+        time_zone,
+        name: crate::worker_name(),
+        settings,
+    });
+    let settings = &state.settings;
+    tracing::info!(
+        worker = %state.name,
+        queues = ?[AGGREGATION_QUEUE, MAINTENANCE_QUEUE],
+        scheduler = settings.scheduler_enabled,
+        poll_ms = settings.worker_poll_interval_ms,
+        orphan_timeout_s = settings.orphan_timeout().as_secs(),
+        concurrency = settings.worker_concurrency,
+        "worker starting"
+    );
+
+    let aggregation_storage = PostgresStorage::<serde_json::Value>::new(&job_store)
+        .with_config(queue_config(
+            settings,
+            AGGREGATION_QUEUE,
+            settings.worker_concurrency,
+        ))
+        .poll_with_interval(settings.worker_poll_interval());
+    let maintenance_storage = PostgresStorage::<serde_json::Value>::new(&job_store)
+        .with_config(queue_config(settings, MAINTENANCE_QUEUE, 1))
+        .poll_with_interval(settings.worker_poll_interval());
+
+    let (stop_sender, stop_receiver) = tokio::sync::watch::channel(false);
+    let scheduler = settings
+        .scheduler_enabled
+        .then(|| tokio::spawn(crate::scheduler::run(state.clone(), stop_receiver.clone())));
+
+    let aggregation_state = state.clone();
+    let maintenance_state = state.clone();
+    let concurrency = settings.worker_concurrency as usize;
+    let monitor = Monitor::new()
+        .register(move |restarts| {
+            WorkerBuilder::new(format!(
+                "{AGGREGATION_QUEUE}@{}#{restarts}",
+                aggregation_state.name
+            ))
+            .backend(aggregation_storage.clone())
+            .data(aggregation_state.clone())
+            .concurrency(concurrency)
+            .build(handle_aggregation)
+        })
+        .register(move |restarts| {
+            WorkerBuilder::new(format!(
+                "{MAINTENANCE_QUEUE}@{}#{restarts}",
+                maintenance_state.name
+            ))
+            .backend(maintenance_storage.clone())
+            .data(maintenance_state.clone())
+            .concurrency(1)
+            .build(handle_maintenance)
+        })
+        .should_restart(|worker, error| {
+            tracing::error!(worker = %worker.name(), %error, "worker stopped; restarting");
+            true
+        })
+        .shutdown_timeout(settings.shutdown_timeout());
+    let signal = async move {
+        let result = shutdown_signal().await;
+        tracing::info!("shutdown requested; finishing running jobs");
+        let _ = stop_sender.send(true);
+        result
+    };
+    let result = monitor
+        .run_with_signal(signal)
+        .await
+        .map_err(|error| JobError::JobStore(format!("workers stopped: {error}")));
+    if let Some(scheduler) = scheduler {
+        let _ = scheduler.await;
+    }
+    job_store.close().await;
+    tracing::info!(worker = %state.name, "worker stopped");
+    result
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result,
+        _ = terminate.recv() => Ok(()),
+    }
+}
+
+/// After a failed attempt: space the next one out (durably, in the job row) and return the
+/// error for apalis to record.
+async fn fail_attempt(
+    state: &WorkerState,
+    id: &TaskId,
+    attempt: &Attempt,
+    error: String,
+) -> Result<String, BoxDynError> {
+    let delay = job_store::retry_delay(
+        Duration::from_secs(state.settings.job_retry_base_seconds),
+        attempt.current(),
+    );
+    if let Err(deferring) = job_store::defer_retry(&state.job_store, &id.to_string(), delay).await {
+        tracing::warn!(job_id = %id, %deferring, "could not delay the retry");
+    }
+    tracing::error!(job_id = %id, attempt = attempt.current(), retry_in_s = delay.as_secs(), "{error}");
+    Err(error.into())
+}
+
+async fn handle_aggregation(
+    payload: serde_json::Value,
+    id: TaskId,
+    attempt: Attempt,
+    state: Data<Arc<WorkerState>>,
+) -> Result<String, BoxDynError> {
+    let job: AggregationJob = match serde_json::from_value(payload) {
+        Ok(job) => job,
+        Err(error) => {
+            // Retrying cannot help a payload this build does not understand.
+            return Err(AbortError::new(format!("unreadable aggregation job: {error}")).into());
+        }
+    };
+    let state = Arc::clone(&state);
+    let job_id = id.to_string();
+    tracing::info!(job_id, attempt = attempt.current(), work = ?job.work, "aggregation job started");
+    let worker_state = state.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        let mut connection = worker_state.store.get().map_err(store::StoreError::from)?;
+        runs::execute(
+            &mut connection,
+            &job,
+            &job_id,
+            &worker_state.name,
+            &worker_state.run_settings(),
+        )
+    })
+    .await;
+    match outcome {
+        Ok(Ok(report)) if report.status == sync_session::SessionStatus::Failed => {
+            fail_attempt(&state, &id, &attempt, report.summary()).await
+        }
+        Ok(Ok(report)) => {
+            tracing::info!(job_id = %id, "{}", report.summary());
+            Ok(report.summary())
+        }
+        Ok(Err(error)) => fail_attempt(&state, &id, &attempt, error.to_string()).await,
+        Err(join_error) => {
+            fail_attempt(
+                &state,
+                &id,
+                &attempt,
+                format!("the job panicked: {join_error}"),
+            )
+            .await
+        }
+    }
+}
+
+async fn handle_maintenance(
+    payload: serde_json::Value,
+    id: TaskId,
+    attempt: Attempt,
+    state: Data<Arc<WorkerState>>,
+) -> Result<String, BoxDynError> {
+    let job: MaintenanceJob = match serde_json::from_value(payload) {
+        Ok(job) => job,
+        Err(error) => {
+            return Err(AbortError::new(format!("unreadable maintenance job: {error}")).into());
+        }
+    };
+    let state = Arc::clone(&state);
+    let outcome = match job {
+        MaintenanceJob::MaintainPartitions { logical_date, .. } => {
+            let ahead = state.settings.partitions_ahead_months;
+            let retention = state.settings.retention_months;
+            store::run_blocking(&state.store, move |connection| {
+                maintenance::maintain_partitions(connection, logical_date, ahead, retention)
+                    .map_err(|error| store::StoreError::Conflict(error.to_string()))
+            })
+            .await
+            .map(|report| {
+                format!(
+                    "{} partitions created, {} dropped",
+                    report.created.len(),
+                    report.dropped.len()
+                )
+            })
+            .map_err(JobError::from)
+        }
+        MaintenanceJob::PruneJobStore { .. } => {
+            let retention =
+                Duration::from_secs(u64::from(state.settings.job_retention_days) * 86_400);
+            maintenance::prune_job_store(&state.job_store, &state.store, retention)
+                .await
+                .map(|summary| {
+                    format!(
+                        "{} jobs, {} workers and {} ticks pruned",
+                        summary.job_store.jobs, summary.job_store.workers, summary.ticks
+                    )
+                })
+        }
+    };
+    match outcome {
+        Ok(summary) => {
+            tracing::info!(job_id = %id, "{summary}");
+            Ok(summary)
+        }
+        Err(error) => fail_attempt(&state, &id, &attempt, error.to_string()).await,
+    }
+}
