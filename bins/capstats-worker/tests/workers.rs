@@ -544,3 +544,63 @@ fn a_manual_and_a_scheduled_run_of_the_same_periods_serialise() {
     eprintln!("the two runs ran on {} workers", names.len());
     assert_aggregates_match_engine(&mut connection);
 }
+
+#[test]
+fn pause_resume_and_cron_edits_take_effect_within_seconds() {
+    let _serial = serial();
+    let database = prepare(1, 1, 5);
+    let mut connection = database.connection();
+    add_schedule(&mut connection, "every_second", "* * * * * *", "skip", 1);
+    let worker = Worker::start(&database.url(), "control", &[]);
+    wait_for("ticks", Duration::from_secs(60), || {
+        ticks(&mut connection, "every_second").len() >= 2
+    });
+    let cli = |arguments: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_capstats-worker"))
+            .args(arguments)
+            .env("DATABASE_URL", database.url())
+            .env("CAPSTATS_TIMEZONE", "UTC")
+            .env("CAPSTATS_LOG", "warn")
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    cli(&["schedules", "pause", "every_second"]);
+    let paused_at = Utc::now();
+    std::thread::sleep(Duration::from_secs(4));
+    let late: Vec<TickRow> = ticks(&mut connection, "every_second")
+        .into_iter()
+        .filter(|tick| tick.claimed_at > paused_at + chrono::Duration::milliseconds(1500))
+        .collect();
+    assert!(late.is_empty(), "ticks claimed after the pause: {late:#?}");
+
+    cli(&["schedules", "set-cron", "every_second", "*/3 * * * * *"]);
+    cli(&["schedules", "resume", "every_second"]);
+    let resumed_at = Utc::now();
+    wait_for("ticks after the resume", Duration::from_secs(10), || {
+        ticks(&mut connection, "every_second")
+            .iter()
+            .filter(|tick| tick.tick_at > resumed_at)
+            .count()
+            >= 2
+    });
+    worker.stop();
+    let resumed: Vec<TickRow> = ticks(&mut connection, "every_second")
+        .into_iter()
+        .filter(|tick| tick.tick_at > paused_at)
+        .collect();
+    // No tick of the pause was run afterwards as "missed", and the new expression applies.
+    assert!(
+        resumed.iter().all(|tick| tick.tick_at > resumed_at),
+        "{resumed:#?}"
+    );
+    assert!(
+        resumed.iter().all(|tick| tick.tick_at.timestamp() % 3 == 0),
+        "{resumed:#?}"
+    );
+    assert!(resumed[0].claimed_at - resumed_at < chrono::Duration::seconds(5));
+}

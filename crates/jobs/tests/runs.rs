@@ -1,0 +1,326 @@
+//! Aggregation runs in-process against a real database: due periods and the skip rule, the
+//! manual current-period run and its de-duplication, stale refresh of exactly the changed
+//! instances, and partition maintenance.
+
+use chrono::{Days, NaiveDate, Utc};
+use diesel::prelude::*;
+
+use aggregation_core::AggregationEngine;
+use capacity_model::{Period, PeriodType};
+use jobs::NoProgress;
+use jobs::payloads::{AggregationJob, AggregationWork, LevelScope, PAYLOAD_VERSION, Trigger};
+use jobs::runs::{RunSettings, execute, plan_due};
+use sync_session::SessionStatus;
+
+fn settings() -> RunSettings {
+    RunSettings {
+        chunk_size: 2,
+        chunk_pause: std::time::Duration::ZERO,
+        catch_up_periods: 3,
+    }
+}
+
+fn seed(connection: &mut store::PgConnection, end: NaiveDate) {
+    jobs::seed::seed_demo(
+        connection,
+        &jobs::seed::SeedOptions {
+            instances: 3,
+            databases_per_instance: 3,
+            days: 100,
+            end_date: end,
+            seed: 3,
+        },
+        &NoProgress,
+    )
+    .unwrap();
+}
+
+fn job(work: AggregationWork) -> AggregationJob {
+    AggregationJob {
+        version: PAYLOAD_VERSION,
+        work,
+        trigger: Trigger::Schedule {
+            schedule_name: "aggregate_capacity".into(),
+            tick_at: Utc::now(),
+        },
+        session_id: None,
+    }
+}
+
+#[test]
+fn scheduled_runs_compute_due_periods_once_and_run_now_recomputes() {
+    let database = test_support::TestDatabase::new();
+    let mut connection = database.connection();
+    let today = NaiveDate::from_ymd_opt(2026, 4, 2).unwrap();
+    seed(&mut connection, today - Days::new(1));
+    let scheduled = job(AggregationWork::Due {
+        logical_date: today,
+        skip_up_to_date: true,
+    });
+    let first = execute(&mut connection, &scheduled, "", "test", &settings()).unwrap();
+    assert_eq!(first.status, SessionStatus::Completed);
+    // Three daily, weekly and monthly periods, two quarters (data starts in late December),
+    // one year — at both levels — in consecutive runs.
+    assert!(first.rows_written > 0);
+    let planned = plan_due(&mut connection, today, 3, true).unwrap();
+    assert!(planned.is_empty(), "everything is up to date: {planned:?}");
+    let second = execute(&mut connection, &scheduled, "", "test", &settings()).unwrap();
+    assert_eq!((second.items, second.rows_written), (0, 0));
+    // Run now recomputes the last complete period of every type anyway.
+    let forced = plan_due(&mut connection, today, 3, false).unwrap();
+    assert_eq!(forced.len(), 2 * PeriodType::ALL.len());
+    for item in &forced {
+        assert_eq!(
+            item.periods,
+            vec![Period::last_complete(item.periods[0].period_type(), today)]
+        );
+    }
+    // Records were finished per chunk, with every instance completed.
+    let session = store::sessions::get_session(&mut connection, first.session_id.unwrap()).unwrap();
+    assert_eq!(session.successful_instances, 3);
+    assert_eq!(session.sync_type, sync_session::SyncType::ScheduledTask);
+}
+
+#[test]
+fn a_current_period_run_is_deduplicated_while_queued() {
+    let database = test_support::TestDatabase::new();
+    let mut connection = database.connection();
+    let today = Utc::now().date_naive();
+    seed(&mut connection, today);
+    let pool = database.pool(2);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (first, second, other, payload) = runtime.block_on(async {
+        let job_store = jobs::job_store::connect(&database.url(), 2).await.unwrap();
+        let request = |period_type, scope| {
+            jobs::control::aggregate_current(
+                &pool,
+                &job_store,
+                period_type,
+                scope,
+                "api:test",
+                today,
+                3,
+            )
+        };
+        let first = request(PeriodType::Monthly, LevelScope::All).await.unwrap();
+        let second = request(PeriodType::Monthly, LevelScope::All).await.unwrap();
+        let other = request(PeriodType::Monthly, LevelScope::Database)
+            .await
+            .unwrap();
+        let payload = jobs::job_store::list_jobs(&job_store, None, None, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|job| job.id == first.job_id)
+            .expect("the job was pushed")
+            .payload;
+        (first, second, other, payload)
+    });
+    assert!(!first.existing);
+    assert!(second.existing);
+    assert_eq!(second.session_id, first.session_id);
+    assert_eq!(second.job_id, first.job_id);
+    assert!(!other.existing);
+    assert_ne!(other.session_id, first.session_id);
+
+    // What a worker does with the job: start the pending session and compute the month.
+    let queued: AggregationJob = serde_json::from_value(payload).unwrap();
+    let report = execute(&mut connection, &queued, &first.job_id, "test", &settings()).unwrap();
+    assert_eq!(report.session_id, first.session_id);
+    assert_eq!(report.status, SessionStatus::Completed);
+    let month = Period::current(PeriodType::Monthly, today);
+    let mut engine = AggregationEngine::new();
+    for sample in store::samples::load_database_samples(&mut connection).unwrap() {
+        engine.record(sample).unwrap();
+    }
+    assert_eq!(
+        store::aggregates::instance_aggregates_between(
+            &mut connection,
+            PeriodType::Monthly,
+            month.start(),
+            month.start()
+        )
+        .unwrap(),
+        engine.instance_aggregates(month).unwrap()
+    );
+    // Done: an equal request now starts a new run.
+    let again = runtime.block_on(async {
+        let job_store = jobs::job_store::connect(&database.url(), 2).await.unwrap();
+        jobs::control::aggregate_current(
+            &pool,
+            &job_store,
+            PeriodType::Monthly,
+            LevelScope::All,
+            "api:test",
+            today,
+            3,
+        )
+        .await
+        .unwrap()
+    });
+    assert!(!again.existing);
+}
+
+#[test]
+fn refresh_recomputes_exactly_the_instances_with_late_samples() {
+    let database = test_support::TestDatabase::new();
+    let mut connection = database.connection();
+    let today = NaiveDate::from_ymd_opt(2026, 4, 2).unwrap();
+    seed(&mut connection, today - Days::new(1));
+    execute(
+        &mut connection,
+        &job(AggregationWork::Due {
+            logical_date: today,
+            skip_up_to_date: true,
+        }),
+        "",
+        "test",
+        &settings(),
+    )
+    .unwrap();
+    let before = aggregate_rows(&mut connection);
+
+    // A late, corrected sample for one database of the first instance, in March.
+    let instance = store::instances::active_instances(&mut connection).unwrap()[0].clone();
+    let mut late = store::samples::load_database_samples(&mut connection)
+        .unwrap()
+        .into_iter()
+        .find(|sample| {
+            sample.instance_id == instance.id
+                && sample.collected_date == NaiveDate::from_ymd_opt(2026, 3, 10).unwrap()
+        })
+        .unwrap();
+    late.size_mb += 1_000_000;
+    late.data_size_mb = None;
+    late.log_size_mb = None;
+    store::samples::write_database_samples(
+        &mut connection,
+        &[store::samples::NewDatabaseSample {
+            sample: late.clone(),
+            collected_at: Utc::now(),
+        }],
+    )
+    .unwrap();
+    let stale = store::ledger::stale_entries(&mut connection, 100).unwrap();
+    assert!(!stale.is_empty());
+    assert!(
+        stale
+            .iter()
+            .all(|entry| entry.stale_instance_ids == vec![instance.id])
+    );
+
+    let report = execute(
+        &mut connection,
+        &job(AggregationWork::RefreshStale),
+        "",
+        "test",
+        &settings(),
+    )
+    .unwrap();
+    assert_eq!(report.status, SessionStatus::Completed);
+    assert!(
+        store::ledger::stale_entries(&mut connection, 100)
+            .unwrap()
+            .is_empty()
+    );
+    let after = aggregate_rows(&mut connection);
+
+    // Only rows of that instance in periods containing 2026-03-10 changed; nothing else was
+    // touched, not even calculated_at.
+    assert_eq!(before.len(), after.len());
+    let mut changed = 0;
+    for (key, old) in &before {
+        let new = &after[key];
+        let affected = key.0 == instance.id.0
+            && Period::starting_on(key.1.parse().unwrap(), key.2)
+                .unwrap()
+                .contains(late.collected_date);
+        if affected {
+            assert_ne!(old, new, "{key:?} should have been recomputed");
+            changed += 1;
+        } else {
+            assert_eq!(old, new, "{key:?} must not change");
+        }
+    }
+    // March daily, its week, March, Q1 at both levels for the database, and the instance level;
+    // the year is not complete and was never computed.
+    assert!(changed >= 4, "{changed} rows changed");
+    // With nothing stale, a refresh opens no session.
+    let idle = execute(
+        &mut connection,
+        &job(AggregationWork::RefreshStale),
+        "",
+        "test",
+        &settings(),
+    )
+    .unwrap();
+    assert_eq!(idle.session_id, None);
+}
+
+/// `(instance, period type, period start, database)` of an aggregate row.
+type RowKey = (i64, String, NaiveDate, String);
+
+/// `calculated_at` and the average (database level) or total (instance level) size of every
+/// aggregate row.
+fn aggregate_rows(
+    connection: &mut store::PgConnection,
+) -> std::collections::BTreeMap<RowKey, (chrono::DateTime<Utc>, i64)> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        instance_id: i64,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        period_type: String,
+        #[diesel(sql_type = diesel::sql_types::Date)]
+        period_start: NaiveDate,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+        #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+        calculated_at: chrono::DateTime<Utc>,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        size: i64,
+    }
+    diesel::sql_query(
+        "SELECT instance_id, period_type, period_start, database_name AS name, calculated_at,
+                avg_size_mb AS size FROM database_size_aggregations
+         UNION ALL
+         SELECT instance_id, period_type, period_start, '', calculated_at, total_size_mb
+         FROM instance_size_aggregations",
+    )
+    .load::<Row>(connection)
+    .unwrap()
+    .into_iter()
+    .map(|row| {
+        (
+            (row.instance_id, row.period_type, row.period_start, row.name),
+            (row.calculated_at, row.size),
+        )
+    })
+    .collect()
+}
+
+#[test]
+fn partition_maintenance_creates_ahead_and_drops_past_the_retention() {
+    let database = test_support::TestDatabase::new();
+    let mut connection = database.connection();
+    let today = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+    store::partitions::ensure_partitions(
+        &mut connection,
+        &store::partitions::PartitionedTable::SAMPLES,
+        [NaiveDate::from_ymd_opt(2023, 5, 1).unwrap()],
+    )
+    .unwrap();
+    let report = jobs::maintenance::maintain_partitions(&mut connection, today, 2, 36).unwrap();
+    assert_eq!(report.created.len(), 3 * 4, "{report:?}");
+    assert!(
+        report
+            .created
+            .contains(&"database_size_stats_2027_01".to_owned())
+    );
+    assert_eq!(
+        report.dropped,
+        vec!["database_size_stats_2023_05", "instance_size_stats_2023_05"]
+    );
+    let again = jobs::maintenance::maintain_partitions(&mut connection, today, 2, 36).unwrap();
+    assert!(again.created.is_empty() && again.dropped.is_empty());
+}
