@@ -7,7 +7,7 @@
 //! active instance; a failed batch fails the records of every instance it covered and the run
 //! goes on with the next batch, so one bad period does not hide the others.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -17,12 +17,11 @@ use chrono::NaiveDate;
 use capacity_model::{AggregationLevel, InstanceId, Period, PeriodType};
 use store::aggregation::{BatchOutcome, InstanceScope, aggregate_periods};
 use store::instances;
-use store::sessions::{self, NewSession, RecordOutcome};
+use store::sessions::{self, NewSession};
 use store::{ConnectionPool, StoreError};
-use sync_session::{
-    PeriodOutcome, RecordDetail, RecordStatus, SessionStatus, SyncCategory, SyncType,
-};
+use sync_session::{PeriodOutcome, SessionStatus, SyncCategory, SyncType};
 
+use crate::records::RecordBook;
 use crate::{JobError, Progress};
 
 /// What to compute.
@@ -187,10 +186,7 @@ pub fn run_backfill(
     });
     progress.finish();
 
-    let mut details: BTreeMap<InstanceId, RecordDetail> = instance_ids
-        .iter()
-        .map(|id| (*id, RecordDetail::default()))
-        .collect();
+    let mut book = RecordBook::new(instance_ids.iter().copied());
     let mut failures: Vec<String> = worker_errors.iter().map(ToString::to_string).collect();
     let mut rows_written = 0;
     let mut rows_deleted = 0;
@@ -204,19 +200,7 @@ pub fn run_backfill(
                 let total = outcome.total();
                 rows_written += total.written;
                 rows_deleted += total.deleted;
-                for (instance_id, detail) in &mut details {
-                    let counts = outcome
-                        .by_instance
-                        .get(instance_id)
-                        .copied()
-                        .unwrap_or_default();
-                    detail.push(PeriodOutcome {
-                        rows_written: counts.written,
-                        rows_deleted: counts.deleted,
-                        duration_ms: outcome.duration.as_millis() as u64,
-                        ..template.clone()
-                    });
-                }
+                book.add_batch(None, &template, &outcome);
             }
             Err(error) => {
                 let message = format!(
@@ -224,12 +208,7 @@ pub fn run_backfill(
                     template.level, request.period_type, template.period_start, template.period_end
                 );
                 tracing::error!(session_id, "{message}");
-                for detail in details.values_mut() {
-                    detail.push(PeriodOutcome {
-                        error: Some(message.clone()),
-                        ..template.clone()
-                    });
-                }
+                book.add_failure(None, &template, &message);
                 failures.push(message);
             }
         }
@@ -238,30 +217,13 @@ pub fn run_backfill(
     let unfinished = !worker_errors.is_empty()
         || (!cancelled.load(Ordering::Relaxed) && !lock(&work).is_empty());
     let was_cancelled = sessions::cancel_requested(&mut connection, session_id)?;
-    let outcomes: Vec<RecordOutcome> = details
-        .into_iter()
-        .map(|(instance_id, detail)| {
-            let error = detail
-                .periods
-                .iter()
-                .find_map(|period| period.error.clone())
-                .or_else(|| unfinished.then(|| failures.join("; ")));
-            // Every batch covers every instance, so a cancelled run leaves every record
-            // unfinished; a failure still shows as such.
-            let status = match (&error, was_cancelled) {
-                (Some(_), _) => RecordStatus::Failed,
-                (None, true) => RecordStatus::Cancelled,
-                (None, false) => RecordStatus::Completed,
-            };
-            RecordOutcome {
-                instance_id,
-                status,
-                items_synced: detail.rows_written as i64,
-                error_message: error,
-                detail,
-            }
-        })
-        .collect();
+    // Every batch covers every instance, so a cancelled run leaves every record unfinished;
+    // a failure still shows as such.
+    let unfinished_reason = failures.join("; ");
+    let outcomes = book.into_outcomes(
+        was_cancelled,
+        unfinished.then_some(unfinished_reason.as_str()),
+    );
     sessions::finish_records(&mut connection, session_id, &outcomes)?;
     let status = sessions::finish_session(&mut connection, session_id)?;
     Ok(BackfillReport {

@@ -8,6 +8,7 @@ pub mod job_store;
 pub mod maintenance;
 pub mod payloads;
 mod progress;
+mod records;
 pub mod runs;
 pub mod scheduler;
 pub mod scheduling;

@@ -3,7 +3,7 @@
 //!
 //! Functions here are synchronous (diesel); the worker calls them on the blocking thread pool.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use chrono::NaiveDate;
@@ -11,15 +11,13 @@ use chrono::NaiveDate;
 use aggregation_core::due_periods;
 use capacity_model::{AggregationLevel, InstanceId, Period, PeriodType};
 use store::aggregation::{InstanceScope, aggregate_periods};
-use store::sessions::{self, NewSession, RecordOutcome};
+use store::sessions::{self, NewSession};
 use store::{PgConnection, StoreError, instances, ledger, schedules};
-use sync_session::{
-    PeriodOutcome, RecordDetail, RecordStatus, SessionStatus, SyncCategory, SyncType,
-    TransitionError,
-};
+use sync_session::{PeriodOutcome, SessionStatus, SyncCategory, SyncType, TransitionError};
 
 use crate::JobError;
 use crate::payloads::{AggregationJob, AggregationWork, Trigger};
+use crate::records::RecordBook;
 
 /// How runs are carried out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -305,10 +303,7 @@ fn run_chunks(
             std::thread::sleep(settings.chunk_pause);
         }
         sessions::start_records(connection, session_id, chunk)?;
-        let mut details: BTreeMap<InstanceId, RecordDetail> = chunk
-            .iter()
-            .map(|id| (*id, RecordDetail::default()))
-            .collect();
+        let mut book = RecordBook::new(chunk.iter().copied());
         for (item_index, item) in items.iter().enumerate() {
             let first = item.periods[0];
             let last = item.periods[item.periods.len() - 1];
@@ -324,19 +319,7 @@ fn run_chunks(
                     let total = outcome.total();
                     rows_written += total.written;
                     rows_deleted += total.deleted;
-                    for (instance_id, detail) in &mut details {
-                        let counts = outcome
-                            .by_instance
-                            .get(instance_id)
-                            .copied()
-                            .unwrap_or_default();
-                        detail.push(PeriodOutcome {
-                            rows_written: counts.written,
-                            rows_deleted: counts.deleted,
-                            duration_ms: outcome.duration.as_millis() as u64,
-                            ..template.clone()
-                        });
-                    }
+                    book.add_batch(None, &template, &outcome);
                 }
                 Err(error) if matches!(error, StoreError::Connection(_) | StoreError::Pool(_)) => {
                     return Err(error);
@@ -351,36 +334,12 @@ fn run_chunks(
                     );
                     tracing::error!(session_id, "{message}");
                     failed_items.insert(item_index);
-                    for detail in details.values_mut() {
-                        detail.push(PeriodOutcome {
-                            error: Some(message.clone()),
-                            ..template.clone()
-                        });
-                    }
+                    book.add_failure(None, &template, &message);
                 }
             }
             sessions::heartbeat(connection, session_id)?;
         }
-        let outcomes: Vec<RecordOutcome> = details
-            .into_iter()
-            .map(|(instance_id, detail)| {
-                let error = detail
-                    .periods
-                    .iter()
-                    .find_map(|period| period.error.clone());
-                RecordOutcome {
-                    instance_id,
-                    status: if error.is_some() {
-                        RecordStatus::Failed
-                    } else {
-                        RecordStatus::Completed
-                    },
-                    items_synced: detail.rows_written as i64,
-                    error_message: error,
-                    detail,
-                }
-            })
-            .collect();
+        let outcomes = book.into_outcomes(false, None);
         sessions::finish_records(connection, session_id, &outcomes)?;
     }
     // A period counts as computed only when every chunk computed it.
@@ -435,10 +394,7 @@ fn refresh_stale(
             .map(|record| record.instance_id)
             .collect();
         sessions::start_records(connection, session_id, &records)?;
-        let mut details: BTreeMap<InstanceId, RecordDetail> = records
-            .iter()
-            .map(|id| (*id, RecordDetail::default()))
-            .collect();
+        let mut book = RecordBook::new(records.iter().copied());
         let (mut rows_written, mut rows_deleted) = (0, 0);
         for entry in &entries {
             let template = PeriodOutcome::covering(entry.level, entry.period, entry.period);
@@ -450,29 +406,13 @@ fn refresh_stale(
                 &scope,
                 Some(session_id),
             );
-            for instance_id in &entry.stale_instance_ids {
-                let Some(detail) = details.get_mut(instance_id) else {
-                    continue;
-                };
-                detail.push(match &outcome {
-                    Ok(outcome) => {
-                        let counts = outcome
-                            .by_instance
-                            .get(instance_id)
-                            .copied()
-                            .unwrap_or_default();
-                        PeriodOutcome {
-                            rows_written: counts.written,
-                            rows_deleted: counts.deleted,
-                            duration_ms: outcome.duration.as_millis() as u64,
-                            ..template.clone()
-                        }
-                    }
-                    Err(error) => PeriodOutcome {
-                        error: Some(format!("{} {}: {error}", entry.level, entry.period)),
-                        ..template.clone()
-                    },
-                });
+            match &outcome {
+                Ok(outcome) => book.add_batch(Some(&entry.stale_instance_ids), &template, outcome),
+                Err(error) => book.add_failure(
+                    Some(&entry.stale_instance_ids),
+                    &template,
+                    &format!("{} {}: {error}", entry.level, entry.period),
+                ),
             }
             if let Ok(outcome) = &outcome {
                 rows_written += outcome.total().written;
@@ -480,26 +420,7 @@ fn refresh_stale(
             }
             sessions::heartbeat(connection, session_id)?;
         }
-        let outcomes: Vec<RecordOutcome> = details
-            .into_iter()
-            .map(|(instance_id, detail)| {
-                let error = detail
-                    .periods
-                    .iter()
-                    .find_map(|period| period.error.clone());
-                RecordOutcome {
-                    instance_id,
-                    status: if error.is_some() {
-                        RecordStatus::Failed
-                    } else {
-                        RecordStatus::Completed
-                    },
-                    items_synced: detail.rows_written as i64,
-                    error_message: error,
-                    detail,
-                }
-            })
-            .collect();
+        let outcomes = book.into_outcomes(false, None);
         sessions::finish_records(connection, session_id, &outcomes)?;
         let status = sessions::finish_session(connection, session_id)?;
         Ok(RunReport {
