@@ -1,8 +1,7 @@
 -- Rollups of the size samples per database and per instance, and the ledger of computed
 -- periods. The rollups are derived data written only by the aggregation statements, which take
 -- their instance ids from `instances`; they carry no foreign key, whose per-row check would
--- dominate the cost of writing them, and only the primary key as index (its leading
--- instance_id serves per-instance reads; monthly partitions bound date-window reads). Megabyte values are whole numbers; percentages have two decimals and 26 integer
+-- dominate the cost of writing them, and only the primary key as index. Megabyte values are whole numbers; percentages have two decimals and 26 integer
 -- digits, more than the largest possible value (a mean of 2^63 - 1 against a previous mean of
 -- 1/366 is about 3.4e23 %).
 
@@ -32,7 +31,9 @@ CREATE TABLE database_size_aggregations (
     growth_rate numeric(28, 2) GENERATED ALWAYS AS (size_change_percent) STORED,
     calculated_at timestamptz NOT NULL DEFAULT now(),
     created_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (instance_id, database_name, period_type, period_start),
+    -- Keyed by period first: the API reads date windows of one period type across instances,
+    -- and instance filters narrow that range.
+    PRIMARY KEY (period_type, period_start, instance_id, database_name),
     CHECK (period_start <= period_end)
 ) PARTITION BY RANGE (period_start);
 
@@ -62,7 +63,7 @@ CREATE TABLE instance_size_aggregations (
              WHEN total_size_change_percent IS NOT NULL THEN 'stable' END) STORED,
     calculated_at timestamptz NOT NULL DEFAULT now(),
     created_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (instance_id, period_type, period_start),
+    PRIMARY KEY (period_type, period_start, instance_id),
     CHECK (period_start <= period_end)
 ) PARTITION BY RANGE (period_start);
 

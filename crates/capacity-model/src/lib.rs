@@ -4,6 +4,8 @@ mod aggregate;
 mod error;
 mod instance;
 mod named;
+#[cfg(feature = "openapi")]
+mod openapi;
 mod period;
 mod sample;
 

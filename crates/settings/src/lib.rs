@@ -93,6 +93,20 @@ pub struct Settings {
     /// Months ahead for which `maintain_partitions` creates partitions
     /// (`CAPSTATS_PARTITIONS_AHEAD_MONTHS`).
     pub partitions_ahead_months: u32,
+    /// Address the API listens on (`CAPSTATS_API_BIND`).
+    pub api_bind: String,
+    /// HTTP worker threads of the API; 0 means one per CPU (`CAPSTATS_API_WORKERS`).
+    pub api_workers: usize,
+    /// Secret (at least 64 bytes, hex-encoded: 128 hex digits) that signs and encrypts session
+    /// cookies (`CAPSTATS_SESSION_KEY`). Without it a random key is used and sessions do not
+    /// survive a restart or work across several API processes.
+    pub session_key: Option<String>,
+    /// Whether session cookies are marked `Secure` (HTTPS only) (`CAPSTATS_COOKIE_SECURE`).
+    pub cookie_secure: bool,
+    /// Hours a login session lasts (`CAPSTATS_SESSION_TTL_HOURS`).
+    pub session_ttl_hours: u32,
+    /// Login attempts allowed per minute and client address (`CAPSTATS_LOGIN_ATTEMPTS_PER_MINUTE`).
+    pub login_attempts_per_minute: u32,
 }
 
 impl Default for Settings {
@@ -122,6 +136,12 @@ impl Default for Settings {
             aggregation_catch_up_periods: 7,
             retention_months: 36,
             partitions_ahead_months: 3,
+            api_bind: "127.0.0.1:8080".into(),
+            api_workers: 0,
+            session_key: None,
+            cookie_secure: false,
+            session_ttl_hours: 8,
+            login_attempts_per_minute: 5,
         }
     }
 }
@@ -198,6 +218,14 @@ impl Settings {
                 "CAPSTATS_AGGREGATION_CATCH_UP_PERIODS",
                 u64::from(settings.aggregation_catch_up_periods),
             ),
+            (
+                "CAPSTATS_SESSION_TTL_HOURS",
+                u64::from(settings.session_ttl_hours),
+            ),
+            (
+                "CAPSTATS_LOGIN_ATTEMPTS_PER_MINUTE",
+                u64::from(settings.login_attempts_per_minute),
+            ),
         ] {
             if value == 0 {
                 return Err(SettingsError::Invalid(format!("{name} must be at least 1")));
@@ -259,6 +287,30 @@ impl Settings {
     /// How long to wait for running jobs at shutdown.
     pub fn shutdown_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.shutdown_timeout_seconds)
+    }
+
+    /// The session cookie key's bytes, if configured: an error when it is not 128 hex digits or
+    /// more.
+    pub fn session_key_bytes(&self) -> Result<Option<Vec<u8>>, SettingsError> {
+        let Some(text) = &self.session_key else {
+            return Ok(None);
+        };
+        let text = text.trim();
+        let invalid = || {
+            SettingsError::Invalid(
+                "CAPSTATS_SESSION_KEY must be at least 128 hexadecimal digits (64 bytes); \
+                 generate one with `openssl rand -hex 64`"
+                    .into(),
+            )
+        };
+        if text.len() < 128 || text.len() % 2 != 0 {
+            return Err(invalid());
+        }
+        (0..text.len())
+            .step_by(2)
+            .map(|index| u8::from_str_radix(&text[index..index + 2], 16).map_err(|_| invalid()))
+            .collect::<Result<Vec<u8>, _>>()
+            .map(Some)
     }
 
     /// How long to wait for a database connection.

@@ -1,4 +1,5 @@
-//! Reading stored aggregate rows back as domain records.
+//! Reading stored aggregates: back as domain records, filtered and paged for the API,
+//! summarised, and as series for charts.
 
 use chrono::NaiveDate;
 use diesel::prelude::*;
@@ -29,10 +30,10 @@ fn period(period_type: &str, start: NaiveDate, end: NaiveDate) -> Result<Period,
     Ok(period)
 }
 
-#[derive(Queryable, Selectable)]
+#[derive(Queryable, Selectable, QueryableByName)]
 #[diesel(table_name = database_size_aggregations)]
 #[diesel(check_for_backend(diesel::pg::Pg))]
-struct DatabaseAggregateRow {
+pub(crate) struct DatabaseAggregateRow {
     instance_id: i64,
     database_name: String,
     period_type: String,
@@ -113,7 +114,7 @@ pub fn database_aggregates_between(
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = instance_size_aggregations)]
 #[diesel(check_for_backend(diesel::pg::Pg))]
-struct InstanceAggregateRow {
+pub(crate) struct InstanceAggregateRow {
     instance_id: i64,
     period_type: String,
     period_start: NaiveDate,
@@ -182,5 +183,393 @@ pub fn instance_aggregates_between(
         .load(connection)?
         .into_iter()
         .map(InstanceSizeAggregate::try_from)
+        .collect()
+}
+
+/// Which aggregates a read covers: one period type, periods starting in `[start, end]`, and
+/// optionally some instances, engines or one database name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AggregateFilter {
+    /// The period type.
+    pub period_type: PeriodType,
+    /// Earliest period start.
+    pub start: NaiveDate,
+    /// Latest period start.
+    pub end: NaiveDate,
+    /// Only these instances (all when empty).
+    pub instance_ids: Vec<InstanceId>,
+    /// Only instances of these engines (all when empty).
+    pub db_types: Vec<capacity_model::DbType>,
+    /// Only databases of this name (database level).
+    pub database_name: Option<String>,
+}
+
+/// A page request: `page` from 1, at most `limit` items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    /// 1-based page number.
+    pub page: i64,
+    /// Items per page.
+    pub limit: i64,
+}
+
+impl PageRequest {
+    fn offset(self) -> i64 {
+        (self.page.max(1) - 1) * self.limit
+    }
+}
+
+/// Which instance a row belongs to, for display.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct InstanceLabel {
+    /// Its id.
+    pub id: InstanceId,
+    /// Its name.
+    pub name: String,
+    /// Its engine.
+    pub db_type: capacity_model::DbType,
+}
+
+fn label(id: i64, name: String, db_type: &str) -> Result<InstanceLabel, StoreError> {
+    Ok(InstanceLabel {
+        id: InstanceId(id),
+        name,
+        db_type: db_type.parse().map_err(corrupt)?,
+    })
+}
+
+macro_rules! filtered {
+    ($table:ident, $filter:expr) => {{
+        use crate::schema::instances;
+        let filter = $filter;
+        let mut query = $table::table
+            .inner_join(instances::table)
+            .filter($table::period_type.eq(filter.period_type.as_str()))
+            .filter($table::period_start.between(filter.start, filter.end))
+            .into_boxed();
+        if !filter.instance_ids.is_empty() {
+            let ids: Vec<i64> = filter.instance_ids.iter().map(|id| id.0).collect();
+            query = query.filter($table::instance_id.eq_any(ids));
+        }
+        if !filter.db_types.is_empty() {
+            let engines: Vec<&str> = filter
+                .db_types
+                .iter()
+                .map(|db_type| db_type.as_str())
+                .collect();
+            query = query.filter(instances::db_type.eq_any(engines));
+        }
+        query
+    }};
+}
+
+/// Database-level rows matching `filter`, newest period first, then by instance and database
+/// name, one page of them, and how many match in all.
+pub fn list_database_aggregates(
+    connection: &mut PgConnection,
+    filter: &AggregateFilter,
+    page: PageRequest,
+) -> Result<(Vec<(DatabaseSizeAggregate, InstanceLabel)>, i64), StoreError> {
+    use crate::schema::instances;
+    use database_size_aggregations as table;
+    let with_name = |query: database_query::Boxed<'static>| match &filter.database_name {
+        Some(name) => query.filter(table::database_name.eq(name.clone())),
+        None => query,
+    };
+    let total: i64 = with_name(filtered!(table, filter))
+        .count()
+        .get_result(connection)?;
+    let rows: Vec<(DatabaseAggregateRow, String, String)> = with_name(filtered!(table, filter))
+        .order((
+            table::period_start.desc(),
+            table::instance_id,
+            table::database_name,
+        ))
+        .limit(page.limit)
+        .offset(page.offset())
+        .select((
+            DatabaseAggregateRow::as_select(),
+            instances::name,
+            instances::db_type,
+        ))
+        .load(connection)?;
+    let items = rows
+        .into_iter()
+        .map(|(row, name, db_type)| {
+            let instance = label(row.instance_id, name, &db_type)?;
+            Ok((DatabaseSizeAggregate::try_from(row)?, instance))
+        })
+        .collect::<Result<_, StoreError>>()?;
+    Ok((items, total))
+}
+
+/// The boxed query type of database-level reads.
+mod database_query {
+    use crate::schema::{database_size_aggregations, instances};
+    use diesel::pg::Pg;
+
+    /// A boxed query over the join of database aggregations and instances.
+    pub(super) type Boxed<'a> = diesel::dsl::IntoBoxed<
+        'a,
+        diesel::dsl::InnerJoin<database_size_aggregations::table, instances::table>,
+        Pg,
+    >;
+}
+
+/// Instance-level rows matching `filter`, newest period first, then by instance, one page of
+/// them, and how many match in all.
+pub fn list_instance_aggregates(
+    connection: &mut PgConnection,
+    filter: &AggregateFilter,
+    page: PageRequest,
+) -> Result<(Vec<(InstanceSizeAggregate, InstanceLabel)>, i64), StoreError> {
+    use crate::schema::instances;
+    use instance_size_aggregations as table;
+    let total: i64 = filtered!(table, filter).count().get_result(connection)?;
+    let rows: Vec<(InstanceAggregateRow, String, String)> = filtered!(table, filter)
+        .order((table::period_start.desc(), table::instance_id))
+        .limit(page.limit)
+        .offset(page.offset())
+        .select((
+            InstanceAggregateRow::as_select(),
+            instances::name,
+            instances::db_type,
+        ))
+        .load(connection)?;
+    let items = rows
+        .into_iter()
+        .map(|(row, name, db_type)| {
+            let instance = label(row.instance_id, name, &db_type)?;
+            Ok((InstanceSizeAggregate::try_from(row)?, instance))
+        })
+        .collect::<Result<_, StoreError>>()?;
+    Ok((items, total))
+}
+
+/// One value of a series: a key's metric in one period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeriesPoint {
+    /// The instance.
+    pub instance: InstanceLabel,
+    /// The database, for database-level series.
+    pub database_name: Option<String>,
+    /// The period start.
+    pub period_start: NaiveDate,
+    /// The value; `None` when the metric is null for the period (no previous period).
+    pub value: Option<Decimal>,
+}
+
+#[derive(QueryableByName)]
+struct SeriesRow {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    instance_id: i64,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    instance_name: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    db_type: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    database_name: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Date)]
+    period_start: NaiveDate,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    value: Option<String>,
+}
+
+/// Every value of `column` (a numeric or integer column of the level's table, named by the
+/// caller from a fixed list) for the rows matching `filter`, ordered by instance, database and
+/// period.
+pub fn series(
+    connection: &mut PgConnection,
+    level: capacity_model::AggregationLevel,
+    column: &'static str,
+    filter: &AggregateFilter,
+) -> Result<Vec<SeriesPoint>, StoreError> {
+    use diesel::sql_types::{Array, BigInt, Date, Nullable, Text};
+    let (table, database) = match level {
+        capacity_model::AggregationLevel::Database => {
+            ("database_size_aggregations", "aggregate.database_name")
+        }
+        capacity_model::AggregationLevel::Instance => ("instance_size_aggregations", "NULL::text"),
+    };
+    let name_filter = match level {
+        capacity_model::AggregationLevel::Database => {
+            "AND ($6::text IS NULL OR aggregate.database_name = $6)"
+        }
+        capacity_model::AggregationLevel::Instance => "AND ($6::text IS NULL OR true)",
+    };
+    let ids: Vec<i64> = filter.instance_ids.iter().map(|id| id.0).collect();
+    let engines: Vec<&str> = filter
+        .db_types
+        .iter()
+        .map(|db_type| db_type.as_str())
+        .collect();
+    let rows: Vec<SeriesRow> = diesel::sql_query(format!(
+        "SELECT aggregate.instance_id, instance.name AS instance_name, instance.db_type,
+                {database} AS database_name, aggregate.period_start,
+                aggregate.{column}::text AS value
+         FROM {table} aggregate
+         JOIN instances instance ON instance.id = aggregate.instance_id
+         WHERE aggregate.period_type = $1 AND aggregate.period_start BETWEEN $2 AND $3
+           AND (cardinality($4::bigint[]) = 0 OR aggregate.instance_id = ANY($4))
+           AND (cardinality($5::text[]) = 0 OR instance.db_type = ANY($5))
+           {name_filter}
+         ORDER BY 1, 4, 5"
+    ))
+    .bind::<Text, _>(filter.period_type.as_str())
+    .bind::<Date, _>(filter.start)
+    .bind::<Date, _>(filter.end)
+    .bind::<Array<BigInt>, _>(&ids)
+    .bind::<Array<Text>, _>(&engines)
+    .bind::<Nullable<Text>, _>(&filter.database_name)
+    .load(connection)?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(SeriesPoint {
+                instance: label(row.instance_id, row.instance_name, &row.db_type)?,
+                database_name: row.database_name,
+                period_start: row.period_start,
+                value: row
+                    .value
+                    .map(|text| text.parse::<Decimal>().map_err(corrupt))
+                    .transpose()?,
+            })
+        })
+        .collect()
+}
+
+/// The instances summary: for each instance, its latest and earliest daily total in the window.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct InstanceTotals {
+    /// The instance.
+    pub instance: InstanceLabel,
+    /// Its latest sampled date in the window.
+    pub latest_date: NaiveDate,
+    /// Its total size on that date.
+    pub latest_total_size_mb: i64,
+    /// Its database count on that date.
+    pub latest_database_count: i64,
+    /// Its earliest sampled date in the window.
+    pub earliest_date: NaiveDate,
+    /// Its total size on that date.
+    pub earliest_total_size_mb: i64,
+}
+
+#[derive(QueryableByName)]
+struct TotalsRow {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    instance_id: i64,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    name: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    db_type: String,
+    #[diesel(sql_type = diesel::sql_types::Date)]
+    latest_date: NaiveDate,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    latest_total: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    latest_count: i64,
+    #[diesel(sql_type = diesel::sql_types::Date)]
+    earliest_date: NaiveDate,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    earliest_total: i64,
+}
+
+/// Each matching instance's latest and earliest daily total among the samples of
+/// `[filter.start, filter.end]` (the period type of `filter` is not used).
+pub fn instance_totals(
+    connection: &mut PgConnection,
+    filter: &AggregateFilter,
+) -> Result<Vec<InstanceTotals>, StoreError> {
+    use diesel::sql_types::{Array, BigInt, Date, Text};
+    let ids: Vec<i64> = filter.instance_ids.iter().map(|id| id.0).collect();
+    let engines: Vec<&str> = filter
+        .db_types
+        .iter()
+        .map(|db_type| db_type.as_str())
+        .collect();
+    let rows: Vec<TotalsRow> = diesel::sql_query(
+        "SELECT latest.instance_id, instance.name, instance.db_type,
+                latest.collected_date AS latest_date, latest.total_size_mb AS latest_total,
+                latest.database_count AS latest_count,
+                earliest.collected_date AS earliest_date, earliest.total_size_mb AS earliest_total
+         FROM (SELECT DISTINCT ON (instance_id) instance_id, collected_date, total_size_mb,
+                      database_count
+               FROM instance_size_stats
+               WHERE collected_date BETWEEN $1 AND $2
+                 AND (cardinality($3::bigint[]) = 0 OR instance_id = ANY($3))
+               ORDER BY instance_id, collected_date DESC) latest
+         JOIN (SELECT DISTINCT ON (instance_id) instance_id, collected_date, total_size_mb
+               FROM instance_size_stats
+               WHERE collected_date BETWEEN $1 AND $2
+                 AND (cardinality($3::bigint[]) = 0 OR instance_id = ANY($3))
+               ORDER BY instance_id, collected_date) earliest USING (instance_id)
+         JOIN instances instance ON instance.id = latest.instance_id
+         WHERE cardinality($4::text[]) = 0 OR instance.db_type = ANY($4)
+         ORDER BY latest.instance_id",
+    )
+    .bind::<Date, _>(filter.start)
+    .bind::<Date, _>(filter.end)
+    .bind::<Array<BigInt>, _>(&ids)
+    .bind::<Array<Text>, _>(&engines)
+    .load(connection)?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(InstanceTotals {
+                instance: label(row.instance_id, row.name, &row.db_type)?,
+                latest_date: row.latest_date,
+                latest_total_size_mb: row.latest_total,
+                latest_database_count: row.latest_count,
+                earliest_date: row.earliest_date,
+                earliest_total_size_mb: row.earliest_total,
+            })
+        })
+        .collect()
+}
+
+#[derive(QueryableByName)]
+struct LatestDatabaseRow {
+    #[diesel(embed)]
+    aggregate: DatabaseAggregateRow,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    instance_name: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    db_type: String,
+}
+
+/// The latest aggregate of each matching database in the window (the databases summary).
+pub fn latest_database_aggregates(
+    connection: &mut PgConnection,
+    filter: &AggregateFilter,
+) -> Result<Vec<(DatabaseSizeAggregate, InstanceLabel)>, StoreError> {
+    use diesel::sql_types::{Array, BigInt, Date, Nullable, Text};
+    let ids: Vec<i64> = filter.instance_ids.iter().map(|id| id.0).collect();
+    let engines: Vec<&str> = filter
+        .db_types
+        .iter()
+        .map(|db_type| db_type.as_str())
+        .collect();
+    let rows: Vec<LatestDatabaseRow> = diesel::sql_query(
+        "SELECT DISTINCT ON (aggregate.instance_id, aggregate.database_name)
+                aggregate.*, instance.name AS instance_name, instance.db_type
+         FROM database_size_aggregations aggregate
+         JOIN instances instance ON instance.id = aggregate.instance_id
+         WHERE aggregate.period_type = $1 AND aggregate.period_start BETWEEN $2 AND $3
+           AND (cardinality($4::bigint[]) = 0 OR aggregate.instance_id = ANY($4))
+           AND (cardinality($5::text[]) = 0 OR instance.db_type = ANY($5))
+           AND ($6::text IS NULL OR aggregate.database_name = $6)
+         ORDER BY aggregate.instance_id, aggregate.database_name, aggregate.period_start DESC",
+    )
+    .bind::<Text, _>(filter.period_type.as_str())
+    .bind::<Date, _>(filter.start)
+    .bind::<Date, _>(filter.end)
+    .bind::<Array<BigInt>, _>(&ids)
+    .bind::<Array<Text>, _>(&engines)
+    .bind::<Nullable<Text>, _>(&filter.database_name)
+    .load(connection)?;
+    rows.into_iter()
+        .map(|row| {
+            let instance = label(row.aggregate.instance_id, row.instance_name, &row.db_type)?;
+            Ok((DatabaseSizeAggregate::try_from(row.aggregate)?, instance))
+        })
         .collect()
 }

@@ -154,3 +154,215 @@ pub fn set_active(
     }
     Ok(())
 }
+
+/// One instance, deleted or not.
+pub fn get_instance(connection: &mut PgConnection, id: InstanceId) -> Result<Instance, StoreError> {
+    instances::table
+        .find(id.0)
+        .select(InstanceRow::as_select())
+        .first(connection)
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("instance {id}")))?
+        .try_into()
+}
+
+/// The ids among `ids` that name no instance at all (soft-deleted ones exist).
+pub fn missing_ids(
+    connection: &mut PgConnection,
+    ids: &[InstanceId],
+) -> Result<Vec<InstanceId>, StoreError> {
+    let wanted: Vec<i64> = ids.iter().map(|id| id.0).collect();
+    let found: std::collections::BTreeSet<i64> = instances::table
+        .filter(instances::id.eq_any(&wanted))
+        .select(instances::id)
+        .load::<i64>(connection)?
+        .into_iter()
+        .collect();
+    Ok(ids
+        .iter()
+        .copied()
+        .filter(|id| !found.contains(&id.0))
+        .collect())
+}
+
+/// Which instances a list shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InstanceFilter {
+    /// Only these engines (all when empty).
+    pub db_types: Vec<DbType>,
+    /// Only names containing this text (case-insensitive).
+    pub search: Option<String>,
+    /// Only active (`Some(true)`) or inactive ones.
+    pub is_active: Option<bool>,
+    /// Include soft-deleted instances.
+    pub include_deleted: bool,
+}
+
+/// One page of instances ordered by name, and how many match.
+pub fn list_instances(
+    connection: &mut PgConnection,
+    filter: &InstanceFilter,
+    page: i64,
+    limit: i64,
+) -> Result<(Vec<Instance>, i64), StoreError> {
+    let query = || {
+        let mut query = instances::table.into_boxed();
+        if !filter.include_deleted {
+            query = query.filter(instances::deleted_at.is_null());
+        }
+        if !filter.db_types.is_empty() {
+            let engines: Vec<&str> = filter
+                .db_types
+                .iter()
+                .map(|db_type| db_type.as_str())
+                .collect();
+            query = query.filter(instances::db_type.eq_any(engines));
+        }
+        if let Some(search) = &filter.search {
+            let pattern = format!(
+                "%{}%",
+                search
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            );
+            query = query.filter(instances::name.ilike(pattern));
+        }
+        if let Some(active) = filter.is_active {
+            query = query.filter(instances::is_active.eq(active));
+        }
+        query
+    };
+    let total: i64 = query().count().get_result(connection)?;
+    let rows = query()
+        .order((instances::name, instances::id))
+        .limit(limit)
+        .offset((page.max(1) - 1) * limit)
+        .select(InstanceRow::as_select())
+        .load(connection)?;
+    Ok((convert(rows)?, total))
+}
+
+/// Changes of an instance; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InstanceChanges {
+    /// New name.
+    pub name: Option<String>,
+    /// New engine.
+    pub db_type: Option<DbType>,
+    /// New host (`Some(None)` clears it).
+    pub host: Option<Option<String>>,
+    /// New port (`Some(None)` clears it).
+    pub port: Option<Option<i32>>,
+    /// New description.
+    pub description: Option<Option<String>>,
+    /// Active or not.
+    pub is_active: Option<bool>,
+}
+
+#[derive(AsChangeset)]
+#[diesel(table_name = instances)]
+struct InstanceChangeset {
+    name: Option<String>,
+    db_type: Option<String>,
+    host: Option<Option<String>>,
+    port: Option<Option<i32>>,
+    description: Option<Option<String>>,
+    is_active: Option<bool>,
+    updated_at: DateTime<Utc>,
+}
+
+/// Applies `changes` to a non-deleted instance. A name taken by another instance is a
+/// conflict.
+pub fn update_instance(
+    connection: &mut PgConnection,
+    id: InstanceId,
+    changes: &InstanceChanges,
+) -> Result<Instance, StoreError> {
+    let updated = diesel::update(
+        instances::table
+            .filter(instances::id.eq(id.0))
+            .filter(instances::deleted_at.is_null()),
+    )
+    .set(InstanceChangeset {
+        name: changes.name.clone(),
+        db_type: changes.db_type.map(|db_type| db_type.as_str().to_owned()),
+        host: changes.host.clone(),
+        port: changes.port,
+        description: changes.description.clone(),
+        is_active: changes.is_active,
+        updated_at: Utc::now(),
+    })
+    .returning(InstanceRow::as_returning())
+    .get_result(connection)
+    .optional()
+    .map_err(StoreError::from);
+    match updated {
+        Err(error) if error.is_unique_violation() => Err(StoreError::Conflict(format!(
+            "an instance named `{}` already exists",
+            changes.name.clone().unwrap_or_default()
+        ))),
+        Err(error) => Err(error),
+        Ok(None) => Err(StoreError::NotFound(format!("instance {id}"))),
+        Ok(Some(row)) => row.try_into(),
+    }
+}
+
+/// Soft-deletes an instance: it is no longer listed or aggregated, its history stays, and its
+/// name may be reused.
+pub fn delete_instance(connection: &mut PgConnection, id: InstanceId) -> Result<(), StoreError> {
+    let updated = diesel::update(
+        instances::table
+            .filter(instances::id.eq(id.0))
+            .filter(instances::deleted_at.is_null()),
+    )
+    .set((
+        instances::deleted_at.eq(diesel::dsl::now),
+        instances::is_active.eq(false),
+        instances::updated_at.eq(diesel::dsl::now),
+    ))
+    .execute(connection)?;
+    if updated == 0 {
+        return Err(StoreError::NotFound(format!("instance {id}")));
+    }
+    Ok(())
+}
+
+/// A database of the inventory.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, serde::Serialize)]
+#[diesel(table_name = crate::schema::instance_databases)]
+#[diesel(check_for_backend(diesel::pg::Pg))]
+pub struct InventoryDatabase {
+    /// The instance.
+    pub instance_id: i64,
+    /// The database.
+    pub database_name: String,
+    /// First sample.
+    pub first_seen_date: chrono::NaiveDate,
+    /// Last sample.
+    pub last_seen_date: chrono::NaiveDate,
+    /// Whether still present.
+    pub is_active: bool,
+}
+
+/// The databases of `instance_ids` (all when empty), by instance and name.
+pub fn inventory(
+    connection: &mut PgConnection,
+    instance_ids: &[InstanceId],
+) -> Result<Vec<InventoryDatabase>, StoreError> {
+    use crate::schema::instance_databases;
+    let mut query = instance_databases::table
+        .filter(instance_databases::deleted_at.is_null())
+        .into_boxed();
+    if !instance_ids.is_empty() {
+        let ids: Vec<i64> = instance_ids.iter().map(|id| id.0).collect();
+        query = query.filter(instance_databases::instance_id.eq_any(ids));
+    }
+    Ok(query
+        .order((
+            instance_databases::instance_id,
+            instance_databases::database_name,
+        ))
+        .select(InventoryDatabase::as_select())
+        .load(connection)?)
+}

@@ -32,7 +32,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    database_size_aggregations (instance_id, database_name, period_type, period_start) {
+    database_size_aggregations (period_type, period_start, instance_id, database_name) {
         instance_id -> Int8,
         database_name -> Text,
         period_type -> Text,
@@ -89,7 +89,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    instance_size_aggregations (instance_id, period_type, period_start) {
+    instance_size_aggregations (period_type, period_start, instance_id) {
         instance_id -> Int8,
         period_type -> Text,
         period_start -> Date,

@@ -659,3 +659,52 @@ pub fn cancel_sessions_of_job(
     }
     Ok(open)
 }
+
+/// Which sessions a list shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionFilter {
+    /// Only these statuses.
+    pub statuses: Vec<SessionStatus>,
+    /// Only this category.
+    pub sync_category: Option<SyncCategory>,
+    /// Only this type.
+    pub sync_type: Option<SyncType>,
+}
+
+/// One page of sessions, newest first, and how many match.
+pub fn list_sessions_page(
+    connection: &mut PgConnection,
+    filter: &SessionFilter,
+    page: i64,
+    limit: i64,
+) -> Result<(Vec<Session>, i64), StoreError> {
+    let query = || {
+        let mut query = sync_sessions::table.into_boxed();
+        if !filter.statuses.is_empty() {
+            let statuses: Vec<&str> = filter
+                .statuses
+                .iter()
+                .map(|status| status.as_str())
+                .collect();
+            query = query.filter(sync_sessions::status.eq_any(statuses));
+        }
+        if let Some(category) = filter.sync_category {
+            query = query.filter(sync_sessions::sync_category.eq(category.as_str()));
+        }
+        if let Some(sync_type) = filter.sync_type {
+            query = query.filter(sync_sessions::sync_type.eq(sync_type.as_str()));
+        }
+        query
+    };
+    let total: i64 = query().count().get_result(connection)?;
+    let sessions = query()
+        .order(sync_sessions::id.desc())
+        .limit(limit)
+        .offset((page.max(1) - 1) * limit)
+        .select(SessionRow::as_select())
+        .load(connection)?
+        .into_iter()
+        .map(Session::try_from)
+        .collect::<Result<_, _>>()?;
+    Ok((sessions, total))
+}

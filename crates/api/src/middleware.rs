@@ -1,0 +1,99 @@
+//! Middleware: request ids and error envelopes on every response, and HTTP metrics.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage, web};
+
+use crate::error::ApiError;
+use crate::ids::{is_acceptable_request_id, new_id};
+use crate::state::AppState;
+
+/// The request's id, as handlers and the error envelope see it.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Gives every request an id (the client's `X-Request-ID` when it sends a sane one), renders
+/// every error — from handlers, extractors or inner middleware — as the envelope carrying that
+/// id, sets `X-Request-ID` on every response, and records HTTP metrics.
+pub async fn request_context(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let started = Instant::now();
+    let id = request
+        .headers()
+        .get(&X_REQUEST_ID)
+        .and_then(|value| value.to_str().ok())
+        .filter(|value| is_acceptable_request_id(value))
+        .map_or_else(new_id, str::to_owned);
+    request.extensions_mut().insert(RequestId(id.clone()));
+    // No clone of the HttpRequest may be held across `next.call`: routing needs it unshared.
+    let method = request.method().to_string();
+    let state = request.app_data::<web::Data<Arc<AppState>>>().cloned();
+    let mut response = match next.call(request).await {
+        Ok(response) => {
+            let rendered =
+                response
+                    .response()
+                    .error()
+                    .map(|error| match error.as_error::<ApiError>() {
+                        Some(api_error) => api_error.to_response(&id),
+                        None => {
+                            let status = error.as_response_error().status_code();
+                            let api_error = match status.as_u16() {
+                                404 => ApiError::NotFound("the requested resource".into()),
+                                405 => ApiError::NotFound("this method on the resource".into()),
+                                code if code < 500 => {
+                                    ApiError::fields(vec![crate::error::FieldError::new(
+                                        "request",
+                                        "invalid",
+                                        error.to_string(),
+                                    )])
+                                }
+                                _ => ApiError::Internal(error.to_string()),
+                            };
+                            api_error.to_response(&id)
+                        }
+                    });
+            match rendered {
+                Some(rendered) => response.into_response(rendered),
+                None => response.map_into_boxed_body(),
+            }
+        }
+        // Only inner middleware fails this way (the session cookie could not be written); the
+        // request is gone, so actix renders the error, without our header.
+        Err(error) => {
+            tracing::error!(request_id = id, %error, "middleware failed");
+            return Err(error);
+        }
+    };
+    response.headers_mut().insert(
+        X_REQUEST_ID,
+        HeaderValue::from_str(&id).expect("request ids are header-safe"),
+    );
+    if let Some(state) = state {
+        let route = response
+            .request()
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".to_owned());
+        let status = response.status().as_u16().to_string();
+        state
+            .metrics
+            .http_requests
+            .with_label_values(&[method.as_str(), route.as_str(), status.as_str()])
+            .inc();
+        state
+            .metrics
+            .http_duration
+            .with_label_values(&[method.as_str(), route.as_str()])
+            .observe(started.elapsed().as_secs_f64());
+    }
+    Ok(response)
+}

@@ -1,0 +1,359 @@
+//! Monitored instances and the options of the filter boxes.
+
+use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use capacity_model::{DbType, InstanceId};
+use store::instances::{self, InstanceChanges, InstanceFilter, NewInstance};
+
+use crate::auth::{Admin, Viewer};
+use crate::dto::{DatabaseOption, InstanceInput, InstanceItem, InstanceOption};
+use crate::envelope::{Envelope, Paginated};
+use crate::error::{ApiError, ErrorEnvelope, FieldError};
+use crate::params::Parameters;
+use crate::state::State;
+
+/// Filters of the instance list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // Documents the parameters; they are read by `Parameters`.
+pub struct InstanceQuery {
+    /// Only these engines (repeatable).
+    #[param(style = Form, explode)]
+    db_type: Option<Vec<String>>,
+    /// Only names containing this text (case-insensitive).
+    search: Option<String>,
+    /// Only active (true) or inactive (false) instances.
+    is_active: Option<bool>,
+    /// Page, from 1.
+    page: Option<i64>,
+    /// Items per page, 1–200 (default 20).
+    limit: Option<i64>,
+}
+
+/// Filters of the option lists.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // Documents the parameters; they are read by `Parameters`.
+pub struct OptionsQuery {
+    /// Only these engines (repeatable; instance options).
+    #[param(style = Form, explode)]
+    db_type: Option<Vec<String>>,
+    /// Only databases of these instances (repeatable; database options).
+    #[param(style = Form, explode)]
+    instance_id: Option<Vec<i64>>,
+}
+
+/// Instances, by name (soft-deleted ones are not listed).
+#[utoipa::path(
+    tag = "instances",
+    params(InstanceQuery),
+    responses(
+        (status = 200, description = "One page of instances", body = Envelope<Paginated<InstanceItem>>),
+        (status = 400, description = "Invalid parameters, each listed in `errors`", body = ErrorEnvelope),
+        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+    ),
+    security(("session_cookie" = []), ("bearer_token" = [])),
+)]
+#[get("/instances")]
+pub async fn list_instances(
+    state: State,
+    _viewer: Viewer,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let mut parameters = Parameters::of(&request);
+    let filter = InstanceFilter {
+        db_types: parameters.many::<DbType>("db_type"),
+        search: parameters.one::<String>("search"),
+        is_active: parameters.one::<bool>("is_active"),
+        include_deleted: false,
+    };
+    let page = parameters.page();
+    parameters.finish()?;
+    let (items, total) = store::run_blocking(&state.store, move |connection| {
+        instances::list_instances(connection, &filter, page.page, page.limit)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(Envelope::new(
+        "instances",
+        Paginated::new(
+            items.into_iter().map(InstanceItem::from).collect(),
+            total,
+            page.page,
+            page.limit,
+        ),
+    )))
+}
+
+/// Checks an instance body; `creating` requires the name and engine.
+fn read_input(input: InstanceInput, creating: bool) -> Result<InstanceChanges, ApiError> {
+    let mut problems = Vec::new();
+    let name = input.name.map(|name| name.trim().to_owned());
+    match &name {
+        None if creating => problems.push(FieldError::new("name", "required", "is required")),
+        Some(name) if name.is_empty() || name.chars().count() > 255 => {
+            problems.push(FieldError::new(
+                "name",
+                "invalid",
+                "must have 1 to 255 characters",
+            ));
+        }
+        _ => {}
+    }
+    let db_type = match input.db_type.as_deref() {
+        None if creating => {
+            problems.push(FieldError::new("db_type", "required", "is required"));
+            None
+        }
+        None => None,
+        Some(text) => match text.parse::<DbType>() {
+            Ok(db_type) => Some(db_type),
+            Err(error) => {
+                problems.push(error.into());
+                None
+            }
+        },
+    };
+    if let Some(port) = input.port
+        && !(1..=65535).contains(&port)
+    {
+        problems.push(FieldError::new(
+            "port",
+            "out_of_range",
+            "must be between 1 and 65535",
+        ));
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::fields(problems));
+    }
+    let text = |value: Option<String>| {
+        value.map(|value| Some(value.trim().to_owned()).filter(|value| !value.is_empty()))
+    };
+    Ok(InstanceChanges {
+        name,
+        db_type,
+        host: text(input.host),
+        port: input.port.map(Some),
+        description: text(input.description),
+        is_active: input.is_active,
+    })
+}
+
+/// Adds an instance to monitor.
+#[utoipa::path(
+    tag = "instances",
+    request_body = InstanceInput,
+    responses(
+        (status = 201, description = "Created", body = Envelope<InstanceItem>),
+        (status = 400, description = "Invalid fields, each listed in `errors`", body = ErrorEnvelope),
+        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+        (status = 403, description = "Not an admin, or CSRF token missing or wrong", body = ErrorEnvelope),
+        (status = 409, description = "The name is taken", body = ErrorEnvelope),
+    ),
+    security(("session_cookie" = []), ("bearer_token" = [])),
+)]
+#[post("/instances")]
+pub async fn create_instance(
+    state: State,
+    _admin: Admin,
+    body: web::Json<InstanceInput>,
+) -> Result<HttpResponse, ApiError> {
+    let changes = read_input(body.into_inner(), true)?;
+    let instance = store::run_blocking(&state.store, move |connection| {
+        let created = instances::create_instance(
+            connection,
+            &NewInstance {
+                name: changes.name.clone().unwrap_or_default(),
+                db_type: changes.db_type.unwrap_or(DbType::Postgresql),
+                host: changes.host.clone().flatten(),
+                port: changes.port.flatten(),
+                description: changes.description.clone().flatten(),
+            },
+        )?;
+        match changes.is_active {
+            Some(false) => instances::update_instance(
+                connection,
+                created.id,
+                &InstanceChanges {
+                    is_active: Some(false),
+                    ..InstanceChanges::default()
+                },
+            ),
+            _ => Ok(created),
+        }
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(Envelope::new(
+        "instance created",
+        InstanceItem::from(instance),
+    )))
+}
+
+/// One instance (also soft-deleted ones, whose history stays readable).
+#[utoipa::path(
+    tag = "instances",
+    params(("id" = i64, Path, description = "The instance's id")),
+    responses(
+        (status = 200, description = "The instance", body = Envelope<InstanceItem>),
+        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+        (status = 404, description = "No such instance", body = ErrorEnvelope),
+    ),
+    security(("session_cookie" = []), ("bearer_token" = [])),
+)]
+#[get("/instances/{id}")]
+pub async fn get_instance(
+    state: State,
+    _viewer: Viewer,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = InstanceId(path.into_inner());
+    let instance = store::run_blocking(&state.store, move |connection| {
+        instances::get_instance(connection, id)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(Envelope::new("instance", InstanceItem::from(instance))))
+}
+
+/// Changes an instance; omitted fields stay as they are.
+#[utoipa::path(
+    tag = "instances",
+    params(("id" = i64, Path, description = "The instance's id")),
+    request_body = InstanceInput,
+    responses(
+        (status = 200, description = "Updated", body = Envelope<InstanceItem>),
+        (status = 400, description = "Invalid fields, each listed in `errors`", body = ErrorEnvelope),
+        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+        (status = 403, description = "Not an admin, or CSRF token missing or wrong", body = ErrorEnvelope),
+        (status = 404, description = "No such instance", body = ErrorEnvelope),
+        (status = 409, description = "The name is taken", body = ErrorEnvelope),
+    ),
+    security(("session_cookie" = []), ("bearer_token" = [])),
+)]
+#[put("/instances/{id}")]
+pub async fn update_instance(
+    state: State,
+    _admin: Admin,
+    path: web::Path<i64>,
+    body: web::Json<InstanceInput>,
+) -> Result<HttpResponse, ApiError> {
+    let id = InstanceId(path.into_inner());
+    let changes = read_input(body.into_inner(), false)?;
+    let instance = store::run_blocking(&state.store, move |connection| {
+        instances::update_instance(connection, id, &changes)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(Envelope::new(
+        "instance updated",
+        InstanceItem::from(instance),
+    )))
+}
+
+/// Soft-deletes an instance: no longer listed or aggregated; its history stays readable.
+#[utoipa::path(
+    tag = "instances",
+    params(("id" = i64, Path, description = "The instance's id")),
+    responses(
+        (status = 200, description = "Deleted", body = Envelope<bool>),
+        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+        (status = 403, description = "Not an admin, or CSRF token missing or wrong", body = ErrorEnvelope),
+        (status = 404, description = "No such instance", body = ErrorEnvelope),
+    ),
+    security(("session_cookie" = []), ("bearer_token" = [])),
+)]
+#[delete("/instances/{id}")]
+pub async fn delete_instance(
+    state: State,
+    _admin: Admin,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = InstanceId(path.into_inner());
+    store::run_blocking(&state.store, move |connection| {
+        instances::delete_instance(connection, id)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(Envelope::new("instance deleted", true)))
+}
+
+/// Active instances for the filter boxes, by name.
+#[utoipa::path(
+    tag = "instances",
+    params(OptionsQuery),
+    responses(
+        (status = 200, description = "The options", body = Envelope<Vec<InstanceOption>>),
+        (status = 400, description = "Invalid parameters", body = ErrorEnvelope),
+        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+    ),
+    security(("session_cookie" = []), ("bearer_token" = [])),
+)]
+#[get("/instances/options")]
+pub async fn instance_options(
+    state: State,
+    _viewer: Viewer,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let mut parameters = Parameters::of(&request);
+    let filter = InstanceFilter {
+        db_types: parameters.many::<DbType>("db_type"),
+        ..InstanceFilter::default()
+    };
+    parameters.finish()?;
+    let (items, _) = store::run_blocking(&state.store, move |connection| {
+        instances::list_instances(connection, &filter, 1, 10_000)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(Envelope::new(
+        "instance options",
+        items
+            .into_iter()
+            .map(|instance| InstanceOption {
+                id: instance.id.0,
+                name: instance.name,
+                db_type: instance.db_type,
+            })
+            .collect::<Vec<_>>(),
+    )))
+}
+
+/// Databases of the inventory for the filter boxes, by instance and name.
+#[utoipa::path(
+    tag = "instances",
+    params(OptionsQuery),
+    responses(
+        (status = 200, description = "The options", body = Envelope<Vec<DatabaseOption>>),
+        (status = 400, description = "Invalid parameters", body = ErrorEnvelope),
+        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+    ),
+    security(("session_cookie" = []), ("bearer_token" = [])),
+)]
+#[get("/databases/options")]
+pub async fn database_options(
+    state: State,
+    _viewer: Viewer,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let mut parameters = Parameters::of(&request);
+    let ids: Vec<InstanceId> = parameters
+        .many::<i64>("instance_id")
+        .into_iter()
+        .map(InstanceId)
+        .collect();
+    parameters.finish()?;
+    let databases = store::run_blocking(&state.store, move |connection| {
+        instances::inventory(connection, &ids)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(Envelope::new(
+        "database options",
+        databases
+            .into_iter()
+            .map(|database| DatabaseOption {
+                instance_id: database.instance_id,
+                database_name: database.database_name,
+                is_active: database.is_active,
+                first_seen_date: database.first_seen_date,
+                last_seen_date: database.last_seen_date,
+            })
+            .collect::<Vec<_>>(),
+    )))
+}

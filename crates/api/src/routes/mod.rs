@@ -1,0 +1,49 @@
+//! The handlers of `/api/v1`, by area.
+
+pub mod auth;
+pub mod capacity;
+pub mod health;
+pub mod instances;
+pub mod partitions;
+pub mod runs;
+pub mod scheduler;
+
+use utoipa_actix_web::service_config::ServiceConfig;
+
+/// Registers every handler (relative to `/api/v1`).
+pub fn configure(config: &mut ServiceConfig) {
+    config
+        .service(health::live)
+        .service(health::ready)
+        .service(auth::login)
+        .service(auth::logout)
+        .service(auth::me)
+        .service(auth::csrf_token)
+        .service(auth::list_tokens)
+        .service(auth::create_token)
+        .service(auth::revoke_token)
+        .service(capacity::list_instances)
+        .service(capacity::instances_summary)
+        .service(capacity::instances_series)
+        .service(capacity::list_databases)
+        .service(capacity::databases_summary)
+        .service(capacity::databases_series)
+        .service(runs::aggregate_now)
+        .service(runs::list_sessions)
+        .service(runs::get_session)
+        .service(runs::cancel_session)
+        .service(scheduler::list_schedules)
+        .service(scheduler::get_schedule)
+        .service(scheduler::update_schedule)
+        .service(scheduler::schedule_action)
+        .service(partitions::list_partitions)
+        .service(partitions::partition_status)
+        .service(partitions::cleanup)
+        .service(instances::instance_options)
+        .service(instances::database_options)
+        .service(instances::list_instances)
+        .service(instances::create_instance)
+        .service(instances::get_instance)
+        .service(instances::update_instance)
+        .service(instances::delete_instance);
+}

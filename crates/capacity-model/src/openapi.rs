@@ -1,0 +1,31 @@
+//! OpenAPI schemas of the named enums (feature `openapi`): string enums listing every name.
+
+use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+use utoipa::openapi::{RefOr, Schema};
+
+use crate::{AggregationLevel, DbType, PeriodType, TrendDirection};
+
+macro_rules! string_enum_schema {
+    ($($name:ident: $description:literal),+ $(,)?) => {
+        $(
+            impl utoipa::PartialSchema for $name {
+                fn schema() -> RefOr<Schema> {
+                    ObjectBuilder::new()
+                        .schema_type(SchemaType::new(Type::String))
+                        .description(Some($description))
+                        .enum_values(Some($name::ALL.iter().map(|value| value.as_str())))
+                        .into()
+                }
+            }
+
+            impl utoipa::ToSchema for $name {}
+        )+
+    };
+}
+
+string_enum_schema! {
+    DbType: "The database engine of an instance.",
+    PeriodType: "The granularity of an aggregation.",
+    AggregationLevel: "Database level or instance level.",
+    TrendDirection: "growing above +5 %, shrinking below -5 %, else stable.",
+}
