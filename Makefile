@@ -7,7 +7,7 @@ export DATABASE_URL
 CARGO ?= cargo
 
 .PHONY: test lint fmt check-dependencies check-schema schema clean-test-databases \
-        bench-aggregate build demo
+        bench-aggregate build demo openapi
 
 ## test: formatting, lints, architecture and schema checks, then every test against PostgreSQL
 test: lint check-dependencies check-schema clean-test-databases
@@ -40,6 +40,10 @@ clean-test-databases:
 	for name in $$(psql -At "$$server/postgres" -c "SELECT datname FROM pg_database WHERE datname LIKE 'capstats\_test\_%'"); do \
 		psql -q "$$server/postgres" -c "DROP DATABASE IF EXISTS $$name WITH (FORCE)"; \
 	done
+
+## openapi: regenerate openapi/openapi.json from the code (a test fails when it is stale)
+openapi:
+	$(CARGO) run -q -p capstats-api -- openapi > openapi/openapi.json
 
 ## bench-aggregate: full backfill with capstats against the plain-SQL floor (docs/performance.md)
 bench-aggregate:

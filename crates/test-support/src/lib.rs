@@ -71,13 +71,18 @@ fn ensure_template(admin: &mut PgConnection) -> String {
             store::migrations::run_pending(&mut connection)
                 .unwrap_or_else(|error| panic!("migrating the template failed: {error}"));
         }
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a tokio runtime for the job store set-up");
-        runtime
-            .block_on(jobs::job_store::setup(&database_url(&building)))
-            .unwrap_or_else(|error| panic!("setting up the job store failed: {error}"));
+        // On a thread of its own: tests that are async already run inside a runtime.
+        let url = database_url(&building);
+        std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a tokio runtime for the job store set-up")
+                .block_on(jobs::job_store::setup(&url))
+        })
+        .join()
+        .expect("the job store set-up does not panic")
+        .unwrap_or_else(|error| panic!("setting up the job store failed: {error}"));
         execute(
             admin,
             &format!("ALTER DATABASE {building} RENAME TO {template}"),
