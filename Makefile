@@ -7,10 +7,10 @@ export DATABASE_URL
 CARGO ?= cargo
 
 .PHONY: test lint fmt check-dependencies check-schema schema clean-test-databases \
-        bench-aggregate build demo openapi
+        bench-aggregate bench-api build demo openapi client-deps
 
 ## test: formatting, lints, architecture and schema checks, then every test against PostgreSQL
-test: lint check-dependencies check-schema clean-test-databases
+test: lint check-dependencies check-schema clean-test-databases client-deps
 	$(CARGO) test --workspace --lib --bins --tests --examples
 	$(CARGO) test --workspace --doc
 
@@ -18,6 +18,10 @@ test: lint check-dependencies check-schema clean-test-databases
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## client-deps: the npm packages of the generated-client test (tests/client, from its lockfile)
+client-deps:
+	cd tests/client && npm ci --no-audit --no-fund --loglevel=error
 
 fmt:
 	$(CARGO) fmt --all
@@ -49,16 +53,13 @@ openapi:
 bench-aggregate:
 	$(CARGO) bench -p jobs --bench aggregate
 
+## bench-api: wrk against list, summary and series endpoints on ~1 M aggregate rows (docs/performance.md)
+bench-api:
+	./bench/api.sh
+
 build:
 	$(CARGO) build --workspace --release
 
-## demo: migrate the database named by CAPSTATS_DEMO_DATABASE_URL, seed demo data and aggregate it
-CAPSTATS_DEMO_DATABASE_URL ?= postgres://root@127.0.0.1:5432/capstats
-demo: build
-	DATABASE_URL=$(CAPSTATS_DEMO_DATABASE_URL) ./target/release/capstats-api migrate
-	DATABASE_URL=$(CAPSTATS_DEMO_DATABASE_URL) ./target/release/capstats-worker seed-demo
-	@from=$$(date -d '400 days ago' +%F); to=$$(date +%F); \
-	for type in daily weekly monthly quarterly yearly; do \
-		DATABASE_URL=$(CAPSTATS_DEMO_DATABASE_URL) ./target/release/capstats-worker aggregate \
-			--period-type $$type --from $$from --to $$to || exit 1; \
-	done
+## demo: migrate, seed and aggregate demo data, then run the API and the worker (Ctrl-C stops)
+demo:
+	./scripts/demo.sh

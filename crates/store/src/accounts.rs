@@ -165,8 +165,13 @@ pub fn create_token(
         .get_result(connection)?)
 }
 
+/// How stale `last_used_at` may get before a request refreshes it. Writing it on every request
+/// would turn each authenticated read into a write (and a WAL flush); a minute is precise enough
+/// for "when was this token last used".
+const LAST_USED_RESOLUTION_SECONDS: i64 = 60;
+
 /// The usable token with this hash (not revoked, not expired) and its active user, marking it
-/// used.
+/// used (at most once per [`LAST_USED_RESOLUTION_SECONDS`]).
 pub fn authenticate_token(
     connection: &mut PgConnection,
     token_hash: &str,
@@ -185,9 +190,14 @@ pub fn authenticate_token(
         .first(connection)
         .optional()?;
     if let Some((token, _)) = &found {
-        diesel::update(api_tokens::table.find(token.id))
-            .set(api_tokens::last_used_at.eq(diesel::dsl::now))
-            .execute(connection)?;
+        let fresh_enough = token.last_used_at.is_some_and(|used| {
+            Utc::now().signed_duration_since(used).num_seconds() < LAST_USED_RESOLUTION_SECONDS
+        });
+        if !fresh_enough {
+            diesel::update(api_tokens::table.find(token.id))
+                .set(api_tokens::last_used_at.eq(diesel::dsl::now))
+                .execute(connection)?;
+        }
     }
     Ok(found)
 }

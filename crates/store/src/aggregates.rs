@@ -1,6 +1,8 @@
 //! Reading stored aggregates: back as domain records, filtered and paged for the API,
 //! summarised, and as series for charts.
 
+use std::collections::{BTreeSet, HashMap};
+
 use chrono::NaiveDate;
 use diesel::prelude::*;
 
@@ -238,12 +240,13 @@ fn label(id: i64, name: String, db_type: &str) -> Result<InstanceLabel, StoreErr
     })
 }
 
+/// The matching rows of `$table` as a boxed query without a join: an engine filter is a
+/// semi-join on `instances`, so that counting the matches reads the aggregate table alone.
 macro_rules! filtered {
     ($table:ident, $filter:expr) => {{
         use crate::schema::instances;
         let filter = $filter;
         let mut query = $table::table
-            .inner_join(instances::table)
             .filter($table::period_type.eq(filter.period_type.as_str()))
             .filter($table::period_start.between(filter.start, filter.end))
             .into_boxed();
@@ -252,15 +255,59 @@ macro_rules! filtered {
             query = query.filter($table::instance_id.eq_any(ids));
         }
         if !filter.db_types.is_empty() {
-            let engines: Vec<&str> = filter
+            let engines: Vec<&'static str> = filter
                 .db_types
                 .iter()
                 .map(|db_type| db_type.as_str())
                 .collect();
-            query = query.filter(instances::db_type.eq_any(engines));
+            query = query.filter(
+                $table::instance_id.eq_any(
+                    instances::table
+                        .filter(instances::db_type.eq_any(engines))
+                        .select(instances::id),
+                ),
+            );
         }
         query
     }};
+}
+
+/// The display labels of these instances, by id.
+fn labels(
+    connection: &mut PgConnection,
+    ids: impl IntoIterator<Item = i64>,
+) -> Result<HashMap<i64, InstanceLabel>, StoreError> {
+    use crate::schema::instances;
+    let ids: BTreeSet<i64> = ids.into_iter().collect();
+    let rows: Vec<(i64, String, String)> = instances::table
+        .filter(instances::id.eq_any(ids))
+        .select((instances::id, instances::name, instances::db_type))
+        .load(connection)?;
+    rows.into_iter()
+        .map(|(id, name, db_type)| Ok((id, label(id, name, &db_type)?)))
+        .collect()
+}
+
+/// Pairs each row with its instance's label.
+fn labelled<Row, Aggregate>(
+    connection: &mut PgConnection,
+    rows: Vec<Row>,
+    instance_of: impl Fn(&Row) -> i64,
+) -> Result<Vec<(Aggregate, InstanceLabel)>, StoreError>
+where
+    Aggregate: TryFrom<Row, Error = StoreError>,
+{
+    let labels = labels(connection, rows.iter().map(&instance_of))?;
+    rows.into_iter()
+        .map(|row| {
+            let id = instance_of(&row);
+            let instance = labels
+                .get(&id)
+                .cloned()
+                .ok_or_else(|| corrupt(format!("instance {id} is missing")))?;
+            Ok((Aggregate::try_from(row)?, instance))
+        })
+        .collect()
 }
 
 /// Database-level rows matching `filter`, newest period first, then by instance and database
@@ -270,7 +317,6 @@ pub fn list_database_aggregates(
     filter: &AggregateFilter,
     page: PageRequest,
 ) -> Result<(Vec<(DatabaseSizeAggregate, InstanceLabel)>, i64), StoreError> {
-    use crate::schema::instances;
     use database_size_aggregations as table;
     let with_name = |query: database_query::Boxed<'static>| match &filter.database_name {
         Some(name) => query.filter(table::database_name.eq(name.clone())),
@@ -279,7 +325,7 @@ pub fn list_database_aggregates(
     let total: i64 = with_name(filtered!(table, filter))
         .count()
         .get_result(connection)?;
-    let rows: Vec<(DatabaseAggregateRow, String, String)> = with_name(filtered!(table, filter))
+    let rows: Vec<DatabaseAggregateRow> = with_name(filtered!(table, filter))
         .order((
             table::period_start.desc(),
             table::instance_id,
@@ -287,33 +333,18 @@ pub fn list_database_aggregates(
         ))
         .limit(page.limit)
         .offset(page.offset())
-        .select((
-            DatabaseAggregateRow::as_select(),
-            instances::name,
-            instances::db_type,
-        ))
+        .select(DatabaseAggregateRow::as_select())
         .load(connection)?;
-    let items = rows
-        .into_iter()
-        .map(|(row, name, db_type)| {
-            let instance = label(row.instance_id, name, &db_type)?;
-            Ok((DatabaseSizeAggregate::try_from(row)?, instance))
-        })
-        .collect::<Result<_, StoreError>>()?;
-    Ok((items, total))
+    Ok((labelled(connection, rows, |row| row.instance_id)?, total))
 }
 
 /// The boxed query type of database-level reads.
 mod database_query {
-    use crate::schema::{database_size_aggregations, instances};
+    use crate::schema::database_size_aggregations;
     use diesel::pg::Pg;
 
-    /// A boxed query over the join of database aggregations and instances.
-    pub(super) type Boxed<'a> = diesel::dsl::IntoBoxed<
-        'a,
-        diesel::dsl::InnerJoin<database_size_aggregations::table, instances::table>,
-        Pg,
-    >;
+    /// A boxed query over database aggregations.
+    pub(super) type Boxed<'a> = diesel::dsl::IntoBoxed<'a, database_size_aggregations::table, Pg>;
 }
 
 /// Instance-level rows matching `filter`, newest period first, then by instance, one page of
@@ -323,27 +354,15 @@ pub fn list_instance_aggregates(
     filter: &AggregateFilter,
     page: PageRequest,
 ) -> Result<(Vec<(InstanceSizeAggregate, InstanceLabel)>, i64), StoreError> {
-    use crate::schema::instances;
     use instance_size_aggregations as table;
     let total: i64 = filtered!(table, filter).count().get_result(connection)?;
-    let rows: Vec<(InstanceAggregateRow, String, String)> = filtered!(table, filter)
+    let rows: Vec<InstanceAggregateRow> = filtered!(table, filter)
         .order((table::period_start.desc(), table::instance_id))
         .limit(page.limit)
         .offset(page.offset())
-        .select((
-            InstanceAggregateRow::as_select(),
-            instances::name,
-            instances::db_type,
-        ))
+        .select(InstanceAggregateRow::as_select())
         .load(connection)?;
-    let items = rows
-        .into_iter()
-        .map(|(row, name, db_type)| {
-            let instance = label(row.instance_id, name, &db_type)?;
-            Ok((InstanceSizeAggregate::try_from(row)?, instance))
-        })
-        .collect::<Result<_, StoreError>>()?;
-    Ok((items, total))
+    Ok((labelled(connection, rows, |row| row.instance_id)?, total))
 }
 
 /// One value of a series: a key's metric in one period.
@@ -362,71 +381,127 @@ pub struct SeriesPoint {
 #[derive(QueryableByName)]
 struct SeriesRow {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
+    total_lines: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
     instance_id: i64,
     #[diesel(sql_type = diesel::sql_types::Text)]
     instance_name: String,
     #[diesel(sql_type = diesel::sql_types::Text)]
     db_type: String,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
-    database_name: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    database_name: String,
     #[diesel(sql_type = diesel::sql_types::Date)]
     period_start: NaiveDate,
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
     value: Option<String>,
 }
 
-/// Every value of `column` (a numeric or integer column of the level's table, named by the
-/// caller from a fixed list) for the rows matching `filter`, ordered by instance, database and
-/// period.
+/// The `WHERE` clause shared by the SQL-text reads of a level's table (aliased `aggregate`):
+/// `$1` period type, `$2`..`$3` period starts, `$4` instance ids, `$5` engines, `$6` database
+/// name (ignored at instance level, but always bound so the parameter list stays fixed).
+fn matching_condition(level: capacity_model::AggregationLevel) -> String {
+    let name_condition = match level {
+        capacity_model::AggregationLevel::Database => {
+            "($6::text IS NULL OR aggregate.database_name = $6)"
+        }
+        capacity_model::AggregationLevel::Instance => "($6::text IS NULL OR true)",
+    };
+    format!(
+        "aggregate.period_type = $1 AND aggregate.period_start BETWEEN $2 AND $3
+           AND (cardinality($4::bigint[]) = 0 OR aggregate.instance_id = ANY($4))
+           AND (cardinality($5::text[]) = 0 OR aggregate.instance_id IN
+                (SELECT id FROM instances WHERE db_type = ANY($5)))
+           AND {name_condition}"
+    )
+}
+
+/// Binds the parameters of [`matching_condition`] to a SQL-text query.
+macro_rules! bind_matching {
+    ($query:expr, $filter:expr) => {{
+        use diesel::sql_types::{Array, BigInt, Date, Nullable, Text};
+        let filter: &AggregateFilter = $filter;
+        let ids: Vec<i64> = filter.instance_ids.iter().map(|id| id.0).collect();
+        let engines: Vec<&'static str> = filter
+            .db_types
+            .iter()
+            .map(|db_type| db_type.as_str())
+            .collect();
+        $query
+            .bind::<Text, _>(filter.period_type.as_str())
+            .bind::<Date, _>(filter.start)
+            .bind::<Date, _>(filter.end)
+            .bind::<Array<BigInt>, _>(ids)
+            .bind::<Array<Text>, _>(engines)
+            .bind::<Nullable<Text>, _>(filter.database_name.clone())
+    }};
+}
+
+/// The lines of a chart, ranked in SQL so that only the plotted lines leave the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RankedSeries {
+    /// The points of the `top` ranked lines: line by line in rank order, each by period.
+    pub points: Vec<SeriesPoint>,
+    /// How many lines match in all.
+    pub total_lines: i64,
+}
+
+/// The values of `column` (a numeric or integer column of the level's table, named by the
+/// caller from a fixed list) for the rows matching `filter`, one line per instance (or
+/// database), keeping the `top` lines with the largest latest non-null value (lines with no
+/// value last; ties by instance id and database name).
 pub fn series(
     connection: &mut PgConnection,
     level: capacity_model::AggregationLevel,
     column: &'static str,
     filter: &AggregateFilter,
-) -> Result<Vec<SeriesPoint>, StoreError> {
-    use diesel::sql_types::{Array, BigInt, Date, Nullable, Text};
+    top: i64,
+) -> Result<RankedSeries, StoreError> {
     let (table, database) = match level {
         capacity_model::AggregationLevel::Database => {
             ("database_size_aggregations", "aggregate.database_name")
         }
-        capacity_model::AggregationLevel::Instance => ("instance_size_aggregations", "NULL::text"),
+        // An empty name instead of NULL keeps the line key hashable in the join below.
+        capacity_model::AggregationLevel::Instance => ("instance_size_aggregations", "''"),
     };
-    let name_filter = match level {
-        capacity_model::AggregationLevel::Database => {
-            "AND ($6::text IS NULL OR aggregate.database_name = $6)"
-        }
-        capacity_model::AggregationLevel::Instance => "AND ($6::text IS NULL OR true)",
-    };
-    let ids: Vec<i64> = filter.instance_ids.iter().map(|id| id.0).collect();
-    let engines: Vec<&str> = filter
-        .db_types
-        .iter()
-        .map(|db_type| db_type.as_str())
-        .collect();
-    let rows: Vec<SeriesRow> = diesel::sql_query(format!(
-        "SELECT aggregate.instance_id, instance.name AS instance_name, instance.db_type,
-                {database} AS database_name, aggregate.period_start,
-                aggregate.{column}::text AS value
-         FROM {table} aggregate
-         JOIN instances instance ON instance.id = aggregate.instance_id
-         WHERE aggregate.period_type = $1 AND aggregate.period_start BETWEEN $2 AND $3
-           AND (cardinality($4::bigint[]) = 0 OR aggregate.instance_id = ANY($4))
-           AND (cardinality($5::text[]) = 0 OR instance.db_type = ANY($5))
-           {name_filter}
-         ORDER BY 1, 4, 5"
-    ))
-    .bind::<Text, _>(filter.period_type.as_str())
-    .bind::<Date, _>(filter.start)
-    .bind::<Date, _>(filter.end)
-    .bind::<Array<BigInt>, _>(&ids)
-    .bind::<Array<Text>, _>(&engines)
-    .bind::<Nullable<Text>, _>(&filter.database_name)
-    .load(connection)?;
-    rows.into_iter()
+    let condition = matching_condition(level);
+    let query = diesel::sql_query(format!(
+        "WITH matching AS (
+             SELECT aggregate.instance_id, {database} AS database_name, aggregate.period_start,
+                    aggregate.{column} AS value
+             FROM {table} aggregate
+             WHERE {condition}),
+         latest AS (
+             SELECT DISTINCT ON (instance_id, database_name) instance_id, database_name, value
+             FROM matching
+             ORDER BY instance_id, database_name, value IS NULL, period_start DESC),
+         chosen AS (
+             SELECT instance_id, database_name, count(*) OVER () AS total_lines,
+                    row_number() OVER (ORDER BY value DESC NULLS LAST, instance_id,
+                                                database_name) AS rank
+             FROM latest
+             ORDER BY rank
+             LIMIT $7)
+         SELECT chosen.total_lines, chosen.instance_id, instance.name AS instance_name,
+                instance.db_type, chosen.database_name, matching.period_start,
+                matching.value::text AS value
+         FROM chosen
+         JOIN matching USING (instance_id, database_name)
+         JOIN instances instance ON instance.id = chosen.instance_id
+         ORDER BY chosen.rank, matching.period_start"
+    ));
+    let rows: Vec<SeriesRow> = bind_matching!(query, filter)
+        .bind::<diesel::sql_types::BigInt, _>(top)
+        .load(connection)?;
+    let total_lines = rows.first().map_or(0, |row| row.total_lines);
+    let points = rows
+        .into_iter()
         .map(|row| {
             Ok(SeriesPoint {
                 instance: label(row.instance_id, row.instance_name, &row.db_type)?,
-                database_name: row.database_name,
+                database_name: match level {
+                    capacity_model::AggregationLevel::Database => Some(row.database_name),
+                    capacity_model::AggregationLevel::Instance => None,
+                },
                 period_start: row.period_start,
                 value: row
                     .value
@@ -434,7 +509,11 @@ pub fn series(
                     .transpose()?,
             })
         })
-        .collect()
+        .collect::<Result<_, StoreError>>()?;
+    Ok(RankedSeries {
+        points,
+        total_lines,
+    })
 }
 
 /// The instances summary: for each instance, its latest and earliest daily total in the window.
@@ -526,50 +605,100 @@ pub fn instance_totals(
         .collect()
 }
 
-#[derive(QueryableByName)]
-struct LatestDatabaseRow {
-    #[diesel(embed)]
-    aggregate: DatabaseAggregateRow,
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    instance_name: String,
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    db_type: String,
+/// The databases summary: figures over each matching database's latest aggregate in the
+/// window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseTotals {
+    /// Databases with an aggregate in the window.
+    pub database_count: i64,
+    /// Instances they belong to.
+    pub instance_count: i64,
+    /// Σ mean sizes of their latest periods, MB.
+    pub total_size_mb: i128,
+    /// Σ size changes of those periods, MB (a period without a previous one counts 0).
+    pub size_change_mb: i128,
+    /// Σ sizes before those changes (mean size − change), over periods with a change, MB.
+    pub size_before_mb: i128,
+    /// The largest database by latest mean size (ties: lowest instance id, then name).
+    pub largest: Option<(InstanceLabel, String, i64)>,
 }
 
-/// The latest aggregate of each matching database in the window (the databases summary).
-pub fn latest_database_aggregates(
+#[derive(QueryableByName)]
+struct DatabaseTotalsRow {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    database_count: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    instance_count: i64,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    total_size: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    size_change: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    size_before: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    largest_instance_id: Option<i64>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    largest_instance_name: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    largest_db_type: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    largest_database_name: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    largest_size: Option<i64>,
+}
+
+/// The databases summary of `filter`, computed in SQL over each matching database's latest
+/// aggregate in the window (sums in exact `numeric`).
+pub fn database_totals(
     connection: &mut PgConnection,
     filter: &AggregateFilter,
-) -> Result<Vec<(DatabaseSizeAggregate, InstanceLabel)>, StoreError> {
-    use diesel::sql_types::{Array, BigInt, Date, Nullable, Text};
-    let ids: Vec<i64> = filter.instance_ids.iter().map(|id| id.0).collect();
-    let engines: Vec<&str> = filter
-        .db_types
-        .iter()
-        .map(|db_type| db_type.as_str())
-        .collect();
-    let rows: Vec<LatestDatabaseRow> = diesel::sql_query(
-        "SELECT DISTINCT ON (aggregate.instance_id, aggregate.database_name)
-                aggregate.*, instance.name AS instance_name, instance.db_type
-         FROM database_size_aggregations aggregate
-         JOIN instances instance ON instance.id = aggregate.instance_id
-         WHERE aggregate.period_type = $1 AND aggregate.period_start BETWEEN $2 AND $3
-           AND (cardinality($4::bigint[]) = 0 OR aggregate.instance_id = ANY($4))
-           AND (cardinality($5::text[]) = 0 OR instance.db_type = ANY($5))
-           AND ($6::text IS NULL OR aggregate.database_name = $6)
-         ORDER BY aggregate.instance_id, aggregate.database_name, aggregate.period_start DESC",
-    )
-    .bind::<Text, _>(filter.period_type.as_str())
-    .bind::<Date, _>(filter.start)
-    .bind::<Date, _>(filter.end)
-    .bind::<Array<BigInt>, _>(&ids)
-    .bind::<Array<Text>, _>(&engines)
-    .bind::<Nullable<Text>, _>(&filter.database_name)
-    .load(connection)?;
-    rows.into_iter()
-        .map(|row| {
-            let instance = label(row.aggregate.instance_id, row.instance_name, &row.db_type)?;
-            Ok((DatabaseSizeAggregate::try_from(row.aggregate)?, instance))
-        })
-        .collect()
+) -> Result<DatabaseTotals, StoreError> {
+    let condition = matching_condition(capacity_model::AggregationLevel::Database);
+    let query = diesel::sql_query(format!(
+        "WITH latest AS (
+             SELECT DISTINCT ON (aggregate.instance_id, aggregate.database_name)
+                    aggregate.instance_id, aggregate.database_name, aggregate.avg_size_mb,
+                    aggregate.size_change_mb
+             FROM database_size_aggregations aggregate
+             WHERE {condition}
+             ORDER BY aggregate.instance_id, aggregate.database_name,
+                      aggregate.period_start DESC)
+         SELECT totals.*, largest.instance_id AS largest_instance_id,
+                instance.name AS largest_instance_name, instance.db_type AS largest_db_type,
+                largest.database_name AS largest_database_name,
+                largest.avg_size_mb AS largest_size
+         FROM (SELECT count(*) AS database_count,
+                      count(DISTINCT instance_id) AS instance_count,
+                      coalesce(sum(avg_size_mb), 0)::text AS total_size,
+                      coalesce(sum(size_change_mb), 0)::text AS size_change,
+                      coalesce(sum(avg_size_mb::numeric - size_change_mb), 0)::text
+                          AS size_before
+               FROM latest) totals
+         LEFT JOIN (SELECT * FROM latest
+                    ORDER BY avg_size_mb DESC, instance_id, database_name
+                    LIMIT 1) largest ON true
+         LEFT JOIN instances instance ON instance.id = largest.instance_id"
+    ));
+    let row: DatabaseTotalsRow = bind_matching!(query, filter).get_result(connection)?;
+    let sum = |text: String| text.parse::<i128>().map_err(corrupt);
+    let largest = match (
+        row.largest_instance_id,
+        row.largest_instance_name,
+        row.largest_db_type,
+        row.largest_database_name,
+        row.largest_size,
+    ) {
+        (Some(id), Some(name), Some(db_type), Some(database), Some(size)) => {
+            Some((label(id, name, &db_type)?, database, size))
+        }
+        _ => None,
+    };
+    Ok(DatabaseTotals {
+        database_count: row.database_count,
+        instance_count: row.instance_count,
+        total_size_mb: sum(row.total_size)?,
+        size_change_mb: sum(row.size_change)?,
+        size_before_mb: sum(row.size_before)?,
+        largest,
+    })
 }

@@ -363,53 +363,28 @@ pub async fn databases_summary(
         end_date: filter.end,
     };
     let period_type = filter.period_type;
-    let latest = store::run_blocking(&state.store, move |connection| {
-        aggregates::latest_database_aggregates(connection, &filter)
+    let totals = store::run_blocking(&state.store, move |connection| {
+        aggregates::database_totals(connection, &filter)
     })
     .await?;
-    let total: i128 = latest
-        .iter()
-        .map(|(aggregate, _)| i128::from(aggregate.avg_size_mb))
-        .sum();
-    let change: i128 = latest
-        .iter()
-        .filter_map(|(aggregate, _)| aggregate.size_change_mb)
-        .map(i128::from)
-        .sum();
-    let before: i128 = latest
-        .iter()
-        .filter_map(|(aggregate, _)| {
-            aggregate
-                .size_change_mb
-                .map(|change| i128::from(aggregate.avg_size_mb) - i128::from(change))
-        })
-        .sum();
-    let instances: std::collections::BTreeSet<InstanceId> =
-        latest.iter().map(|(_, instance)| instance.id).collect();
-    let largest = latest
-        .iter()
-        .max_by_key(|(aggregate, instance)| {
-            (
-                aggregate.avg_size_mb,
-                std::cmp::Reverse((instance.id, aggregate.database_name.clone())),
-            )
-        })
-        .map(|(aggregate, instance)| NamedSize {
+    let largest = totals
+        .largest
+        .map(|(instance, database_name, size_mb)| NamedSize {
             instance_id: instance.id.0,
-            instance_name: instance.name.clone(),
-            database_name: Some(aggregate.database_name.clone()),
-            size_mb: aggregate.avg_size_mb,
+            instance_name: instance.name,
+            database_name: Some(database_name),
+            size_mb,
         });
     Ok(HttpResponse::Ok().json(Envelope::new(
         "databases summary",
         DatabasesSummary {
             window,
             period_type,
-            database_count: latest.len() as i64,
-            instance_count: instances.len() as i64,
-            total_size_mb: i64::try_from(total).unwrap_or(i64::MAX),
-            size_change_mb: i64::try_from(change).unwrap_or(i64::MAX),
-            growth_percent: percent(change, before),
+            database_count: totals.database_count,
+            instance_count: totals.instance_count,
+            total_size_mb: i64::try_from(totals.total_size_mb).unwrap_or(i64::MAX),
+            size_change_mb: i64::try_from(totals.size_change_mb).unwrap_or(i64::MAX),
+            growth_percent: percent(totals.size_change_mb, totals.size_before_mb),
             largest,
         },
     )))
@@ -499,8 +474,8 @@ async fn series(
         db_types,
         database_name,
     };
-    let points = store::run_blocking(&state.store, move |connection| {
-        aggregates::series(connection, level, column, &filter)
+    let ranked = store::run_blocking(&state.store, move |connection| {
+        aggregates::series(connection, level, column, &filter, top)
     })
     .await?;
     let position: BTreeMap<NaiveDate, usize> = labels
@@ -508,32 +483,27 @@ async fn series(
         .enumerate()
         .map(|(index, period)| (period.start(), index))
         .collect();
-    let mut lines: BTreeMap<(InstanceId, Option<String>), SeriesLine> = BTreeMap::new();
-    for point in points {
-        let key = (point.instance.id, point.database_name.clone());
-        let line = lines.entry(key).or_insert_with(|| SeriesLine {
-            instance_id: point.instance.id.0,
-            instance_name: point.instance.name.clone(),
-            db_type: point.instance.db_type,
-            database_name: point.database_name.clone(),
-            values: vec![None; labels.len()],
+    // The points arrive line by line in rank order.
+    let mut lines: Vec<SeriesLine> = Vec::new();
+    for point in ranked.points {
+        let same_line = lines.last().is_some_and(|line| {
+            line.instance_id == point.instance.id.0 && line.database_name == point.database_name
         });
+        if !same_line {
+            lines.push(SeriesLine {
+                instance_id: point.instance.id.0,
+                instance_name: point.instance.name,
+                db_type: point.instance.db_type,
+                database_name: point.database_name,
+                values: vec![None; labels.len()],
+            });
+        }
+        let line = lines.last_mut().expect("pushed above");
         if let Some(index) = position.get(&point.period_start) {
             line.values[*index] = point.value;
         }
     }
-    let total_series = lines.len() as i64;
-    let mut ranked: Vec<SeriesLine> = lines.into_values().collect();
-    // Largest latest value first; lines whose latest period is a gap rank by their last value,
-    // after lines with the same value; ties by instance and database.
-    ranked.sort_by(|a, b| {
-        let latest = |line: &SeriesLine| line.values.iter().rev().flatten().next().copied();
-        latest(b)
-            .cmp(&latest(a))
-            .then_with(|| a.instance_id.cmp(&b.instance_id))
-            .then_with(|| a.database_name.cmp(&b.database_name))
-    });
-    ranked.truncate(top as usize);
+    let total_series = ranked.total_lines;
     Ok(HttpResponse::Ok().json(Envelope::new(
         "series",
         Series {
@@ -541,7 +511,7 @@ async fn series(
             metric: metric_name,
             unit: unit.to_owned(),
             labels: labels.iter().map(Period::start).collect(),
-            series: ranked,
+            series: lines,
             top,
             total_series,
             truncated: total_series > top,

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# `make bench-api`: load the list, summary and series endpoints of a release build with wrk
+# (32 connections, 20 s each) on a database holding about one million aggregate rows, and print
+# requests per second and latency percentiles. Figures are recorded in docs/performance.md.
+#
+# Environment: DATABASE_URL (server; default postgres://root@127.0.0.1:5432),
+# CAPSTATS_BENCH_API_DATABASE (default capstats_bench_api), CAPSTATS_BENCH_KEEP=1 to reuse the
+# seeded database, CAPSTATS_BENCH_DURATION (default 20s), CAPSTATS_BENCH_CONNECTIONS (32).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
+server=${DATABASE_URL:-postgres://root@127.0.0.1:5432}
+if [[ "$server" =~ ^(postgres(ql)?://[^/]+)(/.*)?$ ]]; then server=${BASH_REMATCH[1]}; fi
+name=${CAPSTATS_BENCH_API_DATABASE:-capstats_bench_api}
+duration=${CAPSTATS_BENCH_DURATION:-20s}
+connections=${CAPSTATS_BENCH_CONNECTIONS:-32}
+port=18181
+export DATABASE_URL="$server/$name"
+export CAPSTATS_TIMEZONE=UTC CAPSTATS_LOG=warn CAPSTATS_API_BIND="127.0.0.1:$port"
+
+cargo build -q --release -p capstats-api -p capstats-worker
+bin=target/release
+
+if [ "${CAPSTATS_BENCH_KEEP:-}" != 1 ] || ! psql -q "$DATABASE_URL" -c 'SELECT 1' >/dev/null 2>&1; then
+    psql -q "$server/postgres" -c "DROP DATABASE IF EXISTS $name WITH (FORCE)"
+    "$bin/capstats-api" migrate >/dev/null
+    # 115 instances × 20 databases × 400 days ≈ 0.9 M samples → ≈ 1 M aggregate rows.
+    "$bin/capstats-worker" seed-demo --instances 115 --databases-per-instance 20 --days 400
+    from=$(date -u -d '430 days ago' +%F); to=$(date -u +%F)
+    for type in daily weekly monthly quarterly yearly; do
+        "$bin/capstats-worker" aggregate --period-type "$type" --from "$from" --to "$to"
+    done
+    # What autovacuum does on a live system: statistics, and a visibility map for index-only
+    # scans.
+    psql -q "$DATABASE_URL" -c 'VACUUM ANALYZE'
+fi
+psql -At "$DATABASE_URL" -c "SELECT 'aggregate rows: ' || ((SELECT count(*) FROM database_size_aggregations) + (SELECT count(*) FROM instance_size_aggregations))"
+
+echo 'bench-password-1' | "$bin/capstats-api" create-user --username bench --role admin --update >/dev/null
+"$bin/capstats-api" serve &
+api=$!
+trap 'kill $api 2>/dev/null || true' EXIT
+for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$port/api/v1/health/ready" >/dev/null && break; sleep 0.2; done
+
+cookies=$(mktemp)
+csrf=$(curl -sf -c "$cookies" -H 'content-type: application/json' \
+    -d '{"username":"bench","password":"bench-password-1"}' \
+    "http://127.0.0.1:$port/api/v1/auth/login" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["csrf_token"])')
+token=$(curl -sf -b "$cookies" -H "X-CSRFToken: $csrf" -H 'content-type: application/json' \
+    -d '{"name":"bench"}' "http://127.0.0.1:$port/api/v1/auth/tokens" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["token"])')
+rm -f "$cookies"
+
+endpoints=(
+    "list instances (daily, page 1)|/api/v1/capacity/instances?period_type=daily&limit=20"
+    "list databases (daily, page 1)|/api/v1/capacity/databases?period_type=daily&limit=20"
+    "list databases (weekly, one instance)|/api/v1/capacity/databases?period_type=weekly&instance_id=7&limit=50"
+    "instances summary (31 days)|/api/v1/capacity/instances/summary"
+    "databases summary (daily)|/api/v1/capacity/databases/summary?period_type=daily"
+    "instances series (30 days, top 10)|/api/v1/capacity/instances/series?period_type=daily&periods=30&top=10"
+    "databases series (30 days, top 10)|/api/v1/capacity/databases/series?period_type=daily&periods=30&top=10"
+)
+printf '\n%-40s %10s %9s %9s %9s\n' endpoint 'req/s' p50 p90 p99
+for entry in "${endpoints[@]}"; do
+    label=${entry%%|*}; path=${entry#*|}
+    status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "http://127.0.0.1:$port$path")
+    [ "$status" = 200 ] || { echo "$path answered $status" >&2; exit 1; }
+    out=$(wrk -t 2 -c "$connections" -d "$duration" --latency -H "Authorization: Bearer $token" "http://127.0.0.1:$port$path")
+    rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+    p50=$(awk '$1=="50%" {print $2}' <<<"$out"); p90=$(awk '$1=="90%" {print $2}' <<<"$out"); p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+    errors=$(grep -E 'Non-2xx|Socket errors' <<<"$out" || true)
+    printf '%-40s %10s %9s %9s %9s %s\n' "$label" "$rps" "$p50" "$p90" "$p99" "$errors"
+done

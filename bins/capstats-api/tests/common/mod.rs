@@ -1,0 +1,202 @@
+//! What the API tests share: a server on a fresh, seeded database, signed-in clients, and a
+//! worker process.
+
+#![allow(dead_code)] // Each test binary uses a different part.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use actix_web::dev::ServerHandle;
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{Value, json};
+
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct TestApp {
+    pub base: String,
+    pub root: String,
+    pub database: test_support::TestDatabase,
+    handle: ServerHandle,
+}
+
+impl TestApp {
+    /// A server on a fresh database with three demo instances aggregated daily, weekly and
+    /// monthly, and the users `admin` and `viewer`.
+    pub async fn spawn(login_attempts_per_minute: u32) -> Self {
+        let database = test_support::TestDatabase::new();
+        let url = database.url();
+        let seeded = std::thread::spawn(move || seed(&url));
+        seeded.join().expect("seeding succeeds");
+        let settings = settings::Settings {
+            database_url: database.url(),
+            timezone: "UTC".into(),
+            database_pool_size: 4,
+            job_store_pool_size: 2,
+            login_attempts_per_minute,
+            ..settings::Settings::default()
+        };
+        let state = api::build_state(settings).await.expect("state");
+        let key = actix_web::cookie::Key::generate();
+        let document = api::openapi();
+        let server = actix_web::HttpServer::new(move || {
+            api::app(state.clone(), key.clone(), document.clone())
+        })
+        .workers(1)
+        .disable_signals()
+        .bind(("127.0.0.1", 0))
+        .expect("bind");
+        let address = server.addrs()[0];
+        let server = server.run();
+        let handle = server.handle();
+        actix_web::rt::spawn(server);
+        Self {
+            base: format!("http://{address}/api/v1"),
+            root: format!("http://{address}"),
+            database,
+            handle,
+        }
+    }
+
+    pub async fn stop(self) {
+        self.handle.stop(false).await;
+    }
+
+    pub fn anonymous(&self) -> Client {
+        Client::builder().cookie_store(true).build().unwrap()
+    }
+
+    /// A signed-in client and its CSRF token.
+    pub async fn login(&self, username: &str) -> (Client, String) {
+        let client = self.anonymous();
+        let response = client
+            .post(format!("{}/auth/login", self.base))
+            .json(&json!({"username": username, "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = response.json().await.unwrap();
+        let csrf = body["data"]["csrf_token"].as_str().unwrap().to_owned();
+        (client, csrf)
+    }
+
+    pub async fn call(
+        &self,
+        client: &Client,
+        method: Method,
+        path: &str,
+        csrf: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = client.request(method, format!("{}{path}", self.base));
+        if let Some(csrf) = csrf {
+            request = request.header("X-CSRFToken", csrf);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        assert!(
+            response.headers().contains_key("x-request-id"),
+            "{path}: no X-Request-ID"
+        );
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub async fn get(&self, client: &Client, path: &str) -> (StatusCode, Value) {
+        self.call(client, Method::GET, path, None, None).await
+    }
+}
+
+pub fn seed(url: &str) {
+    use diesel::Connection;
+    let mut connection = diesel::PgConnection::establish(url).unwrap();
+    let yesterday = chrono::Utc::now().date_naive() - chrono::Days::new(1);
+    jobs::seed::seed_demo(
+        &mut connection,
+        &jobs::seed::SeedOptions {
+            instances: 3,
+            databases_per_instance: 3,
+            days: 70,
+            end_date: yesterday,
+            seed: 9,
+        },
+        &jobs::NoProgress,
+    )
+    .unwrap();
+    let pool = store::build_pool(url, 3, Duration::from_secs(10)).unwrap();
+    for period_type in [
+        capacity_model::PeriodType::Daily,
+        capacity_model::PeriodType::Weekly,
+        capacity_model::PeriodType::Monthly,
+    ] {
+        jobs::backfill::run_backfill(
+            &pool,
+            &jobs::backfill::BackfillRequest {
+                period_type,
+                from: yesterday - chrono::Days::new(80),
+                to: yesterday,
+                levels: capacity_model::AggregationLevel::ALL.to_vec(),
+                triggered_by: "test".into(),
+                sync_type: sync_session::SyncType::ManualTask,
+                parallelism: 1,
+            },
+            &jobs::NoProgress,
+        )
+        .unwrap();
+    }
+    let hash = api::auth::hash_password(PASSWORD).unwrap();
+    store::accounts::create_user(&mut connection, "admin", &hash, "admin").unwrap();
+    store::accounts::create_user(&mut connection, "viewer", &hash, "viewer").unwrap();
+}
+
+/// A worker process on the test database.
+pub struct Worker(pub Child);
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.0.kill();
+    }
+}
+
+impl Worker {
+    /// `capstats-worker run` (built next to `capstats-api`) on `database_url`, without the
+    /// scheduler.
+    pub fn start(database_url: &str) -> Self {
+        let binary = std::path::Path::new(env!("CARGO_BIN_EXE_capstats-api"))
+            .with_file_name("capstats-worker");
+        assert!(
+            binary.exists(),
+            "build the workspace so that {} exists",
+            binary.display()
+        );
+        Self(
+            Command::new(&binary)
+                .arg("run")
+                .env("DATABASE_URL", database_url)
+                .env("CAPSTATS_TIMEZONE", "UTC")
+                .env("CAPSTATS_SCHEDULER_ENABLED", "false")
+                .env("CAPSTATS_WORKER_POLL_INTERVAL_MS", "100")
+                .env("CAPSTATS_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    }
+}
