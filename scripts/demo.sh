@@ -4,12 +4,15 @@
 # every period type, then runs the worker (in the background, scheduler on) and the API (in
 # the foreground) until Ctrl-C.
 #
-# Environment: CAPSTATS_DEMO_DATABASE_URL (default postgres://root@127.0.0.1:5432/capstats),
-# CAPSTATS_API_BIND (default 127.0.0.1:8080), CAPSTATS_DEMO_PASSWORD (default capstats-demo).
+# Environment: DATABASE_URL (default postgres://root@127.0.0.1:5432; a URL without a database
+# name gets the database `capstats`), CAPSTATS_API_BIND (default 127.0.0.1:8080),
+# CAPSTATS_DEMO_PASSWORD (default capstats-demo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-export DATABASE_URL=${CAPSTATS_DEMO_DATABASE_URL:-postgres://root@127.0.0.1:5432/capstats}
+url=${DATABASE_URL:-postgres://root@127.0.0.1:5432}
+if [[ "$url" =~ ^postgres(ql)?://[^/]+/?$ ]]; then url="${url%/}/capstats"; fi
+export DATABASE_URL=$url
 export CAPSTATS_API_BIND=${CAPSTATS_API_BIND:-127.0.0.1:8080}
 password=${CAPSTATS_DEMO_PASSWORD:-capstats-demo}
 bin=target/release

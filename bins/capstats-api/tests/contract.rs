@@ -332,7 +332,7 @@ async fn capacity_reads_have_one_shape_validated_filters_and_real_numbers() {
     let items = assert_page(&body);
     assert_eq!(items.len(), 5);
     assert_eq!(body["data"]["limit"], 5);
-    // Newest period first, then by instance.
+    // Newest first: period start, then instance id, both descending.
     let keys: Vec<(String, i64)> = items
         .iter()
         .map(|item| {
@@ -343,7 +343,7 @@ async fn capacity_reads_have_one_shape_validated_filters_and_real_numbers() {
         })
         .collect();
     let mut sorted = keys.clone();
-    sorted.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    sorted.sort_by(|a, b| b.cmp(a));
     assert_eq!(keys, sorted);
     let total = body["data"]["total"].as_i64().unwrap();
     assert_eq!(body["data"]["pages"].as_i64().unwrap(), (total + 4) / 5);
@@ -883,6 +883,9 @@ async fn aggregate_now_is_executed_by_a_worker_to_completed_with_correct_rows() 
     .unwrap();
     let items = assert_page(&listed);
     assert_eq!(items.len(), expected.len());
+    // Lists are newest first, then by instance id descending within a period.
+    let mut expected = expected;
+    expected.sort_by_key(|aggregate| std::cmp::Reverse(aggregate.instance_id));
     for (item, aggregate) in items.iter().zip(&expected) {
         assert_eq!(item["instance_id"], aggregate.instance_id.0);
         assert_eq!(item["total_size_mb"], aggregate.total_size_mb);

@@ -1,13 +1,12 @@
 //! Reading stored aggregates: back as domain records, filtered and paged for the API,
 //! summarised, and as series for charts.
 
-use std::collections::{BTreeSet, HashMap};
-
 use chrono::NaiveDate;
 use diesel::prelude::*;
 
 use capacity_model::{
-    DatabaseSizeAggregate, Decimal, InstanceId, InstanceSizeAggregate, Period, PeriodType,
+    AggregationLevel, DatabaseSizeAggregate, Decimal, InstanceId, InstanceSizeAggregate, Period,
+    PeriodType,
 };
 
 use crate::StoreError;
@@ -240,129 +239,187 @@ fn label(id: i64, name: String, db_type: &str) -> Result<InstanceLabel, StoreErr
     })
 }
 
-/// The matching rows of `$table` as a boxed query without a join: an engine filter is a
-/// semi-join on `instances`, so that counting the matches reads the aggregate table alone.
+/// `$query` (boxed, over `$table` — an aggregation table or a row-count table — possibly
+/// joined to `instances`) narrowed to the rows matching `$filter` (its database name aside).
+/// An engine filter is a semi-join on `instances`, so that a count reads `$table` alone.
 macro_rules! filtered {
-    ($table:ident, $filter:expr) => {{
+    // A query over `$table` alone: engines through a semi-join.
+    ($query:expr, $table:ident, $filter:expr) => {{
         use crate::schema::instances;
-        let filter = $filter;
-        let mut query = $table::table
-            .filter($table::period_type.eq(filter.period_type.as_str()))
-            .filter($table::period_start.between(filter.start, filter.end))
-            .into_boxed();
-        if !filter.instance_ids.is_empty() {
-            let ids: Vec<i64> = filter.instance_ids.iter().map(|id| id.0).collect();
-            query = query.filter($table::instance_id.eq_any(ids));
-        }
-        if !filter.db_types.is_empty() {
-            let engines: Vec<&'static str> = filter
-                .db_types
-                .iter()
-                .map(|db_type| db_type.as_str())
-                .collect();
-            query = query.filter(
+        let filter: &AggregateFilter = $filter;
+        let engines = engines_of(filter);
+        let query = filtered!(@common $query, $table, filter);
+        if engines.is_empty() {
+            query
+        } else {
+            query.filter(
                 $table::instance_id.eq_any(
                     instances::table
                         .filter(instances::db_type.eq_any(engines))
                         .select(instances::id),
                 ),
-            );
+            )
         }
-        query
+    }};
+    // A query over `$table` joined to `instances`: engines on the joined row.
+    (joined $query:expr, $table:ident, $filter:expr) => {{
+        use crate::schema::instances;
+        let filter: &AggregateFilter = $filter;
+        let engines = engines_of(filter);
+        let query = filtered!(@common $query, $table, filter);
+        if engines.is_empty() {
+            query
+        } else {
+            query.filter(instances::db_type.eq_any(engines))
+        }
+    }};
+    (@common $query:expr, $table:ident, $filter:expr) => {{
+        let filter: &AggregateFilter = $filter;
+        let query = $query
+            .filter($table::period_type.eq(filter.period_type.as_str()))
+            .filter($table::period_start.between(filter.start, filter.end));
+        if filter.instance_ids.is_empty() {
+            query
+        } else {
+            let ids: Vec<i64> = filter.instance_ids.iter().map(|id| id.0).collect();
+            query.filter($table::instance_id.eq_any(ids))
+        }
     }};
 }
 
-/// The display labels of these instances, by id.
-fn labels(
-    connection: &mut PgConnection,
-    ids: impl IntoIterator<Item = i64>,
-) -> Result<HashMap<i64, InstanceLabel>, StoreError> {
-    use crate::schema::instances;
-    let ids: BTreeSet<i64> = ids.into_iter().collect();
-    let rows: Vec<(i64, String, String)> = instances::table
-        .filter(instances::id.eq_any(ids))
-        .select((instances::id, instances::name, instances::db_type))
-        .load(connection)?;
-    rows.into_iter()
-        .map(|(id, name, db_type)| Ok((id, label(id, name, &db_type)?)))
+/// The engine names of a filter.
+fn engines_of(filter: &AggregateFilter) -> Vec<&'static str> {
+    filter
+        .db_types
+        .iter()
+        .map(|db_type| db_type.as_str())
         .collect()
 }
 
 /// Pairs each row with its instance's label.
 fn labelled<Row, Aggregate>(
-    connection: &mut PgConnection,
-    rows: Vec<Row>,
+    rows: Vec<(Row, String, String)>,
     instance_of: impl Fn(&Row) -> i64,
 ) -> Result<Vec<(Aggregate, InstanceLabel)>, StoreError>
 where
     Aggregate: TryFrom<Row, Error = StoreError>,
 {
-    let labels = labels(connection, rows.iter().map(&instance_of))?;
     rows.into_iter()
-        .map(|row| {
-            let id = instance_of(&row);
-            let instance = labels
-                .get(&id)
-                .cloned()
-                .ok_or_else(|| corrupt(format!("instance {id} is missing")))?;
+        .map(|(row, name, db_type)| {
+            let instance = label(instance_of(&row), name, &db_type)?;
             Ok((Aggregate::try_from(row)?, instance))
         })
         .collect()
 }
 
-/// Database-level rows matching `filter`, newest period first, then by instance and database
-/// name, one page of them, and how many match in all.
+/// Database-level rows matching `filter`, newest first — by period start, instance id and
+/// database name, all descending: the primary key read backwards, so a page costs an index range
+/// scan however many rows match — one page of them, and how many match in all.
 pub fn list_database_aggregates(
     connection: &mut PgConnection,
     filter: &AggregateFilter,
     page: PageRequest,
 ) -> Result<(Vec<(DatabaseSizeAggregate, InstanceLabel)>, i64), StoreError> {
+    use crate::schema::instances;
     use database_size_aggregations as table;
-    let with_name = |query: database_query::Boxed<'static>| match &filter.database_name {
-        Some(name) => query.filter(table::database_name.eq(name.clone())),
-        None => query,
+    let total = if let Some(name) = &filter.database_name {
+        // A name narrows the rows to a few per instance and period: count them.
+        filtered!(table::table.into_boxed(), table, filter)
+            .filter(table::database_name.eq(name))
+            .count()
+            .get_result(connection)?
+    } else if filter.instance_ids.is_empty() && filter.db_types.is_empty() {
+        counted_rows(connection, AggregationLevel::Database, filter)?
+    } else {
+        use crate::schema::database_aggregate_counts as counts;
+        let total: Option<bigdecimal::BigDecimal> =
+            filtered!(counts::table.into_boxed(), counts, filter)
+                .select(diesel::dsl::sum(counts::row_count))
+                .get_result(connection)?;
+        whole(total)?
     };
-    let total: i64 = with_name(filtered!(table, filter))
-        .count()
-        .get_result(connection)?;
-    let rows: Vec<DatabaseAggregateRow> = with_name(filtered!(table, filter))
+    let mut page_query = filtered!(
+        joined table::table.inner_join(instances::table).into_boxed(),
+        table,
+        filter
+    );
+    if let Some(name) = &filter.database_name {
+        page_query = page_query.filter(table::database_name.eq(name));
+    }
+    let rows: Vec<(DatabaseAggregateRow, String, String)> = page_query
         .order((
             table::period_start.desc(),
-            table::instance_id,
-            table::database_name,
+            table::instance_id.desc(),
+            table::database_name.desc(),
         ))
         .limit(page.limit)
         .offset(page.offset())
-        .select(DatabaseAggregateRow::as_select())
+        .select((
+            DatabaseAggregateRow::as_select(),
+            instances::name,
+            instances::db_type,
+        ))
         .load(connection)?;
-    Ok((labelled(connection, rows, |row| row.instance_id)?, total))
+    Ok((labelled(rows, |row| row.instance_id)?, total))
 }
 
-/// The boxed query type of database-level reads.
-mod database_query {
-    use crate::schema::database_size_aggregations;
-    use diesel::pg::Pg;
-
-    /// A boxed query over database aggregations.
-    pub(super) type Boxed<'a> = diesel::dsl::IntoBoxed<'a, database_size_aggregations::table, Pg>;
+/// A `sum` of counts as a count.
+fn whole(sum: Option<bigdecimal::BigDecimal>) -> Result<i64, StoreError> {
+    sum.map(|sum| sum.to_string().parse::<i64>().map_err(corrupt))
+        .transpose()
+        .map(Option::unwrap_or_default)
 }
 
-/// Instance-level rows matching `filter`, newest period first, then by instance, one page of
-/// them, and how many match in all.
+/// How many rows of `level` have the period type of `filter` and start in its window, from
+/// the per-period counts the aggregation maintains (one small row per period). Only for
+/// filters without instances, engines or a database name.
+fn counted_rows(
+    connection: &mut PgConnection,
+    level: AggregationLevel,
+    filter: &AggregateFilter,
+) -> Result<i64, StoreError> {
+    use crate::schema::aggregate_period_counts as counts;
+    let total: Option<bigdecimal::BigDecimal> = counts::table
+        .filter(counts::level.eq(level.as_str()))
+        .filter(counts::period_type.eq(filter.period_type.as_str()))
+        .filter(counts::period_start.between(filter.start, filter.end))
+        .select(diesel::dsl::sum(counts::row_count))
+        .get_result(connection)?;
+    whole(total)
+}
+
+/// Instance-level rows matching `filter`, newest first — by period start and instance id,
+/// both descending (the primary key read backwards) — one page of them, and how many match in
+/// all.
 pub fn list_instance_aggregates(
     connection: &mut PgConnection,
     filter: &AggregateFilter,
     page: PageRequest,
 ) -> Result<(Vec<(InstanceSizeAggregate, InstanceLabel)>, i64), StoreError> {
+    use crate::schema::instances;
     use instance_size_aggregations as table;
-    let total: i64 = filtered!(table, filter).count().get_result(connection)?;
-    let rows: Vec<InstanceAggregateRow> = filtered!(table, filter)
-        .order((table::period_start.desc(), table::instance_id))
-        .limit(page.limit)
-        .offset(page.offset())
-        .select(InstanceAggregateRow::as_select())
-        .load(connection)?;
-    Ok((labelled(connection, rows, |row| row.instance_id)?, total))
+    let total = if filter.instance_ids.is_empty() && filter.db_types.is_empty() {
+        counted_rows(connection, AggregationLevel::Instance, filter)?
+    } else {
+        filtered!(table::table.into_boxed(), table, filter)
+            .count()
+            .get_result(connection)?
+    };
+    let rows: Vec<(InstanceAggregateRow, String, String)> = filtered!(
+        joined table::table.inner_join(instances::table).into_boxed(),
+        table,
+        filter
+    )
+    .order((table::period_start.desc(), table::instance_id.desc()))
+    .limit(page.limit)
+    .offset(page.offset())
+    .select((
+        InstanceAggregateRow::as_select(),
+        instances::name,
+        instances::db_type,
+    ))
+    .load(connection)?;
+    Ok((labelled(rows, |row| row.instance_id)?, total))
 }
 
 /// One value of a series: a key's metric in one period.
@@ -399,12 +456,10 @@ struct SeriesRow {
 /// The `WHERE` clause shared by the SQL-text reads of a level's table (aliased `aggregate`):
 /// `$1` period type, `$2`..`$3` period starts, `$4` instance ids, `$5` engines, `$6` database
 /// name (ignored at instance level, but always bound so the parameter list stays fixed).
-fn matching_condition(level: capacity_model::AggregationLevel) -> String {
+fn matching_condition(level: AggregationLevel) -> String {
     let name_condition = match level {
-        capacity_model::AggregationLevel::Database => {
-            "($6::text IS NULL OR aggregate.database_name = $6)"
-        }
-        capacity_model::AggregationLevel::Instance => "($6::text IS NULL OR true)",
+        AggregationLevel::Database => "($6::text IS NULL OR aggregate.database_name = $6)",
+        AggregationLevel::Instance => "($6::text IS NULL OR true)",
     };
     format!(
         "aggregate.period_type = $1 AND aggregate.period_start BETWEEN $2 AND $3
@@ -421,11 +476,7 @@ macro_rules! bind_matching {
         use diesel::sql_types::{Array, BigInt, Date, Nullable, Text};
         let filter: &AggregateFilter = $filter;
         let ids: Vec<i64> = filter.instance_ids.iter().map(|id| id.0).collect();
-        let engines: Vec<&'static str> = filter
-            .db_types
-            .iter()
-            .map(|db_type| db_type.as_str())
-            .collect();
+        let engines = engines_of(filter);
         $query
             .bind::<Text, _>(filter.period_type.as_str())
             .bind::<Date, _>(filter.start)
@@ -434,6 +485,77 @@ macro_rules! bind_matching {
             .bind::<Array<Text>, _>(engines)
             .bind::<Nullable<Text>, _>(filter.database_name.clone())
     }};
+}
+
+/// The table of a level and the SQL expression of a row's database name in it (an empty name
+/// at instance level, which keeps line keys hashable and comparable).
+fn level_table(level: AggregationLevel) -> (&'static str, &'static str) {
+    match level {
+        AggregationLevel::Database => ("database_size_aggregations", "aggregate.database_name"),
+        AggregationLevel::Instance => ("instance_size_aggregations", "''"),
+    }
+}
+
+/// Common table expressions ending in `latest (instance_id, database_name, <columns>)`: for
+/// each key (instance and database) matching [`matching_condition`], its row in its latest
+/// period in the window — or, with `valued`, its latest row where that column is not null
+/// (some row of the key when none is). `columns` are `aggregate.`-qualified columns to carry.
+///
+/// Most keys have a row in the window's last period, so those rows come from an index range
+/// scan of that one period (`present`); only the other keys' rows are sorted (`older`), which
+/// is what makes this cheaper than a `DISTINCT ON` over the whole window. The `NOT IN` is
+/// planned as a hashed subplan: run it with a `work_mem` that holds the present keys.
+fn latest_per_key(level: AggregationLevel, columns: &str, valued: Option<&str>) -> String {
+    let (table, database) = level_table(level);
+    let condition = matching_condition(level);
+    // PostgreSQL rejects a constant (the instance level's empty name) in ORDER BY.
+    let key = match level {
+        AggregationLevel::Database => "aggregate.instance_id, aggregate.database_name",
+        AggregationLevel::Instance => "aggregate.instance_id",
+    };
+    let (present_filter, null_last) = match valued {
+        Some(column) => (
+            format!("AND aggregate.{column} IS NOT NULL"),
+            format!("aggregate.{column} IS NULL, "),
+        ),
+        None => (String::new(), String::new()),
+    };
+    format!(
+        "last_period AS (
+             SELECT max(aggregate.period_start) AS period_start
+             FROM {table} aggregate
+             WHERE {condition}),
+         present AS (
+             SELECT aggregate.instance_id, {database} AS database_name, {columns}
+             FROM {table} aggregate
+             WHERE {condition}
+               AND aggregate.period_start = (SELECT period_start FROM last_period)
+               {present_filter}),
+         older AS (
+             SELECT DISTINCT ON ({key})
+                    aggregate.instance_id, {database} AS database_name, {columns}
+             FROM {table} aggregate
+             WHERE {condition}
+               AND (aggregate.instance_id, {database}) NOT IN
+                   (SELECT instance_id, database_name FROM present)
+             ORDER BY {key}, {null_last} aggregate.period_start DESC),
+         latest AS (SELECT * FROM present UNION ALL SELECT * FROM older)"
+    )
+}
+
+/// Runs `read` in a transaction with a `work_mem` large enough for [`latest_per_key`]'s hashed
+/// key set (about 100 bytes per key: 64 MB hold some 600,000 databases).
+fn with_key_memory<T>(
+    connection: &mut PgConnection,
+    read: impl FnOnce(&mut PgConnection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    connection.transaction(|connection| {
+        diesel::connection::SimpleConnection::batch_execute(
+            connection,
+            "SET LOCAL work_mem = '64MB'",
+        )?;
+        read(connection)
+    })
 }
 
 /// The lines of a chart, ranked in SQL so that only the plotted lines leave the database.
@@ -451,29 +573,20 @@ pub struct RankedSeries {
 /// value last; ties by instance id and database name).
 pub fn series(
     connection: &mut PgConnection,
-    level: capacity_model::AggregationLevel,
+    level: AggregationLevel,
     column: &'static str,
     filter: &AggregateFilter,
     top: i64,
 ) -> Result<RankedSeries, StoreError> {
-    let (table, database) = match level {
-        capacity_model::AggregationLevel::Database => {
-            ("database_size_aggregations", "aggregate.database_name")
-        }
-        // An empty name instead of NULL keeps the line key hashable in the join below.
-        capacity_model::AggregationLevel::Instance => ("instance_size_aggregations", "''"),
-    };
-    let condition = matching_condition(level);
+    let (table, database) = level_table(level);
+    let latest = latest_per_key(level, &format!("aggregate.{column} AS value"), Some(column));
+    // The periods of the window, to fetch the chosen lines' points by primary key.
+    let period_starts: Vec<NaiveDate> =
+        Period::starting_between(filter.period_type, filter.start, filter.end)
+            .map(|period| period.start())
+            .collect();
     let query = diesel::sql_query(format!(
-        "WITH matching AS (
-             SELECT aggregate.instance_id, {database} AS database_name, aggregate.period_start,
-                    aggregate.{column} AS value
-             FROM {table} aggregate
-             WHERE {condition}),
-         latest AS (
-             SELECT DISTINCT ON (instance_id, database_name) instance_id, database_name, value
-             FROM matching
-             ORDER BY instance_id, database_name, value IS NULL, period_start DESC),
+        "WITH {latest},
          chosen AS (
              SELECT instance_id, database_name, count(*) OVER () AS total_lines,
                     row_number() OVER (ORDER BY value DESC NULLS LAST, instance_id,
@@ -482,16 +595,23 @@ pub fn series(
              ORDER BY rank
              LIMIT $7)
          SELECT chosen.total_lines, chosen.instance_id, instance.name AS instance_name,
-                instance.db_type, chosen.database_name, matching.period_start,
-                matching.value::text AS value
+                instance.db_type, chosen.database_name, aggregate.period_start,
+                aggregate.{column}::text AS value
          FROM chosen
-         JOIN matching USING (instance_id, database_name)
+         CROSS JOIN unnest($8::date[]) AS period (start)
+         JOIN {table} aggregate
+             ON aggregate.period_type = $1 AND aggregate.period_start = period.start
+            AND aggregate.instance_id = chosen.instance_id
+            AND {database} = chosen.database_name
          JOIN instances instance ON instance.id = chosen.instance_id
-         ORDER BY chosen.rank, matching.period_start"
+         ORDER BY chosen.rank, aggregate.period_start"
     ));
-    let rows: Vec<SeriesRow> = bind_matching!(query, filter)
-        .bind::<diesel::sql_types::BigInt, _>(top)
-        .load(connection)?;
+    let rows: Vec<SeriesRow> = with_key_memory(connection, |connection| {
+        Ok(bind_matching!(query, filter)
+            .bind::<diesel::sql_types::BigInt, _>(top)
+            .bind::<diesel::sql_types::Array<diesel::sql_types::Date>, _>(&period_starts)
+            .load(connection)?)
+    })?;
     let total_lines = rows.first().map_or(0, |row| row.total_lines);
     let points = rows
         .into_iter()
@@ -499,8 +619,8 @@ pub fn series(
             Ok(SeriesPoint {
                 instance: label(row.instance_id, row.instance_name, &row.db_type)?,
                 database_name: match level {
-                    capacity_model::AggregationLevel::Database => Some(row.database_name),
-                    capacity_model::AggregationLevel::Instance => None,
+                    AggregationLevel::Database => Some(row.database_name),
+                    AggregationLevel::Instance => None,
                 },
                 period_start: row.period_start,
                 value: row
@@ -561,11 +681,7 @@ pub fn instance_totals(
 ) -> Result<Vec<InstanceTotals>, StoreError> {
     use diesel::sql_types::{Array, BigInt, Date, Text};
     let ids: Vec<i64> = filter.instance_ids.iter().map(|id| id.0).collect();
-    let engines: Vec<&str> = filter
-        .db_types
-        .iter()
-        .map(|db_type| db_type.as_str())
-        .collect();
+    let engines = engines_of(filter);
     let rows: Vec<TotalsRow> = diesel::sql_query(
         "SELECT latest.instance_id, instance.name, instance.db_type,
                 latest.collected_date AS latest_date, latest.total_size_mb AS latest_total,
@@ -653,16 +769,13 @@ pub fn database_totals(
     connection: &mut PgConnection,
     filter: &AggregateFilter,
 ) -> Result<DatabaseTotals, StoreError> {
-    let condition = matching_condition(capacity_model::AggregationLevel::Database);
+    let latest = latest_per_key(
+        AggregationLevel::Database,
+        "aggregate.avg_size_mb, aggregate.size_change_mb",
+        None,
+    );
     let query = diesel::sql_query(format!(
-        "WITH latest AS (
-             SELECT DISTINCT ON (aggregate.instance_id, aggregate.database_name)
-                    aggregate.instance_id, aggregate.database_name, aggregate.avg_size_mb,
-                    aggregate.size_change_mb
-             FROM database_size_aggregations aggregate
-             WHERE {condition}
-             ORDER BY aggregate.instance_id, aggregate.database_name,
-                      aggregate.period_start DESC)
+        "WITH {latest}
          SELECT totals.*, largest.instance_id AS largest_instance_id,
                 instance.name AS largest_instance_name, instance.db_type AS largest_db_type,
                 largest.database_name AS largest_database_name,
@@ -679,7 +792,9 @@ pub fn database_totals(
                     LIMIT 1) largest ON true
          LEFT JOIN instances instance ON instance.id = largest.instance_id"
     ));
-    let row: DatabaseTotalsRow = bind_matching!(query, filter).get_result(connection)?;
+    let row: DatabaseTotalsRow = with_key_memory(connection, |connection| {
+        Ok(bind_matching!(query, filter).get_result(connection)?)
+    })?;
     let sum = |text: String| text.parse::<i128>().map_err(corrupt);
     let largest = match (
         row.largest_instance_id,

@@ -148,6 +148,7 @@ pub fn aggregate_periods(
         } else {
             run(connection, WriteMode::Upsert)?
         };
+        recount_rows(connection, level, first, last, scope)?;
         if *scope == InstanceScope::AllActive {
             ledger::mark_computed(connection, level, periods, session_id)?;
         }
@@ -192,6 +193,66 @@ pub fn statement_text(
     filter: InstanceFilter,
 ) -> &'static str {
     statements::text(level, period_type == PeriodType::Daily, mode, filter)
+}
+
+/// Recounts the row counts of `level` for the periods `first..=last` from the rows as they
+/// are now in this transaction: `database_aggregate_counts` for the instances of `scope` (every
+/// instance for [`InstanceScope::AllActive`], whose statement may also remove rows of
+/// instances that are no longer active), then `aggregate_period_counts`. Counting what is
+/// there, rather than adding up what the statement reports, keeps the counts exact whatever
+/// the statement wrote or deleted.
+fn recount_rows(
+    connection: &mut PgConnection,
+    level: AggregationLevel,
+    first: Period,
+    last: Period,
+    scope: &InstanceScope,
+) -> Result<(), StoreError> {
+    // Separate statements: within one, an INSERT does not see a CTE's DELETE of the same keys.
+    let in_batch = "period_type = $1 AND period_start BETWEEN $2 AND $3";
+    let batch = |sql: String| {
+        diesel::sql_query(sql)
+            .into_boxed::<diesel::pg::Pg>()
+            .bind::<Text, _>(first.period_type().as_str())
+            .bind::<Date, _>(first.start())
+            .bind::<Date, _>(last.start())
+    };
+    let period_rows = match level {
+        AggregationLevel::Database => {
+            let scoped = format!("{in_batch} AND ($4::bigint[] IS NULL OR instance_id = ANY($4))");
+            for statement in [
+                format!("DELETE FROM database_aggregate_counts WHERE {scoped}"),
+                format!(
+                    "INSERT INTO database_aggregate_counts
+                         (period_type, period_start, instance_id, row_count)
+                     SELECT period_type, period_start, instance_id, count(*)
+                     FROM database_size_aggregations
+                     WHERE {scoped}
+                     GROUP BY period_type, period_start, instance_id"
+                ),
+            ] {
+                batch(statement)
+                    .bind::<diesel::sql_types::Nullable<Array<BigInt>>, _>(scope.instance_ids())
+                    .execute(connection)?;
+            }
+            "SELECT period_type, period_start, sum(row_count) FROM database_aggregate_counts"
+        }
+        AggregationLevel::Instance => {
+            "SELECT period_type, period_start, count(*) FROM instance_size_aggregations"
+        }
+    };
+    for statement in [
+        format!("DELETE FROM aggregate_period_counts WHERE level = $4 AND {in_batch}"),
+        format!(
+            "INSERT INTO aggregate_period_counts (level, period_type, period_start, row_count)
+             SELECT $4, counted.* FROM ({period_rows} WHERE {in_batch} GROUP BY 1, 2) counted"
+        ),
+    ] {
+        batch(statement)
+            .bind::<Text, _>(level.as_str())
+            .execute(connection)?;
+    }
+    Ok(())
 }
 
 /// The active, not deleted instances of `scope`.

@@ -221,8 +221,9 @@ pub fn list_partitions(connection: &mut PgConnection) -> Result<Vec<PartitionInf
 }
 
 /// Drops every partition whose month lies entirely before `keep_from` (rounded down to its
-/// month), together with the ledger entries of periods starting before it, and returns the
-/// names dropped. Used by retention: `keep_from` is the first day of the oldest month kept.
+/// month), together with the ledger entries and row counts of periods starting before it, and
+/// returns the names dropped. Used by retention: `keep_from` is the first day of the oldest
+/// month kept.
 pub fn drop_partitions_before(
     connection: &mut PgConnection,
     keep_from: NaiveDate,
@@ -240,9 +241,15 @@ pub fn drop_partitions_before(
                 dropped.push(partition.partition_name);
             }
         }
-        diesel::sql_query("DELETE FROM aggregation_ledger WHERE period_start < $1")
-            .bind::<diesel::sql_types::Date, _>(keep_from)
-            .execute(connection)?;
+        for bookkeeping in [
+            "aggregation_ledger",
+            "database_aggregate_counts",
+            "aggregate_period_counts",
+        ] {
+            diesel::sql_query(format!("DELETE FROM {bookkeeping} WHERE period_start < $1"))
+                .bind::<diesel::sql_types::Date, _>(keep_from)
+                .execute(connection)?;
+        }
         if !dropped.is_empty() {
             tracing::info!(partitions = ?dropped, %keep_from, "dropped partitions past retention");
         }

@@ -1,6 +1,15 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    aggregate_period_counts (level, period_type, period_start) {
+        level -> Text,
+        period_type -> Text,
+        period_start -> Date,
+        row_count -> Int8,
+    }
+}
+
+diesel::table! {
     aggregation_ledger (level, period_type, period_start) {
         level -> Text,
         period_type -> Text,
@@ -28,6 +37,15 @@ diesel::table! {
         last_used_at -> Nullable<Timestamptz>,
         revoked_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    database_aggregate_counts (period_type, period_start, instance_id) {
+        period_type -> Text,
+        period_start -> Date,
+        instance_id -> Int8,
+        row_count -> Int8,
     }
 }
 
@@ -235,8 +253,10 @@ diesel::joinable!(sync_instance_records -> instances (instance_id));
 diesel::joinable!(sync_instance_records -> sync_sessions (session_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    aggregate_period_counts,
     aggregation_ledger,
     api_tokens,
+    database_aggregate_counts,
     database_size_aggregations,
     database_size_stats,
     instance_databases,

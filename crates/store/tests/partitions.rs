@@ -101,7 +101,14 @@ fn writes_create_the_partitions_they_need_and_retention_drops_old_ones() {
     .unwrap();
     assert_eq!(created.len(), 8);
 
-    // Retention keeps March 2025 on and drops everything before, with its ledger entries.
+    // Retention keeps March 2025 on and drops everything before, with its ledger entries and
+    // row counts.
+    diesel::connection::SimpleConnection::batch_execute(
+        &mut connection,
+        "INSERT INTO database_aggregate_counts VALUES
+             ('daily', '1999-12-31', 1, 3), ('daily', '2025-03-01', 1, 2)",
+    )
+    .unwrap();
     let dropped = drop_partitions_before(&mut connection, date(2025, 3, 10)).unwrap();
     assert_eq!(
         dropped,
@@ -122,6 +129,15 @@ fn writes_create_the_partitions_they_need_and_retention_drops_old_ones() {
         .unwrap()
         .is_empty()
     );
+    let counted: Vec<chrono::NaiveDate> = {
+        use diesel::prelude::*;
+        use store::schema::database_aggregate_counts as counts;
+        counts::table
+            .select(counts::period_start)
+            .load(&mut connection)
+            .unwrap()
+    };
+    assert_eq!(counted, vec![date(2025, 3, 1)]);
     let remaining = list_partitions(&mut connection).unwrap().len();
     assert_eq!(remaining, 2 + 8);
 }

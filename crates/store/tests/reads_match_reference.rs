@@ -117,6 +117,7 @@ fn load(connection: &mut PgConnection, case: &Case) -> Vec<InstanceLabel> {
     connection
         .batch_execute(
             "DELETE FROM database_size_aggregations; DELETE FROM instance_size_aggregations;
+             DELETE FROM database_aggregate_counts; DELETE FROM aggregate_period_counts;
              DELETE FROM database_size_stats; DELETE FROM instance_size_stats;
              DELETE FROM instance_databases; DELETE FROM aggregation_ledger;
              DELETE FROM instances;",
@@ -240,10 +241,10 @@ fn expected_databases(
             })
             .collect();
     rows.sort_by(|(a, _), (b, _)| {
-        (b.period.start(), a.instance_id, &a.database_name).cmp(&(
+        (b.period.start(), b.instance_id, &b.database_name).cmp(&(
             a.period.start(),
-            b.instance_id,
-            &b.database_name,
+            a.instance_id,
+            &a.database_name,
         ))
     });
     rows
@@ -268,7 +269,7 @@ fn expected_instances(
             .filter(|(row, instance)| admits(filter, instance, row.period))
             .collect();
     rows.sort_by(|(a, _), (b, _)| {
-        (b.period.start(), a.instance_id).cmp(&(a.period.start(), b.instance_id))
+        (b.period.start(), b.instance_id).cmp(&(a.period.start(), a.instance_id))
     });
     rows
 }
@@ -455,7 +456,7 @@ fn reads_equal_a_computation_over_all_stored_aggregates() {
     let database = test_support::TestDatabase::new();
     let connection = std::cell::RefCell::new(database.connection());
     let mut runner = TestRunner::new(Config {
-        cases: 48,
+        cases: 96,
         failure_persistence: None,
         ..Config::default()
     });

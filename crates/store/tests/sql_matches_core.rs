@@ -232,7 +232,49 @@ fn compute_everything(
     }
 }
 
+/// The per-instance row counts the aggregation maintains equal the rows stored.
+fn compare_row_counts(connection: &mut PgConnection) {
+    #[derive(diesel::QueryableByName, Debug)]
+    struct Mismatch {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        description: String,
+    }
+    let mismatches: Vec<Mismatch> = diesel::RunQueryDsl::load(
+        diesel::sql_query(
+            "WITH stored_by_instance AS (
+                 SELECT period_type, period_start, instance_id, count(*) AS row_count
+                 FROM database_size_aggregations
+                 GROUP BY 1, 2, 3),
+             stored_by_period AS (
+                 SELECT 'database' AS level, period_type, period_start, count(*) AS row_count
+                 FROM database_size_aggregations GROUP BY 2, 3
+                 UNION ALL
+                 SELECT 'instance', period_type, period_start, count(*)
+                 FROM instance_size_aggregations GROUP BY 2, 3)
+             SELECT concat_ws(' ', period_type, period_start, instance_id, counted.row_count,
+                              stored.row_count) AS description
+             FROM database_aggregate_counts counted
+             FULL JOIN stored_by_instance stored USING (period_type, period_start, instance_id)
+             WHERE counted.row_count IS DISTINCT FROM stored.row_count
+             UNION ALL
+             SELECT concat_ws(' ', level, period_type, period_start, counted.row_count,
+                              stored.row_count)
+             FROM aggregate_period_counts counted
+             FULL JOIN stored_by_period stored USING (level, period_type, period_start)
+             WHERE counted.row_count IS DISTINCT FROM stored.row_count",
+        ),
+        connection,
+    )
+    .unwrap();
+    let mismatches: Vec<String> = mismatches.into_iter().map(|row| row.description).collect();
+    assert!(
+        mismatches.is_empty(),
+        "row counts ([level] type start [instance] counted stored): {mismatches:?}"
+    );
+}
+
 fn compare(connection: &mut PgConnection, dataset: &Dataset, engine: &AggregationEngine) {
+    compare_row_counts(connection);
     let end = dataset.start + Days::new(u64::from(dataset.days - 1));
     for period_type in PeriodType::ALL {
         let first = Period::containing(period_type, dataset.start).start();
@@ -275,6 +317,7 @@ fn run_case(connection: &mut PgConnection, dataset: &Dataset) {
         .batch_execute(
             // DELETE rather than TRUNCATE: cheaper on small tables with many partitions.
             "DELETE FROM database_size_aggregations; DELETE FROM instance_size_aggregations;
+             DELETE FROM database_aggregate_counts; DELETE FROM aggregate_period_counts;
              DELETE FROM database_size_stats; DELETE FROM instance_size_stats;
              DELETE FROM instance_databases; DELETE FROM aggregation_ledger;
              DELETE FROM sync_instance_records; DELETE FROM sync_sessions;

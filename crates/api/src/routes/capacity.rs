@@ -185,7 +185,8 @@ async fn require_instances(state: &State, ids: &[InstanceId]) -> Result<(), ApiE
     }
 }
 
-/// Instance-level aggregates, newest period first, then by instance.
+/// Instance-level aggregates, newest first: by period start, then instance id, both
+/// descending.
 #[utoipa::path(
     tag = "capacity",
     params(CapacityQuery),
@@ -222,7 +223,8 @@ pub async fn list_instances(
     )))
 }
 
-/// Database-level aggregates, newest period first, then by instance and database.
+/// Database-level aggregates, newest first: by period start, then instance id, then database
+/// name, all descending.
 #[utoipa::path(
     tag = "capacity",
     params(CapacityQuery),
