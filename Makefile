@@ -7,7 +7,7 @@ export DATABASE_URL
 CARGO ?= cargo
 
 .PHONY: test lint fmt check-dependencies check-schema schema clean-test-databases \
-        bench-aggregate bench-api build demo openapi client-deps
+        bench-aggregate bench-api bench-ingest build demo openapi client-deps
 
 ## test: formatting, lints, architecture and schema checks, then every test against PostgreSQL
 test: lint check-dependencies check-schema clean-test-databases client-deps
@@ -38,12 +38,9 @@ check-schema:
 schema:
 	./tests/check-schema.sh --write
 
-## clean-test-databases: drop databases left behind by interrupted test runs
+## clean-test-databases: drop PostgreSQL and MariaDB test databases left behind by interrupted runs
 clean-test-databases:
-	@server=$$(echo "$(DATABASE_URL)" | sed -E 's#^(postgres(ql)?://[^/]+).*#\1#'); \
-	for name in $$(psql -At "$$server/postgres" -c "SELECT datname FROM pg_database WHERE datname LIKE 'capstats\_test\_%'"); do \
-		psql -q "$$server/postgres" -c "DROP DATABASE IF EXISTS $$name WITH (FORCE)"; \
-	done
+	./tests/clean-test-databases.sh
 
 ## openapi: regenerate openapi/openapi.json from the code (a test fails when it is stale)
 openapi:
@@ -52,6 +49,10 @@ openapi:
 ## bench-aggregate: full backfill with capstats against the plain-SQL floor (docs/performance.md)
 bench-aggregate:
 	$(CARGO) bench -p jobs --bench aggregate
+
+## bench-ingest: samples per second posted to POST /api/v1/capacity/stats in batches of 5,000
+bench-ingest:
+	$(CARGO) bench -p capstats-api --bench ingest
 
 ## bench-api: wrk against list, summary and series endpoints on ~1 M aggregate rows (docs/performance.md)
 bench-api:

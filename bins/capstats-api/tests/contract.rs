@@ -72,6 +72,13 @@ fn writes() -> Vec<(Method, &'static str, Option<Value>)> {
             Some(json!({"description": "x"})),
         ),
         (Method::DELETE, "/instances/3", None),
+        (Method::POST, "/instances/1/actions/collect", None),
+        (
+            Method::POST,
+            "/capacity/stats",
+            Some(json!({"items": [{"instance_id": 1, "database_name": "x",
+                                   "collected_date": "2026-01-01", "size_mb": 1}]})),
+        ),
         (Method::POST, "/auth/tokens", Some(json!({"name": "ci"}))),
         (Method::DELETE, "/auth/tokens/999", None),
     ]
@@ -621,7 +628,7 @@ async fn instances_sessions_schedules_partitions_and_health() {
 
     // Schedules.
     let (_, schedules) = app.get(&admin, "/scheduler/jobs").await;
-    assert_eq!(schedules["data"].as_array().unwrap().len(), 4);
+    assert_eq!(schedules["data"].as_array().unwrap().len(), 5);
     assert!(schedules["data"][0]["next_run_at"].is_string());
     let (status, body) = app
         .call(

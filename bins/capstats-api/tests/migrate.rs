@@ -36,7 +36,7 @@ fn migrate_creates_the_database_and_is_idempotent() {
         "{}",
         String::from_utf8_lossy(&first.stderr)
     );
-    assert!(stdout.starts_with("applied 5 migrations ("), "{stdout}");
+    assert!(stdout.starts_with("applied 6 migrations ("), "{stdout}");
     assert!(stdout.contains("create_inventory_and_samples"), "{stdout}");
     assert!(second.status.success());
     assert_eq!(

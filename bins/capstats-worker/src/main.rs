@@ -73,6 +73,14 @@ enum Command {
         #[arg(long)]
         parallelism: Option<usize>,
     },
+    /// Read today's database sizes from the monitored servers now (every active PostgreSQL and
+    /// MySQL instance with a host and a connection user, or the named ones), recorded as a
+    /// capacity sync session.
+    Collect {
+        /// Only this instance (by name; repeatable).
+        #[arg(long = "instance")]
+        instances: Vec<String>,
+    },
     /// Generate a realistic demo dataset ending yesterday (in the business time zone).
     SeedDemo {
         /// Number of instances.
@@ -143,6 +151,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sessions(command) => {
             return runtime()?.block_on(operate::sessions(&settings, command));
         }
+        Command::Collect { instances } => {
+            return runtime()?.block_on(collect(&settings, instances));
+        }
         other => other,
     };
     let mut connection =
@@ -199,7 +210,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             seed_demo(&mut connection, &options, &progress)
         }
-        Command::Run | Command::Schedules(_) | Command::Jobs(_) | Command::Sessions(_) => {
+        Command::Run
+        | Command::Schedules(_)
+        | Command::Jobs(_)
+        | Command::Sessions(_)
+        | Command::Collect { .. } => {
             unreachable!("handled above")
         }
     }
@@ -287,5 +302,73 @@ fn seed_demo(
         report.written.instance_days_refreshed,
         started.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+async fn collect(settings: &Settings, names: Vec<String>) -> anyhow::Result<()> {
+    let collector = jobs::collection::CollectorSettings::from_settings(settings)?;
+    let pool = store::build_pool(
+        &settings.database_url,
+        4,
+        settings.database_connect_timeout(),
+    )?;
+    store::run_blocking(&pool, store::migrations::ensure_current).await?;
+    let instance_ids = if names.is_empty() {
+        None
+    } else {
+        let wanted = names.clone();
+        let found = store::run_blocking(&pool, move |connection| {
+            store::instances::find_by_names(connection, &wanted)
+        })
+        .await?;
+        if let Some(unknown) = names
+            .iter()
+            .find(|name| !found.iter().any(|instance| &instance.name == *name))
+        {
+            bail!("unknown instance `{unknown}`");
+        }
+        Some(found.iter().map(|instance| instance.id).collect())
+    };
+    let job = jobs::payloads::CollectionJob {
+        version: jobs::payloads::PAYLOAD_VERSION,
+        instance_ids,
+        trigger: jobs::payloads::Trigger::Manual {
+            requested_by: "cli".into(),
+        },
+        session_id: None,
+    };
+    let report = jobs::collection::run_collection(
+        &pool,
+        &job,
+        None,
+        &jobs::worker_name(),
+        &collector,
+        settings.today()?,
+    )
+    .await?;
+    let session_id = report.session_id;
+    let records = store::run_blocking(&pool, move |connection| {
+        store::sessions::session_records(connection, session_id)
+    })
+    .await?;
+    for record in records
+        .iter()
+        .filter(|record| record.error_message.is_some())
+    {
+        eprintln!(
+            "{}: {}",
+            record.instance_name,
+            record.error_message.as_deref().unwrap_or_default()
+        );
+    }
+    println!("{}", report.summary());
+    if report.instances == 0 {
+        bail!(
+            "no instance to collect: an instance needs to be active, PostgreSQL or MySQL, and have a host and a connection user"
+        );
+    }
+    if report.status != SessionStatus::Completed {
+        bail!("session {} ended {}", report.session_id, report.status);
+    }
     Ok(())
 }

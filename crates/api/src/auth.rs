@@ -298,3 +298,30 @@ impl FromRequest for Admin {
         })
     }
 }
+
+/// A caller allowed to post samples: an admin signed in with a session (CSRF checked), or a
+/// bearer token with the `ingest` scope.
+pub struct Ingester(pub Caller);
+
+impl FromRequest for Ingester {
+    type Error = ApiError;
+    type Future = ExtractFuture<Self>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let request = request.clone();
+        Box::pin(async move {
+            let caller = authenticate(&request).await?;
+            check_csrf(&request, &caller)?;
+            let allowed = match &caller.credential {
+                Credential::Session => caller.is_admin(),
+                Credential::Token { scopes } => scopes.iter().any(|scope| scope == INGEST_SCOPE),
+            };
+            if !allowed {
+                return Err(ApiError::PermissionRequired(format!(
+                    "posting samples needs an admin session or an API token with the `{INGEST_SCOPE}` scope"
+                )));
+            }
+            Ok(Ingester(caller))
+        })
+    }
+}

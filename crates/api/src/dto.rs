@@ -545,6 +545,12 @@ pub struct InstanceItem {
     pub port: Option<i32>,
     /// Free text.
     pub description: Option<String>,
+    /// The login collectors connect as.
+    pub connection_user: Option<String>,
+    /// PostgreSQL: the database collectors connect to (default `postgres`).
+    pub connection_database: Option<String>,
+    /// Whether a collector password is stored (the password itself is never returned).
+    pub has_password: bool,
     /// Whether it is aggregated.
     pub is_active: bool,
     /// Creation time.
@@ -560,6 +566,9 @@ impl From<store::instances::Instance> for InstanceItem {
             host: instance.host,
             port: instance.port,
             description: instance.description,
+            connection_user: instance.connection_user,
+            connection_database: instance.connection_database,
+            has_password: instance.has_password,
             is_active: instance.is_active,
             created_at: instance.created_at,
         }
@@ -579,6 +588,13 @@ pub struct InstanceInput {
     pub port: Option<i32>,
     /// Free text.
     pub description: Option<String>,
+    /// The login collectors connect as (empty clears it).
+    pub connection_user: Option<String>,
+    /// The collector's password: stored sealed with `CAPSTATS_CREDENTIAL_KEY`, never
+    /// returned; empty clears it, absent leaves it as it is.
+    pub connection_password: Option<String>,
+    /// PostgreSQL: the database collectors connect to (default `postgres`; empty clears it).
+    pub connection_database: Option<String>,
     /// Whether it is aggregated (default true).
     pub is_active: Option<bool>,
 }
@@ -712,4 +728,48 @@ pub struct HealthStatus {
     pub status: String,
     /// The database, for readiness.
     pub database: Option<String>,
+}
+
+/// `POST /capacity/stats`: a batch of database samples.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct IngestRequest {
+    /// The samples, 1 to 10,000; no instance, database and date twice.
+    pub items: Vec<IngestSample>,
+}
+
+/// One database's size on one business date.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct IngestSample {
+    /// The instance (must exist and be active).
+    pub instance_id: i64,
+    /// The database's name on that instance (1–255 characters).
+    pub database_name: String,
+    /// The business date the size describes (not after today in the business time zone).
+    pub collected_date: NaiveDate,
+    /// Total size in MiB (≥ 0).
+    pub size_mb: i64,
+    /// Data files in MiB (≥ 0, at most `size_mb`), if known.
+    #[serde(default)]
+    pub data_size_mb: Option<i64>,
+    /// Log files in MiB (≥ 0, at most `size_mb`), if known.
+    #[serde(default)]
+    pub log_size_mb: Option<i64>,
+    /// When it was measured; the time of the request when absent.
+    #[serde(default)]
+    pub collected_at: Option<DateTime<Utc>>,
+}
+
+/// What an accepted batch changed.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct IngestResult {
+    /// Items in the batch.
+    pub items: i64,
+    /// Sample rows inserted or replaced.
+    pub samples_written: i64,
+    /// `(instance, date)` totals recomputed.
+    pub instance_days_refreshed: i64,
+    /// Inventory rows created or updated.
+    pub databases_recorded: i64,
+    /// Ledger entries (level, period type, period) marked for recomputation.
+    pub periods_marked_stale: i64,
 }

@@ -280,6 +280,28 @@ impl From<JobError> for ApiError {
                     })
                     .collect(),
             ),
+            JobError::Rejected(rejected) if rejected.problems.is_empty() => Self::Validation {
+                errors: vec![FieldError::new(
+                    "items",
+                    "invalid",
+                    rejected.summary.clone(),
+                )],
+                message: rejected.summary,
+            },
+            JobError::Rejected(rejected) => Self::Validation {
+                errors: rejected
+                    .problems
+                    .iter()
+                    .map(|problem| {
+                        FieldError::new(
+                            format!("items[{}].{}", problem.index, problem.field),
+                            problem.code,
+                            problem.message.clone(),
+                        )
+                    })
+                    .collect(),
+                message: rejected.summary,
+            },
             JobError::JobStore(_) | JobError::Read { .. } => Self::Task(error.to_string()),
         }
     }

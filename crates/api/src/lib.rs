@@ -102,6 +102,12 @@ pub async fn build_state(settings: Settings) -> Result<Arc<AppState>, ApiError> 
     )?;
     let job_store =
         jobs::job_store::connect(&settings.database_url, settings.job_store_pool_size).await?;
+    let credential_key = settings
+        .credential_key
+        .as_deref()
+        .map(collectors::credentials::CredentialKey::from_hex)
+        .transpose()
+        .map_err(|error| ApiError::Internal(error.to_string()))?;
     let attempts = NonZeroU32::new(settings.login_attempts_per_minute).unwrap_or(NonZeroU32::MIN);
     Ok(Arc::new(AppState {
         store,
@@ -109,6 +115,7 @@ pub async fn build_state(settings: Settings) -> Result<Arc<AppState>, ApiError> 
         time_zone,
         login_limiter: RateLimiter::keyed(Quota::per_minute(attempts)),
         metrics: metrics::Metrics::new(),
+        credential_key,
         settings,
     }))
 }

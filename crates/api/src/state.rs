@@ -23,6 +23,8 @@ pub struct AppState {
     pub login_limiter: DefaultKeyedRateLimiter<String>,
     /// HTTP and domain metrics.
     pub metrics: Metrics,
+    /// Seals collector passwords before they are stored (`CAPSTATS_CREDENTIAL_KEY`).
+    pub credential_key: Option<collectors::credentials::CredentialKey>,
 }
 
 impl AppState {

@@ -14,7 +14,9 @@ use sync_session::{SessionStatus, SyncCategory, SyncType};
 
 use crate::JobError;
 use crate::job_store;
-use crate::payloads::{AggregationJob, AggregationWork, Job, LevelScope, PAYLOAD_VERSION, Trigger};
+use crate::payloads::{
+    AggregationJob, AggregationWork, CollectionJob, Job, LevelScope, PAYLOAD_VERSION, Trigger,
+};
 use crate::scheduling::CronExpression;
 
 /// A job enqueued on request.
@@ -28,41 +30,29 @@ pub struct Enqueued {
     pub existing: bool,
 }
 
-/// Creates the pending session of an aggregation job and pushes the job. Should the push fail,
-/// the session is closed as failed so that nobody waits for it.
-async fn enqueue_aggregation(
+/// Creates the pending session of a job (with one record per instance of `records`) and
+/// pushes the job built for that session. Should the push fail, the session is closed as
+/// failed so that nobody waits for it.
+async fn enqueue_with_session(
     store: &ConnectionPool,
     job_pool: &PgPool,
-    mut job: AggregationJob,
+    job_id: String,
+    session: NewSession,
+    records: Vec<(InstanceId, String)>,
+    job_for_session: impl FnOnce(i64) -> Job,
     max_attempts: u32,
 ) -> Result<Enqueued, JobError> {
-    let job_id = job_store::new_job_id();
-    let parameters = crate::runs::session_parameters(&job, &job_id);
-    let triggered_by = job.trigger.description();
-    let session_id = store::run_blocking(store, {
-        let job_id = job_id.clone();
-        move |connection| {
-            let active: Vec<(InstanceId, String)> = store::instances::active_instances(connection)?
-                .into_iter()
-                .map(|instance| (instance.id, instance.name))
-                .collect();
-            sessions::create_session(
-                connection,
-                &NewSession {
-                    sync_category: SyncCategory::Aggregation,
-                    sync_type: SyncType::ManualTask,
-                    triggered_by,
-                    parameters,
-                    job_id: Some(job_id),
-                },
-                &active,
-            )
-        }
+    let session_id = store::run_blocking(store, move |connection| {
+        sessions::create_session(connection, &session, &records)
     })
     .await?;
-    job.session_id = Some(session_id);
-    if let Err(error) =
-        job_store::enqueue(job_pool, &Job::Aggregation(job), &job_id, max_attempts).await
+    if let Err(error) = job_store::enqueue(
+        job_pool,
+        &job_for_session(session_id),
+        &job_id,
+        max_attempts,
+    )
+    .await
     {
         let reason = format!("could not enqueue its job: {error}");
         let _ = store::run_blocking(store, move |connection| {
@@ -76,6 +66,99 @@ async fn enqueue_aggregation(
         session_id: Some(session_id),
         existing: false,
     })
+}
+
+/// Creates the pending session of an aggregation job (a record per active instance) and
+/// pushes the job.
+async fn enqueue_aggregation(
+    store: &ConnectionPool,
+    job_pool: &PgPool,
+    job: AggregationJob,
+    max_attempts: u32,
+) -> Result<Enqueued, JobError> {
+    let job_id = job_store::new_job_id();
+    let session = NewSession {
+        sync_category: SyncCategory::Aggregation,
+        sync_type: SyncType::ManualTask,
+        triggered_by: job.trigger.description(),
+        parameters: crate::runs::session_parameters(&job, &job_id),
+        job_id: Some(job_id.clone()),
+    };
+    let active: Vec<(InstanceId, String)> = store::run_blocking(store, |connection| {
+        store::instances::active_instances(connection)
+    })
+    .await?
+    .into_iter()
+    .map(|instance| (instance.id, instance.name))
+    .collect();
+    enqueue_with_session(
+        store,
+        job_pool,
+        job_id,
+        session,
+        active,
+        |session_id| {
+            Job::Aggregation(AggregationJob {
+                session_id: Some(session_id),
+                ..job
+            })
+        },
+        max_attempts,
+    )
+    .await
+}
+
+/// Reads the database sizes of one instance now, on a worker. Answers at once with the
+/// session to poll. The instance must be active, of an engine with a collector, and have a
+/// host and a connection user.
+pub async fn collect_now(
+    store: &ConnectionPool,
+    job_pool: &PgPool,
+    instance_id: InstanceId,
+    requested_by: &str,
+    max_attempts: u32,
+) -> Result<Enqueued, JobError> {
+    let (instance, targets) = store::run_blocking(store, move |connection| {
+        Ok((
+            store::instances::get_instance(connection, instance_id)?,
+            store::instances::collection_targets(connection, Some(&[instance_id]))?,
+        ))
+    })
+    .await?;
+    if instance.deleted_at.is_some() {
+        return Err(JobError::NotFound(format!("instance {instance_id}")));
+    }
+    if targets.is_empty() {
+        return Err(JobError::InvalidRequest(format!(
+            "instance `{}` cannot be collected: it must be active, be PostgreSQL or MySQL, and have a host and a connection user",
+            instance.name
+        )));
+    }
+    let job_id = job_store::new_job_id();
+    let job = CollectionJob {
+        version: PAYLOAD_VERSION,
+        instance_ids: Some(vec![instance_id]),
+        trigger: Trigger::Manual {
+            requested_by: requested_by.to_owned(),
+        },
+        session_id: None,
+    };
+    let session = crate::collection::new_session(&job, Some(&job_id));
+    enqueue_with_session(
+        store,
+        job_pool,
+        job_id,
+        session,
+        vec![(instance.id, instance.name)],
+        |session_id| {
+            Job::Collection(CollectionJob {
+                session_id: Some(session_id),
+                ..job
+            })
+        },
+        max_attempts,
+    )
+    .await
 }
 
 /// Runs a schedule's job now, like a tick but without the skip rule. Returns the job and, for
@@ -116,15 +199,17 @@ pub async fn run_schedule_now(
             }
             enqueue_aggregation(store, job_pool, aggregation, max_attempts).await
         }
-        Job::Maintenance(maintenance) => {
+        // Maintenance and collection jobs open their session (if any) when they start.
+        other => {
             let job_id = job_store::new_job_id();
-            job_store::enqueue(
-                job_pool,
-                &Job::Maintenance(maintenance),
-                &job_id,
-                max_attempts,
-            )
-            .await?;
+            let other = match other {
+                Job::Collection(collection) => Job::Collection(CollectionJob {
+                    trigger,
+                    ..collection
+                }),
+                other => other,
+            };
+            job_store::enqueue(job_pool, &other, &job_id, max_attempts).await?;
             Ok(Enqueued {
                 job_id,
                 session_id: None,

@@ -14,6 +14,9 @@ pub enum JobError {
     /// An input file is malformed; nothing was written.
     #[error("{0}")]
     Import(#[from] crate::import::ImportProblems),
+    /// A batch of samples has bad items; nothing was written.
+    #[error(transparent)]
+    Rejected(#[from] crate::ingest::RejectedBatch),
     /// Reading an input failed.
     #[error("cannot read {what}: {source}")]
     Read {

@@ -1,9 +1,11 @@
 #![doc = include_str!("../README.md")]
 
 pub mod backfill;
+pub mod collection;
 pub mod control;
 mod error;
 pub mod import;
+pub mod ingest;
 pub mod job_store;
 pub mod maintenance;
 pub mod payloads;

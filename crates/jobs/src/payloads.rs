@@ -5,7 +5,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use capacity_model::{AggregationLevel, PeriodType};
+use capacity_model::{AggregationLevel, InstanceId, PeriodType};
 
 /// Queue of jobs that aggregate: scheduled runs, run-now, manual current-period runs and
 /// refreshes of stale periods.
@@ -13,6 +13,9 @@ pub const AGGREGATION_QUEUE: &str = "capstats_aggregation";
 
 /// Queue of housekeeping jobs: partition maintenance and job-store pruning.
 pub const MAINTENANCE_QUEUE: &str = "capstats_maintenance";
+
+/// Queue of jobs that read database sizes from the monitored servers.
+pub const COLLECTION_QUEUE: &str = "capstats_collection";
 
 /// The payload version this build writes.
 pub const PAYLOAD_VERSION: u32 = 1;
@@ -115,6 +118,23 @@ pub struct AggregationJob {
     pub session_id: Option<i64>,
 }
 
+/// Payload of the collection queue: read the sizes of every collectable instance, or of
+/// `instance_ids` only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CollectionJob {
+    /// Payload format version.
+    pub version: u32,
+    /// Only these instances (collect now); every collectable instance when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_ids: Option<Vec<InstanceId>>,
+    /// Who asked.
+    pub trigger: Trigger,
+    /// The session created when the job was enqueued (collect now); scheduled runs open theirs
+    /// when they start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<i64>,
+}
+
 /// Payload of the maintenance queue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -144,6 +164,8 @@ pub enum Job {
     Aggregation(AggregationJob),
     /// A housekeeping job.
     Maintenance(MaintenanceJob),
+    /// A collection job.
+    Collection(CollectionJob),
 }
 
 impl Job {
@@ -152,6 +174,7 @@ impl Job {
         match self {
             Self::Aggregation(_) => AGGREGATION_QUEUE,
             Self::Maintenance(_) => MAINTENANCE_QUEUE,
+            Self::Collection(_) => COLLECTION_QUEUE,
         }
     }
 
@@ -160,6 +183,7 @@ impl Job {
         let value = match self {
             Self::Aggregation(job) => serde_json::to_value(job),
             Self::Maintenance(job) => serde_json::to_value(job),
+            Self::Collection(job) => serde_json::to_value(job),
         };
         value.expect("payloads serialize")
     }
@@ -200,17 +224,24 @@ impl Job {
                 version: PAYLOAD_VERSION,
                 trigger,
             }),
+            "collect_capacity" => Job::Collection(CollectionJob {
+                version: PAYLOAD_VERSION,
+                instance_ids: None,
+                trigger,
+                session_id: None,
+            }),
             _ => return None,
         })
     }
 }
 
 /// The job names schedules may use.
-pub const JOB_NAMES: [&str; 4] = [
+pub const JOB_NAMES: [&str; 5] = [
     "aggregate_capacity",
     "refresh_stale_periods",
     "maintain_partitions",
     "prune_job_store",
+    "collect_capacity",
 ];
 
 #[cfg(test)]
@@ -242,6 +273,22 @@ mod tests {
             Job::for_tick("prune_job_store", "prune_job_store", tick_at, logical_date).unwrap();
         assert_eq!(prune.queue(), MAINTENANCE_QUEUE);
         assert_eq!(prune.to_json()["kind"], "prune_job_store");
+        let collect = Job::for_tick(
+            "collect_capacity",
+            "collect_capacity",
+            tick_at,
+            logical_date,
+        )
+        .unwrap();
+        assert_eq!(collect.queue(), COLLECTION_QUEUE);
+        assert_eq!(
+            collect.to_json(),
+            serde_json::json!({
+                "version": 1,
+                "trigger": {"by": "schedule", "schedule_name": "collect_capacity",
+                            "tick_at": "2026-11-26T20:00:00Z"}
+            })
+        );
         assert!(Job::for_tick("unknown", "x", tick_at, logical_date).is_none());
         for name in JOB_NAMES {
             assert!(Job::for_tick(name, name, tick_at, logical_date).is_some());

@@ -1,4 +1,4 @@
-//! `capstats-worker run`: apalis workers for the two queues on the PostgreSQL job store, the
+//! `capstats-worker run`: apalis workers for the three queues on the PostgreSQL job store, the
 //! scheduler loop, and graceful shutdown.
 //!
 //! Pitfalls of apalis 1.0 handled here (docs/operations.md explains them): every queue name is
@@ -22,9 +22,13 @@ use settings::Settings;
 use sqlx::PgPool;
 
 use crate::JobError;
+use crate::collection::{self, CollectorSettings};
 use crate::job_store;
 use crate::maintenance;
-use crate::payloads::{AGGREGATION_QUEUE, AggregationJob, MAINTENANCE_QUEUE, MaintenanceJob};
+use crate::payloads::{
+    AGGREGATION_QUEUE, AggregationJob, COLLECTION_QUEUE, CollectionJob, MAINTENANCE_QUEUE,
+    MaintenanceJob,
+};
 use crate::runs::{self, RunSettings};
 
 /// What every handler and the scheduler share.
@@ -37,6 +41,8 @@ pub struct WorkerState {
     pub settings: Settings,
     /// The business time zone.
     pub time_zone: Tz,
+    /// How collectors connect.
+    pub collector: CollectorSettings,
     /// This process's name: host and pid.
     pub name: String,
 }
@@ -66,6 +72,7 @@ pub async fn run(settings: Settings) -> Result<(), JobError> {
     let time_zone = settings
         .time_zone()
         .map_err(|error| JobError::InvalidRequest(error.to_string()))?;
+    let collector = CollectorSettings::from_settings(&settings)?;
     let store = store::build_pool(
         &settings.database_url,
         settings.database_pool_size,
@@ -78,13 +85,14 @@ pub async fn run(settings: Settings) -> Result<(), JobError> {
         store,
         job_store: job_store.clone(),
         time_zone,
+        collector,
         name: crate::worker_name(),
         settings,
     });
     let settings = &state.settings;
     tracing::info!(
         worker = %state.name,
-        queues = ?[AGGREGATION_QUEUE, MAINTENANCE_QUEUE],
+        queues = ?[AGGREGATION_QUEUE, MAINTENANCE_QUEUE, COLLECTION_QUEUE],
         scheduler = settings.scheduler_enabled,
         poll_ms = settings.worker_poll_interval_ms,
         orphan_timeout_s = settings.orphan_timeout().as_secs(),
@@ -102,6 +110,9 @@ pub async fn run(settings: Settings) -> Result<(), JobError> {
     let maintenance_storage = PostgresStorage::<serde_json::Value>::new(&job_store)
         .with_config(queue_config(settings, MAINTENANCE_QUEUE, 1))
         .poll_with_interval(settings.worker_poll_interval());
+    let collection_storage = PostgresStorage::<serde_json::Value>::new(&job_store)
+        .with_config(queue_config(settings, COLLECTION_QUEUE, 1))
+        .poll_with_interval(settings.worker_poll_interval());
 
     let (stop_sender, stop_receiver) = tokio::sync::watch::channel(false);
     let scheduler = settings
@@ -110,6 +121,7 @@ pub async fn run(settings: Settings) -> Result<(), JobError> {
 
     let aggregation_state = state.clone();
     let maintenance_state = state.clone();
+    let collection_state = state.clone();
     let concurrency = settings.worker_concurrency as usize;
     let monitor = Monitor::new()
         .register(move |restarts| {
@@ -131,6 +143,16 @@ pub async fn run(settings: Settings) -> Result<(), JobError> {
             .data(maintenance_state.clone())
             .concurrency(1)
             .build(handle_maintenance)
+        })
+        .register(move |restarts| {
+            WorkerBuilder::new(format!(
+                "{COLLECTION_QUEUE}@{}#{restarts}",
+                collection_state.name
+            ))
+            .backend(collection_storage.clone())
+            .data(collection_state.clone())
+            .concurrency(1)
+            .build(handle_collection)
         })
         .should_restart(|worker, error| {
             tracing::error!(worker = %worker.name(), %error, "worker stopped; restarting");
@@ -281,6 +303,44 @@ async fn handle_maintenance(
         Ok(summary) => {
             tracing::info!(job_id = %id, "{summary}");
             Ok(summary)
+        }
+        Err(error) => fail_attempt(&state, &id, &attempt, error.to_string()).await,
+    }
+}
+
+/// Runs a collection. Servers that cannot be read fail their own records, which is not a
+/// reason to retry the job; only a failure of capstats' own database is.
+async fn handle_collection(
+    payload: serde_json::Value,
+    id: TaskId,
+    attempt: Attempt,
+    state: Data<Arc<WorkerState>>,
+) -> Result<String, BoxDynError> {
+    let job: CollectionJob = match serde_json::from_value(payload) {
+        Ok(job) => job,
+        Err(error) => {
+            return Err(AbortError::new(format!("unreadable collection job: {error}")).into());
+        }
+    };
+    let state = Arc::clone(&state);
+    let job_id = id.to_string();
+    let today = chrono::Utc::now()
+        .with_timezone(&state.time_zone)
+        .date_naive();
+    tracing::info!(job_id, attempt = attempt.current(), instances = ?job.instance_ids, "collection job started");
+    match collection::run_collection(
+        &state.store,
+        &job,
+        Some(&job_id),
+        &state.name,
+        &state.collector,
+        today,
+    )
+    .await
+    {
+        Ok(report) => {
+            tracing::info!(job_id, "{}", report.summary());
+            Ok(report.summary())
         }
         Err(error) => fail_attempt(&state, &id, &attempt, error.to_string()).await,
     }

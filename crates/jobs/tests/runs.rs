@@ -225,26 +225,72 @@ fn refresh_recomputes_exactly_the_instances_with_late_samples() {
     );
     let after = aggregate_rows(&mut connection);
 
-    // Only rows of that instance in periods containing 2026-03-10 changed; nothing else was
-    // touched, not even calculated_at.
+    // Only rows of that instance changed: in the periods containing 2026-03-10 (new sizes),
+    // and in the periods right after them (their changes compare with the changed periods).
+    // Nothing else was touched, not even calculated_at.
     assert_eq!(before.len(), after.len());
-    let mut changed = 0;
+    let (mut containing, mut following) = (0, 0);
     for (key, old) in &before {
         let new = &after[key];
-        let affected = key.0 == instance.id.0
-            && Period::starting_on(key.1.parse().unwrap(), key.2)
-                .unwrap()
-                .contains(late.collected_date);
-        if affected {
-            assert_ne!(old, new, "{key:?} should have been recomputed");
-            changed += 1;
+        let period = Period::starting_on(key.1.parse().unwrap(), key.2).unwrap();
+        let ours = key.0 == instance.id.0;
+        if ours && period.contains(late.collected_date) {
+            assert_ne!(old.0, new.0, "{key:?} should have been recomputed");
+            if key.3 == late.database_name || key.3.is_empty() {
+                assert_ne!(old.1, new.1, "{key:?} should have new sizes");
+            }
+            containing += 1;
+        } else if ours && period.previous().contains(late.collected_date) {
+            assert_ne!(old.0, new.0, "{key:?} should have been recomputed");
+            following += 1;
         } else {
             assert_eq!(old, new, "{key:?} must not change");
         }
     }
-    // March daily, its week, March, Q1 at both levels for the database, and the instance level;
-    // the year is not complete and was never computed.
-    assert!(changed >= 4, "{changed} rows changed");
+    // Containing: the week of 9 March, March and Q1, for the database and for the instance
+    // (the day itself was never computed). Following: the week of 16 March (April and Q2 are
+    // not complete, so never computed).
+    assert!(
+        containing >= 6,
+        "{containing} rows of containing periods changed"
+    );
+    assert!(
+        following >= 2,
+        "{following} rows of following periods changed"
+    );
+    // And every stored row is what aggregation-core computes from all samples now.
+    let mut engine = AggregationEngine::new();
+    for sample in store::samples::load_database_samples(&mut connection).unwrap() {
+        engine.record(sample).unwrap();
+    }
+    let periods: std::collections::BTreeSet<(String, NaiveDate)> =
+        after.keys().map(|key| (key.1.clone(), key.2)).collect();
+    for (period_type, start) in periods {
+        let period_type: PeriodType = period_type.parse().unwrap();
+        let period = Period::starting_on(period_type, start).unwrap();
+        assert_eq!(
+            store::aggregates::database_aggregates_between(
+                &mut connection,
+                period_type,
+                start,
+                start
+            )
+            .unwrap(),
+            engine.database_aggregates(period),
+            "{period_type} {start}"
+        );
+        assert_eq!(
+            store::aggregates::instance_aggregates_between(
+                &mut connection,
+                period_type,
+                start,
+                start
+            )
+            .unwrap(),
+            engine.instance_aggregates(period).unwrap(),
+            "{period_type} {start}"
+        );
+    }
     // With nothing stale, a refresh opens no session.
     let idle = execute(
         &mut connection,

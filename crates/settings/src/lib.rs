@@ -107,6 +107,20 @@ pub struct Settings {
     pub session_ttl_hours: u32,
     /// Login attempts allowed per minute and client address (`CAPSTATS_LOGIN_ATTEMPTS_PER_MINUTE`).
     pub login_attempts_per_minute: u32,
+    /// Key (32 bytes as 64 hex digits) that seals the passwords collectors connect with
+    /// (`CAPSTATS_CREDENTIAL_KEY`). Without it no password can be stored or used.
+    pub credential_key: Option<String>,
+    /// Glob patterns of PostgreSQL databases collectors leave out
+    /// (`CAPSTATS_COLLECTOR_EXCLUDE_POSTGRESQL`, e.g. `[postgres, "rds*"]`).
+    pub collector_exclude_postgresql: Vec<String>,
+    /// Glob patterns of MySQL/MariaDB schemas collectors leave out
+    /// (`CAPSTATS_COLLECTOR_EXCLUDE_MYSQL`).
+    pub collector_exclude_mysql: Vec<String>,
+    /// Seconds a collector may spend connecting to and reading one server
+    /// (`CAPSTATS_COLLECTOR_TIMEOUT_SECONDS`).
+    pub collector_timeout_seconds: u64,
+    /// Servers a collection reads at once (`CAPSTATS_COLLECTOR_CONCURRENCY`).
+    pub collector_concurrency: u32,
 }
 
 impl Default for Settings {
@@ -142,6 +156,22 @@ impl Default for Settings {
             cookie_secure: false,
             session_ttl_hours: 8,
             login_attempts_per_minute: 5,
+            credential_key: None,
+            collector_exclude_postgresql: vec![
+                "postgres".into(),
+                "rdsadmin".into(),
+                "cloudsqladmin".into(),
+                "azure_maintenance".into(),
+                "azure_sys".into(),
+            ],
+            collector_exclude_mysql: vec![
+                "information_schema".into(),
+                "mysql".into(),
+                "performance_schema".into(),
+                "sys".into(),
+            ],
+            collector_timeout_seconds: 30,
+            collector_concurrency: 4,
         }
     }
 }
@@ -173,6 +203,16 @@ impl Settings {
             .extract()
             .map_err(|error| SettingsError::Invalid(error.to_string()))?;
         settings.time_zone()?;
+        if let Some(key) = &settings.credential_key {
+            let key = key.trim();
+            if key.len() != 64 || !key.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+                return Err(SettingsError::Invalid(
+                    "CAPSTATS_CREDENTIAL_KEY must be 64 hexadecimal digits (32 bytes); \
+                     generate one with `openssl rand -hex 32`"
+                        .into(),
+                ));
+            }
+        }
         for (name, value) in [
             (
                 "CAPSTATS_DATABASE_POOL_SIZE",
@@ -225,6 +265,14 @@ impl Settings {
             (
                 "CAPSTATS_LOGIN_ATTEMPTS_PER_MINUTE",
                 u64::from(settings.login_attempts_per_minute),
+            ),
+            (
+                "CAPSTATS_COLLECTOR_TIMEOUT_SECONDS",
+                settings.collector_timeout_seconds,
+            ),
+            (
+                "CAPSTATS_COLLECTOR_CONCURRENCY",
+                u64::from(settings.collector_concurrency),
             ),
         ] {
             if value == 0 {
@@ -422,6 +470,13 @@ mod tests {
             let error = Settings::from_environment().unwrap_err().to_string();
             assert!(error.contains("DATABASE_POOL_SIZE"), "{error}");
             jail.set_env("CAPSTATS_DATABASE_POOL_SIZE", "3");
+            jail.set_env("CAPSTATS_CREDENTIAL_KEY", "abc");
+            let error = Settings::from_environment().unwrap_err().to_string();
+            assert!(error.contains("CAPSTATS_CREDENTIAL_KEY"), "{error}");
+            jail.set_env("CAPSTATS_CREDENTIAL_KEY", "0f".repeat(32));
+            jail.set_env("CAPSTATS_COLLECTOR_EXCLUDE_MYSQL", "[mysql, \"tmp_*\"]");
+            let settings = Settings::from_environment().unwrap();
+            assert_eq!(settings.collector_exclude_mysql, ["mysql", "tmp_*"]);
             jail.set_env("CAPSTATS_CONFIG_FILE", "missing.toml");
             let error = Settings::from_environment().unwrap_err().to_string();
             assert!(error.contains("missing.toml"), "{error}");

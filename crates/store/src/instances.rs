@@ -23,6 +23,13 @@ pub struct Instance {
     pub port: Option<i32>,
     /// Free text.
     pub description: Option<String>,
+    /// The login a collector connects as.
+    pub connection_user: Option<String>,
+    /// Whether a (sealed) password is stored; the password itself never leaves the store
+    /// through this type.
+    pub has_password: bool,
+    /// PostgreSQL: the database a collector connects to (default `postgres`).
+    pub connection_database: Option<String>,
     /// Inactive instances are not aggregated; their history stays readable.
     pub is_active: bool,
     /// Set when soft-deleted.
@@ -41,6 +48,9 @@ struct InstanceRow {
     host: Option<String>,
     port: Option<i32>,
     description: Option<String>,
+    connection_user: Option<String>,
+    connection_password: Option<Vec<u8>>,
+    connection_database: Option<String>,
     is_active: bool,
     deleted_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
@@ -59,6 +69,9 @@ impl TryFrom<InstanceRow> for Instance {
             host: row.host,
             port: row.port,
             description: row.description,
+            connection_user: row.connection_user,
+            has_password: row.connection_password.is_some(),
+            connection_database: row.connection_database,
             is_active: row.is_active,
             deleted_at: row.deleted_at,
             created_at: row.created_at,
@@ -123,6 +136,96 @@ pub fn find_by_names(
             .select(InstanceRow::as_select())
             .load(connection)?,
     )
+}
+
+/// The instances with any of `ids`, deleted or not.
+pub fn find_by_ids(
+    connection: &mut PgConnection,
+    ids: &[InstanceId],
+) -> Result<Vec<Instance>, StoreError> {
+    let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
+    convert(
+        instances::table
+            .filter(instances::id.eq_any(&ids))
+            .select(InstanceRow::as_select())
+            .load(connection)?,
+    )
+}
+
+/// What a collector needs to read an instance's sizes, its password still sealed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CollectionTarget {
+    /// The instance.
+    pub id: InstanceId,
+    /// Its name.
+    pub name: String,
+    /// Its engine.
+    pub db_type: DbType,
+    /// Host.
+    pub host: Option<String>,
+    /// Port.
+    pub port: Option<i32>,
+    /// Login.
+    pub connection_user: Option<String>,
+    /// The password as stored (sealed by `collectors::credentials`).
+    pub sealed_password: Option<Vec<u8>>,
+    /// PostgreSQL: the database to connect to.
+    pub connection_database: Option<String>,
+}
+
+impl std::fmt::Debug for CollectionTarget {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("CollectionTarget")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("db_type", &self.db_type)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("connection_user", &self.connection_user)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The engines capstats has collectors for.
+pub const COLLECTABLE_ENGINES: [DbType; 2] = [DbType::Postgresql, DbType::Mysql];
+
+/// The instances a collection reads, by id: active, not deleted, with a host and a connection
+/// user, of an engine with a collector — all of them, or those among `only`.
+pub fn collection_targets(
+    connection: &mut PgConnection,
+    only: Option<&[InstanceId]>,
+) -> Result<Vec<CollectionTarget>, StoreError> {
+    let mut query = instances::table
+        .filter(instances::deleted_at.is_null())
+        .filter(instances::is_active.eq(true))
+        .filter(instances::host.is_not_null())
+        .filter(instances::connection_user.is_not_null())
+        .filter(instances::db_type.eq_any(COLLECTABLE_ENGINES.map(DbType::as_str).to_vec()))
+        .into_boxed();
+    if let Some(only) = only {
+        query = query.filter(instances::id.eq_any(only.iter().map(|id| id.0).collect::<Vec<_>>()));
+    }
+    query
+        .order(instances::id)
+        .select(InstanceRow::as_select())
+        .load(connection)?
+        .into_iter()
+        .map(|row| {
+            Ok(CollectionTarget {
+                id: InstanceId(row.id),
+                db_type: row.db_type.parse().map_err(|error| {
+                    StoreError::Conflict(format!("instance {} has {error}", row.id))
+                })?,
+                name: row.name,
+                host: row.host,
+                port: row.port,
+                connection_user: row.connection_user,
+                sealed_password: row.connection_password,
+                connection_database: row.connection_database,
+            })
+        })
+        .collect()
 }
 
 /// Active, non-deleted instances (those a run aggregates), ordered by id.
@@ -256,6 +359,12 @@ pub struct InstanceChanges {
     pub port: Option<Option<i32>>,
     /// New description.
     pub description: Option<Option<String>>,
+    /// New collector login (`Some(None)` clears it).
+    pub connection_user: Option<Option<String>>,
+    /// New sealed collector password (`Some(None)` clears it).
+    pub connection_password: Option<Option<Vec<u8>>>,
+    /// New database a PostgreSQL collector connects to (`Some(None)` clears it).
+    pub connection_database: Option<Option<String>>,
     /// Active or not.
     pub is_active: Option<bool>,
 }
@@ -268,6 +377,9 @@ struct InstanceChangeset {
     host: Option<Option<String>>,
     port: Option<Option<i32>>,
     description: Option<Option<String>>,
+    connection_user: Option<Option<String>>,
+    connection_password: Option<Option<Vec<u8>>>,
+    connection_database: Option<Option<String>>,
     is_active: Option<bool>,
     updated_at: DateTime<Utc>,
 }
@@ -290,6 +402,9 @@ pub fn update_instance(
         host: changes.host.clone(),
         port: changes.port,
         description: changes.description.clone(),
+        connection_user: changes.connection_user.clone(),
+        connection_password: changes.connection_password.clone(),
+        connection_database: changes.connection_database.clone(),
         is_active: changes.is_active,
         updated_at: Utc::now(),
     })

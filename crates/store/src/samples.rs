@@ -28,7 +28,8 @@ pub struct WriteSummary {
     pub instance_days_refreshed: u64,
     /// Inventory rows created or updated.
     pub databases_recorded: u64,
-    /// Ledger entries marked stale (or created as pending) for the touched periods.
+    /// Ledger entries marked stale (or created as pending) for the touched periods, and
+    /// existing entries of the periods right after them (whose changes compare with them).
     pub ledger_entries_marked: u64,
 }
 
@@ -69,7 +70,8 @@ struct IncomingRow<'a> {
 /// replaces the stored one), then in the same transaction recomputes the instance totals of
 /// every touched `(instance, date)` from all of that day's rows, records the databases in the
 /// inventory, and marks every period containing a touched date — all types, both levels — as
-/// stale for the touched instances. Creates missing partitions first.
+/// stale for the touched instances, together with the already-aggregated period after each
+/// (its change columns compare with the changed one). Creates missing partitions first.
 ///
 /// A batch must not contain the same key twice; PostgreSQL refuses such an upsert and nothing
 /// is written. Callers validate samples beforehand.
@@ -179,7 +181,8 @@ fn write_in_transaction(
     )
     .execute(connection)?;
 
-    let ledger_entries_marked = diesel::sql_query(MARK_STALE_SQL.as_str()).execute(connection)?;
+    let ledger_entries_marked = diesel::sql_query(MARK_STALE_SQL.as_str()).execute(connection)?
+        + diesel::sql_query(MARK_FOLLOWING_STALE_SQL.as_str()).execute(connection)?;
 
     Ok(WriteSummary {
         samples_written: samples_written as u64,
@@ -227,6 +230,48 @@ static MARK_STALE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(||
                  ORDER BY 1),
              stale_since = coalesce(ledger.stale_since, excluded.stale_since),
              updated_at = now()",
+        periods = periods.join(", ")
+    )
+});
+
+/// Marks the period right after each period containing a staged date stale for the staged
+/// instances, when that period is in the ledger already: its change columns compare it with
+/// the period the samples changed, so they are wrong until it is recomputed too. Periods not
+/// in the ledger are left alone; whoever computes them first reads the new samples anyway.
+static MARK_FOLLOWING_STALE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let periods: Vec<String> = PeriodType::ALL
+        .iter()
+        .map(|period_type| {
+            format!(
+                "('{name}', ({start} + interval '{length}')::date)",
+                name = period_type.as_str(),
+                start = period_start(
+                    &format!("'{}'", period_type.truncation_unit()),
+                    "touched.collected_date"
+                ),
+                length = period_type.interval_literal(),
+            )
+        })
+        .collect();
+    format!(
+        "UPDATE aggregation_ledger AS ledger SET
+             stale_instance_ids = ARRAY(
+                 SELECT DISTINCT stale_id
+                 FROM unnest(ledger.stale_instance_ids || following.instance_ids) AS stale_id
+                 ORDER BY 1),
+             stale_since = coalesce(ledger.stale_since, now()),
+             updated_at = now()
+         FROM (
+             SELECT period.period_type, period.period_start,
+                    array_agg(DISTINCT touched.instance_id ORDER BY touched.instance_id)
+                        AS instance_ids
+             FROM (SELECT DISTINCT instance_id, collected_date
+                   FROM incoming_database_size_stats) AS touched
+             CROSS JOIN LATERAL (VALUES {periods}) AS period (period_type, period_start)
+             GROUP BY period.period_type, period.period_start
+         ) AS following
+         WHERE ledger.period_type = following.period_type
+           AND ledger.period_start = following.period_start",
         periods = periods.join(", ")
     )
 });

@@ -157,6 +157,9 @@ diesel::table! {
         deleted_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        connection_user -> Nullable<Text>,
+        connection_password -> Nullable<Bytea>,
+        connection_database -> Nullable<Text>,
     }
 }
 

@@ -11,6 +11,8 @@ use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
 
 pub const PASSWORD: &str = "correct horse battery";
+/// The credential key of the test server and worker.
+pub const CREDENTIAL_KEY: &str = "3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c";
 
 pub struct TestApp {
     pub base: String,
@@ -33,6 +35,7 @@ impl TestApp {
             database_pool_size: 4,
             job_store_pool_size: 2,
             login_attempts_per_minute,
+            credential_key: Some(CREDENTIAL_KEY.into()),
             ..settings::Settings::default()
         };
         let state = api::build_state(settings).await.expect("state");
@@ -190,6 +193,7 @@ impl Worker {
                 .arg("run")
                 .env("DATABASE_URL", database_url)
                 .env("CAPSTATS_TIMEZONE", "UTC")
+                .env("CAPSTATS_CREDENTIAL_KEY", CREDENTIAL_KEY)
                 .env("CAPSTATS_SCHEDULER_ENABLED", "false")
                 .env("CAPSTATS_WORKER_POLL_INTERVAL_MS", "100")
                 .env("CAPSTATS_LOG", "warn")

@@ -5,10 +5,11 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use capacity_model::{DbType, InstanceId};
+use collectors::credentials::CredentialKey;
 use store::instances::{self, InstanceChanges, InstanceFilter, NewInstance};
 
 use crate::auth::{Admin, Viewer};
-use crate::dto::{DatabaseOption, InstanceInput, InstanceItem, InstanceOption};
+use crate::dto::{DatabaseOption, InstanceInput, InstanceItem, InstanceOption, RunStarted};
 use crate::envelope::{Envelope, Paginated};
 use crate::error::{ApiError, ErrorEnvelope, FieldError};
 use crate::params::Parameters;
@@ -87,7 +88,11 @@ pub async fn list_instances(
 }
 
 /// Checks an instance body; `creating` requires the name and engine.
-fn read_input(input: InstanceInput, creating: bool) -> Result<InstanceChanges, ApiError> {
+fn read_input(
+    input: InstanceInput,
+    creating: bool,
+    key: Option<&CredentialKey>,
+) -> Result<InstanceChanges, ApiError> {
     let mut problems = Vec::new();
     let name = input.name.map(|name| name.trim().to_owned());
     match &name {
@@ -124,6 +129,37 @@ fn read_input(input: InstanceInput, creating: bool) -> Result<InstanceChanges, A
             "must be between 1 and 65535",
         ));
     }
+    for (field, value) in [
+        ("connection_user", &input.connection_user),
+        ("connection_database", &input.connection_database),
+    ] {
+        if value
+            .as_ref()
+            .is_some_and(|value| value.chars().count() > 255)
+        {
+            problems.push(FieldError::new(
+                field,
+                "too_long",
+                "must have at most 255 characters",
+            ));
+        }
+    }
+    // An empty password clears the stored one; any other needs the key to be sealed.
+    let connection_password = match input.connection_password {
+        None => None,
+        Some(password) if password.is_empty() => Some(None),
+        Some(password) => match key {
+            Some(key) => Some(Some(key.seal(&password))),
+            None => {
+                problems.push(FieldError::new(
+                    "connection_password",
+                    "unavailable",
+                    "cannot store a password: the server has no CAPSTATS_CREDENTIAL_KEY",
+                ));
+                None
+            }
+        },
+    };
     if !problems.is_empty() {
         return Err(ApiError::fields(problems));
     }
@@ -136,6 +172,9 @@ fn read_input(input: InstanceInput, creating: bool) -> Result<InstanceChanges, A
         host: text(input.host),
         port: input.port.map(Some),
         description: text(input.description),
+        connection_user: text(input.connection_user),
+        connection_password,
+        connection_database: text(input.connection_database),
         is_active: input.is_active,
     })
 }
@@ -159,7 +198,7 @@ pub async fn create_instance(
     _admin: Admin,
     body: web::Json<InstanceInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let changes = read_input(body.into_inner(), true)?;
+    let changes = read_input(body.into_inner(), true, state.credential_key.as_ref())?;
     let instance = store::run_blocking(&state.store, move |connection| {
         let created = instances::create_instance(
             connection,
@@ -171,17 +210,18 @@ pub async fn create_instance(
                 description: changes.description.clone().flatten(),
             },
         )?;
-        match changes.is_active {
-            Some(false) => instances::update_instance(
-                connection,
-                created.id,
-                &InstanceChanges {
-                    is_active: Some(false),
-                    ..InstanceChanges::default()
-                },
-            ),
-            _ => Ok(created),
-        }
+        // The rest (activity, collector settings) is an update of the new row.
+        instances::update_instance(
+            connection,
+            created.id,
+            &InstanceChanges {
+                is_active: changes.is_active,
+                connection_user: changes.connection_user.clone(),
+                connection_password: changes.connection_password.clone(),
+                connection_database: changes.connection_database.clone(),
+                ..InstanceChanges::default()
+            },
+        )
     })
     .await?;
     Ok(HttpResponse::Created().json(Envelope::new(
@@ -238,7 +278,7 @@ pub async fn update_instance(
     body: web::Json<InstanceInput>,
 ) -> Result<HttpResponse, ApiError> {
     let id = InstanceId(path.into_inner());
-    let changes = read_input(body.into_inner(), false)?;
+    let changes = read_input(body.into_inner(), false, state.credential_key.as_ref())?;
     let instance = store::run_blocking(&state.store, move |connection| {
         instances::update_instance(connection, id, &changes)
     })
@@ -356,4 +396,50 @@ pub async fn database_options(
             })
             .collect::<Vec<_>>(),
     )))
+}
+
+/// Reads the instance's database sizes now (a collector connects to the server), on a worker.
+/// Answers at once with the `capacity` session to poll. The instance must be active, be
+/// PostgreSQL or MySQL/MariaDB, and have a host and a connection user.
+#[utoipa::path(
+    tag = "instances",
+    params(("id" = i64, Path, description = "The instance's id")),
+    responses(
+        (status = 202, description = "Queued; poll the session in the Location header", body = Envelope<RunStarted>,
+         headers(("Location" = String, description = "The session's URL"))),
+        (status = 400, description = "The instance cannot be collected (inactive, no connection settings, engine without collector)", body = ErrorEnvelope),
+        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+        (status = 403, description = "Not an admin, or CSRF token missing or wrong", body = ErrorEnvelope),
+        (status = 404, description = "No such instance", body = ErrorEnvelope),
+    ),
+    security(("session_cookie" = []), ("bearer_token" = [])),
+)]
+#[post("/instances/{id}/actions/collect")]
+pub async fn collect_instance(
+    state: State,
+    Admin(caller): Admin,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let started = jobs::control::collect_now(
+        &state.store,
+        &state.job_store,
+        InstanceId(path.into_inner()),
+        &caller.requested_by(),
+        state.settings.job_max_attempts,
+    )
+    .await?;
+    let session_id = started.session_id.unwrap_or_default();
+    Ok(HttpResponse::Accepted()
+        .insert_header((
+            actix_web::http::header::LOCATION,
+            format!("/api/v1/sync-sessions/{session_id}"),
+        ))
+        .json(Envelope::new(
+            "collection queued",
+            RunStarted {
+                session_id: started.session_id,
+                job_id: started.job_id,
+                existing: started.existing,
+            },
+        )))
 }

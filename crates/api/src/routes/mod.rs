@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod capacity;
 pub mod health;
+pub mod ingest;
 pub mod instances;
 pub mod partitions;
 pub mod runs;
@@ -28,6 +29,7 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(capacity::list_databases)
         .service(capacity::databases_summary)
         .service(capacity::databases_series)
+        .service(ingest::ingest_stats)
         .service(runs::aggregate_now)
         .service(runs::list_sessions)
         .service(runs::get_session)
@@ -45,5 +47,6 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(instances::create_instance)
         .service(instances::get_instance)
         .service(instances::update_instance)
-        .service(instances::delete_instance);
+        .service(instances::delete_instance)
+        .service(instances::collect_instance);
 }

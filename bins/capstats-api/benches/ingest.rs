@@ -1,0 +1,141 @@
+//! Ingest throughput end to end: batches of 5,000 samples posted over HTTP with an ingest
+//! token to the API served in-process (release build) on a fresh database, from two clients at
+//! once; every batch is validated, written, and marks its periods stale. Prints samples per
+//! second over the whole run and the batch latencies.
+//!
+//! `make bench-ingest` (= `cargo bench -p capstats-api --bench ingest`). Settings:
+//! `CAPSTATS_BENCH_BATCHES` (default 40), `CAPSTATS_BENCH_CLIENTS` (default 2).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::time::{Duration, Instant};
+
+use chrono::{Days, Utc};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const BATCH_ITEMS: usize = 5_000;
+const DATABASES: usize = 50;
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Batch `index`: instances × databases × consecutive days, each batch on its own older days,
+/// so that every sample is new and the batches spread over many monthly partitions.
+fn batch(index: usize, instance_ids: &[i64]) -> Value {
+    let days_per_batch = BATCH_ITEMS.div_ceil(instance_ids.len() * DATABASES);
+    let newest = Utc::now().date_naive() - Days::new(200 + (index * days_per_batch) as u64);
+    let mut items = Vec::with_capacity(BATCH_ITEMS);
+    'fill: for day in 0..days_per_batch {
+        let date = newest - Days::new(day as u64);
+        for instance_id in instance_ids {
+            for database in 0..DATABASES {
+                if items.len() == BATCH_ITEMS {
+                    break 'fill;
+                }
+                let size = 1_000 + (database * 37 + day * 3) as i64;
+                items.push(json!({
+                    "instance_id": instance_id,
+                    "database_name": format!("bench_db_{database:03}"),
+                    "collected_date": date,
+                    "size_mb": size,
+                    "data_size_mb": size * 4 / 5,
+                    "log_size_mb": size / 10,
+                }));
+            }
+        }
+    }
+    json!({ "items": items })
+}
+
+fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * fraction).round() as usize;
+    sorted[index]
+}
+
+fn main() {
+    let batches = env_number("CAPSTATS_BENCH_BATCHES", 40);
+    let clients = env_number("CAPSTATS_BENCH_CLIENTS", 2).max(1);
+    let runtime = actix_web::rt::System::new();
+    runtime.block_on(async move {
+        let app = common::TestApp::spawn(1000).await;
+        let (admin, csrf) = app.login("admin").await;
+        let (_, listed) = app.get(&admin, "/instances?limit=100").await;
+        let instance_ids: Vec<i64> = listed["data"]["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| item["id"].as_i64().unwrap())
+            .collect();
+        let (status, created) = app
+            .call(
+                &admin,
+                Method::POST,
+                "/auth/tokens",
+                Some(&csrf),
+                Some(json!({"name": "bench", "scopes": ["ingest"]})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let token = created["data"]["token"].as_str().unwrap().to_owned();
+        // Bodies are serialised up front: the client's work is not what is measured.
+        let bodies: Vec<Vec<u8>> = (0..batches)
+            .map(|index| serde_json::to_vec(&batch(index, &instance_ids)).unwrap())
+            .collect();
+        let url = format!("{}/capacity/stats", app.base);
+        let client = reqwest::Client::new();
+
+        let started = Instant::now();
+        let mut workers = Vec::new();
+        for client_index in 0..clients {
+            let mine: Vec<Vec<u8>> = bodies
+                .iter()
+                .skip(client_index)
+                .step_by(clients)
+                .cloned()
+                .collect();
+            let (client, url, token) = (client.clone(), url.clone(), token.clone());
+            workers.push(actix_web::rt::spawn(async move {
+                let mut latencies = Vec::new();
+                for body in mine {
+                    let sent = Instant::now();
+                    let response = client
+                        .post(&url)
+                        .bearer_auth(&token)
+                        .header("content-type", "application/json")
+                        .body(body)
+                        .send()
+                        .await
+                        .unwrap();
+                    let status = response.status();
+                    let text = response.text().await.unwrap();
+                    assert_eq!(status, StatusCode::OK, "{text}");
+                    latencies.push(sent.elapsed());
+                }
+                latencies
+            }));
+        }
+        let mut latencies = Vec::new();
+        for worker in workers {
+            latencies.extend(worker.await.unwrap());
+        }
+        let elapsed = started.elapsed();
+        latencies.sort();
+        let samples = batches * BATCH_ITEMS;
+        println!(
+            "ingest: {samples} samples in {batches} batches of {BATCH_ITEMS} from {clients} clients \
+             in {:.2} s = {:.0} samples/s; batch latency p50 {:.0} ms, p95 {:.0} ms, max {:.0} ms",
+            elapsed.as_secs_f64(),
+            samples as f64 / elapsed.as_secs_f64(),
+            percentile(&latencies, 0.5).as_secs_f64() * 1000.0,
+            percentile(&latencies, 0.95).as_secs_f64() * 1000.0,
+            latencies.last().unwrap().as_secs_f64() * 1000.0,
+        );
+        app.stop().await;
+    });
+}

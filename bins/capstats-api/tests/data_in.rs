@@ -1,0 +1,480 @@
+//! Getting data in over HTTP against a fresh database: `POST /capacity/stats` (who may post, a
+//! valid batch and what it changes, bad batches rejected whole with every bad item listed),
+//! and collect now for an instance with stored connection settings, run by a real worker.
+
+mod common;
+
+use chrono::{Days, NaiveDate, Utc};
+use common::{TestApp, Worker};
+use diesel::prelude::*;
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{Value, json};
+
+fn count(url: &str, sql: &str) -> i64 {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        count: i64,
+    }
+    let mut connection = PgConnection::establish(url).unwrap();
+    diesel::sql_query(sql)
+        .get_result::<Count>(&mut connection)
+        .unwrap()
+        .count
+}
+
+/// `size_mb` of one stored sample.
+fn stored_sample(url: &str, instance_id: i64, database: &str, date: NaiveDate) -> Option<i64> {
+    use diesel::sql_types::{BigInt, Date, Text};
+    #[derive(QueryableByName)]
+    struct Size {
+        #[diesel(sql_type = BigInt)]
+        size_mb: i64,
+    }
+    let mut connection = PgConnection::establish(url).unwrap();
+    diesel::sql_query(
+        "SELECT size_mb FROM database_size_stats
+         WHERE instance_id = $1 AND database_name = $2 AND collected_date = $3",
+    )
+    .bind::<BigInt, _>(instance_id)
+    .bind::<Text, _>(database)
+    .bind::<Date, _>(date)
+    .get_result::<Size>(&mut connection)
+    .optional()
+    .unwrap()
+    .map(|row| row.size_mb)
+}
+
+async fn instance_ids(app: &TestApp, admin: &Client) -> Vec<i64> {
+    let (_, body) = app.get(admin, "/instances?limit=100").await;
+    body["data"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["id"].as_i64().unwrap())
+        .collect()
+}
+
+async fn post_with_token(app: &TestApp, token: &str, body: &Value) -> (StatusCode, Value) {
+    let response = app
+        .anonymous()
+        .post(format!("{}/capacity/stats", app.base))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.json().await.unwrap())
+}
+
+async fn create_token(app: &TestApp, admin: &Client, csrf: &str, scopes: Value) -> String {
+    let (status, body) = app
+        .call(
+            admin,
+            Method::POST,
+            "/auth/tokens",
+            Some(csrf),
+            Some(json!({"name": "loader", "scopes": scopes})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["data"]["token"].as_str().unwrap().to_owned()
+}
+
+#[actix_web::test]
+async fn a_valid_batch_is_written_and_marks_aggregated_periods_stale() {
+    let app = TestApp::spawn(100).await;
+    let url = app.database.url();
+    let (admin, csrf) = app.login("admin").await;
+    let ids = instance_ids(&app, &admin).await;
+    let today = Utc::now().date_naive();
+    let late_date = today - Days::new(20);
+    let stale_before = count(
+        &url,
+        "SELECT count(*) AS count FROM aggregation_ledger WHERE stale_since IS NOT NULL \
+         AND computed_at IS NOT NULL",
+    );
+    assert_eq!(stale_before, 0);
+
+    let batch = json!({"items": [
+        // A new database, today.
+        {"instance_id": ids[0], "database_name": "fresh_db", "collected_date": today,
+         "size_mb": 1234, "data_size_mb": 1000, "log_size_mb": 200},
+        // A late sample for a day whose periods are aggregated.
+        {"instance_id": ids[1], "database_name": "late_db", "collected_date": late_date,
+         "size_mb": 777, "collected_at": "2026-01-01T00:00:00Z"},
+    ]});
+    let (status, body) = app
+        .call(
+            &admin,
+            Method::POST,
+            "/capacity/stats",
+            Some(&csrf),
+            Some(batch.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["items"], 2);
+    assert_eq!(body["data"]["samples_written"], 2);
+    assert_eq!(body["data"]["instance_days_refreshed"], 2);
+    assert_eq!(body["data"]["databases_recorded"], 2);
+    assert!(body["data"]["periods_marked_stale"].as_i64().unwrap() >= 10);
+    assert_eq!(stored_sample(&url, ids[0], "fresh_db", today), Some(1234));
+    assert_eq!(stored_sample(&url, ids[1], "late_db", late_date), Some(777));
+    // The day's total includes the new database; the inventory knows it.
+    assert_eq!(
+        count(
+            &url,
+            &format!(
+                "SELECT count(*) AS count FROM instance_databases \
+                 WHERE instance_id = {} AND database_name = 'late_db'",
+                ids[1]
+            )
+        ),
+        1
+    );
+    assert_eq!(
+        count(
+            &url,
+            &format!(
+                "SELECT (total_size_mb - (SELECT sum(size_mb) FROM database_size_stats \
+                 WHERE instance_id = {id} AND collected_date = '{late_date}'))::bigint AS count \
+                 FROM instance_size_stats WHERE instance_id = {id} AND collected_date = '{late_date}'",
+                id = ids[1]
+            )
+        ),
+        0
+    );
+    // The aggregated day, week and month of the late date are stale for that instance only.
+    let stale = count(
+        &url,
+        &format!(
+            "SELECT count(*) AS count FROM aggregation_ledger WHERE computed_at IS NOT NULL \
+             AND {} = ANY(stale_instance_ids) \
+             AND period_start <= '{late_date}' AND period_end >= '{late_date}'",
+            ids[1]
+        ),
+    );
+    assert_eq!(stale, 6, "daily, weekly and monthly at both levels");
+
+    // Sending the same batch again replaces the samples (an upsert), with a token this time.
+    let token = create_token(&app, &admin, &csrf, json!(["ingest"])).await;
+    let mut replaced = batch.clone();
+    replaced["items"][0]["size_mb"] = json!(1300);
+    let (status, body) = post_with_token(&app, &token, &replaced).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(stored_sample(&url, ids[0], "fresh_db", today), Some(1300));
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn only_admin_sessions_and_ingest_tokens_may_post() {
+    let app = TestApp::spawn(100).await;
+    let (admin, csrf) = app.login("admin").await;
+    let ids = instance_ids(&app, &admin).await;
+    let batch = json!({"items": [{"instance_id": ids[0], "database_name": "x",
+        "collected_date": Utc::now().date_naive(), "size_mb": 1}]});
+
+    let (status, body) = app
+        .call(
+            &app.anonymous(),
+            Method::POST,
+            "/capacity/stats",
+            None,
+            Some(batch.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let (status, body) = app
+        .call(
+            &admin,
+            Method::POST,
+            "/capacity/stats",
+            None,
+            Some(batch.clone()),
+        )
+        .await;
+    assert_eq!(
+        (status, body["message_code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("CSRF_MISSING")),
+        "{body}"
+    );
+    let (viewer, viewer_csrf) = app.login("viewer").await;
+    let (status, body) = app
+        .call(
+            &viewer,
+            Method::POST,
+            "/capacity/stats",
+            Some(&viewer_csrf),
+            Some(batch.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let plain = create_token(&app, &admin, &csrf, json!([])).await;
+    let (status, body) = post_with_token(&app, &plain, &batch).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("ingest"),
+        "{body}"
+    );
+    let ingest = create_token(&app, &admin, &csrf, json!(["ingest"])).await;
+    let (status, body) = post_with_token(&app, &ingest, &batch).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn a_batch_with_bad_items_is_rejected_whole_listing_every_problem() {
+    let app = TestApp::spawn(100).await;
+    let url = app.database.url();
+    let (admin, csrf) = app.login("admin").await;
+    let ids = instance_ids(&app, &admin).await;
+    // One instance made inactive.
+    let (status, _) = app
+        .call(
+            &admin,
+            Method::PUT,
+            &format!("/instances/{}", ids[2]),
+            Some(&csrf),
+            Some(json!({"is_active": false})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let today = Utc::now().date_naive();
+    let tomorrow = today + Days::new(2);
+    let samples_before = count(&url, "SELECT count(*) AS count FROM database_size_stats");
+    let ledger_before = count(
+        &url,
+        "SELECT count(*) AS count FROM aggregation_ledger WHERE stale_since IS NOT NULL",
+    );
+    let item = |instance: i64, name: &str, date: NaiveDate, size: i64| {
+        json!({"instance_id": instance, "database_name": name, "collected_date": date,
+               "size_mb": size})
+    };
+    let mut data_too_large = item(ids[0], "d", today, 10);
+    data_too_large["data_size_mb"] = json!(11);
+    let mut negative_log = item(ids[0], "e", today, 10);
+    negative_log["log_size_mb"] = json!(-1);
+    let batch = json!({"items": [
+        item(ids[0], "good", today, 5),             // 0: valid
+        item(999_999, "a", today, 5),               // 1: unknown instance
+        item(ids[2], "b", today, 5),                // 2: inactive instance
+        item(ids[0], " ", today, 5),                // 3: empty name
+        item(ids[0], &"n".repeat(256), today, 5),   // 4: name too long
+        item(ids[0], "c", today, -3),               // 5: negative size
+        data_too_large,                             // 6: data larger than total
+        negative_log,                               // 7: negative log
+        item(ids[0], "f", tomorrow, 5),             // 8: in the future
+        item(ids[0], "good", today, 6),             // 9: duplicate of item 0
+        item(ids[0], &"m".repeat(255), today, 5),   // 10: valid (255 characters)
+    ]});
+    let (status, body) = app
+        .call(
+            &admin,
+            Method::POST,
+            "/capacity/stats",
+            Some(&csrf),
+            Some(batch),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["message_code"], "VALIDATION_ERROR");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("9 of 11 items are invalid"),
+        "{body}"
+    );
+    let errors: Vec<(String, String)> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|error| {
+            (
+                error["field"].as_str().unwrap().to_owned(),
+                error["code"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let fields: Vec<&str> = errors.iter().map(|(field, _)| field.as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "items[1].instance_id",
+            "items[2].instance_id",
+            "items[3].database_name",
+            "items[4].database_name",
+            "items[5].size_mb",
+            "items[6].data_size_mb",
+            "items[7].log_size_mb",
+            "items[8].collected_date",
+            "items[9].database_name",
+        ],
+        "{body}"
+    );
+    assert_eq!(errors[1].1, "inactive");
+    assert_eq!(errors[8].1, "duplicate");
+    for error in body["errors"].as_array().unwrap() {
+        assert!(!error["message"].as_str().unwrap().is_empty(), "{error}");
+    }
+    // Nothing was written: not even the valid items.
+    assert_eq!(
+        count(&url, "SELECT count(*) AS count FROM database_size_stats"),
+        samples_before
+    );
+    assert_eq!(stored_sample(&url, ids[0], "good", today), None);
+    assert_eq!(
+        count(
+            &url,
+            "SELECT count(*) AS count FROM aggregation_ledger WHERE stale_since IS NOT NULL"
+        ),
+        ledger_before
+    );
+
+    // Empty and oversized batches are refused as a whole.
+    let (status, body) = app
+        .call(
+            &admin,
+            Method::POST,
+            "/capacity/stats",
+            Some(&csrf),
+            Some(json!({"items": []})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let too_many: Vec<Value> = (0..10_001)
+        .map(|index| item(ids[0], &format!("db{index}"), today, 1))
+        .collect();
+    let (status, body) = app
+        .call(
+            &admin,
+            Method::POST,
+            "/capacity/stats",
+            Some(&csrf),
+            Some(json!({"items": too_many})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("at most 10000"),
+        "{body}"
+    );
+    // A body that is not a batch at all gets the envelope too.
+    let (status, body) = app
+        .call(
+            &admin,
+            Method::POST,
+            "/capacity/stats",
+            Some(&csrf),
+            Some(json!({"items": [{"instance_id": "one"}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["message_code"], "VALIDATION_ERROR", "{body}");
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn collect_now_reads_an_instance_on_a_worker_and_never_returns_the_password() {
+    let app = TestApp::spawn(100).await;
+    let url = app.database.url();
+    let (admin, csrf) = app.login("admin").await;
+    let server = test_support::server_url();
+    let (status, created) = app
+        .call(
+            &admin,
+            Method::POST,
+            "/instances",
+            Some(&csrf),
+            Some(json!({
+                "name": "pg-local", "db_type": "postgresql", "host": "127.0.0.1",
+                "port": server.port().unwrap_or(5432),
+                "connection_user": server.username(),
+                // The local server trusts its clients; the password is stored all the same.
+                "connection_password": "never-shown",
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["data"]["id"].as_i64().unwrap();
+    assert_eq!(created["data"]["has_password"], true);
+    assert_eq!(created["data"]["connection_user"], server.username());
+    let (_, fetched) = app.get(&admin, &format!("/instances/{id}")).await;
+    let (_, listed) = app.get(&admin, "/instances?limit=100").await;
+    for body in [&created, &fetched, &listed] {
+        assert!(!body.to_string().contains("never-shown"), "{body}");
+        assert!(!body.to_string().contains("connection_password"), "{body}");
+    }
+    // Stored sealed, not in clear.
+    assert_eq!(
+        count(
+            &url,
+            &format!(
+                "SELECT count(*) AS count FROM instances WHERE id = {id} \
+                 AND connection_password IS NOT NULL \
+                 AND position('never-shown'::bytea in connection_password) = 0"
+            )
+        ),
+        1
+    );
+
+    // An instance without connection settings cannot be collected.
+    let (status, body) = app
+        .call(
+            &admin,
+            Method::POST,
+            "/instances/1/actions/collect",
+            Some(&csrf),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("connection user"),
+        "{body}"
+    );
+
+    let _worker = Worker::start(&url);
+    let (status, body) = app
+        .call(
+            &admin,
+            Method::POST,
+            &format!("/instances/{id}/actions/collect"),
+            Some(&csrf),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let session_id = body["data"]["session_id"].as_i64().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let session = loop {
+        let (_, session) = app
+            .get(&admin, &format!("/sync-sessions/{session_id}"))
+            .await;
+        let status = session["data"]["session"]["status"].as_str().unwrap_or("");
+        if status != "pending" && status != "running" {
+            break session;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "collection did not finish: {session}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        session["data"]["session"]["status"], "completed",
+        "{session}"
+    );
+    assert_eq!(session["data"]["session"]["sync_category"], "capacity");
+    let record = &session["data"]["records"][0];
+    assert_eq!(record["instance_id"], id);
+    assert!(record["items_synced"].as_i64().unwrap() >= 1, "{record}");
+    // The test's own database is among today's samples.
+    let today = Utc::now().date_naive();
+    assert!(stored_sample(&url, id, app.database.name(), today).is_some());
+    app.stop().await;
+}

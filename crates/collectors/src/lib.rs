@@ -1,0 +1,7 @@
+#![doc = include_str!("../README.md")]
+
+pub mod credentials;
+mod error;
+pub mod servers;
+
+pub use error::CollectorError;

@@ -1,0 +1,334 @@
+//! Collecting database sizes from the monitored servers (`collect_capacity`, "collect now"):
+//! one `capacity` sync session per run with one record per instance. An instance that cannot
+//! be read fails its own record with the reason; the others go on.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{NaiveDate, Utc};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use capacity_model::{DatabaseSizeSample, DbType, InstanceId};
+use collectors::credentials::CredentialKey;
+use collectors::servers::{Exclusions, ServerConnection, read_database_sizes};
+use settings::Settings;
+use store::ConnectionPool;
+use store::instances::CollectionTarget;
+use store::samples::{NewDatabaseSample, write_database_samples};
+use store::sessions::{self, NewSession, RecordOutcome};
+use sync_session::{RecordDetail, RecordStatus, SessionStatus, SyncCategory, SyncType};
+
+use crate::JobError;
+use crate::payloads::CollectionJob;
+
+/// How collectors connect and what they leave out, from the settings.
+#[derive(Debug, Clone)]
+pub struct CollectorSettings {
+    /// Opens stored passwords; without it only instances without a password can be read.
+    pub key: Option<CredentialKey>,
+    /// System databases left out on PostgreSQL servers.
+    pub postgresql_exclusions: Exclusions,
+    /// System schemas left out on MySQL/MariaDB servers.
+    pub mysql_exclusions: Exclusions,
+    /// Limit for connecting to and reading one server.
+    pub timeout: Duration,
+    /// Servers read at once.
+    pub concurrency: usize,
+}
+
+impl CollectorSettings {
+    /// From `CAPSTATS_CREDENTIAL_KEY`, `CAPSTATS_COLLECTOR_*`.
+    pub fn from_settings(settings: &Settings) -> Result<Self, JobError> {
+        let invalid =
+            |error: collectors::CollectorError| JobError::InvalidRequest(error.to_string());
+        Ok(Self {
+            key: settings
+                .credential_key
+                .as_deref()
+                .map(CredentialKey::from_hex)
+                .transpose()
+                .map_err(invalid)?,
+            postgresql_exclusions: Exclusions::new(&settings.collector_exclude_postgresql)
+                .map_err(invalid)?,
+            mysql_exclusions: Exclusions::new(&settings.collector_exclude_mysql)
+                .map_err(invalid)?,
+            timeout: Duration::from_secs(settings.collector_timeout_seconds),
+            concurrency: settings.collector_concurrency.max(1) as usize,
+        })
+    }
+
+    fn exclusions(&self, engine: DbType) -> &Exclusions {
+        match engine {
+            DbType::Mysql => &self.mysql_exclusions,
+            _ => &self.postgresql_exclusions,
+        }
+    }
+}
+
+/// What a collection run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectionReport {
+    /// Its session.
+    pub session_id: i64,
+    /// The session's final status.
+    pub status: SessionStatus,
+    /// Instances attempted.
+    pub instances: usize,
+    /// Instances whose record failed.
+    pub failed_instances: usize,
+    /// Database samples written.
+    pub samples_written: u64,
+}
+
+impl CollectionReport {
+    /// One line for logs and the job's result.
+    pub fn summary(&self) -> String {
+        format!(
+            "collection session {} {}: {} instances, {} failed, {} samples written",
+            self.session_id,
+            self.status,
+            self.instances,
+            self.failed_instances,
+            self.samples_written
+        )
+    }
+}
+
+/// Opens the stored connection settings of `target` into what a collector connects with.
+pub fn server_connection(
+    target: &CollectionTarget,
+    key: Option<&CredentialKey>,
+) -> Result<ServerConnection, collectors::CollectorError> {
+    let incomplete = |what: &str| {
+        collectors::CollectorError::Incomplete(format!(
+            "instance `{}` has no {what}; set it to collect its sizes",
+            target.name
+        ))
+    };
+    let host = target.host.clone().ok_or_else(|| incomplete("host"))?;
+    let user = target
+        .connection_user
+        .clone()
+        .ok_or_else(|| incomplete("connection user"))?;
+    let password = match (&target.sealed_password, key) {
+        (None, _) => None,
+        (Some(sealed), Some(key)) => Some(key.open(sealed)?),
+        (Some(_), None) => {
+            return Err(collectors::CollectorError::Key(
+                "a password is stored but CAPSTATS_CREDENTIAL_KEY is not set".into(),
+            ));
+        }
+    };
+    Ok(ServerConnection {
+        engine: target.db_type,
+        host,
+        port: target.port.and_then(|port| u16::try_from(port).ok()),
+        user,
+        password,
+        database: target.connection_database.clone(),
+    })
+}
+
+/// Runs a collection: opens (or creates) its session, reads every target server
+/// `concurrency` at a time, writes each one's samples for `today` as soon as they are read,
+/// and closes the session. Between servers a cancellation request is honoured: servers not
+/// started yet end `cancelled`.
+pub async fn run_collection(
+    store: &ConnectionPool,
+    job: &CollectionJob,
+    job_id: Option<&str>,
+    worker_name: &str,
+    collector: &CollectorSettings,
+    today: NaiveDate,
+) -> Result<CollectionReport, JobError> {
+    let only = job.instance_ids.clone();
+    let targets = store::run_blocking(store, move |connection| {
+        store::instances::collection_targets(connection, only.as_deref())
+    })
+    .await?;
+    let session_id = open_session(store, job, job_id, worker_name, &targets).await?;
+
+    // One task per server, `concurrency` of them reading at once.
+    let permits = Arc::new(Semaphore::new(collector.concurrency));
+    let mut tasks = JoinSet::new();
+    for target in targets {
+        let (store, collector, permits) = (store.clone(), collector.clone(), permits.clone());
+        tasks.spawn(async move {
+            let _permit = permits
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed");
+            collect_one(&store, session_id, &target, &collector, today).await
+        });
+    }
+    let mut collected: Result<Vec<(bool, u64)>, JobError> = Ok(Vec::new());
+    while let Some(joined) = tasks.join_next().await {
+        let outcome = joined
+            .map_err(|error| JobError::InvalidRequest(format!("a collection task failed: {error}")))
+            .and_then(|outcome| outcome);
+        match (&mut collected, outcome) {
+            (Ok(outcomes), Ok(outcome)) => outcomes.push(outcome),
+            (Ok(_), Err(error)) => collected = Err(error),
+            (Err(_), _) => {}
+        }
+    }
+    let outcomes = match collected {
+        Ok(outcomes) => outcomes,
+        Err(error) => {
+            // capstats' own database failed: close the session with the reason rather than
+            // leave it running until the sweeper notices.
+            let reason = error.to_string();
+            let _ = store::run_blocking(store, move |connection| {
+                sessions::fail_session(connection, session_id, &reason)
+            })
+            .await;
+            return Err(error);
+        }
+    };
+    let status = store::run_blocking(store, move |connection| {
+        sessions::finish_session(connection, session_id)
+    })
+    .await?;
+    Ok(CollectionReport {
+        session_id,
+        status,
+        instances: outcomes.len(),
+        failed_instances: outcomes.iter().filter(|(failed, _)| *failed).count(),
+        samples_written: outcomes.iter().map(|(_, written)| written).sum(),
+    })
+}
+
+/// The session a collection job records into (its records are added separately).
+pub fn new_session(job: &CollectionJob, job_id: Option<&str>) -> NewSession {
+    NewSession {
+        sync_category: SyncCategory::Capacity,
+        sync_type: if job.trigger.is_scheduled() {
+            SyncType::ScheduledTask
+        } else {
+            SyncType::ManualTask
+        },
+        triggered_by: job.trigger.description(),
+        parameters: serde_json::json!({
+            "work": "collect",
+            "instance_ids": job.instance_ids,
+            "job_id": job_id,
+        }),
+        job_id: job_id.map(str::to_owned),
+    }
+}
+
+/// The session the run records into: the one created when the job was enqueued, or a new one.
+async fn open_session(
+    store: &ConnectionPool,
+    job: &CollectionJob,
+    job_id: Option<&str>,
+    worker_name: &str,
+    targets: &[CollectionTarget],
+) -> Result<i64, JobError> {
+    let records: Vec<(InstanceId, String)> = targets
+        .iter()
+        .map(|target| (target.id, target.name.clone()))
+        .collect();
+    let new = new_session(job, job_id);
+    let existing = job.session_id;
+    let worker_name = worker_name.to_owned();
+    Ok(store::run_blocking(store, move |connection| {
+        if let Some(id) = existing {
+            match sessions::start_session(connection, id, &worker_name) {
+                Ok(()) => return Ok(id),
+                // A retry of a job whose session already ended: record the retry anew.
+                Err(store::StoreError::Transition(_)) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        let id = sessions::create_session(connection, &new, &records)?;
+        sessions::start_session(connection, id, &worker_name)?;
+        Ok(id)
+    })
+    .await?)
+}
+
+/// Reads and writes one server; returns whether its record failed and the samples written.
+async fn collect_one(
+    store: &ConnectionPool,
+    session_id: i64,
+    target: &CollectionTarget,
+    collector: &CollectorSettings,
+    today: NaiveDate,
+) -> Result<(bool, u64), JobError> {
+    let instance_id = target.id;
+    let cancelled = store::run_blocking(store, move |connection| {
+        sessions::heartbeat(connection, session_id)?;
+        if sessions::cancel_requested(connection, session_id)? {
+            return Ok(true);
+        }
+        sessions::start_records(connection, session_id, &[instance_id])?;
+        Ok(false)
+    })
+    .await?;
+    if cancelled {
+        return Ok((false, 0));
+    }
+    let started = Instant::now();
+    let read = match server_connection(target, collector.key.as_ref()) {
+        Ok(server) => {
+            read_database_sizes(
+                &server,
+                collector.exclusions(target.db_type),
+                collector.timeout,
+            )
+            .await
+        }
+        Err(error) => Err(error),
+    };
+    let collected_at = Utc::now();
+    let written = match read {
+        Ok(sizes) => {
+            let samples: Vec<NewDatabaseSample> = sizes
+                .into_iter()
+                .map(|size| NewDatabaseSample {
+                    sample: DatabaseSizeSample {
+                        instance_id,
+                        database_name: size.database_name,
+                        collected_date: today,
+                        size_mb: size.size_mb,
+                        data_size_mb: size.data_size_mb,
+                        log_size_mb: size.log_size_mb,
+                    },
+                    collected_at,
+                })
+                .collect();
+            store::run_blocking(store, move |connection| {
+                write_database_samples(connection, &samples).map(|summary| summary.samples_written)
+            })
+            .await
+            .map_err(|error| error.to_string())
+        }
+        Err(error) => Err(error.to_string()),
+    };
+    let failed = written.is_err();
+    if let Err(reason) = &written {
+        tracing::warn!(instance = %target.name, %reason, "collection failed");
+    }
+    let samples_written = *written.as_ref().unwrap_or(&0);
+    let outcome = RecordOutcome {
+        instance_id,
+        status: if failed {
+            RecordStatus::Failed
+        } else {
+            RecordStatus::Completed
+        },
+        items_synced: samples_written as i64,
+        error_message: written.err(),
+        detail: RecordDetail {
+            duration_ms: started.elapsed().as_millis() as u64,
+            ..RecordDetail::default()
+        },
+    };
+    store::run_blocking(store, move |connection| {
+        sessions::finish_records(connection, session_id, &[outcome])
+    })
+    .await?;
+    Ok((failed, samples_written))
+}
