@@ -67,6 +67,16 @@ async fn post_with_token(app: &TestApp, token: &str, body: &Value) -> (StatusCod
     (response.status(), response.json().await.unwrap())
 }
 
+async fn post_stats(
+    app: &TestApp,
+    client: &Client,
+    csrf: Option<&str>,
+    body: Value,
+) -> (StatusCode, Value) {
+    app.call(client, Method::POST, "/capacity/stats", csrf, Some(body))
+        .await
+}
+
 async fn create_token(app: &TestApp, admin: &Client, csrf: &str, scopes: Value) -> String {
     let (status, body) = app
         .call(
@@ -104,15 +114,7 @@ async fn a_valid_batch_is_written_and_marks_aggregated_periods_stale() {
         {"instance_id": ids[1], "database_name": "late_db", "collected_date": late_date,
          "size_mb": 777, "collected_at": "2026-01-01T00:00:00Z"},
     ]});
-    let (status, body) = app
-        .call(
-            &admin,
-            Method::POST,
-            "/capacity/stats",
-            Some(&csrf),
-            Some(batch.clone()),
-        )
-        .await;
+    let (status, body) = post_stats(&app, &admin, Some(&csrf), batch.clone()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["items"], 2);
     assert_eq!(body["data"]["samples_written"], 2);
@@ -175,40 +177,16 @@ async fn only_admin_sessions_and_ingest_tokens_may_post() {
     let batch = json!({"items": [{"instance_id": ids[0], "database_name": "x",
         "collected_date": Utc::now().date_naive(), "size_mb": 1}]});
 
-    let (status, body) = app
-        .call(
-            &app.anonymous(),
-            Method::POST,
-            "/capacity/stats",
-            None,
-            Some(batch.clone()),
-        )
-        .await;
+    let (status, body) = post_stats(&app, &app.anonymous(), None, batch.clone()).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
-    let (status, body) = app
-        .call(
-            &admin,
-            Method::POST,
-            "/capacity/stats",
-            None,
-            Some(batch.clone()),
-        )
-        .await;
+    let (status, body) = post_stats(&app, &admin, None, batch.clone()).await;
     assert_eq!(
         (status, body["message_code"].as_str()),
         (StatusCode::FORBIDDEN, Some("CSRF_MISSING")),
         "{body}"
     );
     let (viewer, viewer_csrf) = app.login("viewer").await;
-    let (status, body) = app
-        .call(
-            &viewer,
-            Method::POST,
-            "/capacity/stats",
-            Some(&viewer_csrf),
-            Some(batch.clone()),
-        )
-        .await;
+    let (status, body) = post_stats(&app, &viewer, Some(&viewer_csrf), batch.clone()).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     let plain = create_token(&app, &admin, &csrf, json!([])).await;
     let (status, body) = post_with_token(&app, &plain, &batch).await;
@@ -268,15 +246,7 @@ async fn a_batch_with_bad_items_is_rejected_whole_listing_every_problem() {
         item(ids[0], "good", today, 6),             // 9: duplicate of item 0
         item(ids[0], &"m".repeat(255), today, 5),   // 10: valid (255 characters)
     ]});
-    let (status, body) = app
-        .call(
-            &admin,
-            Method::POST,
-            "/capacity/stats",
-            Some(&csrf),
-            Some(batch),
-        )
-        .await;
+    let (status, body) = post_stats(&app, &admin, Some(&csrf), batch).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["message_code"], "VALIDATION_ERROR");
     assert!(
@@ -333,43 +303,25 @@ async fn a_batch_with_bad_items_is_rejected_whole_listing_every_problem() {
     );
 
     // Empty and oversized batches are refused as a whole.
-    let (status, body) = app
-        .call(
-            &admin,
-            Method::POST,
-            "/capacity/stats",
-            Some(&csrf),
-            Some(json!({"items": []})),
-        )
-        .await;
+    let (status, body) = post_stats(&app, &admin, Some(&csrf), json!({"items": []})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     let too_many: Vec<Value> = (0..10_001)
         .map(|index| item(ids[0], &format!("db{index}"), today, 1))
         .collect();
-    let (status, body) = app
-        .call(
-            &admin,
-            Method::POST,
-            "/capacity/stats",
-            Some(&csrf),
-            Some(json!({"items": too_many})),
-        )
-        .await;
+    let (status, body) = post_stats(&app, &admin, Some(&csrf), json!({"items": too_many})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(
         body["message"].as_str().unwrap().contains("at most 10000"),
         "{body}"
     );
     // A body that is not a batch at all gets the envelope too.
-    let (status, body) = app
-        .call(
-            &admin,
-            Method::POST,
-            "/capacity/stats",
-            Some(&csrf),
-            Some(json!({"items": [{"instance_id": "one"}]})),
-        )
-        .await;
+    let (status, body) = post_stats(
+        &app,
+        &admin,
+        Some(&csrf),
+        json!({"items": [{"instance_id": "one"}]}),
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["message_code"], "VALIDATION_ERROR", "{body}");
     app.stop().await;

@@ -266,17 +266,29 @@ impl FromRequest for Viewer {
     }
 }
 
+/// Authenticates the request, checks its CSRF token (cookie sessions), then asks `allowed`
+/// whether the caller may go on: the order every write extractor follows, so that a request
+/// learns `401` before `403`.
+fn authorize_write<T: 'static>(
+    request: &HttpRequest,
+    allowed: fn(&Caller) -> Result<(), ApiError>,
+    wrap: fn(Caller) -> T,
+) -> ExtractFuture<T> {
+    let request = request.clone();
+    Box::pin(async move {
+        let caller = authenticate(&request).await?;
+        check_csrf(&request, &caller)?;
+        allowed(&caller)?;
+        Ok(wrap(caller))
+    })
+}
+
 impl FromRequest for Member {
     type Error = ApiError;
     type Future = ExtractFuture<Self>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let request = request.clone();
-        Box::pin(async move {
-            let caller = authenticate(&request).await?;
-            check_csrf(&request, &caller)?;
-            Ok(Member(caller))
-        })
+        authorize_write(request, |_| Ok(()), Member)
     }
 }
 
@@ -285,17 +297,19 @@ impl FromRequest for Admin {
     type Future = ExtractFuture<Self>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let request = request.clone();
-        Box::pin(async move {
-            let caller = authenticate(&request).await?;
-            check_csrf(&request, &caller)?;
-            if !caller.is_admin() {
-                return Err(ApiError::PermissionRequired(
-                    "this action needs the admin role".into(),
-                ));
-            }
-            Ok(Admin(caller))
-        })
+        authorize_write(
+            request,
+            |caller| {
+                if caller.is_admin() {
+                    Ok(())
+                } else {
+                    Err(ApiError::PermissionRequired(
+                        "this action needs the admin role".into(),
+                    ))
+                }
+            },
+            Admin,
+        )
     }
 }
 
@@ -308,20 +322,24 @@ impl FromRequest for Ingester {
     type Future = ExtractFuture<Self>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let request = request.clone();
-        Box::pin(async move {
-            let caller = authenticate(&request).await?;
-            check_csrf(&request, &caller)?;
-            let allowed = match &caller.credential {
-                Credential::Session => caller.is_admin(),
-                Credential::Token { scopes } => scopes.iter().any(|scope| scope == INGEST_SCOPE),
-            };
-            if !allowed {
-                return Err(ApiError::PermissionRequired(format!(
-                    "posting samples needs an admin session or an API token with the `{INGEST_SCOPE}` scope"
-                )));
-            }
-            Ok(Ingester(caller))
-        })
+        authorize_write(
+            request,
+            |caller| {
+                let allowed = match &caller.credential {
+                    Credential::Session => caller.is_admin(),
+                    Credential::Token { scopes } => {
+                        scopes.iter().any(|scope| scope == INGEST_SCOPE)
+                    }
+                };
+                if allowed {
+                    Ok(())
+                } else {
+                    Err(ApiError::PermissionRequired(format!(
+                        "posting samples needs an admin session or an API token with the `{INGEST_SCOPE}` scope"
+                    )))
+                }
+            },
+            Ingester,
+        )
     }
 }

@@ -10,16 +10,6 @@ use sqlx::{AssertSqlSafe, Connection, Executor, MySqlConnection, PgConnection};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-fn unique(prefix: &str) -> String {
-    format!("{prefix}_{:08x}", rand::random::<u32>())
-}
-
-/// An administrator connection URL of the MariaDB server (`CAPSTATS_TEST_MYSQL_URL`).
-fn mysql_admin_url() -> String {
-    std::env::var("CAPSTATS_TEST_MYSQL_URL")
-        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
-}
-
 fn postgres_server(user: &str) -> ServerConnection {
     let url = test_support::server_url();
     ServerConnection {
@@ -34,7 +24,7 @@ fn postgres_server(user: &str) -> ServerConnection {
 
 #[tokio::test]
 async fn postgresql_sizes_are_read_with_pg_database_size() {
-    let name = unique("capstats_test_srv");
+    let name = test_support::unique_name("srv");
     let admin_url = test_support::server_url();
     let mut admin = PgConnection::connect(admin_url.as_str()).await.unwrap();
     admin
@@ -98,10 +88,12 @@ async fn postgresql_sizes_are_read_with_pg_database_size() {
 
 #[tokio::test]
 async fn mysql_sizes_are_read_from_information_schema_with_a_password() {
-    let database = unique("capstats_test_srv");
-    let user = unique("capstats_test_reader");
+    let database = test_support::unique_name("srv");
+    let user = test_support::unique_name("reader");
     let password = "collector-secret";
-    let mut admin = MySqlConnection::connect(&mysql_admin_url()).await.unwrap();
+    let mut admin = MySqlConnection::connect(&test_support::mysql_admin_url())
+        .await
+        .unwrap();
     for statement in [
         format!("CREATE DATABASE {database}"),
         format!("CREATE DATABASE {database}_empty"),
@@ -120,7 +112,7 @@ async fn mysql_sizes_are_read_from_information_schema_with_a_password() {
         admin.execute(AssertSqlSafe(statement)).await.unwrap();
     }
 
-    let url = url::Url::parse(&mysql_admin_url()).unwrap();
+    let url = url::Url::parse(&test_support::mysql_admin_url()).unwrap();
     let server = ServerConnection {
         engine: DbType::Mysql,
         host: url.host_str().unwrap_or("127.0.0.1").to_owned(),

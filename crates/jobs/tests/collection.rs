@@ -16,15 +16,6 @@ use jobs::payloads::{CollectionJob, PAYLOAD_VERSION, Trigger};
 use store::instances::{InstanceChanges, NewInstance};
 use sync_session::{RecordStatus, SessionStatus, SyncCategory};
 
-fn unique(prefix: &str) -> String {
-    format!("{prefix}_{:08x}", rand::random::<u32>())
-}
-
-fn mysql_admin_url() -> String {
-    std::env::var("CAPSTATS_TEST_MYSQL_URL")
-        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
-}
-
 fn collector(key: &CredentialKey) -> CollectorSettings {
     let defaults = settings::Settings::default();
     CollectorSettings {
@@ -95,7 +86,7 @@ async fn a_collection_reads_every_server_and_records_each_outcome() {
     let today = Utc::now().date_naive();
 
     // A PostgreSQL database with about 10 MiB of data.
-    let pg_name = unique("capstats_test_job");
+    let pg_name = test_support::unique_name("job");
     let server = test_support::server_url();
     let mut pg_admin = sqlx::PgConnection::connect(server.as_str()).await.unwrap();
     pg_admin
@@ -115,10 +106,10 @@ async fn a_collection_reads_every_server_and_records_each_outcome() {
     target.close().await.unwrap();
 
     // A MariaDB schema readable by an account with a password.
-    let my_name = unique("capstats_test_job");
-    let my_user = unique("capstats_test_jobreader");
+    let my_name = test_support::unique_name("job");
+    let my_user = test_support::unique_name("reader");
     let password = "reader-secret";
-    let mut my_admin = sqlx::MySqlConnection::connect(&mysql_admin_url())
+    let mut my_admin = sqlx::MySqlConnection::connect(&test_support::mysql_admin_url())
         .await
         .unwrap();
     for statement in [

@@ -192,12 +192,10 @@ fn write_in_transaction(
     })
 }
 
-/// Marks every period containing a staged date stale for the staged instances, at both
-/// levels and for every period type. Entries that do not exist yet are created without
-/// `computed_at`: they tell a computation that starts concurrently that it may have missed
-/// these samples (see `ledger`), and count as "not computed" for the skip rule.
-static MARK_STALE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    let periods: Vec<String> = PeriodType::ALL
+/// `VALUES` rows `(period type, period start, length)` of the periods of every type that
+/// contain `touched.collected_date`.
+fn touched_periods() -> String {
+    PeriodType::ALL
         .iter()
         .map(|period_type| {
             format!(
@@ -210,7 +208,15 @@ static MARK_STALE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(||
                 length = period_type.interval_literal(),
             )
         })
-        .collect();
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Marks every period containing a staged date stale for the staged instances, at both
+/// levels and for every period type. Entries that do not exist yet are created without
+/// `computed_at`: they tell a computation that starts concurrently that it may have missed
+/// these samples (see `ledger`), and count as "not computed" for the skip rule.
+static MARK_STALE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "INSERT INTO aggregation_ledger AS ledger (
              level, period_type, period_start, period_end, stale_instance_ids, stale_since)
@@ -230,7 +236,7 @@ static MARK_STALE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(||
                  ORDER BY 1),
              stale_since = coalesce(ledger.stale_since, excluded.stale_since),
              updated_at = now()",
-        periods = periods.join(", ")
+        periods = touched_periods()
     )
 });
 
@@ -239,20 +245,6 @@ static MARK_STALE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(||
 /// the period the samples changed, so they are wrong until it is recomputed too. Periods not
 /// in the ledger are left alone; whoever computes them first reads the new samples anyway.
 static MARK_FOLLOWING_STALE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    let periods: Vec<String> = PeriodType::ALL
-        .iter()
-        .map(|period_type| {
-            format!(
-                "('{name}', ({start} + interval '{length}')::date)",
-                name = period_type.as_str(),
-                start = period_start(
-                    &format!("'{}'", period_type.truncation_unit()),
-                    "touched.collected_date"
-                ),
-                length = period_type.interval_literal(),
-            )
-        })
-        .collect();
     format!(
         "UPDATE aggregation_ledger AS ledger SET
              stale_instance_ids = ARRAY(
@@ -262,17 +254,17 @@ static MARK_FOLLOWING_STALE_SQL: std::sync::LazyLock<String> = std::sync::LazyLo
              stale_since = coalesce(ledger.stale_since, now()),
              updated_at = now()
          FROM (
-             SELECT period.period_type, period.period_start,
+             SELECT period.period_type, (period.period_start + period.length)::date AS period_start,
                     array_agg(DISTINCT touched.instance_id ORDER BY touched.instance_id)
                         AS instance_ids
              FROM (SELECT DISTINCT instance_id, collected_date
                    FROM incoming_database_size_stats) AS touched
-             CROSS JOIN LATERAL (VALUES {periods}) AS period (period_type, period_start)
-             GROUP BY period.period_type, period.period_start
+             CROSS JOIN LATERAL (VALUES {periods}) AS period (period_type, period_start, length)
+             GROUP BY 1, 2
          ) AS following
          WHERE ledger.period_type = following.period_type
            AND ledger.period_start = following.period_start",
-        periods = periods.join(", ")
+        periods = touched_periods()
     )
 });
 

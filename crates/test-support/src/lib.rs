@@ -19,6 +19,30 @@ pub fn server_url() -> Url {
     Url::parse(&text).unwrap_or_else(|error| panic!("DATABASE_URL `{text}` is not a URL: {error}"))
 }
 
+/// The MariaDB/MySQL account collector tests use when `CAPSTATS_TEST_MYSQL_URL` is not set.
+pub const DEFAULT_MYSQL_URL: &str = "mysql://root@127.0.0.1:3306";
+
+/// The URL of the MariaDB/MySQL administrator account of the collector tests
+/// (`CAPSTATS_TEST_MYSQL_URL` or [`DEFAULT_MYSQL_URL`]).
+pub fn mysql_admin_url() -> String {
+    std::env::var("CAPSTATS_TEST_MYSQL_URL").unwrap_or_else(|_| DEFAULT_MYSQL_URL.into())
+}
+
+/// A fresh name for something a test creates outside its own database (a database on a
+/// server, a MariaDB schema or account): `capstats_test_<what>_<unique>`, so that
+/// `make test` drops what an interrupted run left behind.
+pub fn unique_name(what: &str) -> String {
+    use std::hash::{BuildHasher, RandomState};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    // Eight hex digits keep account names within MySQL's 32 characters.
+    let unique = RandomState::new().hash_one((
+        std::process::id(),
+        std::time::SystemTime::now(),
+        NEXT.fetch_add(1, Ordering::Relaxed),
+    )) as u32;
+    format!("{TEST_DATABASE_PREFIX}{what}_{unique:08x}")
+}
+
 /// The URL of database `name` on the test server.
 pub fn database_url(name: &str) -> String {
     let mut url = server_url();
