@@ -1,0 +1,126 @@
+//! Writing samples: existing keys are updated and new ones inserted, and a writer that loses
+//! the race for a new key to a concurrent writer still writes its whole batch.
+
+use std::time::Duration;
+
+use chrono::{NaiveDate, Utc};
+use diesel::prelude::*;
+
+use capacity_model::{DatabaseSizeSample, DbType, InstanceId};
+use store::instances::{NewInstance, create_instance};
+use store::samples::{NewDatabaseSample, write_database_samples};
+
+fn sample(instance_id: InstanceId, name: &str, day: u32, size_mb: i64) -> NewDatabaseSample {
+    NewDatabaseSample {
+        sample: DatabaseSizeSample {
+            instance_id,
+            database_name: name.into(),
+            collected_date: NaiveDate::from_ymd_opt(2026, 3, day).unwrap(),
+            size_mb,
+            data_size_mb: None,
+            log_size_mb: None,
+        },
+        collected_at: Utc::now(),
+    }
+}
+
+fn stored(connection: &mut PgConnection) -> Vec<(String, NaiveDate, i64)> {
+    use store::schema::database_size_stats as stats;
+    stats::table
+        .select((stats::database_name, stats::collected_date, stats::size_mb))
+        .order((stats::database_name, stats::collected_date))
+        .load(connection)
+        .unwrap()
+}
+
+fn instance(connection: &mut PgConnection) -> InstanceId {
+    create_instance(
+        connection,
+        &NewInstance {
+            name: "writer".into(),
+            db_type: DbType::Postgresql,
+            host: None,
+            port: None,
+            description: None,
+        },
+    )
+    .unwrap()
+    .id
+}
+
+#[test]
+fn a_batch_updates_stored_keys_and_inserts_new_ones_in_any_order() {
+    let database = test_support::TestDatabase::new();
+    let mut connection = database.connection();
+    let id = instance(&mut connection);
+    write_database_samples(
+        &mut connection,
+        &[sample(id, "b", 2, 10), sample(id, "a", 1, 5)],
+    )
+    .unwrap();
+    // Unsorted, half stored already.
+    let summary = write_database_samples(
+        &mut connection,
+        &[
+            sample(id, "c", 1, 7),
+            sample(id, "b", 2, 11),
+            sample(id, "a", 3, 6),
+            sample(id, "a", 1, 4),
+        ],
+    )
+    .unwrap();
+    assert_eq!(summary.samples_written, 4);
+    let day = |d| NaiveDate::from_ymd_opt(2026, 3, d).unwrap();
+    assert_eq!(
+        stored(&mut connection),
+        vec![
+            ("a".into(), day(1), 4),
+            ("a".into(), day(3), 6),
+            ("b".into(), day(2), 11),
+            ("c".into(), day(1), 7),
+        ]
+    );
+    // The same key twice in one batch is refused and writes nothing.
+    assert!(
+        write_database_samples(
+            &mut connection,
+            &[sample(id, "d", 1, 1), sample(id, "d", 1, 2)]
+        )
+        .is_err()
+    );
+    assert_eq!(stored(&mut connection).len(), 4);
+}
+
+#[test]
+fn a_writer_that_loses_a_new_key_to_a_concurrent_writer_still_writes_its_batch() {
+    let database = test_support::TestDatabase::new();
+    let mut first = database.connection();
+    let id = instance(&mut first);
+    // Partitions exist before the race, as they would after the first write of a month.
+    write_database_samples(&mut first, &[sample(id, "warm", 1, 1)]).unwrap();
+
+    // The first writer inserts the new key `x` and holds its transaction open while the second
+    // writes a batch with `x` and another new key: the second writer's plain insert waits for
+    // `x`, fails with a unique violation once the first commits, and falls back to the upsert.
+    let url = database.url();
+    let second = first
+        .transaction(|connection| {
+            write_database_samples(connection, &[sample(id, "x", 5, 100)])?;
+            let second = std::thread::spawn(move || {
+                let mut second = PgConnection::establish(&url).unwrap();
+                write_database_samples(
+                    &mut second,
+                    &[sample(id, "x", 5, 200), sample(id, "y", 5, 300)],
+                )
+            });
+            std::thread::sleep(Duration::from_millis(500));
+            Ok::<_, store::StoreError>(second)
+        })
+        .unwrap();
+    let summary = second.join().unwrap().unwrap();
+    assert_eq!(summary.samples_written, 2);
+    let day = NaiveDate::from_ymd_opt(2026, 3, 5).unwrap();
+    let rows = stored(&mut first);
+    assert!(rows.contains(&("x".into(), day, 200)), "{rows:?}");
+    assert!(rows.contains(&("y".into(), day, 300)), "{rows:?}");
+}
