@@ -169,6 +169,22 @@ fn read_filter(
     }
 }
 
+/// The filter of a list or summary request, checked: every invalid parameter (those `more`
+/// reads included) answers at once, then unknown instance ids answer 404.
+async fn checked_filter<T>(
+    state: &State,
+    request: &HttpRequest,
+    database_level: bool,
+    more: impl FnOnce(&mut Parameters) -> T,
+) -> Result<(AggregateFilter, T), ApiError> {
+    let mut parameters = Parameters::of(request);
+    let filter = read_filter(&mut parameters, state.today(), database_level);
+    let extra = more(&mut parameters);
+    parameters.finish()?;
+    require_instances(state, &filter.instance_ids).await?;
+    Ok((filter, extra))
+}
+
 /// Unknown instance ids answer 404.
 async fn require_instances(state: &State, ids: &[InstanceId]) -> Result<(), ApiError> {
     if ids.is_empty() {
@@ -204,11 +220,7 @@ pub async fn list_instances(
     _viewer: Viewer,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let mut parameters = Parameters::of(&request);
-    let filter = read_filter(&mut parameters, state.today(), false);
-    let page = parameters.page();
-    parameters.finish()?;
-    require_instances(&state, &filter.instance_ids).await?;
+    let (filter, page) = checked_filter(&state, &request, false, Parameters::page).await?;
     let (rows, total) = store::run_blocking(&state.store, move |connection| {
         aggregates::list_instance_aggregates(connection, &filter, page)
     })
@@ -242,11 +254,7 @@ pub async fn list_databases(
     _viewer: Viewer,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let mut parameters = Parameters::of(&request);
-    let filter = read_filter(&mut parameters, state.today(), true);
-    let page = parameters.page();
-    parameters.finish()?;
-    require_instances(&state, &filter.instance_ids).await?;
+    let (filter, page) = checked_filter(&state, &request, true, Parameters::page).await?;
     let (rows, total) = store::run_blocking(&state.store, move |connection| {
         aggregates::list_database_aggregates(connection, &filter, page)
     })
@@ -289,10 +297,7 @@ pub async fn instances_summary(
     _viewer: Viewer,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let mut parameters = Parameters::of(&request);
-    let filter = read_filter(&mut parameters, state.today(), false);
-    parameters.finish()?;
-    require_instances(&state, &filter.instance_ids).await?;
+    let (filter, ()) = checked_filter(&state, &request, false, |_| ()).await?;
     let window = Window {
         start_date: filter.start,
         end_date: filter.end,
@@ -356,10 +361,7 @@ pub async fn databases_summary(
     _viewer: Viewer,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let mut parameters = Parameters::of(&request);
-    let filter = read_filter(&mut parameters, state.today(), true);
-    parameters.finish()?;
-    require_instances(&state, &filter.instance_ids).await?;
+    let (filter, ()) = checked_filter(&state, &request, true, |_| ()).await?;
     let window = Window {
         start_date: filter.start,
         end_date: filter.end,
