@@ -7,21 +7,36 @@ export DATABASE_URL
 CARGO ?= cargo
 
 .PHONY: test lint fmt check-dependencies check-schema schema clean-test-databases \
-        bench-aggregate bench-api bench-ingest build demo openapi client-deps
+        bench-aggregate bench-api bench-ingest build demo openapi client-deps browser-deps web \
+        screenshots
 
 ## test: formatting, lints, architecture and schema checks, then every test against PostgreSQL
-test: lint check-dependencies check-schema clean-test-databases client-deps
+## (the browser tests included)
+test: web lint check-dependencies check-schema clean-test-databases client-deps browser-deps
 	$(CARGO) test --workspace --lib --bins --tests --examples
 	$(CARGO) test --workspace --doc
 
 ## lint: rustfmt and clippy with warnings as errors
-lint:
+lint: web
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 ## client-deps: the npm packages of the generated-client test (tests/client, from its lockfile)
 client-deps:
 	cd tests/client && npm ci --no-audit --no-fund --loglevel=error
+
+## browser-deps: playwright-core for the browser tests (tests/browser, from its lockfile)
+browser-deps:
+	cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
+
+## web: bundle the web UI (web/src, npm packages from web/package-lock.json) into web/dist,
+## which capstats-api embeds
+web:
+	cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent
+
+## screenshots: run the browser tests and save a screenshot of every page in docs/screenshots
+screenshots: web browser-deps
+	CAPSTATS_SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(CARGO) test -p capstats-api --test browser
 
 fmt:
 	$(CARGO) fmt --all
@@ -43,24 +58,24 @@ clean-test-databases:
 	./tests/clean-test-databases.sh
 
 ## openapi: regenerate openapi/openapi.json from the code (a test fails when it is stale)
-openapi:
+openapi: web
 	$(CARGO) run -q -p capstats-api -- openapi > openapi/openapi.json
 
 ## bench-aggregate: full backfill with capstats against the plain-SQL floor (docs/performance.md)
-bench-aggregate:
+bench-aggregate: web
 	$(CARGO) bench -p jobs --bench aggregate
 
 ## bench-ingest: samples per second posted to POST /api/v1/capacity/stats in batches of 5,000
-bench-ingest:
+bench-ingest: web
 	$(CARGO) bench -p capstats-api --bench ingest
 
 ## bench-api: wrk against list, summary and series endpoints on ~1 M aggregate rows (docs/performance.md)
-bench-api:
+bench-api: web
 	./bench/api.sh
 
-build:
+build: web
 	$(CARGO) build --workspace --release
 
 ## demo: migrate, seed and aggregate demo data, then run the API and the worker (Ctrl-C stops)
-demo:
+demo: web
 	./scripts/demo.sh

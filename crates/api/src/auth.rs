@@ -158,7 +158,7 @@ pub fn csrf_token(session: &Session) -> Result<String, ApiError> {
 }
 
 /// Resolves the caller of `request`: a bearer token if one is sent, else the session.
-async fn authenticate(request: &HttpRequest) -> Result<Caller, ApiError> {
+pub(crate) async fn authenticate(request: &HttpRequest) -> Result<Caller, ApiError> {
     let state = request
         .app_data::<web::Data<Arc<AppState>>>()
         .ok_or_else(|| ApiError::Internal("application state missing".into()))?

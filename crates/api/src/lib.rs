@@ -7,6 +7,7 @@ pub mod error;
 mod ids;
 pub mod metrics;
 pub mod middleware;
+pub mod pages;
 mod params;
 pub mod routes;
 pub mod state;
@@ -167,7 +168,8 @@ fn path_config() -> web::PathConfig {
     })
 }
 
-/// The application: middleware, Swagger UI, the `/api/v1` handlers and `/metrics`.
+/// The application: middleware, Swagger UI, the `/api/v1` handlers, `/metrics` and the web
+/// UI's pages.
 pub fn app(
     state: Arc<AppState>,
     key: Key,
@@ -205,6 +207,7 @@ pub fn app(
                 .config(SwaggerConfig::default().validator_url("none")),
         )
         .route("/metrics", web::get().to(metrics::scrape))
+        .configure(pages::configure)
         .into_utoipa_app()
         .service(utoipa_actix_web::scope("/api/v1").configure(routes::configure))
         .default_service(web::to(|| async {

@@ -1,0 +1,478 @@
+// The web UI in headless Chromium against a running capstats server with seeded data
+// (started by bins/capstats-api/tests/browser.rs): login and the way back, filters in the URL,
+// charts equal to the series endpoints, aggregate now to the end, runs and schedules, what
+// viewers may not see, labels, keyboard, contrast, titles, tablet width, no console errors.
+//
+// Environment: CAPSTATS_BASE_URL (http://127.0.0.1:PORT), CAPSTATS_PASSWORD (of the users
+// `admin` and `viewer`), CAPSTATS_CHROMIUM (default /usr/bin/chromium), and optionally
+// CAPSTATS_SCREENSHOT_DIR to save a screenshot of every page there.
+
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+
+import { chromium } from 'playwright-core';
+
+const base = process.env.CAPSTATS_BASE_URL;
+const password = process.env.CAPSTATS_PASSWORD;
+const executablePath = process.env.CAPSTATS_CHROMIUM || '/usr/bin/chromium';
+const screenshots = process.env.CAPSTATS_SCREENSHOT_DIR;
+const DESKTOP = { width: 1280, height: 900 };
+const TABLET = { width: 768, height: 1024 };
+const PAGES = ['/capacity/instances', '/capacity/databases', '/sync-sessions', '/scheduler'];
+const CHARTS = ['trend', 'change', 'change-percent'];
+const METRICS = {
+  instance: { trend: 'total_size_mb', change: 'total_size_change_mb', 'change-percent': 'total_size_change_percent' },
+  database: { trend: 'avg_size_mb', change: 'size_change_mb', 'change-percent': 'size_change_percent' },
+};
+
+assert.ok(base, 'CAPSTATS_BASE_URL is required');
+assert.ok(password, 'CAPSTATS_PASSWORD is required');
+
+let browser;
+
+before(async () => {
+  browser = await chromium.launch({ executablePath, args: ['--no-sandbox'] });
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+/**
+ * A fresh browser context and page that records every console error, page error, failed
+ * request and request to another origin in `problems`.
+ */
+async function openPage(viewport = DESKTOP) {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  const problems = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.push(`console: ${message.text()} (${page.url()})`);
+  });
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message} (${page.url()})`));
+  page.on('requestfailed', (request) => {
+    // Navigating away aborts the polls of the page being left; that is not a failure.
+    if (request.failure()?.errorText !== 'net::ERR_ABORTED') {
+      problems.push(`request failed: ${request.url()} ${request.failure()?.errorText}`);
+    }
+  });
+  page.on('request', (request) => {
+    if (!request.url().startsWith(base) && !request.url().startsWith('data:')) {
+      problems.push(`request to another origin: ${request.url()}`);
+    }
+  });
+  return { context, page, problems };
+}
+
+/** Visits `path` anonymously, is sent to the login page, signs in and lands on `path`. */
+async function signIn(page, username, path = '/capacity/instances') {
+  await page.goto(`${base}${path}`);
+  assert.match(new URL(page.url()).pathname, /^\/login$/, 'anonymous visitors are redirected to the login page');
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(`${base}${path}`);
+}
+
+async function screenshot(page, name) {
+  if (!screenshots) return;
+  mkdirSync(screenshots, { recursive: true });
+  await page.screenshot({ path: join(screenshots, `${name}.png`), fullPage: true });
+}
+
+/** Waits until every chart of a capacity page has loaded (drawn, empty or failed). */
+async function chartsSettled(page) {
+  await page.waitForFunction(
+    (keys) =>
+      keys.every((key) => {
+        const state = document.querySelector(`[data-chart="${key}"]`)?.dataset.state;
+        return state === 'ready' || state === 'empty' || state === 'error';
+      }),
+    CHARTS,
+  );
+}
+
+/** What a chart draws and the series request it was drawn from. */
+async function drawnChart(page, key) {
+  return page.$eval(`[data-chart="${key}"]`, (section) => ({
+    state: section.dataset.state,
+    source: section.dataset.source,
+    type: section.chart?.config.type,
+    labels: section.chart ? [...section.chart.data.labels] : [],
+    datasets: section.chart
+      ? section.chart.data.datasets.map((dataset) => ({ label: dataset.label, data: [...dataset.data] }))
+      : [],
+  }));
+}
+
+async function apiData(page, path) {
+  const response = await page.request.get(path.startsWith('/api') ? `${base}${path}` : `${base}/api/v1${path}`);
+  assert.equal(response.status(), 200, `${path}: ${await response.text()}`);
+  return (await response.json()).data;
+}
+
+/**
+ * Every chart of the page draws exactly what its series endpoint returns: the same labels,
+ * one dataset per line named after it, sizes converted from MiB to GiB, gaps kept as null.
+ */
+async function assertChartsMatchApi(page, level, expected) {
+  await chartsSettled(page);
+  for (const key of CHARTS) {
+    const chart = await drawnChart(page, key);
+    assert.ok(chart.source, `${key}: the chart records its series request`);
+    const source = new URL(chart.source, base).searchParams;
+    assert.equal(source.get('metric'), METRICS[level][key], `${key}: metric`);
+    for (const [name, value] of Object.entries(expected)) {
+      assert.deepEqual(source.getAll(name), [value].flat(), `${key}: ${name} of the series request`);
+    }
+    const series = await apiData(page, chart.source);
+    if (series.series.length === 0) {
+      assert.equal(chart.state, 'empty', `${key}: an empty series shows the empty state`);
+      continue;
+    }
+    assert.equal(chart.state, 'ready', key);
+    assert.deepEqual(chart.labels, series.labels, `${key}: labels`);
+    const toPlotted = (value) => {
+      if (value === null) return null;
+      return series.unit === 'MB' ? Number(value) / 1024 : Number(value);
+    };
+    assert.deepEqual(
+      chart.datasets,
+      series.series.map((line) => ({
+        label: level === 'database' ? `${line.instance_name} / ${line.database_name}` : line.instance_name,
+        data: line.values.map(toPlotted),
+      })),
+      `${key}: datasets`,
+    );
+  }
+}
+
+/** Every form control on the page has a label a screen reader announces. */
+async function assertControlsLabelled(page) {
+  const unlabelled = await page.$$eval('input:not([type="hidden"]), select, textarea', (controls) =>
+    controls
+      .filter((control) => control.labels.length === 0 && !control.getAttribute('aria-label'))
+      .map((control) => control.id || control.name || control.outerHTML.slice(0, 60)),
+  );
+  assert.deepEqual(unlabelled, [], 'controls without a label');
+}
+
+/** Visible text has a contrast of at least 4.5:1 against its background (WCAG AA). */
+async function assertReadableContrast(page) {
+  const failures = await page.evaluate(() => {
+    const parse = (color) => {
+      const parts = color.match(/[\d.]+/g)?.map(Number) ?? [0, 0, 0, 1];
+      return { rgb: parts.slice(0, 3), alpha: parts.length > 3 ? parts[3] : 1 };
+    };
+    const luminance = ([r, g, b]) => {
+      const channel = (value) => {
+        const c = value / 255;
+        return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+      };
+      return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+    };
+    const background = (node) => {
+      for (let current = node; current; current = current.parentElement) {
+        const { rgb, alpha } = parse(getComputedStyle(current).backgroundColor);
+        if (alpha > 0.5) return rgb;
+      }
+      return [255, 255, 255];
+    };
+    const found = [];
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let text = walker.nextNode(); text; text = walker.nextNode()) {
+      const node = text.parentElement;
+      if (!text.textContent.trim() || !node || !node.checkVisibility?.()) continue;
+      const style = getComputedStyle(node);
+      if (style.opacity !== '1' || node.closest('button:disabled, .visually-hidden, .skip-link')) continue;
+      const foreground = parse(style.color).rgb;
+      const [light, dark] = [luminance(foreground), luminance(background(node))].sort((a, b) => b - a);
+      const ratio = (light + 0.05) / (dark + 0.05);
+      if (ratio < 4.5) found.push(`${text.textContent.trim().slice(0, 40)}: ${ratio.toFixed(2)}`);
+    }
+    return found;
+  });
+  assert.deepEqual(failures, [], 'text below 4.5:1 contrast');
+}
+
+/** The page fits its width: nothing makes the window scroll sideways. */
+async function assertNoSidewaysScroll(page) {
+  const { scrollWidth, innerWidth } = await page.evaluate(() => ({
+    scrollWidth: document.documentElement.scrollWidth,
+    innerWidth: window.innerWidth,
+  }));
+  assert.ok(scrollWidth <= innerWidth, `the page is ${scrollWidth} px wide in a ${innerWidth} px window`);
+}
+
+test('anonymous visitors sign in and come back to the page they asked for; wrong passwords show the reason', async () => {
+  const { context, page, problems } = await openPage();
+  await page.goto(`${base}/scheduler`);
+  assert.equal(new URL(page.url()).pathname, '/login');
+  assert.equal(new URL(page.url()).searchParams.get('next'), '/scheduler');
+  assert.equal(await page.title(), 'Sign in · capstats');
+  await assertControlsLabelled(page);
+  await page.getByLabel('Username').fill('admin');
+  await page.getByLabel('Password').fill('not the password');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForFunction(() => document.getElementById('login-error').textContent.length > 0);
+  const reason = await page.textContent('#login-error');
+  assert.match(reason, /username or password/i);
+  // The failed login answers 401, which the browser reports as a failed resource load.
+  const expected = problems.findIndex((problem) => problem.includes('401'));
+  assert.ok(expected >= 0, 'the failed login was a 401');
+  problems.splice(expected, 1);
+  await screenshot(page, 'login');
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(`${base}/scheduler`);
+  assert.equal(await page.title(), 'Scheduler · capstats');
+  // A login link pointing elsewhere is not followed.
+  await page.goto(`${base}/login?next=//example.com/`);
+  assert.equal(page.url(), `${base}/capacity/instances`);
+  await context.close();
+  assert.deepEqual(problems, []);
+});
+
+test('admin: filters live in the URL, the charts draw what the series endpoints return, the controls change them', async () => {
+  const { context, page, problems } = await openPage();
+  await signIn(page, 'admin');
+  assert.equal(await page.title(), 'Instance capacity · capstats');
+  await assertChartsMatchApi(page, 'instance', { period_type: 'daily', periods: '14', top: '10' });
+  const cards = await page.$$eval('[data-card] .value', (values) => values.map((value) => value.textContent));
+  assert.equal(cards.length, 4);
+  for (const value of cards) assert.notEqual(value, '—', 'every summary card has a value');
+  const summary = await apiData(page, '/capacity/instances/summary?period_type=daily');
+  assert.equal(await page.textContent('[data-card="instance_count"] .value'), String(summary.instance_count));
+  assert.match(await page.textContent('[data-card="total_size"] .value'), / GiB$/);
+  await screenshot(page, 'capacity-instances');
+
+  // Choose a type and one of its instances, weekly periods.
+  const options = await apiData(page, '/instances/options');
+  const chosen = options[0];
+  await page.selectOption('#filter-db-type', [chosen.db_type]);
+  await page.waitForFunction(
+    (count) => document.querySelectorAll('#filter-instance option').length === count,
+    options.filter((option) => option.db_type === chosen.db_type).length,
+  );
+  await page.selectOption('#filter-instance', [String(chosen.id)]);
+  await page.selectOption('#filter-period', 'weekly');
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await page.waitForURL(/period_type=weekly/);
+  const url = new URL(page.url());
+  assert.deepEqual(url.searchParams.getAll('db_type'), [chosen.db_type]);
+  assert.deepEqual(url.searchParams.getAll('instance_id'), [String(chosen.id)]);
+  await page.waitForFunction(() => document.querySelector('[data-chart="trend"]').dataset.source?.includes('weekly'));
+  await assertChartsMatchApi(page, 'instance', {
+    period_type: 'weekly',
+    db_type: chosen.db_type,
+    instance_id: String(chosen.id),
+  });
+
+  // Chart controls: bar, top 5, a 7-period window, kept in the URL.
+  await page.selectOption('#trend-kind', 'bar');
+  await page.selectOption('#trend-top', '5');
+  await page.selectOption('#trend-periods', '7');
+  await page.waitForFunction(() => {
+    const section = document.querySelector('[data-chart="trend"]');
+    return section.dataset.source?.includes('periods=7') && section.dataset.source.includes('top=5') && section.chart?.config.type === 'bar';
+  });
+  const trend = await drawnChart(page, 'trend');
+  assert.equal(trend.type, 'bar');
+  assert.equal(trend.labels.length, 7);
+  assert.match(page.url(), /trend_kind=bar/);
+
+  // The URL is shareable: a new tab shows the same view.
+  const shared = await context.newPage();
+  shared.on('console', (message) => message.type() === 'error' && problems.push(`console: ${message.text()}`));
+  await shared.goto(page.url());
+  await chartsSettled(shared);
+  assert.deepEqual(await shared.$eval('#filter-instance', (select) => [...select.selectedOptions].map((option) => option.value)), [String(chosen.id)]);
+  assert.equal(await shared.inputValue('#filter-period'), 'weekly');
+  assert.deepEqual(await drawnChart(shared, 'trend'), trend);
+
+  // Reset returns to every instance, daily.
+  await page.getByRole('button', { name: 'Reset' }).click();
+  await page.waitForFunction(() => !window.location.search.includes('instance_id'));
+  assert.equal(await page.inputValue('#filter-period'), 'daily');
+  await context.close();
+  assert.deepEqual(problems, []);
+});
+
+test('admin: the database page picks a database once exactly one instance is chosen, and its charts match the API', async () => {
+  const { context, page, problems } = await openPage();
+  await signIn(page, 'admin', '/capacity/databases');
+  assert.equal(await page.title(), 'Database capacity · capstats');
+  await assertChartsMatchApi(page, 'database', { period_type: 'daily' });
+  assert.equal(await page.isDisabled('#filter-database'), true, 'no database choice without exactly one instance');
+  const [instance] = await apiData(page, '/instances/options');
+  const databases = await apiData(page, `/databases/options?instance_id=${instance.id}`);
+  await page.selectOption('#filter-instance', [String(instance.id)]);
+  await page.waitForFunction(() => !document.getElementById('filter-database').disabled);
+  await page.selectOption('#filter-database', databases[0].database_name);
+  await page.selectOption('#filter-period', 'monthly');
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await page.waitForURL(/database_name=/);
+  await page.waitForFunction(() => document.querySelector('[data-chart="trend"]').dataset.source?.includes('monthly'));
+  await assertChartsMatchApi(page, 'database', {
+    period_type: 'monthly',
+    instance_id: String(instance.id),
+    database_name: databases[0].database_name,
+  });
+  await screenshot(page, 'capacity-databases');
+  await context.close();
+  assert.deepEqual(problems, []);
+});
+
+test('admin: aggregate now shows the session progressing to its end, then the run is in the history with its records', async () => {
+  const { context, page, problems } = await openPage();
+  await signIn(page, 'admin');
+  await chartsSettled(page);
+  await page.selectOption('#aggregate-scope', 'all');
+  await page.selectOption('#aggregate-period', 'daily');
+  await page.getByRole('button', { name: 'Aggregate now' }).click();
+  await page.waitForFunction(() => document.getElementById('aggregate-status').querySelector('a'));
+  const sessionId = (await page.textContent('#aggregate-status a')).replace('Session ', '');
+  await page.waitForFunction(() => document.getElementById('aggregate-status').dataset.status === 'completed', null, {
+    timeout: 60_000,
+  });
+  assert.match(await page.textContent('#aggregate-status'), /completed — 100 %/);
+  assert.equal(await page.$eval('#aggregate-status progress', (progress) => progress.value), 100);
+  const session = await apiData(page, `/sync-sessions/${sessionId}`);
+  assert.equal(session.session.status, 'completed');
+  await chartsSettled(page);
+  await assertChartsMatchApi(page, 'instance', { period_type: 'daily' });
+
+  // The history lists it; its page shows one record per instance.
+  await page.getByRole('link', { name: 'Sync sessions' }).click();
+  await page.waitForSelector(`#sessions-table tr[data-session-id="${sessionId}"]`);
+  assert.equal(await page.title(), 'Sync sessions · capstats');
+  const row = await page.textContent(`#sessions-table tr[data-session-id="${sessionId}"]`);
+  assert.match(row, /Aggregation/);
+  assert.match(row, /Manual/);
+  assert.match(row, /completed/);
+  await screenshot(page, 'sync-sessions');
+  await page.getByRole('link', { name: `#${sessionId}` }).click();
+  await page.waitForURL(`${base}/sync-sessions/${sessionId}`);
+  await page.waitForFunction(() => document.querySelectorAll('#records-table tbody tr').length > 0);
+  assert.equal(await page.locator('#records-table tbody tr').count(), session.records.length);
+  assert.equal(await page.isHidden('#cancel-session'), true, 'a finished run cannot be cancelled');
+  await screenshot(page, 'sync-session');
+
+  // Filters of the history are in the URL too.
+  await page.goto(`${base}/sync-sessions?status=failed`);
+  await page.waitForFunction(() => document.getElementById('sessions-state').textContent.length > 0);
+  assert.equal(await page.inputValue('#filter-status'), 'failed');
+  assert.match(await page.textContent('#sessions-state'), /No sessions match/);
+  await context.close();
+  assert.deepEqual(problems, []);
+});
+
+test('admin: schedules can be paused, resumed, run now and given a cron expression; a bad one shows why', async () => {
+  const { context, page, problems } = await openPage();
+  await signIn(page, 'admin', '/scheduler');
+  const schedules = await apiData(page, '/scheduler/jobs');
+  await page.waitForFunction((count) => document.querySelectorAll('#schedules-table tbody tr').length === count, schedules.length);
+  await screenshot(page, 'scheduler');
+  const name = 'maintain_partitions';
+  const row = () => page.locator(`tr[data-schedule="${name}"]`);
+  const original = schedules.find((schedule) => schedule.id === name).cron_expression;
+
+  await row().getByLabel(`Cron expression of ${name}`).fill('61 * * * *');
+  await row().getByRole('button', { name: 'Save' }).click();
+  await page.waitForFunction((id) => document.getElementById(`cron-${id}-error`).textContent.length > 0, name);
+  assert.equal(await row().getByLabel(`Cron expression of ${name}`).getAttribute('aria-invalid'), 'true');
+  assert.equal((await apiData(page, `/scheduler/jobs/${name}`)).cron_expression, original, 'nothing saved');
+  const rejected = problems.findIndex((problem) => problem.includes('400'));
+  assert.ok(rejected >= 0, 'the rejected cron was a 400');
+  problems.splice(rejected, 1);
+
+  await row().getByLabel(`Cron expression of ${name}`).fill('15 2 * * *');
+  await row().getByRole('button', { name: 'Save' }).click();
+  await page.waitForFunction(() => /cron set to 15 2/.test(document.getElementById('scheduler-state').textContent));
+  assert.equal((await apiData(page, `/scheduler/jobs/${name}`)).cron_expression, '15 2 * * *');
+
+  await row().getByRole('button', { name: 'Pause' }).click();
+  await page.waitForFunction((id) => document.querySelector(`tr[data-schedule="${id}"] .status-paused`), name);
+  assert.equal((await apiData(page, `/scheduler/jobs/${name}`)).is_paused, true);
+  await row().getByRole('button', { name: 'Resume' }).click();
+  await page.waitForFunction((id) => document.querySelector(`tr[data-schedule="${id}"] .status-active`), name);
+  assert.equal((await apiData(page, `/scheduler/jobs/${name}`)).is_paused, false);
+
+  await row().getByRole('button', { name: 'Run now' }).click();
+  await page.waitForFunction(() => /queued/.test(document.getElementById('scheduler-state').textContent));
+  await context.close();
+  assert.deepEqual(problems, []);
+});
+
+test('viewers see every page without any write control', async () => {
+  const { context, page, problems } = await openPage();
+  await signIn(page, 'viewer');
+  await chartsSettled(page);
+  for (const path of PAGES) {
+    await page.goto(`${base}${path}`);
+    await page.waitForLoadState('networkidle');
+    for (const selector of ['#aggregate-now', '#aggregate-form', '.cron-form', '[data-action]', '#cancel-session']) {
+      assert.equal(await page.locator(selector).count(), 0, `${path}: ${selector} is not shown to viewers`);
+    }
+    assert.equal(await page.getByRole('button', { name: /Aggregate now|Pause|Resume|Run now|Save|Cancel/ }).count(), 0, path);
+  }
+  await page.waitForSelector('#schedules-table tbody tr');
+  assert.equal(await page.locator('#schedules-table thead th').count(), 5, 'no actions column');
+  const sessions = await apiData(page, '/sync-sessions');
+  if (sessions.items.length > 0) {
+    await page.goto(`${base}/sync-sessions/${sessions.items[0].id}`);
+    await page.waitForLoadState('networkidle');
+    assert.equal(await page.locator('#cancel-session').count(), 0);
+  }
+  await page.goto(`${base}/capacity/instances`);
+  await chartsSettled(page);
+  await assertChartsMatchApi(page, 'instance', { period_type: 'daily' });
+  await screenshot(page, 'capacity-instances-viewer');
+  await context.close();
+  assert.deepEqual(problems, []);
+});
+
+test('every page has its own title, labelled controls, readable contrast, and fits 1280 px and tablet width', async () => {
+  for (const viewport of [DESKTOP, TABLET]) {
+    const { context, page, problems } = await openPage(viewport);
+    await signIn(page, 'admin');
+    const titles = new Set();
+    for (const path of PAGES) {
+      await page.goto(`${base}${path}`);
+      await page.waitForLoadState('networkidle');
+      if (path.startsWith('/capacity')) await chartsSettled(page);
+      const title = await page.title();
+      assert.match(title, / · capstats$/, path);
+      titles.add(title);
+      await assertControlsLabelled(page);
+      await assertReadableContrast(page);
+      await assertNoSidewaysScroll(page);
+      if (viewport === TABLET && path === '/capacity/instances') await screenshot(page, 'capacity-instances-tablet');
+    }
+    assert.equal(titles.size, PAGES.length, 'titles differ');
+    await context.close();
+    assert.deepEqual(problems, []);
+  }
+});
+
+test('the filters work from the keyboard alone', async () => {
+  const { context, page, problems } = await openPage();
+  await signIn(page, 'admin');
+  await chartsSettled(page);
+  // Tab from the skip link into the page, then to the period type.
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.className), 'skip-link');
+  await page.focus('#filter-period');
+  await page.keyboard.press('ArrowDown');
+  assert.equal(await page.inputValue('#filter-period'), 'weekly');
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Apply');
+  await page.keyboard.press('Enter');
+  await page.waitForURL(/period_type=weekly/);
+  await chartsSettled(page);
+  await assertChartsMatchApi(page, 'instance', { period_type: 'weekly' });
+  await context.close();
+  assert.deepEqual(problems, []);
+});

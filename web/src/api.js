@@ -1,0 +1,68 @@
+// Calls to the JSON API (/api/v1): the envelope unwrapped, the CSRF token sent with writes,
+// failures turned into ApiFailure carrying the envelope's message and per-field errors.
+
+/** A failed call: `message` is the envelope's, `fields` its `errors[]`. */
+export class ApiFailure extends Error {
+  constructor(status, envelope) {
+    super(envelope?.message || `The server answered with status ${status}.`);
+    this.status = status;
+    this.code = envelope?.message_code;
+    this.fields = envelope?.errors || [];
+  }
+
+  /** The message and each field's reason, for showing to a person. */
+  describe() {
+    const details = this.fields.map((field) => `${field.field}: ${field.message}`);
+    return [this.message, ...details].join(' — ');
+  }
+}
+
+function csrfToken() {
+  return document.querySelector('meta[name="csrf-token"]')?.content;
+}
+
+/** Sends the browser to the login page, to come back here afterwards. */
+export function goToLogin() {
+  const next = window.location.pathname + window.location.search;
+  window.location.assign(`/login?next=${encodeURIComponent(next)}`);
+}
+
+/**
+ * Calls `path` (relative to /api/v1) and returns the envelope's `data`.
+ * @param {string} path
+ * @param {{method?: string, body?: unknown, query?: URLSearchParams}} options
+ */
+export async function api(path, { method = 'GET', body, query } = {}) {
+  const search = query?.toString();
+  const url = `/api/v1${path}${search ? `?${search}` : ''}`;
+  const headers = { Accept: 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (method !== 'GET') {
+    const token = csrfToken();
+    if (token) headers['X-CSRFToken'] = token;
+  }
+  let response;
+  try {
+    response = await fetch(url, {
+      method,
+      headers,
+      credentials: 'same-origin',
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    throw new ApiFailure(0, { message: 'The server could not be reached; check the connection and try again.' });
+  }
+  let envelope = null;
+  try {
+    envelope = await response.json();
+  } catch {
+    // Not JSON (a proxy's error page, say): reported by status below.
+  }
+  if (response.status === 401 && path !== '/auth/login') {
+    goToLogin();
+  }
+  if (!response.ok || !envelope || envelope.success === false) {
+    throw new ApiFailure(response.status, envelope);
+  }
+  return envelope.data;
+}
