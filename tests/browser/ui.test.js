@@ -240,6 +240,19 @@ test('admin: filters live in the URL, the charts draw what the series endpoints 
   await signIn(page, 'admin');
   assert.equal(await page.title(), 'Instance capacity · capstats');
   await assertChartsMatchApi(page, 'instance', { period_type: 'daily', periods: '14', top: '10' });
+  // Tooltips name the line and give the value with its unit; a gap says so.
+  const tooltips = await page.evaluate(() =>
+    ['trend', 'change-percent'].map((key) => {
+      const chart = document.querySelector(`[data-chart="${key}"]`).chart;
+      const label = chart.options.plugins.tooltip.callbacks.label;
+      return [label({ dataset: { label: 'db-1' }, parsed: { y: 1.5 } }), label({ dataset: { label: 'db-1' }, parsed: { y: null } })];
+    }),
+  );
+  assert.deepEqual(tooltips, [
+    ['db-1: 1.50 GiB', 'db-1: no value'],
+    ['db-1: +1.50 %', 'db-1: no value'],
+  ]);
+  await page.hover('[data-chart="trend"] canvas');
   const cards = await page.$$eval('[data-card] .value', (values) => values.map((value) => value.textContent));
   assert.equal(cards.length, 4);
   for (const value of cards) assert.notEqual(value, '—', 'every summary card has a value');
@@ -473,6 +486,62 @@ test('the filters work from the keyboard alone', async () => {
   await page.waitForURL(/period_type=weekly/);
   await chartsSettled(page);
   await assertChartsMatchApi(page, 'instance', { period_type: 'weekly' });
+  await context.close();
+  assert.deepEqual(problems, []);
+});
+
+test('failures show the server’s message, and a session that ends sends the browser to login and back', async () => {
+  const { context, page, problems } = await openPage();
+  await signIn(page, 'admin');
+  await chartsSettled(page);
+
+  // A series request the server rejects (the UI cannot send periods=0; the test rewrites
+  // the request, the answer is the real server's).
+  await page.route('**/api/v1/capacity/instances/series?*', (route) => {
+    const url = new URL(route.request().url());
+    url.searchParams.set('periods', '0');
+    route.continue({ url: url.toString() });
+  });
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await page.waitForFunction(() => document.querySelector('[data-chart="trend"]').dataset.state === 'error');
+  const shown = await page.textContent('[data-chart="trend"] .state');
+  assert.match(shown, /invalid/i, 'the envelope message');
+  assert.match(shown, /periods: 0 is not between 1 and 366/, 'the field reason');
+  await page.unroute('**/api/v1/capacity/instances/series?*');
+  for (let index = problems.length - 1; index >= 0; index -= 1) {
+    if (problems[index].includes('status of 400')) problems.splice(index, 1);
+  }
+
+  // Signing in again elsewhere renews the session and its CSRF token: this page's write
+  // fails with the server's reason and the advice to reload.
+  const again = await page.request.post(`${base}/api/v1/auth/login`, { data: { username: 'admin', password } });
+  assert.equal(again.status(), 200);
+  const csrf = (await again.json()).data.csrf_token;
+  await page.getByRole('button', { name: 'Aggregate now' }).click();
+  await page.waitForFunction(() => document.getElementById('aggregate-status').dataset.status === 'error');
+  assert.match(await page.textContent('#aggregate-status'), /X-CSRFToken .* reload the page/);
+  const forbidden = problems.findIndex((problem) => problem.includes('status of 403'));
+  assert.ok(forbidden >= 0, 'the stale token was a 403');
+  problems.splice(forbidden, 1);
+
+  // Signed out elsewhere: the next request sends the browser to login, and back to the
+  // same view afterwards.
+  await page.selectOption('#filter-period', 'monthly');
+  const logout = await page.request.post(`${base}/api/v1/auth/logout`, { headers: { 'X-CSRFToken': csrf } });
+  assert.equal(logout.status(), 200);
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await page.waitForURL(/\/login\?next=/);
+  const next = new URL(page.url()).searchParams.get('next');
+  assert.equal(next, '/capacity/instances?period_type=monthly');
+  for (let index = problems.length - 1; index >= 0; index -= 1) {
+    if (problems[index].includes('status of 401') || problems[index].includes('ERR_ABORTED')) problems.splice(index, 1);
+  }
+  await page.getByLabel('Username').fill('admin');
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(`${base}${next}`);
+  await chartsSettled(page);
+  assert.equal(await page.inputValue('#filter-period'), 'monthly');
   await context.close();
   assert.deepEqual(problems, []);
 });

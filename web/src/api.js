@@ -13,7 +13,10 @@ export class ApiFailure extends Error {
   /** The message and each field's reason, for showing to a person. */
   describe() {
     const details = this.fields.map((field) => `${field.field}: ${field.message}`);
-    return [this.message, ...details].join(' — ');
+    // The page's CSRF token is stale when the session was renewed elsewhere (a login in
+    // another tab); a reload fetches the current one.
+    const advice = this.code?.startsWith('CSRF_') ? ['reload the page and try again'] : [];
+    return [this.message, ...details, ...advice].join(' — ');
   }
 }
 

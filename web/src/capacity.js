@@ -137,7 +137,7 @@ export function startCapacityPage(level) {
         setCard('database_count', formatCount(summary.database_count), 'in the latest sample of each instance');
         setCard('growth', formatGibChange(summary.growth_mb), `${formatPercent(summary.growth_percent)} in ${span}`);
       } else {
-        setCard('database_count', formatCount(summary.database_count), `on ${formatCount(summary.instance_count)} instances`);
+        setCard('database_count', formatCount(summary.database_count), `on ${formatCount(summary.instance_count)} ${summary.instance_count === 1 ? 'instance' : 'instances'}`);
         setCard('total_size', formatGib(summary.total_size_mb), `latest ${summary.period_type} period of each database`);
         setCard('growth', formatGibChange(summary.size_change_mb), `${formatPercent(summary.growth_percent)} in ${span}`);
         setCard('largest', largest ?? '—', largest ? formatGib(summary.largest.size_mb) : 'no data');

@@ -25,6 +25,8 @@ const PALETTE = [
 ];
 
 const twoDecimals = new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+// Axis steps such as 0.1 + 0.2 would otherwise show their floating-point noise.
+const tick = new Intl.NumberFormat('en-US', { maximumFractionDigits: 3 });
 
 /** How a series' unit is shown: the plotted value from the API's, and its text. */
 function unitOf(unit) {
@@ -78,7 +80,7 @@ export function drawChart(canvas, kind, series, level) {
         x: { title: { display: true, text: 'Period start' } },
         y: {
           title: { display: true, text: unit.axis },
-          ticks: { callback: (value) => `${value} ${unit.axis}` },
+          ticks: { callback: (value) => `${tick.format(value)} ${unit.axis}` },
         },
       },
       plugins: {

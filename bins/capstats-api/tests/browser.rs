@@ -42,6 +42,7 @@ async fn the_web_ui_works_in_a_real_browser() {
         String::from_utf8_lossy(&output.stderr)
     );
     app.stop().await;
+    println!("{report}");
     assert!(output.status.success(), "{report}");
     assert!(report.contains("# fail 0"), "{report}");
     assert!(!report.contains("# pass 0"), "{report}");
