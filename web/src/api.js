@@ -20,6 +20,11 @@ export class ApiFailure extends Error {
   }
 }
 
+/** What to tell a person about any failure: an API failure's description, else its text. */
+export function describeError(error) {
+  return error instanceof ApiFailure ? error.describe() : String(error);
+}
+
 function csrfToken() {
   return document.querySelector('meta[name="csrf-token"]')?.content;
 }

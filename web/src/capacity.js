@@ -1,7 +1,7 @@
 // The capacity pages (/capacity/instances and /capacity/databases): filters kept in the URL,
 // four summary cards, three charts and, for admins, "aggregate now" with live progress.
 
-import { api, ApiFailure } from './api.js';
+import { api, describeError } from './api.js';
 import { chartOn, drawChart } from './charts.js';
 import { element, showState, UNFINISHED } from './dom.js';
 import { formatCount, formatGib, formatGibChange, formatPercent } from './format.js';
@@ -147,7 +147,7 @@ export function startCapacityPage(level) {
     } catch (error) {
       if (number !== refreshNumber) return;
       for (const card of document.querySelectorAll('[data-card]')) setCard(card.dataset.card, '—');
-      showState(summaryState, error instanceof ApiFailure ? error.describe() : String(error), 'error');
+      showState(summaryState, describeError(error), 'error');
     }
   }
 
@@ -187,7 +187,7 @@ export function startCapacityPage(level) {
       if (number !== refreshNumber) return;
       chartOn(canvas)?.destroy();
       box.hidden = true;
-      showState(state, error instanceof ApiFailure ? error.describe() : String(error), 'error');
+      showState(state, describeError(error), 'error');
       section.dataset.state = 'error';
     }
   }
@@ -233,7 +233,7 @@ export function startCapacityPage(level) {
   startAggregateNow(refresh);
   readUrl()
     .then(refresh)
-    .catch((error) => showState(summaryState, error instanceof ApiFailure ? error.describe() : String(error), 'error'));
+    .catch((error) => showState(summaryState, describeError(error), 'error'));
 }
 
 /** "Aggregate now" (rendered for admins only): queue, follow the session, then refresh. */
@@ -278,7 +278,7 @@ function startAggregateNow(refresh) {
       await refresh();
     } catch (error) {
       status.dataset.status = 'error';
-      status.textContent = error instanceof ApiFailure ? error.describe() : String(error);
+      status.textContent = describeError(error);
     } finally {
       submit.disabled = false;
     }

@@ -2,13 +2,9 @@
 // pause, resume, run now and edit the cron expression (checked by the server, its reasons
 // shown next to the field).
 
-import { api, ApiFailure } from './api.js';
+import { api, ApiFailure, describeError } from './api.js';
 import { element, showState, statusBadge } from './dom.js';
 import { formatTime } from './format.js';
-
-function message(error) {
-  return error instanceof ApiFailure ? error.describe() : String(error);
-}
 
 export function startSchedulerPage() {
   const table = document.getElementById('schedules-table');
@@ -31,7 +27,7 @@ export function startSchedulerPage() {
       }
       await load();
     } catch (error) {
-      showState(state, message(error), 'error');
+      showState(state, describeError(error), 'error');
     }
   }
 
@@ -75,7 +71,7 @@ export function startSchedulerPage() {
         error.textContent =
           failure instanceof ApiFailure && failure.fields.length
             ? failure.fields.map((field) => field.message).join('; ')
-            : message(failure);
+            : describeError(failure);
         input.focus();
       }
     });
@@ -117,7 +113,7 @@ export function startSchedulerPage() {
       body.replaceChildren(...schedules.map(row));
       if (schedules.length === 0) showState(state, 'No schedules.', 'empty');
     } catch (error) {
-      showState(state, message(error), 'error');
+      showState(state, describeError(error), 'error');
     }
   }
 

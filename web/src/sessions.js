@@ -1,7 +1,7 @@
 // Run history (/sync-sessions) and one run (/sync-sessions/{id}): refreshed while runs are
 // unfinished; admins may cancel a queued or running run.
 
-import { api, ApiFailure } from './api.js';
+import { api, describeError } from './api.js';
 import { element, showState, statusBadge, UNFINISHED } from './dom.js';
 import { formatDuration, formatTime, humanize } from './format.js';
 
@@ -16,10 +16,6 @@ function progressCell(session) {
     element('progress', { max: 100, value: progress, 'aria-label': `Session ${session.id} progress` }),
     ` ${progress.toFixed(0)} %`,
   );
-}
-
-function message(error) {
-  return error instanceof ApiFailure ? error.describe() : String(error);
 }
 
 export function startSessionsPage() {
@@ -75,7 +71,7 @@ export function startSessionsPage() {
         timer = setTimeout(() => load(page), REFRESH_MILLISECONDS);
       }
     } catch (error) {
-      showState(state, message(error), 'error');
+      showState(state, describeError(error), 'error');
     }
   }
 
@@ -145,7 +141,7 @@ export function startSessionPage() {
       if (cancel) cancel.hidden = !unfinished || Boolean(session.cancel_requested_at);
       if (unfinished) setTimeout(load, REFRESH_MILLISECONDS);
     } catch (error) {
-      showState(state, message(error), 'error');
+      showState(state, describeError(error), 'error');
     }
   }
 
@@ -155,7 +151,7 @@ export function startSessionPage() {
       await api(`/sync-sessions/${id}/actions/cancel`, { method: 'POST' });
       showState(state, 'Cancellation requested; the run stops after the instance it is working on.');
     } catch (error) {
-      showState(state, message(error), 'error');
+      showState(state, describeError(error), 'error');
     } finally {
       cancel.disabled = false;
     }

@@ -17,8 +17,7 @@ use maud::Markup;
 
 use crate::auth::{self, Caller};
 use crate::error::ApiError;
-
-pub use layout::Section;
+use layout::Section;
 
 /// Registers the pages and the assets (outside `/api/v1`).
 pub fn configure(config: &mut web::ServiceConfig) {
