@@ -5,7 +5,9 @@
 //
 // Environment: CAPSTATS_BASE_URL (http://127.0.0.1:PORT), CAPSTATS_PASSWORD (of the users
 // `admin` and `viewer`), CAPSTATS_CHROMIUM (default /usr/bin/chromium), and optionally
-// CAPSTATS_SCREENSHOT_DIR to save a screenshot of every page there.
+// CAPSTATS_SCREENSHOT_DIR to save a screenshot of every page there. CAPSTATS_BROWSER_PHASE
+// picks the tests to run: `queued` while no worker runs (runs stay queued, so cancelling one
+// can be seen), `worker` once one does (the default).
 
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
@@ -18,6 +20,11 @@ const base = process.env.CAPSTATS_BASE_URL;
 const password = process.env.CAPSTATS_PASSWORD;
 const executablePath = process.env.CAPSTATS_CHROMIUM || '/usr/bin/chromium';
 const screenshots = process.env.CAPSTATS_SCREENSHOT_DIR;
+const phase = process.env.CAPSTATS_BROWSER_PHASE || 'worker';
+/** Options of a test that needs runs to stay queued (no worker). */
+const QUEUED = { skip: phase !== 'queued' && 'runs only while no worker runs' };
+/** Options of a test that needs a worker to execute runs. */
+const WITH_WORKER = { skip: phase !== 'worker' && 'runs only with a worker' };
 const DESKTOP = { width: 1280, height: 900 };
 const TABLET = { width: 768, height: 1024 };
 const PAGES = ['/capacity/instances', '/capacity/databases', '/sync-sessions', '/scheduler'];
@@ -206,7 +213,7 @@ async function assertNoSidewaysScroll(page) {
   assert.ok(scrollWidth <= innerWidth, `the page is ${scrollWidth} px wide in a ${innerWidth} px window`);
 }
 
-test('anonymous visitors sign in and come back to the page they asked for; wrong passwords show the reason', async () => {
+test('anonymous visitors sign in and come back to the page they asked for; wrong passwords show the reason', WITH_WORKER, async () => {
   const { context, page, problems } = await openPage();
   await page.goto(`${base}/scheduler`);
   assert.equal(new URL(page.url()).pathname, '/login');
@@ -235,7 +242,7 @@ test('anonymous visitors sign in and come back to the page they asked for; wrong
   assert.deepEqual(problems, []);
 });
 
-test('admin: filters live in the URL, the charts draw what the series endpoints return, the controls change them', async () => {
+test('admin: filters live in the URL, the charts draw what the series endpoints return, the controls change them', WITH_WORKER, async () => {
   const { context, page, problems } = await openPage();
   await signIn(page, 'admin');
   assert.equal(await page.title(), 'Instance capacity · capstats');
@@ -313,7 +320,7 @@ test('admin: filters live in the URL, the charts draw what the series endpoints 
   assert.deepEqual(problems, []);
 });
 
-test('admin: the database page picks a database once exactly one instance is chosen, and its charts match the API', async () => {
+test('admin: the database page picks a database once exactly one instance is chosen, and its charts match the API', WITH_WORKER, async () => {
   const { context, page, problems } = await openPage();
   await signIn(page, 'admin', '/capacity/databases');
   assert.equal(await page.title(), 'Database capacity · capstats');
@@ -338,7 +345,7 @@ test('admin: the database page picks a database once exactly one instance is cho
   assert.deepEqual(problems, []);
 });
 
-test('admin: aggregate now shows the session progressing to its end, then the run is in the history with its records', async () => {
+test('admin: aggregate now shows the session progressing to its end, then the run is in the history with its records', WITH_WORKER, async () => {
   const { context, page, problems } = await openPage();
   await signIn(page, 'admin');
   await chartsSettled(page);
@@ -382,7 +389,7 @@ test('admin: aggregate now shows the session progressing to its end, then the ru
   assert.deepEqual(problems, []);
 });
 
-test('admin: schedules can be paused, resumed, run now and given a cron expression; a bad one shows why', async () => {
+test('admin: schedules can be paused, resumed, run now and given a cron expression; a bad one shows why', WITH_WORKER, async () => {
   const { context, page, problems } = await openPage();
   await signIn(page, 'admin', '/scheduler');
   const schedules = await apiData(page, '/scheduler/jobs');
@@ -419,7 +426,7 @@ test('admin: schedules can be paused, resumed, run now and given a cron expressi
   assert.deepEqual(problems, []);
 });
 
-test('viewers see every page without any write control', async () => {
+test('viewers see every page without any write control', WITH_WORKER, async () => {
   const { context, page, problems } = await openPage();
   await signIn(page, 'viewer');
   await chartsSettled(page);
@@ -447,7 +454,7 @@ test('viewers see every page without any write control', async () => {
   assert.deepEqual(problems, []);
 });
 
-test('every page has its own title, labelled controls, readable contrast, and fits 1280 px and tablet width', async () => {
+test('every page has its own title, labelled controls, readable contrast, and fits 1280 px and tablet width', WITH_WORKER, async () => {
   for (const viewport of [DESKTOP, TABLET]) {
     const { context, page, problems } = await openPage(viewport);
     await signIn(page, 'admin');
@@ -470,7 +477,7 @@ test('every page has its own title, labelled controls, readable contrast, and fi
   }
 });
 
-test('the filters work from the keyboard alone', async () => {
+test('the filters work from the keyboard alone', WITH_WORKER, async () => {
   const { context, page, problems } = await openPage();
   await signIn(page, 'admin');
   await chartsSettled(page);
@@ -490,7 +497,7 @@ test('the filters work from the keyboard alone', async () => {
   assert.deepEqual(problems, []);
 });
 
-test('failures show the server’s message, and a session that ends sends the browser to login and back', async () => {
+test('failures show the server’s message, and a session that ends sends the browser to login and back', WITH_WORKER, async () => {
   const { context, page, problems } = await openPage();
   await signIn(page, 'admin');
   await chartsSettled(page);
@@ -542,6 +549,32 @@ test('failures show the server’s message, and a session that ends sends the br
   await page.waitForURL(`${base}${next}`);
   await chartsSettled(page);
   assert.equal(await page.inputValue('#filter-period'), 'monthly');
+  await context.close();
+  assert.deepEqual(problems, []);
+});
+
+test('admin: a queued run shows as pending and can be cancelled from its page', QUEUED, async () => {
+  const { context, page, problems } = await openPage();
+  await signIn(page, 'admin');
+  await chartsSettled(page);
+  await page.selectOption('#aggregate-period', 'monthly');
+  await page.getByRole('button', { name: 'Aggregate now' }).click();
+  await page.waitForFunction(() => document.getElementById('aggregate-status').dataset.status === 'pending');
+  assert.match(await page.textContent('#aggregate-status'), /pending — 0 %/);
+  await page.click('#aggregate-status a');
+  await page.waitForURL(/\/sync-sessions\/\d+$/);
+  const id = page.url().split('/').pop();
+  await page.waitForFunction(() => document.querySelector('#session-summary .badge')?.textContent === 'pending');
+  assert.equal(await page.isVisible('#cancel-session'), true, 'admins may cancel a queued run');
+  await screenshot(page, 'sync-session-pending');
+  await page.getByRole('button', { name: 'Cancel this run' }).click();
+  await page.waitForFunction(() => /Cancellation requested/.test(document.getElementById('session-state').textContent));
+  await page.reload();
+  await page.waitForFunction(() => document.querySelector('#session-summary .badge')?.textContent === 'cancelled');
+  assert.equal(await page.isHidden('#cancel-session'), true);
+  assert.equal((await apiData(page, `/sync-sessions/${id}`)).session.status, 'cancelled');
+  await page.goto(`${base}/sync-sessions?status=cancelled`);
+  await page.waitForSelector(`#sessions-table tr[data-session-id="${id}"]`);
   await context.close();
   assert.deepEqual(problems, []);
 });

@@ -258,7 +258,7 @@ function startAggregateNow(refresh) {
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     submit.disabled = true;
-    status.dataset.status = 'pending';
+    status.dataset.status = 'queueing';
     status.textContent = 'Queueing…';
     try {
       const started = await api('/capacity/aggregations/current', {
