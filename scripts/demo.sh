@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make demo`: the whole product on one machine. Migrates the demo database (creating it if
+# `make demo` (which bundles the web UI first): the whole product on one machine. Migrates the demo database (creating it if
 # missing), creates a demo admin, seeds 400 days of demo data for 20 instances, aggregates
 # every period type, then runs the worker (in the background, scheduler on) and the API (in
 # the foreground) until Ctrl-C.
@@ -35,6 +35,7 @@ trap 'kill "$worker" 2>/dev/null || true; wait "$worker" 2>/dev/null || true' EX
 cat <<MESSAGE
 
 capstats is running
+  web UI        http://$CAPSTATS_API_BIND/
   API           http://$CAPSTATS_API_BIND/api/v1/   (Swagger UI: http://$CAPSTATS_API_BIND/api/v1/docs/)
   sign in as    admin / $password
   worker        pid $worker (schedules run on their cron; see \`capstats-worker schedules list\`)
