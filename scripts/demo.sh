@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make demo` (which bundles the web UI first): the whole product on one machine. Migrates the demo database (creating it if
-# missing), creates a demo admin, seeds 400 days of demo data for 20 instances, aggregates
+# `make demo` (which bundles the web UI first): the whole product on one machine. Migrates
+# the demo database (creating it if missing), creates a demo admin, seeds 400 days of demo
+# data for 20 instances, aggregates
 # every period type, then runs the worker (in the background, scheduler on) and the API (in
 # the foreground) until Ctrl-C.
 #
