@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # `make demo` (which bundles the web UI first): the whole product on one machine. Migrates
 # the demo database (creating it if missing), creates a demo admin, seeds 400 days of demo
-# data for 20 instances, aggregates
-# every period type, then runs the worker (in the background, scheduler on) and the API (in
-# the foreground) until Ctrl-C.
+# data for 20 instances, aggregates every period type, then runs the worker (in the
+# background, scheduler on) and the API with the web UI (in the foreground) until Ctrl-C.
 #
 # Environment: DATABASE_URL (default postgres://root@127.0.0.1:5432; a URL without a database
 # name gets the database `capstats`), CAPSTATS_API_BIND (default 127.0.0.1:8080),
