@@ -174,16 +174,25 @@ pub(crate) async fn authenticate(request: &HttpRequest) -> Result<Caller, ApiErr
             .map(str::trim)
             .ok_or(ApiError::AuthenticationRequired)?;
         let hash = token_hash(token);
+        if let Some((scopes, user)) = state.token_cache.get(&hash) {
+            return Ok(Caller {
+                user,
+                credential: Credential::Token { scopes },
+            });
+        }
+        let key = hash.clone();
         let found = store::run_blocking(&state.store, move |connection| {
-            accounts::authenticate_token(connection, &hash)
+            accounts::authenticate_token(connection, &key)
         })
         .await?;
         let (token, user) = found.ok_or(ApiError::AuthenticationRequired)?;
+        let scopes: Vec<String> = token.scopes.into_iter().flatten().collect();
+        state
+            .token_cache
+            .insert(hash, (scopes.clone(), user.clone()));
         return Ok(Caller {
             user,
-            credential: Credential::Token {
-                scopes: token.scopes.into_iter().flatten().collect(),
-            },
+            credential: Credential::Token { scopes },
         });
     }
     let session = request.get_session();

@@ -117,6 +117,7 @@ pub async fn build_state(settings: Settings) -> Result<Arc<AppState>, ApiError> 
         login_limiter: RateLimiter::keyed(Quota::per_minute(attempts)),
         metrics: metrics::Metrics::new(),
         credential_key,
+        token_cache: state::token_cache(),
         settings,
     }))
 }

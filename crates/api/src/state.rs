@@ -25,6 +25,22 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Seals collector passwords before they are stored (`CAPSTATS_CREDENTIAL_KEY`).
     pub credential_key: Option<collectors::credentials::CredentialKey>,
+    /// API tokens checked recently: token hash → (scopes, user), for
+    /// [`TOKEN_CACHE_SECONDS`].
+    pub token_cache: moka::sync::Cache<String, (Vec<String>, store::accounts::User)>,
+}
+
+/// How long a checked API token is trusted without asking the database again: programs
+/// call the API in bursts, and each check costs a pooled connection and a query. A token
+/// revoked through another process, or a user deactivated, stops working within this time.
+pub const TOKEN_CACHE_SECONDS: u64 = 5;
+
+/// The cache behind [`AppState::token_cache`].
+pub fn token_cache() -> moka::sync::Cache<String, (Vec<String>, store::accounts::User)> {
+    moka::sync::Cache::builder()
+        .max_capacity(10_000)
+        .time_to_live(std::time::Duration::from_secs(TOKEN_CACHE_SECONDS))
+        .build()
 }
 
 impl AppState {

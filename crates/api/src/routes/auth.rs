@@ -254,5 +254,9 @@ pub async fn revoke_token(
         accounts::revoke_token(connection, user_id, id)
     })
     .await?;
+    // The cache is keyed by the token's hash, which is not at hand here; revocations are
+    // rare, so forget every cached token of this process (others forget within
+    // TOKEN_CACHE_SECONDS).
+    state.token_cache.invalidate_all();
     Ok(HttpResponse::Ok().json(Envelope::new("token revoked", true)))
 }
