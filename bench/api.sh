@@ -5,7 +5,8 @@
 #
 # Environment: DATABASE_URL (server; default postgres://root@127.0.0.1:5432),
 # CAPSTATS_BENCH_API_DATABASE (default capstats_bench_api), CAPSTATS_BENCH_KEEP=1 to reuse the
-# seeded database, CAPSTATS_BENCH_DURATION (default 20s), CAPSTATS_BENCH_CONNECTIONS (32).
+# seeded database, CAPSTATS_BENCH_DURATION (default 20s), CAPSTATS_BENCH_CONNECTIONS (32),
+# CAPSTATS_BENCH_POOL_SIZE (the API's pool, default 4).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,7 +39,9 @@ fi
 psql -At "$DATABASE_URL" -c "SELECT 'aggregate rows: ' || ((SELECT count(*) FROM database_size_aggregations) + (SELECT count(*) FROM instance_size_aggregations))"
 
 echo 'bench-password-1' | "$bin/capstats-api" create-user --username bench --role admin --update >/dev/null
-"$bin/capstats-api" serve &
+# The API's pool sized by PostgreSQL's rule of thumb, about twice the database server's cores
+# (docs/configuration.md): more connections only make the backends compete for the two cores.
+CAPSTATS_DATABASE_POOL_SIZE=${CAPSTATS_BENCH_POOL_SIZE:-4} "$bin/capstats-api" serve &
 api=$!
 trap 'kill $api 2>/dev/null || true' EXIT
 for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$port/api/v1/health/ready" >/dev/null && break; sleep 0.2; done
