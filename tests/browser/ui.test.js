@@ -73,6 +73,23 @@ async function openPage(viewport = DESKTOP) {
   return { context, page, problems };
 }
 
+/**
+ * Takes the problems a step provoked on purpose (a rejected request is logged by the browser
+ * as a failed resource load) out of `problems`: those containing `text`, at least one when
+ * `reason` names what was expected, every one when `all`.
+ */
+function expectProblems(problems, text, { reason, all = false } = {}) {
+  const first = problems.findIndex((problem) => problem.includes(text));
+  if (reason) assert.ok(first >= 0, reason);
+  if (!all) {
+    if (first >= 0) problems.splice(first, 1);
+    return;
+  }
+  for (let index = problems.length - 1; index >= 0; index -= 1) {
+    if (problems[index].includes(text)) problems.splice(index, 1);
+  }
+}
+
 /** Visits `path` anonymously, is sent to the login page, signs in and lands on `path`. */
 async function signIn(page, username, path = '/capacity/instances') {
   await page.goto(`${base}${path}`);
@@ -227,9 +244,7 @@ test('anonymous visitors sign in and come back to the page they asked for; wrong
   const reason = await page.textContent('#login-error');
   assert.match(reason, /username or password/i);
   // The failed login answers 401, which the browser reports as a failed resource load.
-  const expected = problems.findIndex((problem) => problem.includes('401'));
-  assert.ok(expected >= 0, 'the failed login was a 401');
-  problems.splice(expected, 1);
+  expectProblems(problems, '401', { reason: 'the failed login was a 401' });
   await screenshot(page, 'login');
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Sign in' }).click();
@@ -404,9 +419,7 @@ test('admin: schedules can be paused, resumed, run now and given a cron expressi
   await page.waitForFunction((id) => document.getElementById(`cron-${id}-error`).textContent.length > 0, name);
   assert.equal(await row().getByLabel(`Cron expression of ${name}`).getAttribute('aria-invalid'), 'true');
   assert.equal((await apiData(page, `/scheduler/jobs/${name}`)).cron_expression, original, 'nothing saved');
-  const rejected = problems.findIndex((problem) => problem.includes('400'));
-  assert.ok(rejected >= 0, 'the rejected cron was a 400');
-  problems.splice(rejected, 1);
+  expectProblems(problems, '400', { reason: 'the rejected cron was a 400' });
 
   await row().getByLabel(`Cron expression of ${name}`).fill('15 2 * * *');
   await row().getByRole('button', { name: 'Save' }).click();
@@ -515,9 +528,7 @@ test('failures show the server’s message, and a session that ends sends the br
   assert.match(shown, /invalid/i, 'the envelope message');
   assert.match(shown, /periods: 0 is not between 1 and 366/, 'the field reason');
   await page.unroute('**/api/v1/capacity/instances/series?*');
-  for (let index = problems.length - 1; index >= 0; index -= 1) {
-    if (problems[index].includes('status of 400')) problems.splice(index, 1);
-  }
+  expectProblems(problems, 'status of 400', { all: true });
 
   // Signing in again elsewhere renews the session and its CSRF token: this page's write
   // fails with the server's reason and the advice to reload.
@@ -527,9 +538,7 @@ test('failures show the server’s message, and a session that ends sends the br
   await page.getByRole('button', { name: 'Aggregate now' }).click();
   await page.waitForFunction(() => document.getElementById('aggregate-status').dataset.status === 'error');
   assert.match(await page.textContent('#aggregate-status'), /X-CSRFToken .* reload the page/);
-  const forbidden = problems.findIndex((problem) => problem.includes('status of 403'));
-  assert.ok(forbidden >= 0, 'the stale token was a 403');
-  problems.splice(forbidden, 1);
+  expectProblems(problems, 'status of 403', { reason: 'the stale token was a 403' });
 
   // Signed out elsewhere: the next request sends the browser to login, and back to the
   // same view afterwards.
@@ -540,9 +549,8 @@ test('failures show the server’s message, and a session that ends sends the br
   await page.waitForURL(/\/login\?next=/);
   const next = new URL(page.url()).searchParams.get('next');
   assert.equal(next, '/capacity/instances?period_type=monthly');
-  for (let index = problems.length - 1; index >= 0; index -= 1) {
-    if (problems[index].includes('status of 401') || problems[index].includes('ERR_ABORTED')) problems.splice(index, 1);
-  }
+  expectProblems(problems, 'status of 401', { all: true });
+  expectProblems(problems, 'ERR_ABORTED', { all: true });
   await page.getByLabel('Username').fill('admin');
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Sign in' }).click();

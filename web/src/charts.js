@@ -15,7 +15,7 @@ import {
   Tooltip,
 } from 'chart.js';
 
-import { formatPercent, toGib } from './format.js';
+import { formatNumber, formatPercent, toGib } from './format.js';
 
 Chart.register(BarController, BarElement, CategoryScale, Legend, LinearScale, LineController, LineElement, PointElement, Tooltip);
 
@@ -24,19 +24,18 @@ const PALETTE = [
   '#0b5394', '#a04000', '#1e8449', '#6c3483', '#922b21', '#117864', '#9a7d0a', '#34495e', '#b03a2e', '#5d6d7e',
 ];
 
-const twoDecimals = new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
 // Axis steps such as 0.1 + 0.2 would otherwise show their floating-point noise.
 const tick = new Intl.NumberFormat('en-US', { maximumFractionDigits: 3 });
 
 /** How a series' unit is shown: the plotted value from the API's, and its text. */
 function unitOf(unit) {
   if (unit === 'MB') {
-    return { axis: 'GiB', plot: toGib, text: (value) => `${twoDecimals.format(value)} GiB` };
+    return { axis: 'GiB', plot: toGib, text: (value) => `${formatNumber(value)} GiB` };
   }
   if (unit === '%') {
     return { axis: '%', plot: (value) => (value === null ? null : Number(value)), text: (value) => formatPercent(value) };
   }
-  return { axis: unit, plot: (value) => (value === null ? null : Number(value)), text: (value) => twoDecimals.format(value) };
+  return { axis: unit, plot: (value) => (value === null ? null : Number(value)), text: (value) => formatNumber(value) };
 }
 
 /**
@@ -49,8 +48,8 @@ function colourOf(line) {
   return PALETTE[hash % PALETTE.length];
 }
 
-/** The datasets Chart.js draws from a series response (also what the browser tests check). */
-export function chartData(series, level) {
+/** The datasets Chart.js draws from a series response. */
+function chartData(series, level) {
   const unit = unitOf(series.unit);
   return {
     labels: series.labels,

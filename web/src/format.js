@@ -11,23 +11,33 @@ export function toGib(mib) {
   return mib === null || mib === undefined ? null : Number(mib) / MIB_PER_GIB;
 }
 
+/** "1,234.56" (two decimals). */
+export function formatNumber(value) {
+  return twoDecimals.format(value);
+}
+
 /** "1,234.56 GiB" from MiB. */
 export function formatGib(mib) {
-  return mib === null || mib === undefined ? '—' : `${twoDecimals.format(toGib(mib))} GiB`;
+  return mib === null || mib === undefined ? '—' : `${formatNumber(toGib(mib))} GiB`;
+}
+
+/** "+1.50 UNIT" / "−0.25 UNIT" / "0.00 UNIT". */
+function signed(value, unit) {
+  return `${value > 0 ? '+' : value < 0 ? '−' : ''}${twoDecimals.format(Math.abs(value))} ${unit}`;
 }
 
 /** "+1.50 GiB" / "−0.25 GiB" from MiB. */
 export function formatGibChange(mib) {
   if (mib === null || mib === undefined) return '—';
   const value = toGib(mib);
-  return `${value > 0 ? '+' : value < 0 ? '−' : ''}${twoDecimals.format(Math.abs(value))} GiB`;
+  return signed(value, 'GiB');
 }
 
 /** "+1.25 %" from a percentage (number or decimal string). */
 export function formatPercent(percent) {
   if (percent === null || percent === undefined) return '—';
   const value = Number(percent);
-  return `${value > 0 ? '+' : value < 0 ? '−' : ''}${twoDecimals.format(Math.abs(value))} %`;
+  return signed(value, '%');
 }
 
 /** "1,234". */

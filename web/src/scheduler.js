@@ -10,7 +10,8 @@ export function startSchedulerPage() {
   const table = document.getElementById('schedules-table');
   const body = table.querySelector('tbody');
   const state = document.getElementById('scheduler-state');
-  const admin = table.dataset.admin === 'true';
+  // The server renders the role, and the Actions column only for admins.
+  const admin = document.body.dataset.role === 'admin';
 
   async function act(schedule, action) {
     try {

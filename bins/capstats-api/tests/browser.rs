@@ -6,50 +6,19 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Command;
-
-/// Runs the browser tests of `phase` against `base` and prints their TAP report, failing
-/// when any failed or none ran.
-async fn run_phase(base: &str, chromium: &str, phase: &str) {
-    let tests_directory =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser");
-    let (base, chromium, phase_name) = (base.to_owned(), chromium.to_owned(), phase.to_owned());
-    let output = actix_web::web::block(move || {
-        Command::new("npm")
-            .args(["test", "--silent"])
-            .current_dir(tests_directory)
-            .env("CAPSTATS_BASE_URL", base)
-            .env("CAPSTATS_PASSWORD", common::PASSWORD)
-            .env("CAPSTATS_CHROMIUM", chromium)
-            .env("CAPSTATS_BROWSER_PHASE", phase_name)
-            .output()
-    })
-    .await
-    .unwrap()
-    .expect("npm runs");
-    let report = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    println!("{report}");
-    assert!(output.status.success(), "{phase}: {report}");
-    assert!(report.contains("# fail 0"), "{phase}: {report}");
-    assert!(
-        !report.contains("# pass 0"),
-        "{phase}: no test ran\n{report}"
-    );
+/// The environment of the browser tests of `phase` against `base`.
+fn environment(base: &str, chromium: &str, phase: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("CAPSTATS_BASE_URL", base.to_owned()),
+        ("CAPSTATS_PASSWORD", common::PASSWORD.to_owned()),
+        ("CAPSTATS_CHROMIUM", chromium.to_owned()),
+        ("CAPSTATS_BROWSER_PHASE", phase.to_owned()),
+    ]
 }
 
 #[actix_web::test]
 async fn the_web_ui_works_in_a_real_browser() {
-    let tests_directory: PathBuf =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser");
-    assert!(
-        tests_directory.join("node_modules").exists(),
-        "run `npm ci` in tests/browser first (make test does)"
-    );
+    let tests_directory = common::node_suite("browser");
     let chromium =
         std::env::var("CAPSTATS_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
     assert!(
@@ -57,9 +26,13 @@ async fn the_web_ui_works_in_a_real_browser() {
         "{chromium} is missing: install Debian's `chromium` (`.ci/run` does) or set CAPSTATS_CHROMIUM"
     );
     let app = common::TestApp::spawn(1000).await;
-    run_phase(&app.root, &chromium, "queued").await;
+    common::run_npm_tests(
+        tests_directory.clone(),
+        environment(&app.root, &chromium, "queued"),
+    )
+    .await;
     let worker = common::Worker::start(&app.database.url());
-    run_phase(&app.root, &chromium, "worker").await;
+    common::run_npm_tests(tests_directory, environment(&app.root, &chromium, "worker")).await;
     drop(worker);
     app.stop().await;
 }

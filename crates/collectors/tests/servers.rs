@@ -27,22 +27,8 @@ async fn postgresql_sizes_are_read_with_pg_database_size() {
     let name = test_support::unique_name("srv");
     let admin_url = test_support::server_url();
     let mut admin = PgConnection::connect(admin_url.as_str()).await.unwrap();
-    admin
-        .execute(AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .await
-        .unwrap();
-    let mut target = PgConnection::connect(&test_support::database_url(&name))
-        .await
-        .unwrap();
     // About 20 MiB, so that the size is clearly more than an empty database's.
-    target
-        .execute(
-            "CREATE TABLE filler AS
-             SELECT g AS id, repeat('x', 1000) AS payload FROM generate_series(1, 20000) g",
-        )
-        .await
-        .unwrap();
-    target.close().await.unwrap();
+    test_support::create_filled_database(&name, 20_000);
 
     let user = admin_url.username().to_owned();
     let exclusions = Exclusions::new(&["postgres".into()]).unwrap();

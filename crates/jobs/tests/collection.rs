@@ -89,21 +89,7 @@ async fn a_collection_reads_every_server_and_records_each_outcome() {
     let pg_name = test_support::unique_name("job");
     let server = test_support::server_url();
     let mut pg_admin = sqlx::PgConnection::connect(server.as_str()).await.unwrap();
-    pg_admin
-        .execute(AssertSqlSafe(format!("CREATE DATABASE {pg_name}")))
-        .await
-        .unwrap();
-    let mut target = sqlx::PgConnection::connect(&test_support::database_url(&pg_name))
-        .await
-        .unwrap();
-    target
-        .execute(
-            "CREATE TABLE filler AS
-             SELECT g AS id, repeat('x', 1000) AS payload FROM generate_series(1, 10000) g",
-        )
-        .await
-        .unwrap();
-    target.close().await.unwrap();
+    test_support::create_filled_database(&pg_name, 10_000);
 
     // A MariaDB schema readable by an account with a password.
     let my_name = test_support::unique_name("job");

@@ -19,6 +19,22 @@ pub fn server_url() -> Url {
     Url::parse(&text).unwrap_or_else(|error| panic!("DATABASE_URL `{text}` is not a URL: {error}"))
 }
 
+/// Creates the database `name` on the test server holding a table of `rows` rows of about
+/// 1 kB each, so that a size reader has something to measure; the caller drops it.
+pub fn create_filled_database(name: &str, rows: u32) {
+    let mut server = PgConnection::establish(server_url().as_str()).expect("the test server");
+    server
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .expect("create the database");
+    let mut database = PgConnection::establish(&database_url(name)).expect("the new database");
+    database
+        .batch_execute(&format!(
+            "CREATE TABLE filler AS
+             SELECT g AS id, repeat('x', 1000) AS payload FROM generate_series(1, {rows}) g"
+        ))
+        .expect("fill the database");
+}
+
 /// The MariaDB/MySQL account collector tests use when `CAPSTATS_TEST_MYSQL_URL` is not set.
 pub const DEFAULT_MYSQL_URL: &str = "mysql://root@127.0.0.1:3306";
 

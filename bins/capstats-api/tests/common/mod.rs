@@ -204,3 +204,44 @@ impl Worker {
         )
     }
 }
+
+/// A Node.js test suite of the repository (`tests/<name>`), its npm packages installed.
+pub fn node_suite(name: &str) -> std::path::PathBuf {
+    let directory = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests")
+        .join(name);
+    assert!(
+        directory.join("node_modules").exists(),
+        "run `npm ci` in tests/{name} first (make test does)"
+    );
+    directory
+}
+
+/// Runs `npm test` in `directory` with `environment` (off the async workers, so that the
+/// server under test keeps answering), prints its report, and fails unless every test
+/// passed and at least one ran; returns the report.
+pub async fn run_npm_tests(
+    directory: std::path::PathBuf,
+    environment: Vec<(&'static str, String)>,
+) -> String {
+    let output = actix_web::web::block(move || {
+        Command::new("npm")
+            .args(["test", "--silent"])
+            .current_dir(directory)
+            .envs(environment)
+            .output()
+    })
+    .await
+    .unwrap()
+    .expect("npm runs");
+    let report = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    println!("{report}");
+    assert!(output.status.success(), "{report}");
+    assert!(report.contains("# fail 0"), "{report}");
+    assert!(!report.contains("# pass 0"), "no test ran\n{report}");
+    report
+}

@@ -219,24 +219,11 @@ pub fn sessions() -> Markup {
             }
         }
         p.state id="sessions-state" role="status" {}
-        div.table-wrap {
-            table id="sessions-table" {
-                caption.visually-hidden { "Sync sessions, newest first" }
-                thead {
-                    tr {
-                        th scope="col" { "Session" }
-                        th scope="col" { "Category" }
-                        th scope="col" { "Trigger" }
-                        th scope="col" { "Status" }
-                        th scope="col" { "Instances (ok / failed / total)" }
-                        th scope="col" { "Progress" }
-                        th scope="col" { "Started" }
-                        th scope="col" { "Duration" }
-                    }
-                }
-                tbody {}
-            }
-        }
+        (data_table(
+            "sessions-table",
+            "Sync sessions, newest first",
+            &["Session", "Category", "Trigger", "Status", "Instances (ok / failed / total)", "Progress", "Started", "Duration"],
+        ))
         nav.pager id="sessions-pager" aria-label="Pages" {
             button.secondary type="button" data-page-step="-1" { "Newer" }
             span.page-label {}
@@ -258,24 +245,18 @@ pub fn session(id: i64, admin: bool) -> Markup {
             }
         }
         h2 { "Instances" }
-        div.table-wrap {
-            table id="records-table" {
-                caption.visually-hidden { "One record per instance" }
-                thead {
-                    tr {
-                        th scope="col" { "Instance" }
-                        th scope="col" { "Status" }
-                        th scope="col" { "Items" }
-                        th scope="col" { "Started" }
-                        th scope="col" { "Finished" }
-                        th scope="col" { "Error" }
-                    }
-                }
-                tbody {}
-            }
-        }
+        (data_table(
+            "records-table",
+            "One record per instance",
+            &["Instance", "Status", "Items", "Started", "Finished", "Error"],
+        ))
     }
 }
+
+/// The scheduler's columns; the last, the actions, is for admins only.
+const SCHEDULE_COLUMNS: [&str; 6] = [
+    "Schedule", "Cron", "Next run", "Last run", "State", "Actions",
+];
 
 /// The schedules; admins may pause, resume, run now and edit the cron expression.
 pub fn scheduler(admin: bool) -> Markup {
@@ -283,17 +264,25 @@ pub fn scheduler(admin: bool) -> Markup {
         h1 { "Scheduler" }
         p.lead { "The worker's schedules. Cron expressions have 5 fields (minute first) or 6 (seconds first) and run in the schedule's time zone." }
         p.state id="scheduler-state" role="status" {}
+        (data_table(
+            "schedules-table",
+            "Schedules",
+            if admin { &SCHEDULE_COLUMNS } else { &SCHEDULE_COLUMNS[..5] },
+        ))
+    }
+}
+
+/// A table the script fills: its caption (for screen readers) and column headings.
+fn data_table(id: &str, caption: &str, headings: &[&str]) -> Markup {
+    html! {
         div.table-wrap {
-            table id="schedules-table" data-admin=(admin) {
-                caption.visually-hidden { "Schedules" }
+            table id=(id) {
+                caption.visually-hidden { (caption) }
                 thead {
                     tr {
-                        th scope="col" { "Schedule" }
-                        th scope="col" { "Cron" }
-                        th scope="col" { "Next run" }
-                        th scope="col" { "Last run" }
-                        th scope="col" { "State" }
-                        @if admin { th scope="col" { "Actions" } }
+                        @for heading in headings {
+                            th scope="col" { (heading) }
+                        }
                     }
                 }
                 tbody {}
