@@ -54,7 +54,7 @@ pub fn version() -> &'static str {
 pub async fn embedded_asset(name: web::Path<String>) -> HttpResponse {
     match ASSETS.iter().find(|asset| asset.name == name.as_str()) {
         Some(asset) => HttpResponse::Ok()
-            .content_type(ContentType(asset.content_type.parse().expect("valid mime")))
+            .content_type(asset.content_type)
             .insert_header(header::CacheControl(vec![
                 CacheDirective::Public,
                 CacheDirective::MaxAge(31_536_000),
