@@ -75,12 +75,20 @@ async function openPage(viewport = DESKTOP) {
 
 /**
  * Takes the problems a step provoked on purpose (a rejected request is logged by the browser
- * as a failed resource load) out of `problems`: those containing `text`, at least one when
- * `reason` names what was expected, every one when `all`.
+ * as a failed resource load) out of `problems`: those containing `text` — every one when
+ * `all`, else the first. With `reason`, at least `count` of them must have been reported; the
+ * browser reports them a little after the page has shown the failure, so they are waited for.
  */
-function expectProblems(problems, text, { reason, all = false } = {}) {
+async function expectProblems(problems, text, { reason, count = 1, all = false } = {}) {
+  const matching = () => problems.filter((problem) => problem.includes(text)).length;
+  if (reason) {
+    const deadline = Date.now() + 5_000;
+    while (matching() < count && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.ok(matching() >= count, reason);
+  }
   const first = problems.findIndex((problem) => problem.includes(text));
-  if (reason) assert.ok(first >= 0, reason);
   if (!all) {
     if (first >= 0) problems.splice(first, 1);
     return;
@@ -244,7 +252,7 @@ test('anonymous visitors sign in and come back to the page they asked for; wrong
   const reason = await page.textContent('#login-error');
   assert.match(reason, /username or password/i);
   // The failed login answers 401, which the browser reports as a failed resource load.
-  expectProblems(problems, '401', { reason: 'the failed login was a 401' });
+  await expectProblems(problems, '401', { reason: 'the failed login was a 401' });
   await screenshot(page, 'login');
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Sign in' }).click();
@@ -419,7 +427,7 @@ test('admin: schedules can be paused, resumed, run now and given a cron expressi
   await page.waitForFunction((id) => document.getElementById(`cron-${id}-error`).textContent.length > 0, name);
   assert.equal(await row().getByLabel(`Cron expression of ${name}`).getAttribute('aria-invalid'), 'true');
   assert.equal((await apiData(page, `/scheduler/jobs/${name}`)).cron_expression, original, 'nothing saved');
-  expectProblems(problems, '400', { reason: 'the rejected cron was a 400' });
+  await expectProblems(problems, '400', { reason: 'the rejected cron was a 400' });
 
   await row().getByLabel(`Cron expression of ${name}`).fill('15 2 * * *');
   await row().getByRole('button', { name: 'Save' }).click();
@@ -528,7 +536,7 @@ test('failures show the server’s message, and a session that ends sends the br
   assert.match(shown, /invalid/i, 'the envelope message');
   assert.match(shown, /periods: 0 is not between 1 and 366/, 'the field reason');
   await page.unroute('**/api/v1/capacity/instances/series?*');
-  expectProblems(problems, 'status of 400', { all: true });
+  await expectProblems(problems, 'status of 400', { reason: 'the three series requests were 400s', count: 3, all: true });
 
   // Signing in again elsewhere renews the session and its CSRF token: this page's write
   // fails with the server's reason and the advice to reload.
@@ -538,7 +546,7 @@ test('failures show the server’s message, and a session that ends sends the br
   await page.getByRole('button', { name: 'Aggregate now' }).click();
   await page.waitForFunction(() => document.getElementById('aggregate-status').dataset.status === 'error');
   assert.match(await page.textContent('#aggregate-status'), /X-CSRFToken .* reload the page/);
-  expectProblems(problems, 'status of 403', { reason: 'the stale token was a 403' });
+  await expectProblems(problems, 'status of 403', { reason: 'the stale token was a 403', all: true });
 
   // Signed out elsewhere: the next request sends the browser to login, and back to the
   // same view afterwards.
@@ -549,8 +557,6 @@ test('failures show the server’s message, and a session that ends sends the br
   await page.waitForURL(/\/login\?next=/);
   const next = new URL(page.url()).searchParams.get('next');
   assert.equal(next, '/capacity/instances?period_type=monthly');
-  expectProblems(problems, 'status of 401', { all: true });
-  expectProblems(problems, 'ERR_ABORTED', { all: true });
   await page.getByLabel('Username').fill('admin');
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Sign in' }).click();
@@ -558,6 +564,11 @@ test('failures show the server’s message, and a session that ends sends the br
   await chartsSettled(page);
   assert.equal(await page.inputValue('#filter-period'), 'monthly');
   await context.close();
+  // The requests refused after the sign-out are taken out only now, when the browser has
+  // reported every one of them; so are reports of the earlier refusals that came late.
+  for (const text of ['status of 400', 'status of 403', 'status of 401', 'ERR_ABORTED']) {
+    await expectProblems(problems, text, { all: true });
+  }
   assert.deepEqual(problems, []);
 });
 
