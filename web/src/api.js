@@ -29,8 +29,16 @@ function csrfToken() {
   return document.querySelector('meta[name="csrf-token"]')?.content;
 }
 
-/** Sends the browser to the login page, to come back here afterwards. */
+let leaving = false;
+
+/**
+ * Sends the browser to the login page, to come back here afterwards. Once only: a page's
+ * parallel requests all fail when the session ends, and each new navigation would abort the
+ * one before.
+ */
 export function goToLogin() {
+  if (leaving) return;
+  leaving = true;
   const next = window.location.pathname + window.location.search;
   window.location.assign(`/login?next=${encodeURIComponent(next)}`);
 }
