@@ -16,7 +16,7 @@ use settings::Settings;
 use store::ConnectionPool;
 use store::instances::CollectionTarget;
 use store::samples::{NewDatabaseSample, write_database_samples};
-use store::sessions::{self, NewSession, RecordOutcome};
+use store::sessions::{self, JobSessionStart, NewSession, RecordOutcome};
 use sync_session::{RecordDetail, RecordStatus, SessionStatus, SyncCategory, SyncType};
 
 use crate::JobError;
@@ -147,7 +147,19 @@ pub async fn run_collection(
         store::instances::collection_targets(connection, only.as_deref())
     })
     .await?;
-    let session_id = open_session(store, job, job_id, worker_name, &targets).await?;
+    let session_id = match open_session(store, job, job_id, worker_name, &targets).await? {
+        Ok(session_id) => session_id,
+        Err(cancelled) => {
+            tracing::info!(session_id = cancelled, "the session was cancelled while queued; not running");
+            return Ok(CollectionReport {
+                session_id: cancelled,
+                status: SessionStatus::Cancelled,
+                instances: 0,
+                failed_instances: 0,
+                samples_written: 0,
+            });
+        }
+    };
 
     // One task per server, `concurrency` of them reading at once.
     let permits = Arc::new(Semaphore::new(collector.concurrency));
@@ -219,13 +231,14 @@ pub fn new_session(job: &CollectionJob, job_id: Option<&str>) -> NewSession {
 }
 
 /// The session the run records into: the one created when the job was enqueued, or a new one.
+/// `Err(id)` when that session was cancelled while the job was queued: nothing is to run.
 async fn open_session(
     store: &ConnectionPool,
     job: &CollectionJob,
     job_id: Option<&str>,
     worker_name: &str,
     targets: &[CollectionTarget],
-) -> Result<i64, JobError> {
+) -> Result<Result<i64, i64>, JobError> {
     let records: Vec<(InstanceId, String)> = targets
         .iter()
         .map(|target| (target.id, target.name.clone()))
@@ -235,16 +248,16 @@ async fn open_session(
     let worker_name = worker_name.to_owned();
     Ok(store::run_blocking(store, move |connection| {
         if let Some(id) = existing {
-            match sessions::start_session(connection, id, &worker_name) {
-                Ok(()) => return Ok(id),
+            match sessions::start_job_session(connection, id, &worker_name)? {
+                JobSessionStart::Started => return Ok(Ok(id)),
+                JobSessionStart::Cancelled => return Ok(Err(id)),
                 // A retry of a job whose session already ended: record the retry anew.
-                Err(store::StoreError::Transition(_)) => {}
-                Err(error) => return Err(error),
+                JobSessionStart::Ended(_) | JobSessionStart::Missing => {}
             }
         }
         let id = sessions::create_session(connection, &new, &records)?;
         sessions::start_session(connection, id, &worker_name)?;
-        Ok(id)
+        Ok(Ok(id))
     })
     .await?)
 }

@@ -189,7 +189,11 @@ pub async fn run_schedule_now(
             ))
         })?;
     match job {
-        Job::Aggregation(mut aggregation) => {
+        // A refresh opens its session when it starts, and only when something is stale, for
+        // exactly the instances that changed: a session made now could stay pending forever.
+        Job::Aggregation(mut aggregation)
+            if !matches!(aggregation.work, AggregationWork::RefreshStale) =>
+        {
             aggregation.trigger = trigger;
             if let AggregationWork::Due {
                 skip_up_to_date, ..
@@ -199,13 +203,17 @@ pub async fn run_schedule_now(
             }
             enqueue_aggregation(store, job_pool, aggregation, max_attempts).await
         }
-        // Maintenance and collection jobs open their session (if any) when they start.
+        // Maintenance, collection and refresh jobs open their session (if any) when they start.
         other => {
             let job_id = job_store::new_job_id();
             let other = match other {
                 Job::Collection(collection) => Job::Collection(CollectionJob {
                     trigger,
                     ..collection
+                }),
+                Job::Aggregation(aggregation) => Job::Aggregation(AggregationJob {
+                    trigger,
+                    ..aggregation
                 }),
                 other => other,
             };

@@ -11,9 +11,9 @@ use chrono::NaiveDate;
 use aggregation_core::due_periods;
 use capacity_model::{AggregationLevel, InstanceId, Period, PeriodType};
 use store::aggregation::{InstanceScope, aggregate_periods};
-use store::sessions::{self, NewSession};
+use store::sessions::{self, JobSessionStart, NewSession};
 use store::{PgConnection, StoreError, instances, ledger, schedules};
-use sync_session::{PeriodOutcome, SessionStatus, SyncCategory, SyncType, TransitionError};
+use sync_session::{PeriodOutcome, SessionStatus, SyncCategory, SyncType};
 
 use crate::JobError;
 use crate::payloads::{AggregationJob, AggregationWork, Trigger};
@@ -149,21 +149,29 @@ impl RunReport {
     }
 }
 
+/// The session an aggregation job records into, or the cancelled session it must not run for.
+enum OpenedSession {
+    /// Run, recording into this session with records for these instances.
+    Run(i64, Vec<InstanceId>),
+    /// The session was cancelled while the job was queued.
+    Cancelled(i64),
+}
+
 /// Opens the session of an aggregation job: the one created at enqueue time when it is still
 /// pending, else a new one (a scheduled tick, or a retry after the first attempt's session
-/// ended). Returns its id and the instances of its records.
+/// ended). A session cancelled while queued is not replaced: the job ends without running.
 fn open_session(
     connection: &mut PgConnection,
     job: &AggregationJob,
     job_id: &str,
     worker_name: &str,
     instances: Option<Vec<(InstanceId, String)>>,
-) -> Result<(i64, Vec<InstanceId>), StoreError> {
+) -> Result<OpenedSession, StoreError> {
     if let Some(session_id) = job.session_id {
-        match sessions::start_session(connection, session_id, worker_name) {
-            Ok(()) => {
+        match sessions::start_job_session(connection, session_id, worker_name)? {
+            JobSessionStart::Started => {
                 let records = sessions::session_records(connection, session_id)?;
-                return Ok((
+                return Ok(OpenedSession::Run(
                     session_id,
                     records
                         .into_iter()
@@ -171,15 +179,18 @@ fn open_session(
                         .collect(),
                 ));
             }
-            Err(StoreError::Transition(TransitionError::Session { from, .. })) => {
+            JobSessionStart::Cancelled => {
+                tracing::info!(session_id, "the session was cancelled while queued; not running");
+                return Ok(OpenedSession::Cancelled(session_id));
+            }
+            JobSessionStart::Ended(status) => {
                 tracing::warn!(
                     session_id,
-                    status = %from,
+                    %status,
                     "the session of this job has already ended; opening a new one"
                 );
             }
-            Err(StoreError::NotFound(_)) => {}
-            Err(error) => return Err(error),
+            JobSessionStart::Missing => {}
         }
     }
     let instances = match instances {
@@ -208,10 +219,21 @@ fn open_session(
     if job.trigger.is_scheduled() {
         schedules::link_tick_session(connection, job_id, session_id)?;
     }
-    Ok((
+    Ok(OpenedSession::Run(
         session_id,
         instances.into_iter().map(|(id, _)| id).collect(),
     ))
+}
+
+/// The report of a job whose session was cancelled before it started.
+fn cancelled_before_start(session_id: i64) -> RunReport {
+    RunReport {
+        session_id: Some(session_id),
+        status: SessionStatus::Cancelled,
+        items: 0,
+        rows_written: 0,
+        rows_deleted: 0,
+    }
 }
 
 /// The `parameters` JSON of a session: the job's work and trigger.
@@ -261,7 +283,11 @@ pub fn execute(
         } => plan_current(*logical_date, *period_type, &scope.levels()),
         AggregationWork::RefreshStale => unreachable!("handled above"),
     };
-    let (session_id, instance_ids) = open_session(connection, job, job_id, worker_name, None)?;
+    let (session_id, instance_ids) =
+        match open_session(connection, job, job_id, worker_name, None)? {
+            OpenedSession::Run(session_id, instance_ids) => (session_id, instance_ids),
+            OpenedSession::Cancelled(session_id) => return Ok(cancelled_before_start(session_id)),
+        };
     match run_chunks(connection, session_id, &instance_ids, &items, settings) {
         Ok(report) => Ok(report),
         Err(error) => {
@@ -387,7 +413,10 @@ fn refresh_stale(
         .filter(|instance| stale.contains(&instance.id))
         .map(|instance| (instance.id, instance.name))
         .collect();
-    let (session_id, _) = open_session(connection, job, job_id, worker_name, Some(active))?;
+    let session_id = match open_session(connection, job, job_id, worker_name, Some(active))? {
+        OpenedSession::Run(session_id, _) => session_id,
+        OpenedSession::Cancelled(session_id) => return Ok(cancelled_before_start(session_id)),
+    };
     let result = (|| -> Result<RunReport, StoreError> {
         let records: Vec<InstanceId> = sessions::session_records(connection, session_id)?
             .into_iter()

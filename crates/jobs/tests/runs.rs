@@ -162,6 +162,95 @@ fn a_current_period_run_is_deduplicated_while_queued() {
 }
 
 #[test]
+fn a_run_cancelled_while_queued_never_runs_and_a_refresh_run_now_leaves_no_pending_session() {
+    let database = test_support::TestDatabase::new();
+    let mut connection = database.connection();
+    let today = Utc::now().date_naive();
+    seed(&mut connection, today);
+    let pool = database.pool(2);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (queued, refresh) = runtime.block_on(async {
+        let job_store = jobs::job_store::connect(&database.url(), 2).await.unwrap();
+        let queued = jobs::control::aggregate_current(
+            &pool,
+            &job_store,
+            PeriodType::Monthly,
+            LevelScope::All,
+            "api:test",
+            today,
+            3,
+        )
+        .await
+        .unwrap();
+        let refresh = jobs::control::run_schedule_now(
+            &pool,
+            &job_store,
+            "refresh_stale_periods",
+            "api:test",
+            today,
+            3,
+        )
+        .await
+        .unwrap();
+        let jobs = jobs::job_store::list_jobs(&job_store, None, None, 10)
+            .await
+            .unwrap();
+        let payload = |id: &str| {
+            jobs.iter()
+                .find(|job| job.id == id)
+                .expect("the job was pushed")
+                .payload
+                .clone()
+        };
+        (
+            (queued.clone(), payload(&queued.job_id)),
+            (refresh.clone(), payload(&refresh.job_id)),
+        )
+    });
+
+    // Cancelled before any worker took it: the worker that takes it computes nothing.
+    let session_id = queued.0.session_id.unwrap();
+    assert_eq!(
+        store::sessions::request_cancel(&mut connection, session_id).unwrap(),
+        SessionStatus::Cancelled
+    );
+    let job: AggregationJob = serde_json::from_value(queued.1).unwrap();
+    let report = execute(&mut connection, &job, &queued.0.job_id, "test", &settings()).unwrap();
+    assert_eq!(
+        (report.session_id, report.status, report.rows_written),
+        (Some(session_id), SessionStatus::Cancelled, 0)
+    );
+    let session = store::sessions::get_session(&mut connection, session_id).unwrap();
+    assert_eq!(session.status, SessionStatus::Cancelled);
+    assert!(aggregate_rows(&mut connection).is_empty(), "nothing was aggregated");
+    let sessions: i64 = diesel::sql_query("SELECT count(*) AS count FROM sync_sessions")
+        .get_result::<Count>(&mut connection)
+        .unwrap()
+        .count;
+    assert_eq!(sessions, 1, "no replacement session was opened");
+
+    // Run now of the stale refresh: no session up front, and none when nothing is stale.
+    assert_eq!(refresh.0.session_id, None);
+    let job: AggregationJob = serde_json::from_value(refresh.1).unwrap();
+    let report = execute(&mut connection, &job, &refresh.0.job_id, "test", &settings()).unwrap();
+    assert_eq!(report.session_id, None);
+    let pending: i64 = diesel::sql_query(
+        "SELECT count(*) AS count FROM sync_sessions WHERE status IN ('pending', 'running')",
+    )
+    .get_result::<Count>(&mut connection)
+    .unwrap()
+    .count;
+    assert_eq!(pending, 0);
+}
+
+/// A `count(*)` read with `sql_query`.
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    count: i64,
+}
+
+#[test]
 fn refresh_recomputes_exactly_the_instances_with_late_samples() {
     let database = test_support::TestDatabase::new();
     let mut connection = database.connection();

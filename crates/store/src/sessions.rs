@@ -185,6 +185,41 @@ pub fn start_session(
     Ok(())
 }
 
+/// What a worker found when it came to start the session created for its job at enqueue time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobSessionStart {
+    /// The session was pending (or interrupted) and is now running on this worker.
+    Started,
+    /// Somebody cancelled the session while its job was queued: the job must not run.
+    Cancelled,
+    /// The session ended otherwise (an earlier attempt of the job closed it): a retry records
+    /// itself in a new session.
+    Ended(SessionStatus),
+    /// The session no longer exists (deleted by hand): the job records itself anew.
+    Missing,
+}
+
+/// Starts the session a job was enqueued with, telling a cancelled session apart from one an
+/// earlier attempt ended, because only the latter may be re-run.
+pub fn start_job_session(
+    connection: &mut PgConnection,
+    id: i64,
+    worker_name: &str,
+) -> Result<JobSessionStart, StoreError> {
+    match start_session(connection, id, worker_name) {
+        Ok(()) => Ok(JobSessionStart::Started),
+        Err(StoreError::Transition(sync_session::TransitionError::Session {
+            from: SessionStatus::Cancelled,
+            ..
+        })) => Ok(JobSessionStart::Cancelled),
+        Err(StoreError::Transition(sync_session::TransitionError::Session { from, .. })) => {
+            Ok(JobSessionStart::Ended(from))
+        }
+        Err(StoreError::NotFound(_)) => Ok(JobSessionStart::Missing),
+        Err(error) => Err(error),
+    }
+}
+
 /// The status of a session, locking its row until the end of the transaction so that status
 /// changes of concurrent writers (worker, sweeper, cancel) are serialised.
 fn session_status(connection: &mut PgConnection, id: i64) -> Result<SessionStatus, StoreError> {
