@@ -150,7 +150,10 @@ pub async fn run_collection(
     let session_id = match open_session(store, job, job_id, worker_name, &targets).await? {
         Ok(session_id) => session_id,
         Err(cancelled) => {
-            tracing::info!(session_id = cancelled, "the session was cancelled while queued; not running");
+            tracing::info!(
+                session_id = cancelled,
+                "the session was cancelled while queued; not running"
+            );
             return Ok(CollectionReport {
                 session_id: cancelled,
                 status: SessionStatus::Cancelled,

@@ -180,7 +180,10 @@ fn open_session(
                 ));
             }
             JobSessionStart::Cancelled => {
-                tracing::info!(session_id, "the session was cancelled while queued; not running");
+                tracing::info!(
+                    session_id,
+                    "the session was cancelled while queued; not running"
+                );
                 return Ok(OpenedSession::Cancelled(session_id));
             }
             JobSessionStart::Ended(status) => {
@@ -283,11 +286,11 @@ pub fn execute(
         } => plan_current(*logical_date, *period_type, &scope.levels()),
         AggregationWork::RefreshStale => unreachable!("handled above"),
     };
-    let (session_id, instance_ids) =
-        match open_session(connection, job, job_id, worker_name, None)? {
-            OpenedSession::Run(session_id, instance_ids) => (session_id, instance_ids),
-            OpenedSession::Cancelled(session_id) => return Ok(cancelled_before_start(session_id)),
-        };
+    let (session_id, instance_ids) = match open_session(connection, job, job_id, worker_name, None)?
+    {
+        OpenedSession::Run(session_id, instance_ids) => (session_id, instance_ids),
+        OpenedSession::Cancelled(session_id) => return Ok(cancelled_before_start(session_id)),
+    };
     match run_chunks(connection, session_id, &instance_ids, &items, settings) {
         Ok(report) => Ok(report),
         Err(error) => {

@@ -222,7 +222,10 @@ fn a_run_cancelled_while_queued_never_runs_and_a_refresh_run_now_leaves_no_pendi
     );
     let session = store::sessions::get_session(&mut connection, session_id).unwrap();
     assert_eq!(session.status, SessionStatus::Cancelled);
-    assert!(aggregate_rows(&mut connection).is_empty(), "nothing was aggregated");
+    assert!(
+        aggregate_rows(&mut connection).is_empty(),
+        "nothing was aggregated"
+    );
     let sessions: i64 = diesel::sql_query("SELECT count(*) AS count FROM sync_sessions")
         .get_result::<Count>(&mut connection)
         .unwrap()
@@ -232,7 +235,14 @@ fn a_run_cancelled_while_queued_never_runs_and_a_refresh_run_now_leaves_no_pendi
     // Run now of the stale refresh: no session up front, and none when nothing is stale.
     assert_eq!(refresh.0.session_id, None);
     let job: AggregationJob = serde_json::from_value(refresh.1).unwrap();
-    let report = execute(&mut connection, &job, &refresh.0.job_id, "test", &settings()).unwrap();
+    let report = execute(
+        &mut connection,
+        &job,
+        &refresh.0.job_id,
+        "test",
+        &settings(),
+    )
+    .unwrap();
     assert_eq!(report.session_id, None);
     let pending: i64 = diesel::sql_query(
         "SELECT count(*) AS count FROM sync_sessions WHERE status IN ('pending', 'running')",

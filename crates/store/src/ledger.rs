@@ -8,6 +8,10 @@
 //! Either the writer commits first — then the computation's read sees its samples — or the
 //! writer's upsert waits for the computation to commit and then marks the period stale again.
 //! No sample can slip between a computation and its ledger entry.
+//!
+//! Deadlocks are ruled out the same way: every statement that locks several ledger rows locks
+//! them in `(level, period_type, period_start)` order, and a sample writer marks all of its
+//! periods (the containing and the following ones) in one such statement.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
@@ -152,9 +156,18 @@ pub fn mark_computed(
     };
     let (starts, _) = starts_and_ends(periods);
     diesel::sql_query(
-        "UPDATE aggregation_ledger
+        // Locks the rows in period order first, like every other ledger writer (see the
+        // module documentation), so that this cannot deadlock with a sample writer.
+        "WITH locked AS (
+             SELECT level, period_type, period_start FROM aggregation_ledger
+             WHERE level = $1 AND period_type = $2 AND period_start = ANY($3)
+             ORDER BY period_start
+             FOR UPDATE)
+         UPDATE aggregation_ledger AS ledger
          SET computed_at = now(), computed_by_session_id = $4, updated_at = now()
-         WHERE level = $1 AND period_type = $2 AND period_start = ANY($3)",
+         FROM locked
+         WHERE (ledger.level, ledger.period_type, ledger.period_start)
+             = (locked.level, locked.period_type, locked.period_start)",
     )
     .bind::<Text, _>(level.as_str())
     .bind::<Text, _>(first.period_type().as_str())

@@ -181,8 +181,7 @@ fn write_in_transaction(
     )
     .execute(connection)?;
 
-    let ledger_entries_marked = diesel::sql_query(MARK_STALE_SQL.as_str()).execute(connection)?
-        + diesel::sql_query(MARK_FOLLOWING_STALE_SQL.as_str()).execute(connection)?;
+    let ledger_entries_marked = diesel::sql_query(MARK_STALE_SQL.as_str()).execute(connection)?;
 
     Ok(WriteSummary {
         samples_written: samples_written as u64,
@@ -212,23 +211,43 @@ fn touched_periods() -> String {
         .join(", ")
 }
 
-/// Marks every period containing a staged date stale for the staged instances, at both
-/// levels and for every period type. Entries that do not exist yet are created without
-/// `computed_at`: they tell a computation that starts concurrently that it may have missed
-/// these samples (see `ledger`), and count as "not computed" for the skip rule.
+/// Marks stale, for the staged instances, at both levels and for every period type: every
+/// period containing a staged date, and the period right after each when that one is in the
+/// ledger already (its change columns compare it with the period the samples changed, so they
+/// are wrong until it is recomputed too; periods not in the ledger are left alone, whoever
+/// computes them first reads the new samples anyway). Entries for containing periods that do
+/// not exist yet are created without `computed_at`: they tell a computation that starts
+/// concurrently that it may have missed these samples (see `ledger`), and count as "not
+/// computed" for the skip rule.
+///
+/// One statement taking its row locks in `(level, period_type, period_start)` order, the order
+/// computations lock their ledger rows in (`ledger::begin_computation`): marking the containing
+/// and the following periods in two statements could deadlock with a computation of the
+/// periods in between.
 static MARK_STALE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "INSERT INTO aggregation_ledger AS ledger (
              level, period_type, period_start, period_end, stale_instance_ids, stale_since)
-         SELECT level.name, period.period_type, period.period_start,
-                (period.period_start + period.length)::date - 1,
-                array_agg(DISTINCT touched.instance_id ORDER BY touched.instance_id), now()
-         FROM (SELECT DISTINCT instance_id, collected_date FROM incoming_database_size_stats)
-              AS touched
+         SELECT level.name, marked.period_type, marked.period_start, marked.period_end,
+                array_agg(DISTINCT marked.instance_id ORDER BY marked.instance_id), now()
+         FROM (
+             SELECT touched.instance_id, period.period_type, shift.following,
+                    (period.period_start + shift.offset_length)::date AS period_start,
+                    (period.period_start + shift.offset_length + period.length)::date - 1
+                        AS period_end
+             FROM (SELECT DISTINCT instance_id, collected_date
+                   FROM incoming_database_size_stats) AS touched
+             CROSS JOIN LATERAL (VALUES {periods}) AS period (period_type, period_start, length)
+             CROSS JOIN LATERAL (VALUES (false, interval '0 days'), (true, period.length))
+                 AS shift (following, offset_length)
+         ) AS marked
          CROSS JOIN (VALUES ('database'), ('instance')) AS level (name)
-         CROSS JOIN LATERAL (VALUES {periods}) AS period (period_type, period_start, length)
-         GROUP BY level.name, period.period_type, period.period_start, period.length
-         ORDER BY level.name, period.period_type, period.period_start
+         WHERE NOT marked.following OR EXISTS (
+             SELECT 1 FROM aggregation_ledger AS known
+             WHERE known.level = level.name AND known.period_type = marked.period_type
+               AND known.period_start = marked.period_start)
+         GROUP BY level.name, marked.period_type, marked.period_start, marked.period_end
+         ORDER BY level.name, marked.period_type, marked.period_start
          ON CONFLICT (level, period_type, period_start) DO UPDATE SET
              stale_instance_ids = ARRAY(
                  SELECT DISTINCT stale_id
@@ -236,34 +255,6 @@ static MARK_STALE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(||
                  ORDER BY 1),
              stale_since = coalesce(ledger.stale_since, excluded.stale_since),
              updated_at = now()",
-        periods = touched_periods()
-    )
-});
-
-/// Marks the period right after each period containing a staged date stale for the staged
-/// instances, when that period is in the ledger already: its change columns compare it with
-/// the period the samples changed, so they are wrong until it is recomputed too. Periods not
-/// in the ledger are left alone; whoever computes them first reads the new samples anyway.
-static MARK_FOLLOWING_STALE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    format!(
-        "UPDATE aggregation_ledger AS ledger SET
-             stale_instance_ids = ARRAY(
-                 SELECT DISTINCT stale_id
-                 FROM unnest(ledger.stale_instance_ids || following.instance_ids) AS stale_id
-                 ORDER BY 1),
-             stale_since = coalesce(ledger.stale_since, now()),
-             updated_at = now()
-         FROM (
-             SELECT period.period_type, (period.period_start + period.length)::date AS period_start,
-                    array_agg(DISTINCT touched.instance_id ORDER BY touched.instance_id)
-                        AS instance_ids
-             FROM (SELECT DISTINCT instance_id, collected_date
-                   FROM incoming_database_size_stats) AS touched
-             CROSS JOIN LATERAL (VALUES {periods}) AS period (period_type, period_start, length)
-             GROUP BY 1, 2
-         ) AS following
-         WHERE ledger.period_type = following.period_type
-           AND ledger.period_start = following.period_start",
         periods = touched_periods()
     )
 });

@@ -124,3 +124,71 @@ fn a_writer_that_loses_a_new_key_to_a_concurrent_writer_still_writes_its_batch()
     assert!(rows.contains(&("x".into(), day, 200)), "{rows:?}");
     assert!(rows.contains(&("y".into(), day, 300)), "{rows:?}");
 }
+
+#[test]
+fn a_writer_with_gaps_in_its_dates_does_not_deadlock_with_a_computation_of_the_periods_between() {
+    use capacity_model::{AggregationLevel, Period, PeriodType};
+    use store::aggregation::{InstanceScope, aggregate_periods};
+    use store::ledger;
+
+    let database = test_support::TestDatabase::new();
+    let mut computation = database.connection();
+    let id = instance(&mut computation);
+    let day = |month| NaiveDate::from_ymd_opt(2026, month, 15).unwrap();
+    let month = |month| Period::containing(PeriodType::Monthly, day(month));
+    let samples = |months: &[u32], size_mb| -> Vec<NewDatabaseSample> {
+        months
+            .iter()
+            .map(|&month| NewDatabaseSample {
+                sample: DatabaseSizeSample {
+                    instance_id: id,
+                    database_name: "a".into(),
+                    collected_date: day(month),
+                    size_mb,
+                    data_size_mb: None,
+                    log_size_mb: None,
+                },
+                collected_at: Utc::now(),
+            })
+            .collect()
+    };
+    write_database_samples(&mut computation, &samples(&[1, 2, 3, 4], 10)).unwrap();
+    let level = AggregationLevel::Database;
+    let scope = InstanceScope::AllActive;
+    let months = [month(1), month(2), month(3), month(4)];
+    aggregate_periods(&mut computation, level, &months, &scope, None).unwrap();
+
+    // A computation holds February's ledger row when a writer of January and March samples
+    // starts; the writer marks January, March and the months after them (February, April).
+    // The computation then wants March. Were the writer to lock March before February, each
+    // would wait for the other and PostgreSQL would abort one of them.
+    let late = samples(&[1, 3], 20);
+    let url = database.url();
+    let writer = computation
+        .transaction(|connection| {
+            ledger::begin_computation(connection, level, &[month(2)], &scope)?;
+            let writer = std::thread::spawn(move || {
+                let mut writer = PgConnection::establish(&url).unwrap();
+                write_database_samples(&mut writer, &late)
+            });
+            std::thread::sleep(Duration::from_millis(700));
+            ledger::begin_computation(connection, level, &[month(3)], &scope)?;
+            Ok::<_, store::StoreError>(writer)
+        })
+        .expect("the computation is not a deadlock victim");
+    let summary = writer
+        .join()
+        .unwrap()
+        .expect("the writer is not a deadlock victim");
+    assert_eq!(summary.samples_written, 2);
+
+    // Both containing months and both following months are stale for the instance.
+    let stale: Vec<Period> = ledger::stale_entries(&mut computation, 100)
+        .unwrap()
+        .into_iter()
+        .filter(|entry| entry.level == level && entry.period.period_type() == PeriodType::Monthly)
+        .inspect(|entry| assert_eq!(entry.stale_instance_ids, vec![id]))
+        .map(|entry| entry.period)
+        .collect();
+    assert_eq!(stale, months.to_vec());
+}
