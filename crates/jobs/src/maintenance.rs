@@ -39,13 +39,9 @@ pub fn maintain_partitions(
         &PartitionedTable::ALL,
         months_between(today, last),
     )?;
-    let dropped = if retention_months == 0 {
-        Vec::new()
-    } else {
-        let keep_from = store::partitions::month_of(today)
-            .checked_sub_months(Months::new(retention_months))
-            .ok_or_else(|| JobError::InvalidRequest("retention out of range".into()))?;
-        drop_partitions_before(connection, keep_from)?
+    let dropped = match store::partitions::retention_start(today, retention_months) {
+        Some(keep_from) => drop_partitions_before(connection, keep_from)?,
+        None => Vec::new(),
     };
     Ok(PartitionReport { created, dropped })
 }

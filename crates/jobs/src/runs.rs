@@ -28,6 +28,8 @@ pub struct RunSettings {
     pub chunk_pause: Duration,
     /// Complete periods of each type a scheduled run looks back over, the last one included.
     pub catch_up_periods: usize,
+    /// Months of data kept (0: all); periods starting before the retention are not computed.
+    pub retention_months: u32,
 }
 
 /// One unit of work: a level and consecutive periods of one type.
@@ -65,11 +67,16 @@ fn consecutive_runs(level: AggregationLevel, periods: Vec<Period>) -> Vec<WorkIt
 /// complete period of each type and, within `catch_up_periods`, earlier complete periods that
 /// are not up to date in the ledger. With `skip_up_to_date`, an up-to-date last complete
 /// period is skipped too (scheduled runs); without, it is always recomputed (run now).
+///
+/// Periods starting before `keep_from` (the retention's first month) are never due: partition
+/// maintenance drops their rows, and recomputing them from the samples the retention left
+/// would store, say, a yearly row of the year's last months only.
 pub fn plan_due(
     connection: &mut PgConnection,
     logical_date: NaiveDate,
     catch_up_periods: usize,
     skip_up_to_date: bool,
+    keep_from: Option<NaiveDate>,
 ) -> Result<Vec<WorkItem>, StoreError> {
     // Periods that end before the first sample have nothing to compute.
     let Some(earliest) = store::samples::earliest_sample_date(connection)? else {
@@ -96,6 +103,7 @@ pub fn plan_due(
             .collect();
             let due = due_periods(period_type, logical_date, catch_up_periods, |period| {
                 period.end() < earliest
+                    || keep_from.is_some_and(|keep_from| period.start() < keep_from)
                     || (skip_up_to_date || *period != last) && up_to_date.contains(period)
             });
             items.extend(consecutive_runs(level, due));
@@ -278,6 +286,7 @@ pub fn execute(
             *logical_date,
             settings.catch_up_periods,
             *skip_up_to_date,
+            store::partitions::retention_start(*logical_date, settings.retention_months),
         )?,
         AggregationWork::Current {
             logical_date,

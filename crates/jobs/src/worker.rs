@@ -53,6 +53,7 @@ impl WorkerState {
             chunk_size: self.settings.aggregation_chunk_size as usize,
             chunk_pause: Duration::from_millis(self.settings.aggregation_chunk_pause_ms),
             catch_up_periods: self.settings.aggregation_catch_up_periods as usize,
+            retention_months: self.settings.retention_months,
         }
     }
 }

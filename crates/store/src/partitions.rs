@@ -57,6 +57,15 @@ impl PartitionedTable {
     }
 }
 
+/// The first month the retention keeps on `today`, `retention_months` back from today's month:
+/// partitions of earlier months are dropped, and periods starting earlier are not computed
+/// any more. `None` when nothing is dropped (`retention_months` is 0).
+pub fn retention_start(today: NaiveDate, retention_months: u32) -> Option<NaiveDate> {
+    (retention_months > 0)
+        .then(|| month_of(today).checked_sub_months(Months::new(retention_months)))
+        .flatten()
+}
+
 /// The first day of the month of `date`.
 pub fn month_of(date: NaiveDate) -> NaiveDate {
     date.with_day(1).expect("every month has a first day")

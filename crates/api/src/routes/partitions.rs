@@ -40,12 +40,6 @@ pub async fn list_partitions(state: State, _viewer: Viewer) -> Result<HttpRespon
     )))
 }
 
-fn keep_from(today: NaiveDate, retention_months: u32) -> Option<NaiveDate> {
-    (retention_months > 0)
-        .then(|| partitions::month_of(today).checked_sub_months(Months::new(retention_months)))
-        .flatten()
-}
-
 /// Per table: partitions, size, months covered and months ahead still missing; and the
 /// partitions past the retention that cleanup would drop.
 #[utoipa::path(
@@ -61,7 +55,7 @@ pub async fn partition_status(state: State, _viewer: Viewer) -> Result<HttpRespo
     let list = store::run_blocking(&state.store, partitions::list_partitions).await?;
     let today = state.today();
     let retention = state.settings.retention_months;
-    let keep_from = keep_from(today, retention);
+    let keep_from = partitions::retention_start(today, retention);
     let ahead_until = today
         .checked_add_months(Months::new(state.settings.partitions_ahead_months))
         .unwrap_or(today);
