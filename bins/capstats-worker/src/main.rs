@@ -143,7 +143,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             .context("starting the async runtime")
     };
     let command = match cli.command {
-        Command::Run => return Ok(runtime()?.block_on(jobs::worker::run(settings))?),
+        Command::Run => {
+            let runtime = runtime()?;
+            let result = runtime.block_on(jobs::worker::run(settings));
+            // An aggregation still running after the shutdown timeout occupies a blocking
+            // thread that cannot be interrupted; dropping the runtime would wait for it. Exit
+            // instead: its transaction rolls back and another worker re-runs the job.
+            runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+            return Ok(result?);
+        }
         Command::Schedules(command) => {
             return runtime()?.block_on(operate::schedules(&settings, command));
         }

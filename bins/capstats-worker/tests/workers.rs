@@ -80,7 +80,12 @@ impl Worker {
     /// SIGTERM, then wait for the process to finish its jobs and exit.
     fn stop(mut self) {
         self.signal("-TERM");
-        let deadline = Instant::now() + Duration::from_secs(30);
+        self.wait_for_exit(Duration::from_secs(30));
+    }
+
+    /// Waits for the process to exit successfully (after a signal) and returns how long it took.
+    fn wait_for_exit(&mut self, timeout: Duration) -> Duration {
+        let started = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 assert!(
@@ -88,14 +93,14 @@ impl Worker {
                     "worker exited with {status}:\n{}",
                     self.tail()
                 );
-                return;
+                return started.elapsed();
             }
             assert!(
-                Instant::now() < deadline,
+                started.elapsed() < timeout,
                 "worker did not stop:\n{}",
                 self.tail()
             );
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
@@ -197,6 +202,64 @@ fn add_schedule(connection: &mut PgConnection, name: &str, cron: &str, misfire: 
              VALUES ('{name}', 'aggregate_capacity', '{cron}', '{misfire}', {limit})"
         ))
         .unwrap();
+}
+
+/// `capstats-worker schedules run NAME`; returns the session id it prints.
+fn run_now(database_url: &str, schedule: &str) -> i64 {
+    let output = Command::new(env!("CARGO_BIN_EXE_capstats-worker"))
+        .args(["schedules", "run", schedule])
+        .env("DATABASE_URL", database_url)
+        .env("CAPSTATS_TIMEZONE", "UTC")
+        .env("CAPSTATS_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    stdout
+        .trim()
+        .rsplit("session ")
+        .next()
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("no session id in {stdout:?}"))
+}
+
+/// Every stored aggregate row of both levels, in key order (without `calculated_at`).
+fn all_aggregates(
+    connection: &mut PgConnection,
+) -> (
+    Vec<capacity_model::DatabaseSizeAggregate>,
+    Vec<capacity_model::InstanceSizeAggregate>,
+) {
+    let far_past = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap();
+    let far_future = NaiveDate::from_ymd_opt(2999, 1, 1).unwrap();
+    let (mut databases, mut instances) = (Vec::new(), Vec::new());
+    for period_type in PeriodType::ALL {
+        databases.extend(
+            store::aggregates::database_aggregates_between(
+                connection,
+                period_type,
+                far_past,
+                far_future,
+            )
+            .unwrap(),
+        );
+        instances.extend(
+            store::aggregates::instance_aggregates_between(
+                connection,
+                period_type,
+                far_past,
+                far_future,
+            )
+            .unwrap(),
+        );
+    }
+    databases.sort_by_key(|row| (row.period, row.instance_id, row.database_name.clone()));
+    instances.sort_by_key(|row| (row.period, row.instance_id));
+    (databases, instances)
 }
 
 /// Every stored aggregate equals what `aggregation-core` computes from the samples.
@@ -333,11 +396,36 @@ fn three_workers_claim_and_execute_every_tick_once() {
     }
     let claimers: BTreeSet<&str> = ticks.iter().map(|tick| tick.claimed_by.as_str()).collect();
     eprintln!("ticks claimed by {} different schedulers", claimers.len());
+    // Nothing beside the ticks' own jobs and sessions: a scheduler that pushed a job for a
+    // tick another one had claimed would leave an extra job (and, once run, a session).
+    assert_eq!(
+        count(
+            &mut connection,
+            "SELECT count(*) AS count FROM apalis.jobs WHERE job_type = 'capstats_aggregation'"
+        ),
+        ticks.len() as i64,
+        "one job per tick"
+    );
+    let sessions = session_statuses(&mut connection);
+    assert_eq!(sessions.len(), executed.len(), "one session per executed tick");
     assert!(
-        session_statuses(&mut connection)
+        sessions
             .values()
             .all(|(status, _, _)| status != "running" && status != "pending")
     );
+}
+
+/// The `count` column of a one-row query.
+fn count(connection: &mut PgConnection, query: &str) -> i64 {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        count: i64,
+    }
+    diesel::sql_query(query)
+        .get_result::<Count>(connection)
+        .unwrap()
+        .count
 }
 
 #[test]
@@ -352,25 +440,7 @@ fn a_killed_worker_s_run_is_redone_elsewhere_with_the_same_rows() {
         ("CAPSTATS_SCHEDULER_ENABLED", "false"),
     ];
     let first = Worker::start(&database.url(), "killed", &slow);
-    let output = Command::new(env!("CARGO_BIN_EXE_capstats-worker"))
-        .args(["schedules", "run", "aggregate_capacity"])
-        .env("DATABASE_URL", database.url())
-        .env("CAPSTATS_TIMEZONE", "UTC")
-        .env("CAPSTATS_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let session_id: i64 = stdout
-        .trim()
-        .rsplit("session ")
-        .next()
-        .and_then(|id| id.parse().ok())
-        .unwrap_or_else(|| panic!("no session id in {stdout:?}"));
+    let session_id = run_now(&database.url(), "aggregate_capacity");
     wait_for("the run to be half way", Duration::from_secs(60), || {
         let session = store::sessions::get_session(&mut connection, session_id).unwrap();
         session.successful_instances >= 2
@@ -417,6 +487,32 @@ fn a_killed_worker_s_run_is_redone_elsewhere_with_the_same_rows() {
         "{sessions:?}"
     );
     assert_aggregates_match_engine(&mut connection);
+
+    // The same run, undisturbed, on the same data in another database: the same rows, every
+    // period of them (comparing with the engine alone would not notice a missing period).
+    let undisturbed = prepare(6, 4, 60);
+    let mut control = undisturbed.connection();
+    let job = jobs::payloads::AggregationJob {
+        version: jobs::payloads::PAYLOAD_VERSION,
+        work: jobs::payloads::AggregationWork::Due {
+            logical_date: Utc::now().date_naive(),
+            skip_up_to_date: false,
+        },
+        trigger: jobs::payloads::Trigger::Manual {
+            requested_by: "test".into(),
+        },
+        session_id: None,
+    };
+    let settings = jobs::runs::RunSettings::from_settings(&settings::Settings::default());
+    let report = jobs::runs::execute(&mut control, &job, "", "control", &settings).unwrap();
+    assert_eq!(report.status, sync_session::SessionStatus::Completed);
+    let (databases, instances) = all_aggregates(&mut connection);
+    assert!(!databases.is_empty());
+    assert_eq!(
+        (databases, instances),
+        all_aggregates(&mut control),
+        "the re-run wrote what an undisturbed run writes"
+    );
 }
 
 fn missed_ticks(policy: &str, limit: i32) -> Vec<TickRow> {
@@ -492,6 +588,18 @@ fn a_manual_and_a_scheduled_run_of_the_same_periods_serialise() {
         .map(|index| Worker::start(&database.url(), &format!("overlap-{index}"), &options))
         .collect();
     std::thread::sleep(Duration::from_secs(2));
+    // Hold yesterday's daily period lock, which both runs need: each run has to come to it
+    // (or to a lock the other run holds) and wait, which shows that both are running at once
+    // and that they serialise on the period locks.
+    let mut holder = database.connection();
+    holder.batch_execute("BEGIN").unwrap();
+    let yesterday = Period::last_complete(PeriodType::Daily, Utc::now().date_naive());
+    store::ledger::lock_periods(
+        &mut holder,
+        capacity_model::AggregationLevel::Database,
+        &[yesterday],
+    )
+    .unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let job_store = jobs::job_store::connect(&database.url(), 2).await.unwrap();
@@ -519,6 +627,19 @@ fn a_manual_and_a_scheduled_run_of_the_same_periods_serialise() {
         manual.unwrap();
         scheduled.unwrap();
     });
+    wait_for(
+        "both runs to wait for a period lock",
+        Duration::from_secs(60),
+        || {
+            count(
+                &mut connection,
+                "SELECT count(*) AS count FROM pg_locks
+                 WHERE locktype = 'advisory' AND NOT granted
+                   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            ) == 2
+        },
+    );
+    holder.batch_execute("COMMIT").unwrap();
     wait_for("both runs to finish", Duration::from_secs(90), || {
         let sessions = session_statuses(&mut connection);
         sessions.len() == 2
@@ -541,7 +662,7 @@ fn a_manual_and_a_scheduled_run_of_the_same_periods_serialise() {
         .into_iter()
         .map(|window| window.worker_name)
         .collect();
-    eprintln!("the two runs ran on {} workers", names.len());
+    assert_eq!(names.len(), 2, "the two runs ran on two workers: {names:?}");
     assert_aggregates_match_engine(&mut connection);
 }
 
@@ -603,4 +724,41 @@ fn pause_resume_and_cron_edits_take_effect_within_seconds() {
         "{resumed:#?}"
     );
     assert!(resumed[0].claimed_at - resumed_at < chrono::Duration::seconds(5));
+}
+
+#[test]
+fn a_worker_stops_within_its_shutdown_timeout_even_in_the_middle_of_a_run() {
+    let _serial = serial();
+    let database = prepare(4, 2, 20);
+    let mut connection = database.connection();
+    // Four chunks three seconds apart: the run lasts far longer than the two-second timeout.
+    let slow = [
+        ("CAPSTATS_AGGREGATION_CHUNK_SIZE", "1"),
+        ("CAPSTATS_AGGREGATION_CHUNK_PAUSE_MS", "3000"),
+        ("CAPSTATS_SCHEDULER_ENABLED", "false"),
+        ("CAPSTATS_SHUTDOWN_TIMEOUT_SECONDS", "2"),
+    ];
+    let mut worker = Worker::start(&database.url(), "timeout", &slow);
+    let session_id = run_now(&database.url(), "aggregate_capacity");
+    wait_for("the run to be under way", Duration::from_secs(60), || {
+        store::sessions::get_session(&mut connection, session_id)
+            .unwrap()
+            .successful_instances
+            >= 1
+    });
+    worker.signal("-INT");
+    let took = worker.wait_for_exit(Duration::from_secs(20));
+    assert!(
+        took < Duration::from_secs(6),
+        "stopped after {took:?}, not within the 2 s timeout:\n{}",
+        worker.tail()
+    );
+    assert!(
+        worker.tail().contains("the shutdown timeout passed"),
+        "{}",
+        worker.tail()
+    );
+    // The abandoned run is unfinished: left for the sweeper and a retry elsewhere.
+    let session = store::sessions::get_session(&mut connection, session_id).unwrap();
+    assert_eq!(session.status, sync_session::SessionStatus::Running);
 }

@@ -32,6 +32,18 @@ pub struct RunSettings {
     pub retention_months: u32,
 }
 
+impl RunSettings {
+    /// The run settings of a configuration (`CAPSTATS_AGGREGATION_*`, the retention).
+    pub fn from_settings(settings: &settings::Settings) -> Self {
+        Self {
+            chunk_size: settings.aggregation_chunk_size as usize,
+            chunk_pause: Duration::from_millis(settings.aggregation_chunk_pause_ms),
+            catch_up_periods: settings.aggregation_catch_up_periods as usize,
+            retention_months: settings.retention_months,
+        }
+    }
+}
+
 /// One unit of work: a level and consecutive periods of one type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkItem {

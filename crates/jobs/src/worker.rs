@@ -10,6 +10,7 @@
 //! are bounded by `max_attempts` and spaced by a durable exponential backoff (`run_at`).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use apalis::prelude::{
@@ -45,16 +46,41 @@ pub struct WorkerState {
     pub collector: CollectorSettings,
     /// This process's name: host and pid.
     pub name: String,
+    /// Aggregation runs in progress on the blocking thread pool.
+    pub running_jobs: RunningJobs,
+}
+
+/// Counts the aggregation runs in progress, so that a shutdown can tell whether it left any
+/// behind. Runs are synchronous and cannot be interrupted; the count is kept on the blocking
+/// thread itself, not by the job's future, which apalis drops when the shutdown timeout passes.
+#[derive(Debug, Default)]
+pub struct RunningJobs(AtomicUsize);
+
+impl RunningJobs {
+    /// Counts a run until the returned guard is dropped.
+    fn enter(&self) -> RunningJob<'_> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        RunningJob(&self.0)
+    }
+
+    /// Runs in progress now.
+    pub fn count(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// One run in progress; see [`RunningJobs`].
+struct RunningJob<'a>(&'a AtomicUsize);
+
+impl Drop for RunningJob<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl WorkerState {
     fn run_settings(&self) -> RunSettings {
-        RunSettings {
-            chunk_size: self.settings.aggregation_chunk_size as usize,
-            chunk_pause: Duration::from_millis(self.settings.aggregation_chunk_pause_ms),
-            catch_up_periods: self.settings.aggregation_catch_up_periods as usize,
-            retention_months: self.settings.retention_months,
-        }
+        RunSettings::from_settings(&self.settings)
     }
 }
 
@@ -68,7 +94,8 @@ fn queue_config(settings: &Settings, queue: &str, batch: u32) -> Config {
 }
 
 /// Runs the workers (and the scheduler, when enabled) until SIGTERM or SIGINT, then waits up to
-/// the shutdown timeout for running jobs.
+/// the shutdown timeout for running jobs. Aggregation runs still going after that are left to
+/// the caller, which should exit without waiting for the blocking thread pool.
 pub async fn run(settings: Settings) -> Result<(), JobError> {
     let time_zone = settings
         .time_zone()
@@ -89,6 +116,7 @@ pub async fn run(settings: Settings) -> Result<(), JobError> {
         collector,
         name: crate::worker_name(),
         settings,
+        running_jobs: RunningJobs::default(),
     });
     let settings = &state.settings;
     tracing::info!(
@@ -173,7 +201,26 @@ pub async fn run(settings: Settings) -> Result<(), JobError> {
     if let Some(scheduler) = scheduler {
         let _ = scheduler.await;
     }
-    job_store.close().await;
+    let abandoned = state.running_jobs.count();
+    if abandoned > 0 {
+        // The caller exits without waiting for them (see `capstats-worker run`).
+        tracing::warn!(
+            worker = %state.name,
+            abandoned,
+            timeout_s = state.settings.shutdown_timeout().as_secs(),
+            "the shutdown timeout passed with aggregation runs in progress: they stop with the \
+             process, their open transaction rolls back, and another worker re-runs each job \
+             once this worker's heartbeat has lapsed"
+        );
+    }
+    // Closing waits for connections in use; an abandoned run may hold none of the job
+    // store's, but nothing here may outlast the timeout by much.
+    if tokio::time::timeout(Duration::from_secs(2), job_store.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!("the job store's connections did not close within 2 s");
+    }
     tracing::info!(worker = %state.name, "worker stopped");
     result
 }
@@ -224,35 +271,30 @@ async fn handle_aggregation(
     let job_id = id.to_string();
     tracing::info!(job_id, attempt = attempt.current(), work = ?job.work, "aggregation job started");
     let worker_state = state.clone();
-    let outcome = tokio::task::spawn_blocking(move || {
-        let mut connection = worker_state.store.get().map_err(store::StoreError::from)?;
-        runs::execute(
-            &mut connection,
+    let outcome = store::run_blocking(&state.store, move |connection| {
+        let _running = worker_state.running_jobs.enter();
+        // The run's own error is the job's outcome; the outer one is not getting to run it
+        // (no connection, or a panic, which tokio catches).
+        Ok(runs::execute(
+            connection,
             &job,
             &job_id,
             &worker_state.name,
             &worker_state.run_settings(),
-        )
+        ))
     })
-    .await;
+    .await
+    .map_err(JobError::from)
+    .and_then(|outcome| outcome);
     match outcome {
-        Ok(Ok(report)) if report.status == sync_session::SessionStatus::Failed => {
+        Ok(report) if report.status == sync_session::SessionStatus::Failed => {
             fail_attempt(&state, &id, &attempt, report.summary()).await
         }
-        Ok(Ok(report)) => {
+        Ok(report) => {
             tracing::info!(job_id = %id, "{}", report.summary());
             Ok(report.summary())
         }
-        Ok(Err(error)) => fail_attempt(&state, &id, &attempt, error.to_string()).await,
-        Err(join_error) => {
-            fail_attempt(
-                &state,
-                &id,
-                &attempt,
-                format!("the job panicked: {join_error}"),
-            )
-            .await
-        }
+        Err(error) => fail_attempt(&state, &id, &attempt, error.to_string()).await,
     }
 }
 
@@ -274,10 +316,16 @@ async fn handle_maintenance(
             let ahead = state.settings.partitions_ahead_months;
             let retention = state.settings.retention_months;
             store::run_blocking(&state.store, move |connection| {
-                maintenance::maintain_partitions(connection, logical_date, ahead, retention)
-                    .map_err(|error| store::StoreError::Conflict(error.to_string()))
+                Ok(maintenance::maintain_partitions(
+                    connection,
+                    logical_date,
+                    ahead,
+                    retention,
+                ))
             })
             .await
+            .map_err(JobError::from)
+            .and_then(|outcome| outcome)
             .map(|report| {
                 format!(
                     "{} partitions created, {} dropped",
@@ -285,7 +333,6 @@ async fn handle_maintenance(
                     report.dropped.len()
                 )
             })
-            .map_err(JobError::from)
         }
         MaintenanceJob::PruneJobStore { .. } => {
             let retention =
