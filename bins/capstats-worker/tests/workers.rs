@@ -407,7 +407,11 @@ fn three_workers_claim_and_execute_every_tick_once() {
         "one job per tick"
     );
     let sessions = session_statuses(&mut connection);
-    assert_eq!(sessions.len(), executed.len(), "one session per executed tick");
+    assert_eq!(
+        sessions.len(),
+        executed.len(),
+        "one session per executed tick"
+    );
     assert!(
         sessions
             .values()

@@ -7,8 +7,9 @@
 //! the grouping work capstats cannot avoid, without its comparison with the previous period,
 //! exact rounding, upsert into the indexed and partitioned table, ledger and session. Rounds
 //! rotate which side runs first and each measurement starts from a checkpoint, so none inherits
-//! another's dirty buffers. capstats runs twice per round: with its default backfill parallelism (one
-//! connection per CPU, at most 4) and serially, so both figures are on record. Environment:
+//! another's dirty buffers. Both sides run twice per round, like for like: with capstats'
+//! default backfill parallelism (one connection per CPU, at most 4; the floor's ten statements
+//! spread over as many connections) and on one connection. Environment:
 //! `DATABASE_URL` (server), `CAPSTATS_BENCH_DATABASE` (default `capstats_bench`),
 //! `CAPSTATS_BENCH_ROUNDS` (default 3), `CAPSTATS_BENCH_PARALLELISM`, `CAPSTATS_BENCH_KEEP=1`
 //! to reuse an already seeded database.
@@ -82,19 +83,19 @@ fn main() -> anyhow::Result<()> {
         Duration::from_secs(10),
     )?;
     println!(
-        "{rounds} rounds; capstats with parallelism {parallelism} and 1, floor serial (one statement per level and period type)"
+        "{rounds} rounds; capstats and the floor each with {parallelism} connections and with 1"
     );
 
     let mut parallel_runs = Vec::new();
     let mut serial_runs = Vec::new();
     let mut floor_runs = Vec::new();
+    let mut parallel_floor_runs = Vec::new();
     for round in 1..=rounds {
         // Rotate the order so that no side always inherits the others' caches.
-        let mut parallel = None;
-        let mut serial = None;
-        let mut floor_run = None;
-        for step in 0..3 {
-            match (round + step) % 3 {
+        let (mut parallel, mut serial, mut floor_run, mut parallel_floor) =
+            (None, None, None, None);
+        for step in 0..4 {
+            match (round + step) % 4 {
                 0 => {
                     parallel = Some(capstats(
                         &mut connection,
@@ -113,42 +114,58 @@ fn main() -> anyhow::Result<()> {
                         options.end_date,
                     )?)
                 }
-                _ => floor_run = Some(floor(&mut connection)?),
+                2 => floor_run = Some(floor(&mut connection)?),
+                _ => parallel_floor = Some(floor_parallel(&mut connection, &url, parallelism)?),
             }
         }
-        let (parallel, serial, floor_run) = (
+        let (parallel, serial, floor_run, parallel_floor) = (
             parallel.expect("measured"),
             serial.expect("measured"),
             floor_run.expect("measured"),
+            parallel_floor.expect("measured"),
         );
         println!(
-            "round {round}: capstats ×{parallelism} {} | capstats ×1 {} | floor {} | ratios {:.2} (×{parallelism}) {:.2} (×1)",
+            "round {round}: capstats ×{parallelism} {} | capstats ×1 {} | floor ×{parallelism} {:.2} s | floor ×1 {} | ratios {:.2} (×{parallelism} to ×{parallelism}) {:.2} (×1 to ×1)",
             describe(&parallel),
             describe(&serial),
+            parallel_floor.as_secs_f64(),
             describe(&floor_run),
-            ratio(&parallel, &floor_run),
+            total(&parallel).as_secs_f64() / parallel_floor.as_secs_f64(),
             ratio(&serial, &floor_run),
         );
         parallel_runs.push(parallel);
         serial_runs.push(serial);
         floor_runs.push(floor_run);
+        parallel_floor_runs.push(parallel_floor);
     }
-    let median_ratio = |runs: &[Vec<(PeriodType, Duration)>]| {
-        let mut ratios: Vec<f64> = runs
-            .iter()
-            .zip(&floor_runs)
-            .map(|(ours, floor)| ratio(ours, floor))
-            .collect();
+    let middle = |mut ratios: Vec<f64>| {
         ratios.sort_by(f64::total_cmp);
         ratios[ratios.len() / 2]
     };
+    let parallel_ratio = middle(
+        parallel_runs
+            .iter()
+            .zip(&parallel_floor_runs)
+            .map(|(ours, floor)| total(ours).as_secs_f64() / floor.as_secs_f64())
+            .collect(),
+    );
+    let serial_ratio = middle(
+        serial_runs
+            .iter()
+            .zip(&floor_runs)
+            .map(|(ours, floor)| ratio(ours, floor))
+            .collect(),
+    );
+    let mut parallel_floor_runs = parallel_floor_runs;
+    parallel_floor_runs.sort();
     println!(
-        "median over {rounds} rounds: capstats ×{parallelism} {:.2} s, capstats ×1 {:.2} s, floor {:.2} s; median ratio {:.2} with parallelism {parallelism}, {:.2} serial (target ≤ 1.50)",
+        "median over {rounds} rounds: capstats ×{parallelism} {:.2} s, floor ×{parallelism} {:.2} s, capstats ×1 {:.2} s, floor ×1 {:.2} s; median ratio {:.2} with {parallelism} connections each, {:.2} with 1 each (target ≤ 1.50)",
         median(&parallel_runs).as_secs_f64(),
+        parallel_floor_runs[parallel_floor_runs.len() / 2].as_secs_f64(),
         median(&serial_runs).as_secs_f64(),
         median(&floor_runs).as_secs_f64(),
-        median_ratio(&parallel_runs),
-        median_ratio(&serial_runs),
+        parallel_ratio,
+        serial_ratio,
     );
     Ok(())
 }
@@ -179,6 +196,7 @@ fn describe(run: &[(PeriodType, Duration)]) -> String {
 fn reset(connection: &mut PgConnection) -> anyhow::Result<()> {
     connection.batch_execute(
         "TRUNCATE database_size_aggregations, instance_size_aggregations, aggregation_ledger,
+                  aggregate_period_counts, database_aggregate_counts,
                   sync_instance_records, sync_sessions CASCADE;
          CHECKPOINT;",
     )?;
@@ -220,41 +238,115 @@ fn capstats(
     Ok(times)
 }
 
+/// The floor's statements for one period type: `(level, SQL)` creating and filling a scratch
+/// table in schema `floor`.
+fn floor_statements(period_type: PeriodType) -> [(AggregationLevel, String); 2] {
+    let unit = period_type.truncation_unit();
+    let name = period_type.as_str();
+    [
+        (
+            AggregationLevel::Database,
+            format!(
+                "CREATE TABLE floor.database_{name} (
+                     instance_id bigint, database_name text, period_start date,
+                     avg_size numeric, max_size bigint, min_size bigint,
+                     avg_data_size numeric, max_data_size bigint, min_data_size bigint,
+                     avg_log_size numeric, max_log_size bigint, min_log_size bigint,
+                     sample_count bigint);
+                 INSERT INTO floor.database_{name}
+                 SELECT instance_id, database_name,
+                        date_trunc('{unit}', collected_date::timestamp)::date,
+                        avg(size_mb), max(size_mb), min(size_mb),
+                        avg(data_size_mb), max(data_size_mb), min(data_size_mb),
+                        avg(log_size_mb), max(log_size_mb), min(log_size_mb), count(*)
+                 FROM database_size_stats GROUP BY 1, 2, 3;"
+            ),
+        ),
+        (
+            AggregationLevel::Instance,
+            format!(
+                "CREATE TABLE floor.instance_{name} (
+                     instance_id bigint, period_start date,
+                     avg_total_size numeric, max_total_size bigint, min_total_size bigint,
+                     avg_database_count numeric, max_database_count bigint,
+                     min_database_count bigint, day_count bigint);
+                 INSERT INTO floor.instance_{name}
+                 SELECT instance_id, date_trunc('{unit}', collected_date::timestamp)::date,
+                        avg(total_size_mb), max(total_size_mb), min(total_size_mb),
+                        avg(database_count), max(database_count), min(database_count), count(*)
+                 FROM instance_size_stats GROUP BY 1, 2;"
+            ),
+        ),
+    ]
+}
+
+/// A fresh, empty `floor` schema, from a checkpoint.
+fn reset_floor(connection: &mut PgConnection) -> anyhow::Result<()> {
+    connection
+        .batch_execute("DROP SCHEMA IF EXISTS floor CASCADE; CREATE SCHEMA floor; CHECKPOINT;")?;
+    Ok(())
+}
+
+/// The floor on one connection, timed per period type.
 fn floor(connection: &mut PgConnection) -> anyhow::Result<Vec<(PeriodType, Duration)>> {
-    connection.batch_execute(&format!(
-        "DROP SCHEMA IF EXISTS floor CASCADE; CREATE SCHEMA floor; CHECKPOINT; {FLOOR_SETTINGS}"
-    ))?;
+    reset_floor(connection)?;
+    connection.batch_execute(FLOOR_SETTINGS)?;
     let mut times = Vec::new();
     for period_type in PeriodType::ALL {
-        let unit = period_type.truncation_unit();
-        let name = period_type.as_str();
         let started = Instant::now();
-        connection.batch_execute(&format!(
-            "CREATE TABLE floor.database_{name} (
-                 instance_id bigint, database_name text, period_start date,
-                 avg_size numeric, max_size bigint, min_size bigint,
-                 avg_data_size numeric, max_data_size bigint, min_data_size bigint,
-                 avg_log_size numeric, max_log_size bigint, min_log_size bigint,
-                 sample_count bigint);
-             INSERT INTO floor.database_{name}
-             SELECT instance_id, database_name, date_trunc('{unit}', collected_date::timestamp)::date,
-                    avg(size_mb), max(size_mb), min(size_mb),
-                    avg(data_size_mb), max(data_size_mb), min(data_size_mb),
-                    avg(log_size_mb), max(log_size_mb), min(log_size_mb), count(*)
-             FROM database_size_stats GROUP BY 1, 2, 3;
-             CREATE TABLE floor.instance_{name} (
-                 instance_id bigint, period_start date,
-                 avg_total_size numeric, max_total_size bigint, min_total_size bigint,
-                 avg_database_count numeric, max_database_count bigint,
-                 min_database_count bigint, day_count bigint);
-             INSERT INTO floor.instance_{name}
-             SELECT instance_id, date_trunc('{unit}', collected_date::timestamp)::date,
-                    avg(total_size_mb), max(total_size_mb), min(total_size_mb),
-                    avg(database_count), max(database_count), min(database_count), count(*)
-             FROM instance_size_stats GROUP BY 1, 2;"
-        ))?;
+        for (_, statement) in floor_statements(period_type) {
+            connection.batch_execute(&statement)?;
+        }
         times.push((period_type, started.elapsed()));
     }
     connection.batch_execute("RESET work_mem; RESET jit;")?;
     Ok(times)
+}
+
+/// The floor's ten statements spread over `parallelism` connections (each takes the next
+/// statement when it is free, the biggest first), timed as a whole: what PostgreSQL itself
+/// does with as many connections as capstats' parallel backfill uses.
+fn floor_parallel(
+    connection: &mut PgConnection,
+    url: &str,
+    parallelism: usize,
+) -> anyhow::Result<Duration> {
+    reset_floor(connection)?;
+    let mut connections = (0..parallelism)
+        .map(|_| {
+            let mut connection = PgConnection::establish(url)?;
+            connection.batch_execute(FLOOR_SETTINGS)?;
+            Ok(connection)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    // Daily first: the queue is taken from the back.
+    let mut queue: Vec<String> = PeriodType::ALL
+        .into_iter()
+        .flat_map(floor_statements)
+        .map(|(_, statement)| statement)
+        .collect();
+    queue.reverse();
+    let queue = std::sync::Mutex::new(queue);
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = connections
+            .iter_mut()
+            .map(|connection| {
+                let queue = &queue;
+                scope.spawn(move || -> anyhow::Result<()> {
+                    loop {
+                        let next = queue.lock().expect("not poisoned").pop();
+                        match next {
+                            Some(statement) => connection.batch_execute(&statement)?,
+                            None => return Ok(()),
+                        }
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .try_for_each(|worker| worker.join().expect("no panic"))
+    })?;
+    Ok(started.elapsed())
 }

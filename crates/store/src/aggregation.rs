@@ -4,7 +4,8 @@
 //! it groups the samples of the batch (plus the period before the first, for the changes) by
 //! key and period, pairs each group with the previous period's group through `lag`, upserts
 //! the rows with `INSERT … ON CONFLICT DO UPDATE`, deletes rows whose key has no samples in
-//! the window any more, and returns per-instance and per-period counts. All arithmetic is on
+//! the window any more, and returns the rows deleted per instance; a recount of the batch's
+//! rows then gives the rows written per instance and keeps the count tables exact. All arithmetic is on
 //! `numeric` integers with [`crate::sql::divide_rounded`], so the stored digits equal those of
 //! `aggregation-core`.
 
@@ -117,7 +118,7 @@ pub fn aggregate_periods(
     ensure_partitions(connection, &[table], periods.iter().map(Period::start))?;
 
     let period_type = first.period_type();
-    let rows: Vec<ChangeCount> = connection.transaction(|connection| {
+    let (deleted, written) = connection.transaction(|connection| {
         connection.batch_execute(AGGREGATION_SETTINGS)?;
         ledger::lock_periods(connection, level, periods)?;
         let never_written = ledger::begin_computation(connection, level, periods, scope)?;
@@ -130,7 +131,7 @@ pub fn aggregate_periods(
         let run = |connection: &mut PgConnection, mode: WriteMode| {
             run_statement(connection, level, periods, &instance_ids, mode, filter)
         };
-        let rows = if never_written {
+        let deleted = if never_written {
             // In a savepoint: should rows exist after all (the ledger was reset by hand, say),
             // the unique key stops the insert and the upsert takes over.
             match connection.transaction(|connection| run(connection, WriteMode::Insert)) {
@@ -148,23 +149,32 @@ pub fn aggregate_periods(
         } else {
             run(connection, WriteMode::Upsert)?
         };
-        recount_rows(connection, level, first, last, scope)?;
+        // Every row of a computed instance left in the batch's periods was just written (keys
+        // with samples are upserted, the others deleted), so its count is the rows written.
+        let mut written = recount_rows(connection, level, first, last, scope)?;
+        written.retain(|instance_id, _| instance_ids.binary_search(instance_id).is_ok());
         if *scope == InstanceScope::AllActive {
             ledger::mark_computed(connection, level, periods, session_id)?;
         }
-        Ok::<_, StoreError>(rows)
+        Ok::<_, StoreError>((deleted, written))
     })?;
 
-    let by_instance = rows
+    let mut by_instance: BTreeMap<InstanceId, RowCounts> = written
         .into_iter()
-        .map(|row| {
+        .map(|(instance_id, rows)| {
             let counts = RowCounts {
-                written: u64::try_from(row.rows_written).unwrap_or_default(),
-                deleted: u64::try_from(row.rows_deleted).unwrap_or_default(),
+                written: u64::try_from(rows).unwrap_or_default(),
+                deleted: 0,
             };
-            (InstanceId(row.instance_id), counts)
+            (InstanceId(instance_id), counts)
         })
         .collect();
+    for row in deleted {
+        by_instance
+            .entry(InstanceId(row.instance_id))
+            .or_default()
+            .deleted = u64::try_from(row.rows_deleted).unwrap_or_default();
+    }
     let outcome = BatchOutcome {
         level,
         periods: periods.to_vec(),
@@ -200,16 +210,17 @@ pub fn statement_text(
 /// instance for [`InstanceScope::AllActive`], whose statement may also remove rows of
 /// instances that are no longer active), then `aggregate_period_counts`. Counting what is
 /// there, rather than adding up what the statement reports, keeps the counts exact whatever
-/// the statement wrote or deleted.
+/// the statement wrote or deleted. Returns the rows of each instance of `scope` in the batch.
 fn recount_rows(
     connection: &mut PgConnection,
     level: AggregationLevel,
     first: Period,
     last: Period,
     scope: &InstanceScope,
-) -> Result<(), StoreError> {
+) -> Result<BTreeMap<i64, i64>, StoreError> {
     // Separate statements: within one, an INSERT does not see a CTE's DELETE of the same keys.
     let in_batch = "period_type = $1 AND period_start BETWEEN $2 AND $3";
+    let scoped = format!("{in_batch} AND ($4::bigint[] IS NULL OR instance_id = ANY($4))");
     let batch = |sql: String| {
         diesel::sql_query(sql)
             .into_boxed::<diesel::pg::Pg>()
@@ -217,28 +228,42 @@ fn recount_rows(
             .bind::<Date, _>(first.start())
             .bind::<Date, _>(last.start())
     };
-    let period_rows = match level {
+    let scoped_batch = |sql: String| {
+        batch(sql).bind::<diesel::sql_types::Nullable<Array<BigInt>>, _>(scope.instance_ids())
+    };
+    let (period_rows, instance_rows) = match level {
         AggregationLevel::Database => {
-            let scoped = format!("{in_batch} AND ($4::bigint[] IS NULL OR instance_id = ANY($4))");
-            for statement in [
-                format!("DELETE FROM database_aggregate_counts WHERE {scoped}"),
-                format!(
-                    "INSERT INTO database_aggregate_counts
-                         (period_type, period_start, instance_id, row_count)
-                     SELECT period_type, period_start, instance_id, count(*)
-                     FROM database_size_aggregations
-                     WHERE {scoped}
-                     GROUP BY period_type, period_start, instance_id"
-                ),
-            ] {
-                batch(statement)
-                    .bind::<diesel::sql_types::Nullable<Array<BigInt>>, _>(scope.instance_ids())
-                    .execute(connection)?;
-            }
-            "SELECT period_type, period_start, sum(row_count) FROM database_aggregate_counts"
+            scoped_batch(format!(
+                "DELETE FROM database_aggregate_counts WHERE {scoped}"
+            ))
+            .execute(connection)?;
+            let counted: Vec<InstanceRows> = scoped_batch(format!(
+                "INSERT INTO database_aggregate_counts
+                     (period_type, period_start, instance_id, row_count)
+                 SELECT period_type, period_start, instance_id, count(*)
+                 FROM database_size_aggregations
+                 WHERE {scoped}
+                 GROUP BY period_type, period_start, instance_id
+                 RETURNING instance_id, row_count"
+            ))
+            .load(connection)?;
+            (
+                "SELECT period_type, period_start, sum(row_count) FROM database_aggregate_counts",
+                counted,
+            )
         }
         AggregationLevel::Instance => {
-            "SELECT period_type, period_start, count(*) FROM instance_size_aggregations"
+            let counted: Vec<InstanceRows> = scoped_batch(format!(
+                "SELECT instance_id, count(*) AS row_count
+                 FROM instance_size_aggregations
+                 WHERE {scoped}
+                 GROUP BY instance_id"
+            ))
+            .load(connection)?;
+            (
+                "SELECT period_type, period_start, count(*) FROM instance_size_aggregations",
+                counted,
+            )
         }
     };
     for statement in [
@@ -252,10 +277,14 @@ fn recount_rows(
             .bind::<Text, _>(level.as_str())
             .execute(connection)?;
     }
-    Ok(())
+    let mut by_instance = BTreeMap::new();
+    for row in instance_rows {
+        *by_instance.entry(row.instance_id).or_insert(0) += row.row_count;
+    }
+    Ok(by_instance)
 }
 
-/// The active, not deleted instances of `scope`.
+/// The active, not deleted instances of `scope`, in ascending order.
 fn active_instance_ids(
     connection: &mut PgConnection,
     scope: &InstanceScope,
@@ -265,6 +294,8 @@ fn active_instance_ids(
         .filter(instances::is_active.eq(true))
         .filter(instances::deleted_at.is_null())
         .select(instances::id)
+        // Sorted: callers search it.
+        .order(instances::id)
         .into_boxed();
     if let Some(ids) = scope.instance_ids() {
         query = query.filter(instances::id.eq_any(ids));
@@ -279,7 +310,7 @@ fn run_statement(
     instance_ids: &[i64],
     mode: WriteMode,
     filter: InstanceFilter,
-) -> Result<Vec<ChangeCount>, StoreError> {
+) -> Result<Vec<DeletionCount>, StoreError> {
     let (first, last) = (periods[0], periods[periods.len() - 1]);
     let period_type = first.period_type();
     let mut query = diesel::sql_query(statement_text(level, period_type, mode, filter))
@@ -298,13 +329,20 @@ fn run_statement(
     Ok(query.load(connection)?)
 }
 
-/// One row of the statements' result: the counts of one instance.
+/// One row of the statements' result: the rows deleted of one instance.
 #[derive(QueryableByName)]
-struct ChangeCount {
+struct DeletionCount {
     #[diesel(sql_type = BigInt)]
     instance_id: i64,
     #[diesel(sql_type = BigInt)]
-    rows_written: i64,
-    #[diesel(sql_type = BigInt)]
     rows_deleted: i64,
+}
+
+/// Rows of one instance, from the recount.
+#[derive(QueryableByName)]
+struct InstanceRows {
+    #[diesel(sql_type = BigInt)]
+    instance_id: i64,
+    #[diesel(sql_type = BigInt)]
+    row_count: i64,
 }

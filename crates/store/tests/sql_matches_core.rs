@@ -4,7 +4,7 @@
 //! disappearing, inactive instances, corrections, deleted samples, random batch boundaries
 //! and chunked instance scopes, for every period type and both levels.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use aggregation_core::AggregationEngine;
 use capacity_model::{
@@ -200,12 +200,22 @@ fn write(connection: &mut PgConnection, samples: &[DatabaseSizeSample]) {
 }
 
 /// Computes every period type over the dataset's range with the dataset's batch size and
-/// scope.
+/// scope, checking each batch's rows written per instance against `aggregation-core` on
+/// `samples` (the samples stored now) for the `active` instances.
 fn compute_everything(
     connection: &mut PgConnection,
     dataset: &Dataset,
     instance_ids: &[InstanceId],
+    samples: &[DatabaseSizeSample],
+    active: &BTreeSet<InstanceId>,
 ) {
+    let mut engine = AggregationEngine::new();
+    for sample in samples
+        .iter()
+        .filter(|sample| active.contains(&sample.instance_id))
+    {
+        engine.record(sample.clone()).unwrap();
+    }
     let end = dataset.start + Days::new(u64::from(dataset.days - 1));
     let scopes = if dataset.chunked {
         instance_ids
@@ -223,9 +233,44 @@ fn compute_everything(
         let batch_size = dataset.batch_size.max(periods.len().div_ceil(8));
         for level in AggregationLevel::ALL {
             for batch in periods.chunks(batch_size) {
+                let expected = engine
+                    .aggregate_range(period_type, batch[0].start(), batch[batch.len() - 1].end())
+                    .expect("engine computes");
+                let rows_of: Vec<InstanceId> = match level {
+                    AggregationLevel::Database => expected
+                        .databases
+                        .iter()
+                        .map(|row| row.instance_id)
+                        .collect(),
+                    AggregationLevel::Instance => expected
+                        .instances
+                        .iter()
+                        .map(|row| row.instance_id)
+                        .collect(),
+                };
                 for scope in &scopes {
-                    aggregate_periods(connection, level, batch, scope, None)
+                    let outcome = aggregate_periods(connection, level, batch, scope, None)
                         .expect("aggregation succeeds");
+                    let mut expected_written: BTreeMap<InstanceId, u64> = BTreeMap::new();
+                    for instance_id in &rows_of {
+                        let in_scope = match scope {
+                            InstanceScope::AllActive => true,
+                            InstanceScope::Only(ids) => ids.contains(instance_id),
+                        };
+                        if in_scope {
+                            *expected_written.entry(*instance_id).or_default() += 1;
+                        }
+                    }
+                    let written: BTreeMap<InstanceId, u64> = outcome
+                        .by_instance
+                        .iter()
+                        .filter(|(_, counts)| counts.written > 0)
+                        .map(|(instance_id, counts)| (*instance_id, counts.written))
+                        .collect();
+                    assert_eq!(
+                        written, expected_written,
+                        "rows written per instance, {level} {period_type} {batch:?}"
+                    );
                 }
             }
         }
@@ -356,7 +401,7 @@ fn run_case(connection: &mut PgConnection, dataset: &Dataset) {
 
     let mut samples = samples_of(dataset, &instance_ids, 0);
     write(connection, &samples);
-    compute_everything(connection, dataset, &instance_ids);
+    compute_everything(connection, dataset, &instance_ids, &samples, &active);
 
     if let Some((instance, database, from_day)) = dataset.second_round {
         // Corrections: a second generation rewrites a third of the samples.
@@ -406,7 +451,7 @@ fn run_case(connection: &mut PgConnection, dataset: &Dataset) {
                     && sample.collected_date >= cut)
             });
         }
-        compute_everything(connection, dataset, &instance_ids);
+        compute_everything(connection, dataset, &instance_ids, &samples, &active);
     }
 
     let mut engine = AggregationEngine::new();
