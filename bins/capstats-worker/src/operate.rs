@@ -29,6 +29,9 @@ pub enum SchedulesCommand {
     Run {
         /// The schedule.
         name: String,
+        /// Print JSON (`job_id`, `session_id`, `existing`) instead of a sentence.
+        #[arg(long)]
+        json: bool,
     },
     /// Replace a schedule's cron expression (5 fields, or 6 with seconds first).
     SetCron {
@@ -169,7 +172,10 @@ pub async fn schedules(settings: &Settings, command: SchedulesCommand) -> anyhow
             jobs::control::set_paused(&pools.store, &name, false).await?;
             println!("schedule {name} resumed");
         }
-        SchedulesCommand::Run { name } => {
+        SchedulesCommand::Run {
+            name,
+            json: as_json,
+        } => {
             let enqueued = jobs::control::run_schedule_now(
                 &pools.store,
                 &pools.job_store,
@@ -179,6 +185,9 @@ pub async fn schedules(settings: &Settings, command: SchedulesCommand) -> anyhow
                 settings.job_max_attempts,
             )
             .await?;
+            if as_json {
+                return json(&enqueued);
+            }
             match enqueued.session_id {
                 Some(session_id) => println!(
                     "schedule {name} enqueued as job {}; session {session_id}",

@@ -256,7 +256,21 @@ fn operators_can_inspect_and_control_schedules_jobs_and_sessions() {
         .trim_end_matches(';')
         .to_owned();
     assert!(enqueued.trim().ends_with("session 1"), "{enqueued}");
+    // The same request again gets its own job and session; with --json for scripts.
+    let again: serde_json::Value =
+        serde_json::from_str(&ok(&["schedules", "run", "aggregate_capacity", "--json"])).unwrap();
+    assert_eq!(again["session_id"], 2);
+    assert_eq!(again["existing"], false);
+    let second_job = again["job_id"].as_str().unwrap().to_owned();
+    assert_ne!(second_job, job_id);
+    assert!(ok(&["jobs", "kill", &second_job]).contains("session 2 asked to stop"));
     let jobs: serde_json::Value = serde_json::from_str(&ok(&["jobs", "list", "--json"])).unwrap();
+    let jobs: Vec<&serde_json::Value> = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|job| job["id"] != second_job.as_str())
+        .collect();
     assert_eq!(jobs[0]["id"], job_id.as_str());
     assert_eq!(jobs[0]["status"], "Pending");
     assert_eq!(jobs[0]["kind"], "due");

@@ -204,10 +204,10 @@ fn add_schedule(connection: &mut PgConnection, name: &str, cron: &str, misfire: 
         .unwrap();
 }
 
-/// `capstats-worker schedules run NAME`; returns the session id it prints.
+/// `capstats-worker schedules run NAME --json`; returns the session id.
 fn run_now(database_url: &str, schedule: &str) -> i64 {
     let output = Command::new(env!("CARGO_BIN_EXE_capstats-worker"))
-        .args(["schedules", "run", schedule])
+        .args(["schedules", "run", schedule, "--json"])
         .env("DATABASE_URL", database_url)
         .env("CAPSTATS_TIMEZONE", "UTC")
         .env("CAPSTATS_LOG", "warn")
@@ -218,13 +218,10 @@ fn run_now(database_url: &str, schedule: &str) -> i64 {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    stdout
-        .trim()
-        .rsplit("session ")
-        .next()
-        .and_then(|id| id.parse().ok())
-        .unwrap_or_else(|| panic!("no session id in {stdout:?}"))
+    let enqueued: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    enqueued["session_id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no session id in {enqueued}"))
 }
 
 /// Every stored aggregate row of both levels, in key order (without `calculated_at`).

@@ -424,7 +424,8 @@ pub struct ScheduleItem {
     pub id: String,
     /// The job it enqueues.
     pub job_name: String,
-    /// Cron expression: 5 fields, or 6 with seconds first.
+    /// Cron expression: 5 fields, or 6 with seconds first; weekdays 0–7 (0 and 7 are Sunday)
+    /// or names.
     pub cron_expression: String,
     /// Zone the expression is read in.
     pub time_zone: String,

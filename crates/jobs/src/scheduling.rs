@@ -105,7 +105,12 @@ impl FromStr for CronExpression {
                     fields[0], fields[1], fields[2], fields[3]
                 )
             }
-            6 => fields.join(" "),
+            // Weekdays are Unix numbers in both forms, so that adding a seconds field never
+            // shifts the days a schedule fires on.
+            6 => {
+                let day_of_week = unix_day_of_week(fields[5]).map_err(invalid)?;
+                format!("{} {day_of_week}", fields[..5].join(" "))
+            }
             count => {
                 return Err(invalid(format!(
                     "{count} fields; expected 5 (minute hour day month weekday) or 6 (seconds first)"
@@ -288,6 +293,23 @@ mod tests {
         assert_eq!(
             ticks,
             vec![at("2026-11-26T00:00:02Z"), at("2026-11-26T00:00:04Z")]
+        );
+        // Weekdays are Unix numbers as in the five-field form: 1-5 is Monday to Friday.
+        let weekdays: CronExpression = "0 30 9 * * 1-5".parse().unwrap();
+        let ticks: Vec<_> = weekdays
+            .ticks_after(at("2026-11-27T12:00:00Z"), chrono_tz::UTC)
+            .take(2)
+            .collect();
+        // 2026-11-27 is a Friday: the next runs are Monday and Tuesday.
+        assert_eq!(
+            ticks,
+            vec![at("2026-11-30T09:30:00Z"), at("2026-12-01T09:30:00Z")]
+        );
+        let five: CronExpression = "30 9 * * 0".parse().unwrap();
+        let six: CronExpression = "0 30 9 * * 0".parse().unwrap();
+        assert_eq!(
+            five.next_after(at("2026-11-27T12:00:00Z"), chrono_tz::UTC),
+            six.next_after(at("2026-11-27T12:00:00Z"), chrono_tz::UTC)
         );
     }
 

@@ -247,6 +247,10 @@ impl Settings {
                 u64::from(settings.job_max_attempts),
             ),
             (
+                "CAPSTATS_JOB_RETRY_BASE_SECONDS",
+                settings.job_retry_base_seconds,
+            ),
+            (
                 "CAPSTATS_SESSION_TIMEOUT_SECONDS",
                 settings.session_timeout_seconds,
             ),
@@ -278,6 +282,14 @@ impl Settings {
             if value == 0 {
                 return Err(SettingsError::Invalid(format!("{name} must be at least 1")));
             }
+        }
+        // A scheduler sees a tick at most one interval late; with a shorter grace period every
+        // tick would count as missed, and `skip` schedules would never run.
+        if settings.misfire_grace_seconds.saturating_mul(1000) <= settings.scheduler_interval_ms {
+            return Err(SettingsError::Invalid(format!(
+                "CAPSTATS_MISFIRE_GRACE_SECONDS ({} s) must be longer than CAPSTATS_SCHEDULER_INTERVAL_MS ({} ms)",
+                settings.misfire_grace_seconds, settings.scheduler_interval_ms
+            )));
         }
         Ok(settings)
     }
@@ -477,6 +489,15 @@ mod tests {
             jail.set_env("CAPSTATS_COLLECTOR_EXCLUDE_MYSQL", "[mysql, \"tmp_*\"]");
             let settings = Settings::from_environment().unwrap();
             assert_eq!(settings.collector_exclude_mysql, ["mysql", "tmp_*"]);
+            jail.set_env("CAPSTATS_MISFIRE_GRACE_SECONDS", "2");
+            jail.set_env("CAPSTATS_SCHEDULER_INTERVAL_MS", "5000");
+            let error = Settings::from_environment().unwrap_err().to_string();
+            assert!(error.contains("CAPSTATS_MISFIRE_GRACE_SECONDS"), "{error}");
+            jail.set_env("CAPSTATS_SCHEDULER_INTERVAL_MS", "1000");
+            jail.set_env("CAPSTATS_JOB_RETRY_BASE_SECONDS", "0");
+            let error = Settings::from_environment().unwrap_err().to_string();
+            assert!(error.contains("CAPSTATS_JOB_RETRY_BASE_SECONDS"), "{error}");
+            jail.set_env("CAPSTATS_JOB_RETRY_BASE_SECONDS", "10");
             jail.set_env("CAPSTATS_CONFIG_FILE", "missing.toml");
             let error = Settings::from_environment().unwrap_err().to_string();
             assert!(error.contains("missing.toml"), "{error}");

@@ -231,6 +231,9 @@ pub async fn create_token(
 }
 
 /// Revokes one of the caller's API tokens.
+///
+/// This API process refuses the token at once; other API processes trust a token they have
+/// checked for up to 5 seconds, so there it stops working within 5 seconds.
 #[utoipa::path(
     tag = "auth",
     params(("id" = i64, Path, description = "The token's id")),
