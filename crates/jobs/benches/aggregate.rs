@@ -156,7 +156,6 @@ fn main() -> anyhow::Result<()> {
             .map(|(ours, floor)| ratio(ours, floor))
             .collect(),
     );
-    let mut parallel_floor_runs = parallel_floor_runs;
     parallel_floor_runs.sort();
     println!(
         "median over {rounds} rounds: capstats ×{parallelism} {:.2} s, floor ×{parallelism} {:.2} s, capstats ×1 {:.2} s, floor ×1 {:.2} s; median ratio {:.2} with {parallelism} connections each, {:.2} with 1 each (target ≤ 1.50)",
