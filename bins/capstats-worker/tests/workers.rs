@@ -763,3 +763,58 @@ fn a_worker_stops_within_its_shutdown_timeout_even_in_the_middle_of_a_run() {
     let session = store::sessions::get_session(&mut connection, session_id).unwrap();
     assert_eq!(session.status, sync_session::SessionStatus::Running);
 }
+
+#[test]
+fn a_run_waiting_for_a_period_lock_is_not_taken_for_a_lost_worker() {
+    let _serial = serial();
+    let database = prepare(2, 2, 10);
+    let mut connection = database.connection();
+    // The scheduler (and its sweeper) runs; sessions time out after 4 s without a heartbeat.
+    let worker = Worker::start(&database.url(), "waiting", &[]);
+    let mut holder = database.connection();
+    holder.batch_execute("BEGIN").unwrap();
+    let yesterday = Period::last_complete(PeriodType::Daily, Utc::now().date_naive());
+    store::ledger::lock_periods(
+        &mut holder,
+        capacity_model::AggregationLevel::Database,
+        &[yesterday],
+    )
+    .unwrap();
+    let session_id = run_now(&database.url(), "aggregate_capacity");
+    wait_for(
+        "the run to wait for the lock",
+        Duration::from_secs(60),
+        || {
+            count(
+                &mut connection,
+                "SELECT count(*) AS count FROM pg_locks
+             WHERE locktype = 'advisory' AND NOT granted
+               AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            ) == 1
+        },
+    );
+    // Twice the session timeout: the run sends no heartbeat of its own while it waits.
+    std::thread::sleep(Duration::from_secs(8));
+    let session = store::sessions::get_session(&mut connection, session_id).unwrap();
+    assert_eq!(
+        session.status,
+        sync_session::SessionStatus::Running,
+        "{:?}",
+        session.error_message
+    );
+    holder.batch_execute("COMMIT").unwrap();
+    wait_for("the run to complete", Duration::from_secs(60), || {
+        store::sessions::get_session(&mut connection, session_id)
+            .unwrap()
+            .status
+            .is_terminal()
+    });
+    worker.stop();
+    let session = store::sessions::get_session(&mut connection, session_id).unwrap();
+    assert_eq!(
+        session.status,
+        sync_session::SessionStatus::Completed,
+        "{:?}",
+        session.error_message
+    );
+}

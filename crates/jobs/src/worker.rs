@@ -235,6 +235,28 @@ async fn shutdown_signal() -> std::io::Result<()> {
     }
 }
 
+/// Sends the heartbeats of the session job `job_id` runs on this worker, every quarter of the
+/// session timeout, until dropped: a run sends its own only between work items, and one long
+/// statement or a wait for another run's period lock must not look like a worker that is
+/// gone to the sweeper.
+async fn keep_session_alive(state: &WorkerState, job_id: String) -> std::convert::Infallible {
+    let period = Duration::from_secs(state.settings.session_timeout_seconds).div_f64(4.0);
+    let mut ticks = tokio::time::interval(period.max(Duration::from_millis(500)));
+    // The first tick is immediate, when the run has not opened its session yet.
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        let (job_id, worker_name) = (job_id.clone(), state.name.clone());
+        if let Err(error) = store::run_blocking(&state.store, move |connection| {
+            store::sessions::heartbeat_job(connection, &job_id, &worker_name)
+        })
+        .await
+        {
+            tracing::warn!(%error, "could not record a session heartbeat");
+        }
+    }
+}
+
 /// After a failed attempt: space the next one out (durably, in the job row) and return the
 /// error for apalis to record.
 async fn fail_attempt(
@@ -271,7 +293,7 @@ async fn handle_aggregation(
     let job_id = id.to_string();
     tracing::info!(job_id, attempt = attempt.current(), work = ?job.work, "aggregation job started");
     let worker_state = state.clone();
-    let outcome = store::run_blocking(&state.store, move |connection| {
+    let run = store::run_blocking(&state.store, move |connection| {
         let _running = worker_state.running_jobs.enter();
         // The run's own error is the job's outcome; the outer one is not getting to run it
         // (no connection, or a panic, which tokio catches).
@@ -282,8 +304,11 @@ async fn handle_aggregation(
             &worker_state.name,
             &worker_state.run_settings(),
         ))
-    })
-    .await
+    });
+    let outcome = tokio::select! {
+        outcome = run => outcome,
+        never = keep_session_alive(&state, id.to_string()) => match never {},
+    }
     .map_err(JobError::from)
     .and_then(|outcome| outcome);
     match outcome {

@@ -340,6 +340,23 @@ pub fn heartbeat(connection: &mut PgConnection, session_id: i64) -> Result<(), S
     Ok(())
 }
 
+/// Records that `worker_name` is alive and still running the session of job `job_id`,
+/// whatever the run is doing (waiting for a period lock, one long statement); returns the
+/// sessions touched. A worker calls this on a timer while the job runs, so that only a worker
+/// that is gone stops sending heartbeats.
+pub fn heartbeat_job(
+    connection: &mut PgConnection,
+    job_id: &str,
+    worker_name: &str,
+) -> Result<usize, StoreError> {
+    Ok(diesel::update(sync_sessions::table)
+        .filter(sync_sessions::job_id.eq(job_id))
+        .filter(sync_sessions::worker_name.eq(worker_name))
+        .filter(sync_sessions::status.eq(SessionStatus::Running.as_str()))
+        .set(sync_sessions::heartbeat_at.eq(diesel::dsl::now))
+        .execute(connection)?)
+}
+
 /// Asks a session to stop and returns its status afterwards: a pending session is cancelled
 /// at once with all its records; a running one stops between chunks.
 pub fn request_cancel(
