@@ -818,3 +818,81 @@ fn a_run_waiting_for_a_period_lock_is_not_taken_for_a_lost_worker() {
         session.error_message
     );
 }
+
+#[test]
+fn a_failing_job_is_retried_with_growing_delays_until_its_attempts_run_out() {
+    let _serial = serial();
+    let database = prepare(1, 1, 3);
+    let mut connection = database.connection();
+    let worker = Worker::start(
+        &database.url(),
+        "retries",
+        &[
+            ("CAPSTATS_SCHEDULER_ENABLED", "false"),
+            ("CAPSTATS_JOB_RETRY_BASE_SECONDS", "1"),
+        ],
+    );
+    // Partitions three months after the last representable date: fails on every attempt.
+    let job =
+        jobs::payloads::Job::Maintenance(jobs::payloads::MaintenanceJob::MaintainPartitions {
+            version: jobs::payloads::PAYLOAD_VERSION,
+            logical_date: NaiveDate::MAX,
+            trigger: jobs::payloads::Trigger::Manual {
+                requested_by: "test".into(),
+            },
+        });
+    let job_id = jobs::job_store::new_job_id();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let pool = runtime.block_on(async {
+        let pool = jobs::job_store::connect(&database.url(), 2).await.unwrap();
+        jobs::job_store::enqueue(&pool, &job, &job_id, 3)
+            .await
+            .unwrap();
+        pool
+    });
+    let attempts = |connection: &mut PgConnection| {
+        count(
+            connection,
+            &format!(
+                "SELECT coalesce((SELECT attempts FROM apalis.jobs WHERE id = '{job_id}'), 0)::bigint
+                     AS count"
+            ),
+        )
+    };
+    // When each attempt was first seen made.
+    let started = Instant::now();
+    let mut seen_at: Vec<Duration> = Vec::new();
+    wait_for("three attempts", Duration::from_secs(60), || {
+        let made = attempts(&mut connection) as usize;
+        while seen_at.len() < made {
+            seen_at.push(started.elapsed());
+        }
+        made == 3
+    });
+    // The first retry comes a second after the first failure, the second two seconds after the
+    // second failure (the test polls every 200 ms).
+    let first_gap = seen_at[1] - seen_at[0];
+    let second_gap = seen_at[2] - seen_at[1];
+    assert!(
+        first_gap >= Duration::from_millis(700) && second_gap >= Duration::from_millis(1700),
+        "{seen_at:?}"
+    );
+    assert!(second_gap > first_gap, "{seen_at:?}");
+    // Out of attempts: never fetched again.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(attempts(&mut connection), 3);
+    let rows = runtime.block_on(jobs::job_store::list_jobs(&pool, None, None, 10));
+    let row = rows
+        .unwrap()
+        .into_iter()
+        .find(|row| row.id == job_id)
+        .unwrap();
+    assert_eq!(row.status, "Failed");
+    assert!(
+        row.last_result
+            .as_ref()
+            .is_some_and(|result| result.to_string().contains("out of range")),
+        "{row:?}"
+    );
+    worker.stop();
+}
