@@ -6,9 +6,15 @@ cd "$(dirname "$0")/.."
 
 status=0
 for crate in capacity-model aggregation-core sync-session; do
-    # Normal and build dependencies only: test-only tools are allowed.
-    offenders=$(cargo tree --quiet -p "$crate" -e normal,build --prefix none --format '{p}' \
-        | grep -E '^(diesel|sqlx|actix|apalis|tokio)([-_][a-z0-9_-]+)? v' | sort -u || true)
+    # Normal and build dependencies only: test-only tools are allowed. Read the tree first, so
+    # that a failing `cargo tree` stops the check instead of looking like a clean crate.
+    tree=$(cargo tree --quiet -p "$crate" -e normal,build --prefix none --format '{p}')
+    if ! grep -q "^$crate v" <<<"$tree"; then
+        echo "cargo tree did not list $crate; cannot check its dependencies" >&2
+        exit 1
+    fi
+    offenders=$(grep -E '^(diesel|sqlx|actix|apalis|tokio)([-_][a-z0-9_-]+)? v' <<<"$tree" \
+        | sort -u || true)
     if [ -n "$offenders" ]; then
         echo "domain crate $crate depends on I/O crates:" >&2
         echo "$offenders" | sed 's/^/  /' >&2

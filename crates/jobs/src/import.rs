@@ -160,9 +160,16 @@ pub fn parse_stats_csv(
             total: 1,
         })?
         .clone();
+    // Columns may come in any order, but each exactly once and none other: an unknown name
+    // is a misspelling or a different export, whose values must not be read as ours.
     let mut positions = HashMap::new();
+    let mut header_problems = Vec::new();
     for (index, name) in headers.iter().enumerate() {
-        positions.insert(name.to_owned(), index);
+        if !COLUMNS.contains(&name) {
+            header_problems.push(format!("unknown column `{name}`"));
+        } else if positions.insert(name.to_owned(), index).is_some() {
+            header_problems.push(format!("column `{name}` appears twice"));
+        }
     }
     let missing: Vec<&str> = COLUMNS
         .iter()
@@ -170,12 +177,15 @@ pub fn parse_stats_csv(
         .filter(|column| !positions.contains_key(*column))
         .collect();
     if !missing.is_empty() {
+        header_problems.insert(0, format!("the header lacks {}", missing.join(", ")));
+    }
+    if !header_problems.is_empty() {
         return Err(ImportProblems {
             problems: vec![LineProblem {
                 line: 1,
                 reason: format!(
-                    "the header lacks {}; expected {}",
-                    missing.join(", "),
+                    "{}; expected {}",
+                    header_problems.join(", "),
                     COLUMNS.join(",")
                 ),
             }],

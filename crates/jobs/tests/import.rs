@@ -182,6 +182,44 @@ fn a_malformed_file_is_rejected_whole_with_line_numbers() {
         error.starts_with("line 1: the header lacks db_type"),
         "{error}"
     );
+    // Any order is fine, but no unknown or repeated column.
+    let reordered = parse_stats_csv(
+        "size_mb,instance_name,db_type,database_name,collected_date,log_size_mb,data_size_mb
+         10,x,mysql,d,2025-06-01,,4
+"
+        .as_bytes(),
+        today(),
+        &NoProgress,
+    )
+    .unwrap();
+    assert_eq!(
+        (reordered[0].size_mb, reordered[0].data_size_mb),
+        (10, Some(4))
+    );
+    for (header, expected) in [
+        (
+            "instance_name,db_type,database_name,collected_date,size_mb,data_size_mb,log_size_mb,note",
+            "line 1: unknown column `note`",
+        ),
+        (
+            "instance_name,db_type,database_name,collected_date,size_mb,size_mb,log_size_mb",
+            "line 1: the header lacks data_size_mb, column `size_mb` appears twice",
+        ),
+    ] {
+        let error = parse_stats_csv(
+            format!(
+                "{header}
+x,mysql,d,2025-06-01,1,1,1,1
+"
+            )
+            .as_bytes(),
+            today(),
+            &NoProgress,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.starts_with(expected), "{error}");
+    }
     let error = import(&mut connection, "", true).unwrap_err().to_string();
     assert!(error.contains("no data lines"), "{error}");
     // Several problems: the first is shown, the rest counted.
