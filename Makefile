@@ -15,6 +15,7 @@ CARGO ?= cargo
 test: web lint check-dependencies check-schema clean-test-databases client-deps browser-deps
 	$(CARGO) test --workspace --lib --bins --tests --examples
 	$(CARGO) test --workspace --doc
+	$(CARGO) run -q -p aggregation-core --example embed > /dev/null
 
 ## lint: rustfmt and clippy with warnings as errors
 lint: web

@@ -1,4 +1,5 @@
 //! `capstats-api`: the API server's binary. It only wires the libraries together.
+#![doc = include_str!("../README.md")]
 
 use std::process::ExitCode;
 

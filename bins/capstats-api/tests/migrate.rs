@@ -96,6 +96,13 @@ fn migrate_creates_the_database_and_is_idempotent() {
     ] {
         assert!(after_first.contains(expected), "{expected}:\n{after_first}");
     }
-    assert!(after_first.contains("job store migration "), "{after_first}");
-    assert_eq!(after_second.unwrap(), after_first, "the second run changed nothing");
+    assert!(
+        after_first.contains("job store migration "),
+        "{after_first}"
+    );
+    assert_eq!(
+        after_second.unwrap(),
+        after_first,
+        "the second run changed nothing"
+    );
 }

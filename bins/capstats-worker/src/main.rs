@@ -1,5 +1,6 @@
 //! `capstats-worker`: the worker's binary and operator commands. It only wires the libraries
 //! together; the work itself lives in the `jobs` crate.
+#![doc = include_str!("../README.md")]
 
 mod operate;
 mod output;

@@ -75,6 +75,29 @@ impl AggregationEngine {
 
     /// Records a sample, returning the one it replaced. Rejects negative sizes, parts larger
     /// than the total and dates outside the supported range; the sample is then not recorded.
+    ///
+    /// ```
+    /// use aggregation_core::AggregationEngine;
+    /// use capacity_model::{DatabaseSizeSample, InstanceId};
+    /// use chrono::NaiveDate;
+    ///
+    /// let sample = |size_mb, data_size_mb| DatabaseSizeSample {
+    ///     instance_id: InstanceId(1),
+    ///     database_name: "orders".into(),
+    ///     collected_date: NaiveDate::from_ymd_opt(2025, 3, 1).unwrap(),
+    ///     size_mb,
+    ///     data_size_mb,
+    ///     log_size_mb: None,
+    /// };
+    /// let mut engine = AggregationEngine::new();
+    /// assert_eq!(engine.record(sample(100, None))?, None);
+    /// // A second sample of the same key and day replaces the first (a correction).
+    /// assert_eq!(engine.record(sample(120, None))?, Some(sample(100, None)));
+    /// // The data part cannot exceed the total; the engine keeps the 120 MB sample.
+    /// assert!(engine.record(sample(50, Some(80))).is_err());
+    /// assert_eq!(engine.samples().next().unwrap().size_mb, 120);
+    /// # Ok::<(), aggregation_core::EngineError>(())
+    /// ```
     pub fn record(
         &mut self,
         sample: DatabaseSizeSample,
@@ -212,6 +235,35 @@ impl AggregationEngine {
     }
 
     /// Every aggregate of the periods of `period_type` whose start lies in `[from, to]`.
+    ///
+    /// ```
+    /// use aggregation_core::AggregationEngine;
+    /// use capacity_model::{DatabaseSizeSample, Decimal, InstanceId, PeriodType};
+    /// use chrono::NaiveDate;
+    ///
+    /// let day = |d| NaiveDate::from_ymd_opt(2025, 3, d).unwrap();
+    /// let mut engine = AggregationEngine::new();
+    /// for (d, size_mb) in [(1, 200), (2, 203), (3, 197)] {
+    ///     engine.record(DatabaseSizeSample {
+    ///         instance_id: InstanceId(1),
+    ///         database_name: "orders".into(),
+    ///         collected_date: day(d),
+    ///         size_mb,
+    ///         data_size_mb: None,
+    ///         log_size_mb: None,
+    ///     })?;
+    /// }
+    /// let output = engine.aggregate_range(PeriodType::Daily, day(1), day(3))?;
+    /// let changes: Vec<Option<i64>> =
+    ///     output.databases.iter().map(|row| row.size_change_mb).collect();
+    /// // The first day has no previous day to compare with.
+    /// assert_eq!(changes, [None, Some(3), Some(-6)]);
+    /// // 3 / 200 = 1.5 %; -6 / 203 = -2.955… %, rounded half away from zero to -2.96 %.
+    /// assert_eq!(output.databases[1].size_change_percent, Some(Decimal::new(150, 2)));
+    /// assert_eq!(output.databases[2].size_change_percent, Some(Decimal::new(-296, 2)));
+    /// assert_eq!(output.instances.len(), 3);
+    /// # Ok::<(), aggregation_core::EngineError>(())
+    /// ```
     pub fn aggregate_range(
         &self,
         period_type: PeriodType,

@@ -129,6 +129,23 @@ pub struct Period {
 impl Period {
     /// The period of `period_type` that contains `date`.
     ///
+    /// Weeks are ISO weeks (Monday to Sunday), so a week can span two years:
+    ///
+    /// ```
+    /// use capacity_model::{Period, PeriodType};
+    /// use chrono::NaiveDate;
+    ///
+    /// let date = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+    /// // 1 January 2026 is a Thursday of ISO week 1, which began on Monday 29 December 2025.
+    /// let week = Period::containing(PeriodType::Weekly, date(2026, 1, 1));
+    /// assert_eq!((week.start(), week.end()), (date(2025, 12, 29), date(2026, 1, 4)));
+    /// // February of a leap year.
+    /// let february = Period::containing(PeriodType::Monthly, date(2024, 2, 10));
+    /// assert_eq!((february.end(), february.day_count()), (date(2024, 2, 29), 29));
+    /// let quarter = Period::containing(PeriodType::Quarterly, date(2025, 12, 31));
+    /// assert_eq!(quarter.start(), date(2025, 10, 1));
+    /// ```
+    ///
     /// # Panics
     ///
     /// Only for dates within a few years of the ends of chrono's range (±262,000 years); input
@@ -149,6 +166,19 @@ impl Period {
     }
 
     /// The most recent period that ended before `today` (for daily periods: yesterday).
+    ///
+    /// ```
+    /// use capacity_model::{Period, PeriodType};
+    /// use chrono::NaiveDate;
+    ///
+    /// let date = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+    /// let today = date(2026, 1, 1);
+    /// assert_eq!(Period::last_complete(PeriodType::Daily, today).start(), date(2025, 12, 31));
+    /// assert_eq!(Period::last_complete(PeriodType::Yearly, today).start(), date(2025, 1, 1));
+    /// // The week containing 1 January 2026 is still running: the last complete week ended
+    /// // on Sunday 28 December.
+    /// assert_eq!(Period::last_complete(PeriodType::Weekly, today).end(), date(2025, 12, 28));
+    /// ```
     pub fn last_complete(period_type: PeriodType, today: NaiveDate) -> Self {
         Self::current(period_type, today).previous()
     }
@@ -170,6 +200,18 @@ impl Period {
     ///
     /// A period that starts before `from` is not included even if it overlaps the range; this
     /// is what "aggregate every period from `from` to `to`" means in the commands.
+    ///
+    /// ```
+    /// use capacity_model::{Period, PeriodType};
+    /// use chrono::NaiveDate;
+    ///
+    /// let date = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+    /// let starts: Vec<NaiveDate> =
+    ///     Period::starting_between(PeriodType::Monthly, date(2025, 1, 15), date(2025, 4, 1))
+    ///         .map(|period| period.start())
+    ///         .collect();
+    /// assert_eq!(starts, [date(2025, 2, 1), date(2025, 3, 1), date(2025, 4, 1)]);
+    /// ```
     pub fn starting_between(
         period_type: PeriodType,
         from: NaiveDate,
@@ -189,6 +231,17 @@ impl Period {
 
     /// The period of the same type immediately before this one. It is always a full period: the
     /// quarter before a quarter is three months long.
+    ///
+    /// ```
+    /// use capacity_model::{Period, PeriodType};
+    /// use chrono::NaiveDate;
+    ///
+    /// let date = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+    /// let first_quarter = Period::containing(PeriodType::Quarterly, date(2026, 2, 1));
+    /// let previous = first_quarter.previous();
+    /// assert_eq!((previous.start(), previous.end()), (date(2025, 10, 1), date(2025, 12, 31)));
+    /// assert_eq!(previous.next(), first_quarter);
+    /// ```
     pub fn previous(&self) -> Self {
         Self::containing(self.period_type, day_before(self.start))
     }
