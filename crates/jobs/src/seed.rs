@@ -260,10 +260,7 @@ pub fn seed_demo(
         }
         let written = write_database_samples(connection, &samples)?;
         report.samples += samples.len() as u64;
-        report.written.samples_written += written.samples_written;
-        report.written.instance_days_refreshed += written.instance_days_refreshed;
-        report.written.databases_recorded += written.databases_recorded;
-        report.written.ledger_entries_marked += written.ledger_entries_marked;
+        report.written += written;
         progress.advance(u64::from(group_end - group_start));
     }
     progress.finish();

@@ -33,8 +33,17 @@ pub struct WriteSummary {
     pub ledger_entries_marked: u64,
 }
 
-/// The temporary staging table samples are copied into; it is created per write and dropped
-/// at commit, so it is not part of the generated schema.
+impl std::ops::AddAssign for WriteSummary {
+    fn add_assign(&mut self, other: Self) {
+        self.samples_written += other.samples_written;
+        self.instance_days_refreshed += other.instance_days_refreshed;
+        self.databases_recorded += other.databases_recorded;
+        self.ledger_entries_marked += other.ledger_entries_marked;
+    }
+}
+
+/// The temporary staging table samples are copied into; it is created and dropped by each
+/// write, so it is not part of the generated schema.
 #[allow(missing_docs)]
 mod staging {
     diesel::table! {
@@ -182,6 +191,9 @@ fn write_in_transaction(
     .execute(connection)?;
 
     let ledger_entries_marked = diesel::sql_query(MARK_STALE_SQL.as_str()).execute(connection)?;
+    // Dropped now rather than at commit, so that a caller's transaction can write several
+    // batches (an import in chunks, to show its progress).
+    diesel::sql_query("DROP TABLE incoming_database_size_stats").execute(connection)?;
 
     Ok(WriteSummary {
         samples_written: samples_written as u64,
