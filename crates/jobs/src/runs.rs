@@ -20,7 +20,7 @@ use crate::payloads::{AggregationJob, AggregationWork, Trigger};
 use crate::records::RecordBook;
 
 /// How runs are carried out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunSettings {
     /// Instances per chunk.
     pub chunk_size: usize,
@@ -30,6 +30,8 @@ pub struct RunSettings {
     pub catch_up_periods: usize,
     /// Months of data kept (0: all); periods starting before the retention are not computed.
     pub retention_months: u32,
+    /// The period types scheduled runs compute.
+    pub period_types: Vec<PeriodType>,
 }
 
 impl RunSettings {
@@ -40,6 +42,7 @@ impl RunSettings {
             chunk_pause: Duration::from_millis(settings.aggregation_chunk_pause_ms),
             catch_up_periods: settings.aggregation_catch_up_periods as usize,
             retention_months: settings.retention_months,
+            period_types: settings.aggregation_period_types.clone(),
         }
     }
 }
@@ -75,8 +78,8 @@ fn consecutive_runs(level: AggregationLevel, periods: Vec<Period>) -> Vec<WorkIt
     items
 }
 
-/// The periods a run on `logical_date` computes, per level and type (DESIGN §5a): the last
-/// complete period of each type and, within `catch_up_periods`, earlier complete periods that
+/// The periods a run on `logical_date` computes, per level and each of `period_types`
+/// (DESIGN §5a): the last complete period of each type and, within `catch_up_periods`, earlier complete periods that
 /// are not up to date in the ledger. With `skip_up_to_date`, an up-to-date last complete
 /// period is skipped too (scheduled runs); without, it is always recomputed (run now).
 ///
@@ -86,6 +89,7 @@ fn consecutive_runs(level: AggregationLevel, periods: Vec<Period>) -> Vec<WorkIt
 pub fn plan_due(
     connection: &mut PgConnection,
     logical_date: NaiveDate,
+    period_types: &[PeriodType],
     catch_up_periods: usize,
     skip_up_to_date: bool,
     keep_from: Option<NaiveDate>,
@@ -96,7 +100,7 @@ pub fn plan_due(
     };
     let mut items = Vec::new();
     for level in AggregationLevel::ALL {
-        for period_type in PeriodType::ALL {
+        for &period_type in period_types {
             let last = Period::last_complete(period_type, logical_date);
             let mut first = last;
             for _ in 1..catch_up_periods.max(1) {
@@ -296,6 +300,7 @@ pub fn execute(
         } => plan_due(
             connection,
             *logical_date,
+            &settings.period_types,
             settings.catch_up_periods,
             *skip_up_to_date,
             store::partitions::retention_start(*logical_date, settings.retention_months),

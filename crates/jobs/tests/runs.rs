@@ -18,6 +18,7 @@ fn settings() -> RunSettings {
         chunk_pause: std::time::Duration::ZERO,
         catch_up_periods: 3,
         retention_months: 0,
+        period_types: PeriodType::ALL.to_vec(),
     }
 }
 
@@ -63,12 +64,12 @@ fn scheduled_runs_compute_due_periods_once_and_run_now_recomputes() {
     // Three daily, weekly and monthly periods, two quarters (data starts in late December),
     // one year — at both levels — in consecutive runs.
     assert!(first.rows_written > 0);
-    let planned = plan_due(&mut connection, today, 3, true, None).unwrap();
+    let planned = plan_due(&mut connection, today, &PeriodType::ALL, 3, true, None).unwrap();
     assert!(planned.is_empty(), "everything is up to date: {planned:?}");
     let second = execute(&mut connection, &scheduled, "", "test", &settings()).unwrap();
     assert_eq!((second.items, second.rows_written), (0, 0));
     // Run now recomputes the last complete period of every type anyway.
-    let forced = plan_due(&mut connection, today, 3, false, None).unwrap();
+    let forced = plan_due(&mut connection, today, &PeriodType::ALL, 3, false, None).unwrap();
     assert_eq!(forced.len(), 2 * PeriodType::ALL.len());
     for item in &forced {
         assert_eq!(
@@ -81,6 +82,7 @@ fn scheduled_runs_compute_due_periods_once_and_run_now_recomputes() {
     let kept = plan_due(
         &mut connection,
         today,
+        &PeriodType::ALL,
         3,
         false,
         NaiveDate::from_ymd_opt(2026, 2, 1),
@@ -94,6 +96,21 @@ fn scheduled_runs_compute_due_periods_once_and_run_now_recomputes() {
         types,
         [PeriodType::Daily, PeriodType::Weekly, PeriodType::Monthly].repeat(2)
     );
+    // Only the enabled period types are planned.
+    let only = plan_due(
+        &mut connection,
+        today,
+        &[PeriodType::Monthly, PeriodType::Yearly],
+        3,
+        false,
+        None,
+    )
+    .unwrap();
+    let types: Vec<PeriodType> = only
+        .iter()
+        .map(|item| item.periods[0].period_type())
+        .collect();
+    assert_eq!(types, [PeriodType::Monthly, PeriodType::Yearly].repeat(2));
     // Records were finished per chunk, with every instance completed.
     let session = store::sessions::get_session(&mut connection, first.session_id.unwrap()).unwrap();
     assert_eq!(session.successful_instances, 3);

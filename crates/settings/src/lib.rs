@@ -87,6 +87,10 @@ pub struct Settings {
     /// Complete periods of each type a scheduled run looks back over for periods missing from
     /// the ledger, the last complete one included (`CAPSTATS_AGGREGATION_CATCH_UP_PERIODS`).
     pub aggregation_catch_up_periods: u32,
+    /// The period types scheduled runs compute (`CAPSTATS_AGGREGATION_PERIOD_TYPES`, for
+    /// example `[daily, monthly]`; all five by default). Manual runs and backfills of any type
+    /// still work.
+    pub aggregation_period_types: Vec<capacity_model::PeriodType>,
     /// Months of samples and aggregates kept; older monthly partitions are dropped by
     /// `maintain_partitions` (`CAPSTATS_RETENTION_MONTHS`, 0 keeps everything).
     pub retention_months: u32,
@@ -148,6 +152,7 @@ impl Default for Settings {
             aggregation_chunk_size: 50,
             aggregation_chunk_pause_ms: 0,
             aggregation_catch_up_periods: 7,
+            aggregation_period_types: capacity_model::PeriodType::ALL.to_vec(),
             retention_months: 36,
             partitions_ahead_months: 3,
             api_bind: "127.0.0.1:8080".into(),
@@ -282,6 +287,11 @@ impl Settings {
             if value == 0 {
                 return Err(SettingsError::Invalid(format!("{name} must be at least 1")));
             }
+        }
+        if settings.aggregation_period_types.is_empty() {
+            return Err(SettingsError::Invalid(
+                "CAPSTATS_AGGREGATION_PERIOD_TYPES must name at least one period type".into(),
+            ));
         }
         // A scheduler sees a tick at most one interval late; with a shorter grace period every
         // tick would count as missed, and `skip` schedules would never run.
@@ -489,6 +499,22 @@ mod tests {
             jail.set_env("CAPSTATS_COLLECTOR_EXCLUDE_MYSQL", "[mysql, \"tmp_*\"]");
             let settings = Settings::from_environment().unwrap();
             assert_eq!(settings.collector_exclude_mysql, ["mysql", "tmp_*"]);
+            jail.set_env("CAPSTATS_AGGREGATION_PERIOD_TYPES", "[daily, monthly]");
+            let settings = Settings::from_environment().unwrap();
+            assert_eq!(
+                settings.aggregation_period_types,
+                [
+                    capacity_model::PeriodType::Daily,
+                    capacity_model::PeriodType::Monthly
+                ]
+            );
+            jail.set_env("CAPSTATS_AGGREGATION_PERIOD_TYPES", "[hourly]");
+            let error = Settings::from_environment().unwrap_err().to_string();
+            assert!(error.contains("AGGREGATION_PERIOD_TYPES"), "{error}");
+            jail.set_env("CAPSTATS_AGGREGATION_PERIOD_TYPES", "[]");
+            let error = Settings::from_environment().unwrap_err().to_string();
+            assert!(error.contains("at least one period type"), "{error}");
+            jail.set_env("CAPSTATS_AGGREGATION_PERIOD_TYPES", "[daily]");
             jail.set_env("CAPSTATS_MISFIRE_GRACE_SECONDS", "2");
             jail.set_env("CAPSTATS_SCHEDULER_INTERVAL_MS", "5000");
             let error = Settings::from_environment().unwrap_err().to_string();
