@@ -480,6 +480,51 @@ mod tests {
         });
     }
 
+    /// Every setting is documented in docs/configuration.md and listed in .env.example, and
+    /// .env.example lists nothing else.
+    #[test]
+    fn every_setting_is_documented_and_in_the_example_environment() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+        let read = |path: &str| std::fs::read_to_string(format!("{root}/{path}")).unwrap();
+        let documentation = read("docs/configuration.md");
+        let example = read(".env.example");
+        use figment::Provider;
+        let defaults = Figment::from(Serialized::defaults(Settings::default()));
+        let mut variables: Vec<String> = defaults
+            .data()
+            .unwrap()
+            .into_values()
+            .flat_map(|dictionary| dictionary.into_keys())
+            .map(|key| match key.as_str() {
+                "database_url" => "DATABASE_URL".to_owned(),
+                key => format!("CAPSTATS_{}", key.to_uppercase()),
+            })
+            .collect();
+        // Read before the settings themselves.
+        variables.extend(["CAPSTATS_LOG".to_owned(), "CAPSTATS_CONFIG_FILE".to_owned()]);
+        for variable in &variables {
+            assert!(
+                documentation.contains(&format!("| `{variable}` |")),
+                "{variable} is not in docs/configuration.md"
+            );
+            assert!(
+                example.contains(&format!("{variable}=")),
+                "{variable} is not in .env.example"
+            );
+        }
+        for line in example.lines() {
+            let assignment = line.trim_start_matches("# ");
+            if let Some((name, _)) = assignment.split_once('=')
+                && name.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+            {
+                assert!(
+                    variables.iter().any(|variable| variable == name),
+                    ".env.example lists {name}, which is no setting"
+                );
+            }
+        }
+    }
+
     #[test]
     fn bad_values_name_the_setting() {
         figment::Jail::expect_with(|jail| {
