@@ -249,6 +249,8 @@ async fn open_session(
     let new = new_session(job, job_id);
     let existing = job.session_id;
     let worker_name = worker_name.to_owned();
+    let scheduled = job.trigger.is_scheduled();
+    let job_id = job_id.map(str::to_owned);
     Ok(store::run_blocking(store, move |connection| {
         if let Some(id) = existing {
             match sessions::start_job_session(connection, id, &worker_name)? {
@@ -260,6 +262,10 @@ async fn open_session(
         }
         let id = sessions::create_session(connection, &new, &records)?;
         sessions::start_session(connection, id, &worker_name)?;
+        // A tick's run: the tick row points at its session, as aggregation ticks do.
+        if let (true, Some(job_id)) = (scheduled, job_id.as_deref()) {
+            store::schedules::link_tick_session(connection, job_id, id)?;
+        }
         Ok(Ok(id))
     })
     .await?)

@@ -240,6 +240,35 @@ async fn a_collection_reads_every_server_and_records_each_outcome() {
         (1, SessionStatus::Completed)
     );
 
+    // A tick's run: the claimed tick points at the session it ran as.
+    let tick_job = jobs::job_store::new_job_id();
+    diesel::sql_query(
+        "INSERT INTO schedule_ticks (schedule_name, tick_at, claimed_by, job_id)
+         VALUES ('collect_capacity', now(), 'test', $1)",
+    )
+    .bind::<diesel::sql_types::Text, _>(&tick_job)
+    .execute(&mut connection)
+    .unwrap();
+    let scheduled = CollectionJob {
+        trigger: Trigger::Schedule {
+            schedule_name: "collect_capacity".into(),
+            tick_at: chrono::Utc::now(),
+        },
+        ..only.clone()
+    };
+    let ticked = run_collection(
+        &pool,
+        &scheduled,
+        Some(&tick_job),
+        "test-worker",
+        &collector(&key),
+        today,
+    )
+    .await
+    .unwrap();
+    let ticks = store::schedules::ticks_of(&mut connection, "collect_capacity").unwrap();
+    assert_eq!(ticks[0].session_id, Some(ticked.session_id));
+
     // Without the key the sealed password cannot be used: that record fails with the reason.
     let keyless = CollectorSettings {
         key: None,
