@@ -560,6 +560,10 @@ fn a_missed_tick_runs_once_after_a_restart() {
     assert_eq!(missed.len(), 1, "{missed:#?}");
     assert_eq!(missed[0].status, "enqueued");
     assert_eq!(missed[0].job_status.as_deref(), Some("Done"));
+    // Run once: one attempt, one completed session.
+    assert_eq!(missed[0].attempts, Some(1), "{missed:#?}");
+    assert_eq!(missed[0].sessions, 1, "{missed:#?}");
+    assert_eq!(missed[0].session_status.as_deref(), Some("completed"));
 }
 
 #[test]
@@ -571,7 +575,11 @@ fn missed_ticks_are_caught_up_to_the_bound() {
     assert!(
         missed
             .iter()
-            .all(|tick| tick.job_status.as_deref() == Some("Done"))
+            .all(|tick| tick.job_status.as_deref() == Some("Done")
+                && tick.attempts == Some(1)
+                && tick.sessions == 1
+                && tick.session_status.as_deref() == Some("completed")),
+        "{missed:#?}"
     );
 }
 
