@@ -429,18 +429,48 @@ fn count(connection: &mut PgConnection, query: &str) -> i64 {
         .count
 }
 
+/// A connection in an open transaction holding the advisory lock of yesterday's daily period
+/// at the database level, which every run computing that period needs. `COMMIT` releases it.
+fn hold_yesterdays_period_lock(database: &test_support::TestDatabase) -> PgConnection {
+    let mut holder = database.connection();
+    holder.batch_execute("BEGIN").unwrap();
+    let yesterday = Period::last_complete(PeriodType::Daily, Utc::now().date_naive());
+    store::ledger::lock_periods(
+        &mut holder,
+        capacity_model::AggregationLevel::Database,
+        &[yesterday],
+    )
+    .unwrap();
+    holder
+}
+
+/// Sessions of this database waiting for an advisory (period) lock.
+fn advisory_lock_waits(connection: &mut PgConnection) -> i64 {
+    count(
+        connection,
+        "SELECT count(*) AS count FROM pg_locks
+         WHERE locktype = 'advisory' AND NOT granted
+           AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+}
+
+/// Worker settings for a run that takes a while: one instance per chunk, `pause_ms` between
+/// chunks, no scheduler.
+fn slow_run(pause_ms: &'static str) -> [(&'static str, &'static str); 3] {
+    [
+        ("CAPSTATS_AGGREGATION_CHUNK_SIZE", "1"),
+        ("CAPSTATS_AGGREGATION_CHUNK_PAUSE_MS", pause_ms),
+        ("CAPSTATS_SCHEDULER_ENABLED", "false"),
+    ]
+}
+
 #[test]
 fn a_killed_worker_s_run_is_redone_elsewhere_with_the_same_rows() {
     let _serial = serial();
     let database = prepare(6, 4, 60);
     let mut connection = database.connection();
     // Small chunks with pauses: the run takes a few seconds, long enough to kill it midway.
-    let slow = [
-        ("CAPSTATS_AGGREGATION_CHUNK_SIZE", "1"),
-        ("CAPSTATS_AGGREGATION_CHUNK_PAUSE_MS", "800"),
-        ("CAPSTATS_SCHEDULER_ENABLED", "false"),
-    ];
-    let first = Worker::start(&database.url(), "killed", &slow);
+    let first = Worker::start(&database.url(), "killed", &slow_run("800"));
     let session_id = run_now(&database.url(), "aggregate_capacity");
     wait_for("the run to be half way", Duration::from_secs(60), || {
         let session = store::sessions::get_session(&mut connection, session_id).unwrap();
@@ -600,15 +630,7 @@ fn a_manual_and_a_scheduled_run_of_the_same_periods_serialise() {
     // Hold yesterday's daily period lock, which both runs need: each run has to come to it
     // (or to a lock the other run holds) and wait, which shows that both are running at once
     // and that they serialise on the period locks.
-    let mut holder = database.connection();
-    holder.batch_execute("BEGIN").unwrap();
-    let yesterday = Period::last_complete(PeriodType::Daily, Utc::now().date_naive());
-    store::ledger::lock_periods(
-        &mut holder,
-        capacity_model::AggregationLevel::Database,
-        &[yesterday],
-    )
-    .unwrap();
+    let mut holder = hold_yesterdays_period_lock(&database);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let job_store = jobs::job_store::connect(&database.url(), 2).await.unwrap();
@@ -639,14 +661,7 @@ fn a_manual_and_a_scheduled_run_of_the_same_periods_serialise() {
     wait_for(
         "both runs to wait for a period lock",
         Duration::from_secs(60),
-        || {
-            count(
-                &mut connection,
-                "SELECT count(*) AS count FROM pg_locks
-                 WHERE locktype = 'advisory' AND NOT granted
-                   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-            ) == 2
-        },
+        || advisory_lock_waits(&mut connection) == 2,
     );
     holder.batch_execute("COMMIT").unwrap();
     wait_for("both runs to finish", Duration::from_secs(90), || {
@@ -741,13 +756,9 @@ fn a_worker_stops_within_its_shutdown_timeout_even_in_the_middle_of_a_run() {
     let database = prepare(4, 2, 20);
     let mut connection = database.connection();
     // Four chunks three seconds apart: the run lasts far longer than the two-second timeout.
-    let slow = [
-        ("CAPSTATS_AGGREGATION_CHUNK_SIZE", "1"),
-        ("CAPSTATS_AGGREGATION_CHUNK_PAUSE_MS", "3000"),
-        ("CAPSTATS_SCHEDULER_ENABLED", "false"),
-        ("CAPSTATS_SHUTDOWN_TIMEOUT_SECONDS", "2"),
-    ];
-    let mut worker = Worker::start(&database.url(), "timeout", &slow);
+    let mut settings = slow_run("3000").to_vec();
+    settings.push(("CAPSTATS_SHUTDOWN_TIMEOUT_SECONDS", "2"));
+    let mut worker = Worker::start(&database.url(), "timeout", &settings);
     let session_id = run_now(&database.url(), "aggregate_capacity");
     wait_for("the run to be under way", Duration::from_secs(60), || {
         store::sessions::get_session(&mut connection, session_id)
@@ -779,27 +790,12 @@ fn a_run_waiting_for_a_period_lock_is_not_taken_for_a_lost_worker() {
     let mut connection = database.connection();
     // The scheduler (and its sweeper) runs; sessions time out after 4 s without a heartbeat.
     let worker = Worker::start(&database.url(), "waiting", &[]);
-    let mut holder = database.connection();
-    holder.batch_execute("BEGIN").unwrap();
-    let yesterday = Period::last_complete(PeriodType::Daily, Utc::now().date_naive());
-    store::ledger::lock_periods(
-        &mut holder,
-        capacity_model::AggregationLevel::Database,
-        &[yesterday],
-    )
-    .unwrap();
+    let mut holder = hold_yesterdays_period_lock(&database);
     let session_id = run_now(&database.url(), "aggregate_capacity");
     wait_for(
         "the run to wait for the lock",
         Duration::from_secs(60),
-        || {
-            count(
-                &mut connection,
-                "SELECT count(*) AS count FROM pg_locks
-             WHERE locktype = 'advisory' AND NOT granted
-               AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-            ) == 1
-        },
+        || advisory_lock_waits(&mut connection) == 1,
     );
     // Twice the session timeout: the run sends no heartbeat of its own while it waits.
     std::thread::sleep(Duration::from_secs(8));

@@ -49,6 +49,25 @@ fn job(work: AggregationWork) -> AggregationJob {
     }
 }
 
+/// Asks for the current month at both levels, as the API's "aggregate now" does.
+async fn current_month(
+    pool: &store::ConnectionPool,
+    job_store: &sqlx::PgPool,
+    today: NaiveDate,
+) -> jobs::control::Enqueued {
+    jobs::control::aggregate_current(
+        pool,
+        job_store,
+        PeriodType::Monthly,
+        LevelScope::All,
+        "api:test",
+        today,
+        3,
+    )
+    .await
+    .unwrap()
+}
+
 #[test]
 fn scheduled_runs_compute_due_periods_once_and_run_now_recomputes() {
     let database = test_support::TestDatabase::new();
@@ -182,17 +201,7 @@ fn a_current_period_run_is_deduplicated_while_queued() {
     // Done: an equal request now starts a new run.
     let again = runtime.block_on(async {
         let job_store = jobs::job_store::connect(&database.url(), 2).await.unwrap();
-        jobs::control::aggregate_current(
-            &pool,
-            &job_store,
-            PeriodType::Monthly,
-            LevelScope::All,
-            "api:test",
-            today,
-            3,
-        )
-        .await
-        .unwrap()
+        current_month(&pool, &job_store, today).await
     });
     assert!(!again.existing);
 }
@@ -207,17 +216,7 @@ fn a_run_cancelled_while_queued_never_runs_and_a_refresh_run_now_leaves_no_pendi
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (queued, refresh) = runtime.block_on(async {
         let job_store = jobs::job_store::connect(&database.url(), 2).await.unwrap();
-        let queued = jobs::control::aggregate_current(
-            &pool,
-            &job_store,
-            PeriodType::Monthly,
-            LevelScope::All,
-            "api:test",
-            today,
-            3,
-        )
-        .await
-        .unwrap();
+        let queued = current_month(&pool, &job_store, today).await;
         let refresh = jobs::control::run_schedule_now(
             &pool,
             &job_store,
