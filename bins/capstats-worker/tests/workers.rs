@@ -204,10 +204,10 @@ fn add_schedule(connection: &mut PgConnection, name: &str, cron: &str, misfire: 
         .unwrap();
 }
 
-/// `capstats-worker schedules run NAME --json`; returns the session id.
-fn run_now(database_url: &str, schedule: &str) -> i64 {
+/// Runs an operator command (`capstats-worker ARGUMENTS…`) to success; returns its output.
+fn operator_command(database_url: &str, arguments: &[&str]) -> Vec<u8> {
     let output = Command::new(env!("CARGO_BIN_EXE_capstats-worker"))
-        .args(["schedules", "run", schedule, "--json"])
+        .args(arguments)
         .env("DATABASE_URL", database_url)
         .env("CAPSTATS_TIMEZONE", "UTC")
         .env("CAPSTATS_LOG", "warn")
@@ -215,10 +215,16 @@ fn run_now(database_url: &str, schedule: &str) -> i64 {
         .unwrap();
     assert!(
         output.status.success(),
-        "{}",
+        "{arguments:?}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let enqueued: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    output.stdout
+}
+
+/// `capstats-worker schedules run NAME --json`; returns the session id.
+fn run_now(database_url: &str, schedule: &str) -> i64 {
+    let stdout = operator_command(database_url, &["schedules", "run", schedule, "--json"]);
+    let enqueued: serde_json::Value = serde_json::from_slice(&stdout).unwrap();
     enqueued["session_id"]
         .as_i64()
         .unwrap_or_else(|| panic!("no session id in {enqueued}"))
@@ -700,20 +706,7 @@ fn pause_resume_and_cron_edits_take_effect_within_seconds() {
     wait_for("ticks", Duration::from_secs(60), || {
         ticks(&mut connection, "every_second").len() >= 2
     });
-    let cli = |arguments: &[&str]| {
-        let output = Command::new(env!("CARGO_BIN_EXE_capstats-worker"))
-            .args(arguments)
-            .env("DATABASE_URL", database.url())
-            .env("CAPSTATS_TIMEZONE", "UTC")
-            .env("CAPSTATS_LOG", "warn")
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    };
+    let cli = |arguments: &[&str]| operator_command(&database.url(), arguments);
     cli(&["schedules", "pause", "every_second"]);
     let paused_at = Utc::now();
     std::thread::sleep(Duration::from_secs(4));
