@@ -114,6 +114,23 @@ fn failures_exit_non_zero_with_one_line() {
     );
     assert!(!output.status.success());
     assert!(text(&output.stderr).contains("unknown period type `hourly`"));
+    // A pool too small for the runs, the scheduler and the heartbeats: refused at start.
+    let output = Command::new(env!("CARGO_BIN_EXE_capstats-worker"))
+        .arg("run")
+        .env("DATABASE_URL", database.url())
+        .env("CAPSTATS_LOG", "warn")
+        .env("CAPSTATS_DATABASE_POOL_SIZE", "3")
+        .env("CAPSTATS_WORKER_CONCURRENCY", "2")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains(
+            "CAPSTATS_DATABASE_POOL_SIZE (3) must be at least CAPSTATS_WORKER_CONCURRENCY + 2 (4)"
+        ),
+        "{}",
+        text(&output.stderr)
+    );
     std::fs::remove_file(file).ok();
 }
 

@@ -748,8 +748,8 @@ fn a_worker_stops_within_its_shutdown_timeout_even_in_the_middle_of_a_run() {
     let _serial = serial();
     let database = prepare(4, 2, 20);
     let mut connection = database.connection();
-    // Four chunks three seconds apart: the run lasts far longer than the two-second timeout.
-    let mut settings = slow_run("3000").to_vec();
+    // Four chunks five seconds apart: the run lasts far longer than the two-second timeout.
+    let mut settings = slow_run("5000").to_vec();
     settings.push(("CAPSTATS_SHUTDOWN_TIMEOUT_SECONDS", "2"));
     let mut worker = Worker::start(&database.url(), "timeout", &settings);
     let session_id = run_now(&database.url(), "aggregate_capacity");
@@ -762,7 +762,7 @@ fn a_worker_stops_within_its_shutdown_timeout_even_in_the_middle_of_a_run() {
     worker.signal("-INT");
     let took = worker.wait_for_exit(Duration::from_secs(20));
     assert!(
-        took < Duration::from_secs(6),
+        took < Duration::from_secs(8),
         "stopped after {took:?}, not within the 2 s timeout:\n{}",
         worker.tail()
     );

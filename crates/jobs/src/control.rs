@@ -162,7 +162,8 @@ pub async fn collect_now(
 }
 
 /// Runs a schedule's job now, like a tick but without the skip rule. Returns the job and, for
-/// aggregation jobs, the session id at once.
+/// aggregation jobs other than the stale refresh, the session id at once (the refresh opens
+/// its session when it starts, and only when something is stale).
 pub async fn run_schedule_now(
     store: &ConnectionPool,
     job_pool: &PgPool,

@@ -35,9 +35,6 @@ pub const COLUMNS: [&str; 7] = [
 /// How many problems a rejection lists before summarising the rest.
 const PROBLEMS_LISTED: usize = 20;
 
-/// Lines written per statement batch of an import (all in one transaction).
-const IMPORT_CHUNK_LINES: usize = 20_000;
-
 /// One problem at one line of the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineProblem {
@@ -417,19 +414,17 @@ pub fn import_stats(
                 collected_at: start_of_business_day(line.collected_date, time_zone),
             })
             .collect();
-        // In chunks, all in this one transaction: the bar moves, and a failure still writes
-        // nothing.
-        let mut written = WriteSummary::default();
-        for chunk in samples.chunks(IMPORT_CHUNK_LINES) {
-            written += write_database_samples(connection, chunk)?;
-            progress.advance(chunk.len() as u64);
-        }
+        // One write: it marks every touched period in one statement, the lock order that keeps
+        // sample writers and computations free of deadlocks (see store::ledger). Written in
+        // chunks, a later chunk could lock periods that sort before ones an earlier chunk holds.
+        let written = write_database_samples(connection, &samples)?;
         Ok::<_, store::StoreError>(ImportReport {
             lines: lines.len(),
             instances_created: to_create.keys().cloned().collect(),
             written,
         })
     })?;
+    progress.advance(lines.len() as u64);
     progress.finish();
     Ok(report)
 }

@@ -97,6 +97,18 @@ fn queue_config(settings: &Settings, queue: &str, batch: u32) -> Config {
 /// the shutdown timeout for running jobs. Aggregation runs still going after that are left to
 /// the caller, which should exit without waiting for the blocking thread pool.
 pub async fn run(settings: Settings) -> Result<(), JobError> {
+    // Each running aggregation holds a connection for its whole run; the scheduler, the
+    // sweeper and the runs' own heartbeats need connections beside them, or they wait for a
+    // run to end and live runs look lost.
+    let needed = settings.worker_concurrency + 2;
+    if settings.database_pool_size < needed {
+        return Err(JobError::InvalidRequest(format!(
+            "CAPSTATS_DATABASE_POOL_SIZE ({}) must be at least CAPSTATS_WORKER_CONCURRENCY + 2 \
+             ({needed}) for the worker: every running aggregation holds a connection, and the \
+             scheduler and the runs' heartbeats need their own",
+            settings.database_pool_size
+        )));
+    }
     let time_zone = settings
         .time_zone()
         .map_err(|error| JobError::InvalidRequest(error.to_string()))?;

@@ -348,11 +348,10 @@ fn samples_mark_already_aggregated_periods_stale_for_their_instance() {
 }
 
 #[test]
-fn a_file_larger_than_one_write_batch_is_written_whole_with_exact_day_totals() {
+fn a_large_file_is_written_whole_with_exact_day_totals() {
     let database = test_support::TestDatabase::new();
     let mut connection = database.connection();
-    // 25 databases × 1,000 days = 25,000 lines, more than one write batch (20,000), in
-    // database order: a batch boundary falls inside many days' sets of rows.
+    // 25 databases × 1,000 days = 25,000 lines, in database order.
     let first = NaiveDate::from_ymd_opt(2022, 10, 1).unwrap();
     let mut body = String::new();
     for database in 0..25 {
@@ -368,8 +367,7 @@ fn a_file_larger_than_one_write_batch_is_written_whole_with_exact_day_totals() {
     assert_eq!(report.written.samples_written, 25_000);
     assert_eq!(count(&mut connection, "database_size_stats"), 25_000);
     assert_eq!(count(&mut connection, "instance_size_stats"), 1_000);
-    // Every day's total is the sum over all 25 databases (1 + 2 + … + 25), whichever batch
-    // each row came in.
+    // Every day's total is the sum over all 25 databases (1 + 2 + … + 25).
     let wrong_totals = count(
         &mut connection,
         "instance_size_stats WHERE total_size_mb <> 325 OR database_count <> 25",

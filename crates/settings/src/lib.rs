@@ -288,10 +288,21 @@ impl Settings {
                 return Err(SettingsError::Invalid(format!("{name} must be at least 1")));
             }
         }
-        if settings.aggregation_period_types.is_empty() {
+        let types = &settings.aggregation_period_types;
+        if types.is_empty() {
             return Err(SettingsError::Invalid(
                 "CAPSTATS_AGGREGATION_PERIOD_TYPES must name at least one period type".into(),
             ));
+        }
+        if let Some(repeated) = types
+            .iter()
+            .enumerate()
+            .find(|(index, period_type)| types[..*index].contains(period_type))
+        {
+            return Err(SettingsError::Invalid(format!(
+                "CAPSTATS_AGGREGATION_PERIOD_TYPES names {} twice",
+                repeated.1
+            )));
         }
         // A scheduler sees a tick at most one interval late; with a shorter grace period every
         // tick would count as missed, and `skip` schedules would never run.
@@ -556,6 +567,12 @@ mod tests {
             jail.set_env("CAPSTATS_AGGREGATION_PERIOD_TYPES", "[hourly]");
             let error = Settings::from_environment().unwrap_err().to_string();
             assert!(error.contains("AGGREGATION_PERIOD_TYPES"), "{error}");
+            jail.set_env(
+                "CAPSTATS_AGGREGATION_PERIOD_TYPES",
+                "[daily, weekly, daily]",
+            );
+            let error = Settings::from_environment().unwrap_err().to_string();
+            assert!(error.contains("names daily twice"), "{error}");
             jail.set_env("CAPSTATS_AGGREGATION_PERIOD_TYPES", "[]");
             let error = Settings::from_environment().unwrap_err().to_string();
             assert!(error.contains("at least one period type"), "{error}");

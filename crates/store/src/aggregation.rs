@@ -206,11 +206,11 @@ pub fn statement_text(
 }
 
 /// Recounts the row counts of `level` for the periods `first..=last` from the rows as they
-/// are now in this transaction: `database_aggregate_counts` for the instances of `scope` (every
-/// instance for [`InstanceScope::AllActive`], whose statement may also remove rows of
-/// instances that are no longer active), then `aggregate_period_counts`. Counting what is
-/// there, rather than adding up what the statement reports, keeps the counts exact whatever
-/// the statement wrote or deleted. Returns the rows of each instance of `scope` in the batch.
+/// are now in this transaction: `database_aggregate_counts` for the instances of `scope`
+/// (every instance for [`InstanceScope::AllActive`]), then `aggregate_period_counts`.
+/// Counting what is there, rather than adding up what the statement reports, keeps the
+/// counts exact whatever the statement wrote or deleted. Returns the rows of each instance of
+/// `scope` in the batch.
 fn recount_rows(
     connection: &mut PgConnection,
     level: AggregationLevel,

@@ -250,11 +250,20 @@ pub fn drop_partitions_before(
                 dropped.push(partition.partition_name);
             }
         }
-        for bookkeeping in [
-            "aggregation_ledger",
-            "database_aggregate_counts",
-            "aggregate_period_counts",
-        ] {
+        // Ledger rows are locked in key order first, like every other writer of several of
+        // them (see `ledger`), so that this cannot deadlock with a sample writer.
+        diesel::sql_query(
+            "DELETE FROM aggregation_ledger AS ledger
+             USING (SELECT level, period_type, period_start FROM aggregation_ledger
+                    WHERE period_start < $1
+                    ORDER BY level, period_type, period_start
+                    FOR UPDATE) AS expired
+             WHERE (ledger.level, ledger.period_type, ledger.period_start)
+                 = (expired.level, expired.period_type, expired.period_start)",
+        )
+        .bind::<diesel::sql_types::Date, _>(keep_from)
+        .execute(connection)?;
+        for bookkeeping in ["database_aggregate_counts", "aggregate_period_counts"] {
             diesel::sql_query(format!("DELETE FROM {bookkeeping} WHERE period_start < $1"))
                 .bind::<diesel::sql_types::Date, _>(keep_from)
                 .execute(connection)?;

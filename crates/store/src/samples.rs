@@ -28,8 +28,8 @@ pub struct WriteSummary {
     pub instance_days_refreshed: u64,
     /// Inventory rows created or updated.
     pub databases_recorded: u64,
-    /// Ledger entries marked stale (or created as pending) for the touched periods, and
-    /// existing entries of the periods right after them (whose changes compare with them).
+    /// Ledger entries marked stale (or created as pending) for the touched periods and the
+    /// periods right after them (whose changes compare with them).
     pub ledger_entries_marked: u64,
 }
 
@@ -42,8 +42,8 @@ impl std::ops::AddAssign for WriteSummary {
     }
 }
 
-/// The temporary staging table samples are copied into; it is created and dropped by each
-/// write, so it is not part of the generated schema.
+/// The temporary staging table samples are copied into; it is created per write and dropped
+/// at commit, so it is not part of the generated schema.
 #[allow(missing_docs)]
 mod staging {
     diesel::table! {
@@ -191,9 +191,6 @@ fn write_in_transaction(
     .execute(connection)?;
 
     let ledger_entries_marked = diesel::sql_query(MARK_STALE_SQL.as_str()).execute(connection)?;
-    // Dropped now rather than at commit, so that a caller's transaction can write several
-    // batches (an import in chunks, to show its progress).
-    diesel::sql_query("DROP TABLE incoming_database_size_stats").execute(connection)?;
 
     Ok(WriteSummary {
         samples_written: samples_written as u64,
@@ -224,13 +221,14 @@ fn touched_periods() -> String {
 }
 
 /// Marks stale, for the staged instances, at both levels and for every period type: every
-/// period containing a staged date, and the period right after each when that one is in the
-/// ledger already (its change columns compare it with the period the samples changed, so they
-/// are wrong until it is recomputed too; periods not in the ledger are left alone, whoever
-/// computes them first reads the new samples anyway). Entries for containing periods that do
-/// not exist yet are created without `computed_at`: they tell a computation that starts
-/// concurrently that it may have missed these samples (see `ledger`), and count as "not
-/// computed" for the skip rule.
+/// period containing a staged date, and the period right after each (its change columns
+/// compare it with the period the samples changed, so they are wrong until it is recomputed
+/// too). Entries that do not exist yet are created without `computed_at`: they tell a
+/// computation that starts concurrently that it may have missed these samples (see `ledger`),
+/// and count as "not computed" for the skip rule. The following period is marked even when
+/// it has no entry yet, because "no entry" may be the uncommitted entry of its first
+/// computation, which has read the samples as they were: the upsert waits for that
+/// computation and then marks its period.
 ///
 /// One statement taking its row locks in `(level, period_type, period_start)` order, the order
 /// computations lock their ledger rows in (`ledger::begin_computation`): marking the containing
@@ -243,21 +241,17 @@ static MARK_STALE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(||
          SELECT level.name, marked.period_type, marked.period_start, marked.period_end,
                 array_agg(DISTINCT marked.instance_id ORDER BY marked.instance_id), now()
          FROM (
-             SELECT touched.instance_id, period.period_type, shift.following,
+             SELECT touched.instance_id, period.period_type,
                     (period.period_start + shift.offset_length)::date AS period_start,
                     (period.period_start + shift.offset_length + period.length)::date - 1
                         AS period_end
              FROM (SELECT DISTINCT instance_id, collected_date
                    FROM incoming_database_size_stats) AS touched
              CROSS JOIN LATERAL (VALUES {periods}) AS period (period_type, period_start, length)
-             CROSS JOIN LATERAL (VALUES (false, interval '0 days'), (true, period.length))
-                 AS shift (following, offset_length)
+             CROSS JOIN LATERAL (VALUES (interval '0 days'), (period.length))
+                 AS shift (offset_length)
          ) AS marked
          CROSS JOIN (VALUES ('database'), ('instance')) AS level (name)
-         WHERE NOT marked.following OR EXISTS (
-             SELECT 1 FROM aggregation_ledger AS known
-             WHERE known.level = level.name AND known.period_type = marked.period_type
-               AND known.period_start = marked.period_start)
          GROUP BY level.name, marked.period_type, marked.period_start, marked.period_end
          ORDER BY level.name, marked.period_type, marked.period_start
          ON CONFLICT (level, period_type, period_start) DO UPDATE SET

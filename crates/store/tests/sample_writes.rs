@@ -164,6 +164,7 @@ fn a_writer_with_gaps_in_its_dates_does_not_deadlock_with_a_computation_of_the_p
     // would wait for the other and PostgreSQL would abort one of them.
     let late = samples(&[1, 3], 20);
     let url = database.url();
+    let mut observer = database.connection();
     let writer = computation
         .transaction(|connection| {
             ledger::begin_computation(connection, level, &[month(2)], &scope)?;
@@ -171,7 +172,15 @@ fn a_writer_with_gaps_in_its_dates_does_not_deadlock_with_a_computation_of_the_p
                 let mut writer = PgConnection::establish(&url).unwrap();
                 write_database_samples(&mut writer, &late)
             });
-            std::thread::sleep(Duration::from_millis(700));
+            // Until the writer waits for February's row, which this transaction holds.
+            let started = std::time::Instant::now();
+            while row_lock_waits(&mut observer) == 0 {
+                assert!(
+                    started.elapsed() < Duration::from_secs(20),
+                    "the writer never waited"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
             ledger::begin_computation(connection, level, &[month(3)], &scope)?;
             Ok::<_, store::StoreError>(writer)
         })
@@ -191,4 +200,21 @@ fn a_writer_with_gaps_in_its_dates_does_not_deadlock_with_a_computation_of_the_p
         .map(|entry| entry.period)
         .collect();
     assert_eq!(stale, months.to_vec());
+}
+
+/// Backends of this database waiting for another transaction (a row lock).
+fn row_lock_waits(connection: &mut PgConnection) -> i64 {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        count: i64,
+    }
+    diesel::sql_query(
+        "SELECT count(*) AS count FROM pg_locks
+         WHERE locktype = 'transactionid' AND NOT granted
+           AND pid IN (SELECT pid FROM pg_stat_activity WHERE datname = current_database())",
+    )
+    .get_result::<Count>(connection)
+    .unwrap()
+    .count
 }

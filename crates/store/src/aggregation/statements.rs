@@ -20,9 +20,9 @@
 //! | `$6` | the ids of the active instances to compute |
 //!
 //! and of the grouped forms only: `$7` the `date_trunc` unit, `$8` one period's length as an
-//! interval. Each statement returns the rows written and deleted per instance and per period
-//! start (`GROUPING SETS`). `growth_rate` and `trend_direction` are generated columns of the
-//! tables, so the statements never compute them.
+//! interval. Each statement returns the rows deleted per instance (the rows written come from
+//! the recount that follows it). `growth_rate` and `trend_direction` are generated columns of
+//! the tables, so the statements never compute them.
 
 use std::sync::LazyLock;
 
