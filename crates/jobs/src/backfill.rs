@@ -10,6 +10,7 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
@@ -23,6 +24,10 @@ use sync_session::{PeriodOutcome, SessionStatus, SyncCategory, SyncType};
 
 use crate::records::RecordBook;
 use crate::{JobError, Progress};
+
+/// How often a backfill records that it is alive while its batches run: well inside any
+/// sensible `CAPSTATS_SESSION_TIMEOUT_SECONDS` (120 s by default).
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
 
 /// What to compute.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,15 +179,29 @@ pub fn run_backfill(
             progress.advance(batch.len() as u64);
         }
     };
+    let (stop_heartbeats, stopped) = std::sync::mpsc::channel::<()>();
     let worker_errors: Vec<StoreError> = std::thread::scope(|scope| {
+        // The run's own connection is idle until the batches are done: it sends the session's
+        // heartbeats meanwhile, so that one batch longer than the session timeout does not
+        // look like a run whose worker is gone.
+        let connection = &mut connection;
+        scope.spawn(move || {
+            while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(HEARTBEAT_INTERVAL) {
+                if let Err(error) = sessions::heartbeat(connection, session_id) {
+                    tracing::warn!(session_id, %error, "could not record a session heartbeat");
+                }
+            }
+        });
         let handles: Vec<_> = (0..parallelism).map(|_| scope.spawn(worker)).collect();
-        handles
+        let errors = handles
             .into_iter()
             .filter_map(|handle| match handle.join() {
                 Ok(result) => result.err(),
                 Err(_) => Some(StoreError::Task("a backfill worker thread panicked".into())),
             })
-            .collect()
+            .collect();
+        drop(stop_heartbeats);
+        errors
     });
     progress.finish();
 

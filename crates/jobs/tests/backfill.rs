@@ -184,3 +184,57 @@ fn a_backfill_rejects_an_empty_range() {
         "no yearly period starts between 2025-01-02 and 2025-12-31"
     );
 }
+
+#[test]
+fn a_backfill_sends_heartbeats_while_a_batch_waits() {
+    use diesel::connection::SimpleConnection;
+    let database = test_support::TestDatabase::new();
+    let mut connection = database.connection();
+    seed_demo(&mut connection, &seed_options(), &NoProgress).unwrap();
+    // Hold the lock of one month the backfill computes, so that its batch waits.
+    let march = capacity_model::Period::containing(
+        PeriodType::Monthly,
+        NaiveDate::from_ymd_opt(2025, 3, 1).unwrap(),
+    );
+    let mut holder = database.connection();
+    holder.batch_execute("BEGIN").unwrap();
+    store::ledger::lock_periods(&mut holder, AggregationLevel::Database, &[march]).unwrap();
+    let pool = database.pool(2);
+    let backfill = std::thread::spawn(move || {
+        run_backfill(
+            &pool,
+            &BackfillRequest {
+                period_type: PeriodType::Monthly,
+                from: NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
+                to: NaiveDate::from_ymd_opt(2025, 3, 31).unwrap(),
+                levels: vec![AggregationLevel::Database],
+                triggered_by: "test".into(),
+                sync_type: SyncType::ManualTask,
+                parallelism: 1,
+            },
+            &NoProgress,
+        )
+    });
+    // The batch waits; the session's heartbeat still moves on.
+    let started = std::time::Instant::now();
+    let heartbeat_moved = loop {
+        let sessions = store::sessions::list_sessions(&mut connection, 1, 0).unwrap();
+        let session = sessions.into_iter().next();
+        if let Some(session) = session
+            && let (Some(started_at), Some(heartbeat_at)) =
+                (session.started_at, session.heartbeat_at)
+            && heartbeat_at - started_at >= chrono::Duration::seconds(4)
+        {
+            break session.status == SessionStatus::Running;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "no heartbeat while the batch waited"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert!(heartbeat_moved);
+    holder.batch_execute("COMMIT").unwrap();
+    let report = backfill.join().unwrap().unwrap();
+    assert_eq!(report.status, SessionStatus::Completed);
+}
