@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{Days, NaiveDate, Utc};
 use diesel::Connection;
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 const BATCH_ITEMS: usize = 5_000;
@@ -77,17 +77,7 @@ async fn measure(batches: usize, clients: usize, partitions_first: bool) {
         .iter()
         .map(|item| item["id"].as_i64().unwrap())
         .collect();
-    let (status, created) = app
-        .call(
-            &admin,
-            Method::POST,
-            "/auth/tokens",
-            Some(&csrf),
-            Some(json!({"name": "bench", "scopes": ["ingest"]})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    let token = created["data"]["token"].as_str().unwrap().to_owned();
+    let token = app.create_token(&admin, &csrf, json!(["ingest"])).await;
     // Bodies are serialised up front: the client's work is not what is measured.
     let payloads: Vec<Value> = (0..batches)
         .map(|index| batch(index, &instance_ids))

@@ -77,20 +77,6 @@ async fn post_stats(
         .await
 }
 
-async fn create_token(app: &TestApp, admin: &Client, csrf: &str, scopes: Value) -> String {
-    let (status, body) = app
-        .call(
-            admin,
-            Method::POST,
-            "/auth/tokens",
-            Some(csrf),
-            Some(json!({"name": "loader", "scopes": scopes})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    body["data"]["token"].as_str().unwrap().to_owned()
-}
-
 #[actix_web::test]
 async fn a_valid_batch_is_written_and_marks_aggregated_periods_stale() {
     let app = TestApp::spawn(100).await;
@@ -160,7 +146,7 @@ async fn a_valid_batch_is_written_and_marks_aggregated_periods_stale() {
     assert_eq!(stale, 6, "daily, weekly and monthly at both levels");
 
     // Sending the same batch again replaces the samples (an upsert), with a token this time.
-    let token = create_token(&app, &admin, &csrf, json!(["ingest"])).await;
+    let token = app.create_token(&admin, &csrf, json!(["ingest"])).await;
     let mut replaced = batch.clone();
     replaced["items"][0]["size_mb"] = json!(1300);
     let (status, body) = post_with_token(&app, &token, &replaced).await;
@@ -188,14 +174,14 @@ async fn only_admin_sessions_and_ingest_tokens_may_post() {
     let (viewer, viewer_csrf) = app.login("viewer").await;
     let (status, body) = post_stats(&app, &viewer, Some(&viewer_csrf), batch.clone()).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-    let plain = create_token(&app, &admin, &csrf, json!([])).await;
+    let plain = app.create_token(&admin, &csrf, json!([])).await;
     let (status, body) = post_with_token(&app, &plain, &batch).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert!(
         body["message"].as_str().unwrap().contains("ingest"),
         "{body}"
     );
-    let ingest = create_token(&app, &admin, &csrf, json!(["ingest"])).await;
+    let ingest = app.create_token(&admin, &csrf, json!(["ingest"])).await;
     let (status, body) = post_with_token(&app, &ingest, &batch).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     app.stop().await;

@@ -148,8 +148,8 @@ pub async fn run_collection(
     })
     .await?;
     let session_id = match open_session(store, job, job_id, worker_name, &targets).await? {
-        Ok(session_id) => session_id,
-        Err(cancelled) => {
+        OpenedSession::Run(session_id) => session_id,
+        OpenedSession::Cancelled(cancelled) => {
             tracing::info!(
                 session_id = cancelled,
                 "the session was cancelled while queued; not running"
@@ -233,15 +233,23 @@ pub fn new_session(job: &CollectionJob, job_id: Option<&str>) -> NewSession {
     }
 }
 
+/// The session a collection records into, or the cancelled session it must not run for.
+enum OpenedSession {
+    /// Run, recording into this session.
+    Run(i64),
+    /// The session was cancelled while the job was queued.
+    Cancelled(i64),
+}
+
 /// The session the run records into: the one created when the job was enqueued, or a new one.
-/// `Err(id)` when that session was cancelled while the job was queued: nothing is to run.
+/// A session cancelled while the job was queued is not replaced: nothing is to run.
 async fn open_session(
     store: &ConnectionPool,
     job: &CollectionJob,
     job_id: Option<&str>,
     worker_name: &str,
     targets: &[CollectionTarget],
-) -> Result<Result<i64, i64>, JobError> {
+) -> Result<OpenedSession, JobError> {
     let records: Vec<(InstanceId, String)> = targets
         .iter()
         .map(|target| (target.id, target.name.clone()))
@@ -254,8 +262,8 @@ async fn open_session(
     Ok(store::run_blocking(store, move |connection| {
         if let Some(id) = existing {
             match sessions::start_job_session(connection, id, &worker_name)? {
-                JobSessionStart::Started => return Ok(Ok(id)),
-                JobSessionStart::Cancelled => return Ok(Err(id)),
+                JobSessionStart::Started => return Ok(OpenedSession::Run(id)),
+                JobSessionStart::Cancelled => return Ok(OpenedSession::Cancelled(id)),
                 // A retry of a job whose session already ended: record the retry anew.
                 JobSessionStart::Ended(_) | JobSessionStart::Missing => {}
             }
@@ -266,7 +274,7 @@ async fn open_session(
         if let (true, Some(job_id)) = (scheduled, job_id.as_deref()) {
             store::schedules::link_tick_session(connection, job_id, id)?;
         }
-        Ok(Ok(id))
+        Ok(OpenedSession::Run(id))
     })
     .await?)
 }

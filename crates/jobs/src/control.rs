@@ -182,19 +182,15 @@ pub async fn run_schedule_now(
     let trigger = Trigger::Manual {
         requested_by: requested_by.to_owned(),
     };
-    let job =
+    let mut job =
         Job::for_tick(&schedule.job_name, &schedule.name, Utc::now(), today).ok_or_else(|| {
             JobError::InvalidRequest(format!(
                 "schedule `{}` names an unknown job `{}`",
                 schedule.name, schedule.job_name
             ))
         })?;
-    match job {
-        // A refresh opens its session when it starts, and only when something is stale, for
-        // exactly the instances that changed: a session made now could stay pending forever.
-        Job::Aggregation(mut aggregation)
-            if !matches!(aggregation.work, AggregationWork::RefreshStale) =>
-        {
+    match &mut job {
+        Job::Aggregation(aggregation) => {
             aggregation.trigger = trigger;
             if let AggregationWork::Due {
                 skip_up_to_date, ..
@@ -202,22 +198,21 @@ pub async fn run_schedule_now(
             {
                 *skip_up_to_date = false;
             }
+        }
+        Job::Collection(collection) => collection.trigger = trigger,
+        Job::Maintenance(_) => {}
+    }
+    match job {
+        // A refresh opens its session when it starts, and only when something is stale, for
+        // exactly the instances that changed: a session made now could stay pending forever.
+        Job::Aggregation(aggregation)
+            if !matches!(aggregation.work, AggregationWork::RefreshStale) =>
+        {
             enqueue_aggregation(store, job_pool, aggregation, max_attempts).await
         }
         // Maintenance, collection and refresh jobs open their session (if any) when they start.
         other => {
             let job_id = job_store::new_job_id();
-            let other = match other {
-                Job::Collection(collection) => Job::Collection(CollectionJob {
-                    trigger,
-                    ..collection
-                }),
-                Job::Aggregation(aggregation) => Job::Aggregation(AggregationJob {
-                    trigger,
-                    ..aggregation
-                }),
-                other => other,
-            };
             job_store::enqueue(job_pool, &other, &job_id, max_attempts).await?;
             Ok(Enqueued {
                 job_id,

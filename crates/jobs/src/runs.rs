@@ -79,9 +79,10 @@ fn consecutive_runs(level: AggregationLevel, periods: Vec<Period>) -> Vec<WorkIt
 }
 
 /// The periods a run on `logical_date` computes, per level and each of `period_types`
-/// (DESIGN §5a): the last complete period of each type and, within `catch_up_periods`, earlier complete periods that
-/// are not up to date in the ledger. With `skip_up_to_date`, an up-to-date last complete
-/// period is skipped too (scheduled runs); without, it is always recomputed (run now).
+/// (DESIGN §5a): the last complete period of each type and, within `catch_up_periods`,
+/// earlier complete periods that are not up to date in the ledger. With `skip_up_to_date`, an
+/// up-to-date last complete period is skipped too (scheduled runs); without, it is always
+/// recomputed (run now).
 ///
 /// Periods starting before `keep_from` (the retention's first month) are never due: partition
 /// maintenance drops their rows, and recomputing them from the samples the retention left
@@ -252,14 +253,17 @@ fn open_session(
     ))
 }
 
-/// The report of a job whose session was cancelled before it started.
-fn cancelled_before_start(session_id: i64) -> RunReport {
-    RunReport {
-        session_id: Some(session_id),
-        status: SessionStatus::Cancelled,
-        items: 0,
-        rows_written: 0,
-        rows_deleted: 0,
+impl RunReport {
+    /// The report of a run that computed nothing: a session cancelled before it started, or
+    /// a refresh that found nothing stale (no session).
+    fn without_work(session_id: Option<i64>, status: SessionStatus) -> Self {
+        Self {
+            session_id,
+            status,
+            items: 0,
+            rows_written: 0,
+            rows_deleted: 0,
+        }
     }
 }
 
@@ -315,7 +319,12 @@ pub fn execute(
     let (session_id, instance_ids) = match open_session(connection, job, job_id, worker_name, None)?
     {
         OpenedSession::Run(session_id, instance_ids) => (session_id, instance_ids),
-        OpenedSession::Cancelled(session_id) => return Ok(cancelled_before_start(session_id)),
+        OpenedSession::Cancelled(session_id) => {
+            return Ok(RunReport::without_work(
+                Some(session_id),
+                SessionStatus::Cancelled,
+            ));
+        }
     };
     match run_chunks(connection, session_id, &instance_ids, &items, settings) {
         Ok(report) => Ok(report),
@@ -425,13 +434,7 @@ fn refresh_stale(
 ) -> Result<RunReport, JobError> {
     let entries = ledger::stale_entries(connection, 1000)?;
     if entries.is_empty() {
-        return Ok(RunReport {
-            session_id: None,
-            status: SessionStatus::Completed,
-            items: 0,
-            rows_written: 0,
-            rows_deleted: 0,
-        });
+        return Ok(RunReport::without_work(None, SessionStatus::Completed));
     }
     let stale: BTreeSet<InstanceId> = entries
         .iter()
@@ -444,7 +447,12 @@ fn refresh_stale(
         .collect();
     let session_id = match open_session(connection, job, job_id, worker_name, Some(active))? {
         OpenedSession::Run(session_id, _) => session_id,
-        OpenedSession::Cancelled(session_id) => return Ok(cancelled_before_start(session_id)),
+        OpenedSession::Cancelled(session_id) => {
+            return Ok(RunReport::without_work(
+                Some(session_id),
+                SessionStatus::Cancelled,
+            ));
+        }
     };
     let result = (|| -> Result<RunReport, StoreError> {
         let records: Vec<InstanceId> = sessions::session_records(connection, session_id)?

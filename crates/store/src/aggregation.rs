@@ -5,9 +5,9 @@
 //! key and period, pairs each group with the previous period's group through `lag`, upserts
 //! the rows with `INSERT … ON CONFLICT DO UPDATE`, deletes rows whose key has no samples in
 //! the window any more, and returns the rows deleted per instance; a recount of the batch's
-//! rows then gives the rows written per instance and keeps the count tables exact. All arithmetic is on
-//! `numeric` integers with [`crate::sql::divide_rounded`], so the stored digits equal those of
-//! `aggregation-core`.
+//! rows then gives the rows written per instance and keeps the count tables exact. All
+//! arithmetic is exact integer arithmetic rounded once (see [`crate::sql::divide_rounded`]), so
+//! the stored digits equal those of `aggregation-core`.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

@@ -111,6 +111,21 @@ impl TestApp {
         )
     }
 
+    /// Creates an API token with `scopes` as the signed-in `admin` and returns it.
+    pub async fn create_token(&self, admin: &Client, csrf: &str, scopes: Value) -> String {
+        let (status, body) = self
+            .call(
+                admin,
+                Method::POST,
+                "/auth/tokens",
+                Some(csrf),
+                Some(json!({"name": "loader", "scopes": scopes})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["data"]["token"].as_str().unwrap().to_owned()
+    }
+
     pub async fn get(&self, client: &Client, path: &str) -> (StatusCode, Value) {
         self.call(client, Method::GET, path, None, None).await
     }
