@@ -138,38 +138,33 @@ fn main() -> anyhow::Result<()> {
         floor_runs.push(floor_run);
         parallel_floor_runs.push(parallel_floor);
     }
-    let middle = |mut ratios: Vec<f64>| {
+    // Whole-run times per round, then medians of times and of per-round ratios.
+    let totals = |runs: &[Vec<(PeriodType, Duration)>]| -> Vec<Duration> {
+        runs.iter().map(|run| total(run)).collect()
+    };
+    let (parallel, serial, floor_serial) = (
+        totals(&parallel_runs),
+        totals(&serial_runs),
+        totals(&floor_runs),
+    );
+    let median_ratio = |ours: &[Duration], floor: &[Duration]| {
+        let mut ratios: Vec<f64> = ours
+            .iter()
+            .zip(floor)
+            .map(|(ours, floor)| ours.as_secs_f64() / floor.as_secs_f64())
+            .collect();
         ratios.sort_by(f64::total_cmp);
         ratios[ratios.len() / 2]
     };
-    let parallel_ratio = middle(
-        parallel_runs
-            .iter()
-            .zip(&parallel_floor_runs)
-            .map(|(ours, floor)| total(ours).as_secs_f64() / floor.as_secs_f64())
-            .collect(),
-    );
-    let serial_ratio = middle(
-        serial_runs
-            .iter()
-            .zip(&floor_runs)
-            .map(|(ours, floor)| ratio(ours, floor))
-            .collect(),
-    );
-    parallel_floor_runs.sort();
-    let shipped_ratio = middle(
-        parallel_runs
-            .iter()
-            .zip(&floor_runs)
-            .map(|(ours, floor)| ratio(ours, floor))
-            .collect(),
-    );
+    let parallel_ratio = median_ratio(&parallel, &parallel_floor_runs);
+    let serial_ratio = median_ratio(&serial, &floor_serial);
+    let shipped_ratio = median_ratio(&parallel, &floor_serial);
     println!(
         "median over {rounds} rounds: capstats ×{parallelism} {:.2} s, floor ×{parallelism} {:.2} s, capstats ×1 {:.2} s, floor ×1 {:.2} s",
-        median(&parallel_runs).as_secs_f64(),
-        parallel_floor_runs[parallel_floor_runs.len() / 2].as_secs_f64(),
-        median(&serial_runs).as_secs_f64(),
-        median(&floor_runs).as_secs_f64(),
+        median(&parallel).as_secs_f64(),
+        median(&parallel_floor_runs).as_secs_f64(),
+        median(&serial).as_secs_f64(),
+        median(&floor_serial).as_secs_f64(),
     );
     println!(
         "median ratios: capstats as shipped (×{parallelism}) to the floor's statements one after another {shipped_ratio:.2} (target ≤ 1.50); like for like {parallel_ratio:.2} with {parallelism} connections each, {serial_ratio:.2} with 1 each"
@@ -177,10 +172,10 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn median(runs: &[Vec<(PeriodType, Duration)>]) -> Duration {
-    let mut totals: Vec<Duration> = runs.iter().map(|run| total(run)).collect();
-    totals.sort();
-    totals[totals.len() / 2]
+fn median(times: &[Duration]) -> Duration {
+    let mut times = times.to_vec();
+    times.sort();
+    times[times.len() / 2]
 }
 
 fn ratio(ours: &[(PeriodType, Duration)], floor: &[(PeriodType, Duration)]) -> f64 {
