@@ -331,12 +331,15 @@ async fn collect_now_reads_an_instance_on_a_worker_and_never_returns_the_passwor
                 "connection_user": server.username(),
                 // The local server trusts its clients; the password is stored all the same.
                 "connection_password": "never-shown",
+                // The local server has no TLS.
+                "tls_mode": "disable",
             })),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let id = created["data"]["id"].as_i64().unwrap();
     assert_eq!(created["data"]["has_password"], true);
+    assert_eq!(created["data"]["tls_mode"], "disable");
     assert_eq!(created["data"]["connection_user"], server.username());
     let (_, fetched) = app.get(&admin, &format!("/instances/{id}")).await;
     let (_, listed) = app.get(&admin, "/instances?limit=100").await;
@@ -414,5 +417,97 @@ async fn collect_now_reads_an_instance_on_a_worker_and_never_returns_the_passwor
     // The test's own database is among today's samples.
     let today = Utc::now().date_naive();
     assert!(stored_sample(&url, id, app.database.name(), today).is_some());
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn retargeting_an_instance_drops_its_password_and_says_so() {
+    let app = TestApp::spawn(100).await;
+    let (admin, csrf) = app.login("admin").await;
+    let (status, created) = app
+        .call(
+            &admin,
+            Method::POST,
+            "/instances",
+            Some(&csrf),
+            Some(json!({
+                "name": "pg-remote", "db_type": "postgresql", "host": "db1.example.test",
+                "port": 5432, "connection_user": "collector",
+                "connection_password": "for-db1-only",
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["data"]["id"].as_i64().unwrap();
+    assert_eq!(created["data"]["tls_mode"], "verify-full", "the default");
+    let put = |body: Value| {
+        let (admin, csrf) = (&admin, &csrf);
+        let app = &app;
+        async move {
+            app.call(
+                admin,
+                Method::PUT,
+                &format!("/instances/{id}"),
+                Some(csrf),
+                Some(body),
+            )
+            .await
+        }
+    };
+
+    // Settings that do not change the target keep the password, as does resending the host.
+    let (status, body) = put(json!({"description": "primary", "host": "db1.example.test"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["password_cleared"], false, "{body}");
+    assert_eq!(body["data"]["has_password"], true);
+    assert_eq!(body["message"], "instance updated");
+
+    // Another host without a new password: the password is dropped, and the answer says so.
+    let (status, body) = put(json!({"host": "attacker.example.test"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["password_cleared"], true, "{body}");
+    assert_eq!(body["data"]["has_password"], false);
+    assert!(
+        body["message"].as_str().unwrap().contains("cleared"),
+        "{body}"
+    );
+    let (_, fetched) = app.get(&admin, &format!("/instances/{id}")).await;
+    assert_eq!(fetched["data"]["has_password"], false);
+
+    // A new target with its own password in the same request keeps that password.
+    let (status, body) =
+        put(json!({"port": 6432, "connection_password": "for-the-new-port"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["password_cleared"], false, "{body}");
+    assert_eq!(body["data"]["has_password"], true);
+
+    // Lowering the TLS mode counts as a new target; raising it does not.
+    let (_, body) = put(json!({"tls_mode": "require"})).await;
+    assert_eq!(body["data"]["password_cleared"], true, "{body}");
+    assert_eq!(body["data"]["tls_mode"], "require");
+    let (_, body) = put(json!({"connection_password": "again"})).await;
+    assert_eq!(body["data"]["has_password"], true, "{body}");
+    let (_, body) = put(json!({"tls_mode": "verify-full"})).await;
+    assert_eq!(body["data"]["password_cleared"], false, "{body}");
+    assert_eq!(body["data"]["has_password"], true);
+
+    // Each connection field drops it.
+    for change in [
+        json!({"port": 5433}),
+        json!({"db_type": "mysql"}),
+        json!({"connection_user": "someone-else"}),
+        json!({"connection_database": "other"}),
+    ] {
+        let (_, body) = put(json!({"connection_password": "again"})).await;
+        assert_eq!(body["data"]["has_password"], true, "{body}");
+        let (status, body) = put(change.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{change}: {body}");
+        assert_eq!(body["data"]["password_cleared"], true, "{change}: {body}");
+    }
+
+    // An unknown mode is refused, naming the field.
+    let (status, body) = put(json!({"tls_mode": "prefer"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["errors"][0]["field"], "tls_mode", "{body}");
     app.stop().await;
 }

@@ -2,6 +2,7 @@
 //! together; the work itself lives in the `jobs` crate.
 #![doc = include_str!("../README.md")]
 
+mod credentials;
 mod operate;
 mod output;
 mod progress;
@@ -44,6 +45,9 @@ enum Command {
     /// Inspect runs (sync sessions).
     #[command(subcommand)]
     Sessions(operate::SessionsCommand),
+    /// Maintain the sealed collector passwords (key rotation).
+    #[command(subcommand)]
+    Credentials(credentials::CredentialsCommand),
     /// Load size history from a CSV file with the header
     /// instance_name,db_type,database_name,collected_date,size_mb,data_size_mb,log_size_mb.
     /// The whole file is checked first; a file with any problem writes nothing.
@@ -160,6 +164,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sessions(command) => {
             return runtime()?.block_on(operate::sessions(&settings, command));
         }
+        Command::Credentials(command) => {
+            return runtime()?.block_on(credentials::credentials(&settings, command));
+        }
         Command::Collect { instances } => {
             return runtime()?.block_on(collect(&settings, instances));
         }
@@ -223,6 +230,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         | Command::Schedules(_)
         | Command::Jobs(_)
         | Command::Sessions(_)
+        | Command::Credentials(_)
         | Command::Collect { .. } => {
             unreachable!("handled above")
         }

@@ -326,3 +326,93 @@ fn operators_can_inspect_and_control_schedules_jobs_and_sessions() {
     let error = fails(&["sessions", "show", "99"]);
     assert!(error.contains("sync session 99 not found"), "{error}");
 }
+
+#[test]
+fn rotate_key_reseals_the_stored_passwords_under_the_new_key() {
+    use collectors::credentials::{CredentialKey, CredentialKeys};
+    let database = test_support::TestDatabase::new();
+    let mut connection = database.connection();
+    let (old_hex, new_hex) = ("0a".repeat(32), "0b".repeat(32));
+    let old = CredentialKeys::new(CredentialKey::from_hex(&old_hex).unwrap(), Vec::new());
+    let created = store::instances::create_instance(
+        &mut connection,
+        &store::instances::NewInstance {
+            name: "sealed-before".into(),
+            db_type: capacity_model::DbType::Postgresql,
+            host: Some("db.example.test".into()),
+            port: None,
+            description: None,
+        },
+    )
+    .unwrap();
+    store::instances::update_instance(
+        &mut connection,
+        created.id,
+        &store::instances::InstanceChanges {
+            connection_password: Some(Some(old.seal(created.id, "kept-secret"))),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let rotate = |keys: &[(&str, &str)]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_capstats-worker"));
+        command
+            .args(["credentials", "rotate-key", "--batch-size", "1"])
+            .env("DATABASE_URL", database.url())
+            .env("CAPSTATS_TIMEZONE", "UTC")
+            .env("CAPSTATS_LOG", "warn");
+        for (name, value) in keys {
+            command.env(name, value);
+        }
+        command.output().expect("the binary runs")
+    };
+
+    let output = rotate(&[
+        ("CAPSTATS_CREDENTIAL_KEY", &new_hex),
+        ("CAPSTATS_CREDENTIAL_OLD_KEYS", &old_hex),
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains("1 stored passwords: 1 re-sealed"),
+        "{stdout}"
+    );
+    let again = rotate(&[
+        ("CAPSTATS_CREDENTIAL_KEY", &new_hex),
+        ("CAPSTATS_CREDENTIAL_OLD_KEYS", &old_hex),
+    ]);
+    assert!(
+        text(&again.stdout).contains("0 re-sealed, 1 already under the current key"),
+        "{}",
+        text(&again.stdout)
+    );
+    // The new key alone opens it now.
+    let new = CredentialKeys::new(CredentialKey::from_hex(&new_hex).unwrap(), Vec::new());
+    let stored = store::instances::sealed_passwords_after(
+        &mut connection,
+        capacity_model::InstanceId(0),
+        10,
+    )
+    .unwrap();
+    assert_eq!(
+        new.open(created.id, &stored[0].sealed).unwrap(),
+        "kept-secret"
+    );
+
+    // Without the key that sealed a password, the command fails and says which instance.
+    let unknown = rotate(&[("CAPSTATS_CREDENTIAL_KEY", &"0c".repeat(32))]);
+    assert!(!unknown.status.success());
+    let stderr = text(&unknown.stderr);
+    assert!(
+        stderr.contains(&format!("instance {}", created.id)),
+        "{stderr}"
+    );
+    assert!(stderr.contains("CAPSTATS_CREDENTIAL_OLD_KEYS"), "{stderr}");
+    let keyless = rotate(&[]);
+    assert!(!keyless.status.success());
+    assert!(
+        text(&keyless.stderr).contains("CAPSTATS_CREDENTIAL_KEY is not set"),
+        "{}",
+        text(&keyless.stderr)
+    );
+}

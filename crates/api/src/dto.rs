@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use capacity_model::{
-    DatabaseSizeAggregate, DbType, Decimal, InstanceSizeAggregate, PeriodType, TrendDirection,
+    DatabaseSizeAggregate, DbType, Decimal, InstanceSizeAggregate, PeriodType, TlsMode,
+    TrendDirection,
 };
 
 /// An instance-level aggregate with its instance.
@@ -550,6 +551,8 @@ pub struct InstanceItem {
     pub connection_user: Option<String>,
     /// PostgreSQL: the database collectors connect to (default `postgres`).
     pub connection_database: Option<String>,
+    /// How collectors protect their connection to the server.
+    pub tls_mode: TlsMode,
     /// Whether a collector password is stored (the password itself is never returned).
     pub has_password: bool,
     /// Whether it is aggregated.
@@ -569,6 +572,7 @@ impl From<store::instances::Instance> for InstanceItem {
             description: instance.description,
             connection_user: instance.connection_user,
             connection_database: instance.connection_database,
+            tls_mode: instance.tls_mode,
             has_password: instance.has_password,
             is_active: instance.is_active,
             created_at: instance.created_at,
@@ -576,7 +580,25 @@ impl From<store::instances::Instance> for InstanceItem {
     }
 }
 
+/// The answer to `PUT /instances/{id}`: the instance and whether its password was dropped.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UpdatedInstanceItem {
+    /// The instance as stored now.
+    #[serde(flatten)]
+    pub instance: InstanceItem,
+    /// True when this update removed the stored collector password: the request cleared it
+    /// (`connection_password: ""`), or it changed `host`, `port`, `db_type`,
+    /// `connection_user`, `connection_database` or lowered `tls_mode` without sending a new
+    /// `connection_password`. Send the password again to collect.
+    pub password_cleared: bool,
+}
+
 /// `POST /instances` and `PUT /instances/{id}`.
+///
+/// A stored password belongs to the server it was given for: an update that changes `host`,
+/// `port`, `db_type`, `connection_user` or `connection_database`, or lowers `tls_mode`
+/// (`verify-full` → `require` → `disable`), drops it unless the same request sends a new
+/// `connection_password` (the answer then has `password_cleared: true`).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct InstanceInput {
     /// Unique name (1–255 characters).
@@ -591,11 +613,17 @@ pub struct InstanceInput {
     pub description: Option<String>,
     /// The login collectors connect as (empty clears it).
     pub connection_user: Option<String>,
-    /// The collector's password: stored sealed with `CAPSTATS_CREDENTIAL_KEY`, never
-    /// returned; empty clears it, absent leaves it as it is.
+    /// The collector's password: stored sealed with `CAPSTATS_CREDENTIAL_KEY` (bound to this
+    /// instance), never returned; empty clears it, absent leaves it as it is — unless the
+    /// request changes where or how collectors connect, which drops it.
     pub connection_password: Option<String>,
     /// PostgreSQL: the database collectors connect to (default `postgres`; empty clears it).
     pub connection_database: Option<String>,
+    /// `disable`, `require` or `verify-full` (the default for new instances): whether
+    /// collectors use TLS and check the server's certificate against the trusted roots
+    /// (system plus `CAPSTATS_COLLECTOR_CA_FILE`) and host name. Passwords are never sent in
+    /// clear text, whatever the mode.
+    pub tls_mode: Option<String>,
     /// Whether it is aggregated (default true).
     pub is_active: Option<bool>,
 }

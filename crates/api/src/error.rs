@@ -302,7 +302,9 @@ impl From<JobError> for ApiError {
                     .collect(),
                 message: rejected.summary,
             },
-            JobError::JobStore(_) | JobError::Read { .. } => Self::Task(error.to_string()),
+            JobError::JobStore(_) | JobError::Read { .. } | JobError::Collector(_) => {
+                Self::Task(error.to_string())
+            }
         }
     }
 }

@@ -12,6 +12,9 @@ pub enum ValidationError {
     /// The text is not one of the supported database engines.
     #[error("unknown database type `{0}`; expected one of mysql, postgresql, sqlserver, oracle")]
     UnknownDbType(String),
+    /// The text is not one of the TLS modes of collector connections.
+    #[error("unknown TLS mode `{0}`; expected one of disable, require, verify-full")]
+    UnknownTlsMode(String),
     /// The text is not an aggregation level.
     #[error("unknown aggregation level `{0}`; expected database or instance")]
     UnknownAggregationLevel(String),
@@ -89,6 +92,7 @@ impl ValidationError {
         match self {
             Self::UnknownPeriodType(_) => "period_type",
             Self::UnknownDbType(_) => "db_type",
+            Self::UnknownTlsMode(_) => "tls_mode",
             Self::UnknownAggregationLevel(_) => "level",
             Self::UnknownTrendDirection(_) => "trend_direction",
             Self::NotAPeriodStart { .. } => "period_start",
@@ -104,6 +108,7 @@ impl ValidationError {
         match self {
             Self::UnknownPeriodType(_)
             | Self::UnknownDbType(_)
+            | Self::UnknownTlsMode(_)
             | Self::UnknownAggregationLevel(_)
             | Self::UnknownTrendDirection(_) => "invalid_choice",
             Self::NotAPeriodStart { .. } => "not_a_period_start",

@@ -31,6 +31,39 @@ crate::named_enum! {
     }
 }
 
+crate::named_enum! {
+    /// How a collector protects its connection to a monitored server.
+    TlsMode, error: ValidationError = |text: &str| ValidationError::UnknownTlsMode(text.to_owned()), {
+        /// No TLS: only for servers on a trusted network. The password is still never sent in
+        /// clear text, but an impostor sees the login's challenge responses.
+        Disable => "disable",
+        /// TLS without checking the server's certificate: protects against eavesdropping,
+        /// not against an impostor.
+        Require => "require",
+        /// TLS with the certificate checked against the trusted roots and the host name (the
+        /// default).
+        VerifyFull => "verify-full",
+    }
+}
+
+// `named_enum!` fixes the derives, so `Default` is written out.
+#[allow(clippy::derivable_impls)]
+impl Default for TlsMode {
+    fn default() -> Self {
+        // Secure unless an operator says otherwise for a server without TLS.
+        Self::VerifyFull
+    }
+}
+
+impl TlsMode {
+    /// Whether `self` checks less than `other` (a change from `other` to `self` weakens the
+    /// connection).
+    pub fn weaker_than(self, other: TlsMode) -> bool {
+        // Declaration order is strength order.
+        self < other
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,5 +78,18 @@ mod tests {
             "db2".parse::<DbType>(),
             Err(ValidationError::UnknownDbType(_))
         ));
+    }
+
+    #[test]
+    fn tls_modes_round_trip_and_order_by_strength() {
+        for mode in TlsMode::ALL {
+            assert_eq!(mode.as_str().parse::<TlsMode>(), Ok(mode));
+        }
+        assert_eq!(TlsMode::default(), TlsMode::VerifyFull);
+        assert!(TlsMode::Disable.weaker_than(TlsMode::Require));
+        assert!(TlsMode::Require.weaker_than(TlsMode::VerifyFull));
+        assert!(!TlsMode::VerifyFull.weaker_than(TlsMode::Disable));
+        let error = "prefer".parse::<TlsMode>().unwrap_err();
+        assert_eq!(error.field(), "tls_mode");
     }
 }

@@ -13,7 +13,7 @@ pub use aggregate::{
     AggregationLevel, DatabaseSizeAggregate, InstanceSizeAggregate, TrendDirection,
 };
 pub use error::ValidationError;
-pub use instance::{DbType, InstanceId};
+pub use instance::{DbType, InstanceId, TlsMode};
 pub use period::{
     EARLIEST_SUPPORTED_DATE, LATEST_SUPPORTED_DATE, Period, PeriodType, PeriodsStartingBetween,
     validate_supported_date,

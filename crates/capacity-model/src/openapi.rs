@@ -3,7 +3,7 @@
 use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
 use utoipa::openapi::{RefOr, Schema};
 
-use crate::{AggregationLevel, DbType, PeriodType, TrendDirection};
+use crate::{AggregationLevel, DbType, PeriodType, TlsMode, TrendDirection};
 
 macro_rules! string_enum_schema {
     ($($name:ident: $description:literal),+ $(,)?) => {
@@ -28,4 +28,5 @@ string_enum_schema! {
     PeriodType: "The granularity of an aggregation.",
     AggregationLevel: "Database level or instance level.",
     TrendDirection: "growing above +5 %, shrinking below -5 %, else stable.",
+    TlsMode: "How a collector protects its connection: `disable` (no TLS), `require` (TLS, certificate not checked) or `verify-full` (TLS, certificate checked against the trusted roots and the host name; the default).",
 }

@@ -6,11 +6,23 @@ pub enum CollectorError {
     /// The credential key is missing or malformed.
     #[error("credential key: {0}")]
     Key(String),
-    /// A sealed credential cannot be opened: another key sealed it, or it was altered.
+    /// A sealed credential cannot be opened: it was sealed for another instance or altered, or
+    /// (first format) with a key that is not configured.
     #[error(
-        "the stored password cannot be decrypted with CAPSTATS_CREDENTIAL_KEY (was it sealed with another key?)"
+        "the stored password cannot be decrypted with CAPSTATS_CREDENTIAL_KEY or \
+         CAPSTATS_CREDENTIAL_OLD_KEYS (sealed with another key or for another instance, or \
+         altered); set the password again"
     )]
     Unsealable,
+    /// A sealed credential names a key that is not configured.
+    #[error(
+        "the stored password was sealed with key {key_id}, which is neither \
+         CAPSTATS_CREDENTIAL_KEY nor one of CAPSTATS_CREDENTIAL_OLD_KEYS"
+    )]
+    UnknownKey {
+        /// The id the sealed value carries.
+        key_id: String,
+    },
     /// The instance lacks what a collector needs.
     #[error("{0}")]
     Incomplete(String),
@@ -22,6 +34,30 @@ pub enum CollectorError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The trusted certificates for `verify-full` cannot be loaded.
+    #[error("{what}: {reason}")]
+    Trust {
+        /// The file or store.
+        what: String,
+        /// What went wrong.
+        reason: String,
+        /// The cause, when there is one.
+        #[source]
+        source: Option<std::io::Error>,
+    },
+    /// The server asked for the password in a form capstats never sends (PostgreSQL
+    /// cleartext password authentication, MySQL `mysql_clear_password`).
+    #[error(
+        "{server}: the server asked for the password in clear text ({method}); capstats \
+         refuses to send it. Configure scram-sha-256 (PostgreSQL) or a hashing \
+         authentication plugin (MySQL/MariaDB) for this login"
+    )]
+    CleartextRefused {
+        /// `host:port`.
+        server: String,
+        /// What the server asked for.
+        method: &'static str,
+    },
     /// The server did not answer in time.
     #[error("no answer from {server} within {seconds} s")]
     Timeout {
@@ -30,12 +66,12 @@ pub enum CollectorError {
         /// The limit.
         seconds: u64,
     },
-    /// The server refused the connection or the query.
+    /// The server refused the connection or the query, or TLS failed.
     #[error("{server}: {reason}")]
     Server {
         /// `host:port`.
         server: String,
-        /// The driver's message.
+        /// The driver's message, with its causes.
         reason: String,
     },
 }

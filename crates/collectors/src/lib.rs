@@ -3,5 +3,6 @@
 pub mod credentials;
 mod error;
 pub mod servers;
+pub mod tls;
 
 pub use error::CollectorError;

@@ -3,12 +3,18 @@
 
 use std::time::Duration;
 
-use capacity_model::DbType;
+use capacity_model::{DbType, TlsMode};
 use collectors::CollectorError;
 use collectors::servers::{Exclusions, ServerConnection, mebibytes, read_database_sizes};
+use collectors::tls::TlsTrust;
 use sqlx::{AssertSqlSafe, Connection, Executor, MySqlConnection, PgConnection};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The system's roots; the local servers have no TLS, so their instances say `disable`.
+fn trust() -> TlsTrust {
+    TlsTrust::load(None).unwrap()
+}
 
 fn postgres_server(user: &str) -> ServerConnection {
     let url = test_support::server_url();
@@ -19,6 +25,7 @@ fn postgres_server(user: &str) -> ServerConnection {
         user: user.to_owned(),
         password: None,
         database: None,
+        tls_mode: TlsMode::Disable,
     }
 }
 
@@ -32,7 +39,7 @@ async fn postgresql_sizes_are_read_with_pg_database_size() {
 
     let user = admin_url.username().to_owned();
     let exclusions = Exclusions::new(&["postgres".into()]).unwrap();
-    let sizes = read_database_sizes(&postgres_server(&user), &exclusions, TIMEOUT)
+    let sizes = read_database_sizes(&postgres_server(&user), &exclusions, &trust(), TIMEOUT)
         .await
         .unwrap();
     let (bytes,): (i64,) = sqlx::query_as("SELECT pg_database_size($1::text::name)")
@@ -106,9 +113,10 @@ async fn mysql_sizes_are_read_from_information_schema_with_a_password() {
         user: user.clone(),
         password: Some(password.into()),
         database: None,
+        tls_mode: TlsMode::Disable,
     };
     let exclusions = Exclusions::new(&["information_schema".into()]).unwrap();
-    let sizes = read_database_sizes(&server, &exclusions, TIMEOUT)
+    let sizes = read_database_sizes(&server, &exclusions, &trust(), TIMEOUT)
         .await
         .unwrap();
     let (total, data): (i64, i64) = sqlx::query_as(
@@ -137,7 +145,7 @@ async fn mysql_sizes_are_read_from_information_schema_with_a_password() {
         password: Some("wrong".into()),
         ..server.clone()
     };
-    let refused = read_database_sizes(&wrong, &exclusions, TIMEOUT)
+    let refused = read_database_sizes(&wrong, &exclusions, &trust(), TIMEOUT)
         .await
         .unwrap_err();
     assert!(
@@ -161,7 +169,7 @@ async fn an_unreachable_server_fails_with_the_reason() {
         port: Some(1),
         ..postgres_server("nobody")
     };
-    let error = read_database_sizes(&server, &Exclusions::new(&[]).unwrap(), TIMEOUT)
+    let error = read_database_sizes(&server, &Exclusions::new(&[]).unwrap(), &trust(), TIMEOUT)
         .await
         .unwrap_err();
     assert!(
@@ -172,8 +180,13 @@ async fn an_unreachable_server_fails_with_the_reason() {
         engine: DbType::Oracle,
         ..postgres_server("nobody")
     };
-    let error = read_database_sizes(&unsupported, &Exclusions::new(&[]).unwrap(), TIMEOUT)
-        .await
-        .unwrap_err();
+    let error = read_database_sizes(
+        &unsupported,
+        &Exclusions::new(&[]).unwrap(),
+        &trust(),
+        TIMEOUT,
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(error, CollectorError::Incomplete(_)), "{error}");
 }

@@ -10,8 +10,9 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use capacity_model::{DatabaseSizeSample, DbType, InstanceId};
-use collectors::credentials::CredentialKey;
+use collectors::credentials::CredentialKeys;
 use collectors::servers::{Exclusions, ServerConnection, read_database_sizes};
+use collectors::tls::TlsTrust;
 use settings::Settings;
 use store::ConnectionPool;
 use store::instances::CollectionTarget;
@@ -25,8 +26,10 @@ use crate::payloads::CollectionJob;
 /// How collectors connect and what they leave out, from the settings.
 #[derive(Debug, Clone)]
 pub struct CollectorSettings {
-    /// Opens stored passwords; without it only instances without a password can be read.
-    pub key: Option<CredentialKey>,
+    /// Open stored passwords; without them only instances without a password can be read.
+    pub keys: Option<CredentialKeys>,
+    /// The certificates `verify-full` connections trust.
+    pub trust: TlsTrust,
     /// System databases left out on PostgreSQL servers.
     pub postgresql_exclusions: Exclusions,
     /// System schemas left out on MySQL/MariaDB servers.
@@ -38,17 +41,13 @@ pub struct CollectorSettings {
 }
 
 impl CollectorSettings {
-    /// From `CAPSTATS_CREDENTIAL_KEY`, `CAPSTATS_COLLECTOR_*`.
+    /// From `CAPSTATS_CREDENTIAL_KEY`, `CAPSTATS_CREDENTIAL_OLD_KEYS`, `CAPSTATS_COLLECTOR_*`.
     pub fn from_settings(settings: &Settings) -> Result<Self, JobError> {
         let invalid =
             |error: collectors::CollectorError| JobError::InvalidRequest(error.to_string());
         Ok(Self {
-            key: settings
-                .credential_key
-                .as_deref()
-                .map(CredentialKey::from_hex)
-                .transpose()
-                .map_err(invalid)?,
+            keys: credential_keys(settings)?,
+            trust: TlsTrust::load(settings.collector_ca_file.as_deref())?,
             postgresql_exclusions: Exclusions::new(&settings.collector_exclude_postgresql)
                 .map_err(invalid)?,
             mysql_exclusions: Exclusions::new(&settings.collector_exclude_mysql)
@@ -95,10 +94,20 @@ impl CollectionReport {
     }
 }
 
+/// The credential keys of the settings: the current key and the old ones, or none.
+pub fn credential_keys(settings: &Settings) -> Result<Option<CredentialKeys>, JobError> {
+    settings
+        .credential_key
+        .as_deref()
+        .map(|current| CredentialKeys::from_hex(current, &settings.credential_old_keys))
+        .transpose()
+        .map_err(JobError::from)
+}
+
 /// Opens the stored connection settings of `target` into what a collector connects with.
 pub fn server_connection(
     target: &CollectionTarget,
-    key: Option<&CredentialKey>,
+    keys: Option<&CredentialKeys>,
 ) -> Result<ServerConnection, collectors::CollectorError> {
     let incomplete = |what: &str| {
         collectors::CollectorError::Incomplete(format!(
@@ -111,9 +120,10 @@ pub fn server_connection(
         .connection_user
         .clone()
         .ok_or_else(|| incomplete("connection user"))?;
-    let password = match (&target.sealed_password, key) {
+    let password = match (&target.sealed_password, keys) {
         (None, _) => None,
-        (Some(sealed), Some(key)) => Some(key.open(sealed)?),
+        // Bound to the instance id: a value copied from another row does not open.
+        (Some(sealed), Some(keys)) => Some(keys.open(target.id, sealed)?),
         (Some(_), None) => {
             return Err(collectors::CollectorError::Key(
                 "a password is stored but CAPSTATS_CREDENTIAL_KEY is not set".into(),
@@ -127,6 +137,7 @@ pub fn server_connection(
         user,
         password,
         database: target.connection_database.clone(),
+        tls_mode: target.tls_mode,
     })
 }
 
@@ -301,11 +312,12 @@ async fn collect_one(
         return Ok((false, 0));
     }
     let started = Instant::now();
-    let read = match server_connection(target, collector.key.as_ref()) {
+    let read = match server_connection(target, collector.keys.as_ref()) {
         Ok(server) => {
             read_database_sizes(
                 &server,
                 collector.exclusions(target.db_type),
+                &collector.trust,
                 collector.timeout,
             )
             .await

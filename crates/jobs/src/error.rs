@@ -31,4 +31,8 @@ pub enum JobError {
     /// The apalis job store could not be reached or set up.
     #[error("job store: {0}")]
     JobStore(String),
+    /// Collector settings or credentials are unusable (a malformed key, an unreadable CA
+    /// file).
+    #[error(transparent)]
+    Collector(#[from] collectors::CollectorError),
 }

@@ -3,6 +3,7 @@
 pub mod backfill;
 pub mod collection;
 pub mod control;
+pub mod credentials;
 mod error;
 pub mod import;
 pub mod ingest;

@@ -8,18 +8,19 @@ use chrono::{NaiveDate, Utc};
 use diesel::prelude::*;
 use sqlx::{AssertSqlSafe, Connection, Executor};
 
-use capacity_model::{DbType, InstanceId};
-use collectors::credentials::CredentialKey;
+use capacity_model::{DbType, InstanceId, TlsMode};
+use collectors::credentials::{CredentialKey, CredentialKeys};
 use collectors::servers::{Exclusions, mebibytes};
 use jobs::collection::{CollectorSettings, run_collection};
 use jobs::payloads::{CollectionJob, PAYLOAD_VERSION, Trigger};
 use store::instances::{InstanceChanges, NewInstance};
 use sync_session::{RecordStatus, SessionStatus, SyncCategory};
 
-fn collector(key: &CredentialKey) -> CollectorSettings {
+fn collector(keys: &CredentialKeys) -> CollectorSettings {
     let defaults = settings::Settings::default();
     CollectorSettings {
-        key: Some(key.clone()),
+        keys: Some(keys.clone()),
+        trust: collectors::tls::TlsTrust::load(None).unwrap(),
         postgresql_exclusions: Exclusions::new(&defaults.collector_exclude_postgresql).unwrap(),
         mysql_exclusions: Exclusions::new(&defaults.collector_exclude_mysql).unwrap(),
         timeout: Duration::from_secs(10),
@@ -27,14 +28,15 @@ fn collector(key: &CredentialKey) -> CollectorSettings {
     }
 }
 
-/// Creates an instance with collector settings and returns its id.
+/// Creates an instance with collector settings (TLS `disable`: the local servers have none)
+/// and returns its id; a password is sealed for the new instance with `keys`.
 fn add_instance(
     connection: &mut PgConnection,
     name: &str,
     db_type: DbType,
     port: i32,
     user: &str,
-    sealed_password: Option<Vec<u8>>,
+    password: Option<(&CredentialKeys, &str)>,
 ) -> InstanceId {
     let created = store::instances::create_instance(
         connection,
@@ -52,7 +54,10 @@ fn add_instance(
         created.id,
         &InstanceChanges {
             connection_user: Some(Some(user.into())),
-            connection_password: Some(sealed_password),
+            connection_password: Some(
+                password.map(|(keys, password)| keys.seal(created.id, password)),
+            ),
+            tls_mode: Some(TlsMode::Disable),
             ..InstanceChanges::default()
         },
     )
@@ -82,7 +87,10 @@ async fn a_collection_reads_every_server_and_records_each_outcome() {
     let database = test_support::TestDatabase::new();
     let pool = database.pool(4);
     let mut connection = database.connection();
-    let key = CredentialKey::from_hex(&"5a".repeat(32)).unwrap();
+    let key = CredentialKeys::new(
+        CredentialKey::from_hex(&"5a".repeat(32)).unwrap(),
+        Vec::new(),
+    );
     let today = Utc::now().date_naive();
 
     // A PostgreSQL database with about 10 MiB of data.
@@ -126,7 +134,7 @@ async fn a_collection_reads_every_server_and_records_each_outcome() {
         DbType::Mysql,
         3306,
         &my_user,
-        Some(key.seal(password)),
+        Some((&key, password)),
     );
     let unreachable = add_instance(
         &mut connection,
@@ -271,7 +279,7 @@ async fn a_collection_reads_every_server_and_records_each_outcome() {
 
     // Without the key the sealed password cannot be used: that record fails with the reason.
     let keyless = CollectorSettings {
-        key: None,
+        keys: None,
         ..collector(&key)
     };
     let without_key = run_collection(&pool, &only, None, "test-worker", &keyless, today)
@@ -297,4 +305,208 @@ async fn a_collection_reads_every_server_and_records_each_outcome() {
     ] {
         my_admin.execute(AssertSqlSafe(statement)).await.unwrap();
     }
+}
+
+/// A manual collection of `instances`, written as the wire format it is.
+fn collect_only(instances: &[InstanceId]) -> CollectionJob {
+    serde_json::from_value(serde_json::json!({
+        "version": PAYLOAD_VERSION,
+        "instance_ids": instances,
+        "trigger": {"by": "manual", "requested_by": "test"},
+    }))
+    .unwrap()
+}
+
+fn keys(byte: &str, old: &[&str]) -> CredentialKeys {
+    let key = |byte: &str| CredentialKey::from_hex(&byte.repeat(32)).unwrap();
+    CredentialKeys::new(key(byte), old.iter().map(|byte| key(byte)).collect())
+}
+
+fn first_record_error(connection: &mut PgConnection, session_id: i64) -> String {
+    store::sessions::session_records(connection, session_id).unwrap()[0]
+        .error_message
+        .clone()
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn an_instance_retargeted_to_an_impostor_sends_it_no_password() {
+    use test_support::fake_servers::{
+        MysqlAuthentication, PostgresAuthentication, fake_mysql, fake_postgres,
+    };
+    let database = test_support::TestDatabase::new();
+    let pool = database.pool(4);
+    let mut connection = database.connection();
+    let keys = keys("6b", &[]);
+    let today = Utc::now().date_naive();
+    let postgres = add_instance(
+        &mut connection,
+        "pg",
+        DbType::Postgresql,
+        5432,
+        "collector",
+        Some((&keys, "pg-secret-for-the-real-server")),
+    );
+    let mysql = add_instance(
+        &mut connection,
+        "mysql",
+        DbType::Mysql,
+        3306,
+        "collector",
+        Some((&keys, "my-secret-for-the-real-server")),
+    );
+    let pg_impostor = fake_postgres(PostgresAuthentication::Cleartext, None).await;
+    let my_impostor = fake_mysql(MysqlAuthentication::ClearPasswordInHandshake, None).await;
+
+    // Someone who may edit instances, but not read their passwords, points both at servers of
+    // their own.
+    for (instance, port) in [(postgres, pg_impostor.port), (mysql, my_impostor.port)] {
+        let updated = store::instances::update_instance(
+            &mut connection,
+            instance,
+            &InstanceChanges {
+                port: Some(Some(i32::from(port))),
+                ..InstanceChanges::default()
+            },
+        )
+        .unwrap();
+        assert!(updated.password_cleared);
+        assert!(!updated.instance.has_password);
+    }
+    let targets = store::instances::collection_targets(&mut connection, None).unwrap();
+    assert!(
+        targets
+            .iter()
+            .all(|target| target.sealed_password.is_none())
+    );
+
+    let report = run_collection(
+        &pool,
+        &collect_only(&[postgres, mysql]),
+        None,
+        "test-worker",
+        &collector(&keys),
+        today,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.failed_instances, 2, "{report:?}");
+    let pg_seen = pg_impostor.recording();
+    assert!(pg_seen.contains("collector"), "the impostor was reached");
+    assert!(!pg_seen.contains("pg-secret-for-the-real-server"));
+    let my_seen = my_impostor.recording();
+    assert!(my_seen.contains("collector"), "the impostor was reached");
+    assert!(!my_seen.contains("my-secret-for-the-real-server"));
+}
+
+#[tokio::test]
+async fn a_sealed_password_copied_to_another_instance_does_not_open() {
+    use store::schema::instances;
+    let database = test_support::TestDatabase::new();
+    let pool = database.pool(4);
+    let mut connection = database.connection();
+    let keys = keys("6c", &[]);
+    let server = test_support::server_url();
+    let port = i32::from(server.port().unwrap_or(5432));
+    let owner = add_instance(
+        &mut connection,
+        "owner",
+        DbType::Postgresql,
+        port,
+        server.username(),
+        Some((&keys, "owner-secret")),
+    );
+    let other = add_instance(
+        &mut connection,
+        "other",
+        DbType::Postgresql,
+        port,
+        server.username(),
+        None,
+    );
+    // Copied by someone with write access to capstats' database.
+    let sealed: Option<Vec<u8>> = instances::table
+        .find(owner.0)
+        .select(instances::connection_password)
+        .first(&mut connection)
+        .unwrap();
+    diesel::update(instances::table.find(other.0))
+        .set(instances::connection_password.eq(sealed))
+        .execute(&mut connection)
+        .unwrap();
+    let report = run_collection(
+        &pool,
+        &collect_only(&[other]),
+        None,
+        "test-worker",
+        &collector(&keys),
+        Utc::now().date_naive(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.failed_instances, 1, "{report:?}");
+    let reason = first_record_error(&mut connection, report.session_id);
+    assert!(reason.contains("cannot be decrypted"), "{reason}");
+}
+
+#[tokio::test]
+async fn rotation_reseals_every_password_under_the_current_key() {
+    use jobs::credentials::rotate_key;
+    let database = test_support::TestDatabase::new();
+    let pool = database.pool(2);
+    let mut connection = database.connection();
+    let (old, new) = (keys("01", &[]), keys("02", &["01"]));
+    let mut instances = Vec::new();
+    for number in 0..5 {
+        let sealing = if number == 4 { &new } else { &old };
+        instances.push(add_instance(
+            &mut connection,
+            &format!("instance-{number}"),
+            DbType::Postgresql,
+            5432,
+            "collector",
+            Some((sealing, &format!("secret-{number}"))),
+        ));
+    }
+    // A deleted instance keeps its password row; it is re-sealed too.
+    store::instances::delete_instance(&mut connection, instances[3]).unwrap();
+    // One sealed with a key nobody configured any more.
+    let lost = add_instance(
+        &mut connection,
+        "lost",
+        DbType::Postgresql,
+        5432,
+        "collector",
+        Some((&keys("03", &[]), "lost")),
+    );
+
+    let report = rotate_key(&pool, &new, 2).await.unwrap();
+    assert_eq!(report.examined, 6, "{report:?}");
+    assert_eq!(report.resealed, 4, "{report:?}");
+    assert_eq!(report.already_current, 1, "{report:?}");
+    assert_eq!(report.changed_meanwhile, 0, "{report:?}");
+    assert_eq!(report.failed.len(), 1, "{report:?}");
+    assert_eq!(report.failed[0].0, lost);
+    assert!(
+        report.summary().contains("4 re-sealed"),
+        "{}",
+        report.summary()
+    );
+
+    // Now the new key alone opens every password, each for its own instance.
+    let only_new = keys("02", &[]);
+    for (number, instance) in instances.iter().enumerate() {
+        let stored = store::instances::sealed_passwords_after(
+            &mut connection,
+            InstanceId(instance.0 - 1),
+            1,
+        )
+        .unwrap();
+        assert_eq!(
+            only_new.open(*instance, &stored[0].sealed).unwrap(),
+            format!("secret-{number}")
+        );
+    }
+    let again = rotate_key(&pool, &new, 2).await.unwrap();
+    assert_eq!((again.resealed, again.already_current), (0, 5), "{again:?}");
 }

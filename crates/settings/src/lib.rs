@@ -30,6 +30,28 @@ pub enum LogFormat {
     Json,
 }
 
+/// A list setting written as a list (`["a", "b"]`) or as one comma-separated text (`a,b`).
+fn list_or_comma_separated<'de, D>(deserializer: D) -> Result<Vec<String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Form {
+        List(Vec<String>),
+        Text(String),
+    }
+    Ok(match Form::deserialize(deserializer)? {
+        Form::List(items) => items,
+        Form::Text(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    })
+}
+
 /// The typed configuration of capstats.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -114,6 +136,14 @@ pub struct Settings {
     /// Key (32 bytes as 64 hex digits) that seals the passwords collectors connect with
     /// (`CAPSTATS_CREDENTIAL_KEY`). Without it no password can be stored or used.
     pub credential_key: Option<String>,
+    /// Keys that sealed passwords before the current one: they still open them until
+    /// `capstats-worker credentials rotate-key` has re-sealed them
+    /// (`CAPSTATS_CREDENTIAL_OLD_KEYS`, a list `["<64 hex digits>", …]` or comma-separated).
+    #[serde(deserialize_with = "list_or_comma_separated")]
+    pub credential_old_keys: Vec<String>,
+    /// A PEM file of CA certificates that collectors trust for `verify-full` connections, in
+    /// addition to the system's (`CAPSTATS_COLLECTOR_CA_FILE`).
+    pub collector_ca_file: Option<PathBuf>,
     /// Glob patterns of PostgreSQL databases collectors leave out
     /// (`CAPSTATS_COLLECTOR_EXCLUDE_POSTGRESQL`, e.g. `[postgres, "rds*"]`).
     pub collector_exclude_postgresql: Vec<String>,
@@ -162,6 +192,8 @@ impl Default for Settings {
             session_ttl_hours: 8,
             login_attempts_per_minute: 5,
             credential_key: None,
+            credential_old_keys: Vec::new(),
+            collector_ca_file: None,
             collector_exclude_postgresql: vec![
                 "postgres".into(),
                 "rdsadmin".into(),
@@ -217,6 +249,22 @@ impl Settings {
                         .into(),
                 ));
             }
+        }
+        for (position, key) in settings.credential_old_keys.iter().enumerate() {
+            let key = key.trim();
+            if key.len() != 64 || !key.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+                return Err(SettingsError::Invalid(format!(
+                    "CAPSTATS_CREDENTIAL_OLD_KEYS: key {} must be 64 hexadecimal digits (32 bytes)",
+                    position + 1
+                )));
+            }
+        }
+        if !settings.credential_old_keys.is_empty() && settings.credential_key.is_none() {
+            return Err(SettingsError::Invalid(
+                "CAPSTATS_CREDENTIAL_OLD_KEYS needs CAPSTATS_CREDENTIAL_KEY: old keys only open \
+                 passwords, the current key seals them"
+                    .into(),
+            ));
         }
         for (name, value) in [
             (
@@ -534,6 +582,41 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn old_credential_keys_are_a_list_or_comma_separated_and_need_the_current_key() {
+        let (current, first, second) = ("aa".repeat(32), "bb".repeat(32), "cc".repeat(32));
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.set_env("CAPSTATS_CREDENTIAL_KEY", &current);
+            jail.set_env("CAPSTATS_CREDENTIAL_OLD_KEYS", format!("{first}, {second}"));
+            let settings = Settings::from_environment().unwrap();
+            assert_eq!(
+                settings.credential_old_keys,
+                [first.clone(), second.clone()]
+            );
+            jail.set_env("CAPSTATS_CREDENTIAL_OLD_KEYS", format!("[\"{first}\"]"));
+            let settings = Settings::from_environment().unwrap();
+            assert_eq!(settings.credential_old_keys, std::slice::from_ref(&first));
+            jail.set_env("CAPSTATS_COLLECTOR_CA_FILE", "/etc/capstats/ca.pem");
+            let settings = Settings::from_environment().unwrap();
+            assert_eq!(
+                settings.collector_ca_file.as_deref(),
+                Some(std::path::Path::new("/etc/capstats/ca.pem"))
+            );
+            jail.set_env("CAPSTATS_CREDENTIAL_OLD_KEYS", "abcd");
+            let error = Settings::from_environment().unwrap_err().to_string();
+            assert!(error.contains("CAPSTATS_CREDENTIAL_OLD_KEYS"), "{error}");
+            Ok(())
+        });
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.set_env("CAPSTATS_CREDENTIAL_OLD_KEYS", &first);
+            let error = Settings::from_environment().unwrap_err().to_string();
+            assert!(error.contains("needs CAPSTATS_CREDENTIAL_KEY"), "{error}");
+            Ok(())
+        });
     }
 
     #[test]

@@ -1,9 +1,9 @@
-//! Monitored instances.
+//! Monitored instances, their collector settings and the sealed passwords collectors use.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use capacity_model::{DbType, InstanceId};
+use capacity_model::{DbType, InstanceId, TlsMode};
 
 use crate::StoreError;
 use crate::schema::instances;
@@ -30,6 +30,8 @@ pub struct Instance {
     pub has_password: bool,
     /// PostgreSQL: the database a collector connects to (default `postgres`).
     pub connection_database: Option<String>,
+    /// How a collector protects its connection.
+    pub tls_mode: TlsMode,
     /// Inactive instances are not aggregated; their history stays readable.
     pub is_active: bool,
     /// Set when soft-deleted.
@@ -51,9 +53,24 @@ struct InstanceRow {
     connection_user: Option<String>,
     connection_password: Option<Vec<u8>>,
     connection_database: Option<String>,
+    tls_mode: String,
     is_active: bool,
     deleted_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
+}
+
+impl InstanceRow {
+    fn db_type(&self) -> Result<DbType, StoreError> {
+        self.db_type
+            .parse()
+            .map_err(|error| StoreError::Conflict(format!("instance {} has {error}", self.id)))
+    }
+
+    fn tls_mode(&self) -> Result<TlsMode, StoreError> {
+        self.tls_mode
+            .parse()
+            .map_err(|error| StoreError::Conflict(format!("instance {} has {error}", self.id)))
+    }
 }
 
 impl TryFrom<InstanceRow> for Instance {
@@ -62,9 +79,8 @@ impl TryFrom<InstanceRow> for Instance {
     fn try_from(row: InstanceRow) -> Result<Self, StoreError> {
         Ok(Instance {
             id: InstanceId(row.id),
-            db_type: row.db_type.parse().map_err(|error| {
-                StoreError::Conflict(format!("instance {} has {error}", row.id))
-            })?,
+            db_type: row.db_type()?,
+            tls_mode: row.tls_mode()?,
             name: row.name,
             host: row.host,
             port: row.port,
@@ -171,6 +187,8 @@ pub struct CollectionTarget {
     pub sealed_password: Option<Vec<u8>>,
     /// PostgreSQL: the database to connect to.
     pub connection_database: Option<String>,
+    /// How the collector protects its connection.
+    pub tls_mode: TlsMode,
 }
 
 impl std::fmt::Debug for CollectionTarget {
@@ -183,6 +201,7 @@ impl std::fmt::Debug for CollectionTarget {
             .field("host", &self.host)
             .field("port", &self.port)
             .field("connection_user", &self.connection_user)
+            .field("tls_mode", &self.tls_mode)
             .finish_non_exhaustive()
     }
 }
@@ -214,9 +233,8 @@ pub fn collection_targets(
         .map(|row| {
             Ok(CollectionTarget {
                 id: InstanceId(row.id),
-                db_type: row.db_type.parse().map_err(|error| {
-                    StoreError::Conflict(format!("instance {} has {error}", row.id))
-                })?,
+                db_type: row.db_type()?,
+                tls_mode: row.tls_mode()?,
                 name: row.name,
                 host: row.host,
                 port: row.port,
@@ -365,8 +383,47 @@ pub struct InstanceChanges {
     pub connection_password: Option<Option<Vec<u8>>>,
     /// New database a PostgreSQL collector connects to (`Some(None)` clears it).
     pub connection_database: Option<Option<String>>,
+    /// New TLS mode of collector connections.
+    pub tls_mode: Option<TlsMode>,
     /// Active or not.
     pub is_active: Option<bool>,
+}
+
+impl InstanceChanges {
+    /// Whether these changes make a collector connect elsewhere, as someone else, or with
+    /// weaker checks than `current` says. A stored password was given for the server as it
+    /// was: sending it to a new destination, or with less protection, would let whoever may
+    /// edit an instance (but not read its password) collect it with a server of their own.
+    fn retargets(&self, current: &InstanceRow) -> bool {
+        fn differs<T: PartialEq>(change: &Option<T>, stored: &T) -> bool {
+            change.as_ref().is_some_and(|value| value != stored)
+        }
+        let weaker_tls = match (self.tls_mode, current.tls_mode()) {
+            (Some(new), Ok(stored)) => new.weaker_than(stored),
+            // An unreadable stored mode is replaced by the new one: treat it as a change.
+            (Some(_), Err(_)) => true,
+            (None, _) => false,
+        };
+        differs(
+            &self.db_type.map(|db_type| db_type.as_str().to_owned()),
+            &current.db_type,
+        ) || differs(&self.host, &current.host)
+            || differs(&self.port, &current.port)
+            || differs(&self.connection_user, &current.connection_user)
+            || differs(&self.connection_database, &current.connection_database)
+            || weaker_tls
+    }
+}
+
+/// An instance after [`update_instance`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdatedInstance {
+    /// The instance as stored now.
+    pub instance: Instance,
+    /// Whether the update removed the stored password: the changes cleared it, or they
+    /// changed where or how a collector connects (host, port, engine, login, database, a
+    /// weaker TLS mode) without supplying a new one.
+    pub password_cleared: bool,
 }
 
 #[derive(AsChangeset)]
@@ -380,38 +437,58 @@ struct InstanceChangeset {
     connection_user: Option<Option<String>>,
     connection_password: Option<Option<Vec<u8>>>,
     connection_database: Option<Option<String>>,
+    tls_mode: Option<String>,
     is_active: Option<bool>,
     updated_at: DateTime<Utc>,
 }
 
 /// Applies `changes` to a non-deleted instance. A name taken by another instance is a
 /// conflict.
+///
+/// Changing where or how a collector connects (host, port, engine, login, database, or a
+/// weaker TLS mode) drops the stored password unless `changes` supplies a new one; the result
+/// says so. The row is locked while the changes are compared with it, so that two concurrent
+/// updates cannot both keep a password for a changed target.
 pub fn update_instance(
     connection: &mut PgConnection,
     id: InstanceId,
     changes: &InstanceChanges,
-) -> Result<Instance, StoreError> {
-    let updated = diesel::update(
-        instances::table
+) -> Result<UpdatedInstance, StoreError> {
+    let updated = connection.transaction(|connection| {
+        let Some(current) = instances::table
             .filter(instances::id.eq(id.0))
-            .filter(instances::deleted_at.is_null()),
-    )
-    .set(InstanceChangeset {
-        name: changes.name.clone(),
-        db_type: changes.db_type.map(|db_type| db_type.as_str().to_owned()),
-        host: changes.host.clone(),
-        port: changes.port,
-        description: changes.description.clone(),
-        connection_user: changes.connection_user.clone(),
-        connection_password: changes.connection_password.clone(),
-        connection_database: changes.connection_database.clone(),
-        is_active: changes.is_active,
-        updated_at: Utc::now(),
-    })
-    .returning(InstanceRow::as_returning())
-    .get_result(connection)
-    .optional()
-    .map_err(StoreError::from);
+            .filter(instances::deleted_at.is_null())
+            .for_update()
+            .select(InstanceRow::as_select())
+            .first(connection)
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        let had_password = current.connection_password.is_some();
+        let connection_password = match &changes.connection_password {
+            None if had_password && changes.retargets(&current) => Some(None),
+            other => other.clone(),
+        };
+        let password_cleared = had_password && connection_password == Some(None);
+        let row = diesel::update(instances::table.filter(instances::id.eq(id.0)))
+            .set(InstanceChangeset {
+                name: changes.name.clone(),
+                db_type: changes.db_type.map(|db_type| db_type.as_str().to_owned()),
+                host: changes.host.clone(),
+                port: changes.port,
+                description: changes.description.clone(),
+                connection_user: changes.connection_user.clone(),
+                connection_password,
+                connection_database: changes.connection_database.clone(),
+                tls_mode: changes.tls_mode.map(|mode| mode.as_str().to_owned()),
+                is_active: changes.is_active,
+                updated_at: Utc::now(),
+            })
+            .returning(InstanceRow::as_returning())
+            .get_result(connection)?;
+        Ok::<_, StoreError>(Some((row, password_cleared)))
+    });
     match updated {
         Err(error) if error.is_unique_violation() => Err(StoreError::Conflict(format!(
             "an instance named `{}` already exists",
@@ -419,8 +496,73 @@ pub fn update_instance(
         ))),
         Err(error) => Err(error),
         Ok(None) => Err(StoreError::NotFound(format!("instance {id}"))),
-        Ok(Some(row)) => row.try_into(),
+        Ok(Some((row, password_cleared))) => Ok(UpdatedInstance {
+            instance: row.try_into()?,
+            password_cleared,
+        }),
     }
+}
+
+/// One stored sealed password, for re-sealing.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedPassword {
+    /// The instance (deleted ones included: their rows keep the password).
+    pub id: InstanceId,
+    /// The value as stored.
+    pub sealed: Vec<u8>,
+}
+
+impl std::fmt::Debug for SealedPassword {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("SealedPassword")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Up to `limit` stored passwords of instances with an id above `after`, by id: one batch of
+/// a key rotation.
+pub fn sealed_passwords_after(
+    connection: &mut PgConnection,
+    after: InstanceId,
+    limit: i64,
+) -> Result<Vec<SealedPassword>, StoreError> {
+    Ok(instances::table
+        .filter(instances::id.gt(after.0))
+        .filter(instances::connection_password.is_not_null())
+        .order(instances::id)
+        .limit(limit)
+        .select((
+            instances::id,
+            instances::connection_password.assume_not_null(),
+        ))
+        .load::<(i64, Vec<u8>)>(connection)?
+        .into_iter()
+        .map(|(id, sealed)| SealedPassword {
+            id: InstanceId(id),
+            sealed,
+        })
+        .collect())
+}
+
+/// Replaces the sealed password of `id` if it is still `expected`; returns whether it was.
+/// A password changed (or dropped) through the API since it was read is left as it is now.
+pub fn replace_sealed_password(
+    connection: &mut PgConnection,
+    id: InstanceId,
+    expected: &[u8],
+    replacement: &[u8],
+) -> Result<bool, StoreError> {
+    // `updated_at` is left alone: re-sealing changes no setting of the instance.
+    let updated = diesel::update(
+        instances::table
+            .filter(instances::id.eq(id.0))
+            .filter(instances::connection_password.eq(expected)),
+    )
+    .set(instances::connection_password.eq(replacement))
+    .execute(connection)?;
+    Ok(updated == 1)
 }
 
 /// Soft-deletes an instance: it is no longer listed or aggregated, its history stays, and its

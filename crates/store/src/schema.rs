@@ -160,6 +160,7 @@ diesel::table! {
         connection_user -> Nullable<Text>,
         connection_password -> Nullable<Bytea>,
         connection_database -> Nullable<Text>,
+        tls_mode -> Text,
     }
 }
 

@@ -1,5 +1,7 @@
 #![doc = include_str!("../README.md")]
 
+pub mod fake_servers;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use diesel::connection::SimpleConnection;

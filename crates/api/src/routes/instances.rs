@@ -4,12 +4,14 @@ use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use capacity_model::{DbType, InstanceId};
+use capacity_model::{DbType, InstanceId, TlsMode};
 use collectors::credentials::CredentialKey;
 use store::instances::{self, InstanceChanges, InstanceFilter, NewInstance};
 
 use crate::auth::{Admin, Viewer};
-use crate::dto::{DatabaseOption, InstanceInput, InstanceItem, InstanceOption, RunStarted};
+use crate::dto::{
+    DatabaseOption, InstanceInput, InstanceItem, InstanceOption, RunStarted, UpdatedInstanceItem,
+};
 use crate::envelope::{Envelope, Paginated};
 use crate::error::{ApiError, ErrorEnvelope, FieldError};
 use crate::params::Parameters;
@@ -87,12 +89,45 @@ pub async fn list_instances(
     )))
 }
 
+/// What a request does to the stored collector password.
+enum PasswordChange {
+    /// Leaves it (unless the store drops it because the target changed).
+    Keep,
+    /// Removes it.
+    Clear,
+    /// Replaces it with this password, sealed for the instance once its id is known.
+    Set(String),
+}
+
+impl std::fmt::Debug for PasswordChange {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the password itself.
+        formatter.write_str(match self {
+            Self::Keep => "Keep",
+            Self::Clear => "Clear",
+            Self::Set(_) => "Set(..)",
+        })
+    }
+}
+
+impl PasswordChange {
+    /// The store's form for `instance`: sealed with `key` and bound to the instance's id, so
+    /// that the sealed value opens for this instance only.
+    fn sealed_for(&self, instance: InstanceId, key: &CredentialKey) -> Option<Option<Vec<u8>>> {
+        match self {
+            Self::Keep => None,
+            Self::Clear => Some(None),
+            Self::Set(password) => Some(Some(key.seal(instance, password))),
+        }
+    }
+}
+
 /// Checks an instance body; `creating` requires the name and engine.
 fn read_input(
     input: InstanceInput,
     creating: bool,
     key: Option<&CredentialKey>,
-) -> Result<InstanceChanges, ApiError> {
+) -> Result<(InstanceChanges, PasswordChange), ApiError> {
     let mut problems = Vec::new();
     let name = input.name.map(|name| name.trim().to_owned());
     match &name {
@@ -144,21 +179,30 @@ fn read_input(
             ));
         }
     }
-    // An empty password clears the stored one; any other needs the key to be sealed.
-    let connection_password = match input.connection_password {
+    let tls_mode = match input.tls_mode.as_deref() {
         None => None,
-        Some(password) if password.is_empty() => Some(None),
-        Some(password) => match key {
-            Some(key) => Some(Some(key.seal(&password))),
-            None => {
+        Some(text) => match text.parse::<TlsMode>() {
+            Ok(mode) => Some(mode),
+            Err(error) => {
+                problems.push(error.into());
+                None
+            }
+        },
+    };
+    // An empty password clears the stored one; any other needs the key to be sealed.
+    let password = match input.connection_password {
+        None => PasswordChange::Keep,
+        Some(password) if password.is_empty() => PasswordChange::Clear,
+        Some(password) => {
+            if key.is_none() {
                 problems.push(FieldError::new(
                     "connection_password",
                     "unavailable",
                     "cannot store a password: the server has no CAPSTATS_CREDENTIAL_KEY",
                 ));
-                None
             }
-        },
+            PasswordChange::Set(password)
+        }
     };
     if !problems.is_empty() {
         return Err(ApiError::fields(problems));
@@ -166,17 +210,20 @@ fn read_input(
     let text = |value: Option<String>| {
         value.map(|value| Some(value.trim().to_owned()).filter(|value| !value.is_empty()))
     };
-    Ok(InstanceChanges {
+    let changes = InstanceChanges {
         name,
         db_type,
         host: text(input.host),
         port: input.port.map(Some),
         description: text(input.description),
         connection_user: text(input.connection_user),
-        connection_password,
+        // Sealed once the instance id is known (see `PasswordChange::sealed_for`).
+        connection_password: None,
         connection_database: text(input.connection_database),
+        tls_mode,
         is_active: input.is_active,
-    })
+    };
+    Ok((changes, password))
 }
 
 /// Adds an instance to monitor.
@@ -198,7 +245,8 @@ pub async fn create_instance(
     _admin: Admin,
     body: web::Json<InstanceInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let changes = read_input(body.into_inner(), true, state.credential_key.as_ref())?;
+    let (changes, password) = read_input(body.into_inner(), true, state.credential_key.as_ref())?;
+    let key = state.credential_key.clone();
     let instance = store::run_blocking(&state.store, move |connection| {
         let created = instances::create_instance(
             connection,
@@ -210,18 +258,24 @@ pub async fn create_instance(
                 description: changes.description.clone().flatten(),
             },
         )?;
-        // The rest (activity, collector settings) is an update of the new row.
+        // The rest (activity, collector settings) is an update of the new row; the password
+        // is sealed for the new id. `read_input` refused a password without a key.
+        let connection_password = key
+            .as_ref()
+            .and_then(|key| password.sealed_for(created.id, key));
         instances::update_instance(
             connection,
             created.id,
             &InstanceChanges {
                 is_active: changes.is_active,
                 connection_user: changes.connection_user.clone(),
-                connection_password: changes.connection_password.clone(),
+                connection_password,
                 connection_database: changes.connection_database.clone(),
+                tls_mode: changes.tls_mode,
                 ..InstanceChanges::default()
             },
         )
+        .map(|updated| updated.instance)
     })
     .await?;
     Ok(HttpResponse::Created().json(Envelope::new(
@@ -256,12 +310,17 @@ pub async fn get_instance(
 }
 
 /// Changes an instance; omitted fields stay as they are.
+///
+/// Changing `host`, `port`, `db_type`, `connection_user` or `connection_database`, or lowering
+/// `tls_mode`, drops the stored collector password unless the same request sends a new
+/// `connection_password`: a password is never sent to a server other than the one it was
+/// given for. The answer then has `password_cleared: true` and says so in its message.
 #[utoipa::path(
     tag = "instances",
     params(("id" = i64, Path, description = "The instance's id")),
     request_body = InstanceInput,
     responses(
-        (status = 200, description = "Updated", body = Envelope<InstanceItem>),
+        (status = 200, description = "Updated; `password_cleared` tells whether the stored password was dropped", body = Envelope<UpdatedInstanceItem>),
         (status = 400, description = "Invalid fields, each listed in `errors`", body = ErrorEnvelope),
         (status = 401, description = "Not signed in", body = ErrorEnvelope),
         (status = 403, description = "Not an admin, or CSRF token missing or wrong", body = ErrorEnvelope),
@@ -278,14 +337,30 @@ pub async fn update_instance(
     body: web::Json<InstanceInput>,
 ) -> Result<HttpResponse, ApiError> {
     let id = InstanceId(path.into_inner());
-    let changes = read_input(body.into_inner(), false, state.credential_key.as_ref())?;
-    let instance = store::run_blocking(&state.store, move |connection| {
+    let (mut changes, password) =
+        read_input(body.into_inner(), false, state.credential_key.as_ref())?;
+    if let Some(key) = &state.credential_key {
+        changes.connection_password = password.sealed_for(id, key);
+    } else if matches!(password, PasswordChange::Clear) {
+        changes.connection_password = Some(None);
+    }
+    let updated = store::run_blocking(&state.store, move |connection| {
         instances::update_instance(connection, id, &changes)
     })
     .await?;
+    let message = if updated.password_cleared {
+        "instance updated; its stored collector password was cleared (the request cleared it, \
+         or changed where or how collectors connect without a new connection_password); \
+         send connection_password to set it again"
+    } else {
+        "instance updated"
+    };
     Ok(HttpResponse::Ok().json(Envelope::new(
-        "instance updated",
-        InstanceItem::from(instance),
+        message,
+        UpdatedInstanceItem {
+            instance: InstanceItem::from(updated.instance),
+            password_cleared: updated.password_cleared,
+        },
     )))
 }
 

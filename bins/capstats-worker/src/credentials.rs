@@ -1,0 +1,54 @@
+//! `capstats-worker credentials …`: maintenance of the sealed collector passwords.
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use settings::Settings;
+
+/// `capstats-worker credentials …`
+#[derive(Subcommand)]
+pub enum CredentialsCommand {
+    /// Re-seal every stored collector password under CAPSTATS_CREDENTIAL_KEY, in batches,
+    /// while the API and the workers keep running. Passwords sealed under a key of
+    /// CAPSTATS_CREDENTIAL_OLD_KEYS, or in the format of earlier releases, are re-sealed; the
+    /// others are left as they are. Prints the counts; fails when a password opens with none
+    /// of the configured keys.
+    RotateKey {
+        /// Passwords re-sealed per transaction.
+        #[arg(long, default_value_t = 500)]
+        batch_size: i64,
+    },
+}
+
+/// Runs a credentials subcommand.
+pub async fn credentials(settings: &Settings, command: CredentialsCommand) -> anyhow::Result<()> {
+    match command {
+        CredentialsCommand::RotateKey { batch_size } => {
+            let Some(keys) = jobs::collection::credential_keys(settings)? else {
+                bail!(
+                    "CAPSTATS_CREDENTIAL_KEY is not set: set it to the new key, and the key it \
+                     replaces in CAPSTATS_CREDENTIAL_OLD_KEYS"
+                );
+            };
+            let store = store::build_pool(
+                &settings.database_url,
+                2,
+                settings.database_connect_timeout(),
+            )
+            .context("connecting to DATABASE_URL")?;
+            store::run_blocking(&store, store::migrations::ensure_current).await?;
+            let report = jobs::credentials::rotate_key(&store, &keys, batch_size).await?;
+            println!("{} (current key {})", report.summary(), keys.current().id());
+            for (instance, reason) in &report.failed {
+                eprintln!("instance {instance}: {reason}");
+            }
+            if !report.failed.is_empty() {
+                bail!(
+                    "{} stored passwords could not be re-sealed: add the key that sealed them to \
+                     CAPSTATS_CREDENTIAL_OLD_KEYS, or set those passwords again",
+                    report.failed.len()
+                );
+            }
+            Ok(())
+        }
+    }
+}
