@@ -6,16 +6,21 @@ DATABASE_URL ?= postgres://root@127.0.0.1:5432
 export DATABASE_URL
 CARGO ?= cargo
 
-.PHONY: test lint fmt check-dependencies check-schema schema clean-test-databases \
+.PHONY: test test-deps lint fmt check-dependencies check-schema schema clean-test-databases \
         bench-aggregate bench-api bench-ingest build demo openapi client-deps browser-deps web \
         screenshots
 
 ## test: formatting, lints, architecture and schema checks, then every test against PostgreSQL
-## (the browser tests included)
-test: web lint check-dependencies check-schema clean-test-databases client-deps browser-deps
+## (the browser tests included); installs what it needs first (test-deps)
+test: test-deps web lint check-dependencies check-schema clean-test-databases client-deps browser-deps
 	$(CARGO) test --workspace --lib --bins --tests --examples
 	$(CARGO) test --workspace --doc
 	$(CARGO) run -q -p aggregation-core --example embed > /dev/null
+
+## test-deps: install what the tests need and is missing (diesel_cli, Node.js/npm, Chromium,
+## MariaDB with root over TCP, systemd-analyze, libpq); does nothing when all is there
+test-deps:
+	./scripts/test-deps.sh
 
 ## lint: rustfmt and clippy with warnings as errors
 lint: web
@@ -47,11 +52,11 @@ check-dependencies:
 	./tests/check-domain-dependencies.sh
 
 ## check-schema: crates/store/src/schema.rs is what diesel generates from migrations/
-check-schema:
+check-schema: test-deps
 	./tests/check-schema.sh
 
 ## schema: regenerate crates/store/src/schema.rs from migrations/
-schema:
+schema: test-deps
 	./tests/check-schema.sh --write
 
 ## clean-test-databases: drop PostgreSQL and MariaDB test databases left behind by interrupted runs

@@ -23,8 +23,10 @@ cleanup() {
 trap cleanup EXIT
 
 psql -q "$server/postgres" -c "CREATE DATABASE $scratch" >/dev/null
-diesel migration run --database-url "$url" >/dev/null
-diesel print-schema --database-url "$url" >"$generated"
+# `make test-deps` installs diesel_cli into cargo's bin directory, which may not be on PATH.
+diesel=$(command -v diesel || echo "${CARGO_HOME:-$HOME/.cargo}/bin/diesel")
+"$diesel" migration run --database-url "$url" >/dev/null
+"$diesel" print-schema --database-url "$url" >"$generated"
 if $write; then
     cp "$generated" crates/store/src/schema.rs
     echo "regenerated crates/store/src/schema.rs"

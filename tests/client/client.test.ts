@@ -31,7 +31,7 @@ async function tokenClient() {
   const cookie = login.response.headers.get("set-cookie")?.split(";")[0];
   assert.ok(cookie, "the login sets a session cookie");
   const created = await cookieClient.POST("/api/v1/auth/tokens", {
-    body: { name: "generated client", scopes: [] },
+    body: { name: "generated client", scopes: ["read", "operate"] },
     headers: { cookie, "X-CSRFToken": login.data.data.csrf_token },
   });
   assert.equal(created.response.status, 201);

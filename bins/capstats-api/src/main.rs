@@ -34,9 +34,38 @@ enum Command {
         /// admin (may write) or viewer (reads only).
         #[arg(long, value_parser = ["admin", "viewer"])]
         role: String,
-        /// If the user exists, set its password and role instead of failing.
+        /// If the user exists, set its password and role instead of failing (a password
+        /// reset: every sign-in session of the user ends).
         #[arg(long)]
         update: bool,
+    },
+    /// End every sign-in session of a user (their cookies stop working at once).
+    EndSessions {
+        /// The login name.
+        #[arg(long)]
+        username: String,
+    },
+    /// Read the audit trail, newest first: sign-ins, token changes, every write through the
+    /// API.
+    Audit {
+        /// Actions starting with this text (`auth.`, `instances.update`).
+        #[arg(long)]
+        action: Option<String>,
+        /// Events of this user name (or the name a failed sign-in tried).
+        #[arg(long)]
+        username: Option<String>,
+        /// success, failure or denied.
+        #[arg(long, value_parser = ["success", "failure", "denied"])]
+        outcome: Option<String>,
+        /// Events at or after this time (RFC 3339, e.g. 2026-12-01T00:00:00Z).
+        #[arg(long)]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        /// How many events to print.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -72,7 +101,83 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             role,
             update,
         } => create_user(&settings, &username, &role, update),
+        Command::EndSessions { username } => {
+            let mut connection = connect(&settings)?;
+            let user = store::accounts::find_user_by_name(&mut connection, &username)?
+                .ok_or_else(|| anyhow::anyhow!("no user named `{username}`"))?;
+            let ended = store::accounts::end_user_sessions(
+                &mut connection,
+                user.id,
+                "ended from the command line",
+            )?;
+            println!("{ended} sign-in sessions of {username} ended");
+            Ok(())
+        }
+        Command::Audit {
+            action,
+            username,
+            outcome,
+            since,
+            limit,
+            json,
+        } => {
+            let mut connection = connect(&settings)?;
+            let filter = store::audit::AuditFilter {
+                action_prefix: action,
+                username,
+                outcome,
+                since,
+                until: None,
+            };
+            let (events, total) =
+                store::audit::list(&mut connection, &filter, 0, limit.clamp(1, 10_000))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&events)?);
+            } else {
+                print_audit(&events, total);
+            }
+            Ok(())
+        }
     }
+}
+
+fn connect(settings: &Settings) -> anyhow::Result<store::PgConnection> {
+    let mut connection = store::PgConnection::establish(&settings.database_url)
+        .context("connecting to DATABASE_URL")?;
+    store::migrations::ensure_current(&mut connection)?;
+    Ok(connection)
+}
+
+fn print_audit(events: &[store::audit::AuditEvent], total: i64) {
+    let dash = |value: Option<String>| value.unwrap_or_else(|| "-".to_owned());
+    let mut table = comfy_table::Table::new();
+    table
+        .load_style(comfy_table::presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(comfy_table::ContentArrangement::Dynamic)
+        .set_header(vec![
+            "time (UTC)",
+            "action",
+            "outcome",
+            "user",
+            "token",
+            "address",
+            "status",
+            "target",
+        ]);
+    for event in events {
+        table.add_row(vec![
+            event.occurred_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            event.action.clone(),
+            event.outcome.clone(),
+            dash(event.username.clone()),
+            dash(event.token_id.map(|id| id.to_string())),
+            dash(event.client_address.clone()),
+            dash(event.http_status.map(|status| status.to_string())),
+            dash(event.target.clone()),
+        ]);
+    }
+    println!("{table}");
+    println!("{} of {total} matching events", events.len());
 }
 
 fn create_user(
@@ -93,9 +198,7 @@ fn create_user(
         anyhow::bail!("the username must not be empty");
     }
     let hash = api::auth::hash_password(password)?;
-    let mut connection = store::PgConnection::establish(&settings.database_url)
-        .context("connecting to DATABASE_URL")?;
-    store::migrations::ensure_current(&mut connection)?;
+    let mut connection = connect(settings)?;
     let existing = store::accounts::find_user_by_name(&mut connection, username)?;
     let user = match (existing, update) {
         (Some(_), true) => store::accounts::update_user(&mut connection, username, &hash, role)?,

@@ -79,8 +79,6 @@ fn writes() -> Vec<(Method, &'static str, Option<Value>)> {
             Some(json!({"items": [{"instance_id": 1, "database_name": "x",
                                    "collected_date": "2026-01-01", "size_mb": 1}]})),
         ),
-        (Method::POST, "/auth/tokens", Some(json!({"name": "ci"}))),
-        (Method::DELETE, "/auth/tokens/999", None),
     ]
 }
 
@@ -191,7 +189,7 @@ async fn the_auth_matrix_holds_for_every_endpoint() {
             Method::POST,
             "/auth/tokens",
             Some(&csrf),
-            Some(json!({"name": "ci", "expires_in_days": 30})),
+            Some(json!({"name": "ci", "scopes": ["operate", "read"], "expires_in_days": 30})),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");

@@ -174,7 +174,9 @@ async fn only_admin_sessions_and_ingest_tokens_may_post() {
     let (viewer, viewer_csrf) = app.login("viewer").await;
     let (status, body) = post_stats(&app, &viewer, Some(&viewer_csrf), batch.clone()).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-    let plain = app.create_token(&admin, &csrf, json!([])).await;
+    let plain = app
+        .create_token(&admin, &csrf, json!(["read", "operate"]))
+        .await;
     let (status, body) = post_with_token(&app, &plain, &batch).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert!(

@@ -351,6 +351,7 @@ async fn collect(settings: &Settings, names: Vec<String>) -> anyhow::Result<()> 
         instance_ids,
         trigger: jobs::payloads::Trigger::Manual {
             requested_by: "cli".into(),
+            token_id: None,
         },
         session_id: None,
     };

@@ -181,6 +181,7 @@ pub async fn schedules(settings: &Settings, command: SchedulesCommand) -> anyhow
                 &pools.job_store,
                 &name,
                 "cli",
+                None,
                 settings.today()?,
                 settings.job_max_attempts,
             )

@@ -537,6 +537,7 @@ fn a_killed_worker_s_run_is_redone_elsewhere_with_the_same_rows() {
         },
         trigger: jobs::payloads::Trigger::Manual {
             requested_by: "test".into(),
+            token_id: None,
         },
         session_id: None,
     };
@@ -656,6 +657,7 @@ fn a_manual_and_a_scheduled_run_of_the_same_periods_serialise() {
                 &job_store,
                 "aggregate_capacity",
                 "test",
+                None,
                 today,
                 3
             ),
@@ -836,6 +838,7 @@ fn a_failing_job_is_retried_with_growing_delays_until_its_attempts_run_out() {
             logical_date: NaiveDate::MAX,
             trigger: jobs::payloads::Trigger::Manual {
                 requested_by: "test".into(),
+                token_id: None,
             },
         });
     let job_id = jobs::job_store::new_job_id();

@@ -1,8 +1,12 @@
-//! Who is calling: cookie sessions (after `POST /auth/login`) and bearer API tokens.
+//! Who is calling and what they may do: sign-in sessions stored on the server (after
+//! `POST /auth/login`) and bearer API tokens with an allowlist of scopes.
 //!
-//! Handlers declare what they need with an extractor: [`Viewer`] (any signed-in user) or
-//! [`Admin`] (writes). The checks run in the order DESIGN §8 prescribes: authentication, then
-//! CSRF (cookie sessions only: tokens are not sent by browsers on their own), then the role.
+//! Handlers declare what they need with an extractor: [`Viewer`] (scope `read`), [`Ingester`]
+//! (`ingest`), [`Operator`] (`operate`), [`Admin`] (`admin`) or [`SignedIn`] (a sign-in
+//! session, whatever the role: token management and the own password). The checks run in the
+//! order DESIGN §8 prescribes: authentication, then CSRF (cookie sessions only: tokens are not
+//! sent by browsers on their own), then the scope. A session's scopes follow its user's role; a
+//! token's are those it was created with, never more than its user's role allows today.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -10,38 +14,78 @@ use std::sync::Arc;
 
 use actix_session::{Session, SessionExt};
 use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
 use sha2::{Digest, Sha256};
 
 use store::accounts::{self, User};
 
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::state::{AppState, CachedToken};
 
-/// Session key of the signed-in user's id.
-const SESSION_USER: &str = "user_id";
-/// Session key of the session's end (unix seconds): cookie sessions carry no server-side
-/// expiry, so the server checks its own.
-const SESSION_EXPIRES: &str = "expires_at";
+/// Session key of the sign-in session's random id (its hash is the server-side row's key).
+const SESSION_ID: &str = "session_id";
 /// Session key of the CSRF token.
 const SESSION_CSRF: &str = "csrf_token";
 /// The header cookie-authenticated writes send the CSRF token in.
 pub const CSRF_HEADER: &str = "X-CSRFToken";
 /// Prefix of API tokens, so that leaked ones are recognisable.
 pub const TOKEN_PREFIX: &str = "cst_";
-/// The API token scope that allows posting samples.
-pub const INGEST_SCOPE: &str = "ingest";
+
+/// What a caller may do. Scopes are an allowlist: each route needs exactly one, and `admin`
+/// includes the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scope {
+    /// Every `GET` of the API.
+    Read,
+    /// `POST /capacity/stats` only.
+    Ingest,
+    /// Runs, schedules, partitions and collect now.
+    Operate,
+    /// Everything an admin session may do (instances, users, audit), except managing tokens.
+    Admin,
+}
+
+impl Scope {
+    /// Every scope.
+    pub const ALL: [Scope; 4] = [Scope::Read, Scope::Ingest, Scope::Operate, Scope::Admin];
+
+    /// The scope's name in tokens and the OpenAPI description.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Ingest => "ingest",
+            Self::Operate => "operate",
+            Self::Admin => "admin",
+        }
+    }
+
+    /// The scope named `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|scope| scope.as_str() == name)
+    }
+
+    /// The scopes a user of `role` has: admins all, viewers `read`.
+    pub fn granted_to_role(role: &str) -> &'static [Scope] {
+        match role {
+            "admin" => &Self::ALL,
+            _ => &[Scope::Read],
+        }
+    }
+}
 
 /// How the caller proved who they are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credential {
-    /// A session cookie.
-    Session,
-    /// A bearer token with these scopes.
+    /// A sign-in session cookie.
+    Session {
+        /// SHA-256 of the session's id (the key of its row).
+        session_hash: String,
+    },
+    /// A bearer token.
     Token {
-        /// The token's scopes.
-        scopes: Vec<String>,
+        /// The token's id.
+        id: i64,
     },
 }
 
@@ -52,12 +96,56 @@ pub struct Caller {
     pub user: User,
     /// How they authenticated.
     pub credential: Credential,
+    /// What they may do.
+    pub scopes: Vec<Scope>,
 }
 
 impl Caller {
+    /// A caller signed in with a session: the scopes of the user's role.
+    fn with_session(user: User, session_hash: String) -> Self {
+        Self {
+            scopes: Scope::granted_to_role(&user.role).to_vec(),
+            user,
+            credential: Credential::Session { session_hash },
+        }
+    }
+
+    /// A caller with a token: its scopes, cut down to what the user's role allows now.
+    fn with_token(user: User, id: i64, token_scopes: &[String]) -> Self {
+        let granted = Scope::granted_to_role(&user.role);
+        let scopes = token_scopes
+            .iter()
+            .filter_map(|name| Scope::parse(name))
+            .filter(|scope| granted.contains(scope))
+            .collect();
+        Self {
+            user,
+            credential: Credential::Token { id },
+            scopes,
+        }
+    }
+
+    /// Whether the caller may do what `scope` covers (`admin` covers everything).
+    pub fn allows(&self, scope: Scope) -> bool {
+        self.scopes.contains(&scope) || self.scopes.contains(&Scope::Admin)
+    }
+
     /// Whether the user is an administrator.
     pub fn is_admin(&self) -> bool {
         self.user.role == "admin"
+    }
+
+    /// Whether the caller came with a sign-in session.
+    pub fn is_session(&self) -> bool {
+        matches!(self.credential, Credential::Session { .. })
+    }
+
+    /// The API token of the request, if it came with one.
+    pub fn token_id(&self) -> Option<i64> {
+        match self.credential {
+            Credential::Token { id } => Some(id),
+            Credential::Session { .. } => None,
+        }
     }
 
     /// Who asked, as recorded in sessions (`api:<username>`).
@@ -66,7 +154,7 @@ impl Caller {
     }
 }
 
-/// SHA-256 of a token, hex-encoded: what is stored.
+/// SHA-256 of a secret (token or session id), hex-encoded: what is stored.
 pub fn token_hash(token: &str) -> String {
     Sha256::digest(token.as_bytes())
         .iter()
@@ -108,7 +196,29 @@ fn decoy_hash() -> &'static str {
     DECOY.get_or_init(|| hash_password("decoy password").unwrap_or_default())
 }
 
-/// Checks a username and password (on the blocking pool: Argon2 is deliberately slow).
+/// Runs `work` (an Argon2 hash) on the blocking pool once one of the
+/// `CAPSTATS_LOGIN_CONCURRENCY` hashing slots is free. Each hash takes about 19 MiB and a
+/// core for a while, so unbounded parallel logins would exhaust memory; a caller that cannot
+/// get a slot within a few seconds gets `429`.
+pub async fn with_hashing_slot<T: Send + 'static>(
+    state: &AppState,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let permit = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        state.login_throttle.hashing_slots.acquire(),
+    )
+    .await
+    .map_err(|_| ApiError::RateLimited {
+        retry_after_seconds: 1,
+    })?
+    .map_err(|error| ApiError::Internal(format!("the hashing slots are closed: {error}")))?;
+    let result = web::block(work).await?;
+    drop(permit);
+    Ok(result)
+}
+
+/// Checks a username and password.
 pub async fn check_credentials(
     state: &AppState,
     username: String,
@@ -122,27 +232,68 @@ pub async fn check_credentials(
         || decoy_hash().to_owned(),
         |user| user.password_hash.clone(),
     );
-    let matches = web::block(move || verify_password(&password, &hash)).await?;
+    let matches = with_hashing_slot(state, move || verify_password(&password, &hash)).await?;
     match user {
         Some(user) if matches && user.is_active => Ok(user),
         _ => Err(ApiError::InvalidCredentials),
     }
 }
 
-/// Starts a signed-in session for `user` and returns its CSRF token.
-pub fn start_session(session: &Session, user: &User, ttl_hours: u32) -> Result<String, ApiError> {
+/// Starts a sign-in session for `user`: a row on the server and its random id in the cookie.
+/// Returns the session's CSRF token.
+pub async fn start_session(
+    state: &AppState,
+    session: &Session,
+    user: &User,
+    client_address: Option<String>,
+) -> Result<String, ApiError> {
     session.renew();
-    let expires = chrono::Utc::now() + chrono::Duration::hours(i64::from(ttl_hours));
+    session.clear();
+    let id = format!(
+        "{:032x}{:032x}",
+        rand::random::<u128>(),
+        rand::random::<u128>()
+    );
+    let hash = token_hash(&id);
+    let expires =
+        chrono::Utc::now() + chrono::Duration::hours(i64::from(state.settings.session_ttl_hours));
+    let user_id = user.id;
+    store::run_blocking(&state.store, move |connection| {
+        accounts::create_session(
+            connection,
+            user_id,
+            &hash,
+            expires,
+            client_address.as_deref(),
+        )
+    })
+    .await?;
     let csrf = crate::ids::new_id();
     let insert = |key: &str, value: serde_json::Value| {
         session
             .insert(key, value)
             .map_err(|error| ApiError::Internal(format!("writing the session failed: {error}")))
     };
-    insert(SESSION_USER, user.id.into())?;
-    insert(SESSION_EXPIRES, expires.timestamp().into())?;
+    insert(SESSION_ID, id.into())?;
     insert(SESSION_CSRF, csrf.clone().into())?;
     Ok(csrf)
+}
+
+/// Ends the caller's sign-in session on the server and removes the cookie.
+pub async fn end_session(
+    state: &AppState,
+    session: &Session,
+    caller: &Caller,
+) -> Result<(), ApiError> {
+    if let Credential::Session { session_hash } = &caller.credential {
+        let hash = session_hash.clone();
+        store::run_blocking(&state.store, move |connection| {
+            accounts::end_session(connection, &hash, "signed out")
+        })
+        .await?;
+    }
+    session.purge();
+    Ok(())
 }
 
 /// The session's CSRF token, created if the session has none yet.
@@ -157,74 +308,85 @@ pub fn csrf_token(session: &Session) -> Result<String, ApiError> {
     Ok(token)
 }
 
-/// Resolves the caller of `request`: a bearer token if one is sent, else the session.
-pub(crate) async fn authenticate(request: &HttpRequest) -> Result<Caller, ApiError> {
-    let state = request
+fn app_state(request: &HttpRequest) -> Result<Arc<AppState>, ApiError> {
+    request
         .app_data::<web::Data<Arc<AppState>>>()
-        .ok_or_else(|| ApiError::Internal("application state missing".into()))?
-        .clone();
-    if let Some(header) = request
+        .map(|state| state.get_ref().clone())
+        .ok_or_else(|| ApiError::Internal("application state missing".into()))
+}
+
+/// Resolves the caller of `request`: a bearer token if one is sent, else the session. The
+/// caller is also left in the request's extensions, for the audit trail.
+pub(crate) async fn authenticate(request: &HttpRequest) -> Result<Caller, ApiError> {
+    let state = app_state(request)?;
+    let caller = match request
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
     {
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .map(str::trim)
-            .ok_or(ApiError::AuthenticationRequired)?;
-        let hash = token_hash(token);
-        if let Some((scopes, user)) = state.token_cache.get(&hash) {
-            return Ok(Caller {
-                user,
-                credential: Credential::Token { scopes },
-            });
+        Some(header) => {
+            let token = header
+                .to_str()
+                .ok()
+                .and_then(|value| value.strip_prefix("Bearer "))
+                .map(str::trim)
+                .ok_or(ApiError::AuthenticationRequired)?;
+            authenticate_token(&state, token).await?
         }
-        let key = hash.clone();
-        let found = store::run_blocking(&state.store, move |connection| {
-            accounts::authenticate_token(connection, &key)
-        })
-        .await?;
-        let (token, user) = found.ok_or(ApiError::AuthenticationRequired)?;
-        let scopes: Vec<String> = token.scopes.into_iter().flatten().collect();
-        state
-            .token_cache
-            .insert(hash, (scopes.clone(), user.clone()));
-        return Ok(Caller {
-            user,
-            credential: Credential::Token { scopes },
-        });
+        None => authenticate_session(&state, request).await?,
+    };
+    request.extensions_mut().insert(caller.clone());
+    Ok(caller)
+}
+
+async fn authenticate_token(state: &AppState, token: &str) -> Result<Caller, ApiError> {
+    let hash = token_hash(token);
+    if let Some(cached) = state.token_cache.get(&hash) {
+        return Ok(Caller::with_token(cached.user, cached.id, &cached.scopes));
     }
+    let key = hash.clone();
+    let found = store::run_blocking(&state.store, move |connection| {
+        accounts::authenticate_token(connection, &key)
+    })
+    .await?;
+    let (token, user) = found.ok_or(ApiError::AuthenticationRequired)?;
+    let scopes: Vec<String> = token.scopes.into_iter().flatten().collect();
+    state.token_cache.insert(
+        hash,
+        CachedToken {
+            id: token.id,
+            scopes: scopes.clone(),
+            user: user.clone(),
+        },
+    );
+    Ok(Caller::with_token(user, token.id, &scopes))
+}
+
+async fn authenticate_session(state: &AppState, request: &HttpRequest) -> Result<Caller, ApiError> {
     let session = request.get_session();
-    let user_id = session
-        .get::<i64>(SESSION_USER)
+    let id = session
+        .get::<String>(SESSION_ID)
         .ok()
         .flatten()
         .ok_or(ApiError::AuthenticationRequired)?;
-    let expires = session
-        .get::<i64>(SESSION_EXPIRES)
-        .ok()
-        .flatten()
-        .unwrap_or(0);
-    if expires < chrono::Utc::now().timestamp() {
-        session.purge();
-        return Err(ApiError::AuthenticationRequired);
+    let hash = token_hash(&id);
+    let key = hash.clone();
+    let found = store::run_blocking(&state.store, move |connection| {
+        accounts::find_session(connection, &key)
+    })
+    .await?;
+    match found {
+        Some((_, user)) => Ok(Caller::with_session(user, hash)),
+        None => {
+            // Ended, expired or never valid: the cookie is of no further use.
+            session.purge();
+            Err(ApiError::AuthenticationRequired)
+        }
     }
-    let user = store::run_blocking(&state.store, move |connection| {
-        accounts::find_user(connection, user_id)
-    })
-    .await?
-    .filter(|user| user.is_active)
-    .ok_or(ApiError::AuthenticationRequired)?;
-    Ok(Caller {
-        user,
-        credential: Credential::Session,
-    })
 }
 
 /// For a cookie-authenticated caller: the request must carry the session's CSRF token.
 fn check_csrf(request: &HttpRequest, caller: &Caller) -> Result<(), ApiError> {
-    if caller.credential != Credential::Session {
+    if !caller.is_session() {
         return Ok(());
     }
     let sent = request
@@ -253,102 +415,91 @@ fn check_csrf(request: &HttpRequest, caller: &Caller) -> Result<(), ApiError> {
     }
 }
 
-/// Any signed-in user (reads).
-pub struct Viewer(pub Caller);
-
-/// A signed-in administrator whose request passed the CSRF check (writes).
-pub struct Admin(pub Caller);
-
-/// A signed-in user whose request passed the CSRF check, whatever the role (own account
-/// actions such as logging out).
-pub struct Member(pub Caller);
-
 type ExtractFuture<T> = Pin<Box<dyn Future<Output = Result<T, ApiError>>>>;
 
-impl FromRequest for Viewer {
-    type Error = ApiError;
-    type Future = ExtractFuture<Self>;
-
-    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let request = request.clone();
-        Box::pin(async move { authenticate(&request).await.map(Viewer) })
-    }
+/// What a route needs beyond authentication.
+#[derive(Debug, Clone, Copy)]
+enum Requirement {
+    /// A scope; writes with a cookie also need the CSRF token.
+    Scope(Scope),
+    /// A sign-in session (no token) with its CSRF token.
+    SignedIn,
 }
 
-/// Authenticates the request, checks its CSRF token (cookie sessions), then asks `allowed`
-/// whether the caller may go on: the order every write extractor follows, so that a request
-/// learns `401` before `403`.
-fn authorize_write<T: 'static>(
+fn authorize<T: 'static>(
     request: &HttpRequest,
-    allowed: fn(&Caller) -> Result<(), ApiError>,
+    requirement: Requirement,
     wrap: fn(Caller) -> T,
 ) -> ExtractFuture<T> {
     let request = request.clone();
     Box::pin(async move {
         let caller = authenticate(&request).await?;
-        check_csrf(&request, &caller)?;
-        allowed(&caller)?;
-        Ok(wrap(caller))
+        let is_write = !matches!(
+            *request.method(),
+            actix_web::http::Method::GET | actix_web::http::Method::HEAD
+        );
+        if is_write {
+            check_csrf(&request, &caller)?;
+        }
+        match requirement {
+            Requirement::Scope(scope) if caller.allows(scope) => Ok(wrap(caller)),
+            Requirement::Scope(scope) => Err(ApiError::PermissionRequired(format!(
+                "this action needs the `{}` scope, which this {} does not have",
+                scope.as_str(),
+                if caller.is_session() {
+                    "user's role"
+                } else {
+                    "token"
+                }
+            ))),
+            Requirement::SignedIn if caller.is_session() => Ok(wrap(caller)),
+            Requirement::SignedIn => Err(ApiError::PermissionRequired(
+                "this action needs a signed-in session; API tokens cannot manage tokens or passwords"
+                    .into(),
+            )),
+        }
     })
 }
 
-impl FromRequest for Member {
-    type Error = ApiError;
-    type Future = ExtractFuture<Self>;
+macro_rules! extractor {
+    ($(#[$documentation:meta])* $name:ident, $requirement:expr) => {
+        $(#[$documentation])*
+        pub struct $name(pub Caller);
 
-    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        authorize_write(request, |_| Ok(()), Member)
-    }
+        impl FromRequest for $name {
+            type Error = ApiError;
+            type Future = ExtractFuture<Self>;
+
+            fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+                authorize(request, $requirement, $name)
+            }
+        }
+    };
 }
 
-impl FromRequest for Admin {
-    type Error = ApiError;
-    type Future = ExtractFuture<Self>;
-
-    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        authorize_write(
-            request,
-            |caller| {
-                if caller.is_admin() {
-                    Ok(())
-                } else {
-                    Err(ApiError::PermissionRequired(
-                        "this action needs the admin role".into(),
-                    ))
-                }
-            },
-            Admin,
-        )
-    }
-}
-
-/// A caller allowed to post samples: an admin signed in with a session (CSRF checked), or a
-/// bearer token with the `ingest` scope.
-pub struct Ingester(pub Caller);
-
-impl FromRequest for Ingester {
-    type Error = ApiError;
-    type Future = ExtractFuture<Self>;
-
-    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        authorize_write(
-            request,
-            |caller| {
-                let allowed = match &caller.credential {
-                    Credential::Session => caller.is_admin(),
-                    Credential::Token { scopes } => {
-                        scopes.iter().any(|scope| scope == INGEST_SCOPE)
-                    }
-                };
-                if allowed {
-                    Ok(())
-                } else {
-                    Err(ApiError::PermissionRequired(format!(
-                        "posting samples needs an admin session or an API token with the `{INGEST_SCOPE}` scope"
-                    )))
-                }
-            },
-            Ingester,
-        )
-    }
-}
+extractor!(
+    /// A caller with the `read` scope (every signed-in user).
+    Viewer,
+    Requirement::Scope(Scope::Read)
+);
+extractor!(
+    /// A caller with the `ingest` scope: posts samples.
+    Ingester,
+    Requirement::Scope(Scope::Ingest)
+);
+extractor!(
+    /// A caller with the `operate` scope: runs, schedules, partitions, collect now.
+    Operator,
+    Requirement::Scope(Scope::Operate)
+);
+extractor!(
+    /// A caller with the `admin` scope: instances, users, the audit trail.
+    Admin,
+    Requirement::Scope(Scope::Admin)
+);
+extractor!(
+    /// A signed-in session (never a token), whatever the role: signing out, managing the own
+    /// API tokens and password.
+    SignedIn,
+    Requirement::SignedIn
+);

@@ -111,10 +111,10 @@ pub enum ApiError {
     #[error("the database query failed")]
     Database(String),
     /// A job could not be enqueued or run.
-    #[error("the task could not be carried out: {0}")]
+    #[error("the task could not be carried out")]
     Task(String),
     /// The service cannot answer now (database unreachable, schema outdated).
-    #[error("the service is unavailable: {0}")]
+    #[error("the service is unavailable; try again later")]
     Unavailable(String),
     /// Anything else.
     #[error("an internal error occurred")]
@@ -164,7 +164,9 @@ impl ApiError {
         }
     }
 
-    /// The envelope response for this error in request `request_id`.
+    /// The envelope response for this error in request `request_id`, logged once under a new
+    /// `error_id`: server faults with their full cause at `error` level, refusals at `debug`.
+    /// The client sees the code, a generic message and the ids, never the cause.
     pub fn to_response(&self, request_id: &str) -> HttpResponse {
         let error_id = crate::ids::new_id();
         let status = self.status_code();
@@ -229,9 +231,10 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        // The request-id middleware re-renders the body with the request's id; this is the
-        // fallback when an error escapes it.
-        self.to_response("unknown")
+        // The request-id middleware renders (and logs) every error with the request's id; this
+        // response is replaced there, so it is built without logging, lest each error be
+        // logged twice.
+        HttpResponse::build(self.status_code()).finish()
     }
 }
 

@@ -1,9 +1,11 @@
 #![doc = include_str!("../README.md")]
 
+pub mod audit;
 pub mod auth;
 pub mod dto;
 pub mod envelope;
 pub mod error;
+pub mod extract;
 mod ids;
 pub mod metrics;
 pub mod middleware;
@@ -11,8 +13,8 @@ pub mod pages;
 mod params;
 pub mod routes;
 pub mod state;
+pub mod throttle;
 
-use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use actix_session::SessionMiddleware;
@@ -21,7 +23,6 @@ use actix_session::storage::CookieSessionStore;
 use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, HttpResponse, web};
-use governor::{Quota, RateLimiter};
 use settings::Settings;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -31,8 +32,20 @@ use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// The name of the session cookie.
+/// The name of the session cookie over plain HTTP (loopback only).
 pub const SESSION_COOKIE: &str = "capstats_session";
+/// The name of the session cookie when it is `Secure`: browsers accept a `__Host-` cookie only
+/// from HTTPS, for the exact host and path `/`, so no sibling domain can plant or overwrite it.
+pub const SECURE_SESSION_COOKIE: &str = "__Host-capstats_session";
+
+/// The session cookie's name under `settings`.
+pub fn session_cookie_name(settings: &Settings) -> &'static str {
+    if settings.cookie_is_secure() {
+        SECURE_SESSION_COOKIE
+    } else {
+        SESSION_COOKIE
+    }
+}
 
 /// The base of the OpenAPI document; the paths come from the handlers.
 #[derive(OpenApi)]
@@ -40,7 +53,7 @@ pub const SESSION_COOKIE: &str = "capstats_session";
     info(
         title = "capstats API",
         version = "1",
-        description = "Database capacity statistics: daily size samples of monitored database servers rolled up into daily, weekly, monthly, quarterly and yearly aggregates per database and per instance, the runs that compute them, and their schedules.\n\nEvery response is an envelope: `{\"success\": true, \"message\", \"data\"}` or `{\"success\": false, \"error\": true, \"message_code\", \"message\", \"error_id\", \"request_id\", \"errors\"?}`. Browsers sign in with `POST /auth/login` (session cookie) and send the CSRF token from the login or `GET /auth/csrf-token` as `X-CSRFToken` with writes; programs send `Authorization: Bearer <token>` and need no CSRF token. Viewers read; writes need the admin role."
+        description = "Database capacity statistics: daily size samples of monitored database servers rolled up into daily, weekly, monthly, quarterly and yearly aggregates per database and per instance, the runs that compute them, and their schedules.\n\nEvery response is an envelope: `{\"success\": true, \"message\", \"data\"}` or `{\"success\": false, \"error\": true, \"message_code\", \"message\", \"error_id\", \"request_id\", \"errors\"?}`. Browsers sign in with `POST /auth/login` (session cookie) and send the CSRF token from the login or `GET /auth/csrf-token` as `X-CSRFToken` with writes; programs send `Authorization: Bearer <token>` and need no CSRF token. Tokens carry an allowlist of scopes — `read` (every GET), `ingest` (`POST /capacity/stats`), `operate` (runs, schedules, partitions, collect now), `admin` (everything an admin session may do) — and never more than their user's role; each operation's description names what it needs. Viewer sessions read; admin sessions do everything."
     ),
     tags(
         (name = "capacity", description = "Aggregates, summaries, chart series and aggregate now"),
@@ -48,7 +61,8 @@ pub const SESSION_COOKIE: &str = "capstats_session";
         (name = "scheduler", description = "Schedules of the worker"),
         (name = "partitions", description = "Monthly partitions of the size tables"),
         (name = "instances", description = "Monitored instances and filter options"),
-        (name = "auth", description = "Sessions, CSRF tokens and API tokens"),
+        (name = "auth", description = "Sign-in sessions, CSRF tokens, the own password and API tokens"),
+        (name = "users", description = "User accounts and the audit trail (administrators)"),
         (name = "health", description = "Liveness and readiness"),
     ),
     components(schemas(error::ErrorEnvelope, error::FieldError)),
@@ -57,6 +71,30 @@ pub const SESSION_COOKIE: &str = "capstats_session";
 struct ApiDocument;
 
 struct SecuritySchemes;
+
+/// The access rule of one operation, from its `security` requirements: which scope a token
+/// needs (`None`: no token is accepted), whether a sign-in session is accepted, or nothing
+/// (public). Written into each operation's description, and read by the authorisation matrix
+/// test, so the spec states every route's decision.
+pub fn access_of(operation: &utoipa::openapi::path::Operation) -> Option<(bool, Option<String>)> {
+    let requirements = serde_json::to_value(operation.security.as_ref()?).ok()?;
+    let mut session = false;
+    let mut token_scope = None;
+    for requirement in requirements.as_array()? {
+        let requirement = requirement.as_object()?;
+        session |= requirement.contains_key("session_cookie");
+        if let Some(scopes) = requirement
+            .get("bearer_token")
+            .and_then(|scopes| scopes.as_array())
+        {
+            token_scope = scopes
+                .first()
+                .and_then(|scope| scope.as_str())
+                .map(str::to_owned);
+        }
+    }
+    Some((session, token_scope))
+}
 
 impl Modify for SecuritySchemes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
@@ -67,17 +105,53 @@ impl Modify for SecuritySchemes {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("capstats API token (cst_…)")
-                    .description(Some("An API token from POST /api/v1/auth/tokens"))
+                    .description(Some("An API token from POST /api/v1/auth/tokens; each route names the scope it needs (`read`, `ingest`, `operate`, `admin`; `admin` covers all)"))
                     .build(),
             ),
         );
         components.add_security_scheme(
             "session_cookie",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
-                SESSION_COOKIE,
-                "The session cookie set by POST /api/v1/auth/login; writes also need the X-CSRFToken header",
+                SECURE_SESSION_COOKIE,
+                "The session cookie set by POST /api/v1/auth/login (`__Host-capstats_session` over HTTPS, `capstats_session` when the API listens on loopback without CAPSTATS_COOKIE_SECURE); writes also need the X-CSRFToken header",
             ))),
         );
+    }
+}
+
+/// Appends each operation's access rule to its description.
+fn describe_access(openapi: &mut utoipa::openapi::OpenApi) {
+    for item in openapi.paths.paths.values_mut() {
+        for operation in [
+            item.get.as_mut(),
+            item.put.as_mut(),
+            item.post.as_mut(),
+            item.delete.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let rule = match access_of(operation) {
+                None => "**Access:** public.".to_owned(),
+                Some((_, Some(scope))) => format!(
+                    "**Access:** scope `{scope}`: an API token with it, or a sign-in session of a user whose role grants it{}.",
+                    if scope == "read" {
+                        " (every user)"
+                    } else {
+                        " (admins)"
+                    }
+                ),
+                Some((_, None)) => {
+                    "**Access:** a sign-in session only (any role); API tokens are refused."
+                        .to_owned()
+                }
+            };
+            let description = operation.description.get_or_insert_with(String::new);
+            if !description.is_empty() {
+                description.push_str("\n\n");
+            }
+            description.push_str(&rule);
+        }
     }
 }
 
@@ -88,6 +162,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .openapi(ApiDocument::openapi())
         .service(utoipa_actix_web::scope("/api/v1").configure(routes::configure))
         .split_for_parts();
+    let mut document = document;
+    describe_access(&mut document);
     document
 }
 
@@ -109,12 +185,17 @@ pub async fn build_state(settings: Settings) -> Result<Arc<AppState>, ApiError> 
         .map(collectors::credentials::CredentialKey::from_hex)
         .transpose()
         .map_err(|error| ApiError::Internal(error.to_string()))?;
-    let attempts = NonZeroU32::new(settings.login_attempts_per_minute).unwrap_or(NonZeroU32::MIN);
+    let trusted_proxies =
+        throttle::parse_trusted_proxies(&settings.trusted_proxies).map_err(ApiError::Internal)?;
     Ok(Arc::new(AppState {
         store,
         job_store,
         time_zone,
-        login_limiter: RateLimiter::keyed(Quota::per_minute(attempts)),
+        login_throttle: throttle::LoginThrottle::new(
+            settings.login_attempts_per_minute,
+            settings.login_concurrency,
+        ),
+        trusted_proxies,
         metrics: metrics::Metrics::new(),
         credential_key,
         token_cache: state::token_cache(),
@@ -186,10 +267,12 @@ pub fn app(
 > {
     let settings = &state.settings;
     let sessions = SessionMiddleware::builder(CookieSessionStore::default(), key)
-        .cookie_name(SESSION_COOKIE.to_owned())
+        .cookie_name(session_cookie_name(settings).to_owned())
         .cookie_http_only(true)
         .cookie_same_site(SameSite::Lax)
-        .cookie_secure(settings.cookie_secure)
+        .cookie_secure(settings.cookie_is_secure())
+        .cookie_path("/".to_owned())
+        .cookie_domain(None)
         .cookie_content_security(CookieContentSecurity::Private)
         .session_lifecycle(PersistentSession::default().session_ttl(
             actix_web::cookie::time::Duration::hours(i64::from(settings.session_ttl_hours)),
@@ -222,8 +305,15 @@ pub async fn serve(settings: Settings) -> Result<(), ApiError> {
     let bind = settings.api_bind.clone();
     let workers = settings.api_workers;
     let key = session_key(&settings)?;
+    if !settings.cookie_is_secure() {
+        tracing::warn!(
+            bind = %bind,
+            "the session cookie is not Secure: CAPSTATS_API_BIND is a loopback address (or CAPSTATS_COOKIE_SECURE=false), so sign-ins work over plain HTTP; serve through HTTPS and leave CAPSTATS_COOKIE_SECURE unset or true in production"
+        );
+    }
     let state = build_state(settings).await?;
     store::run_blocking(&state.store, store::migrations::ensure_current).await?;
+    tokio::spawn(metrics::refresh_periodically(state.clone()));
     let document = openapi();
     let shutdown = state.settings.shutdown_timeout_seconds;
     let mut server =

@@ -1,8 +1,9 @@
 //! Prometheus metrics: HTTP requests measured by the middleware, and the state of runs, jobs
-//! and ticks read from the database at scrape time (so every API process reports the same
-//! numbers, whichever worker did the work).
+//! and ticks read from the database on a timer (every [`REFRESH_INTERVAL`], so every API
+//! process reports the same numbers whichever worker did the work, and a scrape never runs a
+//! query). `/metrics` can require a bearer token (`CAPSTATS_METRICS_TOKEN`).
 
-use actix_web::HttpResponse;
+use actix_web::{HttpRequest, HttpResponse};
 use prometheus::{
     HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
@@ -100,7 +101,7 @@ impl Metrics {
     }
 
     /// Sets the domain gauges from a database snapshot.
-    fn update(&self, snapshot: &store::monitoring::Snapshot) {
+    pub fn update(&self, snapshot: &store::monitoring::Snapshot) {
         let set = |gauge: &IntGaugeVec, rows: &[store::monitoring::Labelled], labels: usize| {
             gauge.reset();
             for row in rows {
@@ -123,11 +124,51 @@ impl Default for Metrics {
     }
 }
 
-/// `GET /metrics`: Prometheus text format. Outside `/api/v1` and the OpenAPI description.
-pub async fn scrape(state: State) -> HttpResponse {
+/// How often the domain gauges are read from the database.
+pub const REFRESH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Reads the domain gauges from the database once.
+pub async fn refresh(state: &crate::state::AppState) {
     match store::run_blocking(&state.store, store::monitoring::snapshot).await {
         Ok(snapshot) => state.metrics.update(&snapshot),
         Err(error) => tracing::warn!(%error, "could not read run metrics from the database"),
+    }
+}
+
+/// Refreshes the domain gauges every [`REFRESH_INTERVAL`] until the process ends.
+pub async fn refresh_periodically(state: std::sync::Arc<crate::state::AppState>) {
+    let mut interval = tokio::time::interval(REFRESH_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        refresh(&state).await;
+    }
+}
+
+/// Whether `request` may read `/metrics`: always without `CAPSTATS_METRICS_TOKEN`, else only
+/// with `Authorization: Bearer <that token>` (compared in constant time).
+fn may_scrape(state: &crate::state::AppState, request: &HttpRequest) -> bool {
+    let Some(expected) = state.settings.metrics_token.as_deref() else {
+        return true;
+    };
+    let sent = request
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    sent.len() == expected.len()
+        && sent
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |difference, (a, b)| difference | (a ^ b))
+            == 0
+}
+
+/// `GET /metrics`: Prometheus text format. Outside `/api/v1` and the OpenAPI description.
+pub async fn scrape(state: State, request: HttpRequest) -> HttpResponse {
+    if !may_scrape(&state, &request) {
+        return HttpResponse::from_error(crate::error::ApiError::AuthenticationRequired);
     }
     match TextEncoder::new().encode_to_string(&state.metrics.registry.gather()) {
         Ok(body) => HttpResponse::Ok()

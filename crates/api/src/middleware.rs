@@ -35,7 +35,8 @@ pub async fn request_context(
         .map_or_else(new_id, str::to_owned);
     request.extensions_mut().insert(RequestId(id.clone()));
     // No clone of the HttpRequest may be held across `next.call`: routing needs it unshared.
-    let method = request.method().to_string();
+    let method = metric_method(request.method());
+    let audited = crate::audit::is_audited(request.method()) && request.path().starts_with("/api/");
     let state = request.app_data::<web::Data<Arc<AppState>>>().cloned();
     let mut response = match next.call(request).await {
         Ok(response) => {
@@ -50,6 +51,9 @@ pub async fn request_context(
                             let api_error = match status.as_u16() {
                                 404 => ApiError::NotFound("the requested resource".into()),
                                 405 => ApiError::NotFound("this method on the resource".into()),
+                                413 => {
+                                    ApiError::field("body", "too_large", "the body is too large")
+                                }
                                 code if code < 500 => {
                                     ApiError::fields(vec![crate::error::FieldError::new(
                                         "request",
@@ -79,6 +83,9 @@ pub async fn request_context(
         HeaderValue::from_str(&id).expect("request ids are header-safe"),
     );
     if let Some(state) = state {
+        if audited {
+            crate::audit::record(&state, &response, &id).await;
+        }
         let route = response
             .request()
             .match_pattern()
@@ -87,13 +94,29 @@ pub async fn request_context(
         state
             .metrics
             .http_requests
-            .with_label_values(&[method.as_str(), route.as_str(), status.as_str()])
+            .with_label_values(&[method, route.as_str(), status.as_str()])
             .inc();
         state
             .metrics
             .http_duration
-            .with_label_values(&[method.as_str(), route.as_str()])
+            .with_label_values(&[method, route.as_str()])
             .observe(started.elapsed().as_secs_f64());
     }
     Ok(response)
+}
+
+/// The method as a metric label: the standard methods by name, anything else as `other`, so
+/// that a client sending made-up methods cannot create unbounded label values.
+fn metric_method(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
 }

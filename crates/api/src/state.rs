@@ -4,10 +4,10 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use chrono_tz::Tz;
-use governor::DefaultKeyedRateLimiter;
 use settings::Settings;
 
 use crate::metrics::Metrics;
+use crate::throttle::LoginThrottle;
 
 /// The application state, shared by all workers.
 pub struct AppState {
@@ -19,15 +19,27 @@ pub struct AppState {
     pub settings: Settings,
     /// The business time zone.
     pub time_zone: Tz,
-    /// Login attempts per client address.
-    pub login_limiter: DefaultKeyedRateLimiter<String>,
+    /// Sign-in limits per address and account, and the password-hashing slots.
+    pub login_throttle: LoginThrottle,
+    /// Peers whose `X-Forwarded-For` is believed (`CAPSTATS_TRUSTED_PROXIES`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// HTTP and domain metrics.
     pub metrics: Metrics,
     /// Seals collector passwords before they are stored (`CAPSTATS_CREDENTIAL_KEY`).
     pub credential_key: Option<collectors::credentials::CredentialKey>,
-    /// API tokens checked recently: token hash → (scopes, user), for
-    /// [`TOKEN_CACHE_SECONDS`].
-    pub token_cache: moka::sync::Cache<String, (Vec<String>, store::accounts::User)>,
+    /// API tokens checked recently, by hash, for [`TOKEN_CACHE_SECONDS`].
+    pub token_cache: moka::sync::Cache<String, CachedToken>,
+}
+
+/// A token as remembered between requests.
+#[derive(Debug, Clone)]
+pub struct CachedToken {
+    /// The token's id.
+    pub id: i64,
+    /// Its scopes as stored.
+    pub scopes: Vec<String>,
+    /// Its user.
+    pub user: store::accounts::User,
 }
 
 /// How long a checked API token is trusted without asking the database again: programs
@@ -36,7 +48,7 @@ pub struct AppState {
 pub const TOKEN_CACHE_SECONDS: u64 = 5;
 
 /// The cache behind [`AppState::token_cache`].
-pub fn token_cache() -> moka::sync::Cache<String, (Vec<String>, store::accounts::User)> {
+pub fn token_cache() -> moka::sync::Cache<String, CachedToken> {
     moka::sync::Cache::builder()
         .max_capacity(10_000)
         .time_to_live(std::time::Duration::from_secs(TOKEN_CACHE_SECONDS))
@@ -49,6 +61,11 @@ impl AppState {
         chrono::Utc::now()
             .with_timezone(&self.time_zone)
             .date_naive()
+    }
+
+    /// The client's address of `request` (see [`crate::throttle::client_address`]).
+    pub fn client_address(&self, request: &actix_web::HttpRequest) -> std::net::IpAddr {
+        crate::throttle::client_address(request, &self.trusted_proxies)
     }
 }
 

@@ -74,6 +74,27 @@ pub enum ValidationError {
         /// The rejected value.
         value: i64,
     },
+    /// A text holds a character that could hide or disguise what it says: a control character
+    /// (NUL included) or a bidirectional formatting character.
+    #[error(
+        "{field} must not contain the character U+{code_point:04X} (control or bidirectional formatting characters are refused)"
+    )]
+    UnsafeCharacter {
+        /// Name of the text field.
+        field: &'static str,
+        /// The refused character's code point.
+        code_point: u32,
+    },
+    /// A size beyond what capstats stores and sums safely.
+    #[error("{field} is {value} MiB; at most {maximum} MiB (1 EiB) are accepted")]
+    SizeTooLarge {
+        /// Name of the size field.
+        field: &'static str,
+        /// The rejected value.
+        value: i64,
+        /// The largest accepted value.
+        maximum: i64,
+    },
     /// The data or log part of a database is larger than the database.
     #[error("{field} ({value}) is larger than size_mb ({total})")]
     PartExceedsTotal {
@@ -99,7 +120,10 @@ impl ValidationError {
             Self::DateOutOfRange { .. } | Self::DateInFuture { .. } => "collected_date",
             Self::StartAfterEnd { .. } => "start_date",
             Self::EmptyDatabaseName | Self::DatabaseNameTooLong { .. } => "database_name",
-            Self::NegativeSize { field, .. } | Self::PartExceedsTotal { field, .. } => field,
+            Self::NegativeSize { field, .. }
+            | Self::PartExceedsTotal { field, .. }
+            | Self::UnsafeCharacter { field, .. }
+            | Self::SizeTooLarge { field, .. } => field,
         }
     }
 
@@ -119,6 +143,40 @@ impl ValidationError {
             Self::DatabaseNameTooLong { .. } => "too_long",
             Self::NegativeSize { .. } => "negative",
             Self::PartExceedsTotal { .. } => "exceeds_total",
+            Self::UnsafeCharacter { .. } => "unsafe_character",
+            Self::SizeTooLarge { .. } => "out_of_range",
         }
+    }
+}
+
+/// Whether `character` is refused in names: control characters (C0 with NUL, DEL, C1) and the
+/// bidirectional formatting characters that can make a name display as something else
+/// (CVE-2021-42574, "Trojan Source").
+pub fn is_unsafe_character(character: char) -> bool {
+    character.is_control()
+        || matches!(
+            character,
+            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+        )
+}
+
+/// Refuses a text of field `field` that holds an [unsafe character](is_unsafe_character).
+///
+/// ```
+/// use capacity_model::validate_plain_text;
+/// assert!(validate_plain_text("name", "orders_2026").is_ok());
+/// assert!(validate_plain_text("name", "ord\u{0}ers").is_err());
+/// assert!(validate_plain_text("name", "admin\u{202E}gpj.exe").is_err());
+/// ```
+pub fn validate_plain_text(field: &'static str, text: &str) -> Result<(), ValidationError> {
+    match text
+        .chars()
+        .find(|character| is_unsafe_character(*character))
+    {
+        Some(character) => Err(ValidationError::UnsafeCharacter {
+            field,
+            code_point: u32::from(character),
+        }),
+        None => Ok(()),
     }
 }

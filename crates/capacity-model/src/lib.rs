@@ -12,11 +12,13 @@ mod sample;
 pub use aggregate::{
     AggregationLevel, DatabaseSizeAggregate, InstanceSizeAggregate, TrendDirection,
 };
-pub use error::ValidationError;
+pub use error::{ValidationError, is_unsafe_character, validate_plain_text};
 pub use instance::{DbType, InstanceId, TlsMode};
 pub use period::{
     EARLIEST_SUPPORTED_DATE, LATEST_SUPPORTED_DATE, Period, PeriodType, PeriodsStartingBetween,
     validate_supported_date,
 };
 pub use rust_decimal::Decimal;
-pub use sample::{DATABASE_NAME_MAX_CHARACTERS, DatabaseSizeSample, InstanceSizeSample};
+pub use sample::{
+    DATABASE_NAME_MAX_CHARACTERS, DatabaseSizeSample, InstanceSizeSample, MAX_SIZE_MB,
+};

@@ -43,6 +43,7 @@ impl DatabaseSizeSample {
                 maximum: DATABASE_NAME_MAX_CHARACTERS,
             });
         }
+        crate::validate_plain_text("database_name", &self.database_name)?;
         self.validate_sizes()?;
         validate_supported_date(self.collected_date)?;
         if self.collected_date > today {
@@ -54,12 +55,20 @@ impl DatabaseSizeSample {
         Ok(())
     }
 
-    /// Checks only the sizes: none negative, no part larger than the total.
+    /// Checks only the sizes: none negative or above [`MAX_SIZE_MB`], no part larger than the
+    /// total.
     pub fn validate_sizes(&self) -> Result<(), ValidationError> {
         if self.size_mb < 0 {
             return Err(ValidationError::NegativeSize {
                 field: "size_mb",
                 value: self.size_mb,
+            });
+        }
+        if self.size_mb > MAX_SIZE_MB {
+            return Err(ValidationError::SizeTooLarge {
+                field: "size_mb",
+                value: self.size_mb,
+                maximum: MAX_SIZE_MB,
             });
         }
         for (field, part) in [
@@ -81,6 +90,11 @@ impl DatabaseSizeSample {
         Ok(())
     }
 }
+
+/// The largest size in MiB a sample may have: 1 EiB. Instance totals add up to 10,000 such
+/// values per day and means multiply them, so a bound far below `i64::MAX` keeps every sum in
+/// range (an unbounded value made the instance total overflow: a 500 instead of a 400).
+pub const MAX_SIZE_MB: i64 = 1 << 40;
 
 /// The total size of one instance on one business date (a row of `instance_size_stats`):
 /// the sum of that day's database sizes and the number of databases sampled that day.

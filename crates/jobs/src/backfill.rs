@@ -128,6 +128,7 @@ pub fn run_backfill(
                 "levels": request.levels,
             }),
             job_id: None,
+            requested_by_token_id: None,
         },
         &active,
     )?;

@@ -235,6 +235,7 @@ pub fn new_session(job: &CollectionJob, job_id: Option<&str>) -> NewSession {
             SyncType::ManualTask
         },
         triggered_by: job.trigger.description(),
+        requested_by_token_id: job.trigger.token_id(),
         parameters: serde_json::json!({
             "work": "collect",
             "instance_ids": job.instance_ids,

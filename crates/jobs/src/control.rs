@@ -81,6 +81,7 @@ async fn enqueue_aggregation(
         sync_category: SyncCategory::Aggregation,
         sync_type: SyncType::ManualTask,
         triggered_by: job.trigger.description(),
+        requested_by_token_id: job.trigger.token_id(),
         parameters: crate::runs::session_parameters(&job, &job_id),
         job_id: Some(job_id.clone()),
     };
@@ -116,6 +117,7 @@ pub async fn collect_now(
     job_pool: &PgPool,
     instance_id: InstanceId,
     requested_by: &str,
+    token_id: Option<i64>,
     max_attempts: u32,
 ) -> Result<Enqueued, JobError> {
     let (instance, targets) = store::run_blocking(store, move |connection| {
@@ -140,6 +142,7 @@ pub async fn collect_now(
         instance_ids: Some(vec![instance_id]),
         trigger: Trigger::Manual {
             requested_by: requested_by.to_owned(),
+            token_id,
         },
         session_id: None,
     };
@@ -169,6 +172,7 @@ pub async fn run_schedule_now(
     job_pool: &PgPool,
     name: &str,
     requested_by: &str,
+    token_id: Option<i64>,
     today: NaiveDate,
     max_attempts: u32,
 ) -> Result<Enqueued, JobError> {
@@ -181,6 +185,7 @@ pub async fn run_schedule_now(
     };
     let trigger = Trigger::Manual {
         requested_by: requested_by.to_owned(),
+        token_id,
     };
     let mut job =
         Job::for_tick(&schedule.job_name, &schedule.name, Utc::now(), today).ok_or_else(|| {
@@ -232,6 +237,7 @@ pub async fn aggregate_current(
     period_type: PeriodType,
     scope: LevelScope,
     requested_by: &str,
+    token_id: Option<i64>,
     today: NaiveDate,
     max_attempts: u32,
 ) -> Result<Enqueued, JobError> {
@@ -258,6 +264,7 @@ pub async fn aggregate_current(
         work,
         trigger: Trigger::Manual {
             requested_by: requested_by.to_owned(),
+            token_id,
         },
         session_id: None,
     };

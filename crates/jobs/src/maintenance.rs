@@ -53,22 +53,43 @@ pub struct PruneSummary {
     pub job_store: job_store::PruneReport,
     /// Claimed ticks removed.
     pub ticks: usize,
+    /// Audit events past their retention removed.
+    pub audit_events: usize,
+    /// Ended or expired sign-in sessions past the audit retention removed.
+    pub sign_in_sessions: usize,
+}
+
+fn ago(retention: Duration) -> Result<chrono::DateTime<Utc>, JobError> {
+    Ok(Utc::now()
+        - chrono::Duration::from_std(retention)
+            .map_err(|_| JobError::InvalidRequest("retention out of range".into()))?)
 }
 
 /// Deletes finished jobs, gone workers and claimed ticks older than `retention` (keeping every
-/// schedule's latest tick, its cursor).
+/// schedule's latest tick, its cursor), and audit events and ended sign-in sessions older than
+/// `audit_retention`.
 pub async fn prune_job_store(
     pool: &PgPool,
     store_pool: &store::ConnectionPool,
     retention: Duration,
+    audit_retention: Duration,
 ) -> Result<PruneSummary, JobError> {
     let job_store = job_store::prune(pool, retention).await?;
-    let before = Utc::now()
-        - chrono::Duration::from_std(retention)
-            .map_err(|_| JobError::InvalidRequest("retention out of range".into()))?;
-    let ticks = store::run_blocking(store_pool, move |connection| {
-        schedules::prune_ticks(connection, before)
+    let before = ago(retention)?;
+    let audit_before = ago(audit_retention)?;
+    let (ticks, audit_events, sign_in_sessions) =
+        store::run_blocking(store_pool, move |connection| {
+            Ok((
+                schedules::prune_ticks(connection, before)?,
+                store::audit::prune(connection, audit_before)?,
+                store::accounts::prune_sessions(connection, audit_before)?,
+            ))
+        })
+        .await?;
+    Ok(PruneSummary {
+        job_store,
+        ticks,
+        audit_events,
+        sign_in_sessions,
     })
-    .await?;
-    Ok(PruneSummary { job_store, ticks })
 }

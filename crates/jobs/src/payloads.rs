@@ -35,6 +35,10 @@ pub enum Trigger {
     Manual {
         /// Who: `cli`, `api:<user>`, …
         requested_by: String,
+        /// The API token the request came with (absent in payloads written before tokens
+        /// were recorded, and for sessions and the CLI).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token_id: Option<i64>,
     },
 }
 
@@ -43,7 +47,15 @@ impl Trigger {
     pub fn description(&self) -> String {
         match self {
             Self::Schedule { schedule_name, .. } => schedule_name.clone(),
-            Self::Manual { requested_by } => requested_by.clone(),
+            Self::Manual { requested_by, .. } => requested_by.clone(),
+        }
+    }
+
+    /// The API token a manual request came with.
+    pub fn token_id(&self) -> Option<i64> {
+        match self {
+            Self::Schedule { .. } => None,
+            Self::Manual { token_id, .. } => *token_id,
         }
     }
 

@@ -238,6 +238,7 @@ fn open_session(
                 SyncType::ManualTask
             },
             triggered_by: job.trigger.description(),
+            requested_by_token_id: job.trigger.token_id(),
             parameters: session_parameters(job, job_id),
             job_id: Some(job_id.to_owned()),
         },

@@ -374,12 +374,18 @@ async fn handle_maintenance(
         MaintenanceJob::PruneJobStore { .. } => {
             let retention =
                 Duration::from_secs(u64::from(state.settings.job_retention_days) * 86_400);
-            maintenance::prune_job_store(&state.job_store, &state.store, retention)
+            let audit_retention =
+                Duration::from_secs(u64::from(state.settings.audit_retention_days) * 86_400);
+            maintenance::prune_job_store(&state.job_store, &state.store, retention, audit_retention)
                 .await
                 .map(|summary| {
                     format!(
-                        "{} jobs, {} workers and {} ticks pruned",
-                        summary.job_store.jobs, summary.job_store.workers, summary.ticks
+                        "{} jobs, {} workers, {} ticks, {} audit events and {} sign-in sessions pruned",
+                        summary.job_store.jobs,
+                        summary.job_store.workers,
+                        summary.ticks,
+                        summary.audit_events,
+                        summary.sign_in_sessions
                     )
                 })
         }

@@ -162,6 +162,7 @@ async fn a_collection_reads_every_server_and_records_each_outcome() {
         instance_ids: None,
         trigger: Trigger::Manual {
             requested_by: "test".into(),
+            token_id: None,
         },
         session_id: None,
     };

@@ -17,6 +17,7 @@ fn prune_payload() -> Job {
         version: PAYLOAD_VERSION,
         trigger: Trigger::Manual {
             requested_by: "test".into(),
+            token_id: None,
         },
     })
 }
@@ -96,10 +97,14 @@ fn pruning_removes_only_what_is_finished_and_old_and_keeps_each_schedule_s_lates
             )
             .unwrap();
 
-        let summary =
-            jobs::maintenance::prune_job_store(&pool, &store, Duration::from_secs(7 * 86_400))
-                .await
-                .unwrap();
+        let summary = jobs::maintenance::prune_job_store(
+            &pool,
+            &store,
+            Duration::from_secs(7 * 86_400),
+            Duration::from_secs(365 * 86_400),
+        )
+        .await
+        .unwrap();
         assert_eq!(
             (
                 summary.job_store.jobs,
@@ -156,6 +161,7 @@ fn the_sweeper_closes_sessions_whose_job_ended_unstarted_and_those_gone_silent()
             capacity_model::PeriodType::Monthly,
             LevelScope::All,
             "test",
+            None,
             today,
             3,
         )
@@ -173,6 +179,7 @@ fn the_sweeper_closes_sessions_whose_job_ended_unstarted_and_those_gone_silent()
             capacity_model::PeriodType::Weekly,
             LevelScope::All,
             "test",
+            None,
             today,
             3,
         )
@@ -185,6 +192,7 @@ fn the_sweeper_closes_sessions_whose_job_ended_unstarted_and_those_gone_silent()
             triggered_by: "test".into(),
             parameters: serde_json::json!({}),
             job_id: None,
+            requested_by_token_id: None,
         };
         let silent = store::sessions::create_session(&mut connection, &new_session(), &[]).unwrap();
         store::sessions::start_session(&mut connection, silent, "gone:1").unwrap();

@@ -61,6 +61,7 @@ async fn current_month(
         PeriodType::Monthly,
         LevelScope::All,
         "api:test",
+        None,
         today,
         3,
     )
@@ -153,6 +154,7 @@ fn a_current_period_run_is_deduplicated_while_queued() {
                 period_type,
                 scope,
                 "api:test",
+                None,
                 today,
                 3,
             )
@@ -222,6 +224,7 @@ fn a_run_cancelled_while_queued_never_runs_and_a_refresh_run_now_leaves_no_pendi
             &job_store,
             "refresh_stale_periods",
             "api:test",
+            None,
             today,
             3,
         )

@@ -127,12 +127,27 @@ pub struct Settings {
     /// cookies (`CAPSTATS_SESSION_KEY`). Without it a random key is used and sessions do not
     /// survive a restart or work across several API processes.
     pub session_key: Option<String>,
-    /// Whether session cookies are marked `Secure` (HTTPS only) (`CAPSTATS_COOKIE_SECURE`).
-    pub cookie_secure: bool,
+    /// Whether session cookies are marked `Secure` (HTTPS only) and named with the `__Host-`
+    /// prefix (`CAPSTATS_COOKIE_SECURE`). Unset: secure unless `CAPSTATS_API_BIND` is a
+    /// loopback address.
+    pub cookie_secure: Option<bool>,
     /// Hours a login session lasts (`CAPSTATS_SESSION_TTL_HOURS`).
     pub session_ttl_hours: u32,
     /// Login attempts allowed per minute and client address (`CAPSTATS_LOGIN_ATTEMPTS_PER_MINUTE`).
     pub login_attempts_per_minute: u32,
+    /// Password hashes (sign-ins, password changes) that may run at once; further sign-ins
+    /// wait up to 5 s, then get `429` (`CAPSTATS_LOGIN_CONCURRENCY`).
+    pub login_concurrency: u32,
+    /// Addresses or CIDR networks of reverse proxies whose `X-Forwarded-For` is believed
+    /// (`CAPSTATS_TRUSTED_PROXIES`, e.g. `["10.0.0.5", "10.1.0.0/16"]`; default none).
+    pub trusted_proxies: Vec<String>,
+    /// Days an API token lasts when its request names no expiry
+    /// (`CAPSTATS_TOKEN_EXPIRY_DAYS`).
+    pub token_expiry_days: u32,
+    /// Bearer token `/metrics` requires, if set (`CAPSTATS_METRICS_TOKEN`).
+    pub metrics_token: Option<String>,
+    /// Days audit events and ended sign-in sessions are kept (`CAPSTATS_AUDIT_RETENTION_DAYS`).
+    pub audit_retention_days: u32,
     /// Key (32 bytes as 64 hex digits) that seals the passwords collectors connect with
     /// (`CAPSTATS_CREDENTIAL_KEY`). Without it no password can be stored or used.
     pub credential_key: Option<String>,
@@ -188,9 +203,14 @@ impl Default for Settings {
             api_bind: "127.0.0.1:8080".into(),
             api_workers: 0,
             session_key: None,
-            cookie_secure: false,
+            cookie_secure: None,
             session_ttl_hours: 8,
             login_attempts_per_minute: 5,
+            login_concurrency: 2,
+            trusted_proxies: Vec::new(),
+            token_expiry_days: 90,
+            metrics_token: None,
+            audit_retention_days: 365,
             credential_key: None,
             credential_old_keys: Vec::new(),
             collector_ca_file: None,
@@ -324,6 +344,18 @@ impl Settings {
                 u64::from(settings.login_attempts_per_minute),
             ),
             (
+                "CAPSTATS_LOGIN_CONCURRENCY",
+                u64::from(settings.login_concurrency),
+            ),
+            (
+                "CAPSTATS_TOKEN_EXPIRY_DAYS",
+                u64::from(settings.token_expiry_days),
+            ),
+            (
+                "CAPSTATS_AUDIT_RETENTION_DAYS",
+                u64::from(settings.audit_retention_days),
+            ),
+            (
                 "CAPSTATS_COLLECTOR_TIMEOUT_SECONDS",
                 settings.collector_timeout_seconds,
             ),
@@ -445,6 +477,29 @@ impl Settings {
     /// How long to wait for a database connection.
     pub fn database_connect_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.database_connect_timeout_seconds)
+    }
+
+    /// Whether `CAPSTATS_API_BIND` names only loopback addresses (`127.0.0.1:8080`,
+    /// `[::1]:8080`, `localhost:8080`).
+    pub fn api_bound_to_loopback(&self) -> bool {
+        let host = self
+            .api_bind
+            .rsplit_once(':')
+            .map_or(self.api_bind.as_str(), |(host, _)| host)
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|address| address.is_loopback())
+    }
+
+    /// Whether session cookies are `Secure`: as set, else unless the API listens on loopback
+    /// only (where a TLS-terminating proxy on the same host or a developer's browser talks
+    /// plain HTTP).
+    pub fn cookie_is_secure(&self) -> bool {
+        self.cookie_secure
+            .unwrap_or_else(|| !self.api_bound_to_loopback())
     }
 }
 

@@ -1,11 +1,11 @@
-//! Accounts: users with hashed passwords and roles, and hashed API tokens. Hashing itself is
-//! the API's business; this module stores and finds.
+//! Accounts: users with hashed passwords and roles, their sign-in sessions and hashed API
+//! tokens. Hashing itself is the API's business; this module stores and finds.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use crate::StoreError;
-use crate::schema::{api_tokens, users};
+use crate::schema::{api_tokens, user_sessions, users};
 
 /// A user as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, serde::Serialize)]
@@ -53,24 +53,217 @@ pub fn create_user(
     }
 }
 
-/// Replaces a user's password hash and role (used to reset a demo account).
+/// Replaces a user's password hash and role and reactivates it (a password reset); every
+/// sign-in session of the user ends, since whoever knew the old password may hold one.
 pub fn update_user(
     connection: &mut PgConnection,
     username: &str,
     password_hash: &str,
     role: &str,
 ) -> Result<User, StoreError> {
-    diesel::update(users::table.filter(users::username.eq(username)))
-        .set((
-            users::password_hash.eq(password_hash),
-            users::role.eq(role),
-            users::is_active.eq(true),
-            users::updated_at.eq(diesel::dsl::now),
+    connection.transaction(|connection| {
+        let user = diesel::update(users::table.filter(users::username.eq(username)))
+            .set((
+                users::password_hash.eq(password_hash),
+                users::role.eq(role),
+                users::is_active.eq(true),
+                users::updated_at.eq(diesel::dsl::now),
+            ))
+            .returning(User::as_returning())
+            .get_result(connection)
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(format!("user `{username}`")))?;
+        end_user_sessions(connection, user.id, "password reset")?;
+        Ok(user)
+    })
+}
+
+/// Changes to one user; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserChanges {
+    /// A new role (`admin` or `viewer`).
+    pub role: Option<String>,
+    /// Activates or deactivates the user.
+    pub is_active: Option<bool>,
+    /// A new password hash.
+    pub password_hash: Option<String>,
+}
+
+/// What [`change_user`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangedUser {
+    /// The user after the change.
+    pub user: User,
+    /// How many sign-in sessions ended because of it.
+    pub sessions_ended: usize,
+}
+
+/// Applies `changes` to user `id`. A new password, a deactivation or a lower role end every
+/// sign-in session of the user in the same transaction, so that no cookie outlives the
+/// change.
+pub fn change_user(
+    connection: &mut PgConnection,
+    id: i64,
+    changes: &UserChanges,
+) -> Result<ChangedUser, StoreError> {
+    connection.transaction(|connection| {
+        let before =
+            find_user(connection, id)?.ok_or_else(|| StoreError::NotFound(format!("user {id}")))?;
+        let user = diesel::update(users::table.find(id))
+            .set((
+                users::role.eq(changes.role.as_deref().unwrap_or(&before.role)),
+                users::is_active.eq(changes.is_active.unwrap_or(before.is_active)),
+                users::password_hash.eq(changes
+                    .password_hash
+                    .as_deref()
+                    .unwrap_or(&before.password_hash)),
+                users::updated_at.eq(diesel::dsl::now),
+            ))
+            .returning(User::as_returning())
+            .get_result(connection)?;
+        let reason = if changes.password_hash.is_some() {
+            Some("password changed")
+        } else if before.is_active && !user.is_active {
+            Some("user deactivated")
+        } else if before.role != user.role {
+            Some("role changed")
+        } else {
+            None
+        };
+        let sessions_ended = match reason {
+            Some(reason) => end_user_sessions(connection, id, reason)?,
+            None => 0,
+        };
+        Ok(ChangedUser {
+            user,
+            sessions_ended,
+        })
+    })
+}
+
+/// Every user, by name.
+pub fn list_users(connection: &mut PgConnection) -> Result<Vec<User>, StoreError> {
+    Ok(users::table
+        .order(users::username.asc())
+        .select(User::as_select())
+        .load(connection)?)
+}
+
+/// A sign-in session as stored (its id is known only to the browser holding the cookie).
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = user_sessions)]
+#[diesel(check_for_backend(diesel::pg::Pg))]
+pub struct UserSession {
+    /// Its row id.
+    pub id: i64,
+    /// The signed-in user.
+    pub user_id: i64,
+    /// When it stops working unless ended earlier.
+    pub expires_at: DateTime<Utc>,
+    /// Last request made with it (refreshed at most once a minute).
+    pub last_seen_at: DateTime<Utc>,
+}
+
+/// Stores a new sign-in session under the SHA-256 of its random id.
+pub fn create_session(
+    connection: &mut PgConnection,
+    user_id: i64,
+    session_hash: &str,
+    expires_at: DateTime<Utc>,
+    client_address: Option<&str>,
+) -> Result<UserSession, StoreError> {
+    Ok(diesel::insert_into(user_sessions::table)
+        .values((
+            user_sessions::user_id.eq(user_id),
+            user_sessions::session_hash.eq(session_hash),
+            user_sessions::expires_at.eq(expires_at),
+            user_sessions::client_address.eq(client_address),
         ))
-        .returning(User::as_returning())
-        .get_result(connection)
-        .optional()?
-        .ok_or_else(|| StoreError::NotFound(format!("user `{username}`")))
+        .returning(UserSession::as_returning())
+        .get_result(connection)?)
+}
+
+/// How stale `last_seen_at` may get before a request refreshes it: writing it on every request
+/// would turn each read into a write.
+const LAST_SEEN_RESOLUTION_SECONDS: i64 = 60;
+
+/// The open session with this hash (not ended, not expired) and its active user.
+pub fn find_session(
+    connection: &mut PgConnection,
+    session_hash: &str,
+) -> Result<Option<(UserSession, User)>, StoreError> {
+    let found: Option<(UserSession, User)> = user_sessions::table
+        .inner_join(users::table)
+        .filter(user_sessions::session_hash.eq(session_hash))
+        .filter(user_sessions::ended_at.is_null())
+        .filter(user_sessions::expires_at.gt(diesel::dsl::now))
+        .filter(users::is_active.eq(true))
+        .select((UserSession::as_select(), User::as_select()))
+        .first(connection)
+        .optional()?;
+    if let Some((session, _)) = &found
+        && Utc::now()
+            .signed_duration_since(session.last_seen_at)
+            .num_seconds()
+            >= LAST_SEEN_RESOLUTION_SECONDS
+    {
+        diesel::update(user_sessions::table.find(session.id))
+            .set(user_sessions::last_seen_at.eq(diesel::dsl::now))
+            .execute(connection)?;
+    }
+    Ok(found)
+}
+
+/// Ends the session with this hash (logout); ending an ended one changes nothing.
+pub fn end_session(
+    connection: &mut PgConnection,
+    session_hash: &str,
+    reason: &str,
+) -> Result<(), StoreError> {
+    diesel::update(
+        user_sessions::table
+            .filter(user_sessions::session_hash.eq(session_hash))
+            .filter(user_sessions::ended_at.is_null()),
+    )
+    .set((
+        user_sessions::ended_at.eq(diesel::dsl::now),
+        user_sessions::end_reason.eq(reason),
+    ))
+    .execute(connection)?;
+    Ok(())
+}
+
+/// Ends every open session of a user; returns how many ended.
+pub fn end_user_sessions(
+    connection: &mut PgConnection,
+    user_id: i64,
+    reason: &str,
+) -> Result<usize, StoreError> {
+    Ok(diesel::update(
+        user_sessions::table
+            .filter(user_sessions::user_id.eq(user_id))
+            .filter(user_sessions::ended_at.is_null()),
+    )
+    .set((
+        user_sessions::ended_at.eq(diesel::dsl::now),
+        user_sessions::end_reason.eq(reason),
+    ))
+    .execute(connection)?)
+}
+
+/// Deletes sessions that ended or expired before `before` (they can never be used again).
+pub fn prune_sessions(
+    connection: &mut PgConnection,
+    before: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    Ok(diesel::delete(
+        user_sessions::table.filter(
+            user_sessions::expires_at
+                .lt(before)
+                .or(user_sessions::ended_at.lt(before)),
+        ),
+    )
+    .execute(connection)?)
 }
 
 /// The user named `username`.
@@ -118,7 +311,7 @@ pub struct ApiToken {
     pub token_hash: String,
     /// The first characters of the token, to recognise it.
     pub token_prefix: String,
-    /// What it may do beyond its user's role (`ingest`).
+    /// What it may do (`read`, `ingest`, `operate`, `admin`), never more than its user's role.
     pub scopes: Vec<Option<String>>,
     /// When it stops working.
     pub expires_at: Option<DateTime<Utc>>,

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod aggregates;
 pub mod aggregation;
+pub mod audit;
 mod error;
 pub mod instances;
 pub mod ledger;

@@ -41,6 +41,25 @@ diesel::table! {
 }
 
 diesel::table! {
+    audit_events (id) {
+        id -> Int8,
+        occurred_at -> Timestamptz,
+        action -> Text,
+        outcome -> Text,
+        user_id -> Nullable<Int8>,
+        username -> Nullable<Text>,
+        token_id -> Nullable<Int8>,
+        client_address -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+        http_method -> Nullable<Text>,
+        http_route -> Nullable<Text>,
+        http_status -> Nullable<Int4>,
+        target -> Nullable<Text>,
+        detail -> Jsonb,
+    }
+}
+
+diesel::table! {
     database_aggregate_counts (period_type, period_start, instance_id) {
         period_type -> Text,
         period_start -> Date,
@@ -231,6 +250,21 @@ diesel::table! {
         completed_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        requested_by_token_id -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
+    user_sessions (id) {
+        id -> Int8,
+        user_id -> Int8,
+        session_hash -> Text,
+        client_address -> Nullable<Text>,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        last_seen_at -> Timestamptz,
+        ended_at -> Nullable<Timestamptz>,
+        end_reason -> Nullable<Text>,
     }
 }
 
@@ -248,6 +282,8 @@ diesel::table! {
 }
 
 diesel::joinable!(api_tokens -> users (user_id));
+diesel::joinable!(audit_events -> api_tokens (token_id));
+diesel::joinable!(audit_events -> users (user_id));
 diesel::joinable!(database_size_stats -> instances (instance_id));
 diesel::joinable!(instance_databases -> instances (instance_id));
 diesel::joinable!(instance_size_stats -> instances (instance_id));
@@ -255,11 +291,14 @@ diesel::joinable!(schedule_ticks -> schedules (schedule_name));
 diesel::joinable!(schedule_ticks -> sync_sessions (session_id));
 diesel::joinable!(sync_instance_records -> instances (instance_id));
 diesel::joinable!(sync_instance_records -> sync_sessions (session_id));
+diesel::joinable!(sync_sessions -> api_tokens (requested_by_token_id));
+diesel::joinable!(user_sessions -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     aggregate_period_counts,
     aggregation_ledger,
     api_tokens,
+    audit_events,
     database_aggregate_counts,
     database_size_aggregations,
     database_size_stats,
@@ -271,5 +310,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     schedules,
     sync_instance_records,
     sync_sessions,
+    user_sessions,
     users,
 );

@@ -28,6 +28,8 @@ pub struct NewSession {
     pub parameters: serde_json::Value,
     /// The job-store id of the job executing it, if any.
     pub job_id: Option<String>,
+    /// The API token the run was requested with, if any.
+    pub requested_by_token_id: Option<i64>,
 }
 
 /// A session as stored.
@@ -43,6 +45,8 @@ pub struct Session {
     pub status: SessionStatus,
     /// Who or what started it.
     pub triggered_by: String,
+    /// The API token it was requested with, if any.
+    pub requested_by_token_id: Option<i64>,
     /// The run's parameters.
     pub parameters: serde_json::Value,
     /// Records in the session.
@@ -131,6 +135,7 @@ pub fn create_session(
                 sync_sessions::triggered_by.eq(&new.triggered_by),
                 sync_sessions::parameters.eq(&new.parameters),
                 sync_sessions::job_id.eq(&new.job_id),
+                sync_sessions::requested_by_token_id.eq(new.requested_by_token_id),
                 sync_sessions::total_instances.eq(instances.len() as i64),
             ))
             .returning(sync_sessions::id)
@@ -505,6 +510,7 @@ struct SessionRow {
     sync_type: String,
     status: String,
     triggered_by: String,
+    requested_by_token_id: Option<i64>,
     parameters: serde_json::Value,
     total_instances: i64,
     successful_instances: i64,
@@ -532,6 +538,7 @@ impl TryFrom<SessionRow> for Session {
             sync_type: row.sync_type.parse().map_err(corrupt)?,
             status: row.status.parse().map_err(corrupt)?,
             triggered_by: row.triggered_by,
+            requested_by_token_id: row.requested_by_token_id,
             parameters: row.parameters,
             total_instances: count(row.total_instances),
             successful_instances: count(row.successful_instances),

@@ -25,19 +25,25 @@ impl TestApp {
     /// A server on a fresh database with three demo instances aggregated daily, weekly and
     /// monthly, and the users `admin` and `viewer`.
     pub async fn spawn(login_attempts_per_minute: u32) -> Self {
+        Self::spawn_with(|settings| settings.login_attempts_per_minute = login_attempts_per_minute)
+            .await
+    }
+
+    /// Like [`spawn`](Self::spawn), with settings changed by `configure`.
+    pub async fn spawn_with(configure: impl FnOnce(&mut settings::Settings)) -> Self {
         let database = test_support::TestDatabase::new();
         let url = database.url();
         let seeded = std::thread::spawn(move || seed(&url));
         seeded.join().expect("seeding succeeds");
-        let settings = settings::Settings {
+        let mut settings = settings::Settings {
             database_url: database.url(),
             timezone: "UTC".into(),
             database_pool_size: 4,
             job_store_pool_size: 2,
-            login_attempts_per_minute,
             credential_key: Some(CREDENTIAL_KEY.into()),
             ..settings::Settings::default()
         };
+        configure(&mut settings);
         let state = api::build_state(settings).await.expect("state");
         let key = actix_web::cookie::Key::generate();
         let document = api::openapi();

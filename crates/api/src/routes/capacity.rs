@@ -212,7 +212,7 @@ async fn require_instances(state: &State, ids: &[InstanceId]) -> Result<(), ApiE
         (status = 401, description = "Not signed in", body = ErrorEnvelope),
         (status = 404, description = "An instance_id does not exist", body = ErrorEnvelope),
     ),
-    security(("session_cookie" = []), ("bearer_token" = [])),
+    security(("session_cookie" = []), ("bearer_token" = ["read"])),
 )]
 #[get("/capacity/instances")]
 pub async fn list_instances(
@@ -246,7 +246,7 @@ pub async fn list_instances(
         (status = 401, description = "Not signed in", body = ErrorEnvelope),
         (status = 404, description = "An instance_id does not exist", body = ErrorEnvelope),
     ),
-    security(("session_cookie" = []), ("bearer_token" = [])),
+    security(("session_cookie" = []), ("bearer_token" = ["read"])),
 )]
 #[get("/capacity/databases")]
 pub async fn list_databases(
@@ -289,7 +289,7 @@ fn percent(numerator: i128, denominator: i128) -> Option<Decimal> {
         (status = 401, description = "Not signed in", body = ErrorEnvelope),
         (status = 404, description = "An instance_id does not exist", body = ErrorEnvelope),
     ),
-    security(("session_cookie" = []), ("bearer_token" = [])),
+    security(("session_cookie" = []), ("bearer_token" = ["read"])),
 )]
 #[get("/capacity/instances/summary")]
 pub async fn instances_summary(
@@ -353,7 +353,7 @@ pub async fn instances_summary(
         (status = 401, description = "Not signed in", body = ErrorEnvelope),
         (status = 404, description = "An instance_id does not exist", body = ErrorEnvelope),
     ),
-    security(("session_cookie" = []), ("bearer_token" = [])),
+    security(("session_cookie" = []), ("bearer_token" = ["read"])),
 )]
 #[get("/capacity/databases/summary")]
 pub async fn databases_summary(
@@ -534,7 +534,7 @@ async fn series(
         (status = 401, description = "Not signed in", body = ErrorEnvelope),
         (status = 404, description = "An instance_id does not exist", body = ErrorEnvelope),
     ),
-    security(("session_cookie" = []), ("bearer_token" = [])),
+    security(("session_cookie" = []), ("bearer_token" = ["read"])),
 )]
 #[get("/capacity/instances/series")]
 pub async fn instances_series(
@@ -556,7 +556,7 @@ pub async fn instances_series(
         (status = 401, description = "Not signed in", body = ErrorEnvelope),
         (status = 404, description = "An instance_id does not exist", body = ErrorEnvelope),
     ),
-    security(("session_cookie" = []), ("bearer_token" = [])),
+    security(("session_cookie" = []), ("bearer_token" = ["read"])),
 )]
 #[get("/capacity/databases/series")]
 pub async fn databases_series(

@@ -29,7 +29,7 @@ use crate::state::State;
         (status = 401, description = "Not signed in", body = ErrorEnvelope),
         (status = 403, description = "Neither an admin session (with CSRF token) nor a token with the `ingest` scope", body = ErrorEnvelope),
     ),
-    security(("session_cookie" = []), ("bearer_token" = [])),
+    security(("session_cookie" = []), ("bearer_token" = ["ingest"])),
 )]
 #[post("/capacity/stats")]
 pub async fn ingest_stats(

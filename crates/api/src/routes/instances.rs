@@ -8,7 +8,7 @@ use capacity_model::{DbType, InstanceId, TlsMode};
 use collectors::credentials::CredentialKey;
 use store::instances::{self, InstanceChanges, InstanceFilter, NewInstance};
 
-use crate::auth::{Admin, Viewer};
+use crate::auth::{Admin, Operator, Viewer};
 use crate::dto::{
     DatabaseOption, InstanceInput, InstanceItem, InstanceOption, RunStarted, UpdatedInstanceItem,
 };
@@ -57,7 +57,7 @@ pub struct OptionsQuery {
         (status = 400, description = "Invalid parameters, each listed in `errors`", body = ErrorEnvelope),
         (status = 401, description = "Not signed in", body = ErrorEnvelope),
     ),
-    security(("session_cookie" = []), ("bearer_token" = [])),
+    security(("session_cookie" = []), ("bearer_token" = ["read"])),
 )]
 #[get("/instances")]
 pub async fn list_instances(
@@ -237,7 +237,7 @@ fn read_input(
         (status = 403, description = "Not an admin, or CSRF token missing or wrong", body = ErrorEnvelope),
         (status = 409, description = "The name is taken", body = ErrorEnvelope),
     ),
-    security(("session_cookie" = []), ("bearer_token" = [])),
+    security(("session_cookie" = []), ("bearer_token" = ["admin"])),
 )]
 #[post("/instances")]
 pub async fn create_instance(
@@ -293,7 +293,7 @@ pub async fn create_instance(
         (status = 401, description = "Not signed in", body = ErrorEnvelope),
         (status = 404, description = "No such instance", body = ErrorEnvelope),
     ),
-    security(("session_cookie" = []), ("bearer_token" = [])),
+    security(("session_cookie" = []), ("bearer_token" = ["read"])),
 )]
 #[get("/instances/{id}")]
 pub async fn get_instance(
@@ -327,7 +327,7 @@ pub async fn get_instance(
         (status = 404, description = "No such instance", body = ErrorEnvelope),
         (status = 409, description = "The name is taken", body = ErrorEnvelope),
     ),
-    security(("session_cookie" = []), ("bearer_token" = [])),
+    security(("session_cookie" = []), ("bearer_token" = ["admin"])),
 )]
 #[put("/instances/{id}")]
 pub async fn update_instance(
@@ -374,7 +374,7 @@ pub async fn update_instance(
         (status = 403, description = "Not an admin, or CSRF token missing or wrong", body = ErrorEnvelope),
         (status = 404, description = "No such instance", body = ErrorEnvelope),
     ),
-    security(("session_cookie" = []), ("bearer_token" = [])),
+    security(("session_cookie" = []), ("bearer_token" = ["admin"])),
 )]
 #[delete("/instances/{id}")]
 pub async fn delete_instance(
@@ -399,7 +399,7 @@ pub async fn delete_instance(
         (status = 400, description = "Invalid parameters", body = ErrorEnvelope),
         (status = 401, description = "Not signed in", body = ErrorEnvelope),
     ),
-    security(("session_cookie" = []), ("bearer_token" = [])),
+    security(("session_cookie" = []), ("bearer_token" = ["read"])),
 )]
 #[get("/instances/options")]
 pub async fn instance_options(
@@ -439,7 +439,7 @@ pub async fn instance_options(
         (status = 400, description = "Invalid parameters", body = ErrorEnvelope),
         (status = 401, description = "Not signed in", body = ErrorEnvelope),
     ),
-    security(("session_cookie" = []), ("bearer_token" = [])),
+    security(("session_cookie" = []), ("bearer_token" = ["read"])),
 )]
 #[get("/databases/options")]
 pub async fn database_options(
@@ -487,12 +487,12 @@ pub async fn database_options(
         (status = 403, description = "Not an admin, or CSRF token missing or wrong", body = ErrorEnvelope),
         (status = 404, description = "No such instance", body = ErrorEnvelope),
     ),
-    security(("session_cookie" = []), ("bearer_token" = [])),
+    security(("session_cookie" = []), ("bearer_token" = ["operate"])),
 )]
 #[post("/instances/{id}/actions/collect")]
 pub async fn collect_instance(
     state: State,
-    Admin(caller): Admin,
+    Operator(caller): Operator,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let started = jobs::control::collect_now(
@@ -500,6 +500,7 @@ pub async fn collect_instance(
         &state.job_store,
         InstanceId(path.into_inner()),
         &caller.requested_by(),
+        caller.token_id(),
         state.settings.job_max_attempts,
     )
     .await?;

@@ -8,6 +8,7 @@ pub mod instances;
 pub mod partitions;
 pub mod runs;
 pub mod scheduler;
+pub mod users;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -20,6 +21,7 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(auth::logout)
         .service(auth::me)
         .service(auth::csrf_token)
+        .service(auth::change_password)
         .service(auth::list_tokens)
         .service(auth::create_token)
         .service(auth::revoke_token)
@@ -48,5 +50,10 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(instances::get_instance)
         .service(instances::update_instance)
         .service(instances::delete_instance)
-        .service(instances::collect_instance);
+        .service(instances::collect_instance)
+        .service(users::list_users)
+        .service(users::create_user)
+        .service(users::update_user)
+        .service(users::end_sessions)
+        .service(users::list_audit_events);
 }

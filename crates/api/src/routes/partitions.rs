@@ -7,7 +7,7 @@ use chrono::{Months, NaiveDate};
 
 use store::partitions::{self, PartitionedTable};
 
-use crate::auth::{Admin, Viewer};
+use crate::auth::{Operator, Viewer};
 use crate::dto::{CleanupResult, PartitionItem, PartitionStatus, PartitionTableStatus};
 use crate::envelope::Envelope;
 use crate::error::{ApiError, ErrorEnvelope};
@@ -20,7 +20,7 @@ use crate::state::State;
         (status = 200, description = "The partitions, by table and month", body = Envelope<Vec<PartitionItem>>),
         (status = 401, description = "Not signed in", body = ErrorEnvelope),
     ),
-    security(("session_cookie" = []), ("bearer_token" = [])),
+    security(("session_cookie" = []), ("bearer_token" = ["read"])),
 )]
 #[get("/partitions")]
 pub async fn list_partitions(state: State, _viewer: Viewer) -> Result<HttpResponse, ApiError> {
@@ -48,7 +48,7 @@ pub async fn list_partitions(state: State, _viewer: Viewer) -> Result<HttpRespon
         (status = 200, description = "The status", body = Envelope<PartitionStatus>),
         (status = 401, description = "Not signed in", body = ErrorEnvelope),
     ),
-    security(("session_cookie" = []), ("bearer_token" = [])),
+    security(("session_cookie" = []), ("bearer_token" = ["read"])),
 )]
 #[get("/partitions/status")]
 pub async fn partition_status(state: State, _viewer: Viewer) -> Result<HttpResponse, ApiError> {
@@ -111,10 +111,10 @@ pub async fn partition_status(state: State, _viewer: Viewer) -> Result<HttpRespo
         (status = 401, description = "Not signed in", body = ErrorEnvelope),
         (status = 403, description = "Not an admin, or CSRF token missing or wrong", body = ErrorEnvelope),
     ),
-    security(("session_cookie" = []), ("bearer_token" = [])),
+    security(("session_cookie" = []), ("bearer_token" = ["operate"])),
 )]
 #[post("/partitions/actions/cleanup")]
-pub async fn cleanup(state: State, _admin: Admin) -> Result<HttpResponse, ApiError> {
+pub async fn cleanup(state: State, _operator: Operator) -> Result<HttpResponse, ApiError> {
     let today = state.today();
     let ahead = state.settings.partitions_ahead_months;
     let retention = state.settings.retention_months;

@@ -9,7 +9,7 @@ use jobs::payloads::LevelScope;
 use store::sessions::{self, SessionFilter};
 use sync_session::{SessionStatus, SyncCategory, SyncType};
 
-use crate::auth::{Admin, Viewer};
+use crate::auth::{Operator, Viewer};
 use crate::dto::{AggregateNowRequest, RecordItem, RunStarted, SessionDetail, SessionItem};
 use crate::envelope::{Envelope, Paginated};
 use crate::error::{ApiError, ErrorEnvelope, FieldError};
@@ -31,12 +31,12 @@ use crate::state::State;
         (status = 403, description = "Not an admin, or CSRF token missing or wrong", body = ErrorEnvelope),
         (status = 500, description = "The job could not be enqueued", body = ErrorEnvelope),
     ),
-    security(("session_cookie" = []), ("bearer_token" = [])),
+    security(("session_cookie" = []), ("bearer_token" = ["operate"])),
 )]
 #[post("/capacity/aggregations/current")]
 pub async fn aggregate_now(
     state: State,
-    Admin(caller): Admin,
+    Operator(caller): Operator,
     body: web::Json<AggregateNowRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
@@ -73,6 +73,7 @@ pub async fn aggregate_now(
         period_type,
         scope,
         &caller.requested_by(),
+        caller.token_id(),
         state.today(),
         state.settings.job_max_attempts,
     )
@@ -124,7 +125,7 @@ pub struct SessionQuery {
         (status = 400, description = "Invalid parameters, each listed in `errors`", body = ErrorEnvelope),
         (status = 401, description = "Not signed in", body = ErrorEnvelope),
     ),
-    security(("session_cookie" = []), ("bearer_token" = [])),
+    security(("session_cookie" = []), ("bearer_token" = ["read"])),
 )]
 #[get("/sync-sessions")]
 pub async fn list_sessions(
@@ -164,7 +165,7 @@ pub async fn list_sessions(
         (status = 401, description = "Not signed in", body = ErrorEnvelope),
         (status = 404, description = "No such session", body = ErrorEnvelope),
     ),
-    security(("session_cookie" = []), ("bearer_token" = [])),
+    security(("session_cookie" = []), ("bearer_token" = ["read"])),
 )]
 #[get("/sync-sessions/{id}")]
 pub async fn get_session(
@@ -200,12 +201,12 @@ pub async fn get_session(
         (status = 403, description = "Not an admin, or CSRF token missing or wrong", body = ErrorEnvelope),
         (status = 404, description = "No such session", body = ErrorEnvelope),
     ),
-    security(("session_cookie" = []), ("bearer_token" = [])),
+    security(("session_cookie" = []), ("bearer_token" = ["operate"])),
 )]
 #[post("/sync-sessions/{id}/actions/cancel")]
 pub async fn cancel_session(
     state: State,
-    _admin: Admin,
+    _operator: Operator,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();

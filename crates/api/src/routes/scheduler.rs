@@ -2,7 +2,7 @@
 
 use actix_web::{HttpResponse, get, post, put, web};
 
-use crate::auth::{Admin, Viewer};
+use crate::auth::{Operator, Viewer};
 use crate::dto::{RunStarted, ScheduleItem, ScheduleUpdate};
 use crate::envelope::Envelope;
 use crate::error::{ApiError, ErrorEnvelope};
@@ -24,7 +24,7 @@ async fn view(state: &State, name: &str) -> Result<ScheduleItem, ApiError> {
         (status = 200, description = "The schedules", body = Envelope<Vec<ScheduleItem>>),
         (status = 401, description = "Not signed in", body = ErrorEnvelope),
     ),
-    security(("session_cookie" = []), ("bearer_token" = [])),
+    security(("session_cookie" = []), ("bearer_token" = ["read"])),
 )]
 #[get("/scheduler/jobs")]
 pub async fn list_schedules(state: State, _viewer: Viewer) -> Result<HttpResponse, ApiError> {
@@ -47,7 +47,7 @@ pub async fn list_schedules(state: State, _viewer: Viewer) -> Result<HttpRespons
         (status = 401, description = "Not signed in", body = ErrorEnvelope),
         (status = 404, description = "No such schedule", body = ErrorEnvelope),
     ),
-    security(("session_cookie" = []), ("bearer_token" = [])),
+    security(("session_cookie" = []), ("bearer_token" = ["read"])),
 )]
 #[get("/scheduler/jobs/{id}")]
 pub async fn get_schedule(
@@ -71,12 +71,12 @@ pub async fn get_schedule(
         (status = 403, description = "Not an admin, or CSRF token missing or wrong", body = ErrorEnvelope),
         (status = 404, description = "No such schedule", body = ErrorEnvelope),
     ),
-    security(("session_cookie" = []), ("bearer_token" = [])),
+    security(("session_cookie" = []), ("bearer_token" = ["operate"])),
 )]
 #[put("/scheduler/jobs/{id}")]
 pub async fn update_schedule(
     state: State,
-    _admin: Admin,
+    _operator: Operator,
     path: web::Path<String>,
     body: web::Json<ScheduleUpdate>,
 ) -> Result<HttpResponse, ApiError> {
@@ -108,12 +108,12 @@ pub async fn update_schedule(
         (status = 403, description = "Not an admin, or CSRF token missing or wrong", body = ErrorEnvelope),
         (status = 404, description = "No such schedule or action", body = ErrorEnvelope),
     ),
-    security(("session_cookie" = []), ("bearer_token" = [])),
+    security(("session_cookie" = []), ("bearer_token" = ["operate"])),
 )]
 #[post("/scheduler/jobs/{id}/actions/{action}")]
 pub async fn schedule_action(
     state: State,
-    Admin(caller): Admin,
+    Operator(caller): Operator,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (name, action) = path.into_inner();
@@ -133,6 +133,7 @@ pub async fn schedule_action(
                 &state.job_store,
                 &name,
                 &caller.requested_by(),
+                caller.token_id(),
                 state.today(),
                 state.settings.job_max_attempts,
             )
