@@ -180,8 +180,7 @@ pub async fn schedules(settings: &Settings, command: SchedulesCommand) -> anyhow
                 &pools.store,
                 &pools.job_store,
                 &name,
-                "cli",
-                None,
+                jobs::payloads::Trigger::manual("cli", None),
                 settings.today()?,
                 settings.job_max_attempts,
             )

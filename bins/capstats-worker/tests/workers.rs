@@ -656,8 +656,7 @@ fn a_manual_and_a_scheduled_run_of_the_same_periods_serialise() {
                 &store_pool,
                 &job_store,
                 "aggregate_capacity",
-                "test",
-                None,
+                jobs::payloads::Trigger::manual("test", None),
                 today,
                 3
             ),

@@ -8,8 +8,6 @@
 //! sent by browsers on their own), then the scope. A session's scopes follow its user's role; a
 //! token's are those it was created with, never more than its user's role allows today.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use actix_session::{Session, SessionExt};
@@ -151,6 +149,11 @@ impl Caller {
     /// Who asked, as recorded in sessions (`api:<username>`).
     pub fn requested_by(&self) -> String {
         format!("api:{}", self.user.username)
+    }
+
+    /// The trigger of a run this caller asks for.
+    pub fn trigger(&self) -> jobs::payloads::Trigger {
+        jobs::payloads::Trigger::manual(self.requested_by(), self.token_id())
     }
 }
 
@@ -318,6 +321,9 @@ fn app_state(request: &HttpRequest) -> Result<Arc<AppState>, ApiError> {
 /// Resolves the caller of `request`: a bearer token if one is sent, else the session. The
 /// caller is also left in the request's extensions, for the audit trail.
 pub(crate) async fn authenticate(request: &HttpRequest) -> Result<Caller, ApiError> {
+    if let Some(caller) = request.extensions().get::<Caller>() {
+        return Ok(caller.clone());
+    }
     let state = app_state(request)?;
     let caller = match request
         .headers()
@@ -415,8 +421,6 @@ fn check_csrf(request: &HttpRequest, caller: &Caller) -> Result<(), ApiError> {
     }
 }
 
-type ExtractFuture<T> = Pin<Box<dyn Future<Output = Result<T, ApiError>>>>;
-
 /// What a route needs beyond authentication.
 #[derive(Debug, Clone, Copy)]
 enum Requirement {
@@ -426,39 +430,44 @@ enum Requirement {
     SignedIn,
 }
 
-fn authorize<T: 'static>(
+/// Checks the caller the [`crate::middleware::authentication`] middleware resolved against
+/// `requirement`. Synchronous on purpose: actix polls a handler's extractors in order and stops
+/// at the first error, so with the caller extractor first, a refused request is answered
+/// before its body is read or parsed.
+fn authorize<T>(
     request: &HttpRequest,
     requirement: Requirement,
     wrap: fn(Caller) -> T,
-) -> ExtractFuture<T> {
-    let request = request.clone();
-    Box::pin(async move {
-        let caller = authenticate(&request).await?;
-        let is_write = !matches!(
-            *request.method(),
-            actix_web::http::Method::GET | actix_web::http::Method::HEAD
-        );
-        if is_write {
-            check_csrf(&request, &caller)?;
-        }
-        match requirement {
-            Requirement::Scope(scope) if caller.allows(scope) => Ok(wrap(caller)),
-            Requirement::Scope(scope) => Err(ApiError::PermissionRequired(format!(
-                "this action needs the `{}` scope, which this {} does not have",
-                scope.as_str(),
-                if caller.is_session() {
-                    "user's role"
-                } else {
-                    "token"
-                }
-            ))),
-            Requirement::SignedIn if caller.is_session() => Ok(wrap(caller)),
-            Requirement::SignedIn => Err(ApiError::PermissionRequired(
-                "this action needs a signed-in session; API tokens cannot manage tokens or passwords"
-                    .into(),
-            )),
-        }
-    })
+) -> Result<T, ApiError> {
+    let caller = request
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .ok_or(ApiError::AuthenticationRequired)?;
+    let is_write = !matches!(
+        *request.method(),
+        actix_web::http::Method::GET | actix_web::http::Method::HEAD
+    );
+    if is_write {
+        check_csrf(request, &caller)?;
+    }
+    match requirement {
+        Requirement::Scope(scope) if caller.allows(scope) => Ok(wrap(caller)),
+        Requirement::Scope(scope) => Err(ApiError::PermissionRequired(format!(
+            "this action needs the `{}` scope, which this {} does not have",
+            scope.as_str(),
+            if caller.is_session() {
+                "user's role"
+            } else {
+                "token"
+            }
+        ))),
+        Requirement::SignedIn if caller.is_session() => Ok(wrap(caller)),
+        Requirement::SignedIn => Err(ApiError::PermissionRequired(
+            "this action needs a signed-in session; API tokens cannot manage tokens or passwords"
+                .into(),
+        )),
+    }
 }
 
 macro_rules! extractor {
@@ -468,10 +477,10 @@ macro_rules! extractor {
 
         impl FromRequest for $name {
             type Error = ApiError;
-            type Future = ExtractFuture<Self>;
+            type Future = std::future::Ready<Result<Self, ApiError>>;
 
             fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-                authorize(request, $requirement, $name)
+                std::future::ready(authorize(request, $requirement, $name))
             }
         }
     };

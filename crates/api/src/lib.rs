@@ -282,6 +282,8 @@ pub fn app(
         .app_data(web::Data::new(state))
         .app_data(json_config())
         .app_data(path_config())
+        // Innermost first: authentication needs the session, and its errors get the envelope.
+        .wrap(actix_web::middleware::from_fn(middleware::authentication))
         .wrap(sessions)
         .wrap(actix_web::middleware::from_fn(middleware::request_context))
         .service(web::redirect("/api/v1/docs", "/api/v1/docs/"))

@@ -1,9 +1,10 @@
-//! Middleware: request ids and error envelopes on every response, and HTTP metrics.
+//! Middleware: request ids and error envelopes on every response, HTTP metrics, and who the
+//! caller of an API request is.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use actix_web::body::{BoxBody, MessageBody};
+use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
@@ -119,4 +120,24 @@ fn metric_method(method: &actix_web::http::Method) -> &'static str {
         Method::OPTIONS => "OPTIONS",
         _ => "other",
     }
+}
+
+/// Resolves the caller of every `/api/` request (bearer token or sign-in session) before any
+/// handler or extractor runs, and leaves it in the request's extensions for the scope
+/// extractors of [`crate::auth`] and the audit trail. A request without valid credentials goes
+/// on as anonymous (sign-in, the CSRF token and the spec need none; every other route answers
+/// `401`); only a failure to look the credentials up (the database) answers here.
+pub async fn authentication(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    if request.path().starts_with("/api/") {
+        match crate::auth::authenticate(request.request()).await {
+            Ok(_) | Err(ApiError::AuthenticationRequired) => {}
+            Err(error) => return Ok(request.error_response(error).map_into_right_body()),
+        }
+    }
+    next.call(request)
+        .await
+        .map(ServiceResponse::map_into_left_body)
 }

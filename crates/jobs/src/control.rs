@@ -116,8 +116,7 @@ pub async fn collect_now(
     store: &ConnectionPool,
     job_pool: &PgPool,
     instance_id: InstanceId,
-    requested_by: &str,
-    token_id: Option<i64>,
+    trigger: Trigger,
     max_attempts: u32,
 ) -> Result<Enqueued, JobError> {
     let (instance, targets) = store::run_blocking(store, move |connection| {
@@ -140,10 +139,7 @@ pub async fn collect_now(
     let job = CollectionJob {
         version: PAYLOAD_VERSION,
         instance_ids: Some(vec![instance_id]),
-        trigger: Trigger::Manual {
-            requested_by: requested_by.to_owned(),
-            token_id,
-        },
+        trigger,
         session_id: None,
     };
     let session = crate::collection::new_session(&job, Some(&job_id));
@@ -171,8 +167,7 @@ pub async fn run_schedule_now(
     store: &ConnectionPool,
     job_pool: &PgPool,
     name: &str,
-    requested_by: &str,
-    token_id: Option<i64>,
+    trigger: Trigger,
     today: NaiveDate,
     max_attempts: u32,
 ) -> Result<Enqueued, JobError> {
@@ -182,10 +177,6 @@ pub async fn run_schedule_now(
             schedules::get_schedule(connection, &name)
         })
         .await?
-    };
-    let trigger = Trigger::Manual {
-        requested_by: requested_by.to_owned(),
-        token_id,
     };
     let mut job =
         Job::for_tick(&schedule.job_name, &schedule.name, Utc::now(), today).ok_or_else(|| {
@@ -236,8 +227,7 @@ pub async fn aggregate_current(
     job_pool: &PgPool,
     period_type: PeriodType,
     scope: LevelScope,
-    requested_by: &str,
-    token_id: Option<i64>,
+    trigger: Trigger,
     today: NaiveDate,
     max_attempts: u32,
 ) -> Result<Enqueued, JobError> {
@@ -262,10 +252,7 @@ pub async fn aggregate_current(
     let job = AggregationJob {
         version: PAYLOAD_VERSION,
         work,
-        trigger: Trigger::Manual {
-            requested_by: requested_by.to_owned(),
-            token_id,
-        },
+        trigger,
         session_id: None,
     };
     enqueue_aggregation(store, job_pool, job, max_attempts).await

@@ -43,6 +43,14 @@ pub enum Trigger {
 }
 
 impl Trigger {
+    /// A request of an operator or a program, with the API token it came with (if any).
+    pub fn manual(requested_by: impl Into<String>, token_id: Option<i64>) -> Self {
+        Self::Manual {
+            requested_by: requested_by.into(),
+            token_id,
+        }
+    }
+
     /// The `triggered_by` text of the session the job opens.
     pub fn description(&self) -> String {
         match self {

@@ -160,8 +160,7 @@ fn the_sweeper_closes_sessions_whose_job_ended_unstarted_and_those_gone_silent()
             &pool,
             capacity_model::PeriodType::Monthly,
             LevelScope::All,
-            "test",
-            None,
+            jobs::payloads::Trigger::manual("test", None),
             today,
             3,
         )
@@ -178,8 +177,7 @@ fn the_sweeper_closes_sessions_whose_job_ended_unstarted_and_those_gone_silent()
             &pool,
             capacity_model::PeriodType::Weekly,
             LevelScope::All,
-            "test",
-            None,
+            jobs::payloads::Trigger::manual("test", None),
             today,
             3,
         )

@@ -60,8 +60,7 @@ async fn current_month(
         job_store,
         PeriodType::Monthly,
         LevelScope::All,
-        "api:test",
-        None,
+        jobs::payloads::Trigger::manual("api:test", None),
         today,
         3,
     )
@@ -153,8 +152,7 @@ fn a_current_period_run_is_deduplicated_while_queued() {
                 &job_store,
                 period_type,
                 scope,
-                "api:test",
-                None,
+                jobs::payloads::Trigger::manual("api:test", None),
                 today,
                 3,
             )
@@ -223,8 +221,7 @@ fn a_run_cancelled_while_queued_never_runs_and_a_refresh_run_now_leaves_no_pendi
             &pool,
             &job_store,
             "refresh_stale_periods",
-            "api:test",
-            None,
+            jobs::payloads::Trigger::manual("api:test", None),
             today,
             3,
         )

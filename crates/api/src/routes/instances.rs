@@ -179,6 +179,21 @@ fn read_input(
             ));
         }
     }
+    // Control and bidi characters in names end up in logs, CSV exports and the UI.
+    for (field, value) in [
+        ("name", &name),
+        ("host", &input.host),
+        ("description", &input.description),
+        ("connection_user", &input.connection_user),
+        ("connection_database", &input.connection_database),
+    ] {
+        if let Some(Err(error)) = value
+            .as_deref()
+            .map(|value| capacity_model::validate_plain_text(field, value))
+        {
+            problems.push(error.into());
+        }
+    }
     let tls_mode = match input.tls_mode.as_deref() {
         None => None,
         Some(text) => match text.parse::<TlsMode>() {
@@ -499,8 +514,7 @@ pub async fn collect_instance(
         &state.store,
         &state.job_store,
         InstanceId(path.into_inner()),
-        &caller.requested_by(),
-        caller.token_id(),
+        caller.trigger(),
         state.settings.job_max_attempts,
     )
     .await?;

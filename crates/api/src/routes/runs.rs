@@ -72,8 +72,7 @@ pub async fn aggregate_now(
         &state.job_store,
         period_type,
         scope,
-        &caller.requested_by(),
-        caller.token_id(),
+        caller.trigger(),
         state.today(),
         state.settings.job_max_attempts,
     )

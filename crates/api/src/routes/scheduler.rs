@@ -132,8 +132,7 @@ pub async fn schedule_action(
                 &state.store,
                 &state.job_store,
                 &name,
-                &caller.requested_by(),
-                caller.token_id(),
+                caller.trigger(),
                 state.today(),
                 state.settings.job_max_attempts,
             )
