@@ -737,17 +737,26 @@ async fn instances_sessions_schedules_partitions_and_health() {
         html.contains("swagger-ui") && !html.contains("https://"),
         "the UI loads nothing from elsewhere"
     );
-    let metrics = admin
-        .get(format!("{}/metrics", app.root))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // The run gauges are read from the database every 15 s, not per scrape: wait for the
+    // refresh that sees this test's sessions.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    let metrics = loop {
+        let metrics = admin
+            .get(format!("{}/metrics", app.root))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains("capstats_sync_sessions{") || std::time::Instant::now() > deadline {
+            break metrics;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
     assert!(
         metrics.contains("capstats_http_requests_total")
-            && metrics.contains("capstats_sync_sessions"),
+            && metrics.contains("capstats_sync_sessions{"),
         "{metrics}"
     );
     let echoed = admin

@@ -13,10 +13,11 @@ use std::sync::Arc;
 use actix_session::{Session, SessionExt};
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
-use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
 use sha2::{Digest, Sha256};
 
 use store::accounts::{self, User};
+
+pub use crate::hashing::{hash_password, verify_password};
 
 use crate::error::ApiError;
 use crate::state::{AppState, CachedToken};
@@ -174,24 +175,6 @@ pub fn new_token() -> String {
     )
 }
 
-/// Hashes a password (Argon2id with a random salt) into a PHC string.
-pub fn hash_password(password: &str) -> Result<String, ApiError> {
-    Argon2::default()
-        .hash_password(password.as_bytes())
-        .map(|hash| hash.to_string())
-        .map_err(|error| ApiError::Internal(format!("hashing a password failed: {error}")))
-}
-
-/// Whether `password` matches the PHC string `hash`.
-pub fn verify_password(password: &str, hash: &str) -> bool {
-    match PasswordHash::new(hash) {
-        Ok(parsed) => Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
-        Err(_) => false,
-    }
-}
-
 /// A hash to verify against when the user does not exist, so that unknown and known
 /// usernames take the same time.
 fn decoy_hash() -> &'static str {
@@ -199,26 +182,13 @@ fn decoy_hash() -> &'static str {
     DECOY.get_or_init(|| hash_password("decoy password").unwrap_or_default())
 }
 
-/// Runs `work` (an Argon2 hash) on the blocking pool once one of the
-/// `CAPSTATS_LOGIN_CONCURRENCY` hashing slots is free. Each hash takes about 19 MiB and a
-/// core for a while, so unbounded parallel logins would exhaust memory; a caller that cannot
-/// get a slot within a few seconds gets `429`.
+/// Runs `work` (an Argon2 hash) on one of the `CAPSTATS_LOGIN_CONCURRENCY` hashing threads
+/// (see [`crate::hashing`]); a caller that cannot get one within a few seconds gets `429`.
 pub async fn with_hashing_slot<T: Send + 'static>(
     state: &AppState,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ApiError> {
-    let permit = tokio::time::timeout(
-        std::time::Duration::from_secs(5),
-        state.login_throttle.hashing_slots.acquire(),
-    )
-    .await
-    .map_err(|_| ApiError::RateLimited {
-        retry_after_seconds: 1,
-    })?
-    .map_err(|error| ApiError::Internal(format!("the hashing slots are closed: {error}")))?;
-    let result = web::block(work).await?;
-    drop(permit);
-    Ok(result)
+    state.login_throttle.hashing.run(work).await
 }
 
 /// Checks a username and password.
@@ -231,11 +201,12 @@ pub async fn check_credentials(
         accounts::find_user_by_name(connection, &username)
     })
     .await?;
-    let hash = user.as_ref().map_or_else(
-        || decoy_hash().to_owned(),
-        |user| user.password_hash.clone(),
-    );
-    let matches = with_hashing_slot(state, move || verify_password(&password, &hash)).await?;
+    let hash = user.as_ref().map(|user| user.password_hash.clone());
+    // The decoy is made (once) on a hashing thread too, like every hash.
+    let matches = with_hashing_slot(state, move || {
+        verify_password(&password, hash.as_deref().unwrap_or_else(|| decoy_hash()))
+    })
+    .await?;
     match user {
         Some(user) if matches && user.is_active => Ok(user),
         _ => Err(ApiError::InvalidCredentials),

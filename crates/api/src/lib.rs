@@ -6,6 +6,7 @@ pub mod dto;
 pub mod envelope;
 pub mod error;
 pub mod extract;
+pub mod hashing;
 mod ids;
 pub mod metrics;
 pub mod middleware;
@@ -302,6 +303,13 @@ pub fn app(
         .into_app()
 }
 
+/// Starts what runs beside the request handlers for as long as the process lives: the refresh
+/// of the run gauges of `/metrics` (read from the database every 15 s, never per scrape, so
+/// scrapes cost no query).
+pub fn start_background_tasks(state: &Arc<AppState>) {
+    tokio::spawn(metrics::refresh_periodically(state.clone()));
+}
+
 /// Runs the API until SIGTERM (graceful) or SIGINT.
 pub async fn serve(settings: Settings) -> Result<(), ApiError> {
     let bind = settings.api_bind.clone();
@@ -315,7 +323,7 @@ pub async fn serve(settings: Settings) -> Result<(), ApiError> {
     }
     let state = build_state(settings).await?;
     store::run_blocking(&state.store, store::migrations::ensure_current).await?;
-    tokio::spawn(metrics::refresh_periodically(state.clone()));
+    start_background_tasks(&state);
     let document = openapi();
     let shutdown = state.settings.shutdown_timeout_seconds;
     let mut server =

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use actix_web::HttpRequest;
 use ipnet::IpNet;
 use moka::sync::Cache;
-use tokio::sync::Semaphore;
 
 /// Failures a key may collect before each further one makes it wait.
 pub const FREE_FAILURES: u32 = 5;
@@ -52,8 +51,8 @@ pub struct LoginThrottle {
     addresses: Cache<IpAddr, Arc<Mutex<Record>>>,
     accounts: Cache<String, Arc<Mutex<Record>>>,
     attempts_per_minute: u32,
-    /// Password hashes that may run at once (see [`crate::auth::with_hashing_slot`]).
-    pub hashing_slots: Semaphore,
+    /// Where password hashes run, a fixed number at once.
+    pub hashing: crate::hashing::HashingThreads,
 }
 
 fn cache<K: std::hash::Hash + Eq + Send + Sync + 'static>() -> Cache<K, Arc<Mutex<Record>>> {
@@ -84,7 +83,7 @@ impl LoginThrottle {
             addresses: cache(),
             accounts: cache(),
             attempts_per_minute: attempts_per_minute.max(1),
-            hashing_slots: Semaphore::new(concurrent_hashes.max(1) as usize),
+            hashing: crate::hashing::HashingThreads::new(concurrent_hashes),
         }
     }
 

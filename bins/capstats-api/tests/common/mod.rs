@@ -45,6 +45,7 @@ impl TestApp {
         };
         configure(&mut settings);
         let state = api::build_state(settings).await.expect("state");
+        api::start_background_tasks(&state);
         let key = actix_web::cookie::Key::generate();
         let document = api::openapi();
         let server = actix_web::HttpServer::new(move || {
@@ -223,6 +224,79 @@ impl Worker {
                 .spawn()
                 .unwrap(),
         )
+    }
+}
+
+/// `capstats-api serve` as its own process on `database_url`, for what must be measured on
+/// the real binary (its memory) rather than inside the test process.
+pub struct ApiProcess {
+    pub child: Child,
+    pub base: String,
+}
+
+impl ApiProcess {
+    /// Starts the binary on a free loopback port and waits until `/health/live` answers.
+    pub async fn start(database_url: &str, environment: &[(&str, &str)]) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_capstats-api"));
+        command
+            .arg("serve")
+            .env("DATABASE_URL", database_url)
+            .env("CAPSTATS_API_BIND", format!("127.0.0.1:{port}"))
+            .env("CAPSTATS_API_WORKERS", "1")
+            .env("CAPSTATS_TIMEZONE", "UTC")
+            .env("CAPSTATS_CREDENTIAL_KEY", CREDENTIAL_KEY)
+            .env("CAPSTATS_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (name, value) in environment {
+            command.env(name, value);
+        }
+        let process = Self {
+            child: command.spawn().unwrap(),
+            base: format!("http://127.0.0.1:{port}/api/v1"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let live = Client::new()
+                .get(format!("http://127.0.0.1:{port}/api/v1/health/live"))
+                .send()
+                .await;
+            if live.is_ok_and(|response| response.status().is_success()) {
+                return process;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "capstats-api serve did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The process's resident memory in MiB.
+    pub fn resident_megabytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status
+            .lines()
+            .find(|line| line.starts_with("VmRSS:"))
+            .unwrap();
+        line.split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            / 1024
+    }
+}
+
+impl Drop for ApiProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
