@@ -898,6 +898,48 @@ async fn the_audit_trail_records_sign_ins_tokens_and_writes() {
         .await;
     assert_eq!(body["data"]["items"][0]["token_id"], token_id, "{body}");
 
+    // Credential changes: a password set, then dropped by retargeting the instance.
+    let (status, body) = app
+        .call(
+            &admin.client,
+            Method::POST,
+            "/instances",
+            Some(&admin.csrf),
+            Some(
+                json!({"name": "audited", "db_type": "postgresql", "host": "db1.example",
+                        "connection_user": "capstats", "connection_password": "s3cret"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let instance_id = body["data"]["id"].as_i64().unwrap();
+    let (status, body) = app
+        .call(
+            &admin.client,
+            Method::PUT,
+            &format!("/instances/{instance_id}"),
+            Some(&admin.csrf),
+            Some(json!({"host": "elsewhere.example"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["password_cleared"], true, "{body}");
+    let (_, body) = app
+        .get(
+            &admin.client,
+            "/audit-events?action=instances&outcome=success",
+        )
+        .await;
+    let items = body["data"]["items"].as_array().unwrap();
+    assert_eq!(items[0]["action"], "instances.update", "{body}");
+    assert_eq!(
+        items[0]["detail"]["connection_password"], "cleared because the target changed",
+        "{body}"
+    );
+    assert_eq!(items[1]["action"], "instances.create", "{body}");
+    assert_eq!(items[1]["detail"]["connection_password"], "set", "{body}");
+    assert!(!body.to_string().contains("s3cret"), "{body}");
+
     // The command line reads the same trail.
     let binary = env!("CARGO_BIN_EXE_capstats-api");
     let output = std::process::Command::new(binary)

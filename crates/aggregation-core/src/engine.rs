@@ -316,6 +316,7 @@ pub fn instance_aggregates_of(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use capacity_model::MAX_SIZE_MB;
 
     fn sample(instance: i64, name: &str, day: u32, size: i64) -> DatabaseSizeSample {
         DatabaseSizeSample {
@@ -376,14 +377,22 @@ mod tests {
     }
 
     #[test]
-    fn overflowing_instance_totals_are_reported() {
+    fn sizes_beyond_the_maximum_are_refused_and_totals_at_it_are_exact() {
         let mut engine = AggregationEngine::new();
-        engine.record(sample(1, "a", 1, i64::MAX)).unwrap();
-        engine.record(sample(1, "b", 1, 1)).unwrap();
+        // i64::MAX used to be accepted and overflow the instance total.
         assert!(matches!(
-            engine.instance_daily_totals(),
-            Err(EngineError::TotalOverflow { .. })
+            engine.record(sample(1, "a", 1, i64::MAX)),
+            Err(EngineError::InvalidSample { .. })
         ));
+        // At 2^40 MiB each, an instance needs 2^23 databases before its total could overflow
+        // (then `TotalOverflow`); a thousand sum exactly.
+        for database in 0..1000 {
+            engine
+                .record(sample(1, &format!("d{database}"), 1, MAX_SIZE_MB))
+                .unwrap();
+        }
+        let totals = engine.instance_daily_totals().unwrap();
+        assert_eq!(totals[0].total_size_mb, 1000 * MAX_SIZE_MB);
     }
 
     #[test]

@@ -99,6 +99,25 @@ enum PasswordChange {
     Set(String),
 }
 
+impl PasswordChange {
+    /// What the audit trail records of it (never the password).
+    fn audit_word(&self) -> &'static str {
+        match self {
+            Self::Keep => "kept",
+            Self::Clear => "cleared",
+            Self::Set(_) => "set",
+        }
+    }
+}
+
+/// Records in the request's audit event what happened to the stored collector password.
+fn note_password(request: &HttpRequest, outcome: &'static str) {
+    crate::audit::note(request, |note| {
+        note.detail
+            .insert("connection_password".into(), outcome.into());
+    });
+}
+
 impl std::fmt::Debug for PasswordChange {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never the password itself.
@@ -258,9 +277,13 @@ fn read_input(
 pub async fn create_instance(
     state: State,
     _admin: Admin,
+    request: HttpRequest,
     body: web::Json<InstanceInput>,
 ) -> Result<HttpResponse, ApiError> {
     let (changes, password) = read_input(body.into_inner(), true, state.credential_key.as_ref())?;
+    if !matches!(password, PasswordChange::Keep) {
+        note_password(&request, password.audit_word());
+    }
     let key = state.credential_key.clone();
     let instance = store::run_blocking(&state.store, move |connection| {
         let created = instances::create_instance(
@@ -348,12 +371,14 @@ pub async fn get_instance(
 pub async fn update_instance(
     state: State,
     _admin: Admin,
+    request: HttpRequest,
     path: web::Path<i64>,
     body: web::Json<InstanceInput>,
 ) -> Result<HttpResponse, ApiError> {
     let id = InstanceId(path.into_inner());
     let (mut changes, password) =
         read_input(body.into_inner(), false, state.credential_key.as_ref())?;
+    let requested = password.audit_word();
     if let Some(key) = &state.credential_key {
         changes.connection_password = password.sealed_for(id, key);
     } else if matches!(password, PasswordChange::Clear) {
@@ -363,6 +388,11 @@ pub async fn update_instance(
         instances::update_instance(connection, id, &changes)
     })
     .await?;
+    match (requested, updated.password_cleared) {
+        ("kept", true) => note_password(&request, "cleared because the target changed"),
+        ("kept", false) => {}
+        (requested, _) => note_password(&request, requested),
+    }
     let message = if updated.password_cleared {
         "instance updated; its stored collector password was cleared (the request cleared it, \
          or changed where or how collectors connect without a new connection_password); \
