@@ -26,7 +26,8 @@ enum Magnitude {
     Tiny,
     /// Everyday sizes.
     Normal,
-    /// Up to 2^60, so that sums and cross products are far beyond 64 bits.
+    /// Up to the largest accepted size (2^40 MiB), so that cross products are far beyond 64
+    /// bits.
     Huge,
 }
 
@@ -157,7 +158,7 @@ fn samples_of(
                 let size_mb = match database.magnitude {
                     Magnitude::Tiny => random.below(4),
                     Magnitude::Normal => random.below(5_000_000),
-                    Magnitude::Huge => random.below(1 << 60),
+                    Magnitude::Huge => random.below(capacity_model::MAX_SIZE_MB as u64 + 1),
                 } as i64;
                 let mut part = |null_percent: u32| {
                     (random.below(100) >= u64::from(null_percent))
