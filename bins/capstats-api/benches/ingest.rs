@@ -11,7 +11,11 @@
 //! `make bench-ingest` (= `cargo bench -p capstats-api --bench ingest`). Settings:
 //! `CAPSTATS_BENCH_BATCHES` (default 40), `CAPSTATS_BENCH_CLIENTS` (default 2).
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/integration/common/mod.rs"]
+#[expect(
+    dead_code,
+    reason = "the benchmark uses only the server and the seed of the test helpers"
+)]
 mod common;
 
 use std::time::{Duration, Instant};
@@ -91,9 +95,9 @@ async fn measure(batches: usize, clients: usize, partitions_first: bool) {
         let url = app.database.url();
         actix_web::web::block(move || {
             let mut connection = diesel::PgConnection::establish(&url).unwrap();
-            store::partitions::ensure_partitions(
+            capstats_store::partitions::ensure_partitions(
                 &mut connection,
-                &store::partitions::PartitionedTable::SAMPLES,
+                &capstats_store::partitions::PartitionedTable::SAMPLES,
                 dates,
             )
             .unwrap();

@@ -4,9 +4,9 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
+use capstats_settings::Settings;
+use capstats_store::Connection;
 use clap::{Parser, Subcommand};
-use settings::Settings;
-use store::Connection;
 
 /// The capstats API server and its administrative commands. Configuration comes from
 /// `DATABASE_URL` and `CAPSTATS_*` variables (see docs/configuration.md).
@@ -74,26 +74,39 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("capstats-api: {}", settings::one_line_error(error.as_ref()));
+            eprintln!(
+                "capstats-api: {}",
+                capstats_settings::one_line_error(error.as_ref())
+            );
             ExitCode::FAILURE
         }
     }
 }
 
+/// Serves the API, queueing runs on the job store.
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let queue = capstats_queue::PostgresQueue::connect(
+        &settings.database_url,
+        settings.job_store_pool_size,
+        settings.job_max_attempts,
+    )
+    .await
+    .context("connecting to the job store")?;
+    capstats_http_api::serve(settings, std::sync::Arc::new(queue)).await?;
+    Ok(())
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::from_environment()?;
-    settings::init_tracing(settings.log_format);
+    capstats_settings::init_tracing(settings.log_format);
     match cli.command {
         Command::Migrate => migrate(&settings),
-        Command::Serve => {
-            tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?
-                .block_on(api::serve(settings))?;
-            Ok(())
-        }
+        Command::Serve => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(serve(settings)),
         Command::Openapi => {
-            println!("{}", api::openapi().to_pretty_json()?);
+            println!("{}", capstats_http_api::openapi().to_pretty_json()?);
             Ok(())
         }
         Command::CreateUser {
@@ -103,9 +116,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => create_user(&settings, &username, &role, update),
         Command::EndSessions { username } => {
             let mut connection = connect(&settings)?;
-            let user = store::accounts::find_user_by_name(&mut connection, &username)?
+            let user = capstats_store::accounts::find_user_by_name(&mut connection, &username)?
                 .ok_or_else(|| anyhow::anyhow!("no user named `{username}`"))?;
-            let ended = store::accounts::end_user_sessions(
+            let ended = capstats_store::accounts::end_user_sessions(
                 &mut connection,
                 user.id,
                 "ended from the command line",
@@ -122,7 +135,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             json,
         } => {
             let mut connection = connect(&settings)?;
-            let filter = store::audit::AuditFilter {
+            let filter = capstats_store::audit::AuditFilter {
                 action_prefix: action,
                 username,
                 outcome,
@@ -130,7 +143,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 until: None,
             };
             let (events, total) =
-                store::audit::list(&mut connection, &filter, 0, limit.clamp(1, 10_000))?;
+                capstats_store::audit::list(&mut connection, &filter, 0, limit.clamp(1, 10_000))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&events)?);
             } else {
@@ -141,14 +154,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn connect(settings: &Settings) -> anyhow::Result<store::PgConnection> {
-    let mut connection = store::PgConnection::establish(&settings.database_url)
+fn connect(settings: &Settings) -> anyhow::Result<capstats_store::PgConnection> {
+    let mut connection = capstats_store::PgConnection::establish(&settings.database_url)
         .context("connecting to DATABASE_URL")?;
-    store::migrations::ensure_current(&mut connection)?;
+    capstats_store::migrations::ensure_current(&mut connection)?;
     Ok(connection)
 }
 
-fn print_audit(events: &[store::audit::AuditEvent], total: i64) {
+fn print_audit(events: &[capstats_store::audit::AuditEvent], total: i64) {
     let dash = |value: Option<String>| value.unwrap_or_else(|| "-".to_owned());
     let mut table = comfy_table::Table::new();
     table
@@ -197,15 +210,17 @@ fn create_user(
     if username.trim().is_empty() {
         anyhow::bail!("the username must not be empty");
     }
-    let hash = api::auth::hash_password(password)?;
+    let hash = capstats_http_api::auth::hash_password(password)?;
     let mut connection = connect(settings)?;
-    let existing = store::accounts::find_user_by_name(&mut connection, username)?;
+    let existing = capstats_store::accounts::find_user_by_name(&mut connection, username)?;
     let user = match (existing, update) {
-        (Some(_), true) => store::accounts::update_user(&mut connection, username, &hash, role)?,
+        (Some(_), true) => {
+            capstats_store::accounts::update_user(&mut connection, username, &hash, role)?
+        }
         (Some(_), false) => {
             anyhow::bail!("a user named `{username}` already exists (pass --update to reset it)")
         }
-        (None, _) => store::accounts::create_user(&mut connection, username, &hash, role)?,
+        (None, _) => capstats_store::accounts::create_user(&mut connection, username, &hash, role)?,
     };
     println!("user {} ({}) is ready", user.username, user.role);
     Ok(())
@@ -213,16 +228,13 @@ fn create_user(
 
 fn migrate(settings: &Settings) -> anyhow::Result<()> {
     let url = &settings.database_url;
-    if store::migrations::create_database_if_missing(url)? {
+    if capstats_store::migrations::create_database_if_missing(url)? {
         tracing::info!("created the database named in DATABASE_URL");
     }
     let mut connection =
-        store::PgConnection::establish(url).context("connecting to DATABASE_URL")?;
-    let applied = store::migrations::run_pending(&mut connection)?;
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?
-        .block_on(jobs::job_store::setup(url))?;
+        capstats_store::PgConnection::establish(url).context("connecting to DATABASE_URL")?;
+    let applied = capstats_store::migrations::run_pending(&mut connection)?;
+    capstats_queue::job_store::setup_blocking(url)?;
     if applied.is_empty() {
         println!("schema is up to date; job store is ready");
     } else {

@@ -1,8 +1,8 @@
 //! `capstats-worker credentials …`: maintenance of the sealed collector passwords.
 
 use anyhow::{Context, bail};
+use capstats_settings::Settings;
 use clap::Subcommand;
-use settings::Settings;
 
 /// `capstats-worker credentials …`
 #[derive(Subcommand)]
@@ -23,20 +23,22 @@ pub enum CredentialsCommand {
 pub async fn credentials(settings: &Settings, command: CredentialsCommand) -> anyhow::Result<()> {
     match command {
         CredentialsCommand::RotateKey { batch_size } => {
-            let Some(keys) = jobs::collection::credential_keys(settings)? else {
+            let Some(keys) = capstats_services::collection::credential_keys(settings)? else {
                 bail!(
                     "CAPSTATS_CREDENTIAL_KEY is not set: set it to the new key, and the key it \
                      replaces in CAPSTATS_CREDENTIAL_OLD_KEYS"
                 );
             };
-            let store = store::build_pool(
+            let store = capstats_store::build_pool(
                 &settings.database_url,
                 2,
                 settings.database_connect_timeout(),
             )
             .context("connecting to DATABASE_URL")?;
-            store::run_blocking(&store, store::migrations::ensure_current).await?;
-            let report = jobs::credentials::rotate_key(&store, &keys, batch_size).await?;
+            capstats_store::run_blocking(&store, capstats_store::migrations::ensure_current)
+                .await?;
+            let report =
+                capstats_services::credentials::rotate_key(&store, &keys, batch_size).await?;
             println!("{} (current key {})", report.summary(), keys.current().id());
             for (instance, reason) in &report.failed {
                 eprintln!("instance {instance}: {reason}");

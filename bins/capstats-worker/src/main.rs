@@ -13,12 +13,12 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use capacity_model::{AggregationLevel, PeriodType};
+use capstats_capacity_model::{AggregationLevel, PeriodType};
+use capstats_settings::Settings;
+use capstats_store::{Connection, PgConnection};
+use capstats_sync_session::{SessionStatus, SyncType};
 use chrono::{Days, NaiveDate};
 use clap::{Parser, Subcommand, ValueEnum};
-use settings::Settings;
-use store::{Connection, PgConnection};
-use sync_session::{SessionStatus, SyncType};
 
 use crate::progress::TerminalProgress;
 
@@ -131,7 +131,7 @@ fn main() -> ExitCode {
         Err(error) => {
             eprintln!(
                 "capstats-worker: {}",
-                settings::one_line_error(error.as_ref())
+                capstats_settings::one_line_error(error.as_ref())
             );
             ExitCode::FAILURE
         }
@@ -140,7 +140,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::from_environment()?;
-    settings::init_tracing(settings.log_format);
+    capstats_settings::init_tracing(settings.log_format);
     let runtime = || {
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -150,7 +150,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let command = match cli.command {
         Command::Run => {
             let runtime = runtime()?;
-            let result = runtime.block_on(jobs::worker::run(settings));
+            let result = runtime.block_on(capstats_queue::worker::run(settings));
             // An aggregation still running after the shutdown timeout occupies a blocking
             // thread that cannot be interrupted; dropping the runtime would wait for it. Exit
             // instead: its transaction rolls back and another worker re-runs the job.
@@ -174,7 +174,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let mut connection =
         PgConnection::establish(&settings.database_url).context("connecting to DATABASE_URL")?;
-    store::migrations::ensure_current(&mut connection)?;
+    capstats_store::migrations::ensure_current(&mut connection)?;
     let progress = TerminalProgress::new();
     match command {
         Command::ImportStats {
@@ -195,12 +195,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             parallelism,
         } => {
             let parallelism = parallelism.unwrap_or_else(|| settings.backfill_parallelism());
-            let pool = store::build_pool(
+            let pool = capstats_store::build_pool(
                 &settings.database_url,
                 u32::try_from(parallelism + 1).unwrap_or(u32::MAX),
                 settings.database_connect_timeout(),
             )?;
-            let request = jobs::backfill::BackfillRequest {
+            let request = capstats_services::backfill::BackfillRequest {
                 period_type,
                 from,
                 to,
@@ -217,7 +217,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             days,
             seed,
         } => {
-            let options = jobs::seed::SeedOptions {
+            let options = capstats_services::seed::SeedOptions {
                 instances,
                 databases_per_instance,
                 days,
@@ -246,12 +246,12 @@ fn import_stats(
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     let reader = File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
-    let lines = jobs::import::parse_stats_csv(
+    let lines = capstats_services::import::parse_stats_csv(
         std::io::BufReader::new(reader),
         settings.today()?,
         progress,
     )?;
-    let report = jobs::import::import_stats(
+    let report = capstats_services::import::import_stats(
         connection,
         &lines,
         create_instances,
@@ -275,11 +275,11 @@ fn import_stats(
 }
 
 fn aggregate(
-    pool: &store::ConnectionPool,
-    request: &jobs::backfill::BackfillRequest,
+    pool: &capstats_store::ConnectionPool,
+    request: &capstats_services::backfill::BackfillRequest,
     progress: &TerminalProgress,
 ) -> anyhow::Result<()> {
-    let report = jobs::backfill::run_backfill(pool, request, progress)?;
+    let report = capstats_services::backfill::run_backfill(pool, request, progress)?;
     let levels = request.levels.len();
     println!(
         "session {} {}: {} {} periods × {} level{}, {} rows written, {} rows deleted, in {:.1} s",
@@ -304,11 +304,11 @@ fn aggregate(
 
 fn seed_demo(
     connection: &mut PgConnection,
-    options: &jobs::seed::SeedOptions,
+    options: &capstats_services::seed::SeedOptions,
     progress: &TerminalProgress,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
-    let report = jobs::seed::seed_demo(connection, options, progress)?;
+    let report = capstats_services::seed::seed_demo(connection, options, progress)?;
     println!(
         "seeded {} instances × {} databases × {} days ending {}: {} samples, {} instance-days, in {:.1} s",
         report.instances,
@@ -323,19 +323,19 @@ fn seed_demo(
 }
 
 async fn collect(settings: &Settings, names: Vec<String>) -> anyhow::Result<()> {
-    let collector = jobs::collection::CollectorSettings::from_settings(settings)?;
-    let pool = store::build_pool(
+    let collector = capstats_services::collection::CollectorSettings::from_settings(settings)?;
+    let pool = capstats_store::build_pool(
         &settings.database_url,
         4,
         settings.database_connect_timeout(),
     )?;
-    store::run_blocking(&pool, store::migrations::ensure_current).await?;
+    capstats_store::run_blocking(&pool, capstats_store::migrations::ensure_current).await?;
     let instance_ids = if names.is_empty() {
         None
     } else {
         let wanted = names.clone();
-        let found = store::run_blocking(&pool, move |connection| {
-            store::instances::find_by_names(connection, &wanted)
+        let found = capstats_store::run_blocking(&pool, move |connection| {
+            capstats_store::instances::find_by_names(connection, &wanted)
         })
         .await?;
         if let Some(unknown) = names
@@ -346,27 +346,27 @@ async fn collect(settings: &Settings, names: Vec<String>) -> anyhow::Result<()> 
         }
         Some(found.iter().map(|instance| instance.id).collect())
     };
-    let job = jobs::payloads::CollectionJob {
-        version: jobs::payloads::PAYLOAD_VERSION,
+    let job = capstats_services::payloads::CollectionJob {
+        version: capstats_services::payloads::PAYLOAD_VERSION,
         instance_ids,
-        trigger: jobs::payloads::Trigger::Manual {
+        trigger: capstats_services::payloads::Trigger::Manual {
             requested_by: "cli".into(),
             token_id: None,
         },
         session_id: None,
     };
-    let report = jobs::collection::run_collection(
+    let report = capstats_services::collection::run_collection(
         &pool,
         &job,
         None,
-        &jobs::worker_name(),
+        &capstats_services::worker_name(),
         &collector,
         settings.today()?,
     )
     .await?;
     let session_id = report.session_id;
-    let records = store::run_blocking(&pool, move |connection| {
-        store::sessions::session_records(connection, session_id)
+    let records = capstats_store::run_blocking(&pool, move |connection| {
+        capstats_store::sessions::session_records(connection, session_id)
     })
     .await?;
     for record in records

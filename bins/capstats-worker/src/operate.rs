@@ -1,8 +1,8 @@
 //! The operator subcommands: schedules, jobs and sessions.
 
 use anyhow::Context;
+use capstats_settings::Settings;
 use clap::Subcommand;
-use settings::Settings;
 
 use crate::output::{json, or_dash, table, time};
 
@@ -101,19 +101,24 @@ pub enum SessionsCommand {
 }
 
 struct Pools {
-    store: store::ConnectionPool,
-    job_store: sqlx::PgPool,
+    store: capstats_store::ConnectionPool,
+    job_store: capstats_queue::PostgresQueue,
 }
 
 async fn pools(settings: &Settings) -> anyhow::Result<Pools> {
-    let store = store::build_pool(
+    let store = capstats_store::build_pool(
         &settings.database_url,
         2,
         settings.database_connect_timeout(),
     )
     .context("connecting to DATABASE_URL")?;
-    store::run_blocking(&store, store::migrations::ensure_current).await?;
-    let job_store = jobs::job_store::connect(&settings.database_url, 2).await?;
+    capstats_store::run_blocking(&store, capstats_store::migrations::ensure_current).await?;
+    let job_store = capstats_queue::PostgresQueue::connect(
+        &settings.database_url,
+        2,
+        settings.job_max_attempts,
+    )
+    .await?;
     Ok(Pools { store, job_store })
 }
 
@@ -122,7 +127,9 @@ pub async fn schedules(settings: &Settings, command: SchedulesCommand) -> anyhow
     let pools = pools(settings).await?;
     match command {
         SchedulesCommand::List { json: as_json } => {
-            let views = jobs::control::list_schedules(&pools.store, settings.time_zone()?).await?;
+            let views =
+                capstats_services::control::list_schedules(&pools.store, settings.time_zone()?)
+                    .await?;
             if as_json {
                 return json(&views);
             }
@@ -165,24 +172,23 @@ pub async fn schedules(settings: &Settings, command: SchedulesCommand) -> anyhow
             );
         }
         SchedulesCommand::Pause { name } => {
-            jobs::control::set_paused(&pools.store, &name, true).await?;
+            capstats_services::control::set_paused(&pools.store, &name, true).await?;
             println!("schedule {name} paused");
         }
         SchedulesCommand::Resume { name } => {
-            jobs::control::set_paused(&pools.store, &name, false).await?;
+            capstats_services::control::set_paused(&pools.store, &name, false).await?;
             println!("schedule {name} resumed");
         }
         SchedulesCommand::Run {
             name,
             json: as_json,
         } => {
-            let enqueued = jobs::control::run_schedule_now(
+            let enqueued = capstats_services::control::run_schedule_now(
                 &pools.store,
                 &pools.job_store,
                 &name,
-                jobs::payloads::Trigger::manual("cli", None),
+                capstats_services::payloads::Trigger::manual("cli", None),
                 settings.today()?,
-                settings.job_max_attempts,
             )
             .await?;
             if as_json {
@@ -197,7 +203,8 @@ pub async fn schedules(settings: &Settings, command: SchedulesCommand) -> anyhow
             }
         }
         SchedulesCommand::SetCron { name, expression } => {
-            let schedule = jobs::control::set_cron(&pools.store, &name, &expression).await?;
+            let schedule =
+                capstats_services::control::set_cron(&pools.store, &name, &expression).await?;
             println!("schedule {name} now runs at `{}`", schedule.cron_expression);
         }
     }
@@ -214,8 +221,8 @@ pub async fn jobs(settings: &Settings, command: JobsCommand) -> anyhow::Result<(
             limit,
             json: as_json,
         } => {
-            let rows = jobs::job_store::list_jobs(
-                &pools.job_store,
+            let rows = capstats_queue::job_store::list_jobs(
+                pools.job_store.pool(),
                 queue.as_deref(),
                 status.as_deref(),
                 limit,
@@ -254,15 +261,15 @@ pub async fn jobs(settings: &Settings, command: JobsCommand) -> anyhow::Result<(
             );
         }
         JobsCommand::Retry { id } => {
-            jobs::job_store::retry_job(&pools.job_store, &id).await?;
+            capstats_queue::job_store::retry_job(pools.job_store.pool(), &id).await?;
             println!("job {id} will run again");
         }
         JobsCommand::Kill { id } => {
-            jobs::job_store::kill_job(&pools.job_store, &id).await?;
+            capstats_queue::job_store::kill_job(pools.job_store.pool(), &id).await?;
             let cancelled = {
                 let id = id.clone();
-                store::run_blocking(&pools.store, move |connection| {
-                    store::sessions::cancel_sessions_of_job(connection, &id)
+                capstats_store::run_blocking(&pools.store, move |connection| {
+                    capstats_store::sessions::cancel_sessions_of_job(connection, &id)
                 })
                 .await?
             };
@@ -279,8 +286,8 @@ pub async fn jobs(settings: &Settings, command: JobsCommand) -> anyhow::Result<(
             }
         }
         JobsCommand::Prune { older_than } => {
-            let age = jobs::scheduling::parse_duration(&older_than)?;
-            let report = jobs::job_store::prune(&pools.job_store, age).await?;
+            let age = capstats_services::scheduling::parse_duration(&older_than)?;
+            let report = capstats_queue::job_store::prune(pools.job_store.pool(), age).await?;
             println!(
                 "pruned {} finished jobs and {} gone workers older than {older_than}",
                 report.jobs, report.workers
@@ -298,8 +305,8 @@ pub async fn sessions(settings: &Settings, command: SessionsCommand) -> anyhow::
             limit,
             json: as_json,
         } => {
-            let sessions = store::run_blocking(&pools.store, move |connection| {
-                store::sessions::list_sessions(connection, limit, 0)
+            let sessions = capstats_store::run_blocking(&pools.store, move |connection| {
+                capstats_store::sessions::list_sessions(connection, limit, 0)
             })
             .await?;
             if as_json {
@@ -349,13 +356,14 @@ pub async fn sessions(settings: &Settings, command: SessionsCommand) -> anyhow::
             );
         }
         SessionsCommand::Show { id, json: as_json } => {
-            let (session, records) = store::run_blocking(&pools.store, move |connection| {
-                Ok((
-                    store::sessions::get_session(connection, id)?,
-                    store::sessions::session_records(connection, id)?,
-                ))
-            })
-            .await?;
+            let (session, records) =
+                capstats_store::run_blocking(&pools.store, move |connection| {
+                    Ok::<_, anyhow::Error>((
+                        capstats_store::sessions::get_session(connection, id)?,
+                        capstats_store::sessions::session_records(connection, id)?,
+                    ))
+                })
+                .await?;
             if as_json {
                 return json(&serde_json::json!({"session": session, "records": records}));
             }

@@ -3,7 +3,7 @@
 use indicatif::{ProgressBar, ProgressStyle};
 use std::sync::Mutex;
 
-/// Draws [`jobs::Progress`] as an indicatif bar on standard error.
+/// Draws [`capstats_services::Progress`] as an indicatif bar on standard error.
 pub struct TerminalProgress {
     bar: Mutex<Option<ProgressBar>>,
 }
@@ -24,7 +24,7 @@ impl TerminalProgress {
     }
 }
 
-impl jobs::Progress for TerminalProgress {
+impl capstats_services::Progress for TerminalProgress {
     fn begin(&self, total: u64, message: &str) {
         self.with_bar(|slot| {
             let bar = if total == 0 {

@@ -3,8 +3,8 @@
 //!
 //! Run with `cargo run -p aggregation-core --example embed`.
 
-use aggregation_core::{AggregationEngine, EngineError, PeriodType};
-use capacity_model::{DatabaseSizeSample, InstanceId};
+use capstats_aggregation_core::{AggregationEngine, EngineError, PeriodType};
+use capstats_capacity_model::{DatabaseSizeSample, InstanceId};
 use chrono::{Days, NaiveDate};
 
 fn main() -> Result<(), EngineError> {

@@ -5,7 +5,7 @@
 
 use chrono::NaiveDate;
 
-pub use capacity_model::{Period, PeriodType};
+pub use capstats_capacity_model::{Period, PeriodType};
 
 /// The periods of `period_type` a scheduled run on business date `today` has to compute,
 /// oldest first.
@@ -16,7 +16,7 @@ pub use capacity_model::{Period, PeriodType};
 /// complete period is always a candidate.
 ///
 /// ```
-/// use aggregation_core::{due_periods, Period, PeriodType};
+/// use capstats_aggregation_core::{due_periods, Period, PeriodType};
 /// use chrono::NaiveDate;
 ///
 /// let today = NaiveDate::from_ymd_opt(2025, 4, 2).unwrap();

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use capacity_model::{
+use capstats_capacity_model::{
     DatabaseSizeAggregate, DatabaseSizeSample, InstanceId, InstanceSizeAggregate,
     InstanceSizeSample, Period, PeriodType, ValidationError, validate_supported_date,
 };
@@ -77,8 +77,8 @@ impl AggregationEngine {
     /// than the total and dates outside the supported range; the sample is then not recorded.
     ///
     /// ```
-    /// use aggregation_core::AggregationEngine;
-    /// use capacity_model::{DatabaseSizeSample, InstanceId};
+    /// use capstats_aggregation_core::AggregationEngine;
+    /// use capstats_capacity_model::{DatabaseSizeSample, InstanceId};
     /// use chrono::NaiveDate;
     ///
     /// let sample = |size_mb, data_size_mb| DatabaseSizeSample {
@@ -96,7 +96,7 @@ impl AggregationEngine {
     /// // The data part cannot exceed the total; the engine keeps the 120 MB sample.
     /// assert!(engine.record(sample(50, Some(80))).is_err());
     /// assert_eq!(engine.samples().next().unwrap().size_mb, 120);
-    /// # Ok::<(), aggregation_core::EngineError>(())
+    /// # Ok::<(), capstats_aggregation_core::EngineError>(())
     /// ```
     pub fn record(
         &mut self,
@@ -237,8 +237,8 @@ impl AggregationEngine {
     /// Every aggregate of the periods of `period_type` whose start lies in `[from, to]`.
     ///
     /// ```
-    /// use aggregation_core::AggregationEngine;
-    /// use capacity_model::{DatabaseSizeSample, Decimal, InstanceId, PeriodType};
+    /// use capstats_aggregation_core::AggregationEngine;
+    /// use capstats_capacity_model::{DatabaseSizeSample, Decimal, InstanceId, PeriodType};
     /// use chrono::NaiveDate;
     ///
     /// let day = |d| NaiveDate::from_ymd_opt(2025, 3, d).unwrap();
@@ -262,7 +262,7 @@ impl AggregationEngine {
     /// assert_eq!(output.databases[1].size_change_percent, Some(Decimal::new(150, 2)));
     /// assert_eq!(output.databases[2].size_change_percent, Some(Decimal::new(-296, 2)));
     /// assert_eq!(output.instances.len(), 3);
-    /// # Ok::<(), aggregation_core::EngineError>(())
+    /// # Ok::<(), capstats_aggregation_core::EngineError>(())
     /// ```
     pub fn aggregate_range(
         &self,
@@ -316,7 +316,7 @@ pub fn instance_aggregates_of(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use capacity_model::MAX_SIZE_MB;
+    use capstats_capacity_model::MAX_SIZE_MB;
 
     fn sample(instance: i64, name: &str, day: u32, size: i64) -> DatabaseSizeSample {
         DatabaseSizeSample {

@@ -9,7 +9,7 @@
 //! 366 · 2⁶³ ≈ 3.4 · 10²¹, the cross products used for changes below 1.3 · 10²⁴ and, scaled by
 //! 10⁴ for a percentage with two decimals, below 1.3 · 10²⁸ — far from `i128::MAX` ≈ 1.7 · 10³⁸.
 
-use capacity_model::{
+use capstats_capacity_model::{
     DatabaseSizeAggregate, DatabaseSizeSample, Decimal, InstanceId, InstanceSizeAggregate,
     InstanceSizeSample, Period, TrendDirection,
 };
@@ -17,7 +17,7 @@ use capacity_model::{
 /// Divides exactly and rounds the quotient half away from zero.
 ///
 /// ```
-/// use aggregation_core::metrics::divide_rounded;
+/// use capstats_aggregation_core::metrics::divide_rounded;
 /// assert_eq!(divide_rounded(5, 2), 3);
 /// assert_eq!(divide_rounded(-5, 2), -3);
 /// assert_eq!(divide_rounded(7, 3), 2);
@@ -255,7 +255,7 @@ pub fn instance_aggregate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use capacity_model::PeriodType;
+    use capstats_capacity_model::PeriodType;
     use chrono::NaiveDate;
     use proptest::prelude::*;
 

@@ -163,7 +163,7 @@ pub fn is_unsafe_character(character: char) -> bool {
 /// Refuses a text of field `field` that holds an [unsafe character](is_unsafe_character).
 ///
 /// ```
-/// use capacity_model::validate_plain_text;
+/// use capstats_capacity_model::validate_plain_text;
 /// assert!(validate_plain_text("name", "orders_2026").is_ok());
 /// assert!(validate_plain_text("name", "ord\u{0}ers").is_err());
 /// assert!(validate_plain_text("name", "admin\u{202E}gpj.exe").is_err());

@@ -14,7 +14,7 @@ macro_rules! __count_names {
 /// support under the same names.
 ///
 /// ```
-/// capacity_model::named_enum! {
+/// capstats_capacity_model::named_enum! {
 ///     /// Colours.
 ///     Colour, error: String = |text: &str| format!("unknown colour {text}"), {
 ///         /// Red.

@@ -132,7 +132,7 @@ impl Period {
     /// Weeks are ISO weeks (Monday to Sunday), so a week can span two years:
     ///
     /// ```
-    /// use capacity_model::{Period, PeriodType};
+    /// use capstats_capacity_model::{Period, PeriodType};
     /// use chrono::NaiveDate;
     ///
     /// let date = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
@@ -168,7 +168,7 @@ impl Period {
     /// The most recent period that ended before `today` (for daily periods: yesterday).
     ///
     /// ```
-    /// use capacity_model::{Period, PeriodType};
+    /// use capstats_capacity_model::{Period, PeriodType};
     /// use chrono::NaiveDate;
     ///
     /// let date = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
@@ -202,7 +202,7 @@ impl Period {
     /// is what "aggregate every period from `from` to `to`" means in the commands.
     ///
     /// ```
-    /// use capacity_model::{Period, PeriodType};
+    /// use capstats_capacity_model::{Period, PeriodType};
     /// use chrono::NaiveDate;
     ///
     /// let date = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
@@ -233,7 +233,7 @@ impl Period {
     /// quarter before a quarter is three months long.
     ///
     /// ```
-    /// use capacity_model::{Period, PeriodType};
+    /// use capstats_capacity_model::{Period, PeriodType};
     /// use chrono::NaiveDate;
     ///
     /// let date = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();

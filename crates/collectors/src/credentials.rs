@@ -15,7 +15,7 @@ use std::fmt;
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
-use capacity_model::InstanceId;
+use capstats_capacity_model::InstanceId;
 use sha2::{Digest, Sha256};
 
 use crate::CollectorError;

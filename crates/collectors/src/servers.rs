@@ -20,7 +20,7 @@ use tokio_postgres::config::{ChannelBinding, SslMode};
 use tokio_postgres::tls::{NoTls, TlsConnect};
 use tokio_rustls::TlsConnector;
 
-use capacity_model::{DbType, TlsMode};
+use capstats_capacity_model::{DbType, TlsMode};
 
 use crate::CollectorError;
 use crate::tls::TlsTrust;

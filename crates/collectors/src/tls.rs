@@ -11,7 +11,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
-use capacity_model::TlsMode;
+use capstats_capacity_model::TlsMode;
 
 use crate::CollectorError;
 

@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
-use capacity_model::{DbType, TlsMode};
-use collectors::CollectorError;
-use collectors::servers::{Exclusions, ServerConnection, read_database_sizes};
-use collectors::tls::TlsTrust;
-use test_support::fake_servers::{
+use capstats_capacity_model::{DbType, TlsMode};
+use capstats_collectors::CollectorError;
+use capstats_collectors::servers::{Exclusions, ServerConnection, read_database_sizes};
+use capstats_collectors::tls::TlsTrust;
+use capstats_test_support::fake_servers::{
     FakeServer, MysqlAuthentication, PostgresAuthentication, ca_issued_certificate, fake_mysql,
     fake_postgres, self_signed_certificate,
 };
@@ -43,7 +43,7 @@ struct CaFile(std::path::PathBuf);
 
 impl CaFile {
     fn new(pem: &str) -> Self {
-        let path = std::env::temp_dir().join(test_support::unique_name("ca") + ".pem");
+        let path = std::env::temp_dir().join(capstats_test_support::unique_name("ca") + ".pem");
         std::fs::write(&path, pem).unwrap();
         Self(path)
     }

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use capacity_model::{DbType, TlsMode};
-use collectors::CollectorError;
-use collectors::servers::{Exclusions, ServerConnection, mebibytes, read_database_sizes};
-use collectors::tls::TlsTrust;
+use capstats_capacity_model::{DbType, TlsMode};
+use capstats_collectors::CollectorError;
+use capstats_collectors::servers::{Exclusions, ServerConnection, mebibytes, read_database_sizes};
+use capstats_collectors::tls::TlsTrust;
 use sqlx::{AssertSqlSafe, Connection, Executor, MySqlConnection, PgConnection};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -17,7 +17,7 @@ fn trust() -> TlsTrust {
 }
 
 fn postgres_server(user: &str) -> ServerConnection {
-    let url = test_support::server_url();
+    let url = capstats_test_support::server_url();
     ServerConnection {
         engine: DbType::Postgresql,
         host: url.host_str().unwrap_or("127.0.0.1").to_owned(),
@@ -31,11 +31,11 @@ fn postgres_server(user: &str) -> ServerConnection {
 
 #[tokio::test]
 async fn postgresql_sizes_are_read_with_pg_database_size() {
-    let name = test_support::unique_name("srv");
-    let admin_url = test_support::server_url();
+    let name = capstats_test_support::unique_name("srv");
+    let admin_url = capstats_test_support::server_url();
     let mut admin = PgConnection::connect(admin_url.as_str()).await.unwrap();
     // About 20 MiB, so that the size is clearly more than an empty database's.
-    test_support::create_filled_database(&name, 20_000);
+    capstats_test_support::create_filled_database(&name, 20_000);
 
     let user = admin_url.username().to_owned();
     let exclusions = Exclusions::new(&["postgres".into()]).unwrap();
@@ -81,10 +81,10 @@ async fn postgresql_sizes_are_read_with_pg_database_size() {
 
 #[tokio::test]
 async fn mysql_sizes_are_read_from_information_schema_with_a_password() {
-    let database = test_support::unique_name("srv");
-    let user = test_support::unique_name("reader");
+    let database = capstats_test_support::unique_name("srv");
+    let user = capstats_test_support::unique_name("reader");
     let password = "collector-secret";
-    let mut admin = MySqlConnection::connect(&test_support::mysql_admin_url())
+    let mut admin = MySqlConnection::connect(&capstats_test_support::mysql_admin_url())
         .await
         .unwrap();
     for statement in [
@@ -105,7 +105,7 @@ async fn mysql_sizes_are_read_from_information_schema_with_a_password() {
         admin.execute(AssertSqlSafe(statement)).await.unwrap();
     }
 
-    let url = url::Url::parse(&test_support::mysql_admin_url()).unwrap();
+    let url = url::Url::parse(&capstats_test_support::mysql_admin_url()).unwrap();
     let server = ServerConnection {
         engine: DbType::Mysql,
         host: url.host_str().unwrap_or("127.0.0.1").to_owned(),

@@ -112,7 +112,7 @@ pub struct Settings {
     /// The period types scheduled runs compute (`CAPSTATS_AGGREGATION_PERIOD_TYPES`, for
     /// example `[daily, monthly]`; all five by default). Manual runs and backfills of any type
     /// still work.
-    pub aggregation_period_types: Vec<capacity_model::PeriodType>,
+    pub aggregation_period_types: Vec<capstats_capacity_model::PeriodType>,
     /// Months of samples and aggregates kept; older monthly partitions are dropped by
     /// `maintain_partitions` (`CAPSTATS_RETENTION_MONTHS`, 0 keeps everything).
     pub retention_months: u32,
@@ -197,7 +197,7 @@ impl Default for Settings {
             aggregation_chunk_size: 50,
             aggregation_chunk_pause_ms: 0,
             aggregation_catch_up_periods: 7,
-            aggregation_period_types: capacity_model::PeriodType::ALL.to_vec(),
+            aggregation_period_types: capstats_capacity_model::PeriodType::ALL.to_vec(),
             retention_months: 36,
             partitions_ahead_months: 3,
             api_bind: "127.0.0.1:8080".into(),
@@ -407,7 +407,7 @@ impl Settings {
 
     /// Today's date in the business time zone.
     pub fn today(&self) -> Result<NaiveDate, SettingsError> {
-        Ok(Utc::now().with_timezone(&self.time_zone()?).date_naive())
+        Ok(today_in(self.time_zone()?))
     }
 
     /// The effective backfill parallelism: the setting, or one per CPU (at most 4) for 0.
@@ -536,6 +536,12 @@ pub fn one_line_error(error: &(dyn std::error::Error + 'static)) -> String {
         cause = current.source();
     }
     line.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Today's date in `zone`: the one definition of "today" (the business date of samples,
+/// runs and reads).
+pub fn today_in(zone: Tz) -> NaiveDate {
+    Utc::now().with_timezone(&zone).date_naive()
 }
 
 #[cfg(test)]
@@ -698,8 +704,8 @@ mod tests {
             assert_eq!(
                 settings.aggregation_period_types,
                 [
-                    capacity_model::PeriodType::Daily,
-                    capacity_model::PeriodType::Monthly
+                    capstats_capacity_model::PeriodType::Daily,
+                    capstats_capacity_model::PeriodType::Monthly
                 ]
             );
             jail.set_env("CAPSTATS_AGGREGATION_PERIOD_TYPES", "[hourly]");

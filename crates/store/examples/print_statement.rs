@@ -3,7 +3,7 @@
 //! `cargo run -p store --example print_statement -- database daily`; `MODE=insert` and
 //! `FILTER=early` select the other statement shapes.
 
-use store::aggregation::{InstanceFilter, WriteMode, statement_text};
+use capstats_store::aggregation::{InstanceFilter, WriteMode, statement_text};
 
 fn main() {
     let mut arguments = std::env::args().skip(1);

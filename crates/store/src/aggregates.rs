@@ -4,7 +4,7 @@
 use chrono::NaiveDate;
 use diesel::prelude::*;
 
-use capacity_model::{
+use capstats_capacity_model::{
     AggregationLevel, DatabaseSizeAggregate, Decimal, InstanceId, InstanceSizeAggregate, Period,
     PeriodType,
 };
@@ -200,7 +200,7 @@ pub struct AggregateFilter {
     /// Only these instances (all when empty).
     pub instance_ids: Vec<InstanceId>,
     /// Only instances of these engines (all when empty).
-    pub db_types: Vec<capacity_model::DbType>,
+    pub db_types: Vec<capstats_capacity_model::DbType>,
     /// Only databases of this name (database level).
     pub database_name: Option<String>,
 }
@@ -228,7 +228,7 @@ pub struct InstanceLabel {
     /// Its name.
     pub name: String,
     /// Its engine.
-    pub db_type: capacity_model::DbType,
+    pub db_type: capstats_capacity_model::DbType,
 }
 
 fn label(id: i64, name: String, db_type: &str) -> Result<InstanceLabel, StoreError> {

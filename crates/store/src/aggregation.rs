@@ -16,7 +16,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Date, Text};
 
-use capacity_model::{AggregationLevel, InstanceId, Period, PeriodType};
+use capstats_capacity_model::{AggregationLevel, InstanceId, Period, PeriodType};
 
 use crate::partitions::{PartitionedTable, ensure_partitions};
 use crate::{StoreError, ledger};

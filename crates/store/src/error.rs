@@ -15,8 +15,8 @@ pub enum StoreError {
     #[error("no database connection available: {0}")]
     Pool(#[from] diesel::r2d2::PoolError),
     /// Applying or inspecting migrations failed.
-    #[error("database migration failed: {0}")]
-    Migration(String),
+    #[error("database migration failed")]
+    Migration(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The database lacks migrations this build needs.
     #[error(
         "the database schema is older than this build ({pending} migrations pending, first {first}); run `capstats-api migrate`"
@@ -38,10 +38,13 @@ pub enum StoreError {
     Conflict(String),
     /// A run-state change the session rules do not allow.
     #[error(transparent)]
-    Transition(#[from] sync_session::TransitionError),
+    Transition(#[from] capstats_sync_session::TransitionError),
     /// The blocking task running the query panicked or was cancelled.
-    #[error("database task did not finish: {0}")]
-    Task(String),
+    #[error("database task did not finish")]
+    Task(#[from] tokio::task::JoinError),
+    /// A thread doing database work panicked (a backfill's batch worker).
+    #[error("a database worker thread panicked")]
+    ThreadPanicked,
 }
 
 impl StoreError {
@@ -68,4 +71,22 @@ impl StoreError {
             _ => false,
         }
     }
+}
+
+/// An error and each of its causes, joined by `: `: what the one log line reporting an error
+/// shows, so that the real cause (a refused connection, a constraint) is never lost behind a
+/// summary.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        // `#[error(transparent)]` and "{0}" wrappers repeat their cause's text.
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use capacity_model::{DbType, InstanceId, TlsMode};
+use capstats_capacity_model::{DbType, InstanceId, TlsMode};
 
 use crate::StoreError;
 use crate::schema::instances;
@@ -183,7 +183,7 @@ pub struct CollectionTarget {
     pub port: Option<i32>,
     /// Login.
     pub connection_user: Option<String>,
-    /// The password as stored (sealed by `collectors::credentials`).
+    /// The password as stored (sealed by `capstats_collectors::credentials`).
     pub sealed_password: Option<Vec<u8>>,
     /// PostgreSQL: the database to connect to.
     pub connection_database: Option<String>,

@@ -17,7 +17,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Date, Integer, Nullable, Text, Timestamptz};
 
-use capacity_model::{AggregationLevel, InstanceId, Period, PeriodType};
+use capstats_capacity_model::{AggregationLevel, InstanceId, Period, PeriodType};
 
 use crate::StoreError;
 use crate::aggregation::InstanceScope;

@@ -21,5 +21,5 @@ pub mod sessions;
 mod sql;
 
 pub use diesel::{Connection, PgConnection};
-pub use error::StoreError;
+pub use error::{StoreError, error_chain};
 pub use pool::{ConnectionPool, build_pool, run_blocking};

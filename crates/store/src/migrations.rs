@@ -22,13 +22,13 @@ pub const FINGERPRINT: &str = env!("CAPSTATS_MIGRATIONS_FINGERPRINT");
 pub fn run_pending(connection: &mut PgConnection) -> Result<Vec<String>, StoreError> {
     let pending: Vec<String> = connection
         .pending_migrations(MIGRATIONS)
-        .map_err(|error| StoreError::Migration(error.to_string()))?
+        .map_err(StoreError::Migration)?
         .iter()
         .map(|migration| migration.name().to_string())
         .collect();
     connection
         .run_pending_migrations(MIGRATIONS)
-        .map_err(|error| StoreError::Migration(error.to_string()))?;
+        .map_err(StoreError::Migration)?;
     Ok(pending)
 }
 
@@ -37,7 +37,7 @@ pub fn run_pending(connection: &mut PgConnection) -> Result<Vec<String>, StoreEr
 pub fn ensure_current(connection: &mut PgConnection) -> Result<(), StoreError> {
     let pending = connection
         .pending_migrations(MIGRATIONS)
-        .map_err(|error| StoreError::Migration(error.to_string()))?;
+        .map_err(StoreError::Migration)?;
     match pending.first() {
         None => Ok(()),
         Some(first) => Err(StoreError::SchemaOutdated {
@@ -50,8 +50,7 @@ pub fn ensure_current(connection: &mut PgConnection) -> Result<(), StoreError> {
 /// The names of all embedded migrations, oldest first.
 pub fn names() -> Result<Vec<String>, StoreError> {
     let migrations: Vec<Box<dyn diesel::migration::Migration<Pg>>> =
-        MigrationSource::<Pg>::migrations(&MIGRATIONS)
-            .map_err(|error| StoreError::Migration(error.to_string()))?;
+        MigrationSource::<Pg>::migrations(&MIGRATIONS).map_err(StoreError::Migration)?;
     Ok(migrations
         .iter()
         .map(|migration| migration.name().to_string())

@@ -70,24 +70,28 @@ pub fn build_pool(
 /// diesel calls never stall the async workers. This is the only bridge between async code and
 /// the store; callers never use `block_in_place`. Callers queue for a connection in arrival
 /// order (see [`ConnectionPool`]).
-pub async fn run_blocking<T, F>(pool: &ConnectionPool, work: F) -> Result<T, StoreError>
+///
+/// `work` may fail with the caller's own error type, so that a use case returns its error
+/// from inside the closure instead of nesting results (`.await??`).
+pub async fn run_blocking<T, E, F>(pool: &ConnectionPool, work: F) -> Result<T, E>
 where
     T: Send + 'static,
-    F: FnOnce(&mut PgConnection) -> Result<T, StoreError> + Send + 'static,
+    E: From<StoreError> + Send + 'static,
+    F: FnOnce(&mut PgConnection) -> Result<T, E> + Send + 'static,
 {
     let permit = pool
         .permits
         .clone()
         .acquire_owned()
         .await
-        .map_err(|error| StoreError::Task(error.to_string()))?;
+        .expect("the pool's semaphore is never closed");
     let pool = pool.pool.clone();
     tokio::task::spawn_blocking(move || {
         // Held until the connection is back in the pool.
         let _permit = permit;
-        let mut connection = pool.get()?;
+        let mut connection = pool.get().map_err(StoreError::from)?;
         work(&mut connection)
     })
     .await
-    .map_err(|error| StoreError::Task(error.to_string()))?
+    .map_err(StoreError::from)?
 }

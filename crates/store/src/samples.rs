@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 
-use capacity_model::{DatabaseSizeSample, PeriodType};
+use capstats_capacity_model::{DatabaseSizeSample, PeriodType};
 
 use crate::StoreError;
 use crate::partitions::{PartitionedTable, ensure_partitions};
@@ -302,7 +302,7 @@ pub fn load_database_samples(
         .into_iter()
         .map(
             |(instance, name, date, size, data, log)| DatabaseSizeSample {
-                instance_id: capacity_model::InstanceId(instance),
+                instance_id: capstats_capacity_model::InstanceId(instance),
                 database_name: name,
                 collected_date: date,
                 size_mb: size,

@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
-use capacity_model::{Decimal, InstanceId};
-use sync_session::{
+use capstats_capacity_model::{Decimal, InstanceId};
+use capstats_sync_session::{
     Counters, RecordDetail, RecordStatus, SessionStatus, SyncCategory, SyncType, roll_up,
 };
 
@@ -181,7 +181,7 @@ pub fn start_session(
         .execute(connection)?;
     if updated == 0 {
         let status = session_status(connection, id)?;
-        return Err(sync_session::TransitionError::Session {
+        return Err(capstats_sync_session::TransitionError::Session {
             from: status,
             to: SessionStatus::Running,
         }
@@ -213,13 +213,14 @@ pub fn start_job_session(
 ) -> Result<JobSessionStart, StoreError> {
     match start_session(connection, id, worker_name) {
         Ok(()) => Ok(JobSessionStart::Started),
-        Err(StoreError::Transition(sync_session::TransitionError::Session {
+        Err(StoreError::Transition(capstats_sync_session::TransitionError::Session {
             from: SessionStatus::Cancelled,
             ..
         })) => Ok(JobSessionStart::Cancelled),
-        Err(StoreError::Transition(sync_session::TransitionError::Session { from, .. })) => {
-            Ok(JobSessionStart::Ended(from))
-        }
+        Err(StoreError::Transition(capstats_sync_session::TransitionError::Session {
+            from,
+            ..
+        })) => Ok(JobSessionStart::Ended(from)),
         Err(StoreError::NotFound(_)) => Ok(JobSessionStart::Missing),
         Err(error) => Err(error),
     }
@@ -240,7 +241,19 @@ fn session_status(connection: &mut PgConnection, id: i64) -> Result<SessionStatu
         .map_err(corrupt)
 }
 
-/// Marks the records of `instance_ids` as running.
+/// The id of session `session_id` while it is running: records change only then (the rule of
+/// `capstats_sync_session::SyncSession`, which `tests/sessions_match_machine.rs` holds this
+/// module to).
+#[diesel::dsl::auto_type]
+fn while_running(session_id: i64) -> _ {
+    let running: &'static str = SessionStatus::Running.as_str();
+    sync_sessions::table
+        .select(sync_sessions::id)
+        .filter(sync_sessions::id.eq(session_id))
+        .filter(sync_sessions::status.eq(running))
+}
+
+/// Marks the records of `instance_ids` as running (while the session runs).
 pub fn start_records(
     connection: &mut PgConnection,
     session_id: i64,
@@ -248,7 +261,7 @@ pub fn start_records(
 ) -> Result<Counters, StoreError> {
     let ids: Vec<i64> = instance_ids.iter().map(|id| id.0).collect();
     diesel::update(sync_instance_records::table)
-        .filter(sync_instance_records::session_id.eq(session_id))
+        .filter(sync_instance_records::session_id.eq_any(while_running(session_id)))
         .filter(sync_instance_records::instance_id.eq_any(&ids))
         .filter(sync_instance_records::status.eq_any(names(
             RecordStatus::predecessors(RecordStatus::Running),
@@ -263,9 +276,9 @@ pub fn start_records(
     refresh_counters(connection, session_id)
 }
 
-/// Stores the final outcome of records (each `completed` or `failed`) and refreshes the
-/// session's counters. Records whose status no longer allows the change (already final) are
-/// left alone.
+/// Stores the final outcome of records (each `completed`, `failed` or `cancelled`) and
+/// refreshes the session's counters. Records whose status no longer allows the change (already
+/// final), and records of a session that is not running, are left alone.
 pub fn finish_records(
     connection: &mut PgConnection,
     session_id: i64,
@@ -275,7 +288,7 @@ pub fn finish_records(
         for outcome in outcomes {
             let detail = serde_json::to_value(&outcome.detail).map_err(corrupt)?;
             diesel::update(sync_instance_records::table)
-                .filter(sync_instance_records::session_id.eq(session_id))
+                .filter(sync_instance_records::session_id.eq_any(while_running(session_id)))
                 .filter(sync_instance_records::instance_id.eq(outcome.instance_id.0))
                 .filter(sync_instance_records::status.eq_any(names(
                     RecordStatus::predecessors(outcome.status),
@@ -406,8 +419,8 @@ pub fn cancel_requested(
         .is_some())
 }
 
-/// Ends a running session: when a cancellation was requested, records not started become
-/// `cancelled`; the records roll up into the final status (see `sync_session::roll_up`),
+/// Ends a running session whose records are not in progress (refused otherwise): when a
+/// cancellation was requested, records not started become `cancelled`; the records roll up into the final status (see `capstats_sync_session::roll_up`),
 /// which is stored and returned.
 pub fn finish_session(
     connection: &mut PgConnection,
@@ -416,7 +429,15 @@ pub fn finish_session(
     connection.transaction(|connection| {
         let status = session_status(connection, session_id)?;
         if status != SessionStatus::Running {
-            return Err(sync_session::TransitionError::SessionNotRunning(status).into());
+            return Err(capstats_sync_session::TransitionError::SessionNotRunning(status).into());
+        }
+        // A record still in progress must be completed or failed by its worker first.
+        let counters = refresh_counters(connection, session_id)?;
+        if counters.running > 0 {
+            return Err(capstats_sync_session::TransitionError::RecordsStillOpen {
+                open: counters.open(),
+            }
+            .into());
         }
         let cancel = cancel_requested(connection, session_id)?;
         finalize(connection, session_id, cancel, None)
@@ -434,7 +455,7 @@ pub fn fail_session(
     connection.transaction(|connection| {
         let status = session_status(connection, session_id)?;
         if !status.can_become(SessionStatus::Failed) {
-            return Err(sync_session::TransitionError::Session {
+            return Err(capstats_sync_session::TransitionError::Session {
                 from: status,
                 to: SessionStatus::Failed,
             }

@@ -7,7 +7,7 @@
 /// than large expressions.
 ///
 /// `div` truncates exactly on integers of any size, so the result equals
-/// `aggregation_core::metrics::divide_rounded`. Dividing with `/` and then rounding would depend
+/// `capstats_aggregation_core::metrics::divide_rounded`. Dividing with `/` and then rounding would depend
 /// on how many digits PostgreSQL keeps.
 pub(crate) fn divide_rounded(numerator: &str, denominator: &str) -> String {
     format!("(sign({numerator}) * div(2 * abs({numerator}) + {denominator}, 2 * {denominator}))")

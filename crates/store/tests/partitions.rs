@@ -1,13 +1,13 @@
 //! Partition management against a real database.
 
-use capacity_model::{AggregationLevel, DatabaseSizeSample, DbType, Period, PeriodType};
-use chrono::{NaiveDate, Utc};
-use store::aggregation::{InstanceScope, aggregate_periods};
-use store::instances::{NewInstance, create_instance};
-use store::partitions::{
+use capstats_capacity_model::{AggregationLevel, DatabaseSizeSample, DbType, Period, PeriodType};
+use capstats_store::aggregation::{InstanceScope, aggregate_periods};
+use capstats_store::instances::{NewInstance, create_instance};
+use capstats_store::partitions::{
     PartitionedTable, drop_partitions_before, ensure_partitions, list_partitions,
 };
-use store::samples::{NewDatabaseSample, write_database_samples};
+use capstats_store::samples::{NewDatabaseSample, write_database_samples};
+use chrono::{NaiveDate, Utc};
 
 fn date(year: i32, month: u32, day: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(year, month, day).unwrap()
@@ -15,7 +15,7 @@ fn date(year: i32, month: u32, day: u32) -> NaiveDate {
 
 #[test]
 fn writes_create_the_partitions_they_need_and_retention_drops_old_ones() {
-    let database = test_support::TestDatabase::new();
+    let database = capstats_test_support::TestDatabase::new();
     let mut connection = database.connection();
     assert!(list_partitions(&mut connection).unwrap().is_empty());
     let instance = create_instance(
@@ -96,7 +96,7 @@ fn writes_create_the_partitions_they_need_and_retention_drops_old_ones() {
     let created = ensure_partitions(
         &mut connection,
         &PartitionedTable::ALL,
-        store::partitions::months_between(date(2025, 4, 1), date(2025, 5, 31)),
+        capstats_store::partitions::months_between(date(2025, 4, 1), date(2025, 5, 31)),
     )
     .unwrap();
     assert_eq!(created.len(), 8);
@@ -120,7 +120,7 @@ fn writes_create_the_partitions_they_need_and_retention_drops_old_ones() {
     );
     // Of the yearly entries the samples made (1999 and 2025, and the years after them), the
     // ones starting before the retention are gone.
-    let yearly: Vec<chrono::NaiveDate> = store::ledger::entries_between(
+    let yearly: Vec<chrono::NaiveDate> = capstats_store::ledger::entries_between(
         &mut connection,
         AggregationLevel::Instance,
         PeriodType::Yearly,
@@ -133,8 +133,8 @@ fn writes_create_the_partitions_they_need_and_retention_drops_old_ones() {
     .collect();
     assert_eq!(yearly, vec![date(2026, 1, 1)]);
     let counted: Vec<chrono::NaiveDate> = {
+        use capstats_store::schema::database_aggregate_counts as counts;
         use diesel::prelude::*;
-        use store::schema::database_aggregate_counts as counts;
         counts::table
             .select(counts::period_start)
             .load(&mut connection)
@@ -147,15 +147,15 @@ fn writes_create_the_partitions_they_need_and_retention_drops_old_ones() {
 
 #[test]
 fn concurrent_writers_do_not_trip_over_partition_creation() {
-    let database = test_support::TestDatabase::new();
-    let months = store::partitions::months_between(date(2030, 1, 1), date(2031, 12, 1));
+    let database = capstats_test_support::TestDatabase::new();
+    let months = capstats_store::partitions::months_between(date(2030, 1, 1), date(2031, 12, 1));
     let handles: Vec<_> = (0..4)
         .map(|_| {
             let url = database.url();
             let months = months.clone();
             std::thread::spawn(move || {
                 use diesel::Connection;
-                let mut connection = store::PgConnection::establish(&url).unwrap();
+                let mut connection = capstats_store::PgConnection::establish(&url).unwrap();
                 ensure_partitions(&mut connection, &PartitionedTable::ALL, months).unwrap()
             })
         })

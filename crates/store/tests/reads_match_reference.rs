@@ -4,19 +4,19 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use capacity_model::{
+use capstats_capacity_model::{
     AggregationLevel, DatabaseSizeAggregate, DbType, Decimal, InstanceId, InstanceSizeAggregate,
     Period, PeriodType,
 };
+use capstats_store::PgConnection;
+use capstats_store::aggregates::{self, AggregateFilter, InstanceLabel, PageRequest};
+use capstats_store::aggregation::{InstanceScope, aggregate_periods};
+use capstats_store::instances::{NewInstance, create_instance};
+use capstats_store::samples::{NewDatabaseSample, write_database_samples};
 use chrono::{Days, NaiveDate, Utc};
 use diesel::connection::SimpleConnection;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
-use store::PgConnection;
-use store::aggregates::{self, AggregateFilter, InstanceLabel, PageRequest};
-use store::aggregation::{InstanceScope, aggregate_periods};
-use store::instances::{NewInstance, create_instance};
-use store::samples::{NewDatabaseSample, write_database_samples};
 
 const START: NaiveDate = NaiveDate::from_ymd_opt(2026, 2, 20).unwrap();
 const DAYS: u64 = 50;
@@ -153,7 +153,7 @@ fn load(connection: &mut PgConnection, case: &Case) -> Vec<InstanceLabel> {
                 let collected_date = START + Days::new(day);
                 let key = (instance.id, NAMES[database.name], collected_date);
                 samples.entry(key).or_insert(NewDatabaseSample {
-                    sample: capacity_model::DatabaseSizeSample {
+                    sample: capstats_capacity_model::DatabaseSizeSample {
                         instance_id: instance.id,
                         database_name: NAMES[database.name].to_owned(),
                         collected_date,
@@ -453,7 +453,7 @@ fn check(connection: &mut PgConnection, case: &Case) {
 
 #[test]
 fn reads_equal_a_computation_over_all_stored_aggregates() {
-    let database = test_support::TestDatabase::new();
+    let database = capstats_test_support::TestDatabase::new();
     let connection = std::cell::RefCell::new(database.connection());
     let mut runner = TestRunner::new(Config {
         cases: 96,

@@ -6,9 +6,9 @@ use std::time::Duration;
 use chrono::{NaiveDate, Utc};
 use diesel::prelude::*;
 
-use capacity_model::{DatabaseSizeSample, DbType, InstanceId};
-use store::instances::{NewInstance, create_instance};
-use store::samples::{NewDatabaseSample, write_database_samples};
+use capstats_capacity_model::{DatabaseSizeSample, DbType, InstanceId};
+use capstats_store::instances::{NewInstance, create_instance};
+use capstats_store::samples::{NewDatabaseSample, write_database_samples};
 
 fn sample(instance_id: InstanceId, name: &str, day: u32, size_mb: i64) -> NewDatabaseSample {
     NewDatabaseSample {
@@ -25,7 +25,7 @@ fn sample(instance_id: InstanceId, name: &str, day: u32, size_mb: i64) -> NewDat
 }
 
 fn stored(connection: &mut PgConnection) -> Vec<(String, NaiveDate, i64)> {
-    use store::schema::database_size_stats as stats;
+    use capstats_store::schema::database_size_stats as stats;
     stats::table
         .select((stats::database_name, stats::collected_date, stats::size_mb))
         .order((stats::database_name, stats::collected_date))
@@ -50,7 +50,7 @@ fn instance(connection: &mut PgConnection) -> InstanceId {
 
 #[test]
 fn a_batch_updates_stored_keys_and_inserts_new_ones_in_any_order() {
-    let database = test_support::TestDatabase::new();
+    let database = capstats_test_support::TestDatabase::new();
     let mut connection = database.connection();
     let id = instance(&mut connection);
     write_database_samples(
@@ -93,7 +93,7 @@ fn a_batch_updates_stored_keys_and_inserts_new_ones_in_any_order() {
 
 #[test]
 fn a_writer_that_loses_a_new_key_to_a_concurrent_writer_still_writes_its_batch() {
-    let database = test_support::TestDatabase::new();
+    let database = capstats_test_support::TestDatabase::new();
     let mut first = database.connection();
     let id = instance(&mut first);
     // Partitions exist before the race, as they would after the first write of a month.
@@ -114,7 +114,7 @@ fn a_writer_that_loses_a_new_key_to_a_concurrent_writer_still_writes_its_batch()
                 )
             });
             std::thread::sleep(Duration::from_millis(500));
-            Ok::<_, store::StoreError>(second)
+            Ok::<_, capstats_store::StoreError>(second)
         })
         .unwrap();
     let summary = second.join().unwrap().unwrap();
@@ -127,11 +127,11 @@ fn a_writer_that_loses_a_new_key_to_a_concurrent_writer_still_writes_its_batch()
 
 #[test]
 fn a_writer_with_gaps_in_its_dates_does_not_deadlock_with_a_computation_of_the_periods_between() {
-    use capacity_model::{AggregationLevel, Period, PeriodType};
-    use store::aggregation::{InstanceScope, aggregate_periods};
-    use store::ledger;
+    use capstats_capacity_model::{AggregationLevel, Period, PeriodType};
+    use capstats_store::aggregation::{InstanceScope, aggregate_periods};
+    use capstats_store::ledger;
 
-    let database = test_support::TestDatabase::new();
+    let database = capstats_test_support::TestDatabase::new();
     let mut computation = database.connection();
     let id = instance(&mut computation);
     let day = |month| NaiveDate::from_ymd_opt(2026, month, 15).unwrap();
@@ -182,7 +182,7 @@ fn a_writer_with_gaps_in_its_dates_does_not_deadlock_with_a_computation_of_the_p
                 std::thread::sleep(Duration::from_millis(20));
             }
             ledger::begin_computation(connection, level, &[month(3)], &scope)?;
-            Ok::<_, store::StoreError>(writer)
+            Ok::<_, capstats_store::StoreError>(writer)
         })
         .expect("the computation is not a deadlock victim");
     let summary = writer

@@ -6,18 +6,18 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use aggregation_core::AggregationEngine;
-use capacity_model::{
+use capstats_aggregation_core::AggregationEngine;
+use capstats_capacity_model::{
     AggregationLevel, DatabaseSizeSample, DbType, InstanceId, Period, PeriodType,
 };
+use capstats_store::PgConnection;
+use capstats_store::aggregation::{InstanceScope, aggregate_periods};
+use capstats_store::instances::{NewInstance, create_instance, set_active};
+use capstats_store::samples::{NewDatabaseSample, write_database_samples};
 use chrono::{Days, NaiveDate, Utc};
 use diesel::connection::SimpleConnection;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
-use store::PgConnection;
-use store::aggregation::{InstanceScope, aggregate_periods};
-use store::instances::{NewInstance, create_instance, set_active};
-use store::samples::{NewDatabaseSample, write_database_samples};
 
 /// How sizes of one database are drawn.
 #[derive(Debug, Clone, Copy)]
@@ -158,7 +158,9 @@ fn samples_of(
                 let size_mb = match database.magnitude {
                     Magnitude::Tiny => random.below(4),
                     Magnitude::Normal => random.below(5_000_000),
-                    Magnitude::Huge => random.below(capacity_model::MAX_SIZE_MB as u64 + 1),
+                    Magnitude::Huge => {
+                        random.below(capstats_capacity_model::MAX_SIZE_MB as u64 + 1)
+                    }
                 } as i64;
                 let mut part = |null_percent: u32| {
                     (random.below(100) >= u64::from(null_percent))
@@ -327,11 +329,15 @@ fn compare(connection: &mut PgConnection, dataset: &Dataset, engine: &Aggregatio
         let expected = engine
             .aggregate_range(period_type, first, end)
             .expect("engine computes");
-        let mut stored_databases =
-            store::aggregates::database_aggregates_between(connection, period_type, first, end)
-                .unwrap();
+        let mut stored_databases = capstats_store::aggregates::database_aggregates_between(
+            connection,
+            period_type,
+            first,
+            end,
+        )
+        .unwrap();
         let mut expected_databases = expected.databases;
-        let key = |row: &capacity_model::DatabaseSizeAggregate| {
+        let key = |row: &capstats_capacity_model::DatabaseSizeAggregate| {
             (
                 row.period.start(),
                 row.instance_id,
@@ -348,9 +354,13 @@ fn compare(connection: &mut PgConnection, dataset: &Dataset, engine: &Aggregatio
         for (stored, expected) in stored_databases.iter().zip(&expected_databases) {
             assert_eq!(stored, expected, "{period_type} database row");
         }
-        let stored_instances =
-            store::aggregates::instance_aggregates_between(connection, period_type, first, end)
-                .unwrap();
+        let stored_instances = capstats_store::aggregates::instance_aggregates_between(
+            connection,
+            period_type,
+            first,
+            end,
+        )
+        .unwrap();
         assert_eq!(
             stored_instances, expected.instances,
             "{period_type} instance rows"
@@ -467,7 +477,7 @@ fn run_case(connection: &mut PgConnection, dataset: &Dataset) {
 
 #[test]
 fn sql_aggregation_equals_aggregation_core() {
-    let database = test_support::TestDatabase::new();
+    let database = capstats_test_support::TestDatabase::new();
     let connection = std::cell::RefCell::new(database.connection());
     let cases = std::env::var("CAPSTATS_DIFFERENTIAL_CASES")
         .ok()

@@ -1,6 +1,6 @@
 //! The versioned JSON detail kept with each record.
 
-use capacity_model::{AggregationLevel, Period, PeriodType};
+use capstats_capacity_model::{AggregationLevel, Period, PeriodType};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
@@ -98,7 +98,7 @@ impl PeriodOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use capacity_model::PeriodType;
+    use capstats_capacity_model::PeriodType;
 
     #[test]
     fn detail_serializes_with_version_and_flat_periods() {

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use capacity_model::{Decimal, InstanceId};
+use capstats_capacity_model::{Decimal, InstanceId};
 use serde::{Deserialize, Serialize};
 
 use crate::{RecordDetail, RecordStatus, SessionStatus};

@@ -17,7 +17,7 @@ impl UnknownName {
     }
 }
 
-capacity_model::named_enum! {
+capstats_capacity_model::named_enum! {
     /// The status of a whole session: `pending` (queued) → `running` → `completed` | `failed` |
     /// `cancelled`.
     SessionStatus, error: UnknownName = UnknownName::of("session status"), {
@@ -34,7 +34,7 @@ capacity_model::named_enum! {
     }
 }
 
-capacity_model::named_enum! {
+capstats_capacity_model::named_enum! {
     /// The status of one instance's record within a session.
     RecordStatus, error: UnknownName = UnknownName::of("record status"), {
         /// Not started yet.
@@ -50,7 +50,7 @@ capacity_model::named_enum! {
     }
 }
 
-capacity_model::named_enum! {
+capstats_capacity_model::named_enum! {
     /// What a session does.
     SyncCategory, error: UnknownName = UnknownName::of("sync category"), {
         /// Rolling samples up into aggregates.
@@ -60,7 +60,7 @@ capacity_model::named_enum! {
     }
 }
 
-capacity_model::named_enum! {
+capstats_capacity_model::named_enum! {
     /// What started a session.
     SyncType, error: UnknownName = UnknownName::of("sync type"), {
         /// A tick of a schedule.

@@ -4,9 +4,9 @@ pub mod fake_servers;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use capstats_store::ConnectionPool;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use store::ConnectionPool;
 use url::Url;
 
 /// The server tests use when `DATABASE_URL` is not set.
@@ -92,14 +92,29 @@ fn database_exists(connection: &mut PgConnection, name: &str) -> bool {
     .unwrap_or_else(|error| panic!("cannot list databases: {error}"))
 }
 
-/// The name of the migrated template for this build's migrations.
-fn template_name() -> String {
-    format!("capstats_template_{}", store::migrations::FINGERPRINT)
+/// A set-up a test database's template gets beyond the store's migrations: the job store's
+/// schema, which belongs to `capstats-queue` (a crate this one does not depend on, so that
+/// tests of the lower layers do not link the job runtime).
+#[derive(Debug, Clone, Copy)]
+pub struct TemplateSetup {
+    /// Names the template (with the migrations' fingerprint); short, lower case.
+    pub name: &'static str,
+    /// Runs the set-up on the database at the URL.
+    pub run: fn(&str) -> Result<(), String>,
+}
+
+/// The name of the migrated template for this build's migrations and `setup`.
+fn template_name(setup: Option<&TemplateSetup>) -> String {
+    let fingerprint = capstats_store::migrations::FINGERPRINT;
+    match setup {
+        None => format!("capstats_template_{fingerprint}"),
+        Some(setup) => format!("capstats_template_{fingerprint}_{}", setup.name),
+    }
 }
 
 /// Builds the template once; other processes wait on the advisory lock and then find it.
-fn ensure_template(admin: &mut PgConnection) -> String {
-    let template = template_name();
+fn ensure_template(admin: &mut PgConnection, setup: Option<&TemplateSetup>) -> String {
+    let template = template_name(setup);
     execute(admin, "SELECT pg_advisory_lock(4353, 1)");
     if !database_exists(admin, &template) {
         let building = format!("{template}_building");
@@ -110,21 +125,14 @@ fn ensure_template(admin: &mut PgConnection) -> String {
         execute(admin, &format!("CREATE DATABASE {building}"));
         {
             let mut connection = connect(&building);
-            store::migrations::run_pending(&mut connection)
+            capstats_store::migrations::run_pending(&mut connection)
                 .unwrap_or_else(|error| panic!("migrating the template failed: {error}"));
         }
-        // On a thread of its own: tests that are async already run inside a runtime.
-        let url = database_url(&building);
-        std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a tokio runtime for the job store set-up")
-                .block_on(jobs::job_store::setup(&url))
-        })
-        .join()
-        .expect("the job store set-up does not panic")
-        .unwrap_or_else(|error| panic!("setting up the job store failed: {error}"));
+        if let Some(setup) = setup {
+            (setup.run)(&database_url(&building)).unwrap_or_else(|error| {
+                panic!("the template set-up `{}` failed: {error}", setup.name)
+            });
+        }
         execute(
             admin,
             &format!("ALTER DATABASE {building} RENAME TO {template}"),
@@ -142,14 +150,28 @@ pub struct TestDatabase {
 }
 
 impl TestDatabase {
-    /// Creates a database cloned from the migrated template.
+    /// Creates a database cloned from the template holding the store's migrations.
     ///
     /// # Panics
     ///
     /// When the server is unreachable or a step fails; the message says which.
     pub fn new() -> Self {
+        Self::from_template(None)
+    }
+
+    /// Creates a database cloned from the migrated template that also got `setup` (the job
+    /// store's schema, with `capstats_queue::job_store::setup_blocking`).
+    ///
+    /// # Panics
+    ///
+    /// As [`TestDatabase::new`], and when the set-up fails.
+    pub fn with_setup(setup: &TemplateSetup) -> Self {
+        Self::from_template(Some(setup))
+    }
+
+    fn from_template(setup: Option<&TemplateSetup>) -> Self {
         let mut admin = connect("postgres");
-        let template = ensure_template(&mut admin);
+        let template = ensure_template(&mut admin, setup);
         let name = format!(
             "{TEST_DATABASE_PREFIX}{}_{}",
             std::process::id(),
@@ -183,7 +205,7 @@ impl TestDatabase {
 
     /// A connection pool for it.
     pub fn pool(&self, size: u32) -> ConnectionPool {
-        store::build_pool(&self.url(), size, std::time::Duration::from_secs(10))
+        capstats_store::build_pool(&self.url(), size, std::time::Duration::from_secs(10))
             .unwrap_or_else(|error| panic!("cannot open a pool to {}: {error}", self.name))
     }
 }

@@ -26,7 +26,7 @@
 
 use std::sync::LazyLock;
 
-use capacity_model::AggregationLevel;
+use capstats_capacity_model::AggregationLevel;
 
 use crate::sql::{divide_rounded, period_start};
 

@@ -1,0 +1,918 @@
+//! Contract tests: the API served in-process against a fresh database (and, for aggregate now,
+//! a real `capstats-worker run` process), driven over HTTP like a client would.
+
+use std::time::{Duration, Instant};
+
+use crate::common::{PASSWORD, TestApp, Worker};
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{Value, json};
+
+fn assert_error(status: StatusCode, body: &Value, expected_status: StatusCode, code: &str) {
+    assert_eq!(status, expected_status, "{body}");
+    assert_eq!(body["success"], false, "{body}");
+    assert_eq!(body["error"], true, "{body}");
+    assert_eq!(body["message_code"], code, "{body}");
+    assert!(
+        !body["message"].as_str().unwrap_or_default().is_empty(),
+        "{body}"
+    );
+    assert!(
+        !body["error_id"].as_str().unwrap_or_default().is_empty(),
+        "{body}"
+    );
+    assert!(
+        !body["request_id"].as_str().unwrap_or_default().is_empty(),
+        "{body}"
+    );
+}
+
+fn assert_page(body: &Value) -> &Vec<Value> {
+    assert_eq!(body["success"], true, "{body}");
+    let data = &body["data"];
+    for field in ["total", "page", "pages", "limit"] {
+        assert!(data[field].is_i64(), "{field} missing: {body}");
+    }
+    assert!(
+        data["has_prev"].is_boolean() && data["has_next"].is_boolean(),
+        "{body}"
+    );
+    data["items"].as_array().expect("items")
+}
+
+/// Every write endpoint, with a body that would be valid.
+fn writes() -> Vec<(Method, &'static str, Option<Value>)> {
+    vec![
+        (
+            Method::POST,
+            "/capacity/aggregations/current",
+            Some(json!({"scope": "all", "period_type": "daily"})),
+        ),
+        (Method::POST, "/sync-sessions/1/actions/cancel", None),
+        (
+            Method::PUT,
+            "/scheduler/jobs/aggregate_capacity",
+            Some(json!({"cron_expression": "0 5 * * *"})),
+        ),
+        (
+            Method::POST,
+            "/scheduler/jobs/aggregate_capacity/actions/pause",
+            None,
+        ),
+        (Method::POST, "/partitions/actions/cleanup", None),
+        (
+            Method::POST,
+            "/instances",
+            Some(json!({"name": "new", "db_type": "mysql"})),
+        ),
+        (
+            Method::PUT,
+            "/instances/1",
+            Some(json!({"description": "x"})),
+        ),
+        (Method::DELETE, "/instances/3", None),
+        (Method::POST, "/instances/1/actions/collect", None),
+        (
+            Method::POST,
+            "/capacity/stats",
+            Some(json!({"items": [{"instance_id": 1, "database_name": "x",
+                                   "collected_date": "2026-01-01", "size_mb": 1}]})),
+        ),
+    ]
+}
+
+/// Every read endpoint.
+const READS: [&str; 16] = [
+    "/capacity/instances",
+    "/capacity/instances/summary",
+    "/capacity/instances/series",
+    "/capacity/databases",
+    "/capacity/databases/summary",
+    "/capacity/databases/series",
+    "/sync-sessions",
+    "/sync-sessions/1",
+    "/scheduler/jobs",
+    "/scheduler/jobs/aggregate_capacity",
+    "/partitions",
+    "/partitions/status",
+    "/instances",
+    "/instances/options",
+    "/databases/options",
+    "/auth/me",
+];
+
+#[actix_web::test]
+async fn the_auth_matrix_holds_for_every_endpoint() {
+    let app = TestApp::spawn(1000).await;
+    let anonymous = app.anonymous();
+    for path in READS {
+        let (status, body) = app.get(&anonymous, path).await;
+        assert_error(
+            status,
+            &body,
+            StatusCode::UNAUTHORIZED,
+            "AUTHENTICATION_REQUIRED",
+        );
+    }
+    for (method, path, body) in writes() {
+        // Authentication before CSRF: anonymous writes are 401, not 403.
+        let (status, response) = app.call(&anonymous, method, path, None, body).await;
+        assert_error(
+            status,
+            &response,
+            StatusCode::UNAUTHORIZED,
+            "AUTHENTICATION_REQUIRED",
+        );
+    }
+
+    let (viewer, viewer_csrf) = app.login("viewer").await;
+    for path in READS {
+        let (status, body) = app.get(&viewer, path).await;
+        assert_eq!(status, StatusCode::OK, "viewer GET {path}: {body}");
+    }
+    for (method, path, body) in writes() {
+        // CSRF before permissions: a viewer without the token gets CSRF_MISSING...
+        let (status, response) = app
+            .call(&viewer, method.clone(), path, None, body.clone())
+            .await;
+        assert_error(status, &response, StatusCode::FORBIDDEN, "CSRF_MISSING");
+        // ...and with it, PERMISSION_REQUIRED.
+        let (status, response) = app
+            .call(&viewer, method, path, Some(&viewer_csrf), body)
+            .await;
+        assert_error(
+            status,
+            &response,
+            StatusCode::FORBIDDEN,
+            "PERMISSION_REQUIRED",
+        );
+    }
+
+    let (admin, csrf) = app.login("admin").await;
+    let (status, body) = app
+        .call(
+            &admin,
+            Method::POST,
+            "/scheduler/jobs/aggregate_capacity/actions/pause",
+            None,
+            None,
+        )
+        .await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "CSRF_MISSING");
+    let (status, body) = app
+        .call(
+            &admin,
+            Method::POST,
+            "/scheduler/jobs/aggregate_capacity/actions/pause",
+            Some("not-the-token"),
+            None,
+        )
+        .await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "CSRF_INVALID");
+    let (status, body) = app
+        .call(
+            &admin,
+            Method::POST,
+            "/scheduler/jobs/aggregate_capacity/actions/pause",
+            Some(&csrf),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["is_paused"], true);
+
+    // Tokens: created by an admin, shown once, usable without CSRF, and revocable.
+    let (status, created) = app
+        .call(
+            &admin,
+            Method::POST,
+            "/auth/tokens",
+            Some(&csrf),
+            Some(json!({"name": "ci", "scopes": ["operate", "read"], "expires_in_days": 30})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let token = created["data"]["token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("cst_"));
+    let bearer = Client::new();
+    let response = bearer
+        .post(format!(
+            "{}/scheduler/jobs/aggregate_capacity/actions/resume",
+            app.base
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let me: Value = bearer
+        .get(format!("{}/auth/me", app.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["data"]["authenticated_by"], "token");
+    let (_, tokens) = app.get(&admin, "/auth/tokens").await;
+    assert_eq!(tokens["data"][0]["name"], "ci");
+    assert!(
+        tokens["data"][0].get("token").is_none(),
+        "the secret is never listed again"
+    );
+    let token_id = tokens["data"][0]["id"].as_i64().unwrap();
+    let (status, _) = app
+        .call(
+            &admin,
+            Method::DELETE,
+            &format!("/auth/tokens/{token_id}"),
+            Some(&csrf),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let response = bearer
+        .get(format!("{}/auth/me", app.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let response = bearer
+        .get(format!("{}/auth/me", app.base))
+        .bearer_auth("cst_forged")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+
+    // A viewer's token reads but cannot write.
+    let (status, body) = app
+        .call(
+            &admin,
+            Method::POST,
+            "/auth/tokens",
+            Some(&csrf),
+            Some(json!({"name": "x", "scopes": ["everything"]})),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    assert_eq!(body["errors"][0]["field"], "scopes");
+
+    // Logging out ends the session.
+    let (status, _) = app
+        .call(&admin, Method::POST, "/auth/logout", Some(&csrf), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app.get(&admin, "/auth/me").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn logins_are_checked_and_rate_limited() {
+    let app = TestApp::spawn(3).await;
+    let client = app.anonymous();
+    let attempt = |password: &'static str| {
+        let client = client.clone();
+        let url = format!("{}/auth/login", app.base);
+        async move {
+            let response = client
+                .post(url)
+                .json(&json!({"username": "admin", "password": password}))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .map(|value| value.to_str().unwrap().to_owned());
+            (status, response.json::<Value>().await.unwrap(), retry_after)
+        }
+    };
+    let (status, body, _) = attempt("wrong").await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNAUTHORIZED,
+        "AUTHENTICATION_REQUIRED",
+    );
+    let (status, body, _) = attempt("").await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    assert_eq!(body["errors"][0]["field"], "password");
+    let (status, _, _) = attempt(PASSWORD).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body, retry_after) = attempt(PASSWORD).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::TOO_MANY_REQUESTS,
+        "RATE_LIMIT_EXCEEDED",
+    );
+    assert!(retry_after.is_some());
+    // A malformed body is a field error, not a crash.
+    let response = client
+        .post(format!("{}/auth/login", app.base))
+        .header("content-type", "application/json")
+        .body("{")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn capacity_reads_have_one_shape_validated_filters_and_real_numbers() {
+    let app = TestApp::spawn(1000).await;
+    let (client, _) = app.login("viewer").await;
+
+    let (status, body) = app
+        .get(&client, "/capacity/instances?period_type=daily&limit=5")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let items = assert_page(&body);
+    assert_eq!(items.len(), 5);
+    assert_eq!(body["data"]["limit"], 5);
+    // Newest first: period start, then instance id, both descending.
+    let keys: Vec<(String, i64)> = items
+        .iter()
+        .map(|item| {
+            (
+                item["period_start"].as_str().unwrap().to_owned(),
+                item["instance_id"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let mut sorted = keys.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(keys, sorted);
+    let total = body["data"]["total"].as_i64().unwrap();
+    assert_eq!(body["data"]["pages"].as_i64().unwrap(), (total + 4) / 5);
+    assert_eq!(body["data"]["has_next"], true);
+    let (_, page2) = app
+        .get(
+            &client,
+            "/capacity/instances?period_type=daily&limit=5&page=2",
+        )
+        .await;
+    assert_eq!(page2["data"]["has_prev"], true);
+    assert_ne!(page2["data"]["items"][0], items[0]);
+
+    // Repeatable filters.
+    let (status, body) = app
+        .get(
+            &client,
+            "/capacity/databases?period_type=weekly&instance_id=1&instance_id=2&limit=200",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let items = assert_page(&body);
+    assert!(!items.is_empty());
+    assert!(
+        items
+            .iter()
+            .all(|item| [1, 2].contains(&item["instance_id"].as_i64().unwrap()))
+    );
+    let (_, body) = app
+        .get(
+            &client,
+            "/capacity/instances?db_type=mysql&db_type=oracle&limit=200",
+        )
+        .await;
+    assert!(
+        assert_page(&body)
+            .iter()
+            .all(|item| ["mysql", "oracle"].contains(&item["db_type"].as_str().unwrap()))
+    );
+    let (_, body) = app
+        .get(
+            &client,
+            "/capacity/databases?database_name=orders&limit=200",
+        )
+        .await;
+    assert!(
+        assert_page(&body)
+            .iter()
+            .all(|item| item["database_name"] == "orders")
+    );
+
+    // Field-level validation, every problem listed.
+    let (status, body) = app
+        .get(
+            &client,
+            "/capacity/instances?period_type=hourly&start_date=2025-02-30&limit=500&db_type=db2",
+        )
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|error| error["field"].as_str().unwrap())
+        .collect();
+    for field in ["period_type", "start_date", "limit", "db_type"] {
+        assert!(fields.contains(&field), "{field} not reported: {body}");
+    }
+    let (status, body) = app
+        .get(
+            &client,
+            "/capacity/instances?start_date=2025-03-01&end_date=2025-02-01",
+        )
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    assert_eq!(body["errors"][0]["code"], "start_after_end");
+    let (status, body) = app
+        .get(
+            &client,
+            "/capacity/instances?start_date=2025-01-01&end_date=2025-02-01&time_range=7",
+        )
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    assert_eq!(body["errors"][0]["field"], "time_range");
+    let (status, body) = app
+        .get(&client, "/capacity/instances?instance_id=999")
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND");
+
+    // Summaries: computed from the samples, growth not a constant.
+    let (status, summary) = app
+        .get(&client, "/capacity/instances/summary?time_range=30")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{summary}");
+    let data = &summary["data"];
+    assert_eq!(data["instance_count"], 3);
+    assert!(data["total_size_mb"].as_i64().unwrap() > 0);
+    assert!(data["growth_percent"].is_string(), "{summary}");
+    assert_ne!(data["growth_mb"], 0);
+    let (status, summary) = app
+        .get(&client, "/capacity/databases/summary?period_type=weekly")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{summary}");
+    assert!(summary["data"]["database_count"].as_i64().unwrap() >= 6);
+    assert!(summary["data"]["largest"]["database_name"].is_string());
+
+    // Series: server-side windows, gaps as null, ranking and truncation.
+    let (status, series) = app
+        .get(
+            &client,
+            "/capacity/databases/series?period_type=daily&periods=100&top=2&metric=avg_size_mb",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{series}");
+    let data = &series["data"];
+    assert_eq!(data["labels"].as_array().unwrap().len(), 100);
+    assert_eq!(data["series"].as_array().unwrap().len(), 2);
+    assert_eq!(data["truncated"], true);
+    assert!(data["total_series"].as_i64().unwrap() > 2);
+    let values = data["series"][0]["values"].as_array().unwrap();
+    assert!(
+        values.iter().any(Value::is_null),
+        "100 days back include days before the data: gaps"
+    );
+    let last = |line: &Value| {
+        line["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|value| !value.is_null())
+            .map(|value| value.as_str().unwrap().parse::<f64>().unwrap())
+    };
+    assert!(last(&data["series"][0]) >= last(&data["series"][1]));
+    let (status, body) = app
+        .get(&client, "/capacity/instances/series?periods=400")
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    let (status, body) = app
+        .get(&client, "/capacity/instances/series?metric=size_mb")
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    assert_eq!(body["errors"][0]["field"], "metric");
+    let (status, series) = app.get(&client, "/capacity/instances/series?period_type=weekly&periods=6&metric=total_size_change_percent&instance_id=1").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(series["data"]["unit"], "%");
+    assert_eq!(series["data"]["series"].as_array().unwrap().len(), 1);
+    assert_eq!(series["data"]["truncated"], false);
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn instances_sessions_schedules_partitions_and_health() {
+    let app = TestApp::spawn(1000).await;
+    let (admin, csrf) = app.login("admin").await;
+
+    // Instances: create, conflict, update, options, soft delete.
+    let (status, created) = app
+        .call(
+            &admin,
+            Method::POST,
+            "/instances",
+            Some(&csrf),
+            Some(
+                json!({"name": "billing-db", "db_type": "postgresql", "host": "db1", "port": 5432}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["data"]["id"].as_i64().unwrap();
+    let (status, body) = app
+        .call(
+            &admin,
+            Method::POST,
+            "/instances",
+            Some(&csrf),
+            Some(json!({"name": "billing-db", "db_type": "mysql"})),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::CONFLICT, "CONFLICT");
+    let (status, body) = app
+        .call(
+            &admin,
+            Method::POST,
+            "/instances",
+            Some(&csrf),
+            Some(json!({"db_type": "db2", "port": 0})),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    assert_eq!(body["errors"].as_array().unwrap().len(), 3, "{body}");
+    let (status, updated) = app
+        .call(
+            &admin,
+            Method::PUT,
+            &format!("/instances/{id}"),
+            Some(&csrf),
+            Some(json!({"is_active": false, "description": "old"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(updated["data"]["is_active"], false);
+    assert_eq!(updated["data"]["host"], "db1");
+    let (_, options) = app
+        .get(&admin, "/instances/options?db_type=postgresql")
+        .await;
+    assert!(
+        options["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|option| option["db_type"] == "postgresql")
+    );
+    let (_, databases) = app.get(&admin, "/databases/options?instance_id=1").await;
+    assert!(databases["data"].as_array().unwrap().len() >= 2);
+    let (status, _) = app
+        .call(
+            &admin,
+            Method::DELETE,
+            &format!("/instances/{id}"),
+            Some(&csrf),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = app
+        .call(
+            &admin,
+            Method::DELETE,
+            &format!("/instances/{id}"),
+            Some(&csrf),
+            None,
+        )
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND");
+    let (_, listed) = app.get(&admin, "/instances?search=BILL").await;
+    assert_eq!(
+        assert_page(&listed).len(),
+        0,
+        "deleted instances are not listed"
+    );
+    let (status, body) = app.get(&admin, "/instances/abc").await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND");
+
+    // Sessions: the seeding backfills, with records.
+    let (status, sessions) = app
+        .get(
+            &admin,
+            "/sync-sessions?status=completed&sync_type=manual_task",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(assert_page(&sessions).len(), 3);
+    let (_, detail) = app.get(&admin, "/sync-sessions/1").await;
+    assert_eq!(detail["data"]["records"].as_array().unwrap().len(), 3);
+    assert_eq!(detail["data"]["session"]["progress_percentage"], "100.00");
+    let (status, body) = app.get(&admin, "/sync-sessions?status=done").await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    let (status, body) = app.get(&admin, "/sync-sessions/999").await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND");
+    let (status, cancelled) = app
+        .call(
+            &admin,
+            Method::POST,
+            "/sync-sessions/1/actions/cancel",
+            Some(&csrf),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        cancelled["data"]["status"], "completed",
+        "finished runs stay as they were"
+    );
+
+    // Schedules.
+    let (_, schedules) = app.get(&admin, "/scheduler/jobs").await;
+    assert_eq!(schedules["data"].as_array().unwrap().len(), 5);
+    assert!(schedules["data"][0]["next_run_at"].is_string());
+    let (status, body) = app
+        .call(
+            &admin,
+            Method::PUT,
+            "/scheduler/jobs/aggregate_capacity",
+            Some(&csrf),
+            Some(json!({"cron_expression": "every day"})),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    assert_eq!(body["errors"][0]["field"], "cron_expression");
+    let (status, body) = app
+        .call(
+            &admin,
+            Method::PUT,
+            "/scheduler/jobs/aggregate_capacity",
+            Some(&csrf),
+            Some(json!({"cron_expression": "15 2 * * *"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["cron_expression"], "15 2 * * *");
+    let (status, body) = app
+        .call(
+            &admin,
+            Method::POST,
+            "/scheduler/jobs/nope/actions/pause",
+            Some(&csrf),
+            None,
+        )
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND");
+    let (status, body) = app
+        .call(
+            &admin,
+            Method::POST,
+            "/scheduler/jobs/aggregate_capacity/actions/explode",
+            Some(&csrf),
+            None,
+        )
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND");
+    let (status, run) = app
+        .call(
+            &admin,
+            Method::POST,
+            "/scheduler/jobs/maintain_partitions/actions/run",
+            Some(&csrf),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{run}");
+    assert!(run["data"]["job_id"].is_string());
+
+    // Partitions.
+    let (_, partitions) = app.get(&admin, "/partitions").await;
+    assert!(
+        partitions["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|partition| partition["table_name"] == "database_size_stats")
+    );
+    let (_, status_body) = app.get(&admin, "/partitions/status").await;
+    assert_eq!(status_body["data"]["tables"].as_array().unwrap().len(), 4);
+    let (status, cleanup) = app
+        .call(
+            &admin,
+            Method::POST,
+            "/partitions/actions/cleanup",
+            Some(&csrf),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{cleanup}");
+    let (_, after) = app.get(&admin, "/partitions/status").await;
+    assert!(
+        after["data"]["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|table| table["missing_ahead"].as_array().unwrap().is_empty())
+    );
+
+    // Unknown paths, the spec, the docs, metrics, request ids.
+    let (status, body) = app.get(&admin, "/no/such/thing").await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND");
+    let spec: Value = admin
+        .get(format!("{}/openapi.json", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let committed: Value =
+        serde_json::from_str(include_str!("../../../../openapi/openapi.json")).unwrap();
+    assert_eq!(spec, committed);
+    let docs = admin
+        .get(format!("{}/docs/", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(docs.status(), StatusCode::OK);
+    let html = docs.text().await.unwrap();
+    assert!(
+        html.contains("swagger-ui") && !html.contains("https://"),
+        "the UI loads nothing from elsewhere"
+    );
+    // The run gauges are read from the database every 15 s, not per scrape: wait for the
+    // refresh that sees this test's sessions.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    let metrics = loop {
+        let metrics = admin
+            .get(format!("{}/metrics", app.root))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains("capstats_sync_sessions{") || std::time::Instant::now() > deadline {
+            break metrics;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
+    assert!(
+        metrics.contains("capstats_http_requests_total")
+            && metrics.contains("capstats_sync_sessions{"),
+        "{metrics}"
+    );
+    let echoed = admin
+        .get(format!("{}/health/live", app.base))
+        .header("X-Request-ID", "trace-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(echoed.headers()["x-request-id"], "trace-42");
+    let (status, _) = app.get(&admin, "/health/ready").await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Readiness follows the database: gone → 503.
+    {
+        use diesel::Connection;
+        use diesel::connection::SimpleConnection;
+        let mut admin_connection =
+            diesel::PgConnection::establish(&capstats_test_support::database_url("postgres"))
+                .unwrap();
+        admin_connection
+            .batch_execute(&format!(
+                "DROP DATABASE {} WITH (FORCE)",
+                app.database.name()
+            ))
+            .unwrap();
+    }
+    let (status, body) = app.get(&admin, "/health/ready").await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "SERVICE_UNAVAILABLE",
+    );
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn aggregate_now_is_executed_by_a_worker_to_completed_with_correct_rows() {
+    let app = TestApp::spawn(1000).await;
+    let (admin, csrf) = app.login("admin").await;
+    let binary =
+        std::path::Path::new(env!("CARGO_BIN_EXE_capstats-api")).with_file_name("capstats-worker");
+    assert!(
+        binary.exists(),
+        "build the workspace so that {} exists",
+        binary.display()
+    );
+
+    let request = json!({"scope": "all", "period_type": "monthly"});
+    let response = admin
+        .post(format!("{}/capacity/aggregations/current", app.base))
+        .header("X-CSRFToken", &csrf)
+        .json(&request)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let body: Value = response.json().await.unwrap();
+    let session_id = body["data"]["session_id"].as_i64().unwrap();
+    assert_eq!(location, format!("/api/v1/sync-sessions/{session_id}"));
+    assert_eq!(body["data"]["existing"], false);
+    // The same request while queued: the same session, no second run.
+    let (status, again) = app
+        .call(
+            &admin,
+            Method::POST,
+            "/capacity/aggregations/current",
+            Some(&csrf),
+            Some(request),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(again["data"]["session_id"], session_id);
+    assert_eq!(again["data"]["existing"], true);
+    let (status, body) = app
+        .call(
+            &admin,
+            Method::POST,
+            "/capacity/aggregations/current",
+            Some(&csrf),
+            Some(json!({"scope": "everything", "period_type": "hourly"})),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    assert_eq!(body["errors"].as_array().unwrap().len(), 2);
+
+    let _worker = Worker::start(&app.database.url());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let session = loop {
+        let (_, body) = app.get(&admin, &location.replace("/api/v1", "")).await;
+        let status = body["data"]["session"]["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if status == "completed" || status == "failed" {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "the run did not finish: {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        session["data"]["session"]["status"], "completed",
+        "{session}"
+    );
+    assert_eq!(session["data"]["session"]["progress_percentage"], "100.00");
+    assert!(
+        session["data"]["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|record| record["status"] == "completed")
+    );
+
+    // The month's rows, over HTTP, equal what aggregation-core computes from the samples.
+    let today = chrono::Utc::now().date_naive();
+    let month = capstats_capacity_model::Period::current(
+        capstats_capacity_model::PeriodType::Monthly,
+        today,
+    );
+    let (_, listed) = app
+        .get(
+            &admin,
+            &format!(
+                "/capacity/instances?period_type=monthly&start_date={}&end_date={}",
+                month.start(),
+                month.start()
+            ),
+        )
+        .await;
+    let url = app.database.url();
+    let expected = std::thread::spawn(move || {
+        use diesel::Connection;
+        let mut connection = diesel::PgConnection::establish(&url).unwrap();
+        let mut engine = capstats_aggregation_core::AggregationEngine::new();
+        for sample in capstats_store::samples::load_database_samples(&mut connection).unwrap() {
+            engine.record(sample).unwrap();
+        }
+        engine.instance_aggregates(month).unwrap()
+    })
+    .join()
+    .unwrap();
+    let items = assert_page(&listed);
+    assert_eq!(items.len(), expected.len());
+    // Lists are newest first, then by instance id descending within a period.
+    let mut expected = expected;
+    expected.sort_by_key(|aggregate| std::cmp::Reverse(aggregate.instance_id));
+    for (item, aggregate) in items.iter().zip(&expected) {
+        assert_eq!(item["instance_id"], aggregate.instance_id.0);
+        assert_eq!(item["total_size_mb"], aggregate.total_size_mb);
+        assert_eq!(
+            item["avg_database_count"],
+            aggregate.avg_database_count.to_string()
+        );
+        assert_eq!(
+            item["growth_rate"],
+            json!(aggregate.growth_rate.map(|rate| rate.to_string()))
+        );
+    }
+    app.stop().await;
+}

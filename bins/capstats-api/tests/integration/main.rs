@@ -1,0 +1,11 @@
+//! The integration tests of `capstats-api`, one test binary with a module per area (one link
+//! instead of one per file): the contract over HTTP, data in (ingest and import), security,
+//! the browser UI, the generated client, and `migrate`.
+
+mod browser;
+mod common;
+mod contract;
+mod data_in;
+mod generated_client;
+mod migrate;
+mod security;

@@ -1,0 +1,418 @@
+//! The operator commands as processes: exit statuses, summary lines and one-line errors.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn worker(database_url: &str, arguments: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_capstats-worker"))
+        .args(arguments)
+        .env("DATABASE_URL", database_url)
+        .env("CAPSTATS_TIMEZONE", "UTC")
+        .env("CAPSTATS_LOG", "warn")
+        .output()
+        .expect("the binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn write_file(name: &str, contents: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("capstats-{}-{name}", std::process::id()));
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
+#[test]
+fn import_then_aggregate_reports_what_was_done() {
+    let database = crate::common::database();
+    let file = write_file(
+        "good.csv",
+        "instance_name,db_type,database_name,collected_date,size_mb,data_size_mb,log_size_mb\n\
+         alpha,mysql,orders,2025-06-01,100,80,\n\
+         alpha,mysql,orders,2025-06-02,120,90,\n",
+    );
+    let output = worker(
+        &database.url(),
+        &["import-stats", file.to_str().unwrap(), "--create-instances"],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.starts_with("imported 2 samples for 1 instances (1 created)"),
+        "{stdout}"
+    );
+
+    let output = worker(
+        &database.url(),
+        &[
+            "aggregate",
+            "--period-type",
+            "daily",
+            "--from",
+            "2025-06-01",
+            "--to",
+            "2025-06-02",
+        ],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.starts_with("session 1 completed: 2 daily periods × 2 levels, 4 rows written"),
+        "{stdout}"
+    );
+    std::fs::remove_file(file).ok();
+}
+
+#[test]
+fn failures_exit_non_zero_with_one_line() {
+    let database = crate::common::database();
+    let file = write_file(
+        "bad.csv",
+        "instance_name,db_type,database_name,collected_date,size_mb,data_size_mb,log_size_mb\n\
+         alpha,mysql,orders,2025-06-01,100,,\n\
+         alpha,mysql,orders,2025-06-02,x,,\n",
+    );
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["import-stats", file.to_str().unwrap(), "--create-instances"],
+            "capstats-worker: line 3: size_mb `x` is not a whole number of MB (nothing was imported)",
+        ),
+        (
+            vec!["import-stats", "/nonexistent/stats.csv"],
+            "capstats-worker: cannot open /nonexistent/stats.csv: No such file or directory (os error 2)",
+        ),
+        (
+            vec![
+                "aggregate",
+                "--period-type",
+                "monthly",
+                "--from",
+                "2025-06-02",
+                "--to",
+                "2025-06-30",
+            ],
+            "capstats-worker: no monthly period starts between 2025-06-02 and 2025-06-30",
+        ),
+    ];
+    for (arguments, expected) in cases {
+        let output = worker(&database.url(), &arguments);
+        assert!(!output.status.success());
+        assert_eq!(text(&output.stderr).trim_end(), expected);
+    }
+    let output = worker(
+        &database.url(),
+        &[
+            "aggregate",
+            "--period-type",
+            "hourly",
+            "--from",
+            "2025-06-01",
+            "--to",
+            "2025-06-02",
+        ],
+    );
+    assert!(!output.status.success());
+    assert!(text(&output.stderr).contains("unknown period type `hourly`"));
+    // A pool too small for the runs, the scheduler and the heartbeats: refused at start.
+    let output = Command::new(env!("CARGO_BIN_EXE_capstats-worker"))
+        .arg("run")
+        .env("DATABASE_URL", database.url())
+        .env("CAPSTATS_LOG", "warn")
+        .env("CAPSTATS_DATABASE_POOL_SIZE", "3")
+        .env("CAPSTATS_WORKER_CONCURRENCY", "2")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains(
+            "CAPSTATS_DATABASE_POOL_SIZE (3) must be at least CAPSTATS_WORKER_CONCURRENCY + 2 (4)"
+        ),
+        "{}",
+        text(&output.stderr)
+    );
+    std::fs::remove_file(file).ok();
+}
+
+#[test]
+fn commands_refuse_an_unreachable_or_unmigrated_database() {
+    let output = worker(
+        "postgres://root@127.0.0.1:1/capstats",
+        &["seed-demo", "--instances", "1"],
+    );
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.starts_with("capstats-worker: connecting to DATABASE_URL: "),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+
+    let empty = crate::common::database();
+    {
+        use diesel::connection::SimpleConnection;
+        let mut connection = empty.connection();
+        connection
+            .batch_execute("DROP TABLE __diesel_schema_migrations")
+            .unwrap();
+    }
+    let output = worker(&empty.url(), &["seed-demo", "--instances", "1"]);
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("the database schema is older than this build")
+            && stderr.contains("run `capstats-api migrate`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn seed_demo_writes_the_requested_shape() {
+    let database = crate::common::database();
+    let output = worker(
+        &database.url(),
+        &[
+            "seed-demo",
+            "--instances",
+            "2",
+            "--databases-per-instance",
+            "3",
+            "--days",
+            "30",
+        ],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.starts_with("seeded 2 instances × 3 databases × 30 days ending "),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn operators_can_inspect_and_control_schedules_jobs_and_sessions() {
+    let database = crate::common::database();
+    let url = database.url();
+    let ok = |arguments: &[&str]| {
+        let output = worker(&url, arguments);
+        assert!(
+            output.status.success(),
+            "{arguments:?}: {}",
+            text(&output.stderr)
+        );
+        text(&output.stdout)
+    };
+    let fails = |arguments: &[&str]| {
+        let output = worker(&url, arguments);
+        assert!(!output.status.success(), "{arguments:?} should fail");
+        text(&output.stderr)
+    };
+
+    let listed = ok(&["schedules", "list"]);
+    for name in [
+        "aggregate_capacity",
+        "refresh_stale_periods",
+        "maintain_partitions",
+        "prune_job_store",
+    ] {
+        assert!(listed.contains(name), "{listed}");
+    }
+    let schedules: serde_json::Value =
+        serde_json::from_str(&ok(&["schedules", "list", "--json"])).unwrap();
+    let aggregate = schedules
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|schedule| schedule["name"] == "aggregate_capacity")
+        .unwrap();
+    assert_eq!(aggregate["cron_expression"], "0 4 * * *");
+    assert_eq!(aggregate["effective_time_zone"], "UTC");
+    assert!(
+        aggregate["next_run_at"]
+            .as_str()
+            .unwrap()
+            .ends_with("T04:00:00Z")
+    );
+
+    assert_eq!(
+        ok(&["schedules", "pause", "aggregate_capacity"]).trim(),
+        "schedule aggregate_capacity paused"
+    );
+    let paused: serde_json::Value =
+        serde_json::from_str(&ok(&["schedules", "list", "--json"])).unwrap();
+    assert!(paused.as_array().unwrap().iter().any(|schedule| {
+        schedule["name"] == "aggregate_capacity"
+            && schedule["is_paused"] == true
+            && schedule["next_run_at"].is_null()
+    }));
+    ok(&["schedules", "resume", "aggregate_capacity"]);
+    assert_eq!(
+        ok(&[
+            "schedules",
+            "set-cron",
+            "aggregate_capacity",
+            "30 5 * * 1-5"
+        ])
+        .trim(),
+        "schedule aggregate_capacity now runs at `30 5 * * 1-5`"
+    );
+    let error = fails(&["schedules", "set-cron", "aggregate_capacity", "every day"]);
+    assert!(
+        error.contains("invalid cron expression `every day`"),
+        "{error}"
+    );
+    let error = fails(&["schedules", "pause", "nope"]);
+    assert!(error.contains("schedule `nope` not found"), "{error}");
+
+    // Run now: a job and a pending session, which a kill closes.
+    let enqueued = ok(&["schedules", "run", "aggregate_capacity"]);
+    let job_id = enqueued
+        .split_whitespace()
+        .nth(5)
+        .unwrap()
+        .trim_end_matches(';')
+        .to_owned();
+    assert!(enqueued.trim().ends_with("session 1"), "{enqueued}");
+    // The same request again gets its own job and session; with --json for scripts.
+    let again: serde_json::Value =
+        serde_json::from_str(&ok(&["schedules", "run", "aggregate_capacity", "--json"])).unwrap();
+    assert_eq!(again["session_id"], 2);
+    assert_eq!(again["existing"], false);
+    let second_job = again["job_id"].as_str().unwrap().to_owned();
+    assert_ne!(second_job, job_id);
+    assert!(ok(&["jobs", "kill", &second_job]).contains("session 2 asked to stop"));
+    let jobs: serde_json::Value = serde_json::from_str(&ok(&["jobs", "list", "--json"])).unwrap();
+    let jobs: Vec<&serde_json::Value> = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|job| job["id"] != second_job.as_str())
+        .collect();
+    assert_eq!(jobs[0]["id"], job_id.as_str());
+    assert_eq!(jobs[0]["status"], "Pending");
+    assert_eq!(jobs[0]["kind"], "due");
+    assert!(ok(&["jobs", "list", "--status", "pending"]).contains(&job_id));
+    assert!(!ok(&["jobs", "list", "--status", "done"]).contains(&job_id));
+    let killed = ok(&["jobs", "kill", &job_id]);
+    assert_eq!(
+        killed.trim(),
+        format!("job {job_id} killed; session 1 asked to stop")
+    );
+    let session: serde_json::Value =
+        serde_json::from_str(&ok(&["sessions", "show", "1", "--json"])).unwrap();
+    assert_eq!(session["session"]["status"], "cancelled");
+    let error = fails(&["jobs", "kill", &job_id]);
+    assert!(error.contains("is Killed and cannot be killed"), "{error}");
+    assert_eq!(
+        ok(&["jobs", "retry", &job_id]).trim(),
+        format!("job {job_id} will run again")
+    );
+    let error = fails(&["jobs", "retry", "01M8CF8CFW1TPR3EZNBW1ET2X9"]);
+    assert!(
+        error.contains("job 01M8CF8CFW1TPR3EZNBW1ET2X9 not found"),
+        "{error}"
+    );
+    let error = fails(&["jobs", "prune", "--older-than", "a while"]);
+    assert!(error.contains("is not a duration"), "{error}");
+    assert!(ok(&["jobs", "prune", "--older-than", "7d"]).starts_with("pruned 0 finished jobs"));
+
+    let sessions = ok(&["sessions", "list"]);
+    assert!(
+        sessions.contains("cancelled") && sessions.contains("manual_task"),
+        "{sessions}"
+    );
+    let shown = ok(&["sessions", "show", "1"]);
+    assert!(shown.contains("cli") && shown.contains(&job_id), "{shown}");
+    let error = fails(&["sessions", "show", "99"]);
+    assert!(error.contains("sync session 99 not found"), "{error}");
+}
+
+#[test]
+fn rotate_key_reseals_the_stored_passwords_under_the_new_key() {
+    use capstats_collectors::credentials::{CredentialKey, CredentialKeys};
+    let database = crate::common::database();
+    let mut connection = database.connection();
+    let (old_hex, new_hex) = ("0a".repeat(32), "0b".repeat(32));
+    let old = CredentialKeys::new(CredentialKey::from_hex(&old_hex).unwrap(), Vec::new());
+    let created = capstats_store::instances::create_instance(
+        &mut connection,
+        &capstats_store::instances::NewInstance {
+            name: "sealed-before".into(),
+            db_type: capstats_capacity_model::DbType::Postgresql,
+            host: Some("db.example.test".into()),
+            port: None,
+            description: None,
+        },
+    )
+    .unwrap();
+    capstats_store::instances::update_instance(
+        &mut connection,
+        created.id,
+        &capstats_store::instances::InstanceChanges {
+            connection_password: Some(Some(old.seal(created.id, "kept-secret"))),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let rotate = |keys: &[(&str, &str)]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_capstats-worker"));
+        command
+            .args(["credentials", "rotate-key", "--batch-size", "1"])
+            .env("DATABASE_URL", database.url())
+            .env("CAPSTATS_TIMEZONE", "UTC")
+            .env("CAPSTATS_LOG", "warn");
+        for (name, value) in keys {
+            command.env(name, value);
+        }
+        command.output().expect("the binary runs")
+    };
+
+    let output = rotate(&[
+        ("CAPSTATS_CREDENTIAL_KEY", &new_hex),
+        ("CAPSTATS_CREDENTIAL_OLD_KEYS", &old_hex),
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains("1 stored passwords: 1 re-sealed"),
+        "{stdout}"
+    );
+    let again = rotate(&[
+        ("CAPSTATS_CREDENTIAL_KEY", &new_hex),
+        ("CAPSTATS_CREDENTIAL_OLD_KEYS", &old_hex),
+    ]);
+    assert!(
+        text(&again.stdout).contains("0 re-sealed, 1 already under the current key"),
+        "{}",
+        text(&again.stdout)
+    );
+    // The new key alone opens it now.
+    let new = CredentialKeys::new(CredentialKey::from_hex(&new_hex).unwrap(), Vec::new());
+    let stored = capstats_store::instances::sealed_passwords_after(
+        &mut connection,
+        capstats_capacity_model::InstanceId(0),
+        10,
+    )
+    .unwrap();
+    assert_eq!(
+        new.open(created.id, &stored[0].sealed).unwrap(),
+        "kept-secret"
+    );
+
+    // Without the key that sealed a password, the command fails and says which instance.
+    let unknown = rotate(&[("CAPSTATS_CREDENTIAL_KEY", &"0c".repeat(32))]);
+    assert!(!unknown.status.success());
+    let stderr = text(&unknown.stderr);
+    assert!(
+        stderr.contains(&format!("instance {}", created.id)),
+        "{stderr}"
+    );
+    assert!(stderr.contains("CAPSTATS_CREDENTIAL_OLD_KEYS"), "{stderr}");
+    let keyless = rotate(&[]);
+    assert!(!keyless.status.success());
+    assert!(
+        text(&keyless.stderr).contains("CAPSTATS_CREDENTIAL_KEY is not set"),
+        "{}",
+        text(&keyless.stderr)
+    );
+}

@@ -1,0 +1,911 @@
+//! The worker as real processes against the real PostgreSQL: several schedulers claiming each
+//! tick once, a worker killed mid-run, every worker down across ticks, and concurrent runs of
+//! the same periods. These tests take a minute or two; they run one at a time.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use capstats_aggregation_core::AggregationEngine;
+use capstats_capacity_model::{Period, PeriodType};
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
+
+/// The tests share a two-core machine; running them one at a time keeps their timing honest.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn log_directory() -> PathBuf {
+    let directory = std::env::temp_dir().join("capstats-worker-tests");
+    std::fs::create_dir_all(&directory).unwrap();
+    directory
+}
+
+/// A `capstats-worker run` process with settings tightened for tests.
+struct Worker {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Worker {
+    fn start(database_url: &str, label: &str, extra: &[(&str, &str)]) -> Self {
+        let log = log_directory().join(format!("{label}-{}.log", std::process::id()));
+        let file = std::fs::File::create(&log).unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_capstats-worker"));
+        command
+            .arg("run")
+            .env("DATABASE_URL", database_url)
+            .env("CAPSTATS_TIMEZONE", "UTC")
+            .env("CAPSTATS_LOG", "info,apalis_core=warn,apalis_postgres=warn")
+            .env("CAPSTATS_SCHEDULER_INTERVAL_MS", "200")
+            .env("CAPSTATS_WORKER_POLL_INTERVAL_MS", "100")
+            .env("CAPSTATS_WORKER_HEARTBEAT_SECONDS", "1")
+            .env("CAPSTATS_WORKER_MISSED_HEARTBEATS", "2")
+            .env("CAPSTATS_SESSION_TIMEOUT_SECONDS", "4")
+            .env("CAPSTATS_MISFIRE_GRACE_SECONDS", "1")
+            .env("CAPSTATS_JOB_RETRY_BASE_SECONDS", "1")
+            .env("CAPSTATS_SHUTDOWN_TIMEOUT_SECONDS", "20")
+            .stdout(Stdio::null())
+            .stderr(file);
+        for (name, value) in extra {
+            command.env(name, value);
+        }
+        Self {
+            child: command.spawn().expect("the worker starts"),
+            log,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// SIGTERM, then wait for the process to finish its jobs and exit.
+    fn stop(mut self) {
+        self.signal("-TERM");
+        self.wait_for_exit(Duration::from_secs(30));
+    }
+
+    /// Waits for the process to exit successfully (after a signal) and returns how long it took.
+    fn wait_for_exit(&mut self, timeout: Duration) -> Duration {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(
+                    status.success(),
+                    "worker exited with {status}:\n{}",
+                    self.tail()
+                );
+                return started.elapsed();
+            }
+            assert!(
+                started.elapsed() < timeout,
+                "worker did not stop:\n{}",
+                self.tail()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// kill -9.
+    fn kill(mut self) {
+        self.signal("-KILL");
+        self.child.wait().unwrap();
+    }
+
+    fn tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `condition` every 200 ms until it holds or `timeout` passes.
+fn wait_for(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[derive(QueryableByName, Debug, Clone)]
+struct TickRow {
+    #[diesel(sql_type = Timestamptz)]
+    tick_at: DateTime<Utc>,
+    #[diesel(sql_type = Timestamptz)]
+    claimed_at: DateTime<Utc>,
+    #[diesel(sql_type = Text)]
+    claimed_by: String,
+    #[diesel(sql_type = Text)]
+    status: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    job_id: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    job_status: Option<String>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    attempts: Option<i64>,
+    #[diesel(sql_type = BigInt)]
+    sessions: i64,
+    #[diesel(sql_type = Nullable<Text>)]
+    session_status: Option<String>,
+}
+
+fn ticks(connection: &mut PgConnection, schedule: &str) -> Vec<TickRow> {
+    diesel::sql_query(
+        "SELECT tick.tick_at, tick.claimed_at, tick.claimed_by, tick.status, tick.job_id,
+                job.status AS job_status, job.attempts::bigint AS attempts,
+                (SELECT count(*) FROM sync_sessions session
+                 WHERE session.job_id = tick.job_id) AS sessions,
+                (SELECT status FROM sync_sessions session WHERE session.id = tick.session_id)
+                    AS session_status
+         FROM schedule_ticks tick
+         LEFT JOIN apalis.jobs job ON job.id = tick.job_id
+         WHERE tick.schedule_name = $1
+         ORDER BY tick.tick_at",
+    )
+    .bind::<Text, _>(schedule)
+    .load(connection)
+    .unwrap()
+}
+
+/// A database with demo samples and only the test's own schedule active.
+fn prepare(instances: u32, databases: u32, days: u32) -> capstats_test_support::TestDatabase {
+    let database = crate::common::database();
+    let mut connection = database.connection();
+    capstats_services::seed::seed_demo(
+        &mut connection,
+        &capstats_services::seed::SeedOptions {
+            instances,
+            databases_per_instance: databases,
+            days,
+            end_date: Utc::now().date_naive() - chrono::Days::new(1),
+            seed: 5,
+        },
+        &capstats_services::NoProgress,
+    )
+    .unwrap();
+    connection
+        .batch_execute("UPDATE schedules SET is_paused = true; ANALYZE;")
+        .unwrap();
+    database
+}
+
+fn add_schedule(connection: &mut PgConnection, name: &str, cron: &str, misfire: &str, limit: i32) {
+    connection
+        .batch_execute(&format!(
+            "INSERT INTO schedules (name, job_name, cron_expression, misfire_policy, catch_up_limit)
+             VALUES ('{name}', 'aggregate_capacity', '{cron}', '{misfire}', {limit})"
+        ))
+        .unwrap();
+}
+
+/// Runs an operator command (`capstats-worker ARGUMENTS…`) to success; returns its output.
+fn operator_command(database_url: &str, arguments: &[&str]) -> Vec<u8> {
+    let output = Command::new(env!("CARGO_BIN_EXE_capstats-worker"))
+        .args(arguments)
+        .env("DATABASE_URL", database_url)
+        .env("CAPSTATS_TIMEZONE", "UTC")
+        .env("CAPSTATS_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{arguments:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+/// `capstats-worker schedules run NAME --json`; returns the session id.
+fn run_now(database_url: &str, schedule: &str) -> i64 {
+    let stdout = operator_command(database_url, &["schedules", "run", schedule, "--json"]);
+    let enqueued: serde_json::Value = serde_json::from_slice(&stdout).unwrap();
+    enqueued["session_id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no session id in {enqueued}"))
+}
+
+/// Every stored aggregate row of both levels, in key order (without `calculated_at`).
+fn all_aggregates(
+    connection: &mut PgConnection,
+) -> (
+    Vec<capstats_capacity_model::DatabaseSizeAggregate>,
+    Vec<capstats_capacity_model::InstanceSizeAggregate>,
+) {
+    let far_past = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap();
+    let far_future = NaiveDate::from_ymd_opt(2999, 1, 1).unwrap();
+    let (mut databases, mut instances) = (Vec::new(), Vec::new());
+    for period_type in PeriodType::ALL {
+        databases.extend(
+            capstats_store::aggregates::database_aggregates_between(
+                connection,
+                period_type,
+                far_past,
+                far_future,
+            )
+            .unwrap(),
+        );
+        instances.extend(
+            capstats_store::aggregates::instance_aggregates_between(
+                connection,
+                period_type,
+                far_past,
+                far_future,
+            )
+            .unwrap(),
+        );
+    }
+    databases.sort_by_key(|row| (row.period, row.instance_id, row.database_name.clone()));
+    instances.sort_by_key(|row| (row.period, row.instance_id));
+    (databases, instances)
+}
+
+/// Every stored aggregate equals what `aggregation-core` computes from the samples.
+fn assert_aggregates_match_engine(connection: &mut PgConnection) {
+    let mut engine = AggregationEngine::new();
+    for sample in capstats_store::samples::load_database_samples(connection).unwrap() {
+        engine.record(sample).unwrap();
+    }
+    let far_past = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap();
+    let far_future = NaiveDate::from_ymd_opt(2999, 1, 1).unwrap();
+    let mut compared = 0;
+    for period_type in PeriodType::ALL {
+        let stored = capstats_store::aggregates::database_aggregates_between(
+            connection,
+            period_type,
+            far_past,
+            far_future,
+        )
+        .unwrap();
+        let periods: BTreeSet<Period> = stored.iter().map(|row| row.period).collect();
+        let mut expected: Vec<_> = periods
+            .iter()
+            .flat_map(|period| engine.database_aggregates(*period))
+            .collect();
+        let key = |row: &capstats_capacity_model::DatabaseSizeAggregate| {
+            (
+                row.period.start(),
+                row.instance_id,
+                row.database_name.clone(),
+            )
+        };
+        let mut stored = stored;
+        stored.sort_by_key(key);
+        expected.sort_by_key(key);
+        assert_eq!(stored, expected, "{period_type} database aggregates");
+        let stored_instances = capstats_store::aggregates::instance_aggregates_between(
+            connection,
+            period_type,
+            far_past,
+            far_future,
+        )
+        .unwrap();
+        let mut expected_instances = Vec::new();
+        for period in &periods {
+            expected_instances.extend(engine.instance_aggregates(*period).unwrap());
+        }
+        assert_eq!(
+            stored_instances, expected_instances,
+            "{period_type} instance aggregates"
+        );
+        compared += stored.len();
+    }
+    assert!(compared > 0, "something was aggregated");
+}
+
+fn session_statuses(
+    connection: &mut PgConnection,
+) -> BTreeMap<i64, (String, Option<String>, Option<String>)> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+        #[diesel(sql_type = Text)]
+        status: String,
+        #[diesel(sql_type = Nullable<Text>)]
+        job_id: Option<String>,
+        #[diesel(sql_type = Nullable<Text>)]
+        error_message: Option<String>,
+    }
+    diesel::sql_query("SELECT id, status, job_id, error_message FROM sync_sessions ORDER BY id")
+        .load::<Row>(connection)
+        .unwrap()
+        .into_iter()
+        .map(|row| (row.id, (row.status, row.job_id, row.error_message)))
+        .collect()
+}
+
+#[test]
+fn three_workers_claim_and_execute_every_tick_once() {
+    let _serial = serial();
+    let database = prepare(2, 2, 20);
+    let mut connection = database.connection();
+    add_schedule(
+        &mut connection,
+        "every_two_seconds",
+        "*/2 * * * * *",
+        "run_once",
+        1,
+    );
+    let workers: Vec<Worker> = (0..3)
+        .map(|index| Worker::start(&database.url(), &format!("three-{index}"), &[]))
+        .collect();
+    wait_for("21 claimed ticks", Duration::from_secs(120), || {
+        ticks(&mut connection, "every_two_seconds").len() >= 21
+    });
+    for worker in workers {
+        worker.stop();
+    }
+    let ticks = ticks(&mut connection, "every_two_seconds");
+    // Consecutive two-second ticks, none missing, each claimed once (the key forbids twice).
+    for pair in ticks.windows(2) {
+        assert_eq!(
+            (pair[1].tick_at - pair[0].tick_at).num_seconds(),
+            2,
+            "{ticks:#?}"
+        );
+    }
+    let executed: Vec<&TickRow> = ticks
+        .iter()
+        .filter(|tick| tick.job_status.as_deref() == Some("Done"))
+        .collect();
+    assert!(executed.len() >= 20, "{ticks:#?}");
+    for tick in &ticks {
+        assert_eq!(tick.status, "enqueued");
+        assert!(tick.job_id.is_some());
+        match tick.job_status.as_deref() {
+            // Executed once, with one session that completed.
+            Some("Done") => {
+                assert_eq!(tick.attempts, Some(1), "{tick:?}");
+                assert_eq!(tick.sessions, 1, "{tick:?}");
+                assert_eq!(
+                    tick.session_status.as_deref(),
+                    Some("completed"),
+                    "{tick:?}"
+                );
+            }
+            // Claimed as the workers were stopping: handed back, never run.
+            Some("Pending") => {
+                assert_eq!(tick.sessions, 0, "{tick:?}");
+                assert!(tick.tick_at >= ticks[ticks.len() - 3].tick_at, "{tick:?}");
+            }
+            other => panic!("tick job in state {other:?}: {tick:?}"),
+        }
+    }
+    let claimers: BTreeSet<&str> = ticks.iter().map(|tick| tick.claimed_by.as_str()).collect();
+    eprintln!("ticks claimed by {} different schedulers", claimers.len());
+    // Nothing beside the ticks' own jobs and sessions: a scheduler that pushed a job for a
+    // tick another one had claimed would leave an extra job (and, once run, a session).
+    assert_eq!(
+        count(
+            &mut connection,
+            "SELECT count(*) AS count FROM apalis.jobs WHERE job_type = 'capstats_aggregation'"
+        ),
+        ticks.len() as i64,
+        "one job per tick"
+    );
+    let sessions = session_statuses(&mut connection);
+    assert_eq!(
+        sessions.len(),
+        executed.len(),
+        "one session per executed tick"
+    );
+    assert!(
+        sessions
+            .values()
+            .all(|(status, _, _)| status != "running" && status != "pending")
+    );
+}
+
+/// The `count` column of a one-row query.
+fn count(connection: &mut PgConnection, query: &str) -> i64 {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        count: i64,
+    }
+    diesel::sql_query(query)
+        .get_result::<Count>(connection)
+        .unwrap()
+        .count
+}
+
+/// A connection in an open transaction holding the advisory lock of yesterday's daily period
+/// at the database level, which every run computing that period needs. `COMMIT` releases it.
+fn hold_yesterdays_period_lock(database: &capstats_test_support::TestDatabase) -> PgConnection {
+    let mut holder = database.connection();
+    holder.batch_execute("BEGIN").unwrap();
+    let yesterday = Period::last_complete(PeriodType::Daily, Utc::now().date_naive());
+    capstats_store::ledger::lock_periods(
+        &mut holder,
+        capstats_capacity_model::AggregationLevel::Database,
+        &[yesterday],
+    )
+    .unwrap();
+    holder
+}
+
+/// Sessions of this database waiting for an advisory (period) lock.
+fn advisory_lock_waits(connection: &mut PgConnection) -> i64 {
+    count(
+        connection,
+        "SELECT count(*) AS count FROM pg_locks
+         WHERE locktype = 'advisory' AND NOT granted
+           AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+}
+
+/// Worker settings for a run that takes a while: one instance per chunk, `pause_ms` between
+/// chunks, no scheduler.
+fn slow_run(pause_ms: &'static str) -> [(&'static str, &'static str); 3] {
+    [
+        ("CAPSTATS_AGGREGATION_CHUNK_SIZE", "1"),
+        ("CAPSTATS_AGGREGATION_CHUNK_PAUSE_MS", pause_ms),
+        ("CAPSTATS_SCHEDULER_ENABLED", "false"),
+    ]
+}
+
+#[test]
+fn a_killed_worker_s_run_is_redone_elsewhere_with_the_same_rows() {
+    let _serial = serial();
+    let database = prepare(6, 4, 60);
+    let mut connection = database.connection();
+    // Small chunks with pauses: the run takes a few seconds, long enough to kill it midway.
+    let first = Worker::start(&database.url(), "killed", &slow_run("800"));
+    let session_id = run_now(&database.url(), "aggregate_capacity");
+    wait_for("the run to be half way", Duration::from_secs(60), || {
+        let session = capstats_store::sessions::get_session(&mut connection, session_id).unwrap();
+        session.successful_instances >= 2
+    });
+    let pid = first.pid();
+    first.kill();
+
+    // A second worker (with the scheduler, hence the sweeper) takes the orphaned job over.
+    let second = Worker::start(
+        &database.url(),
+        "survivor",
+        &[("CAPSTATS_AGGREGATION_CHUNK_PAUSE_MS", "0")],
+    );
+    wait_for(
+        "the retried run to complete",
+        Duration::from_secs(90),
+        || {
+            session_statuses(&mut connection)
+                .values()
+                .any(|(status, job, _)| status == "completed" && job.is_some())
+                && session_statuses(&mut connection)
+                    .get(&session_id)
+                    .is_some_and(|(status, _, _)| status == "failed")
+        },
+    );
+    second.stop();
+
+    let sessions = session_statuses(&mut connection);
+    let (status, job_id, error) = &sessions[&session_id];
+    assert_eq!(status, "failed");
+    let error = error.clone().unwrap_or_default();
+    assert!(
+        error.contains("worker lost") && error.contains(&pid.to_string()),
+        "{error}"
+    );
+    let retried: Vec<_> = sessions
+        .iter()
+        .filter(|(id, (_, job, _))| **id != session_id && job == job_id)
+        .collect();
+    assert_eq!(retried.len(), 1, "{sessions:?}");
+    assert_eq!(retried[0].1.0, "completed");
+    assert!(
+        sessions.values().all(|(status, _, _)| status != "running"),
+        "{sessions:?}"
+    );
+    assert_aggregates_match_engine(&mut connection);
+
+    // The same run, undisturbed, on the same data in another database: the same rows, every
+    // period of them (comparing with the engine alone would not notice a missing period).
+    let undisturbed = prepare(6, 4, 60);
+    let mut control = undisturbed.connection();
+    let job = capstats_services::payloads::AggregationJob {
+        version: capstats_services::payloads::PAYLOAD_VERSION,
+        work: capstats_services::payloads::AggregationWork::Due {
+            logical_date: Utc::now().date_naive(),
+            skip_up_to_date: false,
+        },
+        trigger: capstats_services::payloads::Trigger::Manual {
+            requested_by: "test".into(),
+            token_id: None,
+        },
+        session_id: None,
+    };
+    let settings = capstats_services::runs::RunSettings::from_settings(
+        &capstats_settings::Settings::default(),
+    );
+    let report =
+        capstats_services::runs::execute(&mut control, &job, "", "control", &settings).unwrap();
+    assert_eq!(
+        report.status,
+        capstats_sync_session::SessionStatus::Completed
+    );
+    let (databases, instances) = all_aggregates(&mut connection);
+    assert!(!databases.is_empty());
+    assert_eq!(
+        (databases, instances),
+        all_aggregates(&mut control),
+        "the re-run wrote what an undisturbed run writes"
+    );
+}
+
+fn missed_ticks(policy: &str, limit: i32) -> Vec<TickRow> {
+    let database = prepare(2, 2, 10);
+    let mut connection = database.connection();
+    add_schedule(&mut connection, "missable", "*/2 * * * * *", policy, limit);
+    let worker = Worker::start(&database.url(), &format!("missed-{policy}"), &[]);
+    wait_for("two ticks", Duration::from_secs(60), || {
+        ticks(&mut connection, "missable").len() >= 2
+    });
+    worker.stop();
+    let before = ticks(&mut connection, "missable");
+    // Every worker down across four ticks.
+    std::thread::sleep(Duration::from_secs(9));
+    let restarted_at = Utc::now();
+    let worker = Worker::start(&database.url(), &format!("missed-{policy}-again"), &[]);
+    wait_for("ticks after the restart", Duration::from_secs(60), || {
+        ticks(&mut connection, "missable")
+            .iter()
+            .any(|tick| tick.claimed_at > restarted_at + chrono::Duration::seconds(3))
+    });
+    worker.stop();
+    let after: Vec<TickRow> = ticks(&mut connection, "missable")
+        .into_iter()
+        .filter(|tick| tick.tick_at > before.last().unwrap().tick_at)
+        .collect();
+    // The first pass after the restart: the ticks claimed together with the first one.
+    let first_claim = after.iter().map(|tick| tick.claimed_at).min().unwrap();
+    let first_pass: Vec<TickRow> = after
+        .into_iter()
+        .filter(|tick| tick.claimed_at - first_claim < chrono::Duration::milliseconds(150))
+        .collect();
+    // Missed: older than the grace period (1 s) when the pass ran.
+    first_pass
+        .into_iter()
+        .filter(|tick| tick.tick_at < tick.claimed_at - chrono::Duration::seconds(1))
+        .collect()
+}
+
+#[test]
+fn a_missed_tick_runs_once_after_a_restart() {
+    let _serial = serial();
+    let missed = missed_ticks("run_once", 1);
+    assert_eq!(missed.len(), 1, "{missed:#?}");
+    assert_eq!(missed[0].status, "enqueued");
+    assert_eq!(missed[0].job_status.as_deref(), Some("Done"));
+    // Run once: one attempt, one completed session.
+    assert_eq!(missed[0].attempts, Some(1), "{missed:#?}");
+    assert_eq!(missed[0].sessions, 1, "{missed:#?}");
+    assert_eq!(missed[0].session_status.as_deref(), Some("completed"));
+}
+
+#[test]
+fn missed_ticks_are_caught_up_to_the_bound() {
+    let _serial = serial();
+    let missed = missed_ticks("catch_up", 2);
+    assert_eq!(missed.len(), 2, "{missed:#?}");
+    assert_eq!((missed[1].tick_at - missed[0].tick_at).num_seconds(), 2);
+    assert!(
+        missed
+            .iter()
+            .all(|tick| tick.job_status.as_deref() == Some("Done")
+                && tick.attempts == Some(1)
+                && tick.sessions == 1
+                && tick.session_status.as_deref() == Some("completed")),
+        "{missed:#?}"
+    );
+}
+
+#[test]
+fn a_manual_and_a_scheduled_run_of_the_same_periods_serialise() {
+    let _serial = serial();
+    let database = prepare(4, 3, 45);
+    let mut connection = database.connection();
+    // Two workers, each taking one of the two jobs pushed at the same moment.
+    let options = [
+        ("CAPSTATS_WORKER_CONCURRENCY", "1"),
+        ("CAPSTATS_SCHEDULER_ENABLED", "false"),
+    ];
+    let workers: Vec<Worker> = (0..2)
+        .map(|index| Worker::start(&database.url(), &format!("overlap-{index}"), &options))
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    // Hold yesterday's daily period lock, which both runs need: each run has to come to it
+    // (or to a lock the other run holds) and wait, which shows that both are running at once
+    // and that they serialise on the period locks.
+    let mut holder = hold_yesterdays_period_lock(&database);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let queue = capstats_queue::PostgresQueue::connect(&database.url(), 2, 3)
+            .await
+            .unwrap();
+        let job_store = queue.pool().clone();
+        let today = Utc::now().date_naive();
+        let tick = capstats_services::payloads::Job::for_tick(
+            "aggregate_capacity",
+            "aggregate_capacity",
+            Utc::now(),
+            today,
+        )
+        .unwrap();
+        let store_pool = database.pool(2);
+        let tick_job_id = capstats_services::new_job_id();
+        let (manual, scheduled) = tokio::join!(
+            capstats_services::control::run_schedule_now(
+                &store_pool,
+                &queue,
+                "aggregate_capacity",
+                capstats_services::payloads::Trigger::manual("test", None),
+                today,
+            ),
+            capstats_queue::job_store::enqueue(&job_store, &tick, &tick_job_id, 3),
+        );
+        manual.unwrap();
+        scheduled.unwrap();
+    });
+    wait_for(
+        "both runs to wait for a period lock",
+        Duration::from_secs(60),
+        || advisory_lock_waits(&mut connection) == 2,
+    );
+    holder.batch_execute("COMMIT").unwrap();
+    wait_for("both runs to finish", Duration::from_secs(90), || {
+        let sessions = session_statuses(&mut connection);
+        sessions.len() == 2
+            && sessions
+                .values()
+                .all(|(status, _, _)| status == "completed")
+    });
+    for worker in workers {
+        worker.stop();
+    }
+    #[derive(QueryableByName)]
+    struct Window {
+        #[diesel(sql_type = Nullable<Text>)]
+        worker_name: Option<String>,
+    }
+    let windows: Vec<Window> = diesel::sql_query("SELECT worker_name FROM sync_sessions")
+        .load(&mut connection)
+        .unwrap();
+    let names: BTreeSet<Option<String>> = windows
+        .into_iter()
+        .map(|window| window.worker_name)
+        .collect();
+    assert_eq!(names.len(), 2, "the two runs ran on two workers: {names:?}");
+    assert_aggregates_match_engine(&mut connection);
+}
+
+#[test]
+fn pause_resume_and_cron_edits_take_effect_within_seconds() {
+    let _serial = serial();
+    let database = prepare(1, 1, 5);
+    let mut connection = database.connection();
+    add_schedule(&mut connection, "every_second", "* * * * * *", "skip", 1);
+    let worker = Worker::start(&database.url(), "control", &[]);
+    wait_for("ticks", Duration::from_secs(60), || {
+        ticks(&mut connection, "every_second").len() >= 2
+    });
+    let cli = |arguments: &[&str]| operator_command(&database.url(), arguments);
+    cli(&["schedules", "pause", "every_second"]);
+    let paused_at = Utc::now();
+    std::thread::sleep(Duration::from_secs(4));
+    let late: Vec<TickRow> = ticks(&mut connection, "every_second")
+        .into_iter()
+        .filter(|tick| tick.claimed_at > paused_at + chrono::Duration::milliseconds(1500))
+        .collect();
+    assert!(late.is_empty(), "ticks claimed after the pause: {late:#?}");
+
+    cli(&["schedules", "set-cron", "every_second", "*/3 * * * * *"]);
+    cli(&["schedules", "resume", "every_second"]);
+    let resumed_at = Utc::now();
+    wait_for("ticks after the resume", Duration::from_secs(10), || {
+        ticks(&mut connection, "every_second")
+            .iter()
+            .filter(|tick| tick.tick_at > resumed_at)
+            .count()
+            >= 2
+    });
+    worker.stop();
+    let resumed: Vec<TickRow> = ticks(&mut connection, "every_second")
+        .into_iter()
+        .filter(|tick| tick.tick_at > paused_at)
+        .collect();
+    // No tick of the pause was run afterwards as "missed", and the new expression applies.
+    assert!(
+        resumed.iter().all(|tick| tick.tick_at > resumed_at),
+        "{resumed:#?}"
+    );
+    assert!(
+        resumed.iter().all(|tick| tick.tick_at.timestamp() % 3 == 0),
+        "{resumed:#?}"
+    );
+    assert!(resumed[0].claimed_at - resumed_at < chrono::Duration::seconds(5));
+}
+
+#[test]
+fn a_worker_stops_within_its_shutdown_timeout_even_in_the_middle_of_a_run() {
+    let _serial = serial();
+    let database = prepare(4, 2, 20);
+    let mut connection = database.connection();
+    // Four chunks five seconds apart: the run lasts far longer than the two-second timeout.
+    let mut settings = slow_run("5000").to_vec();
+    settings.push(("CAPSTATS_SHUTDOWN_TIMEOUT_SECONDS", "2"));
+    let mut worker = Worker::start(&database.url(), "timeout", &settings);
+    let session_id = run_now(&database.url(), "aggregate_capacity");
+    wait_for("the run to be under way", Duration::from_secs(60), || {
+        capstats_store::sessions::get_session(&mut connection, session_id)
+            .unwrap()
+            .successful_instances
+            >= 1
+    });
+    worker.signal("-INT");
+    let took = worker.wait_for_exit(Duration::from_secs(20));
+    assert!(
+        took < Duration::from_secs(8),
+        "stopped after {took:?}, not within the 2 s timeout:\n{}",
+        worker.tail()
+    );
+    assert!(
+        worker.tail().contains("the shutdown timeout passed"),
+        "{}",
+        worker.tail()
+    );
+    // The abandoned run is unfinished: left for the sweeper and a retry elsewhere.
+    let session = capstats_store::sessions::get_session(&mut connection, session_id).unwrap();
+    assert_eq!(
+        session.status,
+        capstats_sync_session::SessionStatus::Running
+    );
+}
+
+#[test]
+fn a_run_waiting_for_a_period_lock_is_not_taken_for_a_lost_worker() {
+    let _serial = serial();
+    let database = prepare(2, 2, 10);
+    let mut connection = database.connection();
+    // The scheduler (and its sweeper) runs; sessions time out after 4 s without a heartbeat.
+    let worker = Worker::start(&database.url(), "waiting", &[]);
+    let mut holder = hold_yesterdays_period_lock(&database);
+    let session_id = run_now(&database.url(), "aggregate_capacity");
+    wait_for(
+        "the run to wait for the lock",
+        Duration::from_secs(60),
+        || advisory_lock_waits(&mut connection) == 1,
+    );
+    // Twice the session timeout: the run sends no heartbeat of its own while it waits.
+    std::thread::sleep(Duration::from_secs(8));
+    let session = capstats_store::sessions::get_session(&mut connection, session_id).unwrap();
+    assert_eq!(
+        session.status,
+        capstats_sync_session::SessionStatus::Running,
+        "{:?}",
+        session.error_message
+    );
+    holder.batch_execute("COMMIT").unwrap();
+    wait_for("the run to complete", Duration::from_secs(60), || {
+        capstats_store::sessions::get_session(&mut connection, session_id)
+            .unwrap()
+            .status
+            .is_terminal()
+    });
+    worker.stop();
+    let session = capstats_store::sessions::get_session(&mut connection, session_id).unwrap();
+    assert_eq!(
+        session.status,
+        capstats_sync_session::SessionStatus::Completed,
+        "{:?}",
+        session.error_message
+    );
+}
+
+#[test]
+fn a_failing_job_is_retried_with_growing_delays_until_its_attempts_run_out() {
+    let _serial = serial();
+    let database = prepare(1, 1, 3);
+    let mut connection = database.connection();
+    let worker = Worker::start(
+        &database.url(),
+        "retries",
+        &[
+            ("CAPSTATS_SCHEDULER_ENABLED", "false"),
+            ("CAPSTATS_JOB_RETRY_BASE_SECONDS", "1"),
+        ],
+    );
+    // Partitions three months after the last representable date: fails on every attempt.
+    let job = capstats_services::payloads::Job::Maintenance(
+        capstats_services::payloads::MaintenanceJob::MaintainPartitions {
+            version: capstats_services::payloads::PAYLOAD_VERSION,
+            logical_date: NaiveDate::MAX,
+            trigger: capstats_services::payloads::Trigger::Manual {
+                requested_by: "test".into(),
+                token_id: None,
+            },
+        },
+    );
+    let job_id = capstats_services::new_job_id();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let pool = runtime.block_on(async {
+        let pool = capstats_queue::job_store::connect(&database.url(), 2)
+            .await
+            .unwrap();
+        capstats_queue::job_store::enqueue(&pool, &job, &job_id, 3)
+            .await
+            .unwrap();
+        pool
+    });
+    let attempts = |connection: &mut PgConnection| {
+        count(
+            connection,
+            &format!(
+                "SELECT coalesce((SELECT attempts FROM apalis.jobs WHERE id = '{job_id}'), 0)::bigint
+                     AS count"
+            ),
+        )
+    };
+    // When each attempt was first seen made.
+    let started = Instant::now();
+    let mut seen_at: Vec<Duration> = Vec::new();
+    wait_for("three attempts", Duration::from_secs(60), || {
+        let made = attempts(&mut connection) as usize;
+        while seen_at.len() < made {
+            seen_at.push(started.elapsed());
+        }
+        made == 3
+    });
+    // The first retry comes a second after the first failure, the second two seconds after the
+    // second failure (the test polls every 200 ms).
+    let first_gap = seen_at[1] - seen_at[0];
+    let second_gap = seen_at[2] - seen_at[1];
+    assert!(
+        first_gap >= Duration::from_millis(700) && second_gap >= Duration::from_millis(1700),
+        "{seen_at:?}"
+    );
+    assert!(second_gap > first_gap, "{seen_at:?}");
+    // Out of attempts: never fetched again.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(attempts(&mut connection), 3);
+    let rows = runtime.block_on(capstats_queue::job_store::list_jobs(&pool, None, None, 10));
+    let row = rows
+        .unwrap()
+        .into_iter()
+        .find(|row| row.id == job_id)
+        .unwrap();
+    assert_eq!(row.status, "Failed");
+    assert!(
+        row.last_result
+            .as_ref()
+            .is_some_and(|result| result.to_string().contains("out of range")),
+        "{row:?}"
+    );
+    worker.stop();
+}

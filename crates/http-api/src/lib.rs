@@ -1,0 +1,348 @@
+#![doc = include_str!("../README.md")]
+
+pub mod audit;
+pub mod auth;
+pub mod dto;
+pub mod envelope;
+pub mod error;
+pub mod extract;
+pub mod hashing;
+mod ids;
+pub mod metrics;
+pub mod middleware;
+pub mod pages;
+mod params;
+pub mod routes;
+pub mod state;
+pub mod throttle;
+
+use std::sync::Arc;
+
+use actix_session::SessionMiddleware;
+use actix_session::config::{CookieContentSecurity, PersistentSession};
+use actix_session::storage::CookieSessionStore;
+use actix_web::cookie::{Key, SameSite};
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::{App, HttpResponse, web};
+use capstats_settings::Settings;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The name of the session cookie over plain HTTP (loopback only).
+pub const SESSION_COOKIE: &str = "capstats_session";
+/// The name of the session cookie when it is `Secure`: browsers accept a `__Host-` cookie only
+/// from HTTPS, for the exact host and path `/`, so no sibling domain can plant or overwrite it.
+pub const SECURE_SESSION_COOKIE: &str = "__Host-capstats_session";
+
+/// The session cookie's name under `settings`.
+pub fn session_cookie_name(settings: &Settings) -> &'static str {
+    if settings.cookie_is_secure() {
+        SECURE_SESSION_COOKIE
+    } else {
+        SESSION_COOKIE
+    }
+}
+
+/// The base of the OpenAPI document; the paths come from the handlers.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "capstats API",
+        version = "1",
+        description = "Database capacity statistics: daily size samples of monitored database servers rolled up into daily, weekly, monthly, quarterly and yearly aggregates per database and per instance, the runs that compute them, and their schedules.\n\nEvery response is an envelope: `{\"success\": true, \"message\", \"data\"}` or `{\"success\": false, \"error\": true, \"message_code\", \"message\", \"error_id\", \"request_id\", \"errors\"?}`. Browsers sign in with `POST /auth/login` (session cookie) and send the CSRF token from the login or `GET /auth/csrf-token` as `X-CSRFToken` with writes; programs send `Authorization: Bearer <token>` and need no CSRF token. Tokens carry an allowlist of scopes — `read` (every GET), `ingest` (`POST /capacity/stats`), `operate` (runs, schedules, partitions, collect now), `admin` (everything an admin session may do) — and never more than their user's role; each operation's description names what it needs. Viewer sessions read; admin sessions do everything."
+    ),
+    tags(
+        (name = "capacity", description = "Aggregates, summaries, chart series and aggregate now"),
+        (name = "sync-sessions", description = "Run history: sessions with per-instance records"),
+        (name = "scheduler", description = "Schedules of the worker"),
+        (name = "partitions", description = "Monthly partitions of the size tables"),
+        (name = "instances", description = "Monitored instances and filter options"),
+        (name = "auth", description = "Sign-in sessions, CSRF tokens, the own password and API tokens"),
+        (name = "users", description = "User accounts and the audit trail (administrators)"),
+        (name = "health", description = "Liveness and readiness"),
+    ),
+    components(schemas(error::ErrorEnvelope, error::FieldError)),
+    modifiers(&SecuritySchemes),
+)]
+struct ApiDocument;
+
+struct SecuritySchemes;
+
+/// The access rule of one operation, from its `security` requirements: which scope a token
+/// needs (`None`: no token is accepted), whether a sign-in session is accepted, or nothing
+/// (public). Written into each operation's description, and read by the authorisation matrix
+/// test, so the spec states every route's decision.
+pub fn access_of(operation: &utoipa::openapi::path::Operation) -> Option<(bool, Option<String>)> {
+    let requirements = serde_json::to_value(operation.security.as_ref()?).ok()?;
+    let mut session = false;
+    let mut token_scope = None;
+    for requirement in requirements.as_array()? {
+        let requirement = requirement.as_object()?;
+        session |= requirement.contains_key("session_cookie");
+        if let Some(scopes) = requirement
+            .get("bearer_token")
+            .and_then(|scopes| scopes.as_array())
+        {
+            token_scope = scopes
+                .first()
+                .and_then(|scope| scope.as_str())
+                .map(str::to_owned);
+        }
+    }
+    Some((session, token_scope))
+}
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("capstats API token (cst_…)")
+                    .description(Some("An API token from POST /api/v1/auth/tokens; each route names the scope it needs (`read`, `ingest`, `operate`, `admin`; `admin` covers all)"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "session_cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                SECURE_SESSION_COOKIE,
+                "The session cookie set by POST /api/v1/auth/login (`__Host-capstats_session` over HTTPS, `capstats_session` when the API listens on loopback without CAPSTATS_COOKIE_SECURE); writes also need the X-CSRFToken header",
+            ))),
+        );
+    }
+}
+
+/// Appends each operation's access rule to its description.
+fn describe_access(openapi: &mut utoipa::openapi::OpenApi) {
+    for item in openapi.paths.paths.values_mut() {
+        for operation in [
+            item.get.as_mut(),
+            item.put.as_mut(),
+            item.post.as_mut(),
+            item.delete.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let rule = match access_of(operation) {
+                None => "**Access:** public.".to_owned(),
+                Some((_, Some(scope))) => format!(
+                    "**Access:** scope `{scope}`: an API token with it, or a sign-in session of a user whose role grants it{}.",
+                    if scope == "read" {
+                        " (every user)"
+                    } else {
+                        " (admins)"
+                    }
+                ),
+                Some((_, None)) => {
+                    "**Access:** a sign-in session only (any role); API tokens are refused."
+                        .to_owned()
+                }
+            };
+            let description = operation.description.get_or_insert_with(String::new);
+            if !description.is_empty() {
+                description.push_str("\n\n");
+            }
+            description.push_str(&rule);
+        }
+    }
+}
+
+/// The OpenAPI document of the API, built from the handlers without a server.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, document) = App::new()
+        .into_utoipa_app()
+        .openapi(ApiDocument::openapi())
+        .service(utoipa_actix_web::scope("/api/v1").configure(routes::configure))
+        .split_for_parts();
+    let mut document = document;
+    describe_access(&mut document);
+    document
+}
+
+/// Builds the shared state: pools, limiter, metrics.
+pub async fn build_state(
+    settings: Settings,
+    queue: Arc<dyn capstats_services::JobQueue>,
+) -> Result<Arc<AppState>, ApiError> {
+    let time_zone = settings
+        .time_zone()
+        .map_err(|error| ApiError::Internal(error.into()))?;
+    let store = capstats_store::build_pool(
+        &settings.database_url,
+        settings.database_pool_size,
+        settings.database_connect_timeout(),
+    )?;
+    let credential_key = settings
+        .credential_key
+        .as_deref()
+        .map(capstats_collectors::credentials::CredentialKey::from_hex)
+        .transpose()
+        .map_err(|error| ApiError::Internal(error.into()))?;
+    let trusted_proxies = throttle::parse_trusted_proxies(&settings.trusted_proxies)
+        .map_err(|error| ApiError::Internal(error.into()))?;
+    Ok(Arc::new(AppState {
+        store,
+        queue,
+        time_zone,
+        login_throttle: throttle::LoginThrottle::new(
+            settings.login_attempts_per_minute,
+            settings.login_concurrency,
+        ),
+        trusted_proxies,
+        metrics: metrics::Metrics::new(),
+        credential_key,
+        token_cache: state::token_cache(),
+        settings,
+    }))
+}
+
+/// The session cookie key: from the settings, else random (sessions then last only as long as
+/// this process).
+pub fn session_key(settings: &Settings) -> Result<Key, ApiError> {
+    match settings
+        .session_key_bytes()
+        .map_err(|error| ApiError::Internal(error.into()))?
+    {
+        Some(bytes) => {
+            Key::try_from(bytes.as_slice()).map_err(|error| ApiError::Internal(error.into()))
+        }
+        None => {
+            tracing::warn!(
+                "CAPSTATS_SESSION_KEY is not set: using a random key; sessions end when this process stops"
+            );
+            Ok(Key::generate())
+        }
+    }
+}
+
+fn json_config() -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(16 * 1024 * 1024)
+        .error_handler(|error, _| {
+            use actix_web::error::JsonPayloadError;
+            let api_error = match &error {
+                JsonPayloadError::ContentType => {
+                    ApiError::field("body", "content_type", "send the body as application/json")
+                }
+                JsonPayloadError::Deserialize(inner) => {
+                    ApiError::field("body", "invalid_json", inner.to_string())
+                }
+                JsonPayloadError::OverflowKnownLength { .. }
+                | JsonPayloadError::Overflow { .. } => {
+                    ApiError::field("body", "too_large", "the body is larger than 16 MiB")
+                }
+                other => ApiError::field("body", "invalid", other.to_string()),
+            };
+            api_error.into()
+        })
+}
+
+fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|error, request| {
+        ApiError::NotFound(format!("{} ({error})", request.path())).into()
+    })
+}
+
+/// The application: middleware, Swagger UI, the `/api/v1` handlers, `/metrics` and the web
+/// UI's pages.
+pub fn app(
+    state: Arc<AppState>,
+    key: Key,
+    document: utoipa::openapi::OpenApi,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<actix_web::body::BoxBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let settings = &state.settings;
+    let sessions = SessionMiddleware::builder(CookieSessionStore::default(), key)
+        .cookie_name(session_cookie_name(settings).to_owned())
+        .cookie_http_only(true)
+        .cookie_same_site(SameSite::Lax)
+        .cookie_secure(settings.cookie_is_secure())
+        .cookie_path("/".to_owned())
+        .cookie_domain(None)
+        .cookie_content_security(CookieContentSecurity::Private)
+        .session_lifecycle(PersistentSession::default().session_ttl(
+            actix_web::cookie::time::Duration::hours(i64::from(settings.session_ttl_hours)),
+        ))
+        .build();
+    App::new()
+        .app_data(web::Data::new(state))
+        .app_data(json_config())
+        .app_data(path_config())
+        // Innermost first: authentication needs the session, and its errors get the envelope.
+        .wrap(actix_web::middleware::from_fn(middleware::authentication))
+        .wrap(sessions)
+        .wrap(actix_web::middleware::from_fn(middleware::request_context))
+        .service(web::redirect("/api/v1/docs", "/api/v1/docs/"))
+        .service(
+            SwaggerUi::new("/api/v1/docs/{_:.*}")
+                .url("/api/v1/openapi.json", document)
+                .config(SwaggerConfig::default().validator_url("none")),
+        )
+        .route("/metrics", web::get().to(metrics::scrape))
+        .configure(pages::configure)
+        .into_utoipa_app()
+        .service(utoipa_actix_web::scope("/api/v1").configure(routes::configure))
+        .default_service(web::to(|| async {
+            HttpResponse::from_error(ApiError::NotFound("the requested resource".into()))
+        }))
+        .into_app()
+}
+
+/// Starts what runs beside the request handlers for as long as the process lives: the refresh
+/// of the run gauges of `/metrics` (read from the database every 15 s, never per scrape, so
+/// scrapes cost no query).
+pub fn start_background_tasks(state: &Arc<AppState>) {
+    tokio::spawn(metrics::refresh_periodically(state.clone()));
+}
+
+/// Runs the API until SIGTERM (graceful) or SIGINT.
+pub async fn serve(
+    settings: Settings,
+    queue: Arc<dyn capstats_services::JobQueue>,
+) -> Result<(), ApiError> {
+    let bind = settings.api_bind.clone();
+    let workers = settings.api_workers;
+    let key = session_key(&settings)?;
+    if !settings.cookie_is_secure() {
+        tracing::warn!(
+            bind = %bind,
+            "the session cookie is not Secure: CAPSTATS_API_BIND is a loopback address (or CAPSTATS_COOKIE_SECURE=false), so sign-ins work over plain HTTP; serve through HTTPS and leave CAPSTATS_COOKIE_SECURE unset or true in production"
+        );
+    }
+    let state = build_state(settings, queue).await?;
+    capstats_store::run_blocking(&state.store, capstats_store::migrations::ensure_current).await?;
+    start_background_tasks(&state);
+    let document = openapi();
+    let shutdown = state.settings.shutdown_timeout_seconds;
+    let mut server =
+        actix_web::HttpServer::new(move || app(state.clone(), key.clone(), document.clone()))
+            .shutdown_timeout(shutdown)
+            .bind(&bind)
+            .map_err(|error| {
+                ApiError::Unavailable(format!("cannot listen on {bind}: {error}").into())
+            })?;
+    if workers > 0 {
+        server = server.workers(workers);
+    }
+    tracing::info!(address = %bind, "capstats API listening");
+    server
+        .run()
+        .await
+        .map_err(|error| ApiError::Internal(format!("the server stopped: {error}").into()))
+}

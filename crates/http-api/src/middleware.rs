@@ -1,0 +1,143 @@
+//! Middleware: request ids and error envelopes on every response, HTTP metrics, and who the
+//! caller of an API request is.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::body::{BoxBody, EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage, web};
+
+use crate::error::ApiError;
+use crate::ids::{is_acceptable_request_id, new_id};
+use crate::state::AppState;
+
+/// The request's id, as handlers and the error envelope see it.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Gives every request an id (the client's `X-Request-ID` when it sends a sane one), renders
+/// every error — from handlers, extractors or inner middleware — as the envelope carrying that
+/// id, sets `X-Request-ID` on every response, and records HTTP metrics.
+pub async fn request_context(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let started = Instant::now();
+    let id = request
+        .headers()
+        .get(&X_REQUEST_ID)
+        .and_then(|value| value.to_str().ok())
+        .filter(|value| is_acceptable_request_id(value))
+        .map_or_else(new_id, str::to_owned);
+    request.extensions_mut().insert(RequestId(id.clone()));
+    // No clone of the HttpRequest may be held across `next.call`: routing needs it unshared.
+    let method = metric_method(request.method());
+    let audited = crate::audit::is_audited(request.method()) && request.path().starts_with("/api/");
+    let state = request.app_data::<web::Data<Arc<AppState>>>().cloned();
+    let mut response = match next.call(request).await {
+        Ok(response) => {
+            let rendered =
+                response
+                    .response()
+                    .error()
+                    .map(|error| match error.as_error::<ApiError>() {
+                        Some(api_error) => api_error.to_response(&id),
+                        None => {
+                            let status = error.as_response_error().status_code();
+                            let api_error = match status.as_u16() {
+                                404 => ApiError::NotFound("the requested resource".into()),
+                                405 => ApiError::NotFound("this method on the resource".into()),
+                                413 => {
+                                    ApiError::field("body", "too_large", "the body is too large")
+                                }
+                                code if code < 500 => {
+                                    ApiError::fields(vec![crate::error::FieldError::new(
+                                        "request",
+                                        "invalid",
+                                        error.to_string(),
+                                    )])
+                                }
+                                _ => ApiError::Internal(error.to_string().into()),
+                            };
+                            api_error.to_response(&id)
+                        }
+                    });
+            match rendered {
+                Some(rendered) => response.into_response(rendered),
+                None => response.map_into_boxed_body(),
+            }
+        }
+        // Only inner middleware fails this way (the session cookie could not be written); the
+        // request is gone, so actix renders the error, without our header.
+        Err(error) => {
+            tracing::error!(request_id = id, %error, "middleware failed");
+            return Err(error);
+        }
+    };
+    response.headers_mut().insert(
+        X_REQUEST_ID,
+        HeaderValue::from_str(&id).expect("request ids are header-safe"),
+    );
+    if let Some(state) = state {
+        if audited {
+            crate::audit::record(&state, &response, &id).await;
+        }
+        let route = response
+            .request()
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".to_owned());
+        let status = response.status().as_u16().to_string();
+        state
+            .metrics
+            .http_requests
+            .with_label_values(&[method, route.as_str(), status.as_str()])
+            .inc();
+        state
+            .metrics
+            .http_duration
+            .with_label_values(&[method, route.as_str()])
+            .observe(started.elapsed().as_secs_f64());
+    }
+    Ok(response)
+}
+
+/// The method as a metric label: the standard methods by name, anything else as `other`, so
+/// that a client sending made-up methods cannot create unbounded label values.
+fn metric_method(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// Resolves the caller of every `/api/` request (bearer token or sign-in session) before any
+/// handler or extractor runs, and leaves it in the request's extensions for the scope
+/// extractors of [`crate::auth`] and the audit trail. A request without valid credentials goes
+/// on as anonymous (sign-in, the CSRF token and the spec need none; every other route answers
+/// `401`); only a failure to look the credentials up (the database) answers here.
+pub async fn authentication(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    if request.path().starts_with("/api/") {
+        match crate::auth::authenticate(request.request()).await {
+            Ok(_) | Err(ApiError::AuthenticationRequired) => {}
+            Err(error) => return Ok(request.error_response(error).map_into_right_body()),
+        }
+    }
+    next.call(request)
+        .await
+        .map(ServiceResponse::map_into_left_body)
+}

@@ -1,0 +1,301 @@
+//! The content of each page. Elements the script fills carry ids; write controls are only
+//! rendered for admins.
+
+use capstats_capacity_model::{DbType, PeriodType};
+use maud::{Markup, html};
+
+/// Which capacity page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// Per instance.
+    Instance,
+    /// Per database.
+    Database,
+}
+
+/// A summary card: the key the script fills it by, and its heading.
+type Card = (&'static str, &'static str);
+
+const INSTANCE_CARDS: [Card; 4] = [
+    ("instance_count", "Instances"),
+    ("total_size", "Total size"),
+    ("database_count", "Databases"),
+    ("growth", "Growth in the window"),
+];
+
+const DATABASE_CARDS: [Card; 4] = [
+    ("database_count", "Databases"),
+    ("total_size", "Total size"),
+    ("growth", "Change in the window"),
+    ("largest", "Largest database"),
+];
+
+/// The three charts: key, heading, what the plotted values are.
+const CHARTS: [(&str, &str, &str); 3] = [
+    ("trend", "Size trend", "size per period in GiB"),
+    (
+        "change",
+        "Size change",
+        "change against the previous period in GiB",
+    ),
+    (
+        "change-percent",
+        "Change %",
+        "change against the previous period in percent",
+    ),
+];
+
+fn db_type_label(db_type: DbType) -> &'static str {
+    match db_type {
+        DbType::Mysql => "MySQL",
+        DbType::Postgresql => "PostgreSQL",
+        DbType::Sqlserver => "SQL Server",
+        DbType::Oracle => "Oracle",
+    }
+}
+
+fn period_label(period_type: PeriodType) -> &'static str {
+    match period_type {
+        PeriodType::Daily => "Daily",
+        PeriodType::Weekly => "Weekly",
+        PeriodType::Monthly => "Monthly",
+        PeriodType::Quarterly => "Quarterly",
+        PeriodType::Yearly => "Yearly",
+    }
+}
+
+fn period_options() -> Markup {
+    html! {
+        @for period_type in PeriodType::ALL {
+            option value=(period_type.as_str()) selected[period_type == PeriodType::Daily] {
+                (period_label(period_type))
+            }
+        }
+    }
+}
+
+/// A labelled `<select>` of fixed choices (`(value, label)`), the first selected unless
+/// `selected` names another.
+fn choice(id: &str, label: &str, choices: &[(&str, &str)], selected: &str) -> Markup {
+    html! {
+        div.field {
+            label for=(id) { (label) }
+            select id=(id) name=(id) {
+                @for (value, text) in choices {
+                    option value=(value) selected[*value == selected] { (text) }
+                }
+            }
+        }
+    }
+}
+
+/// The login form; `next` is where to go afterwards (already checked to be local).
+pub fn login(next: &str) -> Markup {
+    html! {
+        section.login-box aria-labelledby="login-title" {
+            h1 id="login-title" { "Sign in to capstats" }
+            noscript { p.error { "The capstats pages need JavaScript." } }
+            form id="login-form" novalidate {
+                input type="hidden" name="next" id="login-next" value=(next);
+                div.field {
+                    label for="username" { "Username" }
+                    input id="username" name="username" type="text" autocomplete="username" required autofocus;
+                }
+                div.field {
+                    label for="password" { "Password" }
+                    input id="password" name="password" type="password" autocomplete="current-password" required;
+                }
+                p.error id="login-error" role="alert" {}
+                button type="submit" { "Sign in" }
+            }
+        }
+    }
+}
+
+/// A capacity page: filters, aggregate now (admins), four summary cards, three charts.
+pub fn capacity(level: Level, admin: bool) -> Markup {
+    let (title, lead, cards) = match level {
+        Level::Instance => (
+            "Instance capacity",
+            "Total size of each instance per period: the sum of its databases.",
+            INSTANCE_CARDS,
+        ),
+        Level::Database => (
+            "Database capacity",
+            "Average size of each database per period.",
+            DATABASE_CARDS,
+        ),
+    };
+    html! {
+        h1 { (title) }
+        p.lead { (lead) " Sizes are binary units (1 GiB = 1024 MiB)." }
+        form.filters id="filters" aria-label="Filters" {
+            div.field {
+                label for="filter-db-type" { "Database type" }
+                select id="filter-db-type" name="db_type" multiple size="4" {
+                    @for db_type in DbType::ALL {
+                        option value=(db_type.as_str()) { (db_type_label(db_type)) }
+                    }
+                }
+            }
+            div.field {
+                label for="filter-instance" { "Instance" }
+                select id="filter-instance" name="instance_id" multiple size="4" aria-describedby="filter-instance-hint" {}
+                p.hint id="filter-instance-hint" { "None chosen: every instance of the chosen types." }
+            }
+            @if level == Level::Database {
+                div.field {
+                    label for="filter-database" { "Database" }
+                    select id="filter-database" name="database_name" disabled aria-describedby="filter-database-hint" {
+                        option value="" { "All databases" }
+                    }
+                    p.hint id="filter-database-hint" { "Choose exactly one instance to pick one of its databases." }
+                }
+            }
+            div.field {
+                label for="filter-period" { "Period type" }
+                select id="filter-period" name="period_type" { (period_options()) }
+            }
+            div.actions {
+                button type="submit" { "Apply" }
+                button.secondary type="button" id="filter-reset" { "Reset" }
+            }
+        }
+        @if admin {
+            section.panel id="aggregate-now" aria-labelledby="aggregate-title" {
+                h2 id="aggregate-title" { "Aggregate now" }
+                form.inline id="aggregate-form" {
+                    (choice("aggregate-scope", "Scope", &[("all", "Instances and databases"), ("instance", "Instances only"), ("database", "Databases only")], "all"))
+                    div.field {
+                        label for="aggregate-period" { "Period type" }
+                        select id="aggregate-period" name="aggregate-period" { (period_options()) }
+                    }
+                    div.actions { button type="submit" id="aggregate-submit" { "Aggregate now" } }
+                }
+                div.run-status id="aggregate-status" role="status" aria-live="polite" {}
+            }
+        }
+        section.cards id="summary" aria-label="Summary" {
+            @for (key, heading) in cards {
+                div.card data-card=(key) {
+                    h2 { (heading) }
+                    p.value { "—" }
+                    p.detail {}
+                }
+            }
+        }
+        p.state id="summary-state" role="status" {}
+        @for (key, heading, description) in CHARTS {
+            section.chart-panel id={ "chart-" (key) } data-chart=(key) aria-labelledby={ "chart-" (key) "-title" } {
+                div.chart-head {
+                    h2 id={ "chart-" (key) "-title" } { (heading) }
+                    div.chart-controls {
+                        (choice(&format!("{key}-kind"), "Chart", &[("line", "Line"), ("bar", "Bar")], "line"))
+                        (choice(&format!("{key}-top"), "Show", &[("5", "Top 5"), ("10", "Top 10"), ("20", "Top 20")], "10"))
+                        (choice(&format!("{key}-periods"), "Window", &[("7", "7 periods"), ("14", "14 periods"), ("30", "30 periods")], "14"))
+                    }
+                }
+                p.state role="status" {}
+                div.chart-box {
+                    canvas role="img" aria-label={ (heading) ": " (description) } {}
+                }
+            }
+        }
+    }
+}
+
+/// The run history.
+pub fn sessions() -> Markup {
+    html! {
+        h1 { "Sync sessions" }
+        p.lead { "Every aggregation and collection run, newest first, with one record per instance." }
+        form.filters id="session-filters" aria-label="Filters" {
+            (choice("filter-status", "Status", &[("", "Any"), ("pending", "Pending"), ("running", "Running"), ("completed", "Completed"), ("failed", "Failed"), ("cancelled", "Cancelled")], ""))
+            (choice("filter-category", "Category", &[("", "Any"), ("aggregation", "Aggregation"), ("capacity", "Capacity collection")], ""))
+            (choice("filter-trigger", "Trigger", &[("", "Any"), ("scheduled_task", "Scheduled"), ("manual_task", "Manual")], ""))
+            div.actions {
+                button type="submit" { "Apply" }
+                button.secondary type="button" id="filter-reset" { "Reset" }
+            }
+        }
+        p.state id="sessions-state" role="status" {}
+        (data_table(
+            "sessions-table",
+            "Sync sessions, newest first",
+            &["Session", "Category", "Trigger", "Status", "Instances (ok / failed / total)", "Progress", "Started", "Duration"],
+        ))
+        nav.pager id="sessions-pager" aria-label="Pages" {
+            button.secondary type="button" data-page-step="-1" { "Newer" }
+            span.page-label {}
+            button.secondary type="button" data-page-step="1" { "Older" }
+        }
+    }
+}
+
+/// One run with its records; admins may cancel it while it is queued or running.
+pub fn session(id: i64, admin: bool) -> Markup {
+    html! {
+        p.back { a href="/sync-sessions" { "← All sync sessions" } }
+        h1 id="session-title" data-session-id=(id) { "Sync session " (id) }
+        p.state id="session-state" role="status" {}
+        dl.summary id="session-summary" {}
+        @if admin {
+            div.actions {
+                button.danger type="button" id="cancel-session" hidden { "Cancel this run" }
+            }
+        }
+        h2 { "Instances" }
+        (data_table(
+            "records-table",
+            "One record per instance",
+            &["Instance", "Status", "Items", "Started", "Finished", "Error"],
+        ))
+    }
+}
+
+/// The scheduler's columns; the last, the actions, is for admins only.
+const SCHEDULE_COLUMNS: [&str; 6] = [
+    "Schedule", "Cron", "Next run", "Last run", "State", "Actions",
+];
+
+/// The schedules; admins may pause, resume, run now and edit the cron expression.
+pub fn scheduler(admin: bool) -> Markup {
+    html! {
+        h1 { "Scheduler" }
+        p.lead { "The worker's schedules. Cron expressions have 5 fields (minute first) or 6 (seconds first) and run in the schedule's time zone." }
+        p.state id="scheduler-state" role="status" {}
+        (data_table(
+            "schedules-table",
+            "Schedules",
+            if admin { &SCHEDULE_COLUMNS } else { &SCHEDULE_COLUMNS[..5] },
+        ))
+    }
+}
+
+/// A table the script fills: its caption (for screen readers) and column headings.
+fn data_table(id: &str, caption: &str, headings: &[&str]) -> Markup {
+    html! {
+        div.table-wrap {
+            table id=(id) {
+                caption.visually-hidden { (caption) }
+                thead {
+                    tr {
+                        @for heading in headings {
+                            th scope="col" { (heading) }
+                        }
+                    }
+                }
+                tbody {}
+            }
+        }
+    }
+}
+
+/// The body of a page that failed before it could be built.
+pub fn failure(message: &str) -> Markup {
+    html! {
+        h1 { "Something went wrong" }
+        p.error role="alert" { (message) }
+        p { a href="/" { "Back to capstats" } }
+    }
+}

@@ -1,0 +1,159 @@
+//! Schedules: list, detail, edit the cron expression, pause, resume, run now.
+
+use actix_web::{HttpResponse, get, post, put, web};
+
+use crate::auth::{Operator, Viewer};
+use crate::dto::{RunStarted, ScheduleItem, ScheduleUpdate};
+use crate::envelope::Envelope;
+use crate::error::{ApiError, ErrorEnvelope};
+use crate::state::State;
+
+async fn view(state: &State, name: &str) -> Result<ScheduleItem, ApiError> {
+    capstats_services::control::list_schedules(&state.store, state.time_zone)
+        .await?
+        .into_iter()
+        .find(|view| view.schedule.name == name)
+        .map(ScheduleItem::from)
+        .ok_or_else(|| ApiError::NotFound(format!("schedule `{name}`")))
+}
+
+/// Every schedule with its next and last run.
+#[utoipa::path(
+    tag = "scheduler",
+    responses(
+        (status = 200, description = "The schedules", body = Envelope<Vec<ScheduleItem>>),
+        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+    ),
+    security(("session_cookie" = []), ("bearer_token" = ["read"])),
+)]
+#[get("/scheduler/jobs")]
+pub async fn list_schedules(state: State, _viewer: Viewer) -> Result<HttpResponse, ApiError> {
+    let views = capstats_services::control::list_schedules(&state.store, state.time_zone).await?;
+    Ok(HttpResponse::Ok().json(Envelope::new(
+        "schedules",
+        views
+            .into_iter()
+            .map(ScheduleItem::from)
+            .collect::<Vec<_>>(),
+    )))
+}
+
+/// One schedule.
+#[utoipa::path(
+    tag = "scheduler",
+    params(("id" = String, Path, description = "The schedule's name")),
+    responses(
+        (status = 200, description = "The schedule", body = Envelope<ScheduleItem>),
+        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+        (status = 404, description = "No such schedule", body = ErrorEnvelope),
+    ),
+    security(("session_cookie" = []), ("bearer_token" = ["read"])),
+)]
+#[get("/scheduler/jobs/{id}")]
+pub async fn get_schedule(
+    state: State,
+    _viewer: Viewer,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(Envelope::new("schedule", view(&state, &path).await?)))
+}
+
+/// Replaces a schedule's cron expression (5 fields, or 6 with seconds first); schedulers pick
+/// it up within a second.
+#[utoipa::path(
+    tag = "scheduler",
+    params(("id" = String, Path, description = "The schedule's name")),
+    request_body = ScheduleUpdate,
+    responses(
+        (status = 200, description = "The updated schedule", body = Envelope<ScheduleItem>),
+        (status = 400, description = "Invalid cron expression", body = ErrorEnvelope),
+        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+        (status = 403, description = "Not an admin, or CSRF token missing or wrong", body = ErrorEnvelope),
+        (status = 404, description = "No such schedule", body = ErrorEnvelope),
+    ),
+    security(("session_cookie" = []), ("bearer_token" = ["operate"])),
+)]
+#[put("/scheduler/jobs/{id}")]
+pub async fn update_schedule(
+    state: State,
+    _operator: Operator,
+    path: web::Path<String>,
+    body: web::Json<ScheduleUpdate>,
+) -> Result<HttpResponse, ApiError> {
+    let name = path.into_inner();
+    match capstats_services::control::set_cron(&state.store, &name, &body.cron_expression).await {
+        Err(capstats_services::ServiceError::InvalidRequest(message)) => {
+            return Err(ApiError::field("cron_expression", "invalid", message));
+        }
+        other => other?,
+    };
+    Ok(HttpResponse::Ok().json(Envelope::new(
+        "schedule updated",
+        view(&state, &name).await?,
+    )))
+}
+
+/// Pauses, resumes or runs a schedule now. `run` enqueues the schedule's job without the skip
+/// rule and returns its session.
+#[utoipa::path(
+    tag = "scheduler",
+    params(
+        ("id" = String, Path, description = "The schedule's name"),
+        ("action" = String, Path, description = "pause, resume or run"),
+    ),
+    responses(
+        (status = 200, description = "Paused or resumed", body = Envelope<ScheduleItem>),
+        (status = 202, description = "Run enqueued", body = Envelope<RunStarted>),
+        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+        (status = 403, description = "Not an admin, or CSRF token missing or wrong", body = ErrorEnvelope),
+        (status = 404, description = "No such schedule or action", body = ErrorEnvelope),
+    ),
+    security(("session_cookie" = []), ("bearer_token" = ["operate"])),
+)]
+#[post("/scheduler/jobs/{id}/actions/{action}")]
+pub async fn schedule_action(
+    state: State,
+    Operator(caller): Operator,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (name, action) = path.into_inner();
+    match action.as_str() {
+        "pause" | "resume" => {
+            capstats_services::control::set_paused(&state.store, &name, action == "pause").await?;
+            let message = if action == "pause" {
+                "schedule paused"
+            } else {
+                "schedule resumed"
+            };
+            Ok(HttpResponse::Ok().json(Envelope::new(message, view(&state, &name).await?)))
+        }
+        "run" => {
+            let started = capstats_services::control::run_schedule_now(
+                &state.store,
+                state.queue.as_ref(),
+                &name,
+                caller.trigger(),
+                state.today(),
+            )
+            .await?;
+            let mut response = HttpResponse::Accepted();
+            if let Some(id) = started.session_id {
+                response.insert_header((
+                    actix_web::http::header::LOCATION,
+                    format!("/api/v1/sync-sessions/{id}"),
+                ));
+            }
+            Ok(response.json(Envelope::new(
+                "schedule enqueued",
+                RunStarted {
+                    session_id: started.session_id,
+                    job_id: started.job_id,
+                    existing: false,
+                },
+            )))
+        }
+        other => Err(ApiError::NotFound(format!(
+            "action `{other}` (expected pause, resume or run)"
+        ))),
+    }
+}

@@ -1,0 +1,221 @@
+//! One type per job, each a [`BackgroundJob`]: its stable name and queue, its versioned
+//! payload (the types of `capstats_services::payloads`), and how it runs. The worker has one
+//! generic handler for all of them ([`crate::worker`]).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use capstats_services::collection;
+use capstats_services::maintenance;
+use capstats_services::payloads::{
+    AggregationJob, CollectionJob, Job, MaintenanceJob, PAYLOAD_VERSION,
+};
+use capstats_services::runs;
+use capstats_sync_session::SessionStatus;
+
+use crate::QueueError;
+use crate::job_store;
+use crate::worker::WorkerState;
+
+/// Queue of jobs that aggregate: scheduled runs, run-now, manual current-period runs and
+/// refreshes of stale periods.
+pub const AGGREGATION_QUEUE: &str = "capstats_aggregation";
+
+/// Queue of housekeeping jobs: partition maintenance and job-store pruning.
+pub const MAINTENANCE_QUEUE: &str = "capstats_maintenance";
+
+/// Queue of jobs that read database sizes from the monitored servers.
+pub const COLLECTION_QUEUE: &str = "capstats_collection";
+
+/// Every queue, in the order the worker registers them.
+pub const QUEUES: [&str; 3] = [AGGREGATION_QUEUE, MAINTENANCE_QUEUE, COLLECTION_QUEUE];
+
+/// What a job's run ends with.
+#[derive(Debug)]
+pub enum JobOutcome {
+    /// The job is done; the text is its recorded result.
+    Done(String),
+    /// This attempt failed without an error of the runtime (a run whose session failed); the
+    /// text is the result recorded, and the job is retried while attempts are left.
+    Failed(String),
+}
+
+/// A job type the worker runs.
+pub trait BackgroundJob: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// Its name in logs and job listings; stable.
+    const NAME: &'static str;
+    /// The queue (apalis `job_type`) it travels on; stable, since jobs enqueued by an older
+    /// build must still be found.
+    const QUEUE: &'static str;
+
+    /// The payload version the job was written with.
+    fn version(&self) -> u32;
+
+    /// How many of these one worker process runs at once.
+    fn concurrency(state: &WorkerState) -> usize {
+        let _ = state;
+        1
+    }
+
+    /// Runs the job. An error fails this attempt; it is retried while attempts are left.
+    fn run(
+        self,
+        state: Arc<WorkerState>,
+        job_id: String,
+    ) -> impl Future<Output = Result<JobOutcome, QueueError>> + Send;
+}
+
+/// The queue a job goes to.
+pub fn queue_of(job: &Job) -> &'static str {
+    match job {
+        Job::Aggregation(_) => AggregationJob::QUEUE,
+        Job::Maintenance(_) => MaintenanceJob::QUEUE,
+        Job::Collection(_) => CollectionJob::QUEUE,
+    }
+}
+
+/// Whether a payload was written by a build this one can read.
+pub(crate) fn readable_version(version: u32) -> bool {
+    version <= PAYLOAD_VERSION
+}
+
+impl BackgroundJob for AggregationJob {
+    const NAME: &'static str = "aggregation";
+    const QUEUE: &'static str = AGGREGATION_QUEUE;
+
+    fn version(&self) -> u32 {
+        self.version
+    }
+
+    fn concurrency(state: &WorkerState) -> usize {
+        state.settings.worker_concurrency as usize
+    }
+
+    async fn run(self, state: Arc<WorkerState>, job_id: String) -> Result<JobOutcome, QueueError> {
+        let worker_state = state.clone();
+        let run_job_id = job_id.clone();
+        let run = capstats_store::run_blocking(&state.store, move |connection| {
+            let _running = worker_state.running_jobs.enter();
+            runs::execute(
+                connection,
+                &self,
+                &run_job_id,
+                &worker_state.name,
+                &worker_state.run_settings(),
+            )
+            .map_err(QueueError::from)
+        });
+        let report = tokio::select! {
+            report = run => report?,
+            never = crate::worker::keep_session_alive(&state, job_id) => match never {},
+        };
+        Ok(if report.status == SessionStatus::Failed {
+            JobOutcome::Failed(report.summary())
+        } else {
+            JobOutcome::Done(report.summary())
+        })
+    }
+}
+
+impl BackgroundJob for MaintenanceJob {
+    const NAME: &'static str = "maintenance";
+    const QUEUE: &'static str = MAINTENANCE_QUEUE;
+
+    fn version(&self) -> u32 {
+        match self {
+            Self::MaintainPartitions { version, .. } | Self::PruneJobStore { version, .. } => {
+                *version
+            }
+        }
+    }
+
+    async fn run(self, state: Arc<WorkerState>, _job_id: String) -> Result<JobOutcome, QueueError> {
+        let settings = &state.settings;
+        let summary = match self {
+            Self::MaintainPartitions { logical_date, .. } => {
+                let ahead = settings.partitions_ahead_months;
+                let retention = settings.retention_months;
+                let report = capstats_store::run_blocking(&state.store, move |connection| {
+                    maintenance::maintain_partitions(connection, logical_date, ahead, retention)
+                        .map_err(QueueError::from)
+                })
+                .await?;
+                format!(
+                    "{} partitions created, {} dropped",
+                    report.created.len(),
+                    report.dropped.len()
+                )
+            }
+            Self::PruneJobStore { .. } => {
+                let days = |days: u32| Duration::from_secs(u64::from(days) * 86_400);
+                let summary = prune_job_store(
+                    &state.job_store,
+                    &state.store,
+                    days(settings.job_retention_days),
+                    days(settings.audit_retention_days),
+                )
+                .await?;
+                format!(
+                    "{} jobs, {} workers, {} ticks, {} audit events and {} sign-in sessions pruned",
+                    summary.job_store.jobs,
+                    summary.job_store.workers,
+                    summary.store.ticks,
+                    summary.store.audit_events,
+                    summary.store.sign_in_sessions
+                )
+            }
+        };
+        Ok(JobOutcome::Done(summary))
+    }
+}
+
+/// What [`prune_job_store`] removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PruneSummary {
+    /// Jobs and workers removed from the job store.
+    pub job_store: job_store::PruneReport,
+    /// Ticks, audit events and sign-in sessions removed from the store.
+    pub store: maintenance::StorePruneSummary,
+}
+
+/// The `prune_job_store` job: finished jobs, gone workers and claimed ticks older than
+/// `retention`, audit events and ended sign-in sessions older than `audit_retention`.
+pub async fn prune_job_store(
+    pool: &sqlx::PgPool,
+    store: &capstats_store::ConnectionPool,
+    retention: Duration,
+    audit_retention: Duration,
+) -> Result<PruneSummary, QueueError> {
+    Ok(PruneSummary {
+        job_store: job_store::prune(pool, retention).await?,
+        store: maintenance::prune_store(store, retention, audit_retention).await?,
+    })
+}
+
+/// Servers that cannot be read fail their own records, which is no reason to retry the job;
+/// only a failure of capstats' own database is.
+impl BackgroundJob for CollectionJob {
+    const NAME: &'static str = "collection";
+    const QUEUE: &'static str = COLLECTION_QUEUE;
+
+    fn version(&self) -> u32 {
+        self.version
+    }
+
+    async fn run(self, state: Arc<WorkerState>, job_id: String) -> Result<JobOutcome, QueueError> {
+        let report = collection::run_collection(
+            &state.store,
+            &self,
+            Some(&job_id),
+            &state.name,
+            &state.collector,
+            capstats_settings::today_in(state.time_zone),
+        )
+        .await?;
+        Ok(JobOutcome::Done(report.summary()))
+    }
+}

@@ -1,0 +1,307 @@
+//! `capstats-worker run`: apalis workers for the three queues on the PostgreSQL job store, the
+//! scheduler loop, and graceful shutdown.
+//!
+//! Pitfalls of apalis 1.0 handled here (docs/operations.md explains them): every queue name is
+//! explicit; workers poll every few hundred milliseconds instead of waiting for a heartbeat;
+//! heartbeat interval and missed heartbeats are explicit (apalis' default orphan timeout is five
+//! minutes); worker names are unique per process (queue, host, pid); payloads are decoded by the
+//! handler, so a malformed one fails its job instead of killing the worker; panics are caught
+//! inside the handler (apalis' own panic and timeout layers would leave the row running); retries
+//! are bounded by `max_attempts` and spaced by a durable exponential backoff (`run_at`).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use apalis::prelude::{
+    AbortError, Attempt, BackendExt, BoxDynError, Data, Monitor, TaskId, WorkerBuilder,
+    WorkerBuilderExt,
+};
+use apalis_postgres::{Config, PostgresStorage};
+use capstats_settings::Settings;
+use chrono_tz::Tz;
+use sqlx::PgPool;
+
+use capstats_services::collection::CollectorSettings;
+use capstats_services::payloads::{AggregationJob, CollectionJob, MaintenanceJob};
+use capstats_services::runs::RunSettings;
+
+use crate::QueueError;
+use crate::job_store;
+use crate::jobs::{BackgroundJob, JobOutcome, QUEUES, readable_version};
+
+/// What every handler and the scheduler share.
+pub struct WorkerState {
+    /// Diesel pool for the store.
+    pub store: capstats_store::ConnectionPool,
+    /// sqlx pool for the job store.
+    pub job_store: PgPool,
+    /// The configuration.
+    pub settings: Settings,
+    /// The business time zone.
+    pub time_zone: Tz,
+    /// How collectors connect.
+    pub collector: CollectorSettings,
+    /// This process's name: host and pid.
+    pub name: String,
+    /// Aggregation runs in progress on the blocking thread pool.
+    pub running_jobs: RunningJobs,
+}
+
+/// Counts the aggregation runs in progress, so that a shutdown can tell whether it left any
+/// behind. Runs are synchronous and cannot be interrupted; the count is kept on the blocking
+/// thread itself, not by the job's future, which apalis drops when the shutdown timeout passes.
+#[derive(Debug, Default)]
+pub struct RunningJobs(AtomicUsize);
+
+impl RunningJobs {
+    /// Counts a run until the returned guard is dropped.
+    pub(crate) fn enter(&self) -> RunningJob<'_> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        RunningJob(&self.0)
+    }
+
+    /// Runs in progress now.
+    pub fn count(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// One run in progress; see [`RunningJobs`].
+pub(crate) struct RunningJob<'a>(&'a AtomicUsize);
+
+impl Drop for RunningJob<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl WorkerState {
+    pub(crate) fn run_settings(&self) -> RunSettings {
+        RunSettings::from_settings(&self.settings)
+    }
+}
+
+/// The apalis configuration of a queue.
+fn queue_config(settings: &Settings, queue: &str, batch: u32) -> Config {
+    Config::default()
+        .queue(queue)
+        .batch_size(batch.max(1) as usize)
+        .heartbeat_interval(settings.worker_heartbeat())
+        .missed_heartbeats(settings.worker_missed_heartbeats as usize)
+}
+
+/// Runs the workers (and the scheduler, when enabled) until SIGTERM or SIGINT, then waits up to
+/// the shutdown timeout for running jobs. Aggregation runs still going after that are left to
+/// the caller, which should exit without waiting for the blocking thread pool.
+pub async fn run(settings: Settings) -> Result<(), QueueError> {
+    // Each running aggregation holds a connection for its whole run; the scheduler, the
+    // sweeper and the runs' own heartbeats need connections beside them, or they wait for a
+    // run to end and live runs look lost.
+    let needed = settings.worker_concurrency + 2;
+    if settings.database_pool_size < needed {
+        return Err(QueueError::InvalidRequest(format!(
+            "CAPSTATS_DATABASE_POOL_SIZE ({}) must be at least CAPSTATS_WORKER_CONCURRENCY + 2 \
+             ({needed}) for the worker: every running aggregation holds a connection, and the \
+             scheduler and the runs' heartbeats need their own",
+            settings.database_pool_size
+        )));
+    }
+    let time_zone = settings.time_zone()?;
+    let collector = CollectorSettings::from_settings(&settings)?;
+    let store = capstats_store::build_pool(
+        &settings.database_url,
+        settings.database_pool_size,
+        settings.database_connect_timeout(),
+    )?;
+    capstats_store::run_blocking(&store, capstats_store::migrations::ensure_current).await?;
+    let job_store =
+        job_store::connect(&settings.database_url, settings.job_store_pool_size).await?;
+    let state = Arc::new(WorkerState {
+        store,
+        job_store: job_store.clone(),
+        time_zone,
+        collector,
+        name: capstats_services::worker_name(),
+        settings,
+        running_jobs: RunningJobs::default(),
+    });
+    let settings = &state.settings;
+    tracing::info!(
+        worker = %state.name,
+        queues = ?QUEUES,
+        scheduler = settings.scheduler_enabled,
+        poll_ms = settings.worker_poll_interval_ms,
+        orphan_timeout_s = settings.orphan_timeout().as_secs(),
+        concurrency = settings.worker_concurrency,
+        "worker starting"
+    );
+
+    let (stop_sender, stop_receiver) = tokio::sync::watch::channel(false);
+    let scheduler = settings
+        .scheduler_enabled
+        .then(|| tokio::spawn(crate::scheduler::run(state.clone(), stop_receiver.clone())));
+
+    // The one registration point: every job type, each on its queue.
+    let monitor = Monitor::new();
+    let monitor = register::<AggregationJob>(monitor, &state, &job_store);
+    let monitor = register::<MaintenanceJob>(monitor, &state, &job_store);
+    let monitor = register::<CollectionJob>(monitor, &state, &job_store);
+    let monitor = monitor
+        .should_restart(|worker, error| {
+            tracing::error!(worker = %worker.name(), %error, "worker stopped; restarting");
+            true
+        })
+        .shutdown_timeout(settings.shutdown_timeout());
+    let signal = async move {
+        let result = shutdown_signal().await;
+        tracing::info!("shutdown requested; finishing running jobs");
+        let _ = stop_sender.send(true);
+        result
+    };
+    let result = monitor
+        .run_with_signal(signal)
+        .await
+        .map_err(QueueError::from);
+    if let Some(scheduler) = scheduler {
+        let _ = scheduler.await;
+    }
+    let abandoned = state.running_jobs.count();
+    if abandoned > 0 {
+        // The caller exits without waiting for them (see `capstats-worker run`).
+        tracing::warn!(
+            worker = %state.name,
+            abandoned,
+            timeout_s = state.settings.shutdown_timeout().as_secs(),
+            "the shutdown timeout passed with aggregation runs in progress: they stop with the \
+             process, their open transaction rolls back, and another worker re-runs each job \
+             once this worker's heartbeat has lapsed"
+        );
+    }
+    // Closing waits for connections in use; an abandoned run may hold none of the job
+    // store's, but nothing here may outlast the timeout by much.
+    if tokio::time::timeout(Duration::from_secs(2), job_store.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!("the job store's connections did not close within 2 s");
+    }
+    tracing::info!(worker = %state.name, "worker stopped");
+    result
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result,
+        _ = terminate.recv() => Ok(()),
+    }
+}
+
+/// Sends the heartbeats of the session job `job_id` runs on this worker, every quarter of the
+/// session timeout, until dropped: a run sends its own only between work items, and one long
+/// statement or a wait for another run's period lock must not look like a worker that is
+/// gone to the sweeper.
+pub(crate) async fn keep_session_alive(
+    state: &WorkerState,
+    job_id: String,
+) -> std::convert::Infallible {
+    let period = Duration::from_secs(state.settings.session_timeout_seconds).div_f64(4.0);
+    let mut ticks = tokio::time::interval(period.max(Duration::from_millis(500)));
+    // The first tick is immediate, when the run has not opened its session yet.
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        let (job_id, worker_name) = (job_id.clone(), state.name.clone());
+        if let Err(error) = capstats_store::run_blocking(&state.store, move |connection| {
+            capstats_store::sessions::heartbeat_job(connection, &job_id, &worker_name)
+        })
+        .await
+        {
+            tracing::warn!(error = %capstats_store::error_chain(&error), "could not record a session heartbeat");
+        }
+    }
+}
+
+/// After a failed attempt: space the next one out (durably, in the job row), log the failure
+/// once with its job and whole cause chain, and return it for apalis to record.
+async fn fail_attempt(
+    state: &WorkerState,
+    name: &str,
+    id: &TaskId,
+    attempt: &Attempt,
+    error: String,
+) -> Result<String, BoxDynError> {
+    let delay = job_store::retry_delay(
+        Duration::from_secs(state.settings.job_retry_base_seconds),
+        attempt.current(),
+    );
+    if let Err(deferring) = job_store::defer_retry(&state.job_store, &id.to_string(), delay).await {
+        tracing::warn!(job_id = %id, error = %deferring.chain(), "could not delay the retry");
+    }
+    tracing::error!(job = name, job_id = %id, attempt = attempt.current(), retry_in_s = delay.as_secs(), "{error}");
+    Err(error.into())
+}
+
+/// The handler of every job type: decodes the payload (a payload this build cannot read
+/// fails its job for good instead of killing the worker), runs the job, and records the
+/// outcome.
+async fn handle<J: BackgroundJob>(
+    payload: serde_json::Value,
+    id: TaskId,
+    attempt: Attempt,
+    state: Data<Arc<WorkerState>>,
+) -> Result<String, BoxDynError> {
+    let job: J = match serde_json::from_value(payload) {
+        Ok(job) => job,
+        // Retrying cannot help a payload this build does not understand.
+        Err(error) => {
+            tracing::error!(job = J::NAME, job_id = %id, %error, "unreadable job payload");
+            return Err(AbortError::new(format!("unreadable {} job: {error}", J::NAME)).into());
+        }
+    };
+    if !readable_version(job.version()) {
+        let message = format!(
+            "{} job of payload version {} is newer than this build reads",
+            J::NAME,
+            job.version()
+        );
+        tracing::error!(job = J::NAME, job_id = %id, "{message}");
+        return Err(AbortError::new(message).into());
+    }
+    let state = Arc::clone(&state);
+    tracing::info!(job = J::NAME, job_id = %id, attempt = attempt.current(), "job started");
+    match job.run(state.clone(), id.to_string()).await {
+        Ok(JobOutcome::Done(summary)) => {
+            tracing::info!(job = J::NAME, job_id = %id, "{summary}");
+            Ok(summary)
+        }
+        Ok(JobOutcome::Failed(summary)) => {
+            fail_attempt(&state, J::NAME, &id, &attempt, summary).await
+        }
+        Err(error) => fail_attempt(&state, J::NAME, &id, &attempt, error.chain()).await,
+    }
+}
+
+/// Registers the workers of job type `J` on its queue.
+fn register<J: BackgroundJob>(
+    monitor: Monitor,
+    state: &Arc<WorkerState>,
+    job_store: &PgPool,
+) -> Monitor {
+    let settings = &state.settings;
+    let concurrency = J::concurrency(state).max(1);
+    let storage = PostgresStorage::<serde_json::Value>::new(job_store)
+        .with_config(queue_config(settings, J::QUEUE, concurrency as u32))
+        .poll_with_interval(settings.worker_poll_interval());
+    let state = state.clone();
+    monitor.register(move |restarts| {
+        WorkerBuilder::new(format!("{}@{}#{restarts}", J::QUEUE, state.name))
+            .backend(storage.clone())
+            .data(state.clone())
+            .concurrency(concurrency)
+            .build(handle::<J>)
+    })
+}

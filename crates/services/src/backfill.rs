@@ -1,0 +1,279 @@
+//! Computing every period of a type in a date range: the `aggregate` command and the
+//! backfill API.
+//!
+//! The periods are computed for all active instances at once, in batches of consecutive
+//! periods — one set-based statement per level and batch, the cheapest way through the data —
+//! with several batches running at once on separate connections when parallelism allows. The run is one sync session with a record per
+//! active instance; a failed batch fails the records of every instance it covered and the run
+//! goes on with the next batch, so one bad period does not hide the others.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+
+use capstats_capacity_model::{AggregationLevel, InstanceId, Period, PeriodType};
+use capstats_store::aggregation::{BatchOutcome, InstanceScope, aggregate_periods};
+use capstats_store::instances;
+use capstats_store::sessions::NewSession;
+use capstats_store::{ConnectionPool, StoreError};
+use capstats_sync_session::{PeriodOutcome, SessionStatus, SyncCategory, SyncType};
+
+use crate::records::RecordBook;
+use crate::session_run::{OpenedRun, SessionRequest, SessionRun};
+use crate::{Progress, ServiceError};
+
+/// How often a backfill records that it is alive while its batches run: well inside any
+/// sensible `CAPSTATS_SESSION_TIMEOUT_SECONDS` (120 s by default).
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
+
+/// What to compute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackfillRequest {
+    /// The period type.
+    pub period_type: PeriodType,
+    /// Periods starting on or after this date…
+    pub from: NaiveDate,
+    /// …and on or before this one are computed.
+    pub to: NaiveDate,
+    /// Levels to compute, in order.
+    pub levels: Vec<AggregationLevel>,
+    /// Who asked: `cli`, `api:<user>`, a schedule name.
+    pub triggered_by: String,
+    /// Scheduled or manual.
+    pub sync_type: SyncType,
+    /// How many batches to compute at once, each on its own connection (at least 1).
+    pub parallelism: usize,
+}
+
+/// What a backfill did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackfillReport {
+    /// The session recording the run.
+    pub session_id: i64,
+    /// Its final status.
+    pub status: SessionStatus,
+    /// Periods computed per level.
+    pub periods: usize,
+    /// Aggregate rows written.
+    pub rows_written: u64,
+    /// Aggregate rows deleted.
+    pub rows_deleted: u64,
+    /// Failed batches, with their errors.
+    pub failures: Vec<String>,
+    /// Wall time.
+    pub duration: Duration,
+}
+
+/// How many consecutive periods one statement computes. Each statement also reads the period
+/// before its first one, to compute the changes; batches spanning about two years keep that
+/// extra read small for the long period types (a yearly batch of one would read every year
+/// twice). Daily batches span one year: their extra read is a single day, and their window is
+/// large already.
+pub fn periods_per_batch(period_type: PeriodType) -> usize {
+    match period_type {
+        PeriodType::Daily => 366,
+        other => 800_usize.div_ceil(other.maximum_days() as usize),
+    }
+}
+
+/// Runs a backfill to the end and returns its report, computing up to
+/// `request.parallelism` batches at once on connections from `pool` (batches of different
+/// periods never wait for each other: their advisory locks differ). Cancelling the session
+/// (API or CLI) stops it between batches.
+pub fn run_backfill(
+    pool: &ConnectionPool,
+    request: &BackfillRequest,
+    progress: &dyn Progress,
+) -> Result<BackfillReport, ServiceError> {
+    let started = Instant::now();
+    if request.from > request.to {
+        return Err(ServiceError::InvalidRequest(format!(
+            "--from {} lies after --to {}",
+            request.from, request.to
+        )));
+    }
+    let periods: Vec<Period> =
+        Period::starting_between(request.period_type, request.from, request.to).collect();
+    if periods.is_empty() {
+        return Err(ServiceError::InvalidRequest(format!(
+            "no {} period starts between {} and {}",
+            request.period_type, request.from, request.to
+        )));
+    }
+    if request.levels.is_empty() {
+        return Err(ServiceError::InvalidRequest("no level to compute".into()));
+    }
+    let parallelism = request.parallelism.max(1);
+
+    let mut connection = pool.get().map_err(StoreError::from)?;
+    let active: Vec<(InstanceId, String)> = instances::active_instances(&mut connection)?
+        .into_iter()
+        .map(|instance| (instance.id, instance.name))
+        .collect();
+    let session_request = SessionRequest {
+        adopt: None,
+        new: NewSession {
+            sync_category: SyncCategory::Aggregation,
+            sync_type: request.sync_type,
+            triggered_by: request.triggered_by.clone(),
+            parameters: serde_json::json!({
+                "version": 1,
+                "kind": "backfill",
+                "period_type": request.period_type,
+                "from": request.from,
+                "to": request.to,
+                "levels": request.levels,
+            }),
+            job_id: None,
+            requested_by_token_id: None,
+        },
+        instances: active,
+        link_tick: false,
+    };
+    let run = match SessionRun::open(&mut connection, &crate::worker_name(), &session_request)? {
+        OpenedRun::Run(run) => run,
+        OpenedRun::Cancelled(id) => {
+            unreachable!("a new session {id} cannot be cancelled before it starts")
+        }
+    };
+    let session_id = run.id();
+    let instance_ids: Vec<InstanceId> = session_request
+        .instances
+        .iter()
+        .map(|(id, _)| *id)
+        .collect();
+    run.start_records(&mut connection, &instance_ids)?;
+
+    // Enough batches to keep every connection busy, none longer than a batch should be; the
+    // largest work (the database level) first.
+    let batch_size = periods_per_batch(request.period_type)
+        .min(periods.len().div_ceil(parallelism))
+        .max(1);
+    let work: VecDeque<(AggregationLevel, &[Period])> = request
+        .levels
+        .iter()
+        .flat_map(|level| periods.chunks(batch_size).map(move |batch| (*level, batch)))
+        .collect();
+    let work = Mutex::new(work);
+    let results: Mutex<Vec<(PeriodOutcome, Result<BatchOutcome, StoreError>)>> =
+        Mutex::new(Vec::new());
+    let cancelled = AtomicBool::new(false);
+    progress.begin(
+        (periods.len() * request.levels.len()) as u64,
+        &format!("{} periods", request.period_type),
+    );
+    let worker = || -> Result<(), StoreError> {
+        let mut connection = pool.get()?;
+        loop {
+            if cancelled.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            if run.cancel_requested(&mut connection)? {
+                cancelled.store(true, Ordering::Relaxed);
+                return Ok(());
+            }
+            let Some((level, batch)) = lock(&work).pop_front() else {
+                return Ok(());
+            };
+            let outcome = aggregate_periods(
+                &mut connection,
+                level,
+                batch,
+                &InstanceScope::AllActive,
+                Some(session_id),
+            );
+            let template = PeriodOutcome::covering(level, batch[0], batch[batch.len() - 1]);
+            lock(&results).push((template, outcome));
+            run.heartbeat(&mut connection)?;
+            progress.advance(batch.len() as u64);
+        }
+    };
+    let (stop_heartbeats, stopped) = std::sync::mpsc::channel::<()>();
+    let worker_errors: Vec<StoreError> = std::thread::scope(|scope| {
+        // The run's own connection is idle until the batches are done: it sends the session's
+        // heartbeats meanwhile, so that one batch longer than the session timeout does not
+        // look like a run whose worker is gone.
+        let connection = &mut connection;
+        scope.spawn(move || {
+            while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(HEARTBEAT_INTERVAL) {
+                if let Err(error) = run.heartbeat(connection) {
+                    tracing::warn!(session_id, error = %capstats_store::error_chain(&error), "could not record a session heartbeat");
+                }
+            }
+        });
+        let handles: Vec<_> = (0..parallelism).map(|_| scope.spawn(worker)).collect();
+        let errors = handles
+            .into_iter()
+            .filter_map(|handle| match handle.join() {
+                Ok(result) => result.err(),
+                Err(_) => Some(StoreError::ThreadPanicked),
+            })
+            .collect();
+        drop(stop_heartbeats);
+        errors
+    });
+    progress.finish();
+
+    let mut book = RecordBook::new(instance_ids.iter().copied());
+    let mut failures: Vec<String> = worker_errors.iter().map(ToString::to_string).collect();
+    let mut rows_written = 0;
+    let mut rows_deleted = 0;
+    let mut results = results
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    results.sort_by_key(|(template, _)| (template.level, template.period_start));
+    for (template, outcome) in results {
+        match outcome {
+            Ok(outcome) => {
+                let total = outcome.total();
+                rows_written += total.written;
+                rows_deleted += total.deleted;
+                book.add_batch(None, &template, &outcome);
+            }
+            Err(error) => {
+                let message = format!(
+                    "{} {} {}..{}: {error}",
+                    template.level, request.period_type, template.period_start, template.period_end
+                );
+                tracing::error!(session_id, "{message}");
+                book.add_failure(None, &template, &message);
+                failures.push(message);
+            }
+        }
+    }
+    // A worker that lost its connection leaves work undone: that fails every record.
+    let unfinished = !worker_errors.is_empty()
+        || (!cancelled.load(Ordering::Relaxed) && !lock(&work).is_empty());
+    let unfinished_reason = failures.join("; ");
+    let status = (|| {
+        let was_cancelled = run.cancel_requested(&mut connection)?;
+        // Every batch covers every instance, so a cancelled run leaves every record
+        // unfinished; a failure still shows as such.
+        let outcomes = book.into_outcomes(
+            was_cancelled,
+            unfinished.then_some(unfinished_reason.as_str()),
+        );
+        run.finish_records(&mut connection, &outcomes)?;
+        run.finish(&mut connection)
+    })()
+    .inspect_err(|error| run.fail(&mut connection, error))?;
+    Ok(BackfillReport {
+        session_id,
+        status,
+        periods: periods.len(),
+        rows_written,
+        rows_deleted,
+        failures,
+        duration: started.elapsed(),
+    })
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

@@ -1,0 +1,332 @@
+//! What operators and the API ask of the job system: run a schedule now, aggregate the current
+//! period, edit schedules, and look at schedules with their next and last runs.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+
+use capstats_capacity_model::{InstanceId, PeriodType};
+use capstats_store::ConnectionPool;
+use capstats_store::schedules::{self, Schedule};
+use capstats_store::sessions::{self, NewSession};
+use capstats_sync_session::{SessionStatus, SyncCategory, SyncType};
+
+use crate::ServiceError;
+use crate::enqueue::{JobQueue, new_job_id};
+use crate::payloads::{
+    AggregationJob, AggregationWork, CollectionJob, Job, LevelScope, PAYLOAD_VERSION, Trigger,
+};
+use crate::scheduling::{CronExpression, schedule_zone};
+
+/// A job enqueued on request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Enqueued {
+    /// The job's id in the job store.
+    pub job_id: String,
+    /// The session it will run as (aggregation jobs), pending until a worker starts it.
+    pub session_id: Option<i64>,
+    /// Whether an equal request was already queued or running and this is its session.
+    pub existing: bool,
+}
+
+/// Creates the pending session of a job (with one record per instance of `records`) and
+/// pushes the job built for that session. Should the push fail, the session is closed as
+/// failed so that nobody waits for it.
+async fn enqueue_with_session(
+    store: &ConnectionPool,
+    queue: &dyn JobQueue,
+    job_id: String,
+    session: NewSession,
+    records: Vec<(InstanceId, String)>,
+    job_for_session: impl FnOnce(i64) -> Job,
+) -> Result<Enqueued, ServiceError> {
+    let session_id = capstats_store::run_blocking(store, move |connection| {
+        sessions::create_session(connection, &session, &records)
+    })
+    .await?;
+    if let Err(error) = queue.enqueue(&job_for_session(session_id), &job_id).await {
+        let reason = format!("could not enqueue its job: {error}");
+        if let Err(closing) = capstats_store::run_blocking(store, move |connection| {
+            sessions::fail_session(connection, session_id, &reason)
+        })
+        .await
+        {
+            tracing::error!(session_id, error = %closing, "could not close the session of a job the queue refused; the sweeper will");
+        }
+        return Err(ServiceError::Queue(error));
+    }
+    Ok(Enqueued {
+        job_id,
+        session_id: Some(session_id),
+        existing: false,
+    })
+}
+
+/// Creates the pending session of an aggregation job (a record per active instance) and
+/// pushes the job.
+async fn enqueue_aggregation(
+    store: &ConnectionPool,
+    queue: &dyn JobQueue,
+    job: AggregationJob,
+) -> Result<Enqueued, ServiceError> {
+    let job_id = new_job_id();
+    let session = NewSession {
+        sync_category: SyncCategory::Aggregation,
+        sync_type: SyncType::ManualTask,
+        triggered_by: job.trigger.description(),
+        requested_by_token_id: job.trigger.token_id(),
+        parameters: crate::runs::session_parameters(&job, &job_id),
+        job_id: Some(job_id.clone()),
+    };
+    let active: Vec<(InstanceId, String)> = capstats_store::run_blocking(store, |connection| {
+        capstats_store::instances::active_instances(connection)
+    })
+    .await?
+    .into_iter()
+    .map(|instance| (instance.id, instance.name))
+    .collect();
+    enqueue_with_session(store, queue, job_id, session, active, |session_id| {
+        Job::Aggregation(AggregationJob {
+            session_id: Some(session_id),
+            ..job
+        })
+    })
+    .await
+}
+
+/// Reads the database sizes of one instance now, on a worker. Answers at once with the
+/// session to poll. The instance must be active, of an engine with a collector, and have a
+/// host and a connection user.
+pub async fn collect_now(
+    store: &ConnectionPool,
+    queue: &dyn JobQueue,
+    instance_id: InstanceId,
+    trigger: Trigger,
+) -> Result<Enqueued, ServiceError> {
+    let (instance, targets) = capstats_store::run_blocking(store, move |connection| {
+        Ok::<_, ServiceError>((
+            capstats_store::instances::get_instance(connection, instance_id)?,
+            capstats_store::instances::collection_targets(connection, Some(&[instance_id]))?,
+        ))
+    })
+    .await?;
+    if instance.deleted_at.is_some() {
+        return Err(ServiceError::NotFound(format!("instance {instance_id}")));
+    }
+    if targets.is_empty() {
+        return Err(ServiceError::InvalidRequest(format!(
+            "instance `{}` cannot be collected: it must be active, be PostgreSQL or MySQL, and have a host and a connection user",
+            instance.name
+        )));
+    }
+    let job_id = new_job_id();
+    let job = CollectionJob {
+        version: PAYLOAD_VERSION,
+        instance_ids: Some(vec![instance_id]),
+        trigger,
+        session_id: None,
+    };
+    let session = crate::collection::new_session(&job, Some(&job_id));
+    enqueue_with_session(
+        store,
+        queue,
+        job_id,
+        session,
+        vec![(instance.id, instance.name)],
+        |session_id| {
+            Job::Collection(CollectionJob {
+                session_id: Some(session_id),
+                ..job
+            })
+        },
+    )
+    .await
+}
+
+/// Runs a schedule's job now, like a tick but without the skip rule. Returns the job and, for
+/// aggregation jobs other than the stale refresh, the session id at once (the refresh opens
+/// its session when it starts, and only when something is stale).
+pub async fn run_schedule_now(
+    store: &ConnectionPool,
+    queue: &dyn JobQueue,
+    name: &str,
+    trigger: Trigger,
+    today: NaiveDate,
+) -> Result<Enqueued, ServiceError> {
+    let schedule = {
+        let name = name.to_owned();
+        capstats_store::run_blocking(store, move |connection| {
+            schedules::get_schedule(connection, &name)
+        })
+        .await?
+    };
+    let mut job =
+        Job::for_tick(&schedule.job_name, &schedule.name, Utc::now(), today).ok_or_else(|| {
+            ServiceError::InvalidRequest(format!(
+                "schedule `{}` names an unknown job `{}`",
+                schedule.name, schedule.job_name
+            ))
+        })?;
+    match &mut job {
+        Job::Aggregation(aggregation) => {
+            aggregation.trigger = trigger;
+            if let AggregationWork::Due {
+                skip_up_to_date, ..
+            } = &mut aggregation.work
+            {
+                *skip_up_to_date = false;
+            }
+        }
+        Job::Collection(collection) => collection.trigger = trigger,
+        Job::Maintenance(_) => {}
+    }
+    match job {
+        // A refresh opens its session when it starts, and only when something is stale, for
+        // exactly the instances that changed: a session made now could stay pending forever.
+        Job::Aggregation(aggregation)
+            if !matches!(aggregation.work, AggregationWork::RefreshStale) =>
+        {
+            enqueue_aggregation(store, queue, aggregation).await
+        }
+        // Maintenance, collection and refresh jobs open their session (if any) when they start.
+        other => {
+            let job_id = new_job_id();
+            queue
+                .enqueue(&other, &job_id)
+                .await
+                .map_err(ServiceError::Queue)?;
+            Ok(Enqueued {
+                job_id,
+                session_id: None,
+                existing: false,
+            })
+        }
+    }
+}
+
+/// Aggregates the current period of `period_type` at the `scope` levels for every active
+/// instance. While an equal request is queued or running, its session is returned instead of
+/// starting a second run.
+pub async fn aggregate_current(
+    store: &ConnectionPool,
+    queue: &dyn JobQueue,
+    period_type: PeriodType,
+    scope: LevelScope,
+    trigger: Trigger,
+    today: NaiveDate,
+) -> Result<Enqueued, ServiceError> {
+    let work = AggregationWork::Current {
+        logical_date: today,
+        period_type,
+        scope,
+    };
+    let wanted = serde_json::to_value(&work)
+        .map_err(|error| ServiceError::InvalidRequest(error.to_string()))?;
+    let existing = capstats_store::run_blocking(store, move |connection| {
+        sessions::open_session_with_work(connection, &wanted)
+    })
+    .await?;
+    if let Some((session_id, job_id)) = existing {
+        return Ok(Enqueued {
+            job_id: job_id.unwrap_or_default(),
+            session_id: Some(session_id),
+            existing: true,
+        });
+    }
+    let job = AggregationJob {
+        version: PAYLOAD_VERSION,
+        work,
+        trigger,
+        session_id: None,
+    };
+    enqueue_aggregation(store, queue, job).await
+}
+
+/// A schedule with what operators want to know about it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScheduleView {
+    /// The schedule.
+    #[serde(flatten)]
+    pub schedule: Schedule,
+    /// The zone its cron expression is read in.
+    pub effective_time_zone: String,
+    /// Its next tick, unless paused.
+    pub next_run_at: Option<DateTime<Utc>>,
+    /// Its latest enqueued tick.
+    pub last_run_at: Option<DateTime<Utc>>,
+    /// The session of that tick, if its job opened one.
+    pub last_session_id: Option<i64>,
+    /// That session's status.
+    pub last_session_status: Option<SessionStatus>,
+}
+
+/// Every schedule with its next and last runs.
+pub async fn list_schedules(
+    store: &ConnectionPool,
+    business_zone: Tz,
+) -> Result<Vec<ScheduleView>, ServiceError> {
+    let rows = capstats_store::run_blocking(store, |connection| {
+        let mut rows = Vec::new();
+        for schedule in schedules::list_schedules(connection)? {
+            let last = schedules::last_enqueued_tick(connection, &schedule.name)?;
+            let status = match last.as_ref().and_then(|tick| tick.session_id) {
+                Some(id) => Some(sessions::get_session(connection, id)?.status),
+                None => None,
+            };
+            rows.push((schedule, last, status));
+        }
+        Ok::<_, ServiceError>(rows)
+    })
+    .await?;
+    let now = Utc::now();
+    rows.into_iter()
+        .map(|(schedule, last, status)| {
+            let zone = schedule_zone(&schedule, business_zone)?;
+            let next_run_at = if schedule.is_paused {
+                None
+            } else {
+                schedule
+                    .cron_expression
+                    .parse::<CronExpression>()
+                    .ok()
+                    .and_then(|cron| cron.next_after(now, zone))
+            };
+            Ok(ScheduleView {
+                effective_time_zone: zone.name().to_owned(),
+                next_run_at,
+                last_run_at: last.as_ref().map(|tick| tick.tick_at),
+                last_session_id: last.and_then(|tick| tick.session_id),
+                last_session_status: status,
+                schedule,
+            })
+        })
+        .collect()
+}
+
+/// Pauses or resumes a schedule; takes effect at the schedulers' next pass (about a second).
+pub async fn set_paused(
+    store: &ConnectionPool,
+    name: &str,
+    paused: bool,
+) -> Result<Schedule, ServiceError> {
+    let name = name.to_owned();
+    Ok(capstats_store::run_blocking(store, move |connection| {
+        schedules::set_paused(connection, &name, paused)
+    })
+    .await?)
+}
+
+/// Replaces a schedule's cron expression after validating it.
+pub async fn set_cron(
+    store: &ConnectionPool,
+    name: &str,
+    expression: &str,
+) -> Result<Schedule, ServiceError> {
+    let cron: CronExpression = expression.parse()?;
+    let name = name.to_owned();
+    let text = cron.to_string();
+    Ok(capstats_store::run_blocking(store, move |connection| {
+        schedules::set_cron_expression(connection, &name, &text)
+    })
+    .await?)
+}

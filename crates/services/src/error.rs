@@ -1,0 +1,36 @@
+//! The one error type of the use cases.
+
+use capstats_store::StoreError;
+
+/// Why a use case failed. Each variant keeps its cause as the error's `source`, so that the one
+/// place that logs it (the API's error mapping, the worker's job handler, a command's exit)
+/// shows the whole chain.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The database refused or failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The request itself cannot be carried out (an empty date range, no level, a malformed
+    /// cron expression); the text says why and names the offending input.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// An input file is malformed; nothing was written.
+    #[error(transparent)]
+    Import(#[from] crate::import::ImportProblems),
+    /// A batch of samples has bad items; nothing was written.
+    #[error(transparent)]
+    Rejected(#[from] crate::ingest::RejectedBatch),
+    /// A job, schedule or session that does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The job queue did not take a job.
+    #[error("the job queue did not take the job")]
+    Queue(#[source] crate::enqueue::QueueFailure),
+    /// Collector settings or credentials are unusable (a malformed key, an unreadable CA
+    /// file).
+    #[error(transparent)]
+    Collector(#[from] capstats_collectors::CollectorError),
+    /// A task of a collection panicked or was cancelled.
+    #[error("a collection task did not finish")]
+    Task(#[from] tokio::task::JoinError),
+}

@@ -1,0 +1,409 @@
+//! Cron expressions and the ticks a scheduler claims — pure functions, no I/O.
+//!
+//! Expressions have 5 fields (minute precision, Unix style: `minute hour day-of-month month
+//! day-of-week`, day-of-week 0 or 7 = Sunday) or 6 fields (seconds first). Ticks are computed in
+//! the schedule's time zone and handled in UTC.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+use crate::ServiceError;
+
+/// How far back a scheduler looks for ticks missed while every worker was down. Older misfires
+/// are ignored, so that a long outage of a per-second schedule does not need millions of steps.
+pub const MISFIRE_LOOKBACK: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// A validated cron expression.
+#[derive(Clone)]
+pub struct CronExpression {
+    source: String,
+    schedule: cron::Schedule,
+}
+
+impl fmt::Debug for CronExpression {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "CronExpression({:?})", self.source)
+    }
+}
+
+impl fmt::Display for CronExpression {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(&self.source)
+    }
+}
+
+impl PartialEq for CronExpression {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+const DAY_NAMES: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+
+/// Translates a Unix day-of-week field (0–7, 0 and 7 = Sunday) into names, which the `cron`
+/// crate reads unambiguously (its numbers start at 1 = Sunday).
+fn unix_day_of_week(field: &str) -> Result<String, String> {
+    let name = |number: &str| -> Result<&'static str, String> {
+        match number.parse::<usize>() {
+            Ok(day @ 0..=6) => Ok(DAY_NAMES[day]),
+            Ok(7) => Ok("Sun"),
+            Ok(_) => Err(format!("day of week {number} is not between 0 and 7")),
+            // Names, `*` and `?` stay as they are.
+            Err(_) => Ok(""),
+        }
+    };
+    let mut items = Vec::new();
+    for item in field.split(',') {
+        let (range, step) = match item.split_once('/') {
+            Some((range, step)) => (range, Some(step)),
+            None => (item, None),
+        };
+        let translated = match range.split_once('-') {
+            Some((low, high)) => match (name(low)?, name(high)?) {
+                ("", _) | (_, "") => range.to_owned(),
+                (low_name, _) if high == "7" && low != "0" && low != "7" => {
+                    if step.is_some() {
+                        return Err(format!(
+                            "day-of-week range {range} with a step is not supported"
+                        ));
+                    }
+                    items.push(format!("{low_name}-Sat"));
+                    "Sun".to_owned()
+                }
+                (low_name, high_name) => format!("{low_name}-{high_name}"),
+            },
+            None => match name(range)? {
+                "" => range.to_owned(),
+                day => day.to_owned(),
+            },
+        };
+        items.push(match step {
+            Some(step) => format!("{translated}/{step}"),
+            None => translated,
+        });
+    }
+    Ok(items.join(","))
+}
+
+impl FromStr for CronExpression {
+    type Err = ServiceError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let invalid = |reason: String| {
+            ServiceError::InvalidRequest(format!("invalid cron expression `{text}`: {reason}"))
+        };
+        let fields: Vec<&str> = text.split_whitespace().collect();
+        let six_fields = match fields.len() {
+            5 => {
+                let day_of_week = unix_day_of_week(fields[4]).map_err(invalid)?;
+                format!(
+                    "0 {} {} {} {} {day_of_week}",
+                    fields[0], fields[1], fields[2], fields[3]
+                )
+            }
+            // Weekdays are Unix numbers in both forms, so that adding a seconds field never
+            // shifts the days a schedule fires on.
+            6 => {
+                let day_of_week = unix_day_of_week(fields[5]).map_err(invalid)?;
+                format!("{} {day_of_week}", fields[..5].join(" "))
+            }
+            count => {
+                return Err(invalid(format!(
+                    "{count} fields; expected 5 (minute hour day month weekday) or 6 (seconds first)"
+                )));
+            }
+        };
+        let schedule =
+            cron::Schedule::from_str(&six_fields).map_err(|error| invalid(error.to_string()))?;
+        if schedule.upcoming(Utc).next().is_none() {
+            return Err(invalid("it never fires".into()));
+        }
+        Ok(Self {
+            source: fields.join(" "),
+            schedule,
+        })
+    }
+}
+
+impl CronExpression {
+    /// The ticks strictly after `after`, in order, computed in `zone`.
+    pub fn ticks_after(
+        &self,
+        after: DateTime<Utc>,
+        zone: Tz,
+    ) -> impl Iterator<Item = DateTime<Utc>> + '_ {
+        self.schedule
+            .after(&after.with_timezone(&zone))
+            .map(|tick| tick.with_timezone(&Utc))
+    }
+
+    /// The first tick after `after`.
+    pub fn next_after(&self, after: DateTime<Utc>, zone: Tz) -> Option<DateTime<Utc>> {
+        self.ticks_after(after, zone).next()
+    }
+}
+
+/// What a schedule does with ticks missed while no worker was running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MisfirePolicy {
+    /// Run none of them.
+    Skip,
+    /// Run the latest of them once.
+    RunOnce,
+    /// Run the latest `limit` of them, oldest first.
+    CatchUp {
+        /// How many at most.
+        limit: usize,
+    },
+}
+
+impl MisfirePolicy {
+    /// The policy stored as `name` with the schedule's catch-up limit.
+    pub fn from_stored(name: &str, catch_up_limit: i32) -> Result<Self, ServiceError> {
+        match name {
+            "skip" => Ok(Self::Skip),
+            "run_once" => Ok(Self::RunOnce),
+            "catch_up" => Ok(Self::CatchUp {
+                limit: usize::try_from(catch_up_limit.max(1)).unwrap_or(1),
+            }),
+            other => Err(ServiceError::InvalidRequest(format!(
+                "unknown misfire policy `{other}`; expected skip, run_once or catch_up"
+            ))),
+        }
+    }
+}
+
+/// The ticks a scheduler should claim now.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TickPlan {
+    /// Ticks to claim and enqueue, oldest first.
+    pub enqueue: Vec<DateTime<Utc>>,
+    /// A missed tick to record as skipped (the latest one), so that the cursor moves past it.
+    pub skip: Option<DateTime<Utc>>,
+}
+
+/// Plans the ticks of a schedule after `cursor` (its latest claimed tick, or the instant from
+/// which it counts) up to `now`. Ticks at most `grace` old are on time and always enqueued;
+/// older ones were missed and follow `policy`. Misfires older than [`MISFIRE_LOOKBACK`] are
+/// ignored.
+pub fn plan_ticks(
+    cron: &CronExpression,
+    zone: Tz,
+    policy: MisfirePolicy,
+    cursor: DateTime<Utc>,
+    now: DateTime<Utc>,
+    grace: Duration,
+) -> TickPlan {
+    let lookback = chrono::Duration::from_std(MISFIRE_LOOKBACK).expect("a week fits");
+    let grace = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::zero());
+    let start = cursor.max(now - lookback);
+    let on_time_from = now - grace;
+    let keep_missed = match policy {
+        MisfirePolicy::Skip | MisfirePolicy::RunOnce => 1,
+        MisfirePolicy::CatchUp { limit } => limit,
+    };
+    let mut missed = std::collections::VecDeque::with_capacity(keep_missed);
+    let mut plan = TickPlan::default();
+    for tick in cron.ticks_after(start, zone) {
+        if tick > now {
+            break;
+        }
+        if tick >= on_time_from {
+            plan.enqueue.push(tick);
+        } else {
+            if missed.len() == keep_missed {
+                missed.pop_front();
+            }
+            missed.push_back(tick);
+        }
+    }
+    match policy {
+        MisfirePolicy::Skip => plan.skip = missed.pop_back(),
+        MisfirePolicy::RunOnce | MisfirePolicy::CatchUp { .. } => {
+            let mut enqueue: Vec<_> = missed.into_iter().collect();
+            enqueue.append(&mut plan.enqueue);
+            plan.enqueue = enqueue;
+        }
+    }
+    plan
+}
+
+/// Parses a duration such as `7d`, `12h` or `30m` (for `jobs prune --older-than`).
+pub fn parse_duration(text: &str) -> Result<Duration, ServiceError> {
+    humantime::parse_duration(text).map_err(|error| {
+        ServiceError::InvalidRequest(format!(
+            "`{text}` is not a duration like 7d, 12h or 30m: {error}"
+        ))
+    })
+}
+
+/// The zone a schedule's cron expression is read in.
+pub fn schedule_zone(
+    schedule: &capstats_store::schedules::Schedule,
+    business: Tz,
+) -> Result<Tz, ServiceError> {
+    match &schedule.time_zone {
+        None => Ok(business),
+        Some(name) => name.parse().map_err(|_| {
+            ServiceError::InvalidRequest(format!(
+                "schedule `{}` has an unknown time zone `{name}`",
+                schedule.name
+            ))
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn five_fields_mean_minutes_and_unix_weekdays() {
+        let cron: CronExpression = "0 4 * * *".parse().unwrap();
+        let zone = chrono_tz::Asia::Shanghai;
+        // 04:00 in Shanghai is 20:00 UTC the day before.
+        assert_eq!(
+            cron.next_after(at("2026-11-26T12:00:00Z"), zone),
+            Some(at("2026-11-26T20:00:00Z"))
+        );
+        // Unix weekday 1 is Monday; 2026-11-30 is a Monday.
+        let monday: CronExpression = "30 9 * * 1".parse().unwrap();
+        assert_eq!(
+            monday.next_after(at("2026-11-26T00:00:00Z"), chrono_tz::UTC),
+            Some(at("2026-11-30T09:30:00Z"))
+        );
+        let weekend: CronExpression = "0 12 * * 6-7".parse().unwrap();
+        let ticks: Vec<_> = weekend
+            .ticks_after(at("2026-11-26T00:00:00Z"), chrono_tz::UTC)
+            .take(2)
+            .collect();
+        assert_eq!(
+            ticks,
+            vec![at("2026-11-28T12:00:00Z"), at("2026-11-29T12:00:00Z")]
+        );
+        let sunday_zero: CronExpression = "0 12 * * 0".parse().unwrap();
+        assert_eq!(
+            sunday_zero.next_after(at("2026-11-26T00:00:00Z"), chrono_tz::UTC),
+            Some(at("2026-11-29T12:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn six_fields_have_seconds_first() {
+        let cron: CronExpression = "*/2 * * * * *".parse().unwrap();
+        let ticks: Vec<_> = cron
+            .ticks_after(at("2026-11-26T00:00:00Z"), chrono_tz::UTC)
+            .take(2)
+            .collect();
+        assert_eq!(
+            ticks,
+            vec![at("2026-11-26T00:00:02Z"), at("2026-11-26T00:00:04Z")]
+        );
+        // Weekdays are Unix numbers as in the five-field form: 1-5 is Monday to Friday.
+        let weekdays: CronExpression = "0 30 9 * * 1-5".parse().unwrap();
+        let ticks: Vec<_> = weekdays
+            .ticks_after(at("2026-11-27T12:00:00Z"), chrono_tz::UTC)
+            .take(2)
+            .collect();
+        // 2026-11-27 is a Friday: the next runs are Monday and Tuesday.
+        assert_eq!(
+            ticks,
+            vec![at("2026-11-30T09:30:00Z"), at("2026-12-01T09:30:00Z")]
+        );
+        let five: CronExpression = "30 9 * * 0".parse().unwrap();
+        let six: CronExpression = "0 30 9 * * 0".parse().unwrap();
+        assert_eq!(
+            five.next_after(at("2026-11-27T12:00:00Z"), chrono_tz::UTC),
+            six.next_after(at("2026-11-27T12:00:00Z"), chrono_tz::UTC)
+        );
+    }
+
+    #[test]
+    fn bad_expressions_are_explained() {
+        for (text, expected) in [
+            ("* * *", "3 fields"),
+            ("61 * * * *", "invalid cron expression `61 * * * *`"),
+            ("0 0 * * 9", "day of week 9"),
+            ("0 0 31 2 *", "never fires"),
+        ] {
+            let error = text.parse::<CronExpression>().unwrap_err().to_string();
+            assert!(error.contains(expected), "{text}: {error}");
+        }
+    }
+
+    #[test]
+    fn on_time_ticks_are_enqueued_and_missed_ones_follow_the_policy() {
+        let every_two: CronExpression = "*/2 * * * * *".parse().unwrap();
+        let zone = chrono_tz::UTC;
+        let cursor = at("2026-11-26T00:00:00Z");
+        let now = at("2026-11-26T00:00:11Z");
+        let grace = Duration::from_secs(3);
+        // Ticks 2, 4, 6 are missed (older than 8 s), 8 and 10 are on time.
+        let plan = |policy| plan_ticks(&every_two, zone, policy, cursor, now, grace);
+        assert_eq!(
+            plan(MisfirePolicy::Skip),
+            TickPlan {
+                enqueue: vec![at("2026-11-26T00:00:08Z"), at("2026-11-26T00:00:10Z")],
+                skip: Some(at("2026-11-26T00:00:06Z")),
+            }
+        );
+        assert_eq!(
+            plan(MisfirePolicy::RunOnce).enqueue,
+            vec![
+                at("2026-11-26T00:00:06Z"),
+                at("2026-11-26T00:00:08Z"),
+                at("2026-11-26T00:00:10Z")
+            ]
+        );
+        assert_eq!(
+            plan(MisfirePolicy::CatchUp { limit: 2 }).enqueue,
+            vec![
+                at("2026-11-26T00:00:04Z"),
+                at("2026-11-26T00:00:06Z"),
+                at("2026-11-26T00:00:08Z"),
+                at("2026-11-26T00:00:10Z")
+            ]
+        );
+        // Nothing due: nothing planned.
+        assert_eq!(
+            plan_ticks(&every_two, zone, MisfirePolicy::RunOnce, now, now, grace),
+            TickPlan::default()
+        );
+    }
+
+    #[test]
+    fn misfires_older_than_the_lookback_are_ignored() {
+        let daily: CronExpression = "0 4 * * *".parse().unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap();
+        let cursor = now - chrono::Duration::days(30);
+        let plan = plan_ticks(
+            &daily,
+            chrono_tz::UTC,
+            MisfirePolicy::CatchUp { limit: 100 },
+            cursor,
+            now,
+            Duration::from_secs(60),
+        );
+        assert_eq!(plan.enqueue.len(), 7);
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(
+            parse_duration("7d").unwrap(),
+            Duration::from_secs(7 * 86_400)
+        );
+        assert!(parse_duration("soon").is_err());
+    }
+}

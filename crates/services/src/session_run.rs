@@ -1,0 +1,157 @@
+//! The life cycle of a run's sync session, written once for every kind of run (current, due,
+//! refresh, backfill, collection): open the session — adopting the one created when the job
+//! was enqueued while it is still pending, else creating one — start and finish its records,
+//! send heartbeats, honour cancellation, and end it: finished (its records roll up into the
+//! status) or failed with the real error.
+//!
+//! The transitions themselves are `capstats_sync_session`'s rules, which `store::sessions`
+//! applies in SQL; this type only decides which of them a run takes and when.
+
+use capstats_capacity_model::InstanceId;
+use capstats_store::sessions::{self, JobSessionStart, NewSession, RecordOutcome};
+use capstats_store::{PgConnection, StoreError, schedules};
+use capstats_sync_session::{Counters, SessionStatus};
+
+/// How a run comes to its session.
+#[derive(Debug, Clone)]
+pub struct SessionRequest {
+    /// The session created when the job was enqueued, adopted while it is still pending.
+    pub adopt: Option<i64>,
+    /// The session to create when there is none to adopt.
+    pub new: NewSession,
+    /// The records of a created session, one per instance.
+    pub instances: Vec<(InstanceId, String)>,
+    /// Whether a schedule's tick started the run: the tick (found by the session's job id)
+    /// then points at the created session.
+    pub link_tick: bool,
+}
+
+/// What opening found.
+#[derive(Debug)]
+pub enum OpenedRun {
+    /// Run, recording into this session.
+    Run(SessionRun),
+    /// The session was cancelled while its job was queued: nothing is to run.
+    Cancelled(i64),
+}
+
+/// A run's session while the run goes on. It is only an id: every step takes the connection
+/// the run works on, so that synchronous runs (on their own connection) and asynchronous ones
+/// (one pooled connection per step) share it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionRun {
+    id: i64,
+}
+
+impl SessionRun {
+    /// Opens the session of a run on `worker_name`: the pending session of `request.adopt`,
+    /// else a new one with `request.instances` as its records. A session cancelled while
+    /// queued is not replaced; one an earlier attempt ended is (the retry records itself
+    /// anew).
+    pub fn open(
+        connection: &mut PgConnection,
+        worker_name: &str,
+        request: &SessionRequest,
+    ) -> Result<OpenedRun, StoreError> {
+        if let Some(id) = request.adopt {
+            match sessions::start_job_session(connection, id, worker_name)? {
+                JobSessionStart::Started => return Ok(OpenedRun::Run(Self { id })),
+                JobSessionStart::Cancelled => {
+                    tracing::info!(
+                        session_id = id,
+                        "the session was cancelled while queued; not running"
+                    );
+                    return Ok(OpenedRun::Cancelled(id));
+                }
+                JobSessionStart::Ended(status) => {
+                    tracing::warn!(
+                        session_id = id,
+                        %status,
+                        "the session of this job has already ended; opening a new one"
+                    );
+                }
+                JobSessionStart::Missing => {}
+            }
+        }
+        let id = sessions::create_session(connection, &request.new, &request.instances)?;
+        sessions::start_session(connection, id, worker_name)?;
+        if let (true, Some(job_id)) = (request.link_tick, request.new.job_id.as_deref()) {
+            schedules::link_tick_session(connection, job_id, id)?;
+        }
+        Ok(OpenedRun::Run(Self { id }))
+    }
+
+    /// The session's id.
+    pub fn id(self) -> i64 {
+        self.id
+    }
+
+    /// The instances of the session's records, by id.
+    pub fn instance_ids(
+        self,
+        connection: &mut PgConnection,
+    ) -> Result<Vec<InstanceId>, StoreError> {
+        Ok(sessions::session_records(connection, self.id)?
+            .into_iter()
+            .map(|record| record.instance_id)
+            .collect())
+    }
+
+    /// Marks the records of `instance_ids` as running; returns the session's counters.
+    pub fn start_records(
+        self,
+        connection: &mut PgConnection,
+        instance_ids: &[InstanceId],
+    ) -> Result<Counters, StoreError> {
+        sessions::start_records(connection, self.id, instance_ids)
+    }
+
+    /// Stores the final outcome of records; returns the session's counters.
+    pub fn finish_records(
+        self,
+        connection: &mut PgConnection,
+        outcomes: &[RecordOutcome],
+    ) -> Result<Counters, StoreError> {
+        sessions::finish_records(connection, self.id, outcomes)
+    }
+
+    /// Records that the run is alive.
+    pub fn heartbeat(self, connection: &mut PgConnection) -> Result<(), StoreError> {
+        sessions::heartbeat(connection, self.id)
+    }
+
+    /// Whether somebody asked the run to stop; checked between work items.
+    pub fn cancel_requested(self, connection: &mut PgConnection) -> Result<bool, StoreError> {
+        sessions::cancel_requested(connection, self.id)
+    }
+
+    /// Ends the session: its records roll up into the final status, which is returned.
+    pub fn finish(self, connection: &mut PgConnection) -> Result<SessionStatus, StoreError> {
+        sessions::finish_session(connection, self.id)
+    }
+
+    /// Ends the session as failed by `error` (the whole cause chain becomes its error
+    /// message; open records fail with it). Should even that fail — the database is gone —
+    /// the sweeper closes the session once its heartbeats stop; the failure to close is
+    /// logged here, the run's own error is the caller's to report.
+    pub fn fail(self, connection: &mut PgConnection, error: &(dyn std::error::Error + 'static)) {
+        self.fail_because(connection, &Self::failure_reason(error));
+    }
+
+    /// The error message [`SessionRun::fail`] records for `error`: its whole cause chain.
+    pub fn failure_reason(error: &(dyn std::error::Error + 'static)) -> String {
+        format!("run stopped: {}", capstats_store::error_chain(error))
+    }
+
+    /// [`SessionRun::fail`] with the reason already written (for a run that must hand its
+    /// error on while the session is closed elsewhere, as the collection's tasks do).
+    pub fn fail_because(self, connection: &mut PgConnection, reason: &str) {
+        if let Err(closing) = sessions::fail_session(connection, self.id, reason) {
+            tracing::error!(
+                session_id = self.id,
+                error = %capstats_store::error_chain(&closing),
+                "could not close the session after an error; the sweeper will"
+            );
+        }
+    }
+}

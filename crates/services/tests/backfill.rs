@@ -1,0 +1,243 @@
+//! Backfills recorded as sessions, and seeded demo data, against a real database.
+
+use capstats_aggregation_core::AggregationEngine;
+use capstats_capacity_model::{AggregationLevel, PeriodType};
+use capstats_services::NoProgress;
+use capstats_services::backfill::{BackfillRequest, run_backfill};
+use capstats_services::seed::{SeedOptions, seed_demo};
+use capstats_sync_session::{RecordStatus, SessionStatus, SyncType};
+use chrono::NaiveDate;
+
+fn seed_options() -> SeedOptions {
+    SeedOptions {
+        instances: 3,
+        databases_per_instance: 4,
+        days: 120,
+        end_date: NaiveDate::from_ymd_opt(2025, 3, 31).unwrap(),
+        seed: 11,
+    }
+}
+
+#[test]
+fn seeding_twice_writes_the_same_data() {
+    let database = capstats_test_support::TestDatabase::new();
+    let mut connection = database.connection();
+    let first = seed_demo(&mut connection, &seed_options(), &NoProgress).unwrap();
+    assert_eq!(first.instances, 3);
+    assert!(first.samples > 1000, "{first:?}");
+    let instances = capstats_store::instances::active_instances(&mut connection).unwrap();
+    assert_eq!(instances.len(), 3);
+    assert_eq!(instances[0].name, "demo-mysql-001");
+    let second = seed_demo(&mut connection, &seed_options(), &NoProgress).unwrap();
+    assert_eq!(first.samples, second.samples);
+    assert_eq!(
+        capstats_store::instances::active_instances(&mut connection)
+            .unwrap()
+            .len(),
+        3
+    );
+}
+
+#[test]
+fn a_backfill_records_a_completed_session_and_writes_what_the_engine_computes() {
+    let database = capstats_test_support::TestDatabase::new();
+    let mut connection = database.connection();
+    seed_demo(&mut connection, &seed_options(), &NoProgress).unwrap();
+    let from = NaiveDate::from_ymd_opt(2024, 12, 2).unwrap();
+    let to = NaiveDate::from_ymd_opt(2025, 3, 31).unwrap();
+    let pool = database.pool(3);
+    let report = run_backfill(
+        &pool,
+        &BackfillRequest {
+            period_type: PeriodType::Weekly,
+            from,
+            to,
+            levels: AggregationLevel::ALL.to_vec(),
+            triggered_by: "test".into(),
+            sync_type: SyncType::ManualTask,
+            parallelism: 2,
+        },
+        &NoProgress,
+    )
+    .unwrap();
+    assert_eq!(report.status, SessionStatus::Completed);
+    assert_eq!(report.periods, 18);
+    assert!(report.rows_written > 0);
+
+    let session =
+        capstats_store::sessions::get_session(&mut connection, report.session_id).unwrap();
+    assert_eq!(session.status, SessionStatus::Completed);
+    assert_eq!(session.total_instances, 3);
+    assert_eq!(session.successful_instances, 3);
+    assert_eq!(session.progress_percentage.to_string(), "100.00");
+    let records =
+        capstats_store::sessions::session_records(&mut connection, report.session_id).unwrap();
+    assert!(
+        records
+            .iter()
+            .all(|record| record.status == RecordStatus::Completed)
+    );
+    let written: i64 = records.iter().map(|record| record.items_synced).sum();
+    assert_eq!(written as u64, report.rows_written);
+    let detail = records[0].detail.as_ref().unwrap();
+    assert_eq!(detail.version, 1);
+    // Two batches of weeks, run two at a time, for each level.
+    assert_eq!(detail.periods.len(), 4, "one outcome per level and batch");
+
+    let mut engine = AggregationEngine::new();
+    let samples = capstats_store::samples::load_database_samples(&mut connection).unwrap();
+    for sample in samples {
+        engine.record(sample).unwrap();
+    }
+    let expected = engine
+        .aggregate_range(PeriodType::Weekly, from, to)
+        .unwrap();
+    let mut stored = capstats_store::aggregates::database_aggregates_between(
+        &mut connection,
+        PeriodType::Weekly,
+        from,
+        to,
+    )
+    .unwrap();
+    let mut expected_databases = expected.databases;
+    let key = |row: &capstats_capacity_model::DatabaseSizeAggregate| {
+        (
+            row.period.start(),
+            row.instance_id,
+            row.database_name.clone(),
+        )
+    };
+    stored.sort_by_key(key);
+    expected_databases.sort_by_key(key);
+    assert_eq!(stored, expected_databases);
+    assert_eq!(
+        capstats_store::aggregates::instance_aggregates_between(
+            &mut connection,
+            PeriodType::Weekly,
+            from,
+            to
+        )
+        .unwrap(),
+        expected.instances
+    );
+
+    // The ledger knows every period as computed by this session.
+    let entries = capstats_store::ledger::entries_between(
+        &mut connection,
+        AggregationLevel::Instance,
+        PeriodType::Weekly,
+        from,
+        to,
+    )
+    .unwrap();
+    assert_eq!(entries.len(), 18);
+    assert!(
+        entries.iter().all(|entry| entry.is_up_to_date()
+            && entry.computed_by_session_id == Some(report.session_id))
+    );
+
+    // Running it again changes nothing but calculated_at.
+    let again = run_backfill(
+        &pool,
+        &BackfillRequest {
+            period_type: PeriodType::Weekly,
+            from,
+            to,
+            levels: AggregationLevel::ALL.to_vec(),
+            triggered_by: "test".into(),
+            sync_type: SyncType::ManualTask,
+            parallelism: 2,
+        },
+        &NoProgress,
+    )
+    .unwrap();
+    assert_eq!(again.rows_written, report.rows_written);
+    assert_eq!(again.rows_deleted, 0);
+    let mut restored = capstats_store::aggregates::database_aggregates_between(
+        &mut connection,
+        PeriodType::Weekly,
+        from,
+        to,
+    )
+    .unwrap();
+    restored.sort_by_key(key);
+    assert_eq!(restored, stored);
+}
+
+#[test]
+fn a_backfill_rejects_an_empty_range() {
+    let database = capstats_test_support::TestDatabase::new();
+    let error = run_backfill(
+        &database.pool(2),
+        &BackfillRequest {
+            period_type: PeriodType::Yearly,
+            from: NaiveDate::from_ymd_opt(2025, 1, 2).unwrap(),
+            to: NaiveDate::from_ymd_opt(2025, 12, 31).unwrap(),
+            levels: AggregationLevel::ALL.to_vec(),
+            triggered_by: "test".into(),
+            sync_type: SyncType::ManualTask,
+            parallelism: 2,
+        },
+        &NoProgress,
+    )
+    .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "no yearly period starts between 2025-01-02 and 2025-12-31"
+    );
+}
+
+#[test]
+fn a_backfill_sends_heartbeats_while_a_batch_waits() {
+    use diesel::connection::SimpleConnection;
+    let database = capstats_test_support::TestDatabase::new();
+    let mut connection = database.connection();
+    seed_demo(&mut connection, &seed_options(), &NoProgress).unwrap();
+    // Hold the lock of one month the backfill computes, so that its batch waits.
+    let march = capstats_capacity_model::Period::containing(
+        PeriodType::Monthly,
+        NaiveDate::from_ymd_opt(2025, 3, 1).unwrap(),
+    );
+    let mut holder = database.connection();
+    holder.batch_execute("BEGIN").unwrap();
+    capstats_store::ledger::lock_periods(&mut holder, AggregationLevel::Database, &[march])
+        .unwrap();
+    let pool = database.pool(2);
+    let backfill = std::thread::spawn(move || {
+        run_backfill(
+            &pool,
+            &BackfillRequest {
+                period_type: PeriodType::Monthly,
+                from: NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
+                to: NaiveDate::from_ymd_opt(2025, 3, 31).unwrap(),
+                levels: vec![AggregationLevel::Database],
+                triggered_by: "test".into(),
+                sync_type: SyncType::ManualTask,
+                parallelism: 1,
+            },
+            &NoProgress,
+        )
+    });
+    // The batch waits; the session's heartbeat still moves on.
+    let started = std::time::Instant::now();
+    let heartbeat_moved = loop {
+        let sessions = capstats_store::sessions::list_sessions(&mut connection, 1, 0).unwrap();
+        let session = sessions.into_iter().next();
+        if let Some(session) = session
+            && let (Some(started_at), Some(heartbeat_at)) =
+                (session.started_at, session.heartbeat_at)
+            && heartbeat_at - started_at >= chrono::Duration::seconds(4)
+        {
+            break session.status == SessionStatus::Running;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "no heartbeat while the batch waited"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert!(heartbeat_moved);
+    holder.batch_execute("COMMIT").unwrap();
+    let report = backfill.join().unwrap().unwrap();
+    assert_eq!(report.status, SessionStatus::Completed);
+}

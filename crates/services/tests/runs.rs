@@ -1,0 +1,527 @@
+//! Aggregation runs in-process against a real database: due periods and the skip rule, the
+//! manual current-period run and its de-duplication, stale refresh of exactly the changed
+//! instances, and partition maintenance.
+
+use chrono::{Days, NaiveDate, Utc};
+use diesel::prelude::*;
+
+use capstats_aggregation_core::AggregationEngine;
+use capstats_capacity_model::{Period, PeriodType};
+use capstats_services::NoProgress;
+use capstats_services::payloads::{
+    AggregationJob, AggregationWork, LevelScope, PAYLOAD_VERSION, Trigger,
+};
+use capstats_services::runs::{RunSettings, execute, plan_due};
+use capstats_sync_session::SessionStatus;
+
+/// The job store's schema: the queued runs here go through the real job store.
+const JOB_STORE: capstats_test_support::TemplateSetup = capstats_test_support::TemplateSetup {
+    name: "job_store",
+    run: |url| capstats_queue::job_store::setup_blocking(url).map_err(|error| error.chain()),
+};
+
+fn database() -> capstats_test_support::TestDatabase {
+    capstats_test_support::TestDatabase::with_setup(&JOB_STORE)
+}
+
+fn settings() -> RunSettings {
+    RunSettings {
+        chunk_size: 2,
+        chunk_pause: std::time::Duration::ZERO,
+        catch_up_periods: 3,
+        retention_months: 0,
+        period_types: PeriodType::ALL.to_vec(),
+    }
+}
+
+fn seed(connection: &mut capstats_store::PgConnection, end: NaiveDate) {
+    capstats_services::seed::seed_demo(
+        connection,
+        &capstats_services::seed::SeedOptions {
+            instances: 3,
+            databases_per_instance: 3,
+            days: 100,
+            end_date: end,
+            seed: 3,
+        },
+        &NoProgress,
+    )
+    .unwrap();
+}
+
+fn job(work: AggregationWork) -> AggregationJob {
+    AggregationJob {
+        version: PAYLOAD_VERSION,
+        work,
+        trigger: Trigger::Schedule {
+            schedule_name: "aggregate_capacity".into(),
+            tick_at: Utc::now(),
+        },
+        session_id: None,
+    }
+}
+
+/// Asks for the current month at both levels, as the API's "aggregate now" does.
+async fn current_month(
+    pool: &capstats_store::ConnectionPool,
+    job_store: &capstats_queue::PostgresQueue,
+    today: NaiveDate,
+) -> capstats_services::control::Enqueued {
+    capstats_services::control::aggregate_current(
+        pool,
+        job_store,
+        PeriodType::Monthly,
+        LevelScope::All,
+        capstats_services::payloads::Trigger::manual("api:test", None),
+        today,
+    )
+    .await
+    .unwrap()
+}
+
+#[test]
+fn scheduled_runs_compute_due_periods_once_and_run_now_recomputes() {
+    let database = database();
+    let mut connection = database.connection();
+    let today = NaiveDate::from_ymd_opt(2026, 4, 2).unwrap();
+    seed(&mut connection, today - Days::new(1));
+    let scheduled = job(AggregationWork::Due {
+        logical_date: today,
+        skip_up_to_date: true,
+    });
+    let first = execute(&mut connection, &scheduled, "", "test", &settings()).unwrap();
+    assert_eq!(first.status, SessionStatus::Completed);
+    // Three daily, weekly and monthly periods, two quarters (data starts in late December),
+    // one year — at both levels — in consecutive runs.
+    assert!(first.rows_written > 0);
+    let planned = plan_due(&mut connection, today, &PeriodType::ALL, 3, true, None).unwrap();
+    assert!(planned.is_empty(), "everything is up to date: {planned:?}");
+    let second = execute(&mut connection, &scheduled, "", "test", &settings()).unwrap();
+    assert_eq!((second.items, second.rows_written), (0, 0));
+    // Run now recomputes the last complete period of every type anyway.
+    let forced = plan_due(&mut connection, today, &PeriodType::ALL, 3, false, None).unwrap();
+    assert_eq!(forced.len(), 2 * PeriodType::ALL.len());
+    for item in &forced {
+        assert_eq!(
+            item.periods,
+            vec![Period::last_complete(item.periods[0].period_type(), today)]
+        );
+    }
+    // Periods starting before the retention's first month are never due: with February kept
+    // on, the first quarter and 2025 are left alone, March is recomputed.
+    let kept = plan_due(
+        &mut connection,
+        today,
+        &PeriodType::ALL,
+        3,
+        false,
+        NaiveDate::from_ymd_opt(2026, 2, 1),
+    )
+    .unwrap();
+    let types: Vec<PeriodType> = kept
+        .iter()
+        .map(|item| item.periods[0].period_type())
+        .collect();
+    assert_eq!(
+        types,
+        [PeriodType::Daily, PeriodType::Weekly, PeriodType::Monthly].repeat(2)
+    );
+    // Only the enabled period types are planned.
+    let only = plan_due(
+        &mut connection,
+        today,
+        &[PeriodType::Monthly, PeriodType::Yearly],
+        3,
+        false,
+        None,
+    )
+    .unwrap();
+    let types: Vec<PeriodType> = only
+        .iter()
+        .map(|item| item.periods[0].period_type())
+        .collect();
+    assert_eq!(types, [PeriodType::Monthly, PeriodType::Yearly].repeat(2));
+    // Records were finished per chunk, with every instance completed.
+    let session =
+        capstats_store::sessions::get_session(&mut connection, first.session_id.unwrap()).unwrap();
+    assert_eq!(session.successful_instances, 3);
+    assert_eq!(
+        session.sync_type,
+        capstats_sync_session::SyncType::ScheduledTask
+    );
+}
+
+#[test]
+fn a_current_period_run_is_deduplicated_while_queued() {
+    let database = database();
+    let mut connection = database.connection();
+    let today = Utc::now().date_naive();
+    seed(&mut connection, today);
+    let pool = database.pool(2);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (first, second, other, payload) = runtime.block_on(async {
+        let job_store = capstats_queue::PostgresQueue::connect(&database.url(), 2, 3)
+            .await
+            .unwrap();
+        let request = |period_type, scope| {
+            capstats_services::control::aggregate_current(
+                &pool,
+                &job_store,
+                period_type,
+                scope,
+                capstats_services::payloads::Trigger::manual("api:test", None),
+                today,
+            )
+        };
+        let first = request(PeriodType::Monthly, LevelScope::All).await.unwrap();
+        let second = request(PeriodType::Monthly, LevelScope::All).await.unwrap();
+        let other = request(PeriodType::Monthly, LevelScope::Database)
+            .await
+            .unwrap();
+        let payload = capstats_queue::job_store::list_jobs(job_store.pool(), None, None, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|job| job.id == first.job_id)
+            .expect("the job was pushed")
+            .payload;
+        (first, second, other, payload)
+    });
+    assert!(!first.existing);
+    assert!(second.existing);
+    assert_eq!(second.session_id, first.session_id);
+    assert_eq!(second.job_id, first.job_id);
+    assert!(!other.existing);
+    assert_ne!(other.session_id, first.session_id);
+
+    // What a worker does with the job: start the pending session and compute the month.
+    let queued: AggregationJob = serde_json::from_value(payload).unwrap();
+    let report = execute(&mut connection, &queued, &first.job_id, "test", &settings()).unwrap();
+    assert_eq!(report.session_id, first.session_id);
+    assert_eq!(report.status, SessionStatus::Completed);
+    let month = Period::current(PeriodType::Monthly, today);
+    let mut engine = AggregationEngine::new();
+    for sample in capstats_store::samples::load_database_samples(&mut connection).unwrap() {
+        engine.record(sample).unwrap();
+    }
+    assert_eq!(
+        capstats_store::aggregates::instance_aggregates_between(
+            &mut connection,
+            PeriodType::Monthly,
+            month.start(),
+            month.start()
+        )
+        .unwrap(),
+        engine.instance_aggregates(month).unwrap()
+    );
+    // Done: an equal request now starts a new run.
+    let again = runtime.block_on(async {
+        let job_store = capstats_queue::PostgresQueue::connect(&database.url(), 2, 3)
+            .await
+            .unwrap();
+        current_month(&pool, &job_store, today).await
+    });
+    assert!(!again.existing);
+}
+
+#[test]
+fn a_run_cancelled_while_queued_never_runs_and_a_refresh_run_now_leaves_no_pending_session() {
+    let database = database();
+    let mut connection = database.connection();
+    let today = Utc::now().date_naive();
+    seed(&mut connection, today);
+    let pool = database.pool(2);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (queued, refresh) = runtime.block_on(async {
+        let job_store = capstats_queue::PostgresQueue::connect(&database.url(), 2, 3)
+            .await
+            .unwrap();
+        let queued = current_month(&pool, &job_store, today).await;
+        let refresh = capstats_services::control::run_schedule_now(
+            &pool,
+            &job_store,
+            "refresh_stale_periods",
+            capstats_services::payloads::Trigger::manual("api:test", None),
+            today,
+        )
+        .await
+        .unwrap();
+        let jobs = capstats_queue::job_store::list_jobs(job_store.pool(), None, None, 10)
+            .await
+            .unwrap();
+        let payload = |id: &str| {
+            jobs.iter()
+                .find(|job| job.id == id)
+                .expect("the job was pushed")
+                .payload
+                .clone()
+        };
+        (
+            (queued.clone(), payload(&queued.job_id)),
+            (refresh.clone(), payload(&refresh.job_id)),
+        )
+    });
+
+    // Cancelled before any worker took it: the worker that takes it computes nothing.
+    let session_id = queued.0.session_id.unwrap();
+    assert_eq!(
+        capstats_store::sessions::request_cancel(&mut connection, session_id).unwrap(),
+        SessionStatus::Cancelled
+    );
+    let job: AggregationJob = serde_json::from_value(queued.1).unwrap();
+    let report = execute(&mut connection, &job, &queued.0.job_id, "test", &settings()).unwrap();
+    assert_eq!(
+        (report.session_id, report.status, report.rows_written),
+        (Some(session_id), SessionStatus::Cancelled, 0)
+    );
+    let session = capstats_store::sessions::get_session(&mut connection, session_id).unwrap();
+    assert_eq!(session.status, SessionStatus::Cancelled);
+    assert!(
+        aggregate_rows(&mut connection).is_empty(),
+        "nothing was aggregated"
+    );
+    let sessions: i64 = diesel::sql_query("SELECT count(*) AS count FROM sync_sessions")
+        .get_result::<Count>(&mut connection)
+        .unwrap()
+        .count;
+    assert_eq!(sessions, 1, "no replacement session was opened");
+
+    // Run now of the stale refresh: no session up front, and none when nothing is stale.
+    assert_eq!(refresh.0.session_id, None);
+    let job: AggregationJob = serde_json::from_value(refresh.1).unwrap();
+    let report = execute(
+        &mut connection,
+        &job,
+        &refresh.0.job_id,
+        "test",
+        &settings(),
+    )
+    .unwrap();
+    assert_eq!(report.session_id, None);
+    let pending: i64 = diesel::sql_query(
+        "SELECT count(*) AS count FROM sync_sessions WHERE status IN ('pending', 'running')",
+    )
+    .get_result::<Count>(&mut connection)
+    .unwrap()
+    .count;
+    assert_eq!(pending, 0);
+}
+
+/// A `count(*)` read with `sql_query`.
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    count: i64,
+}
+
+#[test]
+fn refresh_recomputes_exactly_the_instances_with_late_samples() {
+    let database = database();
+    let mut connection = database.connection();
+    let today = NaiveDate::from_ymd_opt(2026, 4, 2).unwrap();
+    seed(&mut connection, today - Days::new(1));
+    execute(
+        &mut connection,
+        &job(AggregationWork::Due {
+            logical_date: today,
+            skip_up_to_date: true,
+        }),
+        "",
+        "test",
+        &settings(),
+    )
+    .unwrap();
+    let before = aggregate_rows(&mut connection);
+
+    // A late, corrected sample for one database of the first instance, in March.
+    let instance = capstats_store::instances::active_instances(&mut connection).unwrap()[0].clone();
+    let mut late = capstats_store::samples::load_database_samples(&mut connection)
+        .unwrap()
+        .into_iter()
+        .find(|sample| {
+            sample.instance_id == instance.id
+                && sample.collected_date == NaiveDate::from_ymd_opt(2026, 3, 10).unwrap()
+        })
+        .unwrap();
+    late.size_mb += 1_000_000;
+    late.data_size_mb = None;
+    late.log_size_mb = None;
+    capstats_store::samples::write_database_samples(
+        &mut connection,
+        &[capstats_store::samples::NewDatabaseSample {
+            sample: late.clone(),
+            collected_at: Utc::now(),
+        }],
+    )
+    .unwrap();
+    let stale = capstats_store::ledger::stale_entries(&mut connection, 100).unwrap();
+    assert!(!stale.is_empty());
+    assert!(
+        stale
+            .iter()
+            .all(|entry| entry.stale_instance_ids == vec![instance.id])
+    );
+
+    let report = execute(
+        &mut connection,
+        &job(AggregationWork::RefreshStale),
+        "",
+        "test",
+        &settings(),
+    )
+    .unwrap();
+    assert_eq!(report.status, SessionStatus::Completed);
+    assert!(
+        capstats_store::ledger::stale_entries(&mut connection, 100)
+            .unwrap()
+            .is_empty()
+    );
+    let after = aggregate_rows(&mut connection);
+
+    // Only rows of that instance changed: in the periods containing 2026-03-10 (new sizes),
+    // and in the periods right after them (their changes compare with the changed periods).
+    // Nothing else was touched, not even calculated_at.
+    assert_eq!(before.len(), after.len());
+    let (mut containing, mut following) = (0, 0);
+    for (key, old) in &before {
+        let new = &after[key];
+        let period = Period::starting_on(key.1.parse().unwrap(), key.2).unwrap();
+        let ours = key.0 == instance.id.0;
+        if ours && period.contains(late.collected_date) {
+            assert_ne!(old.0, new.0, "{key:?} should have been recomputed");
+            if key.3 == late.database_name || key.3.is_empty() {
+                assert_ne!(old.1, new.1, "{key:?} should have new sizes");
+            }
+            containing += 1;
+        } else if ours && period.previous().contains(late.collected_date) {
+            assert_ne!(old.0, new.0, "{key:?} should have been recomputed");
+            following += 1;
+        } else {
+            assert_eq!(old, new, "{key:?} must not change");
+        }
+    }
+    // Containing: the week of 9 March, March and Q1, for the database and for the instance
+    // (the day itself was never computed). Following: the week of 16 March (April and Q2 are
+    // not complete, so never computed).
+    assert!(
+        containing >= 6,
+        "{containing} rows of containing periods changed"
+    );
+    assert!(
+        following >= 2,
+        "{following} rows of following periods changed"
+    );
+    // And every stored row is what aggregation-core computes from all samples now.
+    let mut engine = AggregationEngine::new();
+    for sample in capstats_store::samples::load_database_samples(&mut connection).unwrap() {
+        engine.record(sample).unwrap();
+    }
+    let periods: std::collections::BTreeSet<(String, NaiveDate)> =
+        after.keys().map(|key| (key.1.clone(), key.2)).collect();
+    for (period_type, start) in periods {
+        let period_type: PeriodType = period_type.parse().unwrap();
+        let period = Period::starting_on(period_type, start).unwrap();
+        assert_eq!(
+            capstats_store::aggregates::database_aggregates_between(
+                &mut connection,
+                period_type,
+                start,
+                start
+            )
+            .unwrap(),
+            engine.database_aggregates(period),
+            "{period_type} {start}"
+        );
+        assert_eq!(
+            capstats_store::aggregates::instance_aggregates_between(
+                &mut connection,
+                period_type,
+                start,
+                start
+            )
+            .unwrap(),
+            engine.instance_aggregates(period).unwrap(),
+            "{period_type} {start}"
+        );
+    }
+    // With nothing stale, a refresh opens no session.
+    let idle = execute(
+        &mut connection,
+        &job(AggregationWork::RefreshStale),
+        "",
+        "test",
+        &settings(),
+    )
+    .unwrap();
+    assert_eq!(idle.session_id, None);
+}
+
+/// `(instance, period type, period start, database)` of an aggregate row.
+type RowKey = (i64, String, NaiveDate, String);
+
+/// `calculated_at` and the average (database level) or total (instance level) size of every
+/// aggregate row.
+fn aggregate_rows(
+    connection: &mut capstats_store::PgConnection,
+) -> std::collections::BTreeMap<RowKey, (chrono::DateTime<Utc>, i64)> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        instance_id: i64,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        period_type: String,
+        #[diesel(sql_type = diesel::sql_types::Date)]
+        period_start: NaiveDate,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+        #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+        calculated_at: chrono::DateTime<Utc>,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        size: i64,
+    }
+    diesel::sql_query(
+        "SELECT instance_id, period_type, period_start, database_name AS name, calculated_at,
+                avg_size_mb AS size FROM database_size_aggregations
+         UNION ALL
+         SELECT instance_id, period_type, period_start, '', calculated_at, total_size_mb
+         FROM instance_size_aggregations",
+    )
+    .load::<Row>(connection)
+    .unwrap()
+    .into_iter()
+    .map(|row| {
+        (
+            (row.instance_id, row.period_type, row.period_start, row.name),
+            (row.calculated_at, row.size),
+        )
+    })
+    .collect()
+}
+
+#[test]
+fn partition_maintenance_creates_ahead_and_drops_past_the_retention() {
+    let database = database();
+    let mut connection = database.connection();
+    let today = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+    capstats_store::partitions::ensure_partitions(
+        &mut connection,
+        &capstats_store::partitions::PartitionedTable::SAMPLES,
+        [NaiveDate::from_ymd_opt(2023, 5, 1).unwrap()],
+    )
+    .unwrap();
+    let report =
+        capstats_services::maintenance::maintain_partitions(&mut connection, today, 2, 36).unwrap();
+    assert_eq!(report.created.len(), 3 * 4, "{report:?}");
+    assert!(
+        report
+            .created
+            .contains(&"database_size_stats_2027_01".to_owned())
+    );
+    assert_eq!(
+        report.dropped,
+        vec!["database_size_stats_2023_05", "instance_size_stats_2023_05"]
+    );
+    let again =
+        capstats_services::maintenance::maintain_partitions(&mut connection, today, 2, 36).unwrap();
+    assert!(again.created.is_empty() && again.dropped.is_empty());
+}
