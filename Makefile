@@ -6,7 +6,7 @@ DATABASE_URL ?= postgres://root@127.0.0.1:5432
 export DATABASE_URL
 CARGO ?= cargo
 
-.PHONY: test test-deps lint fmt check-dependencies check-schema schema clean-test-databases \
+.PHONY: test test-deps lint fmt check-dependencies check-schema schema sql-snapshots clean-test-databases \
         bench-aggregate bench-api bench-ingest build demo openapi client-deps browser-deps web \
         screenshots
 
@@ -15,7 +15,7 @@ CARGO ?= cargo
 test: test-deps web lint check-dependencies check-schema clean-test-databases client-deps browser-deps
 	$(CARGO) test --workspace --lib --bins --tests --examples
 	$(CARGO) test --workspace --doc
-	$(CARGO) run -q -p aggregation-core --example embed > /dev/null
+	$(CARGO) run -q -p capstats-aggregation-core --example embed > /dev/null
 
 ## test-deps: install what the tests need and is missing (diesel_cli, Node.js/npm, Chromium,
 ## MariaDB with root over TCP, systemd-analyze, libpq); does nothing when all is there
@@ -42,7 +42,7 @@ web:
 
 ## screenshots: run the browser tests and save a screenshot of every page in docs/screenshots
 screenshots: web browser-deps
-	CAPSTATS_SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(CARGO) test -p capstats-api --test browser
+	CAPSTATS_SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(CARGO) test -p capstats-api --test integration browser::
 
 fmt:
 	$(CARGO) fmt --all
@@ -54,6 +54,11 @@ check-dependencies:
 ## check-schema: crates/store/src/schema.rs is what diesel generates from migrations/
 check-schema: test-deps
 	./tests/check-schema.sh
+
+## sql-snapshots: rewrite crates/store/sql/aggregation/*.sql from the statement builder (a test
+## fails when they are stale); review the diff
+sql-snapshots:
+	CAPSTATS_BLESS_SQL=1 $(CARGO) test -q -p capstats-store --lib statements_match_their_committed_snapshots
 
 ## schema: regenerate crates/store/src/schema.rs from migrations/
 schema: test-deps
@@ -69,7 +74,7 @@ openapi: web
 
 ## bench-aggregate: full backfill with capstats against the plain-SQL floor (docs/performance.md)
 bench-aggregate: web
-	$(CARGO) bench -p jobs --bench aggregate
+	$(CARGO) bench -p capstats-services --bench aggregate
 
 ## bench-ingest: samples per second posted to POST /api/v1/capacity/stats in batches of 5,000
 bench-ingest: web

@@ -221,7 +221,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 instances,
                 databases_per_instance,
                 days,
-                end_date: settings.today()? - Days::new(1),
+                end_date: settings.today() - Days::new(1),
                 seed,
             };
             seed_demo(&mut connection, &options, &progress)
@@ -248,14 +248,14 @@ fn import_stats(
     let reader = File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
     let lines = capstats_services::import::parse_stats_csv(
         std::io::BufReader::new(reader),
-        settings.today()?,
+        settings.today(),
         progress,
     )?;
     let report = capstats_services::import::import_stats(
         connection,
         &lines,
         create_instances,
-        settings.time_zone()?,
+        settings.time_zone(),
         progress,
     )?;
     let instances: std::collections::BTreeSet<&str> = lines
@@ -361,7 +361,7 @@ async fn collect(settings: &Settings, names: Vec<String>) -> anyhow::Result<()> 
         None,
         &capstats_services::worker_name(),
         &collector,
-        settings.today()?,
+        settings.today(),
     )
     .await?;
     let session_id = report.session_id;

@@ -128,7 +128,7 @@ pub async fn schedules(settings: &Settings, command: SchedulesCommand) -> anyhow
     match command {
         SchedulesCommand::List { json: as_json } => {
             let views =
-                capstats_services::control::list_schedules(&pools.store, settings.time_zone()?)
+                capstats_services::control::list_schedules(&pools.store, settings.time_zone())
                     .await?;
             if as_json {
                 return json(&views);
@@ -188,7 +188,7 @@ pub async fn schedules(settings: &Settings, command: SchedulesCommand) -> anyhow
                 &pools.job_store,
                 &name,
                 capstats_services::payloads::Trigger::manual("cli", None),
-                settings.today()?,
+                settings.today(),
             )
             .await?;
             if as_json {

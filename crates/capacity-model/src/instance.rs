@@ -46,8 +46,10 @@ crate::named_enum! {
     }
 }
 
-// `named_enum!` fixes the derives, so `Default` is written out.
-#[allow(clippy::derivable_impls)]
+#[expect(
+    clippy::derivable_impls,
+    reason = "`named_enum!` fixes the derives, so `Default` is written out"
+)]
 impl Default for TlsMode {
     fn default() -> Self {
         // Secure unless an operator says otherwise for a server without TLS.

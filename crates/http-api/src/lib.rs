@@ -173,9 +173,7 @@ pub async fn build_state(
     settings: Settings,
     queue: Arc<dyn capstats_services::JobQueue>,
 ) -> Result<Arc<AppState>, ApiError> {
-    let time_zone = settings
-        .time_zone()
-        .map_err(|error| ApiError::Internal(error.into()))?;
+    let time_zone = settings.time_zone();
     let store = capstats_store::build_pool(
         &settings.database_url,
         settings.database_pool_size,

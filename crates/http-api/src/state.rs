@@ -58,9 +58,7 @@ pub fn token_cache() -> moka::sync::Cache<String, CachedToken> {
 impl AppState {
     /// Today in the business time zone.
     pub fn today(&self) -> NaiveDate {
-        chrono::Utc::now()
-            .with_timezone(&self.time_zone)
-            .date_naive()
+        self.settings.today()
     }
 
     /// The client's address of `request` (see [`crate::throttle::client_address`]).

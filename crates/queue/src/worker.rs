@@ -107,7 +107,7 @@ pub async fn run(settings: Settings) -> Result<(), QueueError> {
             settings.database_pool_size
         )));
     }
-    let time_zone = settings.time_zone()?;
+    let time_zone = settings.time_zone();
     let collector = CollectorSettings::from_settings(&settings)?;
     let store = capstats_store::build_pool(
         &settings.database_url,

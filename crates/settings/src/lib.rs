@@ -52,14 +52,32 @@ where
     })
 }
 
+fn time_zone_by_name<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Tz, D::Error> {
+    let name = String::deserialize(deserializer)?;
+    Tz::from_str(&name).map_err(|_| {
+        serde::de::Error::custom(format!(
+            "CAPSTATS_TIMEZONE `{name}` is not an IANA time zone name (for example Asia/Shanghai or UTC)"
+        ))
+    })
+}
+
+fn time_zone_name<S: serde::Serializer>(zone: &Tz, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(zone.name())
+}
+
 /// The typed configuration of capstats.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Settings {
     /// PostgreSQL connection URL (`DATABASE_URL`).
     pub database_url: String,
-    /// IANA name of the business time zone that dates are counted in (`CAPSTATS_TIMEZONE`).
-    pub timezone: String,
+    /// The business time zone that dates are counted in, by its IANA name
+    /// (`CAPSTATS_TIMEZONE`); parsed once, when the settings are read.
+    #[serde(
+        deserialize_with = "time_zone_by_name",
+        serialize_with = "time_zone_name"
+    )]
+    pub timezone: Tz,
     /// Maximum connections of the diesel pool (`CAPSTATS_DATABASE_POOL_SIZE`).
     pub database_pool_size: u32,
     /// Seconds to wait for a pooled connection (`CAPSTATS_DATABASE_CONNECT_TIMEOUT_SECONDS`).
@@ -176,7 +194,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             database_url: DEFAULT_DATABASE_URL.into(),
-            timezone: "Asia/Shanghai".into(),
+            timezone: chrono_tz::Asia::Shanghai,
             database_pool_size: 8,
             database_connect_timeout_seconds: 10,
             log_format: LogFormat::Pretty,
@@ -259,7 +277,6 @@ impl Settings {
         let settings: Settings = figment
             .extract()
             .map_err(|error| SettingsError::Invalid(error.to_string()))?;
-        settings.time_zone()?;
         if let Some(key) = &settings.credential_key {
             let key = key.trim();
             if key.len() != 64 || !key.bytes().all(|byte| byte.is_ascii_hexdigit()) {
@@ -396,18 +413,13 @@ impl Settings {
     }
 
     /// The business time zone.
-    pub fn time_zone(&self) -> Result<Tz, SettingsError> {
-        Tz::from_str(&self.timezone).map_err(|_| {
-            SettingsError::Invalid(format!(
-                "CAPSTATS_TIMEZONE `{}` is not an IANA time zone name (for example Asia/Shanghai or UTC)",
-                self.timezone
-            ))
-        })
+    pub fn time_zone(&self) -> Tz {
+        self.timezone
     }
 
     /// Today's date in the business time zone.
-    pub fn today(&self) -> Result<NaiveDate, SettingsError> {
-        Ok(today_in(self.time_zone()?))
+    pub fn today(&self) -> NaiveDate {
+        today_in(self.timezone)
     }
 
     /// The effective backfill parallelism: the setting, or one per CPU (at most 4) for 0.
@@ -545,7 +557,10 @@ pub fn today_in(zone: Tz) -> NaiveDate {
 }
 
 #[cfg(test)]
-#[allow(clippy::result_large_err)] // figment::Jail dictates the closure type.
+#[expect(
+    clippy::result_large_err,
+    reason = "figment::Jail dictates the closure type"
+)]
 mod tests {
     use super::*;
 
@@ -576,7 +591,7 @@ mod tests {
             jail.set_env("CAPSTATS_LOG_FORMAT", "json");
             let settings = Settings::from_environment().unwrap();
             assert_eq!(settings.database_url, "postgres://example/db");
-            assert_eq!(settings.time_zone().unwrap(), chrono_tz::Europe::Berlin);
+            assert_eq!(settings.time_zone(), chrono_tz::Europe::Berlin);
             assert_eq!(settings.database_pool_size, 12);
             assert_eq!(settings.log_format, LogFormat::Json);
             Ok(())
@@ -595,7 +610,7 @@ mod tests {
             jail.set_env("CAPSTATS_DATABASE_POOL_SIZE", "7");
             let settings = Settings::from_environment().unwrap();
             assert_eq!(settings.database_pool_size, 7);
-            assert_eq!(settings.timezone, "UTC");
+            assert_eq!(settings.timezone, chrono_tz::UTC);
             Ok(())
         });
     }

@@ -23,7 +23,7 @@ use crate::{StoreError, ledger};
 
 pub mod statements;
 
-pub use statements::{InstanceFilter, WriteMode};
+pub use statements::{InstanceFilter, PeriodForm, StatementKey, WriteMode};
 
 /// Which instances a computation covers. Inactive and soft-deleted instances are never
 /// aggregated, whatever the scope says; their existing rows are left alone.
@@ -202,7 +202,12 @@ pub fn statement_text(
     mode: WriteMode,
     filter: InstanceFilter,
 ) -> &'static str {
-    statements::text(level, period_type == PeriodType::Daily, mode, filter)
+    statements::text(StatementKey {
+        level,
+        form: PeriodForm::of(period_type),
+        mode,
+        filter,
+    })
 }
 
 /// Recounts the row counts of `level` for the periods `first..=last` from the rows as they

@@ -44,7 +44,6 @@ impl std::ops::AddAssign for WriteSummary {
 
 /// The temporary staging table samples are copied into; it is created per write and dropped
 /// at commit, so it is not part of the generated schema.
-#[allow(missing_docs)]
 mod staging {
     diesel::table! {
         /// Temporary staging table the samples are copied into, dropped at commit.

@@ -24,7 +24,10 @@ use crate::state::State;
 /// Filters of the capacity lists and summaries.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)] // Documents the parameters; they are read by `Parameters`.
+#[expect(
+    dead_code,
+    reason = "documents the parameters for the OpenAPI description; `Parameters` reads them"
+)]
 pub struct CapacityQuery {
     /// Only these instances (repeatable). Unknown ids answer 404.
     #[param(style = Form, explode)]
@@ -53,7 +56,10 @@ pub struct CapacityQuery {
 /// Parameters of the chart series.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)] // Documents the parameters; they are read by `Parameters`.
+#[expect(
+    dead_code,
+    reason = "documents the parameters for the OpenAPI description; `Parameters` reads them"
+)]
 pub struct SeriesQuery {
     /// Only these instances (repeatable).
     #[param(style = Form, explode)]

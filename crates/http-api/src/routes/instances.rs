@@ -20,7 +20,10 @@ use crate::state::State;
 /// Filters of the instance list.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)] // Documents the parameters; they are read by `Parameters`.
+#[expect(
+    dead_code,
+    reason = "documents the parameters for the OpenAPI description; `Parameters` reads them"
+)]
 pub struct InstanceQuery {
     /// Only these engines (repeatable).
     #[param(style = Form, explode)]
@@ -38,7 +41,10 @@ pub struct InstanceQuery {
 /// Filters of the option lists.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)] // Documents the parameters; they are read by `Parameters`.
+#[expect(
+    dead_code,
+    reason = "documents the parameters for the OpenAPI description; `Parameters` reads them"
+)]
 pub struct OptionsQuery {
     /// Only these engines (repeatable; instance options).
     #[param(style = Form, explode)]

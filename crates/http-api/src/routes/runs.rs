@@ -99,7 +99,10 @@ pub async fn aggregate_now(
 /// Filters of the session list.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)] // Documents the parameters; they are read by `Parameters`.
+#[expect(
+    dead_code,
+    reason = "documents the parameters for the OpenAPI description; `Parameters` reads them"
+)]
 pub struct SessionQuery {
     /// Only these statuses (repeatable): pending, running, completed, failed, cancelled.
     #[param(style = Form, explode)]

@@ -46,7 +46,7 @@ impl TestApp {
         seeded.join().expect("seeding succeeds");
         let mut settings = capstats_settings::Settings {
             database_url: database.url(),
-            timezone: "UTC".into(),
+            timezone: chrono_tz::UTC,
             database_pool_size: 4,
             job_store_pool_size: 2,
             credential_key: Some(CREDENTIAL_KEY.into()),

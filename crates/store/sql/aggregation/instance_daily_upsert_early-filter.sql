@@ -1,0 +1,67 @@
+-- StatementKey { level: Instance, form: Daily, mode: Upsert, filter: Early }
+-- Rendered by crates/store/src/aggregation/statements.rs; `make sql-snapshots` rewrites it.
+WITH paired AS (
+        SELECT s.instance_id, s.collected_date AS period_start,
+               s.total_size_mb, s.database_count,
+               lag(s.collected_date) OVER w AS previous_date,
+               lag(s.total_size_mb) OVER w AS lag_total_size_mb,
+               lag(s.database_count) OVER w AS lag_database_count
+        FROM instance_size_stats s
+        WHERE s.collected_date BETWEEN $2 AND $5 AND s.instance_id = ANY($6)
+        WINDOW w AS (PARTITION BY s.instance_id ORDER BY s.collected_date)
+    ),
+    measured AS (
+        SELECT p.instance_id, p.period_start, p.total_size_mb, p.database_count,
+               CASE WHEN p.previous_date = p.period_start - 1 THEN p.lag_total_size_mb END AS previous_total,
+               CASE WHEN p.previous_date = p.period_start - 1 THEN p.lag_database_count END AS previous_count,
+               p.total_size_mb - CASE WHEN p.previous_date = p.period_start - 1 THEN p.lag_total_size_mb END AS total_delta,
+               p.database_count - CASE WHEN p.previous_date = p.period_start - 1 THEN p.lag_database_count END AS count_delta
+        FROM paired p
+        WHERE p.period_start >= $3
+        OFFSET 0
+    ),
+    written AS (
+        INSERT INTO instance_size_aggregations AS target (instance_id, period_type, period_start, period_end, total_size_mb, avg_size_mb, max_size_mb, min_size_mb, data_count, database_count, avg_database_count, max_database_count, min_database_count, total_size_change_mb, total_size_change_percent, database_count_change, database_count_change_percent, calculated_at)
+        SELECT instance_id,
+               $1,
+               period_start,
+               period_start,
+               total_size_mb,
+               CASE WHEN database_count > 0 THEN
+             CASE WHEN total_size_mb < 4000000000000000000
+                       AND database_count < 1000000000000000000
+                  THEN (2 * total_size_mb + database_count) / (2 * database_count)
+                  ELSE (sign(total_size_mb::numeric) * div(2 * abs(total_size_mb::numeric) + database_count::numeric, 2 * database_count::numeric)) END END,
+               total_size_mb,
+               total_size_mb,
+               1,
+               database_count,
+               database_count,
+               database_count,
+               database_count,
+               total_delta,
+               CASE WHEN previous_total > 0 THEN CASE WHEN abs(total_delta) < 400000000000000 AND previous_total < 1000000000000000000
+              THEN ((2 * abs(total_delta) * 10000 + previous_total) / (2 * previous_total)
+                    * CASE WHEN total_delta < 0 THEN -1 ELSE 1 END)::numeric * 0.01
+              ELSE (sign((total_delta)::numeric * 10000) * div(2 * abs((total_delta)::numeric * 10000) + (previous_total)::numeric, 2 * (previous_total)::numeric)) * 0.01 END END,
+               count_delta,
+               CASE WHEN previous_count > 0 THEN CASE WHEN abs(count_delta) < 400000000000000 AND previous_count < 1000000000000000000
+              THEN ((2 * abs(count_delta) * 10000 + previous_count) / (2 * previous_count)
+                    * CASE WHEN count_delta < 0 THEN -1 ELSE 1 END)::numeric * 0.01
+              ELSE (sign((count_delta)::numeric * 10000) * div(2 * abs((count_delta)::numeric * 10000) + (previous_count)::numeric, 2 * (previous_count)::numeric)) * 0.01 END END,
+               now()
+        FROM measured
+        ON CONFLICT (instance_id, period_type, period_start) DO UPDATE SET period_end = excluded.period_end, total_size_mb = excluded.total_size_mb, avg_size_mb = excluded.avg_size_mb, max_size_mb = excluded.max_size_mb, min_size_mb = excluded.min_size_mb, data_count = excluded.data_count, database_count = excluded.database_count, avg_database_count = excluded.avg_database_count, max_database_count = excluded.max_database_count, min_database_count = excluded.min_database_count, total_size_change_mb = excluded.total_size_change_mb, total_size_change_percent = excluded.total_size_change_percent, database_count_change = excluded.database_count_change, database_count_change_percent = excluded.database_count_change_percent, calculated_at = excluded.calculated_at
+    ),
+    removed AS (
+        DELETE FROM instance_size_aggregations stored
+        WHERE stored.period_type = $1 AND stored.period_start BETWEEN $3 AND $4
+          AND stored.instance_id = ANY($6)
+          AND NOT EXISTS (SELECT 1 FROM instance_size_stats sample
+              WHERE sample.instance_id = stored.instance_id
+                AND sample.collected_date = stored.period_start)
+        RETURNING stored.instance_id
+    )
+    SELECT instance_id, count(*)::bigint AS rows_deleted
+    FROM removed
+    GROUP BY instance_id
