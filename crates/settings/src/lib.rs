@@ -599,6 +599,20 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_time_zone_is_refused_by_name() {
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.set_env("CAPSTATS_TIMEZONE", "Mars/Olympus_Mons");
+            let error = Settings::from_environment().unwrap_err().to_string();
+            assert!(
+                error.contains("CAPSTATS_TIMEZONE `Mars/Olympus_Mons` is not an IANA time zone name"),
+                "{error}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
     fn file_values_lose_to_the_environment() {
         figment::Jail::expect_with(|jail| {
             jail.clear_env();
