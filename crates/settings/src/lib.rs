@@ -605,7 +605,9 @@ mod tests {
             jail.set_env("CAPSTATS_TIMEZONE", "Mars/Olympus_Mons");
             let error = Settings::from_environment().unwrap_err().to_string();
             assert!(
-                error.contains("CAPSTATS_TIMEZONE `Mars/Olympus_Mons` is not an IANA time zone name"),
+                error.contains(
+                    "CAPSTATS_TIMEZONE `Mars/Olympus_Mons` is not an IANA time zone name"
+                ),
                 "{error}"
             );
             Ok(())

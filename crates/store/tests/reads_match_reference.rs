@@ -406,7 +406,7 @@ fn check(connection: &mut PgConnection, case: &Case) {
             aggregates::series(
                 connection,
                 AggregationLevel::Database,
-                column,
+                aggregates::MetricColumn::parse(AggregationLevel::Database, column).unwrap(),
                 &filter,
                 case.top
             )
@@ -440,7 +440,7 @@ fn check(connection: &mut PgConnection, case: &Case) {
             aggregates::series(
                 connection,
                 AggregationLevel::Instance,
-                column,
+                aggregates::MetricColumn::parse(AggregationLevel::Instance, column).unwrap(),
                 &filter,
                 case.top
             )

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use capstats_capacity_model::{AggregationLevel, DbType, Decimal, InstanceId, Period, PeriodType};
-use capstats_store::aggregates::{self, AggregateFilter};
+use capstats_store::aggregates::{self, AggregateFilter, MetricColumn};
 
 use crate::auth::Viewer;
 use crate::dto::{
@@ -401,27 +401,6 @@ pub async fn databases_summary(
     )))
 }
 
-/// The metrics a series may plot: (name, column, unit).
-const INSTANCE_METRICS: [(&str, &str, &str); 5] = [
-    ("total_size_mb", "total_size_mb", "MB"),
-    ("total_size_change_mb", "total_size_change_mb", "MB"),
-    (
-        "total_size_change_percent",
-        "total_size_change_percent",
-        "%",
-    ),
-    ("database_count", "database_count", "count"),
-    ("avg_size_mb", "avg_size_mb", "MB"),
-];
-const DATABASE_METRICS: [(&str, &str, &str); 6] = [
-    ("avg_size_mb", "avg_size_mb", "MB"),
-    ("max_size_mb", "max_size_mb", "MB"),
-    ("size_change_mb", "size_change_mb", "MB"),
-    ("size_change_percent", "size_change_percent", "%"),
-    ("avg_data_size_mb", "avg_data_size_mb", "MB"),
-    ("avg_log_size_mb", "avg_log_size_mb", "MB"),
-];
-
 async fn series(
     state: State,
     request: HttpRequest,
@@ -435,17 +414,13 @@ async fn series(
     let periods = parameters.bounded("periods", 1, 366, 14);
     let top = parameters.bounded("top", 1, 100, 10);
     let end = parameters.date("end_date").unwrap_or_else(|| state.today());
-    let metrics: &[(&str, &'static str, &str)] = if database_level {
-        &DATABASE_METRICS
-    } else {
-        &INSTANCE_METRICS
-    };
+    let metrics = MetricColumn::of_level(level);
     let metric_name = parameters
         .one::<String>("metric")
-        .unwrap_or_else(|| metrics[0].0.to_owned());
-    let metric = metrics.iter().find(|(name, _, _)| *name == metric_name);
+        .unwrap_or_else(|| metrics[0].name().to_owned());
+    let metric = MetricColumn::parse(level, &metric_name);
     if metric.is_none() {
-        let known: Vec<&str> = metrics.iter().map(|(name, _, _)| *name).collect();
+        let known: Vec<&str> = metrics.iter().map(|metric| metric.name()).collect();
         parameters.problem(
             "metric",
             "invalid_choice",
@@ -467,7 +442,7 @@ async fn series(
         None
     };
     parameters.finish()?;
-    let (_, column, unit) = *metric.expect("checked above");
+    let metric = metric.expect("checked above");
     require_instances(&state, &instance_ids).await?;
 
     let last = Period::containing(period_type, end);
@@ -486,7 +461,7 @@ async fn series(
         database_name,
     };
     let ranked = capstats_store::run_blocking(&state.store, move |connection| {
-        aggregates::series(connection, level, column, &filter, top)
+        aggregates::series(connection, level, metric, &filter, top)
     })
     .await?;
     let position: BTreeMap<NaiveDate, usize> = labels
@@ -520,7 +495,7 @@ async fn series(
         Series {
             period_type,
             metric: metric_name,
-            unit: unit.to_owned(),
+            unit: metric.unit().to_owned(),
             labels: labels.iter().map(Period::start).collect(),
             series: lines,
             top,

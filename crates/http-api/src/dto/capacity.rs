@@ -1,0 +1,319 @@
+//! Capacity reads (aggregates, summaries, chart series) and writes (sample batches).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use capstats_capacity_model::{
+    DatabaseSizeAggregate, DbType, Decimal, InstanceSizeAggregate, PeriodType, TrendDirection,
+};
+
+/// An instance-level aggregate with its instance.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct InstanceAggregateItem {
+    /// The instance.
+    pub instance_id: i64,
+    /// Its name.
+    pub instance_name: String,
+    /// Its engine.
+    pub db_type: DbType,
+    /// The period type.
+    pub period_type: PeriodType,
+    /// First day of the period.
+    pub period_start: NaiveDate,
+    /// Last day of the period.
+    pub period_end: NaiveDate,
+    /// Mean daily total size, MB.
+    pub total_size_mb: i64,
+    /// Mean size per database (Σ totals / Σ database counts), MB.
+    pub avg_size_mb: Option<i64>,
+    /// Largest daily total, MB.
+    pub max_size_mb: i64,
+    /// Smallest daily total, MB.
+    pub min_size_mb: i64,
+    /// Days sampled.
+    pub data_count: i64,
+    /// Mean daily database count, rounded.
+    pub database_count: i64,
+    /// Mean daily database count, two decimals.
+    pub avg_database_count: Decimal,
+    /// Largest daily database count.
+    pub max_database_count: i64,
+    /// Smallest daily database count.
+    pub min_database_count: i64,
+    /// Change of the mean total against the previous period, MB.
+    pub total_size_change_mb: Option<i64>,
+    /// That change in percent.
+    pub total_size_change_percent: Option<Decimal>,
+    /// Change of the mean database count.
+    pub database_count_change: Option<i64>,
+    /// That change in percent.
+    pub database_count_change_percent: Option<Decimal>,
+    /// Equal to `total_size_change_percent`.
+    pub growth_rate: Option<Decimal>,
+    /// `growing` above +5 %, `shrinking` below −5 %, else `stable`.
+    pub trend_direction: Option<TrendDirection>,
+}
+
+impl InstanceAggregateItem {
+    /// From a stored aggregate and its instance.
+    pub fn new(
+        aggregate: InstanceSizeAggregate,
+        instance: capstats_store::aggregates::InstanceLabel,
+    ) -> Self {
+        Self {
+            instance_id: instance.id.0,
+            instance_name: instance.name,
+            db_type: instance.db_type,
+            period_type: aggregate.period.period_type(),
+            period_start: aggregate.period.start(),
+            period_end: aggregate.period.end(),
+            total_size_mb: aggregate.total_size_mb,
+            avg_size_mb: aggregate.avg_size_mb,
+            max_size_mb: aggregate.max_size_mb,
+            min_size_mb: aggregate.min_size_mb,
+            data_count: aggregate.data_count,
+            database_count: aggregate.database_count,
+            avg_database_count: aggregate.avg_database_count,
+            max_database_count: aggregate.max_database_count,
+            min_database_count: aggregate.min_database_count,
+            total_size_change_mb: aggregate.total_size_change_mb,
+            total_size_change_percent: aggregate.total_size_change_percent,
+            database_count_change: aggregate.database_count_change,
+            database_count_change_percent: aggregate.database_count_change_percent,
+            growth_rate: aggregate.growth_rate,
+            trend_direction: aggregate.trend_direction,
+        }
+    }
+}
+
+/// A database-level aggregate with its instance.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DatabaseAggregateItem {
+    /// The instance.
+    pub instance_id: i64,
+    /// Its name.
+    pub instance_name: String,
+    /// Its engine.
+    pub db_type: DbType,
+    /// The database.
+    pub database_name: String,
+    /// The period type.
+    pub period_type: PeriodType,
+    /// First day of the period.
+    pub period_start: NaiveDate,
+    /// Last day of the period.
+    pub period_end: NaiveDate,
+    /// Mean size, MB.
+    pub avg_size_mb: i64,
+    /// Largest size, MB.
+    pub max_size_mb: i64,
+    /// Smallest size, MB.
+    pub min_size_mb: i64,
+    /// Samples (days).
+    pub data_count: i64,
+    /// Mean data size, MB.
+    pub avg_data_size_mb: Option<i64>,
+    /// Largest data size, MB.
+    pub max_data_size_mb: Option<i64>,
+    /// Smallest data size, MB.
+    pub min_data_size_mb: Option<i64>,
+    /// Mean log size, MB.
+    pub avg_log_size_mb: Option<i64>,
+    /// Largest log size, MB.
+    pub max_log_size_mb: Option<i64>,
+    /// Smallest log size, MB.
+    pub min_log_size_mb: Option<i64>,
+    /// Change of the mean size against the previous period, MB.
+    pub size_change_mb: Option<i64>,
+    /// That change in percent.
+    pub size_change_percent: Option<Decimal>,
+    /// Change of the mean data size, MB.
+    pub data_size_change_mb: Option<i64>,
+    /// That change in percent.
+    pub data_size_change_percent: Option<Decimal>,
+    /// Change of the mean log size, MB.
+    pub log_size_change_mb: Option<i64>,
+    /// That change in percent.
+    pub log_size_change_percent: Option<Decimal>,
+    /// Equal to `size_change_percent`.
+    pub growth_rate: Option<Decimal>,
+}
+
+impl DatabaseAggregateItem {
+    /// From a stored aggregate and its instance.
+    pub fn new(
+        aggregate: DatabaseSizeAggregate,
+        instance: capstats_store::aggregates::InstanceLabel,
+    ) -> Self {
+        Self {
+            instance_id: instance.id.0,
+            instance_name: instance.name,
+            db_type: instance.db_type,
+            database_name: aggregate.database_name,
+            period_type: aggregate.period.period_type(),
+            period_start: aggregate.period.start(),
+            period_end: aggregate.period.end(),
+            avg_size_mb: aggregate.avg_size_mb,
+            max_size_mb: aggregate.max_size_mb,
+            min_size_mb: aggregate.min_size_mb,
+            data_count: aggregate.data_count,
+            avg_data_size_mb: aggregate.avg_data_size_mb,
+            max_data_size_mb: aggregate.max_data_size_mb,
+            min_data_size_mb: aggregate.min_data_size_mb,
+            avg_log_size_mb: aggregate.avg_log_size_mb,
+            max_log_size_mb: aggregate.max_log_size_mb,
+            min_log_size_mb: aggregate.min_log_size_mb,
+            size_change_mb: aggregate.size_change_mb,
+            size_change_percent: aggregate.size_change_percent,
+            data_size_change_mb: aggregate.data_size_change_mb,
+            data_size_change_percent: aggregate.data_size_change_percent,
+            log_size_change_mb: aggregate.log_size_change_mb,
+            log_size_change_percent: aggregate.log_size_change_percent,
+            growth_rate: aggregate.growth_rate,
+        }
+    }
+}
+
+/// The date window a read covered.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Window {
+    /// First day.
+    pub start_date: NaiveDate,
+    /// Last day.
+    pub end_date: NaiveDate,
+}
+
+/// An instance named in a summary.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct NamedSize {
+    /// The instance.
+    pub instance_id: i64,
+    /// Its name.
+    pub instance_name: String,
+    /// The database, for database summaries.
+    pub database_name: Option<String>,
+    /// Its size, MB.
+    pub size_mb: i64,
+}
+
+/// The four cards of the instances page: each instance's latest daily sample in the window,
+/// summed, and the growth from each instance's earliest sample in the window.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct InstancesSummary {
+    /// The window.
+    pub window: Window,
+    /// Instances with samples in the window.
+    pub instance_count: i64,
+    /// Σ latest total sizes, MB.
+    pub total_size_mb: i64,
+    /// Σ latest database counts.
+    pub database_count: i64,
+    /// Σ latest − Σ earliest total sizes, MB.
+    pub growth_mb: i64,
+    /// That growth in percent of Σ earliest (two decimals; null when Σ earliest is 0).
+    pub growth_percent: Option<Decimal>,
+    /// The instance with the largest latest total.
+    pub largest: Option<NamedSize>,
+}
+
+/// The four cards of the databases page: each database's latest period in the window, summed.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DatabasesSummary {
+    /// The window.
+    pub window: Window,
+    /// The period type.
+    pub period_type: PeriodType,
+    /// Databases with an aggregate in the window.
+    pub database_count: i64,
+    /// Instances they belong to.
+    pub instance_count: i64,
+    /// Σ mean sizes of their latest periods, MB.
+    pub total_size_mb: i64,
+    /// Σ size changes of their latest periods, MB (databases without a previous period count 0).
+    pub size_change_mb: i64,
+    /// That change in percent of the sizes before it (null when those sum to 0).
+    pub growth_percent: Option<Decimal>,
+    /// The largest database.
+    pub largest: Option<NamedSize>,
+}
+
+/// One line of a chart.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SeriesLine {
+    /// The instance.
+    pub instance_id: i64,
+    /// Its name.
+    pub instance_name: String,
+    /// Its engine.
+    pub db_type: DbType,
+    /// The database, for database series.
+    pub database_name: Option<String>,
+    /// One value per label; null where the period has no aggregate (a gap, not a zero).
+    pub values: Vec<Option<Decimal>>,
+}
+
+/// A chart's data: the periods as labels and one line per key, ranked by the last value.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Series {
+    /// The period type.
+    pub period_type: PeriodType,
+    /// The metric plotted.
+    pub metric: String,
+    /// Its unit: `MB`, `%` or `count`.
+    pub unit: String,
+    /// Period starts, oldest first.
+    pub labels: Vec<NaiveDate>,
+    /// The top lines, largest latest value first.
+    pub series: Vec<SeriesLine>,
+    /// How many lines were asked for.
+    pub top: i64,
+    /// How many keys had data in the window.
+    pub total_series: i64,
+    /// Whether lines were left out (more keys than `top`).
+    pub truncated: bool,
+}
+
+/// `POST /capacity/stats`: a batch of database samples.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct IngestRequest {
+    /// The samples, 1 to 10,000; no instance, database and date twice.
+    pub items: Vec<IngestSample>,
+}
+
+/// One database's size on one business date.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct IngestSample {
+    /// The instance (must exist and be active).
+    pub instance_id: i64,
+    /// The database's name on that instance (1–255 characters).
+    pub database_name: String,
+    /// The business date the size describes (not after today in the business time zone).
+    pub collected_date: NaiveDate,
+    /// Total size in MiB (≥ 0).
+    pub size_mb: i64,
+    /// Data files in MiB (≥ 0, at most `size_mb`), if known.
+    #[serde(default)]
+    pub data_size_mb: Option<i64>,
+    /// Log files in MiB (≥ 0, at most `size_mb`), if known.
+    #[serde(default)]
+    pub log_size_mb: Option<i64>,
+    /// When it was measured; the time of the request when absent.
+    #[serde(default)]
+    pub collected_at: Option<DateTime<Utc>>,
+}
+
+/// What an accepted batch changed.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct IngestResult {
+    /// Items in the batch.
+    pub items: i64,
+    /// Sample rows inserted or replaced.
+    pub samples_written: i64,
+    /// `(instance, date)` totals recomputed.
+    pub instance_days_refreshed: i64,
+    /// Inventory rows created or updated.
+    pub databases_recorded: i64,
+    /// Ledger entries (level, period type, period) marked for recomputation.
+    pub periods_marked_stale: i64,
+}

@@ -1,0 +1,209 @@
+//! Runs: aggregate now, sync sessions with their records, schedules.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use capstats_capacity_model::Decimal;
+
+/// `POST /capacity/aggregations/current`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct AggregateNowRequest {
+    /// `instance`, `database` or `all` (default): which levels to compute.
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// Period type of the current period to compute (default `daily`).
+    #[serde(default)]
+    pub period_type: Option<String>,
+}
+
+/// A run that was started (or was already queued or running).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RunStarted {
+    /// The session to poll (`GET /api/v1/sync-sessions/{id}`).
+    pub session_id: Option<i64>,
+    /// The job in the job store.
+    pub job_id: String,
+    /// Whether an equal request was already queued or running and this is its session.
+    pub existing: bool,
+}
+
+/// A sync session.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SessionItem {
+    /// Its id.
+    pub id: i64,
+    /// `aggregation` or `capacity`.
+    pub sync_category: String,
+    /// `scheduled_task` or `manual_task`.
+    pub sync_type: String,
+    /// `pending`, `running`, `completed`, `failed` or `cancelled`.
+    pub status: String,
+    /// Who or what started it.
+    pub triggered_by: String,
+    /// The API token it was requested with, if any.
+    pub requested_by_token_id: Option<i64>,
+    /// Its parameters.
+    #[schema(value_type = Object)]
+    pub parameters: serde_json::Value,
+    /// Records.
+    pub total_instances: u64,
+    /// Completed records.
+    pub successful_instances: u64,
+    /// Failed records.
+    pub failed_instances: u64,
+    /// Cancelled records.
+    pub cancelled_instances: u64,
+    /// Finished records in percent.
+    pub progress_percentage: Decimal,
+    /// Why it failed as a whole.
+    pub error_message: Option<String>,
+    /// The worker running it.
+    pub worker_name: Option<String>,
+    /// Its job.
+    pub job_id: Option<String>,
+    /// When a cancellation was asked.
+    pub cancel_requested_at: Option<DateTime<Utc>>,
+    /// Start.
+    pub started_at: Option<DateTime<Utc>>,
+    /// End.
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Duration in seconds, when finished.
+    pub duration_seconds: Option<f64>,
+    /// Creation.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<capstats_store::sessions::Session> for SessionItem {
+    fn from(session: capstats_store::sessions::Session) -> Self {
+        Self {
+            duration_seconds: match (session.started_at, session.completed_at) {
+                (Some(start), Some(end)) => Some((end - start).num_milliseconds() as f64 / 1000.0),
+                _ => None,
+            },
+            id: session.id,
+            sync_category: session.sync_category.to_string(),
+            sync_type: session.sync_type.to_string(),
+            status: session.status.to_string(),
+            triggered_by: session.triggered_by,
+            requested_by_token_id: session.requested_by_token_id,
+            parameters: session.parameters,
+            total_instances: session.total_instances,
+            successful_instances: session.successful_instances,
+            failed_instances: session.failed_instances,
+            cancelled_instances: session.cancelled_instances,
+            progress_percentage: session.progress_percentage,
+            error_message: session.error_message,
+            worker_name: session.worker_name,
+            job_id: session.job_id,
+            cancel_requested_at: session.cancel_requested_at,
+            started_at: session.started_at,
+            completed_at: session.completed_at,
+            created_at: session.created_at,
+        }
+    }
+}
+
+/// One instance's record in a session.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RecordItem {
+    /// The instance.
+    pub instance_id: i64,
+    /// Its name when the run started.
+    pub instance_name: String,
+    /// Its status.
+    pub status: String,
+    /// Rows written.
+    pub items_synced: i64,
+    /// Why it failed.
+    pub error_message: Option<String>,
+    /// What was done, per level and periods (versioned JSON).
+    #[schema(value_type = Object)]
+    pub detail: Option<serde_json::Value>,
+    /// Start.
+    pub started_at: Option<DateTime<Utc>>,
+    /// End.
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+impl From<capstats_store::sessions::SessionRecord> for RecordItem {
+    fn from(record: capstats_store::sessions::SessionRecord) -> Self {
+        Self {
+            instance_id: record.instance_id.0,
+            instance_name: record.instance_name,
+            status: record.status.to_string(),
+            items_synced: record.items_synced,
+            error_message: record.error_message,
+            detail: record
+                .detail
+                .and_then(|detail| serde_json::to_value(detail).ok()),
+            started_at: record.started_at,
+            completed_at: record.completed_at,
+        }
+    }
+}
+
+/// A session with its records.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SessionDetail {
+    /// The session.
+    pub session: SessionItem,
+    /// Its records, by instance.
+    pub records: Vec<RecordItem>,
+}
+
+/// A schedule.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ScheduleItem {
+    /// Its name (the id in URLs).
+    pub id: String,
+    /// The job it enqueues.
+    pub job_name: String,
+    /// Cron expression: 5 fields, or 6 with seconds first; weekdays 0–7 (0 and 7 are Sunday)
+    /// or names.
+    pub cron_expression: String,
+    /// Zone the expression is read in.
+    pub time_zone: String,
+    /// Whether paused.
+    pub is_paused: bool,
+    /// `skip`, `run_once` or `catch_up`.
+    pub misfire_policy: String,
+    /// Most missed ticks `catch_up` runs.
+    pub catch_up_limit: i32,
+    /// What it is for.
+    pub description: String,
+    /// Next tick (null when paused).
+    pub next_run_at: Option<DateTime<Utc>>,
+    /// Latest enqueued tick.
+    pub last_run_at: Option<DateTime<Utc>>,
+    /// The session of that tick.
+    pub last_session_id: Option<i64>,
+    /// That session's status.
+    pub last_session_status: Option<String>,
+}
+
+impl From<capstats_services::control::ScheduleView> for ScheduleItem {
+    fn from(view: capstats_services::control::ScheduleView) -> Self {
+        Self {
+            id: view.schedule.name,
+            job_name: view.schedule.job_name,
+            cron_expression: view.schedule.cron_expression,
+            time_zone: view.effective_time_zone,
+            is_paused: view.schedule.is_paused,
+            misfire_policy: view.schedule.misfire_policy,
+            catch_up_limit: view.schedule.catch_up_limit,
+            description: view.schedule.description,
+            next_run_at: view.next_run_at,
+            last_run_at: view.last_run_at,
+            last_session_id: view.last_session_id,
+            last_session_status: view.last_session_status.map(|status| status.to_string()),
+        }
+    }
+}
+
+/// `PUT /scheduler/jobs/{id}`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct ScheduleUpdate {
+    /// The new cron expression.
+    pub cron_expression: String,
+}

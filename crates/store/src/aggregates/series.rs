@@ -1,0 +1,212 @@
+//! Chart series: the lines of a level's metric, ranked in SQL.
+
+use chrono::NaiveDate;
+use diesel::prelude::*;
+
+use capstats_capacity_model::{AggregationLevel, Decimal, Period};
+
+use super::*;
+use crate::StoreError;
+
+/// A column a chart may plot, named as the API names the metric. The fixed set is what lets
+/// [`series`] put the column's name into its SQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricColumn {
+    /// Instance level: the instance's total size.
+    TotalSizeMb,
+    /// Instance level: its change versus the previous period.
+    TotalSizeChangeMb,
+    /// Instance level: that change in percent.
+    TotalSizeChangePercent,
+    /// Instance level: how many databases it has.
+    DatabaseCount,
+    /// Both levels: the average size.
+    AvgSizeMb,
+    /// Database level: the largest size.
+    MaxSizeMb,
+    /// Database level: the change versus the previous period.
+    SizeChangeMb,
+    /// Database level: that change in percent.
+    SizeChangePercent,
+    /// Database level: the average data size.
+    AvgDataSizeMb,
+    /// Database level: the average log size.
+    AvgLogSizeMb,
+}
+
+impl MetricColumn {
+    /// The metrics of the instance level, the default first.
+    pub const INSTANCE: [MetricColumn; 5] = [
+        Self::TotalSizeMb,
+        Self::TotalSizeChangeMb,
+        Self::TotalSizeChangePercent,
+        Self::DatabaseCount,
+        Self::AvgSizeMb,
+    ];
+
+    /// The metrics of the database level, the default first.
+    pub const DATABASE: [MetricColumn; 6] = [
+        Self::AvgSizeMb,
+        Self::MaxSizeMb,
+        Self::SizeChangeMb,
+        Self::SizeChangePercent,
+        Self::AvgDataSizeMb,
+        Self::AvgLogSizeMb,
+    ];
+
+    /// The metrics `level` has, the default first.
+    pub fn of_level(level: AggregationLevel) -> &'static [MetricColumn] {
+        match level {
+            AggregationLevel::Instance => &Self::INSTANCE,
+            AggregationLevel::Database => &Self::DATABASE,
+        }
+    }
+
+    /// The metric of `level` called `name`.
+    pub fn parse(level: AggregationLevel, name: &str) -> Option<Self> {
+        Self::of_level(level)
+            .iter()
+            .copied()
+            .find(|metric| metric.name() == name)
+    }
+
+    /// Its name: the API's metric and the table's column.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::TotalSizeMb => "total_size_mb",
+            Self::TotalSizeChangeMb => "total_size_change_mb",
+            Self::TotalSizeChangePercent => "total_size_change_percent",
+            Self::DatabaseCount => "database_count",
+            Self::AvgSizeMb => "avg_size_mb",
+            Self::MaxSizeMb => "max_size_mb",
+            Self::SizeChangeMb => "size_change_mb",
+            Self::SizeChangePercent => "size_change_percent",
+            Self::AvgDataSizeMb => "avg_data_size_mb",
+            Self::AvgLogSizeMb => "avg_log_size_mb",
+        }
+    }
+
+    /// The unit of its values: `MB`, `%` or `count`.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Self::TotalSizeChangePercent | Self::SizeChangePercent => "%",
+            Self::DatabaseCount => "count",
+            _ => "MB",
+        }
+    }
+}
+
+/// One value of a series: a key's metric in one period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeriesPoint {
+    /// The instance.
+    pub instance: InstanceLabel,
+    /// The database, for database-level series.
+    pub database_name: Option<String>,
+    /// The period start.
+    pub period_start: NaiveDate,
+    /// The value; `None` when the metric is null for the period (no previous period).
+    pub value: Option<Decimal>,
+}
+
+#[derive(QueryableByName)]
+struct SeriesRow {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    total_lines: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    instance_id: i64,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    instance_name: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    db_type: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    database_name: String,
+    #[diesel(sql_type = diesel::sql_types::Date)]
+    period_start: NaiveDate,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    value: Option<String>,
+}
+
+/// The lines of a chart, ranked in SQL so that only the plotted lines leave the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RankedSeries {
+    /// The points of the `top` ranked lines: line by line in rank order, each by period.
+    pub points: Vec<SeriesPoint>,
+    /// How many lines match in all.
+    pub total_lines: i64,
+}
+
+/// The values of `metric` (one of [`MetricColumn::of_level`]) for the rows matching `filter`, one line per instance (or
+/// database), keeping the `top` lines with the largest latest non-null value (lines with no
+/// value last; ties by instance id and database name).
+pub fn series(
+    connection: &mut PgConnection,
+    level: AggregationLevel,
+    metric: MetricColumn,
+    filter: &AggregateFilter,
+    top: i64,
+) -> Result<RankedSeries, StoreError> {
+    if !MetricColumn::of_level(level).contains(&metric) {
+        return Err(StoreError::InvalidArgument(format!(
+            "{level} aggregates have no metric {}",
+            metric.name()
+        )));
+    }
+    let column = metric.name();
+    let (table, database) = level_table(level);
+    let latest = latest_per_key(level, &format!("aggregate.{column} AS value"), Some(column));
+    // The periods of the window, to fetch the chosen lines' points by primary key.
+    let period_starts: Vec<NaiveDate> =
+        Period::starting_between(filter.period_type, filter.start, filter.end)
+            .map(|period| period.start())
+            .collect();
+    let query = diesel::sql_query(format!(
+        "WITH {latest},
+         chosen AS (
+             SELECT instance_id, database_name, count(*) OVER () AS total_lines,
+                    row_number() OVER (ORDER BY value DESC NULLS LAST, instance_id,
+                                                database_name) AS rank
+             FROM latest
+             ORDER BY rank
+             LIMIT $7)
+         SELECT chosen.total_lines, chosen.instance_id, instance.name AS instance_name,
+                instance.db_type, chosen.database_name, aggregate.period_start,
+                aggregate.{column}::text AS value
+         FROM chosen
+         CROSS JOIN unnest($8::date[]) AS period (start)
+         JOIN {table} aggregate
+             ON aggregate.period_type = $1 AND aggregate.period_start = period.start
+            AND aggregate.instance_id = chosen.instance_id
+            AND {database} = chosen.database_name
+         JOIN instances instance ON instance.id = chosen.instance_id
+         ORDER BY chosen.rank, aggregate.period_start"
+    ));
+    let rows: Vec<SeriesRow> = with_key_memory(connection, |connection| {
+        Ok(bind_matching!(query, filter)
+            .bind::<diesel::sql_types::BigInt, _>(top)
+            .bind::<diesel::sql_types::Array<diesel::sql_types::Date>, _>(&period_starts)
+            .load(connection)?)
+    })?;
+    let total_lines = rows.first().map_or(0, |row| row.total_lines);
+    let points = rows
+        .into_iter()
+        .map(|row| {
+            Ok(SeriesPoint {
+                instance: label(row.instance_id, row.instance_name, &row.db_type)?,
+                database_name: match level {
+                    AggregationLevel::Database => Some(row.database_name),
+                    AggregationLevel::Instance => None,
+                },
+                period_start: row.period_start,
+                value: row
+                    .value
+                    .map(|text| text.parse::<Decimal>().map_err(corrupt))
+                    .transpose()?,
+            })
+        })
+        .collect::<Result<_, StoreError>>()?;
+    Ok(RankedSeries {
+        points,
+        total_lines,
+    })
+}
