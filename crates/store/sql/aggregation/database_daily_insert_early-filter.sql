@@ -1,5 +1,5 @@
 -- StatementKey { level: Database, form: Daily, mode: Insert, filter: Early }
--- Rendered by crates/store/src/aggregation/statements.rs; `make sql-snapshots` rewrites it.
+-- Rendered by crates/store/src/aggregation/statements/; `make sql-snapshots` rewrites it.
 WITH paired AS (
         SELECT s.instance_id, s.database_name, s.collected_date AS period_start,
                s.size_mb, s.data_size_mb, s.log_size_mb,

@@ -1,5 +1,5 @@
 -- StatementKey { level: Database, form: Grouped, mode: Insert, filter: Early }
--- Rendered by crates/store/src/aggregation/statements.rs; `make sql-snapshots` rewrites it.
+-- Rendered by crates/store/src/aggregation/statements/; `make sql-snapshots` rewrites it.
 WITH grouped AS (
         SELECT s.instance_id, s.database_name, date_trunc($7, (s.collected_date)::timestamp)::date AS period_start,
                count(*) AS size_count, sum(s.size_mb) AS size_sum,

@@ -1,5 +1,5 @@
 -- StatementKey { level: Instance, form: Daily, mode: Insert, filter: Late }
--- Rendered by crates/store/src/aggregation/statements.rs; `make sql-snapshots` rewrites it.
+-- Rendered by crates/store/src/aggregation/statements/; `make sql-snapshots` rewrites it.
 WITH paired AS (
         SELECT s.instance_id, s.collected_date AS period_start,
                s.total_size_mb, s.database_count,

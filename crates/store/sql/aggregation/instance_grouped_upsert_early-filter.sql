@@ -1,5 +1,5 @@
 -- StatementKey { level: Instance, form: Grouped, mode: Upsert, filter: Early }
--- Rendered by crates/store/src/aggregation/statements.rs; `make sql-snapshots` rewrites it.
+-- Rendered by crates/store/src/aggregation/statements/; `make sql-snapshots` rewrites it.
 WITH grouped AS MATERIALIZED (
         SELECT s.instance_id, date_trunc($7, (s.collected_date)::timestamp)::date AS period_start,
                count(*) AS day_count,

@@ -24,12 +24,12 @@
 //! the recount that follows it). `growth_rate` and `trend_direction` are generated columns of
 //! the tables, so the statements never compute them.
 
-use std::collections::HashMap;
-use std::sync::LazyLock;
-
-use capstats_capacity_model::{AggregationLevel, PeriodType};
-
 use crate::sql::{divide_rounded, period_start};
+
+mod key;
+
+pub(crate) use key::text;
+pub use key::{PeriodForm, StatementKey};
 
 /// How a statement writes its rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -80,103 +80,6 @@ impl Shape {
         }
     }
 }
-
-/// Whether a statement computes daily periods (one sample per key: no `GROUP BY`) or the
-/// longer period types (samples grouped by key and period).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PeriodForm {
-    /// Daily periods.
-    Daily,
-    /// Weekly, monthly, quarterly and yearly periods.
-    Grouped,
-}
-
-impl PeriodForm {
-    /// The form of `period_type`'s periods.
-    pub fn of(period_type: PeriodType) -> Self {
-        if period_type == PeriodType::Daily {
-            Self::Daily
-        } else {
-            Self::Grouped
-        }
-    }
-}
-
-/// Which of the sixteen aggregation statements: what every caller picks a statement by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct StatementKey {
-    /// Database or instance level.
-    pub level: AggregationLevel,
-    /// Daily or grouped.
-    pub form: PeriodForm,
-    /// Upsert or plain insert.
-    pub mode: WriteMode,
-    /// Where the instances are filtered.
-    pub filter: InstanceFilter,
-}
-
-impl StatementKey {
-    /// Every statement, in the order of their snapshot files.
-    pub fn all() -> impl Iterator<Item = StatementKey> {
-        AggregationLevel::ALL.into_iter().flat_map(|level| {
-            [PeriodForm::Daily, PeriodForm::Grouped]
-                .into_iter()
-                .flat_map(move |form| {
-                    [WriteMode::Upsert, WriteMode::Insert]
-                        .into_iter()
-                        .flat_map(move |mode| {
-                            [InstanceFilter::Early, InstanceFilter::Late]
-                                .into_iter()
-                                .map(move |filter| StatementKey {
-                                    level,
-                                    form,
-                                    mode,
-                                    filter,
-                                })
-                        })
-                })
-        })
-    }
-
-    /// The name of its snapshot in `crates/store/sql/aggregation/`, such as
-    /// `database_daily_upsert_early-filter.sql`.
-    pub fn file_name(self) -> String {
-        let form = match self.form {
-            PeriodForm::Daily => "daily",
-            PeriodForm::Grouped => "grouped",
-        };
-        let mode = match self.mode {
-            WriteMode::Upsert => "upsert",
-            WriteMode::Insert => "insert",
-        };
-        let filter = match self.filter {
-            InstanceFilter::Early => "early-filter",
-            InstanceFilter::Late => "late-filter",
-        };
-        format!("{}_{form}_{mode}_{filter}.sql", self.level)
-    }
-
-    fn build(self) -> String {
-        let shape = Shape {
-            mode: self.mode,
-            filter: self.filter,
-        };
-        match (self.level, self.form) {
-            (AggregationLevel::Database, PeriodForm::Daily) => database_daily(shape),
-            (AggregationLevel::Database, PeriodForm::Grouped) => database_grouped(shape),
-            (AggregationLevel::Instance, PeriodForm::Daily) => instance_daily(shape),
-            (AggregationLevel::Instance, PeriodForm::Grouped) => instance_grouped(shape),
-        }
-    }
-}
-
-/// The text of the statement `key`, built once.
-pub(crate) fn text(key: StatementKey) -> &'static str {
-    STATEMENTS[&key].as_str()
-}
-
-static STATEMENTS: LazyLock<HashMap<StatementKey, String>> =
-    LazyLock::new(|| StatementKey::all().map(|key| (key, key.build())).collect());
 
 /// `round(numerator / denominator)` with two decimals, for a positive `denominator`, when
 /// both are `bigint` columns: in `bigint` while `2 · |numerator| · 10⁴ + denominator` cannot
@@ -747,57 +650,4 @@ fn instance_grouped(shape: Shape) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn statements_use_exactly_their_parameters() {
-        for key in StatementKey::all() {
-            let statement = text(key);
-            let used = if key.form == PeriodForm::Daily { 6 } else { 8 };
-            // Only the removal, absent from a plain insert, needs the last start.
-            let unused = (key.mode == WriteMode::Insert).then_some(4);
-            for parameter in (1..=used).filter(|parameter| Some(*parameter) != unused) {
-                assert!(
-                    statement.contains(&format!("${parameter}")),
-                    "{key:?}: ${parameter} unused"
-                );
-            }
-            assert!(!statement.contains(&format!("${}", used + 1)));
-        }
-    }
-
-    /// The rendered statements are committed, one file per key, so that a reviewer reads
-    /// the SQL a change produces in its diff. `make sql-snapshots` rewrites them.
-    #[test]
-    fn statements_match_their_committed_snapshots() {
-        let directory = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sql/aggregation");
-        let bless = std::env::var_os("CAPSTATS_BLESS_SQL").is_some();
-        let mut expected_files = std::collections::BTreeSet::new();
-        for key in StatementKey::all() {
-            let path = directory.join(key.file_name());
-            let rendered = format!(
-                "-- {key:?}\n-- Rendered by crates/store/src/aggregation/statements.rs; `make sql-snapshots` rewrites it.\n{}\n",
-                text(key).trim()
-            );
-            if bless {
-                std::fs::create_dir_all(&directory).unwrap();
-                std::fs::write(&path, &rendered).unwrap();
-            }
-            let committed = std::fs::read_to_string(&path).unwrap_or_else(|error| {
-                panic!("{}: {error}; run `make sql-snapshots`", path.display())
-            });
-            assert!(
-                committed == rendered,
-                "{} differs from what the builder renders; run `make sql-snapshots` and review the diff",
-                path.display()
-            );
-            expected_files.insert(key.file_name());
-        }
-        let present: std::collections::BTreeSet<String> = std::fs::read_dir(&directory)
-            .unwrap()
-            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        assert_eq!(present, expected_files, "stale or unknown snapshot files");
-    }
-}
+mod tests;

@@ -1,0 +1,205 @@
+//! Reading the settings: defaults, the environment, files and the refusals.
+
+use super::*;
+
+#[test]
+fn errors_become_one_line_without_repeating_causes() {
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer: {0}")]
+    struct Outer(#[source] Inner);
+    #[derive(Debug, thiserror::Error)]
+    #[error("inner\n\tdetail")]
+    struct Inner;
+    assert_eq!(one_line_error(&Outer(Inner)), "outer: inner detail");
+    #[derive(Debug, thiserror::Error)]
+    #[error("context")]
+    struct Context(#[source] Inner);
+    assert_eq!(one_line_error(&Context(Inner)), "context: inner detail");
+}
+
+#[test]
+fn defaults_apply_and_environment_overrides() {
+    figment::Jail::expect_with(|jail| {
+        jail.clear_env();
+        let settings = Settings::from_environment().unwrap();
+        assert_eq!(settings, Settings::default());
+        jail.set_env("DATABASE_URL", "postgres://example/db");
+        jail.set_env("CAPSTATS_TIMEZONE", "Europe/Berlin");
+        jail.set_env("CAPSTATS_DATABASE_POOL_SIZE", "12");
+        jail.set_env("CAPSTATS_LOG_FORMAT", "json");
+        let settings = Settings::from_environment().unwrap();
+        assert_eq!(settings.database_url, "postgres://example/db");
+        assert_eq!(settings.time_zone(), chrono_tz::Europe::Berlin);
+        assert_eq!(settings.database_pool_size, 12);
+        assert_eq!(settings.log_format, LogFormat::Json);
+        Ok(())
+    });
+}
+
+#[test]
+fn an_unknown_time_zone_is_refused_by_name() {
+    figment::Jail::expect_with(|jail| {
+        jail.clear_env();
+        jail.set_env("CAPSTATS_TIMEZONE", "Mars/Olympus_Mons");
+        let error = Settings::from_environment().unwrap_err().to_string();
+        assert!(
+            error.contains("CAPSTATS_TIMEZONE `Mars/Olympus_Mons` is not an IANA time zone name"),
+            "{error}"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn file_values_lose_to_the_environment() {
+    figment::Jail::expect_with(|jail| {
+        jail.clear_env();
+        jail.create_file(
+            "capstats.toml",
+            "database_pool_size = 6\ntimezone = \"UTC\"",
+        )?;
+        jail.set_env("CAPSTATS_CONFIG_FILE", "capstats.toml");
+        jail.set_env("CAPSTATS_DATABASE_POOL_SIZE", "7");
+        let settings = Settings::from_environment().unwrap();
+        assert_eq!(settings.database_pool_size, 7);
+        assert_eq!(settings.timezone, chrono_tz::UTC);
+        Ok(())
+    });
+}
+
+/// Every setting is documented in docs/configuration.md and listed in .env.example, and
+/// .env.example lists nothing else.
+#[test]
+fn every_setting_is_documented_and_in_the_example_environment() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let read = |path: &str| std::fs::read_to_string(format!("{root}/{path}")).unwrap();
+    let documentation = read("docs/configuration.md");
+    let example = read(".env.example");
+    use figment::Provider;
+    let defaults = Figment::from(Serialized::defaults(Settings::default()));
+    let mut variables: Vec<String> = defaults
+        .data()
+        .unwrap()
+        .into_values()
+        .flat_map(|dictionary| dictionary.into_keys())
+        .map(|key| match key.as_str() {
+            "database_url" => "DATABASE_URL".to_owned(),
+            key => format!("CAPSTATS_{}", key.to_uppercase()),
+        })
+        .collect();
+    // Read before the settings themselves.
+    variables.extend(["CAPSTATS_LOG".to_owned(), "CAPSTATS_CONFIG_FILE".to_owned()]);
+    for variable in &variables {
+        assert!(
+            documentation.contains(&format!("| `{variable}` |")),
+            "{variable} is not in docs/configuration.md"
+        );
+        assert!(
+            example.contains(&format!("{variable}=")),
+            "{variable} is not in .env.example"
+        );
+    }
+    for line in example.lines() {
+        let assignment = line.trim_start_matches("# ");
+        if let Some((name, _)) = assignment.split_once('=')
+            && name.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+        {
+            assert!(
+                variables.iter().any(|variable| variable == name),
+                ".env.example lists {name}, which is no setting"
+            );
+        }
+    }
+}
+
+#[test]
+fn old_credential_keys_are_a_list_or_comma_separated_and_need_the_current_key() {
+    let (current, first, second) = ("aa".repeat(32), "bb".repeat(32), "cc".repeat(32));
+    figment::Jail::expect_with(|jail| {
+        jail.clear_env();
+        jail.set_env("CAPSTATS_CREDENTIAL_KEY", &current);
+        jail.set_env("CAPSTATS_CREDENTIAL_OLD_KEYS", format!("{first}, {second}"));
+        let settings = Settings::from_environment().unwrap();
+        assert_eq!(
+            settings.credential_old_keys,
+            [first.clone(), second.clone()]
+        );
+        jail.set_env("CAPSTATS_CREDENTIAL_OLD_KEYS", format!("[\"{first}\"]"));
+        let settings = Settings::from_environment().unwrap();
+        assert_eq!(settings.credential_old_keys, std::slice::from_ref(&first));
+        jail.set_env("CAPSTATS_COLLECTOR_CA_FILE", "/etc/capstats/ca.pem");
+        let settings = Settings::from_environment().unwrap();
+        assert_eq!(
+            settings.collector_ca_file.as_deref(),
+            Some(std::path::Path::new("/etc/capstats/ca.pem"))
+        );
+        jail.set_env("CAPSTATS_CREDENTIAL_OLD_KEYS", "abcd");
+        let error = Settings::from_environment().unwrap_err().to_string();
+        assert!(error.contains("CAPSTATS_CREDENTIAL_OLD_KEYS"), "{error}");
+        Ok(())
+    });
+    figment::Jail::expect_with(|jail| {
+        jail.clear_env();
+        jail.set_env("CAPSTATS_CREDENTIAL_OLD_KEYS", &first);
+        let error = Settings::from_environment().unwrap_err().to_string();
+        assert!(error.contains("needs CAPSTATS_CREDENTIAL_KEY"), "{error}");
+        Ok(())
+    });
+}
+
+#[test]
+fn bad_values_name_the_setting() {
+    figment::Jail::expect_with(|jail| {
+        jail.clear_env();
+        jail.set_env("CAPSTATS_TIMEZONE", "Mars/Olympus");
+        let error = Settings::from_environment().unwrap_err().to_string();
+        assert!(error.contains("CAPSTATS_TIMEZONE"), "{error}");
+        jail.set_env("CAPSTATS_TIMEZONE", "UTC");
+        jail.set_env("CAPSTATS_DATABASE_POOL_SIZE", "many");
+        let error = Settings::from_environment().unwrap_err().to_string();
+        assert!(error.contains("DATABASE_POOL_SIZE"), "{error}");
+        jail.set_env("CAPSTATS_DATABASE_POOL_SIZE", "3");
+        jail.set_env("CAPSTATS_CREDENTIAL_KEY", "abc");
+        let error = Settings::from_environment().unwrap_err().to_string();
+        assert!(error.contains("CAPSTATS_CREDENTIAL_KEY"), "{error}");
+        jail.set_env("CAPSTATS_CREDENTIAL_KEY", "0f".repeat(32));
+        jail.set_env("CAPSTATS_COLLECTOR_EXCLUDE_MYSQL", "[mysql, \"tmp_*\"]");
+        let settings = Settings::from_environment().unwrap();
+        assert_eq!(settings.collector_exclude_mysql, ["mysql", "tmp_*"]);
+        jail.set_env("CAPSTATS_AGGREGATION_PERIOD_TYPES", "[daily, monthly]");
+        let settings = Settings::from_environment().unwrap();
+        assert_eq!(
+            settings.aggregation_period_types,
+            [
+                capstats_capacity_model::PeriodType::Daily,
+                capstats_capacity_model::PeriodType::Monthly
+            ]
+        );
+        jail.set_env("CAPSTATS_AGGREGATION_PERIOD_TYPES", "[hourly]");
+        let error = Settings::from_environment().unwrap_err().to_string();
+        assert!(error.contains("AGGREGATION_PERIOD_TYPES"), "{error}");
+        jail.set_env(
+            "CAPSTATS_AGGREGATION_PERIOD_TYPES",
+            "[daily, weekly, daily]",
+        );
+        let error = Settings::from_environment().unwrap_err().to_string();
+        assert!(error.contains("names daily twice"), "{error}");
+        jail.set_env("CAPSTATS_AGGREGATION_PERIOD_TYPES", "[]");
+        let error = Settings::from_environment().unwrap_err().to_string();
+        assert!(error.contains("at least one period type"), "{error}");
+        jail.set_env("CAPSTATS_AGGREGATION_PERIOD_TYPES", "[daily]");
+        jail.set_env("CAPSTATS_MISFIRE_GRACE_SECONDS", "2");
+        jail.set_env("CAPSTATS_SCHEDULER_INTERVAL_MS", "5000");
+        let error = Settings::from_environment().unwrap_err().to_string();
+        assert!(error.contains("CAPSTATS_MISFIRE_GRACE_SECONDS"), "{error}");
+        jail.set_env("CAPSTATS_SCHEDULER_INTERVAL_MS", "1000");
+        jail.set_env("CAPSTATS_JOB_RETRY_BASE_SECONDS", "0");
+        let error = Settings::from_environment().unwrap_err().to_string();
+        assert!(error.contains("CAPSTATS_JOB_RETRY_BASE_SECONDS"), "{error}");
+        jail.set_env("CAPSTATS_JOB_RETRY_BASE_SECONDS", "10");
+        jail.set_env("CAPSTATS_CONFIG_FILE", "missing.toml");
+        let error = Settings::from_environment().unwrap_err().to_string();
+        assert!(error.contains("missing.toml"), "{error}");
+        Ok(())
+    });
+}

@@ -1,0 +1,109 @@
+//! Which statement: the typed key callers choose a statement by, and the statements built
+//! once per key.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use capstats_capacity_model::{AggregationLevel, PeriodType};
+
+use super::{
+    InstanceFilter, Shape, WriteMode, database_daily, database_grouped, instance_daily,
+    instance_grouped,
+};
+
+/// Whether a statement computes daily periods (one sample per key: no `GROUP BY`) or the
+/// longer period types (samples grouped by key and period).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PeriodForm {
+    /// Daily periods.
+    Daily,
+    /// Weekly, monthly, quarterly and yearly periods.
+    Grouped,
+}
+
+impl PeriodForm {
+    /// The form of `period_type`'s periods.
+    pub fn of(period_type: PeriodType) -> Self {
+        if period_type == PeriodType::Daily {
+            Self::Daily
+        } else {
+            Self::Grouped
+        }
+    }
+}
+
+/// Which of the sixteen aggregation statements: what every caller picks a statement by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StatementKey {
+    /// Database or instance level.
+    pub level: AggregationLevel,
+    /// Daily or grouped.
+    pub form: PeriodForm,
+    /// Upsert or plain insert.
+    pub mode: WriteMode,
+    /// Where the instances are filtered.
+    pub filter: InstanceFilter,
+}
+
+impl StatementKey {
+    /// Every statement, in the order of their snapshot files.
+    pub fn all() -> impl Iterator<Item = StatementKey> {
+        AggregationLevel::ALL.into_iter().flat_map(|level| {
+            [PeriodForm::Daily, PeriodForm::Grouped]
+                .into_iter()
+                .flat_map(move |form| {
+                    [WriteMode::Upsert, WriteMode::Insert]
+                        .into_iter()
+                        .flat_map(move |mode| {
+                            [InstanceFilter::Early, InstanceFilter::Late]
+                                .into_iter()
+                                .map(move |filter| StatementKey {
+                                    level,
+                                    form,
+                                    mode,
+                                    filter,
+                                })
+                        })
+                })
+        })
+    }
+
+    /// The name of its snapshot in `crates/store/sql/aggregation/`, such as
+    /// `database_daily_upsert_early-filter.sql`.
+    pub fn file_name(self) -> String {
+        let form = match self.form {
+            PeriodForm::Daily => "daily",
+            PeriodForm::Grouped => "grouped",
+        };
+        let mode = match self.mode {
+            WriteMode::Upsert => "upsert",
+            WriteMode::Insert => "insert",
+        };
+        let filter = match self.filter {
+            InstanceFilter::Early => "early-filter",
+            InstanceFilter::Late => "late-filter",
+        };
+        format!("{}_{form}_{mode}_{filter}.sql", self.level)
+    }
+
+    fn build(self) -> String {
+        let shape = Shape {
+            mode: self.mode,
+            filter: self.filter,
+        };
+        match (self.level, self.form) {
+            (AggregationLevel::Database, PeriodForm::Daily) => database_daily(shape),
+            (AggregationLevel::Database, PeriodForm::Grouped) => database_grouped(shape),
+            (AggregationLevel::Instance, PeriodForm::Daily) => instance_daily(shape),
+            (AggregationLevel::Instance, PeriodForm::Grouped) => instance_grouped(shape),
+        }
+    }
+}
+
+/// The text of the statement `key`, built once.
+pub(crate) fn text(key: StatementKey) -> &'static str {
+    STATEMENTS[&key].as_str()
+}
+
+static STATEMENTS: LazyLock<HashMap<StatementKey, String>> =
+    LazyLock::new(|| StatementKey::all().map(|key| (key, key.build())).collect());
