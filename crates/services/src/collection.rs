@@ -19,7 +19,7 @@ use capstats_store::StoreError;
 use capstats_store::instances::CollectionTarget;
 use capstats_store::samples::{NewDatabaseSample, write_database_samples};
 use capstats_store::sessions::{NewSession, RecordOutcome};
-use capstats_sync_session::{RecordDetail, RecordStatus, SessionStatus, SyncCategory, SyncType};
+use capstats_sync_session::{RecordDetail, RecordStatus, SessionStatus, SyncCategory};
 
 use crate::ServiceError;
 use crate::payloads::CollectionJob;
@@ -232,22 +232,15 @@ pub async fn run_collection(
 
 /// The session a collection job records into (its records are added separately).
 pub fn new_session(job: &CollectionJob, job_id: Option<&str>) -> NewSession {
-    NewSession {
-        sync_category: SyncCategory::Capacity,
-        sync_type: if job.trigger.is_scheduled() {
-            SyncType::ScheduledTask
-        } else {
-            SyncType::ManualTask
-        },
-        triggered_by: job.trigger.description(),
-        requested_by_token_id: job.trigger.token_id(),
-        parameters: serde_json::json!({
+    job.trigger.new_session(
+        SyncCategory::Capacity,
+        serde_json::json!({
             "work": "collect",
             "instance_ids": job.instance_ids,
             "job_id": job_id,
         }),
-        job_id: job_id.map(str::to_owned),
-    }
+        job_id,
+    )
 }
 
 /// The session the run records into: the one created when the job was enqueued, or a new one

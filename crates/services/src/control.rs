@@ -9,7 +9,7 @@ use capstats_capacity_model::{InstanceId, PeriodType};
 use capstats_store::ConnectionPool;
 use capstats_store::schedules::{self, Schedule};
 use capstats_store::sessions::{self, NewSession};
-use capstats_sync_session::{SessionStatus, SyncCategory, SyncType};
+use capstats_sync_session::{SessionStatus, SyncCategory};
 
 use crate::ServiceError;
 use crate::enqueue::{JobQueue, new_job_id};
@@ -70,14 +70,12 @@ async fn enqueue_aggregation(
     job: AggregationJob,
 ) -> Result<Enqueued, ServiceError> {
     let job_id = new_job_id();
-    let session = NewSession {
-        sync_category: SyncCategory::Aggregation,
-        sync_type: SyncType::ManualTask,
-        triggered_by: job.trigger.description(),
-        requested_by_token_id: job.trigger.token_id(),
-        parameters: crate::runs::session_parameters(&job, &job_id),
-        job_id: Some(job_id.clone()),
-    };
+    // Queued on request: the trigger is an operator's or a program's (a manual task).
+    let session = job.trigger.new_session(
+        SyncCategory::Aggregation,
+        crate::runs::session_parameters(&job, &job_id),
+        Some(&job_id),
+    );
     let active: Vec<(InstanceId, String)> = capstats_store::run_blocking(store, |connection| {
         capstats_store::instances::active_instances(connection)
     })

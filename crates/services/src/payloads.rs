@@ -6,6 +6,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use capstats_capacity_model::{AggregationLevel, InstanceId, PeriodType};
+use capstats_store::sessions::NewSession;
+use capstats_sync_session::{SyncCategory, SyncType};
 
 /// The payload version this build writes.
 pub const PAYLOAD_VERSION: u32 = 1;
@@ -60,6 +62,28 @@ impl Trigger {
     /// Whether a schedule's tick started the job.
     pub fn is_scheduled(&self) -> bool {
         matches!(self, Self::Schedule { .. })
+    }
+
+    /// The session a job of this trigger records into: scheduled or manual, who asked and
+    /// with which token.
+    pub fn new_session(
+        &self,
+        sync_category: SyncCategory,
+        parameters: serde_json::Value,
+        job_id: Option<&str>,
+    ) -> NewSession {
+        NewSession {
+            sync_category,
+            sync_type: if self.is_scheduled() {
+                SyncType::ScheduledTask
+            } else {
+                SyncType::ManualTask
+            },
+            triggered_by: self.description(),
+            requested_by_token_id: self.token_id(),
+            parameters,
+            job_id: job_id.map(str::to_owned),
+        }
     }
 }
 

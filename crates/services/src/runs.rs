@@ -11,9 +11,8 @@ use chrono::NaiveDate;
 use capstats_aggregation_core::due_periods;
 use capstats_capacity_model::{AggregationLevel, InstanceId, Period, PeriodType};
 use capstats_store::aggregation::{InstanceScope, aggregate_periods};
-use capstats_store::sessions::NewSession;
 use capstats_store::{PgConnection, StoreError, instances, ledger};
-use capstats_sync_session::{PeriodOutcome, SessionStatus, SyncCategory, SyncType};
+use capstats_sync_session::{PeriodOutcome, SessionStatus, SyncCategory};
 
 use crate::ServiceError;
 use crate::payloads::{AggregationJob, AggregationWork, Trigger};
@@ -185,21 +184,30 @@ fn session_request(
 ) -> SessionRequest {
     SessionRequest {
         adopt: job.session_id,
-        new: NewSession {
-            sync_category: SyncCategory::Aggregation,
-            sync_type: if job.trigger.is_scheduled() {
-                SyncType::ScheduledTask
-            } else {
-                SyncType::ManualTask
-            },
-            triggered_by: job.trigger.description(),
-            requested_by_token_id: job.trigger.token_id(),
-            parameters: session_parameters(job, job_id),
-            job_id: Some(job_id.to_owned()),
-        },
+        new: job.trigger.new_session(
+            SyncCategory::Aggregation,
+            session_parameters(job, job_id),
+            Some(job_id),
+        ),
         instances,
         link_tick: job.trigger.is_scheduled(),
     }
+}
+
+/// Opens the run's session, or reports the run that must not happen: its session was
+/// cancelled while the job was queued.
+fn open_run(
+    connection: &mut PgConnection,
+    worker_name: &str,
+    request: &SessionRequest,
+) -> Result<Result<SessionRun, RunReport>, StoreError> {
+    Ok(match SessionRun::open(connection, worker_name, request)? {
+        OpenedRun::Run(run) => Ok(run),
+        OpenedRun::Cancelled(session_id) => Err(RunReport::without_work(
+            Some(session_id),
+            SessionStatus::Cancelled,
+        )),
+    })
 }
 
 /// The active instances as session records.
@@ -274,14 +282,9 @@ pub fn execute(
         AggregationWork::RefreshStale => unreachable!("handled above"),
     };
     let request = session_request(job, job_id, active_records(connection)?);
-    let run = match SessionRun::open(connection, worker_name, &request)? {
-        OpenedRun::Run(run) => run,
-        OpenedRun::Cancelled(session_id) => {
-            return Ok(RunReport::without_work(
-                Some(session_id),
-                SessionStatus::Cancelled,
-            ));
-        }
+    let run = match open_run(connection, worker_name, &request)? {
+        Ok(run) => run,
+        Err(cancelled) => return Ok(cancelled),
     };
     run_chunks(connection, run, &items, settings).map_err(|error| {
         run.fail(connection, &error);
@@ -388,14 +391,9 @@ fn refresh_stale(
     let mut stale_active = active_records(connection)?;
     stale_active.retain(|(id, _)| stale.contains(id));
     let request = session_request(job, job_id, stale_active);
-    let run = match SessionRun::open(connection, worker_name, &request)? {
-        OpenedRun::Run(run) => run,
-        OpenedRun::Cancelled(session_id) => {
-            return Ok(RunReport::without_work(
-                Some(session_id),
-                SessionStatus::Cancelled,
-            ));
-        }
+    let run = match open_run(connection, worker_name, &request)? {
+        Ok(run) => run,
+        Err(cancelled) => return Ok(cancelled),
     };
     let session_id = run.id();
     let result = (|| -> Result<RunReport, StoreError> {
