@@ -31,6 +31,9 @@ pub enum QueueError {
     /// The configuration is unusable.
     #[error(transparent)]
     Settings(#[from] capstats_settings::SettingsError),
+    /// No runtime could be started for synchronous callers of the job store.
+    #[error("cannot start a runtime for the job store")]
+    Runtime(#[source] std::io::Error),
     /// A job that does not exist.
     #[error("{0} not found")]
     NotFound(String),

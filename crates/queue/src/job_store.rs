@@ -36,9 +36,7 @@ pub fn setup_blocking(database_url: &str) -> Result<(), QueueError> {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|error| {
-                QueueError::InvalidRequest(format!("no runtime for the set-up: {error}"))
-            })?
+            .map_err(QueueError::Runtime)?
             .block_on(setup(&url))
     })
     .join()

@@ -45,16 +45,11 @@ pub struct CollectorSettings {
 impl CollectorSettings {
     /// From `CAPSTATS_CREDENTIAL_KEY`, `CAPSTATS_CREDENTIAL_OLD_KEYS`, `CAPSTATS_COLLECTOR_*`.
     pub fn from_settings(settings: &Settings) -> Result<Self, ServiceError> {
-        let invalid = |error: capstats_collectors::CollectorError| {
-            ServiceError::InvalidRequest(error.to_string())
-        };
         Ok(Self {
             keys: credential_keys(settings)?,
             trust: TlsTrust::load(settings.collector_ca_file.as_deref())?,
-            postgresql_exclusions: Exclusions::new(&settings.collector_exclude_postgresql)
-                .map_err(invalid)?,
-            mysql_exclusions: Exclusions::new(&settings.collector_exclude_mysql)
-                .map_err(invalid)?,
+            postgresql_exclusions: Exclusions::new(&settings.collector_exclude_postgresql)?,
+            mysql_exclusions: Exclusions::new(&settings.collector_exclude_mysql)?,
             timeout: Duration::from_secs(settings.collector_timeout_seconds),
             concurrency: settings.collector_concurrency.max(1) as usize,
         })
@@ -323,9 +318,10 @@ async fn collect_one(
                 write_database_samples(connection, &samples).map(|summary| summary.samples_written)
             })
             .await
-            .map_err(|error| error.to_string())
+            .map_err(|error: capstats_store::StoreError| capstats_store::error_chain(&error))
         }
-        Err(error) => Err(error.to_string()),
+        // The record keeps the whole cause: a refused TLS handshake, a wrong password.
+        Err(error) => Err(capstats_store::error_chain(&error)),
     };
     let failed = written.is_err();
     if let Err(reason) = &written {

@@ -218,8 +218,7 @@ pub async fn aggregate_current(
         period_type,
         scope,
     };
-    let wanted = serde_json::to_value(&work)
-        .map_err(|error| ServiceError::InvalidRequest(error.to_string()))?;
+    let wanted = serde_json::to_value(&work).expect("a payload's work serializes");
     let existing = capstats_store::run_blocking(store, move |connection| {
         sessions::open_session_with_work(connection, &wanted)
     })
