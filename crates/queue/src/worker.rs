@@ -254,6 +254,8 @@ async fn handle<J: BackgroundJob>(
     attempt: Attempt,
     state: Data<Arc<WorkerState>>,
 ) -> Result<String, BoxDynError> {
+    // Payloads are small; the log line of the start shows what the job is to do.
+    let described = payload.to_string();
     let job: J = match serde_json::from_value(payload) {
         Ok(job) => job,
         // Retrying cannot help a payload this build does not understand.
@@ -272,7 +274,7 @@ async fn handle<J: BackgroundJob>(
         return Err(AbortError::new(message).into());
     }
     let state = Arc::clone(&state);
-    tracing::info!(job = J::NAME, job_id = %id, attempt = attempt.current(), "job started");
+    tracing::info!(job = J::NAME, job_id = %id, attempt = attempt.current(), payload = %described, "job started");
     match job.run(state.clone(), id.to_string()).await {
         Ok(JobOutcome::Done(summary)) => {
             tracing::info!(job = J::NAME, job_id = %id, "{summary}");
