@@ -173,7 +173,6 @@ pub async fn build_state(
     settings: Settings,
     queue: Arc<dyn capstats_services::JobQueue>,
 ) -> Result<Arc<AppState>, ApiError> {
-    let time_zone = settings.time_zone();
     let store = capstats_store::build_pool(
         &settings.database_url,
         settings.database_pool_size,
@@ -190,7 +189,6 @@ pub async fn build_state(
     Ok(Arc::new(AppState {
         store,
         queue,
-        time_zone,
         login_throttle: throttle::LoginThrottle::new(
             settings.login_attempts_per_minute,
             settings.login_concurrency,

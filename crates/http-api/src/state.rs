@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use capstats_settings::Settings;
 use chrono::NaiveDate;
-use chrono_tz::Tz;
 
 use crate::metrics::Metrics;
 use crate::throttle::LoginThrottle;
@@ -17,8 +16,6 @@ pub struct AppState {
     pub queue: Arc<dyn capstats_services::JobQueue>,
     /// The configuration.
     pub settings: Settings,
-    /// The business time zone.
-    pub time_zone: Tz,
     /// Sign-in limits per address and account, and the password-hashing slots.
     pub login_throttle: LoginThrottle,
     /// Peers whose `X-Forwarded-For` is believed (`CAPSTATS_TRUSTED_PROXIES`).

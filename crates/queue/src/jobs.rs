@@ -213,7 +213,7 @@ impl BackgroundJob for CollectionJob {
             Some(&job_id),
             &state.name,
             &state.collector,
-            capstats_settings::today_in(state.time_zone),
+            state.settings.today(),
         )
         .await?;
         Ok(JobOutcome::Done(report.summary()))

@@ -86,7 +86,7 @@ async fn evaluate_one(
     grace: Duration,
 ) -> Result<(), QueueError> {
     let cron: CronExpression = schedule.cron_expression.parse()?;
-    let zone = schedule_zone(schedule, state.time_zone)?;
+    let zone = schedule_zone(schedule, state.settings.time_zone())?;
     let policy = MisfirePolicy::from_stored(&schedule.misfire_policy, schedule.catch_up_limit)?;
     let cursor = cursor.unwrap_or(schedule.ticks_from);
     let plan = plan_ticks(&cron, zone, policy, cursor, now, grace);
@@ -103,7 +103,9 @@ async fn evaluate_one(
         tracing::warn!(schedule = %schedule.name, %tick_at, "missed tick skipped (misfire policy skip)");
     }
     for tick_at in plan.enqueue {
-        let logical_date = tick_at.with_timezone(&state.time_zone).date_naive();
+        let logical_date = tick_at
+            .with_timezone(&state.settings.time_zone())
+            .date_naive();
         let Some(job) = Job::for_tick(&schedule.job_name, &schedule.name, tick_at, logical_date)
         else {
             return Err(QueueError::InvalidRequest(format!(

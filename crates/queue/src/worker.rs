@@ -19,7 +19,6 @@ use apalis::prelude::{
 };
 use apalis_postgres::{Config, PostgresStorage};
 use capstats_settings::Settings;
-use chrono_tz::Tz;
 use sqlx::PgPool;
 
 use capstats_services::collection::CollectorSettings;
@@ -38,8 +37,6 @@ pub struct WorkerState {
     pub job_store: PgPool,
     /// The configuration.
     pub settings: Settings,
-    /// The business time zone.
-    pub time_zone: Tz,
     /// How collectors connect.
     pub collector: CollectorSettings,
     /// This process's name: host and pid.
@@ -107,7 +104,6 @@ pub async fn run(settings: Settings) -> Result<(), QueueError> {
             settings.database_pool_size
         )));
     }
-    let time_zone = settings.time_zone();
     let collector = CollectorSettings::from_settings(&settings)?;
     let store = capstats_store::build_pool(
         &settings.database_url,
@@ -120,7 +116,6 @@ pub async fn run(settings: Settings) -> Result<(), QueueError> {
     let state = Arc::new(WorkerState {
         store,
         job_store: job_store.clone(),
-        time_zone,
         collector,
         name: capstats_services::worker_name(),
         settings,

@@ -32,15 +32,11 @@ async fn ids(pool: &sqlx::PgPool, query: &'static str) -> Vec<String> {
         .collect()
 }
 
-/// The job store's schema, which the test databases of these tests need beside the store's.
-const JOB_STORE: capstats_test_support::TemplateSetup = capstats_test_support::TemplateSetup {
-    name: "job_store",
-    run: |url| capstats_queue::job_store::setup_blocking(url).map_err(|error| error.chain()),
-};
-
 /// A fresh database with the store's schema and the job store's.
 fn database() -> capstats_test_support::TestDatabase {
-    capstats_test_support::TestDatabase::with_setup(&JOB_STORE)
+    capstats_test_support::TestDatabase::with_setup("job_store", |url| {
+        capstats_queue::job_store::setup_blocking(url).map_err(|error| error.chain())
+    })
 }
 
 #[test]
@@ -223,7 +219,6 @@ fn the_sweeper_closes_sessions_whose_job_ended_unstarted_and_those_gone_silent()
             collector: capstats_services::collection::CollectorSettings::from_settings(&settings).unwrap(),
             store: store.clone(),
             job_store: pool.clone(),
-            time_zone: chrono_tz::UTC,
             name: "sweeper:3".into(),
             running_jobs: Default::default(),
             settings,

@@ -17,13 +17,12 @@ use chrono::NaiveDate;
 
 use capstats_capacity_model::{AggregationLevel, InstanceId, Period, PeriodType};
 use capstats_store::aggregation::{BatchOutcome, InstanceScope, aggregate_periods};
-use capstats_store::instances;
 use capstats_store::sessions::NewSession;
 use capstats_store::{ConnectionPool, StoreError};
 use capstats_sync_session::{PeriodOutcome, SessionStatus, SyncCategory, SyncType};
 
 use crate::records::RecordBook;
-use crate::session_run::{OpenedRun, SessionRequest, SessionRun};
+use crate::session_run::{SessionRun, active_records};
 use crate::{Progress, ServiceError};
 
 /// How often a backfill records that it is alive while its batches run: well inside any
@@ -110,13 +109,11 @@ pub fn run_backfill(
     let parallelism = request.parallelism.max(1);
 
     let mut connection = pool.get().map_err(StoreError::from)?;
-    let active: Vec<(InstanceId, String)> = instances::active_instances(&mut connection)?
-        .into_iter()
-        .map(|instance| (instance.id, instance.name))
-        .collect();
-    let session_request = SessionRequest {
-        adopt: None,
-        new: NewSession {
+    let active = active_records(&mut connection)?;
+    let run = SessionRun::create(
+        &mut connection,
+        &crate::worker_name(),
+        &NewSession {
             sync_category: SyncCategory::Aggregation,
             sync_type: request.sync_type,
             triggered_by: request.triggered_by.clone(),
@@ -131,21 +128,10 @@ pub fn run_backfill(
             job_id: None,
             requested_by_token_id: None,
         },
-        instances: active,
-        link_tick: false,
-    };
-    let run = match SessionRun::open(&mut connection, &crate::worker_name(), &session_request)? {
-        OpenedRun::Run(run) => run,
-        OpenedRun::Cancelled(id) => {
-            unreachable!("a new session {id} cannot be cancelled before it starts")
-        }
-    };
+        &active,
+    )?;
     let session_id = run.id();
-    let instance_ids: Vec<InstanceId> = session_request
-        .instances
-        .iter()
-        .map(|(id, _)| *id)
-        .collect();
+    let instance_ids: Vec<InstanceId> = active.iter().map(|(id, _)| *id).collect();
     run.start_records(&mut connection, &instance_ids)?;
 
     // Enough batches to keep every connection busy, none longer than a batch should be; the

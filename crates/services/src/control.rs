@@ -76,13 +76,7 @@ async fn enqueue_aggregation(
         crate::runs::session_parameters(&job, &job_id),
         Some(&job_id),
     );
-    let active: Vec<(InstanceId, String)> = capstats_store::run_blocking(store, |connection| {
-        capstats_store::instances::active_instances(connection)
-    })
-    .await?
-    .into_iter()
-    .map(|instance| (instance.id, instance.name))
-    .collect();
+    let active = capstats_store::run_blocking(store, crate::session_run::active_records).await?;
     enqueue_with_session(store, queue, job_id, session, active, |session_id| {
         Job::Aggregation(AggregationJob {
             session_id: Some(session_id),

@@ -11,13 +11,13 @@ use chrono::NaiveDate;
 use capstats_aggregation_core::due_periods;
 use capstats_capacity_model::{AggregationLevel, InstanceId, Period, PeriodType};
 use capstats_store::aggregation::{InstanceScope, aggregate_periods};
-use capstats_store::{PgConnection, StoreError, instances, ledger};
+use capstats_store::{PgConnection, StoreError, ledger};
 use capstats_sync_session::{PeriodOutcome, SessionStatus, SyncCategory};
 
 use crate::ServiceError;
 use crate::payloads::{AggregationJob, AggregationWork, Trigger};
 use crate::records::RecordBook;
-use crate::session_run::{OpenedRun, SessionRequest, SessionRun};
+use crate::session_run::{OpenedRun, SessionRequest, SessionRun, active_records};
 
 /// How runs are carried out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,14 +208,6 @@ fn open_run(
             SessionStatus::Cancelled,
         )),
     })
-}
-
-/// The active instances as session records.
-fn active_records(connection: &mut PgConnection) -> Result<Vec<(InstanceId, String)>, StoreError> {
-    Ok(instances::active_instances(connection)?
-        .into_iter()
-        .map(|instance| (instance.id, instance.name))
-        .collect())
 }
 
 impl RunReport {

@@ -26,6 +26,16 @@ pub struct SessionRequest {
     pub link_tick: bool,
 }
 
+/// The active instances as session records: what a run of every active instance records.
+pub fn active_records(
+    connection: &mut PgConnection,
+) -> Result<Vec<(InstanceId, String)>, StoreError> {
+    Ok(capstats_store::instances::active_instances(connection)?
+        .into_iter()
+        .map(|instance| (instance.id, instance.name))
+        .collect())
+}
+
 /// What opening found.
 #[derive(Debug)]
 pub enum OpenedRun {
@@ -73,12 +83,24 @@ impl SessionRun {
                 JobSessionStart::Missing => {}
             }
         }
-        let id = sessions::create_session(connection, &request.new, &request.instances)?;
-        sessions::start_session(connection, id, worker_name)?;
+        let run = Self::create(connection, worker_name, &request.new, &request.instances)?;
         if let (true, Some(job_id)) = (request.link_tick, request.new.job_id.as_deref()) {
-            schedules::link_tick_session(connection, job_id, id)?;
+            schedules::link_tick_session(connection, job_id, run.id)?;
         }
-        Ok(OpenedRun::Run(Self { id }))
+        Ok(OpenedRun::Run(run))
+    }
+
+    /// Creates the session `new` with a record per instance of `instances` and starts it on
+    /// `worker_name`: for runs that have no queued session to adopt (a backfill).
+    pub fn create(
+        connection: &mut PgConnection,
+        worker_name: &str,
+        new: &NewSession,
+        instances: &[(InstanceId, String)],
+    ) -> Result<Self, StoreError> {
+        let id = sessions::create_session(connection, new, instances)?;
+        sessions::start_session(connection, id, worker_name)?;
+        Ok(Self { id })
     }
 
     /// The session's id.

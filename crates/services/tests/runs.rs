@@ -14,14 +14,11 @@ use capstats_services::payloads::{
 use capstats_services::runs::{RunSettings, execute, plan_due};
 use capstats_sync_session::SessionStatus;
 
-/// The job store's schema: the queued runs here go through the real job store.
-const JOB_STORE: capstats_test_support::TemplateSetup = capstats_test_support::TemplateSetup {
-    name: "job_store",
-    run: |url| capstats_queue::job_store::setup_blocking(url).map_err(|error| error.chain()),
-};
-
+/// A fresh database with the job store's schema: queued runs here go through the real job store.
 fn database() -> capstats_test_support::TestDatabase {
-    capstats_test_support::TestDatabase::with_setup(&JOB_STORE)
+    capstats_test_support::TestDatabase::with_setup("job_store", |url| {
+        capstats_queue::job_store::setup_blocking(url).map_err(|error| error.chain())
+    })
 }
 
 fn settings() -> RunSettings {

@@ -96,11 +96,11 @@ fn database_exists(connection: &mut PgConnection, name: &str) -> bool {
 /// schema, which belongs to `capstats-queue` (a crate this one does not depend on, so that
 /// tests of the lower layers do not link the job runtime).
 #[derive(Debug, Clone, Copy)]
-pub struct TemplateSetup {
+struct TemplateSetup {
     /// Names the template (with the migrations' fingerprint); short, lower case.
-    pub name: &'static str,
+    name: &'static str,
     /// Runs the set-up on the database at the URL.
-    pub run: fn(&str) -> Result<(), String>,
+    run: fn(&str) -> Result<(), String>,
 }
 
 /// The name of the migrated template for this build's migrations and `setup`.
@@ -159,14 +159,15 @@ impl TestDatabase {
         Self::from_template(None)
     }
 
-    /// Creates a database cloned from the migrated template that also got `setup` (the job
-    /// store's schema, with `capstats_queue::job_store::setup_blocking`).
+    /// Creates a database cloned from a migrated template that also got the set-up `run`
+    /// (the job store's schema, with `capstats_queue::job_store::setup_blocking`), built once
+    /// under the short lower-case `name`.
     ///
     /// # Panics
     ///
     /// As [`TestDatabase::new`], and when the set-up fails.
-    pub fn with_setup(setup: &TemplateSetup) -> Self {
-        Self::from_template(Some(setup))
+    pub fn with_setup(name: &'static str, run: fn(&str) -> Result<(), String>) -> Self {
+        Self::from_template(Some(&TemplateSetup { name, run }))
     }
 
     fn from_template(setup: Option<&TemplateSetup>) -> Self {

@@ -9,7 +9,7 @@ use crate::error::{ApiError, ErrorEnvelope};
 use crate::state::State;
 
 async fn view(state: &State, name: &str) -> Result<ScheduleItem, ApiError> {
-    capstats_services::control::list_schedules(&state.store, state.time_zone)
+    capstats_services::control::list_schedules(&state.store, state.settings.time_zone())
         .await?
         .into_iter()
         .find(|view| view.schedule.name == name)
@@ -28,7 +28,9 @@ async fn view(state: &State, name: &str) -> Result<ScheduleItem, ApiError> {
 )]
 #[get("/scheduler/jobs")]
 pub async fn list_schedules(state: State, _viewer: Viewer) -> Result<HttpResponse, ApiError> {
-    let views = capstats_services::control::list_schedules(&state.store, state.time_zone).await?;
+    let views =
+        capstats_services::control::list_schedules(&state.store, state.settings.time_zone())
+            .await?;
     Ok(HttpResponse::Ok().json(Envelope::new(
         "schedules",
         views
