@@ -19,7 +19,7 @@ fn main() {
         .expect("a period type");
     let mode = match std::env::var("MODE").as_deref() {
         Ok("insert") => WriteMode::Insert,
-        _ => WriteMode::Upsert,
+        _ => WriteMode::Replace,
     };
     let filter = match std::env::var("FILTER").as_deref() {
         Ok("early") => InstanceFilter::Early,

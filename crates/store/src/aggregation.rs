@@ -2,9 +2,9 @@
 //!
 //! One statement per level, batch of consecutive periods of one type and scope of instances:
 //! it groups the samples of the batch (plus the period before the first, for the changes) by
-//! key and period, pairs each group with the previous period's group through `lag`, upserts
-//! the rows with `INSERT … ON CONFLICT DO UPDATE`, deletes rows whose key has no samples in
-//! the window any more, and returns the rows deleted per instance; a recount of the batch's
+//! key and period, pairs each group with the previous period's group through `lag`, replaces
+//! the scope's stored rows of the batch by the computed ones (delete, then insert, in the one
+//! statement), and returns per instance the rows whose key has no samples any more; a recount of the batch's
 //! rows then gives the rows written per instance and keeps the count tables exact. All
 //! arithmetic is exact integer arithmetic rounded once (see [`crate::sql::divide_rounded`]), so
 //! the stored digits equal those of `aggregation-core`.
@@ -133,24 +133,24 @@ pub fn aggregate_periods(
         };
         let deleted = if never_written {
             // In a savepoint: should rows exist after all (the ledger was reset by hand, say),
-            // the unique key stops the insert and the upsert takes over.
+            // the unique key stops the insert and the replacing form takes over.
             match connection.transaction(|connection| run(connection, WriteMode::Insert)) {
                 Err(error) if error.is_unique_violation() => {
                     tracing::warn!(
                         level = %level,
                         period_type = %period_type,
                         first = %first.start(),
-                        "rows exist for periods the ledger has never seen written; upserting"
+                        "rows exist for periods the ledger has never seen written; replacing them"
                     );
-                    run(connection, WriteMode::Upsert)?
+                    run(connection, WriteMode::Replace)?
                 }
                 other => other?,
             }
         } else {
-            run(connection, WriteMode::Upsert)?
+            run(connection, WriteMode::Replace)?
         };
-        // Every row of a computed instance left in the batch's periods was just written (keys
-        // with samples are upserted, the others deleted), so its count is the rows written.
+        // Every row of a computed instance left in the batch's periods was just written (the
+        // stored rows were deleted and the keys with samples inserted again), so its count is the rows written.
         let mut written = recount_rows(connection, level, first, last, scope)?;
         written.retain(|instance_id, _| instance_ids.binary_search(instance_id).is_ok());
         if *scope == InstanceScope::AllActive {

@@ -239,21 +239,56 @@ fn compute_everything(
                 let expected = engine
                     .aggregate_range(period_type, batch[0].start(), batch[batch.len() - 1].end())
                     .expect("engine computes");
-                let rows_of: Vec<InstanceId> = match level {
+                let expected_keys: BTreeSet<RowKey> = match level {
                     AggregationLevel::Database => expected
                         .databases
                         .iter()
-                        .map(|row| row.instance_id)
+                        .map(|row| {
+                            (
+                                row.instance_id.0,
+                                row.database_name.clone(),
+                                row.period.start(),
+                            )
+                        })
                         .collect(),
                     AggregationLevel::Instance => expected
                         .instances
                         .iter()
-                        .map(|row| row.instance_id)
+                        .map(|row| (row.instance_id.0, String::new(), row.period.start()))
                         .collect(),
                 };
+                let rows_of: Vec<InstanceId> =
+                    expected_keys.iter().map(|key| InstanceId(key.0)).collect();
                 for scope in &scopes {
+                    // Rows whose key is no longer computed are deleted: those of the active
+                    // instances in scope.
+                    let mut expected_deleted: BTreeMap<InstanceId, u64> = BTreeMap::new();
+                    for key in stored_keys(connection, level, batch) {
+                        let instance_id = InstanceId(key.0);
+                        let in_scope = match scope {
+                            InstanceScope::AllActive => true,
+                            InstanceScope::Only(ids) => ids.contains(&instance_id),
+                        };
+                        if in_scope
+                            && active.contains(&instance_id)
+                            && !expected_keys.contains(&key)
+                        {
+                            *expected_deleted.entry(instance_id).or_default() += 1;
+                            VANISHED_KEYS_SEEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
                     let outcome = aggregate_periods(connection, level, batch, scope, None)
                         .expect("aggregation succeeds");
+                    let deleted: BTreeMap<InstanceId, u64> = outcome
+                        .by_instance
+                        .iter()
+                        .filter(|(_, counts)| counts.deleted > 0)
+                        .map(|(instance_id, counts)| (*instance_id, counts.deleted))
+                        .collect();
+                    assert_eq!(
+                        deleted, expected_deleted,
+                        "rows deleted per instance, {level} {period_type} {batch:?}"
+                    );
                     let mut expected_written: BTreeMap<InstanceId, u64> = BTreeMap::new();
                     for instance_id in &rows_of {
                         let in_scope = match scope {
@@ -278,6 +313,46 @@ fn compute_everything(
             }
         }
     }
+}
+
+/// An aggregate row's key within one period type: instance, database (empty at instance
+/// level) and period start.
+type RowKey = (i64, String, NaiveDate);
+
+/// How many rows the runs were expected to delete in all: the test fails should the datasets
+/// never make a key vanish.
+static VANISHED_KEYS_SEEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The keys of the rows of `level` stored now for the periods of `batch`.
+fn stored_keys(
+    connection: &mut PgConnection,
+    level: AggregationLevel,
+    batch: &[Period],
+) -> Vec<RowKey> {
+    #[derive(diesel::QueryableByName)]
+    struct Key {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        instance_id: i64,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        database_name: String,
+        #[diesel(sql_type = diesel::sql_types::Date)]
+        period_start: NaiveDate,
+    }
+    let (table, database) = match level {
+        AggregationLevel::Database => ("database_size_aggregations", "database_name"),
+        AggregationLevel::Instance => ("instance_size_aggregations", "''"),
+    };
+    let query = diesel::sql_query(format!(
+        "SELECT instance_id, {database} AS database_name, period_start FROM {table}
+         WHERE period_type = $1 AND period_start BETWEEN $2 AND $3"
+    ))
+    .bind::<diesel::sql_types::Text, _>(batch[0].period_type().as_str())
+    .bind::<diesel::sql_types::Date, _>(batch[0].start())
+    .bind::<diesel::sql_types::Date, _>(batch[batch.len() - 1].start());
+    let keys: Vec<Key> = diesel::RunQueryDsl::load(query, connection).unwrap();
+    keys.into_iter()
+        .map(|key| (key.instance_id, key.database_name, key.period_start))
+        .collect()
 }
 
 /// The per-instance row counts the aggregation maintains equal the rows stored.
@@ -494,4 +569,8 @@ fn sql_aggregation_equals_aggregation_core() {
             Ok(())
         })
         .unwrap();
+    assert!(
+        VANISHED_KEYS_SEEN.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        "the datasets removed no computed key, so rows deleted went unchecked"
+    );
 }

@@ -49,6 +49,7 @@ WITH grouped AS (
         WHERE g.period_start >= $3
         OFFSET 0
     ),
+    removed AS (SELECT NULL::bigint AS instance_id WHERE false),
     written AS (
         INSERT INTO database_size_aggregations AS target (instance_id, database_name, period_type, period_start, period_end, avg_size_mb, max_size_mb, min_size_mb, data_count, avg_data_size_mb, max_data_size_mb, min_data_size_mb, avg_log_size_mb, max_log_size_mb, min_log_size_mb, size_change_mb, size_change_percent, data_size_change_mb, data_size_change_percent, log_size_change_mb, log_size_change_percent, calculated_at)
         SELECT instance_id,
@@ -101,9 +102,7 @@ WITH grouped AS (
                       ELSE (sign((log_sum * previous_log_count - previous_log_sum * log_count) * 10000) * div(2 * abs((log_sum * previous_log_count - previous_log_sum * log_count) * 10000) + previous_log_sum * log_count, 2 * previous_log_sum * log_count)) * 0.01 END END,
                now()
         FROM measured
-        
-    ),
-    removed AS (SELECT NULL::bigint AS instance_id WHERE false)
+    )
     SELECT instance_id, count(*)::bigint AS rows_deleted
     FROM removed
     GROUP BY instance_id

@@ -20,6 +20,7 @@ WITH paired AS (
         WHERE p.period_start >= $3
         OFFSET 0
     ),
+    removed AS (SELECT NULL::bigint AS instance_id WHERE false),
     written AS (
         INSERT INTO instance_size_aggregations AS target (instance_id, period_type, period_start, period_end, total_size_mb, avg_size_mb, max_size_mb, min_size_mb, data_count, database_count, avg_database_count, max_database_count, min_database_count, total_size_change_mb, total_size_change_percent, database_count_change, database_count_change_percent, calculated_at)
         SELECT instance_id,
@@ -51,9 +52,7 @@ WITH paired AS (
               ELSE (sign((count_delta)::numeric * 10000) * div(2 * abs((count_delta)::numeric * 10000) + (previous_count)::numeric, 2 * (previous_count)::numeric)) * 0.01 END END,
                now()
         FROM measured
-        
-    ),
-    removed AS (SELECT NULL::bigint AS instance_id WHERE false)
+    )
     SELECT instance_id, count(*)::bigint AS rows_deleted
     FROM removed
     GROUP BY instance_id

@@ -38,6 +38,7 @@ WITH grouped AS (
         WHERE g.period_start >= $3
         OFFSET 0
     ),
+    removed AS (SELECT NULL::bigint AS instance_id WHERE false),
     written AS (
         INSERT INTO instance_size_aggregations AS target (instance_id, period_type, period_start, period_end, total_size_mb, avg_size_mb, max_size_mb, min_size_mb, data_count, database_count, avg_database_count, max_database_count, min_database_count, total_size_change_mb, total_size_change_percent, database_count_change, database_count_change_percent, calculated_at)
         SELECT instance_id,
@@ -82,9 +83,7 @@ WITH grouped AS (
                       ELSE (sign((count_sum * previous_day_count - previous_count_sum * day_count) * 10000) * div(2 * abs((count_sum * previous_day_count - previous_count_sum * day_count) * 10000) + previous_count_sum * day_count, 2 * previous_count_sum * day_count)) * 0.01 END END,
                now()
         FROM measured
-        
-    ),
-    removed AS (SELECT NULL::bigint AS instance_id WHERE false)
+    )
     SELECT instance_id, count(*)::bigint AS rows_deleted
     FROM removed
     GROUP BY instance_id

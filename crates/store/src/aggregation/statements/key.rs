@@ -39,7 +39,7 @@ pub struct StatementKey {
     pub level: AggregationLevel,
     /// Daily or grouped.
     pub form: PeriodForm,
-    /// Upsert or plain insert.
+    /// Replace or plain insert.
     pub mode: WriteMode,
     /// Where the instances are filtered.
     pub filter: InstanceFilter,
@@ -52,7 +52,7 @@ impl StatementKey {
             [PeriodForm::Daily, PeriodForm::Grouped]
                 .into_iter()
                 .flat_map(move |form| {
-                    [WriteMode::Upsert, WriteMode::Insert]
+                    [WriteMode::Replace, WriteMode::Insert]
                         .into_iter()
                         .flat_map(move |mode| {
                             [InstanceFilter::Early, InstanceFilter::Late]
@@ -69,14 +69,14 @@ impl StatementKey {
     }
 
     /// The name of its snapshot in `crates/store/sql/aggregation/`, such as
-    /// `database_daily_upsert_early-filter.sql`.
+    /// `database_daily_replace_early-filter.sql`.
     pub fn file_name(self) -> String {
         let form = match self.form {
             PeriodForm::Daily => "daily",
             PeriodForm::Grouped => "grouped",
         };
         let mode = match self.mode {
-            WriteMode::Upsert => "upsert",
+            WriteMode::Replace => "replace",
             WriteMode::Insert => "insert",
         };
         let filter = match self.filter {

@@ -20,8 +20,8 @@
 //! | `$6` | the ids of the active instances to compute |
 //!
 //! and of the grouped forms only: `$7` the `date_trunc` unit, `$8` one period's length as an
-//! interval. Each statement returns the rows deleted per instance (the rows written come from
-//! the recount that follows it). `growth_rate` and `trend_direction` are generated columns of
+//! interval. Each statement returns per instance the rows deleted because their key has no
+//! samples in the period any more (the rows written come from the recount that follows it). `growth_rate` and `trend_direction` are generated columns of
 //! the tables, so the statements never compute them.
 
 use crate::sql::{divide_rounded, period_start};
@@ -34,9 +34,11 @@ pub use key::{PeriodForm, StatementKey};
 /// How a statement writes its rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum WriteMode {
-    /// `INSERT … ON CONFLICT DO UPDATE`, then delete rows whose key has no samples any more:
-    /// for periods that may already hold rows.
-    Upsert,
+    /// Delete the scope's stored rows of the periods, then insert them afresh, in one
+    /// statement: for periods that may already hold rows. Costs about what a first
+    /// computation does, where `ON CONFLICT DO UPDATE` cost twice as much and removing vanished
+    /// keys with an anti join could turn quadratic (docs/performance.md, "Recomputing").
+    Replace,
     /// A plain `INSERT`: for periods the ledger says were never written, where no conflict and
     /// nothing to delete can exist. It skips conflict checking, which costs about as much as
     /// the insertion itself.
@@ -167,13 +169,18 @@ const INSTANCE_COLUMNS: Columns = Columns {
 };
 
 impl Columns {
-    /// `INSERT … SELECT <expressions> FROM <source> [ON CONFLICT DO UPDATE …]`, as the
-    /// `written` CTE (PostgreSQL runs a data-modifying CTE to completion whether or not it is
-    /// read). Nothing is returned: per-instance counts of rows written come from the recount
-    /// that follows the statement, which costs less than passing every written row through
-    /// `RETURNING` (0.5 s of a 7 s daily statement). `expressions` lists one SQL expression per
-    /// column, keys first.
-    fn write(&self, mode: WriteMode, expressions: &[String], source: &str) -> String {
+    /// `INSERT … SELECT <expressions> FROM measured [ORDER BY <order>]`, as the `written` CTE
+    /// (PostgreSQL runs a data-modifying CTE to completion whether or not it is read). Nothing
+    /// is returned: per-instance counts of rows written come from the recount that follows the
+    /// statement, which costs less than passing every written row through `RETURNING` (0.5 s
+    /// of a 7 s daily statement). `expressions` lists one SQL expression per column, keys
+    /// first.
+    ///
+    /// In [`WriteMode::Replace`] the rows are inserted only once `removed` has deleted the
+    /// stored ones: the sub-statements of a `WITH` run in no defined order, and an insertion
+    /// before the deletion of the same key would hit its still-live row in the unique index.
+    /// An init plan reading `removed` to the end runs before the first row is produced.
+    fn write(&self, mode: WriteMode, expressions: &[String], order: Option<&str>) -> String {
         assert_eq!(
             expressions.len(),
             self.key.len() + self.values.len(),
@@ -181,25 +188,16 @@ impl Columns {
             self.table
         );
         let columns: Vec<&str> = self.key.iter().chain(self.values).copied().collect();
-        let updates: Vec<String> = self
-            .values
-            .iter()
-            .map(|column| format!("{column} = excluded.{column}"))
-            .collect();
-        let conflict = match mode {
-            WriteMode::Upsert => format!(
-                "ON CONFLICT ({key}) DO UPDATE SET {updates}",
-                key = self.key.join(", "),
-                updates = updates.join(", ")
-            ),
-            WriteMode::Insert => String::new(),
+        let after_removal = match mode {
+            WriteMode::Replace => "\n        WHERE (SELECT count(*) FROM removed) >= 0",
+            WriteMode::Insert => "",
         };
+        let order = order.map_or(String::new(), |order| format!("\n        ORDER BY {order}"));
         format!(
             "written AS (
         INSERT INTO {table} AS target ({columns})
         SELECT {expressions}
-        FROM {source}
-        {conflict}
+        FROM measured{after_removal}{order}
     )",
             table = self.table,
             columns = columns.join(", "),
@@ -207,30 +205,62 @@ impl Columns {
         )
     }
 
-    /// The `removed` CTE: rows of the computed periods and scope whose key has no samples in
-    /// the period any more (`still_sampled` is a condition on `stored`). Empty in
-    /// [`WriteMode::Insert`], where there is nothing to remove.
-    fn removal(&self, mode: WriteMode, still_sampled: &str) -> String {
-        if mode == WriteMode::Insert {
-            return "removed AS (SELECT NULL::bigint AS instance_id WHERE false)".into();
-        }
-        format!(
-            "removed AS (
+    /// The columns telling the rows of one period type apart (the key without `period_type`).
+    fn row_key(&self) -> String {
+        self.key
+            .iter()
+            .filter(|column| **column != "period_type")
+            .copied()
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The `removed` CTE: in [`WriteMode::Replace`] it deletes the stored rows of the computed
+    /// periods and instances, returning their keys; empty in [`WriteMode::Insert`], where
+    /// there is nothing to remove.
+    fn removal(&self, mode: WriteMode) -> String {
+        match mode {
+            WriteMode::Insert => {
+                "removed AS (SELECT NULL::bigint AS instance_id WHERE false)".into()
+            }
+            WriteMode::Replace => format!(
+                "removed AS (
         DELETE FROM {table} stored
         WHERE stored.period_type = $1 AND stored.period_start BETWEEN $3 AND $4
           AND stored.instance_id = ANY($6)
-          AND NOT EXISTS ({still_sampled})
-        RETURNING stored.instance_id
+        RETURNING {key}
     )",
-            table = self.table
-        )
+                table = self.table,
+                key = self.row_key()
+            ),
+        }
+    }
+
+    /// The statement's result: per instance, the removed keys that were not written again
+    /// (their samples are gone). In [`WriteMode::Replace`] this is a set difference computed
+    /// by grouping the removed and the measured keys together, a hash aggregate whatever the
+    /// planner estimates, rather than an anti join, which a low estimate once turned into a
+    /// nested loop over both sets (quadratic in the fleet size).
+    fn vanished_counts(&self, mode: WriteMode) -> String {
+        match mode {
+            WriteMode::Insert => "SELECT instance_id, count(*)::bigint AS rows_deleted
+    FROM removed
+    GROUP BY instance_id"
+                .into(),
+            WriteMode::Replace => format!(
+                "SELECT instance_id, count(*)::bigint AS rows_deleted
+    FROM (SELECT {key}
+          FROM (SELECT {key}, true AS was_stored FROM removed
+                UNION ALL
+                SELECT {key}, false FROM measured) keys
+          GROUP BY {key}
+          HAVING bool_and(was_stored)) vanished
+    GROUP BY instance_id",
+                key = self.row_key()
+            ),
+        }
     }
 }
-
-/// The statements' result: rows deleted per instance.
-const COUNT_DELETIONS: &str = "SELECT instance_id, count(*)::bigint AS rows_deleted
-    FROM removed
-    GROUP BY instance_id";
 
 fn owned(expressions: &[&str]) -> Vec<String> {
     expressions
@@ -298,9 +328,9 @@ fn database_daily(shape: Shape) -> String {
         WHERE p.period_start >= $3{late_filter}
         OFFSET 0
     ),
-    {write},
-    {removal}
-    {COUNT_DELETIONS}",
+    {removal},
+    {write}
+    {result}",
         previous_size = previous_day("size_mb"),
         previous_data = previous_day("data_size_mb"),
         previous_log = previous_day("log_size_mb"),
@@ -310,15 +340,10 @@ fn database_daily(shape: Shape) -> String {
         write = DATABASE_COLUMNS.write(
             mode,
             &expressions,
-            "measured ORDER BY period_start, instance_id, database_name"
+            Some("period_start, instance_id, database_name")
         ),
-        removal = DATABASE_COLUMNS.removal(
-            mode,
-            "SELECT 1 FROM database_size_stats sample
-              WHERE sample.instance_id = stored.instance_id
-                AND sample.database_name = stored.database_name
-                AND sample.collected_date = stored.period_start"
-        ),
+        removal = DATABASE_COLUMNS.removal(mode),
+        result = DATABASE_COLUMNS.vanished_counts(mode),
     )
 }
 
@@ -376,19 +401,15 @@ fn instance_daily(shape: Shape) -> String {
         WHERE p.period_start >= $3{late_filter}
         OFFSET 0
     ),
-    {write},
-    {removal}
-    {COUNT_DELETIONS}",
+    {removal},
+    {write}
+    {result}",
         previous_total = previous_day("total_size_mb"),
         previous_count = previous_day("database_count"),
         read_window = shape.read_window(),
-        write = INSTANCE_COLUMNS.write(mode, &expressions, "measured"),
-        removal = INSTANCE_COLUMNS.removal(
-            mode,
-            "SELECT 1 FROM instance_size_stats sample
-              WHERE sample.instance_id = stored.instance_id
-                AND sample.collected_date = stored.period_start"
-        ),
+        write = INSTANCE_COLUMNS.write(mode, &expressions, None),
+        removal = INSTANCE_COLUMNS.removal(mode),
+        result = INSTANCE_COLUMNS.vanished_counts(mode),
     )
 }
 
@@ -483,14 +504,6 @@ fn grouped_changes(series: &str, count: &str, previous_count: &str) -> [String; 
     ]
 }
 
-/// `MATERIALIZED` when the removal reads the groups a second time, so they are computed once.
-fn grouped_cte(mode: WriteMode) -> &'static str {
-    match mode {
-        WriteMode::Upsert => "grouped AS MATERIALIZED",
-        WriteMode::Insert => "grouped AS",
-    }
-}
-
 fn database_grouped(shape: Shape) -> String {
     let mode = shape.mode;
     let late_filter = shape.late_filter("g");
@@ -528,7 +541,7 @@ fn database_grouped(shape: Shape) -> String {
     .map(|column| format!("{} AS previous_{column}", previous_group(column)))
     .collect();
     format!(
-        "WITH {grouped} (
+        "WITH grouped AS (
         SELECT s.instance_id, s.database_name, {start_of_sample} AS period_start,
                count(*) AS size_count, sum(s.size_mb) AS size_sum,
                max(s.size_mb) AS size_max, min(s.size_mb) AS size_min,
@@ -551,10 +564,9 @@ fn database_grouped(shape: Shape) -> String {
         WHERE g.period_start >= $3{late_filter}
         OFFSET 0
     ),
-    {write},
-    {removal}
-    {COUNT_DELETIONS}",
-        grouped = grouped_cte(mode),
+    {removal},
+    {write}
+    {result}",
         start_of_sample = period_start("$7", "s.collected_date"),
         groups = groups_with_previous_start(),
         lags = lags.join(",\n               "),
@@ -562,14 +574,9 @@ fn database_grouped(shape: Shape) -> String {
         data = narrowed("data", "data_count", "previous_data_count"),
         log = narrowed("log", "log_count", "previous_log_count"),
         read_window = shape.read_window(),
-        write = DATABASE_COLUMNS.write(mode, &expressions, "measured"),
-        removal = DATABASE_COLUMNS.removal(
-            mode,
-            "SELECT 1 FROM grouped g
-              WHERE g.instance_id = stored.instance_id
-                AND g.database_name = stored.database_name
-                AND g.period_start = stored.period_start"
-        ),
+        write = DATABASE_COLUMNS.write(mode, &expressions, None),
+        removal = DATABASE_COLUMNS.removal(mode),
+        result = DATABASE_COLUMNS.vanished_counts(mode),
     )
 }
 
@@ -608,7 +615,7 @@ fn instance_grouped(shape: Shape) -> String {
         .map(|column| format!("{} AS previous_{column}", previous_group(column)))
         .collect();
     format!(
-        "WITH {grouped} (
+        "WITH grouped AS (
         SELECT s.instance_id, {start_of_sample} AS period_start,
                count(*) AS day_count,
                sum(s.total_size_mb) AS total_sum,
@@ -630,22 +637,18 @@ fn instance_grouped(shape: Shape) -> String {
         WHERE g.period_start >= $3{late_filter}
         OFFSET 0
     ),
-    {write},
-    {removal}
-    {COUNT_DELETIONS}",
-        grouped = grouped_cte(mode),
+    {removal},
+    {write}
+    {result}",
         start_of_sample = period_start("$7", "s.collected_date"),
         groups = groups_with_previous_start(),
         lags = lags.join(",\n               "),
         total = narrowed("total", "day_count", "previous_day_count"),
         count = narrowed("count", "day_count", "previous_day_count"),
         read_window = shape.read_window(),
-        write = INSTANCE_COLUMNS.write(mode, &expressions, "measured"),
-        removal = INSTANCE_COLUMNS.removal(
-            mode,
-            "SELECT 1 FROM grouped g
-              WHERE g.instance_id = stored.instance_id AND g.period_start = stored.period_start"
-        ),
+        write = INSTANCE_COLUMNS.write(mode, &expressions, None),
+        removal = INSTANCE_COLUMNS.removal(mode),
+        result = INSTANCE_COLUMNS.vanished_counts(mode),
     )
 }
 

@@ -1,6 +1,6 @@
--- StatementKey { level: Database, form: Grouped, mode: Upsert, filter: Early }
+-- StatementKey { level: Database, form: Grouped, mode: Replace, filter: Early }
 -- Rendered by crates/store/src/aggregation/statements/; `make sql-snapshots` rewrites it.
-WITH grouped AS MATERIALIZED (
+WITH grouped AS (
         SELECT s.instance_id, s.database_name, date_trunc($7, (s.collected_date)::timestamp)::date AS period_start,
                count(*) AS size_count, sum(s.size_mb) AS size_sum,
                max(s.size_mb) AS size_max, min(s.size_mb) AS size_min,
@@ -48,6 +48,12 @@ WITH grouped AS MATERIALIZED (
         FROM paired g
         WHERE g.period_start >= $3
         OFFSET 0
+    ),
+    removed AS (
+        DELETE FROM database_size_aggregations stored
+        WHERE stored.period_type = $1 AND stored.period_start BETWEEN $3 AND $4
+          AND stored.instance_id = ANY($6)
+        RETURNING instance_id, database_name, period_start
     ),
     written AS (
         INSERT INTO database_size_aggregations AS target (instance_id, database_name, period_type, period_start, period_end, avg_size_mb, max_size_mb, min_size_mb, data_count, avg_data_size_mb, max_data_size_mb, min_data_size_mb, avg_log_size_mb, max_log_size_mb, min_log_size_mb, size_change_mb, size_change_percent, data_size_change_mb, data_size_change_percent, log_size_change_mb, log_size_change_percent, calculated_at)
@@ -101,18 +107,13 @@ WITH grouped AS MATERIALIZED (
                       ELSE (sign((log_sum * previous_log_count - previous_log_sum * log_count) * 10000) * div(2 * abs((log_sum * previous_log_count - previous_log_sum * log_count) * 10000) + previous_log_sum * log_count, 2 * previous_log_sum * log_count)) * 0.01 END END,
                now()
         FROM measured
-        ON CONFLICT (instance_id, database_name, period_type, period_start) DO UPDATE SET period_end = excluded.period_end, avg_size_mb = excluded.avg_size_mb, max_size_mb = excluded.max_size_mb, min_size_mb = excluded.min_size_mb, data_count = excluded.data_count, avg_data_size_mb = excluded.avg_data_size_mb, max_data_size_mb = excluded.max_data_size_mb, min_data_size_mb = excluded.min_data_size_mb, avg_log_size_mb = excluded.avg_log_size_mb, max_log_size_mb = excluded.max_log_size_mb, min_log_size_mb = excluded.min_log_size_mb, size_change_mb = excluded.size_change_mb, size_change_percent = excluded.size_change_percent, data_size_change_mb = excluded.data_size_change_mb, data_size_change_percent = excluded.data_size_change_percent, log_size_change_mb = excluded.log_size_change_mb, log_size_change_percent = excluded.log_size_change_percent, calculated_at = excluded.calculated_at
-    ),
-    removed AS (
-        DELETE FROM database_size_aggregations stored
-        WHERE stored.period_type = $1 AND stored.period_start BETWEEN $3 AND $4
-          AND stored.instance_id = ANY($6)
-          AND NOT EXISTS (SELECT 1 FROM grouped g
-              WHERE g.instance_id = stored.instance_id
-                AND g.database_name = stored.database_name
-                AND g.period_start = stored.period_start)
-        RETURNING stored.instance_id
+        WHERE (SELECT count(*) FROM removed) >= 0
     )
     SELECT instance_id, count(*)::bigint AS rows_deleted
-    FROM removed
+    FROM (SELECT instance_id, database_name, period_start
+          FROM (SELECT instance_id, database_name, period_start, true AS was_stored FROM removed
+                UNION ALL
+                SELECT instance_id, database_name, period_start, false FROM measured) keys
+          GROUP BY instance_id, database_name, period_start
+          HAVING bool_and(was_stored)) vanished
     GROUP BY instance_id

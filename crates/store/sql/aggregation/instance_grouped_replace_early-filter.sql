@@ -1,6 +1,6 @@
--- StatementKey { level: Instance, form: Grouped, mode: Upsert, filter: Early }
+-- StatementKey { level: Instance, form: Grouped, mode: Replace, filter: Early }
 -- Rendered by crates/store/src/aggregation/statements/; `make sql-snapshots` rewrites it.
-WITH grouped AS MATERIALIZED (
+WITH grouped AS (
         SELECT s.instance_id, date_trunc($7, (s.collected_date)::timestamp)::date AS period_start,
                count(*) AS day_count,
                sum(s.total_size_mb) AS total_sum,
@@ -37,6 +37,12 @@ WITH grouped AS MATERIALIZED (
         FROM paired g
         WHERE g.period_start >= $3
         OFFSET 0
+    ),
+    removed AS (
+        DELETE FROM instance_size_aggregations stored
+        WHERE stored.period_type = $1 AND stored.period_start BETWEEN $3 AND $4
+          AND stored.instance_id = ANY($6)
+        RETURNING instance_id, period_start
     ),
     written AS (
         INSERT INTO instance_size_aggregations AS target (instance_id, period_type, period_start, period_end, total_size_mb, avg_size_mb, max_size_mb, min_size_mb, data_count, database_count, avg_database_count, max_database_count, min_database_count, total_size_change_mb, total_size_change_percent, database_count_change, database_count_change_percent, calculated_at)
@@ -82,16 +88,13 @@ WITH grouped AS MATERIALIZED (
                       ELSE (sign((count_sum * previous_day_count - previous_count_sum * day_count) * 10000) * div(2 * abs((count_sum * previous_day_count - previous_count_sum * day_count) * 10000) + previous_count_sum * day_count, 2 * previous_count_sum * day_count)) * 0.01 END END,
                now()
         FROM measured
-        ON CONFLICT (instance_id, period_type, period_start) DO UPDATE SET period_end = excluded.period_end, total_size_mb = excluded.total_size_mb, avg_size_mb = excluded.avg_size_mb, max_size_mb = excluded.max_size_mb, min_size_mb = excluded.min_size_mb, data_count = excluded.data_count, database_count = excluded.database_count, avg_database_count = excluded.avg_database_count, max_database_count = excluded.max_database_count, min_database_count = excluded.min_database_count, total_size_change_mb = excluded.total_size_change_mb, total_size_change_percent = excluded.total_size_change_percent, database_count_change = excluded.database_count_change, database_count_change_percent = excluded.database_count_change_percent, calculated_at = excluded.calculated_at
-    ),
-    removed AS (
-        DELETE FROM instance_size_aggregations stored
-        WHERE stored.period_type = $1 AND stored.period_start BETWEEN $3 AND $4
-          AND stored.instance_id = ANY($6)
-          AND NOT EXISTS (SELECT 1 FROM grouped g
-              WHERE g.instance_id = stored.instance_id AND g.period_start = stored.period_start)
-        RETURNING stored.instance_id
+        WHERE (SELECT count(*) FROM removed) >= 0
     )
     SELECT instance_id, count(*)::bigint AS rows_deleted
-    FROM removed
+    FROM (SELECT instance_id, period_start
+          FROM (SELECT instance_id, period_start, true AS was_stored FROM removed
+                UNION ALL
+                SELECT instance_id, period_start, false FROM measured) keys
+          GROUP BY instance_id, period_start
+          HAVING bool_and(was_stored)) vanished
     GROUP BY instance_id

@@ -1,4 +1,4 @@
--- StatementKey { level: Instance, form: Daily, mode: Upsert, filter: Early }
+-- StatementKey { level: Instance, form: Daily, mode: Replace, filter: Late }
 -- Rendered by crates/store/src/aggregation/statements/; `make sql-snapshots` rewrites it.
 WITH paired AS (
         SELECT s.instance_id, s.collected_date AS period_start,
@@ -7,7 +7,7 @@ WITH paired AS (
                lag(s.total_size_mb) OVER w AS lag_total_size_mb,
                lag(s.database_count) OVER w AS lag_database_count
         FROM instance_size_stats s
-        WHERE s.collected_date BETWEEN $2 AND $5 AND s.instance_id = ANY($6)
+        WHERE s.collected_date BETWEEN $2 AND $5
         WINDOW w AS (PARTITION BY s.instance_id ORDER BY s.collected_date)
     ),
     measured AS (
@@ -17,8 +17,14 @@ WITH paired AS (
                p.total_size_mb - CASE WHEN p.previous_date = p.period_start - 1 THEN p.lag_total_size_mb END AS total_delta,
                p.database_count - CASE WHEN p.previous_date = p.period_start - 1 THEN p.lag_database_count END AS count_delta
         FROM paired p
-        WHERE p.period_start >= $3
+        WHERE p.period_start >= $3 AND p.instance_id = ANY($6)
         OFFSET 0
+    ),
+    removed AS (
+        DELETE FROM instance_size_aggregations stored
+        WHERE stored.period_type = $1 AND stored.period_start BETWEEN $3 AND $4
+          AND stored.instance_id = ANY($6)
+        RETURNING instance_id, period_start
     ),
     written AS (
         INSERT INTO instance_size_aggregations AS target (instance_id, period_type, period_start, period_end, total_size_mb, avg_size_mb, max_size_mb, min_size_mb, data_count, database_count, avg_database_count, max_database_count, min_database_count, total_size_change_mb, total_size_change_percent, database_count_change, database_count_change_percent, calculated_at)
@@ -51,17 +57,13 @@ WITH paired AS (
               ELSE (sign((count_delta)::numeric * 10000) * div(2 * abs((count_delta)::numeric * 10000) + (previous_count)::numeric, 2 * (previous_count)::numeric)) * 0.01 END END,
                now()
         FROM measured
-        ON CONFLICT (instance_id, period_type, period_start) DO UPDATE SET period_end = excluded.period_end, total_size_mb = excluded.total_size_mb, avg_size_mb = excluded.avg_size_mb, max_size_mb = excluded.max_size_mb, min_size_mb = excluded.min_size_mb, data_count = excluded.data_count, database_count = excluded.database_count, avg_database_count = excluded.avg_database_count, max_database_count = excluded.max_database_count, min_database_count = excluded.min_database_count, total_size_change_mb = excluded.total_size_change_mb, total_size_change_percent = excluded.total_size_change_percent, database_count_change = excluded.database_count_change, database_count_change_percent = excluded.database_count_change_percent, calculated_at = excluded.calculated_at
-    ),
-    removed AS (
-        DELETE FROM instance_size_aggregations stored
-        WHERE stored.period_type = $1 AND stored.period_start BETWEEN $3 AND $4
-          AND stored.instance_id = ANY($6)
-          AND NOT EXISTS (SELECT 1 FROM instance_size_stats sample
-              WHERE sample.instance_id = stored.instance_id
-                AND sample.collected_date = stored.period_start)
-        RETURNING stored.instance_id
+        WHERE (SELECT count(*) FROM removed) >= 0
     )
     SELECT instance_id, count(*)::bigint AS rows_deleted
-    FROM removed
+    FROM (SELECT instance_id, period_start
+          FROM (SELECT instance_id, period_start, true AS was_stored FROM removed
+                UNION ALL
+                SELECT instance_id, period_start, false FROM measured) keys
+          GROUP BY instance_id, period_start
+          HAVING bool_and(was_stored)) vanished
     GROUP BY instance_id

@@ -1,4 +1,4 @@
--- StatementKey { level: Database, form: Daily, mode: Upsert, filter: Early }
+-- StatementKey { level: Database, form: Daily, mode: Replace, filter: Early }
 -- Rendered by crates/store/src/aggregation/statements/; `make sql-snapshots` rewrites it.
 WITH paired AS (
         SELECT s.instance_id, s.database_name, s.collected_date AS period_start,
@@ -23,6 +23,12 @@ WITH paired AS (
         FROM paired p
         WHERE p.period_start >= $3
         OFFSET 0
+    ),
+    removed AS (
+        DELETE FROM database_size_aggregations stored
+        WHERE stored.period_type = $1 AND stored.period_start BETWEEN $3 AND $4
+          AND stored.instance_id = ANY($6)
+        RETURNING instance_id, database_name, period_start
     ),
     written AS (
         INSERT INTO database_size_aggregations AS target (instance_id, database_name, period_type, period_start, period_end, avg_size_mb, max_size_mb, min_size_mb, data_count, avg_data_size_mb, max_data_size_mb, min_data_size_mb, avg_log_size_mb, max_log_size_mb, min_log_size_mb, size_change_mb, size_change_percent, data_size_change_mb, data_size_change_percent, log_size_change_mb, log_size_change_percent, calculated_at)
@@ -57,19 +63,15 @@ WITH paired AS (
                     * CASE WHEN log_delta < 0 THEN -1 ELSE 1 END)::numeric * 0.01
               ELSE (sign((log_delta)::numeric * 10000) * div(2 * abs((log_delta)::numeric * 10000) + (previous_log)::numeric, 2 * (previous_log)::numeric)) * 0.01 END END,
                now()
-        FROM measured ORDER BY period_start, instance_id, database_name
-        ON CONFLICT (instance_id, database_name, period_type, period_start) DO UPDATE SET period_end = excluded.period_end, avg_size_mb = excluded.avg_size_mb, max_size_mb = excluded.max_size_mb, min_size_mb = excluded.min_size_mb, data_count = excluded.data_count, avg_data_size_mb = excluded.avg_data_size_mb, max_data_size_mb = excluded.max_data_size_mb, min_data_size_mb = excluded.min_data_size_mb, avg_log_size_mb = excluded.avg_log_size_mb, max_log_size_mb = excluded.max_log_size_mb, min_log_size_mb = excluded.min_log_size_mb, size_change_mb = excluded.size_change_mb, size_change_percent = excluded.size_change_percent, data_size_change_mb = excluded.data_size_change_mb, data_size_change_percent = excluded.data_size_change_percent, log_size_change_mb = excluded.log_size_change_mb, log_size_change_percent = excluded.log_size_change_percent, calculated_at = excluded.calculated_at
-    ),
-    removed AS (
-        DELETE FROM database_size_aggregations stored
-        WHERE stored.period_type = $1 AND stored.period_start BETWEEN $3 AND $4
-          AND stored.instance_id = ANY($6)
-          AND NOT EXISTS (SELECT 1 FROM database_size_stats sample
-              WHERE sample.instance_id = stored.instance_id
-                AND sample.database_name = stored.database_name
-                AND sample.collected_date = stored.period_start)
-        RETURNING stored.instance_id
+        FROM measured
+        WHERE (SELECT count(*) FROM removed) >= 0
+        ORDER BY period_start, instance_id, database_name
     )
     SELECT instance_id, count(*)::bigint AS rows_deleted
-    FROM removed
+    FROM (SELECT instance_id, database_name, period_start
+          FROM (SELECT instance_id, database_name, period_start, true AS was_stored FROM removed
+                UNION ALL
+                SELECT instance_id, database_name, period_start, false FROM measured) keys
+          GROUP BY instance_id, database_name, period_start
+          HAVING bool_and(was_stored)) vanished
     GROUP BY instance_id
