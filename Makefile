@@ -76,6 +76,10 @@ openapi: web
 bench-aggregate: web
 	$(CARGO) bench -p capstats-services --bench aggregate
 
+## bench-growth: nightly windows on 100, 400 and 1,600 instances: floor, first computation, recompute, nightly run (docs/performance.md)
+bench-growth: web
+	$(CARGO) bench -p capstats-services --bench growth
+
 ## bench-ingest: samples per second posted to POST /api/v1/capacity/stats in batches of 5,000
 bench-ingest: web
 	$(CARGO) bench -p capstats-api --bench ingest
