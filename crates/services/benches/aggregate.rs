@@ -5,7 +5,7 @@
 //! date). The floor is one `INSERT … SELECT … GROUP BY` per level and period type computing
 //! avg/max/min of every size column and the count into fresh scratch tables without indexes:
 //! the grouping work capstats cannot avoid, without its comparison with the previous period,
-//! exact rounding, upsert into the indexed and partitioned table, ledger and session. Rounds
+//! exact rounding, the write into the indexed and partitioned table, ledger and session. Rounds
 //! rotate which side runs first and each measurement starts from a checkpoint, so none inherits
 //! another's dirty buffers. Both sides run twice per round, like for like: with capstats'
 //! default backfill parallelism (one connection per CPU, at most 4; the floor's ten statements

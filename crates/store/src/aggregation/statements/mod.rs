@@ -37,11 +37,10 @@ pub enum WriteMode {
     /// Delete the scope's stored rows of the periods, then insert them afresh, in one
     /// statement: for periods that may already hold rows. Costs about what a first
     /// computation does, where `ON CONFLICT DO UPDATE` cost twice as much and removing vanished
-    /// keys with an anti join could turn quadratic (docs/performance.md, "Recomputing").
+    /// keys with an anti join could turn quadratic (docs/performance.md, "Recomputing stored periods").
     Replace,
-    /// A plain `INSERT`: for periods the ledger says were never written, where no conflict and
-    /// nothing to delete can exist. It skips conflict checking, which costs about as much as
-    /// the insertion itself.
+    /// A plain `INSERT`: for periods the ledger says were never written, where nothing can be
+    /// stored yet. It skips the deletion and the comparison of deleted and computed keys.
     Insert,
 }
 
