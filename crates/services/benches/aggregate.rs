@@ -14,20 +14,19 @@
 //! `CAPSTATS_BENCH_ROUNDS` (default 3), `CAPSTATS_BENCH_PARALLELISM`, `CAPSTATS_BENCH_KEEP=1`
 //! to reuse an already seeded database.
 
+mod support;
+
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use capstats_capacity_model::{AggregationLevel, Period, PeriodType};
 use capstats_services::NoProgress;
 use capstats_services::backfill::{BackfillRequest, run_backfill};
-use capstats_services::seed::{SeedOptions, seed_demo};
+use capstats_services::seed::SeedOptions;
 use capstats_store::{Connection, PgConnection};
 use capstats_sync_session::SyncType;
 use chrono::{Days, NaiveDate};
 use diesel::connection::SimpleConnection;
-
-/// The floor runs with the settings capstats' aggregation transactions use.
-const FLOOR_SETTINGS: &str = "SET work_mem = '256MB'; SET jit = off;";
+use support::{FLOOR_SETTINGS, median, reset, seeded_database};
 
 fn main() -> anyhow::Result<()> {
     // `cargo bench` passes `--bench`; nothing to parse.
@@ -37,7 +36,6 @@ fn main() -> anyhow::Result<()> {
         .and_then(|text| text.parse().ok())
         .unwrap_or(3);
     let keep = std::env::var("CAPSTATS_BENCH_KEEP").is_ok_and(|value| value == "1");
-    let url = capstats_test_support::database_url(&name);
     let options = SeedOptions {
         instances: 200,
         databases_per_instance: 20,
@@ -46,28 +44,7 @@ fn main() -> anyhow::Result<()> {
         seed: 20_261_126,
     };
     let first_date = options.end_date - Days::new(u64::from(options.days - 1));
-
-    let mut connection = if keep && PgConnection::establish(&url).is_ok() {
-        println!("reusing {name}");
-        PgConnection::establish(&url)?
-    } else {
-        let mut admin = PgConnection::establish(&capstats_test_support::database_url("postgres"))
-            .context("connecting to the server")?;
-        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
-        admin.batch_execute(&format!("CREATE DATABASE {name}"))?;
-        let mut connection = PgConnection::establish(&url)?;
-        capstats_store::migrations::run_pending(&mut connection)?;
-        let started = Instant::now();
-        let report = seed_demo(&mut connection, &options, &NoProgress)?;
-        connection.batch_execute("ANALYZE")?;
-        println!(
-            "seeded {} samples ({} instance-days) in {:.1} s",
-            report.samples,
-            report.written.instance_days_refreshed,
-            started.elapsed().as_secs_f64()
-        );
-        connection
-    };
+    let (url, mut connection) = seeded_database(&name, &options, keep)?;
 
     let parallelism = std::env::var("CAPSTATS_BENCH_PARALLELISM")
         .ok()
@@ -172,12 +149,6 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn median(times: &[Duration]) -> Duration {
-    let mut times = times.to_vec();
-    times.sort();
-    times[times.len() / 2]
-}
-
 fn ratio(ours: &[(PeriodType, Duration)], floor: &[(PeriodType, Duration)]) -> f64 {
     total(ours).as_secs_f64() / total(floor).as_secs_f64()
 }
@@ -192,17 +163,6 @@ fn describe(run: &[(PeriodType, Duration)]) -> String {
         .map(|(period_type, duration)| format!("{period_type} {:.2}", duration.as_secs_f64()))
         .collect();
     format!("{:.2} s ({})", total(run).as_secs_f64(), parts.join(", "))
-}
-
-/// Empties the aggregates and the ledger, so that every round is a full backfill.
-fn reset(connection: &mut PgConnection) -> anyhow::Result<()> {
-    connection.batch_execute(
-        "TRUNCATE database_size_aggregations, instance_size_aggregations, aggregation_ledger,
-                  aggregate_period_counts, database_aggregate_counts,
-                  sync_instance_records, sync_sessions CASCADE;
-         CHECKPOINT;",
-    )?;
-    Ok(())
 }
 
 fn capstats(

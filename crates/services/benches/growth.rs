@@ -21,6 +21,8 @@
 //! worker does for these runs happens in this process. `CAPSTATS_BENCH_KEEP=1` reuses the
 //! seeded databases (`capstats_growth_<size>`).
 
+mod support;
+
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -29,15 +31,14 @@ use capstats_services::NoProgress;
 use capstats_services::backfill::{BackfillRequest, run_backfill};
 use capstats_services::payloads::{AggregationJob, AggregationWork, PAYLOAD_VERSION, Trigger};
 use capstats_services::runs::{RunSettings, execute};
-use capstats_services::seed::{SeedOptions, seed_demo};
-use capstats_store::{Connection, PgConnection};
+use capstats_services::seed::SeedOptions;
+use capstats_store::PgConnection;
 use capstats_sync_session::SyncType;
 use chrono::{Days, NaiveDate, Utc};
 use diesel::RunQueryDsl;
 use diesel::connection::SimpleConnection;
 
-/// The floor runs with the settings capstats' aggregation transactions use.
-const FLOOR_SETTINGS: &str = "SET work_mem = '256MB'; SET jit = off;";
+use support::{FLOOR_SETTINGS, median, reset, seeded_database};
 
 /// The last day of the seeded history; the nightly run's logical date is the day after.
 const END_DATE: NaiveDate = NaiveDate::from_ymd_opt(2026, 6, 30).expect("valid date");
@@ -99,7 +100,6 @@ fn main() -> anyhow::Result<()> {
 
 fn measure_size(instances: u32, rounds: usize, keep: bool) -> anyhow::Result<SizeResult> {
     let name = format!("capstats_growth_{instances}");
-    let url = capstats_test_support::database_url(&name);
     let options = SeedOptions {
         instances,
         databases_per_instance: 20,
@@ -107,26 +107,7 @@ fn measure_size(instances: u32, rounds: usize, keep: bool) -> anyhow::Result<Siz
         end_date: END_DATE,
         seed: 20_261_203,
     };
-    let mut connection = if keep && PgConnection::establish(&url).is_ok() {
-        println!("reusing {name}");
-        PgConnection::establish(&url)?
-    } else {
-        let mut admin = PgConnection::establish(&capstats_test_support::database_url("postgres"))
-            .context("connecting to the server")?;
-        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
-        admin.batch_execute(&format!("CREATE DATABASE {name}"))?;
-        let mut connection = PgConnection::establish(&url)?;
-        capstats_store::migrations::run_pending(&mut connection)?;
-        let started = Instant::now();
-        let report = seed_demo(&mut connection, &options, &NoProgress)?;
-        connection.batch_execute("ANALYZE")?;
-        println!(
-            "{name}: seeded {} samples in {:.1} s",
-            report.samples,
-            started.elapsed().as_secs_f64()
-        );
-        connection
-    };
+    let (url, mut connection) = seeded_database(&name, &options, keep)?;
     let pool = capstats_store::build_pool(&url, 3, Duration::from_secs(10))?;
     let windows: Vec<Period> = PeriodType::ALL
         .into_iter()
@@ -159,21 +140,16 @@ fn measure_size(instances: u32, rounds: usize, keep: bool) -> anyhow::Result<Siz
     Ok(SizeResult {
         instances,
         source_rows,
-        floor: median(floors),
-        first: median(firsts),
-        recompute: median(recomputes),
-        nightly: median(nightlies),
+        floor: median(&floors),
+        first: median(&firsts),
+        recompute: median(&recomputes),
+        nightly: median(&nightlies),
         resident_mb: resident_megabytes()?,
     })
 }
 
 fn logical_date() -> NaiveDate {
     END_DATE + Days::new(1)
-}
-
-fn median(mut times: Vec<Duration>) -> Duration {
-    times.sort();
-    times[times.len() / 2]
 }
 
 /// The resident set of this process, from `/proc/self/status`.
@@ -210,17 +186,6 @@ fn source_rows(connection: &mut PgConnection, windows: &[Period]) -> anyhow::Res
         }
     }
     Ok(total)
-}
-
-/// Empties the aggregates, the ledger and the sessions, from a checkpoint.
-fn reset(connection: &mut PgConnection) -> anyhow::Result<()> {
-    connection.batch_execute(
-        "TRUNCATE database_size_aggregations, instance_size_aggregations, aggregation_ledger,
-                  aggregate_period_counts, database_aggregate_counts,
-                  sync_instance_records, sync_sessions CASCADE;
-         CHECKPOINT;",
-    )?;
-    Ok(())
 }
 
 /// `capstats-worker aggregate` of each window, both levels, on one connection.

@@ -1,0 +1,62 @@
+//! What the aggregation benchmarks share: the seeded database, the reset between
+//! measurements and the floor's settings.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use capstats_services::NoProgress;
+use capstats_services::seed::{SeedOptions, seed_demo};
+use capstats_store::{Connection, PgConnection};
+use diesel::connection::SimpleConnection;
+
+/// The floor runs with the settings capstats' aggregation transactions use.
+pub const FLOOR_SETTINGS: &str = "SET work_mem = '256MB'; SET jit = off;";
+
+/// A connection to database `name` seeded with `options` and analysed, created afresh unless
+/// `keep` and it exists; with its URL.
+pub fn seeded_database(
+    name: &str,
+    options: &SeedOptions,
+    keep: bool,
+) -> anyhow::Result<(String, PgConnection)> {
+    let url = capstats_test_support::database_url(name);
+    if keep && let Ok(connection) = PgConnection::establish(&url) {
+        println!("reusing {name}");
+        return Ok((url, connection));
+    }
+    let mut admin = PgConnection::establish(&capstats_test_support::database_url("postgres"))
+        .context("connecting to the server")?;
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
+    admin.batch_execute(&format!("CREATE DATABASE {name}"))?;
+    let mut connection = PgConnection::establish(&url)?;
+    capstats_store::migrations::run_pending(&mut connection)?;
+    let started = Instant::now();
+    let report = seed_demo(&mut connection, options, &NoProgress)?;
+    connection.batch_execute("ANALYZE")?;
+    println!(
+        "{name}: seeded {} samples ({} instance-days) in {:.1} s",
+        report.samples,
+        report.written.instance_days_refreshed,
+        started.elapsed().as_secs_f64()
+    );
+    Ok((url, connection))
+}
+
+/// Empties the aggregates, the ledger and the sessions, from a checkpoint, so that the next
+/// computation starts from nothing.
+pub fn reset(connection: &mut PgConnection) -> anyhow::Result<()> {
+    connection.batch_execute(
+        "TRUNCATE database_size_aggregations, instance_size_aggregations, aggregation_ledger,
+                  aggregate_period_counts, database_aggregate_counts,
+                  sync_instance_records, sync_sessions CASCADE;
+         CHECKPOINT;",
+    )?;
+    Ok(())
+}
+
+/// The median of `times`.
+pub fn median(times: &[Duration]) -> Duration {
+    let mut times = times.to_vec();
+    times.sort();
+    times[times.len() / 2]
+}
