@@ -7,7 +7,7 @@ export DATABASE_URL
 CARGO ?= cargo
 
 .PHONY: test test-deps lint fmt check-dependencies check-schema schema sql-snapshots clean-test-databases \
-        bench-aggregate bench-api bench-ingest build demo openapi client-deps browser-deps web \
+        bench-aggregate bench-api bench-ingest bench-pickup build demo openapi client-deps browser-deps web \
         screenshots
 
 ## test: formatting, lints, architecture and schema checks, then every test against PostgreSQL
@@ -83,6 +83,12 @@ bench-growth: web
 ## bench-ingest: samples per second posted to POST /api/v1/capacity/stats in batches of 5,000
 bench-ingest: web
 	$(CARGO) bench -p capstats-api --bench ingest
+
+## bench-pickup: an idle worker's pickup of queued jobs (p99 over 50) and "aggregate now" of the
+## current daily period for 200 instances, POST to completed (docs/performance.md)
+bench-pickup: web
+	$(CARGO) build --release -p capstats-worker
+	$(CARGO) bench -p capstats-api --bench pickup
 
 ## bench-api: wrk against list, summary and series endpoints on ~1 M aggregate rows (docs/performance.md)
 bench-api: web

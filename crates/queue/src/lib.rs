@@ -4,6 +4,7 @@ mod error;
 pub mod job_store;
 pub mod jobs;
 pub mod scheduler;
+mod wakeups;
 pub mod worker;
 
 pub use error::QueueError;

@@ -2,7 +2,8 @@
 //! scheduler loop, and graceful shutdown.
 //!
 //! Pitfalls of apalis 1.0 handled here (docs/operations.md explains them): every queue name is
-//! explicit; workers poll every few hundred milliseconds instead of waiting for a heartbeat;
+//! explicit; a push wakes its queue's workers at once (`wakeups`), and they poll every few
+//! hundred milliseconds besides instead of waiting for a heartbeat;
 //! heartbeat interval and missed heartbeats are explicit (apalis' default orphan timeout is five
 //! minutes); worker names are unique per process (queue, host, pid); payloads are decoded by the
 //! handler, so a malformed one fails its job instead of killing the worker; panics are caught
@@ -14,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use apalis::prelude::{
-    AbortError, Attempt, BackendExt, BoxDynError, Data, Monitor, TaskId, WorkerBuilder,
+    AbortError, Attempt, BackendExt, BoxDynError, Data, Monitor, Strategy, TaskId, WorkerBuilder,
     WorkerBuilderExt,
 };
 use apalis_postgres::{Config, PostgresStorage};
@@ -28,6 +29,7 @@ use capstats_services::runs::RunSettings;
 use crate::QueueError;
 use crate::job_store;
 use crate::jobs::{BackgroundJob, JobOutcome, QUEUES, readable_version};
+use crate::wakeups::{WakeupRoutes, Wakeups};
 
 /// What every handler and the scheduler share.
 pub struct WorkerState {
@@ -137,11 +139,19 @@ pub async fn run(settings: Settings) -> Result<(), QueueError> {
         .scheduler_enabled
         .then(|| tokio::spawn(crate::scheduler::run(state.clone(), stop_receiver.clone())));
 
+    // Pushed jobs wake their queue's worker at once; the poll interval is the fallback.
+    let (routes, mut wakeups) = WakeupRoutes::new(&QUEUES);
+    let listener = tokio::spawn(routes.listen(
+        settings.database_url.clone(),
+        settings.worker_heartbeat(),
+        stop_receiver.clone(),
+    ));
+
     // The one registration point: every job type, each on its queue.
     let monitor = Monitor::new();
-    let monitor = register::<AggregationJob>(monitor, &state, &job_store);
-    let monitor = register::<MaintenanceJob>(monitor, &state, &job_store);
-    let monitor = register::<CollectionJob>(monitor, &state, &job_store);
+    let monitor = register::<AggregationJob>(monitor, &state, &job_store, &mut wakeups);
+    let monitor = register::<MaintenanceJob>(monitor, &state, &job_store, &mut wakeups);
+    let monitor = register::<CollectionJob>(monitor, &state, &job_store, &mut wakeups);
     let monitor = monitor
         .should_restart(|worker, error| {
             tracing::error!(worker = %worker.name(), %error, "worker stopped; restarting");
@@ -161,6 +171,7 @@ pub async fn run(settings: Settings) -> Result<(), QueueError> {
     if let Some(scheduler) = scheduler {
         let _ = scheduler.await;
     }
+    let _ = listener.await;
     let abandoned = state.running_jobs.count();
     if abandoned > 0 {
         // The caller exits without waiting for them (see `capstats-worker run`).
@@ -282,17 +293,24 @@ async fn handle<J: BackgroundJob>(
     }
 }
 
-/// Registers the workers of job type `J` on its queue.
+/// Registers the workers of job type `J` on its queue: they look for jobs when a push wakes
+/// them and every poll interval (for retries whose time has come and wake-ups lost while the
+/// listener was down).
 fn register<J: BackgroundJob>(
     monitor: Monitor,
     state: &Arc<WorkerState>,
     job_store: &PgPool,
+    wakeups: &mut std::collections::HashMap<String, Wakeups>,
 ) -> Monitor {
     let settings = &state.settings;
     let concurrency = J::concurrency(state).max(1);
+    let mut strategy = Strategy::new();
+    if let Some(wakeups) = wakeups.remove(J::QUEUE) {
+        strategy = strategy.stream(wakeups);
+    }
     let storage = PostgresStorage::<serde_json::Value>::new(job_store)
         .with_config(queue_config(settings, J::QUEUE, concurrency as u32))
-        .poll_with_interval(settings.worker_poll_interval());
+        .poll_with_strategy(strategy.interval(settings.worker_poll_interval()));
     let state = state.clone();
     monitor.register(move |restarts| {
         WorkerBuilder::new(format!("{}@{}#{restarts}", J::QUEUE, state.name))

@@ -96,8 +96,9 @@ pub struct Settings {
     /// A tick older than this many seconds when first seen counts as missed and follows the
     /// schedule's misfire policy (`CAPSTATS_MISFIRE_GRACE_SECONDS`).
     pub misfire_grace_seconds: u64,
-    /// Milliseconds between two looks for new jobs by an idle worker
-    /// (`CAPSTATS_WORKER_POLL_INTERVAL_MS`).
+    /// Milliseconds between two looks for jobs by an idle worker, besides the wake-up a push
+    /// sends at once: the poll finds retries whose backoff has passed and jobs pushed while
+    /// the worker's listening connection was down (`CAPSTATS_WORKER_POLL_INTERVAL_MS`).
     pub worker_poll_interval_ms: u64,
     /// Seconds between two heartbeats of a worker (`CAPSTATS_WORKER_HEARTBEAT_SECONDS`).
     pub worker_heartbeat_seconds: u64,
@@ -203,7 +204,7 @@ impl Default for Settings {
             scheduler_enabled: true,
             scheduler_interval_ms: 1000,
             misfire_grace_seconds: 60,
-            worker_poll_interval_ms: 200,
+            worker_poll_interval_ms: 1000,
             worker_heartbeat_seconds: 10,
             worker_missed_heartbeats: 3,
             worker_concurrency: 2,

@@ -423,12 +423,13 @@ fn three_workers_claim_and_execute_every_tick_once() {
 }
 
 /// The `count` column of a one-row query.
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    count: i64,
+}
+
 fn count(connection: &mut PgConnection, query: &str) -> i64 {
-    #[derive(QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = BigInt)]
-        count: i64,
-    }
     diesel::sql_query(query)
         .get_result::<Count>(connection)
         .unwrap()
@@ -908,4 +909,88 @@ fn a_failing_job_is_retried_with_growing_delays_until_its_attempts_run_out() {
         "{row:?}"
     );
     worker.stop();
+}
+
+/// The process id of the test database's connection that listens for pushed jobs, once there
+/// is exactly one.
+fn listener_pid(connection: &mut PgConnection) -> Option<i64> {
+    let listeners = diesel::sql_query(
+        "SELECT pid::bigint AS count FROM pg_stat_activity
+         WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+    )
+    .load::<Count>(connection)
+    .unwrap();
+    match listeners.as_slice() {
+        [listener] => Some(listener.count),
+        _ => None,
+    }
+}
+
+/// Pushes a prune job and waits (at most `within`) until a worker has done it.
+fn push_and_wait_until_done(
+    runtime: &tokio::runtime::Runtime,
+    pool: &sqlx::PgPool,
+    connection: &mut PgConnection,
+    within: Duration,
+) {
+    let job = capstats_services::payloads::Job::Maintenance(
+        capstats_services::payloads::MaintenanceJob::PruneJobStore {
+            version: capstats_services::payloads::PAYLOAD_VERSION,
+            trigger: capstats_services::payloads::Trigger::manual("test", None),
+        },
+    );
+    let job_id = capstats_services::new_job_id();
+    runtime
+        .block_on(capstats_queue::job_store::enqueue(pool, &job, &job_id, 1))
+        .unwrap();
+    let done = format!(
+        "SELECT count(*) AS count FROM apalis.jobs WHERE id = '{job_id}' AND status = 'Done'"
+    );
+    wait_for("the pushed job to be done", within, || {
+        count(connection, &done) == 1
+    });
+}
+
+#[test]
+fn a_pushed_job_wakes_an_idle_worker_at_once_without_its_poll() {
+    let _serial = serial();
+    let database = prepare(1, 1, 3);
+    let mut connection = database.connection();
+    // Polls and heartbeats far apart: only the notification of a push can start a job soon.
+    let _worker = Worker::start(
+        &database.url(),
+        "wakeups",
+        &[
+            ("CAPSTATS_SCHEDULER_ENABLED", "false"),
+            ("CAPSTATS_WORKER_POLL_INTERVAL_MS", "600000"),
+            ("CAPSTATS_WORKER_HEARTBEAT_SECONDS", "300"),
+            ("CAPSTATS_SESSION_TIMEOUT_SECONDS", "1200"),
+        ],
+    );
+    let mut listener = None;
+    wait_for("the worker to listen", Duration::from_secs(30), || {
+        listener = listener_pid(&mut connection);
+        listener.is_some()
+    });
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let pool = runtime
+        .block_on(capstats_queue::job_store::connect(&database.url(), 2))
+        .unwrap();
+    for _ in 0..3 {
+        push_and_wait_until_done(&runtime, &pool, &mut connection, Duration::from_secs(10));
+    }
+    // A lost listening connection comes back, and pushes wake the worker again.
+    connection
+        .batch_execute(&format!(
+            "SELECT pg_terminate_backend({})",
+            listener.unwrap()
+        ))
+        .unwrap();
+    wait_for(
+        "the worker to listen again",
+        Duration::from_secs(30),
+        || listener_pid(&mut connection).is_some_and(|pid| Some(pid) != listener),
+    );
+    push_and_wait_until_done(&runtime, &pool, &mut connection, Duration::from_secs(10));
+    runtime.block_on(pool.close());
 }

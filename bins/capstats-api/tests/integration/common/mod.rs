@@ -217,6 +217,11 @@ impl Worker {
     /// `capstats-worker run` (built next to `capstats-api`) on `database_url`, without the
     /// scheduler.
     pub fn start(database_url: &str) -> Self {
+        Self::start_with(database_url, &[("CAPSTATS_WORKER_POLL_INTERVAL_MS", "100")])
+    }
+
+    /// Like [`start`](Self::start), with `environment` added (or overriding).
+    pub fn start_with(database_url: &str, environment: &[(&str, &str)]) -> Self {
         let binary = std::path::Path::new(env!("CARGO_BIN_EXE_capstats-api"))
             .with_file_name("capstats-worker");
         assert!(
@@ -231,8 +236,8 @@ impl Worker {
                 .env("CAPSTATS_TIMEZONE", "UTC")
                 .env("CAPSTATS_CREDENTIAL_KEY", CREDENTIAL_KEY)
                 .env("CAPSTATS_SCHEDULER_ENABLED", "false")
-                .env("CAPSTATS_WORKER_POLL_INTERVAL_MS", "100")
                 .env("CAPSTATS_LOG", "warn")
+                .envs(environment.iter().copied())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
