@@ -51,7 +51,7 @@ csrf=$(curl -sf -c "$cookies" -H 'content-type: application/json' \
     -d '{"username":"bench","password":"bench-password-1"}' \
     "http://127.0.0.1:$port/api/v1/auth/login" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["csrf_token"])')
 token=$(curl -sf -b "$cookies" -H "X-CSRFToken: $csrf" -H 'content-type: application/json' \
-    -d '{"name":"bench"}' "http://127.0.0.1:$port/api/v1/auth/tokens" \
+    -d '{"name":"bench","scopes":["read"]}' "http://127.0.0.1:$port/api/v1/auth/tokens" \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["token"])')
 rm -f "$cookies"
 

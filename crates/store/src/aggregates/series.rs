@@ -3,7 +3,7 @@
 use chrono::NaiveDate;
 use diesel::prelude::*;
 
-use capstats_capacity_model::{AggregationLevel, Decimal, Period};
+use capstats_capacity_model::{AggregationLevel, Decimal};
 
 use super::*;
 use crate::StoreError;
@@ -155,11 +155,6 @@ pub fn series(
     let column = metric.name();
     let (table, database) = level_table(level);
     let latest = latest_per_key(level, &format!("aggregate.{column} AS value"), Some(column));
-    // The periods of the window, to fetch the chosen lines' points by primary key.
-    let period_starts: Vec<NaiveDate> =
-        Period::starting_between(filter.period_type, filter.start, filter.end)
-            .map(|period| period.start())
-            .collect();
     let query = diesel::sql_query(format!(
         "WITH {latest},
          chosen AS (
@@ -168,23 +163,24 @@ pub fn series(
                                                 database_name) AS rank
              FROM latest
              ORDER BY rank
-             LIMIT $7)
+             LIMIT $8)
          SELECT chosen.total_lines, chosen.instance_id, instance.name AS instance_name,
                 instance.db_type, chosen.database_name, aggregate.period_start,
                 aggregate.{column}::text AS value
          FROM chosen
-         CROSS JOIN unnest($8::date[]) AS period (start)
          JOIN {table} aggregate
-             ON aggregate.period_type = $1 AND aggregate.period_start = period.start
+             ON aggregate.period_type = $1 AND aggregate.period_start BETWEEN $2 AND $3
+            AND aggregate.period_start = ANY($7::date[])
             AND aggregate.instance_id = chosen.instance_id
             AND {database} = chosen.database_name
          JOIN instances instance ON instance.id = chosen.instance_id
          ORDER BY chosen.rank, aggregate.period_start"
     ));
     let rows: Vec<SeriesRow> = with_key_memory(connection, |connection| {
+        // $7, the window's periods, also fetches the chosen lines' points: one descent of the
+        // primary key per period and line (the `BETWEEN` keeps the partitions pruned).
         Ok(bind_matching!(query, filter)
             .bind::<diesel::sql_types::BigInt, _>(top)
-            .bind::<diesel::sql_types::Array<diesel::sql_types::Date>, _>(&period_starts)
             .load(connection)?)
     })?;
     let total_lines = rows.first().map_or(0, |row| row.total_lines);
