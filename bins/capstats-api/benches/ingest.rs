@@ -17,8 +17,11 @@
     reason = "the benchmark uses only the server and the seed of the test helpers"
 )]
 mod common;
+mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+use support::{env_number, percentile};
 
 use chrono::{Days, NaiveDate, Utc};
 use diesel::Connection;
@@ -27,13 +30,6 @@ use serde_json::{Value, json};
 
 const BATCH_ITEMS: usize = 5_000;
 const DATABASES: usize = 50;
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Batch `index`: instances × databases × consecutive days, each batch on its own older days,
 /// so that every sample is new and the batches spread over many monthly partitions.
@@ -61,11 +57,6 @@ fn batch(index: usize, instance_ids: &[i64]) -> Value {
         }
     }
     json!({ "items": items })
-}
-
-fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * fraction).round() as usize;
-    sorted[index]
 }
 
 /// Posts `batches` batches from `clients` clients to a fresh server and prints the figures;

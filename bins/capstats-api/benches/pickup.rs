@@ -20,8 +20,11 @@
     reason = "the benchmark uses only the server, the worker and the seed of the test helpers"
 )]
 mod common;
+mod support;
 
 use std::time::{Duration, Instant};
+
+use support::{env_number, percentile};
 
 use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
@@ -31,18 +34,6 @@ use sqlx::PgPool;
 use capstats_services::payloads::{Job, MaintenanceJob, PAYLOAD_VERSION, Trigger};
 
 const DATABASES_PER_INSTANCE: u32 = 20;
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(default)
-}
-
-fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * fraction).round() as usize;
-    sorted[index]
-}
 
 fn milliseconds(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
