@@ -187,16 +187,21 @@ pub async fn claim_tick(
 }
 
 /// Delays the next attempt of a failed job (durable exponential backoff: the row is not
-/// fetched again before `run_at`).
-pub async fn defer_retry(pool: &PgPool, job_id: &str, delay: Duration) -> Result<(), QueueError> {
-    sqlx::query(
-        "UPDATE apalis.jobs SET run_at = now() + $2 * interval '1 millisecond' WHERE id = $1",
+/// fetched again before `run_at`); returns the attempts the job is allowed (`None`: no such
+/// job any more).
+pub async fn defer_retry(
+    pool: &PgPool,
+    job_id: &str,
+    delay: Duration,
+) -> Result<Option<i32>, QueueError> {
+    Ok(sqlx::query_scalar(
+        "UPDATE apalis.jobs SET run_at = now() + $2 * interval '1 millisecond' WHERE id = $1
+         RETURNING max_attempts",
     )
     .bind(job_id)
     .bind(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX))
-    .execute(pool)
-    .await?;
-    Ok(())
+    .fetch_optional(pool)
+    .await?)
 }
 
 /// The backoff before attempt `attempt + 1` after attempt `attempt` failed: `base · 2^(attempt
@@ -293,11 +298,17 @@ pub async fn list_jobs(
 /// Makes a finished job (done, killed, or failed with no attempts left) runnable again with a
 /// fresh attempt budget. Jobs still queued or running are refused: their worker's result
 /// would be lost and the job would run twice.
+///
+/// The payload forgets the session it was enqueued with: that session was ended (a killed
+/// job's is cancelled, and must stay so), and a worker finding its job's session cancelled
+/// would take the retry for a run cancelled while queued and do nothing. The retry records
+/// itself in a new session of the same job id.
 pub async fn retry_job(pool: &PgPool, job_id: &str) -> Result<(), QueueError> {
     let updated = sqlx::query(
         "UPDATE apalis.jobs
          SET status = 'Pending', attempts = 0, run_at = now(), lock_by = NULL, lock_at = NULL,
-             done_at = NULL
+             done_at = NULL,
+             job = convert_to((convert_from(job, 'UTF8')::jsonb - 'session_id')::text, 'UTF8')
          WHERE id = $1
            AND (status IN ('Done', 'Killed') OR (status = 'Failed' AND attempts >= max_attempts))",
     )

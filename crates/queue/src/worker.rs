@@ -183,6 +183,7 @@ pub async fn run(settings: Settings) -> Result<(), QueueError> {
              process, their open transaction rolls back, and another worker re-runs each job \
              once this worker's heartbeat has lapsed"
         );
+        close_abandoned_sessions(&state).await;
     }
     // Closing waits for connections in use; an abandoned run may hold none of the job
     // store's, but nothing here may outlast the timeout by much.
@@ -194,6 +195,32 @@ pub async fn run(settings: Settings) -> Result<(), QueueError> {
     }
     tracing::info!(worker = %state.name, "worker stopped");
     result
+}
+
+/// Closes the sessions of the runs a shutdown abandons as failed, saying why, so that nobody
+/// reads them as running (or, later, as lost by a worker that crashed). Bounded: the process
+/// is about to exit.
+async fn close_abandoned_sessions(state: &WorkerState) {
+    let worker = state.name.clone();
+    let reason = format!(
+        "worker {worker} shut down with this run in progress (its shutdown timeout of {} s \
+         passed); the job runs again on a worker once this one's heartbeat has lapsed",
+        state.settings.shutdown_timeout().as_secs()
+    );
+    let closing = capstats_store::run_blocking(&state.store, move |connection| {
+        capstats_store::sessions::fail_running_sessions_of_worker(connection, &worker, &reason)
+    });
+    match tokio::time::timeout(Duration::from_secs(2), closing).await {
+        Ok(Ok(closed)) => {
+            tracing::info!(worker = %state.name, sessions = ?closed, "closed the abandoned runs' sessions");
+        }
+        Ok(Err(error)) => {
+            tracing::warn!(worker = %state.name, error = %capstats_store::error_chain(&error), "could not close the abandoned runs' sessions; the sweeper will");
+        }
+        Err(_) => {
+            tracing::warn!(worker = %state.name, "closing the abandoned runs' sessions took over 2 s; the sweeper will");
+        }
+    }
 }
 
 /// Resolves on SIGTERM or SIGINT.
@@ -231,8 +258,9 @@ pub(crate) async fn keep_session_alive(
     }
 }
 
-/// After a failed attempt: space the next one out (durably, in the job row), log the failure
-/// once with its job and whole cause chain, and return it for apalis to record.
+/// After a failed attempt: space the next one out (durably, in the job row), close the
+/// sessions the attempt left open as failed with its error and what comes next, log the
+/// failure once with its job and whole cause chain, and return it for apalis to record.
 async fn fail_attempt(
     state: &WorkerState,
     name: &str,
@@ -244,11 +272,64 @@ async fn fail_attempt(
         Duration::from_secs(state.settings.job_retry_base_seconds),
         attempt.current(),
     );
-    if let Err(deferring) = job_store::defer_retry(&state.job_store, &id.to_string(), delay).await {
-        tracing::warn!(job_id = %id, error = %deferring.chain(), "could not delay the retry");
-    }
+    let allowed = match job_store::defer_retry(&state.job_store, &id.to_string(), delay).await {
+        Ok(allowed) => allowed,
+        Err(deferring) => {
+            tracing::warn!(job_id = %id, error = %deferring.chain(), "could not delay the retry");
+            None
+        }
+    };
+    let next = match allowed {
+        Some(allowed) if attempt.current() >= usize::try_from(allowed).unwrap_or(0) => {
+            "no attempts left".to_owned()
+        }
+        Some(_) => format!("the job is retried in {} s", delay.as_secs()),
+        None => "the job is retried while attempts are left".to_owned(),
+    };
+    // libpq ends its messages with a newline.
+    let error = error.trim_end().to_owned();
+    let reason = match allowed {
+        Some(allowed) => format!(
+            "attempt {} of {allowed} failed: {error}; {next}",
+            attempt.current()
+        ),
+        None => format!("attempt {} failed: {error}; {next}", attempt.current()),
+    };
+    close_sessions_of_attempt(state, &id.to_string(), reason).await;
     tracing::error!(job = name, job_id = %id, attempt = attempt.current(), retry_in_s = delay.as_secs(), "{error}");
     Err(error.into())
+}
+
+/// Closes the sessions a failed attempt of job `job_id` left open (the run's own connection
+/// may be the one that broke, so it could not close them itself). The database may still be
+/// coming back: the closing is tried for up to a session timeout; should it never succeed,
+/// the sweeper closes them later.
+async fn close_sessions_of_attempt(state: &WorkerState, job_id: &str, reason: String) {
+    let deadline = tokio::time::Instant::now()
+        + Duration::from_secs(state.settings.session_timeout_seconds.max(1));
+    loop {
+        let (owned_job_id, reason) = (job_id.to_owned(), reason.clone());
+        match capstats_store::run_blocking(&state.store, move |connection| {
+            capstats_store::sessions::fail_open_sessions_of_job(connection, &owned_job_id, &reason)
+        })
+        .await
+        {
+            Ok(closed) => {
+                if !closed.is_empty() {
+                    tracing::info!(job_id, sessions = ?closed, "closed the sessions of the failed attempt");
+                }
+                return;
+            }
+            Err(error) if tokio::time::Instant::now() < deadline => {
+                tracing::debug!(job_id, error = %capstats_store::error_chain(&error), "closing the failed attempt's sessions; trying again");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(error) => {
+                tracing::warn!(job_id, error = %capstats_store::error_chain(&error), "could not close the failed attempt's sessions; the sweeper will");
+                return;
+            }
+        }
+    }
 }
 
 /// The handler of every job type: decodes the payload (a payload this build cannot read

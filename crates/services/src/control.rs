@@ -8,7 +8,7 @@ use serde::Serialize;
 use capstats_capacity_model::{InstanceId, PeriodType};
 use capstats_store::ConnectionPool;
 use capstats_store::schedules::{self, Schedule};
-use capstats_store::sessions::{self, NewSession};
+use capstats_store::sessions::{self, NewSession, RequestedSession};
 use capstats_sync_session::{SessionStatus, SyncCategory};
 
 use crate::ServiceError;
@@ -30,8 +30,7 @@ pub struct Enqueued {
 }
 
 /// Creates the pending session of a job (with one record per instance of `records`) and
-/// pushes the job built for that session. Should the push fail, the session is closed as
-/// failed so that nobody waits for it.
+/// pushes the job built for that session.
 async fn enqueue_with_session(
     store: &ConnectionPool,
     queue: &dyn JobQueue,
@@ -44,7 +43,26 @@ async fn enqueue_with_session(
         sessions::create_session(connection, &session, &records)
     })
     .await?;
-    if let Err(error) = queue.enqueue(&job_for_session(session_id), &job_id).await {
+    push_for_session(
+        store,
+        queue,
+        job_id,
+        session_id,
+        &job_for_session(session_id),
+    )
+    .await
+}
+
+/// Pushes `job`, whose pending session `session_id` was just created. Should the push fail,
+/// the session is closed as failed so that nobody waits for it.
+async fn push_for_session(
+    store: &ConnectionPool,
+    queue: &dyn JobQueue,
+    job_id: String,
+    session_id: i64,
+    job: &Job,
+) -> Result<Enqueued, ServiceError> {
+    if let Err(error) = queue.enqueue(job, &job_id).await {
         let reason = format!("could not enqueue its job: {error}");
         if let Err(closing) = capstats_store::run_blocking(store, move |connection| {
             sessions::fail_session(connection, session_id, &reason)
@@ -213,24 +231,39 @@ pub async fn aggregate_current(
         scope,
     };
     let wanted = serde_json::to_value(&work).expect("a payload's work serializes");
-    let existing = capstats_store::run_blocking(store, move |connection| {
-        sessions::open_session_with_work(connection, &wanted)
-    })
-    .await?;
-    if let Some((session_id, job_id)) = existing {
-        return Ok(Enqueued {
-            job_id: job_id.unwrap_or_default(),
-            session_id: Some(session_id),
-            existing: true,
-        });
-    }
     let job = AggregationJob {
         version: PAYLOAD_VERSION,
         work,
         trigger,
         session_id: None,
     };
-    enqueue_aggregation(store, queue, job).await
+    let job_id = new_job_id();
+    let session = job.trigger.new_session(
+        SyncCategory::Aggregation,
+        crate::runs::session_parameters(&job, &job_id),
+        Some(&job_id),
+    );
+    // The check for an equal open run and the creation of this one's session are one atomic
+    // step, so equal requests at once (from any number of API processes) make one run.
+    let requested = capstats_store::run_blocking(store, move |connection| {
+        let active = crate::session_run::active_records(connection)?;
+        sessions::create_session_unless_open(connection, &session, &active, &wanted)
+    })
+    .await?;
+    match requested {
+        RequestedSession::Existing(session_id, job_id) => Ok(Enqueued {
+            job_id: job_id.unwrap_or_default(),
+            session_id: Some(session_id),
+            existing: true,
+        }),
+        RequestedSession::Created(session_id) => {
+            let job = Job::Aggregation(AggregationJob {
+                session_id: Some(session_id),
+                ..job
+            });
+            push_for_session(store, queue, job_id, session_id, &job).await
+        }
+    }
 }
 
 /// A schedule with what operators want to know about it.

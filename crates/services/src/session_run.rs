@@ -172,7 +172,7 @@ impl SessionRun {
             tracing::error!(
                 session_id = self.id,
                 error = %capstats_store::error_chain(&closing),
-                "could not close the session after an error; the sweeper will"
+                "could not close the session after an error (its connection may be what failed): a worker closes it with the failed attempt, else the sweeper does"
             );
         }
     }

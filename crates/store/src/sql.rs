@@ -23,6 +23,11 @@ pub(crate) fn period_start(unit_parameter: &str, date_expression: &str) -> Strin
 /// First key of the advisory lock that serialises partition creation and removal ("CS" and 1).
 pub(crate) const PARTITION_LOCK_KEY: i32 = 0x4353_0001;
 
+/// First key of the advisory lock that serialises requests for a run of the same work ("CS"
+/// and 2); the second key is a hash of the work, so different requests do not wait for each
+/// other.
+pub(crate) const RUN_REQUEST_LOCK_KEY: i32 = 0x4353_0002;
+
 /// Base of the first advisory-lock key of a `(level, period_type)` pair; the pair's position
 /// is added to it and the period start (days since 1970-01-01) is the second key, so that
 /// `pg_locks` shows which period is being written.

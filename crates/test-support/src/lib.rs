@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod fake_servers;
+pub mod fault_proxy;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

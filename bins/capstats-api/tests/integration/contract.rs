@@ -916,3 +916,75 @@ async fn aggregate_now_is_executed_by_a_worker_to_completed_with_correct_rows() 
     }
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn equal_aggregate_now_requests_at_once_through_two_api_processes_make_one_run() {
+    let app = TestApp::spawn(1000).await;
+    let (admin, csrf) = app.login("admin").await;
+    let token = app.create_token(&admin, &csrf, json!(["operate"])).await;
+    let url = app.database.url();
+    let (first, second) = tokio::join!(
+        crate::common::ApiProcess::start(&url, &[]),
+        crate::common::ApiProcess::start(&url, &[]),
+    );
+    let client = Client::new();
+    let request = json!({"scope": "all", "period_type": "weekly"});
+    let mut posts = tokio::task::JoinSet::new();
+    for index in 0..20 {
+        let base = if index % 2 == 0 {
+            &first.base
+        } else {
+            &second.base
+        };
+        let post = client
+            .post(format!("{base}/capacity/aggregations/current"))
+            .bearer_auth(&token)
+            .json(&request)
+            .send();
+        posts.spawn(async move {
+            let response = post.await.unwrap();
+            assert_eq!(response.status(), StatusCode::ACCEPTED);
+            response.json::<Value>().await.unwrap()
+        });
+    }
+    let mut sessions = std::collections::BTreeSet::new();
+    let mut created = 0;
+    for body in posts.join_all().await {
+        sessions.insert(body["data"]["session_id"].as_i64().unwrap());
+        if body["data"]["existing"] == false {
+            created += 1;
+        }
+    }
+    assert_eq!(sessions.len(), 1, "one session for all: {sessions:?}");
+    assert_eq!(created, 1, "exactly one request created the run");
+    let mut connection = app.database.connection();
+    let count = |connection: &mut diesel::PgConnection, query: &str| -> i64 {
+        use diesel::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            count: i64,
+        }
+        diesel::sql_query(query)
+            .get_result::<Count>(connection)
+            .unwrap()
+            .count
+    };
+    assert_eq!(
+        count(
+            &mut connection,
+            "SELECT count(*) AS count FROM sync_sessions WHERE parameters -> 'work' ->> 'kind' = 'current'"
+        ),
+        1
+    );
+    assert_eq!(
+        count(
+            &mut connection,
+            "SELECT count(*) AS count FROM apalis.jobs
+             WHERE convert_from(job, 'UTF8')::jsonb -> 'work' ->> 'kind' = 'current'"
+        ),
+        1
+    );
+    drop((first, second));
+    app.stop().await;
+}

@@ -230,6 +230,43 @@ fn run_now(database_url: &str, schedule: &str) -> i64 {
         .unwrap_or_else(|| panic!("no session id in {enqueued}"))
 }
 
+/// Runs the run-now job undisturbed, in-process, on a database prepared like the test's
+/// (`prepared`: instances, databases, days) and asserts that the test's database holds the
+/// same rows, every period of them (comparing with the engine alone would not notice a
+/// missing period).
+fn assert_rows_of_an_undisturbed_run(connection: &mut PgConnection, prepared: (u32, u32, u32)) {
+    let undisturbed = prepare(prepared.0, prepared.1, prepared.2);
+    let mut control = undisturbed.connection();
+    let job = capstats_services::payloads::AggregationJob {
+        version: capstats_services::payloads::PAYLOAD_VERSION,
+        work: capstats_services::payloads::AggregationWork::Due {
+            logical_date: Utc::now().date_naive(),
+            skip_up_to_date: false,
+        },
+        trigger: capstats_services::payloads::Trigger::Manual {
+            requested_by: "test".into(),
+            token_id: None,
+        },
+        session_id: None,
+    };
+    let settings = capstats_services::runs::RunSettings::from_settings(
+        &capstats_settings::Settings::default(),
+    );
+    let report =
+        capstats_services::runs::execute(&mut control, &job, "", "control", &settings).unwrap();
+    assert_eq!(
+        report.status,
+        capstats_sync_session::SessionStatus::Completed
+    );
+    let (databases, instances) = all_aggregates(connection);
+    assert!(!databases.is_empty());
+    assert_eq!(
+        (databases, instances),
+        all_aggregates(&mut control),
+        "the re-run wrote what an undisturbed run writes"
+    );
+}
+
 /// Every stored aggregate row of both levels, in key order (without `calculated_at`).
 fn all_aggregates(
     connection: &mut PgConnection,
@@ -526,38 +563,7 @@ fn a_killed_worker_s_run_is_redone_elsewhere_with_the_same_rows() {
     );
     assert_aggregates_match_engine(&mut connection);
 
-    // The same run, undisturbed, on the same data in another database: the same rows, every
-    // period of them (comparing with the engine alone would not notice a missing period).
-    let undisturbed = prepare(6, 4, 60);
-    let mut control = undisturbed.connection();
-    let job = capstats_services::payloads::AggregationJob {
-        version: capstats_services::payloads::PAYLOAD_VERSION,
-        work: capstats_services::payloads::AggregationWork::Due {
-            logical_date: Utc::now().date_naive(),
-            skip_up_to_date: false,
-        },
-        trigger: capstats_services::payloads::Trigger::Manual {
-            requested_by: "test".into(),
-            token_id: None,
-        },
-        session_id: None,
-    };
-    let settings = capstats_services::runs::RunSettings::from_settings(
-        &capstats_settings::Settings::default(),
-    );
-    let report =
-        capstats_services::runs::execute(&mut control, &job, "", "control", &settings).unwrap();
-    assert_eq!(
-        report.status,
-        capstats_sync_session::SessionStatus::Completed
-    );
-    let (databases, instances) = all_aggregates(&mut connection);
-    assert!(!databases.is_empty());
-    assert_eq!(
-        (databases, instances),
-        all_aggregates(&mut control),
-        "the re-run wrote what an undisturbed run writes"
-    );
+    assert_rows_of_an_undisturbed_run(&mut connection, (6, 4, 60));
 }
 
 fn missed_ticks(policy: &str, limit: i32) -> Vec<TickRow> {
@@ -781,11 +787,13 @@ fn a_worker_stops_within_its_shutdown_timeout_even_in_the_middle_of_a_run() {
         "{}",
         worker.tail()
     );
-    // The abandoned run is unfinished: left for the sweeper and a retry elsewhere.
+    // The abandoned run's session says so at once; the job is re-run elsewhere.
     let session = capstats_store::sessions::get_session(&mut connection, session_id).unwrap();
-    assert_eq!(
-        session.status,
-        capstats_sync_session::SessionStatus::Running
+    assert_eq!(session.status, capstats_sync_session::SessionStatus::Failed);
+    let error = session.error_message.unwrap_or_default();
+    assert!(
+        error.contains("shut down with this run in progress") && error.contains("2 s"),
+        "{error}"
     );
 }
 
@@ -993,4 +1001,166 @@ fn a_pushed_job_wakes_an_idle_worker_at_once_without_its_poll() {
     );
     push_and_wait_until_done(&runtime, &pool, &mut connection, Duration::from_secs(10));
     runtime.block_on(pool.close());
+}
+
+/// The status of job `job_id` in the job store.
+fn job_status(connection: &mut PgConnection, job_id: &str) -> String {
+    #[derive(QueryableByName)]
+    struct Status {
+        #[diesel(sql_type = Text)]
+        status: String,
+    }
+    diesel::sql_query("SELECT status FROM apalis.jobs WHERE id = $1")
+        .bind::<Text, _>(job_id)
+        .get_result::<Status>(connection)
+        .unwrap()
+        .status
+}
+
+#[test]
+fn retrying_a_killed_run_now_job_runs_it_again_in_a_fresh_session() {
+    let _serial = serial();
+    let database = prepare(4, 3, 40);
+    let mut connection = database.connection();
+    let worker = Worker::start(&database.url(), "retry-killed", &slow_run("700"));
+    let killed_session = run_now(&database.url(), "aggregate_capacity");
+    wait_for("the run to have started", Duration::from_secs(60), || {
+        capstats_store::sessions::get_session(&mut connection, killed_session)
+            .unwrap()
+            .successful_instances
+            >= 1
+    });
+    let job_id = session_statuses(&mut connection)[&killed_session]
+        .1
+        .clone()
+        .expect("a run-now session names its job");
+    operator_command(&database.url(), &["jobs", "kill", &job_id]);
+    // The killed attempt notices the cancellation between chunks and ends; only then is the job
+    // finished for good (its worker's result no longer arrives).
+    wait_for("the killed attempt to end", Duration::from_secs(30), || {
+        session_statuses(&mut connection)[&killed_session].0 == "cancelled"
+            && count(
+                &mut connection,
+                "SELECT count(*) AS count FROM sync_instance_records WHERE status = 'running'",
+            ) == 0
+    });
+    // Its handler has returned (its result is ignored: the kill released the job).
+    wait_for(
+        "the killed attempt's handler to return",
+        Duration::from_secs(30),
+        || {
+            std::fs::read_to_string(&worker.log)
+                .unwrap_or_default()
+                .contains(&format!("session {killed_session} cancelled"))
+        },
+    );
+    let retried = String::from_utf8(operator_command(
+        &database.url(),
+        &["jobs", "retry", &job_id],
+    ))
+    .unwrap();
+    assert!(retried.contains("will run again"), "{retried}");
+    wait_for(
+        "the retried job to be done",
+        Duration::from_secs(90),
+        || {
+            job_status(&mut connection, &job_id) == "Done"
+                && session_statuses(&mut connection)
+                    .iter()
+                    .any(|(id, (status, job, _))| {
+                        *id != killed_session
+                            && status == "completed"
+                            && job.as_deref() == Some(&job_id)
+                    })
+        },
+    );
+    worker.stop();
+    let sessions = session_statuses(&mut connection);
+    assert_eq!(sessions[&killed_session].0, "cancelled", "{sessions:?}");
+    let fresh: Vec<i64> = sessions
+        .iter()
+        .filter(|(id, (_, job, _))| **id != killed_session && job.as_deref() == Some(&job_id))
+        .map(|(id, _)| *id)
+        .collect();
+    assert_eq!(fresh.len(), 1, "{sessions:?}");
+    let session = capstats_store::sessions::get_session(&mut connection, fresh[0]).unwrap();
+    assert_eq!(session.successful_instances, 4, "{session:?}");
+    // It did the work: every period of the horizon is stored as the engine computes it.
+    let result = count(
+        &mut connection,
+        &format!(
+            "SELECT count(*) AS count FROM apalis.jobs
+             WHERE id = '{job_id}' AND last_result::text LIKE '%work items%'
+               AND last_result::text NOT LIKE '% 0 work items%'"
+        ),
+    );
+    assert_eq!(result, 1, "the retry reports the work it did");
+    assert_aggregates_match_engine(&mut connection);
+}
+
+#[test]
+fn a_run_cut_off_from_its_database_says_so_at_once_and_its_retry_writes_the_same_rows() {
+    let _serial = serial();
+    let database = prepare(6, 4, 60);
+    let mut connection = database.connection();
+    // The worker reaches PostgreSQL only through the proxy; the test watches directly. No
+    // scheduler, hence no sweeper: whatever closes the session is the worker's own doing.
+    let proxy = capstats_test_support::fault_proxy::FaultProxy::start();
+    let worker = Worker::start(&proxy.url_for(&database.url()), "cut", &slow_run("800"));
+    let session_id = run_now(&database.url(), "aggregate_capacity");
+    wait_for("the run to be half way", Duration::from_secs(60), || {
+        capstats_store::sessions::get_session(&mut connection, session_id)
+            .unwrap()
+            .successful_instances
+            >= 2
+    });
+    let cut_at = Instant::now();
+    let cut = proxy.cut();
+    assert!(
+        cut >= 2,
+        "the worker's connections went through the proxy ({cut})"
+    );
+    wait_for(
+        "the session to show the connection error",
+        Duration::from_secs(5),
+        || {
+            capstats_store::sessions::get_session(&mut connection, session_id)
+                .unwrap()
+                .status
+                .is_terminal()
+        },
+    );
+    let shown_after = cut_at.elapsed();
+    let session = capstats_store::sessions::get_session(&mut connection, session_id).unwrap();
+    assert_eq!(
+        session.status,
+        capstats_sync_session::SessionStatus::Failed,
+        "{session:?}"
+    );
+    let error = session.error_message.clone().unwrap_or_default();
+    assert!(
+        error.starts_with("attempt 1 of ")
+            // libpq's words for a connection that went away (over TLS, or not).
+            && (error.contains("SSL SYSCALL error") || error.to_lowercase().contains("connection"))
+            && error.ends_with("the job is retried in 1 s"),
+        "{error}"
+    );
+    let job_id = session.job_id.clone().unwrap();
+    wait_for("the retry to complete", Duration::from_secs(90), || {
+        session_statuses(&mut connection)
+            .iter()
+            .any(|(id, (status, job, _))| {
+                *id != session_id && status == "completed" && job.as_deref() == Some(&job_id)
+            })
+    });
+    worker.stop();
+    let sessions = session_statuses(&mut connection);
+    assert!(
+        sessions.values().all(|(status, _, _)| status != "running"),
+        "{sessions:?}"
+    );
+    assert_eq!(sessions.len(), 2, "one session per attempt: {sessions:?}");
+    assert_eq!(job_status(&mut connection, &job_id), "Done");
+    assert_rows_of_an_undisturbed_run(&mut connection, (6, 4, 60));
+    eprintln!("the cut showed in the session after {shown_after:?}");
 }

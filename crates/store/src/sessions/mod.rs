@@ -160,6 +160,38 @@ pub fn create_session(
     })
 }
 
+/// What [`create_session_unless_open`] found or made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestedSession {
+    /// A session of the same work was pending or running: its id and job id.
+    Existing(i64, Option<String>),
+    /// No such session was open; this one was created.
+    Created(i64),
+}
+
+/// Creates the pending session `new` (as [`create_session`]) unless an aggregation session
+/// of the same `work` is pending or running, which is returned instead. Atomic across
+/// processes: the check and the insert happen under a transaction-scoped advisory lock keyed
+/// by the work, so equal requests arriving at once through several API processes make one
+/// session, and only its creator enqueues a job.
+pub fn create_session_unless_open(
+    connection: &mut PgConnection,
+    new: &NewSession,
+    instances: &[(InstanceId, String)],
+    work: &serde_json::Value,
+) -> Result<RequestedSession, StoreError> {
+    connection.transaction(|connection| {
+        diesel::sql_query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+            .bind::<diesel::sql_types::Integer, _>(crate::sql::RUN_REQUEST_LOCK_KEY)
+            .bind::<Text, _>(work.to_string())
+            .execute(connection)?;
+        if let Some((id, job_id)) = open_session_with_work(connection, work)? {
+            return Ok(RequestedSession::Existing(id, job_id));
+        }
+        create_session(connection, new, instances).map(RequestedSession::Created)
+    })
+}
+
 /// A worker picks the session up: `pending` → `running`.
 pub fn start_session(
     connection: &mut PgConnection,
@@ -551,11 +583,8 @@ pub fn fail_lost_sessions(
             worker.as_deref().unwrap_or("an unknown worker"),
             heartbeat.map_or("it started".to_owned(), |at| at.to_rfc3339())
         );
-        match fail_session(connection, id, &reason) {
-            Ok(()) => closed.push((id, reason)),
-            // Finished or closed by someone else in the meantime.
-            Err(StoreError::Transition(_)) => {}
-            Err(error) => return Err(error),
+        if fail_if_open(connection, id, &reason)? {
+            closed.push((id, reason));
         }
     }
     Ok(closed)
@@ -578,6 +607,68 @@ pub fn cancel_sessions_of_job(
         request_cancel(connection, *id)?;
     }
     Ok(open)
+}
+
+/// Closes, as failed with `reason`, the open (pending or running) sessions of job `job_id`
+/// after one of its attempts failed, and returns their ids: the session tells the real error
+/// at once instead of staying open until the sweeper takes its worker for lost, and the next
+/// attempt records itself in a new session. A session closed meanwhile by its run is skipped.
+pub fn fail_open_sessions_of_job(
+    connection: &mut PgConnection,
+    job_id: &str,
+    reason: &str,
+) -> Result<Vec<i64>, StoreError> {
+    let open: Vec<i64> = sync_sessions::table
+        .filter(sync_sessions::job_id.eq(job_id))
+        .filter(sync_sessions::status.eq_any([
+            SessionStatus::Pending.as_str(),
+            SessionStatus::Running.as_str(),
+        ]))
+        .select(sync_sessions::id)
+        .load(connection)?;
+    fail_each(connection, open, reason)
+}
+
+/// Closes, as failed with `reason`, the sessions running on worker `worker_name`: a worker
+/// that stops with runs still in progress (its shutdown timeout passed) says so itself rather
+/// than leaving them to look lost.
+pub fn fail_running_sessions_of_worker(
+    connection: &mut PgConnection,
+    worker_name: &str,
+    reason: &str,
+) -> Result<Vec<i64>, StoreError> {
+    let running: Vec<i64> = sync_sessions::table
+        .filter(sync_sessions::worker_name.eq(worker_name))
+        .filter(sync_sessions::status.eq(SessionStatus::Running.as_str()))
+        .select(sync_sessions::id)
+        .load(connection)?;
+    fail_each(connection, running, reason)
+}
+
+/// Fails each of `ids` with `reason`, skipping sessions that ended meanwhile; returns those
+/// it closed.
+fn fail_each(
+    connection: &mut PgConnection,
+    ids: Vec<i64>,
+    reason: &str,
+) -> Result<Vec<i64>, StoreError> {
+    let mut closed = Vec::new();
+    for id in ids {
+        if fail_if_open(connection, id, reason)? {
+            closed.push(id);
+        }
+    }
+    Ok(closed)
+}
+
+/// [`fail_session`], or `false` when the session has ended meanwhile (its run finished, or
+/// another process closed it).
+fn fail_if_open(connection: &mut PgConnection, id: i64, reason: &str) -> Result<bool, StoreError> {
+    match fail_session(connection, id, reason) {
+        Ok(()) => Ok(true),
+        Err(StoreError::Transition(_)) => Ok(false),
+        Err(error) => Err(error),
+    }
 }
 
 mod reads;

@@ -144,7 +144,8 @@ pub fn session_records(
 
 /// The newest pending or running aggregation session whose parameters have `work` as their
 /// `work`, with its job id: the run an equal request should wait for instead of starting
-/// another.
+/// another. Only a look: to create a session unless there is one, atomically, see
+/// [`super::create_session_unless_open`].
 pub fn open_session_with_work(
     connection: &mut PgConnection,
     work: &serde_json::Value,
