@@ -4,7 +4,7 @@ use anyhow::Context;
 use capstats_settings::Settings;
 use clap::Subcommand;
 
-use crate::output::{json, or_dash, table, time};
+use crate::output::{json, or_dash, table, time, zoned_time};
 
 /// `capstats-worker schedules …`
 #[derive(Subcommand)]
@@ -30,6 +30,27 @@ pub enum SchedulesCommand {
         /// The schedule.
         name: String,
         /// Print JSON (`job_id`, `session_id`, `existing`) instead of a sentence.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The ticks a schedule would fire, in its zone and in UTC, computed as the scheduler does
+    /// (DST days included); `--cron` and `--zone` try another expression or zone first.
+    Preview {
+        /// The schedule.
+        name: String,
+        /// An expression to preview instead of the schedule's.
+        #[arg(long)]
+        cron: Option<String>,
+        /// An IANA time zone to read it in instead of the schedule's.
+        #[arg(long)]
+        zone: Option<String>,
+        /// The first local day (YYYY-MM-DD).
+        #[arg(long)]
+        from: chrono::NaiveDate,
+        /// How many local days (1 to 366).
+        #[arg(long, default_value_t = 1)]
+        days: u32,
+        /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -148,6 +169,10 @@ pub async fn schedules(settings: &Settings, command: SchedulesCommand) -> anyhow
                 views
                     .into_iter()
                     .map(|view| {
+                        let zone: chrono_tz::Tz =
+                            view.effective_time_zone.parse().unwrap_or(chrono_tz::UTC);
+                        let local =
+                            |at: Option<chrono::DateTime<chrono::Utc>>| zoned_time(at, zone);
                         vec![
                             view.schedule.name,
                             view.schedule.job_name,
@@ -160,8 +185,8 @@ pub async fn schedules(settings: &Settings, command: SchedulesCommand) -> anyhow
                             }
                             .into(),
                             view.schedule.misfire_policy,
-                            time(view.next_run_at),
-                            time(view.last_run_at),
+                            local(view.next_run_at),
+                            local(view.last_run_at),
                             match (view.last_session_id, view.last_session_status) {
                                 (Some(id), Some(status)) => format!("{id} ({status})"),
                                 _ => "-".into(),
@@ -201,6 +226,43 @@ pub async fn schedules(settings: &Settings, command: SchedulesCommand) -> anyhow
                 ),
                 None => println!("schedule {name} enqueued as job {}", enqueued.job_id),
             }
+        }
+        SchedulesCommand::Preview {
+            name,
+            cron,
+            zone,
+            from,
+            days,
+            json: as_json,
+        } => {
+            let preview = capstats_services::control::preview_schedule(
+                &pools.store,
+                &name,
+                cron.as_deref(),
+                zone.as_deref(),
+                settings.time_zone(),
+                from,
+                days,
+            )
+            .await?;
+            if as_json {
+                return json(&preview);
+            }
+            println!(
+                "schedule {} `{}` in {}: {} ticks",
+                preview.name,
+                preview.cron_expression,
+                preview.time_zone,
+                preview.ticks.len()
+            );
+            table(
+                &["local time", "UTC"],
+                preview
+                    .ticks
+                    .into_iter()
+                    .map(|tick| vec![tick.local, time(Some(tick.utc))])
+                    .collect(),
+            );
         }
         SchedulesCommand::SetCron { name, expression } => {
             let schedule =

@@ -32,3 +32,9 @@ pub fn or_dash<T: ToString>(value: Option<T>) -> String {
 pub fn time(value: Option<chrono::DateTime<chrono::Utc>>) -> String {
     or_dash(value.map(|at| at.format("%Y-%m-%d %H:%M:%S UTC")))
 }
+
+/// An instant as wall-clock time in `zone` with its offset (`2026-10-25 02:30:00 +02:00`), or
+/// `-`: how a schedule read in that zone is shown.
+pub fn zoned_time(value: Option<chrono::DateTime<chrono::Utc>>, zone: chrono_tz::Tz) -> String {
+    or_dash(value.map(|at| at.with_timezone(&zone).format("%Y-%m-%d %H:%M:%S %:z")))
+}

@@ -354,3 +354,58 @@ pub async fn set_cron(
     })
     .await?)
 }
+
+/// What `schedules preview` shows: the ticks a schedule (or the expression and zone tried in
+/// its place) fires on some local days.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SchedulePreview {
+    /// The schedule.
+    pub name: String,
+    /// The expression previewed: the schedule's, or the one tried instead.
+    pub cron_expression: String,
+    /// The zone it is read in: the schedule's (else the business zone), or the one tried.
+    pub time_zone: String,
+    /// The ticks, oldest first.
+    pub ticks: Vec<crate::scheduling::PreviewTick>,
+}
+
+/// The ticks schedule `name` would fire on the `days` local days from `from`, read with
+/// `cron` and `zone` instead of its own when given — computed by the scheduler's own
+/// iteration (its DST policy included).
+pub async fn preview_schedule(
+    store: &ConnectionPool,
+    name: &str,
+    cron: Option<&str>,
+    zone: Option<&str>,
+    business_zone: Tz,
+    from: NaiveDate,
+    days: u32,
+) -> Result<SchedulePreview, ServiceError> {
+    if !(1..=366).contains(&days) {
+        return Err(ServiceError::InvalidRequest(format!(
+            "days: {days} is not between 1 and 366"
+        )));
+    }
+    let schedule = {
+        let name = name.to_owned();
+        capstats_store::run_blocking(store, move |connection| {
+            schedules::get_schedule(connection, &name)
+        })
+        .await?
+    };
+    let cron: CronExpression = cron.unwrap_or(&schedule.cron_expression).parse()?;
+    let zone = match zone {
+        Some(text) => text.parse::<Tz>().map_err(|_| {
+            ServiceError::InvalidRequest(format!(
+                "zone: unknown time zone `{text}`; expected an IANA name such as Europe/Berlin"
+            ))
+        })?,
+        None => schedule_zone(&schedule, business_zone)?,
+    };
+    Ok(SchedulePreview {
+        name: schedule.name,
+        cron_expression: cron.to_string(),
+        time_zone: zone.name().to_owned(),
+        ticks: crate::scheduling::preview_ticks(&cron, zone, from, days),
+    })
+}

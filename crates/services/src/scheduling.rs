@@ -8,7 +8,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Offset, Timelike, Utc};
 use chrono_tz::Tz;
 
 use crate::ServiceError;
@@ -130,21 +130,65 @@ impl FromStr for CronExpression {
 }
 
 impl CronExpression {
-    /// The ticks strictly after `after`, in order, computed in `zone`.
+    /// The ticks strictly after `after`, in order, computed in `zone` by the DST policy:
+    /// the expression names wall-clock times, each of which fires once. A time that does not
+    /// exist on a spring-forward day (02:30 when clocks jump from 02:00 to 03:00) fires at
+    /// the first instant after the gap (03:00); a time that occurs twice on a fall-back day
+    /// fires at its first occurrence only; times that land on the same instant fire once.
+    ///
+    /// The `cron` crate's own zoned iteration drops the first and doubles the second, so
+    /// the expression is read in wall-clock time and each time is placed in `zone` here.
     pub fn ticks_after(
         &self,
         after: DateTime<Utc>,
         zone: Tz,
     ) -> impl Iterator<Item = DateTime<Utc>> + '_ {
+        // Wall-clock times as if they were UTC: the crate then iterates them without any zone.
+        let wall_clock_start = after.with_timezone(&zone).naive_local().and_utc();
+        let mut previous: Option<DateTime<Utc>> = None;
         self.schedule
-            .after(&after.with_timezone(&zone))
-            .map(|tick| tick.with_timezone(&Utc))
+            .after(&wall_clock_start)
+            .map(move |wall_clock| first_instant_at_or_after(zone, wall_clock.naive_utc()))
+            .filter(move |tick| {
+                // Strictly after `after`, and each instant once (gap times share one).
+                let fresh = *tick > after && previous.is_none_or(|last| *tick > last);
+                if fresh {
+                    previous = Some(*tick);
+                }
+                fresh
+            })
     }
 
     /// The first tick after `after`.
     pub fn next_after(&self, after: DateTime<Utc>, zone: Tz) -> Option<DateTime<Utc>> {
         self.ticks_after(after, zone).next()
     }
+}
+
+/// The instant a wall-clock time of `zone` fires at: itself when it exists once, its first
+/// occurrence when it exists twice (fall-back), and the first instant after the gap when it
+/// does not exist (spring-forward). Gaps end on a whole minute in every zone in use, so the
+/// search moves by minutes; it gives up after two days (no gap is that long) and falls back to
+/// reading the time in the offset before the gap.
+fn first_instant_at_or_after(zone: Tz, wall_clock: NaiveDateTime) -> DateTime<Utc> {
+    use chrono::{LocalResult, TimeZone};
+    let mut candidate = wall_clock;
+    for _ in 0..=2 * 24 * 60 {
+        match zone.from_local_datetime(&candidate) {
+            LocalResult::Single(instant) => return instant.with_timezone(&Utc),
+            LocalResult::Ambiguous(first, _) => return first.with_timezone(&Utc),
+            LocalResult::None => {
+                // Next whole minute.
+                candidate = candidate
+                    .with_second(0)
+                    .and_then(|minute| minute.with_nanosecond(0))
+                    .unwrap_or(candidate)
+                    + chrono::Duration::minutes(1);
+            }
+        }
+    }
+    let before = zone.offset_from_utc_datetime(&(wall_clock - chrono::Duration::days(1)));
+    (wall_clock - chrono::Duration::seconds(i64::from(before.fix().local_minus_utc()))).and_utc()
 }
 
 /// What a schedule does with ticks missed while no worker was running.
@@ -230,6 +274,40 @@ pub fn plan_ticks(
         }
     }
     plan
+}
+
+/// One tick of a preview: when it fires, in the schedule's zone (with the offset) and in UTC.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PreviewTick {
+    /// The wall-clock time in the schedule's zone, RFC 3339 with its offset.
+    pub local: String,
+    /// The same instant in UTC.
+    pub utc: DateTime<Utc>,
+}
+
+/// The ticks `cron` fires in `zone` on the `days` local days from `from` (its local midnight
+/// on): [`CronExpression::ticks_after`], the scheduler's own iteration, so a preview shows
+/// exactly what would be claimed, DST days included.
+pub fn preview_ticks(
+    cron: &CronExpression,
+    zone: Tz,
+    from: chrono::NaiveDate,
+    days: u32,
+) -> Vec<PreviewTick> {
+    let local_midnight = |date: chrono::NaiveDate| {
+        first_instant_at_or_after(zone, date.and_time(chrono::NaiveTime::MIN))
+    };
+    let start = local_midnight(from);
+    let end = local_midnight(from + chrono::Days::new(u64::from(days)));
+    cron.ticks_after(start - chrono::Duration::seconds(1), zone)
+        .take_while(|tick| *tick < end)
+        .map(|utc| PreviewTick {
+            local: utc
+                .with_timezone(&zone)
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+            utc,
+        })
+        .collect()
 }
 
 /// Parses a duration such as `7d`, `12h` or `30m` (for `jobs prune --older-than`).
@@ -396,6 +474,258 @@ mod tests {
             Duration::from_secs(60),
         );
         assert_eq!(plan.enqueue.len(), 7);
+    }
+
+    /// Every tick of `expression` in `zone` on the local days `day - 1 ..= day + 1`, as
+    /// local wall-clock times with their offsets.
+    fn around(expression: &str, zone: &str, day: &str) -> Vec<String> {
+        let day: chrono::NaiveDate = day.parse().unwrap();
+        preview_ticks(
+            &expression.parse().unwrap(),
+            zone.parse().unwrap(),
+            day - chrono::Days::new(1),
+            3,
+        )
+        .into_iter()
+        .map(|tick| tick.local)
+        .collect()
+    }
+
+    #[test]
+    fn daily_ticks_fire_once_per_day_across_both_2026_transitions() {
+        // (zone, transition day, expression, the three ticks around it).
+        let cases = [
+            (
+                "Europe/Berlin",
+                "2026-03-29",
+                "0 2 * * *",
+                [
+                    "2026-03-28T02:00:00+01:00",
+                    "2026-03-29T03:00:00+02:00",
+                    "2026-03-30T02:00:00+02:00",
+                ],
+            ),
+            (
+                "Europe/Berlin",
+                "2026-03-29",
+                "30 2 * * *",
+                [
+                    "2026-03-28T02:30:00+01:00",
+                    "2026-03-29T03:00:00+02:00",
+                    "2026-03-30T02:30:00+02:00",
+                ],
+            ),
+            (
+                "Europe/Berlin",
+                "2026-03-29",
+                "0 3 * * *",
+                [
+                    "2026-03-28T03:00:00+01:00",
+                    "2026-03-29T03:00:00+02:00",
+                    "2026-03-30T03:00:00+02:00",
+                ],
+            ),
+            (
+                "Europe/Berlin",
+                "2026-10-25",
+                "0 2 * * *",
+                [
+                    "2026-10-24T02:00:00+02:00",
+                    "2026-10-25T02:00:00+02:00",
+                    "2026-10-26T02:00:00+01:00",
+                ],
+            ),
+            (
+                "Europe/Berlin",
+                "2026-10-25",
+                "30 2 * * *",
+                [
+                    "2026-10-24T02:30:00+02:00",
+                    "2026-10-25T02:30:00+02:00",
+                    "2026-10-26T02:30:00+01:00",
+                ],
+            ),
+            (
+                "Europe/Berlin",
+                "2026-10-25",
+                "0 3 * * *",
+                [
+                    "2026-10-24T03:00:00+02:00",
+                    "2026-10-25T03:00:00+01:00",
+                    "2026-10-26T03:00:00+01:00",
+                ],
+            ),
+            (
+                "America/New_York",
+                "2026-03-08",
+                "0 2 * * *",
+                [
+                    "2026-03-07T02:00:00-05:00",
+                    "2026-03-08T03:00:00-04:00",
+                    "2026-03-09T02:00:00-04:00",
+                ],
+            ),
+            (
+                "America/New_York",
+                "2026-03-08",
+                "30 2 * * *",
+                [
+                    "2026-03-07T02:30:00-05:00",
+                    "2026-03-08T03:00:00-04:00",
+                    "2026-03-09T02:30:00-04:00",
+                ],
+            ),
+            (
+                "America/New_York",
+                "2026-03-08",
+                "0 3 * * *",
+                [
+                    "2026-03-07T03:00:00-05:00",
+                    "2026-03-08T03:00:00-04:00",
+                    "2026-03-09T03:00:00-04:00",
+                ],
+            ),
+            (
+                "America/New_York",
+                "2026-11-01",
+                "0 2 * * *",
+                [
+                    "2026-10-31T02:00:00-04:00",
+                    "2026-11-01T02:00:00-05:00",
+                    "2026-11-02T02:00:00-05:00",
+                ],
+            ),
+            (
+                "America/New_York",
+                "2026-11-01",
+                "30 2 * * *",
+                [
+                    "2026-10-31T02:30:00-04:00",
+                    "2026-11-01T02:30:00-05:00",
+                    "2026-11-02T02:30:00-05:00",
+                ],
+            ),
+            (
+                "America/New_York",
+                "2026-11-01",
+                "0 3 * * *",
+                [
+                    "2026-10-31T03:00:00-04:00",
+                    "2026-11-01T03:00:00-05:00",
+                    "2026-11-02T03:00:00-05:00",
+                ],
+            ),
+            // New York repeats 01:00–01:59: the first occurrence (EDT) fires, the second not.
+            (
+                "America/New_York",
+                "2026-11-01",
+                "30 1 * * *",
+                [
+                    "2026-10-31T01:30:00-04:00",
+                    "2026-11-01T01:30:00-04:00",
+                    "2026-11-02T01:30:00-05:00",
+                ],
+            ),
+        ];
+        for (zone, day, expression, expected) in cases {
+            assert_eq!(
+                around(expression, zone, day),
+                expected,
+                "{expression} in {zone} around {day}"
+            );
+        }
+    }
+
+    #[test]
+    fn half_hourly_ticks_cover_every_wall_clock_time_once_on_transition_days() {
+        // (zone, transition day, the repeated or skipped hour's local start, its UTC start of
+        // the second occurrence, if repeated).
+        let cases = [
+            ("Europe/Berlin", "2026-03-29", None),
+            (
+                "Europe/Berlin",
+                "2026-10-25",
+                Some(("2026-10-25T01:00:00Z", "2026-10-25T02:00:00Z")),
+            ),
+            ("America/New_York", "2026-03-08", None),
+            (
+                "America/New_York",
+                "2026-11-01",
+                Some(("2026-11-01T06:00:00Z", "2026-11-01T07:00:00Z")),
+            ),
+        ];
+        for (zone, day, repeated) in cases {
+            let ticks = preview_ticks(
+                &"*/30 * * * *".parse().unwrap(),
+                zone.parse().unwrap(),
+                day.parse().unwrap(),
+                1,
+            );
+            let utc: Vec<DateTime<Utc>> = ticks.iter().map(|tick| tick.utc).collect();
+            assert!(
+                utc.windows(2).all(|pair| pair[0] < pair[1]),
+                "{zone} {day}: {ticks:?}"
+            );
+            let locals: std::collections::BTreeSet<String> = ticks
+                .iter()
+                .map(|tick| tick.local[11..16].to_owned())
+                .collect();
+            match repeated {
+                // 02:00 and 02:30 do not exist: both fire as the 03:00 tick, once.
+                None => {
+                    assert_eq!(ticks.len(), 46, "{zone} {day}: {ticks:?}");
+                    assert!(!locals.contains("02:00") && !locals.contains("02:30"));
+                    assert_eq!(
+                        ticks
+                            .iter()
+                            .filter(|tick| tick.local[11..16] == *"03:00")
+                            .count(),
+                        1
+                    );
+                }
+                // Every wall-clock time once; nothing in the repeated hour's second occurrence.
+                Some((from, to)) => {
+                    assert_eq!(ticks.len(), 48, "{zone} {day}: {ticks:?}");
+                    assert_eq!(locals.len(), 48);
+                    let (from, to) = (at(from), at(to));
+                    assert!(
+                        utc.iter().all(|tick| *tick < from || *tick >= to),
+                        "{zone} {day}: {ticks:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_scheduler_plans_one_tick_for_a_repeated_or_skipped_time() {
+        let cron: CronExpression = "30 2 * * *".parse().unwrap();
+        let zone: Tz = "Europe/Berlin".parse().unwrap();
+        // A scheduler evaluating every minute through each transition night enqueues each
+        // night's tick once.
+        for (night, expected) in [
+            ("2026-03-28T23:00:00Z", "2026-03-29T01:00:00Z"),
+            ("2026-10-24T22:00:00Z", "2026-10-25T00:30:00Z"),
+        ] {
+            let mut cursor = at(night);
+            let mut enqueued = Vec::new();
+            for minute in 0..(5 * 60) {
+                let now = at(night) + chrono::Duration::minutes(minute);
+                let plan = plan_ticks(
+                    &cron,
+                    zone,
+                    MisfirePolicy::Skip,
+                    cursor,
+                    now,
+                    Duration::from_secs(120),
+                );
+                if let Some(last) = plan.enqueue.last() {
+                    cursor = *last;
+                }
+                enqueued.extend(plan.enqueue);
+            }
+            assert_eq!(enqueued, vec![at(expected)], "the night after {night}");
+        }
     }
 
     #[test]

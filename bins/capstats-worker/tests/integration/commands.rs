@@ -264,6 +264,85 @@ fn operators_can_inspect_and_control_schedules_jobs_and_sessions() {
     let error = fails(&["schedules", "pause", "nope"]);
     assert!(error.contains("schedule `nope` not found"), "{error}");
 
+    // Preview: the scheduler's own ticks, DST days included (Berlin springs forward on
+    // 2026-03-29: 02:30 does not exist and fires at 03:00 CEST, once).
+    let preview: serde_json::Value = serde_json::from_str(&ok(&[
+        "schedules",
+        "preview",
+        "aggregate_capacity",
+        "--cron",
+        "30 2 * * *",
+        "--zone",
+        "Europe/Berlin",
+        "--from",
+        "2026-03-28",
+        "--days",
+        "3",
+        "--json",
+    ]))
+    .unwrap();
+    let locals: Vec<&str> = preview["ticks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|tick| tick["local"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        locals,
+        [
+            "2026-03-28T02:30:00+01:00",
+            "2026-03-29T03:00:00+02:00",
+            "2026-03-30T02:30:00+02:00"
+        ]
+    );
+    assert_eq!(preview["ticks"][1]["utc"], "2026-03-29T01:00:00Z");
+    let table = ok(&[
+        "schedules",
+        "preview",
+        "aggregate_capacity",
+        "--zone",
+        "America/New_York",
+        "--from",
+        "2026-11-01",
+    ]);
+    assert!(
+        table.contains("schedule aggregate_capacity `30 5 * * 1-5` in America/New_York: 0 ticks"),
+        "a Sunday: {table}"
+    );
+    let error = fails(&[
+        "schedules",
+        "preview",
+        "aggregate_capacity",
+        "--zone",
+        "Mars/Olympus",
+        "--from",
+        "2026-11-01",
+    ]);
+    assert!(
+        error.contains("zone: unknown time zone `Mars/Olympus`"),
+        "{error}"
+    );
+    // The list shows times in the schedule's zone, with the offset.
+    diesel::connection::SimpleConnection::batch_execute(
+        &mut database.connection(),
+        "UPDATE schedules SET time_zone = 'Asia/Kolkata' WHERE name = 'aggregate_capacity'",
+    )
+    .unwrap();
+    let listed = ok(&["schedules", "list"]);
+    let line = listed
+        .lines()
+        .find(|line| line.contains("aggregate_capacity"))
+        .unwrap();
+    assert!(
+        line.contains("Asia/Kolkata") && line.contains("05:30:00 +05:30"),
+        "{listed}"
+    );
+    diesel::connection::SimpleConnection::batch_execute(
+        &mut database.connection(),
+        "UPDATE schedules SET time_zone = NULL WHERE name = 'aggregate_capacity'",
+    )
+    .unwrap();
+
     // Run now: a job and a pending session, which a kill closes.
     let enqueued = ok(&["schedules", "run", "aggregate_capacity"]);
     let job_id = enqueued
