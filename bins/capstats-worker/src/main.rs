@@ -353,6 +353,7 @@ async fn collect(settings: &Settings, names: Vec<String>) -> anyhow::Result<()> 
             requested_by: "cli".into(),
             token_id: None,
         },
+        logical_date: Some(settings.today()),
         session_id: None,
     };
     let report = capstats_services::collection::run_collection(

@@ -213,7 +213,7 @@ impl BackgroundJob for CollectionJob {
             Some(&job_id),
             &state.name,
             &state.collector,
-            state.settings.today(),
+            self.logical_date.unwrap_or_else(|| state.settings.today()),
         )
         .await?;
         Ok(JobOutcome::Done(report.summary()))

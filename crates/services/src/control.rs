@@ -112,6 +112,7 @@ pub async fn collect_now(
     queue: &dyn JobQueue,
     instance_id: InstanceId,
     trigger: Trigger,
+    today: NaiveDate,
 ) -> Result<Enqueued, ServiceError> {
     let (instance, targets) = capstats_store::run_blocking(store, move |connection| {
         Ok::<_, ServiceError>((
@@ -134,6 +135,7 @@ pub async fn collect_now(
         version: PAYLOAD_VERSION,
         instance_ids: Some(vec![instance_id]),
         trigger,
+        logical_date: Some(today),
         session_id: None,
     };
     let session = crate::collection::new_session(&job, Some(&job_id));

@@ -163,6 +163,11 @@ pub struct CollectionJob {
     pub instance_ids: Option<Vec<InstanceId>>,
     /// Who asked.
     pub trigger: Trigger,
+    /// The business day the sizes are recorded for: the tick's (a scheduled run that starts
+    /// late still records the day it was due for) or the request's. Payloads written before it
+    /// existed use the day the job runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logical_date: Option<NaiveDate>,
     /// The session created when the job was enqueued (collect now); scheduled runs open theirs
     /// when they start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -253,6 +258,7 @@ impl Job {
                 version: PAYLOAD_VERSION,
                 instance_ids: None,
                 trigger,
+                logical_date: Some(logical_date),
                 session_id: None,
             }),
             _ => return None,
@@ -308,9 +314,17 @@ mod tests {
             serde_json::json!({
                 "version": 1,
                 "trigger": {"by": "schedule", "schedule_name": "collect_capacity",
-                            "tick_at": "2026-11-26T20:00:00Z"}
+                            "tick_at": "2026-11-26T20:00:00Z"},
+                "logical_date": "2026-11-27"
             })
         );
+        // A collection payload written before the logical date existed still reads.
+        let older: CollectionJob = serde_json::from_value(serde_json::json!({
+            "version": 1,
+            "trigger": {"by": "manual", "requested_by": "cli"}
+        }))
+        .unwrap();
+        assert_eq!(older.logical_date, None);
         assert!(Job::for_tick("unknown", "x", tick_at, logical_date).is_none());
         for name in JOB_NAMES {
             assert!(Job::for_tick(name, name, tick_at, logical_date).is_some());

@@ -12,7 +12,7 @@ use capstats_aggregation_core::due_periods;
 use capstats_capacity_model::{AggregationLevel, InstanceId, Period, PeriodType};
 use capstats_store::aggregation::{InstanceScope, aggregate_periods};
 use capstats_store::{PgConnection, StoreError, ledger};
-use capstats_sync_session::{PeriodOutcome, SessionStatus, SyncCategory};
+use capstats_sync_session::{PeriodOutcome, RecordStatus, SessionStatus, SyncCategory};
 
 use crate::ServiceError;
 use crate::payloads::{AggregationJob, AggregationWork, Trigger};
@@ -393,7 +393,17 @@ fn refresh_stale(
         run.start_records(connection, &records)?;
         let mut book = RecordBook::new(records.iter().copied());
         let (mut rows_written, mut rows_deleted) = (0, 0);
-        for entry in &entries {
+        // Cancellation is honoured between entries: instances with entries left undone end
+        // cancelled (their entries stay stale for the next refresh), the others as computed.
+        let mut undone: BTreeSet<InstanceId> = BTreeSet::new();
+        for (index, entry) in entries.iter().enumerate() {
+            if run.cancel_requested(connection)? {
+                undone = entries[index..]
+                    .iter()
+                    .flat_map(|entry| entry.stale_instance_ids.iter().copied())
+                    .collect();
+                break;
+            }
             let template = PeriodOutcome::covering(entry.level, entry.period, entry.period);
             let scope = InstanceScope::Only(entry.stale_instance_ids.clone());
             let outcome = aggregate_periods(
@@ -417,7 +427,12 @@ fn refresh_stale(
             }
             run.heartbeat(connection)?;
         }
-        let outcomes = book.into_outcomes(false, None);
+        let mut outcomes = book.into_outcomes(false, None);
+        for outcome in &mut outcomes {
+            if outcome.status == RecordStatus::Completed && undone.contains(&outcome.instance_id) {
+                outcome.status = RecordStatus::Cancelled;
+            }
+        }
         run.finish_records(connection, &outcomes)?;
         let status = run.finish(connection)?;
         Ok(RunReport {

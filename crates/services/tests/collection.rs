@@ -164,6 +164,7 @@ async fn a_collection_reads_every_server_and_records_each_outcome() {
             requested_by: "test".into(),
             token_id: None,
         },
+        logical_date: Some(today),
         session_id: None,
     };
     let report = run_collection(&pool, &job, None, "test-worker", &collector(&key), today)

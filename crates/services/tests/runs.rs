@@ -522,3 +522,106 @@ fn partition_maintenance_creates_ahead_and_drops_past_the_retention() {
         capstats_services::maintenance::maintain_partitions(&mut connection, today, 2, 36).unwrap();
     assert!(again.created.is_empty() && again.dropped.is_empty());
 }
+
+#[test]
+fn a_stale_refresh_stops_between_entries_when_cancelled() {
+    use diesel::connection::SimpleConnection;
+    let database = database();
+    let mut connection = database.connection();
+    let today = NaiveDate::from_ymd_opt(2026, 4, 2).unwrap();
+    seed(&mut connection, today - Days::new(1));
+    let due = job(AggregationWork::Due {
+        logical_date: today,
+        skip_up_to_date: true,
+    });
+    execute(&mut connection, &due, "", "test", &settings()).unwrap();
+    // A late sample of one instance makes several periods stale.
+    let mut late =
+        capstats_store::samples::load_database_samples(&mut connection).unwrap()[0].clone();
+    late.collected_date = NaiveDate::from_ymd_opt(2026, 3, 10).unwrap();
+    late.size_mb += 1_000;
+    late.data_size_mb = None;
+    late.log_size_mb = None;
+    capstats_store::samples::write_database_samples(
+        &mut connection,
+        &[capstats_store::samples::NewDatabaseSample {
+            sample: late,
+            collected_at: Utc::now(),
+        }],
+    )
+    .unwrap();
+    let stale = capstats_store::ledger::stale_entries(&mut connection, 100).unwrap();
+    assert!(stale.len() >= 3, "{stale:?}");
+
+    // The refresh blocks on the first entry's period lock, is cancelled while it waits, and
+    // must not go on to the next entry.
+    let mut holder = database.connection();
+    holder.batch_execute("BEGIN").unwrap();
+    capstats_store::ledger::lock_periods(&mut holder, stale[0].level, &[stale[0].period]).unwrap();
+    let url = database.url();
+    let refresh = std::thread::spawn(move || {
+        let mut connection = diesel::PgConnection::establish(&url).unwrap();
+        execute(
+            &mut connection,
+            &job(AggregationWork::RefreshStale),
+            "",
+            "test",
+            &settings(),
+        )
+        .unwrap()
+    });
+    #[derive(QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        id: i64,
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let session_id = loop {
+        let waiting: Option<Found> = diesel::sql_query(
+            "SELECT session.id FROM sync_sessions session
+             WHERE session.status = 'running'
+               AND EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+                           AND database = (SELECT oid FROM pg_database
+                                           WHERE datname = current_database()))",
+        )
+        .get_result(&mut connection)
+        .optional()
+        .unwrap();
+        if let Some(found) = waiting {
+            break found.id;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the refresh never waited for the lock"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    capstats_store::sessions::request_cancel(&mut connection, session_id).unwrap();
+    holder.batch_execute("COMMIT").unwrap();
+    let report = refresh.join().unwrap();
+    assert_eq!(report.session_id, Some(session_id));
+    assert_eq!(report.status, SessionStatus::Cancelled);
+    let session = capstats_store::sessions::get_session(&mut connection, session_id).unwrap();
+    assert_eq!(session.cancelled_instances, 1, "{session:?}");
+    assert_eq!(
+        session.progress_percentage,
+        capstats_capacity_model::Decimal::ZERO
+    );
+    // Only the entry in progress was computed; the rest stays stale for the next refresh.
+    let left = capstats_store::ledger::stale_entries(&mut connection, 100).unwrap();
+    assert_eq!(left.len(), stale.len() - 1, "{left:?}");
+    let again = execute(
+        &mut connection,
+        &job(AggregationWork::RefreshStale),
+        "",
+        "test",
+        &settings(),
+    )
+    .unwrap();
+    assert_eq!(again.status, SessionStatus::Completed);
+    assert!(
+        capstats_store::ledger::stale_entries(&mut connection, 100)
+            .unwrap()
+            .is_empty()
+    );
+}

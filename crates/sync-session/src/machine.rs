@@ -92,13 +92,15 @@ impl Counters {
         self.pending + self.running
     }
 
-    /// Finished records in percent of all records, with two decimals (rounded half up). A
-    /// session without records is at 0 % until it finishes, then at 100 %.
+    /// Records done (completed or failed) in percent of all records, with two decimals
+    /// (rounded half up). Cancelled records were never done, so a session cancelled after two
+    /// of five records stays at 40 %, telling how much of its work happened. A session
+    /// without records is at 0 %.
     pub fn progress_percentage(&self) -> Decimal {
         if self.total == 0 {
             return Decimal::ZERO;
         }
-        let finished = u128::from(self.finished());
+        let finished = u128::from(self.completed + self.failed);
         let total = u128::from(self.total);
         let hundredths = (finished * 20_000 + total) / (2 * total);
         Decimal::from_i128_with_scale(
@@ -358,6 +360,25 @@ mod tests {
         assert_eq!(
             session.counters().progress_percentage().to_string(),
             "100.00"
+        );
+    }
+
+    #[test]
+    fn a_cancelled_session_shows_how_much_was_done() {
+        let mut session = SyncSession::new(ids(5));
+        session.start().unwrap();
+        for id in ids(2) {
+            session.start_record(id).unwrap();
+            session
+                .complete_record(id, RecordDetail::default())
+                .unwrap();
+        }
+        session.request_cancel();
+        assert_eq!(session.finish(), Ok(SessionStatus::Cancelled));
+        assert_eq!(session.counters().cancelled, 3);
+        assert_eq!(
+            session.counters().progress_percentage().to_string(),
+            "40.00"
         );
     }
 

@@ -54,7 +54,8 @@ pub struct SessionItem {
     pub failed_instances: u64,
     /// Cancelled records.
     pub cancelled_instances: u64,
-    /// Finished records in percent.
+    /// Records done (completed or failed) in percent of all records; cancelled records were
+    /// never done, so a cancelled run shows how much of it happened.
     pub progress_percentage: Decimal,
     /// Why it failed as a whole.
     pub error_message: Option<String>,

@@ -551,6 +551,7 @@ pub async fn collect_instance(
         state.queue.as_ref(),
         InstanceId(path.into_inner()),
         caller.trigger(),
+        state.today(),
     )
     .await?;
     let session_id = started.session_id.unwrap_or_default();
