@@ -424,15 +424,36 @@ test('admin: schedules can be paused, resumed, run now and given a cron expressi
 
   await row().getByLabel(`Cron expression of ${name}`).fill('61 * * * *');
   await row().getByRole('button', { name: 'Save' }).click();
-  await page.waitForFunction((id) => document.getElementById(`cron-${id}-error`).textContent.length > 0, name);
+  await page.waitForFunction((id) => document.getElementById(`cron_expression-${id}-error`).textContent.length > 0, name);
   assert.equal(await row().getByLabel(`Cron expression of ${name}`).getAttribute('aria-invalid'), 'true');
   assert.equal((await apiData(page, `/scheduler/jobs/${name}`)).cron_expression, original, 'nothing saved');
   await expectProblems(problems, '400', { reason: 'the rejected cron was a 400' });
 
   await row().getByLabel(`Cron expression of ${name}`).fill('15 2 * * *');
   await row().getByRole('button', { name: 'Save' }).click();
-  await page.waitForFunction(() => /cron set to 15 2/.test(document.getElementById('scheduler-state').textContent));
+  await page.waitForFunction(() => /cron expression set to 15 2/.test(document.getElementById('scheduler-state').textContent));
   assert.equal((await apiData(page, `/scheduler/jobs/${name}`)).cron_expression, '15 2 * * *');
+
+  // Zone, misfire policy and catch-up limit are edited in place too; a bad zone and limit are
+  // each named next to their field and nothing is saved.
+  await row().getByLabel(`Time zone of ${name}`).fill('Mars/Olympus');
+  await row().getByLabel(`Catch-up limit of ${name}`).fill('0');
+  await row().getByRole('button', { name: 'Save' }).click();
+  await page.waitForFunction((id) => document.getElementById(`catch_up_limit-${id}-error`).textContent.length > 0, name);
+  assert.match(await page.textContent(`#timezone-${name}-error`), /unknown time zone `Mars\/Olympus`/);
+  assert.equal(await row().getByLabel(`Time zone of ${name}`).getAttribute('aria-invalid'), 'true');
+  assert.equal((await apiData(page, `/scheduler/jobs/${name}`)).time_zone, 'UTC', 'nothing saved');
+  await expectProblems(problems, '400', { reason: 'the rejected zone and limit were a 400' });
+  await row().getByLabel(`Time zone of ${name}`).fill('Europe/Berlin');
+  await row().getByLabel(`Misfire policy of ${name}`).selectOption('catch_up');
+  await row().getByLabel(`Catch-up limit of ${name}`).fill('4');
+  await row().getByRole('button', { name: 'Save' }).click();
+  await page.waitForFunction(() => /timezone set to Europe\/Berlin/.test(document.getElementById('scheduler-state').textContent));
+  const edited = await apiData(page, `/scheduler/jobs/${name}`);
+  assert.deepEqual(
+    [edited.time_zone, edited.misfire_policy, edited.catch_up_limit],
+    ['Europe/Berlin', 'catch_up', 4],
+  );
 
   await row().getByRole('button', { name: 'Pause' }).click();
   await page.waitForFunction((id) => document.querySelector(`tr[data-schedule="${id}"] .status-paused`), name);

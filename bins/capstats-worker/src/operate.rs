@@ -61,6 +61,24 @@ pub enum SchedulesCommand {
         /// The expression, quoted.
         expression: String,
     },
+    /// Change a schedule's cron expression, zone, misfire policy or catch-up limit (each
+    /// validated; the scheduler picks the change up within a second).
+    Set {
+        /// The schedule.
+        name: String,
+        /// A cron expression, quoted.
+        #[arg(long)]
+        cron: Option<String>,
+        /// An IANA time zone; "" for the business zone.
+        #[arg(long)]
+        zone: Option<String>,
+        /// skip, run_once or catch_up.
+        #[arg(long)]
+        misfire: Option<String>,
+        /// Most missed ticks catch_up runs (1 to 1000).
+        #[arg(long)]
+        catch_up_limit: Option<i64>,
+    },
 }
 
 /// `capstats-worker jobs …`
@@ -265,9 +283,39 @@ pub async fn schedules(settings: &Settings, command: SchedulesCommand) -> anyhow
             );
         }
         SchedulesCommand::SetCron { name, expression } => {
+            let edit = capstats_services::control::ScheduleEdit {
+                cron_expression: Some(expression),
+                ..Default::default()
+            };
             let schedule =
-                capstats_services::control::set_cron(&pools.store, &name, &expression).await?;
+                capstats_services::control::update_schedule(&pools.store, &name, &edit).await?;
             println!("schedule {name} now runs at `{}`", schedule.cron_expression);
+        }
+        SchedulesCommand::Set {
+            name,
+            cron,
+            zone,
+            misfire,
+            catch_up_limit,
+        } => {
+            let edit = capstats_services::control::ScheduleEdit {
+                cron_expression: cron,
+                time_zone: zone,
+                misfire_policy: misfire,
+                catch_up_limit,
+            };
+            let schedule =
+                capstats_services::control::update_schedule(&pools.store, &name, &edit).await?;
+            println!(
+                "schedule {name}: `{}` in {}, misfire {} (catch-up limit {})",
+                schedule.cron_expression,
+                schedule
+                    .time_zone
+                    .as_deref()
+                    .unwrap_or("the business time zone"),
+                schedule.misfire_policy,
+                schedule.catch_up_limit
+            );
         }
     }
     Ok(())

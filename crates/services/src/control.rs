@@ -16,7 +16,7 @@ use crate::enqueue::{JobQueue, new_job_id};
 use crate::payloads::{
     AggregationJob, AggregationWork, CollectionJob, Job, LevelScope, PAYLOAD_VERSION, Trigger,
 };
-use crate::scheduling::{CronExpression, schedule_zone};
+use crate::scheduling::{CronExpression, MisfirePolicy, schedule_zone};
 
 /// A job enqueued on request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -342,17 +342,113 @@ pub async fn set_paused(
     .await?)
 }
 
-/// Replaces a schedule's cron expression after validating it.
-pub async fn set_cron(
+/// A change of a schedule as an operator asks for it (API body, `schedules set`); absent
+/// settings stay as they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScheduleEdit {
+    /// A cron expression: 5 fields, or 6 with seconds first.
+    pub cron_expression: Option<String>,
+    /// An IANA zone; the empty text reads the expression in the business zone again.
+    pub time_zone: Option<String>,
+    /// `skip`, `run_once` or `catch_up`.
+    pub misfire_policy: Option<String>,
+    /// How many missed ticks `catch_up` runs at most: 1 to 1000.
+    pub catch_up_limit: Option<i64>,
+}
+
+/// A setting of a [`ScheduleEdit`] that cannot be applied, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EditProblem {
+    /// The setting, by its API name.
+    pub field: &'static str,
+    /// Why, naming the value.
+    pub message: String,
+}
+
+/// The largest catch-up limit: a week of per-minute ticks is already more than any outage
+/// should replay.
+pub const MAX_CATCH_UP_LIMIT: i64 = 1000;
+
+impl ScheduleEdit {
+    /// The change to store, or every problem of the edit at once (nothing is stored then).
+    pub fn validate(&self) -> Result<schedules::ScheduleChange, Vec<EditProblem>> {
+        let mut problems = Vec::new();
+        let mut problem = |field, message: String| problems.push(EditProblem { field, message });
+        let mut change = schedules::ScheduleChange::default();
+        if let Some(text) = &self.cron_expression {
+            match text.parse::<CronExpression>() {
+                Ok(cron) => change.cron_expression = Some(cron.to_string()),
+                Err(error) => problem("cron_expression", error.to_string()),
+            }
+        }
+        if let Some(text) = &self.time_zone {
+            let text = text.trim();
+            if text.is_empty() {
+                change.time_zone = Some(None);
+            } else if let Ok(zone) = text.parse::<Tz>() {
+                change.time_zone = Some(Some(zone.name().to_owned()));
+            } else {
+                problem(
+                    "timezone",
+                    format!(
+                        "unknown time zone `{text}`; expected an IANA name such as Europe/Berlin, or empty for the business zone"
+                    ),
+                );
+            }
+        }
+        if let Some(text) = &self.misfire_policy {
+            match MisfirePolicy::from_stored(text, 1) {
+                Ok(_) => change.misfire_policy = Some(text.clone()),
+                Err(error) => problem("misfire_policy", error.to_string()),
+            }
+        }
+        if let Some(limit) = self.catch_up_limit {
+            match i32::try_from(limit) {
+                Ok(limit) if (1..=MAX_CATCH_UP_LIMIT).contains(&i64::from(limit)) => {
+                    change.catch_up_limit = Some(limit);
+                }
+                _ => problem(
+                    "catch_up_limit",
+                    format!("{limit} is not between 1 and {MAX_CATCH_UP_LIMIT}"),
+                ),
+            }
+        }
+        let nothing = change == schedules::ScheduleChange::default();
+        if problems.is_empty() && nothing {
+            problems.push(EditProblem {
+                field: "body",
+                message: "nothing to change: give cron_expression, timezone, misfire_policy or \
+                          catch_up_limit"
+                    .into(),
+            });
+        }
+        if problems.is_empty() {
+            Ok(change)
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+/// Applies a validated edit to schedule `name` (schedulers pick it up at their next pass,
+/// about a second); a new expression or zone counts ticks from now on.
+pub async fn update_schedule(
     store: &ConnectionPool,
     name: &str,
-    expression: &str,
+    edit: &ScheduleEdit,
 ) -> Result<Schedule, ServiceError> {
-    let cron: CronExpression = expression.parse()?;
+    let change = edit.validate().map_err(|problems| {
+        ServiceError::InvalidRequest(
+            problems
+                .iter()
+                .map(|problem| format!("{}: {}", problem.field, problem.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    })?;
     let name = name.to_owned();
-    let text = cron.to_string();
     Ok(capstats_store::run_blocking(store, move |connection| {
-        schedules::set_cron_expression(connection, &name, &text)
+        schedules::update_schedule(connection, &name, &change)
     })
     .await?)
 }

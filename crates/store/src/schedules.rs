@@ -124,22 +124,48 @@ pub fn set_paused(
     updated.ok_or_else(|| StoreError::NotFound(format!("schedule `{name}`")))
 }
 
-/// Replaces a schedule's cron expression (validated by the caller); ticks count from now.
-pub fn set_cron_expression(
+/// What to change of a schedule; `None` leaves a setting as it is. Validation is the
+/// caller's (`capstats_services::control::update_schedule`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, AsChangeset)]
+#[diesel(table_name = schedules)]
+pub struct ScheduleChange {
+    /// A new cron expression.
+    pub cron_expression: Option<String>,
+    /// A new zone: `Some(None)` reads the expression in the business zone again.
+    pub time_zone: Option<Option<String>>,
+    /// A new misfire policy.
+    pub misfire_policy: Option<String>,
+    /// A new catch-up limit.
+    pub catch_up_limit: Option<i32>,
+}
+
+/// Applies `change` to schedule `name` and returns it. A new expression or zone counts ticks
+/// from now on, so that the new timing does not look like a backlog of missed ticks.
+pub fn update_schedule(
     connection: &mut PgConnection,
     name: &str,
-    cron_expression: &str,
+    change: &ScheduleChange,
 ) -> Result<Schedule, StoreError> {
-    diesel::update(schedules::table.find(name))
-        .set((
-            schedules::cron_expression.eq(cron_expression),
-            schedules::ticks_from.eq(diesel::dsl::now),
-            schedules::updated_at.eq(diesel::dsl::now),
-        ))
-        .returning(Schedule::as_returning())
-        .get_result(connection)
-        .optional()?
-        .ok_or_else(|| StoreError::NotFound(format!("schedule `{name}`")))
+    connection.transaction(|connection| {
+        let retimed = change.cron_expression.is_some() || change.time_zone.is_some();
+        let found = if change == &ScheduleChange::default() {
+            get_schedule(connection, name)?
+        } else {
+            diesel::update(schedules::table.find(name))
+                .set((change, schedules::updated_at.eq(diesel::dsl::now)))
+                .returning(Schedule::as_returning())
+                .get_result(connection)
+                .optional()?
+                .ok_or_else(|| StoreError::NotFound(format!("schedule `{name}`")))?
+        };
+        if !retimed {
+            return Ok(found);
+        }
+        Ok(diesel::update(schedules::table.find(name))
+            .set(schedules::ticks_from.eq(diesel::dsl::now))
+            .returning(Schedule::as_returning())
+            .get_result(connection)?)
+    })
 }
 
 /// A claimed tick.

@@ -648,6 +648,60 @@ async fn instances_sessions_schedules_partitions_and_health() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["cron_expression"], "15 2 * * *");
+    // Every setting is editable and validated: each bad one is named, nothing is saved; an
+    // unknown field or an empty change is refused.
+    let put = |request: Value| {
+        app.call(
+            &admin,
+            Method::PUT,
+            "/scheduler/jobs/aggregate_capacity",
+            Some(&csrf),
+            Some(request),
+        )
+    };
+    let (status, body) = put(json!({
+        "timezone": "Mars/Olympus", "misfire_policy": "sometimes", "catch_up_limit": 0,
+        "cron_expression": "0 3 * * *"
+    }))
+    .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|error| error["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        ["timezone", "misfire_policy", "catch_up_limit"],
+        "{body}"
+    );
+    let (_, unchanged) = app.get(&admin, "/scheduler/jobs/aggregate_capacity").await;
+    assert_eq!(unchanged["data"]["cron_expression"], "15 2 * * *");
+    let (status, body) = put(json!({"misfire": "skip"})).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field `misfire`"),
+        "{body}"
+    );
+    let (status, body) = put(json!({})).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    assert_eq!(body["errors"][0]["field"], "body");
+    let (status, body) = put(json!({
+        "timezone": "Europe/Berlin", "misfire_policy": "catch_up", "catch_up_limit": 3
+    }))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["time_zone"], "Europe/Berlin");
+    assert_eq!(body["data"]["misfire_policy"], "catch_up");
+    assert_eq!(body["data"]["catch_up_limit"], 3);
+    // The empty zone returns to the business zone.
+    let (status, body) = put(json!({"timezone": ""})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["time_zone"], "UTC");
     let (status, body) = app
         .call(
             &admin,

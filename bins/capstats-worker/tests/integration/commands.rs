@@ -263,6 +263,36 @@ fn operators_can_inspect_and_control_schedules_jobs_and_sessions() {
     );
     let error = fails(&["schedules", "pause", "nope"]);
     assert!(error.contains("schedule `nope` not found"), "{error}");
+    assert_eq!(
+        ok(&[
+            "schedules",
+            "set",
+            "refresh_stale_periods",
+            "--zone",
+            "Europe/Berlin",
+            "--misfire",
+            "catch_up",
+            "--catch-up-limit",
+            "5",
+        ])
+        .trim(),
+        "schedule refresh_stale_periods: `*/5 * * * *` in Europe/Berlin, misfire catch_up (catch-up limit 5)"
+    );
+    let error = fails(&[
+        "schedules",
+        "set",
+        "refresh_stale_periods",
+        "--misfire",
+        "later",
+        "--catch-up-limit",
+        "5000",
+    ]);
+    assert!(
+        error.contains("misfire_policy: unknown misfire policy `later`")
+            && error.contains("catch_up_limit: 5000 is not between 1 and 1000"),
+        "{error}"
+    );
+    ok(&["schedules", "set", "refresh_stale_periods", "--zone", ""]);
 
     // Preview: the scheduler's own ticks, DST days included (Berlin springs forward on
     // 2026-03-29: 02:30 does not exist and fires at 03:00 CEST, once).

@@ -202,9 +202,31 @@ impl From<capstats_services::control::ScheduleView> for ScheduleItem {
     }
 }
 
-/// `PUT /scheduler/jobs/{id}`.
+/// `PUT /scheduler/jobs/{id}`: the settings to change (at least one); absent ones stay.
+/// Unknown fields are refused.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ScheduleUpdate {
-    /// The new cron expression.
-    pub cron_expression: String,
+    /// A new cron expression: 5 fields, or 6 with seconds first.
+    #[schema(example = "30 2 * * *")]
+    pub cron_expression: Option<String>,
+    /// A new IANA zone to read the expression in; the empty text means the business zone.
+    #[serde(alias = "time_zone")]
+    #[schema(example = "Europe/Berlin")]
+    pub timezone: Option<String>,
+    /// `skip`, `run_once` or `catch_up`: what happens to ticks missed while no worker ran.
+    pub misfire_policy: Option<String>,
+    /// How many missed ticks `catch_up` runs at most (1 to 1000).
+    pub catch_up_limit: Option<i64>,
+}
+
+impl From<ScheduleUpdate> for capstats_services::control::ScheduleEdit {
+    fn from(update: ScheduleUpdate) -> Self {
+        Self {
+            cron_expression: update.cron_expression,
+            time_zone: update.timezone,
+            misfire_policy: update.misfire_policy,
+            catch_up_limit: update.catch_up_limit,
+        }
+    }
 }

@@ -255,14 +255,15 @@ pub fn session(id: i64, admin: bool) -> Markup {
 
 /// The scheduler's columns; the last, the actions, is for admins only.
 const SCHEDULE_COLUMNS: [&str; 6] = [
-    "Schedule", "Cron", "Next run", "Last run", "State", "Actions",
+    "Schedule", "Timing", "Next run", "Last run", "State", "Actions",
 ];
 
-/// The schedules; admins may pause, resume, run now and edit the cron expression.
+/// The schedules; admins may pause, resume, run now and edit the cron expression, time zone,
+/// misfire policy and catch-up limit.
 pub fn scheduler(admin: bool) -> Markup {
     html! {
         h1 { "Scheduler" }
-        p.lead { "The worker's schedules. Cron expressions have 5 fields (minute first) or 6 (seconds first) and run in the schedule's time zone." }
+        p.lead { "The worker's schedules. Cron expressions have 5 fields (minute first) or 6 (seconds first) and run in the schedule's time zone: a time skipped by a daylight-saving change fires at the first instant after the gap, a time that occurs twice fires at its first occurrence." }
         p.state id="scheduler-state" role="status" {}
         (data_table(
             "schedules-table",

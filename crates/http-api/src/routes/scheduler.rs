@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, get, post, put, web};
 use crate::auth::{Operator, Viewer};
 use crate::dto::{RunStarted, ScheduleItem, ScheduleUpdate};
 use crate::envelope::Envelope;
-use crate::error::{ApiError, ErrorEnvelope};
+use crate::error::{ApiError, ErrorEnvelope, FieldError};
 use crate::state::State;
 
 async fn view(state: &State, name: &str) -> Result<ScheduleItem, ApiError> {
@@ -60,15 +60,16 @@ pub async fn get_schedule(
     Ok(HttpResponse::Ok().json(Envelope::new("schedule", view(&state, &path).await?)))
 }
 
-/// Replaces a schedule's cron expression (5 fields, or 6 with seconds first); schedulers pick
-/// it up within a second.
+/// Changes a schedule's cron expression, time zone, misfire policy or catch-up limit (each
+/// validated; unknown fields are refused); schedulers pick the change up within a second. A
+/// new expression or zone counts ticks from now on.
 #[utoipa::path(
     tag = "scheduler",
     params(("id" = String, Path, description = "The schedule's name")),
     request_body = ScheduleUpdate,
     responses(
         (status = 200, description = "The updated schedule", body = Envelope<ScheduleItem>),
-        (status = 400, description = "Invalid cron expression", body = ErrorEnvelope),
+        (status = 400, description = "A setting is invalid (each named in `errors`), nothing to change, or an unknown field", body = ErrorEnvelope),
         (status = 401, description = "Not signed in", body = ErrorEnvelope),
         (status = 403, description = "Not an admin, or CSRF token missing or wrong", body = ErrorEnvelope),
         (status = 404, description = "No such schedule", body = ErrorEnvelope),
@@ -83,12 +84,16 @@ pub async fn update_schedule(
     body: web::Json<ScheduleUpdate>,
 ) -> Result<HttpResponse, ApiError> {
     let name = path.into_inner();
-    match capstats_services::control::set_cron(&state.store, &name, &body.cron_expression).await {
-        Err(capstats_services::ServiceError::InvalidRequest(message)) => {
-            return Err(ApiError::field("cron_expression", "invalid", message));
-        }
-        other => other?,
-    };
+    let edit = capstats_services::control::ScheduleEdit::from(body.into_inner());
+    if let Err(problems) = edit.validate() {
+        return Err(ApiError::fields(
+            problems
+                .into_iter()
+                .map(|problem| FieldError::new(problem.field, "invalid", problem.message))
+                .collect(),
+        ));
+    }
+    capstats_services::control::update_schedule(&state.store, &name, &edit).await?;
     Ok(HttpResponse::Ok().json(Envelope::new(
         "schedule updated",
         view(&state, &name).await?,
