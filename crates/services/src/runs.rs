@@ -80,9 +80,9 @@ fn consecutive_runs(level: AggregationLevel, periods: Vec<Period>) -> Vec<WorkIt
 
 /// The periods a run on `logical_date` computes, per level and each of `period_types`
 /// (DESIGN §5a): the last complete period of each type and, within `catch_up_periods`,
-/// earlier complete periods that are not up to date in the ledger. With `skip_up_to_date`, an
-/// up-to-date last complete period is skipped too (scheduled runs); without, it is always
-/// recomputed (run now).
+/// earlier complete periods that are not up to date in the ledger. With `skip_up_to_date`
+/// (scheduled runs), periods up to date in the ledger are skipped; without (run now), no skip
+/// rule applies: every period of the catch-up horizon is recomputed.
 ///
 /// Periods starting before `keep_from` (the retention's first month) are never due: partition
 /// maintenance drops their rows, and recomputing them from the samples the retention left
@@ -121,7 +121,7 @@ pub fn plan_due(
             let due = due_periods(period_type, logical_date, catch_up_periods, |period| {
                 period.end() < earliest
                     || keep_from.is_some_and(|keep_from| period.start() < keep_from)
-                    || (skip_up_to_date || *period != last) && up_to_date.contains(period)
+                    || skip_up_to_date && up_to_date.contains(period)
             });
             items.extend(consecutive_runs(level, due));
         }

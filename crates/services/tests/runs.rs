@@ -95,13 +95,21 @@ fn scheduled_runs_compute_due_periods_once_and_run_now_recomputes() {
     assert!(planned.is_empty(), "everything is up to date: {planned:?}");
     let second = execute(&mut connection, &scheduled, "", "test", &settings()).unwrap();
     assert_eq!((second.items, second.rows_written), (0, 0));
-    // Run now recomputes the last complete period of every type anyway.
+    // Run now applies no skip rule: every period of the catch-up horizon is recomputed (those
+    // ending before the first sample have nothing to compute).
     let forced = plan_due(&mut connection, today, &PeriodType::ALL, 3, false, None).unwrap();
     assert_eq!(forced.len(), 2 * PeriodType::ALL.len());
     for item in &forced {
+        let period_type = item.periods[0].period_type();
+        let horizon = match period_type {
+            PeriodType::Quarterly => 2,
+            PeriodType::Yearly => 1,
+            _ => 3,
+        };
+        assert_eq!(item.periods.len(), horizon, "{item:?}");
         assert_eq!(
-            item.periods,
-            vec![Period::last_complete(item.periods[0].period_type(), today)]
+            item.periods.last(),
+            Some(&Period::last_complete(period_type, today))
         );
     }
     // Periods starting before the retention's first month are never due: with February kept
