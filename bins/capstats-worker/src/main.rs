@@ -77,6 +77,11 @@ enum Command {
         /// CAPSTATS_BACKFILL_PARALLELISM, else one per CPU up to 4).
         #[arg(long)]
         parallelism: Option<usize>,
+        /// Queue the backfill on the workers through the job store instead of computing it
+        /// here; prints the session to follow (`sessions show`). An equal backfill already
+        /// queued or running is not queued twice.
+        #[arg(long, conflicts_with = "parallelism")]
+        queue: bool,
     },
     /// Read today's database sizes from the monitored servers now (every active PostgreSQL and
     /// MySQL instance with a host and a connection user, or the named ones), recorded as a
@@ -111,12 +116,17 @@ enum LevelChoice {
 }
 
 impl LevelChoice {
-    fn levels(self) -> Vec<AggregationLevel> {
+    fn scope(self) -> capstats_services::payloads::LevelScope {
+        use capstats_services::payloads::LevelScope;
         match self {
-            Self::Database => vec![AggregationLevel::Database],
-            Self::Instance => vec![AggregationLevel::Instance],
-            Self::All => AggregationLevel::ALL.to_vec(),
+            Self::Database => LevelScope::Database,
+            Self::Instance => LevelScope::Instance,
+            Self::All => LevelScope::All,
         }
+    }
+
+    fn levels(self) -> Vec<AggregationLevel> {
+        self.scope().levels()
     }
 }
 
@@ -161,6 +171,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             return runtime()?.block_on(operate::schedules(&settings, command));
         }
         Command::Jobs(command) => return runtime()?.block_on(operate::jobs(&settings, command)),
+        Command::Aggregate {
+            period_type,
+            from,
+            to,
+            level,
+            queue: true,
+            ..
+        } => {
+            return runtime()?.block_on(operate::queue_backfill(
+                &settings,
+                period_type,
+                from,
+                to,
+                level.scope(),
+            ));
+        }
         Command::Sessions(command) => {
             return runtime()?.block_on(operate::sessions(&settings, command));
         }
@@ -193,6 +219,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             to,
             level,
             parallelism,
+            queue: false,
         } => {
             let parallelism = parallelism.unwrap_or_else(|| settings.backfill_parallelism());
             let pool = capstats_store::build_pool(
@@ -231,6 +258,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         | Command::Jobs(_)
         | Command::Sessions(_)
         | Command::Credentials(_)
+        | Command::Aggregate { queue: true, .. }
         | Command::Collect { .. } => {
             unreachable!("handled above")
         }

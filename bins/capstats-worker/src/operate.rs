@@ -161,6 +161,42 @@ async fn pools(settings: &Settings) -> anyhow::Result<Pools> {
     Ok(Pools { store, job_store })
 }
 
+/// `aggregate --queue`: queues a backfill on the workers and says which session records it.
+pub async fn queue_backfill(
+    settings: &Settings,
+    period_type: capstats_capacity_model::PeriodType,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+    scope: capstats_services::payloads::LevelScope,
+) -> anyhow::Result<()> {
+    let pools = pools(settings).await?;
+    let enqueued = capstats_services::control::queue_backfill(
+        &pools.store,
+        &pools.job_store,
+        period_type,
+        from,
+        to,
+        scope,
+        capstats_services::payloads::Trigger::manual("cli", None),
+    )
+    .await?;
+    let session = enqueued
+        .session_id
+        .map_or_else(|| "-".to_owned(), |id| id.to_string());
+    if enqueued.existing {
+        println!(
+            "an equal backfill is already queued or running: job {}, session {session}",
+            enqueued.job_id
+        );
+    } else {
+        println!(
+            "backfill queued as job {}; session {session} (follow it with `sessions show {session}`)",
+            enqueued.job_id
+        );
+    }
+    Ok(())
+}
+
 /// Runs a schedules subcommand.
 pub async fn schedules(settings: &Settings, command: SchedulesCommand) -> anyhow::Result<()> {
     let pools = pools(settings).await?;

@@ -9,10 +9,11 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use capstats_services::backfill;
 use capstats_services::collection;
 use capstats_services::maintenance;
 use capstats_services::payloads::{
-    AggregationJob, CollectionJob, Job, MaintenanceJob, PAYLOAD_VERSION,
+    AggregationJob, AggregationWork, CollectionJob, Job, MaintenanceJob, PAYLOAD_VERSION,
 };
 use capstats_services::runs;
 use capstats_sync_session::SessionStatus;
@@ -96,6 +97,9 @@ impl BackgroundJob for AggregationJob {
     }
 
     async fn run(self, state: Arc<WorkerState>, job_id: String) -> Result<JobOutcome, QueueError> {
+        if matches!(self.work, AggregationWork::Backfill { .. }) {
+            return run_backfill(self, state, job_id).await;
+        }
         let worker_state = state.clone();
         let run_job_id = job_id.clone();
         let run = capstats_store::run_blocking(&state.store, move |connection| {
@@ -119,6 +123,55 @@ impl BackgroundJob for AggregationJob {
             JobOutcome::Done(report.summary())
         })
     }
+}
+
+/// A queued backfill: its batches run on connections of the worker's pool, as many at once as
+/// the pool spares beside the other runs (`CAPSTATS_BACKFILL_PARALLELISM` at most).
+async fn run_backfill(
+    job: AggregationJob,
+    state: Arc<WorkerState>,
+    job_id: String,
+) -> Result<JobOutcome, QueueError> {
+    let settings = &state.settings;
+    let spare = settings
+        .database_pool_size
+        .saturating_sub(settings.worker_concurrency + 1)
+        .max(1) as usize;
+    let parallelism = settings.backfill_parallelism().min(spare).max(1);
+    let worker_state = state.clone();
+    let run_job_id = job_id.clone();
+    let run = tokio::task::spawn_blocking(move || {
+        let _running = worker_state.running_jobs.enter();
+        backfill::run_queued_backfill(
+            &worker_state.store,
+            &job,
+            &run_job_id,
+            &worker_state.name,
+            parallelism,
+        )
+    });
+    let report = tokio::select! {
+        report = run => report.map_err(|_| QueueError::from(capstats_store::StoreError::ThreadPanicked))??,
+        never = crate::worker::keep_session_alive(&state, job_id) => match never {},
+    };
+    Ok(match report {
+        None => JobOutcome::Done("the backfill was cancelled while queued".into()),
+        Some(report) => {
+            let summary = format!(
+                "session {} {}: {} periods, {} rows written, {} deleted",
+                report.session_id,
+                report.status,
+                report.periods,
+                report.rows_written,
+                report.rows_deleted
+            );
+            if report.status == SessionStatus::Failed {
+                JobOutcome::Failed(summary)
+            } else {
+                JobOutcome::Done(summary)
+            }
+        }
+    })
 }
 
 impl BackgroundJob for MaintenanceJob {

@@ -18,12 +18,13 @@ use chrono::NaiveDate;
 use capstats_capacity_model::{AggregationLevel, InstanceId, Period, PeriodType};
 use capstats_store::aggregation::{BatchOutcome, InstanceScope, aggregate_periods};
 use capstats_store::sessions::NewSession;
-use capstats_store::{ConnectionPool, StoreError};
+use capstats_store::{ConnectionPool, PgConnection, StoreError};
 use capstats_sync_session::{PeriodOutcome, SessionStatus, SyncCategory, SyncType};
 
+use crate::payloads::{AggregationJob, AggregationWork};
 use crate::records::RecordBook;
-use crate::session_run::{SessionRun, active_records};
-use crate::{Progress, ServiceError};
+use crate::session_run::{OpenedRun, SessionRequest, SessionRun, active_records};
+use crate::{NoProgress, Progress, ServiceError};
 
 /// How often a backfill records that it is alive while its batches run: well inside any
 /// sensible `CAPSTATS_SESSION_TIMEOUT_SECONDS` (120 s by default).
@@ -79,7 +80,49 @@ pub fn periods_per_batch(period_type: PeriodType) -> usize {
     }
 }
 
-/// Runs a backfill to the end and returns its report, computing up to
+/// The `period_type` periods starting between `from` and `to`, or why there is nothing to
+/// compute.
+pub fn check_range(
+    period_type: PeriodType,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<Period>, ServiceError> {
+    if from > to {
+        return Err(ServiceError::InvalidRequest(format!(
+            "from {from} lies after to {to}"
+        )));
+    }
+    let periods: Vec<Period> = Period::starting_between(period_type, from, to).collect();
+    if periods.is_empty() {
+        return Err(ServiceError::InvalidRequest(format!(
+            "no {period_type} period starts between {from} and {to}"
+        )));
+    }
+    Ok(periods)
+}
+
+/// The periods of a backfill request, or why it cannot run.
+fn planned_periods(request: &BackfillRequest) -> Result<Vec<Period>, ServiceError> {
+    let periods = check_range(request.period_type, request.from, request.to)?;
+    if request.levels.is_empty() {
+        return Err(ServiceError::InvalidRequest("no level to compute".into()));
+    }
+    Ok(periods)
+}
+
+/// The `parameters` JSON of a backfill session run in-process (`aggregate`).
+fn session_parameters(request: &BackfillRequest) -> serde_json::Value {
+    serde_json::json!({
+        "version": 1,
+        "kind": "backfill",
+        "period_type": request.period_type,
+        "from": request.from,
+        "to": request.to,
+        "levels": request.levels,
+    })
+}
+
+/// Runs a backfill to the end in this process and returns its report, computing up to
 /// `request.parallelism` batches at once on connections from `pool` (batches of different
 /// periods never wait for each other: their advisory locks differ). Cancelling the session
 /// (API or CLI) stops it between batches.
@@ -89,25 +132,7 @@ pub fn run_backfill(
     progress: &dyn Progress,
 ) -> Result<BackfillReport, ServiceError> {
     let started = Instant::now();
-    if request.from > request.to {
-        return Err(ServiceError::InvalidRequest(format!(
-            "--from {} lies after --to {}",
-            request.from, request.to
-        )));
-    }
-    let periods: Vec<Period> =
-        Period::starting_between(request.period_type, request.from, request.to).collect();
-    if periods.is_empty() {
-        return Err(ServiceError::InvalidRequest(format!(
-            "no {} period starts between {} and {}",
-            request.period_type, request.from, request.to
-        )));
-    }
-    if request.levels.is_empty() {
-        return Err(ServiceError::InvalidRequest("no level to compute".into()));
-    }
-    let parallelism = request.parallelism.max(1);
-
+    let periods = planned_periods(request)?;
     let mut connection = pool.get().map_err(StoreError::from)?;
     let active = active_records(&mut connection)?;
     let run = SessionRun::create(
@@ -117,22 +142,95 @@ pub fn run_backfill(
             sync_category: SyncCategory::Aggregation,
             sync_type: request.sync_type,
             triggered_by: request.triggered_by.clone(),
-            parameters: serde_json::json!({
-                "version": 1,
-                "kind": "backfill",
-                "period_type": request.period_type,
-                "from": request.from,
-                "to": request.to,
-                "levels": request.levels,
-            }),
+            parameters: session_parameters(request),
             job_id: None,
             requested_by_token_id: None,
         },
         &active,
     )?;
+    compute(
+        pool,
+        &mut connection,
+        run,
+        request,
+        &periods,
+        progress,
+        started,
+    )
+}
+
+/// Runs the backfill job `job` (work [`AggregationWork::Backfill`]) on a worker: in the
+/// session created when it was queued while that is pending (none when it was cancelled
+/// meanwhile: `Ok(None)`), else in a new one, with `parallelism` batches at once.
+pub fn run_queued_backfill(
+    pool: &ConnectionPool,
+    job: &AggregationJob,
+    job_id: &str,
+    worker_name: &str,
+    parallelism: usize,
+) -> Result<Option<BackfillReport>, ServiceError> {
+    let started = Instant::now();
+    let AggregationWork::Backfill {
+        period_type,
+        from,
+        to,
+        scope,
+    } = job.work
+    else {
+        return Err(ServiceError::InvalidRequest("not a backfill job".into()));
+    };
+    let new = job.trigger.new_session(
+        SyncCategory::Aggregation,
+        crate::runs::session_parameters(job, job_id),
+        Some(job_id),
+    );
+    let request = BackfillRequest {
+        period_type,
+        from,
+        to,
+        levels: scope.levels(),
+        triggered_by: new.triggered_by.clone(),
+        sync_type: new.sync_type,
+        parallelism,
+    };
+    let periods = planned_periods(&request)?;
+    let mut connection = pool.get().map_err(StoreError::from)?;
+    let session = SessionRequest {
+        adopt: job.session_id,
+        new,
+        instances: active_records(&mut connection)?,
+        link_tick: false,
+    };
+    match SessionRun::open(&mut connection, worker_name, &session)? {
+        OpenedRun::Cancelled(_) => Ok(None),
+        OpenedRun::Run(run) => compute(
+            pool,
+            &mut connection,
+            run,
+            &request,
+            &periods,
+            &NoProgress,
+            started,
+        )
+        .map(Some),
+    }
+}
+
+/// Computes the batches of `periods` into the session `run` (whose records it starts and
+/// ends), reporting to `progress`.
+fn compute(
+    pool: &ConnectionPool,
+    connection: &mut PgConnection,
+    run: SessionRun,
+    request: &BackfillRequest,
+    periods: &[Period],
+    progress: &dyn Progress,
+    started: Instant,
+) -> Result<BackfillReport, ServiceError> {
+    let parallelism = request.parallelism.max(1);
     let session_id = run.id();
-    let instance_ids: Vec<InstanceId> = active.iter().map(|(id, _)| *id).collect();
-    run.start_records(&mut connection, &instance_ids)?;
+    let instance_ids: Vec<InstanceId> = run.instance_ids(connection)?;
+    run.start_records(connection, &instance_ids)?;
 
     // Enough batches to keep every connection busy, none longer than a batch should be; the
     // largest work (the database level) first.
@@ -183,7 +281,7 @@ pub fn run_backfill(
         // The run's own connection is idle until the batches are done: it sends the session's
         // heartbeats meanwhile, so that one batch longer than the session timeout does not
         // look like a run whose worker is gone.
-        let connection = &mut connection;
+        let connection = &mut *connection;
         scope.spawn(move || {
             while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(HEARTBEAT_INTERVAL) {
                 if let Err(error) = run.heartbeat(connection) {
@@ -236,17 +334,17 @@ pub fn run_backfill(
         || (!cancelled.load(Ordering::Relaxed) && !lock(&work).is_empty());
     let unfinished_reason = failures.join("; ");
     let status = (|| {
-        let was_cancelled = run.cancel_requested(&mut connection)?;
+        let was_cancelled = run.cancel_requested(connection)?;
         // Every batch covers every instance, so a cancelled run leaves every record
         // unfinished; a failure still shows as such.
         let outcomes = book.into_outcomes(
             was_cancelled,
             unfinished.then_some(unfinished_reason.as_str()),
         );
-        run.finish_records(&mut connection, &outcomes)?;
-        run.finish(&mut connection)
+        run.finish_records(connection, &outcomes)?;
+        run.finish(connection)
     })()
-    .inspect_err(|error| run.fail(&mut connection, error))?;
+    .inspect_err(|error| run.fail(connection, error))?;
     Ok(BackfillReport {
         session_id,
         status,

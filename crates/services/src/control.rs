@@ -232,21 +232,66 @@ pub async fn aggregate_current(
         period_type,
         scope,
     };
-    let wanted = serde_json::to_value(&work).expect("a payload's work serializes");
-    let job = AggregationJob {
-        version: PAYLOAD_VERSION,
-        work,
-        trigger,
-        session_id: None,
-    };
+    enqueue_unless_open(
+        store,
+        queue,
+        AggregationJob {
+            version: PAYLOAD_VERSION,
+            work,
+            trigger,
+            session_id: None,
+        },
+    )
+    .await
+}
+
+/// Queues a backfill of every `period_type` period starting between `from` and `to` at the
+/// `scope` levels, run by a worker in batches (cancellable between them, its progress in its
+/// session). While an equal backfill is queued or running, its session is returned instead.
+pub async fn queue_backfill(
+    store: &ConnectionPool,
+    queue: &dyn JobQueue,
+    period_type: PeriodType,
+    from: NaiveDate,
+    to: NaiveDate,
+    scope: LevelScope,
+    trigger: Trigger,
+) -> Result<Enqueued, ServiceError> {
+    crate::backfill::check_range(period_type, from, to)?;
+    enqueue_unless_open(
+        store,
+        queue,
+        AggregationJob {
+            version: PAYLOAD_VERSION,
+            work: AggregationWork::Backfill {
+                period_type,
+                from,
+                to,
+                scope,
+            },
+            trigger,
+            session_id: None,
+        },
+    )
+    .await
+}
+
+/// Enqueues `job` with its pending session unless an aggregation session of the same work is
+/// pending or running, whose session is returned instead. The check and the creation of the
+/// session are one atomic step, so equal requests at once (from any number of API processes)
+/// make one run and one job.
+async fn enqueue_unless_open(
+    store: &ConnectionPool,
+    queue: &dyn JobQueue,
+    job: AggregationJob,
+) -> Result<Enqueued, ServiceError> {
+    let wanted = serde_json::to_value(&job.work).expect("a payload's work serializes");
     let job_id = new_job_id();
     let session = job.trigger.new_session(
         SyncCategory::Aggregation,
         crate::runs::session_parameters(&job, &job_id),
         Some(&job_id),
     );
-    // The check for an equal open run and the creation of this one's session are one atomic
-    // step, so equal requests at once (from any number of API processes) make one run.
     let requested = capstats_store::run_blocking(store, move |connection| {
         let active = crate::session_run::active_records(connection)?;
         sessions::create_session_unless_open(connection, &session, &active, &wanted)

@@ -117,7 +117,8 @@ pub enum AggregationWork {
     /// For each period type, the last complete period before `logical_date` and the complete
     /// periods before it that are missing from the ledger (bounded catch-up). With
     /// `skip_up_to_date`, periods the ledger holds and are not stale are skipped (scheduled
-    /// runs); without, the last complete period is always recomputed (run now).
+    /// runs); without, no skip rule applies and every period of the horizon is recomputed
+    /// (run now).
     Due {
         /// The tick's business date ("today" for the run).
         logical_date: NaiveDate,
@@ -135,6 +136,18 @@ pub enum AggregationWork {
     },
     /// Recompute the stale instances of stale ledger entries.
     RefreshStale,
+    /// Every `period_type` period starting between `from` and `to` at the `scope` levels, in
+    /// batches (a backfill queued through the API or `aggregate --queue`).
+    Backfill {
+        /// The period type.
+        period_type: PeriodType,
+        /// Periods starting on or after this date…
+        from: NaiveDate,
+        /// …and on or before this one.
+        to: NaiveDate,
+        /// The levels.
+        scope: LevelScope,
+    },
 }
 
 /// Payload of the aggregation queue.

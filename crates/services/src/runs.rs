@@ -272,6 +272,11 @@ pub fn execute(
             scope,
         } => plan_current(*logical_date, *period_type, &scope.levels()),
         AggregationWork::RefreshStale => unreachable!("handled above"),
+        AggregationWork::Backfill { .. } => {
+            return Err(ServiceError::InvalidRequest(
+                "a backfill runs on a connection pool: use backfill::run_queued_backfill".into(),
+            ));
+        }
     };
     let request = session_request(job, job_id, active_records(connection)?);
     let run = match open_run(connection, worker_name, &request)? {

@@ -1042,3 +1042,119 @@ async fn equal_aggregate_now_requests_at_once_through_two_api_processes_make_one
     drop((first, second));
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn a_backfill_queued_through_the_api_is_computed_by_a_worker_and_deduplicated() {
+    let app = TestApp::spawn(1000).await;
+    let (admin, csrf) = app.login("admin").await;
+    let post = |body: Value| {
+        app.call(
+            &admin,
+            Method::POST,
+            "/capacity/aggregations/backfill",
+            Some(&csrf),
+            Some(body),
+        )
+    };
+    // Every bad field is named; nothing is queued.
+    let (status, body) =
+        post(json!({"period_type": "hourly", "from": "2025-13-01", "scope": "some"})).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    let mut fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|error| error["field"].as_str().unwrap())
+        .collect();
+    fields.sort_unstable();
+    assert_eq!(fields, ["from", "period_type", "scope", "to"], "{body}");
+    let (status, body) =
+        post(json!({"period_type": "yearly", "from": "2025-06-01", "to": "2025-07-01"})).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    assert_eq!(body["errors"][0]["field"], "to", "{body}");
+    let (status, body) = post(
+        json!({"period_type": "weekly", "from": "2025-01-01", "to": "2025-02-01", "levels": "all"}),
+    )
+    .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field `levels`"),
+        "{body}"
+    );
+
+    // Quarters of the seeded history, which nothing has computed yet.
+    let today = chrono::Utc::now().date_naive();
+    let from = today - chrono::Days::new(200);
+    let request =
+        json!({"period_type": "quarterly", "from": from.to_string(), "to": today.to_string()});
+    let (status, queued) = post(request.clone()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+    assert_eq!(queued["data"]["existing"], false);
+    let session_id = queued["data"]["session_id"].as_i64().unwrap();
+    let (_, again) = post(request).await;
+    assert_eq!(again["data"]["session_id"], session_id);
+    assert_eq!(again["data"]["existing"], true);
+
+    let _worker = Worker::start(&app.database.url());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let session = loop {
+        let (_, body) = app
+            .get(&admin, &format!("/sync-sessions/{session_id}"))
+            .await;
+        let status = body["data"]["session"]["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if status == "completed" || status == "failed" {
+            break body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the backfill did not finish: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        session["data"]["session"]["status"], "completed",
+        "{session}"
+    );
+    assert_eq!(session["data"]["session"]["progress_percentage"], "100.00");
+    assert_eq!(
+        session["data"]["session"]["parameters"]["work"]["kind"],
+        "backfill"
+    );
+
+    // The stored quarters equal what aggregation-core computes from the samples.
+    let url = app.database.url();
+    let (stored, expected) = std::thread::spawn(move || {
+        use diesel::Connection;
+        let mut connection = diesel::PgConnection::establish(&url).unwrap();
+        let mut engine = capstats_aggregation_core::AggregationEngine::new();
+        for sample in capstats_store::samples::load_database_samples(&mut connection).unwrap() {
+            engine.record(sample).unwrap();
+        }
+        let quarterly = capstats_capacity_model::PeriodType::Quarterly;
+        let periods: Vec<_> =
+            capstats_capacity_model::Period::starting_between(quarterly, from, today).collect();
+        let mut expected = Vec::new();
+        for period in &periods {
+            expected.extend(engine.database_aggregates(*period));
+        }
+        let stored = capstats_store::aggregates::database_aggregates_between(
+            &mut connection,
+            quarterly,
+            periods[0].start(),
+            periods[periods.len() - 1].start(),
+        )
+        .unwrap();
+        (stored, expected)
+    })
+    .join()
+    .unwrap();
+    assert!(!expected.is_empty());
+    assert_eq!(stored, expected);
+    app.stop().await;
+}

@@ -434,6 +434,36 @@ fn operators_can_inspect_and_control_schedules_jobs_and_sessions() {
     assert!(shown.contains("cli") && shown.contains(&job_id), "{shown}");
     let error = fails(&["sessions", "show", "99"]);
     assert!(error.contains("sync session 99 not found"), "{error}");
+
+    // A backfill queued for the workers, once however often it is asked for.
+    let backfill = [
+        "aggregate",
+        "--period-type",
+        "monthly",
+        "--from",
+        "2026-01-01",
+        "--to",
+        "2026-03-31",
+        "--queue",
+    ];
+    let queued = ok(&backfill);
+    assert!(queued.starts_with("backfill queued as job "), "{queued}");
+    let again = ok(&backfill);
+    assert!(
+        again.starts_with("an equal backfill is already queued or running"),
+        "{again}"
+    );
+    let error = fails(&[
+        "aggregate",
+        "--period-type",
+        "yearly",
+        "--from",
+        "2026-02-01",
+        "--to",
+        "2026-03-01",
+        "--queue",
+    ]);
+    assert!(error.contains("no yearly period starts between"), "{error}");
 }
 
 #[test]

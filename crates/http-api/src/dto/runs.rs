@@ -17,6 +17,24 @@ pub struct AggregateNowRequest {
     pub period_type: Option<String>,
 }
 
+/// `POST /capacity/aggregations/backfill`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackfillRequest {
+    /// `daily`, `weekly`, `monthly`, `quarterly` or `yearly`.
+    #[schema(example = "monthly")]
+    pub period_type: Option<String>,
+    /// Periods starting on or after this date (YYYY-MM-DD)…
+    #[schema(example = "2025-01-01")]
+    pub from: Option<String>,
+    /// …and on or before this one are computed.
+    #[schema(example = "2025-12-31")]
+    pub to: Option<String>,
+    /// `instance`, `database` or `all` (default): which levels to compute.
+    #[serde(default)]
+    pub scope: Option<String>,
+}
+
 /// A run that was started (or was already queued or running).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct RunStarted {

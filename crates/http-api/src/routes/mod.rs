@@ -33,6 +33,7 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(capacity::databases_series)
         .service(ingest::ingest_stats)
         .service(runs::aggregate_now)
+        .service(runs::backfill)
         .service(runs::list_sessions)
         .service(runs::get_session)
         .service(runs::cancel_session)

@@ -10,7 +10,9 @@ use capstats_store::sessions::{self, SessionFilter};
 use capstats_sync_session::{SessionStatus, SyncCategory, SyncType};
 
 use crate::auth::{Operator, Viewer};
-use crate::dto::{AggregateNowRequest, RecordItem, RunStarted, SessionDetail, SessionItem};
+use crate::dto::{
+    AggregateNowRequest, BackfillRequest, RecordItem, RunStarted, SessionDetail, SessionItem,
+};
 use crate::envelope::{Envelope, Paginated};
 use crate::error::{ApiError, ErrorEnvelope, FieldError};
 use crate::params::Parameters;
@@ -41,28 +43,10 @@ pub async fn aggregate_now(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let mut problems = Vec::new();
-    let scope = match body.scope.as_deref().map(str::trim) {
-        None | Some("") | Some("all") => Some(LevelScope::All),
-        Some("instance") => Some(LevelScope::Instance),
-        Some("database") => Some(LevelScope::Database),
-        Some(other) => {
-            problems.push(FieldError::new(
-                "scope",
-                "invalid_choice",
-                format!("unknown scope `{other}`; expected instance, database or all"),
-            ));
-            None
-        }
-    };
+    let scope = parse_scope(body.scope.as_deref(), &mut problems);
     let period_type = match body.period_type.as_deref() {
         None | Some("") => Some(PeriodType::Daily),
-        Some(text) => match text.parse::<PeriodType>() {
-            Ok(period_type) => Some(period_type),
-            Err(error) => {
-                problems.push(error.into());
-                None
-            }
-        },
+        Some(text) => parse_period_type(text, &mut problems),
     };
     let (Some(scope), Some(period_type)) = (scope, period_type) else {
         return Err(ApiError::fields(problems));
@@ -76,24 +60,139 @@ pub async fn aggregate_now(
         state.today(),
     )
     .await?;
+    Ok(accepted(started, "aggregation queued"))
+}
+
+/// Queues a backfill: every `period_type` period starting between `from` and `to` at the
+/// `scope` levels, computed by a worker in batches for every active instance. Answers at once
+/// with the session to poll (its progress grows batch by batch; cancelling it stops the run
+/// between batches); while an equal backfill is queued or running, its session is returned.
+#[utoipa::path(
+    tag = "capacity",
+    request_body = BackfillRequest,
+    responses(
+        (status = 202, description = "Queued (or already queued); poll the session in the Location header", body = Envelope<RunStarted>,
+         headers(("Location" = String, description = "The session's URL"))),
+        (status = 400, description = "Invalid or missing fields, each named in `errors`", body = ErrorEnvelope),
+        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+        (status = 403, description = "Not an admin, or CSRF token missing or wrong", body = ErrorEnvelope),
+        (status = 500, description = "The job could not be enqueued", body = ErrorEnvelope),
+    ),
+    security(("session_cookie" = []), ("bearer_token" = ["operate"])),
+)]
+#[post("/capacity/aggregations/backfill")]
+pub async fn backfill(
+    state: State,
+    Operator(caller): Operator,
+    body: web::Json<BackfillRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let mut problems = Vec::new();
+    let scope = parse_scope(body.scope.as_deref(), &mut problems);
+    let period_type = match body.period_type.as_deref() {
+        None | Some("") => {
+            problems.push(FieldError::new(
+                "period_type",
+                "required",
+                "give the period type: daily, weekly, monthly, quarterly or yearly",
+            ));
+            None
+        }
+        Some(text) => parse_period_type(text, &mut problems),
+    };
+    let mut date = |field: &'static str, value: Option<&str>| match value.map(str::trim) {
+        None | Some("") => {
+            problems.push(FieldError::new(
+                field,
+                "required",
+                format!("give {field} as YYYY-MM-DD"),
+            ));
+            None
+        }
+        Some(text) => match text.parse::<chrono::NaiveDate>() {
+            Ok(date) => Some(date),
+            Err(_) => {
+                problems.push(FieldError::new(
+                    field,
+                    "invalid_date",
+                    format!("`{text}` is not a date (YYYY-MM-DD)"),
+                ));
+                None
+            }
+        },
+    };
+    let from = date("from", body.from.as_deref());
+    let to = date("to", body.to.as_deref());
+    let (Some(scope), Some(period_type), Some(from), Some(to)) = (scope, period_type, from, to)
+    else {
+        return Err(ApiError::fields(problems));
+    };
+    if let Err(capstats_services::ServiceError::InvalidRequest(message)) =
+        capstats_services::backfill::check_range(period_type, from, to)
+    {
+        return Err(ApiError::field("to", "invalid_range", message));
+    }
+    let started = capstats_services::control::queue_backfill(
+        &state.store,
+        state.queue.as_ref(),
+        period_type,
+        from,
+        to,
+        scope,
+        caller.trigger(),
+    )
+    .await?;
+    Ok(accepted(started, "backfill queued"))
+}
+
+/// The `scope` of a manual run (`all` when absent), or its problem.
+fn parse_scope(text: Option<&str>, problems: &mut Vec<FieldError>) -> Option<LevelScope> {
+    match text.map(str::trim) {
+        None | Some("") | Some("all") => Some(LevelScope::All),
+        Some("instance") => Some(LevelScope::Instance),
+        Some("database") => Some(LevelScope::Database),
+        Some(other) => {
+            problems.push(FieldError::new(
+                "scope",
+                "invalid_choice",
+                format!("unknown scope `{other}`; expected instance, database or all"),
+            ));
+            None
+        }
+    }
+}
+
+/// A period type, or its problem.
+fn parse_period_type(text: &str, problems: &mut Vec<FieldError>) -> Option<PeriodType> {
+    match text.parse::<PeriodType>() {
+        Ok(period_type) => Some(period_type),
+        Err(error) => {
+            problems.push(error.into());
+            None
+        }
+    }
+}
+
+/// The 202 of a queued run: the session to poll in `Location` and the body.
+fn accepted(started: capstats_services::control::Enqueued, queued: &str) -> HttpResponse {
     let location = started
         .session_id
         .map(|id| format!("/api/v1/sync-sessions/{id}"))
         .unwrap_or_default();
-    Ok(HttpResponse::Accepted()
+    HttpResponse::Accepted()
         .insert_header((actix_web::http::header::LOCATION, location))
         .json(Envelope::new(
             if started.existing {
                 "an equal run is already queued or running"
             } else {
-                "aggregation queued"
+                queued
             },
             RunStarted {
                 session_id: started.session_id,
                 job_id: started.job_id,
                 existing: started.existing,
             },
-        )))
+        ))
 }
 
 /// Filters of the session list.
