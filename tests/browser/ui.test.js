@@ -468,6 +468,41 @@ test('admin: schedules can be paused, resumed, run now and given a cron expressi
   assert.deepEqual(problems, []);
 });
 
+test('admin: a backfill queued on the sessions page names bad dates, then runs on a worker to completed', WITH_WORKER, async () => {
+  const { context, page, problems } = await openPage();
+  await signIn(page, 'admin', '/sync-sessions');
+  await page.waitForSelector('#backfill-form');
+  await page.selectOption('#backfill-period', 'yearly');
+  await page.fill('#backfill-from', '2026-03-01');
+  await page.fill('#backfill-to', '2026-02-01');
+  await page.getByRole('button', { name: 'Queue backfill' }).click();
+  await page.waitForFunction(() => document.getElementById('backfill-to-error').textContent.length > 0);
+  assert.match(await page.textContent('#backfill-to-error'), /lies after/);
+  assert.equal(await page.getAttribute('#backfill-to', 'aria-invalid'), 'true');
+  await expectProblems(problems, '400', { reason: 'the rejected range was a 400' });
+
+  const today = new Date().toISOString().slice(0, 10);
+  const from = new Date(Date.now() - 120 * 86_400_000).toISOString().slice(0, 10);
+  await page.selectOption('#backfill-period', 'weekly');
+  await page.fill('#backfill-from', from);
+  await page.fill('#backfill-to', today);
+  await page.getByRole('button', { name: 'Queue backfill' }).click();
+  await page.waitForFunction(() => document.querySelector('#backfill-status a'));
+  assert.match(await page.textContent('#backfill-status'), /Backfill queued: session/);
+  const sessionId = (await page.textContent('#backfill-status a')).replace('session ', '');
+  // The list follows the run (it refreshes while runs are unfinished) to its end.
+  await page.waitForFunction(
+    (id) => /completed/.test(document.querySelector(`#sessions-table tr[data-session-id="${id}"]`)?.textContent ?? ''),
+    sessionId,
+    { timeout: 60_000 },
+  );
+  const session = await apiData(page, `/sync-sessions/${sessionId}`);
+  assert.equal(session.session.parameters.work.kind, 'backfill');
+  assert.equal(session.session.parameters.work.period_type, 'weekly');
+  await context.close();
+  assert.deepEqual(problems, []);
+});
+
 test('viewers see every page without any write control', WITH_WORKER, async () => {
   const { context, page, problems } = await openPage();
   await signIn(page, 'viewer');
@@ -475,10 +510,10 @@ test('viewers see every page without any write control', WITH_WORKER, async () =
   for (const path of PAGES) {
     await page.goto(`${base}${path}`);
     await page.waitForLoadState('networkidle');
-    for (const selector of ['#aggregate-now', '#aggregate-form', '.cron-form', '[data-action]', '#cancel-session']) {
+    for (const selector of ['#aggregate-now', '#aggregate-form', '#backfill-form', '.cron-form', '[data-action]', '#cancel-session']) {
       assert.equal(await page.locator(selector).count(), 0, `${path}: ${selector} is not shown to viewers`);
     }
-    assert.equal(await page.getByRole('button', { name: /Aggregate now|Pause|Resume|Run now|Save|Cancel/ }).count(), 0, path);
+    assert.equal(await page.getByRole('button', { name: /Aggregate now|Queue backfill|Pause|Resume|Run now|Save|Cancel/ }).count(), 0, path);
   }
   await page.waitForSelector('#schedules-table tbody tr');
   assert.equal(await page.locator('#schedules-table thead th').count(), 5, 'no actions column');

@@ -1,7 +1,7 @@
 // Run history (/sync-sessions) and one run (/sync-sessions/{id}): refreshed while runs are
-// unfinished; admins may cancel a queued or running run.
+// unfinished; admins may queue a backfill and cancel a queued or running run.
 
-import { api, describeError } from './api.js';
+import { api, ApiFailure, describeError } from './api.js';
 import { element, showState, statusBadge, UNFINISHED } from './dom.js';
 import { formatDuration, formatTime, humanize } from './format.js';
 
@@ -93,7 +93,49 @@ export function startSessionsPage() {
     });
   }
   window.addEventListener('popstate', () => load(readUrl()));
+  startBackfill(() => load(1));
   load(readUrl());
+}
+
+/** The backfill form (rendered for admins only): queue, name the session, refresh the list. */
+function startBackfill(reload) {
+  const form = document.getElementById('backfill-form');
+  if (!form) return;
+  const status = document.getElementById('backfill-status');
+  const submit = document.getElementById('backfill-submit');
+  const inputs = { period_type: 'backfill-period', from: 'backfill-from', to: 'backfill-to', scope: 'backfill-scope' };
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    for (const id of Object.values(inputs)) document.getElementById(id).removeAttribute('aria-invalid');
+    for (const id of ['backfill-from-error', 'backfill-to-error']) document.getElementById(id).textContent = '';
+    const body = Object.fromEntries(Object.entries(inputs).map(([field, id]) => [field, document.getElementById(id).value]));
+    submit.disabled = true;
+    status.dataset.status = 'queueing';
+    status.textContent = 'Queueing…';
+    try {
+      const started = await api('/capacity/aggregations/backfill', { method: 'POST', body });
+      status.dataset.status = 'queued';
+      status.replaceChildren(
+        started.existing ? 'An equal backfill is already queued or running: ' : 'Backfill queued: ',
+        element('a', { href: `/sync-sessions/${started.session_id}` }, `session ${started.session_id}`),
+      );
+      reload();
+    } catch (failure) {
+      status.dataset.status = 'error';
+      const fields = failure instanceof ApiFailure ? failure.fields : [];
+      const unplaced = [];
+      for (const problem of fields) {
+        const error = document.getElementById(`backfill-${problem.field}-error`);
+        const input = document.getElementById(inputs[problem.field] || '');
+        if (input) input.setAttribute('aria-invalid', 'true');
+        if (error) error.textContent = problem.message;
+        else unplaced.push(`${problem.field}: ${problem.message}`);
+      }
+      status.textContent = unplaced.length ? unplaced.join(' — ') : fields.length ? 'Check the highlighted fields.' : describeError(failure);
+    } finally {
+      submit.disabled = false;
+    }
+  });
 }
 
 export function startSessionPage() {

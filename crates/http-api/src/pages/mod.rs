@@ -160,7 +160,10 @@ pub async fn capacity_databases(request: HttpRequest) -> HttpResponse {
 /// `GET /sync-sessions`: run history.
 #[get("/sync-sessions")]
 pub async fn sync_sessions(request: HttpRequest) -> HttpResponse {
-    signed_in_page(&request, Section::Sessions, |_| views::sessions()).await
+    signed_in_page(&request, Section::Sessions, |caller| {
+        views::sessions(caller.is_admin())
+    })
+    .await
 }
 
 /// `GET /sync-sessions/{id}`: one run with its per-instance records.

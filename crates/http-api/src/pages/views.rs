@@ -204,11 +204,36 @@ pub fn capacity(level: Level, admin: bool) -> Markup {
     }
 }
 
-/// The run history.
-pub fn sessions() -> Markup {
+/// The run history; admins may queue a backfill.
+pub fn sessions(admin: bool) -> Markup {
     html! {
         h1 { "Sync sessions" }
         p.lead { "Every aggregation and collection run, newest first, with one record per instance." }
+        @if admin {
+            section.panel id="backfill" aria-labelledby="backfill-title" {
+                h2 id="backfill-title" { "Backfill" }
+                p { "Compute every period of a type that starts in a date range, for every active instance, on a worker. It shows as a session below; cancel it there to stop between batches." }
+                form.inline id="backfill-form" novalidate {
+                    div.field {
+                        label for="backfill-period" { "Period type" }
+                        select id="backfill-period" name="period_type" { (period_options()) }
+                    }
+                    div.field {
+                        label for="backfill-from" { "From" }
+                        input id="backfill-from" name="from" type="date" aria-describedby="backfill-from-error";
+                        p.error id="backfill-from-error" role="alert" {}
+                    }
+                    div.field {
+                        label for="backfill-to" { "To" }
+                        input id="backfill-to" name="to" type="date" aria-describedby="backfill-to-error";
+                        p.error id="backfill-to-error" role="alert" {}
+                    }
+                    (choice("backfill-scope", "Scope", &[("all", "Instances and databases"), ("instance", "Instances only"), ("database", "Databases only")], "all"))
+                    div.actions { button type="submit" id="backfill-submit" { "Queue backfill" } }
+                }
+                div.run-status id="backfill-status" role="status" aria-live="polite" {}
+            }
+        }
         form.filters id="session-filters" aria-label="Filters" {
             (choice("filter-status", "Status", &[("", "Any"), ("pending", "Pending"), ("running", "Running"), ("completed", "Completed"), ("failed", "Failed"), ("cancelled", "Cancelled")], ""))
             (choice("filter-category", "Category", &[("", "Any"), ("aggregation", "Aggregation"), ("capacity", "Capacity collection")], ""))
