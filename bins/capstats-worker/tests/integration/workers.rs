@@ -848,6 +848,9 @@ fn a_failing_job_is_retried_with_growing_delays_until_its_attempts_run_out() {
         &[
             ("CAPSTATS_SCHEDULER_ENABLED", "false"),
             ("CAPSTATS_JOB_RETRY_BASE_SECONDS", "1"),
+            // A retry is found by polling: poll often so the gaps measure the retry delays,
+            // not the poll phase.
+            ("CAPSTATS_WORKER_POLL_INTERVAL_MS", "100"),
         ],
     );
     // Partitions three months after the last representable date: fails on every attempt.
