@@ -9,7 +9,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
@@ -242,6 +242,8 @@ fn compute(
         .iter()
         .flat_map(|level| periods.chunks(batch_size).map(move |batch| (*level, batch)))
         .collect();
+    let batches = work.len() as u64;
+    let batches_done = AtomicU64::new(0);
     let work = Mutex::new(work);
     let results: Mutex<Vec<(PeriodOutcome, Result<BatchOutcome, StoreError>)>> =
         Mutex::new(Vec::new());
@@ -272,7 +274,9 @@ fn compute(
             );
             let template = PeriodOutcome::covering(level, batch[0], batch[batch.len() - 1]);
             lock(&results).push((template, outcome));
-            run.heartbeat(&mut connection)?;
+            // The records only end with the run: the session's progress counts batches.
+            let done = batches_done.fetch_add(1, Ordering::Relaxed) + 1;
+            run.record_progress(&mut connection, done, batches)?;
             progress.advance(batch.len() as u64);
         }
     };

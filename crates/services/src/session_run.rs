@@ -142,6 +142,17 @@ impl SessionRun {
         sessions::heartbeat(connection, self.id)
     }
 
+    /// Records a sign of life and that `done` of `total` work items are done (see
+    /// [`sessions::record_progress`]).
+    pub fn record_progress(
+        self,
+        connection: &mut PgConnection,
+        done: u64,
+        total: u64,
+    ) -> Result<(), StoreError> {
+        sessions::record_progress(connection, self.id, done, total)
+    }
+
     /// Whether somebody asked the run to stop; checked between work items.
     pub fn cancel_requested(self, connection: &mut PgConnection) -> Result<bool, StoreError> {
         sessions::cancel_requested(connection, self.id)

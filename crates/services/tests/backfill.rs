@@ -241,3 +241,64 @@ fn a_backfill_sends_heartbeats_while_a_batch_waits() {
     let report = backfill.join().unwrap().unwrap();
     assert_eq!(report.status, SessionStatus::Completed);
 }
+
+/// Reads the latest session's progress each time the backfill reports a step done.
+struct SessionProgressWatcher {
+    connection: std::sync::Mutex<diesel::PgConnection>,
+    seen: std::sync::Mutex<Vec<(SessionStatus, String)>>,
+}
+
+impl capstats_services::Progress for SessionProgressWatcher {
+    fn begin(&self, _total: u64, _message: &str) {}
+    fn advance(&self, _steps: u64) {
+        let mut connection = self.connection.lock().unwrap();
+        let session = capstats_store::sessions::list_sessions(&mut connection, 1, 0)
+            .unwrap()
+            .into_iter()
+            .next()
+            .unwrap();
+        self.seen
+            .lock()
+            .unwrap()
+            .push((session.status, session.progress_percentage.to_string()));
+    }
+    fn finish(&self) {}
+}
+
+#[test]
+fn a_running_backfill_shows_the_share_of_its_batches_done_in_its_session() {
+    let database = capstats_test_support::TestDatabase::new();
+    let mut connection = database.connection();
+    seed_demo(&mut connection, &seed_options(), &NoProgress).unwrap();
+    let watcher = SessionProgressWatcher {
+        connection: std::sync::Mutex::new(database.connection()),
+        seen: std::sync::Mutex::new(Vec::new()),
+    };
+    // One connection, both levels: two batches, one after the other.
+    let report = run_backfill(
+        &database.pool(2),
+        &BackfillRequest {
+            period_type: PeriodType::Weekly,
+            from: NaiveDate::from_ymd_opt(2024, 12, 2).unwrap(),
+            to: NaiveDate::from_ymd_opt(2025, 3, 31).unwrap(),
+            levels: vec![AggregationLevel::Database, AggregationLevel::Instance],
+            triggered_by: "test".into(),
+            sync_type: SyncType::ManualTask,
+            parallelism: 1,
+        },
+        &watcher,
+    )
+    .unwrap();
+    assert_eq!(report.status, SessionStatus::Completed);
+    // Its records only end with the run, yet the running session tells how far it is.
+    assert_eq!(
+        watcher.seen.into_inner().unwrap(),
+        vec![
+            (SessionStatus::Running, "50.00".to_owned()),
+            (SessionStatus::Running, "100.00".to_owned()),
+        ]
+    );
+    let session =
+        capstats_store::sessions::get_session(&mut connection, report.session_id).unwrap();
+    assert_eq!(session.progress_percentage.to_string(), "100.00");
+}

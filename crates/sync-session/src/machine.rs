@@ -97,17 +97,24 @@ impl Counters {
     /// of five records stays at 40 %, telling how much of its work happened. A session
     /// without records is at 0 %.
     pub fn progress_percentage(&self) -> Decimal {
-        if self.total == 0 {
-            return Decimal::ZERO;
-        }
-        let finished = u128::from(self.completed + self.failed);
-        let total = u128::from(self.total);
-        let hundredths = (finished * 20_000 + total) / (2 * total);
-        Decimal::from_i128_with_scale(
-            i128::try_from(hundredths).expect("at most 10000 hundredths"),
-            2,
-        )
+        share_done(self.completed + self.failed, self.total)
     }
+}
+
+/// `done` of `total` as a percentage with two decimals (rounded half up, at most 100); 0 when
+/// there is nothing to do. Also what a run whose work items are not its records (a backfill's
+/// batches) reports while it runs.
+pub fn share_done(done: u64, total: u64) -> Decimal {
+    if total == 0 {
+        return Decimal::ZERO;
+    }
+    let done = u128::from(done.min(total));
+    let total = u128::from(total);
+    let hundredths = (done * 20_000 + total) / (2 * total);
+    Decimal::from_i128_with_scale(
+        i128::try_from(hundredths).expect("at most 10000 hundredths"),
+        2,
+    )
 }
 
 /// The final status of a session from its records: `cancelled` when a cancellation left

@@ -73,7 +73,8 @@ pub struct SessionItem {
     /// Cancelled records.
     pub cancelled_instances: u64,
     /// Records done (completed or failed) in percent of all records; cancelled records were
-    /// never done, so a cancelled run shows how much of it happened.
+    /// never done, so a cancelled run shows how much of it happened. A running backfill, whose
+    /// records only end with it, shows the share of its batches done instead.
     pub progress_percentage: Decimal,
     /// Why it failed as a whole.
     pub error_message: Option<String>,

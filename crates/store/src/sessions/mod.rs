@@ -10,6 +10,7 @@ use diesel::sql_types::{BigInt, Text};
 use capstats_capacity_model::{Decimal, InstanceId};
 use capstats_sync_session::{
     Counters, RecordDetail, RecordStatus, SessionStatus, SyncCategory, SyncType, roll_up,
+    share_done,
 };
 
 use crate::StoreError;
@@ -386,6 +387,28 @@ fn bigdecimal_from(value: Decimal) -> Result<bigdecimal::BigDecimal, StoreError>
 pub fn heartbeat(connection: &mut PgConnection, session_id: i64) -> Result<(), StoreError> {
     diesel::update(sync_sessions::table.find(session_id))
         .set(sync_sessions::heartbeat_at.eq(diesel::dsl::now))
+        .execute(connection)?;
+    Ok(())
+}
+
+/// Records that the session's worker is alive and has done `done` of its `total` work items,
+/// for a run whose work items are not its records (a backfill's batches each cover every
+/// instance, so its records only end with the run). Only a running session is touched; its
+/// records set the final progress when it ends.
+pub fn record_progress(
+    connection: &mut PgConnection,
+    session_id: i64,
+    done: u64,
+    total: u64,
+) -> Result<(), StoreError> {
+    let progress = bigdecimal_from(share_done(done, total))?;
+    diesel::update(sync_sessions::table.find(session_id))
+        .filter(sync_sessions::status.eq(SessionStatus::Running.as_str()))
+        .set((
+            sync_sessions::progress_percentage.eq(progress),
+            sync_sessions::heartbeat_at.eq(diesel::dsl::now),
+            sync_sessions::updated_at.eq(diesel::dsl::now),
+        ))
         .execute(connection)?;
     Ok(())
 }
