@@ -31,8 +31,31 @@ impl DatabaseSizeSample {
     /// Checks the sample as input: a non-empty name of at most
     /// [`DATABASE_NAME_MAX_CHARACTERS`] characters, non-negative sizes, data and log parts not
     /// larger than the total, and a supported date that is not after `today` (the current
-    /// business date). Returns the first problem found.
+    /// business date). Returns the first problem found; [`problems`](Self::problems) has them
+    /// all.
     pub fn validate(&self, today: NaiveDate) -> Result<(), ValidationError> {
+        first(self.problems(today))
+    }
+
+    /// Every problem of the sample as input (see [`validate`](Self::validate)): at most one
+    /// for its name, one for its total, one for each part and one for its date.
+    pub fn problems(&self, today: NaiveDate) -> Vec<ValidationError> {
+        let mut problems = Vec::new();
+        if let Err(problem) = self.validate_name() {
+            problems.push(problem);
+        }
+        problems.extend(self.size_problems());
+        match validate_supported_date(self.collected_date) {
+            Err(problem) => problems.push(problem),
+            Ok(date) if date > today => {
+                problems.push(ValidationError::DateInFuture { date, today });
+            }
+            Ok(_) => {}
+        }
+        problems
+    }
+
+    fn validate_name(&self) -> Result<(), ValidationError> {
         if self.database_name.trim().is_empty() {
             return Err(ValidationError::EmptyDatabaseName);
         }
@@ -43,29 +66,24 @@ impl DatabaseSizeSample {
                 maximum: DATABASE_NAME_MAX_CHARACTERS,
             });
         }
-        crate::validate_plain_text("database_name", &self.database_name)?;
-        self.validate_sizes()?;
-        validate_supported_date(self.collected_date)?;
-        if self.collected_date > today {
-            return Err(ValidationError::DateInFuture {
-                date: self.collected_date,
-                today,
-            });
-        }
-        Ok(())
+        crate::validate_plain_text("database_name", &self.database_name)
     }
 
     /// Checks only the sizes: none negative or above [`MAX_SIZE_MB`], no part larger than the
-    /// total.
+    /// total. Returns the first problem found.
     pub fn validate_sizes(&self) -> Result<(), ValidationError> {
+        first(self.size_problems())
+    }
+
+    fn size_problems(&self) -> Vec<ValidationError> {
+        let mut problems = Vec::new();
         if self.size_mb < 0 {
-            return Err(ValidationError::NegativeSize {
+            problems.push(ValidationError::NegativeSize {
                 field: "size_mb",
                 value: self.size_mb,
             });
-        }
-        if self.size_mb > MAX_SIZE_MB {
-            return Err(ValidationError::SizeTooLarge {
+        } else if self.size_mb > MAX_SIZE_MB {
+            problems.push(ValidationError::SizeTooLarge {
                 field: "size_mb",
                 value: self.size_mb,
                 maximum: MAX_SIZE_MB,
@@ -77,18 +95,21 @@ impl DatabaseSizeSample {
         ] {
             let Some(value) = part else { continue };
             if value < 0 {
-                return Err(ValidationError::NegativeSize { field, value });
-            }
-            if value > self.size_mb {
-                return Err(ValidationError::PartExceedsTotal {
+                problems.push(ValidationError::NegativeSize { field, value });
+            } else if value > self.size_mb {
+                problems.push(ValidationError::PartExceedsTotal {
                     field,
                     value,
                     total: self.size_mb,
                 });
             }
         }
-        Ok(())
+        problems
     }
+}
+
+fn first(problems: Vec<ValidationError>) -> Result<(), ValidationError> {
+    problems.into_iter().next().map_or(Ok(()), Err)
 }
 
 /// The largest size in MiB a sample may have: 1 EiB. Instance totals add up to 10,000 such
@@ -136,6 +157,35 @@ mod tests {
             ..sample()
         };
         assert_eq!(empty.validate(today), Ok(()));
+    }
+
+    #[test]
+    fn lists_every_problem_of_a_sample_not_only_the_first() {
+        let today = NaiveDate::from_ymd_opt(2025, 5, 1).unwrap();
+        let bad = DatabaseSizeSample {
+            database_name: " ".into(),
+            size_mb: -1,
+            data_size_mb: Some(-2),
+            log_size_mb: Some(5),
+            collected_date: today.succ_opt().unwrap(),
+            ..sample()
+        };
+        let fields: Vec<&str> = bad
+            .problems(today)
+            .iter()
+            .map(ValidationError::field)
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "database_name",
+                "size_mb",
+                "data_size_mb",
+                "log_size_mb",
+                "collected_date"
+            ]
+        );
+        assert_eq!(bad.validate(today), Err(ValidationError::EmptyDatabaseName));
     }
 
     #[test]

@@ -54,7 +54,7 @@ pub struct ErrorEnvelope {
     /// Always true.
     pub error: bool,
     /// Machine-readable code: `VALIDATION_ERROR`, `AUTHENTICATION_REQUIRED`,
-    /// `PERMISSION_REQUIRED`, `CSRF_MISSING`, `CSRF_INVALID`, `RESOURCE_NOT_FOUND`, `CONFLICT`,
+    /// `INVALID_CREDENTIALS` (wrong user name or password at sign-in), `PERMISSION_REQUIRED`, `CSRF_MISSING`, `CSRF_INVALID`, `RESOURCE_NOT_FOUND`, `METHOD_NOT_ALLOWED`, `CONFLICT`,
     /// `RATE_LIMIT_EXCEEDED`, `DATABASE_QUERY_ERROR`, `TASK_EXECUTION_FAILED`, `INTERNAL_ERROR`,
     /// `SERVICE_UNAVAILABLE`.
     pub message_code: String,
@@ -98,6 +98,14 @@ pub enum ApiError {
     /// The thing does not exist.
     #[error("{0} not found")]
     NotFound(String),
+    /// The path exists, but not with this method.
+    #[error("{method} is not allowed here; allowed: {}", allowed.join(", "))]
+    MethodNotAllowed {
+        /// The method asked for.
+        method: String,
+        /// What the path accepts, for the `Allow` header.
+        allowed: Vec<String>,
+    },
     /// The request conflicts with the current state.
     #[error("{0}")]
     Conflict(String),
@@ -153,11 +161,15 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Validation { .. } => "VALIDATION_ERROR",
-            Self::AuthenticationRequired | Self::InvalidCredentials => "AUTHENTICATION_REQUIRED",
+            Self::AuthenticationRequired => "AUTHENTICATION_REQUIRED",
+            // The reference's code for a wrong user name or password; its clients tell it apart
+            // from a missing sign-in.
+            Self::InvalidCredentials => "INVALID_CREDENTIALS",
             Self::PermissionRequired(_) => "PERMISSION_REQUIRED",
             Self::CsrfMissing => "CSRF_MISSING",
             Self::CsrfInvalid => "CSRF_INVALID",
             Self::NotFound(_) => "RESOURCE_NOT_FOUND",
+            Self::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
             Self::Conflict(_) => "CONFLICT",
             Self::RateLimited { .. } => "RATE_LIMIT_EXCEEDED",
             Self::Database(_) => "DATABASE_QUERY_ERROR",
@@ -188,14 +200,19 @@ impl ApiError {
             }
         }
         let mut builder = HttpResponse::build(status);
-        if let Self::RateLimited {
-            retry_after_seconds,
-        } = self
-        {
-            builder.insert_header((
-                actix_web::http::header::RETRY_AFTER,
-                retry_after_seconds.to_string(),
-            ));
+        match self {
+            Self::RateLimited {
+                retry_after_seconds,
+            } => {
+                builder.insert_header((
+                    actix_web::http::header::RETRY_AFTER,
+                    retry_after_seconds.to_string(),
+                ));
+            }
+            Self::MethodNotAllowed { allowed, .. } => {
+                builder.insert_header((actix_web::http::header::ALLOW, allowed.join(", ")));
+            }
+            _ => {}
         }
         builder.json(ErrorEnvelope {
             success: false,
@@ -221,6 +238,7 @@ impl ResponseError for ApiError {
                 StatusCode::FORBIDDEN
             }
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Database(_) | Self::Task(_) | Self::Internal(_) => {

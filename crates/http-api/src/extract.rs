@@ -1,5 +1,7 @@
-//! Extractors of our own: a JSON body read with a small size limit, for the unauthenticated
-//! sign-in and the account routes, so that a huge body is refused before anything parses it.
+//! The JSON body extractor of every route: read up to a size limit (a small one for the
+//! unauthenticated sign-in and the account routes, so a huge body is refused before anything
+//! parses it), parsed strictly — every field the request type does not have is refused by
+//! name, and a field of the wrong type is named by its path.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -9,30 +11,96 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldError};
 
 /// Bytes a [`SmallJson`] body may have.
 pub const SMALL_BODY_LIMIT: usize = 4 * 1024;
 
-/// A JSON body of at most [`SMALL_BODY_LIMIT`] bytes.
-pub struct SmallJson<T>(pub T);
+/// Bytes any other JSON body may have (an ingest batch of 10,000 samples fits).
+pub const BODY_LIMIT: usize = 16 * 1024 * 1024;
 
-impl<T> SmallJson<T> {
+/// A JSON body of at most `LIMIT` bytes, with no field its type does not have.
+pub struct Json<T, const LIMIT: usize = BODY_LIMIT>(pub T);
+
+/// A JSON body of at most [`SMALL_BODY_LIMIT`] bytes.
+pub type SmallJson<T> = Json<T, SMALL_BODY_LIMIT>;
+
+impl<T, const LIMIT: usize> Json<T, LIMIT> {
     /// The parsed body.
     pub fn into_inner(self) -> T {
         self.0
     }
 }
 
-fn too_large() -> ApiError {
+fn too_large(limit: usize) -> ApiError {
+    let size = if limit >= 1024 * 1024 {
+        format!("{} MiB", limit / (1024 * 1024))
+    } else {
+        format!("{limit} bytes")
+    };
     ApiError::field(
         "body",
         "too_large",
-        format!("the body is larger than {SMALL_BODY_LIMIT} bytes"),
+        format!("the body is larger than {size}"),
     )
 }
 
-impl<T: DeserializeOwned + 'static> FromRequest for SmallJson<T> {
+/// Parses `body` as a `T`, refusing every field `T` does not have (each named by its path,
+/// such as `items[3].log_size_mbb`) and naming the path of a value that does not fit.
+pub fn parse_strictly<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let mut unknown = Vec::new();
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let mut record_unknown = |path: serde_ignored::Path<'_>| unknown.push(field_path(&path));
+    let parsed = serde_path_to_error::deserialize(serde_ignored::Deserializer::new(
+        &mut deserializer,
+        &mut record_unknown,
+    ))
+    .map_err(|error| {
+        let path = error.path().to_string();
+        let field = if path == "." { "body".to_owned() } else { path };
+        FieldError::new(field, "invalid_json", error.into_inner().to_string())
+    })
+    .and_then(|parsed| {
+        deserializer
+            .end()
+            .map(|()| parsed)
+            .map_err(|error| FieldError::new("body", "invalid_json", error.to_string()))
+    });
+    let mut problems: Vec<FieldError> = unknown
+        .into_iter()
+        .map(|path| FieldError::new(path, "unknown_field", "is not a field of this request"))
+        .collect();
+    match parsed {
+        Ok(parsed) if problems.is_empty() => Ok(parsed),
+        Ok(_) => Err(ApiError::fields(problems)),
+        Err(problem) => {
+            problems.push(problem);
+            Err(ApiError::fields(problems))
+        }
+    }
+}
+
+/// A field's path as the error names it: `items[3].log_size_mbb`.
+fn field_path(path: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => String::new(),
+        Path::Seq { parent, index } => format!("{}[{index}]", field_path(parent)),
+        Path::Map { parent, key } => {
+            let parent = field_path(parent);
+            if parent.is_empty() {
+                key.clone()
+            } else {
+                format!("{parent}.{key}")
+            }
+        }
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => field_path(parent),
+    }
+}
+
+impl<T: DeserializeOwned + 'static, const LIMIT: usize> FromRequest for Json<T, LIMIT> {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
@@ -54,10 +122,10 @@ impl<T: DeserializeOwned + 'static> FromRequest for SmallJson<T> {
                     "send the body as application/json",
                 ));
             }
-            if declared_length.is_some_and(|length| length > SMALL_BODY_LIMIT) {
-                return Err(too_large());
+            if declared_length.is_some_and(|length| length > LIMIT) {
+                return Err(too_large(LIMIT));
             }
-            let mut body = Vec::with_capacity(declared_length.unwrap_or(256).min(SMALL_BODY_LIMIT));
+            let mut body = Vec::with_capacity(declared_length.unwrap_or(256).min(LIMIT));
             while let Some(chunk) = payload.next().await {
                 let chunk = chunk.map_err(|error| {
                     ApiError::field(
@@ -66,14 +134,75 @@ impl<T: DeserializeOwned + 'static> FromRequest for SmallJson<T> {
                         format!("the body could not be read: {error}"),
                     )
                 })?;
-                if body.len() + chunk.len() > SMALL_BODY_LIMIT {
-                    return Err(too_large());
+                if body.len() + chunk.len() > LIMIT {
+                    return Err(too_large(LIMIT));
                 }
                 body.extend_from_slice(&chunk);
             }
-            serde_json::from_slice(&body)
-                .map(SmallJson)
-                .map_err(|error| ApiError::field("body", "invalid_json", error.to_string()))
+            parse_strictly(&body).map(Json)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Batch {
+        items: Vec<Sample>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Sample {
+        size_mb: i64,
+        #[serde(default)]
+        log_size_mb: Option<i64>,
+    }
+
+    fn problems(body: &str) -> Vec<(String, String)> {
+        match parse_strictly::<Batch>(body.as_bytes()) {
+            Err(ApiError::Validation { errors, .. }) => errors
+                .into_iter()
+                .map(|error| (error.field, error.code))
+                .collect(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_unknown_field_is_named_by_its_path() {
+        assert_eq!(
+            problems(
+                r#"{"items": [{"size_mb": 1}, {"size_mb": 2, "log_size_mbb": 3}], "extra": 1}"#
+            ),
+            [
+                (
+                    "items[1].log_size_mbb".to_owned(),
+                    "unknown_field".to_owned()
+                ),
+                ("extra".to_owned(), "unknown_field".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_is_named_by_its_path() {
+        assert_eq!(
+            problems(r#"{"items": [{"size_mb": 1}, {"size_mb": "two"}]}"#),
+            [("items[1].size_mb".to_owned(), "invalid_json".to_owned())]
+        );
+        assert_eq!(
+            problems(r#"{"items": []} trailing"#),
+            [("body".to_owned(), "invalid_json".to_owned())]
+        );
+    }
+
+    #[test]
+    fn a_known_body_parses() {
+        let batch = parse_strictly::<Batch>(br#"{"items": [{"size_mb": 1, "log_size_mb": null}]}"#)
+            .unwrap();
+        assert_eq!(batch.items[0].size_mb, 1);
+        assert_eq!(batch.items[0].log_size_mb, None);
     }
 }

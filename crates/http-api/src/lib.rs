@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod pages;
 mod params;
+pub mod route_table;
 pub mod routes;
 pub mod state;
 pub mod throttle;
@@ -23,7 +24,7 @@ use actix_session::config::{CookieContentSecurity, PersistentSession};
 use actix_session::storage::CookieSessionStore;
 use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::{App, HttpResponse, web};
+use actix_web::{App, web};
 use capstats_settings::Settings;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -220,31 +221,13 @@ pub fn session_key(settings: &Settings) -> Result<Key, ApiError> {
     }
 }
 
-fn json_config() -> web::JsonConfig {
-    web::JsonConfig::default()
-        .limit(16 * 1024 * 1024)
-        .error_handler(|error, _| {
-            use actix_web::error::JsonPayloadError;
-            let api_error = match &error {
-                JsonPayloadError::ContentType => {
-                    ApiError::field("body", "content_type", "send the body as application/json")
-                }
-                JsonPayloadError::Deserialize(inner) => {
-                    ApiError::field("body", "invalid_json", inner.to_string())
-                }
-                JsonPayloadError::OverflowKnownLength { .. }
-                | JsonPayloadError::Overflow { .. } => {
-                    ApiError::field("body", "too_large", "the body is larger than 16 MiB")
-                }
-                other => ApiError::field("body", "invalid", other.to_string()),
-            };
-            api_error.into()
-        })
-}
-
 fn path_config() -> web::PathConfig {
+    // A path parameter that does not parse is a resource that does not exist, unless the
+    // path is a fixed route's asked with a method it lacks (`PUT /instances/options`).
     web::PathConfig::default().error_handler(|error, request| {
-        ApiError::NotFound(format!("{} ({error})", request.path())).into()
+        route_table::refusal_of(request)
+            .unwrap_or_else(|| ApiError::NotFound(format!("{} ({error})", request.path())))
+            .into()
     })
 }
 
@@ -276,9 +259,10 @@ pub fn app(
             actix_web::cookie::time::Duration::hours(i64::from(settings.session_ttl_hours)),
         ))
         .build();
+    let route_table = web::Data::new(route_table::RouteTable::from_document(&document));
     App::new()
         .app_data(web::Data::new(state))
-        .app_data(json_config())
+        .app_data(route_table)
         .app_data(path_config())
         // Innermost first: authentication needs the session, and its errors get the envelope.
         .wrap(actix_web::middleware::from_fn(middleware::authentication))
@@ -294,9 +278,7 @@ pub fn app(
         .configure(pages::configure)
         .into_utoipa_app()
         .service(utoipa_actix_web::scope("/api/v1").configure(routes::configure))
-        .default_service(web::to(|| async {
-            HttpResponse::from_error(ApiError::NotFound("the requested resource".into()))
-        }))
+        .default_service(web::to(route_table::unmatched))
         .into_app()
 }
 

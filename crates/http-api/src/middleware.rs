@@ -24,10 +24,13 @@ const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// every error — from handlers, extractors or inner middleware — as the envelope carrying that
 /// id, sets `X-Request-ID` on every response, and records HTTP metrics.
 pub async fn request_context(
-    request: ServiceRequest,
+    mut request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let started = Instant::now();
+    // Before anything reads the method: the metric label keeps `HEAD`, routing sees `GET`.
+    let method = metric_method(request.method());
+    crate::route_table::route_head_as_get(&mut request);
     let id = request
         .headers()
         .get(&X_REQUEST_ID)
@@ -36,7 +39,6 @@ pub async fn request_context(
         .map_or_else(new_id, str::to_owned);
     request.extensions_mut().insert(RequestId(id.clone()));
     // No clone of the HttpRequest may be held across `next.call`: routing needs it unshared.
-    let method = metric_method(request.method());
     let audited = crate::audit::is_audited(request.method()) && request.path().starts_with("/api/");
     let state = request.app_data::<web::Data<Arc<AppState>>>().cloned();
     let mut response = match next.call(request).await {
@@ -51,7 +53,10 @@ pub async fn request_context(
                             let status = error.as_response_error().status_code();
                             let api_error = match status.as_u16() {
                                 404 => ApiError::NotFound("the requested resource".into()),
-                                405 => ApiError::NotFound("this method on the resource".into()),
+                                405 => crate::route_table::refusal_of(response.request())
+                                    .unwrap_or_else(|| {
+                                        ApiError::NotFound("this method on the resource".into())
+                                    }),
                                 413 => {
                                     ApiError::field("body", "too_large", "the body is too large")
                                 }
@@ -122,7 +127,8 @@ fn metric_method(method: &actix_web::http::Method) -> &'static str {
     }
 }
 
-/// Resolves the caller of every `/api/` request (bearer token or sign-in session) before any
+/// Refuses an `/api/` request with a query parameter its operation does not declare, then
+/// resolves the caller of every `/api/` request (bearer token or sign-in session) before any
 /// handler or extractor runs, and leaves it in the request's extensions for the scope
 /// extractors of [`crate::auth`] and the audit trail. A request without valid credentials goes
 /// on as anonymous (sign-in, the CSRF token and the spec need none; every other route answers
@@ -132,6 +138,16 @@ pub async fn authentication(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
     if request.path().starts_with("/api/") {
+        // Before the credentials are looked up: a misspelt parameter is refused whoever sends
+        // it, without a query, and the spec it is checked against is public.
+        if let Some(error) = request
+            .app_data::<web::Data<crate::route_table::RouteTable>>()
+            .and_then(|routes| {
+                routes.unknown_parameters(request.method(), request.path(), request.query_string())
+            })
+        {
+            return Ok(request.error_response(error).map_into_right_body());
+        }
         match crate::auth::authenticate(request.request()).await {
             Ok(_) | Err(ApiError::AuthenticationRequired) => {}
             Err(error) => return Ok(request.error_response(error).map_into_right_body()),

@@ -115,14 +115,12 @@ pub fn ingest_samples(
             }),
             Some(_) => {}
         }
-        if let Err(error) = sample.validate(today) {
-            problems.push(ItemProblem {
-                index,
-                field: error.field(),
-                code: error.code(),
-                message: error.to_string(),
-            });
-        }
+        problems.extend(sample.problems(today).into_iter().map(|error| ItemProblem {
+            index,
+            field: error.field(),
+            code: error.code(),
+            message: error.to_string(),
+        }));
         let key = (
             sample.instance_id,
             sample.database_name.as_str(),

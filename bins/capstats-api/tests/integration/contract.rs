@@ -296,7 +296,7 @@ async fn logins_are_checked_and_rate_limited() {
         status,
         &body,
         StatusCode::UNAUTHORIZED,
-        "AUTHENTICATION_REQUIRED",
+        "INVALID_CREDENTIALS",
     );
     let (status, body, _) = attempt("").await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");

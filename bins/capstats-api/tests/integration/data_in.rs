@@ -231,6 +231,7 @@ async fn a_batch_with_bad_items_is_rejected_whole_listing_every_problem() {
         item(ids[0], "f", tomorrow, 5),             // 8: in the future
         item(ids[0], "good", today, 6),             // 9: duplicate of item 0
         item(ids[0], &"m".repeat(255), today, 5),   // 10: valid (255 characters)
+        item(ids[0], "g", tomorrow, -1),            // 11: negative size and in the future
     ]});
     let (status, body) = post_stats(&app, &admin, Some(&csrf), batch).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
@@ -239,7 +240,7 @@ async fn a_batch_with_bad_items_is_rejected_whole_listing_every_problem() {
         body["message"]
             .as_str()
             .unwrap()
-            .contains("9 of 11 items are invalid"),
+            .contains("10 of 12 items are invalid"),
         "{body}"
     );
     let errors: Vec<(String, String)> = body["errors"]
@@ -266,6 +267,9 @@ async fn a_batch_with_bad_items_is_rejected_whole_listing_every_problem() {
             "items[7].log_size_mb",
             "items[8].collected_date",
             "items[9].database_name",
+            // Every problem of an item, not only its first.
+            "items[11].size_mb",
+            "items[11].collected_date",
         ],
         "{body}"
     );
@@ -310,6 +314,36 @@ async fn a_batch_with_bad_items_is_rejected_whole_listing_every_problem() {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["message_code"], "VALIDATION_ERROR", "{body}");
+    assert_eq!(body["errors"][0]["field"], "items[0].instance_id", "{body}");
+    // A misspelt field is refused by its path, with every other one, and nothing is stored
+    // (it used to be dropped: the sample was written without its log size).
+    let mut misspelt = item(ids[0], "typo", today, 30);
+    misspelt["log_size_mbb"] = json!(20);
+    let batch = json!({"items": [item(ids[0], "fine", today, 5), misspelt], "dry_run": true});
+    let (status, body) = post_stats(&app, &admin, Some(&csrf), batch).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let fields: Vec<(&str, &str)> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|error| {
+            (
+                error["field"].as_str().unwrap(),
+                error["code"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        fields,
+        // In the order of the body (json! sorts its keys).
+        [
+            ("dry_run", "unknown_field"),
+            ("items[1].log_size_mbb", "unknown_field")
+        ],
+        "{body}"
+    );
+    assert_eq!(stored_sample(&url, ids[0], "typo", today), None);
+    assert_eq!(stored_sample(&url, ids[0], "fine", today), None);
     app.stop().await;
 }
 

@@ -1,11 +1,12 @@
 //! The integration tests of `capstats-api`, one test binary with a module per area (one link
 //! instead of one per file): the contract over HTTP, data in (ingest and import), security,
-//! the browser UI, the generated client, and `migrate`.
+//! the browser UI, the generated client, HTTP semantics across the spec, and `migrate`.
 
 mod browser;
 mod common;
 mod contract;
 mod data_in;
 mod generated_client;
+mod http_semantics;
 mod migrate;
 mod security;

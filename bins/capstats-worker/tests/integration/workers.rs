@@ -459,6 +459,18 @@ fn three_workers_claim_and_execute_every_tick_once() {
     );
 }
 
+/// A job row's attempts and, in milliseconds since the epoch, when it was last fetched and when
+/// it may run next.
+#[derive(QueryableByName)]
+struct RetryState {
+    #[diesel(sql_type = BigInt)]
+    attempts: i64,
+    #[diesel(sql_type = BigInt)]
+    locked_ms: i64,
+    #[diesel(sql_type = BigInt)]
+    run_ms: i64,
+}
+
 /// The `count` column of a one-row query.
 #[derive(QueryableByName)]
 struct Count {
@@ -875,37 +887,58 @@ fn a_failing_job_is_retried_with_growing_delays_until_its_attempts_run_out() {
             .unwrap();
         pool
     });
-    let attempts = |connection: &mut PgConnection| {
-        count(
-            connection,
-            &format!(
-                "SELECT coalesce((SELECT attempts FROM apalis.jobs WHERE id = '{job_id}'), 0)::bigint
-                     AS count"
-            ),
-        )
+    // Read from the job row, on the database's clock: `lock_at` is set when an attempt is
+    // fetched, `run_at` when it fails (the time before which the row is not fetched again).
+    let state = |connection: &mut PgConnection| {
+        diesel::sql_query(format!(
+            "SELECT attempts::bigint AS attempts,
+                    coalesce((extract(epoch FROM lock_at) * 1000)::bigint, 0) AS locked_ms,
+                    (extract(epoch FROM run_at) * 1000)::bigint AS run_ms
+             FROM apalis.jobs WHERE id = '{job_id}'"
+        ))
+        .get_result::<RetryState>(connection)
+        .unwrap()
     };
-    // When each attempt was first seen made.
-    let started = Instant::now();
-    let mut seen_at: Vec<Duration> = Vec::new();
-    wait_for("three attempts", Duration::from_secs(60), || {
-        let made = attempts(&mut connection) as usize;
-        while seen_at.len() < made {
-            seen_at.push(started.elapsed());
+    // Per failed attempt: the delay it scheduled (from its fetch to its `run_at`, so its own
+    // short run included), when the retry was due and when the next attempt was fetched.
+    let mut scheduled_delay_ms = BTreeMap::new();
+    let mut due_ms = BTreeMap::new();
+    let mut fetched_ms = BTreeMap::new();
+    wait_for("three failed attempts", Duration::from_secs(60), || {
+        let row = state(&mut connection);
+        if row.run_ms > row.locked_ms && row.locked_ms > 0 {
+            scheduled_delay_ms.insert(row.attempts, row.run_ms - row.locked_ms);
+            due_ms.insert(row.attempts, row.run_ms);
         }
-        made == 3
+        fetched_ms.insert(row.attempts, row.locked_ms);
+        scheduled_delay_ms.len() == 3
     });
-    // The first retry comes a second after the first failure, the second two seconds after the
-    // second failure (the test polls every 200 ms).
-    let first_gap = seen_at[1] - seen_at[0];
-    let second_gap = seen_at[2] - seen_at[1];
-    assert!(
-        first_gap >= Duration::from_millis(700) && second_gap >= Duration::from_millis(1700),
-        "{seen_at:?}"
-    );
-    assert!(second_gap > first_gap, "{seen_at:?}");
-    // Out of attempts: never fetched again.
-    std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(attempts(&mut connection), 3);
+    // base · 2^(attempt − 1): 1 s, 2 s, 4 s, each plus the attempt's own run.
+    for (attempt, expected_ms) in [(1, 1000), (2, 2000), (3, 4000)] {
+        let delay = scheduled_delay_ms[&attempt];
+        assert!(
+            (expected_ms..expected_ms + 1500).contains(&delay),
+            "attempt {attempt} scheduled its retry {delay} ms after it was fetched: {scheduled_delay_ms:?}"
+        );
+    }
+    // No retry was fetched before it was due.
+    for attempt in [1, 2] {
+        assert!(
+            fetched_ms[&(attempt + 1)] >= due_ms[&attempt],
+            "attempt {} fetched at {} ms, due at {} ms",
+            attempt + 1,
+            fetched_ms[&(attempt + 1)],
+            due_ms[&attempt]
+        );
+    }
+    // Out of attempts: not fetched again, a second (ten worker polls) after its last `run_at`.
+    wait_for("the last run_at to pass", Duration::from_secs(30), || {
+        count(
+            &mut connection,
+            "SELECT (extract(epoch FROM now()) * 1000)::bigint AS count",
+        ) > due_ms[&3] + 1000
+    });
+    assert_eq!(state(&mut connection).attempts, 3);
     let rows = runtime.block_on(capstats_queue::job_store::list_jobs(&pool, None, None, 10));
     let row = rows
         .unwrap()

@@ -1,6 +1,6 @@
 //! Ingesting samples: `POST /capacity/stats`.
 
-use actix_web::{HttpResponse, post, web};
+use actix_web::{HttpResponse, post};
 
 use capstats_capacity_model::{DatabaseSizeSample, InstanceId};
 use capstats_services::ingest::IngestItem;
@@ -35,7 +35,7 @@ use crate::state::State;
 pub async fn ingest_stats(
     state: State,
     _caller: Ingester,
-    body: web::Json<IngestRequest>,
+    body: crate::extract::Json<IngestRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let request = body.into_inner();
     let items: Vec<IngestItem> = request

@@ -284,7 +284,7 @@ pub async fn create_instance(
     state: State,
     _admin: Admin,
     request: HttpRequest,
-    body: web::Json<InstanceInput>,
+    body: crate::extract::Json<InstanceInput>,
 ) -> Result<HttpResponse, ApiError> {
     let (changes, password) = read_input(body.into_inner(), true, state.credential_key.as_ref())?;
     if !matches!(password, PasswordChange::Keep) {
@@ -379,7 +379,7 @@ pub async fn update_instance(
     _admin: Admin,
     request: HttpRequest,
     path: web::Path<i64>,
-    body: web::Json<InstanceInput>,
+    body: crate::extract::Json<InstanceInput>,
 ) -> Result<HttpResponse, ApiError> {
     let id = InstanceId(path.into_inner());
     let (mut changes, password) =

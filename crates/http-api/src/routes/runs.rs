@@ -39,7 +39,7 @@ use crate::state::State;
 pub async fn aggregate_now(
     state: State,
     Operator(caller): Operator,
-    body: web::Json<AggregateNowRequest>,
+    body: crate::extract::Json<AggregateNowRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let mut problems = Vec::new();
@@ -84,7 +84,7 @@ pub async fn aggregate_now(
 pub async fn backfill(
     state: State,
     Operator(caller): Operator,
-    body: web::Json<BackfillRequest>,
+    body: crate::extract::Json<BackfillRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let mut problems = Vec::new();

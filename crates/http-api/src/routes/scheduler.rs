@@ -81,7 +81,7 @@ pub async fn update_schedule(
     state: State,
     _operator: Operator,
     path: web::Path<String>,
-    body: web::Json<ScheduleUpdate>,
+    body: crate::extract::Json<ScheduleUpdate>,
 ) -> Result<HttpResponse, ApiError> {
     let name = path.into_inner();
     let edit = capstats_services::control::ScheduleEdit::from(body.into_inner());
