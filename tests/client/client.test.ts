@@ -100,7 +100,7 @@ test("the generated client lists, summarises, charts and aggregates", async () =
     });
     status = session.data!.data.session.status;
     if (status === "completed" || status === "failed") {
-      assert.equal(session.data!.data.session.progress_percentage, "100.00");
+      assert.equal(session.data!.data.session.progress_percentage, 100);
       assert.ok(session.data!.data.records.every((record) => record.status === "completed"));
       break;
     }

@@ -26,6 +26,15 @@ fn assert_error(status: StatusCode, body: &Value, expected_status: StatusCode, c
     );
 }
 
+/// A decimal as the API writes it: a JSON number without trailing zeros.
+fn exact(decimal: capstats_capacity_model::Decimal) -> String {
+    if decimal.is_zero() {
+        "0".to_owned()
+    } else {
+        decimal.normalize().to_string()
+    }
+}
+
 fn assert_page(body: &Value) -> &Vec<Value> {
     assert_eq!(body["success"], true, "{body}");
     let data = &body["data"];
@@ -348,6 +357,68 @@ async fn capacity_reads_have_one_shape_validated_filters_and_real_numbers() {
     let mut sorted = keys.clone();
     sorted.sort_by(|a, b| b.cmp(a));
     assert_eq!(keys, sorted);
+    // Decimals are JSON numbers, at most two decimals and no trailing zero, in the raw text
+    // of every read (never strings such as "50.00").
+    for path in [
+        "/capacity/instances?period_type=weekly&limit=50",
+        "/capacity/databases?period_type=weekly&limit=50",
+        "/capacity/instances/summary",
+        "/capacity/databases/summary?period_type=weekly",
+        "/capacity/instances/series?period_type=weekly&metric=total_size_change_percent",
+        "/capacity/databases/series?period_type=weekly&metric=avg_size_mb",
+    ] {
+        let text = client
+            .get(format!("{}{path}", app.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let decimals = text
+            .split(['{', ',', '['])
+            .filter_map(|pair| {
+                let (key, value) = pair.split_once("\":")?;
+                (key.ends_with("_percent")
+                    || key.ends_with("growth_rate")
+                    || key.ends_with("_count"))
+                .then(|| value.trim_end_matches(['}', ']']).to_owned())
+            })
+            .collect::<Vec<_>>();
+        assert!(
+            !decimals.is_empty() || path.contains("series"),
+            "{path}: {text}"
+        );
+        for value in decimals {
+            let plain = value == "null"
+                || value.parse::<i64>().is_ok()
+                || value.split_once('.').is_some_and(|(whole, fraction)| {
+                    whole.parse::<i64>().is_ok()
+                        && (1..=2).contains(&fraction.len())
+                        && !fraction.ends_with('0')
+                        && fraction.chars().all(|digit| digit.is_ascii_digit())
+                });
+            assert!(
+                plain,
+                "{path}: `{value}` is not a plain JSON number: {text}"
+            );
+        }
+        assert!(
+            !text.contains(":\"0"),
+            "{path}: a number as a string: {text}"
+        );
+        let body: Value = serde_json::from_str(&text).unwrap();
+        for line in body["data"]["series"].as_array().into_iter().flatten() {
+            assert!(
+                line["values"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|value| value.is_number() || value.is_null()),
+                "{path}: {line}"
+            );
+        }
+    }
     let total = body["data"]["total"].as_i64().unwrap();
     assert_eq!(body["data"]["pages"].as_i64().unwrap(), (total + 4) / 5);
     assert_eq!(body["data"]["has_next"], true);
@@ -444,7 +515,7 @@ async fn capacity_reads_have_one_shape_validated_filters_and_real_numbers() {
     let data = &summary["data"];
     assert_eq!(data["instance_count"], 3);
     assert!(data["total_size_mb"].as_i64().unwrap() > 0);
-    assert!(data["growth_percent"].is_string(), "{summary}");
+    assert!(data["growth_percent"].is_number(), "{summary}");
     assert_ne!(data["growth_mb"], 0);
     let (status, summary) = app
         .get(&client, "/capacity/databases/summary?period_type=weekly")
@@ -478,7 +549,7 @@ async fn capacity_reads_have_one_shape_validated_filters_and_real_numbers() {
             .iter()
             .rev()
             .find(|value| !value.is_null())
-            .map(|value| value.as_str().unwrap().parse::<f64>().unwrap())
+            .map(|value| value.as_f64().unwrap())
     };
     assert!(last(&data["series"][0]) >= last(&data["series"][1]));
     let (status, body) = app
@@ -602,7 +673,7 @@ async fn instances_sessions_schedules_partitions_and_health() {
     assert_eq!(assert_page(&sessions).len(), 3);
     let (_, detail) = app.get(&admin, "/sync-sessions/1").await;
     assert_eq!(detail["data"]["records"].as_array().unwrap().len(), 3);
-    assert_eq!(detail["data"]["session"]["progress_percentage"], "100.00");
+    assert_eq!(detail["data"]["session"]["progress_percentage"], 100);
     let (status, body) = app.get(&admin, "/sync-sessions?status=done").await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
     let (status, body) = app.get(&admin, "/sync-sessions/999").await;
@@ -914,7 +985,7 @@ async fn aggregate_now_is_executed_by_a_worker_to_completed_with_correct_rows() 
         session["data"]["session"]["status"], "completed",
         "{session}"
     );
-    assert_eq!(session["data"]["session"]["progress_percentage"], "100.00");
+    assert_eq!(session["data"]["session"]["progress_percentage"], 100);
     assert!(
         session["data"]["records"]
             .as_array()
@@ -959,13 +1030,14 @@ async fn aggregate_now_is_executed_by_a_worker_to_completed_with_correct_rows() 
     for (item, aggregate) in items.iter().zip(&expected) {
         assert_eq!(item["instance_id"], aggregate.instance_id.0);
         assert_eq!(item["total_size_mb"], aggregate.total_size_mb);
+        // Exact decimals as JSON numbers, without trailing zeros.
         assert_eq!(
-            item["avg_database_count"],
-            aggregate.avg_database_count.to_string()
+            item["avg_database_count"].to_string(),
+            exact(aggregate.avg_database_count)
         );
         assert_eq!(
-            item["growth_rate"],
-            json!(aggregate.growth_rate.map(|rate| rate.to_string()))
+            item["growth_rate"].to_string(),
+            aggregate.growth_rate.map_or("null".to_owned(), exact)
         );
     }
     app.stop().await;
@@ -1121,7 +1193,7 @@ async fn a_backfill_queued_through_the_api_is_computed_by_a_worker_and_deduplica
         session["data"]["session"]["status"], "completed",
         "{session}"
     );
-    assert_eq!(session["data"]["session"]["progress_percentage"], "100.00");
+    assert_eq!(session["data"]["session"]["progress_percentage"], 100);
     assert_eq!(
         session["data"]["session"]["parameters"]["work"]["kind"],
         "backfill"

@@ -36,6 +36,8 @@ pub struct InstanceAggregateItem {
     /// Mean daily database count, rounded.
     pub database_count: i64,
     /// Mean daily database count, two decimals.
+    #[serde(serialize_with = "crate::dto::numbers::exact")]
+    #[schema(value_type = f64)]
     pub avg_database_count: Decimal,
     /// Largest daily database count.
     pub max_database_count: i64,
@@ -44,12 +46,18 @@ pub struct InstanceAggregateItem {
     /// Change of the mean total against the previous period, MB.
     pub total_size_change_mb: Option<i64>,
     /// That change in percent.
+    #[serde(serialize_with = "crate::dto::numbers::exact_optional")]
+    #[schema(value_type = Option<f64>)]
     pub total_size_change_percent: Option<Decimal>,
     /// Change of the mean database count.
     pub database_count_change: Option<i64>,
     /// That change in percent.
+    #[serde(serialize_with = "crate::dto::numbers::exact_optional")]
+    #[schema(value_type = Option<f64>)]
     pub database_count_change_percent: Option<Decimal>,
     /// Equal to `total_size_change_percent`.
+    #[serde(serialize_with = "crate::dto::numbers::exact_optional")]
+    #[schema(value_type = Option<f64>)]
     pub growth_rate: Option<Decimal>,
     /// `growing` above +5 %, `shrinking` below −5 %, else `stable`.
     pub trend_direction: Option<TrendDirection>,
@@ -127,16 +135,24 @@ pub struct DatabaseAggregateItem {
     /// Change of the mean size against the previous period, MB.
     pub size_change_mb: Option<i64>,
     /// That change in percent.
+    #[serde(serialize_with = "crate::dto::numbers::exact_optional")]
+    #[schema(value_type = Option<f64>)]
     pub size_change_percent: Option<Decimal>,
     /// Change of the mean data size, MB.
     pub data_size_change_mb: Option<i64>,
     /// That change in percent.
+    #[serde(serialize_with = "crate::dto::numbers::exact_optional")]
+    #[schema(value_type = Option<f64>)]
     pub data_size_change_percent: Option<Decimal>,
     /// Change of the mean log size, MB.
     pub log_size_change_mb: Option<i64>,
     /// That change in percent.
+    #[serde(serialize_with = "crate::dto::numbers::exact_optional")]
+    #[schema(value_type = Option<f64>)]
     pub log_size_change_percent: Option<Decimal>,
     /// Equal to `size_change_percent`.
+    #[serde(serialize_with = "crate::dto::numbers::exact_optional")]
+    #[schema(value_type = Option<f64>)]
     pub growth_rate: Option<Decimal>,
 }
 
@@ -212,6 +228,8 @@ pub struct InstancesSummary {
     /// Σ latest − Σ earliest total sizes, MB.
     pub growth_mb: i64,
     /// That growth in percent of Σ earliest (two decimals; null when Σ earliest is 0).
+    #[serde(serialize_with = "crate::dto::numbers::exact_optional")]
+    #[schema(value_type = Option<f64>)]
     pub growth_percent: Option<Decimal>,
     /// The instance with the largest latest total.
     pub largest: Option<NamedSize>,
@@ -233,6 +251,8 @@ pub struct DatabasesSummary {
     /// Σ size changes of their latest periods, MB (databases without a previous period count 0).
     pub size_change_mb: i64,
     /// That change in percent of the sizes before it (null when those sum to 0).
+    #[serde(serialize_with = "crate::dto::numbers::exact_optional")]
+    #[schema(value_type = Option<f64>)]
     pub growth_percent: Option<Decimal>,
     /// The largest database.
     pub largest: Option<NamedSize>,
@@ -250,6 +270,8 @@ pub struct SeriesLine {
     /// The database, for database series.
     pub database_name: Option<String>,
     /// One value per label; null where the period has no aggregate (a gap, not a zero).
+    #[serde(serialize_with = "crate::dto::numbers::exact_values")]
+    #[schema(value_type = Vec<Option<f64>>)]
     pub values: Vec<Option<Decimal>>,
 }
 

@@ -4,6 +4,7 @@
 mod accounts;
 mod capacity;
 mod instances;
+pub(crate) mod numbers;
 mod partitions;
 mod runs;
 

@@ -75,6 +75,8 @@ pub struct SessionItem {
     /// Records done (completed or failed) in percent of all records; cancelled records were
     /// never done, so a cancelled run shows how much of it happened. A running backfill, whose
     /// records only end with it, shows the share of its batches done instead.
+    #[serde(serialize_with = "crate::dto::numbers::exact")]
+    #[schema(value_type = f64)]
     pub progress_percentage: Decimal,
     /// Why it failed as a whole.
     pub error_message: Option<String>,
