@@ -286,8 +286,8 @@ test('admin: filters live in the URL, the charts draw what the series endpoints 
   const cards = await page.$$eval('[data-card] .value', (values) => values.map((value) => value.textContent));
   assert.equal(cards.length, 4);
   for (const value of cards) assert.notEqual(value, '—', 'every summary card has a value');
-  const summary = await apiData(page, '/capacity/instances/summary?period_type=daily');
-  assert.equal(await page.textContent('[data-card="instance_count"] .value'), String(summary.instance_count));
+  const { summary } = await apiData(page, '/capacity/instances/summary?period_type=daily');
+  assert.equal(await page.textContent('[data-card="instance_count"] .value'), String(summary.total_instances));
   assert.match(await page.textContent('[data-card="total_size"] .value'), / GiB$/);
   await screenshot(page, 'capacity-instances');
 

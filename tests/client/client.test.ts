@@ -65,11 +65,12 @@ test("the generated client lists, summarises, charts and aggregates", async () =
   const summary = await client.GET("/api/v1/capacity/instances/summary", {
     params: { query: { time_range: 30 } },
   });
-  assert.ok(summary.data!.data.instance_count > 0);
+  assert.ok(summary.data!.data.summary.total_instances > 0);
+  assert.equal(summary.data!.data.summary.source, "instance_size_stats");
   const databaseSummary = await client.GET("/api/v1/capacity/databases/summary", {
     params: { query: { period_type: "daily" } },
   });
-  assert.ok(databaseSummary.data!.data.database_count > 0);
+  assert.ok(databaseSummary.data!.data.summary.total_databases > 0);
 
   const series = await client.GET("/api/v1/capacity/instances/series", {
     params: { query: { period_type: "daily", periods: 14, top: 5, metric: "total_size_mb" } },

@@ -125,24 +125,24 @@ export function startCapacityPage(level) {
   async function refreshSummary(number) {
     showState(summaryState, 'Loading the summary…', 'loading');
     try {
-      const summary = await api(`/capacity/${level}s/summary`, { query: filterQuery() });
+      const { summary } = await api(`/capacity/${level}s/summary`, { query: filterQuery() });
       if (number !== refreshNumber) return;
       const span = `${summary.window.start_date} – ${summary.window.end_date}`;
       const largest = summary.largest
         ? `${summary.largest.instance_name}${summary.largest.database_name ? ` / ${summary.largest.database_name}` : ''}`
         : null;
       if (level === 'instance') {
-        setCard('instance_count', formatCount(summary.instance_count), `with samples in ${span}`);
+        setCard('instance_count', formatCount(summary.total_instances), `with samples in ${span}`);
         setCard('total_size', formatGib(summary.total_size_mb), largest ? `largest: ${largest} (${formatGib(summary.largest.size_mb)})` : '');
-        setCard('database_count', formatCount(summary.database_count), 'in the latest sample of each instance');
-        setCard('growth', formatGibChange(summary.growth_mb), `${formatPercent(summary.growth_percent)} in ${span}`);
+        setCard('database_count', formatCount(summary.total_databases), 'in the latest sample of each instance');
+        setCard('growth', formatGibChange(summary.growth_mb), `${formatPercent(summary.growth_rate)} in ${span}`);
       } else {
-        setCard('database_count', formatCount(summary.database_count), `on ${formatCount(summary.instance_count)} ${summary.instance_count === 1 ? 'instance' : 'instances'}`);
+        setCard('database_count', formatCount(summary.total_databases), `on ${formatCount(summary.total_instances)} ${summary.total_instances === 1 ? 'instance' : 'instances'}`);
         setCard('total_size', formatGib(summary.total_size_mb), `latest ${summary.period_type} period of each database`);
-        setCard('growth', formatGibChange(summary.size_change_mb), `${formatPercent(summary.growth_percent)} in ${span}`);
+        setCard('growth', formatGibChange(summary.size_change_mb), `${formatPercent(summary.growth_rate)} in ${span}`);
         setCard('largest', largest ?? '—', largest ? formatGib(summary.largest.size_mb) : 'no data');
       }
-      const empty = level === 'instance' ? summary.instance_count === 0 : summary.database_count === 0;
+      const empty = level === 'instance' ? summary.total_instances === 0 : summary.total_databases === 0;
       showState(summaryState, empty ? 'No samples match these filters in the window.' : '', empty ? 'empty' : '');
     } catch (error) {
       if (number !== refreshNumber) return;

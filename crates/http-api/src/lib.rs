@@ -166,7 +166,79 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .split_for_parts();
     let mut document = document;
     describe_access(&mut document);
-    document
+    forbid_unknown_fields(document)
+}
+
+/// Marks every object a request body can contain as `additionalProperties: false`: the JSON
+/// extractor refuses unknown fields ([`extract::parse_strictly`]), and the spec says so.
+fn forbid_unknown_fields(document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    use serde_json::Value;
+    fn close(
+        schema: &mut Value,
+        components: &mut serde_json::Map<String, Value>,
+        seen: &mut Vec<String>,
+    ) {
+        if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
+            let name = reference
+                .trim_start_matches("#/components/schemas/")
+                .to_owned();
+            if !seen.contains(&name) {
+                seen.push(name.clone());
+                if let Some(mut target) = components.remove(&name) {
+                    close(&mut target, components, seen);
+                    components.insert(name, target);
+                }
+            }
+            return;
+        }
+        let Some(object) = schema.as_object_mut() else {
+            return;
+        };
+        if object.contains_key("properties") {
+            object.insert("additionalProperties".into(), Value::Bool(false));
+        }
+        if let Some(Value::Object(properties)) = object.get_mut("properties") {
+            for property in properties.values_mut() {
+                close(property, components, seen);
+            }
+        }
+        if let Some(items) = object.get_mut("items") {
+            close(items, components, seen);
+        }
+        for key in ["allOf", "oneOf", "anyOf"] {
+            if let Some(Value::Array(parts)) = object.get_mut(key) {
+                for part in parts {
+                    close(part, components, seen);
+                }
+            }
+        }
+    }
+    let mut value = serde_json::to_value(&document).expect("the document serialises");
+    let mut components = value["components"]["schemas"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let mut seen = Vec::new();
+    if let Some(paths) = value["paths"].as_object_mut() {
+        for item in paths.values_mut() {
+            for operation in item
+                .as_object_mut()
+                .into_iter()
+                .flat_map(|item| item.values_mut())
+            {
+                if let Some(Value::Object(content)) = operation.pointer_mut("/requestBody/content")
+                {
+                    for media in content.values_mut() {
+                        if let Some(schema) = media.get_mut("schema") {
+                            close(schema, &mut components, &mut seen);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    value["components"]["schemas"] = Value::Object(components);
+    serde_json::from_value(value).expect("the document deserialises")
 }
 
 /// Builds the shared state: pools, limiter, metrics.

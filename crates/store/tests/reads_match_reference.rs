@@ -372,6 +372,10 @@ fn check(connection: &mut PgConnection, case: &Case) {
             .size_change_mb
             .map(|change| i128::from(row.avg_size_mb) - i128::from(change)))
     );
+    assert_eq!(
+        totals.max_size_mb,
+        latest.values().map(|(row, _)| row.max_size_mb).max()
+    );
     let largest = latest
         .values()
         .max_by(|(a, _), (b, _)| {

@@ -512,17 +512,22 @@ async fn capacity_reads_have_one_shape_validated_filters_and_real_numbers() {
         .get(&client, "/capacity/instances/summary?time_range=30")
         .await;
     assert_eq!(status, StatusCode::OK, "{summary}");
-    let data = &summary["data"];
-    assert_eq!(data["instance_count"], 3);
+    let data = &summary["data"]["summary"];
+    assert_eq!(data["total_instances"], 3);
     assert!(data["total_size_mb"].as_i64().unwrap() > 0);
-    assert!(data["growth_percent"].is_number(), "{summary}");
+    assert!(data["growth_rate"].is_number(), "{summary}");
     assert_ne!(data["growth_mb"], 0);
     let (status, summary) = app
         .get(&client, "/capacity/databases/summary?period_type=weekly")
         .await;
     assert_eq!(status, StatusCode::OK, "{summary}");
-    assert!(summary["data"]["database_count"].as_i64().unwrap() >= 6);
-    assert!(summary["data"]["largest"]["database_name"].is_string());
+    assert!(
+        summary["data"]["summary"]["total_databases"]
+            .as_i64()
+            .unwrap()
+            >= 6
+    );
+    assert!(summary["data"]["summary"]["largest"]["database_name"].is_string());
 
     // Series: server-side windows, gaps as null, ranking and truncation.
     let (status, series) = app
@@ -751,13 +756,8 @@ async fn instances_sessions_schedules_partitions_and_health() {
     assert_eq!(unchanged["data"]["cron_expression"], "15 2 * * *");
     let (status, body) = put(json!({"misfire": "skip"})).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
-    assert!(
-        body["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("unknown field `misfire`"),
-        "{body}"
-    );
+    assert_eq!(body["errors"][0]["field"], "misfire", "{body}");
+    assert_eq!(body["errors"][0]["code"], "unknown_field", "{body}");
     let (status, body) = put(json!({})).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
     assert_eq!(body["errors"][0]["field"], "body");
@@ -1149,13 +1149,8 @@ async fn a_backfill_queued_through_the_api_is_computed_by_a_worker_and_deduplica
     )
     .await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
-    assert!(
-        body["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("unknown field `levels`"),
-        "{body}"
-    );
+    assert_eq!(body["errors"][0]["field"], "levels", "{body}");
+    assert_eq!(body["errors"][0]["code"], "unknown_field", "{body}");
 
     // Quarters of the seeded history, which nothing has computed yet.
     let today = chrono::Utc::now().date_naive();

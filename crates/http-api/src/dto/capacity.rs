@@ -8,11 +8,38 @@ use capstats_capacity_model::{
     DatabaseSizeAggregate, DbType, Decimal, InstanceSizeAggregate, PeriodType, TrendDirection,
 };
 
+/// An instance as a list item nests it (the reference's shape).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct InstanceReference {
+    /// Its id.
+    pub id: i64,
+    /// Its name.
+    pub name: String,
+    /// Its engine.
+    pub db_type: DbType,
+}
+
+impl From<&capstats_store::aggregates::InstanceLabel> for InstanceReference {
+    fn from(instance: &capstats_store::aggregates::InstanceLabel) -> Self {
+        Self {
+            id: instance.id.0,
+            name: instance.name.clone(),
+            db_type: instance.db_type,
+        }
+    }
+}
+
 /// An instance-level aggregate with its instance.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct InstanceAggregateItem {
+    /// A stable identifier of the row, from its key:
+    /// `{period_type}:{period_start}:{instance_id}`.
+    #[schema(example = "weekly:2026-11-23:7")]
+    pub id: String,
     /// The instance.
     pub instance_id: i64,
+    /// The instance again, nested as the reference's clients read it.
+    pub instance: InstanceReference,
     /// Its name.
     pub instance_name: String,
     /// Its engine.
@@ -70,6 +97,13 @@ impl InstanceAggregateItem {
         instance: capstats_store::aggregates::InstanceLabel,
     ) -> Self {
         Self {
+            id: format!(
+                "{}:{}:{}",
+                aggregate.period.period_type(),
+                aggregate.period.start(),
+                instance.id.0
+            ),
+            instance: InstanceReference::from(&instance),
             instance_id: instance.id.0,
             instance_name: instance.name,
             db_type: instance.db_type,
@@ -98,8 +132,14 @@ impl InstanceAggregateItem {
 /// A database-level aggregate with its instance.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DatabaseAggregateItem {
+    /// A stable identifier of the row, from its key:
+    /// `{period_type}:{period_start}:{instance_id}:{database_name}`.
+    #[schema(example = "weekly:2026-11-23:7:orders")]
+    pub id: String,
     /// The instance.
     pub instance_id: i64,
+    /// The instance again, nested as the reference's clients read it.
+    pub instance: InstanceReference,
     /// Its name.
     pub instance_name: String,
     /// Its engine.
@@ -163,6 +203,14 @@ impl DatabaseAggregateItem {
         instance: capstats_store::aggregates::InstanceLabel,
     ) -> Self {
         Self {
+            id: format!(
+                "{}:{}:{}:{}",
+                aggregate.period.period_type(),
+                aggregate.period.start(),
+                instance.id.0,
+                aggregate.database_name
+            ),
+            instance: InstanceReference::from(&instance),
             instance_id: instance.id.0,
             instance_name: instance.name,
             db_type: instance.db_type,
@@ -213,48 +261,76 @@ pub struct NamedSize {
     pub size_mb: i64,
 }
 
-/// The four cards of the instances page: each instance's latest daily sample in the window,
-/// summed, and the growth from each instance's earliest sample in the window.
+/// `data` of a summary: the reference's shape, the figures under `summary`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Summary<T> {
+    /// The figures.
+    pub summary: T,
+}
+
+/// The cards of the instances page: each instance's latest daily sample in the window, summed,
+/// and the growth from each instance's earliest sample in the window. The reference's keys
+/// first, capstats' cards after them.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct InstancesSummary {
-    /// The window.
-    pub window: Window,
-    /// Instances with samples in the window.
-    pub instance_count: i64,
+    /// Instances with samples in the window (active or not, deleted ones left out).
+    pub total_instances: i64,
+    /// Σ latest database counts.
+    pub total_databases: i64,
     /// Σ latest total sizes, MB.
     pub total_size_mb: i64,
-    /// Σ latest database counts.
-    pub database_count: i64,
-    /// Σ latest − Σ earliest total sizes, MB.
-    pub growth_mb: i64,
-    /// That growth in percent of Σ earliest (two decimals; null when Σ earliest is 0).
+    /// The mean of the latest total sizes, MB (two decimals; 0 without instances).
+    #[serde(serialize_with = "crate::dto::numbers::exact")]
+    #[schema(value_type = f64)]
+    pub avg_size_mb: Decimal,
+    /// The largest latest total size, MB (0 without instances).
+    pub max_size_mb: i64,
+    /// The growth in percent of Σ earliest (two decimals; null when Σ earliest is 0).
     #[serde(serialize_with = "crate::dto::numbers::exact_optional")]
     #[schema(value_type = Option<f64>)]
-    pub growth_percent: Option<Decimal>,
+    pub growth_rate: Option<Decimal>,
+    /// The period type asked for (the figures come from daily samples whatever it is).
+    pub period_type: PeriodType,
+    /// Where the figures come from: `instance_size_stats`, the daily instance totals.
+    pub source: String,
+    /// The window.
+    pub window: Window,
+    /// Σ latest − Σ earliest total sizes, MB.
+    pub growth_mb: i64,
     /// The instance with the largest latest total.
     pub largest: Option<NamedSize>,
 }
 
-/// The four cards of the databases page: each database's latest period in the window, summed.
+/// The cards of the databases page: each database's latest period in the window, summed. The
+/// reference's keys first, capstats' cards after them.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DatabasesSummary {
-    /// The window.
-    pub window: Window,
-    /// The period type.
-    pub period_type: PeriodType,
     /// Databases with an aggregate in the window.
-    pub database_count: i64,
-    /// Instances they belong to.
-    pub instance_count: i64,
+    pub total_databases: i64,
+    /// Instances they belong to (active or not, deleted ones left out).
+    pub total_instances: i64,
     /// Σ mean sizes of their latest periods, MB.
     pub total_size_mb: i64,
-    /// Σ size changes of their latest periods, MB (databases without a previous period count 0).
-    pub size_change_mb: i64,
-    /// That change in percent of the sizes before it (null when those sum to 0).
+    /// The mean of those mean sizes, MB (two decimals; 0 without databases).
+    #[serde(serialize_with = "crate::dto::numbers::exact")]
+    #[schema(value_type = f64)]
+    pub avg_size_mb: Decimal,
+    /// The largest `max_size_mb` of those periods, MB (0 without databases).
+    pub max_size_mb: i64,
+    /// Σ size changes of those periods in percent of the sizes before them (two decimals;
+    /// null when those sum to 0).
     #[serde(serialize_with = "crate::dto::numbers::exact_optional")]
     #[schema(value_type = Option<f64>)]
-    pub growth_percent: Option<Decimal>,
-    /// The largest database.
+    pub growth_rate: Option<Decimal>,
+    /// The period type.
+    pub period_type: PeriodType,
+    /// Where the figures come from: `database_size_aggregations`.
+    pub source: String,
+    /// The window.
+    pub window: Window,
+    /// Σ size changes of their latest periods, MB (databases without a previous period count 0).
+    pub size_change_mb: i64,
+    /// The largest database by its latest mean size.
     pub largest: Option<NamedSize>,
 }
 

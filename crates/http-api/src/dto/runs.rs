@@ -19,7 +19,6 @@ pub struct AggregateNowRequest {
 
 /// `POST /capacity/aggregations/backfill`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct BackfillRequest {
     /// `daily`, `weekly`, `monthly`, `quarterly` or `yearly`.
     #[schema(example = "monthly")]
@@ -40,10 +39,26 @@ pub struct BackfillRequest {
 pub struct RunStarted {
     /// The session to poll (`GET /api/v1/sync-sessions/{id}`).
     pub session_id: Option<i64>,
+    /// The same session id as a string: the reference's name for it.
+    pub run_id: Option<String>,
     /// The job in the job store.
     pub job_id: String,
+    /// The same job id: the reference's name for the job run now starts.
+    pub manual_job_id: String,
     /// Whether an equal request was already queued or running and this is its session.
     pub existing: bool,
+}
+
+impl From<capstats_services::control::Enqueued> for RunStarted {
+    fn from(enqueued: capstats_services::control::Enqueued) -> Self {
+        Self {
+            session_id: enqueued.session_id,
+            run_id: enqueued.session_id.map(|id| id.to_string()),
+            manual_job_id: enqueued.job_id.clone(),
+            job_id: enqueued.job_id,
+            existing: enqueued.existing,
+        }
+    }
 }
 
 /// A sync session.
@@ -179,6 +194,12 @@ pub struct SessionDetail {
 pub struct ScheduleItem {
     /// Its name (the id in URLs).
     pub id: String,
+    /// The same name: the reference's field for it.
+    pub task_id: String,
+    /// The same name: the reference's field for what it is called.
+    pub task_name: String,
+    /// The fields `PUT /scheduler/jobs/{id}` accepts.
+    pub editable_fields: Vec<String>,
     /// The job it enqueues.
     pub job_name: String,
     /// Cron expression: 5 fields, or 6 with seconds first; weekdays 0–7 (0 and 7 are Sunday)
@@ -207,6 +228,12 @@ pub struct ScheduleItem {
 impl From<capstats_services::control::ScheduleView> for ScheduleItem {
     fn from(view: capstats_services::control::ScheduleView) -> Self {
         Self {
+            task_id: view.schedule.name.clone(),
+            task_name: view.schedule.name.clone(),
+            editable_fields: ScheduleUpdate::FIELDS
+                .iter()
+                .map(|field| (*field).to_owned())
+                .collect(),
             id: view.schedule.name,
             job_name: view.schedule.job_name,
             cron_expression: view.schedule.cron_expression,
@@ -223,10 +250,22 @@ impl From<capstats_services::control::ScheduleView> for ScheduleItem {
     }
 }
 
+/// The answer to `POST /scheduler/jobs/actions/reload`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ReloadedSchedules {
+    /// The schedules in force, by name.
+    pub reloaded: Vec<String>,
+    /// How many.
+    pub reloaded_count: usize,
+    /// Always empty: reloading deletes nothing.
+    pub deleted: Vec<String>,
+    /// Always 0.
+    pub deleted_count: usize,
+}
+
 /// `PUT /scheduler/jobs/{id}`: the settings to change (at least one); absent ones stay.
 /// Unknown fields are refused.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct ScheduleUpdate {
     /// A new cron expression: 5 fields, or 6 with seconds first.
     #[schema(example = "30 2 * * *")]
@@ -239,6 +278,21 @@ pub struct ScheduleUpdate {
     pub misfire_policy: Option<String>,
     /// How many missed ticks `catch_up` runs at most (1 to 1000).
     pub catch_up_limit: Option<i64>,
+    /// `cron`, the only trigger capstats schedules have; accepted so that the reference's
+    /// clients, which send it, keep working.
+    #[schema(example = "cron")]
+    pub trigger_type: Option<String>,
+}
+
+impl ScheduleUpdate {
+    /// The fields a schedule update may carry.
+    pub const FIELDS: [&str; 5] = [
+        "cron_expression",
+        "timezone",
+        "misfire_policy",
+        "catch_up_limit",
+        "trigger_type",
+    ];
 }
 
 impl From<ScheduleUpdate> for capstats_services::control::ScheduleEdit {

@@ -14,7 +14,7 @@ use capstats_store::aggregates::{self, AggregateFilter, MetricColumn};
 use crate::auth::Viewer;
 use crate::dto::{
     DatabaseAggregateItem, DatabasesSummary, InstanceAggregateItem, InstancesSummary, NamedSize,
-    Series, SeriesLine, Window,
+    Series, SeriesLine, Summary, Window,
 };
 use crate::envelope::{Envelope, Paginated};
 use crate::error::{ApiError, ErrorEnvelope};
@@ -291,7 +291,7 @@ fn percent(numerator: i128, denominator: i128) -> Option<Decimal> {
     tag = "capacity",
     params(CapacityQuery),
     responses(
-        (status = 200, description = "The summary", body = Envelope<InstancesSummary>),
+        (status = 200, description = "The summary", body = Envelope<Summary<InstancesSummary>>),
         (status = 400, description = "Invalid parameters, each listed in `errors`", body = ErrorEnvelope),
         (status = 401, description = "Not signed in", body = ErrorEnvelope),
         (status = 404, description = "An instance_id does not exist", body = ErrorEnvelope),
@@ -305,6 +305,7 @@ pub async fn instances_summary(
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let (filter, ()) = checked_filter(&state, &request, false, |_| ()).await?;
+    let period_type = filter.period_type;
     let window = Window {
         start_date: filter.start,
         end_date: filter.end,
@@ -335,16 +336,23 @@ pub async fn instances_summary(
             database_name: None,
             size_mb: total.latest_total_size_mb,
         });
+    let instances = i128::try_from(totals.len()).unwrap_or(i128::MAX);
     Ok(HttpResponse::Ok().json(Envelope::new(
         "instances summary",
-        InstancesSummary {
-            window,
-            instance_count: totals.len() as i64,
-            total_size_mb: i64::try_from(latest).unwrap_or(i64::MAX),
-            database_count: totals.iter().map(|total| total.latest_database_count).sum(),
-            growth_mb: i64::try_from(latest - earliest).unwrap_or(i64::MAX),
-            growth_percent: percent(latest - earliest, earliest),
-            largest,
+        Summary {
+            summary: InstancesSummary {
+                total_instances: totals.len() as i64,
+                total_databases: totals.iter().map(|total| total.latest_database_count).sum(),
+                total_size_mb: i64::try_from(latest).unwrap_or(i64::MAX),
+                avg_size_mb: percent(latest, instances * 100).unwrap_or_default(),
+                max_size_mb: largest.as_ref().map_or(0, |largest| largest.size_mb),
+                growth_rate: percent(latest - earliest, earliest),
+                period_type,
+                source: "instance_size_stats".into(),
+                window,
+                growth_mb: i64::try_from(latest - earliest).unwrap_or(i64::MAX),
+                largest,
+            },
         },
     )))
 }
@@ -355,7 +363,7 @@ pub async fn instances_summary(
     tag = "capacity",
     params(CapacityQuery),
     responses(
-        (status = 200, description = "The summary", body = Envelope<DatabasesSummary>),
+        (status = 200, description = "The summary", body = Envelope<Summary<DatabasesSummary>>),
         (status = 400, description = "Invalid parameters, each listed in `errors`", body = ErrorEnvelope),
         (status = 401, description = "Not signed in", body = ErrorEnvelope),
         (status = 404, description = "An instance_id does not exist", body = ErrorEnvelope),
@@ -388,15 +396,24 @@ pub async fn databases_summary(
         });
     Ok(HttpResponse::Ok().json(Envelope::new(
         "databases summary",
-        DatabasesSummary {
-            window,
-            period_type,
-            database_count: totals.database_count,
-            instance_count: totals.instance_count,
-            total_size_mb: i64::try_from(totals.total_size_mb).unwrap_or(i64::MAX),
-            size_change_mb: i64::try_from(totals.size_change_mb).unwrap_or(i64::MAX),
-            growth_percent: percent(totals.size_change_mb, totals.size_before_mb),
-            largest,
+        Summary {
+            summary: DatabasesSummary {
+                total_databases: totals.database_count,
+                total_instances: totals.instance_count,
+                total_size_mb: i64::try_from(totals.total_size_mb).unwrap_or(i64::MAX),
+                avg_size_mb: percent(
+                    totals.total_size_mb,
+                    i128::from(totals.database_count) * 100,
+                )
+                .unwrap_or_default(),
+                max_size_mb: totals.max_size_mb.unwrap_or(0),
+                growth_rate: percent(totals.size_change_mb, totals.size_before_mb),
+                period_type,
+                source: "database_size_aggregations".into(),
+                window,
+                size_change_mb: i64::try_from(totals.size_change_mb).unwrap_or(i64::MAX),
+                largest,
+            },
         },
     )))
 }

@@ -562,10 +562,6 @@ pub async fn collect_instance(
         ))
         .json(Envelope::new(
             "collection queued",
-            RunStarted {
-                session_id: started.session_id,
-                job_id: started.job_id,
-                existing: started.existing,
-            },
+            RunStarted::from(started),
         )))
 }

@@ -38,6 +38,7 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(runs::get_session)
         .service(runs::cancel_session)
         .service(scheduler::list_schedules)
+        .service(scheduler::reload_schedules)
         .service(scheduler::get_schedule)
         .service(scheduler::update_schedule)
         .service(scheduler::schedule_action)

@@ -187,11 +187,7 @@ fn accepted(started: capstats_services::control::Enqueued, queued: &str) -> Http
             } else {
                 queued
             },
-            RunStarted {
-                session_id: started.session_id,
-                job_id: started.job_id,
-                existing: started.existing,
-            },
+            RunStarted::from(started),
         ))
 }
 

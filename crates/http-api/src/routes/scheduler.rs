@@ -1,9 +1,9 @@
-//! Schedules: list, detail, edit the cron expression, pause, resume, run now.
+//! Schedules: list, detail, edit the cron expression, pause, resume, run now, reload.
 
 use actix_web::{HttpResponse, get, post, put, web};
 
 use crate::auth::{Operator, Viewer};
-use crate::dto::{RunStarted, ScheduleItem, ScheduleUpdate};
+use crate::dto::{ReloadedSchedules, RunStarted, ScheduleItem, ScheduleUpdate};
 use crate::envelope::Envelope;
 use crate::error::{ApiError, ErrorEnvelope, FieldError};
 use crate::state::State;
@@ -84,14 +84,29 @@ pub async fn update_schedule(
     body: crate::extract::Json<ScheduleUpdate>,
 ) -> Result<HttpResponse, ApiError> {
     let name = path.into_inner();
-    let edit = capstats_services::control::ScheduleEdit::from(body.into_inner());
-    if let Err(problems) = edit.validate() {
-        return Err(ApiError::fields(
-            problems
-                .into_iter()
-                .map(|problem| FieldError::new(problem.field, "invalid", problem.message))
-                .collect(),
+    let update = body.into_inner();
+    let mut problems = Vec::new();
+    if let Some(trigger) = &update.trigger_type
+        && trigger != "cron"
+    {
+        problems.push(FieldError::new(
+            "trigger_type",
+            "invalid",
+            format!(
+                "`{trigger}`: capstats schedules are cron schedules; send `cron` or leave it out"
+            ),
         ));
+    }
+    let edit = capstats_services::control::ScheduleEdit::from(update);
+    if let Err(invalid) = edit.validate() {
+        problems.extend(
+            invalid
+                .into_iter()
+                .map(|problem| FieldError::new(problem.field, "invalid", problem.message)),
+        );
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::fields(problems));
     }
     capstats_services::control::update_schedule(&state.store, &name, &edit).await?;
     Ok(HttpResponse::Ok().json(Envelope::new(
@@ -152,15 +167,42 @@ pub async fn schedule_action(
             }
             Ok(response.json(Envelope::new(
                 "schedule enqueued",
-                RunStarted {
-                    session_id: started.session_id,
-                    job_id: started.job_id,
-                    existing: false,
-                },
+                RunStarted::from(started),
             )))
         }
         other => Err(ApiError::NotFound(format!(
             "action `{other}` (expected pause, resume or run)"
         ))),
     }
+}
+
+/// Reloads the schedules: the reference's action, kept for its clients. capstats' schedulers
+/// read the schedules from the database every second, so nothing is reloaded by hand and
+/// nothing is deleted; the answer lists the schedules in force.
+#[utoipa::path(
+    tag = "scheduler",
+    responses(
+        (status = 200, description = "The schedules in force", body = Envelope<ReloadedSchedules>),
+        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+        (status = 403, description = "Not an admin, or CSRF token missing or wrong", body = ErrorEnvelope),
+    ),
+    security(("session_cookie" = []), ("bearer_token" = ["operate"])),
+)]
+#[post("/scheduler/jobs/actions/reload")]
+pub async fn reload_schedules(state: State, _operator: Operator) -> Result<HttpResponse, ApiError> {
+    let reloaded: Vec<String> =
+        capstats_services::control::list_schedules(&state.store, state.settings.time_zone())
+            .await?
+            .into_iter()
+            .map(|view| view.schedule.name)
+            .collect();
+    Ok(HttpResponse::Ok().json(Envelope::new(
+        "schedules are read from the database every second; nothing to reload",
+        ReloadedSchedules {
+            reloaded_count: reloaded.len(),
+            reloaded,
+            deleted: Vec::new(),
+            deleted_count: 0,
+        },
+    )))
 }

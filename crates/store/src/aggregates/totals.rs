@@ -107,6 +107,8 @@ pub struct DatabaseTotals {
     pub size_change_mb: i128,
     /// Σ sizes before those changes (mean size − change), over periods with a change, MB.
     pub size_before_mb: i128,
+    /// The largest `max_size_mb` of those periods (none without a database).
+    pub max_size_mb: Option<i64>,
     /// The largest database by latest mean size (ties: lowest instance id, then name).
     pub largest: Option<(InstanceLabel, String, i64)>,
 }
@@ -123,6 +125,8 @@ struct DatabaseTotalsRow {
     size_change: String,
     #[diesel(sql_type = diesel::sql_types::Text)]
     size_before: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    max_size: Option<i64>,
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
     largest_instance_id: Option<i64>,
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
@@ -143,7 +147,7 @@ pub fn database_totals(
 ) -> Result<DatabaseTotals, StoreError> {
     let latest = latest_per_key(
         AggregationLevel::Database,
-        "aggregate.avg_size_mb, aggregate.size_change_mb",
+        "aggregate.avg_size_mb, aggregate.max_size_mb, aggregate.size_change_mb",
         None,
     );
     let query = diesel::sql_query(format!(
@@ -155,6 +159,7 @@ pub fn database_totals(
          FROM (SELECT count(*) AS database_count,
                       count(DISTINCT instance_id) AS instance_count,
                       coalesce(sum(avg_size_mb), 0)::text AS total_size,
+                      max(max_size_mb) AS max_size,
                       coalesce(sum(size_change_mb), 0)::text AS size_change,
                       coalesce(sum(avg_size_mb::numeric - size_change_mb), 0)::text
                           AS size_before
@@ -186,6 +191,7 @@ pub fn database_totals(
         total_size_mb: sum(row.total_size)?,
         size_change_mb: sum(row.size_change)?,
         size_before_mb: sum(row.size_before)?,
+        max_size_mb: row.max_size,
         largest,
     })
 }
