@@ -311,3 +311,43 @@ pub fn load_database_samples(
         )
         .collect())
 }
+
+/// Samples stored on one business date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, QueryableByName)]
+pub struct DailySampleCount {
+    /// The date.
+    #[diesel(sql_type = diesel::sql_types::Date)]
+    pub collected_date: NaiveDate,
+    /// Database samples of that date.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub database_samples: i64,
+    /// Instance totals of that date.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub instance_samples: i64,
+}
+
+/// How many samples each date from `from` to `to` holds, every date listed (0 where none);
+/// reads only the partitions of those months.
+pub fn daily_sample_counts(
+    connection: &mut PgConnection,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<DailySampleCount>, StoreError> {
+    use diesel::sql_types::Date;
+    Ok(diesel::sql_query(
+        "SELECT day::date AS collected_date,
+                coalesce(databases.count, 0) AS database_samples,
+                coalesce(instances.count, 0) AS instance_samples
+         FROM generate_series($1::date, $2::date, interval '1 day') AS day
+         LEFT JOIN (SELECT collected_date, count(*) AS count FROM database_size_stats
+                    WHERE collected_date BETWEEN $1 AND $2 GROUP BY collected_date) databases
+                ON databases.collected_date = day::date
+         LEFT JOIN (SELECT collected_date, count(*) AS count FROM instance_size_stats
+                    WHERE collected_date BETWEEN $1 AND $2 GROUP BY collected_date) instances
+                ON instances.collected_date = day::date
+         ORDER BY day",
+    )
+    .bind::<Date, _>(from)
+    .bind::<Date, _>(to)
+    .load(connection)?)
+}

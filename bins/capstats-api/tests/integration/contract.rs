@@ -806,9 +806,9 @@ async fn instances_sessions_schedules_partitions_and_health() {
     assert!(run["data"]["job_id"].is_string());
 
     // Partitions.
-    let (_, partitions) = app.get(&admin, "/partitions").await;
+    let (_, partitions) = app.get(&admin, "/partitions?limit=200").await;
     assert!(
-        partitions["data"]
+        partitions["data"]["items"]
             .as_array()
             .unwrap()
             .iter()

@@ -36,9 +36,21 @@ impl TestApp {
 
     /// Like [`spawn`](Self::spawn), with settings changed by `configure`.
     pub async fn spawn_with(configure: impl FnOnce(&mut capstats_settings::Settings)) -> Self {
+        Self::spawn_seeded(seed, configure).await
+    }
+
+    /// A server on a fresh database filled by `seeding` (given the database's URL) and with
+    /// the users `admin` and `viewer`, settings changed by `configure`.
+    pub async fn spawn_seeded(
+        seeding: fn(&str),
+        configure: impl FnOnce(&mut capstats_settings::Settings),
+    ) -> Self {
         let database = database();
         let url = database.url();
-        let seeded = std::thread::spawn(move || seed(&url));
+        let seeded = std::thread::spawn(move || {
+            seeding(&url);
+            create_users(&url);
+        });
         seeded.join().expect("seeding succeeds");
         let mut settings = capstats_settings::Settings {
             database_url: database.url(),
@@ -189,6 +201,12 @@ pub fn seed(url: &str) {
         )
         .unwrap();
     }
+}
+
+/// The users `admin` and `viewer`, both with [`PASSWORD`].
+fn create_users(url: &str) {
+    use diesel::Connection;
+    let mut connection = diesel::PgConnection::establish(url).unwrap();
     let hash = capstats_http_api::auth::hash_password(PASSWORD).unwrap();
     capstats_store::accounts::create_user(&mut connection, "admin", &hash, "admin").unwrap();
     capstats_store::accounts::create_user(&mut connection, "viewer", &hash, "viewer").unwrap();

@@ -1,0 +1,625 @@
+//! The reference's capacity contract replayed against capstats: the assertions of its route
+//! contract tests (capacity instances, databases and aggregations, partitions, scheduler),
+//! written anew for capstats' HTTP API. The data goes in as the reference's does — a stats
+//! file through `import-stats` (`capstats_services::import`), then aggregated — and every call
+//! is an HTTP request with the reference client's parameters. Where capstats deliberately
+//! differs (202 for aggregate now, no schedule deletion), the test checks capstats' answer and
+//! `docs/reference-compatibility.md` lists the difference.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::common::TestApp;
+
+/// The reference tests' day, and their query.
+const DAY: &str = "2025-12-24";
+const QUERY: &str = "period_type=daily&start_date=2025-12-24&end_date=2025-12-24";
+
+/// Imports `csv` as `capstats-worker import-stats --create-instances` does, then aggregates
+/// the day at both levels.
+fn import_and_aggregate(url: &str, csv: &str) {
+    use diesel::Connection;
+    let day = NaiveDate::parse_from_str(DAY, "%Y-%m-%d").unwrap();
+    let mut connection = diesel::PgConnection::establish(url).unwrap();
+    let lines = capstats_services::import::parse_stats_csv(
+        csv.as_bytes(),
+        chrono::Utc::now().date_naive(),
+        &capstats_services::NoProgress,
+    )
+    .unwrap();
+    capstats_services::import::import_stats(
+        &mut connection,
+        &lines,
+        true,
+        chrono_tz::UTC,
+        &capstats_services::NoProgress,
+    )
+    .unwrap();
+    let pool = capstats_store::build_pool(url, 2, Duration::from_secs(10)).unwrap();
+    capstats_services::backfill::run_backfill(
+        &pool,
+        &capstats_services::backfill::BackfillRequest {
+            period_type: capstats_capacity_model::PeriodType::Daily,
+            from: day,
+            to: day,
+            levels: capstats_capacity_model::AggregationLevel::ALL.to_vec(),
+            triggered_by: "reference contract".into(),
+            sync_type: capstats_sync_session::SyncType::ManualTask,
+            parallelism: 1,
+        },
+        &capstats_services::NoProgress,
+    )
+    .unwrap();
+}
+
+const HEADER: &str =
+    "instance_name,db_type,database_name,collected_date,size_mb,data_size_mb,log_size_mb\n";
+
+/// One MySQL instance of 1024 MB in three databases.
+fn one_instance(url: &str) {
+    import_and_aggregate(
+        url,
+        &format!(
+            "{HEADER}instance-1,mysql,db1,{DAY},500,,\ninstance-1,mysql,db2,{DAY},300,,\n\
+             instance-1,mysql,db3,{DAY},224,,\n"
+        ),
+    );
+}
+
+/// Three instances of three engines, 100, 200 and 300 MB in one database each.
+fn three_engines(url: &str) {
+    import_and_aggregate(
+        url,
+        &format!(
+            "{HEADER}mysql-instance,mysql,db_mysql,{DAY},100,,\n\
+             pg-instance,postgresql,db_pg,{DAY},200,,\n\
+             sqlserver-instance,sqlserver,db_sqlserver,{DAY},300,,\n"
+        ),
+    );
+}
+
+/// One instance, deactivated after its day was aggregated (by the test, through the API).
+fn disabled_instance(url: &str) {
+    import_and_aggregate(
+        url,
+        &format!("{HEADER}instance-disabled,mysql,db1,{DAY},256,,\n"),
+    );
+}
+
+/// The CSRF token an anonymous client gets, as the reference's tests fetch it first.
+async fn anonymous_csrf(app: &TestApp, client: &Client) -> String {
+    let (status, body) = app.get(client, "/auth/csrf-token").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["data"]["csrf_token"].as_str().unwrap().to_owned()
+}
+
+fn assert_authentication_required(status: StatusCode, body: &Value) {
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["message_code"], "AUTHENTICATION_REQUIRED", "{body}");
+}
+
+fn assert_keys(value: &Value, keys: &[&str]) {
+    for key in keys {
+        assert!(value.get(key).is_some(), "`{key}` missing: {value}");
+    }
+}
+
+async fn instance_id(app: &TestApp, client: &Client, name: &str) -> i64 {
+    let (_, body) = app.get(client, &format!("/instances?search={name}")).await;
+    body["data"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|instance| instance["name"] == name)
+        .and_then(|instance| instance["id"].as_i64())
+        .unwrap_or_else(|| panic!("no instance {name}: {body}"))
+}
+
+async fn deactivate(app: &TestApp, name: &str) {
+    let (admin, csrf) = app.login("admin").await;
+    let id = instance_id(app, &admin, name).await;
+    let (status, body) = app
+        .call(
+            &admin,
+            Method::PUT,
+            &format!("/instances/{id}"),
+            Some(&csrf),
+            Some(json!({"is_active": false})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[actix_web::test]
+async fn capacity_reads_require_a_sign_in() {
+    let app = TestApp::spawn_seeded(one_instance, |_| {}).await;
+    let anonymous = app.anonymous();
+    for level in ["instances", "databases"] {
+        for path in [
+            format!("/capacity/{level}?{QUERY}"),
+            format!("/capacity/{level}/summary?{QUERY}"),
+        ] {
+            let (status, body) = app.get(&anonymous, &path).await;
+            assert_authentication_required(status, &body);
+        }
+    }
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn capacity_lists_and_summaries_have_the_reference_shapes() {
+    let app = TestApp::spawn_seeded(one_instance, |_| {}).await;
+    let (viewer, _) = app.login("viewer").await;
+
+    let (status, body) = app
+        .get(&viewer, &format!("/capacity/instances?{QUERY}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["success"], true);
+    let data = &body["data"];
+    assert_keys(
+        data,
+        &[
+            "items", "total", "page", "pages", "limit", "has_prev", "has_next",
+        ],
+    );
+    let items = data["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{body}");
+    assert_keys(
+        &items[0],
+        &[
+            "id",
+            "instance_id",
+            "period_type",
+            "period_start",
+            "period_end",
+            "total_size_mb",
+            "avg_size_mb",
+            "database_count",
+            "total_size_change_mb",
+            "total_size_change_percent",
+            "instance",
+        ],
+    );
+    assert_eq!(items[0]["total_size_mb"], 1024);
+    assert_eq!(items[0]["database_count"], 3);
+    let instance = &items[0]["instance"];
+    assert_eq!(instance["id"], items[0]["instance_id"]);
+    assert_eq!(instance["name"], "instance-1");
+    assert_eq!(instance["db_type"], "mysql");
+
+    let (status, body) = app
+        .get(&viewer, &format!("/capacity/instances/summary?{QUERY}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["success"], true);
+    let summary = &body["data"]["summary"];
+    assert_keys(
+        summary,
+        &[
+            "total_instances",
+            "total_size_mb",
+            "avg_size_mb",
+            "max_size_mb",
+            "period_type",
+            "source",
+        ],
+    );
+    assert_eq!(summary["total_instances"], 1);
+    assert_eq!(summary["total_size_mb"], 1024);
+    assert_eq!(summary["avg_size_mb"], 1024);
+    assert_eq!(summary["max_size_mb"], 1024);
+    assert_eq!(summary["period_type"], "daily");
+    assert_eq!(summary["source"], "instance_size_stats");
+
+    let (status, body) = app
+        .get(&viewer, &format!("/capacity/databases?{QUERY}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let data = &body["data"];
+    assert_keys(data, &["items", "total", "page", "pages", "limit"]);
+    let items = data["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3, "{body}");
+    for item in items {
+        assert_keys(
+            item,
+            &[
+                "id",
+                "instance_id",
+                "database_name",
+                "period_type",
+                "period_start",
+                "period_end",
+                "avg_size_mb",
+                "size_change_mb",
+                "size_change_percent",
+                "instance",
+            ],
+        );
+        assert_eq!(item["instance"]["name"], "instance-1");
+    }
+    let ids: BTreeSet<&str> = items
+        .iter()
+        .map(|item| item["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 3, "row ids are distinct: {ids:?}");
+
+    let (status, body) = app
+        .get(&viewer, &format!("/capacity/databases/summary?{QUERY}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let summary = &body["data"]["summary"];
+    assert_keys(
+        summary,
+        &[
+            "total_databases",
+            "total_instances",
+            "total_size_mb",
+            "avg_size_mb",
+            "max_size_mb",
+            "growth_rate",
+        ],
+    );
+    assert_eq!(summary["total_databases"], 3);
+    assert_eq!(summary["total_instances"], 1);
+    assert_eq!(summary["total_size_mb"], 1024);
+    assert_eq!(summary["avg_size_mb"], json!(341.33));
+    assert_eq!(summary["max_size_mb"], 500);
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn repeated_engine_and_instance_filters_select_the_same_rows_in_lists_and_summaries() {
+    let app = TestApp::spawn_seeded(three_engines, |_| {}).await;
+    let (viewer, _) = app.login("viewer").await;
+    let mysql = instance_id(&app, &viewer, "mysql-instance").await;
+    let postgres = instance_id(&app, &viewer, "pg-instance").await;
+    let filter = format!(
+        "{QUERY}&db_type=mysql&db_type=postgresql&instance_id={mysql}&instance_id={postgres}"
+    );
+
+    let (status, body) = app
+        .get(&viewer, &format!("/capacity/instances?{filter}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let ids: BTreeSet<i64> = body["data"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["instance_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, BTreeSet::from([mysql, postgres]));
+    let (_, body) = app
+        .get(&viewer, &format!("/capacity/instances/summary?{filter}"))
+        .await;
+    assert_eq!(body["data"]["summary"]["total_instances"], 2, "{body}");
+    assert_eq!(body["data"]["summary"]["total_size_mb"], 300, "{body}");
+
+    let (status, body) = app
+        .get(&viewer, &format!("/capacity/databases?{filter}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let names: BTreeSet<&str> = body["data"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["database_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, BTreeSet::from(["db_mysql", "db_pg"]));
+    let (_, body) = app
+        .get(&viewer, &format!("/capacity/databases/summary?{filter}"))
+        .await;
+    let summary = &body["data"]["summary"];
+    assert_eq!(summary["total_instances"], 2, "{body}");
+    assert_eq!(summary["total_databases"], 2, "{body}");
+    assert_eq!(summary["total_size_mb"], 300, "{body}");
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn a_deactivated_instance_stays_in_lists_and_summaries_alike() {
+    let app = TestApp::spawn_seeded(disabled_instance, |_| {}).await;
+    deactivate(&app, "instance-disabled").await;
+    let (viewer, _) = app.login("viewer").await;
+    for level in ["instances", "databases"] {
+        let (status, body) = app
+            .get(&viewer, &format!("/capacity/{level}?{QUERY}"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            body["data"]["items"].as_array().unwrap().len(),
+            1,
+            "{level}: {body}"
+        );
+        let (_, body) = app
+            .get(&viewer, &format!("/capacity/{level}/summary?{QUERY}"))
+            .await;
+        assert_eq!(
+            body["data"]["summary"]["total_instances"], 1,
+            "{level}: {body}"
+        );
+    }
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn aggregate_now_answers_a_run_id() {
+    let app = TestApp::spawn_seeded(one_instance, |_| {}).await;
+    let anonymous = app.anonymous();
+    let csrf = anonymous_csrf(&app, &anonymous).await;
+    let request = json!({"period_type": "daily", "scope": "all"});
+    let (status, body) = app
+        .call(
+            &anonymous,
+            Method::POST,
+            "/capacity/aggregations/current",
+            Some(&csrf),
+            Some(request.clone()),
+        )
+        .await;
+    assert_authentication_required(status, &body);
+    let (admin, csrf) = app.login("admin").await;
+    let (status, body) = app
+        .call(
+            &admin,
+            Method::POST,
+            "/capacity/aggregations/current",
+            Some(&csrf),
+            Some(request),
+        )
+        .await;
+    // The reference answers 200; capstats 202, the work being queued for a worker.
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["success"], true);
+    let run_id = body["data"]["run_id"].as_str().expect("run_id is a string");
+    assert_eq!(
+        run_id,
+        body["data"]["session_id"].as_i64().unwrap().to_string()
+    );
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn partition_reads_and_creation_have_the_reference_endpoints() {
+    let app = TestApp::spawn_seeded(one_instance, |_| {}).await;
+    let anonymous = app.anonymous();
+    let (status, body) = app.get(&anonymous, "/partitions/info").await;
+    assert_authentication_required(status, &body);
+    let csrf = anonymous_csrf(&app, &anonymous).await;
+    let (status, body) = app
+        .call(
+            &anonymous,
+            Method::POST,
+            "/partitions",
+            Some(&csrf),
+            Some(json!({"date": "2099-12-27"})),
+        )
+        .await;
+    assert_authentication_required(status, &body);
+
+    let (admin, csrf) = app.login("admin").await;
+    for path in [
+        "/partitions/info",
+        "/partitions/status",
+        "/partitions/statistics",
+        "/partitions/core-metrics",
+    ] {
+        let (status, body) = app.get(&admin, path).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        assert_eq!(body["success"], true, "{path}");
+    }
+    let (_, info) = app.get(&admin, "/partitions/info").await;
+    assert_keys(
+        &info["data"],
+        &[
+            "partitions",
+            "total_partitions",
+            "total_size_bytes",
+            "total_size",
+            "total_records",
+            "tables",
+            "status",
+            "missing_partitions",
+        ],
+    );
+    let first = &info["data"]["partitions"][0];
+    assert_keys(
+        first,
+        &[
+            "name",
+            "table",
+            "table_type",
+            "display_name",
+            "size",
+            "size_bytes",
+            "record_count",
+            "date",
+            "status",
+        ],
+    );
+    let (_, metrics) = app.get(&admin, "/partitions/core-metrics").await;
+    assert_keys(
+        &metrics["data"],
+        &[
+            "labels",
+            "datasets",
+            "dataPointCount",
+            "timeRange",
+            "yAxisLabel",
+            "chartTitle",
+            "periodType",
+        ],
+    );
+    assert_eq!(metrics["data"]["dataPointCount"], 7, "{metrics}");
+    assert_eq!(metrics["data"]["timeRange"], "7d");
+    let (status, list) = app.get(&admin, "/partitions").await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_keys(&list["data"], &["items", "total", "page", "pages", "limit"]);
+    assert_eq!(list["data"]["limit"], 20);
+
+    let (status, body) = app
+        .call(
+            &admin,
+            Method::POST,
+            "/partitions",
+            Some(&csrf),
+            Some(json!({"date": "2099-12-27"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["success"], true);
+    assert_eq!(
+        body["data"]["created"].as_array().unwrap().len(),
+        4,
+        "{body}"
+    );
+    let (_, list) = app
+        .get(&admin, "/partitions?search=2099_12&sort=name&order=desc")
+        .await;
+    assert_eq!(list["data"]["total"], 4, "{list}");
+    // Again: nothing left to create.
+    let (status, body) = app
+        .call(
+            &admin,
+            Method::POST,
+            "/partitions",
+            Some(&csrf),
+            Some(json!({"date": "2099-12-01"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        body["data"]["created"].as_array().unwrap().is_empty(),
+        "{body}"
+    );
+    let (status, body) = app
+        .call(
+            &admin,
+            Method::POST,
+            "/partitions",
+            Some(&csrf),
+            Some(json!({"date": "2020-01-01"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["errors"][0]["field"], "date", "{body}");
+    let (status, body) = app
+        .call(
+            &admin,
+            Method::POST,
+            "/partitions/actions/cleanup",
+            Some(&csrf),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn scheduler_endpoints_have_the_reference_fields() {
+    let app = TestApp::spawn_seeded(one_instance, |_| {}).await;
+    let anonymous = app.anonymous();
+    let (status, body) = app.get(&anonymous, "/scheduler/jobs").await;
+    assert_authentication_required(status, &body);
+    let csrf = anonymous_csrf(&app, &anonymous).await;
+    let (status, body) = app
+        .call(
+            &anonymous,
+            Method::POST,
+            "/scheduler/jobs/actions/reload",
+            Some(&csrf),
+            Some(json!({})),
+        )
+        .await;
+    assert_authentication_required(status, &body);
+
+    let (admin, csrf) = app.login("admin").await;
+    let (status, body) = app.get(&admin, "/scheduler/jobs").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let jobs = body["data"].as_array().expect("a list, not a page");
+    let job = jobs
+        .iter()
+        .find(|job| job["id"] == "aggregate_capacity")
+        .expect("the aggregation schedule");
+    assert_eq!(job["task_id"], "aggregate_capacity");
+    assert_eq!(job["task_name"], "aggregate_capacity");
+    assert!(
+        job["editable_fields"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("cron_expression"))
+    );
+    let (status, body) = app.get(&admin, "/scheduler/jobs/aggregate_capacity").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["id"], "aggregate_capacity");
+    // The reference client's edit, with its trigger_type.
+    let (status, body) = app
+        .call(
+            &admin,
+            Method::PUT,
+            "/scheduler/jobs/aggregate_capacity",
+            Some(&csrf),
+            Some(json!({"trigger_type": "cron", "cron_expression": "*/5 * * * *"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["cron_expression"], "*/5 * * * *");
+    for action in ["pause", "resume"] {
+        let (status, body) = app
+            .call(
+                &admin,
+                Method::POST,
+                &format!("/scheduler/jobs/aggregate_capacity/actions/{action}"),
+                Some(&csrf),
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{action}: {body}");
+        assert_eq!(body["success"], true);
+    }
+    let (status, body) = app
+        .call(
+            &admin,
+            Method::POST,
+            "/scheduler/jobs/aggregate_capacity/actions/run",
+            Some(&csrf),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert!(body["data"].get("manual_job_id").is_some(), "{body}");
+    let (status, body) = app
+        .call(
+            &admin,
+            Method::POST,
+            "/scheduler/jobs/actions/reload",
+            Some(&csrf),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["success"], true);
+    assert!(
+        body["data"]["reloaded"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("aggregate_capacity"))
+    );
+    // capstats' schedules are built in: they are paused, not deleted.
+    let (status, _) = app
+        .call(
+            &admin,
+            Method::DELETE,
+            "/scheduler/jobs/aggregate_capacity",
+            Some(&csrf),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    app.stop().await;
+}
