@@ -42,6 +42,9 @@ pub struct Paginated<T> {
     pub has_prev: bool,
     /// Whether a next page exists.
     pub has_next: bool,
+    /// With `get_all=true` only: whether rows were left out (more than the cap match).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<bool>,
 }
 
 impl<T> Paginated<T> {
@@ -56,6 +59,23 @@ impl<T> Paginated<T> {
             limit,
             has_prev: page > 1,
             has_next: page < pages,
+            truncated: None,
+        }
+    }
+
+    /// Every row at once (`get_all=true`): one page of `items` out of `total` matching rows,
+    /// truncated when `total` is more.
+    pub fn everything(items: Vec<T>, total: i64) -> Self {
+        let shown = items.len() as i64;
+        Self {
+            items,
+            total,
+            page: 1,
+            pages: 1,
+            limit: shown.max(1),
+            has_prev: false,
+            has_next: false,
+            truncated: Some(total > shown),
         }
     }
 }

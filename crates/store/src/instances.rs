@@ -590,6 +590,8 @@ pub fn delete_instance(connection: &mut PgConnection, id: InstanceId) -> Result<
 #[diesel(table_name = crate::schema::instance_databases)]
 #[diesel(check_for_backend(diesel::pg::Pg))]
 pub struct InventoryDatabase {
+    /// Its id.
+    pub id: i64,
     /// The instance.
     pub instance_id: i64,
     /// The database.
@@ -600,6 +602,20 @@ pub struct InventoryDatabase {
     pub last_seen_date: chrono::NaiveDate,
     /// Whether still present.
     pub is_active: bool,
+}
+
+/// The inventory's database `id`, unless it was deleted.
+pub fn find_database(
+    connection: &mut PgConnection,
+    id: i64,
+) -> Result<Option<InventoryDatabase>, StoreError> {
+    use crate::schema::instance_databases;
+    Ok(instance_databases::table
+        .filter(instance_databases::id.eq(id))
+        .filter(instance_databases::deleted_at.is_null())
+        .select(InventoryDatabase::as_select())
+        .first(connection)
+        .optional()?)
 }
 
 /// The databases of `instance_ids` (all when empty), by instance and name.

@@ -623,3 +623,90 @@ async fn scheduler_endpoints_have_the_reference_fields() {
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn get_all_and_database_id_are_honoured() {
+    let app = TestApp::spawn_seeded(three_engines, |_| {}).await;
+    let (viewer, _) = app.login("viewer").await;
+    // get_all: every row on one page, saying whether any were left out.
+    for (level, rows) in [("instances", 3), ("databases", 3)] {
+        let (status, body) = app
+            .get(&viewer, &format!("/capacity/{level}?{QUERY}&get_all=true"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let data = &body["data"];
+        assert_eq!(data["items"].as_array().unwrap().len(), rows, "{body}");
+        assert_eq!(data["total"], rows, "{body}");
+        assert_eq!(data["pages"], 1);
+        assert_eq!(data["has_next"], false);
+        assert_eq!(data["truncated"], false, "{body}");
+        let (status, body) = app
+            .get(
+                &viewer,
+                &format!("/capacity/{level}?{QUERY}&get_all=true&limit=2"),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["errors"][0]["field"], "limit", "{body}");
+        // Without get_all, the default page of 20.
+        let (_, body) = app
+            .get(&viewer, &format!("/capacity/{level}?{QUERY}"))
+            .await;
+        assert_eq!(body["data"]["limit"], 20);
+        assert!(body["data"].get("truncated").is_none(), "{body}");
+    }
+    // database_id: the inventory's id of one database.
+    let (_, options) = app.get(&viewer, "/databases/options").await;
+    let pg = options["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|database| database["database_name"] == "db_pg")
+        .unwrap()
+        .clone();
+    let id = pg["id"].as_i64().unwrap();
+    let (status, body) = app
+        .get(
+            &viewer,
+            &format!("/capacity/databases?{QUERY}&database_id={id}"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let items = body["data"]["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{body}");
+    assert_eq!(items[0]["database_name"], "db_pg");
+    let (_, body) = app
+        .get(
+            &viewer,
+            &format!("/capacity/databases/summary?{QUERY}&database_id={id}"),
+        )
+        .await;
+    assert_eq!(body["data"]["summary"]["total_databases"], 1, "{body}");
+    assert_eq!(body["data"]["summary"]["total_size_mb"], 200, "{body}");
+    let (status, body) = app
+        .get(
+            &viewer,
+            &format!("/capacity/databases?{QUERY}&database_id=999999"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let mysql = instance_id(&app, &viewer, "mysql-instance").await;
+    let (status, body) = app
+        .get(
+            &viewer,
+            &format!("/capacity/databases?{QUERY}&database_id={id}&instance_id={mysql}"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["errors"][0]["field"], "database_id", "{body}");
+    // Instance endpoints have no database filters: refused, not ignored.
+    let (status, body) = app
+        .get(
+            &viewer,
+            &format!("/capacity/instances?{QUERY}&database_id={id}"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["errors"][0]["code"], "unknown_parameter", "{body}");
+    app.stop().await;
+}

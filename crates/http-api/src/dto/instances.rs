@@ -116,6 +116,8 @@ pub struct InstanceOption {
 /// A database of an instance.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DatabaseOption {
+    /// Its id in the inventory (the `database_id` filter of the database endpoints).
+    pub id: i64,
     /// The instance.
     pub instance_id: i64,
     /// The database.

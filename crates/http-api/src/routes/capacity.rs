@@ -9,7 +9,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use capstats_capacity_model::{AggregationLevel, DbType, Decimal, InstanceId, Period, PeriodType};
-use capstats_store::aggregates::{self, AggregateFilter, MetricColumn};
+use capstats_store::aggregates::{self, AggregateFilter, MetricColumn, PageRequest};
 
 use crate::auth::Viewer;
 use crate::dto::{
@@ -35,8 +35,6 @@ pub struct CapacityQuery {
     /// Only instances of these engines (repeatable): mysql, postgresql, sqlserver, oracle.
     #[param(style = Form, explode)]
     db_type: Option<Vec<String>>,
-    /// Only databases of this name (database endpoints).
-    database_name: Option<String>,
     /// daily (default), weekly, monthly, quarterly or yearly.
     period_type: Option<String>,
     /// First day of the window (YYYY-MM-DD): periods starting on or after it.
@@ -46,11 +44,42 @@ pub struct CapacityQuery {
     /// Days of the window when one of start_date and end_date is missing (1–3660; default 31
     /// days for daily, 84 weekly, 365 monthly, 730 quarterly, 1826 yearly). Cannot be combined
     /// with both dates.
+    #[param(minimum = 1, maximum = 3660)]
     time_range: Option<i64>,
+}
+
+/// The database filters of the database endpoints.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[expect(
+    dead_code,
+    reason = "documents the parameters for the OpenAPI description; `Parameters` reads them"
+)]
+pub struct DatabaseQuery {
+    /// Only databases of this name (1–255 characters).
+    database_name: Option<String>,
+    /// Only this database of the inventory (`id` of `GET /databases/options`); unknown ids
+    /// answer 404. With database_name, both must name the same database.
+    database_id: Option<i64>,
+}
+
+/// Paging of the lists.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[expect(
+    dead_code,
+    reason = "documents the parameters for the OpenAPI description; `Parameters` reads them"
+)]
+pub struct ListQuery {
     /// Page, from 1.
+    #[param(minimum = 1, maximum = 1000000)]
     page: Option<i64>,
     /// Items per page, 1–200 (default 20).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
+    /// `true`: every matching row on one page, at most 10,000 (then `truncated` is true);
+    /// page and limit are not read.
+    get_all: Option<bool>,
 }
 
 /// Parameters of the chart series.
@@ -184,11 +213,94 @@ async fn checked_filter<T>(
     more: impl FnOnce(&mut Parameters) -> T,
 ) -> Result<(AggregateFilter, T), ApiError> {
     let mut parameters = Parameters::of(request);
-    let filter = read_filter(&mut parameters, state.today(), database_level);
+    let mut filter = read_filter(&mut parameters, state.today(), database_level);
+    let database_id = if database_level {
+        parameters.one::<i64>("database_id")
+    } else {
+        None
+    };
     let extra = more(&mut parameters);
     parameters.finish()?;
     require_instances(state, &filter.instance_ids).await?;
+    if let Some(id) = database_id {
+        restrict_to_database(state, &mut filter, id).await?;
+    }
     Ok((filter, extra))
+}
+
+/// Narrows `filter` to the inventory's database `id` (the reference's `database_id`): its
+/// instance and name. An unknown id answers 404; an instance_id or database_name naming
+/// another database answers 400.
+async fn restrict_to_database(
+    state: &State,
+    filter: &mut AggregateFilter,
+    id: i64,
+) -> Result<(), ApiError> {
+    let database = capstats_store::run_blocking(&state.store, move |connection| {
+        capstats_store::instances::find_database(connection, id)
+    })
+    .await?
+    .ok_or_else(|| ApiError::NotFound(format!("database {id}")))?;
+    let instance = InstanceId(database.instance_id);
+    if !filter.instance_ids.is_empty() && !filter.instance_ids.contains(&instance) {
+        return Err(ApiError::field(
+            "database_id",
+            "conflict",
+            format!(
+                "database {id} is on instance {}, which instance_id leaves out",
+                database.instance_id
+            ),
+        ));
+    }
+    if filter
+        .database_name
+        .as_ref()
+        .is_some_and(|name| *name != database.database_name)
+    {
+        return Err(ApiError::field(
+            "database_id",
+            "conflict",
+            format!(
+                "database {id} is `{}`, not the database_name asked for",
+                database.database_name
+            ),
+        ));
+    }
+    filter.instance_ids = vec![instance];
+    filter.database_name = Some(database.database_name);
+    Ok(())
+}
+
+/// Rows a `get_all=true` list answers at most.
+const GET_ALL_LIMIT: i64 = 10_000;
+
+/// A list's page, or every row up to [`GET_ALL_LIMIT`] with `get_all=true` (`true` second).
+fn page_or_everything(parameters: &mut Parameters) -> (PageRequest, bool) {
+    if parameters.one::<bool>("get_all") == Some(true) {
+        for name in ["page", "limit"] {
+            if parameters.one::<String>(name).is_some() {
+                parameters.problem(name, "conflict", "cannot be combined with get_all=true");
+            }
+        }
+        (
+            PageRequest {
+                page: 1,
+                limit: GET_ALL_LIMIT,
+            },
+            true,
+        )
+    } else {
+        (parameters.page(), false)
+    }
+}
+
+/// The list answer of `items` out of `total` for `page`.
+fn list_of<T>(items: Vec<T>, total: i64, (page, everything): (PageRequest, bool)) -> Paginated<T> {
+    if everything {
+        Paginated::everything(items, total)
+    } else {
+        Paginated::new(items, total, page.page, page.limit)
+    }
 }
 
 /// Unknown instance ids answer 404.
@@ -211,7 +323,7 @@ async fn require_instances(state: &State, ids: &[InstanceId]) -> Result<(), ApiE
 /// descending.
 #[utoipa::path(
     tag = "capacity",
-    params(CapacityQuery),
+    params(CapacityQuery, ListQuery),
     responses(
         (status = 200, description = "One page of aggregates", body = Envelope<Paginated<InstanceAggregateItem>>),
         (status = 400, description = "Invalid parameters, each listed in `errors`", body = ErrorEnvelope),
@@ -226,7 +338,8 @@ pub async fn list_instances(
     _viewer: Viewer,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let (filter, page) = checked_filter(&state, &request, false, Parameters::page).await?;
+    let (filter, paging) = checked_filter(&state, &request, false, page_or_everything).await?;
+    let page = paging.0;
     let (rows, total) = capstats_store::run_blocking(&state.store, move |connection| {
         aggregates::list_instance_aggregates(connection, &filter, page)
     })
@@ -237,7 +350,7 @@ pub async fn list_instances(
         .collect();
     Ok(HttpResponse::Ok().json(Envelope::new(
         "instance aggregates",
-        Paginated::new(items, total, page.page, page.limit),
+        list_of(items, total, paging),
     )))
 }
 
@@ -245,7 +358,7 @@ pub async fn list_instances(
 /// name, all descending.
 #[utoipa::path(
     tag = "capacity",
-    params(CapacityQuery),
+    params(CapacityQuery, DatabaseQuery, ListQuery),
     responses(
         (status = 200, description = "One page of aggregates", body = Envelope<Paginated<DatabaseAggregateItem>>),
         (status = 400, description = "Invalid parameters, each listed in `errors`", body = ErrorEnvelope),
@@ -260,7 +373,8 @@ pub async fn list_databases(
     _viewer: Viewer,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let (filter, page) = checked_filter(&state, &request, true, Parameters::page).await?;
+    let (filter, paging) = checked_filter(&state, &request, true, page_or_everything).await?;
+    let page = paging.0;
     let (rows, total) = capstats_store::run_blocking(&state.store, move |connection| {
         aggregates::list_database_aggregates(connection, &filter, page)
     })
@@ -271,7 +385,7 @@ pub async fn list_databases(
         .collect();
     Ok(HttpResponse::Ok().json(Envelope::new(
         "database aggregates",
-        Paginated::new(items, total, page.page, page.limit),
+        list_of(items, total, paging),
     )))
 }
 
@@ -361,7 +475,7 @@ pub async fn instances_summary(
 /// in the window, summed; growth is the sum of their size changes against the sizes before.
 #[utoipa::path(
     tag = "capacity",
-    params(CapacityQuery),
+    params(CapacityQuery, DatabaseQuery),
     responses(
         (status = 200, description = "The summary", body = Envelope<Summary<DatabasesSummary>>),
         (status = 400, description = "Invalid parameters, each listed in `errors`", body = ErrorEnvelope),

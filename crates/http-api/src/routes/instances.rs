@@ -514,6 +514,7 @@ pub async fn database_options(
         databases
             .into_iter()
             .map(|database| DatabaseOption {
+                id: database.id,
                 instance_id: database.instance_id,
                 database_name: database.database_name,
                 is_active: database.is_active,
