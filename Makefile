@@ -6,16 +6,23 @@ DATABASE_URL ?= postgres://root@127.0.0.1:5432
 export DATABASE_URL
 CARGO ?= cargo
 
-.PHONY: test test-deps lint fmt check-dependencies check-schema schema sql-snapshots clean-test-databases \
+.PHONY: test test-deps schemathesis lint fmt check-dependencies check-schema schema sql-snapshots clean-test-databases \
         bench-aggregate bench-api bench-ingest bench-pickup build demo openapi client-deps browser-deps web \
         screenshots
 
 ## test: formatting, lints, architecture and schema checks, then every test against PostgreSQL
-## (the browser tests included); installs what it needs first (test-deps)
+## (the browser tests included) and the schemathesis run; installs what it needs first
+## (test-deps)
 test: test-deps web lint check-dependencies check-schema clean-test-databases client-deps browser-deps
 	$(CARGO) test --workspace --lib --bins --tests --examples
 	$(CARGO) test --workspace --doc
 	$(CARGO) run -q -p capstats-aggregation-core --example embed > /dev/null
+	./tests/schemathesis/run.sh
+
+## schemathesis: generated requests from openapi/openapi.json against a spawned API, every
+## check and phase, zero failures allowed (tests/schemathesis; part of test)
+schemathesis: test-deps web
+	./tests/schemathesis/run.sh
 
 ## test-deps: install what the tests need and is missing (diesel_cli, Node.js/npm, Chromium,
 ## MariaDB with root over TCP, systemd-analyze, libpq); does nothing when all is there

@@ -3,7 +3,8 @@
 # machine CI uses), and does nothing for what is already there: libpq for diesel, diesel_cli
 # for the schema drift check, systemd-analyze for the unit checks, Node.js and npm for the web
 # UI and the client and browser tests, Chromium for the browser tests, and a MariaDB server
-# that root may use over TCP without a password for the collector tests. Safe to run again.
+# that root may use over TCP without a password for the collector tests, curl and Python's
+# venv for the schemathesis run. Safe to run again.
 set -euo pipefail
 
 DIESEL_CLI_VERSION=2.3.14
@@ -30,6 +31,9 @@ command -v systemd-analyze >/dev/null 2>&1 || packages+=(systemd)
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 [ -x /usr/bin/chromium ] || packages+=(chromium)
 command -v mysqladmin >/dev/null 2>&1 || packages+=(mariadb-server mariadb-client)
+command -v curl >/dev/null 2>&1 || packages+=(curl)
+# schemathesis (make schemathesis) runs from a virtual environment of its own.
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || packages+=(python3-venv)
 if [ ${#packages[@]} -gt 0 ]; then
     apt_install "${packages[@]}"
     installed+=("${packages[@]}")

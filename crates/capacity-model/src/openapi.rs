@@ -1,24 +1,26 @@
 //! OpenAPI schemas of the named enums (feature `openapi`): string enums listing every name.
 
-use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
-use utoipa::openapi::{RefOr, Schema};
-
 use crate::{AggregationLevel, DbType, PeriodType, TlsMode, TrendDirection};
 
+/// Implements utoipa's `ToSchema` for enums made by `named_enum!`: a string enum of every name
+/// (`ALL`, `as_str`). Used by the crates of named enums that describe an HTTP API.
+#[macro_export]
 macro_rules! string_enum_schema {
     ($($name:ident: $description:literal),+ $(,)?) => {
         $(
-            impl utoipa::PartialSchema for $name {
-                fn schema() -> RefOr<Schema> {
-                    ObjectBuilder::new()
-                        .schema_type(SchemaType::new(Type::String))
+            impl ::utoipa::PartialSchema for $name {
+                fn schema() -> ::utoipa::openapi::RefOr<::utoipa::openapi::Schema> {
+                    ::utoipa::openapi::schema::ObjectBuilder::new()
+                        .schema_type(::utoipa::openapi::schema::SchemaType::new(
+                            ::utoipa::openapi::schema::Type::String,
+                        ))
                         .description(Some($description))
                         .enum_values(Some($name::ALL.iter().map(|value| value.as_str())))
                         .into()
                 }
             }
 
-            impl utoipa::ToSchema for $name {}
+            impl ::utoipa::ToSchema for $name {}
         )+
     };
 }

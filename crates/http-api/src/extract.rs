@@ -48,6 +48,34 @@ fn too_large(limit: usize) -> ApiError {
 /// Parses `body` as a `T`, refusing every field `T` does not have (each named by its path,
 /// such as `items[3].log_size_mbb`) and naming the path of a value that does not fit.
 pub fn parse_strictly<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    // PostgreSQL text cannot hold NUL, which JSON can only carry escaped: each string that
+    // has one is refused by its path before anything reads the values.
+    if body
+        .windows(6)
+        .any(|window| window.eq_ignore_ascii_case(b"\\u0000"))
+        && let Ok(value) = serde_json::from_slice::<serde_json::Value>(body)
+    {
+        let mut paths = Vec::new();
+        strings_with_nul(&value, String::new(), &mut paths);
+        if !paths.is_empty() {
+            return Err(ApiError::fields(
+                paths
+                    .into_iter()
+                    .map(|path| {
+                        FieldError::new(path, "invalid", "must not contain a NUL character")
+                    })
+                    .collect(),
+            ));
+        }
+    }
+    // Every request body is an object; serde would also read a struct from an array.
+    if body.iter().find(|byte| !byte.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::field(
+            "body",
+            "invalid_json",
+            "send a JSON object",
+        ));
+    }
     let mut unknown = Vec::new();
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let mut record_unknown = |path: serde_ignored::Path<'_>| unknown.push(field_path(&path));
@@ -77,6 +105,33 @@ pub fn parse_strictly<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             problems.push(problem);
             Err(ApiError::fields(problems))
         }
+    }
+}
+
+/// The paths of the strings in `value` that contain NUL, keys included.
+fn strings_with_nul(value: &serde_json::Value, path: String, found: &mut Vec<String>) {
+    use serde_json::Value;
+    match value {
+        Value::String(text) if text.contains('\0') => found.push(path),
+        Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                strings_with_nul(item, format!("{path}[{index}]"), found);
+            }
+        }
+        Value::Object(fields) => {
+            for (key, field) in fields {
+                let child = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                if key.contains('\0') {
+                    found.push(child.clone());
+                }
+                strings_with_nul(field, child, found);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -194,6 +249,26 @@ mod tests {
         );
         assert_eq!(
             problems(r#"{"items": []} trailing"#),
+            [("body".to_owned(), "invalid_json".to_owned())]
+        );
+    }
+
+    #[test]
+    fn a_nul_character_is_refused_before_it_reaches_the_database() {
+        assert_eq!(
+            problems(r#"{"items": [{"size_mb": 1}, {"size_mb": 2, "name": "a\u0000b"}]}"#),
+            [("items[1].name".to_owned(), "invalid".to_owned())]
+        );
+    }
+
+    #[test]
+    fn a_body_that_is_not_an_object_is_refused() {
+        assert_eq!(
+            problems("[null, null]"),
+            [("body".to_owned(), "invalid_json".to_owned())]
+        );
+        assert_eq!(
+            problems(" 7"),
             [("body".to_owned(), "invalid_json".to_owned())]
         );
     }

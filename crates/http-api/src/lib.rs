@@ -67,7 +67,16 @@ pub fn session_cookie_name(settings: &Settings) -> &'static str {
         (name = "users", description = "User accounts and the audit trail (administrators)"),
         (name = "health", description = "Liveness and readiness"),
     ),
-    components(schemas(error::ErrorEnvelope, error::FieldError)),
+    components(schemas(
+        error::ErrorEnvelope,
+        error::FieldError,
+        capstats_sync_session::SessionStatus,
+        capstats_sync_session::SyncType,
+        capstats_sync_session::SyncCategory,
+        capstats_capacity_model::DbType,
+        capstats_capacity_model::PeriodType,
+        capstats_capacity_model::TlsMode,
+    )),
     modifiers(&SecuritySchemes),
 )]
 struct ApiDocument;
@@ -169,8 +178,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     forbid_unknown_fields(document)
 }
 
-/// Marks every object a request body can contain as `additionalProperties: false`: the JSON
-/// extractor refuses unknown fields ([`extract::parse_strictly`]), and the spec says so.
+/// Marks every object a request body can contain as `additionalProperties: false`, and every
+/// free-text string in it as free of NUL: the JSON extractor refuses both
+/// ([`extract::parse_strictly`]), and the spec says so.
 fn forbid_unknown_fields(document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     use serde_json::Value;
     fn close(
@@ -196,6 +206,18 @@ fn forbid_unknown_fields(document: utoipa::openapi::OpenApi) -> utoipa::openapi:
         };
         if object.contains_key("properties") {
             object.insert("additionalProperties".into(), Value::Bool(false));
+        }
+        let is_string = match object.get("type") {
+            Some(Value::String(kind)) => kind == "string",
+            Some(Value::Array(kinds)) => kinds.iter().any(|kind| kind == "string"),
+            _ => false,
+        };
+        if is_string
+            && !["pattern", "enum", "format"]
+                .iter()
+                .any(|key| object.contains_key(*key))
+        {
+            object.insert("pattern".into(), Value::String("^[^\\x00]*$".into()));
         }
         if let Some(Value::Object(properties)) = object.get_mut("properties") {
             for property in properties.values_mut() {

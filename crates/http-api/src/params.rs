@@ -1,6 +1,8 @@
 //! Query-string parsing with field-level errors. actix's `web::Query` cannot read repeated
 //! keys (`instance_id=1&instance_id=2`) and reports only the first problem; this collects every
 //! problem, names the parameter, and keeps the documented `IntoParams` structs as the spec.
+//! Values are read as the spec states them — not trimmed, not split at commas, never empty —
+//! so that what the spec refuses the server refuses too.
 
 use std::str::FromStr;
 
@@ -38,8 +40,8 @@ impl Parameters {
         self.problems.push(FieldError::new(name, code, message));
     }
 
-    /// The single value of `name`, parsed; `None` when absent or empty. A repeated parameter
-    /// or a value that does not parse is recorded as a problem.
+    /// The single value of `name`, parsed; `None` when absent. An empty or repeated value, or
+    /// one that does not parse, is recorded as a problem.
     pub fn one<T: FromStr>(&mut self, name: &str) -> Option<T>
     where
         T::Err: std::fmt::Display,
@@ -47,14 +49,7 @@ impl Parameters {
         let values: Vec<String> = self.values(name).map(str::to_owned).collect();
         match values.as_slice() {
             [] => None,
-            [value] if value.trim().is_empty() => None,
-            [value] => match value.trim().parse::<T>() {
-                Ok(parsed) => Some(parsed),
-                Err(error) => {
-                    self.problem(name, "invalid", format!("`{value}`: {error}"));
-                    None
-                }
-            },
+            [value] => self.parse(name, value),
             _ => {
                 self.problem(name, "repeated", "may be given only once");
                 None
@@ -62,25 +57,38 @@ impl Parameters {
         }
     }
 
-    /// Every value of a repeatable parameter, parsed (comma-separated values are accepted too).
+    /// Every value of a repeatable parameter (`db_type=mysql&db_type=oracle`), parsed.
     pub fn many<T: FromStr>(&mut self, name: &str) -> Vec<T>
     where
         T::Err: std::fmt::Display,
     {
-        let values: Vec<String> = self
-            .values(name)
-            .flat_map(|value| value.split(','))
-            .map(|value| value.trim().to_owned())
-            .filter(|value| !value.is_empty())
-            .collect();
-        let mut parsed = Vec::new();
-        for value in values {
-            match value.parse::<T>() {
-                Ok(item) => parsed.push(item),
-                Err(error) => self.problem(name, "invalid", format!("`{value}`: {error}")),
+        let values: Vec<String> = self.values(name).map(str::to_owned).collect();
+        values
+            .iter()
+            .filter_map(|value| self.parse(name, value))
+            .collect()
+    }
+
+    fn parse<T: FromStr>(&mut self, name: &str, value: &str) -> Option<T>
+    where
+        T::Err: std::fmt::Display,
+    {
+        if value.is_empty() {
+            self.problem(name, "empty", "give a value or leave the parameter out");
+            return None;
+        }
+        // PostgreSQL text cannot hold NUL: refused here rather than failing the query.
+        if value.contains('\0') {
+            self.problem(name, "invalid", "must not contain a NUL character");
+            return None;
+        }
+        match value.parse::<T>() {
+            Ok(parsed) => Some(parsed),
+            Err(error) => {
+                self.problem(name, "invalid", format!("`{value}`: {error}"));
+                None
             }
         }
-        parsed
     }
 
     /// A date (`YYYY-MM-DD`); impossible dates such as 2025-02-30 are problems.

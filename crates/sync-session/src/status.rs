@@ -163,3 +163,10 @@ mod tests {
         assert!("done".parse::<RecordStatus>().is_err());
     }
 }
+
+#[cfg(feature = "openapi")]
+capstats_capacity_model::string_enum_schema! {
+    SessionStatus: "The state of a run: pending, running, completed, failed or cancelled.",
+    SyncType: "How a run was started: by a schedule or by hand.",
+    SyncCategory: "What a run does: aggregation or capacity (collection).",
+}

@@ -8,8 +8,10 @@ use utoipa::ToSchema;
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct LoginRequest {
     /// Username.
+    #[schema(min_length = 1)]
     pub username: String,
     /// Password.
+    #[schema(min_length = 1, max_length = 1024)]
     pub password: String,
 }
 
@@ -50,22 +52,41 @@ pub struct CsrfToken {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct TokenRequest {
     /// A label (1–100 characters).
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// What the token may do, at least one and never more than the caller's role: `read`
     /// (every GET), `ingest` (`POST /capacity/stats` only), `operate` (runs, schedules,
     /// partitions, collect now), `admin` (everything an admin session may do except managing
     /// tokens).
+    #[schema(min_items = 1, value_type = Vec<TokenScope>)]
     pub scopes: Vec<String>,
     /// Days until it expires, 1–3650 (absent: `CAPSTATS_TOKEN_EXPIRY_DAYS`, 90 by default).
+    #[schema(minimum = 1, maximum = 3650)]
     pub expires_in_days: Option<i64>,
+}
+
+/// A token scope (the schema of `TokenRequest.scopes`).
+#[derive(Debug, Clone, Copy, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenScope {
+    /// Every GET.
+    Read,
+    /// `POST /capacity/stats`.
+    Ingest,
+    /// Runs, schedules, partitions, collect now.
+    Operate,
+    /// Everything an admin session may do except managing tokens.
+    Admin,
 }
 
 /// `PUT /auth/password`: the signed-in user's new password.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct PasswordChange {
     /// The current password.
+    #[schema(min_length = 1, max_length = 1024)]
     pub current_password: String,
     /// The new password (8 to 1024 characters).
+    #[schema(min_length = 8, max_length = 1024)]
     pub new_password: String,
 }
 
@@ -103,10 +124,13 @@ impl From<capstats_store::accounts::User> for AccountItem {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct NewAccount {
     /// Login name (1–150 characters).
+    #[schema(min_length = 1, max_length = 150)]
     pub username: String,
     /// Password (8 to 1024 characters).
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: String,
     /// `admin` or `viewer`.
+    #[schema(pattern = "^(admin|viewer)$")]
     pub role: String,
 }
 
@@ -115,10 +139,12 @@ pub struct NewAccount {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct AccountChanges {
     /// `admin` or `viewer`.
+    #[schema(pattern = "^(admin|viewer)$")]
     pub role: Option<String>,
     /// `false` deactivates the account.
     pub is_active: Option<bool>,
     /// A new password (8 to 1024 characters): a reset by an administrator.
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: Option<String>,
 }
 

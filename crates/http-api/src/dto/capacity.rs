@@ -376,6 +376,7 @@ pub struct Series {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct IngestRequest {
     /// The samples, 1 to 10,000; no instance, database and date twice.
+    #[schema(min_items = 1, max_items = 10000)]
     pub items: Vec<IngestSample>,
 }
 
@@ -384,17 +385,25 @@ pub struct IngestRequest {
 pub struct IngestSample {
     /// The instance (must exist and be active).
     pub instance_id: i64,
-    /// The database's name on that instance (1–255 characters).
+    /// The database's name on that instance (1–255 characters, not only spaces, no control
+    /// characters).
+    #[schema(min_length = 1, max_length = 255)]
     pub database_name: String,
     /// The business date the size describes (not after today in the business time zone).
+    #[schema(
+        pattern = "^(19[0-9]{2}|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-[0-9]{2}-[0-9]{2}$"
+    )]
     pub collected_date: NaiveDate,
-    /// Total size in MiB (≥ 0).
+    /// Total size in MiB (0 to 2^40).
+    #[schema(minimum = 0, maximum = 1099511627776_i64)]
     pub size_mb: i64,
     /// Data files in MiB (≥ 0, at most `size_mb`), if known.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1099511627776_i64)]
     pub data_size_mb: Option<i64>,
     /// Log files in MiB (≥ 0, at most `size_mb`), if known.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1099511627776_i64)]
     pub log_size_mb: Option<i64>,
     /// When it was measured; the time of the request when absent.
     #[serde(default)]

@@ -76,12 +76,15 @@ pub struct UpdatedInstanceItem {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct InstanceInput {
     /// Unique name (1–255 characters).
+    #[schema(min_length = 1, max_length = 255)]
     pub name: Option<String>,
     /// `mysql`, `postgresql`, `sqlserver` or `oracle`.
+    #[schema(value_type = Option<DbType>)]
     pub db_type: Option<String>,
     /// Host name or address.
     pub host: Option<String>,
     /// Port (1–65535).
+    #[schema(minimum = 1, maximum = 65535)]
     pub port: Option<i32>,
     /// Free text.
     pub description: Option<String>,
@@ -97,6 +100,7 @@ pub struct InstanceInput {
     /// collectors use TLS and check the server's certificate against the trusted roots
     /// (system plus `CAPSTATS_COLLECTOR_CA_FILE`) and host name. Passwords are never sent in
     /// clear text, whatever the mode.
+    #[schema(value_type = Option<capstats_capacity_model::TlsMode>)]
     pub tls_mode: Option<String>,
     /// Whether it is aggregated (default true).
     pub is_active: Option<bool>,

@@ -11,9 +11,11 @@ use capstats_capacity_model::Decimal;
 pub struct AggregateNowRequest {
     /// `instance`, `database` or `all` (default): which levels to compute.
     #[serde(default)]
+    #[schema(pattern = "^(instance|database|all)$")]
     pub scope: Option<String>,
     /// Period type of the current period to compute (default `daily`).
     #[serde(default)]
+    #[schema(value_type = Option<capstats_capacity_model::PeriodType>)]
     pub period_type: Option<String>,
 }
 
@@ -21,16 +23,17 @@ pub struct AggregateNowRequest {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct BackfillRequest {
     /// `daily`, `weekly`, `monthly`, `quarterly` or `yearly`.
-    #[schema(example = "monthly")]
+    #[schema(example = "monthly", required = true, value_type = capstats_capacity_model::PeriodType)]
     pub period_type: Option<String>,
     /// Periods starting on or after this date (YYYY-MM-DD)…
-    #[schema(example = "2025-01-01")]
+    #[schema(example = "2025-01-01", required = true, value_type = String, format = Date, pattern = "^(19[0-9]{2}|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-[0-9]{2}-[0-9]{2}$")]
     pub from: Option<String>,
     /// …and on or before this one are computed.
-    #[schema(example = "2025-12-31")]
+    #[schema(example = "2025-12-31", required = true, value_type = String, format = Date, pattern = "^(19[0-9]{2}|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-[0-9]{2}-[0-9]{2}$")]
     pub to: Option<String>,
     /// `instance`, `database` or `all` (default): which levels to compute.
     #[serde(default)]
+    #[schema(pattern = "^(instance|database|all)$")]
     pub scope: Option<String>,
 }
 
@@ -155,7 +158,7 @@ pub struct RecordItem {
     /// Why it failed.
     pub error_message: Option<String>,
     /// What was done, per level and periods (versioned JSON).
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub detail: Option<serde_json::Value>,
     /// Start.
     pub started_at: Option<DateTime<Utc>>,
@@ -275,12 +278,14 @@ pub struct ScheduleUpdate {
     #[schema(example = "Europe/Berlin")]
     pub timezone: Option<String>,
     /// `skip`, `run_once` or `catch_up`: what happens to ticks missed while no worker ran.
+    #[schema(pattern = "^(skip|run_once|catch_up)$")]
     pub misfire_policy: Option<String>,
     /// How many missed ticks `catch_up` runs at most (1 to 1000).
+    #[schema(minimum = 1, maximum = 1000)]
     pub catch_up_limit: Option<i64>,
     /// `cron`, the only trigger capstats schedules have; accepted so that the reference's
     /// clients, which send it, keep working.
-    #[schema(example = "cron")]
+    #[schema(example = "cron", pattern = "^cron$")]
     pub trigger_type: Option<String>,
 }
 

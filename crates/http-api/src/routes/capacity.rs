@@ -33,13 +33,21 @@ pub struct CapacityQuery {
     #[param(style = Form, explode)]
     instance_id: Option<Vec<i64>>,
     /// Only instances of these engines (repeatable): mysql, postgresql, sqlserver, oracle.
-    #[param(style = Form, explode)]
+    #[param(style = Form, explode, value_type = Option<Vec<DbType>>)]
     db_type: Option<Vec<String>>,
     /// daily (default), weekly, monthly, quarterly or yearly.
+    #[param(value_type = Option<PeriodType>)]
     period_type: Option<String>,
-    /// First day of the window (YYYY-MM-DD): periods starting on or after it.
+    /// First day of the window (YYYY-MM-DD, 1900-01-01 to 9998-12-31): periods starting on or
+    /// after it.
+    #[param(
+        pattern = "^(19[0-9]{2}|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-[0-9]{2}-[0-9]{2}$"
+    )]
     start_date: Option<NaiveDate>,
     /// Last day of the window (YYYY-MM-DD, default today): periods starting on or before it.
+    #[param(
+        pattern = "^(19[0-9]{2}|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-[0-9]{2}-[0-9]{2}$"
+    )]
     end_date: Option<NaiveDate>,
     /// Days of the window when one of start_date and end_date is missing (1–3660; default 31
     /// days for daily, 84 weekly, 365 monthly, 730 quarterly, 1826 yearly). Cannot be combined
@@ -57,6 +65,7 @@ pub struct CapacityQuery {
 )]
 pub struct DatabaseQuery {
     /// Only databases of this name (1–255 characters).
+    #[param(min_length = 1, max_length = 255, pattern = "^[^\\x00]+$")]
     database_name: Option<String>,
     /// Only this database of the inventory (`id` of `GET /databases/options`); unknown ids
     /// answer 404. With database_name, both must name the same database.
@@ -82,7 +91,7 @@ pub struct ListQuery {
     get_all: Option<bool>,
 }
 
-/// Parameters of the chart series.
+/// Parameters of both chart series.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[expect(
@@ -94,23 +103,57 @@ pub struct SeriesQuery {
     #[param(style = Form, explode)]
     instance_id: Option<Vec<i64>>,
     /// Only instances of these engines (repeatable).
-    #[param(style = Form, explode)]
+    #[param(style = Form, explode, value_type = Option<Vec<DbType>>)]
     db_type: Option<Vec<String>>,
-    /// Only databases of this name (database series).
-    database_name: Option<String>,
     /// daily (default), weekly, monthly, quarterly or yearly.
+    #[param(value_type = Option<PeriodType>)]
     period_type: Option<String>,
     /// How many periods, 1–366 (default 14), ending with the period containing end_date.
+    #[param(minimum = 1, maximum = 366)]
     periods: Option<i64>,
     /// The day whose period is the last one shown (default today).
+    #[param(
+        pattern = "^(19[0-9]{2}|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-[0-9]{2}-[0-9]{2}$"
+    )]
     end_date: Option<NaiveDate>,
-    /// What to plot. Instances: total_size_mb (default), total_size_change_mb,
-    /// total_size_change_percent, database_count, avg_size_mb. Databases: avg_size_mb
-    /// (default), max_size_mb, size_change_mb, size_change_percent, avg_data_size_mb,
-    /// avg_log_size_mb.
-    metric: Option<String>,
     /// How many lines, 1–100 (default 10): the largest by their latest value.
+    #[param(minimum = 1, maximum = 100)]
     top: Option<i64>,
+}
+
+/// What the instance series plots.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[expect(
+    dead_code,
+    reason = "documents the parameters for the OpenAPI description; `Parameters` reads them"
+)]
+pub struct InstanceMetricQuery {
+    /// total_size_mb (default), total_size_change_mb, total_size_change_percent,
+    /// database_count or avg_size_mb.
+    #[param(
+        pattern = "^(total_size_mb|total_size_change_mb|total_size_change_percent|database_count|avg_size_mb)$"
+    )]
+    metric: Option<String>,
+}
+
+/// What the database series plots, and of which databases.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[expect(
+    dead_code,
+    reason = "documents the parameters for the OpenAPI description; `Parameters` reads them"
+)]
+pub struct DatabaseMetricQuery {
+    /// Only databases of this name (1–255 characters).
+    #[param(min_length = 1, max_length = 255, pattern = "^[^\\x00]+$")]
+    database_name: Option<String>,
+    /// avg_size_mb (default), max_size_mb, size_change_mb, size_change_percent,
+    /// avg_data_size_mb or avg_log_size_mb.
+    #[param(
+        pattern = "^(avg_size_mb|max_size_mb|size_change_mb|size_change_percent|avg_data_size_mb|avg_log_size_mb)$"
+    )]
+    metric: Option<String>,
 }
 
 /// Default window length in days by period type.
@@ -122,6 +165,15 @@ fn default_days(period_type: PeriodType) -> i64 {
         PeriodType::Quarterly => 730,
         PeriodType::Yearly => 1826,
     }
+}
+
+/// The `database_name` filter: at most 255 characters, like the names stored.
+fn read_database_name(parameters: &mut Parameters) -> Option<String> {
+    let name = parameters.one::<String>("database_name")?;
+    if name.chars().count() > capstats_capacity_model::DATABASE_NAME_MAX_CHARACTERS {
+        parameters.problem("database_name", "too_long", "at most 255 characters");
+    }
+    Some(name)
 }
 
 /// Reads the filters shared by lists and summaries, problems included.
@@ -140,15 +192,10 @@ fn read_filter(
         .collect();
     let db_types: Vec<DbType> = parameters.many::<DbType>("db_type");
     let database_name = if database_level {
-        parameters.one::<String>("database_name")
+        read_database_name(parameters)
     } else {
         None
     };
-    if let Some(name) = &database_name
-        && name.chars().count() > capstats_capacity_model::DATABASE_NAME_MAX_CHARACTERS
-    {
-        parameters.problem("database_name", "too_long", "at most 255 characters");
-    }
     let start = parameters.date("start_date");
     let end = parameters.date("end_date");
     let time_range = parameters.one::<i64>("time_range");
@@ -568,7 +615,7 @@ async fn series(
         .collect();
     let db_types: Vec<DbType> = parameters.many::<DbType>("db_type");
     let database_name = if database_level {
-        parameters.one::<String>("database_name")
+        read_database_name(&mut parameters)
     } else {
         None
     };
@@ -640,7 +687,7 @@ async fn series(
 /// largest), gaps where a period has no aggregate.
 #[utoipa::path(
     tag = "capacity",
-    params(SeriesQuery),
+    params(SeriesQuery, InstanceMetricQuery),
     responses(
         (status = 200, description = "The series", body = Envelope<Series>),
         (status = 400, description = "Invalid parameters (an unknown metric, more than 366 periods, …)", body = ErrorEnvelope),
@@ -662,7 +709,7 @@ pub async fn instances_series(
 /// largest), gaps where a period has no aggregate.
 #[utoipa::path(
     tag = "capacity",
-    params(SeriesQuery),
+    params(SeriesQuery, DatabaseMetricQuery),
     responses(
         (status = 200, description = "The series", body = Envelope<Series>),
         (status = 400, description = "Invalid parameters (an unknown metric, more than 366 periods, …)", body = ErrorEnvelope),

@@ -26,15 +26,18 @@ use crate::state::State;
 )]
 pub struct InstanceQuery {
     /// Only these engines (repeatable).
-    #[param(style = Form, explode)]
+    #[param(style = Form, explode, value_type = Option<Vec<DbType>>)]
     db_type: Option<Vec<String>>,
     /// Only names containing this text (case-insensitive).
+    #[param(min_length = 1, pattern = "^[^\\x00]+$")]
     search: Option<String>,
     /// Only active (true) or inactive (false) instances.
     is_active: Option<bool>,
     /// Page, from 1.
+    #[param(minimum = 1, maximum = 1000000)]
     page: Option<i64>,
     /// Items per page, 1–200 (default 20).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
 }
 
@@ -46,10 +49,20 @@ pub struct InstanceQuery {
     reason = "documents the parameters for the OpenAPI description; `Parameters` reads them"
 )]
 pub struct OptionsQuery {
-    /// Only these engines (repeatable; instance options).
-    #[param(style = Form, explode)]
+    /// Only these engines (repeatable).
+    #[param(style = Form, explode, value_type = Option<Vec<DbType>>)]
     db_type: Option<Vec<String>>,
-    /// Only databases of these instances (repeatable; database options).
+}
+
+/// Filters of the database options.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[expect(
+    dead_code,
+    reason = "documents the parameters for the OpenAPI description; `Parameters` reads them"
+)]
+pub struct DatabaseOptionsQuery {
+    /// Only databases of these instances (repeatable).
     #[param(style = Form, explode)]
     instance_id: Option<Vec<i64>>,
 }
@@ -484,7 +497,7 @@ pub async fn instance_options(
 /// Databases of the inventory for the filter boxes, by instance and name.
 #[utoipa::path(
     tag = "instances",
-    params(OptionsQuery),
+    params(DatabaseOptionsQuery),
     responses(
         (status = 200, description = "The options", body = Envelope<Vec<DatabaseOption>>),
         (status = 400, description = "Invalid parameters", body = ErrorEnvelope),

@@ -162,18 +162,27 @@ fn human_size(bytes: i64) -> String {
 )]
 pub struct PartitionQuery {
     /// Only partitions whose name contains this text.
+    #[param(min_length = 1, pattern = "^[^\\x00]+$")]
     search: Option<String>,
     /// Only `stats` (sample tables), `aggregations`, or one table by name.
+    #[param(
+        pattern = "^(stats|aggregations|database_size_stats|instance_size_stats|database_size_aggregations|instance_size_aggregations)$"
+    )]
     table_type: Option<String>,
     /// Only `healthy` or `past_retention` partitions.
+    #[param(pattern = "^(healthy|past_retention)$")]
     status: Option<String>,
     /// `name` (default), `table`, `date`, `size` or `records`.
+    #[param(pattern = "^(name|table|date|size|records)$")]
     sort: Option<String>,
     /// `asc` (default) or `desc`.
+    #[param(pattern = "^(asc|desc)$")]
     order: Option<String>,
     /// Page, from 1.
+    #[param(minimum = 1, maximum = 1000000)]
     page: Option<i64>,
     /// Items per page, 1–200 (default 20).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
 }
 
@@ -355,8 +364,10 @@ pub async fn partition_statistics(state: State, _viewer: Viewer) -> Result<HttpR
 )]
 pub struct CoreMetricsQuery {
     /// `daily` (default), `weekly`, `monthly`, `quarterly` or `yearly`: how the days are grouped.
+    #[param(value_type = Option<PeriodType>)]
     period_type: Option<String>,
     /// Days back from today, 1–3660 (default 7).
+    #[param(minimum = 1, maximum = 3660)]
     days: Option<i64>,
 }
 

@@ -45,7 +45,7 @@ pub async fn aggregate_now(
     let mut problems = Vec::new();
     let scope = parse_scope(body.scope.as_deref(), &mut problems);
     let period_type = match body.period_type.as_deref() {
-        None | Some("") => Some(PeriodType::Daily),
+        None => Some(PeriodType::Daily),
         Some(text) => parse_period_type(text, &mut problems),
     };
     let (Some(scope), Some(period_type)) = (scope, period_type) else {
@@ -90,7 +90,7 @@ pub async fn backfill(
     let mut problems = Vec::new();
     let scope = parse_scope(body.scope.as_deref(), &mut problems);
     let period_type = match body.period_type.as_deref() {
-        None | Some("") => {
+        None => {
             problems.push(FieldError::new(
                 "period_type",
                 "required",
@@ -100,8 +100,8 @@ pub async fn backfill(
         }
         Some(text) => parse_period_type(text, &mut problems),
     };
-    let mut date = |field: &'static str, value: Option<&str>| match value.map(str::trim) {
-        None | Some("") => {
+    let mut date = |field: &'static str, value: Option<&str>| match value {
+        None => {
             problems.push(FieldError::new(
                 field,
                 "required",
@@ -147,8 +147,8 @@ pub async fn backfill(
 
 /// The `scope` of a manual run (`all` when absent), or its problem.
 fn parse_scope(text: Option<&str>, problems: &mut Vec<FieldError>) -> Option<LevelScope> {
-    match text.map(str::trim) {
-        None | Some("") | Some("all") => Some(LevelScope::All),
+    match text {
+        None | Some("all") => Some(LevelScope::All),
         Some("instance") => Some(LevelScope::Instance),
         Some("database") => Some(LevelScope::Database),
         Some(other) => {
@@ -200,15 +200,19 @@ fn accepted(started: capstats_services::control::Enqueued, queued: &str) -> Http
 )]
 pub struct SessionQuery {
     /// Only these statuses (repeatable): pending, running, completed, failed, cancelled.
-    #[param(style = Form, explode)]
+    #[param(style = Form, explode, value_type = Option<Vec<capstats_sync_session::SessionStatus>>)]
     status: Option<Vec<String>>,
     /// aggregation or capacity.
+    #[param(value_type = Option<capstats_sync_session::SyncCategory>)]
     sync_category: Option<String>,
     /// scheduled_task or manual_task.
+    #[param(value_type = Option<capstats_sync_session::SyncType>)]
     sync_type: Option<String>,
     /// Page, from 1.
+    #[param(minimum = 1, maximum = 1000000)]
     page: Option<i64>,
     /// Items per page, 1–200 (default 20).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
 }
 

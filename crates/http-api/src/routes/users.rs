@@ -205,13 +205,13 @@ pub async fn end_sessions(
 #[utoipa::path(
     tag = "users",
     params(
-        ("action" = Option<String>, Query, description = "Actions starting with this text, e.g. `auth.` or `instances.update`"),
-        ("username" = Option<String>, Query, description = "Events of this user name (or tried name)"),
-        ("outcome" = Option<String>, Query, description = "`success`, `failure` or `denied`"),
-        ("since" = Option<String>, Query, description = "Events at or after this time (RFC 3339)"),
-        ("until" = Option<String>, Query, description = "Events before this time (RFC 3339)"),
-        ("page" = Option<i64>, Query, description = "Page, from 1"),
-        ("limit" = Option<i64>, Query, description = "Events per page, 1–200 (default 20)"),
+        ("action" = Option<String>, Query, description = "Actions starting with this text, e.g. `auth.` or `instances.update`", min_length = 1, pattern = "^[^\\x00]+$"),
+        ("username" = Option<String>, Query, description = "Events of this user name (or tried name)", min_length = 1, pattern = "^[^\\x00]+$"),
+        ("outcome" = Option<String>, Query, description = "`success`, `failure` or `denied`", pattern = "^(success|failure|denied)$"),
+        ("since" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "Events at or after this time (RFC 3339)"),
+        ("until" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "Events before this time (RFC 3339)"),
+        ("page" = Option<i64>, Query, description = "Page, from 1", minimum = 1, maximum = 1000000),
+        ("limit" = Option<i64>, Query, description = "Events per page, 1–200 (default 20)", minimum = 1, maximum = 200),
     ),
     responses(
         (status = 200, description = "One page of events", body = Envelope<Paginated<AuditEventItem>>),
