@@ -321,7 +321,7 @@ async fn repeated_engine_and_instance_filters_select_the_same_rows_in_lists_and_
 }
 
 #[actix_web::test]
-async fn a_deactivated_instance_stays_in_lists_and_summaries_alike() {
+async fn a_deactivated_instance_stays_in_lists_and_summaries_alike_unless_left_out() {
     let app = TestApp::spawn_seeded(disabled_instance, |_| {}).await;
     deactivate(&app, "instance-disabled").await;
     let (viewer, _) = app.login("viewer").await;
@@ -341,6 +341,43 @@ async fn a_deactivated_instance_stays_in_lists_and_summaries_alike() {
         assert_eq!(
             body["data"]["summary"]["total_instances"], 1,
             "{level}: {body}"
+        );
+        // include_inactive=false leaves it out of both, and of the series.
+        let only_active = format!("{QUERY}&include_inactive=false");
+        let (status, body) = app
+            .get(&viewer, &format!("/capacity/{level}?{only_active}"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["data"]["total"], 0, "{level}: {body}");
+        assert!(
+            body["data"]["items"].as_array().unwrap().is_empty(),
+            "{body}"
+        );
+        let (_, body) = app
+            .get(&viewer, &format!("/capacity/{level}/summary?{only_active}"))
+            .await;
+        assert_eq!(
+            body["data"]["summary"]["total_instances"], 0,
+            "{level}: {body}"
+        );
+        let series = format!("period_type=daily&end_date={DAY}&periods=1");
+        let (_, body) = app
+            .get(&viewer, &format!("/capacity/{level}/series?{series}"))
+            .await;
+        assert_eq!(
+            body["data"]["series"].as_array().unwrap().len(),
+            1,
+            "{body}"
+        );
+        let (_, body) = app
+            .get(
+                &viewer,
+                &format!("/capacity/{level}/series?{series}&include_inactive=false"),
+            )
+            .await;
+        assert!(
+            body["data"]["series"].as_array().unwrap().is_empty(),
+            "{body}"
         );
     }
     app.stop().await;

@@ -54,6 +54,10 @@ pub struct CapacityQuery {
     /// with both dates.
     #[param(minimum = 1, maximum = 3660)]
     time_range: Option<i64>,
+    /// `false`: only instances that are active (and not deleted). By default deactivated and
+    /// deleted instances count as well, in lists, summaries and series alike: their history
+    /// stays readable, as in the reference.
+    include_inactive: Option<bool>,
 }
 
 /// The database filters of the database endpoints.
@@ -119,6 +123,10 @@ pub struct SeriesQuery {
     /// How many lines, 1–100 (default 10): the largest by their latest value.
     #[param(minimum = 1, maximum = 100)]
     top: Option<i64>,
+    /// `false`: only instances that are active (and not deleted). By default deactivated and
+    /// deleted instances count as well, in lists, summaries and series alike: their history
+    /// stays readable, as in the reference.
+    include_inactive: Option<bool>,
 }
 
 /// What the instance series plots.
@@ -266,9 +274,13 @@ async fn checked_filter<T>(
     } else {
         None
     };
+    let include_inactive = parameters.one::<bool>("include_inactive").unwrap_or(true);
     let extra = more(&mut parameters);
     parameters.finish()?;
     require_instances(state, &filter.instance_ids).await?;
+    if !include_inactive {
+        keep_active_instances(state, &mut filter.instance_ids).await?;
+    }
     if let Some(id) = database_id {
         restrict_to_database(state, &mut filter, id).await?;
     }
@@ -364,6 +376,37 @@ async fn require_instances(state: &State, ids: &[InstanceId]) -> Result<(), ApiE
         None => Ok(()),
         Some(id) => Err(ApiError::NotFound(format!("instance {id}"))),
     }
+}
+
+/// `include_inactive=false`: narrows `instance_ids` to the active, non-deleted instances
+/// among them, or to every such instance when none were asked for. An empty list means every
+/// instance to the filter, so when no active instance is left it holds the id 0, which no
+/// instance has (ids start at 1).
+async fn keep_active_instances(
+    state: &State,
+    instance_ids: &mut Vec<InstanceId>,
+) -> Result<(), ApiError> {
+    let active: std::collections::BTreeSet<InstanceId> =
+        capstats_store::run_blocking(&state.store, capstats_store::instances::active_instances)
+            .await?
+            .into_iter()
+            .map(|instance| instance.id)
+            .collect();
+    let kept: Vec<InstanceId> = if instance_ids.is_empty() {
+        active.into_iter().collect()
+    } else {
+        instance_ids
+            .iter()
+            .copied()
+            .filter(|id| active.contains(id))
+            .collect()
+    };
+    *instance_ids = if kept.is_empty() {
+        vec![InstanceId(0)]
+    } else {
+        kept
+    };
+    Ok(())
 }
 
 /// Instance-level aggregates, newest first: by period start, then instance id, both
@@ -619,9 +662,14 @@ async fn series(
     } else {
         None
     };
+    let include_inactive = parameters.one::<bool>("include_inactive").unwrap_or(true);
     parameters.finish()?;
     let metric = metric.expect("checked above");
+    let mut instance_ids = instance_ids;
     require_instances(&state, &instance_ids).await?;
+    if !include_inactive {
+        keep_active_instances(&state, &mut instance_ids).await?;
+    }
 
     let last = Period::containing(period_type, end);
     let mut labels = vec![last];
