@@ -44,3 +44,20 @@ fn every_operation_documents_its_errors_and_has_a_summary() {
         }
     }
 }
+
+#[test]
+fn operation_ids_are_unique() {
+    let document: serde_json::Value =
+        serde_json::from_str(&capstats_http_api::openapi().to_pretty_json().unwrap()).unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for (path, operations) in document["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            let id = operation["operationId"].as_str().unwrap_or_default();
+            assert!(!id.is_empty(), "{method} {path} has no operationId");
+            assert!(
+                seen.insert(id.to_owned()),
+                "{method} {path}: operationId `{id}` is used twice"
+            );
+        }
+    }
+}

@@ -413,6 +413,7 @@ async fn keep_active_instances(
 /// descending.
 #[utoipa::path(
     tag = "capacity",
+    operation_id = "list_instance_aggregates",
     params(CapacityQuery, ListQuery),
     responses(
         (status = 200, description = "One page of aggregates", body = Envelope<Paginated<InstanceAggregateItem>>),
@@ -448,6 +449,7 @@ pub async fn list_instances(
 /// name, all descending.
 #[utoipa::path(
     tag = "capacity",
+    operation_id = "list_database_aggregates",
     params(CapacityQuery, DatabaseQuery, ListQuery),
     responses(
         (status = 200, description = "One page of aggregates", body = Envelope<Paginated<DatabaseAggregateItem>>),
