@@ -98,7 +98,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::from_environment()?;
-    capstats_settings::init_tracing(settings.log_format);
+    capstats_settings::init_tracing(settings.log_format, settings.log_color);
     match cli.command {
         Command::Migrate => migrate(&settings),
         Command::Serve => tokio::runtime::Builder::new_multi_thread()

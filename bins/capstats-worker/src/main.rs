@@ -150,7 +150,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::from_environment()?;
-    capstats_settings::init_tracing(settings.log_format);
+    capstats_settings::init_tracing(settings.log_format, settings.log_color);
     let runtime = || {
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()

@@ -30,6 +30,30 @@ pub enum LogFormat {
     Json,
 }
 
+/// When log lines carry ANSI colours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogColor {
+    /// Only when stderr is a terminal: never in a file, a pipe or journald.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+impl LogColor {
+    /// Whether lines written to stderr get colours.
+    pub fn applies(self) -> bool {
+        use std::io::IsTerminal;
+        match self {
+            Self::Auto => std::io::stderr().is_terminal(),
+            Self::Always => true,
+            Self::Never => false,
+        }
+    }
+}
+
 /// A list setting written as a list (`["a", "b"]`) or as one comma-separated text (`a,b`).
 fn list_or_comma_separated<'de, D>(deserializer: D) -> Result<Vec<String>, D::Error>
 where
@@ -84,6 +108,8 @@ pub struct Settings {
     pub database_connect_timeout_seconds: u64,
     /// Log line format (`CAPSTATS_LOG_FORMAT`).
     pub log_format: LogFormat,
+    /// ANSI colours in pretty log lines (`CAPSTATS_LOG_COLOR`: `auto`, `always`, `never`).
+    pub log_color: LogColor,
     /// Batches a backfill computes at once, each on its own connection
     /// (`CAPSTATS_BACKFILL_PARALLELISM`; 0 means one per CPU, at most 4).
     pub backfill_parallelism: usize,
@@ -199,6 +225,7 @@ impl Default for Settings {
             database_pool_size: 8,
             database_connect_timeout_seconds: 10,
             log_format: LogFormat::Pretty,
+            log_color: LogColor::Auto,
             backfill_parallelism: 0,
             job_store_pool_size: 4,
             scheduler_enabled: true,
@@ -517,8 +544,9 @@ impl Settings {
 }
 
 /// Installs the global log subscriber. The filter comes from `CAPSTATS_LOG`, else `RUST_LOG`,
-/// else `info` (with sqlx notices hidden). Calling it twice keeps the first subscriber.
-pub fn init_tracing(format: LogFormat) {
+/// else `info` (with sqlx notices hidden); colours as `color` says. Calling it twice keeps the
+/// first subscriber.
+pub fn init_tracing(format: LogFormat, color: LogColor) {
     use tracing_subscriber::EnvFilter;
     let filter = std::env::var("CAPSTATS_LOG")
         .ok()
@@ -527,6 +555,7 @@ pub fn init_tracing(format: LogFormat) {
         .unwrap_or_else(|| EnvFilter::new("info,sqlx=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(color.applies())
         .with_writer(std::io::stderr);
     let _already_installed = match format {
         LogFormat::Pretty => builder.try_init(),

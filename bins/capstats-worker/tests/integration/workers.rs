@@ -1200,3 +1200,28 @@ fn a_run_cut_off_from_its_database_says_so_at_once_and_its_retry_writes_the_same
     assert_rows_of_an_undisturbed_run(&mut connection, (6, 4, 60));
     eprintln!("the cut showed in the session after {shown_after:?}");
 }
+
+#[test]
+fn log_lines_carry_colours_only_when_asked_or_on_a_terminal() {
+    let _serial = serial();
+    let database = crate::common::database();
+    let read_log = |worker: &Worker| std::fs::read_to_string(&worker.log).unwrap_or_default();
+    // stderr is a file here: `auto` (the default) writes no escape sequences.
+    for (label, color, escapes) in [
+        ("color-default", None, false),
+        ("color-never", Some("never"), false),
+        ("color-always", Some("always"), true),
+    ] {
+        let mut extra = vec![("CAPSTATS_SCHEDULER_ENABLED", "false")];
+        if let Some(color) = color {
+            extra.push(("CAPSTATS_LOG_COLOR", color));
+        }
+        let worker = Worker::start(&database.url(), label, &extra);
+        wait_for("the worker to start", Duration::from_secs(30), || {
+            read_log(&worker).contains("worker starting")
+        });
+        let log = read_log(&worker);
+        assert_eq!(log.contains('\u{1b}'), escapes, "{label}: {log}");
+        worker.stop();
+    }
+}
