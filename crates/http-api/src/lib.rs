@@ -178,9 +178,15 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     forbid_unknown_fields(document)
 }
 
-/// Marks every object a request body can contain as `additionalProperties: false`, and every
-/// free-text string in it as free of NUL: the JSON extractor refuses both
-/// ([`extract::parse_strictly`]), and the spec says so.
+/// Years 1900 to 9998 in a `YYYY-MM-DD` date: the dates capstats accepts
+/// (`capstats_capacity_model::validate_supported_date`).
+const SUPPORTED_DATE_PATTERN: &str =
+    "^(19[0-9]{2}|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-[0-9]{2}-[0-9]{2}$";
+
+/// States the rules every input shares, in one place: every object a request body can contain
+/// is `additionalProperties: false`, every free-text string of a body or query is free of NUL
+/// (the JSON extractor, [`extract::parse_strictly`], and [`params::Parameters`] refuse both),
+/// and every date they take lies in the supported years.
 fn forbid_unknown_fields(document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     use serde_json::Value;
     fn close(
@@ -213,11 +219,19 @@ fn forbid_unknown_fields(document: utoipa::openapi::OpenApi) -> utoipa::openapi:
             _ => false,
         };
         if is_string
-            && !["pattern", "enum", "format"]
+            && !["pattern", "enum"]
                 .iter()
                 .any(|key| object.contains_key(*key))
         {
-            object.insert("pattern".into(), Value::String("^[^\\x00]*$".into()));
+            match object.get("format").and_then(Value::as_str) {
+                None => {
+                    object.insert("pattern".into(), Value::String("^[^\\x00]*$".into()));
+                }
+                Some("date") => {
+                    object.insert("pattern".into(), SUPPORTED_DATE_PATTERN.into());
+                }
+                Some(_) => {}
+            }
         }
         if let Some(Value::Object(properties)) = object.get_mut("properties") {
             for property in properties.values_mut() {
@@ -248,6 +262,16 @@ fn forbid_unknown_fields(document: utoipa::openapi::OpenApi) -> utoipa::openapi:
                 .into_iter()
                 .flat_map(|item| item.values_mut())
             {
+                if let Some(Value::Array(parameters)) = operation.get_mut("parameters") {
+                    for parameter in parameters
+                        .iter_mut()
+                        .filter(|parameter| parameter["in"] == "query")
+                    {
+                        if let Some(schema) = parameter.get_mut("schema") {
+                            close(schema, &mut components, &mut seen);
+                        }
+                    }
+                }
                 if let Some(Value::Object(content)) = operation.pointer_mut("/requestBody/content")
                 {
                     for media in content.values_mut() {

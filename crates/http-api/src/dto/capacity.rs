@@ -390,9 +390,6 @@ pub struct IngestSample {
     #[schema(min_length = 1, max_length = 255)]
     pub database_name: String,
     /// The business date the size describes (not after today in the business time zone).
-    #[schema(
-        pattern = "^(19[0-9]{2}|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-[0-9]{2}-[0-9]{2}$"
-    )]
     pub collected_date: NaiveDate,
     /// Total size in MiB (0 to 2^40).
     #[schema(minimum = 0, maximum = 1099511627776_i64)]

@@ -26,10 +26,10 @@ pub struct BackfillRequest {
     #[schema(example = "monthly", required = true, value_type = capstats_capacity_model::PeriodType)]
     pub period_type: Option<String>,
     /// Periods starting on or after this date (YYYY-MM-DD)…
-    #[schema(example = "2025-01-01", required = true, value_type = String, format = Date, pattern = "^(19[0-9]{2}|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-[0-9]{2}-[0-9]{2}$")]
+    #[schema(example = "2025-01-01", required = true, value_type = String, format = Date)]
     pub from: Option<String>,
     /// …and on or before this one are computed.
-    #[schema(example = "2025-12-31", required = true, value_type = String, format = Date, pattern = "^(19[0-9]{2}|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-[0-9]{2}-[0-9]{2}$")]
+    #[schema(example = "2025-12-31", required = true, value_type = String, format = Date)]
     pub to: Option<String>,
     /// `instance`, `database` or `all` (default): which levels to compute.
     #[serde(default)]

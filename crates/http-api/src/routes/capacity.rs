@@ -21,14 +21,14 @@ use crate::error::{ApiError, ErrorEnvelope};
 use crate::params::Parameters;
 use crate::state::State;
 
-/// Filters of the capacity lists and summaries.
+/// Which instances and period type every capacity read covers (lists, summaries, series).
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[expect(
     dead_code,
     reason = "documents the parameters for the OpenAPI description; `Parameters` reads them"
 )]
-pub struct CapacityQuery {
+pub struct ScopeQuery {
     /// Only these instances (repeatable). Unknown ids answer 404.
     #[param(style = Form, explode)]
     instance_id: Option<Vec<i64>>,
@@ -38,26 +38,30 @@ pub struct CapacityQuery {
     /// daily (default), weekly, monthly, quarterly or yearly.
     #[param(value_type = Option<PeriodType>)]
     period_type: Option<String>,
+    /// `false`: only instances that are active (and not deleted). By default deactivated and
+    /// deleted instances count as well, in lists, summaries and series alike: their history
+    /// stays readable, as in the reference.
+    include_inactive: Option<bool>,
+}
+
+/// The window of the capacity lists and summaries.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[expect(
+    dead_code,
+    reason = "documents the parameters for the OpenAPI description; `Parameters` reads them"
+)]
+pub struct WindowQuery {
     /// First day of the window (YYYY-MM-DD, 1900-01-01 to 9998-12-31): periods starting on or
     /// after it.
-    #[param(
-        pattern = "^(19[0-9]{2}|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-[0-9]{2}-[0-9]{2}$"
-    )]
     start_date: Option<NaiveDate>,
     /// Last day of the window (YYYY-MM-DD, default today): periods starting on or before it.
-    #[param(
-        pattern = "^(19[0-9]{2}|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-[0-9]{2}-[0-9]{2}$"
-    )]
     end_date: Option<NaiveDate>,
     /// Days of the window when one of start_date and end_date is missing (1–3660; default 31
     /// days for daily, 84 weekly, 365 monthly, 730 quarterly, 1826 yearly). Cannot be combined
     /// with both dates.
     #[param(minimum = 1, maximum = 3660)]
     time_range: Option<i64>,
-    /// `false`: only instances that are active (and not deleted). By default deactivated and
-    /// deleted instances count as well, in lists, summaries and series alike: their history
-    /// stays readable, as in the reference.
-    include_inactive: Option<bool>,
 }
 
 /// The database filters of the database endpoints.
@@ -95,7 +99,7 @@ pub struct ListQuery {
     get_all: Option<bool>,
 }
 
-/// Parameters of both chart series.
+/// The periods and lines of both chart series.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[expect(
@@ -103,30 +107,14 @@ pub struct ListQuery {
     reason = "documents the parameters for the OpenAPI description; `Parameters` reads them"
 )]
 pub struct SeriesQuery {
-    /// Only these instances (repeatable).
-    #[param(style = Form, explode)]
-    instance_id: Option<Vec<i64>>,
-    /// Only instances of these engines (repeatable).
-    #[param(style = Form, explode, value_type = Option<Vec<DbType>>)]
-    db_type: Option<Vec<String>>,
-    /// daily (default), weekly, monthly, quarterly or yearly.
-    #[param(value_type = Option<PeriodType>)]
-    period_type: Option<String>,
     /// How many periods, 1–366 (default 14), ending with the period containing end_date.
     #[param(minimum = 1, maximum = 366)]
     periods: Option<i64>,
     /// The day whose period is the last one shown (default today).
-    #[param(
-        pattern = "^(19[0-9]{2}|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-[0-9]{2}-[0-9]{2}$"
-    )]
     end_date: Option<NaiveDate>,
     /// How many lines, 1–100 (default 10): the largest by their latest value.
     #[param(minimum = 1, maximum = 100)]
     top: Option<i64>,
-    /// `false`: only instances that are active (and not deleted). By default deactivated and
-    /// deleted instances count as well, in lists, summaries and series alike: their history
-    /// stays readable, as in the reference.
-    include_inactive: Option<bool>,
 }
 
 /// What the instance series plots.
@@ -414,7 +402,7 @@ async fn keep_active_instances(
 #[utoipa::path(
     tag = "capacity",
     operation_id = "list_instance_aggregates",
-    params(CapacityQuery, ListQuery),
+    params(ScopeQuery, WindowQuery, ListQuery),
     responses(
         (status = 200, description = "One page of aggregates", body = Envelope<Paginated<InstanceAggregateItem>>),
         (status = 400, description = "Invalid parameters, each listed in `errors`", body = ErrorEnvelope),
@@ -450,7 +438,7 @@ pub async fn list_instances(
 #[utoipa::path(
     tag = "capacity",
     operation_id = "list_database_aggregates",
-    params(CapacityQuery, DatabaseQuery, ListQuery),
+    params(ScopeQuery, WindowQuery, DatabaseQuery, ListQuery),
     responses(
         (status = 200, description = "One page of aggregates", body = Envelope<Paginated<DatabaseAggregateItem>>),
         (status = 400, description = "Invalid parameters, each listed in `errors`", body = ErrorEnvelope),
@@ -495,7 +483,7 @@ fn percent(numerator: i128, denominator: i128) -> Option<Decimal> {
 /// sample in the window.
 #[utoipa::path(
     tag = "capacity",
-    params(CapacityQuery),
+    params(ScopeQuery, WindowQuery),
     responses(
         (status = 200, description = "The summary", body = Envelope<Summary<InstancesSummary>>),
         (status = 400, description = "Invalid parameters, each listed in `errors`", body = ErrorEnvelope),
@@ -567,7 +555,7 @@ pub async fn instances_summary(
 /// in the window, summed; growth is the sum of their size changes against the sizes before.
 #[utoipa::path(
     tag = "capacity",
-    params(CapacityQuery, DatabaseQuery),
+    params(ScopeQuery, WindowQuery, DatabaseQuery),
     responses(
         (status = 200, description = "The summary", body = Envelope<Summary<DatabasesSummary>>),
         (status = 400, description = "Invalid parameters, each listed in `errors`", body = ErrorEnvelope),
@@ -737,7 +725,7 @@ async fn series(
 /// largest), gaps where a period has no aggregate.
 #[utoipa::path(
     tag = "capacity",
-    params(SeriesQuery, InstanceMetricQuery),
+    params(ScopeQuery, SeriesQuery, InstanceMetricQuery),
     responses(
         (status = 200, description = "The series", body = Envelope<Series>),
         (status = 400, description = "Invalid parameters (an unknown metric, more than 366 periods, …)", body = ErrorEnvelope),
@@ -759,7 +747,7 @@ pub async fn instances_series(
 /// largest), gaps where a period has no aggregate.
 #[utoipa::path(
     tag = "capacity",
-    params(SeriesQuery, DatabaseMetricQuery),
+    params(ScopeQuery, SeriesQuery, DatabaseMetricQuery),
     responses(
         (status = 200, description = "The series", body = Envelope<Series>),
         (status = 400, description = "Invalid parameters (an unknown metric, more than 366 periods, …)", body = ErrorEnvelope),
