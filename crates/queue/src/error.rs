@@ -34,6 +34,9 @@ pub enum QueueError {
     /// No runtime could be started for synchronous callers of the job store.
     #[error("cannot start a runtime for the job store")]
     Runtime(#[source] std::io::Error),
+    /// SIGTERM and SIGINT cannot be listened for.
+    #[error("cannot listen for shutdown signals")]
+    Signals(#[source] std::io::Error),
     /// A job that does not exist.
     #[error("{0} not found")]
     NotFound(String),

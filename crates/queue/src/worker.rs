@@ -94,6 +94,9 @@ fn queue_config(settings: &Settings, queue: &str, batch: u32) -> Config {
 /// the shutdown timeout for running jobs. Aggregation runs still going after that are left to
 /// the caller, which should exit without waiting for the blocking thread pool.
 pub async fn run(settings: Settings) -> Result<(), QueueError> {
+    // Listening starts before anything else: a SIGTERM while the worker is still starting
+    // (systemd stopping it right after a start) is a clean shutdown, not the default death.
+    let shutdown_requested = shutdown_signal().map_err(QueueError::Signals)?;
     // Each running aggregation holds a connection for its whole run; the scheduler, the
     // sweeper and the runs' own heartbeats need connections beside them, or they wait for a
     // run to end and live runs look lost.
@@ -159,10 +162,10 @@ pub async fn run(settings: Settings) -> Result<(), QueueError> {
         })
         .shutdown_timeout(settings.shutdown_timeout());
     let signal = async move {
-        let result = shutdown_signal().await;
+        shutdown_requested.await;
         tracing::info!("shutdown requested; finishing running jobs");
         let _ = stop_sender.send(true);
-        result
+        Ok(())
     };
     let result = monitor
         .run_with_signal(signal)
@@ -223,14 +226,17 @@ async fn close_abandoned_sessions(state: &WorkerState) {
     }
 }
 
-/// Resolves on SIGTERM or SIGINT.
-async fn shutdown_signal() -> std::io::Result<()> {
+/// Starts listening for SIGTERM and SIGINT now and returns what resolves on the first of them.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut terminate = signal(SignalKind::terminate())?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result,
-        _ = terminate.recv() => Ok(()),
-    }
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+    })
 }
 
 /// Sends the heartbeats of the session job `job_id` runs on this worker, every quarter of the

@@ -1156,16 +1156,19 @@ fn a_run_cut_off_from_its_database_says_so_at_once_and_its_retry_writes_the_same
         cut >= 2,
         "the worker's connections went through the proxy ({cut})"
     );
-    wait_for(
-        "the session to show the connection error",
-        Duration::from_secs(5),
-        || {
-            capstats_store::sessions::get_session(&mut connection, session_id)
-                .unwrap()
-                .status
-                .is_terminal()
-        },
-    );
+    let deadline = cut_at + Duration::from_secs(5);
+    while !capstats_store::sessions::get_session(&mut connection, session_id)
+        .unwrap()
+        .status
+        .is_terminal()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the session did not show the connection error within 5 s of the cut:\n{}",
+            worker.tail()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let shown_after = cut_at.elapsed();
     let session = capstats_store::sessions::get_session(&mut connection, session_id).unwrap();
     assert_eq!(
