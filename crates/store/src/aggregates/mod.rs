@@ -12,6 +12,12 @@ use capstats_capacity_model::{
 use crate::StoreError;
 use crate::schema::{database_size_aggregations, instance_size_aggregations};
 
+#[macro_use]
+mod filter;
+
+pub use filter::AggregateFilter;
+use filter::{key_condition, matching_condition, period_condition};
+
 fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Conflict(format!("stored aggregate is inconsistent: {what}"))
 }
@@ -112,7 +118,7 @@ pub fn database_aggregates_between(
         .collect()
 }
 
-#[derive(Queryable, Selectable)]
+#[derive(Queryable, Selectable, QueryableByName)]
 #[diesel(table_name = instance_size_aggregations)]
 #[diesel(check_for_backend(diesel::pg::Pg))]
 pub(crate) struct InstanceAggregateRow {
@@ -187,24 +193,6 @@ pub fn instance_aggregates_between(
         .collect()
 }
 
-/// Which aggregates a read covers: one period type, periods starting in `[start, end]`, and
-/// optionally some instances, engines or one database name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AggregateFilter {
-    /// The period type.
-    pub period_type: PeriodType,
-    /// Earliest period start.
-    pub start: NaiveDate,
-    /// Latest period start.
-    pub end: NaiveDate,
-    /// Only these instances (all when empty).
-    pub instance_ids: Vec<InstanceId>,
-    /// Only instances of these engines (all when empty).
-    pub db_types: Vec<capstats_capacity_model::DbType>,
-    /// Only databases of this name (database level).
-    pub database_name: Option<String>,
-}
-
 /// A page request: `page` from 1, at most `limit` items.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageRequest {
@@ -239,153 +227,134 @@ fn label(id: i64, name: String, db_type: &str) -> Result<InstanceLabel, StoreErr
     })
 }
 
-/// `$query` (boxed, over `$table` — an aggregation table or a row-count table — possibly
-/// joined to `instances`) narrowed to the rows matching `$filter` (its database name aside).
-/// An engine filter is a semi-join on `instances`, so that a count reads `$table` alone.
-macro_rules! filtered {
-    // A query over `$table` alone: engines through a semi-join.
-    ($query:expr, $table:ident, $filter:expr) => {{
-        use crate::schema::instances;
-        let filter: &AggregateFilter = $filter;
-        let engines = engines_of(filter);
-        let query = filtered!(@common $query, $table, filter);
-        if engines.is_empty() {
-            query
-        } else {
-            query.filter(
-                $table::instance_id.eq_any(
-                    instances::table
-                        .filter(instances::db_type.eq_any(engines))
-                        .select(instances::id),
-                ),
-            )
-        }
-    }};
-    // A query over `$table` joined to `instances`: engines on the joined row.
-    (joined $query:expr, $table:ident, $filter:expr) => {{
-        use crate::schema::instances;
-        let filter: &AggregateFilter = $filter;
-        let engines = engines_of(filter);
-        let query = filtered!(@common $query, $table, filter);
-        if engines.is_empty() {
-            query
-        } else {
-            query.filter(instances::db_type.eq_any(engines))
-        }
-    }};
-    (@common $query:expr, $table:ident, $filter:expr) => {{
-        let filter: &AggregateFilter = $filter;
-        let query = $query
-            .filter($table::period_type.eq(filter.period_type.as_str()))
-            .filter($table::period_start.between(filter.start, filter.end));
-        if filter.instance_ids.is_empty() {
-            query
-        } else {
-            let ids: Vec<i64> = filter.instance_ids.iter().map(|id| id.0).collect();
-            query.filter($table::instance_id.eq_any(ids))
-        }
-    }};
+/// A row of a level's table with its instance's name and engine.
+struct LabelledRow<Row> {
+    row: Row,
+    instance_name: String,
+    instance_db_type: String,
 }
 
-/// The engine names of a filter.
-fn engines_of(filter: &AggregateFilter) -> Vec<&'static str> {
-    filter
-        .db_types
-        .iter()
-        .map(|db_type| db_type.as_str())
-        .collect()
+// Written out because the derive does not take a type parameter.
+impl<Row: QueryableByName<diesel::pg::Pg>> QueryableByName<diesel::pg::Pg> for LabelledRow<Row> {
+    fn build<'a>(
+        row: &impl diesel::row::NamedRow<'a, diesel::pg::Pg>,
+    ) -> diesel::deserialize::Result<Self> {
+        use diesel::row::NamedRow;
+        use diesel::sql_types::Text;
+        Ok(Self {
+            row: Row::build(row)?,
+            instance_name: NamedRow::get::<Text, String>(row, "instance_name")?,
+            instance_db_type: NamedRow::get::<Text, String>(row, "instance_db_type")?,
+        })
+    }
 }
 
-/// Pairs each row with its instance's label.
-fn labelled<Row, Aggregate>(
-    rows: Vec<(Row, String, String)>,
+/// A count read in SQL text.
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    count: i64,
+}
+
+/// One page of the rows of `level` matching `filter`, newest first — by period start,
+/// instance id and database name, all descending: the primary key read backwards, so a page
+/// costs an index range scan however many rows match — each with its instance's label.
+fn page_of<Row, Aggregate>(
+    connection: &mut PgConnection,
+    level: AggregationLevel,
+    filter: &AggregateFilter,
+    page: PageRequest,
     instance_of: impl Fn(&Row) -> i64,
 ) -> Result<Vec<(Aggregate, InstanceLabel)>, StoreError>
 where
+    LabelledRow<Row>: QueryableByName<diesel::pg::Pg> + 'static,
     Aggregate: TryFrom<Row, Error = StoreError>,
 {
+    let (table, _) = level_table(level);
+    let key_order = match level {
+        AggregationLevel::Database => "aggregate.instance_id DESC, aggregate.database_name DESC",
+        AggregationLevel::Instance => "aggregate.instance_id DESC",
+    };
+    let query = diesel::sql_query(format!(
+        "SELECT aggregate.*, instance.name AS instance_name, instance.db_type AS instance_db_type
+         FROM {table} aggregate
+         JOIN instances instance ON instance.id = aggregate.instance_id
+         WHERE {}
+         ORDER BY aggregate.period_start DESC, {key_order}
+         LIMIT $8 OFFSET $9",
+        matching_condition(level)
+    ));
+    let rows: Vec<LabelledRow<Row>> = bind_matching!(query, filter)
+        .bind::<diesel::sql_types::BigInt, _>(page.limit)
+        .bind::<diesel::sql_types::BigInt, _>(page.offset())
+        .load(connection)?;
     rows.into_iter()
-        .map(|(row, name, db_type)| {
-            let instance = label(instance_of(&row), name, &db_type)?;
-            Ok((Aggregate::try_from(row)?, instance))
+        .map(|labelled| {
+            let instance = label(
+                instance_of(&labelled.row),
+                labelled.instance_name,
+                &labelled.instance_db_type,
+            )?;
+            Ok((Aggregate::try_from(labelled.row)?, instance))
         })
         .collect()
 }
 
+/// How many rows of `level` match `filter`, read from the smallest table that can tell: the
+/// per-period counts the aggregation maintains (one small row per period) when no key is
+/// narrowed, the per-instance counts of database rows when instances or engines are, and the
+/// rows themselves when a database name is (a name leaves a few rows per instance and
+/// period).
+fn matching_rows(
+    connection: &mut PgConnection,
+    level: AggregationLevel,
+    filter: &AggregateFilter,
+) -> Result<i64, StoreError> {
+    let (table, _) = level_table(level);
+    let sql = if !filter.narrows_keys() {
+        format!(
+            "SELECT coalesce(sum(counts.row_count), 0)::bigint AS count
+             FROM aggregate_period_counts counts
+             WHERE counts.level = $8 AND {}",
+            period_condition("counts")
+        )
+    } else if level == AggregationLevel::Database && filter.database_name.is_none() {
+        format!(
+            "SELECT coalesce(sum(counts.row_count), 0)::bigint AS count
+             FROM database_aggregate_counts counts
+             WHERE {} AND {}",
+            period_condition("counts"),
+            key_condition("counts.instance_id", None)
+        )
+    } else {
+        format!(
+            "SELECT count(*) AS count FROM {table} aggregate WHERE {}",
+            matching_condition(level)
+        )
+    };
+    let count: Count = bind_matching!(diesel::sql_query(sql), filter)
+        .bind::<diesel::sql_types::Text, _>(level.as_str())
+        .get_result(connection)?;
+    Ok(count.count)
+}
+
 /// Database-level rows matching `filter`, newest first — by period start, instance id and
-/// database name, all descending: the primary key read backwards, so a page costs an index range
-/// scan however many rows match — one page of them, and how many match in all.
+/// database name, all descending (the primary key read backwards) — one page of them, and how
+/// many match in all.
 pub fn list_database_aggregates(
     connection: &mut PgConnection,
     filter: &AggregateFilter,
     page: PageRequest,
 ) -> Result<(Vec<(DatabaseSizeAggregate, InstanceLabel)>, i64), StoreError> {
-    use crate::schema::instances;
-    use database_size_aggregations as table;
-    let total = if let Some(name) = &filter.database_name {
-        // A name narrows the rows to a few per instance and period: count them.
-        filtered!(table::table.into_boxed(), table, filter)
-            .filter(table::database_name.eq(name))
-            .count()
-            .get_result(connection)?
-    } else if filter.instance_ids.is_empty() && filter.db_types.is_empty() {
-        counted_rows(connection, AggregationLevel::Database, filter)?
-    } else {
-        use crate::schema::database_aggregate_counts as counts;
-        let total: Option<bigdecimal::BigDecimal> =
-            filtered!(counts::table.into_boxed(), counts, filter)
-                .select(diesel::dsl::sum(counts::row_count))
-                .get_result(connection)?;
-        whole(total)?
-    };
-    let mut page_query = filtered!(
-        joined table::table.inner_join(instances::table).into_boxed(),
-        table,
-        filter
-    );
-    if let Some(name) = &filter.database_name {
-        page_query = page_query.filter(table::database_name.eq(name));
-    }
-    let rows: Vec<(DatabaseAggregateRow, String, String)> = page_query
-        .order((
-            table::period_start.desc(),
-            table::instance_id.desc(),
-            table::database_name.desc(),
-        ))
-        .limit(page.limit)
-        .offset(page.offset())
-        .select((
-            DatabaseAggregateRow::as_select(),
-            instances::name,
-            instances::db_type,
-        ))
-        .load(connection)?;
-    Ok((labelled(rows, |row| row.instance_id)?, total))
-}
-
-/// A `sum` of counts as a count.
-fn whole(sum: Option<bigdecimal::BigDecimal>) -> Result<i64, StoreError> {
-    sum.map(|sum| sum.to_string().parse::<i64>().map_err(corrupt))
-        .transpose()
-        .map(Option::unwrap_or_default)
-}
-
-/// How many rows of `level` have the period type of `filter` and start in its window, from
-/// the per-period counts the aggregation maintains (one small row per period). Only for
-/// filters without instances, engines or a database name.
-fn counted_rows(
-    connection: &mut PgConnection,
-    level: AggregationLevel,
-    filter: &AggregateFilter,
-) -> Result<i64, StoreError> {
-    use crate::schema::aggregate_period_counts as counts;
-    let total: Option<bigdecimal::BigDecimal> = counts::table
-        .filter(counts::level.eq(level.as_str()))
-        .filter(counts::period_type.eq(filter.period_type.as_str()))
-        .filter(counts::period_start.between(filter.start, filter.end))
-        .select(diesel::dsl::sum(counts::row_count))
-        .get_result(connection)?;
-    whole(total)
+    let total = matching_rows(connection, AggregationLevel::Database, filter)?;
+    let rows = page_of(
+        connection,
+        AggregationLevel::Database,
+        filter,
+        page,
+        |row: &DatabaseAggregateRow| row.instance_id,
+    )?;
+    Ok((rows, total))
 }
 
 /// Instance-level rows matching `filter`, newest first — by period start and instance id,
@@ -396,74 +365,15 @@ pub fn list_instance_aggregates(
     filter: &AggregateFilter,
     page: PageRequest,
 ) -> Result<(Vec<(InstanceSizeAggregate, InstanceLabel)>, i64), StoreError> {
-    use crate::schema::instances;
-    use instance_size_aggregations as table;
-    let total = if filter.instance_ids.is_empty() && filter.db_types.is_empty() {
-        counted_rows(connection, AggregationLevel::Instance, filter)?
-    } else {
-        filtered!(table::table.into_boxed(), table, filter)
-            .count()
-            .get_result(connection)?
-    };
-    let rows: Vec<(InstanceAggregateRow, String, String)> = filtered!(
-        joined table::table.inner_join(instances::table).into_boxed(),
-        table,
-        filter
-    )
-    .order((table::period_start.desc(), table::instance_id.desc()))
-    .limit(page.limit)
-    .offset(page.offset())
-    .select((
-        InstanceAggregateRow::as_select(),
-        instances::name,
-        instances::db_type,
-    ))
-    .load(connection)?;
-    Ok((labelled(rows, |row| row.instance_id)?, total))
-}
-
-/// The `WHERE` clause shared by the SQL-text reads of a level's table (aliased `aggregate`):
-/// `$1` period type, `$2`..`$3` period starts, `$4` instance ids, `$5` engines, `$6` database
-/// name (ignored at instance level, but always bound so the parameter list stays fixed); `$7`,
-/// the starts of the window's periods, is bound beside them for [`latest_per_key`].
-fn matching_condition(level: AggregationLevel) -> String {
-    let name_condition = match level {
-        AggregationLevel::Database => "($6::text IS NULL OR aggregate.database_name = $6)",
-        AggregationLevel::Instance => "($6::text IS NULL OR true)",
-    };
-    format!(
-        "aggregate.period_type = $1 AND aggregate.period_start BETWEEN $2 AND $3
-           AND (cardinality($4::bigint[]) = 0 OR aggregate.instance_id = ANY($4))
-           AND (cardinality($5::text[]) = 0 OR aggregate.instance_id IN
-                (SELECT id FROM instances WHERE db_type = ANY($5)))
-           AND {name_condition}"
-    )
-}
-
-/// Binds the parameters of [`matching_condition`] (and `$7`) to a SQL-text query.
-macro_rules! bind_matching {
-    ($query:expr, $filter:expr) => {{
-        use diesel::sql_types::{Array, BigInt, Date, Nullable, Text};
-        let filter: &AggregateFilter = $filter;
-        let ids: Vec<i64> = filter.instance_ids.iter().map(|id| id.0).collect();
-        let engines = engines_of(filter);
-        let period_starts: Vec<chrono::NaiveDate> =
-            capstats_capacity_model::Period::starting_between(
-                filter.period_type,
-                filter.start,
-                filter.end,
-            )
-            .map(|period| period.start())
-            .collect();
-        $query
-            .bind::<Text, _>(filter.period_type.as_str())
-            .bind::<Date, _>(filter.start)
-            .bind::<Date, _>(filter.end)
-            .bind::<Array<BigInt>, _>(ids)
-            .bind::<Array<Text>, _>(engines)
-            .bind::<Nullable<Text>, _>(filter.database_name.clone())
-            .bind::<Array<Date>, _>(period_starts)
-    }};
+    let total = matching_rows(connection, AggregationLevel::Instance, filter)?;
+    let rows = page_of(
+        connection,
+        AggregationLevel::Instance,
+        filter,
+        page,
+        |row: &InstanceAggregateRow| row.instance_id,
+    )?;
+    Ok((rows, total))
 }
 
 /// The table of a level and the SQL expression of a row's database name in it (an empty name
@@ -479,23 +389,20 @@ fn level_table(level: AggregationLevel) -> (&'static str, &'static str) {
 /// [`matching_condition`]'s parameters, as `(instance_id, database_name)`: the inventory's
 /// databases sampled on or after the window's first day (it records every database a sample
 /// names and forgets none, and a period's row needs a sample in it), or every instance.
-fn candidate_keys(level: AggregationLevel) -> &'static str {
+fn candidate_keys(level: AggregationLevel) -> String {
     match level {
-        AggregationLevel::Database => {
+        AggregationLevel::Database => format!(
             "SELECT known.instance_id, known.database_name
              FROM instance_databases known
-             WHERE known.last_seen_date >= $2
-               AND (cardinality($4::bigint[]) = 0 OR known.instance_id = ANY($4))
-               AND (cardinality($5::text[]) = 0 OR known.instance_id IN
-                    (SELECT id FROM instances WHERE db_type = ANY($5)))
-               AND ($6::text IS NULL OR known.database_name = $6)"
-        }
-        AggregationLevel::Instance => {
+             WHERE known.last_seen_date >= $2 AND {}",
+            key_condition("known.instance_id", Some("known.database_name"))
+        ),
+        AggregationLevel::Instance => format!(
             "SELECT known.id AS instance_id, '' AS database_name
              FROM instances known
-             WHERE (cardinality($4::bigint[]) = 0 OR known.id = ANY($4))
-               AND (cardinality($5::text[]) = 0 OR known.db_type = ANY($5))"
-        }
+             WHERE {}",
+            key_condition("known.id", None)
+        ),
     }
 }
 

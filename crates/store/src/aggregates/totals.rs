@@ -51,10 +51,9 @@ pub fn instance_totals(
     connection: &mut PgConnection,
     filter: &AggregateFilter,
 ) -> Result<Vec<InstanceTotals>, StoreError> {
-    use diesel::sql_types::{Array, BigInt, Date, Text};
-    let ids: Vec<i64> = filter.instance_ids.iter().map(|id| id.0).collect();
-    let engines = engines_of(filter);
-    let rows: Vec<TotalsRow> = diesel::sql_query(
+    // The window is of sample dates here ($2..$3); the period type ($1) is not used.
+    let keys = filter::key_condition("instance_id", None);
+    let query = diesel::sql_query(format!(
         "SELECT latest.instance_id, instance.name, instance.db_type,
                 latest.collected_date AS latest_date, latest.total_size_mb AS latest_total,
                 latest.database_count AS latest_count,
@@ -62,23 +61,16 @@ pub fn instance_totals(
          FROM (SELECT DISTINCT ON (instance_id) instance_id, collected_date, total_size_mb,
                       database_count
                FROM instance_size_stats
-               WHERE collected_date BETWEEN $1 AND $2
-                 AND (cardinality($3::bigint[]) = 0 OR instance_id = ANY($3))
+               WHERE collected_date BETWEEN $2 AND $3 AND {keys}
                ORDER BY instance_id, collected_date DESC) latest
          JOIN (SELECT DISTINCT ON (instance_id) instance_id, collected_date, total_size_mb
                FROM instance_size_stats
-               WHERE collected_date BETWEEN $1 AND $2
-                 AND (cardinality($3::bigint[]) = 0 OR instance_id = ANY($3))
+               WHERE collected_date BETWEEN $2 AND $3 AND {keys}
                ORDER BY instance_id, collected_date) earliest USING (instance_id)
          JOIN instances instance ON instance.id = latest.instance_id
-         WHERE cardinality($4::text[]) = 0 OR instance.db_type = ANY($4)
-         ORDER BY latest.instance_id",
-    )
-    .bind::<Date, _>(filter.start)
-    .bind::<Date, _>(filter.end)
-    .bind::<Array<BigInt>, _>(&ids)
-    .bind::<Array<Text>, _>(&engines)
-    .load(connection)?;
+         ORDER BY latest.instance_id"
+    ));
+    let rows: Vec<TotalsRow> = bind_matching!(query, filter).load(connection)?;
     rows.into_iter()
         .map(|row| {
             Ok(InstanceTotals {
