@@ -8,7 +8,7 @@ use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage, web};
+use actix_web::{Error, FromRequest, HttpMessage, web};
 
 use crate::error::ApiError;
 use crate::ids::{is_acceptable_request_id, new_id};
@@ -127,14 +127,15 @@ fn metric_method(method: &actix_web::http::Method) -> &'static str {
     }
 }
 
-/// Refuses an `/api/` request with a query parameter its operation does not declare, then
+/// Refuses an `/api/` request with a query parameter its operation does not declare, or with a
+/// body its operation would not read (anything but empty, `{}` or `null`), then
 /// resolves the caller of every `/api/` request (bearer token or sign-in session) before any
 /// handler or extractor runs, and leaves it in the request's extensions for the scope
 /// extractors of [`crate::auth`] and the audit trail. A request without valid credentials goes
 /// on as anonymous (sign-in, the CSRF token and the spec need none; every other route answers
 /// `401`); only a failure to look the credentials up (the database) answers here.
 pub async fn authentication(
-    request: ServiceRequest,
+    mut request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
     if request.path().starts_with("/api/") {
@@ -148,6 +149,25 @@ pub async fn authentication(
         {
             return Ok(request.error_response(error).map_into_right_body());
         }
+        let routes = request.app_data::<web::Data<crate::route_table::RouteTable>>();
+        if routes.is_some_and(|routes| routes.takes_no_body(request.method(), request.path()))
+            && has_body(&request)
+        {
+            let (http_request, mut payload) = request.into_parts();
+            // Small: only bodies that say nothing are let through.
+            let body = match web::Bytes::from_request(&http_request, &mut payload).await {
+                Ok(body) => body,
+                Err(error) => {
+                    let response = ServiceResponse::from_err(error, http_request);
+                    return Ok(response.map_into_right_body());
+                }
+            };
+            if let Some(error) = crate::route_table::unexpected_body(&body) {
+                let response = ServiceResponse::from_err(error, http_request);
+                return Ok(response.map_into_right_body());
+            }
+            request = ServiceRequest::from_parts(http_request, actix_web::dev::Payload::None);
+        }
         match crate::auth::authenticate(request.request()).await {
             Ok(_) | Err(ApiError::AuthenticationRequired) => {}
             Err(error) => return Ok(request.error_response(error).map_into_right_body()),
@@ -156,4 +176,15 @@ pub async fn authentication(
     next.call(request)
         .await
         .map(ServiceResponse::map_into_left_body)
+}
+
+/// Whether `request` announces a body: a non-zero `Content-Length` or a chunked one.
+fn has_body(request: &ServiceRequest) -> bool {
+    use actix_web::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+    let headers = request.headers();
+    headers.contains_key(TRANSFER_ENCODING)
+        || headers
+            .get(CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|length| length.trim() != "0")
 }

@@ -1,7 +1,7 @@
 //! What every route shares, read from the OpenAPI document so the spec and the server cannot
 //! disagree: `HEAD` is answered like `GET` (headers, no body), a known path asked with a
 //! method it does not accept answers `405` with `Allow`, and a query parameter the operation
-//! does not declare answers `400` naming it.
+//! does not declare, or a body sent to an operation that takes none, answers `400` naming it.
 
 use actix_web::dev::ResourceDef;
 use actix_web::http::Method;
@@ -34,6 +34,8 @@ const UNDOCUMENTED_GET_PATHS: &[&str] = &[
 struct Operation {
     method: Method,
     query_parameters: Option<Vec<String>>,
+    /// Whether it declares a request body (undocumented operations: not checked).
+    takes_body: bool,
 }
 
 /// The routes: each path pattern with its operations, from the OpenAPI document and the
@@ -77,6 +79,7 @@ impl RouteTable {
                     Some(Operation {
                         method,
                         query_parameters: Some(query_parameters),
+                        takes_body: operation.request_body.is_some(),
                     })
                 })
                 .collect();
@@ -89,6 +92,7 @@ impl RouteTable {
                 vec![Operation {
                     method: Method::GET,
                     query_parameters: None,
+                    takes_body: true,
                 }],
             )
         }));
@@ -172,6 +176,15 @@ impl RouteTable {
         ))
     }
 
+    /// Whether `method` on `path` is a documented operation that declares no request body.
+    pub fn takes_no_body(&self, method: &Method, path: &str) -> bool {
+        self.routes_of(path)
+            .into_iter()
+            .flat_map(|(_, operations)| operations)
+            .find(|operation| operation.method == *method)
+            .is_some_and(|operation| !operation.takes_body)
+    }
+
     /// The `405` for `request` when its path exists but does not accept its method.
     pub fn refusal(&self, request: &HttpRequest) -> Option<ApiError> {
         let allowed = self.allowed(request.path());
@@ -185,6 +198,25 @@ impl RouteTable {
             allowed: allowed.iter().map(ToString::to_string).collect(),
         })
     }
+}
+
+/// The `400` for `body`, sent to an operation that takes no body, unless it says nothing:
+/// empty, white space, `{}` or `null` (what clients send by habit with a `POST`). Anything
+/// else would be read by nobody, so it is refused rather than silently dropped.
+pub fn unexpected_body(body: &[u8]) -> Option<ApiError> {
+    let says_nothing = match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Null) => true,
+        Ok(serde_json::Value::Object(fields)) => fields.is_empty(),
+        Ok(_) => false,
+        Err(_) => body.iter().all(u8::is_ascii_whitespace),
+    };
+    (!says_nothing).then(|| {
+        ApiError::fields(vec![FieldError::new(
+            "body",
+            "unexpected_body",
+            "this operation takes no request body".to_owned(),
+        )])
+    })
 }
 
 /// The `405` for `request` under the application's route table, if it is one.
@@ -221,8 +253,29 @@ mod tests {
             vec![Operation {
                 method,
                 query_parameters: Some(parameters.iter().map(|name| (*name).to_owned()).collect()),
+                takes_body: false,
             }],
         )
+    }
+
+    #[test]
+    fn a_body_to_an_operation_without_one_is_refused_unless_it_says_nothing() {
+        for nothing in ["", " \n", "{}", " { } ", "null"] {
+            assert!(unexpected_body(nothing.as_bytes()).is_none(), "{nothing:?}");
+        }
+        for something in [r#"{"retention_months": 12}"#, "[]", "1", "x", r#""""#] {
+            let Some(ApiError::Validation { errors, .. }) = unexpected_body(something.as_bytes())
+            else {
+                panic!("{something:?} was let through");
+            };
+            assert_eq!(errors[0].field, "body");
+            assert_eq!(errors[0].code, "unexpected_body");
+        }
+        let routes = RouteTable {
+            routes: vec![route("/api/v1/things/{id}/actions/run", Method::POST, &[])],
+        };
+        assert!(routes.takes_no_body(&Method::POST, "/api/v1/things/7/actions/run"));
+        assert!(!routes.takes_no_body(&Method::PUT, "/api/v1/things/7/actions/run"));
     }
 
     #[test]

@@ -279,6 +279,29 @@ async fn the_auth_matrix_holds_for_every_endpoint() {
 }
 
 #[actix_web::test]
+async fn an_unknown_user_name_is_invalid_credentials_like_a_wrong_password() {
+    let app = TestApp::spawn(100).await;
+    for (username, password) in [("nobody", PASSWORD), ("admin", "wrong")] {
+        let response = app
+            .anonymous()
+            .post(format!("{}/auth/login", app.base))
+            .json(&json!({"username": username, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        assert_error(
+            status,
+            &body,
+            StatusCode::UNAUTHORIZED,
+            "INVALID_CREDENTIALS",
+        );
+    }
+    app.stop().await;
+}
+
+#[actix_web::test]
 async fn logins_are_checked_and_rate_limited() {
     let app = TestApp::spawn(3).await;
     let client = app.anonymous();

@@ -273,7 +273,8 @@ pub struct Summary<T> {
 /// first, capstats' cards after them.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct InstancesSummary {
-    /// Instances with samples in the window (active or not, deleted ones left out).
+    /// Instances with samples in the window, deactivated and deleted ones included unless
+    /// `include_inactive=false`.
     pub total_instances: i64,
     /// Σ latest database counts.
     pub total_databases: i64,
@@ -307,7 +308,8 @@ pub struct InstancesSummary {
 pub struct DatabasesSummary {
     /// Databases with an aggregate in the window.
     pub total_databases: i64,
-    /// Instances they belong to (active or not, deleted ones left out).
+    /// Instances they belong to, deactivated and deleted ones included unless
+    /// `include_inactive=false`.
     pub total_instances: i64,
     /// Σ mean sizes of their latest periods, MB.
     pub total_size_mb: i64,

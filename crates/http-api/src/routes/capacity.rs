@@ -95,7 +95,7 @@ pub struct ListQuery {
     #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
     /// `true`: every matching row on one page, at most 10,000 (then `truncated` is true);
-    /// page and limit are not read.
+    /// page and limit cannot be given with it (400).
     get_all: Option<bool>,
 }
 

@@ -8,6 +8,21 @@ use crate::envelope::Envelope;
 use crate::error::{ApiError, ErrorEnvelope, FieldError};
 use crate::state::State;
 
+// Only describes the path parameter in the spec: the handler matches the segment itself, so
+// that any other action answers 404 in the error envelope.
+/// A schedule action: `pause`, `resume` or `run` (now).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[expect(
+    dead_code,
+    reason = "documents the path parameter for the OpenAPI description"
+)]
+enum ScheduleAction {
+    Pause,
+    Resume,
+    Run,
+}
+
 async fn view(state: &State, name: &str) -> Result<ScheduleItem, ApiError> {
     capstats_services::control::list_schedules(&state.store, state.settings.time_zone())
         .await?
@@ -121,7 +136,7 @@ pub async fn update_schedule(
     tag = "scheduler",
     params(
         ("id" = String, Path, description = "The schedule's name"),
-        ("action" = String, Path, description = "pause, resume or run"),
+        ("action" = inline(ScheduleAction), Path, description = "pause, resume or run"),
     ),
     responses(
         (status = 200, description = "Paused or resumed", body = Envelope<ScheduleItem>),
