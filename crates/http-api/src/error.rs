@@ -275,7 +275,7 @@ impl From<StoreError> for ApiError {
             | StoreError::Pool(_)
             | StoreError::SchemaOutdated { .. }
             | StoreError::Migration(_) => Self::Unavailable(error.into()),
-            StoreError::Query(_) | StoreError::Task(_) | StoreError::ThreadPanicked => {
+            StoreError::Query(_) | StoreError::Task(_) | StoreError::ThreadPanicked(_) => {
                 Self::Database(error.into())
             }
         }

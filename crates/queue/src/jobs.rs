@@ -151,7 +151,7 @@ async fn run_backfill(
         )
     });
     let report = tokio::select! {
-        report = run => report.map_err(|_| QueueError::from(capstats_store::StoreError::ThreadPanicked))??,
+        report = run => report.map_err(|error| QueueError::from(capstats_store::StoreError::Task(error)))??,
         never = crate::worker::keep_session_alive(&state, job_id) => match never {},
     };
     Ok(match report {
@@ -266,7 +266,7 @@ impl BackgroundJob for CollectionJob {
             Some(&job_id),
             &state.name,
             &state.collector,
-            self.logical_date.unwrap_or_else(|| state.settings.today()),
+            state.settings.today(),
         )
         .await?;
         Ok(JobOutcome::Done(report.summary()))

@@ -298,7 +298,7 @@ fn compute(
             .into_iter()
             .filter_map(|handle| match handle.join() {
                 Ok(result) => result.err(),
-                Err(_) => Some(StoreError::ThreadPanicked),
+                Err(panic) => Some(StoreError::thread_panicked(panic.as_ref())),
             })
             .collect();
         drop(stop_heartbeats);

@@ -140,9 +140,9 @@ pub fn server_connection(
 }
 
 /// Runs a collection: opens (or creates) its session, reads every target server
-/// `concurrency` at a time, writes each one's samples for `today` as soon as they are read,
-/// and closes the session. Between servers a cancellation request is honoured: servers not
-/// started yet end `cancelled`.
+/// `concurrency` at a time, writes each one's samples for the job's logical date (`today` for
+/// payloads without one) as soon as they are read, and closes the session. Between servers a
+/// cancellation request is honoured: servers not started yet end `cancelled`.
 pub async fn run_collection(
     store: &ConnectionPool,
     job: &CollectionJob,
@@ -151,6 +151,7 @@ pub async fn run_collection(
     collector: &CollectorSettings,
     today: NaiveDate,
 ) -> Result<CollectionReport, ServiceError> {
+    let collected_date = job.logical_date.unwrap_or(today);
     let only = job.instance_ids.clone();
     let targets = capstats_store::run_blocking(store, move |connection| {
         capstats_store::instances::collection_targets(connection, only.as_deref())
@@ -179,7 +180,7 @@ pub async fn run_collection(
                 .acquire_owned()
                 .await
                 .expect("the semaphore is never closed");
-            collect_one(&store, run, &target, &collector, today).await
+            collect_one(&store, run, &target, &collector, collected_date).await
         });
     }
     let mut collected: Result<Vec<(bool, u64)>, ServiceError> = Ok(Vec::new());

@@ -242,6 +242,29 @@ fn a_backfill_sends_heartbeats_while_a_batch_waits() {
     assert_eq!(report.status, SessionStatus::Completed);
 }
 
+/// The newest session.
+fn latest_session(connection: &mut diesel::PgConnection) -> capstats_store::sessions::Session {
+    capstats_store::sessions::list_sessions(connection, 1, 0)
+        .unwrap()
+        .into_iter()
+        .next()
+        .unwrap()
+}
+
+/// Weekly periods of four months at both levels on one connection: two batches, the database
+/// level's first, then the instance level's.
+fn two_batches_one_after_the_other() -> BackfillRequest {
+    BackfillRequest {
+        period_type: PeriodType::Weekly,
+        from: NaiveDate::from_ymd_opt(2024, 12, 2).unwrap(),
+        to: NaiveDate::from_ymd_opt(2025, 3, 31).unwrap(),
+        levels: vec![AggregationLevel::Database, AggregationLevel::Instance],
+        triggered_by: "test".into(),
+        sync_type: SyncType::ManualTask,
+        parallelism: 1,
+    }
+}
+
 /// Reads the latest session's progress each time the backfill reports a step done.
 struct SessionProgressWatcher {
     connection: std::sync::Mutex<diesel::PgConnection>,
@@ -251,12 +274,7 @@ struct SessionProgressWatcher {
 impl capstats_services::Progress for SessionProgressWatcher {
     fn begin(&self, _total: u64, _message: &str) {}
     fn advance(&self, _steps: u64) {
-        let mut connection = self.connection.lock().unwrap();
-        let session = capstats_store::sessions::list_sessions(&mut connection, 1, 0)
-            .unwrap()
-            .into_iter()
-            .next()
-            .unwrap();
+        let session = latest_session(&mut self.connection.lock().unwrap());
         self.seen
             .lock()
             .unwrap()
@@ -274,18 +292,9 @@ fn a_running_backfill_shows_the_share_of_its_batches_done_in_its_session() {
         connection: std::sync::Mutex::new(database.connection()),
         seen: std::sync::Mutex::new(Vec::new()),
     };
-    // One connection, both levels: two batches, one after the other.
     let report = run_backfill(
         &database.pool(2),
-        &BackfillRequest {
-            period_type: PeriodType::Weekly,
-            from: NaiveDate::from_ymd_opt(2024, 12, 2).unwrap(),
-            to: NaiveDate::from_ymd_opt(2025, 3, 31).unwrap(),
-            levels: vec![AggregationLevel::Database, AggregationLevel::Instance],
-            triggered_by: "test".into(),
-            sync_type: SyncType::ManualTask,
-            parallelism: 1,
-        },
+        &two_batches_one_after_the_other(),
         &watcher,
     )
     .unwrap();
@@ -301,4 +310,67 @@ fn a_running_backfill_shows_the_share_of_its_batches_done_in_its_session() {
     let session =
         capstats_store::sessions::get_session(&mut connection, report.session_id).unwrap();
     assert_eq!(session.progress_percentage.to_string(), "100.00");
+}
+
+/// Asks the latest session to stop the first time the backfill reports a batch done.
+struct CancelAfterFirstBatch {
+    connection: std::sync::Mutex<diesel::PgConnection>,
+}
+
+impl capstats_services::Progress for CancelAfterFirstBatch {
+    fn begin(&self, _total: u64, _message: &str) {}
+    fn advance(&self, _steps: u64) {
+        let mut connection = self.connection.lock().unwrap();
+        let session = latest_session(&mut connection);
+        if session.cancel_requested_at.is_none() {
+            capstats_store::sessions::request_cancel(&mut connection, session.id).unwrap();
+        }
+    }
+    fn finish(&self) {}
+}
+
+#[test]
+fn a_backfill_cancelled_while_running_stops_between_batches() {
+    let database = capstats_test_support::TestDatabase::new();
+    let mut connection = database.connection();
+    seed_demo(&mut connection, &seed_options(), &NoProgress).unwrap();
+    let canceller = CancelAfterFirstBatch {
+        connection: std::sync::Mutex::new(database.connection()),
+    };
+    // The cancellation requested after the first batch keeps the second from running.
+    let report = run_backfill(
+        &database.pool(2),
+        &two_batches_one_after_the_other(),
+        &canceller,
+    )
+    .unwrap();
+    assert_eq!(report.status, SessionStatus::Cancelled);
+    let mut written = |table: &str| -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            count: i64,
+        }
+        diesel::RunQueryDsl::get_result::<Count>(
+            diesel::sql_query(format!(
+                "SELECT count(*) AS count FROM {table} WHERE period_type = 'weekly'"
+            )),
+            &mut connection,
+        )
+        .unwrap()
+        .count
+    };
+    assert!(
+        written("database_size_aggregations") > 0,
+        "the first batch ran"
+    );
+    assert_eq!(
+        written("instance_size_aggregations"),
+        0,
+        "the batch after the cancellation did not run"
+    );
+    let session =
+        capstats_store::sessions::get_session(&mut connection, report.session_id).unwrap();
+    assert_eq!(session.status, SessionStatus::Cancelled);
+    assert_eq!(session.progress_percentage.to_string(), "50.00");
 }

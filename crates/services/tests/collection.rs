@@ -14,6 +14,7 @@ use capstats_collectors::servers::{Exclusions, mebibytes};
 use capstats_services::collection::{CollectorSettings, run_collection};
 use capstats_services::payloads::{CollectionJob, PAYLOAD_VERSION, Trigger};
 use capstats_store::instances::{InstanceChanges, NewInstance};
+use capstats_store::schema::database_size_stats;
 use capstats_sync_session::{RecordStatus, SessionStatus, SyncCategory};
 
 fn collector(keys: &CredentialKeys) -> CollectorSettings {
@@ -252,7 +253,8 @@ async fn a_collection_reads_every_server_and_records_each_outcome() {
         (1, SessionStatus::Completed)
     );
 
-    // A tick's run: the claimed tick points at the session it ran as.
+    // A tick's run: the claimed tick points at the session it ran as, and a run that starts
+    // after its day (a tick of yesterday run late) records the sizes for the tick's day.
     let tick_job = capstats_services::new_job_id();
     diesel::sql_query(
         "INSERT INTO schedule_ticks (schedule_name, tick_at, claimed_by, job_id)
@@ -261,11 +263,13 @@ async fn a_collection_reads_every_server_and_records_each_outcome() {
     .bind::<diesel::sql_types::Text, _>(&tick_job)
     .execute(&mut connection)
     .unwrap();
+    let yesterday = today.pred_opt().unwrap();
     let scheduled = CollectionJob {
         trigger: Trigger::Schedule {
             schedule_name: "collect_capacity".into(),
             tick_at: chrono::Utc::now(),
         },
+        logical_date: Some(yesterday),
         ..only.clone()
     };
     let ticked = run_collection(
@@ -280,6 +284,18 @@ async fn a_collection_reads_every_server_and_records_each_outcome() {
     .unwrap();
     let ticks = capstats_store::schedules::ticks_of(&mut connection, "collect_capacity").unwrap();
     assert_eq!(ticks[0].session_id, Some(ticked.session_id));
+    assert!(ticked.samples_written >= 1, "{ticked:?}");
+    let recorded_days: Vec<chrono::NaiveDate> = database_size_stats::table
+        .filter(database_size_stats::collected_date.ge(yesterday))
+        .select(database_size_stats::collected_date)
+        .distinct()
+        .order(database_size_stats::collected_date)
+        .load(&mut connection)
+        .unwrap();
+    assert!(
+        recorded_days.contains(&yesterday),
+        "the late tick recorded its own day: {recorded_days:?}"
+    );
 
     // Without the key the sealed password cannot be used: that record fails with the reason.
     let keyless = CollectorSettings {

@@ -42,9 +42,23 @@ pub enum StoreError {
     /// The blocking task running the query panicked or was cancelled.
     #[error("database task did not finish")]
     Task(#[from] tokio::task::JoinError),
-    /// A thread doing database work panicked (a backfill's batch worker).
-    #[error("a database worker thread panicked")]
-    ThreadPanicked,
+    /// A thread doing database work panicked (a backfill's batch worker), with the panic's
+    /// message.
+    #[error("a database worker thread panicked: {0}")]
+    ThreadPanicked(String),
+}
+
+impl StoreError {
+    /// The error of a thread that panicked with `payload` (what `join` returns), keeping the
+    /// panic's message where it has one.
+    pub fn thread_panicked(payload: &(dyn std::any::Any + Send)) -> Self {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|text| (*text).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".to_owned());
+        StoreError::ThreadPanicked(message)
+    }
 }
 
 impl StoreError {
@@ -89,4 +103,25 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicked_thread_keeps_its_message() {
+        let formatted = std::thread::spawn(|| panic!("batch {} broke", 7))
+            .join()
+            .unwrap_err();
+        assert_eq!(
+            StoreError::thread_panicked(formatted.as_ref()).to_string(),
+            "a database worker thread panicked: batch 7 broke"
+        );
+        let literal = std::thread::spawn(|| panic!("plain")).join().unwrap_err();
+        assert_eq!(
+            StoreError::thread_panicked(literal.as_ref()).to_string(),
+            "a database worker thread panicked: plain"
+        );
+    }
 }

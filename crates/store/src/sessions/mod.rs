@@ -366,16 +366,23 @@ pub fn refresh_counters(
         counters.add(status, u64::try_from(row.records).unwrap_or_default());
     }
     let progress = bigdecimal_from(counters.progress_percentage())?;
-    diesel::update(sync_sessions::table.find(session_id))
-        .set((
-            sync_sessions::total_instances.eq(counters.total as i64),
-            sync_sessions::successful_instances.eq(counters.completed as i64),
-            sync_sessions::failed_instances.eq(counters.failed as i64),
-            sync_sessions::cancelled_instances.eq(counters.cancelled as i64),
-            sync_sessions::progress_percentage.eq(progress),
-            sync_sessions::updated_at.eq(diesel::dsl::now),
-        ))
-        .execute(connection)?;
+    // Progress never goes back: a run whose work items are not its records (a backfill's
+    // batches, see `record_progress`) keeps the share it reached when its records end
+    // cancelled, instead of falling to the records' 0 %.
+    diesel::sql_query(
+        "UPDATE sync_sessions
+         SET total_instances = $2, successful_instances = $3, failed_instances = $4,
+             cancelled_instances = $5,
+             progress_percentage = GREATEST(progress_percentage, $6), updated_at = now()
+         WHERE id = $1",
+    )
+    .bind::<BigInt, _>(session_id)
+    .bind::<BigInt, _>(counters.total as i64)
+    .bind::<BigInt, _>(counters.completed as i64)
+    .bind::<BigInt, _>(counters.failed as i64)
+    .bind::<BigInt, _>(counters.cancelled as i64)
+    .bind::<diesel::sql_types::Numeric, _>(progress)
+    .execute(connection)?;
     Ok(counters)
 }
 
@@ -393,8 +400,9 @@ pub fn heartbeat(connection: &mut PgConnection, session_id: i64) -> Result<(), S
 
 /// Records that the session's worker is alive and has done `done` of its `total` work items,
 /// for a run whose work items are not its records (a backfill's batches each cover every
-/// instance, so its records only end with the run). Only a running session is touched; its
-/// records set the final progress when it ends.
+/// instance, so its records only end with the run). Only a running session is touched; when
+/// its records end, their share only raises the progress (a cancelled backfill keeps the share
+/// of batches it did).
 pub fn record_progress(
     connection: &mut PgConnection,
     session_id: i64,
