@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use capstats_settings::Settings;
-use capstats_store::Connection;
 use clap::{Parser, Subcommand};
 
 /// The capstats API server and its administrative commands. Configuration comes from
@@ -85,6 +84,15 @@ fn main() -> ExitCode {
 
 /// Serves the API, queueing runs on the job store.
 async fn serve(settings: Settings) -> anyhow::Result<()> {
+    // One direct connection first: the job store's pool only reports that it timed out, this
+    // says which host and port failed and why, within the connect timeout.
+    let (url, timeout) = (
+        settings.database_url.clone(),
+        settings.database_connect_timeout(),
+    );
+    tokio::task::spawn_blocking(move || capstats_store::connect(&url, timeout))
+        .await?
+        .context("connecting to DATABASE_URL")?;
     let queue = capstats_queue::PostgresQueue::connect(
         &settings.database_url,
         settings.job_store_pool_size,
@@ -155,8 +163,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn connect(settings: &Settings) -> anyhow::Result<capstats_store::PgConnection> {
-    let mut connection = capstats_store::PgConnection::establish(&settings.database_url)
-        .context("connecting to DATABASE_URL")?;
+    let mut connection =
+        capstats_store::connect(&settings.database_url, settings.database_connect_timeout())
+            .context("connecting to DATABASE_URL")?;
     capstats_store::migrations::ensure_current(&mut connection)?;
     Ok(connection)
 }
@@ -228,11 +237,14 @@ fn create_user(
 
 fn migrate(settings: &Settings) -> anyhow::Result<()> {
     let url = &settings.database_url;
-    if capstats_store::migrations::create_database_if_missing(url)? {
+    let timeout = settings.database_connect_timeout();
+    if capstats_store::migrations::create_database_if_missing(url, timeout)
+        .context("connecting to DATABASE_URL")?
+    {
         tracing::info!("created the database named in DATABASE_URL");
     }
     let mut connection =
-        capstats_store::PgConnection::establish(url).context("connecting to DATABASE_URL")?;
+        capstats_store::connect(url, timeout).context("connecting to DATABASE_URL")?;
     let applied = capstats_store::migrations::run_pending(&mut connection)?;
     capstats_queue::job_store::setup_blocking(url)?;
     if applied.is_empty() {

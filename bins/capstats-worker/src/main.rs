@@ -15,7 +15,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use capstats_capacity_model::{AggregationLevel, PeriodType};
 use capstats_settings::Settings;
-use capstats_store::{Connection, PgConnection};
+use capstats_store::PgConnection;
 use capstats_sync_session::{SessionStatus, SyncType};
 use chrono::{Days, NaiveDate};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -199,7 +199,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         other => other,
     };
     let mut connection =
-        PgConnection::establish(&settings.database_url).context("connecting to DATABASE_URL")?;
+        capstats_store::connect(&settings.database_url, settings.database_connect_timeout())
+            .context("connecting to DATABASE_URL")?;
     capstats_store::migrations::ensure_current(&mut connection)?;
     let progress = TerminalProgress::new();
     match command {
@@ -356,7 +357,8 @@ async fn collect(settings: &Settings, names: Vec<String>) -> anyhow::Result<()> 
         &settings.database_url,
         4,
         settings.database_connect_timeout(),
-    )?;
+    )
+    .context("connecting to DATABASE_URL")?;
     capstats_store::run_blocking(&pool, capstats_store::migrations::ensure_current).await?;
     let instance_ids = if names.is_empty() {
         None

@@ -104,7 +104,8 @@ pub struct Settings {
     pub timezone: Tz,
     /// Maximum connections of the diesel pool (`CAPSTATS_DATABASE_POOL_SIZE`).
     pub database_pool_size: u32,
-    /// Seconds to wait for a pooled connection (`CAPSTATS_DATABASE_CONNECT_TIMEOUT_SECONDS`).
+    /// Seconds to wait for a database connection, new or pooled
+    /// (`CAPSTATS_DATABASE_CONNECT_TIMEOUT_SECONDS`).
     pub database_connect_timeout_seconds: u64,
     /// Log line format (`CAPSTATS_LOG_FORMAT`).
     pub log_format: LogFormat,
@@ -223,7 +224,7 @@ impl Default for Settings {
             database_url: DEFAULT_DATABASE_URL.into(),
             timezone: chrono_tz::Asia::Shanghai,
             database_pool_size: 8,
-            database_connect_timeout_seconds: 10,
+            database_connect_timeout_seconds: 5,
             log_format: LogFormat::Pretty,
             log_color: LogColor::Auto,
             backfill_parallelism: 0,

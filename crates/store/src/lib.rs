@@ -22,4 +22,4 @@ mod sql;
 
 pub use diesel::{Connection, PgConnection};
 pub use error::{StoreError, error_chain};
-pub use pool::{ConnectionPool, build_pool, run_blocking};
+pub use pool::{ConnectionPool, build_pool, connect, run_blocking, with_connect_timeout};

@@ -32,6 +32,27 @@ pub fn run_pending(connection: &mut PgConnection) -> Result<Vec<String>, StoreEr
     Ok(pending)
 }
 
+/// Applies the first `count` embedded migrations the database does not have yet, oldest
+/// first: the schema an older release left behind, for upgrade tests and rehearsals. Returns
+/// the versions applied.
+pub fn run_first(connection: &mut PgConnection, count: usize) -> Result<Vec<String>, StoreError> {
+    let mut applied = Vec::new();
+    for _ in 0..count {
+        if connection
+            .pending_migrations(MIGRATIONS)
+            .map_err(StoreError::Migration)?
+            .is_empty()
+        {
+            break;
+        }
+        let version = connection
+            .run_next_migration(MIGRATIONS)
+            .map_err(StoreError::Migration)?;
+        applied.push(version.to_string());
+    }
+    Ok(applied)
+}
+
 /// Fails with [`StoreError::SchemaOutdated`] when migrations of this build are missing from
 /// the database, so that binaries refuse to start against an older schema.
 pub fn ensure_current(connection: &mut PgConnection) -> Result<(), StoreError> {
@@ -58,21 +79,24 @@ pub fn names() -> Result<Vec<String>, StoreError> {
 }
 
 /// Creates the database named in `database_url` when it does not exist yet, connecting to the
-/// server's `postgres` database to do so. Returns whether it was created.
-pub fn create_database_if_missing(database_url: &str) -> Result<bool, StoreError> {
-    use diesel::Connection;
+/// server's `postgres` database to do so. Returns whether it was created. Each connection
+/// gives up after `connect_timeout`.
+pub fn create_database_if_missing(
+    database_url: &str,
+    connect_timeout: std::time::Duration,
+) -> Result<bool, StoreError> {
     use diesel::connection::SimpleConnection;
 
-    match PgConnection::establish(database_url) {
+    match crate::connect(database_url, connect_timeout) {
         Ok(_) => return Ok(false),
-        Err(diesel::ConnectionError::BadConnection(message))
+        Err(StoreError::Connection(diesel::ConnectionError::BadConnection(message)))
             if message.contains("does not exist") => {}
-        Err(error) => return Err(error.into()),
+        Err(error) => return Err(error),
     }
     let (server, name) = split_database_name(database_url).ok_or_else(|| {
         StoreError::InvalidArgument(format!("cannot find a database name in {database_url}"))
     })?;
-    let mut admin = PgConnection::establish(&format!("{server}/postgres"))?;
+    let mut admin = crate::connect(&format!("{server}/postgres"), connect_timeout)?;
     let quoted = name.replace('"', "\"\"");
     admin.batch_execute(&format!("CREATE DATABASE \"{quoted}\""))?;
     Ok(true)

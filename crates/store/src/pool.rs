@@ -43,27 +43,62 @@ impl std::fmt::Debug for ConnectionPool {
     }
 }
 
-/// Builds a pool of at most `max_size` connections to `database_url`. Opening the first
-/// connection fails fast (within `connect_timeout`) with the reason when the database is not
-/// reachable.
+/// Builds a pool of at most `max_size` connections to `database_url`. The first connection is
+/// opened at once, so that an unreachable database fails here within `connect_timeout`, with
+/// libpq's reason (which names the host and port, never the password).
 pub fn build_pool(
     database_url: &str,
     max_size: u32,
     connect_timeout: Duration,
 ) -> Result<ConnectionPool, StoreError> {
+    let database_url = with_connect_timeout(database_url, connect_timeout);
+    drop(PgConnection::establish(&database_url)?);
     let pool = Pool::builder()
         .max_size(max_size)
         .min_idle(Some(0))
         .connection_timeout(connect_timeout)
         .test_on_check_out(true)
+        .error_handler(Box::new(QuietErrorHandler))
         .build_unchecked(ConnectionManager::new(database_url));
-    if let Err(pool_error) = pool.get() {
-        // r2d2 only reports a timeout; connect once directly to report the actual reason.
-        PgConnection::establish(database_url)?;
-        return Err(pool_error.into());
-    }
     let permits = Arc::new(Semaphore::new(max_size as usize));
     Ok(ConnectionPool { pool, permits })
+}
+
+/// Opens one connection to `database_url`, giving up after `connect_timeout`.
+pub fn connect(database_url: &str, connect_timeout: Duration) -> Result<PgConnection, StoreError> {
+    Ok(PgConnection::establish(&with_connect_timeout(
+        database_url,
+        connect_timeout,
+    ))?)
+}
+
+/// `database_url` with libpq's `connect_timeout` (whole seconds, at least 2, as libpq counts
+/// them) unless it sets one: without it a connection to an address that does not answer waits
+/// for the operating system's TCP timeout, minutes. Both URL and key-value forms are
+/// understood.
+pub fn with_connect_timeout(database_url: &str, connect_timeout: Duration) -> String {
+    if database_url.contains("connect_timeout=") {
+        return database_url.to_owned();
+    }
+    let seconds = connect_timeout.as_secs().max(2);
+    if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+        let separator = if database_url.contains('?') { '&' } else { '?' };
+        format!("{database_url}{separator}connect_timeout={seconds}")
+    } else {
+        format!("{database_url} connect_timeout={seconds}")
+    }
+}
+
+/// r2d2 logs every failed connection attempt at error level, several per wait, before the
+/// caller gets its one error; the caller reports (and logs once) what failed, so these go to
+/// the debug level.
+#[derive(Debug, Clone, Copy)]
+struct QuietErrorHandler;
+
+impl diesel::r2d2::HandleError<diesel::r2d2::Error> for QuietErrorHandler {
+    fn handle_error(&self, error: diesel::r2d2::Error) {
+        tracing::debug!(error = %error, "a pooled database connection could not be opened");
+    }
 }
 
 /// Runs `work` with a pooled connection on tokio's blocking thread pool, so that synchronous
@@ -94,4 +129,30 @@ where
     })
     .await
     .map_err(StoreError::from)?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connect_timeout_is_added_unless_the_url_has_one() {
+        let five = Duration::from_secs(5);
+        assert_eq!(
+            with_connect_timeout("postgres://root@127.0.0.1:5432/capstats", five),
+            "postgres://root@127.0.0.1:5432/capstats?connect_timeout=5"
+        );
+        assert_eq!(
+            with_connect_timeout("postgresql://h/capstats?sslmode=require", five),
+            "postgresql://h/capstats?sslmode=require&connect_timeout=5"
+        );
+        assert_eq!(
+            with_connect_timeout("host=h dbname=capstats", Duration::from_secs(1)),
+            "host=h dbname=capstats connect_timeout=2"
+        );
+        assert_eq!(
+            with_connect_timeout("postgres://h/capstats?connect_timeout=30", five),
+            "postgres://h/capstats?connect_timeout=30"
+        );
+    }
 }

@@ -134,19 +134,65 @@ fn failures_exit_non_zero_with_one_line() {
     std::fs::remove_file(file).ok();
 }
 
-#[test]
-fn commands_refuse_an_unreachable_or_unmigrated_database() {
-    let output = worker(
-        "postgres://root@127.0.0.1:1/capstats",
-        &["seed-demo", "--instances", "1"],
-    );
-    assert!(!output.status.success());
+/// Runs `arguments` against a database that cannot be reached at `port` and checks the one
+/// line it fails with: host, port and reason, never the password, within `within`.
+fn assert_fails_fast_and_cleanly(port: u16, arguments: &[&str], within: std::time::Duration) {
+    let url = format!("postgres://root:secret-password@127.0.0.1:{port}/capstats");
+    let started = std::time::Instant::now();
+    let output = Command::new(env!("CARGO_BIN_EXE_capstats-worker"))
+        .args(arguments)
+        .env("DATABASE_URL", &url)
+        .env("CAPSTATS_TIMEZONE", "UTC")
+        .env("CAPSTATS_DATABASE_CONNECT_TIMEOUT_SECONDS", "2")
+        .output()
+        .expect("the binary runs");
+    let took = started.elapsed();
+    assert!(!output.status.success(), "{arguments:?}");
     let stderr = text(&output.stderr);
     assert!(
         stderr.starts_with("capstats-worker: connecting to DATABASE_URL: "),
-        "{stderr}"
+        "{arguments:?}: {stderr}"
     );
-    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "{arguments:?}: {stderr}"
+    );
+    assert!(
+        stderr.contains("\"127.0.0.1\"") && stderr.contains(&format!("port {port}")),
+        "{arguments:?}: {stderr}"
+    );
+    assert!(!stderr.contains("secret-password"), "{stderr}");
+    assert!(took < within, "{arguments:?} took {took:?}: {stderr}");
+}
+
+#[test]
+fn commands_refuse_an_unreachable_or_unmigrated_database() {
+    // Nothing listens: refused at once, by commands with one connection or with a pool.
+    let commands: [&[&str]; 3] = [
+        &["seed-demo", "--instances", "1"],
+        &[
+            "aggregate",
+            "--period-type",
+            "daily",
+            "--from",
+            "2025-01-01",
+            "--to",
+            "2025-01-01",
+        ],
+        &["collect"],
+    ];
+    for arguments in commands {
+        assert_fails_fast_and_cleanly(1, arguments, std::time::Duration::from_secs(2));
+    }
+    // A server that accepts the connection and never answers: given up after the connect
+    // timeout (2 s here), not the operating system's minutes.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    for arguments in commands {
+        assert_fails_fast_and_cleanly(port, arguments, std::time::Duration::from_secs(6));
+    }
+    drop(silent);
 
     let empty = crate::common::database();
     {

@@ -1,5 +1,6 @@
 //! The systemd units in deploy/systemd pass `systemd-analyze verify`, warnings included, with
-//! their ExecStart pointed at the binaries of this build.
+//! their ExecStart pointed at the binaries of this build; they start in the deploy order and
+//! point at documentation that exists.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -51,4 +52,51 @@ fn units_verify_cleanly() {
         output.status.success() && messages.trim().is_empty(),
         "{messages}"
     );
+}
+
+/// The `KEY=` values of `unit`, in order.
+fn values(unit: &str, key: &str) -> Vec<String> {
+    let prefix = format!("{key}=");
+    unit.lines()
+        .filter_map(|line| line.strip_prefix(&prefix))
+        .flat_map(|value| {
+            value
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn units_start_after_a_successful_migration_and_name_real_documentation() {
+    let units_directory = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/systemd");
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs");
+    for name in ["capstats-api", "capstats-worker", "capstats-migrate"] {
+        let unit =
+            std::fs::read_to_string(units_directory.join(format!("{name}.service"))).unwrap();
+        if name != "capstats-migrate" {
+            // Requires=: a failed migration keeps the unit from starting, and restarting the
+            // migration restarts the unit after it; After=: only once it has finished.
+            assert!(
+                values(&unit, "Requires").contains(&"capstats-migrate.service".to_owned()),
+                "{name}"
+            );
+            assert!(
+                values(&unit, "After").contains(&"capstats-migrate.service".to_owned()),
+                "{name}"
+            );
+        }
+        let documentation = values(&unit, "Documentation");
+        assert!(!documentation.is_empty(), "{name} has no Documentation=");
+        for url in documentation {
+            let file = url
+                .strip_prefix("file:///usr/share/doc/capstats/")
+                .unwrap_or_else(|| panic!("{name}: {url} is not one of the installed docs"));
+            assert!(
+                docs.join(file).is_file(),
+                "{name}: docs/{file} does not exist"
+            );
+        }
+    }
 }
