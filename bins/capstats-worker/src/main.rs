@@ -236,6 +236,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 triggered_by: "cli".into(),
                 sync_type: SyncType::ManualTask,
                 parallelism,
+                samples_kept_from: capstats_services::maintenance::Retention::of(&settings)
+                    .samples_kept_from(settings.today()),
             };
             aggregate(&pool, &request, &progress)
         }
@@ -277,7 +279,7 @@ fn import_stats(
     let reader = File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
     let lines = capstats_services::import::parse_stats_csv(
         std::io::BufReader::new(reader),
-        settings.today(),
+        capstats_services::maintenance::Retention::of(settings).sample_dates(settings.today()),
         progress,
     )?;
     let report = capstats_services::import::import_stats(

@@ -173,11 +173,14 @@ pub async fn queue_backfill(
     let enqueued = capstats_services::control::queue_backfill(
         &pools.store,
         &pools.job_store,
-        period_type,
-        from,
-        to,
-        scope,
+        capstats_services::control::BackfillOrder {
+            period_type,
+            from,
+            to,
+            scope,
+        },
         capstats_services::payloads::Trigger::manual("cli", None),
+        capstats_services::maintenance::Retention::of(settings).samples_kept_from(settings.today()),
     )
     .await?;
     let session = enqueued

@@ -47,6 +47,17 @@ pub enum ValidationError {
         /// Today in the business time zone.
         today: NaiveDate,
     },
+    /// A collected date lies before the first day the sample retention keeps.
+    #[error(
+        "collected date {date} is before the sample retention: samples are kept from {kept_from} \
+         (CAPSTATS_SAMPLE_RETENTION_MONTHS), older ones would be dropped by the next maintenance"
+    )]
+    DateBeforeRetention {
+        /// The rejected date.
+        date: NaiveDate,
+        /// The first day kept.
+        kept_from: NaiveDate,
+    },
     /// A range whose start lies after its end.
     #[error("the start {start} lies after the end {end}")]
     StartAfterEnd {
@@ -117,7 +128,9 @@ impl ValidationError {
             Self::UnknownAggregationLevel(_) => "level",
             Self::UnknownTrendDirection(_) => "trend_direction",
             Self::NotAPeriodStart { .. } => "period_start",
-            Self::DateOutOfRange { .. } | Self::DateInFuture { .. } => "collected_date",
+            Self::DateOutOfRange { .. }
+            | Self::DateInFuture { .. }
+            | Self::DateBeforeRetention { .. } => "collected_date",
             Self::StartAfterEnd { .. } => "start_date",
             Self::EmptyDatabaseName | Self::DatabaseNameTooLong { .. } => "database_name",
             Self::NegativeSize { field, .. }
@@ -138,6 +151,7 @@ impl ValidationError {
             Self::NotAPeriodStart { .. } => "not_a_period_start",
             Self::DateOutOfRange { .. } => "date_out_of_range",
             Self::DateInFuture { .. } => "date_in_future",
+            Self::DateBeforeRetention { .. } => "before_retention",
             Self::StartAfterEnd { .. } => "start_after_end",
             Self::EmptyDatabaseName => "required",
             Self::DatabaseNameTooLong { .. } => "too_long",

@@ -20,5 +20,5 @@ pub use period::{
 };
 pub use rust_decimal::Decimal;
 pub use sample::{
-    DATABASE_NAME_MAX_CHARACTERS, DatabaseSizeSample, InstanceSizeSample, MAX_SIZE_MB,
+    DATABASE_NAME_MAX_CHARACTERS, DatabaseSizeSample, InstanceSizeSample, MAX_SIZE_MB, SampleDates,
 };

@@ -27,19 +27,38 @@ pub struct DatabaseSizeSample {
     pub log_size_mb: Option<i64>,
 }
 
+/// The dates a new sample may have: not after today (the current business date) and, when
+/// the sample retention drops old samples, not before the first day it keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SampleDates {
+    /// The current business date.
+    pub today: NaiveDate,
+    /// The first day the sample retention keeps (`None`: every day).
+    pub kept_from: Option<NaiveDate>,
+}
+
+impl SampleDates {
+    /// Any supported date up to `today`.
+    pub fn until(today: NaiveDate) -> Self {
+        Self {
+            today,
+            kept_from: None,
+        }
+    }
+}
+
 impl DatabaseSizeSample {
     /// Checks the sample as input: a non-empty name of at most
     /// [`DATABASE_NAME_MAX_CHARACTERS`] characters, non-negative sizes, data and log parts not
-    /// larger than the total, and a supported date that is not after `today` (the current
-    /// business date). Returns the first problem found; [`problems`](Self::problems) has them
-    /// all.
-    pub fn validate(&self, today: NaiveDate) -> Result<(), ValidationError> {
-        first(self.problems(today))
+    /// larger than the total, and a supported date within `dates`. Returns the first problem
+    /// found; [`problems`](Self::problems) has them all.
+    pub fn validate(&self, dates: SampleDates) -> Result<(), ValidationError> {
+        first(self.problems(dates))
     }
 
     /// Every problem of the sample as input (see [`validate`](Self::validate)): at most one
     /// for its name, one for its total, one for each part and one for its date.
-    pub fn problems(&self, today: NaiveDate) -> Vec<ValidationError> {
+    pub fn problems(&self, dates: SampleDates) -> Vec<ValidationError> {
         let mut problems = Vec::new();
         if let Err(problem) = self.validate_name() {
             problems.push(problem);
@@ -47,10 +66,17 @@ impl DatabaseSizeSample {
         problems.extend(self.size_problems());
         match validate_supported_date(self.collected_date) {
             Err(problem) => problems.push(problem),
-            Ok(date) if date > today => {
-                problems.push(ValidationError::DateInFuture { date, today });
+            Ok(date) if date > dates.today => {
+                problems.push(ValidationError::DateInFuture {
+                    date,
+                    today: dates.today,
+                });
             }
-            Ok(_) => {}
+            Ok(date) => {
+                if let Some(kept_from) = dates.kept_from.filter(|kept_from| date < *kept_from) {
+                    problems.push(ValidationError::DateBeforeRetention { date, kept_from });
+                }
+            }
         }
         problems
     }
@@ -148,7 +174,7 @@ mod tests {
 
     #[test]
     fn accepts_a_plain_sample_including_zero_sizes() {
-        let today = NaiveDate::from_ymd_opt(2025, 5, 1).unwrap();
+        let today = SampleDates::until(NaiveDate::from_ymd_opt(2025, 5, 1).unwrap());
         assert_eq!(sample().validate(today), Ok(()));
         let empty = DatabaseSizeSample {
             size_mb: 0,
@@ -161,13 +187,13 @@ mod tests {
 
     #[test]
     fn lists_every_problem_of_a_sample_not_only_the_first() {
-        let today = NaiveDate::from_ymd_opt(2025, 5, 1).unwrap();
+        let today = SampleDates::until(NaiveDate::from_ymd_opt(2025, 5, 1).unwrap());
         let bad = DatabaseSizeSample {
             database_name: " ".into(),
             size_mb: -1,
             data_size_mb: Some(-2),
             log_size_mb: Some(5),
-            collected_date: today.succ_opt().unwrap(),
+            collected_date: today.today.succ_opt().unwrap(),
             ..sample()
         };
         let fields: Vec<&str> = bad
@@ -190,7 +216,7 @@ mod tests {
 
     #[test]
     fn rejects_each_kind_of_bad_input_naming_the_field() {
-        let today = NaiveDate::from_ymd_opt(2025, 5, 1).unwrap();
+        let today = SampleDates::until(NaiveDate::from_ymd_opt(2025, 5, 1).unwrap());
         let cases = [
             (
                 DatabaseSizeSample {
@@ -252,5 +278,32 @@ mod tests {
             ..sample()
         };
         assert_eq!(longest.validate(today), Ok(()));
+    }
+
+    #[test]
+    fn refuses_a_date_before_the_sample_retention_and_says_from_when_samples_are_kept() {
+        let dates = SampleDates {
+            today: NaiveDate::from_ymd_opt(2025, 5, 1).unwrap(),
+            kept_from: NaiveDate::from_ymd_opt(2025, 5, 1),
+        };
+        assert_eq!(
+            sample().validate(dates),
+            Ok(()),
+            "the first day kept is fine"
+        );
+        let old = DatabaseSizeSample {
+            collected_date: NaiveDate::from_ymd_opt(2025, 4, 30).unwrap(),
+            ..sample()
+        };
+        let error = old.validate(dates).expect_err("before the retention");
+        assert_eq!(
+            (error.field(), error.code()),
+            ("collected_date", "before_retention")
+        );
+        assert!(
+            error.to_string().contains("kept from 2025-05-01"),
+            "{error}"
+        );
+        assert_eq!(old.validate(SampleDates::until(dates.today)), Ok(()));
     }
 }

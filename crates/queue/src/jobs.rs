@@ -138,6 +138,8 @@ async fn run_backfill(
         .saturating_sub(settings.worker_concurrency + 1)
         .max(1) as usize;
     let parallelism = settings.backfill_parallelism().min(spare).max(1);
+    let samples_kept_from =
+        maintenance::Retention::of(settings).samples_kept_from(settings.today());
     let worker_state = state.clone();
     let run_job_id = job_id.clone();
     let run = tokio::task::spawn_blocking(move || {
@@ -148,6 +150,7 @@ async fn run_backfill(
             &run_job_id,
             &worker_state.name,
             parallelism,
+            samples_kept_from,
         )
     });
     let report = tokio::select! {
@@ -191,7 +194,7 @@ impl BackgroundJob for MaintenanceJob {
         let summary = match self {
             Self::MaintainPartitions { logical_date, .. } => {
                 let ahead = settings.partitions_ahead_months;
-                let retention = settings.retention_months;
+                let retention = maintenance::Retention::of(settings);
                 let report = capstats_store::run_blocking(&state.store, move |connection| {
                     maintenance::maintain_partitions(connection, logical_date, ahead, retention)
                         .map_err(QueueError::from)

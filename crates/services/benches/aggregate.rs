@@ -187,6 +187,7 @@ fn capstats(
                 triggered_by: "bench".into(),
                 sync_type: SyncType::ManualTask,
                 parallelism,
+                samples_kept_from: None,
             },
             &NoProgress,
         )?;

@@ -205,6 +205,7 @@ fn backfill_windows(
                 triggered_by: "bench".into(),
                 sync_type: SyncType::ManualTask,
                 parallelism: 1,
+                samples_kept_from: None,
             },
             &NoProgress,
         )?;
@@ -235,7 +236,7 @@ fn nightly(connection: &mut PgConnection) -> anyhow::Result<Duration> {
         chunk_size: 50,
         chunk_pause: Duration::ZERO,
         catch_up_periods: 1,
-        retention_months: 0,
+        sample_retention_months: 0,
         period_types: PeriodType::ALL.to_vec(),
     };
     let started = Instant::now();

@@ -47,6 +47,9 @@ pub struct BackfillRequest {
     pub sync_type: SyncType,
     /// How many batches to compute at once, each on its own connection (at least 1).
     pub parallelism: usize,
+    /// The first day the sample retention keeps (`None`: every day): no period starting
+    /// earlier is computed, since its samples are partly gone.
+    pub samples_kept_from: Option<NaiveDate>,
 }
 
 /// What a backfill did.
@@ -101,9 +104,31 @@ pub fn check_range(
     Ok(periods)
 }
 
+/// Refuses `periods` when the first starts before `samples_kept_from` (the sample retention's
+/// first day): it would be recomputed from what is left of its samples, replacing its stored
+/// aggregates by ones of part of the period.
+pub fn check_retention(
+    periods: &[Period],
+    samples_kept_from: Option<NaiveDate>,
+) -> Result<(), ServiceError> {
+    match (periods.first(), samples_kept_from) {
+        (Some(first), Some(kept_from)) if first.start() < kept_from => {
+            Err(ServiceError::InvalidRequest(format!(
+                "the {} period starting {} is before the sample retention, which keeps samples \
+                 from {kept_from} (CAPSTATS_SAMPLE_RETENTION_MONTHS); its stored aggregates are \
+                 kept and cannot be recomputed from partial samples",
+                first.period_type(),
+                first.start()
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The periods of a backfill request, or why it cannot run.
 fn planned_periods(request: &BackfillRequest) -> Result<Vec<Period>, ServiceError> {
     let periods = check_range(request.period_type, request.from, request.to)?;
+    check_retention(&periods, request.samples_kept_from)?;
     if request.levels.is_empty() {
         return Err(ServiceError::InvalidRequest("no level to compute".into()));
     }
@@ -161,13 +186,16 @@ pub fn run_backfill(
 
 /// Runs the backfill job `job` (work [`AggregationWork::Backfill`]) on a worker: in the
 /// session created when it was queued while that is pending (none when it was cancelled
-/// meanwhile: `Ok(None)`), else in a new one, with `parallelism` batches at once.
+/// meanwhile: `Ok(None)`), else in a new one, with `parallelism` batches at once. Periods
+/// starting before `samples_kept_from` are refused, as they were when it was queued (the
+/// retention may have moved since).
 pub fn run_queued_backfill(
     pool: &ConnectionPool,
     job: &AggregationJob,
     job_id: &str,
     worker_name: &str,
     parallelism: usize,
+    samples_kept_from: Option<NaiveDate>,
 ) -> Result<Option<BackfillReport>, ServiceError> {
     let started = Instant::now();
     let AggregationWork::Backfill {
@@ -192,6 +220,7 @@ pub fn run_queued_backfill(
         triggered_by: new.triggered_by.clone(),
         sync_type: new.sync_type,
         parallelism,
+        samples_kept_from,
     };
     let periods = planned_periods(&request)?;
     let mut connection = pool.get().map_err(StoreError::from)?;

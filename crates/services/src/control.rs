@@ -245,19 +245,39 @@ pub async fn aggregate_current(
     .await
 }
 
-/// Queues a backfill of every `period_type` period starting between `from` and `to` at the
-/// `scope` levels, run by a worker in batches (cancellable between them, its progress in its
-/// session). While an equal backfill is queued or running, its session is returned instead.
+/// A backfill to queue: every `period_type` period starting between `from` and `to`, at the
+/// `scope` levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackfillOrder {
+    /// The period type.
+    pub period_type: PeriodType,
+    /// Periods starting on or after this date…
+    pub from: NaiveDate,
+    /// …and on or before this one.
+    pub to: NaiveDate,
+    /// The levels.
+    pub scope: LevelScope,
+}
+
+/// Queues the backfill `order`, run by a worker in batches (cancellable between them, its
+/// progress in its session); refused when a period starts before `samples_kept_from` (the
+/// sample retention's first day). While an equal backfill is queued or running, its session
+/// is returned instead.
 pub async fn queue_backfill(
     store: &ConnectionPool,
     queue: &dyn JobQueue,
-    period_type: PeriodType,
-    from: NaiveDate,
-    to: NaiveDate,
-    scope: LevelScope,
+    order: BackfillOrder,
     trigger: Trigger,
+    samples_kept_from: Option<NaiveDate>,
 ) -> Result<Enqueued, ServiceError> {
-    crate::backfill::check_range(period_type, from, to)?;
+    let BackfillOrder {
+        period_type,
+        from,
+        to,
+        scope,
+    } = order;
+    let periods = crate::backfill::check_range(period_type, from, to)?;
+    crate::backfill::check_retention(&periods, samples_kept_from)?;
     enqueue_unless_open(
         store,
         queue,

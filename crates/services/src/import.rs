@@ -14,7 +14,7 @@ use capstats_store::Connection;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 
-use capstats_capacity_model::{DatabaseSizeSample, DbType, InstanceId};
+use capstats_capacity_model::{DatabaseSizeSample, DbType, InstanceId, SampleDates};
 use capstats_store::instances::{self, NewInstance};
 use capstats_store::partitions::{PartitionedTable, ensure_partitions};
 use capstats_store::samples::{NewDatabaseSample, WriteSummary, write_database_samples};
@@ -138,12 +138,13 @@ fn parse_size(field: &str, text: &str, required: bool) -> Result<Option<i64>, St
         .map_err(|_| format!("{field} `{text}` is not a whole number of MB"))
 }
 
-/// Parses and checks a whole stats file. `today` is the current business date: samples may
-/// not lie after it. Returns every line, or every problem (line number and reason), including
+/// Parses and checks a whole stats file. Samples must lie within `dates`: not after the
+/// current business date, not before the first day the sample retention keeps. Returns every
+/// line, or every problem (line number and reason), including
 /// duplicate `(instance, database, date)` keys.
 pub fn parse_stats_csv(
     reader: impl Read,
-    today: NaiveDate,
+    dates: SampleDates,
     progress: &dyn Progress,
 ) -> Result<Vec<StatsLine>, ServiceError> {
     let mut csv = csv::ReaderBuilder::new()
@@ -222,7 +223,7 @@ pub fn parse_stats_csv(
             );
             continue;
         }
-        match parse_line(line, &record, &positions, today) {
+        match parse_line(line, &record, &positions, dates) {
             Ok(parsed) => {
                 let key = (
                     parsed.instance_name.clone(),
@@ -254,7 +255,7 @@ fn parse_line(
     line: u64,
     record: &csv::StringRecord,
     positions: &HashMap<String, usize>,
-    today: NaiveDate,
+    dates: SampleDates,
 ) -> Result<StatsLine, String> {
     let field = |name: &str| {
         positions
@@ -280,7 +281,7 @@ fn parse_line(
         data_size_mb: parse_size("data_size_mb", field("data_size_mb"), false)?,
         log_size_mb: parse_size("log_size_mb", field("log_size_mb"), false)?,
     };
-    sample.validate(today).map_err(|error| error.to_string())?;
+    sample.validate(dates).map_err(|error| error.to_string())?;
     Ok(StatsLine {
         line,
         instance_name: instance_name.to_owned(),

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use capstats_capacity_model::{DatabaseSizeSample, InstanceId};
+use capstats_capacity_model::{DatabaseSizeSample, InstanceId, SampleDates};
 use capstats_store::PgConnection;
 use capstats_store::instances;
 use capstats_store::samples::{NewDatabaseSample, WriteSummary, write_database_samples};
@@ -58,14 +58,14 @@ impl RejectedBatch {
     }
 }
 
-/// Checks every item of `items` against `today` (the current business date) and the stored
-/// instances, then — only if all are valid — writes them with
+/// Checks every item of `items` against `dates` (today, the current business date, and the
+/// first day the sample retention keeps) and the stored instances, then — only if all are valid — writes them with
 /// [`capstats_store::samples::write_database_samples`] in one transaction: samples upserted, instance
 /// totals and inventory refreshed, and already-aggregated periods marked stale.
 pub fn ingest_samples(
     connection: &mut PgConnection,
     items: &[IngestItem],
-    today: NaiveDate,
+    dates: SampleDates,
     received_at: DateTime<Utc>,
 ) -> Result<WriteSummary, ServiceError> {
     if items.is_empty() {
@@ -115,7 +115,7 @@ pub fn ingest_samples(
             }),
             Some(_) => {}
         }
-        problems.extend(sample.problems(today).into_iter().map(|error| ItemProblem {
+        problems.extend(sample.problems(dates).into_iter().map(|error| ItemProblem {
             index,
             field: error.field(),
             code: error.code(),

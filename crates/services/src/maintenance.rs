@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{Months, NaiveDate, Utc};
 
 use capstats_store::partitions::{
-    PartitionedTable, drop_partitions_before, ensure_partitions, months_between,
+    PartitionedTable, drop_partitions_before, ensure_partitions, months_between, retention_start,
 };
 use capstats_store::{PgConnection, schedules};
 
@@ -21,14 +21,54 @@ pub struct PartitionReport {
     pub dropped: Vec<String>,
 }
 
+/// How long each kind of data is kept, in months back from the month of the day (0: kept
+/// forever).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Raw samples (`CAPSTATS_SAMPLE_RETENTION_MONTHS`).
+    pub sample_months: u32,
+    /// Aggregates (`CAPSTATS_AGGREGATE_RETENTION_MONTHS`), at least as long as the samples.
+    pub aggregate_months: u32,
+}
+
+impl Retention {
+    /// The retention the settings name.
+    pub fn of(settings: &capstats_settings::Settings) -> Self {
+        Self {
+            sample_months: settings.sample_retention_months,
+            aggregate_months: settings.aggregate_retention_months,
+        }
+    }
+
+    /// The first day whose samples are kept on `today` (`None`: all of them): older samples
+    /// are refused, and periods starting earlier are not computed any more.
+    pub fn samples_kept_from(self, today: NaiveDate) -> Option<NaiveDate> {
+        retention_start(today, self.sample_months)
+    }
+
+    /// The dates a new sample may have on `today`: not after it, not before the samples' first
+    /// kept day.
+    pub fn sample_dates(self, today: NaiveDate) -> capstats_capacity_model::SampleDates {
+        capstats_capacity_model::SampleDates {
+            today,
+            kept_from: self.samples_kept_from(today),
+        }
+    }
+
+    /// The first day whose aggregates (by period start) are kept on `today`.
+    pub fn aggregates_kept_from(self, today: NaiveDate) -> Option<NaiveDate> {
+        retention_start(today, self.aggregate_months)
+    }
+}
+
 /// Creates the partitions of every size table from the month of `today` to `ahead_months`
-/// later, and — when `retention_months` is not 0 — drops those entirely before the first month
-/// kept (`retention_months` back from the month of `today`).
+/// later, and drops the sample tables' partitions before the samples' first kept month and
+/// the aggregation tables' before the aggregates' (each only when its retention is not 0).
 pub fn maintain_partitions(
     connection: &mut PgConnection,
     today: NaiveDate,
     ahead_months: u32,
-    retention_months: u32,
+    retention: Retention,
 ) -> Result<PartitionReport, ServiceError> {
     let last = today
         .checked_add_months(Months::new(ahead_months))
@@ -38,10 +78,21 @@ pub fn maintain_partitions(
         &PartitionedTable::ALL,
         months_between(today, last),
     )?;
-    let dropped = match capstats_store::partitions::retention_start(today, retention_months) {
-        Some(keep_from) => drop_partitions_before(connection, keep_from)?,
-        None => Vec::new(),
-    };
+    let mut dropped = Vec::new();
+    for (tables, keep_from) in [
+        (
+            &PartitionedTable::SAMPLES,
+            retention.samples_kept_from(today),
+        ),
+        (
+            &PartitionedTable::AGGREGATES,
+            retention.aggregates_kept_from(today),
+        ),
+    ] {
+        if let Some(keep_from) = keep_from {
+            dropped.extend(drop_partitions_before(connection, tables, keep_from)?);
+        }
+    }
     Ok(PartitionReport { created, dropped })
 }
 

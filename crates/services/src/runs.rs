@@ -28,8 +28,9 @@ pub struct RunSettings {
     pub chunk_pause: Duration,
     /// Complete periods of each type a scheduled run looks back over, the last one included.
     pub catch_up_periods: usize,
-    /// Months of data kept (0: all); periods starting before the retention are not computed.
-    pub retention_months: u32,
+    /// Months of raw samples kept (0: all); periods starting before the first kept month are
+    /// not computed (their samples are partly gone).
+    pub sample_retention_months: u32,
     /// The period types scheduled runs compute.
     pub period_types: Vec<PeriodType>,
 }
@@ -41,7 +42,7 @@ impl RunSettings {
             chunk_size: settings.aggregation_chunk_size as usize,
             chunk_pause: Duration::from_millis(settings.aggregation_chunk_pause_ms),
             catch_up_periods: settings.aggregation_catch_up_periods as usize,
-            retention_months: settings.retention_months,
+            sample_retention_months: settings.sample_retention_months,
             period_types: settings.aggregation_period_types.clone(),
         }
     }
@@ -264,7 +265,10 @@ pub fn execute(
             &settings.period_types,
             settings.catch_up_periods,
             *skip_up_to_date,
-            capstats_store::partitions::retention_start(*logical_date, settings.retention_months),
+            capstats_store::partitions::retention_start(
+                *logical_date,
+                settings.sample_retention_months,
+            ),
         )?,
         AggregationWork::Current {
             logical_date,

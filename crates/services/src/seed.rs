@@ -296,7 +296,11 @@ mod tests {
         let second = instance_samples(&options(), 2, InstanceId(9));
         assert_eq!(first, second);
         for sample in &first {
-            sample.validate(options().end_date).unwrap();
+            sample
+                .validate(capstats_capacity_model::SampleDates::until(
+                    options().end_date,
+                ))
+                .unwrap();
         }
     }
 

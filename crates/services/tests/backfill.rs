@@ -56,6 +56,7 @@ fn a_backfill_records_a_completed_session_and_writes_what_the_engine_computes() 
             triggered_by: "test".into(),
             sync_type: SyncType::ManualTask,
             parallelism: 2,
+            samples_kept_from: None,
         },
         &NoProgress,
     )
@@ -147,6 +148,7 @@ fn a_backfill_records_a_completed_session_and_writes_what_the_engine_computes() 
             triggered_by: "test".into(),
             sync_type: SyncType::ManualTask,
             parallelism: 2,
+            samples_kept_from: None,
         },
         &NoProgress,
     )
@@ -177,6 +179,7 @@ fn a_backfill_rejects_an_empty_range() {
             triggered_by: "test".into(),
             sync_type: SyncType::ManualTask,
             parallelism: 2,
+            samples_kept_from: None,
         },
         &NoProgress,
     )
@@ -214,6 +217,7 @@ fn a_backfill_sends_heartbeats_while_a_batch_waits() {
                 triggered_by: "test".into(),
                 sync_type: SyncType::ManualTask,
                 parallelism: 1,
+                samples_kept_from: None,
             },
             &NoProgress,
         )
@@ -262,6 +266,7 @@ fn two_batches_one_after_the_other() -> BackfillRequest {
         triggered_by: "test".into(),
         sync_type: SyncType::ManualTask,
         parallelism: 1,
+        samples_kept_from: None,
     }
 }
 
@@ -373,4 +378,45 @@ fn a_backfill_cancelled_while_running_stops_between_batches() {
         capstats_store::sessions::get_session(&mut connection, report.session_id).unwrap();
     assert_eq!(session.status, SessionStatus::Cancelled);
     assert_eq!(session.progress_percentage.to_string(), "50.00");
+}
+
+#[test]
+fn a_backfill_of_periods_before_the_sample_retention_is_refused_and_changes_nothing() {
+    let database = capstats_test_support::TestDatabase::new();
+    let mut connection = database.connection();
+    seed_demo(&mut connection, &seed_options(), &NoProgress).unwrap();
+    let pool = database.pool(2);
+    run_backfill(&pool, &two_batches_one_after_the_other(), &NoProgress).unwrap();
+    let stored = capstats_store::aggregates::database_aggregates_between(
+        &mut connection,
+        PeriodType::Weekly,
+        NaiveDate::from_ymd_opt(2024, 12, 2).unwrap(),
+        NaiveDate::from_ymd_opt(2025, 3, 31).unwrap(),
+    )
+    .unwrap();
+    assert!(!stored.is_empty());
+    // Samples kept from 2025-01-01: the weeks of December 2024 would be recomputed from part
+    // of their samples, or none.
+    let request = BackfillRequest {
+        samples_kept_from: NaiveDate::from_ymd_opt(2025, 1, 1),
+        ..two_batches_one_after_the_other()
+    };
+    let error = run_backfill(&pool, &request, &NoProgress)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("the weekly period starting 2024-12-02 is before the sample retention")
+            && error.contains("keeps samples from 2025-01-01"),
+        "{error}"
+    );
+    assert_eq!(
+        capstats_store::aggregates::database_aggregates_between(
+            &mut connection,
+            PeriodType::Weekly,
+            NaiveDate::from_ymd_opt(2024, 12, 2).unwrap(),
+            NaiveDate::from_ymd_opt(2025, 3, 31).unwrap(),
+        )
+        .unwrap(),
+        stored
+    );
 }

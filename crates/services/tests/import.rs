@@ -1,5 +1,6 @@
 //! CSV import against a real database: what is written, and that a bad file writes nothing.
 
+use capstats_capacity_model::SampleDates;
 use capstats_services::import::{import_stats, parse_stats_csv};
 use capstats_services::{NoProgress, ServiceError};
 use capstats_store::PgConnection;
@@ -10,8 +11,13 @@ use diesel::prelude::*;
 const HEADER: &str =
     "instance_name,db_type,database_name,collected_date,size_mb,data_size_mb,log_size_mb\n";
 
-fn today() -> NaiveDate {
-    NaiveDate::from_ymd_opt(2025, 6, 30).unwrap()
+/// The dates of the tests' samples: up to 2025-06-30, none before 2020-01-01 (a sample
+/// retention that keeps samples from then).
+fn today() -> SampleDates {
+    SampleDates {
+        today: NaiveDate::from_ymd_opt(2025, 6, 30).unwrap(),
+        kept_from: NaiveDate::from_ymd_opt(2020, 1, 1),
+    }
 }
 
 fn import(
@@ -222,6 +228,19 @@ x,mysql,d,2025-06-01,1,1,1,1
     }
     let error = import(&mut connection, "", true).unwrap_err().to_string();
     assert!(error.contains("no data lines"), "{error}");
+    // A sample the retention would drop is refused with its line, not stored to vanish.
+    let error = import(
+        &mut connection,
+        "a,mysql,x,2020-01-01,1,,\na,mysql,x,2019-12-31,1,,\n",
+        true,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.starts_with("line 3: collected date 2019-12-31 is before the sample retention")
+            && error.contains("kept from 2020-01-01"),
+        "{error}"
+    );
     // Several problems: the first is shown, the rest counted.
     let error = import(
         &mut connection,

@@ -26,7 +26,7 @@ fn settings() -> RunSettings {
         chunk_size: 2,
         chunk_pause: std::time::Duration::ZERO,
         catch_up_periods: 3,
-        retention_months: 0,
+        sample_retention_months: 0,
         period_types: PeriodType::ALL.to_vec(),
     }
 }
@@ -510,24 +510,42 @@ fn partition_maintenance_creates_ahead_and_drops_past_the_retention() {
     let today = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
     capstats_store::partitions::ensure_partitions(
         &mut connection,
-        &capstats_store::partitions::PartitionedTable::SAMPLES,
-        [NaiveDate::from_ymd_opt(2023, 5, 1).unwrap()],
+        &capstats_store::partitions::PartitionedTable::ALL,
+        [
+            NaiveDate::from_ymd_opt(2016, 5, 1).unwrap(),
+            NaiveDate::from_ymd_opt(2023, 5, 1).unwrap(),
+        ],
     )
     .unwrap();
+    let retention = capstats_services::maintenance::Retention {
+        sample_months: 36,
+        aggregate_months: 120,
+    };
     let report =
-        capstats_services::maintenance::maintain_partitions(&mut connection, today, 2, 36).unwrap();
+        capstats_services::maintenance::maintain_partitions(&mut connection, today, 2, retention)
+            .unwrap();
     assert_eq!(report.created.len(), 3 * 4, "{report:?}");
     assert!(
         report
             .created
             .contains(&"database_size_stats_2027_01".to_owned())
     );
+    // Samples of May 2023 are past their 36 months; the aggregates of that month are not past
+    // their 120 and stay, while those of ten years ago go.
     assert_eq!(
         report.dropped,
-        vec!["database_size_stats_2023_05", "instance_size_stats_2023_05"]
+        vec![
+            "database_size_stats_2016_05",
+            "database_size_stats_2023_05",
+            "instance_size_stats_2016_05",
+            "instance_size_stats_2023_05",
+            "database_size_aggregations_2016_05",
+            "instance_size_aggregations_2016_05",
+        ]
     );
     let again =
-        capstats_services::maintenance::maintain_partitions(&mut connection, today, 2, 36).unwrap();
+        capstats_services::maintenance::maintain_partitions(&mut connection, today, 2, retention)
+            .unwrap();
     assert!(again.created.is_empty() && again.dropped.is_empty());
 }
 

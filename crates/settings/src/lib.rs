@@ -159,9 +159,14 @@ pub struct Settings {
     /// example `[daily, monthly]`; all five by default). Manual runs and backfills of any type
     /// still work.
     pub aggregation_period_types: Vec<capstats_capacity_model::PeriodType>,
-    /// Months of samples and aggregates kept; older monthly partitions are dropped by
-    /// `maintain_partitions` (`CAPSTATS_RETENTION_MONTHS`, 0 keeps everything).
-    pub retention_months: u32,
+    /// Months of raw samples kept; older monthly partitions of the sample tables are dropped by
+    /// `maintain_partitions`, samples older than that are refused, and periods starting
+    /// earlier are not computed any more (`CAPSTATS_SAMPLE_RETENTION_MONTHS`, 0 keeps
+    /// everything).
+    pub sample_retention_months: u32,
+    /// Months of aggregates kept, at least as long as the samples: the rollups outlive the raw
+    /// samples they summarise (`CAPSTATS_AGGREGATE_RETENTION_MONTHS`, 0 keeps everything).
+    pub aggregate_retention_months: u32,
     /// Months ahead for which `maintain_partitions` creates partitions
     /// (`CAPSTATS_PARTITIONS_AHEAD_MONTHS`).
     pub partitions_ahead_months: u32,
@@ -245,7 +250,8 @@ impl Default for Settings {
             aggregation_chunk_pause_ms: 0,
             aggregation_catch_up_periods: 7,
             aggregation_period_types: capstats_capacity_model::PeriodType::ALL.to_vec(),
-            retention_months: 36,
+            sample_retention_months: 36,
+            aggregate_retention_months: 120,
             partitions_ahead_months: 3,
             api_bind: "127.0.0.1:8080".into(),
             api_workers: 0,
@@ -303,6 +309,16 @@ impl Settings {
     }
 
     fn from_figment(figment: Figment) -> Result<Self, SettingsError> {
+        // The single retention of earlier releases: refused by name rather than ignored, so
+        // that an old configuration does not silently keep other horizons than it says.
+        if figment.find_value("retention_months").is_ok() {
+            return Err(SettingsError::Invalid(
+                "CAPSTATS_RETENTION_MONTHS is replaced by CAPSTATS_SAMPLE_RETENTION_MONTHS (raw \
+                 samples) and CAPSTATS_AGGREGATE_RETENTION_MONTHS (aggregates, default 120); \
+                 set those instead"
+                    .into(),
+            ));
+        }
         let settings: Settings = figment
             .extract()
             .map_err(|error| SettingsError::Invalid(error.to_string()))?;
@@ -413,6 +429,22 @@ impl Settings {
             if value == 0 {
                 return Err(SettingsError::Invalid(format!("{name} must be at least 1")));
             }
+        }
+        if settings.aggregate_retention_months != 0
+            && (settings.sample_retention_months == 0
+                || settings.aggregate_retention_months < settings.sample_retention_months)
+        {
+            return Err(SettingsError::Invalid(format!(
+                "CAPSTATS_AGGREGATE_RETENTION_MONTHS ({}) must be 0 (keep everything) or at least \
+                 CAPSTATS_SAMPLE_RETENTION_MONTHS ({}): aggregates are computed from the samples \
+                 and must not vanish before them",
+                settings.aggregate_retention_months,
+                if settings.sample_retention_months == 0 {
+                    "0, everything".to_owned()
+                } else {
+                    settings.sample_retention_months.to_string()
+                }
+            )));
         }
         let types = &settings.aggregation_period_types;
         if types.is_empty() {

@@ -203,3 +203,53 @@ fn bad_values_name_the_setting() {
         Ok(())
     });
 }
+
+#[test]
+fn samples_and_aggregates_have_their_own_retention() {
+    figment::Jail::expect_with(|jail| {
+        jail.clear_env();
+        let settings = Settings::from_environment().unwrap();
+        assert_eq!(
+            (
+                settings.sample_retention_months,
+                settings.aggregate_retention_months
+            ),
+            (36, 120)
+        );
+        // The single retention of earlier releases is refused by name, not ignored.
+        jail.set_env("CAPSTATS_RETENTION_MONTHS", "24");
+        let error = Settings::from_environment().unwrap_err().to_string();
+        assert!(
+            error.contains("CAPSTATS_RETENTION_MONTHS is replaced by")
+                && error.contains("CAPSTATS_SAMPLE_RETENTION_MONTHS"),
+            "{error}"
+        );
+        jail.clear_env();
+        // Aggregates may not vanish before the samples they summarise.
+        for (samples, aggregates, accepted) in [
+            ("24", "12", false),
+            ("0", "120", false),
+            ("24", "24", true),
+            ("0", "0", true),
+            ("36", "0", true),
+        ] {
+            jail.set_env("CAPSTATS_SAMPLE_RETENTION_MONTHS", samples);
+            jail.set_env("CAPSTATS_AGGREGATE_RETENTION_MONTHS", aggregates);
+            let result = Settings::from_environment();
+            assert_eq!(
+                result.is_ok(),
+                accepted,
+                "{samples}/{aggregates}: {result:?}"
+            );
+            if let Err(error) = result {
+                assert!(
+                    error
+                        .to_string()
+                        .contains("CAPSTATS_AGGREGATE_RETENTION_MONTHS"),
+                    "{error}"
+                );
+            }
+        }
+        Ok(())
+    });
+}

@@ -41,6 +41,22 @@ impl PartitionedTable {
     /// The two sample tables.
     pub const SAMPLES: [PartitionedTable; 2] = [Self::DatabaseSizeStats, Self::InstanceSizeStats];
 
+    /// The two aggregation tables.
+    pub const AGGREGATES: [PartitionedTable; 2] = [
+        Self::DatabaseSizeAggregations,
+        Self::InstanceSizeAggregations,
+    ];
+
+    /// Whether it holds aggregates (not raw samples).
+    pub fn holds_aggregates(self) -> bool {
+        Self::AGGREGATES.contains(&self)
+    }
+
+    /// The table called `name`.
+    pub fn named(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|table| table.name() == name)
+    }
+
     /// The table's name.
     pub fn name(self) -> &'static str {
         match self {
@@ -229,12 +245,13 @@ pub fn list_partitions(connection: &mut PgConnection) -> Result<Vec<PartitionInf
         .collect())
 }
 
-/// Drops every partition whose month lies entirely before `keep_from` (rounded down to its
-/// month), together with the ledger entries and row counts of periods starting before it, and
-/// returns the names dropped. Used by retention: `keep_from` is the first day of the oldest
-/// month kept.
+/// Drops every partition of `tables` whose month lies entirely before `keep_from` (rounded
+/// down to its month) and returns the names dropped; when `tables` holds the aggregation
+/// tables, the ledger entries and row counts of periods starting before it go with them. Used
+/// by retention: `keep_from` is the first day of the oldest month kept.
 pub fn drop_partitions_before(
     connection: &mut PgConnection,
+    tables: &[PartitionedTable],
     keep_from: NaiveDate,
 ) -> Result<Vec<String>, StoreError> {
     let keep_from = month_of(keep_from);
@@ -244,29 +261,33 @@ pub fn drop_partitions_before(
             .execute(connection)?;
         let mut dropped = Vec::new();
         for partition in list_partitions(connection)? {
-            if partition.range_end <= keep_from {
+            let of_tables = PartitionedTable::named(&partition.table_name)
+                .is_some_and(|table| tables.contains(&table));
+            if of_tables && partition.range_end <= keep_from {
                 diesel::sql_query(format!("DROP TABLE {}", partition.partition_name))
                     .execute(connection)?;
                 dropped.push(partition.partition_name);
             }
         }
-        // Ledger rows are locked in key order first, like every other writer of several of
-        // them (see `ledger`), so that this cannot deadlock with a sample writer.
-        diesel::sql_query(
-            "DELETE FROM aggregation_ledger AS ledger
-             USING (SELECT level, period_type, period_start FROM aggregation_ledger
-                    WHERE period_start < $1
-                    ORDER BY level, period_type, period_start
-                    FOR UPDATE) AS expired
-             WHERE (ledger.level, ledger.period_type, ledger.period_start)
-                 = (expired.level, expired.period_type, expired.period_start)",
-        )
-        .bind::<diesel::sql_types::Date, _>(keep_from)
-        .execute(connection)?;
-        for bookkeeping in ["database_aggregate_counts", "aggregate_period_counts"] {
-            diesel::sql_query(format!("DELETE FROM {bookkeeping} WHERE period_start < $1"))
-                .bind::<diesel::sql_types::Date, _>(keep_from)
-                .execute(connection)?;
+        if tables.iter().any(|table| table.holds_aggregates()) {
+            // Ledger rows are locked in key order first, like every other writer of several of
+            // them (see `ledger`), so that this cannot deadlock with a sample writer.
+            diesel::sql_query(
+                "DELETE FROM aggregation_ledger AS ledger
+                 USING (SELECT level, period_type, period_start FROM aggregation_ledger
+                        WHERE period_start < $1
+                        ORDER BY level, period_type, period_start
+                        FOR UPDATE) AS expired
+                 WHERE (ledger.level, ledger.period_type, ledger.period_start)
+                     = (expired.level, expired.period_type, expired.period_start)",
+            )
+            .bind::<diesel::sql_types::Date, _>(keep_from)
+            .execute(connection)?;
+            for bookkeeping in ["database_aggregate_counts", "aggregate_period_counts"] {
+                diesel::sql_query(format!("DELETE FROM {bookkeeping} WHERE period_start < $1"))
+                    .bind::<diesel::sql_types::Date, _>(keep_from)
+                    .execute(connection)?;
+            }
         }
         if !dropped.is_empty() {
             tracing::info!(partitions = ?dropped, %keep_from, "dropped partitions past retention");

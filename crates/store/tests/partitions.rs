@@ -101,23 +101,46 @@ fn writes_create_the_partitions_they_need_and_retention_drops_old_ones() {
     .unwrap();
     assert_eq!(created.len(), 8);
 
-    // Retention keeps March 2025 on and drops everything before, with its ledger entries and
-    // row counts.
+    // The samples' retention keeps March 2025 on: their partitions before it go, the
+    // aggregates' and the ledger stay.
     diesel::connection::SimpleConnection::batch_execute(
         &mut connection,
         "INSERT INTO database_aggregate_counts VALUES
              ('daily', '1999-12-31', 1, 3), ('daily', '2025-03-01', 1, 2)",
     )
     .unwrap();
-    let dropped = drop_partitions_before(&mut connection, date(2025, 3, 10)).unwrap();
+    let dropped = drop_partitions_before(
+        &mut connection,
+        &PartitionedTable::SAMPLES,
+        date(2025, 3, 10),
+    )
+    .unwrap();
     assert_eq!(
         dropped,
-        vec![
-            "database_size_stats_1999_12",
-            "instance_size_aggregations_1999_01",
-            "instance_size_stats_1999_12",
-        ]
+        vec!["database_size_stats_1999_12", "instance_size_stats_1999_12"]
     );
+    assert_eq!(
+        capstats_store::ledger::entries_between(
+            &mut connection,
+            AggregationLevel::Instance,
+            PeriodType::Yearly,
+            date(1999, 1, 1),
+            date(1999, 1, 1),
+        )
+        .unwrap()
+        .len(),
+        1,
+        "the aggregates' ledger stays with them"
+    );
+    // The aggregates' retention drops their partitions before it, with the ledger entries and
+    // row counts of those periods.
+    let dropped = drop_partitions_before(
+        &mut connection,
+        &PartitionedTable::AGGREGATES,
+        date(2025, 3, 10),
+    )
+    .unwrap();
+    assert_eq!(dropped, vec!["instance_size_aggregations_1999_01"]);
     // Of the yearly entries the samples made (1999 and 2025, and the years after them), the
     // ones starting before the retention are gone.
     let yearly: Vec<chrono::NaiveDate> = capstats_store::ledger::entries_between(

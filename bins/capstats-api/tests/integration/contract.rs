@@ -940,6 +940,89 @@ async fn instances_sessions_schedules_partitions_and_health() {
 }
 
 #[actix_web::test]
+async fn samples_and_aggregates_are_kept_for_their_own_retention() {
+    use diesel::Connection;
+    let app = TestApp::spawn_with(|settings| {
+        settings.sample_retention_months = 12;
+        settings.aggregate_retention_months = 24;
+    })
+    .await;
+    let today = chrono::Utc::now().date_naive();
+    let month = |months_back: u32| {
+        capstats_store::partitions::month_of(today - chrono::Months::new(months_back))
+    };
+    // A month past the samples' retention but within the aggregates'.
+    let mut connection = diesel::PgConnection::establish(&app.database.url()).unwrap();
+    capstats_store::partitions::ensure_partitions(
+        &mut connection,
+        &capstats_store::partitions::PartitionedTable::ALL,
+        [month(18)],
+    )
+    .unwrap();
+    let (admin, csrf) = app.login("admin").await;
+    let (status, body) = app.get(&admin, "/partitions/status").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let data = &body["data"];
+    assert_eq!(data["retention_months"], 12, "{body}");
+    assert_eq!(data["keep_from"], month(12).to_string(), "{body}");
+    assert_eq!(data["aggregate_retention_months"], 24, "{body}");
+    assert_eq!(
+        data["aggregates_kept_from"],
+        month(24).to_string(),
+        "{body}"
+    );
+    let suffix = month(18).format("%Y_%m").to_string();
+    let sample_partitions = vec![
+        format!("database_size_stats_{suffix}"),
+        format!("instance_size_stats_{suffix}"),
+    ];
+    let mut past: Vec<String> = serde_json::from_value(data["past_retention"].clone()).unwrap();
+    past.sort();
+    assert_eq!(past, sample_partitions, "{body}");
+    let (status, body) = app
+        .call(
+            &admin,
+            Method::POST,
+            "/partitions/actions/cleanup",
+            Some(&csrf),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut dropped: Vec<String> = serde_json::from_value(body["data"]["dropped"].clone()).unwrap();
+    dropped.sort();
+    assert_eq!(
+        dropped, sample_partitions,
+        "only the samples' partitions go: {body}"
+    );
+    let (_, partitions) = app.get(&admin, "/partitions?limit=200").await;
+    let names: Vec<&str> = partitions["data"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|partition| partition["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&format!("database_size_aggregations_{suffix}").as_str()),
+        "{names:?}"
+    );
+    // Those kept aggregates cannot be recomputed from what is left of their samples.
+    let (status, body) = app
+        .call(
+            &admin,
+            Method::POST,
+            "/capacity/aggregations/backfill",
+            Some(&csrf),
+            Some(json!({"period_type": "monthly", "from": month(18), "to": month(1)})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["errors"][0]["field"], "from", "{body}");
+    assert_eq!(body["errors"][0]["code"], "before_retention", "{body}");
+    app.stop().await;
+}
+
+#[actix_web::test]
 async fn aggregate_now_is_executed_by_a_worker_to_completed_with_correct_rows() {
     let app = TestApp::spawn(1000).await;
     let (admin, csrf) = app.login("admin").await;

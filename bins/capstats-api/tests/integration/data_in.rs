@@ -206,6 +206,8 @@ async fn a_batch_with_bad_items_is_rejected_whole_listing_every_problem() {
     assert_eq!(status, StatusCode::OK);
     let today = Utc::now().date_naive();
     let tomorrow = today + Days::new(2);
+    // Past the default sample retention of 36 months: maintenance would drop it.
+    let too_old = today - chrono::Months::new(40);
     let samples_before = count(&url, "SELECT count(*) AS count FROM database_size_stats");
     let ledger_before = count(
         &url,
@@ -232,6 +234,7 @@ async fn a_batch_with_bad_items_is_rejected_whole_listing_every_problem() {
         item(ids[0], "good", today, 6),             // 9: duplicate of item 0
         item(ids[0], &"m".repeat(255), today, 5),   // 10: valid (255 characters)
         item(ids[0], "g", tomorrow, -1),            // 11: negative size and in the future
+        item(ids[0], "h", too_old, 5),              // 12: before the sample retention
     ]});
     let (status, body) = post_stats(&app, &admin, Some(&csrf), batch).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
@@ -240,7 +243,7 @@ async fn a_batch_with_bad_items_is_rejected_whole_listing_every_problem() {
         body["message"]
             .as_str()
             .unwrap()
-            .contains("10 of 12 items are invalid"),
+            .contains("11 of 13 items are invalid"),
         "{body}"
     );
     let errors: Vec<(String, String)> = body["errors"]
@@ -270,11 +273,13 @@ async fn a_batch_with_bad_items_is_rejected_whole_listing_every_problem() {
             // Every problem of an item, not only its first.
             "items[11].size_mb",
             "items[11].collected_date",
+            "items[12].collected_date",
         ],
         "{body}"
     );
     assert_eq!(errors[1].1, "inactive");
     assert_eq!(errors[8].1, "duplicate");
+    assert_eq!(errors[11].1, "before_retention");
     for error in body["errors"].as_array().unwrap() {
         assert!(!error["message"].as_str().unwrap().is_empty(), "{error}");
     }

@@ -27,7 +27,7 @@ fn import_and_aggregate(url: &str, csv: &str) {
     let mut connection = diesel::PgConnection::establish(url).unwrap();
     let lines = capstats_services::import::parse_stats_csv(
         csv.as_bytes(),
-        chrono::Utc::now().date_naive(),
+        capstats_capacity_model::SampleDates::until(chrono::Utc::now().date_naive()),
         &capstats_services::NoProgress,
     )
     .unwrap();
@@ -50,6 +50,7 @@ fn import_and_aggregate(url: &str, csv: &str) {
             triggered_by: "reference contract".into(),
             sync_type: capstats_sync_session::SyncType::ManualTask,
             parallelism: 1,
+            samples_kept_from: None,
         },
         &capstats_services::NoProgress,
     )

@@ -61,11 +61,17 @@ pub struct PartitionTableStatus {
 /// The partition overview.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PartitionStatus {
-    /// Months of data kept (0 = everything).
+    /// Months of raw samples kept (0 = everything): `CAPSTATS_SAMPLE_RETENTION_MONTHS`.
     pub retention_months: u32,
-    /// First month kept; older partitions are dropped by cleanup.
+    /// First month of samples kept; older sample partitions are dropped by cleanup, and older
+    /// samples are refused.
     pub keep_from: Option<NaiveDate>,
-    /// Partitions older than that.
+    /// Months of aggregates kept (0 = everything): `CAPSTATS_AGGREGATE_RETENTION_MONTHS`.
+    pub aggregate_retention_months: u32,
+    /// First month of aggregates kept (by period start); older aggregation partitions are
+    /// dropped by cleanup.
+    pub aggregates_kept_from: Option<NaiveDate>,
+    /// Partitions past their table's retention.
     pub past_retention: Vec<String>,
     /// Per table.
     pub tables: Vec<PartitionTableStatus>,

@@ -15,7 +15,8 @@ use crate::state::State;
 /// business date; a sample for a key already stored replaces it. Every item is checked first
 /// (the instance exists and is active, the database name has 1–255 characters, sizes are not
 /// negative and data/log are not larger than the total, the date is not after today in the
-/// business time zone, no key twice); a batch with any bad item is rejected whole, with one
+/// business time zone nor before the first day the sample retention keeps — `before_retention`
+/// — no key twice); a batch with any bad item is rejected whole, with one
 /// entry per problem in `errors` (`field` = `items[INDEX].FIELD`), and nothing is written.
 /// A valid batch also refreshes the instance totals and the inventory of the touched days, and
 /// marks every already-aggregated period containing a touched date as stale for the touched
@@ -54,9 +55,10 @@ pub async fn ingest_stats(
         })
         .collect();
     let count = items.len();
-    let today = state.today();
+    let dates =
+        capstats_services::maintenance::Retention::of(&state.settings).sample_dates(state.today());
     let written = capstats_store::run_blocking(&state.store, move |connection| {
-        capstats_services::ingest::ingest_samples(connection, &items, today, chrono::Utc::now())
+        capstats_services::ingest::ingest_samples(connection, &items, dates, chrono::Utc::now())
             .map_err(ApiError::from)
     })
     .await?;

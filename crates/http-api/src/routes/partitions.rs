@@ -24,8 +24,10 @@ use crate::state::State;
 /// The partitions as they are now, with what the retention and the look-ahead make of them.
 struct Snapshot {
     partitions: Vec<PartitionInfo>,
-    /// First month kept; older partitions are past the retention.
-    keep_from: Option<NaiveDate>,
+    /// First month of samples kept; older sample partitions are past the retention.
+    samples_kept_from: Option<NaiveDate>,
+    /// First month of aggregates kept; older aggregation partitions are past the retention.
+    aggregates_kept_from: Option<NaiveDate>,
     /// The months from this one to the end of the look-ahead.
     wanted: Vec<NaiveDate>,
 }
@@ -38,16 +40,21 @@ impl Snapshot {
         let ahead_until = today
             .checked_add_months(Months::new(state.settings.partitions_ahead_months))
             .unwrap_or(today);
+        let retention = capstats_services::maintenance::Retention::of(&state.settings);
         Ok(Self {
             partitions,
-            keep_from: partitions::retention_start(today, state.settings.retention_months),
+            samples_kept_from: retention.samples_kept_from(today),
+            aggregates_kept_from: retention.aggregates_kept_from(today),
             wanted: partitions::months_between(today, ahead_until),
         })
     }
 
     fn is_past_retention(&self, partition: &PartitionInfo) -> bool {
-        self.keep_from
-            .is_some_and(|keep| partition.range_end <= keep)
+        let keep_from = match PartitionedTable::named(&partition.table_name) {
+            Some(table) if table.holds_aggregates() => self.aggregates_kept_from,
+            _ => self.samples_kept_from,
+        };
+        keep_from.is_some_and(|keep| partition.range_end <= keep)
     }
 
     fn item(&self, partition: &PartitionInfo) -> PartitionItem {
@@ -493,8 +500,10 @@ pub async fn partition_status(state: State, _viewer: Viewer) -> Result<HttpRespo
     Ok(HttpResponse::Ok().json(Envelope::new(
         "partition status",
         PartitionStatus {
-            retention_months: state.settings.retention_months,
-            keep_from: snapshot.keep_from,
+            retention_months: state.settings.sample_retention_months,
+            keep_from: snapshot.samples_kept_from,
+            aggregate_retention_months: state.settings.aggregate_retention_months,
+            aggregates_kept_from: snapshot.aggregates_kept_from,
             past_retention: snapshot
                 .partitions
                 .iter()
@@ -521,7 +530,7 @@ pub async fn partition_status(state: State, _viewer: Viewer) -> Result<HttpRespo
 pub async fn cleanup(state: State, _operator: Operator) -> Result<HttpResponse, ApiError> {
     let today = state.today();
     let ahead = state.settings.partitions_ahead_months;
-    let retention = state.settings.retention_months;
+    let retention = capstats_services::maintenance::Retention::of(&state.settings);
     let report = capstats_store::run_blocking(&state.store, move |connection| {
         capstats_services::maintenance::maintain_partitions(connection, today, ahead, retention)
             .map_err(ApiError::from)

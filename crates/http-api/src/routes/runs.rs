@@ -127,19 +127,31 @@ pub async fn backfill(
     else {
         return Err(ApiError::fields(problems));
     };
+    let periods = match capstats_services::backfill::check_range(period_type, from, to) {
+        Ok(periods) => periods,
+        Err(capstats_services::ServiceError::InvalidRequest(message)) => {
+            return Err(ApiError::field("to", "invalid_range", message));
+        }
+        Err(other) => return Err(other.into()),
+    };
+    let samples_kept_from = capstats_services::maintenance::Retention::of(&state.settings)
+        .samples_kept_from(state.today());
     if let Err(capstats_services::ServiceError::InvalidRequest(message)) =
-        capstats_services::backfill::check_range(period_type, from, to)
+        capstats_services::backfill::check_retention(&periods, samples_kept_from)
     {
-        return Err(ApiError::field("to", "invalid_range", message));
+        return Err(ApiError::field("from", "before_retention", message));
     }
     let started = capstats_services::control::queue_backfill(
         &state.store,
         state.queue.as_ref(),
-        period_type,
-        from,
-        to,
-        scope,
+        capstats_services::control::BackfillOrder {
+            period_type,
+            from,
+            to,
+            scope,
+        },
         caller.trigger(),
+        samples_kept_from,
     )
     .await?;
     Ok(accepted(started, "backfill queued"))

@@ -196,6 +196,7 @@ pub fn seed(url: &str) {
                 triggered_by: "test".into(),
                 sync_type: capstats_sync_session::SyncType::ManualTask,
                 parallelism: 1,
+                samples_kept_from: None,
             },
             &capstats_services::NoProgress,
         )
