@@ -1,11 +1,12 @@
-//! Prometheus metrics: HTTP requests measured by the middleware, and the state of runs, jobs
-//! and ticks read from the database on a timer (every [`REFRESH_INTERVAL`], so every API
-//! process reports the same numbers whichever worker did the work, and a scrape never runs a
-//! query). `/metrics` can require a bearer token (`CAPSTATS_METRICS_TOKEN`).
+//! Prometheus metrics: HTTP requests measured by the middleware, the state of runs, jobs,
+//! ticks and stale periods read from the database on a timer (every [`REFRESH_INTERVAL`], so
+//! every API process reports the same numbers whichever worker did the work, and a scrape never
+//! runs a query), and the use cases' counters of this process (`capstats_services::metrics`:
+//! ingested samples). `/metrics` can require a bearer token (`CAPSTATS_METRICS_TOKEN`).
 
 use actix_web::{HttpRequest, HttpResponse};
 use prometheus::{
-    HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
 };
 
 use crate::state::State;
@@ -18,17 +19,21 @@ pub struct Metrics {
     pub http_requests: IntCounterVec,
     /// Request durations by method and route template.
     pub http_duration: HistogramVec,
-    runs: IntGaugeVec,
-    run_duration: IntGaugeVec,
-    rows: IntGaugeVec,
-    jobs: IntGaugeVec,
-    retries: IntGaugeVec,
-    ticks: IntGaugeVec,
+    runs: GaugeVec,
+    run_duration: GaugeVec,
+    last_completed: GaugeVec,
+    oldest_stale: GaugeVec,
+    rows: GaugeVec,
+    jobs: GaugeVec,
+    retries: GaugeVec,
+    ticks: GaugeVec,
 }
 
 impl Metrics {
-    /// Registers every metric.
+    /// Registers every metric (the use cases' ones live in the default registry, which
+    /// `/metrics` serves beside these).
     pub fn new() -> Self {
+        capstats_services::metrics::register();
         let registry = Registry::new();
         let counter = |name: &str, help: &str, labels: &[&str]| {
             let metric = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
@@ -38,7 +43,7 @@ impl Metrics {
             metric
         };
         let gauge = |name: &str, help: &str, labels: &[&str]| {
-            let metric = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+            let metric = GaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
             registry
                 .register(Box::new(metric.clone()))
                 .expect("registered once");
@@ -76,6 +81,16 @@ impl Metrics {
                 "Duration of the last finished run by category and type",
                 &["category", "type"],
             ),
+            last_completed: gauge(
+                "capstats_last_completed_run_timestamp_seconds",
+                "When the last completed run ended (Unix time) by category and type",
+                &["category", "type"],
+            ),
+            oldest_stale: gauge(
+                "capstats_oldest_stale_period_seconds",
+                "How long the oldest period marked stale by late samples has waited for its refresh (0: none)",
+                &[],
+            ),
             rows: gauge(
                 "capstats_aggregate_rows_written_last_24h",
                 "Aggregate rows written by runs of the last 24 hours",
@@ -103,7 +118,7 @@ impl Metrics {
     /// Sets the domain gauges from a database snapshot.
     pub fn update(&self, snapshot: &capstats_store::monitoring::Snapshot) {
         let set =
-            |gauge: &IntGaugeVec, rows: &[capstats_store::monitoring::Labelled], labels: usize| {
+            |gauge: &GaugeVec, rows: &[capstats_store::monitoring::Labelled], labels: usize| {
                 gauge.reset();
                 for row in rows {
                     let values = [row.first.as_str(), row.second.as_str(), row.third.as_str()];
@@ -112,6 +127,8 @@ impl Metrics {
             };
         set(&self.runs, &snapshot.sessions, 3);
         set(&self.run_duration, &snapshot.last_run_seconds, 2);
+        set(&self.last_completed, &snapshot.last_completed_at, 2);
+        set(&self.oldest_stale, &snapshot.oldest_stale_seconds, 0);
         set(&self.rows, &snapshot.rows_written, 1);
         set(&self.jobs, &snapshot.jobs, 2);
         set(&self.retries, &snapshot.retries, 1);
@@ -152,18 +169,11 @@ fn may_scrape(state: &crate::state::AppState, request: &HttpRequest) -> bool {
     let Some(expected) = state.settings.metrics_token.as_deref() else {
         return true;
     };
-    let sent = request
+    let authorization = request
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    sent.len() == expected.len()
-        && sent
-            .bytes()
-            .zip(expected.bytes())
-            .fold(0u8, |difference, (a, b)| difference | (a ^ b))
-            == 0
+        .and_then(|value| value.to_str().ok());
+    capstats_services::metrics::bearer_token_matches(authorization, expected)
 }
 
 /// `GET /metrics`: Prometheus text format. Outside `/api/v1` and the OpenAPI description.
@@ -171,7 +181,9 @@ pub async fn scrape(state: State, request: HttpRequest) -> HttpResponse {
     if !may_scrape(&state, &request) {
         return HttpResponse::from_error(crate::error::ApiError::AuthenticationRequired);
     }
-    match TextEncoder::new().encode_to_string(&state.metrics.registry.gather()) {
+    let mut families = state.metrics.registry.gather();
+    families.extend(prometheus::default_registry().gather());
+    match TextEncoder::new().encode_to_string(&families) {
         Ok(body) => HttpResponse::Ok()
             .content_type(prometheus::TEXT_FORMAT)
             .body(body),

@@ -34,6 +34,9 @@ pub enum QueueError {
     /// No runtime could be started for synchronous callers of the job store.
     #[error("cannot start a runtime for the job store")]
     Runtime(#[source] std::io::Error),
+    /// The metrics endpoint cannot listen on its address.
+    #[error("cannot serve metrics on CAPSTATS_WORKER_METRICS_BIND={0}")]
+    Metrics(String, #[source] std::io::Error),
     /// SIGTERM and SIGINT cannot be listened for.
     #[error("cannot listen for shutdown signals")]
     Signals(#[source] std::io::Error),

@@ -204,6 +204,18 @@ pub async fn defer_retry(
     .await?)
 }
 
+/// How long job `job_id` waited, in seconds, between being due (`run_at`: its push, or its
+/// retry time) and being taken by a worker (`lock_at`), on the database's clock.
+pub async fn pickup_delay(pool: &PgPool, job_id: &str) -> Result<Option<f64>, QueueError> {
+    Ok(sqlx::query_scalar(
+        "SELECT greatest(extract(epoch FROM lock_at - run_at), 0)::float8 FROM apalis.jobs
+         WHERE id = $1 AND lock_at IS NOT NULL",
+    )
+    .bind(job_id)
+    .fetch_optional(pool)
+    .await?)
+}
+
 /// The backoff before attempt `attempt + 1` after attempt `attempt` failed: `base · 2^(attempt
 /// − 1)`, at most ten minutes.
 pub fn retry_delay(base: Duration, attempt: usize) -> Duration {

@@ -3,6 +3,7 @@
 mod error;
 pub mod job_store;
 pub mod jobs;
+pub mod metrics;
 pub mod scheduler;
 mod wakeups;
 pub mod worker;

@@ -101,6 +101,7 @@ async fn evaluate_one(
         .await?
     {
         tracing::warn!(schedule = %schedule.name, %tick_at, "missed tick skipped (misfire policy skip)");
+        crate::metrics::tick(&schedule.name, crate::metrics::TickOutcome::Skipped);
     }
     for tick_at in plan.enqueue {
         let logical_date = tick_at
@@ -131,6 +132,12 @@ async fn evaluate_one(
             if let TickAction::Enqueue { job_id, .. } = &action {
                 tracing::info!(schedule = %schedule.name, %tick_at, job_id, late_ms = late, "tick claimed");
             }
+            let outcome = if u128::try_from(late).unwrap_or(0) > grace.as_millis() {
+                crate::metrics::TickOutcome::Missed
+            } else {
+                crate::metrics::TickOutcome::Claimed
+            };
+            crate::metrics::tick(&schedule.name, outcome);
         }
     }
     Ok(())

@@ -110,6 +110,12 @@ pub async fn run(settings: Settings) -> Result<(), QueueError> {
         )));
     }
     let collector = CollectorSettings::from_settings(&settings)?;
+    crate::metrics::register();
+    if let Some(bind) = &settings.worker_metrics_bind {
+        let address = crate::metrics::serve(bind, settings.metrics_token.clone())
+            .map_err(|error| QueueError::Metrics(bind.clone(), error))?;
+        tracing::info!(%address, "serving metrics at /metrics");
+    }
     let store = capstats_store::build_pool(
         &settings.database_url,
         settings.database_pool_size,
@@ -285,10 +291,13 @@ async fn fail_attempt(
             None
         }
     };
+    let exhausted = matches!(
+        allowed,
+        Some(allowed) if attempt.current() >= usize::try_from(allowed).unwrap_or(0)
+    );
+    crate::metrics::attempt(name, if exhausted { "failed" } else { "retried" });
     let next = match allowed {
-        Some(allowed) if attempt.current() >= usize::try_from(allowed).unwrap_or(0) => {
-            "no attempts left".to_owned()
-        }
+        _ if exhausted => "no attempts left".to_owned(),
         Some(_) => format!("the job is retried in {} s", delay.as_secs()),
         None => "the job is retried while attempts are left".to_owned(),
     };
@@ -354,6 +363,7 @@ async fn handle<J: BackgroundJob>(
         // Retrying cannot help a payload this build does not understand.
         Err(error) => {
             tracing::error!(job = J::NAME, job_id = %id, %error, "unreadable job payload");
+            crate::metrics::attempt(J::NAME, "failed");
             return Err(AbortError::new(format!("unreadable {} job: {error}", J::NAME)).into());
         }
     };
@@ -364,13 +374,20 @@ async fn handle<J: BackgroundJob>(
             job.version()
         );
         tracing::error!(job = J::NAME, job_id = %id, "{message}");
+        crate::metrics::attempt(J::NAME, "failed");
         return Err(AbortError::new(message).into());
     }
     let state = Arc::clone(&state);
     tracing::info!(job = J::NAME, job_id = %id, attempt = attempt.current(), payload = %described, "job started");
+    match job_store::pickup_delay(&state.job_store, &id.to_string()).await {
+        Ok(Some(seconds)) => crate::metrics::picked_up(J::NAME, seconds),
+        Ok(None) => {}
+        Err(error) => tracing::debug!(job_id = %id, error = %error.chain(), "no pickup delay"),
+    }
     match job.run(state.clone(), id.to_string()).await {
         Ok(JobOutcome::Done(summary)) => {
             tracing::info!(job = J::NAME, job_id = %id, "{summary}");
+            crate::metrics::attempt(J::NAME, "done");
             Ok(summary)
         }
         Ok(JobOutcome::Failed(summary)) => {

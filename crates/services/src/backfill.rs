@@ -347,6 +347,7 @@ fn compute(
         match outcome {
             Ok(outcome) => {
                 let total = outcome.total();
+                crate::metrics::aggregate_rows(total.written, total.deleted);
                 rows_written += total.written;
                 rows_deleted += total.deleted;
                 book.add_batch(None, &template, &outcome);

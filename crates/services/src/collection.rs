@@ -325,6 +325,7 @@ async fn collect_one(
         Err(error) => Err(capstats_store::error_chain(&error)),
     };
     let failed = written.is_err();
+    crate::metrics::server_collected(failed);
     if let Err(reason) = &written {
         tracing::warn!(instance = %target.name, %reason, "collection failed");
     }

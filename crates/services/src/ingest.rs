@@ -145,6 +145,7 @@ pub fn ingest_samples(
         }
     }
     if !problems.is_empty() {
+        crate::metrics::samples_ingested(items.len() as u64, false);
         let bad_items = problems
             .iter()
             .map(|problem| problem.index)
@@ -166,5 +167,7 @@ pub fn ingest_samples(
             collected_at: item.collected_at.unwrap_or(received_at),
         })
         .collect();
-    Ok(write_database_samples(connection, &samples)?)
+    let written = write_database_samples(connection, &samples)?;
+    crate::metrics::samples_ingested(items.len() as u64, true);
+    Ok(written)
 }

@@ -9,6 +9,7 @@ mod error;
 pub mod import;
 pub mod ingest;
 pub mod maintenance;
+pub mod metrics;
 pub mod payloads;
 mod progress;
 mod records;

@@ -330,6 +330,7 @@ fn run_chunks(
             ) {
                 Ok(outcome) => {
                     let total = outcome.total();
+                    crate::metrics::aggregate_rows(total.written, total.deleted);
                     rows_written += total.written;
                     rows_deleted += total.deleted;
                     book.add_batch(None, &template, &outcome);
@@ -431,8 +432,10 @@ fn refresh_stale(
                 ),
             }
             if let Ok(outcome) = &outcome {
-                rows_written += outcome.total().written;
-                rows_deleted += outcome.total().deleted;
+                let total = outcome.total();
+                crate::metrics::aggregate_rows(total.written, total.deleted);
+                rows_written += total.written;
+                rows_deleted += total.deleted;
             }
             run.heartbeat(connection)?;
         }

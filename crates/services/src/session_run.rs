@@ -10,7 +10,9 @@
 use capstats_capacity_model::InstanceId;
 use capstats_store::sessions::{self, JobSessionStart, NewSession, RecordOutcome};
 use capstats_store::{PgConnection, StoreError, schedules};
-use capstats_sync_session::{Counters, SessionStatus};
+use std::time::Instant;
+
+use capstats_sync_session::{Counters, SessionStatus, SyncCategory, SyncType};
 
 /// How a run comes to its session.
 #[derive(Debug, Clone)]
@@ -45,12 +47,15 @@ pub enum OpenedRun {
     Cancelled(i64),
 }
 
-/// A run's session while the run goes on. It is only an id: every step takes the connection
-/// the run works on, so that synchronous runs (on their own connection) and asynchronous ones
-/// (one pooled connection per step) share it.
+/// A run's session while the run goes on: its id, and what the run's metrics are labelled with.
+/// Every step takes the connection the run works on, so that synchronous runs (on their own
+/// connection) and asynchronous ones (one pooled connection per step) share it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionRun {
     id: i64,
+    category: SyncCategory,
+    sync_type: SyncType,
+    started: Instant,
 }
 
 impl SessionRun {
@@ -65,7 +70,9 @@ impl SessionRun {
     ) -> Result<OpenedRun, StoreError> {
         if let Some(id) = request.adopt {
             match sessions::start_job_session(connection, id, worker_name)? {
-                JobSessionStart::Started => return Ok(OpenedRun::Run(Self { id })),
+                JobSessionStart::Started => {
+                    return Ok(OpenedRun::Run(Self::started(id, &request.new)));
+                }
                 JobSessionStart::Cancelled => {
                     tracing::info!(
                         session_id = id,
@@ -100,7 +107,27 @@ impl SessionRun {
     ) -> Result<Self, StoreError> {
         let id = sessions::create_session(connection, new, instances)?;
         sessions::start_session(connection, id, worker_name)?;
-        Ok(Self { id })
+        Ok(Self::started(id, new))
+    }
+
+    /// The run of session `id`, of the kind `new` describes, starting now.
+    fn started(id: i64, new: &NewSession) -> Self {
+        Self {
+            id,
+            category: new.sync_category,
+            sync_type: new.sync_type,
+            started: Instant::now(),
+        }
+    }
+
+    /// Counts the run's end in the metrics.
+    fn ended(self, outcome: SessionStatus) {
+        crate::metrics::run_ended(
+            self.category,
+            self.sync_type,
+            outcome,
+            self.started.elapsed(),
+        );
     }
 
     /// The session's id.
@@ -160,7 +187,9 @@ impl SessionRun {
 
     /// Ends the session: its records roll up into the final status, which is returned.
     pub fn finish(self, connection: &mut PgConnection) -> Result<SessionStatus, StoreError> {
-        sessions::finish_session(connection, self.id)
+        let status = sessions::finish_session(connection, self.id)?;
+        self.ended(status);
+        Ok(status)
     }
 
     /// Ends the session as failed by `error` (the whole cause chain becomes its error
@@ -179,6 +208,7 @@ impl SessionRun {
     /// [`SessionRun::fail`] with the reason already written (for a run that must hand its
     /// error on while the session is closed elsewhere, as the collection's tasks do).
     pub fn fail_because(self, connection: &mut PgConnection, reason: &str) {
+        self.ended(SessionStatus::Failed);
         if let Err(closing) = sessions::fail_session(connection, self.id, reason) {
             tracing::error!(
                 session_id = self.id,

@@ -195,8 +195,12 @@ pub struct Settings {
     /// Days an API token lasts when its request names no expiry
     /// (`CAPSTATS_TOKEN_EXPIRY_DAYS`).
     pub token_expiry_days: u32,
-    /// Bearer token `/metrics` requires, if set (`CAPSTATS_METRICS_TOKEN`).
+    /// Bearer token `/metrics` requires, if set (`CAPSTATS_METRICS_TOKEN`), on the API and
+    /// the worker alike.
     pub metrics_token: Option<String>,
+    /// Address a worker serves its `/metrics` on (`CAPSTATS_WORKER_METRICS_BIND`, for example
+    /// `127.0.0.1:9187`); none by default.
+    pub worker_metrics_bind: Option<String>,
     /// Days audit events and ended sign-in sessions are kept (`CAPSTATS_AUDIT_RETENTION_DAYS`).
     pub audit_retention_days: u32,
     /// Key (32 bytes as 64 hex digits) that seals the passwords collectors connect with
@@ -263,6 +267,7 @@ impl Default for Settings {
             trusted_proxies: Vec::new(),
             token_expiry_days: 90,
             metrics_token: None,
+            worker_metrics_bind: None,
             audit_retention_days: 365,
             credential_key: None,
             credential_old_keys: Vec::new(),

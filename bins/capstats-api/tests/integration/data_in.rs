@@ -209,6 +209,7 @@ async fn a_batch_with_bad_items_is_rejected_whole_listing_every_problem() {
     // Past the default sample retention of 36 months: maintenance would drop it.
     let too_old = today - chrono::Months::new(40);
     let samples_before = count(&url, "SELECT count(*) AS count FROM database_size_stats");
+    let rejected_before = rejected_samples(&app).await;
     let ledger_before = count(
         &url,
         "SELECT count(*) AS count FROM aggregation_ledger WHERE stale_since IS NOT NULL",
@@ -283,6 +284,8 @@ async fn a_batch_with_bad_items_is_rejected_whole_listing_every_problem() {
     for error in body["errors"].as_array().unwrap() {
         assert!(!error["message"].as_str().unwrap().is_empty(), "{error}");
     }
+    // The refused items are counted in the metrics (other tests of this process add theirs).
+    assert!(rejected_samples(&app).await >= rejected_before + 13.0);
     // Nothing was written: not even the valid items.
     assert_eq!(
         count(&url, "SELECT count(*) AS count FROM database_size_stats"),
@@ -549,4 +552,22 @@ async fn retargeting_an_instance_drops_its_password_and_says_so() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["errors"][0]["field"], "tls_mode", "{body}");
     app.stop().await;
+}
+
+/// `capstats_ingest_samples_total{outcome="rejected"}` as `/metrics` shows it now.
+async fn rejected_samples(app: &TestApp) -> f64 {
+    let text = reqwest::get(format!("{}/metrics", app.root))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| {
+            line.strip_prefix("capstats_ingest_samples_total{outcome=\"rejected\"}")?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no rejected samples counter:\n{text}"))
 }

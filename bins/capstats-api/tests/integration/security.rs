@@ -802,6 +802,14 @@ async fn metrics_have_bounded_labels_need_their_token_and_query_nothing_per_scra
     for method in ["FOO", "BAR", "PROPFIND"] {
         assert!(!text.contains(method), "{method} became a label");
     }
+    // The use cases' counters are served beside the HTTP metrics, their series there from the
+    // start.
+    for series in [
+        "capstats_ingest_samples_total{outcome=\"accepted\"}",
+        "capstats_ingest_samples_total{outcome=\"rejected\"}",
+    ] {
+        assert!(text.contains(series), "{series} missing:\n{text}");
+    }
     // With the tables the gauges read locked by another session, scrapes still answer at
     // once: they run no query.
     let url = app.database.url();

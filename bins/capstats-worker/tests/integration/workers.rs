@@ -1228,3 +1228,118 @@ fn log_lines_carry_colours_only_when_asked_or_on_a_terminal() {
         worker.stop();
     }
 }
+
+/// `GET path` on the worker's metrics port: the status code and the body.
+fn scrape(port: u16, path: &str, token: Option<&str>) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    let authorization = token
+        .map(|token| format!("Authorization: Bearer {token}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{authorization}Connection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    let status = answer.split_whitespace().nth(1)?.parse().ok()?;
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())?;
+    Some((status, body))
+}
+
+/// The value of the sample `series` (name with its labels as Prometheus prints them) in
+/// `text`.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+}
+
+#[test]
+fn a_worker_serves_counters_of_its_runs_ticks_and_jobs_behind_the_token() {
+    let _serial = serial();
+    let database = prepare(2, 2, 5);
+    let mut connection = database.connection();
+    // A cheap job every second, for the tick counters; the aggregation runs only when asked.
+    connection
+        .batch_execute(
+            "INSERT INTO schedules (name, job_name, cron_expression, misfire_policy, catch_up_limit)
+             VALUES ('every_second', 'prune_job_store', '* * * * * *', 'skip', 1)",
+        )
+        .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let bind = format!("127.0.0.1:{port}");
+    let worker = Worker::start(
+        &database.url(),
+        "metrics",
+        &[
+            ("CAPSTATS_WORKER_METRICS_BIND", bind.as_str()),
+            ("CAPSTATS_METRICS_TOKEN", "scrape-secret"),
+        ],
+    );
+    let token = Some("scrape-secret");
+    wait_for("the metrics endpoint", Duration::from_secs(30), || {
+        scrape(port, "/metrics", token).is_some_and(|(status, _)| status == 200)
+    });
+    // Before any run, every job's series exist at zero.
+    let (_, text) = scrape(port, "/metrics", token).unwrap();
+    assert_eq!(
+        sample(
+            &text,
+            "capstats_job_attempts_total{job=\"aggregation\",outcome=\"failed\"}"
+        ),
+        Some(0.0),
+        "{text}"
+    );
+    assert_eq!(scrape(port, "/metrics", None).unwrap().0, 401);
+    assert_eq!(scrape(port, "/metrics", Some("wrong")).unwrap().0, 401);
+    assert_eq!(scrape(port, "/other", token).unwrap().0, 404);
+
+    let session_id = run_now(&database.url(), "aggregate_capacity");
+    wait_for("the run to complete", Duration::from_secs(60), || {
+        capstats_store::sessions::get_session(&mut connection, session_id)
+            .unwrap()
+            .status
+            .is_terminal()
+    });
+    // The counters move when the job's attempt is recorded, just after its session ends.
+    let mut text = String::new();
+    wait_for(
+        "the attempt and a tick to be counted",
+        Duration::from_secs(20),
+        || {
+            text = scrape(port, "/metrics", token).unwrap().1;
+            sample(
+                &text,
+                "capstats_job_attempts_total{job=\"aggregation\",outcome=\"done\"}",
+            ) == Some(1.0)
+                && sample(
+                    &text,
+                    "capstats_schedule_ticks_total{outcome=\"claimed\",schedule=\"every_second\"}",
+                )
+                .is_some_and(|ticks| ticks >= 1.0)
+        },
+    );
+    worker.stop();
+    let value =
+        |series: &str| sample(&text, series).unwrap_or_else(|| panic!("no {series}:\n{text}"));
+    assert_eq!(
+        value(
+            "capstats_runs_total{category=\"aggregation\",outcome=\"completed\",type=\"manual_task\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        value("capstats_run_duration_seconds_count{category=\"aggregation\",type=\"manual_task\"}"),
+        1.0
+    );
+    assert!(value("capstats_aggregate_rows_total{operation=\"written\"}") > 0.0);
+    assert!(value("capstats_job_pickup_seconds_count{job=\"aggregation\"}") >= 1.0);
+    assert!(value("capstats_job_attempts_total{job=\"maintenance\",outcome=\"done\"}") >= 1.0);
+}
