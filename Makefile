@@ -25,7 +25,7 @@ schemathesis: test-deps web
 	./tests/schemathesis/run.sh
 
 ## test-deps: install what the tests need and is missing (diesel_cli, Node.js/npm, Chromium,
-## MariaDB with root over TCP, systemd-analyze, libpq); does nothing when all is there
+## MariaDB with root over TCP, systemd-analyze, libpq, promtool); does nothing when all is there
 test-deps:
 	./scripts/test-deps.sh
 

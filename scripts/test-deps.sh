@@ -4,7 +4,8 @@
 # for the schema drift check, systemd-analyze for the unit checks, Node.js and npm for the web
 # UI and the client and browser tests, Chromium for the browser tests, and a MariaDB server
 # that root may use over TCP without a password for the collector tests, curl and Python's
-# venv for the schemathesis run. Safe to run again.
+# venv for the schemathesis run, and promtool (Debian's prometheus package, its server not
+# started) for the alert rules' tests. Safe to run again.
 set -euo pipefail
 
 DIESEL_CLI_VERSION=2.3.14
@@ -37,6 +38,21 @@ python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || packages+=(python3-venv)
 if [ ${#packages[@]} -gt 0 ]; then
     apt_install "${packages[@]}"
     installed+=("${packages[@]}")
+fi
+
+# promtool comes with the Prometheus server, which must not start here: while it installs,
+# invoke-rc.d is told that no service may start (unless the machine says so already).
+if ! command -v promtool >/dev/null 2>&1; then
+    policy=/usr/sbin/policy-rc.d
+    blocked_here=false
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy"
+        chmod 755 "$policy"
+        blocked_here=true
+    fi
+    apt_install --no-install-recommends prometheus
+    if $blocked_here; then rm -f "$policy"; fi
+    installed+=(promtool)
 fi
 
 # diesel_cli, in cargo's bin directory (on PATH for cargo users; called by path otherwise).

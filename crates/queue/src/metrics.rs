@@ -22,13 +22,13 @@ static METRICS: LazyLock<RuntimeMetrics> = LazyLock::new(|| RuntimeMetrics {
     ),
     attempts: counter(
         "capstats_job_attempts_total",
-        "Job attempts ended on this worker, by job and outcome: done, retried (failed, attempts left) or failed (for good)",
-        &["job", "outcome"],
+        "Job attempts ended on this worker, by job type and outcome: done, retried (failed, attempts left) or failed (for good)",
+        &["job_type", "outcome"],
     ),
     pickup: duration_histogram(
         "capstats_job_pickup_seconds",
-        "Time from a job being due (pushed, or its retry time) to a worker taking it, by job",
-        &["job"],
+        "Time from a job being due (pushed, or its retry time) to a worker taking it, by job type",
+        &["job_type"],
     ),
 });
 

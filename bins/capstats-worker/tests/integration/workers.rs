@@ -1292,7 +1292,7 @@ fn a_worker_serves_counters_of_its_runs_ticks_and_jobs_behind_the_token() {
     assert_eq!(
         sample(
             &text,
-            "capstats_job_attempts_total{job=\"aggregation\",outcome=\"failed\"}"
+            "capstats_job_attempts_total{job_type=\"aggregation\",outcome=\"failed\"}"
         ),
         Some(0.0),
         "{text}"
@@ -1317,7 +1317,7 @@ fn a_worker_serves_counters_of_its_runs_ticks_and_jobs_behind_the_token() {
             text = scrape(port, "/metrics", token).unwrap().1;
             sample(
                 &text,
-                "capstats_job_attempts_total{job=\"aggregation\",outcome=\"done\"}",
+                "capstats_job_attempts_total{job_type=\"aggregation\",outcome=\"done\"}",
             ) == Some(1.0)
                 && sample(
                     &text,
@@ -1340,6 +1340,6 @@ fn a_worker_serves_counters_of_its_runs_ticks_and_jobs_behind_the_token() {
         1.0
     );
     assert!(value("capstats_aggregate_rows_total{operation=\"written\"}") > 0.0);
-    assert!(value("capstats_job_pickup_seconds_count{job=\"aggregation\"}") >= 1.0);
-    assert!(value("capstats_job_attempts_total{job=\"maintenance\",outcome=\"done\"}") >= 1.0);
+    assert!(value("capstats_job_pickup_seconds_count{job_type=\"aggregation\"}") >= 1.0);
+    assert!(value("capstats_job_attempts_total{job_type=\"maintenance\",outcome=\"done\"}") >= 1.0);
 }
