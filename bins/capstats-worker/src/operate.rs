@@ -410,8 +410,31 @@ pub async fn jobs(settings: &Settings, command: JobsCommand) -> anyhow::Result<(
             );
         }
         JobsCommand::Retry { id } => {
-            capstats_queue::job_store::retry_job(pools.job_store.pool(), &id).await?;
-            println!("job {id} will run again");
+            // The run's session first, while no worker may take the job: its next attempt
+            // runs in it, and equal requests meanwhile find it.
+            let queued = {
+                let id = id.clone();
+                capstats_store::run_blocking(&pools.store, move |connection| {
+                    capstats_store::sessions::queue_session_for_job(connection, &id)
+                })
+                .await?
+            };
+            if let Err(error) =
+                capstats_queue::job_store::retry_job(pools.job_store.pool(), &id).await
+            {
+                if let Some(session) = queued {
+                    let reason = format!("the job could not be retried: {error}");
+                    capstats_store::run_blocking(&pools.store, move |connection| {
+                        capstats_store::sessions::fail_session(connection, session, &reason)
+                    })
+                    .await?;
+                }
+                return Err(error.into());
+            }
+            match queued {
+                Some(session) => println!("job {id} will run again, in session {session}"),
+                None => println!("job {id} will run again"),
+            }
         }
         JobsCommand::Kill { id } => {
             capstats_queue::job_store::kill_job(pools.job_store.pool(), &id).await?;

@@ -310,28 +310,34 @@ async fn fail_attempt(
         ),
         None => format!("attempt {} failed: {error}; {next}", attempt.current()),
     };
-    close_sessions_of_attempt(state, &id.to_string(), reason).await;
+    close_sessions_of_attempt(state, &id.to_string(), reason, !exhausted).await;
     tracing::error!(job = name, job_id = %id, attempt = attempt.current(), retry_in_s = delay.as_secs(), "{error}");
     Err(error.into())
 }
 
 /// Closes the sessions a failed attempt of job `job_id` left open (the run's own connection
-/// may be the one that broke, so it could not close them itself). The database may still be
-/// coming back: the closing is tried for up to a session timeout; should it never succeed,
-/// the sweeper closes them later.
-async fn close_sessions_of_attempt(state: &WorkerState, job_id: &str, reason: String) {
+/// may be the one that broke, so it could not close them itself) and, when the job will
+/// `retry`, queues the retry's pending session. The database may still be coming back: this
+/// is tried for up to a session timeout; should it never succeed, the sweeper closes them
+/// later (and the retry opens its own session).
+async fn close_sessions_of_attempt(state: &WorkerState, job_id: &str, reason: String, retry: bool) {
     let deadline = tokio::time::Instant::now()
         + Duration::from_secs(state.settings.session_timeout_seconds.max(1));
     loop {
         let (owned_job_id, reason) = (job_id.to_owned(), reason.clone());
         match capstats_store::run_blocking(&state.store, move |connection| {
-            capstats_store::sessions::fail_open_sessions_of_job(connection, &owned_job_id, &reason)
+            capstats_store::sessions::fail_attempt_sessions(
+                connection,
+                &owned_job_id,
+                &reason,
+                retry,
+            )
         })
         .await
         {
-            Ok(closed) => {
-                if !closed.is_empty() {
-                    tracing::info!(job_id, sessions = ?closed, "closed the sessions of the failed attempt");
+            Ok(attempt) => {
+                if !attempt.closed.is_empty() || attempt.queued.is_some() {
+                    tracing::info!(job_id, closed = ?attempt.closed, queued = ?attempt.queued, "closed the sessions of the failed attempt");
                 }
                 return;
             }

@@ -60,18 +60,24 @@ pub struct SessionRun {
 
 impl SessionRun {
     /// Opens the session of a run on `worker_name`: the pending session of `request.adopt`,
-    /// else a new one with `request.instances` as its records. A session cancelled while
-    /// queued is not replaced; one an earlier attempt ended is (the retry records itself
-    /// anew).
+    /// else the one queued for this attempt when the job's previous one failed, else a new
+    /// one with `request.instances` as its records. A session cancelled while queued is not
+    /// replaced; one an earlier attempt ended is.
     pub fn open(
         connection: &mut PgConnection,
         worker_name: &str,
         request: &SessionRequest,
     ) -> Result<OpenedRun, StoreError> {
-        if let Some(id) = request.adopt {
+        let queued_for_retry = match request.new.job_id.as_deref() {
+            Some(job_id) => sessions::queued_session_of_job(connection, job_id)?,
+            None => None,
+        };
+        let mut adopted = None;
+        for id in request.adopt.into_iter().chain(queued_for_retry) {
             match sessions::start_job_session(connection, id, worker_name)? {
                 JobSessionStart::Started => {
-                    return Ok(OpenedRun::Run(Self::started(id, &request.new)));
+                    adopted = Some(Self::started(id, &request.new));
+                    break;
                 }
                 JobSessionStart::Cancelled => {
                     tracing::info!(
@@ -81,16 +87,19 @@ impl SessionRun {
                     return Ok(OpenedRun::Cancelled(id));
                 }
                 JobSessionStart::Ended(status) => {
-                    tracing::warn!(
+                    tracing::info!(
                         session_id = id,
                         %status,
-                        "the session of this job has already ended; opening a new one"
+                        "an earlier attempt of this job ended its session"
                     );
                 }
                 JobSessionStart::Missing => {}
             }
         }
-        let run = Self::create(connection, worker_name, &request.new, &request.instances)?;
+        let run = match adopted {
+            Some(run) => run,
+            None => Self::create(connection, worker_name, &request.new, &request.instances)?,
+        };
         if let (true, Some(job_id)) = (request.link_tick, request.new.job_id.as_deref()) {
             schedules::link_tick_session(connection, job_id, run.id)?;
         }

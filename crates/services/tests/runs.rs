@@ -58,6 +58,20 @@ fn job(work: AggregationWork) -> AggregationJob {
     }
 }
 
+/// The payload of job `job_id` as the job store holds it.
+async fn pushed_payload(
+    job_store: &capstats_queue::PostgresQueue,
+    job_id: &str,
+) -> serde_json::Value {
+    capstats_queue::job_store::list_jobs(job_store.pool(), None, None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|job| job.id == job_id)
+        .expect("the job was pushed")
+        .payload
+}
+
 /// Asks for the current month at both levels, as the API's "aggregate now" does.
 async fn current_month(
     pool: &capstats_store::ConnectionPool,
@@ -183,13 +197,7 @@ fn a_current_period_run_is_deduplicated_while_queued() {
         let other = request(PeriodType::Monthly, LevelScope::Database)
             .await
             .unwrap();
-        let payload = capstats_queue::job_store::list_jobs(job_store.pool(), None, None, 10)
-            .await
-            .unwrap()
-            .into_iter()
-            .find(|job| job.id == first.job_id)
-            .expect("the job was pushed")
-            .payload;
+        let payload = pushed_payload(&job_store, &first.job_id).await;
         (first, second, other, payload)
     });
     assert!(!first.existing);
@@ -227,6 +235,76 @@ fn a_current_period_run_is_deduplicated_while_queued() {
         current_month(&pool, &job_store, today).await
     });
     assert!(!again.existing);
+}
+
+#[test]
+fn while_a_failed_attempt_waits_for_its_retry_an_equal_request_finds_the_retry_session() {
+    let database = database();
+    let mut connection = database.connection();
+    let today = Utc::now().date_naive();
+    seed(&mut connection, today);
+    let pool = database.pool(2);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let job_store = runtime.block_on(async {
+        capstats_queue::PostgresQueue::connect(&database.url(), 2, 3)
+            .await
+            .unwrap()
+    });
+    let first = runtime.block_on(current_month(&pool, &job_store, today));
+    let first_session = first.session_id.unwrap();
+    // What a worker does with an attempt that fails with attempts left: its session fails
+    // with the real error at once, and the retry's session is queued.
+    capstats_store::sessions::start_job_session(&mut connection, first_session, "test").unwrap();
+    let reason = "attempt 1 of 3 failed: connection reset; the job is retried in 10 s";
+    let attempt = capstats_store::sessions::fail_attempt_sessions(
+        &mut connection,
+        &first.job_id,
+        reason,
+        true,
+    )
+    .unwrap();
+    assert_eq!(attempt.closed, vec![first_session]);
+    let queued = attempt.queued.expect("the retry's session is queued");
+    let failed = capstats_store::sessions::get_session(&mut connection, first_session).unwrap();
+    assert_eq!(failed.status, SessionStatus::Failed);
+    assert_eq!(failed.error_message.as_deref(), Some(reason));
+    let waiting = capstats_store::sessions::get_session(&mut connection, queued).unwrap();
+    assert_eq!(waiting.status, SessionStatus::Pending);
+    assert_eq!(waiting.parameters, failed.parameters);
+    assert_eq!(waiting.job_id.as_deref(), Some(first.job_id.as_str()));
+    assert_eq!(waiting.total_instances, failed.total_instances);
+
+    // An equal request meanwhile finds that session and job: one run, not two.
+    let equal = runtime.block_on(current_month(&pool, &job_store, today));
+    assert!(equal.existing);
+    assert_eq!(equal.session_id, Some(queued));
+    assert_eq!(equal.job_id, first.job_id);
+
+    // The retry (the same payload, naming the failed session) runs in the queued one.
+    let payload = runtime.block_on(pushed_payload(&job_store, &first.job_id));
+    let retry: AggregationJob = serde_json::from_value(payload).unwrap();
+    let report = execute(&mut connection, &retry, &first.job_id, "test", &settings()).unwrap();
+    assert_eq!(report.session_id, Some(queued));
+    assert_eq!(report.status, SessionStatus::Completed);
+
+    // An attempt with none left queues nothing.
+    let last = runtime.block_on(current_month(&pool, &job_store, today));
+    let last_session = last.session_id.unwrap();
+    capstats_store::sessions::start_job_session(&mut connection, last_session, "test").unwrap();
+    let attempt = capstats_store::sessions::fail_attempt_sessions(
+        &mut connection,
+        &last.job_id,
+        "attempt 3 of 3 failed: connection reset; no attempts left",
+        false,
+    )
+    .unwrap();
+    assert_eq!(attempt.closed, vec![last_session]);
+    assert_eq!(attempt.queued, None);
+    assert!(
+        !runtime
+            .block_on(current_month(&pool, &job_store, today))
+            .existing
+    );
 }
 
 #[test]

@@ -458,10 +458,21 @@ fn operators_can_inspect_and_control_schedules_jobs_and_sessions() {
     assert_eq!(session["session"]["status"], "cancelled");
     let error = fails(&["jobs", "kill", &job_id]);
     assert!(error.contains("is Killed and cannot be killed"), "{error}");
-    assert_eq!(
-        ok(&["jobs", "retry", &job_id]).trim(),
-        format!("job {job_id} will run again")
-    );
+    // The retry runs in a session queued for it (the killed one stays cancelled), which equal
+    // requests find while the job waits.
+    let retried = ok(&["jobs", "retry", &job_id]);
+    let queued_id = retried
+        .trim()
+        .strip_prefix(&format!("job {job_id} will run again, in session "))
+        .unwrap_or_else(|| panic!("{retried}"));
+    assert_ne!(queued_id, "1");
+    let queued: serde_json::Value =
+        serde_json::from_str(&ok(&["sessions", "show", queued_id, "--json"])).unwrap();
+    assert_eq!(queued["session"]["status"], "pending");
+    assert_eq!(queued["session"]["job_id"], job_id.as_str());
+    let session: serde_json::Value =
+        serde_json::from_str(&ok(&["sessions", "show", "1", "--json"])).unwrap();
+    assert_eq!(session["session"]["status"], "cancelled");
     let error = fails(&["jobs", "retry", "01M8CF8CFW1TPR3EZNBW1ET2X9"]);
     assert!(
         error.contains("job 01M8CF8CFW1TPR3EZNBW1ET2X9 not found"),

@@ -57,17 +57,116 @@ pub fn cancel_sessions_of_job(
     Ok(open)
 }
 
-/// Closes, as failed with `reason`, the open (pending or running) sessions of job `job_id`
-/// after one of its attempts failed, and returns their ids: the session tells the real error
-/// at once instead of staying open until the sweeper takes its worker for lost, and the next
-/// attempt records itself in a new session. A session closed meanwhile by its run is skipped.
-pub fn fail_open_sessions_of_job(
+/// What [`fail_attempt_sessions`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FailedAttempt {
+    /// The sessions the attempt left open, now failed with the reason.
+    pub closed: Vec<i64>,
+    /// The pending session queued for the retry.
+    pub queued: Option<i64>,
+}
+
+/// After an attempt of job `job_id` failed: closes its open (pending or running) sessions as
+/// failed with `reason` — the session tells the real error at once instead of staying open
+/// until the sweeper takes its worker for lost (a session closed meanwhile by its run is
+/// skipped) — and, when the job will `retry`, queues the next attempt in a new pending session
+/// like the job's latest one (kind, trigger, parameters, instances), which the retry adopts.
+/// One transaction, under the lock equal requests take: while the job waits for its retry an
+/// equal request finds the queued session instead of starting a second run.
+pub fn fail_attempt_sessions(
     connection: &mut PgConnection,
     job_id: &str,
     reason: &str,
-) -> Result<Vec<i64>, StoreError> {
-    let open = open_sessions_of_job(connection, job_id)?;
-    fail_each(connection, open, reason)
+    retry: bool,
+) -> Result<FailedAttempt, StoreError> {
+    connection.transaction(|connection| {
+        let latest = lock_latest_session_of_job(connection, job_id)?;
+        let open = open_sessions_of_job(connection, job_id)?;
+        let closed = fail_each(connection, open, reason)?;
+        let queued = match latest {
+            Some(latest) if retry => Some(queue_copy(connection, latest, job_id)?),
+            _ => None,
+        };
+        Ok(FailedAttempt { closed, queued })
+    })
+}
+
+/// Queues the next run of job `job_id` (an operator's retry of a finished job) in a pending
+/// session like the job's latest one, unless one of its sessions is open; returns it. Call it
+/// before the job is released to the workers, so that its first attempt runs in this session
+/// rather than finding the last one (cancelled, if the job was killed while queued).
+pub fn queue_session_for_job(
+    connection: &mut PgConnection,
+    job_id: &str,
+) -> Result<Option<i64>, StoreError> {
+    connection.transaction(|connection| {
+        let Some(latest) = lock_latest_session_of_job(connection, job_id)? else {
+            return Ok(None);
+        };
+        if !open_sessions_of_job(connection, job_id)?.is_empty() {
+            return Ok(None);
+        }
+        queue_copy(connection, latest, job_id).map(Some)
+    })
+}
+
+/// The newest session of job `job_id`, after taking the lock equal requests take on its work.
+fn lock_latest_session_of_job(
+    connection: &mut PgConnection,
+    job_id: &str,
+) -> Result<Option<Session>, StoreError> {
+    let latest: Option<i64> = sync_sessions::table
+        .filter(sync_sessions::job_id.eq(job_id))
+        .order(sync_sessions::id.desc())
+        .select(sync_sessions::id)
+        .first(connection)
+        .optional()?;
+    let latest = latest
+        .map(|id| super::get_session(connection, id))
+        .transpose()?;
+    if let Some(work) = latest
+        .as_ref()
+        .and_then(|session| session.parameters.get("work"))
+    {
+        super::lock_work(connection, work)?;
+    }
+    Ok(latest)
+}
+
+/// A new pending session of job `job_id` like `latest`: kind, trigger, parameters, instances.
+fn queue_copy(
+    connection: &mut PgConnection,
+    latest: Session,
+    job_id: &str,
+) -> Result<i64, StoreError> {
+    let instances: Vec<(InstanceId, String)> = super::session_records(connection, latest.id)?
+        .into_iter()
+        .map(|record| (record.instance_id, record.instance_name))
+        .collect();
+    let next = NewSession {
+        sync_category: latest.sync_category,
+        sync_type: latest.sync_type,
+        triggered_by: latest.triggered_by,
+        parameters: latest.parameters,
+        job_id: Some(job_id.to_owned()),
+        requested_by_token_id: latest.requested_by_token_id,
+    };
+    create_session(connection, &next, &instances)
+}
+
+/// The newest session of job `job_id` that no attempt has started: the one queued for its
+/// next attempt — pending, or cancelled while it waited.
+pub fn queued_session_of_job(
+    connection: &mut PgConnection,
+    job_id: &str,
+) -> Result<Option<i64>, StoreError> {
+    Ok(sync_sessions::table
+        .filter(sync_sessions::job_id.eq(job_id))
+        .filter(sync_sessions::started_at.is_null())
+        .order(sync_sessions::id.desc())
+        .select(sync_sessions::id)
+        .first(connection)
+        .optional()?)
 }
 
 /// Closes, as failed with `reason`, the sessions running on worker `worker_name`: a worker

@@ -182,15 +182,22 @@ pub fn create_session_unless_open(
     work: &serde_json::Value,
 ) -> Result<RequestedSession, StoreError> {
     connection.transaction(|connection| {
-        diesel::sql_query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
-            .bind::<diesel::sql_types::Integer, _>(crate::sql::RUN_REQUEST_LOCK_KEY)
-            .bind::<Text, _>(work.to_string())
-            .execute(connection)?;
+        lock_work(connection, work)?;
         if let Some((id, job_id)) = open_session_with_work(connection, work)? {
             return Ok(RequestedSession::Existing(id, job_id));
         }
         create_session(connection, new, instances).map(RequestedSession::Created)
     })
+}
+
+/// Serialises, until the transaction ends, everything that opens a session of `work`: equal
+/// requests, and the session queued for a failed attempt's retry.
+fn lock_work(connection: &mut PgConnection, work: &serde_json::Value) -> Result<(), StoreError> {
+    diesel::sql_query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+        .bind::<diesel::sql_types::Integer, _>(crate::sql::RUN_REQUEST_LOCK_KEY)
+        .bind::<Text, _>(work.to_string())
+        .execute(connection)?;
+    Ok(())
 }
 
 /// A worker picks the session up: `pending` → `running`.
@@ -589,8 +596,8 @@ mod closing;
 mod reads;
 
 pub use closing::{
-    cancel_sessions_of_job, fail_lost_sessions, fail_open_sessions_of_job,
-    fail_running_sessions_of_worker,
+    FailedAttempt, cancel_sessions_of_job, fail_attempt_sessions, fail_lost_sessions,
+    fail_running_sessions_of_worker, queue_session_for_job, queued_session_of_job,
 };
 pub use reads::{
     SessionFilter, get_session, list_sessions, list_sessions_page, open_session_with_work,
