@@ -168,84 +168,6 @@ pub fn find_by_ids(
     )
 }
 
-/// What a collector needs to read an instance's sizes, its password still sealed.
-#[derive(Clone, PartialEq, Eq)]
-pub struct CollectionTarget {
-    /// The instance.
-    pub id: InstanceId,
-    /// Its name.
-    pub name: String,
-    /// Its engine.
-    pub db_type: DbType,
-    /// Host.
-    pub host: Option<String>,
-    /// Port.
-    pub port: Option<i32>,
-    /// Login.
-    pub connection_user: Option<String>,
-    /// The password as stored (sealed by `capstats_collectors::credentials`).
-    pub sealed_password: Option<Vec<u8>>,
-    /// PostgreSQL: the database to connect to.
-    pub connection_database: Option<String>,
-    /// How the collector protects its connection.
-    pub tls_mode: TlsMode,
-}
-
-impl std::fmt::Debug for CollectionTarget {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter
-            .debug_struct("CollectionTarget")
-            .field("id", &self.id)
-            .field("name", &self.name)
-            .field("db_type", &self.db_type)
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("connection_user", &self.connection_user)
-            .field("tls_mode", &self.tls_mode)
-            .finish_non_exhaustive()
-    }
-}
-
-/// The engines capstats has collectors for.
-pub const COLLECTABLE_ENGINES: [DbType; 2] = [DbType::Postgresql, DbType::Mysql];
-
-/// The instances a collection reads, by id: active, not deleted, with a host and a connection
-/// user, of an engine with a collector — all of them, or those among `only`.
-pub fn collection_targets(
-    connection: &mut PgConnection,
-    only: Option<&[InstanceId]>,
-) -> Result<Vec<CollectionTarget>, StoreError> {
-    let mut query = instances::table
-        .filter(instances::deleted_at.is_null())
-        .filter(instances::is_active.eq(true))
-        .filter(instances::host.is_not_null())
-        .filter(instances::connection_user.is_not_null())
-        .filter(instances::db_type.eq_any(COLLECTABLE_ENGINES.map(DbType::as_str).to_vec()))
-        .into_boxed();
-    if let Some(only) = only {
-        query = query.filter(instances::id.eq_any(only.iter().map(|id| id.0).collect::<Vec<_>>()));
-    }
-    query
-        .order(instances::id)
-        .select(InstanceRow::as_select())
-        .load(connection)?
-        .into_iter()
-        .map(|row| {
-            Ok(CollectionTarget {
-                id: InstanceId(row.id),
-                db_type: row.db_type()?,
-                tls_mode: row.tls_mode()?,
-                name: row.name,
-                host: row.host,
-                port: row.port,
-                connection_user: row.connection_user,
-                sealed_password: row.connection_password,
-                connection_database: row.connection_database,
-            })
-        })
-        .collect()
-}
-
 /// Active, non-deleted instances (those a run aggregates), ordered by id.
 pub fn active_instances(connection: &mut PgConnection) -> Result<Vec<Instance>, StoreError> {
     convert(
@@ -503,68 +425,6 @@ pub fn update_instance(
     }
 }
 
-/// One stored sealed password, for re-sealing.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SealedPassword {
-    /// The instance (deleted ones included: their rows keep the password).
-    pub id: InstanceId,
-    /// The value as stored.
-    pub sealed: Vec<u8>,
-}
-
-impl std::fmt::Debug for SealedPassword {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter
-            .debug_struct("SealedPassword")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Up to `limit` stored passwords of instances with an id above `after`, by id: one batch of
-/// a key rotation.
-pub fn sealed_passwords_after(
-    connection: &mut PgConnection,
-    after: InstanceId,
-    limit: i64,
-) -> Result<Vec<SealedPassword>, StoreError> {
-    Ok(instances::table
-        .filter(instances::id.gt(after.0))
-        .filter(instances::connection_password.is_not_null())
-        .order(instances::id)
-        .limit(limit)
-        .select((
-            instances::id,
-            instances::connection_password.assume_not_null(),
-        ))
-        .load::<(i64, Vec<u8>)>(connection)?
-        .into_iter()
-        .map(|(id, sealed)| SealedPassword {
-            id: InstanceId(id),
-            sealed,
-        })
-        .collect())
-}
-
-/// Replaces the sealed password of `id` if it is still `expected`; returns whether it was.
-/// A password changed (or dropped) through the API since it was read is left as it is now.
-pub fn replace_sealed_password(
-    connection: &mut PgConnection,
-    id: InstanceId,
-    expected: &[u8],
-    replacement: &[u8],
-) -> Result<bool, StoreError> {
-    // `updated_at` is left alone: re-sealing changes no setting of the instance.
-    let updated = diesel::update(
-        instances::table
-            .filter(instances::id.eq(id.0))
-            .filter(instances::connection_password.eq(expected)),
-    )
-    .set(instances::connection_password.eq(replacement))
-    .execute(connection)?;
-    Ok(updated == 1)
-}
-
 /// Soft-deletes an instance: it is no longer listed or aggregated, its history stays, and its
 /// name may be reused.
 pub fn delete_instance(connection: &mut PgConnection, id: InstanceId) -> Result<(), StoreError> {
@@ -585,57 +445,11 @@ pub fn delete_instance(connection: &mut PgConnection, id: InstanceId) -> Result<
     Ok(())
 }
 
-/// A database of the inventory.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, serde::Serialize)]
-#[diesel(table_name = crate::schema::instance_databases)]
-#[diesel(check_for_backend(diesel::pg::Pg))]
-pub struct InventoryDatabase {
-    /// Its id.
-    pub id: i64,
-    /// The instance.
-    pub instance_id: i64,
-    /// The database.
-    pub database_name: String,
-    /// First sample.
-    pub first_seen_date: chrono::NaiveDate,
-    /// Last sample.
-    pub last_seen_date: chrono::NaiveDate,
-    /// Whether still present.
-    pub is_active: bool,
-}
+mod collection;
+mod inventory;
 
-/// The inventory's database `id`, unless it was deleted.
-pub fn find_database(
-    connection: &mut PgConnection,
-    id: i64,
-) -> Result<Option<InventoryDatabase>, StoreError> {
-    use crate::schema::instance_databases;
-    Ok(instance_databases::table
-        .filter(instance_databases::id.eq(id))
-        .filter(instance_databases::deleted_at.is_null())
-        .select(InventoryDatabase::as_select())
-        .first(connection)
-        .optional()?)
-}
-
-/// The databases of `instance_ids` (all when empty), by instance and name.
-pub fn inventory(
-    connection: &mut PgConnection,
-    instance_ids: &[InstanceId],
-) -> Result<Vec<InventoryDatabase>, StoreError> {
-    use crate::schema::instance_databases;
-    let mut query = instance_databases::table
-        .filter(instance_databases::deleted_at.is_null())
-        .into_boxed();
-    if !instance_ids.is_empty() {
-        let ids: Vec<i64> = instance_ids.iter().map(|id| id.0).collect();
-        query = query.filter(instance_databases::instance_id.eq_any(ids));
-    }
-    Ok(query
-        .order((
-            instance_databases::instance_id,
-            instance_databases::database_name,
-        ))
-        .select(InventoryDatabase::as_select())
-        .load(connection)?)
-}
+pub use collection::{
+    COLLECTABLE_ENGINES, CollectionTarget, SealedPassword, collection_targets,
+    replace_sealed_password, sealed_passwords_after,
+};
+pub use inventory::{InventoryDatabase, find_database, inventory};

@@ -1,0 +1,243 @@
+//! The grouped forms of the longer period types: samples grouped by key and period, each
+//! group paired with the previous period's.
+
+use super::*;
+
+/// For the grouped forms: the previous period's value of a grouped column when the previous
+/// group is the previous period's, else NULL (`previous_start` is computed once per group).
+fn previous_group(column: &str) -> String {
+    format!(
+        "CASE WHEN lag(g.period_start) OVER w = g.previous_start THEN lag(g.{column}) OVER w END"
+    )
+}
+
+/// The groups with the start of the period before theirs, computed once per group (the inner
+/// `OFFSET 0` keeps PostgreSQL from repeating the expression at every use).
+fn groups_with_previous_start() -> String {
+    format!(
+        "(SELECT g.*, {previous} AS previous_start FROM grouped g OFFSET 0)",
+        previous = period_start("$7", "g.period_start - 1")
+    )
+}
+
+/// Sums below this bound are handled in `bigint`: with at most 366 samples per period, the
+/// change numerator `Σ·n′ − Σ′·n` stays below 3.7·10¹⁴, so twice it times 10⁴ (a percentage
+/// in hundredths) plus its denominator stays below 2⁶³. Larger sums take the `numeric` path.
+const SMALL_SUM: &str = "1000000000000";
+
+/// `round(numerator / denominator)` in `bigint` for a positive `denominator`, half away from
+/// zero; the caller guarantees that `2·|numerator| + denominator` fits.
+fn bigint_rounded(numerator: &str, denominator: &str) -> String {
+    format!(
+        "((2 * abs({numerator}) + {denominator}) / (2 * ({denominator}))
+          * CASE WHEN {numerator} < 0 THEN -1 ELSE 1 END)"
+    )
+}
+
+/// Columns of the `narrowed` step for one series: its sum and the previous period's sum as
+/// `bigint` when small (else NULL), and the change numerator in `bigint` when both are small.
+fn narrowed(series: &str, count: &str, previous_count: &str) -> String {
+    format!(
+        "CASE WHEN g.{series}_sum < {SMALL_SUM} THEN g.{series}_sum::bigint END
+             AS {series}_sum_small,
+         CASE WHEN g.previous_{series}_sum < {SMALL_SUM} THEN g.previous_{series}_sum::bigint END
+             AS previous_{series}_sum_small,
+         CASE WHEN g.{series}_sum < {SMALL_SUM} AND g.previous_{series}_sum < {SMALL_SUM}
+              THEN g.{series}_sum::bigint * g.{previous_count}
+                   - g.previous_{series}_sum::bigint * g.{count} END
+             AS {series}_delta_small"
+    )
+}
+
+/// The rounded mean of a series: `round(Σ / n)`, NULL without values.
+fn grouped_mean(series: &str, count: &str) -> String {
+    format!(
+        "CASE WHEN {count} > 0 THEN
+             CASE WHEN {series}_sum_small IS NOT NULL
+                  THEN (2 * {series}_sum_small + {count}) / (2 * {count})
+                  ELSE {numeric} END END",
+        numeric = divide_rounded(&format!("{series}_sum"), &format!("{count}::numeric"))
+    )
+}
+
+/// `(change in whole units, change in percent)` of a series against the previous period:
+/// `mean − previous mean = (Σ·n′ − Σ′·n) / (n·n′)` and the same numerator over `Σ′·n`, times
+/// 100; NULL without a previous period (the percentage also when its sum is zero).
+fn grouped_changes(series: &str, count: &str, previous_count: &str) -> [String; 2] {
+    let numeric_delta =
+        format!("({series}_sum * {previous_count} - previous_{series}_sum * {count})");
+    let delta_small = format!("{series}_delta_small");
+    [
+        format!(
+            "CASE WHEN {count} > 0 AND {previous_count} > 0 THEN
+                 CASE WHEN {delta_small} IS NOT NULL THEN {small}
+                      ELSE {numeric} END END",
+            small = bigint_rounded(&delta_small, &format!("{count} * {previous_count}")),
+            numeric = divide_rounded(
+                &numeric_delta,
+                &format!("({count} * {previous_count})::numeric")
+            ),
+        ),
+        format!(
+            "CASE WHEN {count} > 0 AND {previous_count} > 0 AND previous_{series}_sum > 0 THEN
+                 CASE WHEN {delta_small} IS NOT NULL THEN {small}::numeric * 0.01
+                      ELSE {numeric} * 0.01 END END",
+            small = bigint_rounded(
+                &format!("{delta_small} * 10000"),
+                &format!("previous_{series}_sum_small * {count}")
+            ),
+            numeric = divide_rounded(
+                &format!("{numeric_delta} * 10000"),
+                &format!("previous_{series}_sum * {count}")
+            ),
+        ),
+    ]
+}
+
+pub(super) fn database_grouped(shape: Shape) -> String {
+    let mode = shape.mode;
+    let late_filter = shape.late_filter("g");
+    let mut expressions = owned(&[
+        "instance_id",
+        "database_name",
+        "$1",
+        "period_start",
+        "(period_start + $8::interval)::date - 1",
+    ]);
+    expressions.push(grouped_mean("size", "size_count"));
+    expressions.extend(owned(&["size_max", "size_min", "size_count"]));
+    for series in ["data", "log"] {
+        expressions.push(grouped_mean(series, &format!("{series}_count")));
+        expressions.push(format!("{series}_max"));
+        expressions.push(format!("{series}_min"));
+    }
+    for series in ["size", "data", "log"] {
+        expressions.extend(grouped_changes(
+            series,
+            &format!("{series}_count"),
+            &format!("previous_{series}_count"),
+        ));
+    }
+    expressions.push("now()".into());
+    let lags: Vec<String> = [
+        "size_count",
+        "size_sum",
+        "data_count",
+        "data_sum",
+        "log_count",
+        "log_sum",
+    ]
+    .iter()
+    .map(|column| format!("{} AS previous_{column}", previous_group(column)))
+    .collect();
+    format!(
+        "WITH grouped AS (
+        SELECT s.instance_id, s.database_name, {start_of_sample} AS period_start,
+               count(*) AS size_count, sum(s.size_mb) AS size_sum,
+               max(s.size_mb) AS size_max, min(s.size_mb) AS size_min,
+               count(s.data_size_mb) AS data_count, sum(s.data_size_mb) AS data_sum,
+               max(s.data_size_mb) AS data_max, min(s.data_size_mb) AS data_min,
+               count(s.log_size_mb) AS log_count, sum(s.log_size_mb) AS log_sum,
+               max(s.log_size_mb) AS log_max, min(s.log_size_mb) AS log_min
+        FROM database_size_stats s
+        WHERE {read_window}
+        GROUP BY 1, 2, 3
+    ),
+    paired AS (
+        SELECT g.*, {lags}
+        FROM {groups} g
+        WINDOW w AS (PARTITION BY g.instance_id, g.database_name ORDER BY g.period_start)
+    ),
+    measured AS (
+        SELECT g.*, {size}, {data}, {log}
+        FROM paired g
+        WHERE g.period_start >= $3{late_filter}
+        OFFSET 0
+    ),
+    {removal},
+    {write}
+    {result}",
+        start_of_sample = period_start("$7", "s.collected_date"),
+        groups = groups_with_previous_start(),
+        lags = lags.join(",\n               "),
+        size = narrowed("size", "size_count", "previous_size_count"),
+        data = narrowed("data", "data_count", "previous_data_count"),
+        log = narrowed("log", "log_count", "previous_log_count"),
+        read_window = shape.read_window(),
+        write = DATABASE_COLUMNS.write(mode, &expressions, None),
+        removal = DATABASE_COLUMNS.removal(mode),
+        result = DATABASE_COLUMNS.vanished_counts(mode),
+    )
+}
+
+pub(super) fn instance_grouped(shape: Shape) -> String {
+    let mode = shape.mode;
+    let late_filter = shape.late_filter("g");
+    let mut expressions = owned(&[
+        "instance_id",
+        "$1",
+        "period_start",
+        "(period_start + $8::interval)::date - 1",
+    ]);
+    expressions.push(grouped_mean("total", "day_count"));
+    // Σ totals / Σ database counts: the mean size per database.
+    expressions.push(format!(
+        "CASE WHEN count_sum > 0 THEN
+             CASE WHEN total_sum_small IS NOT NULL AND count_sum_small IS NOT NULL
+                  THEN (2 * total_sum_small + count_sum_small) / (2 * count_sum_small)
+                  ELSE {} END END",
+        divide_rounded("total_sum", "count_sum")
+    ));
+    expressions.extend(owned(&["total_max", "total_min", "day_count"]));
+    expressions.push(grouped_mean("count", "day_count"));
+    expressions.push(format!(
+        "CASE WHEN count_sum_small IS NOT NULL
+              THEN ((200 * count_sum_small + day_count) / (2 * day_count))::numeric * 0.01
+              ELSE {} * 0.01 END",
+        divide_rounded("count_sum * 100", "day_count::numeric")
+    ));
+    expressions.extend(owned(&["count_max", "count_min"]));
+    expressions.extend(grouped_changes("total", "day_count", "previous_day_count"));
+    expressions.extend(grouped_changes("count", "day_count", "previous_day_count"));
+    expressions.push("now()".into());
+    let lags: Vec<String> = ["day_count", "total_sum", "count_sum"]
+        .iter()
+        .map(|column| format!("{} AS previous_{column}", previous_group(column)))
+        .collect();
+    format!(
+        "WITH grouped AS (
+        SELECT s.instance_id, {start_of_sample} AS period_start,
+               count(*) AS day_count,
+               sum(s.total_size_mb) AS total_sum,
+               max(s.total_size_mb) AS total_max, min(s.total_size_mb) AS total_min,
+               sum(s.database_count) AS count_sum,
+               max(s.database_count) AS count_max, min(s.database_count) AS count_min
+        FROM instance_size_stats s
+        WHERE {read_window}
+        GROUP BY 1, 2
+    ),
+    paired AS (
+        SELECT g.*, {lags}
+        FROM {groups} g
+        WINDOW w AS (PARTITION BY g.instance_id ORDER BY g.period_start)
+    ),
+    measured AS (
+        SELECT g.*, {total}, {count}
+        FROM paired g
+        WHERE g.period_start >= $3{late_filter}
+        OFFSET 0
+    ),
+    {removal},
+    {write}
+    {result}",
+        start_of_sample = period_start("$7", "s.collected_date"),
+        groups = groups_with_previous_start(),
+        lags = lags.join(",\n               "),
+        total = narrowed("total", "day_count", "previous_day_count"),
+        count = narrowed("count", "day_count", "previous_day_count"),
+        read_window = shape.read_window(),
+        write = INSTANCE_COLUMNS.write(mode, &expressions, None),
+        removal = INSTANCE_COLUMNS.removal(mode),
+        result = INSTANCE_COLUMNS.vanished_counts(mode),
+    )
+}
