@@ -72,6 +72,7 @@ pub fn ingest_samples(
         return Err(RejectedBatch::whole("the batch has no items".into()).into());
     }
     if items.len() > MAX_BATCH_ITEMS {
+        crate::metrics::samples_ingested(items.len() as u64, false);
         return Err(RejectedBatch::whole(format!(
             "the batch has {} items; send at most {MAX_BATCH_ITEMS} per request",
             items.len()

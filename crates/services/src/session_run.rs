@@ -47,6 +47,16 @@ pub enum OpenedRun {
     Cancelled(i64),
 }
 
+/// What became of a queued session a run tried to start.
+enum Adoption {
+    /// Started: the run records into it.
+    Run(SessionRun),
+    /// Cancelled while queued: nothing is to run.
+    Cancelled(i64),
+    /// Not pending (ended by an earlier attempt, or gone).
+    NotPending,
+}
+
 /// A run's session while the run goes on: its id, and what the run's metrics are labelled with.
 /// Every step takes the connection the run works on, so that synchronous runs (on their own
 /// connection) and asynchronous ones (one pooled connection per step) share it.
@@ -68,23 +78,47 @@ impl SessionRun {
         worker_name: &str,
         request: &SessionRequest,
     ) -> Result<OpenedRun, StoreError> {
-        let queued_for_retry = match request.new.job_id.as_deref() {
-            Some(job_id) => sessions::queued_session_of_job(connection, job_id)?,
-            None => None,
+        let mut adoption = match request.adopt {
+            Some(id) => Self::adopt(connection, id, worker_name, &request.new)?,
+            None => Adoption::NotPending,
         };
-        let mut adopted = None;
-        for id in request.adopt.into_iter().chain(queued_for_retry) {
+        // Only when the job's own session cannot be run: the one queued for this attempt.
+        if matches!(adoption, Adoption::NotPending)
+            && let Some(job_id) = request.new.job_id.as_deref()
+            && let Some(id) = sessions::queued_session_of_job(connection, job_id)?
+            && Some(id) != request.adopt
+        {
+            adoption = Self::adopt(connection, id, worker_name, &request.new)?;
+        }
+        let run = match adoption {
+            Adoption::Run(run) => run,
+            Adoption::Cancelled(id) => return Ok(OpenedRun::Cancelled(id)),
+            Adoption::NotPending => {
+                Self::create(connection, worker_name, &request.new, &request.instances)?
+            }
+        };
+        if let (true, Some(job_id)) = (request.link_tick, request.new.job_id.as_deref()) {
+            schedules::link_tick_session(connection, job_id, run.id)?;
+        }
+        Ok(OpenedRun::Run(run))
+    }
+
+    /// Starts the queued session `id` for a run of the kind `new` describes, if it is pending.
+    fn adopt(
+        connection: &mut PgConnection,
+        id: i64,
+        worker_name: &str,
+        new: &NewSession,
+    ) -> Result<Adoption, StoreError> {
+        Ok(
             match sessions::start_job_session(connection, id, worker_name)? {
-                JobSessionStart::Started => {
-                    adopted = Some(Self::started(id, &request.new));
-                    break;
-                }
+                JobSessionStart::Started => Adoption::Run(Self::started(id, new)),
                 JobSessionStart::Cancelled => {
                     tracing::info!(
                         session_id = id,
                         "the session was cancelled while queued; not running"
                     );
-                    return Ok(OpenedRun::Cancelled(id));
+                    Adoption::Cancelled(id)
                 }
                 JobSessionStart::Ended(status) => {
                     tracing::info!(
@@ -92,18 +126,11 @@ impl SessionRun {
                         %status,
                         "an earlier attempt of this job ended its session"
                     );
+                    Adoption::NotPending
                 }
-                JobSessionStart::Missing => {}
-            }
-        }
-        let run = match adopted {
-            Some(run) => run,
-            None => Self::create(connection, worker_name, &request.new, &request.instances)?,
-        };
-        if let (true, Some(job_id)) = (request.link_tick, request.new.job_id.as_deref()) {
-            schedules::link_tick_session(connection, job_id, run.id)?;
-        }
-        Ok(OpenedRun::Run(run))
+                JobSessionStart::Missing => Adoption::NotPending,
+            },
+        )
     }
 
     /// Creates the session `new` with a record per instance of `instances` and starts it on

@@ -51,8 +51,8 @@ pub fn build_pool(
     max_size: u32,
     connect_timeout: Duration,
 ) -> Result<ConnectionPool, StoreError> {
+    drop(connect(database_url, connect_timeout)?);
     let database_url = with_connect_timeout(database_url, connect_timeout);
-    drop(PgConnection::establish(&database_url)?);
     let pool = Pool::builder()
         .max_size(max_size)
         .min_idle(Some(0))
