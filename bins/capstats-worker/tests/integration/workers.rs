@@ -463,6 +463,8 @@ fn three_workers_claim_and_execute_every_tick_once() {
 /// it may run next.
 #[derive(QueryableByName)]
 struct RetryState {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    status: String,
     #[diesel(sql_type = BigInt)]
     attempts: i64,
     #[diesel(sql_type = BigInt)]
@@ -888,10 +890,13 @@ fn a_failing_job_is_retried_with_growing_delays_until_its_attempts_run_out() {
         pool
     });
     // Read from the job row, on the database's clock: `lock_at` is set when an attempt is
-    // fetched, `run_at` when it fails (the time before which the row is not fetched again).
+    // fetched, `run_at` when it fails (the time before which the row is not fetched again),
+    // and `attempts` and the status `Failed` only after that, when apalis records the result.
+    // So only a `Failed` row is read: in between, `run_at` is already the new attempt's and
+    // `attempts` still the previous one's.
     let state = |connection: &mut PgConnection| {
         diesel::sql_query(format!(
-            "SELECT attempts::bigint AS attempts,
+            "SELECT status, attempts::bigint AS attempts,
                     coalesce((extract(epoch FROM lock_at) * 1000)::bigint, 0) AS locked_ms,
                     (extract(epoch FROM run_at) * 1000)::bigint AS run_ms
              FROM apalis.jobs WHERE id = '{job_id}'"
@@ -899,20 +904,26 @@ fn a_failing_job_is_retried_with_growing_delays_until_its_attempts_run_out() {
         .get_result::<RetryState>(connection)
         .unwrap()
     };
-    // Per failed attempt: the delay it scheduled (from its fetch to its `run_at`, so its own
-    // short run included), when the retry was due and when the next attempt was fetched.
+    // Per failed attempt: when it was fetched, the delay it scheduled (from its fetch to its
+    // `run_at`, so its own short run included) and when the retry was due. Each failed state
+    // lasts a retry delay (a second or more), so polling every 200 ms sees every one.
     let mut scheduled_delay_ms = BTreeMap::new();
     let mut due_ms = BTreeMap::new();
     let mut fetched_ms = BTreeMap::new();
     wait_for("three failed attempts", Duration::from_secs(60), || {
         let row = state(&mut connection);
-        if row.run_ms > row.locked_ms && row.locked_ms > 0 {
+        if row.status == "Failed" && row.locked_ms > 0 {
             scheduled_delay_ms.insert(row.attempts, row.run_ms - row.locked_ms);
             due_ms.insert(row.attempts, row.run_ms);
+            fetched_ms.insert(row.attempts, row.locked_ms);
         }
-        fetched_ms.insert(row.attempts, row.locked_ms);
         scheduled_delay_ms.len() == 3
     });
+    assert_eq!(
+        scheduled_delay_ms.keys().copied().collect::<Vec<_>>(),
+        [1, 2, 3],
+        "the failed attempts seen: {scheduled_delay_ms:?}"
+    );
     // base · 2^(attempt − 1): 1 s, 2 s, 4 s, each plus the attempt's own run.
     for (attempt, expected_ms) in [(1, 1000), (2, 2000), (3, 4000)] {
         let delay = scheduled_delay_ms[&attempt];
