@@ -7,7 +7,7 @@ export DATABASE_URL
 CARGO ?= cargo
 
 .PHONY: test test-deps schemathesis lint fmt check-dependencies check-schema schema sql-snapshots clean-test-databases \
-        bench-aggregate bench-api bench-ingest bench-pickup build demo openapi client-deps browser-deps web \
+        bench-aggregate bench-api bench-forecast bench-ingest bench-pickup build demo openapi client-deps browser-deps web \
         screenshots
 
 ## test: formatting, lints, architecture and schema checks, then every test against PostgreSQL
@@ -78,6 +78,10 @@ clean-test-databases:
 ## openapi: regenerate openapi/openapi.json from the code (a test fails when it is stale)
 openapi: web
 	$(CARGO) run -q -p capstats-api -- openapi > openapi/openapi.json
+
+## bench-forecast: the forecasts' back-test on generated histories, 30 and 90 days held out (docs/forecasting.md)
+bench-forecast:
+	$(CARGO) bench -p capstats-aggregation-core --bench forecast_backtest
 
 ## bench-aggregate: full backfill with capstats against the plain-SQL floor (docs/performance.md)
 bench-aggregate: web

@@ -6,6 +6,7 @@ mod credentials;
 mod operate;
 mod output;
 mod progress;
+mod report;
 
 use std::fs::File;
 use std::path::PathBuf;
@@ -45,6 +46,9 @@ enum Command {
     /// Inspect runs (sync sessions).
     #[command(subcommand)]
     Sessions(operate::SessionsCommand),
+    /// Capacity planning: the growth leaderboard and forecasts of when keys fill up.
+    #[command(subcommand)]
+    Report(report::ReportCommand),
     /// Maintain the sealed collector passwords (key rotation).
     #[command(subcommand)]
     Credentials(credentials::CredentialsCommand),
@@ -241,6 +245,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             aggregate(&pool, &request, &progress)
         }
+        Command::Report(command) => report::report(&settings, &mut connection, command),
         Command::SeedDemo {
             instances,
             databases_per_instance,

@@ -43,6 +43,53 @@ pub fn due_periods(
     candidates
 }
 
+/// How complete a stored period's data is, as of a business date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Completeness {
+    /// The days a complete period has samples for: all of its days once it has ended, its
+    /// days from its start up to `today` while it runs (0 when it starts after `today`).
+    pub expected_count: i64,
+    /// Whether the numbers may still change or miss days: the period has not ended, or it has
+    /// fewer daily samples than `expected_count` (a missed collection must not read as zero
+    /// growth).
+    pub is_partial: bool,
+}
+
+/// The completeness of `period` with `data_count` daily samples, as of business date `today`.
+///
+/// It depends on `today`, so it is computed when a row is read, never stored: a stored
+/// figure would go stale the day after the row was written.
+///
+/// ```
+/// use capstats_aggregation_core::calendar::{completeness, Period, PeriodType};
+/// use chrono::NaiveDate;
+///
+/// let day = |d| NaiveDate::from_ymd_opt(2026, 12, d).unwrap();
+/// let december = Period::containing(PeriodType::Monthly, day(1));
+/// // On 6 December, with one day of data: partial, 1 of 6 days so far.
+/// let seen = completeness(&december, 1, day(6));
+/// assert_eq!((seen.expected_count, seen.is_partial), (6, true));
+/// // November, complete with its 30 days, read in December.
+/// let november = december.previous();
+/// assert!(!completeness(&november, 30, day(6)).is_partial);
+/// assert!(completeness(&november, 29, day(6)).is_partial);
+/// ```
+pub fn completeness(period: &Period, data_count: i64, today: NaiveDate) -> Completeness {
+    // A period ending today has not ended: today's samples may still come.
+    let ended = period.end() < today;
+    let expected_count = if ended {
+        i64::from(period.day_count())
+    } else if period.start() > today {
+        0
+    } else {
+        (today - period.start()).num_days() + 1
+    };
+    Completeness {
+        expected_count,
+        is_partial: !ended || data_count < expected_count,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -252,6 +252,24 @@ pub fn instance_aggregate(
     })
 }
 
+/// Growth over a window, `round2((last − first) / first × 100)` half away from zero, or `None`
+/// when `first` is zero (the growth leaderboard's `growth_percent`).
+///
+/// ```
+/// use capstats_aggregation_core::metrics::growth_percent;
+/// assert_eq!(growth_percent(200, 250).unwrap().to_string(), "25.00");
+/// assert_eq!(growth_percent(3, 2).unwrap().to_string(), "-33.33");
+/// assert_eq!(growth_percent(0, 5), None);
+/// ```
+pub fn growth_percent(first: i64, last: i64) -> Option<Decimal> {
+    (first != 0).then(|| {
+        hundredths(divide_rounded(
+            (i128::from(last) - i128::from(first)) * 10_000,
+            i128::from(first),
+        ))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@ pub mod ingest;
 pub mod maintenance;
 pub mod metrics;
 pub mod payloads;
+pub mod planning;
 mod progress;
 mod records;
 pub mod runs;

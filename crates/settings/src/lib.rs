@@ -137,6 +137,10 @@ pub struct Settings {
     /// Months of aggregates kept, at least as long as the samples: the rollups outlive the raw
     /// samples they summarise (`CAPSTATS_AGGREGATE_RETENTION_MONTHS`, 0 keeps everything).
     pub aggregate_retention_months: u32,
+    /// Days of daily sizes a forecast fits its line to, ending on the day it is made
+    /// (`CAPSTATS_FORECAST_WINDOW_DAYS`, 14–3660, default 90). A projection is published for
+    /// at most half the days its points cover (docs/forecasting.md).
+    pub forecast_window_days: u32,
     /// Months ahead for which `maintain_partitions` creates partitions
     /// (`CAPSTATS_PARTITIONS_AHEAD_MONTHS`).
     pub partitions_ahead_months: u32,
@@ -226,6 +230,7 @@ impl Default for Settings {
             aggregation_period_types: capstats_capacity_model::PeriodType::ALL.to_vec(),
             sample_retention_months: 36,
             aggregate_retention_months: 120,
+            forecast_window_days: 90,
             partitions_ahead_months: 3,
             api_bind: "127.0.0.1:8080".into(),
             api_workers: 0,
@@ -419,6 +424,13 @@ impl Settings {
                 } else {
                     settings.sample_retention_months.to_string()
                 }
+            )));
+        }
+        if !(14..=3660).contains(&settings.forecast_window_days) {
+            return Err(SettingsError::Invalid(format!(
+                "CAPSTATS_FORECAST_WINDOW_DAYS ({}) must be between 14 and 3660 days: a forecast \
+                 needs at least 14 daily points",
+                settings.forecast_window_days
             )));
         }
         let types = &settings.aggregation_period_types;

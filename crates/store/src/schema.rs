@@ -122,6 +122,7 @@ diesel::table! {
         deleted_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        capacity_limit_mb -> Nullable<Int8>,
     }
 }
 
@@ -180,6 +181,7 @@ diesel::table! {
         connection_password -> Nullable<Bytea>,
         connection_database -> Nullable<Text>,
         tls_mode -> Text,
+        capacity_limit_mb -> Nullable<Int8>,
     }
 }
 

@@ -293,15 +293,18 @@ fn all_pages<T>(
     all
 }
 
+/// A plotted point as the reference computes it: key, period start, value and sample count.
+type ExpectedPoint = (InstanceLabel, Option<String>, NaiveDate, Option<Decimal>, i64);
+
 /// The expected series: lines ranked by latest non-null value, the `top` of them, each with
 /// its points by period.
 fn expected_series(
-    rows: Vec<(InstanceLabel, Option<String>, NaiveDate, Option<Decimal>)>,
+    rows: Vec<ExpectedPoint>,
     top: i64,
 ) -> aggregates::RankedSeries {
     type LineKey = (InstanceId, Option<String>);
     let mut lines: BTreeMap<LineKey, Vec<aggregates::SeriesPoint>> = BTreeMap::new();
-    for (instance, database_name, period_start, value) in rows {
+    for (instance, database_name, period_start, value, data_count) in rows {
         lines
             .entry((instance.id, database_name.clone()))
             .or_default()
@@ -310,6 +313,7 @@ fn expected_series(
                 database_name,
                 period_start,
                 value,
+                data_count,
             });
     }
     let total_lines = lines.len() as i64;
@@ -403,6 +407,7 @@ fn check(connection: &mut PgConnection, case: &Case) {
                     Some(row.database_name.clone()),
                     row.period.start(),
                     value(row),
+                    row.data_count,
                 )
             })
             .collect();
@@ -438,7 +443,15 @@ fn check(connection: &mut PgConnection, case: &Case) {
     for (column, value) in instance_metrics {
         let rows = expected
             .iter()
-            .map(|(row, instance)| (instance.clone(), None, row.period.start(), value(row)))
+            .map(|(row, instance)| {
+                (
+                    instance.clone(),
+                    None,
+                    row.period.start(),
+                    value(row),
+                    row.data_count,
+                )
+            })
             .collect();
         assert_eq!(
             aggregates::series(

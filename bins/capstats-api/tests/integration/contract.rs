@@ -79,6 +79,11 @@ fn writes() -> Vec<(Method, &'static str, Option<Value>)> {
             Some(json!({"description": "x"})),
         ),
         (Method::DELETE, "/instances/3", None),
+        (
+            Method::PUT,
+            "/databases/1/capacity-limit",
+            Some(json!({"capacity_limit_mb": 1000})),
+        ),
         (Method::POST, "/instances/1/actions/collect", None),
         (
             Method::POST,
@@ -90,8 +95,12 @@ fn writes() -> Vec<(Method, &'static str, Option<Value>)> {
 }
 
 /// Every read endpoint.
-const READS: [&str; 16] = [
+const READS: [&str; 20] = [
     "/capacity/instances",
+    "/capacity/instances/growth",
+    "/capacity/instances/forecast",
+    "/capacity/databases/growth",
+    "/capacity/databases/forecast",
     "/capacity/instances/summary",
     "/capacity/instances/series",
     "/capacity/databases",

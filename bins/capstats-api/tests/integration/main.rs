@@ -1,6 +1,6 @@
 //! The integration tests of `capstats-api`, one test binary with a module per area (one link
 //! instead of one per file): the contract over HTTP, data in (ingest and import), security,
-//! the browser UI, the generated client, HTTP semantics across the spec, the reference's contract
+//! capacity planning (forecasts, growth), the browser UI, the generated client, HTTP semantics across the spec, the reference's contract
 //! replayed, and `migrate`.
 
 mod browser;
@@ -10,5 +10,6 @@ mod data_in;
 mod generated_client;
 mod http_semantics;
 mod migrate;
+mod planning;
 mod reference_contract;
 mod security;

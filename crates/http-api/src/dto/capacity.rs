@@ -60,6 +60,12 @@ pub struct InstanceAggregateItem {
     pub min_size_mb: i64,
     /// Days sampled.
     pub data_count: i64,
+    /// Days the period should have samples for: all its days once it has ended, its days up
+    /// to today while it runs.
+    pub expected_count: i64,
+    /// Whether the period is partial: it has not ended, or it has fewer samples than
+    /// `expected_count` (a missed day must not read as zero growth).
+    pub is_partial: bool,
     /// Mean daily database count, rounded.
     pub database_count: i64,
     /// Mean daily database count, two decimals.
@@ -91,11 +97,17 @@ pub struct InstanceAggregateItem {
 }
 
 impl InstanceAggregateItem {
-    /// From a stored aggregate and its instance.
+    /// From a stored aggregate and its instance, its completeness as of `today`.
     pub fn new(
         aggregate: InstanceSizeAggregate,
         instance: capstats_store::aggregates::InstanceLabel,
+        today: NaiveDate,
     ) -> Self {
+        let completeness = capstats_aggregation_core::calendar::completeness(
+            &aggregate.period,
+            aggregate.data_count,
+            today,
+        );
         Self {
             id: format!(
                 "{}:{}:{}",
@@ -115,6 +127,8 @@ impl InstanceAggregateItem {
             max_size_mb: aggregate.max_size_mb,
             min_size_mb: aggregate.min_size_mb,
             data_count: aggregate.data_count,
+            expected_count: completeness.expected_count,
+            is_partial: completeness.is_partial,
             database_count: aggregate.database_count,
             avg_database_count: aggregate.avg_database_count,
             max_database_count: aggregate.max_database_count,
@@ -160,6 +174,12 @@ pub struct DatabaseAggregateItem {
     pub min_size_mb: i64,
     /// Samples (days).
     pub data_count: i64,
+    /// Days the period should have samples for: all its days once it has ended, its days up
+    /// to today while it runs.
+    pub expected_count: i64,
+    /// Whether the period is partial: it has not ended, or it has fewer samples than
+    /// `expected_count` (a missed day must not read as zero growth).
+    pub is_partial: bool,
     /// Mean data size, MB.
     pub avg_data_size_mb: Option<i64>,
     /// Largest data size, MB.
@@ -197,11 +217,17 @@ pub struct DatabaseAggregateItem {
 }
 
 impl DatabaseAggregateItem {
-    /// From a stored aggregate and its instance.
+    /// From a stored aggregate and its instance, its completeness as of `today`.
     pub fn new(
         aggregate: DatabaseSizeAggregate,
         instance: capstats_store::aggregates::InstanceLabel,
+        today: NaiveDate,
     ) -> Self {
+        let completeness = capstats_aggregation_core::calendar::completeness(
+            &aggregate.period,
+            aggregate.data_count,
+            today,
+        );
         Self {
             id: format!(
                 "{}:{}:{}:{}",
@@ -222,6 +248,8 @@ impl DatabaseAggregateItem {
             max_size_mb: aggregate.max_size_mb,
             min_size_mb: aggregate.min_size_mb,
             data_count: aggregate.data_count,
+            expected_count: completeness.expected_count,
+            is_partial: completeness.is_partial,
             avg_data_size_mb: aggregate.avg_data_size_mb,
             max_data_size_mb: aggregate.max_data_size_mb,
             min_data_size_mb: aggregate.min_data_size_mb,
@@ -351,6 +379,11 @@ pub struct SeriesLine {
     #[serde(serialize_with = "crate::dto::numbers::exact_values")]
     #[schema(value_type = Vec<Option<f64>>)]
     pub values: Vec<Option<Decimal>>,
+    /// One flag per label: whether that point is partial (its period has not ended, or it has
+    /// fewer samples than days so far); false where there is no point.
+    pub partial: Vec<bool>,
+    /// One count per label: the point's daily samples; null where there is no point.
+    pub data_counts: Vec<Option<i64>>,
 }
 
 /// A chart's data: the periods as labels and one line per key, ranked by the last value.
@@ -364,6 +397,9 @@ pub struct Series {
     pub unit: String,
     /// Period starts, oldest first.
     pub labels: Vec<NaiveDate>,
+    /// Per label, the days a complete point of that period has (so far, for the current
+    /// period): a point with fewer `data_counts` is partial.
+    pub expected_counts: Vec<i64>,
     /// The top lines, largest latest value first.
     pub series: Vec<SeriesLine>,
     /// How many lines were asked for.

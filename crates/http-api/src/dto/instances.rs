@@ -31,6 +31,8 @@ pub struct InstanceItem {
     pub has_password: bool,
     /// Whether it is aggregated.
     pub is_active: bool,
+    /// The total size at which it is full, in MB (forecasts report the days until then).
+    pub capacity_limit_mb: Option<i64>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
 }
@@ -49,6 +51,7 @@ impl From<capstats_store::instances::Instance> for InstanceItem {
             tls_mode: instance.tls_mode,
             has_password: instance.has_password,
             is_active: instance.is_active,
+            capacity_limit_mb: instance.capacity_limit_mb,
             created_at: instance.created_at,
         }
     }
@@ -104,6 +107,11 @@ pub struct InstanceInput {
     pub tls_mode: Option<String>,
     /// Whether it is aggregated (default true).
     pub is_active: Option<bool>,
+    /// The total size at which it is full, in MB (at least 1): forecasts report the days
+    /// until the projected total reaches it. `null` removes it; absent leaves it as it is.
+    #[serde(default, deserialize_with = "crate::dto::present")]
+    #[schema(value_type = Option<i64>, nullable, minimum = 1)]
+    pub capacity_limit_mb: Option<Option<i64>>,
 }
 
 /// An entry of a select box.
@@ -132,4 +140,30 @@ pub struct DatabaseOption {
     pub first_seen_date: NaiveDate,
     /// Last sample.
     pub last_seen_date: NaiveDate,
+    /// The size at which it is full, in MB, if one is set.
+    pub capacity_limit_mb: Option<i64>,
+}
+
+/// `PUT /databases/{id}/capacity-limit`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct CapacityLimitInput {
+    /// The size at which the database is full, in MB (at least 1); `null` removes the limit.
+    /// Required.
+    #[serde(default, deserialize_with = "crate::dto::present")]
+    #[schema(value_type = Option<i64>, nullable, minimum = 1, required)]
+    pub capacity_limit_mb: Option<Option<i64>>,
+}
+
+impl From<capstats_store::instances::InventoryDatabase> for DatabaseOption {
+    fn from(database: capstats_store::instances::InventoryDatabase) -> Self {
+        Self {
+            id: database.id,
+            instance_id: database.instance_id,
+            database_name: database.database_name,
+            is_active: database.is_active,
+            first_seen_date: database.first_seen_date,
+            last_seen_date: database.last_seen_date,
+            capacity_limit_mb: database.capacity_limit_mb,
+        }
+    }
 }

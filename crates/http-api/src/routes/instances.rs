@@ -10,7 +10,8 @@ use capstats_store::instances::{self, InstanceChanges, InstanceFilter, NewInstan
 
 use crate::auth::{Admin, Operator, Viewer};
 use crate::dto::{
-    DatabaseOption, InstanceInput, InstanceItem, InstanceOption, RunStarted, UpdatedInstanceItem,
+    CapacityLimitInput, DatabaseOption, InstanceInput, InstanceItem, InstanceOption, RunStarted,
+    UpdatedInstanceItem,
 };
 use crate::envelope::{Envelope, Paginated};
 use crate::error::{ApiError, ErrorEnvelope, FieldError};
@@ -242,6 +243,11 @@ fn read_input(
             }
         },
     };
+    if let Some(Some(limit)) = input.capacity_limit_mb
+        && limit < 1
+    {
+        problems.push(capacity_limit_problem(limit));
+    }
     // An empty password clears the stored one; any other needs the key to be sealed.
     let password = match input.connection_password {
         None => PasswordChange::Keep,
@@ -275,8 +281,18 @@ fn read_input(
         connection_database: text(input.connection_database),
         tls_mode,
         is_active: input.is_active,
+        capacity_limit_mb: input.capacity_limit_mb,
     };
     Ok((changes, password))
+}
+
+/// A capacity limit below 1 MB.
+fn capacity_limit_problem(limit: i64) -> FieldError {
+    FieldError::new(
+        "capacity_limit_mb",
+        "out_of_range",
+        format!("{limit} is not a size: a limit is at least 1 MB (null removes it)"),
+    )
 }
 
 /// Adds an instance to monitor.
@@ -526,15 +542,54 @@ pub async fn database_options(
         "database options",
         databases
             .into_iter()
-            .map(|database| DatabaseOption {
-                id: database.id,
-                instance_id: database.instance_id,
-                database_name: database.database_name,
-                is_active: database.is_active,
-                first_seen_date: database.first_seen_date,
-                last_seen_date: database.last_seen_date,
-            })
+            .map(DatabaseOption::from)
             .collect::<Vec<_>>(),
+    )))
+}
+
+/// Sets or removes the capacity limit of a database of the inventory: forecasts report the
+/// days until its projected size reaches it.
+#[utoipa::path(
+    tag = "instances",
+    params(("id" = i64, Path, description = "The database's id in the inventory (`GET /databases/options`)")),
+    request_body = CapacityLimitInput,
+    responses(
+        (status = 200, description = "The database as stored now", body = Envelope<DatabaseOption>),
+        (status = 400, description = "Invalid fields, each listed in `errors`", body = ErrorEnvelope),
+        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+        (status = 403, description = "Not an admin, or CSRF token missing or wrong", body = ErrorEnvelope),
+        (status = 404, description = "No such database", body = ErrorEnvelope),
+    ),
+    security(("session_cookie" = []), ("bearer_token" = ["admin"])),
+)]
+#[put("/databases/{id}/capacity-limit")]
+pub async fn set_database_capacity_limit(
+    state: State,
+    _admin: Admin,
+    path: web::Path<i64>,
+    body: crate::extract::Json<CapacityLimitInput>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let limit = match body.into_inner().capacity_limit_mb {
+        None => {
+            return Err(ApiError::field(
+                "capacity_limit_mb",
+                "required",
+                "is required (null removes the limit)",
+            ));
+        }
+        Some(Some(limit)) if limit < 1 => {
+            return Err(ApiError::fields(vec![capacity_limit_problem(limit)]));
+        }
+        Some(limit) => limit,
+    };
+    let database = capstats_store::run_blocking(&state.store, move |connection| {
+        instances::set_database_capacity_limit(connection, id, limit)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(Envelope::new(
+        "capacity limit updated",
+        DatabaseOption::from(database),
     )))
 }
 

@@ -478,8 +478,10 @@ fn with_key_memory<T>(
     })
 }
 
+mod planning;
 mod series;
 mod totals;
 
+pub use planning::{DailyHistory, KeyGrowth, for_each_daily_history, growth};
 pub use series::{MetricColumn, RankedSeries, SeriesPoint, series};
 pub use totals::{DatabaseTotals, InstanceTotals, database_totals, instance_totals};

@@ -107,6 +107,8 @@ pub struct SeriesPoint {
     pub period_start: NaiveDate,
     /// The value; `None` when the metric is null for the period (no previous period).
     pub value: Option<Decimal>,
+    /// The period's daily samples.
+    pub data_count: i64,
 }
 
 #[derive(QueryableByName)]
@@ -125,6 +127,8 @@ struct SeriesRow {
     period_start: NaiveDate,
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
     value: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    data_count: i64,
 }
 
 /// The lines of a chart, ranked in SQL so that only the plotted lines leave the database.
@@ -166,7 +170,7 @@ pub fn series(
              LIMIT $8)
          SELECT chosen.total_lines, chosen.instance_id, instance.name AS instance_name,
                 instance.db_type, chosen.database_name, aggregate.period_start,
-                aggregate.{column}::text AS value
+                aggregate.{column}::text AS value, aggregate.data_count
          FROM chosen
          JOIN {table} aggregate
              ON aggregate.period_type = $1 AND aggregate.period_start BETWEEN $2 AND $3
@@ -198,6 +202,7 @@ pub fn series(
                     .value
                     .map(|text| text.parse::<Decimal>().map_err(corrupt))
                     .transpose()?,
+                data_count: row.data_count,
             })
         })
         .collect::<Result<_, StoreError>>()?;

@@ -23,6 +23,8 @@ pub struct InventoryDatabase {
     pub last_seen_date: chrono::NaiveDate,
     /// Whether still present.
     pub is_active: bool,
+    /// The size at which it is full, in MB, if one is set.
+    pub capacity_limit_mb: Option<i64>,
 }
 
 /// The inventory's database `id`, unless it was deleted.
@@ -59,4 +61,27 @@ pub fn inventory(
         ))
         .select(InventoryDatabase::as_select())
         .load(connection)?)
+}
+
+/// Sets (or, with `None`, removes) the capacity limit of the inventory's database `id`;
+/// returns the database as stored now. A deleted or unknown database is not found.
+pub fn set_database_capacity_limit(
+    connection: &mut PgConnection,
+    id: i64,
+    capacity_limit_mb: Option<i64>,
+) -> Result<InventoryDatabase, StoreError> {
+    use crate::schema::instance_databases;
+    diesel::update(
+        instance_databases::table
+            .filter(instance_databases::id.eq(id))
+            .filter(instance_databases::deleted_at.is_null()),
+    )
+    .set((
+        instance_databases::capacity_limit_mb.eq(capacity_limit_mb),
+        instance_databases::updated_at.eq(chrono::Utc::now()),
+    ))
+    .returning(InventoryDatabase::as_returning())
+    .get_result(connection)
+    .optional()?
+    .ok_or_else(|| StoreError::NotFound(format!("database {id}")))
 }

@@ -34,6 +34,8 @@ pub struct Instance {
     pub tls_mode: TlsMode,
     /// Inactive instances are not aggregated; their history stays readable.
     pub is_active: bool,
+    /// The total size at which it is full, in MB, if one is set.
+    pub capacity_limit_mb: Option<i64>,
     /// Set when soft-deleted.
     pub deleted_at: Option<DateTime<Utc>>,
     /// Creation time.
@@ -55,6 +57,7 @@ struct InstanceRow {
     connection_database: Option<String>,
     tls_mode: String,
     is_active: bool,
+    capacity_limit_mb: Option<i64>,
     deleted_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
 }
@@ -89,6 +92,7 @@ impl TryFrom<InstanceRow> for Instance {
             has_password: row.connection_password.is_some(),
             connection_database: row.connection_database,
             is_active: row.is_active,
+            capacity_limit_mb: row.capacity_limit_mb,
             deleted_at: row.deleted_at,
             created_at: row.created_at,
         })
@@ -309,6 +313,8 @@ pub struct InstanceChanges {
     pub tls_mode: Option<TlsMode>,
     /// Active or not.
     pub is_active: Option<bool>,
+    /// New capacity limit in MB (`Some(None)` removes it).
+    pub capacity_limit_mb: Option<Option<i64>>,
 }
 
 impl InstanceChanges {
@@ -361,6 +367,7 @@ struct InstanceChangeset {
     connection_database: Option<Option<String>>,
     tls_mode: Option<String>,
     is_active: Option<bool>,
+    capacity_limit_mb: Option<Option<i64>>,
     updated_at: DateTime<Utc>,
 }
 
@@ -405,6 +412,7 @@ pub fn update_instance(
                 connection_database: changes.connection_database.clone(),
                 tls_mode: changes.tls_mode.map(|mode| mode.as_str().to_owned()),
                 is_active: changes.is_active,
+                capacity_limit_mb: changes.capacity_limit_mb,
                 updated_at: Utc::now(),
             })
             .returning(InstanceRow::as_returning())
@@ -452,4 +460,4 @@ pub use collection::{
     COLLECTABLE_ENGINES, CollectionTarget, SealedPassword, collection_targets,
     replace_sealed_password, sealed_passwords_after,
 };
-pub use inventory::{InventoryDatabase, find_database, inventory};
+pub use inventory::{InventoryDatabase, find_database, inventory, set_database_capacity_limit};

@@ -60,9 +60,10 @@ pub async fn list_instances(
         aggregates::list_instance_aggregates(connection, &filter, page)
     })
     .await?;
+    let today = state.today();
     let items = rows
         .into_iter()
-        .map(|(aggregate, instance)| InstanceAggregateItem::new(aggregate, instance))
+        .map(|(aggregate, instance)| InstanceAggregateItem::new(aggregate, instance, today))
         .collect();
     Ok(HttpResponse::Ok().json(Envelope::new(
         "instance aggregates",
@@ -96,9 +97,10 @@ pub async fn list_databases(
         aggregates::list_database_aggregates(connection, &filter, page)
     })
     .await?;
+    let today = state.today();
     let items = rows
         .into_iter()
-        .map(|(aggregate, instance)| DatabaseAggregateItem::new(aggregate, instance))
+        .map(|(aggregate, instance)| DatabaseAggregateItem::new(aggregate, instance, today))
         .collect();
     Ok(HttpResponse::Ok().json(Envelope::new(
         "database aggregates",

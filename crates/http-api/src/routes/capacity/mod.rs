@@ -173,26 +173,13 @@ fn read_database_name(parameters: &mut Parameters) -> Option<String> {
     Some(name)
 }
 
-/// Reads the filters shared by lists and summaries, problems included.
-fn read_filter(
+/// Reads the window of lists and summaries: `start_date`, `end_date` and `time_range`,
+/// problems included.
+fn read_date_window(
     parameters: &mut Parameters,
     today: NaiveDate,
-    database_level: bool,
-) -> AggregateFilter {
-    let period_type = parameters
-        .one::<PeriodType>("period_type")
-        .unwrap_or(PeriodType::Daily);
-    let instance_ids: Vec<InstanceId> = parameters
-        .many::<i64>("instance_id")
-        .into_iter()
-        .map(InstanceId)
-        .collect();
-    let db_types: Vec<DbType> = parameters.many::<DbType>("db_type");
-    let database_name = if database_level {
-        read_database_name(parameters)
-    } else {
-        None
-    };
+    period_type: PeriodType,
+) -> (NaiveDate, NaiveDate) {
     let start = parameters.date("start_date");
     let end = parameters.date("end_date");
     let time_range = parameters.one::<i64>("time_range");
@@ -238,26 +225,55 @@ fn read_filter(
             format!("the start {start} lies after the end {end}"),
         );
     }
-    AggregateFilter {
-        period_type,
-        start,
-        end,
-        instance_ids,
-        db_types,
-        database_name,
-    }
+    (start, end)
 }
 
-/// The filter of a list or summary request, checked: every invalid parameter (those `more`
-/// reads included) answers at once, then unknown instance ids answer 404.
-async fn checked_filter<T>(
+/// The window of the series and the growth leaderboard: the last `periods` periods (1–366,
+/// default `default_periods`), ending with the one containing `end`. Returns the periods,
+/// oldest first.
+fn read_period_window(
+    parameters: &mut Parameters,
+    end: NaiveDate,
+    period_type: PeriodType,
+    default_periods: i64,
+) -> Vec<Period> {
+    let periods = parameters.bounded("periods", 1, 366, default_periods);
+    let mut window = vec![Period::containing(period_type, end)];
+    while window.len() < periods as usize {
+        let earlier = window[window.len() - 1].previous();
+        window.push(earlier);
+    }
+    window.reverse();
+    window
+}
+
+/// The filter of a capacity request, checked: its keys (instances, engines, one database,
+/// active or not) and the window `window` reads for the period type; every invalid
+/// parameter (those `window` and `more` read included) answers at once, then unknown
+/// instance or database ids answer 404.
+async fn checked_filter_over<T>(
     state: &State,
     request: &HttpRequest,
     database_level: bool,
+    window: impl FnOnce(&mut Parameters, NaiveDate, PeriodType) -> (NaiveDate, NaiveDate),
     more: impl FnOnce(&mut Parameters) -> T,
 ) -> Result<(AggregateFilter, T), ApiError> {
     let mut parameters = Parameters::of(request);
-    let mut filter = read_filter(&mut parameters, state.today(), database_level);
+    let period_type = parameters
+        .one::<PeriodType>("period_type")
+        .unwrap_or(PeriodType::Daily);
+    let instance_ids: Vec<InstanceId> = parameters
+        .many::<i64>("instance_id")
+        .into_iter()
+        .map(InstanceId)
+        .collect();
+    let db_types: Vec<DbType> = parameters.many::<DbType>("db_type");
+    let database_name = if database_level {
+        read_database_name(&mut parameters)
+    } else {
+        None
+    };
+    let (start, end) = window(&mut parameters, state.today(), period_type);
     let database_id = if database_level {
         parameters.one::<i64>("database_id")
     } else {
@@ -266,6 +282,14 @@ async fn checked_filter<T>(
     let include_inactive = parameters.one::<bool>("include_inactive").unwrap_or(true);
     let extra = more(&mut parameters);
     parameters.finish()?;
+    let mut filter = AggregateFilter {
+        period_type,
+        start,
+        end,
+        instance_ids,
+        db_types,
+        database_name,
+    };
     require_instances(state, &filter.instance_ids).await?;
     if !include_inactive {
         keep_active_instances(state, &mut filter.instance_ids).await?;
@@ -274,6 +298,17 @@ async fn checked_filter<T>(
         restrict_to_database(state, &mut filter, id).await?;
     }
     Ok((filter, extra))
+}
+
+/// The filter of a list or summary request (its window of dates), checked as
+/// [`checked_filter_over`] does.
+async fn checked_filter<T>(
+    state: &State,
+    request: &HttpRequest,
+    database_level: bool,
+    more: impl FnOnce(&mut Parameters) -> T,
+) -> Result<(AggregateFilter, T), ApiError> {
+    checked_filter_over(state, request, database_level, read_date_window, more).await
 }
 
 /// Narrows `filter` to the inventory's database `id` (the reference's `database_id`): its
@@ -367,9 +402,11 @@ async fn keep_active_instances(
 }
 
 mod lists;
+mod planning;
 mod series;
 mod summaries;
 
 pub use lists::{list_databases, list_instances};
+pub use planning::{databases_forecast, databases_growth, instances_forecast, instances_growth};
 pub use series::{databases_series, instances_series};
 pub use summaries::{databases_summary, instances_summary};

@@ -1,5 +1,7 @@
 //! Chart series: the plotted lines of a metric over the last periods.
 
+use capstats_aggregation_core::calendar::completeness;
+
 use super::*;
 
 async fn series(
@@ -12,9 +14,9 @@ async fn series(
     let period_type = parameters
         .one::<PeriodType>("period_type")
         .unwrap_or(PeriodType::Daily);
-    let periods = parameters.bounded("periods", 1, 366, 14);
-    let top = parameters.bounded("top", 1, 100, 10);
     let end = parameters.date("end_date").unwrap_or_else(|| state.today());
+    let labels = read_period_window(&mut parameters, end, period_type, 14);
+    let top = parameters.bounded("top", 1, 100, 10);
     let metrics = MetricColumn::of_level(level);
     let metric_name = parameters
         .one::<String>("metric")
@@ -51,17 +53,10 @@ async fn series(
         keep_active_instances(&state, &mut instance_ids).await?;
     }
 
-    let last = Period::containing(period_type, end);
-    let mut labels = vec![last];
-    while labels.len() < periods as usize {
-        let earlier = labels[labels.len() - 1].previous();
-        labels.push(earlier);
-    }
-    labels.reverse();
     let filter = AggregateFilter {
         period_type,
         start: labels[0].start(),
-        end: last.start(),
+        end: labels[labels.len() - 1].start(),
         instance_ids,
         db_types,
         database_name,
@@ -70,6 +65,13 @@ async fn series(
         aggregates::series(connection, level, metric, &filter, top)
     })
     .await?;
+    let today = state.today();
+    // A point's completeness from the period's and its own sample count (the same rule as
+    // `capstats_aggregation_core::calendar::completeness`).
+    let expected_counts: Vec<i64> = labels
+        .iter()
+        .map(|period| completeness(period, 0, today).expected_count)
+        .collect();
     let position: BTreeMap<NaiveDate, usize> = labels
         .iter()
         .enumerate()
@@ -88,11 +90,16 @@ async fn series(
                 db_type: point.instance.db_type,
                 database_name: point.database_name,
                 values: vec![None; labels.len()],
+                partial: vec![false; labels.len()],
+                data_counts: vec![None; labels.len()],
             });
         }
         let line = lines.last_mut().expect("pushed above");
         if let Some(index) = position.get(&point.period_start) {
             line.values[*index] = point.value;
+            line.partial[*index] =
+                point.data_count < expected_counts[*index] || labels[*index].end() >= today;
+            line.data_counts[*index] = Some(point.data_count);
         }
     }
     let total_series = ranked.total_lines;
@@ -103,6 +110,7 @@ async fn series(
             metric: metric_name,
             unit: metric.unit().to_owned(),
             labels: labels.iter().map(Period::start).collect(),
+            expected_counts,
             series: lines,
             top,
             total_series,

@@ -1,0 +1,304 @@
+//! Capacity planning: who grows fastest over a window of periods, and when each key fills up
+//! (forecasts fitted by `aggregation-core` to the daily sizes), for the API and the CLI alike.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+
+use capstats_store::PgConnection;
+use chrono::{Days, NaiveDate};
+
+use capstats_aggregation_core::calendar::{Completeness, completeness};
+use capstats_aggregation_core::forecast::{Forecast, ForecastRequest, ForecastSettings, forecast};
+use capstats_aggregation_core::metrics::growth_percent;
+use capstats_capacity_model::{AggregationLevel, Decimal, InstanceId};
+use capstats_store::aggregates::{self, AggregateFilter, InstanceLabel, KeyGrowth, PageRequest};
+
+use crate::ServiceError;
+
+/// The longest horizon a forecast may be asked for, in days (ten years).
+pub const MAXIMUM_HORIZON_DAYS: u32 = 3660;
+
+/// When and how far forecasts look.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForecastOptions {
+    /// The day the forecasts are made on: their last possible point and day 0 of the
+    /// projection.
+    pub as_of: NaiveDate,
+    /// Days from `as_of` to the projected size.
+    pub horizon_days: u32,
+    /// The window and publication rules.
+    pub settings: ForecastSettings,
+}
+
+impl ForecastOptions {
+    /// Forecasts made on `as_of` for `horizon_days` ahead, over the configured window.
+    pub fn new(
+        settings: &capstats_settings::Settings,
+        as_of: NaiveDate,
+        horizon_days: u32,
+    ) -> Self {
+        Self {
+            as_of,
+            horizon_days,
+            settings: ForecastSettings {
+                window_days: settings.forecast_window_days,
+                ..ForecastSettings::default()
+            },
+        }
+    }
+
+    /// The filter of the samples a forecast reads: the keys of `keys`, the window's days.
+    fn sample_filter(&self, keys: &AggregateFilter) -> AggregateFilter {
+        let span = Days::new(u64::from(self.settings.window_days.saturating_sub(1)));
+        AggregateFilter {
+            start: self.as_of.checked_sub_days(span).unwrap_or(NaiveDate::MIN),
+            end: self.as_of,
+            ..keys.clone()
+        }
+    }
+}
+
+/// A key's forecast.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyForecast {
+    /// The instance.
+    pub instance: InstanceLabel,
+    /// The database, at the database level.
+    pub database_name: Option<String>,
+    /// The fit, its projection and whether it is published.
+    pub forecast: Forecast,
+}
+
+/// The forecast of every key of `keys` (its instance, engine and database conditions; its
+/// window and period type are not used) with samples in the window ending on
+/// `options.as_of`, fewest days until full first (keys that never fill up last), then by
+/// instance id and database name.
+pub fn forecasts(
+    connection: &mut PgConnection,
+    level: AggregationLevel,
+    keys: &AggregateFilter,
+    options: &ForecastOptions,
+) -> Result<Vec<KeyForecast>, ServiceError> {
+    let mut found = Vec::new();
+    let mut problem = None;
+    aggregates::for_each_daily_history(
+        connection,
+        level,
+        &options.sample_filter(keys),
+        |history| {
+            let request = ForecastRequest {
+                points: &history.points,
+                as_of: options.as_of,
+                horizon_days: options.horizon_days,
+                capacity_limit_mb: history.capacity_limit_mb,
+            };
+            match forecast(&request, &options.settings) {
+                Ok(forecast) => found.push(KeyForecast {
+                    instance: history.instance,
+                    database_name: history.database_name,
+                    forecast,
+                }),
+                // The store hands over at most one point per day, none after `as_of`: a
+                // refusal here is a defect, reported with the key rather than skipped.
+                Err(error) => {
+                    problem.get_or_insert_with(|| {
+                        ServiceError::InvalidRequest(format!(
+                            "cannot forecast instance {}{}: {error}",
+                            history.instance.id,
+                            history
+                                .database_name
+                                .as_ref()
+                                .map(|name| format!(", database {name}"))
+                                .unwrap_or_default()
+                        ))
+                    });
+                }
+            }
+            Ok(())
+        },
+    )?;
+    if let Some(problem) = problem {
+        return Err(problem);
+    }
+    found.sort_by(|left, right| {
+        directed(
+            left.forecast.days_until_full,
+            right.forecast.days_until_full,
+            SortDirection::Ascending,
+        )
+        .then_with(|| {
+            key_order(
+                &left.instance,
+                &left.database_name,
+                &right.instance,
+                &right.database_name,
+            )
+        })
+    });
+    Ok(found)
+}
+
+/// What the growth leaderboard ranks by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrowthSort {
+    /// Growth in MB from the first to the last period of the window.
+    GrowthMb,
+    /// That growth in percent of the first size (keys whose first size is 0 last).
+    GrowthPercent,
+    /// Days until the forecast reaches the capacity limit (keys without one last).
+    DaysUntilFull,
+}
+
+/// Largest first (`Descending`: top growers) or smallest first (`Ascending`: top shrinkers,
+/// or the fewest days left).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortDirection {
+    /// Largest first.
+    Descending,
+    /// Smallest first.
+    Ascending,
+}
+
+/// A key of the growth leaderboard.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrowthEntry {
+    /// The key with its first and last period of the window and their sizes.
+    pub key: KeyGrowth,
+    /// `last_size_mb − first_size_mb`.
+    pub growth_mb: i64,
+    /// That growth in percent of the first size; `None` when the first size is 0.
+    pub growth_percent: Option<Decimal>,
+    /// How complete the key's last period is as of the forecasts' day.
+    pub last_period_completeness: Completeness,
+    /// The key's forecast, when it has samples in the forecast window.
+    pub forecast: Option<Forecast>,
+}
+
+/// One page of the growth leaderboard.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrowthPage {
+    /// The entries of the page, in rank order.
+    pub entries: Vec<GrowthEntry>,
+    /// How many keys are ranked in all.
+    pub total: i64,
+}
+
+/// Ranks every key of `filter` with an aggregate in its window by `sort` in `direction`
+/// (ties by instance id, then database name; keys without a value for the sort last in both
+/// directions) and returns the page `page` asks for, each entry with its forecast.
+pub fn growth_leaderboard(
+    connection: &mut PgConnection,
+    level: AggregationLevel,
+    filter: &AggregateFilter,
+    (sort, direction): (GrowthSort, SortDirection),
+    options: &ForecastOptions,
+    page: PageRequest,
+) -> Result<GrowthPage, ServiceError> {
+    let mut entries: Vec<GrowthEntry> = aggregates::growth(connection, level, filter)?
+        .into_iter()
+        .map(|key| GrowthEntry {
+            growth_mb: key.last_size_mb - key.first_size_mb,
+            growth_percent: growth_percent(key.first_size_mb, key.last_size_mb),
+            last_period_completeness: completeness(
+                &key.last_period,
+                key.last_data_count,
+                options.as_of,
+            ),
+            forecast: None,
+            key,
+        })
+        .collect();
+    // Ranking by days until full needs every key's forecast; the other orders only the page's.
+    if sort == GrowthSort::DaysUntilFull {
+        attach_forecasts(connection, level, filter, options, &mut entries)?;
+    }
+    entries.sort_by(|left, right| {
+        let by_value = match sort {
+            GrowthSort::GrowthMb => {
+                directed(Some(left.growth_mb), Some(right.growth_mb), direction)
+            }
+            GrowthSort::GrowthPercent => {
+                directed(left.growth_percent, right.growth_percent, direction)
+            }
+            GrowthSort::DaysUntilFull => directed(
+                left.forecast
+                    .as_ref()
+                    .and_then(|found| found.days_until_full),
+                right
+                    .forecast
+                    .as_ref()
+                    .and_then(|found| found.days_until_full),
+                direction,
+            ),
+        };
+        by_value.then_with(|| {
+            key_order(
+                &left.key.instance,
+                &left.key.database_name,
+                &right.key.instance,
+                &right.key.database_name,
+            )
+        })
+    });
+    let total = i64::try_from(entries.len()).unwrap_or(i64::MAX);
+    let skip = usize::try_from((page.page - 1).saturating_mul(page.limit)).unwrap_or(usize::MAX);
+    let take = usize::try_from(page.limit).unwrap_or(usize::MAX);
+    let mut entries: Vec<GrowthEntry> = entries.into_iter().skip(skip).take(take).collect();
+    if sort != GrowthSort::DaysUntilFull && !entries.is_empty() {
+        let mut instance_ids: Vec<InstanceId> =
+            entries.iter().map(|entry| entry.key.instance.id).collect();
+        instance_ids.sort();
+        instance_ids.dedup();
+        let page_keys = AggregateFilter {
+            instance_ids,
+            ..filter.clone()
+        };
+        attach_forecasts(connection, level, &page_keys, options, &mut entries)?;
+    }
+    Ok(GrowthPage { entries, total })
+}
+
+/// Fills in the forecast of each entry from the forecasts of `keys`.
+fn attach_forecasts(
+    connection: &mut PgConnection,
+    level: AggregationLevel,
+    keys: &AggregateFilter,
+    options: &ForecastOptions,
+    entries: &mut [GrowthEntry],
+) -> Result<(), ServiceError> {
+    let mut by_key: BTreeMap<(InstanceId, Option<String>), Forecast> =
+        forecasts(connection, level, keys, options)?
+            .into_iter()
+            .map(|found| ((found.instance.id, found.database_name), found.forecast))
+            .collect();
+    for entry in entries {
+        entry.forecast = by_key.remove(&(entry.key.instance.id, entry.key.database_name.clone()));
+    }
+    Ok(())
+}
+
+/// Orders two optional values in `direction`, `None` last either way.
+fn directed<T: Ord>(left: Option<T>, right: Option<T>, direction: SortDirection) -> Ordering {
+    match (left, right) {
+        (Some(left), Some(right)) => match direction {
+            SortDirection::Ascending => left.cmp(&right),
+            SortDirection::Descending => right.cmp(&left),
+        },
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => Ordering::Equal,
+    }
+}
+
+/// The tie-break of every ranking: instance id, then database name.
+fn key_order(
+    left_instance: &InstanceLabel,
+    left_database: &Option<String>,
+    right_instance: &InstanceLabel,
+    right_database: &Option<String>,
+) -> Ordering {
+    left_instance
+        .id
+        .cmp(&right_instance.id)
+        .then_with(|| left_database.cmp(right_database))
+}

@@ -1,0 +1,277 @@
+//! The planner's reads: each key's size at the start and end of a window of periods (growth),
+//! and the daily sizes a forecast is fitted to, with the capacity limits set on the keys.
+
+use chrono::NaiveDate;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Date, Nullable, Text};
+
+use capstats_capacity_model::{AggregationLevel, InstanceId, Period};
+
+use super::*;
+use crate::StoreError;
+
+/// A key's first and last stored period of a window, for the growth leaderboard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyGrowth {
+    /// The instance.
+    pub instance: InstanceLabel,
+    /// The database, at the database level.
+    pub database_name: Option<String>,
+    /// The size at which the key is full, if one is set.
+    pub capacity_limit_mb: Option<i64>,
+    /// The key's earliest period in the window.
+    pub first_period: Period,
+    /// Its size then: the average size of a database, the total of an instance.
+    pub first_size_mb: i64,
+    /// The key's latest period in the window.
+    pub last_period: Period,
+    /// Its size then.
+    pub last_size_mb: i64,
+    /// How many daily samples the latest period has.
+    pub last_data_count: i64,
+}
+
+#[derive(QueryableByName)]
+struct GrowthRow {
+    #[diesel(sql_type = BigInt)]
+    instance_id: i64,
+    #[diesel(sql_type = Text)]
+    instance_name: String,
+    #[diesel(sql_type = Text)]
+    db_type: String,
+    #[diesel(sql_type = Text)]
+    database_name: String,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    capacity_limit_mb: Option<i64>,
+    #[diesel(sql_type = Text)]
+    period_type: String,
+    #[diesel(sql_type = Date)]
+    first_start: NaiveDate,
+    #[diesel(sql_type = Date)]
+    first_end: NaiveDate,
+    #[diesel(sql_type = BigInt)]
+    first_size: i64,
+    #[diesel(sql_type = Date)]
+    last_start: NaiveDate,
+    #[diesel(sql_type = Date)]
+    last_end: NaiveDate,
+    #[diesel(sql_type = BigInt)]
+    last_size: i64,
+    #[diesel(sql_type = BigInt)]
+    last_count: i64,
+}
+
+/// The size column growth is measured on: a database's average size, an instance's total.
+fn size_column(level: AggregationLevel) -> &'static str {
+    match level {
+        AggregationLevel::Database => "avg_size_mb",
+        AggregationLevel::Instance => "total_size_mb",
+    }
+}
+
+/// The join that brings a database's capacity limit (`known.capacity_limit_mb`), given the
+/// row's instance id and database name expressions.
+fn limit_join(level: AggregationLevel, instance_id: &str, database_name: &str) -> String {
+    match level {
+        AggregationLevel::Database => format!(
+            "LEFT JOIN instance_databases known
+                 ON known.instance_id = {instance_id} AND known.database_name = {database_name}
+                AND known.deleted_at IS NULL"
+        ),
+        // An instance's limit is on its own row, joined already.
+        AggregationLevel::Instance => String::new(),
+    }
+}
+
+/// Each key matching `filter` with its first and last stored period among the periods
+/// starting in the filter's window, ordered by instance id and database name.
+pub fn growth(
+    connection: &mut PgConnection,
+    level: AggregationLevel,
+    filter: &AggregateFilter,
+) -> Result<Vec<KeyGrowth>, StoreError> {
+    let (table, database) = level_table(level);
+    let size = size_column(level);
+    let limit = limit_join(level, "ends.instance_id", "ends.database_name");
+    let limit_column = match level {
+        AggregationLevel::Database => "known.capacity_limit_mb",
+        AggregationLevel::Instance => "instance.capacity_limit_mb",
+    };
+    // One pass over the window's rows of the matching keys; the first and last row of each
+    // key are picked by the ordered aggregates, so no row is read twice.
+    let query = diesel::sql_query(format!(
+        "WITH ends AS (
+             SELECT aggregate.instance_id, {database} AS database_name,
+                    (array_agg(aggregate.period_start ORDER BY aggregate.period_start))[1]
+                        AS first_start,
+                    (array_agg(aggregate.period_end ORDER BY aggregate.period_start))[1]
+                        AS first_end,
+                    (array_agg(aggregate.{size} ORDER BY aggregate.period_start))[1]
+                        AS first_size,
+                    (array_agg(aggregate.period_start ORDER BY aggregate.period_start DESC))[1]
+                        AS last_start,
+                    (array_agg(aggregate.period_end ORDER BY aggregate.period_start DESC))[1]
+                        AS last_end,
+                    (array_agg(aggregate.{size} ORDER BY aggregate.period_start DESC))[1]
+                        AS last_size,
+                    (array_agg(aggregate.data_count ORDER BY aggregate.period_start DESC))[1]
+                        AS last_count
+             FROM {table} aggregate
+             WHERE {matching}
+             -- By position: at the instance level the name is a constant.
+             GROUP BY 1, 2)
+         SELECT ends.instance_id, instance.name AS instance_name, instance.db_type,
+                ends.database_name, {limit_column} AS capacity_limit_mb,
+                $1 AS period_type, ends.first_start, ends.first_end, ends.first_size,
+                ends.last_start, ends.last_end, ends.last_size, ends.last_count
+         FROM ends
+         JOIN instances instance ON instance.id = ends.instance_id
+         {limit}
+         ORDER BY ends.instance_id, ends.database_name",
+        matching = matching_condition(level),
+    ));
+    let rows: Vec<GrowthRow> = with_key_memory(connection, |connection| {
+        Ok(bind_matching!(query, filter).load(connection)?)
+    })?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(KeyGrowth {
+                instance: label(row.instance_id, row.instance_name, &row.db_type)?,
+                database_name: (level == AggregationLevel::Database).then_some(row.database_name),
+                capacity_limit_mb: row.capacity_limit_mb,
+                first_period: period(&row.period_type, row.first_start, row.first_end)?,
+                first_size_mb: row.first_size,
+                last_period: period(&row.period_type, row.last_start, row.last_end)?,
+                last_size_mb: row.last_size,
+                last_data_count: row.last_count,
+            })
+        })
+        .collect()
+}
+
+/// A key's daily sizes in a window of sample dates, for a forecast.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DailyHistory {
+    /// The instance.
+    pub instance: InstanceLabel,
+    /// The database, at the database level.
+    pub database_name: Option<String>,
+    /// The size at which the key is full, if one is set.
+    pub capacity_limit_mb: Option<i64>,
+    /// `(date, size in MB)` by date: a database's size, an instance's total.
+    pub points: Vec<(NaiveDate, i64)>,
+}
+
+#[derive(QueryableByName)]
+struct HistoryRow {
+    #[diesel(sql_type = BigInt)]
+    instance_id: i64,
+    #[diesel(sql_type = Text)]
+    instance_name: String,
+    #[diesel(sql_type = Text)]
+    db_type: String,
+    #[diesel(sql_type = Text)]
+    database_name: String,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    capacity_limit_mb: Option<i64>,
+    #[diesel(sql_type = Date)]
+    collected_date: NaiveDate,
+    #[diesel(sql_type = BigInt)]
+    size_mb: i64,
+}
+
+/// How many instances' histories one query reads: bounds the rows held at once whatever the
+/// fleet's size (an instance has at most a few hundred databases, a window a few hundred
+/// days).
+const HISTORY_INSTANCES_PER_READ: usize = 50;
+
+/// The daily histories of the keys matching `filter` among the samples dated in
+/// `[filter.start, filter.end]` (the period type is not used), handed to `each` a few
+/// instances at a time, by instance id and database name. Keys without a sample in the window
+/// are left out.
+pub fn for_each_daily_history(
+    connection: &mut PgConnection,
+    level: AggregationLevel,
+    filter: &AggregateFilter,
+    mut each: impl FnMut(DailyHistory) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let instances = matching_instance_ids(connection, filter)?;
+    let (source, size, database) = match level {
+        AggregationLevel::Database => ("database_size_stats", "size_mb", "sample.database_name"),
+        AggregationLevel::Instance => ("instance_size_stats", "total_size_mb", "''"),
+    };
+    let limit = limit_join(level, "sample.instance_id", "sample.database_name");
+    let limit_column = match level {
+        AggregationLevel::Database => "known.capacity_limit_mb",
+        AggregationLevel::Instance => "instance.capacity_limit_mb",
+    };
+    let database_condition = match level {
+        AggregationLevel::Database => Some("sample.database_name"),
+        AggregationLevel::Instance => None,
+    };
+    // The window is of sample dates here ($2..$3); the period type ($1) is not used.
+    let query = format!(
+        "SELECT sample.instance_id, instance.name AS instance_name, instance.db_type,
+                {database} AS database_name, {limit_column} AS capacity_limit_mb,
+                sample.collected_date, sample.{size} AS size_mb
+         FROM {source} sample
+         JOIN instances instance ON instance.id = sample.instance_id
+         {limit}
+         WHERE sample.collected_date BETWEEN $2 AND $3 AND {keys}
+         -- By position: at the instance level the name is a constant.
+         ORDER BY 1, 4, 6",
+        keys = filter::key_condition("sample.instance_id", database_condition),
+    );
+    for chunk in instances.chunks(HISTORY_INSTANCES_PER_READ) {
+        let chunk_filter = AggregateFilter {
+            instance_ids: chunk.to_vec(),
+            ..filter.clone()
+        };
+        let rows: Vec<HistoryRow> =
+            bind_matching!(diesel::sql_query(&query), &chunk_filter).load(connection)?;
+        let mut current: Option<DailyHistory> = None;
+        for row in rows {
+            let database_name =
+                (level == AggregationLevel::Database).then(|| row.database_name.clone());
+            let same_key = current.as_ref().is_some_and(|history| {
+                history.instance.id.0 == row.instance_id && history.database_name == database_name
+            });
+            if !same_key {
+                if let Some(done) = current.take() {
+                    each(done)?;
+                }
+                current = Some(DailyHistory {
+                    instance: label(row.instance_id, row.instance_name, &row.db_type)?,
+                    database_name,
+                    capacity_limit_mb: row.capacity_limit_mb,
+                    points: Vec::new(),
+                });
+            }
+            if let Some(history) = current.as_mut() {
+                history.points.push((row.collected_date, row.size_mb));
+            }
+        }
+        if let Some(done) = current {
+            each(done)?;
+        }
+    }
+    Ok(())
+}
+
+/// The ids of the instances `filter`'s instance and engine conditions match, ascending.
+fn matching_instance_ids(
+    connection: &mut PgConnection,
+    filter: &AggregateFilter,
+) -> Result<Vec<InstanceId>, StoreError> {
+    #[derive(QueryableByName)]
+    struct IdRow {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+    }
+    let query = diesel::sql_query(format!(
+        "SELECT id FROM instances WHERE {} ORDER BY id",
+        filter::key_condition("id", None)
+    ));
+    let rows: Vec<IdRow> = bind_matching!(query, filter).load(connection)?;
+    Ok(rows.into_iter().map(|row| InstanceId(row.id)).collect())
+}

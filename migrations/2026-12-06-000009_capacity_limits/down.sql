@@ -1,0 +1,2 @@
+ALTER TABLE instance_databases DROP COLUMN capacity_limit_mb;
+ALTER TABLE instances DROP COLUMN capacity_limit_mb;
