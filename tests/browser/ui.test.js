@@ -126,17 +126,31 @@ async function chartsSettled(page) {
   );
 }
 
-/** What a chart draws and the series request it was drawn from. */
+/**
+ * What a chart draws of the series (its forecast datasets and the days they add left out) and
+ * the series request it was drawn from.
+ */
 async function drawnChart(page, key) {
-  return page.$eval(`[data-chart="${key}"]`, (section) => ({
-    state: section.dataset.state,
-    source: section.dataset.source,
-    type: section.chart?.config.type,
-    labels: section.chart ? [...section.chart.data.labels] : [],
-    datasets: section.chart
-      ? section.chart.data.datasets.map((dataset) => ({ label: dataset.label, data: [...dataset.data] }))
-      : [],
-  }));
+  return page.$eval(`[data-chart="${key}"]`, (section) => {
+    const data = section.chart?.data;
+    const history = data ? data.labels.length - (data.futureLabels ?? 0) : 0;
+    return {
+      state: section.dataset.state,
+      source: section.dataset.source,
+      type: section.chart?.config.type,
+      labels: data ? data.labels.slice(0, history) : [],
+      datasets: data
+        ? data.datasets
+            .filter((dataset) => !dataset.forecast)
+            .map((dataset) => ({ label: dataset.label, data: dataset.data.slice(0, history) }))
+        : [],
+    };
+  });
+}
+
+/** Waits until the growth table has loaded (or failed). */
+async function growthSettled(page) {
+  await page.waitForFunction(() => ['ready', 'error'].includes(document.getElementById('growth-table')?.dataset.state));
 }
 
 async function apiData(page, path) {
@@ -284,7 +298,7 @@ test('admin: filters live in the URL, the charts draw what the series endpoints 
   ]);
   await page.hover('[data-chart="trend"] canvas');
   const cards = await page.$$eval('[data-card] .value', (values) => values.map((value) => value.textContent));
-  assert.equal(cards.length, 4);
+  assert.equal(cards.length, 5);
   for (const value of cards) assert.notEqual(value, '—', 'every summary card has a value');
   const { summary } = await apiData(page, '/capacity/instances/summary?period_type=daily');
   assert.equal(await page.textContent('[data-card="instance_count"] .value'), String(summary.total_instances));
@@ -503,6 +517,123 @@ test('admin: a backfill queued on the sessions page names bad dates, then runs o
   assert.deepEqual(problems, []);
 });
 
+test('admin: partial periods are marked, the daily trend carries its forecast, the growth table sorts from the URL and takes limits', WITH_WORKER, async () => {
+  const { context, page, problems } = await openPage();
+  await signIn(page, 'admin', '/capacity/databases');
+  await chartsSettled(page);
+  await growthSettled(page);
+
+  // The daily trend: one dotted forecast (with a band) per plotted line whose forecast is
+  // published, ending at the projected size.
+  const trend = await page.$eval('[data-chart="trend"]', (section) => ({
+    forecastSource: section.dataset.forecastSource,
+    future: section.chart.data.futureLabels,
+    datasets: section.chart.data.datasets.map((dataset) => ({
+      label: dataset.label,
+      forecast: Boolean(dataset.forecast),
+      band: Boolean(dataset.band),
+      dash: dataset.borderDash ?? null,
+      last: dataset.data.at(-1) ?? null,
+    })),
+  }));
+  assert.ok(trend.forecastSource, 'the daily trend asks for forecasts');
+  assert.equal(trend.future, 14, 'the forecast extends the daily trend by 14 days');
+  const forecasts = await apiData(page, trend.forecastSource);
+  const plotted = trend.datasets.filter((dataset) => !dataset.forecast).map((dataset) => dataset.label);
+  const published = forecasts.items.filter(
+    (item) => item.published && plotted.includes(`${item.instance_name} / ${item.database_name}`),
+  );
+  assert.ok(published.length > 0, 'the seeded data has a published forecast to draw');
+  const lines = trend.datasets.filter((dataset) => dataset.forecast && !dataset.band);
+  assert.deepEqual(
+    lines.map((dataset) => dataset.label).sort(),
+    published.map((item) => `${item.instance_name} / ${item.database_name} (forecast)`).sort(),
+    'one forecast line per published forecast of a plotted line',
+  );
+  for (const item of published) {
+    const line = lines.find((dataset) => dataset.label === `${item.instance_name} / ${item.database_name} (forecast)`);
+    assert.ok(line.dash, 'forecasts are dotted');
+    assert.ok(Math.abs(line.last - item.projected_size_mb / 1024) < 1e-9, `${line.label} ends at the projection`);
+  }
+  assert.equal(trend.datasets.filter((dataset) => dataset.band).length, 2 * published.length, 'each forecast has its band');
+
+  // Weekly: the points of periods that are partial are hollow and their tooltip says so.
+  await page.selectOption('#filter-period', 'weekly');
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await page.waitForFunction(() => document.querySelector('[data-chart="trend"]').dataset.source?.includes('weekly'));
+  await chartsSettled(page);
+  const source = await page.$eval('[data-chart="trend"]', (section) => section.dataset.source);
+  const series = await apiData(page, source);
+  const drawn = await page.$eval('[data-chart="trend"]', (section) => {
+    const chart = section.chart;
+    const label = chart.options.plugins.tooltip.callbacks.label;
+    return chart.data.datasets.map((dataset, datasetIndex) => ({
+      partial: dataset.partial,
+      fill: dataset.pointBackgroundColor,
+      tooltips: dataset.data.map((value, dataIndex) =>
+        label({ dataset, dataIndex, datasetIndex, parsed: { y: value } }),
+      ),
+    }));
+  });
+  assert.equal(series.series.length, drawn.length);
+  let partialPoints = 0;
+  series.series.forEach((line, index) => {
+    assert.deepEqual(drawn[index].partial, line.partial, 'the chart marks the points the API calls partial');
+    line.partial.forEach((partial, point) => {
+      if (!partial) return;
+      partialPoints += 1;
+      assert.equal(drawn[index].fill[point], '#ffffff', 'a partial point is hollow');
+      assert.match(
+        drawn[index].tooltips[point],
+        new RegExp(`partial: ${line.data_counts[point]} of ${series.expected_counts[point]} days`),
+      );
+    });
+  });
+  // The current week has data unless today is a Monday (the data end yesterday).
+  const today = new Date();
+  if (today.getUTCDay() !== 1) assert.ok(partialPoints > 0, 'the current week is partial');
+
+  // The growth table: sorted by a heading, again to reverse; kept in the URL.
+  await growthSettled(page);
+  await page.getByRole('button', { name: 'Growth %' }).click();
+  await page.waitForURL(/growth_sort=growth_percent/);
+  await page.getByRole('button', { name: 'Growth %' }).click();
+  await page.waitForURL(/growth_order=asc/);
+  await page.waitForFunction(() => {
+    const table = document.getElementById('growth-table');
+    return table.dataset.state === 'ready' && table.dataset.source.includes('order=asc');
+  });
+  assert.equal(await page.getAttribute('th[data-sort="growth_percent"]', 'aria-sort'), 'ascending');
+  const tableSource = await page.$eval('#growth-table', (table) => table.dataset.source);
+  const ranked = await apiData(page, tableSource);
+  const keys = await page.$$eval('#growth-table tbody tr', (rows) => rows.map((row) => row.dataset.key));
+  assert.deepEqual(keys, ranked.items.map((item) => `${item.instance_id}/${item.database_name ?? ''}`));
+  assert.ok(keys.length > 0);
+  const shared = await context.newPage();
+  await shared.goto(page.url());
+  await growthSettled(shared);
+  assert.equal(await shared.getAttribute('th[data-sort="growth_percent"]', 'aria-sort'), 'ascending');
+  assert.deepEqual(await shared.$$eval('#growth-table tbody tr', (rows) => rows.map((row) => row.dataset.key)), keys);
+  await shared.close();
+
+  // A capacity limit set from the table reaches the API and the table.
+  const first = ranked.items[0];
+  await page.getByLabel(`Capacity limit of ${first.instance_name} / ${first.database_name} in GiB`).fill('4096');
+  await page.getByRole('form', { name: `Capacity limit of ${first.instance_name} / ${first.database_name}` }).getByRole('button', { name: 'Set limit' }).click();
+  await page.waitForFunction(
+    (key) => document.querySelector(`#growth-table tbody tr[data-key="${key}"]`)?.textContent.includes('of 4,096.00 GiB'),
+    `${first.instance_id}/${first.database_name}`,
+  );
+  const [stored] = await apiData(page, `/databases/options?instance_id=${first.instance_id}`).then((options) =>
+    options.filter((option) => option.database_name === first.database_name),
+  );
+  assert.equal(stored.capacity_limit_mb, 4096 * 1024);
+  assert.notEqual(await page.textContent('[data-card="days_until_full"] .value'), '—');
+  await screenshot(page, 'capacity-growth');
+  await context.close();
+  assert.deepEqual(problems, []);
+});
+
 test('viewers see every page without any write control', WITH_WORKER, async () => {
   const { context, page, problems } = await openPage();
   await signIn(page, 'viewer');
@@ -510,7 +641,8 @@ test('viewers see every page without any write control', WITH_WORKER, async () =
   for (const path of PAGES) {
     await page.goto(`${base}${path}`);
     await page.waitForLoadState('networkidle');
-    for (const selector of ['#aggregate-now', '#aggregate-form', '#backfill-form', '.cron-form', '[data-action]', '#cancel-session']) {
+    if (path.startsWith('/capacity')) await growthSettled(page);
+    for (const selector of ['#aggregate-now', '#aggregate-form', '#backfill-form', '.cron-form', '[data-action]', '#cancel-session', '.limit-form']) {
       assert.equal(await page.locator(selector).count(), 0, `${path}: ${selector} is not shown to viewers`);
     }
     assert.equal(await page.getByRole('button', { name: /Aggregate now|Queue backfill|Pause|Resume|Run now|Save|Cancel/ }).count(), 0, path);

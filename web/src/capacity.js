@@ -1,10 +1,12 @@
 // The capacity pages (/capacity/instances and /capacity/databases): filters kept in the URL,
-// four summary cards, three charts and, for admins, "aggregate now" with live progress.
+// five summary cards, three charts (partial periods marked, the daily trend with its
+// forecast), the growth table sortable from its headings and, for admins, capacity limits and
+// "aggregate now" with live progress.
 
 import { api, describeError } from './api.js';
-import { chartOn, drawChart } from './charts.js';
+import { chartOn, drawChart, FORECAST_DAYS, lineKey } from './charts.js';
 import { element, showState, UNFINISHED } from './dom.js';
-import { formatCount, formatGib, formatGibChange, formatPercent } from './format.js';
+import { formatCount, formatGib, formatGibChange, formatPercent, humanize, MIB_PER_GIB } from './format.js';
 
 /** What each level plots: chart key → series metric. */
 const METRICS = {
@@ -15,6 +17,15 @@ const METRICS = {
 const CHART_DEFAULTS = { kind: 'line', top: '10', periods: '14' };
 const CHART_CONTROLS = Object.keys(CHART_DEFAULTS);
 const POLL_MILLISECONDS = 1000;
+/** The growth table's controls and their defaults (`growth_…` in the URL). */
+const GROWTH_DEFAULTS = { sort: 'growth_mb', periods: '12' };
+const GROWTH_ROWS = 20;
+const GROWTH_HORIZON_DAYS = 30;
+
+/** Days until full is read fewest first; growth largest first. */
+function defaultOrder(sort) {
+  return sort === 'days_until_full' ? 'asc' : 'desc';
+}
 
 /** URL parameter of a chart control: `change-percent` + `top` → `change_percent_top`. */
 function controlParameter(chart, control) {
@@ -38,6 +49,10 @@ export function startCapacityPage(level) {
   const period = document.getElementById('filter-period');
   const summaryState = document.getElementById('summary-state');
   const charts = [...document.querySelectorAll('[data-chart]')];
+  const growthPeriods = document.getElementById('growth-periods');
+  const growthTable = document.getElementById('growth-table');
+  const growthState = document.getElementById('growth-state');
+  const growth = { sort: GROWTH_DEFAULTS.sort, order: defaultOrder(GROWTH_DEFAULTS.sort) };
   let refreshNumber = 0;
 
   /** The filters as API query parameters (shared by the summary and the series). */
@@ -59,6 +74,9 @@ export function startCapacityPage(level) {
         if (value !== CHART_DEFAULTS[control]) query.set(controlParameter(section.dataset.chart, control), value);
       }
     }
+    if (growth.sort !== GROWTH_DEFAULTS.sort) query.set('growth_sort', growth.sort);
+    if (growth.order !== defaultOrder(growth.sort)) query.set('growth_order', growth.order);
+    if (growthPeriods.value !== GROWTH_DEFAULTS.periods) query.set('growth_periods', growthPeriods.value);
     return query;
   }
 
@@ -111,6 +129,12 @@ export function startCapacityPage(level) {
         if (!select.value) select.value = CHART_DEFAULTS[control];
       }
     }
+    growth.sort = ['growth_mb', 'growth_percent', 'days_until_full'].includes(query.get('growth_sort'))
+      ? query.get('growth_sort')
+      : GROWTH_DEFAULTS.sort;
+    growth.order = ['asc', 'desc'].includes(query.get('growth_order')) ? query.get('growth_order') : defaultOrder(growth.sort);
+    growthPeriods.value = query.get('growth_periods') || GROWTH_DEFAULTS.periods;
+    if (!growthPeriods.value) growthPeriods.value = GROWTH_DEFAULTS.periods;
     await loadInstanceOptions(query.getAll('instance_id'));
     await loadDatabaseOptions(query.get('database_name') || '');
   }
@@ -131,15 +155,18 @@ export function startCapacityPage(level) {
       const largest = summary.largest
         ? `${summary.largest.instance_name}${summary.largest.database_name ? ` / ${summary.largest.database_name}` : ''}`
         : null;
+      // Figures that may still change say so: a missed or pending day must not read as
+      // settled growth.
+      const partial = summary.includes_partial_periods ? ' · includes a partial period' : '';
       if (level === 'instance') {
         setCard('instance_count', formatCount(summary.total_instances), `with samples in ${span}`);
         setCard('total_size', formatGib(summary.total_size_mb), largest ? `largest: ${largest} (${formatGib(summary.largest.size_mb)})` : '');
         setCard('database_count', formatCount(summary.total_databases), 'in the latest sample of each instance');
-        setCard('growth', formatGibChange(summary.growth_mb), `${formatPercent(summary.growth_rate)} in ${span}`);
+        setCard('growth', formatGibChange(summary.growth_mb), `${formatPercent(summary.growth_rate)} in ${span}${partial}`);
       } else {
         setCard('database_count', formatCount(summary.total_databases), `on ${formatCount(summary.total_instances)} ${summary.total_instances === 1 ? 'instance' : 'instances'}`);
-        setCard('total_size', formatGib(summary.total_size_mb), `latest ${summary.period_type} period of each database`);
-        setCard('growth', formatGibChange(summary.size_change_mb), `${formatPercent(summary.growth_rate)} in ${span}`);
+        setCard('total_size', formatGib(summary.total_size_mb), `latest ${summary.period_type} period of each database${partial}`);
+        setCard('growth', formatGibChange(summary.size_change_mb), `${formatPercent(summary.growth_rate)} in ${span}${partial}`);
         setCard('largest', largest ?? '—', largest ? formatGib(summary.largest.size_mb) : 'no data');
       }
       const empty = level === 'instance' ? summary.total_instances === 0 : summary.total_databases === 0;
@@ -175,9 +202,24 @@ export function startCapacityPage(level) {
         section.dataset.state = 'empty';
         return;
       }
+      // The daily trend continues with each line's forecast, when one is published.
+      let forecasts = null;
+      if (key === 'trend' && period.value === 'daily') {
+        const forecastQuery = filterQuery();
+        forecastQuery.delete('period_type');
+        forecastQuery.set('horizon_days', String(FORECAST_DAYS));
+        forecastQuery.set('limit', '200');
+        const found = await api(`/capacity/${level}s/forecast`, { query: forecastQuery });
+        if (number !== refreshNumber) return;
+        forecasts = new Map(found.items.map((item) => [lineKey(item), item]));
+        section.dataset.forecastSource = `/api/v1/capacity/${level}s/forecast?${forecastQuery}`;
+      }
       box.hidden = false;
       // Kept on the section for the browser tests (and for a look from the console).
-      section.chart = drawChart(canvas, control('kind'), series, level);
+      section.chart = drawChart(canvas, control('kind'), series, level, {
+        comparesWithPrevious: key !== 'trend',
+        forecasts,
+      });
       showState(
         state,
         series.truncated ? `Showing the ${series.series.length} largest of ${series.total_series} (by their latest value).` : '',
@@ -192,11 +234,174 @@ export function startCapacityPage(level) {
     }
   }
 
+  /** The filters as the forecasts take them (they fit daily sizes whatever the period type). */
+  function forecastQuery(horizonDays) {
+    const query = filterQuery();
+    query.delete('period_type');
+    query.set('horizon_days', String(horizonDays));
+    return query;
+  }
+
+  function keyName(item) {
+    return item.database_name ? `${item.instance_name} / ${item.database_name}` : item.instance_name;
+  }
+
+  /** The "fewest days until full" card: the first forecast, which is the soonest full. */
+  async function refreshDaysUntilFull(number) {
+    try {
+      const query = forecastQuery(GROWTH_HORIZON_DAYS);
+      query.set('limit', '1');
+      const found = await api(`/capacity/${level}s/forecast`, { query });
+      if (number !== refreshNumber) return;
+      const soonest = found.items[0];
+      if (soonest && soonest.days_until_full !== null) {
+        const days = soonest.days_until_full;
+        setCard('days_until_full', `${days} ${days === 1 ? 'day' : 'days'}`, `${keyName(soonest)} reaches its ${formatGib(soonest.capacity_limit_mb)} limit`);
+      } else {
+        setCard(
+          'days_until_full',
+          'None soon',
+          found.total === 0 ? 'no daily sizes to forecast' : 'no published forecast reaches a capacity limit within its horizon',
+        );
+      }
+    } catch (error) {
+      if (number !== refreshNumber) return;
+      setCard('days_until_full', '—', describeError(error));
+    }
+  }
+
+  function showGrowthOrder() {
+    for (const heading of growthTable.querySelectorAll('th[data-sort]')) {
+      const sorted = heading.dataset.sort === growth.sort;
+      heading.setAttribute('aria-sort', sorted ? (growth.order === 'asc' ? 'ascending' : 'descending') : 'none');
+    }
+  }
+
+  /** A capacity limit editor (admins): GiB in, MiB to the API; empty removes the limit. */
+  function limitEditor(item) {
+    const name = keyName(item);
+    const input = element('input', {
+      type: 'number',
+      min: '0.001',
+      step: 'any',
+      class: 'limit',
+      'aria-label': `Capacity limit of ${name} in GiB`,
+      value: item.capacity_limit_mb === null ? '' : String(item.capacity_limit_mb / MIB_PER_GIB),
+    });
+    const error = element('p', { class: 'error', role: 'alert' });
+    const save = element('button', { type: 'submit', class: 'secondary' }, 'Set limit');
+    const form = element('form', { class: 'limit-form', 'aria-label': `Capacity limit of ${name}` }, input, save, error);
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const limit = input.value === '' ? null : Math.round(Number(input.value) * MIB_PER_GIB);
+      save.disabled = true;
+      try {
+        if (item.database_id !== null) {
+          await api(`/databases/${item.database_id}/capacity-limit`, { method: 'PUT', body: { capacity_limit_mb: limit } });
+        } else {
+          await api(`/instances/${item.instance_id}`, { method: 'PUT', body: { capacity_limit_mb: limit } });
+        }
+        refreshNumber += 1;
+        await Promise.all([refreshGrowth(refreshNumber), refreshDaysUntilFull(refreshNumber)]);
+      } catch (failure) {
+        error.textContent = describeError(failure);
+        save.disabled = false;
+      }
+    });
+    return form;
+  }
+
+  function forecastText(item) {
+    if (!item.published) {
+      return element('span', { class: 'withheld', title: item.withheld_detail ?? '' }, `Withheld: ${humanize(item.withheld_reason)}`);
+    }
+    return `${formatGibChange(item.projected_size_mb - item.fitted_size_mb)} → ${formatGib(item.projected_size_mb)}`;
+  }
+
+  async function refreshGrowth(number) {
+    const query = filterQuery();
+    query.set('periods', growthPeriods.value);
+    query.set('sort', growth.sort);
+    query.set('order', growth.order);
+    query.set('horizon_days', String(GROWTH_HORIZON_DAYS));
+    query.set('limit', String(GROWTH_ROWS));
+    showGrowthOrder();
+    growthTable.dataset.state = 'loading';
+    showState(growthState, 'Loading…', 'loading');
+    try {
+      const found = await api(`/capacity/${level}s/growth`, { query });
+      if (number !== refreshNumber) return;
+      growthTable.dataset.source = `/api/v1/capacity/${level}s/growth?${query}`;
+      const editable = growthTable.dataset.editable === 'true';
+      growthTable.tBodies[0].replaceChildren(
+        ...found.items.map((item) => {
+          const size = [formatGib(item.last_size_mb)];
+          if (item.is_partial) {
+            size.push(element('small', { class: 'partial' }, ` partial: ${item.last_data_count} of ${item.last_expected_count} days`));
+          }
+          const days = [item.days_until_full === null ? '—' : String(item.days_until_full)];
+          if (item.capacity_limit_mb !== null) days.push(element('small', {}, ` of ${formatGib(item.capacity_limit_mb)}`));
+          if (editable) days.push(limitEditor(item));
+          return element(
+            'tr',
+            { 'data-key': `${item.instance_id}/${item.database_name ?? ''}` },
+            element('th', { scope: 'row' }, keyName(item)),
+            element('td', {}, size),
+            element('td', {}, formatGibChange(item.growth_mb)),
+            element('td', {}, formatPercent(item.growth_percent)),
+            element('td', {}, days),
+            element('td', {}, forecastText(item)),
+          );
+        }),
+      );
+      showState(
+        growthState,
+        found.total === 0
+          ? 'No data for these filters in this window.'
+          : found.total > found.items.length
+            ? `Showing ${found.items.length} of ${found.total}.`
+            : '',
+        found.total === 0 ? 'empty' : '',
+      );
+      growthTable.dataset.state = 'ready';
+    } catch (error) {
+      if (number !== refreshNumber) return;
+      growthTable.tBodies[0].replaceChildren();
+      showState(growthState, describeError(error), 'error');
+      growthTable.dataset.state = 'error';
+    }
+  }
+
   async function refresh() {
     refreshNumber += 1;
     const number = refreshNumber;
-    await Promise.all([refreshSummary(number), ...charts.map((section) => refreshChart(section, number))]);
+    await Promise.all([
+      refreshSummary(number),
+      refreshDaysUntilFull(number),
+      refreshGrowth(number),
+      ...charts.map((section) => refreshChart(section, number)),
+    ]);
   }
+
+  for (const button of growthTable.querySelectorAll('button[data-sort]')) {
+    button.addEventListener('click', () => {
+      const sort = button.dataset.sort;
+      if (sort === growth.sort) {
+        growth.order = growth.order === 'asc' ? 'desc' : 'asc';
+      } else {
+        growth.sort = sort;
+        growth.order = defaultOrder(sort);
+      }
+      writeUrl(true);
+      refreshNumber += 1;
+      refreshGrowth(refreshNumber);
+    });
+  }
+  growthPeriods.addEventListener('change', () => {
+    writeUrl(true);
+    refreshNumber += 1;
+    refreshGrowth(refreshNumber);
+  });
 
   dbTypes.addEventListener('change', async () => {
     await loadInstanceOptions(selectedValues(instances));
@@ -211,6 +416,9 @@ export function startCapacityPage(level) {
   document.getElementById('filter-reset').addEventListener('click', async () => {
     selectValues(dbTypes, []);
     period.value = 'daily';
+    growth.sort = GROWTH_DEFAULTS.sort;
+    growth.order = defaultOrder(growth.sort);
+    growthPeriods.value = GROWTH_DEFAULTS.periods;
     await loadInstanceOptions([]);
     await loadDatabaseOptions('');
     writeUrl(false);

@@ -294,14 +294,17 @@ fn all_pages<T>(
 }
 
 /// A plotted point as the reference computes it: key, period start, value and sample count.
-type ExpectedPoint = (InstanceLabel, Option<String>, NaiveDate, Option<Decimal>, i64);
+type ExpectedPoint = (
+    InstanceLabel,
+    Option<String>,
+    NaiveDate,
+    Option<Decimal>,
+    i64,
+);
 
 /// The expected series: lines ranked by latest non-null value, the `top` of them, each with
 /// its points by period.
-fn expected_series(
-    rows: Vec<ExpectedPoint>,
-    top: i64,
-) -> aggregates::RankedSeries {
+fn expected_series(rows: Vec<ExpectedPoint>, top: i64) -> aggregates::RankedSeries {
     type LineKey = (InstanceId, Option<String>);
     let mut lines: BTreeMap<LineKey, Vec<aggregates::SeriesPoint>> = BTreeMap::new();
     for (instance, database_name, period_start, value, data_count) in rows {

@@ -326,6 +326,9 @@ pub struct InstancesSummary {
     pub window: Window,
     /// Σ latest − Σ earliest total sizes, MB.
     pub growth_mb: i64,
+    /// Whether the window reaches today, whose samples may still be coming: its figures may
+    /// include a partial day.
+    pub includes_partial_periods: bool,
     /// The instance with the largest latest total.
     pub largest: Option<NamedSize>,
 }
@@ -360,6 +363,9 @@ pub struct DatabasesSummary {
     pub window: Window,
     /// Σ size changes of their latest periods, MB (databases without a previous period count 0).
     pub size_change_mb: i64,
+    /// Whether the window's last period has not ended yet (see `is_partial` of the list
+    /// items): the latest periods summed may be partial.
+    pub includes_partial_periods: bool,
     /// The largest database by its latest mean size.
     pub largest: Option<NamedSize>,
 }

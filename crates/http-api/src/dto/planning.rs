@@ -146,6 +146,9 @@ pub struct GrowthItem {
     pub db_type: DbType,
     /// The database (database level; null at the instance level).
     pub database_name: Option<String>,
+    /// The database's id in the inventory (the `database_id` filter, and
+    /// `PUT /databases/{id}/capacity-limit`); null at the instance level.
+    pub database_id: Option<i64>,
     /// The period type of the window.
     pub period_type: PeriodType,
     /// The key's first period in the window.
@@ -182,6 +185,7 @@ impl GrowthItem {
             instance_name: key.instance.name,
             db_type: key.instance.db_type,
             database_name: key.database_name,
+            database_id: key.database_id,
             period_type: key.last_period.period_type(),
             first_period_start: key.first_period.start(),
             first_size_mb: key.first_size_mb,

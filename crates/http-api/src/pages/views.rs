@@ -13,21 +13,48 @@ pub enum Level {
     Database,
 }
 
+impl Level {
+    /// What one row is, in a sentence.
+    fn noun(self) -> &'static str {
+        match self {
+            Self::Instance => "instance",
+            Self::Database => "database",
+        }
+    }
+
+    /// The key column's heading.
+    fn heading(self) -> &'static str {
+        match self {
+            Self::Instance => "Instance",
+            Self::Database => "Instance / database",
+        }
+    }
+}
+
 /// A summary card: the key the script fills it by, and its heading.
 type Card = (&'static str, &'static str);
 
-const INSTANCE_CARDS: [Card; 4] = [
+const INSTANCE_CARDS: [Card; 5] = [
     ("instance_count", "Instances"),
     ("total_size", "Total size"),
     ("database_count", "Databases"),
     ("growth", "Growth in the window"),
+    ("days_until_full", "Fewest days until full"),
 ];
 
-const DATABASE_CARDS: [Card; 4] = [
+const DATABASE_CARDS: [Card; 5] = [
     ("database_count", "Databases"),
     ("total_size", "Total size"),
     ("growth", "Change in the window"),
     ("largest", "Largest database"),
+    ("days_until_full", "Fewest days until full"),
+];
+
+/// The sortable columns of the growth table: API sort name and heading.
+const GROWTH_SORTS: [(&str, &str); 3] = [
+    ("growth_mb", "Growth"),
+    ("growth_percent", "Growth %"),
+    ("days_until_full", "Days until full"),
 ];
 
 /// The three charts: key, heading, what the plotted values are.
@@ -198,6 +225,34 @@ pub fn capacity(level: Level, admin: bool) -> Markup {
                 p.state role="status" {}
                 div.chart-box {
                     canvas role="img" aria-label={ (heading) ": " (description) } {}
+                }
+            }
+        }
+        section.chart-panel id="growth" aria-labelledby="growth-title" {
+            div.chart-head {
+                h2 id="growth-title" { "Growth and forecast" }
+                div.chart-controls {
+                    (choice("growth-periods", "Window", &[("4", "4 periods"), ("12", "12 periods"), ("24", "24 periods")], "12"))
+                }
+            }
+            p.hint { "Every " (level.noun()) " ranked over the window; sort by a column, again to reverse. Forecasts look 30 days ahead from the daily sizes (docs/forecasting.md)." }
+            p.state id="growth-state" role="status" {}
+            div.table-wrap {
+                table id="growth-table" data-editable=[admin.then_some("true")] {
+                    caption.visually-hidden { "Growth of each " (level.noun()) " over the window, with its forecast" }
+                    thead {
+                        tr {
+                            th scope="col" { (level.heading()) }
+                            th scope="col" { "Size" }
+                            @for (sort, heading) in GROWTH_SORTS {
+                                th scope="col" data-sort=(sort) aria-sort="none" {
+                                    button.sort type="button" data-sort=(sort) { (heading) }
+                                }
+                            }
+                            th scope="col" { "Forecast (30 days)" }
+                        }
+                    }
+                    tbody {}
                 }
             }
         }

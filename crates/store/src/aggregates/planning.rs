@@ -17,6 +17,8 @@ pub struct KeyGrowth {
     pub instance: InstanceLabel,
     /// The database, at the database level.
     pub database_name: Option<String>,
+    /// The database's id in the inventory, at the database level.
+    pub database_id: Option<i64>,
     /// The size at which the key is full, if one is set.
     pub capacity_limit_mb: Option<i64>,
     /// The key's earliest period in the window.
@@ -43,6 +45,8 @@ struct GrowthRow {
     database_name: String,
     #[diesel(sql_type = Nullable<BigInt>)]
     capacity_limit_mb: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    database_id: Option<i64>,
     #[diesel(sql_type = Text)]
     period_type: String,
     #[diesel(sql_type = Date)]
@@ -93,9 +97,9 @@ pub fn growth(
     let (table, database) = level_table(level);
     let size = size_column(level);
     let limit = limit_join(level, "ends.instance_id", "ends.database_name");
-    let limit_column = match level {
-        AggregationLevel::Database => "known.capacity_limit_mb",
-        AggregationLevel::Instance => "instance.capacity_limit_mb",
+    let (limit_column, id_column) = match level {
+        AggregationLevel::Database => ("known.capacity_limit_mb", "known.id"),
+        AggregationLevel::Instance => ("instance.capacity_limit_mb", "NULL::bigint"),
     };
     // One pass over the window's rows of the matching keys; the first and last row of each
     // key are picked by the ordered aggregates, so no row is read twice.
@@ -122,7 +126,7 @@ pub fn growth(
              GROUP BY 1, 2)
          SELECT ends.instance_id, instance.name AS instance_name, instance.db_type,
                 ends.database_name, {limit_column} AS capacity_limit_mb,
-                $1 AS period_type, ends.first_start, ends.first_end, ends.first_size,
+                {id_column} AS database_id, $1 AS period_type, ends.first_start, ends.first_end, ends.first_size,
                 ends.last_start, ends.last_end, ends.last_size, ends.last_count
          FROM ends
          JOIN instances instance ON instance.id = ends.instance_id
@@ -138,6 +142,7 @@ pub fn growth(
             Ok(KeyGrowth {
                 instance: label(row.instance_id, row.instance_name, &row.db_type)?,
                 database_name: (level == AggregationLevel::Database).then_some(row.database_name),
+                database_id: row.database_id,
                 capacity_limit_mb: row.capacity_limit_mb,
                 first_period: period(&row.period_type, row.first_start, row.first_end)?,
                 first_size_mb: row.first_size,

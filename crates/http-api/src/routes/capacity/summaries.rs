@@ -33,6 +33,7 @@ pub async fn instances_summary(
 ) -> Result<HttpResponse, ApiError> {
     let (filter, ()) = checked_filter(&state, &request, false, |_| ()).await?;
     let period_type = filter.period_type;
+    let includes_partial_periods = filter.end >= state.today();
     let window = Window {
         start_date: filter.start,
         end_date: filter.end,
@@ -78,6 +79,7 @@ pub async fn instances_summary(
                 source: "instance_size_stats".into(),
                 window,
                 growth_mb: i64::try_from(latest - earliest).unwrap_or(i64::MAX),
+                includes_partial_periods,
                 largest,
             },
         },
@@ -109,6 +111,8 @@ pub async fn databases_summary(
         end_date: filter.end,
     };
     let period_type = filter.period_type;
+    let includes_partial_periods =
+        Period::containing(period_type, filter.end).end() >= state.today();
     let totals = capstats_store::run_blocking(&state.store, move |connection| {
         aggregates::database_totals(connection, &filter)
     })
@@ -139,6 +143,7 @@ pub async fn databases_summary(
                 source: "database_size_aggregations".into(),
                 window,
                 size_change_mb: i64::try_from(totals.size_change_mb).unwrap_or(i64::MAX),
+                includes_partial_periods,
                 largest,
             },
         },
