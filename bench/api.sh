@@ -6,7 +6,8 @@
 # Environment: DATABASE_URL (server; default postgres://root@127.0.0.1:5432),
 # CAPSTATS_BENCH_API_DATABASE (default capstats_bench_api), CAPSTATS_BENCH_KEEP=1 to reuse the
 # seeded database, CAPSTATS_BENCH_DURATION (default 20s), CAPSTATS_BENCH_CONNECTIONS (32),
-# CAPSTATS_BENCH_POOL_SIZE (the API's pool, default 4).
+# CAPSTATS_BENCH_POOL_SIZE (the API's pool, default 4), CAPSTATS_BENCH_ONLY (an extended regular
+# expression: only the endpoints whose label matches).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -63,10 +64,16 @@ endpoints=(
     "databases summary (daily)|/api/v1/capacity/databases/summary?period_type=daily"
     "instances series (30 days, top 10)|/api/v1/capacity/instances/series?period_type=daily&periods=30&top=10"
     "databases series (30 days, top 10)|/api/v1/capacity/databases/series?period_type=daily&periods=30&top=10"
+    "instances growth (12 months)|/api/v1/capacity/instances/growth?period_type=monthly&periods=12"
+    "databases growth (12 months)|/api/v1/capacity/databases/growth?period_type=monthly&periods=12"
+    "databases growth by days until full|/api/v1/capacity/databases/growth?period_type=monthly&periods=12&sort=days_until_full"
+    "instances forecast (30 days)|/api/v1/capacity/instances/forecast?horizon_days=30"
+    "databases forecast (30 days)|/api/v1/capacity/databases/forecast?horizon_days=30"
 )
 printf '\n%-40s %10s %9s %9s %9s\n' endpoint 'req/s' p50 p90 p99
 for entry in "${endpoints[@]}"; do
     label=${entry%%|*}; path=${entry#*|}
+    [[ "$label" =~ ${CAPSTATS_BENCH_ONLY:-.} ]] || continue
     status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "http://127.0.0.1:$port$path")
     [ "$status" = 200 ] || { echo "$path answered $status" >&2; exit 1; }
     out=$(wrk -t 2 -c "$connections" -d "$duration" --latency -H "Authorization: Bearer $token" "http://127.0.0.1:$port$path")

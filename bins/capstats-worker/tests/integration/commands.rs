@@ -612,3 +612,139 @@ fn rotate_key_reseals_the_stored_passwords_under_the_new_key() {
         text(&keyless.stderr)
     );
 }
+
+#[test]
+fn reports_rank_growth_both_ways_and_forecast_known_lines() {
+    let database = crate::common::database();
+    // 60 days ending yesterday: orders grows 100 MB a day, logs shrinks 10, users grows 5.
+    let yesterday = chrono::Utc::now().date_naive() - chrono::Days::new(1);
+    let mut csv =
+        "instance_name,db_type,database_name,collected_date,size_mb,data_size_mb,log_size_mb\n"
+            .to_owned();
+    for day in 0..60_i64 {
+        let date = yesterday - chrono::Days::new(59 - day as u64);
+        for (instance, name, start, slope) in [
+            ("alpha", "orders", 10_000, 100),
+            ("alpha", "logs", 5_000, -10),
+            ("beta", "users", 100, 5),
+        ] {
+            csv.push_str(&format!(
+                "{instance},mysql,{name},{date},{},,\n",
+                start + slope * day
+            ));
+        }
+    }
+    let file = write_file("report.csv", &csv);
+    let output = worker(
+        &database.url(),
+        &["import-stats", file.to_str().unwrap(), "--create-instances"],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    std::fs::remove_file(file).ok();
+    let from = (yesterday - chrono::Days::new(70)).to_string();
+    let to = yesterday.to_string();
+    let output = worker(
+        &database.url(),
+        &[
+            "aggregate",
+            "--period-type",
+            "weekly",
+            "--from",
+            &from,
+            "--to",
+            &to,
+        ],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+
+    let json = |arguments: &[&str]| -> Vec<serde_json::Value> {
+        let output = worker(&database.url(), arguments);
+        assert!(
+            output.status.success(),
+            "{arguments:?}: {}",
+            text(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+            panic!(
+                "{arguments:?} printed no JSON ({error}): {}",
+                text(&output.stdout)
+            )
+        })
+    };
+    let names = |rows: &[serde_json::Value]| -> Vec<String> {
+        rows.iter()
+            .map(|row| row["database_name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let growth = [
+        "report",
+        "growth",
+        "--period-type",
+        "weekly",
+        "--periods",
+        "4",
+        "--json",
+    ];
+    assert_eq!(names(&json(&growth)), ["orders", "users", "logs"]);
+    let mut ascending = growth.to_vec();
+    ascending.extend(["--order", "asc"]);
+    assert_eq!(names(&json(&ascending)), ["logs", "users", "orders"]);
+    let mut by_percent = growth.to_vec();
+    by_percent.extend(["--sort", "growth-percent"]);
+    let rows = json(&by_percent);
+    assert_eq!(names(&rows), ["users", "orders", "logs"]);
+    assert!(
+        rows.iter()
+            .all(|row| row["growth_mb"].is_i64() && row["is_partial"].is_boolean())
+    );
+
+    let forecasts = json(&["report", "forecast", "--json"]);
+    let orders = forecasts
+        .iter()
+        .find(|row| row["database_name"] == "orders")
+        .unwrap();
+    assert_eq!(orders["slope_mb_per_day"], 100.0);
+    assert_eq!(orders["r_squared"], 1.0);
+    assert_eq!(orders["published"], true);
+    let beta = json(&[
+        "report",
+        "forecast",
+        "--level",
+        "instance",
+        "--instance",
+        "beta",
+        "--json",
+    ]);
+    assert_eq!(beta.len(), 1);
+    assert_eq!(beta[0]["instance_name"], "beta");
+    assert_eq!(beta[0]["database_name"], serde_json::Value::Null);
+    assert_eq!(beta[0]["slope_mb_per_day"], 5.0);
+
+    // Tables for people, and an unknown name is an error rather than an empty report.
+    let output = worker(
+        &database.url(),
+        &[
+            "report",
+            "growth",
+            "--period-type",
+            "weekly",
+            "--periods",
+            "4",
+        ],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains("days until full") && stdout.contains("3 of 3 ranked"),
+        "{stdout}"
+    );
+    let output = worker(
+        &database.url(),
+        &["report", "forecast", "--instance", "nope"],
+    );
+    assert!(!output.status.success());
+    assert_eq!(
+        text(&output.stderr).trim(),
+        "capstats-worker: --instance nope: no such instance"
+    );
+}
