@@ -183,6 +183,8 @@ async fn forecasts_project_known_lines_and_count_the_days_until_full() {
     for bad in [
         json!({"capacity_limit_mb": 0}),
         json!({"capacity_limit_mb": -5}),
+        json!({"capacity_limit_mb": 1.5}),
+        json!({"capacity_limit_mb": "1000"}),
         json!({}),
     ] {
         let (status, body) = app
@@ -211,18 +213,19 @@ async fn forecasts_project_known_lines_and_count_the_days_until_full() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["capacity_limit_mb"], limit);
-    // "shrinking" gets a limit it never reaches.
+    // "shrinking" gets a limit it never reaches (written as JSON Schema's integer allows).
     let shrinking_path = format!("/databases/{}/capacity-limit", id_of("shrinking"));
-    let (status, _) = app
+    let (status, body) = app
         .call(
             &admin,
             Method::PUT,
             &shrinking_path,
             Some(&csrf),
-            Some(json!({"capacity_limit_mb": 30_000})),
+            Some(json!({"capacity_limit_mb": 30_000.0})),
         )
         .await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["capacity_limit_mb"], 30_000);
 
     let (status, body) = app
         .get(&viewer, "/capacity/databases/forecast?horizon_days=30")

@@ -109,7 +109,7 @@ pub struct InstanceInput {
     pub is_active: Option<bool>,
     /// The total size at which it is full, in MB (at least 1): forecasts report the days
     /// until the projected total reaches it. `null` removes it; absent leaves it as it is.
-    #[serde(default, deserialize_with = "crate::dto::present")]
+    #[serde(default, deserialize_with = "crate::dto::present_whole_number")]
     #[schema(value_type = Option<i64>, nullable, minimum = 1)]
     pub capacity_limit_mb: Option<Option<i64>>,
 }
@@ -149,7 +149,7 @@ pub struct DatabaseOption {
 pub struct CapacityLimitInput {
     /// The size at which the database is full, in MB (at least 1); `null` removes the limit.
     /// Required.
-    #[serde(default, deserialize_with = "crate::dto::present")]
+    #[serde(default, deserialize_with = "crate::dto::present_whole_number")]
     #[schema(value_type = Option<i64>, nullable, minimum = 1, required)]
     pub capacity_limit_mb: Option<Option<i64>>,
 }
