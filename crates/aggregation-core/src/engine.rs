@@ -202,6 +202,7 @@ impl AggregationEngine {
     /// The database-level aggregates of `period`, ordered by instance and database name.
     pub fn database_aggregates(&self, period: Period) -> Vec<DatabaseSizeAggregate> {
         let previous = period.previous();
+        let year_earlier = period.year_earlier();
         self.samples
             .iter()
             .filter_map(|((instance_id, name), days)| {
@@ -220,6 +221,7 @@ impl AggregationEngine {
                     period,
                     &window(period),
                     &window(previous),
+                    year_earlier.map(window).as_ref(),
                 )
             })
             .collect()
@@ -290,25 +292,36 @@ pub fn instance_aggregates_of(
     period: Period,
 ) -> Vec<InstanceSizeAggregate> {
     let previous = period.previous();
-    let mut by_instance: BTreeMap<InstanceId, (InstanceWindow, InstanceWindow)> = BTreeMap::new();
+    let year_earlier = period.year_earlier();
+    // Per instance: its days in the period, the previous one and the one a year earlier
+    // (for yearly periods the previous one is the one a year earlier).
+    let mut by_instance: BTreeMap<InstanceId, [InstanceWindow; 3]> = BTreeMap::new();
     for total in totals {
-        let in_current = period.contains(total.collected_date);
-        if !in_current && !previous.contains(total.collected_date) {
+        let date = total.collected_date;
+        let slots = [
+            period.contains(date),
+            previous.contains(date),
+            year_earlier.is_some_and(|earlier| earlier.contains(date)),
+        ];
+        if !slots.contains(&true) {
             continue;
         }
         let windows = by_instance.entry(total.instance_id).or_default();
-        let window = if in_current {
-            &mut windows.0
-        } else {
-            &mut windows.1
-        };
-        window.total_size.push(Some(total.total_size_mb));
-        window.database_count.push(Some(total.database_count));
+        for (window, _) in windows.iter_mut().zip(slots).filter(|(_, used)| *used) {
+            window.total_size.push(Some(total.total_size_mb));
+            window.database_count.push(Some(total.database_count));
+        }
     }
     by_instance
         .into_iter()
-        .filter_map(|(instance_id, (current, previous))| {
-            instance_aggregate(instance_id, period, &current, &previous)
+        .filter_map(|(instance_id, [current, previous, earlier])| {
+            instance_aggregate(
+                instance_id,
+                period,
+                &current,
+                &previous,
+                year_earlier.map(|_| &earlier),
+            )
         })
         .collect()
 }

@@ -155,16 +155,24 @@ fn changes(current: &Summary, previous: &Summary) -> (Option<i64>, Option<Decima
 }
 
 /// The database-level aggregate of one database for `period`, from the summaries of its
-/// samples in `period` and in `period.previous()`. `None` when `current` has no samples: no
-/// row is stored for a database without samples in the period.
+/// samples in `period`, in `period.previous()` and — for the types with a year-over-year
+/// change, `None` otherwise — in `period.year_earlier()`. `None` when `current` has no
+/// samples: no row is stored for a database without samples in the period.
 pub fn database_aggregate(
     instance_id: InstanceId,
     database_name: &str,
     period: Period,
     current: &DatabaseWindow,
     previous: &DatabaseWindow,
+    year_earlier: Option<&DatabaseWindow>,
 ) -> Option<DatabaseSizeAggregate> {
     let size_mean = current.size.mean()?;
+    let year_earlier = year_earlier.copied().unwrap_or_default();
+    let (yoy_change_mb, yoy_change_percent) = changes(&current.size, &year_earlier.size);
+    let (yoy_data_change_mb, yoy_data_change_percent) =
+        changes(&current.data_size, &year_earlier.data_size);
+    let (yoy_log_change_mb, yoy_log_change_percent) =
+        changes(&current.log_size, &year_earlier.log_size);
     let (size_change_mb, size_change_percent) = changes(&current.size, &previous.size);
     let (data_size_change_mb, data_size_change_percent) =
         changes(&current.data_size, &previous.data_size);
@@ -191,6 +199,12 @@ pub fn database_aggregate(
         log_size_change_mb,
         log_size_change_percent,
         growth_rate: size_change_percent,
+        yoy_change_mb,
+        yoy_change_percent,
+        yoy_data_change_mb,
+        yoy_data_change_percent,
+        yoy_log_change_mb,
+        yoy_log_change_percent,
     })
 }
 
@@ -216,14 +230,20 @@ impl InstanceWindow {
 }
 
 /// The instance-level aggregate of one instance for `period`, from the summaries of its daily
-/// totals in `period` and in `period.previous()`. `None` when `current` has no days.
+/// totals in `period`, in `period.previous()` and — for the types with a year-over-year
+/// change, `None` otherwise — in `period.year_earlier()`. `None` when `current` has no days.
 pub fn instance_aggregate(
     instance_id: InstanceId,
     period: Period,
     current: &InstanceWindow,
     previous: &InstanceWindow,
+    year_earlier: Option<&InstanceWindow>,
 ) -> Option<InstanceSizeAggregate> {
     let total_mean = current.total_size.mean()?;
+    let (yoy_change_mb, yoy_change_percent) = changes(
+        &current.total_size,
+        &year_earlier.copied().unwrap_or_default().total_size,
+    );
     let count_mean = current.database_count.mean()?;
     let (total_size_change_mb, total_size_change_percent) =
         changes(&current.total_size, &previous.total_size);
@@ -249,6 +269,8 @@ pub fn instance_aggregate(
         database_count_change_percent,
         growth_rate: total_size_change_percent,
         trend_direction: total_size_change_percent.map(TrendDirection::from_growth_rate),
+        yoy_change_mb,
+        yoy_change_percent,
     })
 }
 
@@ -363,6 +385,7 @@ mod tests {
             march(),
             &current,
             &DatabaseWindow::default(),
+            None,
         )
         .unwrap();
         assert_eq!(aggregate.avg_size_mb, 11); // 11.33
@@ -379,7 +402,8 @@ mod tests {
                 "db",
                 march(),
                 &DatabaseWindow::default(),
-                &current
+                &current,
+                Some(&current),
             )
             .is_none()
         );
@@ -395,9 +419,21 @@ mod tests {
         current.size.push(Some(12));
         current.data_size.push(Some(7));
         current.log_size.push(Some(3));
-        let aggregate =
-            database_aggregate(InstanceId(1), "db", march(), &current, &previous).unwrap();
+        let aggregate = database_aggregate(
+            InstanceId(1),
+            "db",
+            march(),
+            &current,
+            &previous,
+            Some(&previous),
+        )
+        .unwrap();
         assert_eq!(aggregate.size_change_mb, Some(2));
+        // A year earlier is compared the same way, series by series.
+        assert_eq!(aggregate.yoy_change_mb, Some(2));
+        assert_eq!(aggregate.yoy_change_percent, Some(decimal("20.00")));
+        assert_eq!(aggregate.yoy_data_change_mb, None);
+        assert_eq!(aggregate.yoy_log_change_percent, Some(decimal("50.00")));
         assert_eq!(aggregate.size_change_percent, Some(decimal("20.00")));
         assert_eq!(aggregate.growth_rate, Some(decimal("20.00")));
         assert_eq!(aggregate.data_size_change_mb, None);
@@ -416,7 +452,12 @@ mod tests {
         };
         let current = InstanceWindow::from_samples(&[sample(1, 300, 3), sample(2, 330, 2)]);
         let previous = InstanceWindow::from_samples(&[sample(1, 300, 3)]);
-        let aggregate = instance_aggregate(InstanceId(4), march(), &current, &previous).unwrap();
+        let aggregate =
+            instance_aggregate(InstanceId(4), march(), &current, &previous, None).unwrap();
+        assert_eq!(
+            (aggregate.yoy_change_mb, aggregate.yoy_change_percent),
+            (None, None)
+        );
         assert_eq!(aggregate.total_size_mb, 315);
         // Σ total / Σ count = 630 / 5.
         assert_eq!(aggregate.avg_size_mb, Some(126));
@@ -441,6 +482,7 @@ mod tests {
             march(),
             &empty_days,
             &InstanceWindow::default(),
+            Some(&InstanceWindow::default()),
         )
         .unwrap();
         assert_eq!(aggregate.avg_size_mb, None);

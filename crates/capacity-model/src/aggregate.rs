@@ -94,6 +94,20 @@ pub struct DatabaseSizeAggregate {
     pub log_size_change_percent: Option<Decimal>,
     /// Equal to `size_change_percent`.
     pub growth_rate: Option<Decimal>,
+    /// Rounded difference of the mean size against the same period one year earlier
+    /// ([`Period::year_earlier`]); `None` for daily periods and when that period has no
+    /// samples.
+    pub yoy_change_mb: Option<i64>,
+    /// That difference in percent of the mean a year earlier.
+    pub yoy_change_percent: Option<Decimal>,
+    /// The same for the mean data size.
+    pub yoy_data_change_mb: Option<i64>,
+    /// That difference in percent.
+    pub yoy_data_change_percent: Option<Decimal>,
+    /// The same for the mean log size.
+    pub yoy_log_change_mb: Option<i64>,
+    /// That difference in percent.
+    pub yoy_log_change_percent: Option<Decimal>,
 }
 
 /// The rollup of one instance over one period (a row of `instance_size_aggregations`).
@@ -134,6 +148,12 @@ pub struct InstanceSizeAggregate {
     pub growth_rate: Option<Decimal>,
     /// Classification of `growth_rate`; `None` when it is `None`.
     pub trend_direction: Option<TrendDirection>,
+    /// Rounded difference of the mean total against the same period one year earlier
+    /// ([`Period::year_earlier`]); `None` for daily periods and when that period has no
+    /// samples.
+    pub yoy_change_mb: Option<i64>,
+    /// That difference in percent of the mean total a year earlier.
+    pub yoy_change_percent: Option<Decimal>,
 }
 
 #[cfg(test)]

@@ -246,6 +246,33 @@ impl Period {
         Self::containing(self.period_type, day_before(self.start))
     }
 
+    /// The same period one year earlier, which year-over-year changes compare with: the week
+    /// 52 weeks earlier (the same weekdays), the month, quarter or year twelve months
+    /// earlier. `None` for daily periods, which have no year-over-year change, and before the
+    /// first representable year.
+    ///
+    /// ```
+    /// use capstats_capacity_model::{Period, PeriodType};
+    /// use chrono::NaiveDate;
+    ///
+    /// let date = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+    /// let march = Period::containing(PeriodType::Monthly, date(2026, 3, 10));
+    /// assert_eq!(march.year_earlier().unwrap().start(), date(2025, 3, 1));
+    /// let week = Period::containing(PeriodType::Weekly, date(2026, 12, 2));
+    /// assert_eq!(week.year_earlier().unwrap().start(), date(2025, 12, 1));
+    /// assert_eq!(Period::containing(PeriodType::Daily, date(2026, 3, 10)).year_earlier(), None);
+    /// ```
+    pub fn year_earlier(&self) -> Option<Self> {
+        let start = match self.period_type {
+            PeriodType::Daily => return None,
+            PeriodType::Weekly => self.start.checked_sub_days(chrono::Days::new(364))?,
+            PeriodType::Monthly | PeriodType::Quarterly | PeriodType::Yearly => {
+                self.start.checked_sub_months(chrono::Months::new(12))?
+            }
+        };
+        Some(Self::containing(self.period_type, start))
+    }
+
     /// The period of the same type immediately after this one.
     pub fn next(&self) -> Self {
         Self::containing(self.period_type, self.period_type.next_start(self.start))

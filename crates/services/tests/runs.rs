@@ -539,6 +539,111 @@ fn refresh_recomputes_exactly_the_instances_with_late_samples() {
     assert_eq!(idle.session_id, None);
 }
 
+/// A late sample a year back changes the year-over-year change of the same period a year
+/// later: that period is marked stale and recomputed by the refresh, to what
+/// `aggregation-core` computes.
+#[test]
+fn a_late_sample_a_year_back_refreshes_the_year_over_year_change_a_year_later() {
+    let database = database();
+    let mut connection = database.connection();
+    let today = NaiveDate::from_ymd_opt(2026, 4, 2).unwrap();
+    capstats_services::seed::seed_demo(
+        &mut connection,
+        &capstats_services::seed::SeedOptions {
+            instances: 2,
+            databases_per_instance: 2,
+            days: 420,
+            end_date: today - Days::new(1),
+            seed: 5,
+        },
+        &NoProgress,
+    )
+    .unwrap();
+    execute(
+        &mut connection,
+        &job(AggregationWork::Due {
+            logical_date: today,
+            skip_up_to_date: true,
+        }),
+        "",
+        "test",
+        &settings(),
+    )
+    .unwrap();
+    let march = Period::containing(
+        PeriodType::Monthly,
+        NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
+    );
+    let rows_of_march = |connection: &mut capstats_store::PgConnection| {
+        capstats_store::aggregates::database_aggregates_between(
+            connection,
+            PeriodType::Monthly,
+            march.start(),
+            march.start(),
+        )
+        .unwrap()
+    };
+    let before = rows_of_march(&mut connection);
+    let row = before
+        .iter()
+        .find(|row| row.yoy_change_mb.is_some())
+        .expect("March 2026 has a March 2025 to compare with")
+        .clone();
+
+    let year_back = NaiveDate::from_ymd_opt(2025, 3, 10).unwrap();
+    let mut late = capstats_store::samples::load_database_samples(&mut connection)
+        .unwrap()
+        .into_iter()
+        .find(|sample| {
+            sample.instance_id == row.instance_id
+                && sample.database_name == row.database_name
+                && sample.collected_date == year_back
+        })
+        .expect("the database has a sample a year back");
+    late.size_mb += 5_000_000;
+    capstats_store::samples::write_database_samples(
+        &mut connection,
+        &[capstats_store::samples::NewDatabaseSample {
+            sample: late,
+            collected_at: Utc::now(),
+        }],
+    )
+    .unwrap();
+    let stale = capstats_store::ledger::stale_entries(&mut connection, 100).unwrap();
+    assert!(
+        stale.iter().any(|entry| entry.period == march),
+        "March 2026 is marked stale: {stale:?}"
+    );
+    execute(
+        &mut connection,
+        &job(AggregationWork::RefreshStale),
+        "",
+        "test",
+        &settings(),
+    )
+    .unwrap();
+    let after = rows_of_march(&mut connection);
+    let changed = after
+        .iter()
+        .find(|other| {
+            other.instance_id == row.instance_id && other.database_name == row.database_name
+        })
+        .unwrap();
+    assert_ne!(
+        changed.yoy_change_mb, row.yoy_change_mb,
+        "the change against a year back moved"
+    );
+    assert_eq!(
+        changed.avg_size_mb, row.avg_size_mb,
+        "March itself did not change"
+    );
+    let mut engine = AggregationEngine::new();
+    for sample in capstats_store::samples::load_database_samples(&mut connection).unwrap() {
+        engine.record(sample).unwrap();
+    }
+    assert_eq!(after, engine.database_aggregates(march));
+}
+
 /// `(instance, period type, period start, database)` of an aggregate row.
 type RowKey = (i64, String, NaiveDate, String);
 

@@ -326,12 +326,29 @@ fn run_statement(
         .bind::<Date, _>(last.start())
         .bind::<Date, _>(last.end())
         .bind::<Array<BigInt>, _>(instance_ids);
-    if period_type != PeriodType::Daily {
+    if let (Some(first_earlier), Some(last_earlier)) = (first.year_earlier(), last.year_earlier()) {
         query = query
             .bind::<Text, _>(period_type.truncation_unit())
-            .bind::<Text, _>(period_type.interval_literal());
+            .bind::<Text, _>(period_type.interval_literal())
+            .bind::<Text, _>(year_over_year_interval(period_type))
+            .bind::<Date, _>(first_earlier.start())
+            .bind::<Date, _>(last_earlier.end());
+    } else if period_type != PeriodType::Daily {
+        // Periods in the first representable year have no year before them.
+        return Err(StoreError::InvalidArgument(format!(
+            "{first} has no period a year earlier to compare with"
+        )));
     }
     Ok(query.load(connection)?)
+}
+
+/// The distance from a period to the same one a year earlier ([`Period::year_earlier`]), as
+/// a PostgreSQL interval.
+fn year_over_year_interval(period_type: PeriodType) -> &'static str {
+    match period_type {
+        PeriodType::Weekly => "364 days",
+        _ => "1 year",
+    }
 }
 
 /// One row of the statements' result: the rows deleted of one instance.

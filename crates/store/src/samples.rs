@@ -199,14 +199,20 @@ fn write_in_transaction(
     })
 }
 
-/// `VALUES` rows `(period type, period start, length)` of the periods of every type that
-/// contain `touched.collected_date`.
+/// `VALUES` rows `(period type, period start, length, distance to the same period a year
+/// later)` of the periods of every type that contain `touched.collected_date` (the distance is
+/// NULL for daily periods, which have no year-over-year change).
 fn touched_periods() -> String {
     PeriodType::ALL
         .iter()
         .map(|period_type| {
+            let year_later = match period_type {
+                PeriodType::Daily => "NULL::interval".to_owned(),
+                PeriodType::Weekly => "interval '364 days'".to_owned(),
+                _ => "interval '1 year'".to_owned(),
+            };
             format!(
-                "('{name}', {start}, interval '{length}')",
+                "('{name}', {start}, interval '{length}', {year_later})",
                 name = period_type.as_str(),
                 start = period_start(
                     &format!("'{}'", period_type.truncation_unit()),
@@ -220,9 +226,10 @@ fn touched_periods() -> String {
 }
 
 /// Marks stale, for the staged instances, at both levels and for every period type: every
-/// period containing a staged date, and the period right after each (its change columns
-/// compare it with the period the samples changed, so they are wrong until it is recomputed
-/// too). Entries that do not exist yet are created without `computed_at`: they tell a
+/// period containing a staged date, the period right after each (its change columns compare
+/// it with the period the samples changed, so they are wrong until it is recomputed too) and,
+/// for weekly and longer types, the same period a year later (its year-over-year change
+/// compares with the changed one). Entries that do not exist yet are created without `computed_at`: they tell a
 /// computation that starts concurrently that it may have missed these samples (see `ledger`),
 /// and count as "not computed" for the skip rule. The following period is marked even when
 /// it has no entry yet, because "no entry" may be the uncommitted entry of its first
@@ -246,9 +253,11 @@ static MARK_STALE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(||
                         AS period_end
              FROM (SELECT DISTINCT instance_id, collected_date
                    FROM incoming_database_size_stats) AS touched
-             CROSS JOIN LATERAL (VALUES {periods}) AS period (period_type, period_start, length)
-             CROSS JOIN LATERAL (VALUES (interval '0 days'), (period.length))
+             CROSS JOIN LATERAL (VALUES {periods})
+                 AS period (period_type, period_start, length, year_later)
+             CROSS JOIN LATERAL (VALUES (interval '0 days'), (period.length), (period.year_later))
                  AS shift (offset_length)
+             WHERE shift.offset_length IS NOT NULL
          ) AS marked
          CROSS JOIN (VALUES ('database'), ('instance')) AS level (name)
          GROUP BY level.name, marked.period_type, marked.period_start, marked.period_end

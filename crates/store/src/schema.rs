@@ -94,6 +94,12 @@ diesel::table! {
         growth_rate -> Nullable<Numeric>,
         calculated_at -> Timestamptz,
         created_at -> Timestamptz,
+        yoy_change_mb -> Nullable<Int8>,
+        yoy_change_percent -> Nullable<Numeric>,
+        yoy_data_change_mb -> Nullable<Int8>,
+        yoy_data_change_percent -> Nullable<Numeric>,
+        yoy_log_change_mb -> Nullable<Int8>,
+        yoy_log_change_percent -> Nullable<Numeric>,
     }
 }
 
@@ -149,6 +155,8 @@ diesel::table! {
         trend_direction -> Nullable<Text>,
         calculated_at -> Timestamptz,
         created_at -> Timestamptz,
+        yoy_change_mb -> Nullable<Int8>,
+        yoy_change_percent -> Nullable<Numeric>,
     }
 }
 

@@ -104,7 +104,8 @@ fn dataset() -> impl Strategy<Value = Dataset> {
     // short. Together they cross month, quarter, year and ISO-week-53 boundaries.
     let start = (0u64..900)
         .prop_map(|offset| NaiveDate::from_ymd_opt(2023, 10, 1).unwrap() + Days::new(offset));
-    let days = prop_oneof![3 => 1u32..40, 2 => 40u32..140, 1 => 140u32..430];
+    // The longest reach past a year, so that weekly and monthly rows have a year-earlier period.
+    let days = prop_oneof![3 => 1u32..40, 2 => 40u32..140, 1 => 140u32..430, 1 => 380u32..760];
     (start, days).prop_flat_map(|(start, days)| {
         (
             prop::collection::vec(instance_spec(days), 1..=3),
@@ -319,6 +320,11 @@ fn compute_everything(
 /// level) and period start.
 type RowKey = (i64, String, NaiveDate);
 
+/// How many expected weekly and longer rows had a year-over-year change: the test fails should
+/// the datasets never reach a year back, which would leave those columns unchecked.
+static YEAR_OVER_YEAR_SEEN: [std::sync::atomic::AtomicU64; 2] =
+    [const { std::sync::atomic::AtomicU64::new(0) }; 2];
+
 /// How many rows the runs were expected to delete in all: the test fails should the datasets
 /// never make a key vanish.
 static VANISHED_KEYS_SEEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -412,6 +418,22 @@ fn compare(connection: &mut PgConnection, dataset: &Dataset, engine: &Aggregatio
         )
         .unwrap();
         let mut expected_databases = expected.databases;
+        let with_year_over_year = expected_databases
+            .iter()
+            .filter(|row| row.yoy_change_mb.is_some())
+            .count()
+            + expected
+                .instances
+                .iter()
+                .filter(|row| row.yoy_change_mb.is_some())
+                .count();
+        if period_type != PeriodType::Daily {
+            let slot = usize::from(period_type != PeriodType::Weekly);
+            YEAR_OVER_YEAR_SEEN[slot].fetch_add(
+                with_year_over_year as u64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
         let key = |row: &capstats_capacity_model::DatabaseSizeAggregate| {
             (
                 row.period.start(),
@@ -573,4 +595,13 @@ fn sql_aggregation_equals_aggregation_core() {
         VANISHED_KEYS_SEEN.load(std::sync::atomic::Ordering::Relaxed) > 0,
         "the datasets removed no computed key, so rows deleted went unchecked"
     );
+    for (seen, types) in YEAR_OVER_YEAR_SEEN
+        .iter()
+        .zip(["weekly", "monthly and longer"])
+    {
+        assert!(
+            seen.load(std::sync::atomic::Ordering::Relaxed) > 0,
+            "no {types} row had a period a year earlier, so year over year went unchecked"
+        );
+    }
 }

@@ -31,7 +31,7 @@ WITH paired AS (
         RETURNING instance_id, database_name, period_start
     ),
     written AS (
-        INSERT INTO database_size_aggregations AS target (instance_id, database_name, period_type, period_start, period_end, avg_size_mb, max_size_mb, min_size_mb, data_count, avg_data_size_mb, max_data_size_mb, min_data_size_mb, avg_log_size_mb, max_log_size_mb, min_log_size_mb, size_change_mb, size_change_percent, data_size_change_mb, data_size_change_percent, log_size_change_mb, log_size_change_percent, calculated_at)
+        INSERT INTO database_size_aggregations AS target (instance_id, database_name, period_type, period_start, period_end, avg_size_mb, max_size_mb, min_size_mb, data_count, avg_data_size_mb, max_data_size_mb, min_data_size_mb, avg_log_size_mb, max_log_size_mb, min_log_size_mb, size_change_mb, size_change_percent, data_size_change_mb, data_size_change_percent, log_size_change_mb, log_size_change_percent, calculated_at, yoy_change_mb, yoy_change_percent, yoy_data_change_mb, yoy_data_change_percent, yoy_log_change_mb, yoy_log_change_percent)
         SELECT instance_id,
                database_name,
                $1,
@@ -62,7 +62,13 @@ WITH paired AS (
               THEN ((2 * abs(log_delta) * 10000 + previous_log) / (2 * previous_log)
                     * CASE WHEN log_delta < 0 THEN -1 ELSE 1 END)::numeric * 0.01
               ELSE (sign((log_delta)::numeric * 10000) * div(2 * abs((log_delta)::numeric * 10000) + (previous_log)::numeric, 2 * (previous_log)::numeric)) * 0.01 END END,
-               now()
+               now(),
+               NULL,
+               NULL,
+               NULL,
+               NULL,
+               NULL,
+               NULL
         FROM measured
         WHERE (SELECT count(*) FROM removed) >= 0
         ORDER BY period_start, instance_id, database_name

@@ -9,7 +9,7 @@ WITH grouped AS (
                count(s.log_size_mb) AS log_count, sum(s.log_size_mb) AS log_sum,
                max(s.log_size_mb) AS log_max, min(s.log_size_mb) AS log_min
         FROM database_size_stats s
-        WHERE s.collected_date BETWEEN $2 AND $5 AND s.instance_id = ANY($6)
+        WHERE (s.collected_date BETWEEN $2 AND $5 OR s.collected_date BETWEEN $10 AND $11) AND s.instance_id = ANY($6)
         GROUP BY 1, 2, 3
     ),
     paired AS (
@@ -21,6 +21,14 @@ WITH grouped AS (
                CASE WHEN lag(g.period_start) OVER w = g.previous_start THEN lag(g.log_sum) OVER w END AS previous_log_sum
         FROM (SELECT g.*, date_trunc($7, (g.period_start - 1)::timestamp)::date AS previous_start FROM grouped g OFFSET 0) g
         WINDOW w AS (PARTITION BY g.instance_id, g.database_name ORDER BY g.period_start)
+    ),
+    compared AS (
+        SELECT g.*, y.size_count AS yoy_size_count, y.size_sum AS yoy_size_sum, y.data_count AS yoy_data_count, y.data_sum AS yoy_data_sum, y.log_count AS yoy_log_count, y.log_sum AS yoy_log_sum
+        FROM paired g
+        LEFT JOIN grouped y
+            ON y.instance_id = g.instance_id AND y.database_name = g.database_name
+           AND y.period_start = (g.period_start - $9::interval)::date
+        WHERE g.period_start >= $3
     ),
     measured AS (
         SELECT g.*, CASE WHEN g.size_sum < 1000000000000 THEN g.size_sum::bigint END
@@ -44,14 +52,29 @@ WITH grouped AS (
          CASE WHEN g.log_sum < 1000000000000 AND g.previous_log_sum < 1000000000000
               THEN g.log_sum::bigint * g.previous_log_count
                    - g.previous_log_sum::bigint * g.log_count END
-             AS log_delta_small
-        FROM paired g
-        WHERE g.period_start >= $3
+             AS log_delta_small,
+               CASE WHEN g.yoy_size_sum < 1000000000000 THEN g.yoy_size_sum::bigint END
+             AS yoy_size_sum_small,
+         CASE WHEN g.size_sum < 1000000000000 AND g.yoy_size_sum < 1000000000000
+              THEN g.size_sum::bigint * g.yoy_size_count
+                   - g.yoy_size_sum::bigint * g.size_count END
+             AS size_yoy_delta_small, CASE WHEN g.yoy_data_sum < 1000000000000 THEN g.yoy_data_sum::bigint END
+             AS yoy_data_sum_small,
+         CASE WHEN g.data_sum < 1000000000000 AND g.yoy_data_sum < 1000000000000
+              THEN g.data_sum::bigint * g.yoy_data_count
+                   - g.yoy_data_sum::bigint * g.data_count END
+             AS data_yoy_delta_small, CASE WHEN g.yoy_log_sum < 1000000000000 THEN g.yoy_log_sum::bigint END
+             AS yoy_log_sum_small,
+         CASE WHEN g.log_sum < 1000000000000 AND g.yoy_log_sum < 1000000000000
+              THEN g.log_sum::bigint * g.yoy_log_count
+                   - g.yoy_log_sum::bigint * g.log_count END
+             AS log_yoy_delta_small
+        FROM compared g
         OFFSET 0
     ),
     removed AS (SELECT NULL::bigint AS instance_id WHERE false),
     written AS (
-        INSERT INTO database_size_aggregations AS target (instance_id, database_name, period_type, period_start, period_end, avg_size_mb, max_size_mb, min_size_mb, data_count, avg_data_size_mb, max_data_size_mb, min_data_size_mb, avg_log_size_mb, max_log_size_mb, min_log_size_mb, size_change_mb, size_change_percent, data_size_change_mb, data_size_change_percent, log_size_change_mb, log_size_change_percent, calculated_at)
+        INSERT INTO database_size_aggregations AS target (instance_id, database_name, period_type, period_start, period_end, avg_size_mb, max_size_mb, min_size_mb, data_count, avg_data_size_mb, max_data_size_mb, min_data_size_mb, avg_log_size_mb, max_log_size_mb, min_log_size_mb, size_change_mb, size_change_percent, data_size_change_mb, data_size_change_percent, log_size_change_mb, log_size_change_percent, calculated_at, yoy_change_mb, yoy_change_percent, yoy_data_change_mb, yoy_data_change_percent, yoy_log_change_mb, yoy_log_change_percent)
         SELECT instance_id,
                database_name,
                $1,
@@ -100,7 +123,31 @@ WITH grouped AS (
                  CASE WHEN log_delta_small IS NOT NULL THEN ((2 * abs(log_delta_small * 10000) + previous_log_sum_small * log_count) / (2 * (previous_log_sum_small * log_count))
           * CASE WHEN log_delta_small * 10000 < 0 THEN -1 ELSE 1 END)::numeric * 0.01
                       ELSE (sign((log_sum * previous_log_count - previous_log_sum * log_count) * 10000) * div(2 * abs((log_sum * previous_log_count - previous_log_sum * log_count) * 10000) + previous_log_sum * log_count, 2 * previous_log_sum * log_count)) * 0.01 END END,
-               now()
+               now(),
+               CASE WHEN size_count > 0 AND yoy_size_count > 0 THEN
+                 CASE WHEN size_yoy_delta_small IS NOT NULL THEN ((2 * abs(size_yoy_delta_small) + size_count * yoy_size_count) / (2 * (size_count * yoy_size_count))
+          * CASE WHEN size_yoy_delta_small < 0 THEN -1 ELSE 1 END)
+                      ELSE (sign((size_sum * yoy_size_count - yoy_size_sum * size_count)) * div(2 * abs((size_sum * yoy_size_count - yoy_size_sum * size_count)) + (size_count * yoy_size_count)::numeric, 2 * (size_count * yoy_size_count)::numeric)) END END,
+               CASE WHEN size_count > 0 AND yoy_size_count > 0 AND yoy_size_sum > 0 THEN
+                 CASE WHEN size_yoy_delta_small IS NOT NULL THEN ((2 * abs(size_yoy_delta_small * 10000) + yoy_size_sum_small * size_count) / (2 * (yoy_size_sum_small * size_count))
+          * CASE WHEN size_yoy_delta_small * 10000 < 0 THEN -1 ELSE 1 END)::numeric * 0.01
+                      ELSE (sign((size_sum * yoy_size_count - yoy_size_sum * size_count) * 10000) * div(2 * abs((size_sum * yoy_size_count - yoy_size_sum * size_count) * 10000) + yoy_size_sum * size_count, 2 * yoy_size_sum * size_count)) * 0.01 END END,
+               CASE WHEN data_count > 0 AND yoy_data_count > 0 THEN
+                 CASE WHEN data_yoy_delta_small IS NOT NULL THEN ((2 * abs(data_yoy_delta_small) + data_count * yoy_data_count) / (2 * (data_count * yoy_data_count))
+          * CASE WHEN data_yoy_delta_small < 0 THEN -1 ELSE 1 END)
+                      ELSE (sign((data_sum * yoy_data_count - yoy_data_sum * data_count)) * div(2 * abs((data_sum * yoy_data_count - yoy_data_sum * data_count)) + (data_count * yoy_data_count)::numeric, 2 * (data_count * yoy_data_count)::numeric)) END END,
+               CASE WHEN data_count > 0 AND yoy_data_count > 0 AND yoy_data_sum > 0 THEN
+                 CASE WHEN data_yoy_delta_small IS NOT NULL THEN ((2 * abs(data_yoy_delta_small * 10000) + yoy_data_sum_small * data_count) / (2 * (yoy_data_sum_small * data_count))
+          * CASE WHEN data_yoy_delta_small * 10000 < 0 THEN -1 ELSE 1 END)::numeric * 0.01
+                      ELSE (sign((data_sum * yoy_data_count - yoy_data_sum * data_count) * 10000) * div(2 * abs((data_sum * yoy_data_count - yoy_data_sum * data_count) * 10000) + yoy_data_sum * data_count, 2 * yoy_data_sum * data_count)) * 0.01 END END,
+               CASE WHEN log_count > 0 AND yoy_log_count > 0 THEN
+                 CASE WHEN log_yoy_delta_small IS NOT NULL THEN ((2 * abs(log_yoy_delta_small) + log_count * yoy_log_count) / (2 * (log_count * yoy_log_count))
+          * CASE WHEN log_yoy_delta_small < 0 THEN -1 ELSE 1 END)
+                      ELSE (sign((log_sum * yoy_log_count - yoy_log_sum * log_count)) * div(2 * abs((log_sum * yoy_log_count - yoy_log_sum * log_count)) + (log_count * yoy_log_count)::numeric, 2 * (log_count * yoy_log_count)::numeric)) END END,
+               CASE WHEN log_count > 0 AND yoy_log_count > 0 AND yoy_log_sum > 0 THEN
+                 CASE WHEN log_yoy_delta_small IS NOT NULL THEN ((2 * abs(log_yoy_delta_small * 10000) + yoy_log_sum_small * log_count) / (2 * (yoy_log_sum_small * log_count))
+          * CASE WHEN log_yoy_delta_small * 10000 < 0 THEN -1 ELSE 1 END)::numeric * 0.01
+                      ELSE (sign((log_sum * yoy_log_count - yoy_log_sum * log_count) * 10000) * div(2 * abs((log_sum * yoy_log_count - yoy_log_sum * log_count) * 10000) + yoy_log_sum * log_count, 2 * yoy_log_sum * log_count)) * 0.01 END END
         FROM measured
     )
     SELECT instance_id, count(*)::bigint AS rows_deleted

@@ -27,7 +27,7 @@ WITH paired AS (
         RETURNING instance_id, period_start
     ),
     written AS (
-        INSERT INTO instance_size_aggregations AS target (instance_id, period_type, period_start, period_end, total_size_mb, avg_size_mb, max_size_mb, min_size_mb, data_count, database_count, avg_database_count, max_database_count, min_database_count, total_size_change_mb, total_size_change_percent, database_count_change, database_count_change_percent, calculated_at)
+        INSERT INTO instance_size_aggregations AS target (instance_id, period_type, period_start, period_end, total_size_mb, avg_size_mb, max_size_mb, min_size_mb, data_count, database_count, avg_database_count, max_database_count, min_database_count, total_size_change_mb, total_size_change_percent, database_count_change, database_count_change_percent, calculated_at, yoy_change_mb, yoy_change_percent)
         SELECT instance_id,
                $1,
                period_start,
@@ -55,7 +55,9 @@ WITH paired AS (
               THEN ((2 * abs(count_delta) * 10000 + previous_count) / (2 * previous_count)
                     * CASE WHEN count_delta < 0 THEN -1 ELSE 1 END)::numeric * 0.01
               ELSE (sign((count_delta)::numeric * 10000) * div(2 * abs((count_delta)::numeric * 10000) + (previous_count)::numeric, 2 * (previous_count)::numeric)) * 0.01 END END,
-               now()
+               now(),
+               NULL,
+               NULL
         FROM measured
         WHERE (SELECT count(*) FROM removed) >= 0
     )

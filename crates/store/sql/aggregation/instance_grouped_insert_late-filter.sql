@@ -8,7 +8,7 @@ WITH grouped AS (
                sum(s.database_count) AS count_sum,
                max(s.database_count) AS count_max, min(s.database_count) AS count_min
         FROM instance_size_stats s
-        WHERE s.collected_date BETWEEN $2 AND $5
+        WHERE (s.collected_date BETWEEN $2 AND $5 OR s.collected_date BETWEEN $10 AND $11)
         GROUP BY 1, 2
     ),
     paired AS (
@@ -17,6 +17,14 @@ WITH grouped AS (
                CASE WHEN lag(g.period_start) OVER w = g.previous_start THEN lag(g.count_sum) OVER w END AS previous_count_sum
         FROM (SELECT g.*, date_trunc($7, (g.period_start - 1)::timestamp)::date AS previous_start FROM grouped g OFFSET 0) g
         WINDOW w AS (PARTITION BY g.instance_id ORDER BY g.period_start)
+    ),
+    compared AS (
+        SELECT g.*, y.day_count AS yoy_day_count, y.total_sum AS yoy_total_sum
+        FROM paired g
+        LEFT JOIN grouped y
+            ON y.instance_id = g.instance_id
+           AND y.period_start = (g.period_start - $9::interval)::date
+        WHERE g.period_start >= $3 AND g.instance_id = ANY($6)
     ),
     measured AS (
         SELECT g.*, CASE WHEN g.total_sum < 1000000000000 THEN g.total_sum::bigint END
@@ -33,14 +41,18 @@ WITH grouped AS (
          CASE WHEN g.count_sum < 1000000000000 AND g.previous_count_sum < 1000000000000
               THEN g.count_sum::bigint * g.previous_day_count
                    - g.previous_count_sum::bigint * g.day_count END
-             AS count_delta_small
-        FROM paired g
-        WHERE g.period_start >= $3 AND g.instance_id = ANY($6)
+             AS count_delta_small, CASE WHEN g.yoy_total_sum < 1000000000000 THEN g.yoy_total_sum::bigint END
+             AS yoy_total_sum_small,
+         CASE WHEN g.total_sum < 1000000000000 AND g.yoy_total_sum < 1000000000000
+              THEN g.total_sum::bigint * g.yoy_day_count
+                   - g.yoy_total_sum::bigint * g.day_count END
+             AS total_yoy_delta_small
+        FROM compared g
         OFFSET 0
     ),
     removed AS (SELECT NULL::bigint AS instance_id WHERE false),
     written AS (
-        INSERT INTO instance_size_aggregations AS target (instance_id, period_type, period_start, period_end, total_size_mb, avg_size_mb, max_size_mb, min_size_mb, data_count, database_count, avg_database_count, max_database_count, min_database_count, total_size_change_mb, total_size_change_percent, database_count_change, database_count_change_percent, calculated_at)
+        INSERT INTO instance_size_aggregations AS target (instance_id, period_type, period_start, period_end, total_size_mb, avg_size_mb, max_size_mb, min_size_mb, data_count, database_count, avg_database_count, max_database_count, min_database_count, total_size_change_mb, total_size_change_percent, database_count_change, database_count_change_percent, calculated_at, yoy_change_mb, yoy_change_percent)
         SELECT instance_id,
                $1,
                period_start,
@@ -81,7 +93,15 @@ WITH grouped AS (
                  CASE WHEN count_delta_small IS NOT NULL THEN ((2 * abs(count_delta_small * 10000) + previous_count_sum_small * day_count) / (2 * (previous_count_sum_small * day_count))
           * CASE WHEN count_delta_small * 10000 < 0 THEN -1 ELSE 1 END)::numeric * 0.01
                       ELSE (sign((count_sum * previous_day_count - previous_count_sum * day_count) * 10000) * div(2 * abs((count_sum * previous_day_count - previous_count_sum * day_count) * 10000) + previous_count_sum * day_count, 2 * previous_count_sum * day_count)) * 0.01 END END,
-               now()
+               now(),
+               CASE WHEN day_count > 0 AND yoy_day_count > 0 THEN
+                 CASE WHEN total_yoy_delta_small IS NOT NULL THEN ((2 * abs(total_yoy_delta_small) + day_count * yoy_day_count) / (2 * (day_count * yoy_day_count))
+          * CASE WHEN total_yoy_delta_small < 0 THEN -1 ELSE 1 END)
+                      ELSE (sign((total_sum * yoy_day_count - yoy_total_sum * day_count)) * div(2 * abs((total_sum * yoy_day_count - yoy_total_sum * day_count)) + (day_count * yoy_day_count)::numeric, 2 * (day_count * yoy_day_count)::numeric)) END END,
+               CASE WHEN day_count > 0 AND yoy_day_count > 0 AND yoy_total_sum > 0 THEN
+                 CASE WHEN total_yoy_delta_small IS NOT NULL THEN ((2 * abs(total_yoy_delta_small * 10000) + yoy_total_sum_small * day_count) / (2 * (yoy_total_sum_small * day_count))
+          * CASE WHEN total_yoy_delta_small * 10000 < 0 THEN -1 ELSE 1 END)::numeric * 0.01
+                      ELSE (sign((total_sum * yoy_day_count - yoy_total_sum * day_count) * 10000) * div(2 * abs((total_sum * yoy_day_count - yoy_total_sum * day_count) * 10000) + yoy_total_sum * day_count, 2 * yoy_total_sum * day_count)) * 0.01 END END
         FROM measured
     )
     SELECT instance_id, count(*)::bigint AS rows_deleted

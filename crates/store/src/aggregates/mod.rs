@@ -63,6 +63,12 @@ pub(crate) struct DatabaseAggregateRow {
     log_size_change_mb: Option<i64>,
     log_size_change_percent: Option<bigdecimal::BigDecimal>,
     growth_rate: Option<bigdecimal::BigDecimal>,
+    yoy_change_mb: Option<i64>,
+    yoy_change_percent: Option<bigdecimal::BigDecimal>,
+    yoy_data_change_mb: Option<i64>,
+    yoy_data_change_percent: Option<bigdecimal::BigDecimal>,
+    yoy_log_change_mb: Option<i64>,
+    yoy_log_change_percent: Option<bigdecimal::BigDecimal>,
 }
 
 impl TryFrom<DatabaseAggregateRow> for DatabaseSizeAggregate {
@@ -90,6 +96,12 @@ impl TryFrom<DatabaseAggregateRow> for DatabaseSizeAggregate {
             log_size_change_mb: row.log_size_change_mb,
             log_size_change_percent: decimal(row.log_size_change_percent)?,
             growth_rate: decimal(row.growth_rate)?,
+            yoy_change_mb: row.yoy_change_mb,
+            yoy_change_percent: decimal(row.yoy_change_percent)?,
+            yoy_data_change_mb: row.yoy_data_change_mb,
+            yoy_data_change_percent: decimal(row.yoy_data_change_percent)?,
+            yoy_log_change_mb: row.yoy_log_change_mb,
+            yoy_log_change_percent: decimal(row.yoy_log_change_percent)?,
         })
     }
 }
@@ -141,6 +153,8 @@ pub(crate) struct InstanceAggregateRow {
     database_count_change_percent: Option<bigdecimal::BigDecimal>,
     growth_rate: Option<bigdecimal::BigDecimal>,
     trend_direction: Option<String>,
+    yoy_change_mb: Option<i64>,
+    yoy_change_percent: Option<bigdecimal::BigDecimal>,
 }
 
 impl TryFrom<InstanceAggregateRow> for InstanceSizeAggregate {
@@ -169,6 +183,8 @@ impl TryFrom<InstanceAggregateRow> for InstanceSizeAggregate {
                 .trend_direction
                 .map(|text| text.parse().map_err(corrupt))
                 .transpose()?,
+            yoy_change_mb: row.yoy_change_mb,
+            yoy_change_percent: decimal(row.yoy_change_percent)?,
         })
     }
 }

@@ -36,6 +36,8 @@ pub(super) fn database_daily(shape: Shape) -> String {
         ));
     }
     expressions.push("now()".into());
+    // Daily periods have no year-over-year change.
+    expressions.extend(owned(&["NULL"; 6]));
     format!(
         "WITH paired AS (
         SELECT s.instance_id, s.database_name, s.collected_date AS period_start,
@@ -113,6 +115,7 @@ pub(super) fn instance_daily(shape: Shape) -> String {
     expressions.push("count_delta".into());
     expressions.push(daily_percent("count_delta", "previous_count"));
     expressions.push("now()".into());
+    expressions.extend(owned(&["NULL"; 2]));
     format!(
         "WITH paired AS (
         SELECT s.instance_id, s.collected_date AS period_start,

@@ -1,5 +1,5 @@
 //! The grouped forms of the longer period types: samples grouped by key and period, each
-//! group paired with the previous period's.
+//! group paired with the previous period's and joined with the same period's a year earlier.
 
 use super::*;
 
@@ -34,18 +34,38 @@ fn bigint_rounded(numerator: &str, denominator: &str) -> String {
     )
 }
 
-/// Columns of the `narrowed` step for one series: its sum and the previous period's sum as
-/// `bigint` when small (else NULL), and the change numerator in `bigint` when both are small.
+/// Columns of the `narrowed` step for one series: its sum as `bigint` when small (else NULL),
+/// and [`narrowed_other`] against the previous period.
 fn narrowed(series: &str, count: &str, previous_count: &str) -> String {
     format!(
         "CASE WHEN g.{series}_sum < {SMALL_SUM} THEN g.{series}_sum::bigint END
              AS {series}_sum_small,
-         CASE WHEN g.previous_{series}_sum < {SMALL_SUM} THEN g.previous_{series}_sum::bigint END
-             AS previous_{series}_sum_small,
-         CASE WHEN g.{series}_sum < {SMALL_SUM} AND g.previous_{series}_sum < {SMALL_SUM}
-              THEN g.{series}_sum::bigint * g.{previous_count}
-                   - g.previous_{series}_sum::bigint * g.{count} END
-             AS {series}_delta_small"
+         {}",
+        narrowed_other(series, count, "previous", previous_count)
+    )
+}
+
+/// The name of the change numerator of `series` against `other` (`previous` or `yoy`).
+fn delta_small(series: &str, other: &str) -> String {
+    match other {
+        "previous" => format!("{series}_delta_small"),
+        _ => format!("{series}_{other}_delta_small"),
+    }
+}
+
+/// Columns of the `narrowed` step comparing one series with the period `other` names
+/// (`previous`: the period before; `yoy`: the one a year earlier): that period's sum as
+/// `bigint` when small (else NULL), and the change numerator in `bigint` when both sums are
+/// small.
+fn narrowed_other(series: &str, count: &str, other: &str, other_count: &str) -> String {
+    format!(
+        "CASE WHEN g.{other}_{series}_sum < {SMALL_SUM} THEN g.{other}_{series}_sum::bigint END
+             AS {other}_{series}_sum_small,
+         CASE WHEN g.{series}_sum < {SMALL_SUM} AND g.{other}_{series}_sum < {SMALL_SUM}
+              THEN g.{series}_sum::bigint * g.{other_count}
+                   - g.{other}_{series}_sum::bigint * g.{count} END
+             AS {delta}",
+        delta = delta_small(series, other)
     )
 }
 
@@ -60,38 +80,60 @@ fn grouped_mean(series: &str, count: &str) -> String {
     )
 }
 
-/// `(change in whole units, change in percent)` of a series against the previous period:
-/// `mean − previous mean = (Σ·n′ − Σ′·n) / (n·n′)` and the same numerator over `Σ′·n`, times
-/// 100; NULL without a previous period (the percentage also when its sum is zero).
-fn grouped_changes(series: &str, count: &str, previous_count: &str) -> [String; 2] {
-    let numeric_delta =
-        format!("({series}_sum * {previous_count} - previous_{series}_sum * {count})");
-    let delta_small = format!("{series}_delta_small");
+/// `(change in whole units, change in percent)` of a series against the period `other` names
+/// (`previous` or `yoy`, see [`narrowed_other`]): `mean − other mean = (Σ·n′ − Σ′·n) / (n·n′)`
+/// and the same numerator over `Σ′·n`, times 100; NULL without that period (the percentage
+/// also when its sum is zero).
+fn grouped_changes(series: &str, count: &str, other: &str, other_count: &str) -> [String; 2] {
+    let numeric_delta = format!("({series}_sum * {other_count} - {other}_{series}_sum * {count})");
+    let delta_small = delta_small(series, other);
     [
         format!(
-            "CASE WHEN {count} > 0 AND {previous_count} > 0 THEN
+            "CASE WHEN {count} > 0 AND {other_count} > 0 THEN
                  CASE WHEN {delta_small} IS NOT NULL THEN {small}
                       ELSE {numeric} END END",
-            small = bigint_rounded(&delta_small, &format!("{count} * {previous_count}")),
+            small = bigint_rounded(&delta_small, &format!("{count} * {other_count}")),
             numeric = divide_rounded(
                 &numeric_delta,
-                &format!("({count} * {previous_count})::numeric")
+                &format!("({count} * {other_count})::numeric")
             ),
         ),
         format!(
-            "CASE WHEN {count} > 0 AND {previous_count} > 0 AND previous_{series}_sum > 0 THEN
+            "CASE WHEN {count} > 0 AND {other_count} > 0 AND {other}_{series}_sum > 0 THEN
                  CASE WHEN {delta_small} IS NOT NULL THEN {small}::numeric * 0.01
                       ELSE {numeric} * 0.01 END END",
             small = bigint_rounded(
                 &format!("{delta_small} * 10000"),
-                &format!("previous_{series}_sum_small * {count}")
+                &format!("{other}_{series}_sum_small * {count}")
             ),
             numeric = divide_rounded(
                 &format!("{numeric_delta} * 10000"),
-                &format!("previous_{series}_sum * {count}")
+                &format!("{other}_{series}_sum * {count}")
             ),
         ),
     ]
+}
+
+/// The `compared` step: the groups of the computed periods (those from `$3` on, `late_filter`
+/// applied), each with the sums and counts of `columns` of its key's group a year earlier
+/// (`yoy_…`, NULL without one). `$9` is the distance to that period, `key` the join columns
+/// besides the instance.
+fn compared(columns: &[&str], key: &str, late_filter: &str) -> String {
+    let year_earlier: Vec<String> = columns
+        .iter()
+        .map(|column| format!("y.{column} AS yoy_{column}"))
+        .collect();
+    format!(
+        "compared AS (
+        SELECT g.*, {year_earlier}
+        FROM paired g
+        LEFT JOIN grouped y
+            ON y.instance_id = g.instance_id{key}
+           AND y.period_start = (g.period_start - $9::interval)::date
+        WHERE g.period_start >= $3{late_filter}
+    )",
+        year_earlier = year_earlier.join(", "),
+    )
 }
 
 pub(super) fn database_grouped(shape: Shape) -> String {
@@ -115,21 +157,31 @@ pub(super) fn database_grouped(shape: Shape) -> String {
         expressions.extend(grouped_changes(
             series,
             &format!("{series}_count"),
+            "previous",
             &format!("previous_{series}_count"),
         ));
     }
     expressions.push("now()".into());
-    let lags: Vec<String> = [
+    for series in ["size", "data", "log"] {
+        expressions.extend(grouped_changes(
+            series,
+            &format!("{series}_count"),
+            "yoy",
+            &format!("yoy_{series}_count"),
+        ));
+    }
+    let paired_columns = [
         "size_count",
         "size_sum",
         "data_count",
         "data_sum",
         "log_count",
         "log_sum",
-    ]
-    .iter()
-    .map(|column| format!("{} AS previous_{column}", previous_group(column)))
-    .collect();
+    ];
+    let lags: Vec<String> = paired_columns
+        .iter()
+        .map(|column| format!("{} AS previous_{column}", previous_group(column)))
+        .collect();
     format!(
         "WITH grouped AS (
         SELECT s.instance_id, s.database_name, {start_of_sample} AS period_start,
@@ -148,10 +200,11 @@ pub(super) fn database_grouped(shape: Shape) -> String {
         FROM {groups} g
         WINDOW w AS (PARTITION BY g.instance_id, g.database_name ORDER BY g.period_start)
     ),
+    {compared},
     measured AS (
-        SELECT g.*, {size}, {data}, {log}
-        FROM paired g
-        WHERE g.period_start >= $3{late_filter}
+        SELECT g.*, {size}, {data}, {log},
+               {yoy_size}, {yoy_data}, {yoy_log}
+        FROM compared g
         OFFSET 0
     ),
     {removal},
@@ -163,7 +216,15 @@ pub(super) fn database_grouped(shape: Shape) -> String {
         size = narrowed("size", "size_count", "previous_size_count"),
         data = narrowed("data", "data_count", "previous_data_count"),
         log = narrowed("log", "log_count", "previous_log_count"),
-        read_window = shape.read_window(),
+        compared = compared(
+            &paired_columns,
+            " AND y.database_name = g.database_name",
+            &late_filter
+        ),
+        yoy_size = narrowed_other("size", "size_count", "yoy", "yoy_size_count"),
+        yoy_data = narrowed_other("data", "data_count", "yoy", "yoy_data_count"),
+        yoy_log = narrowed_other("log", "log_count", "yoy", "yoy_log_count"),
+        read_window = shape.grouped_read_window(),
         write = DATABASE_COLUMNS.write(mode, &expressions, None),
         removal = DATABASE_COLUMNS.removal(mode),
         result = DATABASE_COLUMNS.vanished_counts(mode),
@@ -197,10 +258,27 @@ pub(super) fn instance_grouped(shape: Shape) -> String {
         divide_rounded("count_sum * 100", "day_count::numeric")
     ));
     expressions.extend(owned(&["count_max", "count_min"]));
-    expressions.extend(grouped_changes("total", "day_count", "previous_day_count"));
-    expressions.extend(grouped_changes("count", "day_count", "previous_day_count"));
+    expressions.extend(grouped_changes(
+        "total",
+        "day_count",
+        "previous",
+        "previous_day_count",
+    ));
+    expressions.extend(grouped_changes(
+        "count",
+        "day_count",
+        "previous",
+        "previous_day_count",
+    ));
     expressions.push("now()".into());
-    let lags: Vec<String> = ["day_count", "total_sum", "count_sum"]
+    expressions.extend(grouped_changes(
+        "total",
+        "day_count",
+        "yoy",
+        "yoy_day_count",
+    ));
+    let paired_columns = ["day_count", "total_sum", "count_sum"];
+    let lags: Vec<String> = paired_columns
         .iter()
         .map(|column| format!("{} AS previous_{column}", previous_group(column)))
         .collect();
@@ -221,10 +299,10 @@ pub(super) fn instance_grouped(shape: Shape) -> String {
         FROM {groups} g
         WINDOW w AS (PARTITION BY g.instance_id ORDER BY g.period_start)
     ),
+    {compared},
     measured AS (
-        SELECT g.*, {total}, {count}
-        FROM paired g
-        WHERE g.period_start >= $3{late_filter}
+        SELECT g.*, {total}, {count}, {yoy_total}
+        FROM compared g
         OFFSET 0
     ),
     {removal},
@@ -235,7 +313,9 @@ pub(super) fn instance_grouped(shape: Shape) -> String {
         lags = lags.join(",\n               "),
         total = narrowed("total", "day_count", "previous_day_count"),
         count = narrowed("count", "day_count", "previous_day_count"),
-        read_window = shape.read_window(),
+        compared = compared(&paired_columns[..2], "", &late_filter),
+        yoy_total = narrowed_other("total", "day_count", "yoy", "yoy_day_count"),
+        read_window = shape.grouped_read_window(),
         write = INSTANCE_COLUMNS.write(mode, &expressions, None),
         removal = INSTANCE_COLUMNS.removal(mode),
         result = INSTANCE_COLUMNS.vanished_counts(mode),

@@ -20,7 +20,9 @@
 //! | `$6` | the ids of the active instances to compute |
 //!
 //! and of the grouped forms only: `$7` the `date_trunc` unit, `$8` one period's length as an
-//! interval. Each statement returns per instance the rows deleted because their key has no
+//! interval, `$9` the distance to the same period a year earlier as an interval (52 weeks, or
+//! a year), `$10` the start of the period a year before the first and `$11` the end of the
+//! period a year before the last (the year-over-year changes; the daily form writes NULL). Each statement returns per instance the rows deleted because their key has no
 //! samples in the period any more (the rows written come from the recount that follows it). `growth_rate` and `trend_direction` are generated columns of
 //! the tables, so the statements never compute them.
 
@@ -75,6 +77,17 @@ impl Shape {
                 "s.collected_date BETWEEN $2 AND $5 AND s.instance_id = ANY($6)"
             }
             InstanceFilter::Late => "s.collected_date BETWEEN $2 AND $5",
+        }
+    }
+
+    /// The condition on the samples `s` read by a grouped statement: the batch's window and
+    /// the same periods a year earlier (`$10`..`$11`), which the year-over-year changes
+    /// compare with.
+    fn grouped_read_window(self) -> String {
+        let dates = "(s.collected_date BETWEEN $2 AND $5 OR s.collected_date BETWEEN $10 AND $11)";
+        match self.filter {
+            InstanceFilter::Early => format!("{dates} AND s.instance_id = ANY($6)"),
+            InstanceFilter::Late => dates.to_owned(),
         }
     }
 
@@ -147,6 +160,12 @@ const DATABASE_COLUMNS: Columns = Columns {
         "log_size_change_mb",
         "log_size_change_percent",
         "calculated_at",
+        "yoy_change_mb",
+        "yoy_change_percent",
+        "yoy_data_change_mb",
+        "yoy_data_change_percent",
+        "yoy_log_change_mb",
+        "yoy_log_change_percent",
     ],
 };
 
@@ -169,6 +188,8 @@ const INSTANCE_COLUMNS: Columns = Columns {
         "database_count_change",
         "database_count_change_percent",
         "calculated_at",
+        "yoy_change_mb",
+        "yoy_change_percent",
     ],
 };
 
