@@ -28,10 +28,10 @@ const WITH_WORKER = { skip: phase !== 'worker' && 'runs only with a worker' };
 const DESKTOP = { width: 1280, height: 900 };
 const TABLET = { width: 768, height: 1024 };
 const PAGES = ['/capacity/instances', '/capacity/databases', '/sync-sessions', '/scheduler'];
-const CHARTS = ['trend', 'change', 'change-percent'];
+const CHARTS = ['trend', 'change', 'change-percent', 'yoy'];
 const METRICS = {
-  instance: { trend: 'total_size_mb', change: 'total_size_change_mb', 'change-percent': 'total_size_change_percent' },
-  database: { trend: 'avg_size_mb', change: 'size_change_mb', 'change-percent': 'size_change_percent' },
+  instance: { trend: 'total_size_mb', change: 'total_size_change_mb', 'change-percent': 'total_size_change_percent', yoy: 'yoy_change_percent' },
+  database: { trend: 'avg_size_mb', change: 'size_change_mb', 'change-percent': 'size_change_percent', yoy: 'yoy_change_percent' },
 };
 
 assert.ok(base, 'CAPSTATS_BASE_URL is required');

@@ -10,8 +10,8 @@ import { formatCount, formatGib, formatGibChange, formatPercent, humanize, MIB_P
 
 /** What each level plots: chart key → series metric. */
 const METRICS = {
-  instance: { trend: 'total_size_mb', change: 'total_size_change_mb', 'change-percent': 'total_size_change_percent' },
-  database: { trend: 'avg_size_mb', change: 'size_change_mb', 'change-percent': 'size_change_percent' },
+  instance: { trend: 'total_size_mb', change: 'total_size_change_mb', 'change-percent': 'total_size_change_percent', yoy: 'yoy_change_percent' },
+  database: { trend: 'avg_size_mb', change: 'size_change_mb', 'change-percent': 'size_change_percent', yoy: 'yoy_change_percent' },
 };
 
 const CHART_DEFAULTS = { kind: 'line', top: '10', periods: '14' };
@@ -198,7 +198,13 @@ export function startCapacityPage(level) {
       if (series.series.length === 0) {
         chartOn(canvas)?.destroy();
         box.hidden = true;
-        showState(state, 'No data for these filters in this window.', 'empty');
+        showState(
+          state,
+          key === 'yoy' && period.value === 'daily'
+            ? 'Changes against a year earlier exist for weekly and longer periods.'
+            : 'No data for these filters in this window.',
+          'empty',
+        );
         section.dataset.state = 'empty';
         return;
       }
@@ -217,7 +223,8 @@ export function startCapacityPage(level) {
       box.hidden = false;
       // Kept on the section for the browser tests (and for a look from the console).
       section.chart = drawChart(canvas, control('kind'), series, level, {
-        comparesWithPrevious: key !== 'trend',
+        // Changes against a partial previous period are marked too; a year earlier is complete.
+        comparesWithPrevious: key === 'change' || key === 'change-percent',
         forecasts,
       });
       showState(

@@ -11,8 +11,8 @@ use capstats_capacity_model::{
     AggregationLevel, DatabaseSizeSample, InstanceId, Period, PeriodType,
 };
 
-/// Days of history, ending yesterday.
-const DAYS: u64 = 120;
+/// Days of history, ending yesterday: more than a year, so that weeks have a year-earlier week.
+const DAYS: u64 = 400;
 
 /// The databases: (instance index, name, size on the first day, MB per day).
 const DATABASES: [(usize, &str, i64, i64); 5] = [
@@ -460,6 +460,50 @@ async fn the_growth_leaderboard_ranks_both_ways_with_ties_paging_and_partial_per
     assert_eq!(newest["expected_count"], fast["last_expected_count"]);
     assert_eq!(body["data"]["items"][1]["is_partial"], false, "{body}");
     assert_eq!(body["data"]["items"][1]["expected_count"], 7);
+    // Year over year: the week before the newest against the week 52 weeks before it, exact.
+    let complete_week = last_week.previous();
+    let year_earlier = complete_week.year_earlier().unwrap();
+    let (now, then) = (
+        weekly_average(0, complete_week),
+        weekly_average(0, year_earlier),
+    );
+    let compared = &body["data"]["items"][1];
+    assert_eq!(compared["period_start"], complete_week.start().to_string());
+    assert_eq!(compared["yoy_change_mb"], now - then);
+    assert_eq!(now - then, 100 * 364, "a year of 100 MB a day");
+    let yoy_percent = capstats_aggregation_core::metrics::growth_percent(then, now).unwrap();
+    assert_eq!(
+        compared["yoy_change_percent"].as_f64(),
+        yoy_percent.to_string().parse::<f64>().ok()
+    );
+    let (status, body) = app
+        .get(
+            &viewer,
+            "/capacity/databases/series?period_type=weekly&periods=3&database_name=fast&metric=yoy_change_percent",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["unit"], "%");
+    let position = body["data"]["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|label| label == &Value::from(complete_week.start().to_string()))
+        .expect("the complete week is among the labels");
+    assert_eq!(
+        body["data"]["series"][0]["values"][position].as_f64(),
+        compared["yoy_change_percent"].as_f64(),
+        "{body}"
+    );
+    // Daily rows have no year-over-year change.
+    let (status, body) = app
+        .get(
+            &viewer,
+            "/capacity/databases?period_type=daily&database_name=fast&limit=1",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["data"]["items"][0]["yoy_change_mb"], Value::Null);
     let (status, body) = app
         .get(
             &viewer,

@@ -94,6 +94,13 @@ pub struct InstanceAggregateItem {
     pub growth_rate: Option<Decimal>,
     /// `growing` above +5 %, `shrinking` below −5 %, else `stable`.
     pub trend_direction: Option<TrendDirection>,
+    /// Change of the mean total against the same period a year earlier (52 weeks, or twelve
+    /// months), MB; null for daily periods and when that period has no samples.
+    pub yoy_change_mb: Option<i64>,
+    /// That change in percent.
+    #[serde(serialize_with = "crate::dto::numbers::exact_optional")]
+    #[schema(value_type = Option<f64>)]
+    pub yoy_change_percent: Option<Decimal>,
 }
 
 impl InstanceAggregateItem {
@@ -139,6 +146,8 @@ impl InstanceAggregateItem {
             database_count_change_percent: aggregate.database_count_change_percent,
             growth_rate: aggregate.growth_rate,
             trend_direction: aggregate.trend_direction,
+            yoy_change_mb: aggregate.yoy_change_mb,
+            yoy_change_percent: aggregate.yoy_change_percent,
         }
     }
 }
@@ -214,6 +223,25 @@ pub struct DatabaseAggregateItem {
     #[serde(serialize_with = "crate::dto::numbers::exact_optional")]
     #[schema(value_type = Option<f64>)]
     pub growth_rate: Option<Decimal>,
+    /// Change of the mean size against the same period a year earlier (52 weeks, or twelve
+    /// months), MB; null for daily periods and when that period has no samples.
+    pub yoy_change_mb: Option<i64>,
+    /// That change in percent.
+    #[serde(serialize_with = "crate::dto::numbers::exact_optional")]
+    #[schema(value_type = Option<f64>)]
+    pub yoy_change_percent: Option<Decimal>,
+    /// Change of the mean data size against a year earlier, MB.
+    pub yoy_data_change_mb: Option<i64>,
+    /// That change in percent.
+    #[serde(serialize_with = "crate::dto::numbers::exact_optional")]
+    #[schema(value_type = Option<f64>)]
+    pub yoy_data_change_percent: Option<Decimal>,
+    /// Change of the mean log size against a year earlier, MB.
+    pub yoy_log_change_mb: Option<i64>,
+    /// That change in percent.
+    #[serde(serialize_with = "crate::dto::numbers::exact_optional")]
+    #[schema(value_type = Option<f64>)]
+    pub yoy_log_change_percent: Option<Decimal>,
 }
 
 impl DatabaseAggregateItem {
@@ -263,6 +291,12 @@ impl DatabaseAggregateItem {
             log_size_change_mb: aggregate.log_size_change_mb,
             log_size_change_percent: aggregate.log_size_change_percent,
             growth_rate: aggregate.growth_rate,
+            yoy_change_mb: aggregate.yoy_change_mb,
+            yoy_change_percent: aggregate.yoy_change_percent,
+            yoy_data_change_mb: aggregate.yoy_data_change_mb,
+            yoy_data_change_percent: aggregate.yoy_data_change_percent,
+            yoy_log_change_mb: aggregate.yoy_log_change_mb,
+            yoy_log_change_percent: aggregate.yoy_log_change_percent,
         }
     }
 }

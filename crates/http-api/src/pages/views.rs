@@ -57,8 +57,8 @@ const GROWTH_SORTS: [(&str, &str); 3] = [
     ("days_until_full", "Days until full"),
 ];
 
-/// The three charts: key, heading, what the plotted values are.
-const CHARTS: [(&str, &str, &str); 3] = [
+/// The four charts: key, heading, what the plotted values are.
+const CHARTS: [(&str, &str, &str); 4] = [
     ("trend", "Size trend", "size per period in GiB"),
     (
         "change",
@@ -69,6 +69,11 @@ const CHARTS: [(&str, &str, &str); 3] = [
         "change-percent",
         "Change %",
         "change against the previous period in percent",
+    ),
+    (
+        "yoy",
+        "Change vs last year",
+        "change against the same period a year earlier in percent",
     ),
 ];
 

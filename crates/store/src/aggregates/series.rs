@@ -32,26 +32,35 @@ pub enum MetricColumn {
     AvgDataSizeMb,
     /// Database level: the average log size.
     AvgLogSizeMb,
+    /// Both levels: the change of the size (the total at the instance level) against the same
+    /// period a year earlier.
+    YoyChangeMb,
+    /// Both levels: that change in percent.
+    YoyChangePercent,
 }
 
 impl MetricColumn {
     /// The metrics of the instance level, the default first.
-    pub const INSTANCE: [MetricColumn; 5] = [
+    pub const INSTANCE: [MetricColumn; 7] = [
         Self::TotalSizeMb,
         Self::TotalSizeChangeMb,
         Self::TotalSizeChangePercent,
         Self::DatabaseCount,
         Self::AvgSizeMb,
+        Self::YoyChangeMb,
+        Self::YoyChangePercent,
     ];
 
     /// The metrics of the database level, the default first.
-    pub const DATABASE: [MetricColumn; 6] = [
+    pub const DATABASE: [MetricColumn; 8] = [
         Self::AvgSizeMb,
         Self::MaxSizeMb,
         Self::SizeChangeMb,
         Self::SizeChangePercent,
         Self::AvgDataSizeMb,
         Self::AvgLogSizeMb,
+        Self::YoyChangeMb,
+        Self::YoyChangePercent,
     ];
 
     /// The metrics `level` has, the default first.
@@ -83,13 +92,15 @@ impl MetricColumn {
             Self::SizeChangePercent => "size_change_percent",
             Self::AvgDataSizeMb => "avg_data_size_mb",
             Self::AvgLogSizeMb => "avg_log_size_mb",
+            Self::YoyChangeMb => "yoy_change_mb",
+            Self::YoyChangePercent => "yoy_change_percent",
         }
     }
 
     /// The unit of its values: `MB`, `%` or `count`.
     pub fn unit(self) -> &'static str {
         match self {
-            Self::TotalSizeChangePercent | Self::SizeChangePercent => "%",
+            Self::TotalSizeChangePercent | Self::SizeChangePercent | Self::YoyChangePercent => "%",
             Self::DatabaseCount => "count",
             _ => "MB",
         }

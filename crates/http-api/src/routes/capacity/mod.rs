@@ -127,9 +127,10 @@ pub struct SeriesQuery {
 )]
 pub struct InstanceMetricQuery {
     /// total_size_mb (default), total_size_change_mb, total_size_change_percent,
-    /// database_count or avg_size_mb.
+    /// database_count, avg_size_mb, yoy_change_mb or yoy_change_percent (against the same
+    /// period a year earlier; weekly and longer periods).
     #[param(
-        pattern = "^(total_size_mb|total_size_change_mb|total_size_change_percent|database_count|avg_size_mb)$"
+        pattern = "^(total_size_mb|total_size_change_mb|total_size_change_percent|database_count|avg_size_mb|yoy_change_mb|yoy_change_percent)$"
     )]
     metric: Option<String>,
 }
@@ -146,9 +147,10 @@ pub struct DatabaseMetricQuery {
     #[param(min_length = 1, max_length = 255, pattern = "^[^\\x00]+$")]
     database_name: Option<String>,
     /// avg_size_mb (default), max_size_mb, size_change_mb, size_change_percent,
-    /// avg_data_size_mb or avg_log_size_mb.
+    /// avg_data_size_mb, avg_log_size_mb, yoy_change_mb or yoy_change_percent (against the
+    /// same period a year earlier; weekly and longer periods).
     #[param(
-        pattern = "^(avg_size_mb|max_size_mb|size_change_mb|size_change_percent|avg_data_size_mb|avg_log_size_mb)$"
+        pattern = "^(avg_size_mb|max_size_mb|size_change_mb|size_change_percent|avg_data_size_mb|avg_log_size_mb|yoy_change_mb|yoy_change_percent)$"
     )]
     metric: Option<String>,
 }
