@@ -537,6 +537,11 @@ test('admin: partial periods are marked, the daily trend carries its forecast, t
     })),
   }));
   assert.ok(trend.forecastSource, 'the daily trend asks for forecasts');
+  assert.match(
+    await page.textContent('[data-chart="yoy"] .state'),
+    /weekly and longer periods/,
+    'the daily year-over-year chart says why it is empty',
+  );
   assert.equal(trend.future, 14, 'the forecast extends the daily trend by 14 days');
   const forecasts = await apiData(page, trend.forecastSource);
   const plotted = trend.datasets.filter((dataset) => !dataset.forecast).map((dataset) => dataset.label);

@@ -227,10 +227,15 @@ export function startCapacityPage(level) {
         comparesWithPrevious: key === 'change' || key === 'change-percent',
         forecasts,
       });
-      showState(
-        state,
-        series.truncated ? `Showing the ${series.series.length} largest of ${series.total_series} (by their latest value).` : '',
-      );
+      const nothingToPlot = series.series.every((line) => line.values.every((value) => value === null));
+      let note = series.truncated ? `Showing the ${series.series.length} largest of ${series.total_series} (by their latest value).` : '';
+      if (key === 'yoy' && nothingToPlot) {
+        note =
+          period.value === 'daily'
+            ? 'Changes against a year earlier exist for weekly and longer periods.'
+            : 'No period in this window has data a year earlier.';
+      }
+      showState(state, note);
       section.dataset.state = 'ready';
     } catch (error) {
       if (number !== refreshNumber) return;
