@@ -18,17 +18,16 @@ WITH grouped AS (
                CASE WHEN lag(g.period_start) OVER w = g.previous_start THEN lag(g.data_count) OVER w END AS previous_data_count,
                CASE WHEN lag(g.period_start) OVER w = g.previous_start THEN lag(g.data_sum) OVER w END AS previous_data_sum,
                CASE WHEN lag(g.period_start) OVER w = g.previous_start THEN lag(g.log_count) OVER w END AS previous_log_count,
-               CASE WHEN lag(g.period_start) OVER w = g.previous_start THEN lag(g.log_sum) OVER w END AS previous_log_sum
+               CASE WHEN lag(g.period_start) OVER w = g.previous_start THEN lag(g.log_sum) OVER w END AS previous_log_sum,
+               first_value(g.size_count) OVER y AS yoy_size_count,
+               first_value(g.size_sum) OVER y AS yoy_size_sum,
+               first_value(g.data_count) OVER y AS yoy_data_count,
+               first_value(g.data_sum) OVER y AS yoy_data_sum,
+               first_value(g.log_count) OVER y AS yoy_log_count,
+               first_value(g.log_sum) OVER y AS yoy_log_sum
         FROM (SELECT g.*, date_trunc($7, (g.period_start - 1)::timestamp)::date AS previous_start FROM grouped g OFFSET 0) g
-        WINDOW w AS (PARTITION BY g.instance_id, g.database_name ORDER BY g.period_start)
-    ),
-    compared AS (
-        SELECT g.*, y.size_count AS yoy_size_count, y.size_sum AS yoy_size_sum, y.data_count AS yoy_data_count, y.data_sum AS yoy_data_sum, y.log_count AS yoy_log_count, y.log_sum AS yoy_log_sum
-        FROM paired g
-        LEFT JOIN grouped y
-            ON y.instance_id = g.instance_id AND y.database_name = g.database_name
-           AND y.period_start = (g.period_start - $9::interval)::date
-        WHERE g.period_start >= $3
+        WINDOW w AS (PARTITION BY g.instance_id, g.database_name ORDER BY g.period_start),
+               y AS (w RANGE BETWEEN $9::interval PRECEDING AND $9::interval PRECEDING)
     ),
     measured AS (
         SELECT g.*, CASE WHEN g.size_sum < 1000000000000 THEN g.size_sum::bigint END
@@ -69,7 +68,8 @@ WITH grouped AS (
               THEN g.log_sum::bigint * g.yoy_log_count
                    - g.yoy_log_sum::bigint * g.log_count END
              AS log_yoy_delta_small
-        FROM compared g
+        FROM paired g
+        WHERE g.period_start >= $3
         OFFSET 0
     ),
     removed AS (SELECT NULL::bigint AS instance_id WHERE false),

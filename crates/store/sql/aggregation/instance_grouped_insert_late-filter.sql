@@ -14,17 +14,13 @@ WITH grouped AS (
     paired AS (
         SELECT g.*, CASE WHEN lag(g.period_start) OVER w = g.previous_start THEN lag(g.day_count) OVER w END AS previous_day_count,
                CASE WHEN lag(g.period_start) OVER w = g.previous_start THEN lag(g.total_sum) OVER w END AS previous_total_sum,
-               CASE WHEN lag(g.period_start) OVER w = g.previous_start THEN lag(g.count_sum) OVER w END AS previous_count_sum
+               CASE WHEN lag(g.period_start) OVER w = g.previous_start THEN lag(g.count_sum) OVER w END AS previous_count_sum,
+               first_value(g.day_count) OVER y AS yoy_day_count,
+               first_value(g.total_sum) OVER y AS yoy_total_sum,
+               first_value(g.count_sum) OVER y AS yoy_count_sum
         FROM (SELECT g.*, date_trunc($7, (g.period_start - 1)::timestamp)::date AS previous_start FROM grouped g OFFSET 0) g
-        WINDOW w AS (PARTITION BY g.instance_id ORDER BY g.period_start)
-    ),
-    compared AS (
-        SELECT g.*, y.day_count AS yoy_day_count, y.total_sum AS yoy_total_sum
-        FROM paired g
-        LEFT JOIN grouped y
-            ON y.instance_id = g.instance_id
-           AND y.period_start = (g.period_start - $9::interval)::date
-        WHERE g.period_start >= $3 AND g.instance_id = ANY($6)
+        WINDOW w AS (PARTITION BY g.instance_id ORDER BY g.period_start),
+               y AS (w RANGE BETWEEN $9::interval PRECEDING AND $9::interval PRECEDING)
     ),
     measured AS (
         SELECT g.*, CASE WHEN g.total_sum < 1000000000000 THEN g.total_sum::bigint END
@@ -47,7 +43,8 @@ WITH grouped AS (
               THEN g.total_sum::bigint * g.yoy_day_count
                    - g.yoy_total_sum::bigint * g.day_count END
              AS total_yoy_delta_small
-        FROM compared g
+        FROM paired g
+        WHERE g.period_start >= $3 AND g.instance_id = ANY($6)
         OFFSET 0
     ),
     removed AS (SELECT NULL::bigint AS instance_id WHERE false),

@@ -114,26 +114,12 @@ fn grouped_changes(series: &str, count: &str, other: &str, other_count: &str) ->
     ]
 }
 
-/// The `compared` step: the groups of the computed periods (those from `$3` on, `late_filter`
-/// applied), each with the sums and counts of `columns` of its key's group a year earlier
-/// (`yoy_…`, NULL without one). `$9` is the distance to that period, `key` the join columns
-/// besides the instance.
-fn compared(columns: &[&str], key: &str, late_filter: &str) -> String {
-    let year_earlier: Vec<String> = columns
-        .iter()
-        .map(|column| format!("y.{column} AS yoy_{column}"))
-        .collect();
-    format!(
-        "compared AS (
-        SELECT g.*, {year_earlier}
-        FROM paired g
-        LEFT JOIN grouped y
-            ON y.instance_id = g.instance_id{key}
-           AND y.period_start = (g.period_start - $9::interval)::date
-        WHERE g.period_start >= $3{late_filter}
-    )",
-        year_earlier = year_earlier.join(", "),
-    )
+/// For the grouped forms: the value of a grouped column in the key's group of the same period
+/// a year earlier (`$9` before), else NULL. A `RANGE` frame of exactly that offset shares the
+/// sort of the window that pairs the previous period, where a join of the groups with
+/// themselves would materialise them and sort them again.
+fn year_earlier_group(column: &str) -> String {
+    format!("first_value(g.{column}) OVER y AS yoy_{column}")
 }
 
 pub(super) fn database_grouped(shape: Shape) -> String {
@@ -181,6 +167,7 @@ pub(super) fn database_grouped(shape: Shape) -> String {
     let lags: Vec<String> = paired_columns
         .iter()
         .map(|column| format!("{} AS previous_{column}", previous_group(column)))
+        .chain(paired_columns.iter().map(|column| year_earlier_group(column)))
         .collect();
     format!(
         "WITH grouped AS (
@@ -198,13 +185,14 @@ pub(super) fn database_grouped(shape: Shape) -> String {
     paired AS (
         SELECT g.*, {lags}
         FROM {groups} g
-        WINDOW w AS (PARTITION BY g.instance_id, g.database_name ORDER BY g.period_start)
+        WINDOW w AS (PARTITION BY g.instance_id, g.database_name ORDER BY g.period_start),
+               y AS (w RANGE BETWEEN $9::interval PRECEDING AND $9::interval PRECEDING)
     ),
-    {compared},
     measured AS (
         SELECT g.*, {size}, {data}, {log},
                {yoy_size}, {yoy_data}, {yoy_log}
-        FROM compared g
+        FROM paired g
+        WHERE g.period_start >= $3{late_filter}
         OFFSET 0
     ),
     {removal},
@@ -216,11 +204,6 @@ pub(super) fn database_grouped(shape: Shape) -> String {
         size = narrowed("size", "size_count", "previous_size_count"),
         data = narrowed("data", "data_count", "previous_data_count"),
         log = narrowed("log", "log_count", "previous_log_count"),
-        compared = compared(
-            &paired_columns,
-            " AND y.database_name = g.database_name",
-            &late_filter
-        ),
         yoy_size = narrowed_other("size", "size_count", "yoy", "yoy_size_count"),
         yoy_data = narrowed_other("data", "data_count", "yoy", "yoy_data_count"),
         yoy_log = narrowed_other("log", "log_count", "yoy", "yoy_log_count"),
@@ -281,6 +264,7 @@ pub(super) fn instance_grouped(shape: Shape) -> String {
     let lags: Vec<String> = paired_columns
         .iter()
         .map(|column| format!("{} AS previous_{column}", previous_group(column)))
+        .chain(paired_columns.iter().map(|column| year_earlier_group(column)))
         .collect();
     format!(
         "WITH grouped AS (
@@ -297,12 +281,13 @@ pub(super) fn instance_grouped(shape: Shape) -> String {
     paired AS (
         SELECT g.*, {lags}
         FROM {groups} g
-        WINDOW w AS (PARTITION BY g.instance_id ORDER BY g.period_start)
+        WINDOW w AS (PARTITION BY g.instance_id ORDER BY g.period_start),
+               y AS (w RANGE BETWEEN $9::interval PRECEDING AND $9::interval PRECEDING)
     ),
-    {compared},
     measured AS (
         SELECT g.*, {total}, {count}, {yoy_total}
-        FROM compared g
+        FROM paired g
+        WHERE g.period_start >= $3{late_filter}
         OFFSET 0
     ),
     {removal},
@@ -313,7 +298,6 @@ pub(super) fn instance_grouped(shape: Shape) -> String {
         lags = lags.join(",\n               "),
         total = narrowed("total", "day_count", "previous_day_count"),
         count = narrowed("count", "day_count", "previous_day_count"),
-        compared = compared(&paired_columns[..2], "", &late_filter),
         yoy_total = narrowed_other("total", "day_count", "yoy", "yoy_day_count"),
         read_window = shape.grouped_read_window(),
         write = INSTANCE_COLUMNS.write(mode, &expressions, None),
