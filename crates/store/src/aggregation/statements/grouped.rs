@@ -167,7 +167,11 @@ pub(super) fn database_grouped(shape: Shape) -> String {
     let lags: Vec<String> = paired_columns
         .iter()
         .map(|column| format!("{} AS previous_{column}", previous_group(column)))
-        .chain(paired_columns.iter().map(|column| year_earlier_group(column)))
+        .chain(
+            paired_columns
+                .iter()
+                .map(|column| year_earlier_group(column)),
+        )
         .collect();
     format!(
         "WITH grouped AS (
@@ -264,7 +268,11 @@ pub(super) fn instance_grouped(shape: Shape) -> String {
     let lags: Vec<String> = paired_columns
         .iter()
         .map(|column| format!("{} AS previous_{column}", previous_group(column)))
-        .chain(paired_columns.iter().map(|column| year_earlier_group(column)))
+        .chain(
+            paired_columns
+                .iter()
+                .map(|column| year_earlier_group(column)),
+        )
         .collect();
     format!(
         "WITH grouped AS (
