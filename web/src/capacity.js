@@ -198,27 +198,20 @@ export function startCapacityPage(level) {
       if (series.series.length === 0) {
         chartOn(canvas)?.destroy();
         box.hidden = true;
-        showState(
-          state,
-          key === 'yoy' && period.value === 'daily'
-            ? 'Changes against a year earlier exist for weekly and longer periods.'
-            : 'No data for these filters in this window.',
-          'empty',
-        );
+        const empty = key === 'yoy' && period.value === 'daily' ? noYearEarlier() : 'No data for these filters in this window.';
+        showState(state, empty, 'empty');
         section.dataset.state = 'empty';
         return;
       }
       // The daily trend continues with each line's forecast, when one is published.
       let forecasts = null;
       if (key === 'trend' && period.value === 'daily') {
-        const forecastQuery = filterQuery();
-        forecastQuery.delete('period_type');
-        forecastQuery.set('horizon_days', String(FORECAST_DAYS));
-        forecastQuery.set('limit', '200');
-        const found = await api(`/capacity/${level}s/forecast`, { query: forecastQuery });
+        const lineForecasts = forecastQuery(FORECAST_DAYS);
+        lineForecasts.set('limit', '200');
+        const found = await api(`/capacity/${level}s/forecast`, { query: lineForecasts });
         if (number !== refreshNumber) return;
         forecasts = new Map(found.items.map((item) => [lineKey(item), item]));
-        section.dataset.forecastSource = `/api/v1/capacity/${level}s/forecast?${forecastQuery}`;
+        section.dataset.forecastSource = `/api/v1/capacity/${level}s/forecast?${lineForecasts}`;
       }
       box.hidden = false;
       // Kept on the section for the browser tests (and for a look from the console).
@@ -229,12 +222,7 @@ export function startCapacityPage(level) {
       });
       const nothingToPlot = series.series.every((line) => line.values.every((value) => value === null));
       let note = series.truncated ? `Showing the ${series.series.length} largest of ${series.total_series} (by their latest value).` : '';
-      if (key === 'yoy' && nothingToPlot) {
-        note =
-          period.value === 'daily'
-            ? 'Changes against a year earlier exist for weekly and longer periods.'
-            : 'No period in this window has data a year earlier.';
-      }
+      if (key === 'yoy' && nothingToPlot) note = noYearEarlier();
       showState(state, note);
       section.dataset.state = 'ready';
     } catch (error) {
@@ -244,6 +232,13 @@ export function startCapacityPage(level) {
       showState(state, describeError(error), 'error');
       section.dataset.state = 'error';
     }
+  }
+
+  /** Why the year-over-year chart has nothing to plot. */
+  function noYearEarlier() {
+    return period.value === 'daily'
+      ? 'Changes against a year earlier exist for weekly and longer periods.'
+      : 'No period in this window has data a year earlier.';
   }
 
   /** The filters as the forecasts take them (they fit daily sizes whatever the period type). */

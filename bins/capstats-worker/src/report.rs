@@ -137,12 +137,7 @@ struct ReportRow {
 impl ReportRow {
     fn with_forecast(mut self, forecast: Option<&Forecast>) -> Self {
         if let Some(forecast) = forecast {
-            self.slope_mb_per_day = forecast
-                .slope_mb_per_day
-                .map(|slope| (slope * 1000.0).round() / 1000.0);
-            self.r_squared = forecast
-                .r_squared
-                .map(|fit| (fit * 10_000.0).round() / 10_000.0);
+            (self.slope_mb_per_day, self.r_squared) = planning::shown_fit(forecast);
             self.projected_size_mb = forecast.projected_size_mb;
             self.lower_mb = forecast.lower_mb;
             self.upper_mb = forecast.upper_mb;
@@ -260,11 +255,12 @@ pub fn report(
             output: print,
         } => {
             let as_of = end_date.unwrap_or_else(|| settings.today());
-            let last = capstats_capacity_model::Period::containing(period_type, as_of);
-            let mut first = last;
-            for _ in 1..periods {
-                first = first.previous();
-            }
+            let window = capstats_capacity_model::Period::ending_with(
+                period_type,
+                as_of,
+                usize::from(periods),
+            );
+            let (first, last) = (window[0], window[window.len() - 1]);
             let filter = key_filter(
                 connection,
                 &keys,

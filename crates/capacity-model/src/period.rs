@@ -69,6 +69,17 @@ impl PeriodType {
         }
     }
 
+    /// The distance from a period to the same period a year earlier ([`Period::year_earlier`])
+    /// as a PostgreSQL interval literal: 52 weeks for weeks, a year for the longer types;
+    /// `None` for days, which have no year-over-year change.
+    pub fn year_over_year_interval(self) -> Option<&'static str> {
+        match self {
+            Self::Daily => None,
+            Self::Weekly => Some("364 days"),
+            Self::Monthly | Self::Quarterly | Self::Yearly => Some("1 year"),
+        }
+    }
+
     /// The most days a period of this type can span.
     pub fn maximum_days(self) -> u32 {
         match self {
@@ -271,6 +282,28 @@ impl Period {
             }
         };
         Some(Self::containing(self.period_type, start))
+    }
+
+    /// The `count` periods of `period_type` ending with the one containing `date`, oldest
+    /// first (at least that one).
+    ///
+    /// ```
+    /// use capstats_capacity_model::{Period, PeriodType};
+    /// use chrono::NaiveDate;
+    ///
+    /// let date = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+    /// let window = Period::ending_with(PeriodType::Monthly, date(2026, 3, 10), 3);
+    /// let starts: Vec<NaiveDate> = window.iter().map(Period::start).collect();
+    /// assert_eq!(starts, [date(2026, 1, 1), date(2026, 2, 1), date(2026, 3, 1)]);
+    /// ```
+    pub fn ending_with(period_type: PeriodType, date: NaiveDate, count: usize) -> Vec<Self> {
+        let mut window = vec![Self::containing(period_type, date)];
+        while window.len() < count {
+            let earlier = window[window.len() - 1].previous();
+            window.push(earlier);
+        }
+        window.reverse();
+        window
     }
 
     /// The period of the same type immediately after this one.

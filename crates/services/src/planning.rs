@@ -58,6 +58,19 @@ impl ForecastOptions {
     }
 }
 
+/// The slope (MB per day, three decimals) and R² (four decimals) of `forecast` as the API and
+/// the reports show them; the fit itself keeps full precision.
+pub fn shown_fit(forecast: &Forecast) -> (Option<f64>, Option<f64>) {
+    let rounded = |value: Option<f64>, decimals: i32| {
+        let scale = 10f64.powi(decimals);
+        value.map(|value| (value * scale).round() / scale)
+    };
+    (
+        rounded(forecast.slope_mb_per_day, 3),
+        rounded(forecast.r_squared, 4),
+    )
+}
+
 /// A key's forecast.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeyForecast {
@@ -80,7 +93,6 @@ pub fn forecasts(
     options: &ForecastOptions,
 ) -> Result<Vec<KeyForecast>, ServiceError> {
     let mut found = Vec::new();
-    let mut problem = None;
     aggregates::for_each_daily_history(
         connection,
         level,
@@ -92,34 +104,27 @@ pub fn forecasts(
                 horizon_days: options.horizon_days,
                 capacity_limit_mb: history.capacity_limit_mb,
             };
-            match forecast(&request, &options.settings) {
-                Ok(forecast) => found.push(KeyForecast {
-                    instance: history.instance,
-                    database_name: history.database_name,
-                    forecast,
-                }),
-                // The store hands over at most one point per day, none after `as_of`: a
-                // refusal here is a defect, reported with the key rather than skipped.
-                Err(error) => {
-                    problem.get_or_insert_with(|| {
-                        ServiceError::InvalidRequest(format!(
-                            "cannot forecast instance {}{}: {error}",
-                            history.instance.id,
-                            history
-                                .database_name
-                                .as_ref()
-                                .map(|name| format!(", database {name}"))
-                                .unwrap_or_default()
-                        ))
-                    });
-                }
-            }
-            Ok(())
+            // The store hands over at most one point per day, none after `as_of`: a refusal
+            // here is a defect, reported with the key rather than skipped.
+            let forecast = forecast(&request, &options.settings).map_err(|error| {
+                ServiceError::InvalidRequest(format!(
+                    "cannot forecast instance {}{}: {error}",
+                    history.instance.id,
+                    history
+                        .database_name
+                        .as_ref()
+                        .map(|name| format!(", database {name}"))
+                        .unwrap_or_default()
+                ))
+            })?;
+            found.push(KeyForecast {
+                instance: history.instance,
+                database_name: history.database_name,
+                forecast,
+            });
+            Ok::<_, ServiceError>(())
         },
     )?;
-    if let Some(problem) = problem {
-        return Err(problem);
-    }
     found.sort_by(|left, right| {
         directed(
             left.forecast.days_until_full,
@@ -241,9 +246,7 @@ pub fn growth_leaderboard(
         })
     });
     let total = i64::try_from(entries.len()).unwrap_or(i64::MAX);
-    let skip = usize::try_from((page.page - 1).saturating_mul(page.limit)).unwrap_or(usize::MAX);
-    let take = usize::try_from(page.limit).unwrap_or(usize::MAX);
-    let mut entries: Vec<GrowthEntry> = entries.into_iter().skip(skip).take(take).collect();
+    let mut entries = page.of(entries);
     if sort != GrowthSort::DaysUntilFull && !entries.is_empty() {
         let mut instance_ids: Vec<InstanceId> =
             entries.iter().map(|entry| entry.key.instance.id).collect();

@@ -1,8 +1,10 @@
 //! The set-based aggregation of DESIGN §5.
 //!
 //! One statement per level, batch of consecutive periods of one type and scope of instances:
-//! it groups the samples of the batch (plus the period before the first, for the changes) by
-//! key and period, pairs each group with the previous period's group through `lag`, replaces
+//! it groups the samples of the batch (plus the period before the first, for the changes, and
+//! for weekly and longer types the same periods a year earlier) by key and period, pairs each
+//! group with the previous period's group through `lag` (and with the year-earlier one through
+//! a `RANGE` frame of the same window), replaces
 //! the scope's stored rows of the batch by the computed ones (delete, then insert, in the one
 //! statement), and returns per instance the rows whose key has no samples any more; a recount of the batch's
 //! rows then gives the rows written per instance and keeps the count tables exact. All
@@ -326,11 +328,15 @@ fn run_statement(
         .bind::<Date, _>(last.start())
         .bind::<Date, _>(last.end())
         .bind::<Array<BigInt>, _>(instance_ids);
-    if let (Some(first_earlier), Some(last_earlier)) = (first.year_earlier(), last.year_earlier()) {
+    if let (Some(first_earlier), Some(last_earlier), Some(year_over_year)) = (
+        first.year_earlier(),
+        last.year_earlier(),
+        period_type.year_over_year_interval(),
+    ) {
         query = query
             .bind::<Text, _>(period_type.truncation_unit())
             .bind::<Text, _>(period_type.interval_literal())
-            .bind::<Text, _>(year_over_year_interval(period_type))
+            .bind::<Text, _>(year_over_year)
             .bind::<Date, _>(first_earlier.start())
             .bind::<Date, _>(last_earlier.end());
     } else if period_type != PeriodType::Daily {
@@ -340,15 +346,6 @@ fn run_statement(
         )));
     }
     Ok(query.load(connection)?)
-}
-
-/// The distance from a period to the same one a year earlier ([`Period::year_earlier`]), as
-/// a PostgreSQL interval.
-fn year_over_year_interval(period_type: PeriodType) -> &'static str {
-    match period_type {
-        PeriodType::Weekly => "364 days",
-        _ => "1 year",
-    }
 }
 
 /// One row of the statements' result: the rows deleted of one instance.

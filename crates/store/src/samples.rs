@@ -206,11 +206,10 @@ fn touched_periods() -> String {
     PeriodType::ALL
         .iter()
         .map(|period_type| {
-            let year_later = match period_type {
-                PeriodType::Daily => "NULL::interval".to_owned(),
-                PeriodType::Weekly => "interval '364 days'".to_owned(),
-                _ => "interval '1 year'".to_owned(),
-            };
+            let year_later = period_type.year_over_year_interval().map_or_else(
+                || "NULL::interval".to_owned(),
+                |gap| format!("interval '{gap}'"),
+            );
             format!(
                 "('{name}', {start}, interval '{length}', {year_later})",
                 name = period_type.as_str(),

@@ -142,6 +142,19 @@ fn assert_field_error(status: StatusCode, body: &Value, field: &str) {
     assert!(fields.contains(&field), "{field} not named: {body}");
 }
 
+/// Each `(query, field)` of `cases` sent to `path` answers 400 naming `field`.
+async fn assert_each_refused(
+    app: &TestApp,
+    client: &reqwest::Client,
+    path: &str,
+    cases: &[(&str, &str)],
+) {
+    for (query, field) in cases {
+        let (status, body) = app.get(client, &format!("{path}?{query}")).await;
+        assert_field_error(status, &body, field);
+    }
+}
+
 #[actix_web::test]
 async fn forecasts_project_known_lines_and_count_the_days_until_full() {
     let app = TestApp::spawn_seeded(seed, |_| {}).await;
@@ -376,17 +389,18 @@ async fn forecasts_project_known_lines_and_count_the_days_until_full() {
     assert_eq!(body["data"]["capacity_limit_mb"], Value::Null);
 
     // Invalid parameters name themselves; unknown ids are 404.
-    for (query, field) in [
-        ("horizon_days=0", "horizon_days"),
-        ("horizon_days=3661", "horizon_days"),
-        ("as_of=yesterday", "as_of"),
-        ("page=0", "page"),
-    ] {
-        let (status, body) = app
-            .get(&viewer, &format!("/capacity/databases/forecast?{query}"))
-            .await;
-        assert_field_error(status, &body, field);
-    }
+    assert_each_refused(
+        &app,
+        &viewer,
+        "/capacity/databases/forecast",
+        &[
+            ("horizon_days=0", "horizon_days"),
+            ("horizon_days=3661", "horizon_days"),
+            ("as_of=yesterday", "as_of"),
+            ("page=0", "page"),
+        ],
+    )
+    .await;
     let (status, _) = app
         .get(&viewer, "/capacity/instances/forecast?instance_id=999999")
         .await;
@@ -575,18 +589,19 @@ async fn the_growth_leaderboard_ranks_both_ways_with_ties_paging_and_partial_per
         .collect();
     assert_eq!(order, ["planning-a", "planning-b"]);
 
-    for (query, field) in [
-        ("sort=size", "sort"),
-        ("order=sideways", "order"),
-        ("periods=0", "periods"),
-        ("period_type=hourly", "period_type"),
-        ("horizon_days=0", "horizon_days"),
-    ] {
-        let (status, body) = app
-            .get(&viewer, &format!("/capacity/databases/growth?{query}"))
-            .await;
-        assert_field_error(status, &body, field);
-    }
+    assert_each_refused(
+        &app,
+        &viewer,
+        "/capacity/databases/growth",
+        &[
+            ("sort=size", "sort"),
+            ("order=sideways", "order"),
+            ("periods=0", "periods"),
+            ("period_type=hourly", "period_type"),
+            ("horizon_days=0", "horizon_days"),
+        ],
+    )
+    .await;
     let (status, _) = app
         .get(&viewer, "/capacity/databases/growth?instance_id=999999")
         .await;

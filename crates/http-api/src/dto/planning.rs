@@ -48,24 +48,19 @@ pub struct ForecastFields {
     pub withheld_detail: Option<String>,
 }
 
-/// Rounds to `decimals` places for display; the fit itself keeps full precision.
-fn rounded(value: Option<f64>, decimals: i32) -> Option<f64> {
-    let scale = 10f64.powi(decimals);
-    value.map(|value| (value * scale).round() / scale)
-}
-
 impl ForecastFields {
     /// The fields of `forecast`, made on `as_of` for `horizon_days` ahead.
     pub fn new(forecast: &Forecast, as_of: NaiveDate, horizon_days: u32) -> Self {
+        let (slope_mb_per_day, r_squared) = capstats_services::planning::shown_fit(forecast);
         Self {
             as_of,
             horizon_days,
             points: forecast.points_used,
             window_start: forecast.window_start,
             window_end: forecast.window_end,
-            slope_mb_per_day: rounded(forecast.slope_mb_per_day, 3),
+            slope_mb_per_day,
             fitted_size_mb: forecast.intercept_mb.map(|size| size.round() as i64),
-            r_squared: rounded(forecast.r_squared, 4),
+            r_squared,
             projected_size_mb: forecast.projected_size_mb,
             lower_mb: forecast.lower_mb,
             upper_mb: forecast.upper_mb,

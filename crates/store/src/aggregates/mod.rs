@@ -222,6 +222,13 @@ impl PageRequest {
     fn offset(self) -> i64 {
         (self.page.max(1) - 1) * self.limit
     }
+
+    /// This page of `items`, a list ranked in memory.
+    pub fn of<T>(self, items: Vec<T>) -> Vec<T> {
+        let skip = usize::try_from(self.offset()).unwrap_or(usize::MAX);
+        let take = usize::try_from(self.limit).unwrap_or(usize::MAX);
+        items.into_iter().skip(skip).take(take).collect()
+    }
 }
 
 /// Which instance a row belongs to, for display.

@@ -73,17 +73,26 @@ fn size_column(level: AggregationLevel) -> &'static str {
     }
 }
 
-/// The join that brings a database's capacity limit (`known.capacity_limit_mb`), given the
-/// row's instance id and database name expressions.
-fn limit_join(level: AggregationLevel, instance_id: &str, database_name: &str) -> String {
+/// What the rows of `level` read of their key's inventory: the join (none at the instance
+/// level, whose limit is on the `instance` row joined already), the capacity limit's column
+/// and the database's inventory id (NULL for instances), given the row's instance id and
+/// database name expressions.
+fn inventory_of(
+    level: AggregationLevel,
+    instance_id: &str,
+    database_name: &str,
+) -> (String, &'static str, &'static str) {
     match level {
-        AggregationLevel::Database => format!(
-            "LEFT JOIN instance_databases known
-                 ON known.instance_id = {instance_id} AND known.database_name = {database_name}
-                AND known.deleted_at IS NULL"
+        AggregationLevel::Database => (
+            format!(
+                "LEFT JOIN instance_databases known
+                     ON known.instance_id = {instance_id} AND known.database_name = {database_name}
+                    AND known.deleted_at IS NULL"
+            ),
+            "known.capacity_limit_mb",
+            "known.id",
         ),
-        // An instance's limit is on its own row, joined already.
-        AggregationLevel::Instance => String::new(),
+        AggregationLevel::Instance => (String::new(), "instance.capacity_limit_mb", "NULL::bigint"),
     }
 }
 
@@ -96,11 +105,8 @@ pub fn growth(
 ) -> Result<Vec<KeyGrowth>, StoreError> {
     let (table, database) = level_table(level);
     let size = size_column(level);
-    let limit = limit_join(level, "ends.instance_id", "ends.database_name");
-    let (limit_column, id_column) = match level {
-        AggregationLevel::Database => ("known.capacity_limit_mb", "known.id"),
-        AggregationLevel::Instance => ("instance.capacity_limit_mb", "NULL::bigint"),
-    };
+    let (limit, limit_column, id_column) =
+        inventory_of(level, "ends.instance_id", "ends.database_name");
     // One pass over the window's rows of the matching keys; the first and last row of each
     // key are picked by the ordered aggregates, so no row is read twice.
     let query = diesel::sql_query(format!(
@@ -194,22 +200,19 @@ const HISTORY_INSTANCES_PER_READ: usize = 50;
 /// `[filter.start, filter.end]` (the period type is not used), handed to `each` a few
 /// instances at a time, by instance id and database name. Keys without a sample in the window
 /// are left out.
-pub fn for_each_daily_history(
+pub fn for_each_daily_history<E: From<StoreError>>(
     connection: &mut PgConnection,
     level: AggregationLevel,
     filter: &AggregateFilter,
-    mut each: impl FnMut(DailyHistory) -> Result<(), StoreError>,
-) -> Result<(), StoreError> {
+    mut each: impl FnMut(DailyHistory) -> Result<(), E>,
+) -> Result<(), E> {
     let instances = matching_instance_ids(connection, filter)?;
     let (source, size, database) = match level {
         AggregationLevel::Database => ("database_size_stats", "size_mb", "sample.database_name"),
         AggregationLevel::Instance => ("instance_size_stats", "total_size_mb", "''"),
     };
-    let limit = limit_join(level, "sample.instance_id", "sample.database_name");
-    let limit_column = match level {
-        AggregationLevel::Database => "known.capacity_limit_mb",
-        AggregationLevel::Instance => "instance.capacity_limit_mb",
-    };
+    let (limit, limit_column, _) =
+        inventory_of(level, "sample.instance_id", "sample.database_name");
     let database_condition = match level {
         AggregationLevel::Database => Some("sample.database_name"),
         AggregationLevel::Instance => None,
@@ -232,8 +235,9 @@ pub fn for_each_daily_history(
             instance_ids: chunk.to_vec(),
             ..filter.clone()
         };
-        let rows: Vec<HistoryRow> =
-            bind_matching!(diesel::sql_query(&query), &chunk_filter).load(connection)?;
+        let rows: Vec<HistoryRow> = bind_matching!(diesel::sql_query(&query), &chunk_filter)
+            .load(connection)
+            .map_err(StoreError::from)?;
         let mut current: Option<DailyHistory> = None;
         for row in rows {
             let database_name =

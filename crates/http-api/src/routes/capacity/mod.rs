@@ -231,22 +231,37 @@ fn read_date_window(
 }
 
 /// The window of the series and the growth leaderboard: the last `periods` periods (1–366,
-/// default `default_periods`), ending with the one containing `end`. Returns the periods,
-/// oldest first.
-fn read_period_window(
-    parameters: &mut Parameters,
+/// default `default_periods`) of `period_type`, ending with the one containing `end_date`
+/// (default `today`).
+struct PeriodWindow {
+    /// The periods, oldest first.
+    periods: Vec<Period>,
+    /// The day asked for (`end_date`, or today).
     end: NaiveDate,
-    period_type: PeriodType,
-    default_periods: i64,
-) -> Vec<Period> {
-    let periods = parameters.bounded("periods", 1, 366, default_periods);
-    let mut window = vec![Period::containing(period_type, end)];
-    while window.len() < periods as usize {
-        let earlier = window[window.len() - 1].previous();
-        window.push(earlier);
+}
+
+impl PeriodWindow {
+    fn read(
+        parameters: &mut Parameters,
+        today: NaiveDate,
+        period_type: PeriodType,
+        default_periods: i64,
+    ) -> Self {
+        let end = parameters.date("end_date").unwrap_or(today);
+        let count = parameters.bounded("periods", 1, 366, default_periods);
+        Self {
+            periods: Period::ending_with(period_type, end, usize::try_from(count).unwrap_or(1)),
+            end,
+        }
     }
-    window.reverse();
-    window
+
+    /// The first and last period start, as an [`AggregateFilter`] takes them.
+    fn starts(&self) -> (NaiveDate, NaiveDate) {
+        (
+            self.periods[0].start(),
+            self.periods[self.periods.len() - 1].start(),
+        )
+    }
 }
 
 /// The filter of a capacity request, checked: its keys (instances, engines, one database,

@@ -98,10 +98,7 @@ fn read_horizon(parameters: &mut Parameters) -> u32 {
 /// One page of `items` out of all of them.
 fn page_of<T>(items: Vec<T>, page: aggregates::PageRequest) -> Paginated<T> {
     let total = i64::try_from(items.len()).unwrap_or(i64::MAX);
-    let skip = usize::try_from((page.page - 1).saturating_mul(page.limit)).unwrap_or(usize::MAX);
-    let take = usize::try_from(page.limit).unwrap_or(usize::MAX);
-    let items = items.into_iter().skip(skip).take(take).collect();
-    Paginated::new(items, total, page.page, page.limit)
+    Paginated::new(page.of(items), total, page.page, page.limit)
 }
 
 async fn forecasts(
@@ -223,9 +220,9 @@ async fn growth(
     // The forecasts are made on the window's last day asked for.
     let mut as_of = state.today();
     let read_window = |parameters: &mut Parameters, today: NaiveDate, period_type| {
-        as_of = parameters.date("end_date").unwrap_or(today);
-        let window = read_period_window(parameters, as_of, period_type, 12);
-        (window[0].start(), window[window.len() - 1].start())
+        let window = PeriodWindow::read(parameters, today, period_type, 12);
+        as_of = window.end;
+        window.starts()
     };
     let (filter, (order, horizon_days, page)) = checked_filter_over(
         &state,

@@ -4,70 +4,64 @@ use capstats_aggregation_core::calendar::completeness;
 
 use super::*;
 
-async fn series(
-    state: State,
-    request: HttpRequest,
+/// The `metric` of `level` (its first by default) and its name; an unknown one is recorded
+/// as a problem.
+fn read_metric(
+    parameters: &mut Parameters,
     level: AggregationLevel,
-) -> Result<HttpResponse, ApiError> {
-    let mut parameters = Parameters::of(&request);
-    let database_level = level == AggregationLevel::Database;
-    let period_type = parameters
-        .one::<PeriodType>("period_type")
-        .unwrap_or(PeriodType::Daily);
-    let end = parameters.date("end_date").unwrap_or_else(|| state.today());
-    let labels = read_period_window(&mut parameters, end, period_type, 14);
-    let top = parameters.bounded("top", 1, 100, 10);
+) -> Option<(MetricColumn, String)> {
     let metrics = MetricColumn::of_level(level);
-    let metric_name = parameters
+    let name = parameters
         .one::<String>("metric")
         .unwrap_or_else(|| metrics[0].name().to_owned());
-    let metric = MetricColumn::parse(level, &metric_name);
+    let metric = MetricColumn::parse(level, &name);
     if metric.is_none() {
         let known: Vec<&str> = metrics.iter().map(|metric| metric.name()).collect();
         parameters.problem(
             "metric",
             "invalid_choice",
             format!(
-                "unknown metric `{metric_name}`; expected one of {}",
+                "unknown metric `{name}`; expected one of {}",
                 known.join(", ")
             ),
         );
     }
-    let instance_ids: Vec<InstanceId> = parameters
-        .many::<i64>("instance_id")
-        .into_iter()
-        .map(InstanceId)
-        .collect();
-    let db_types: Vec<DbType> = parameters.many::<DbType>("db_type");
-    let database_name = if database_level {
-        read_database_name(&mut parameters)
-    } else {
-        None
-    };
-    let include_inactive = parameters.one::<bool>("include_inactive").unwrap_or(true);
-    parameters.finish()?;
-    let metric = metric.expect("checked above");
-    let mut instance_ids = instance_ids;
-    require_instances(&state, &instance_ids).await?;
-    if !include_inactive {
-        keep_active_instances(&state, &mut instance_ids).await?;
-    }
+    metric.map(|metric| (metric, name))
+}
 
-    let filter = AggregateFilter {
-        period_type,
-        start: labels[0].start(),
-        end: labels[labels.len() - 1].start(),
-        instance_ids,
-        db_types,
-        database_name,
+async fn series(
+    state: State,
+    request: HttpRequest,
+    level: AggregationLevel,
+) -> Result<HttpResponse, ApiError> {
+    let mut window = None;
+    let read_window = |parameters: &mut Parameters, today: NaiveDate, period_type| {
+        let read = PeriodWindow::read(parameters, today, period_type, 14);
+        let starts = read.starts();
+        window = Some(read);
+        starts
     };
+    let (filter, (top, metric)) = checked_filter_over(
+        &state,
+        &request,
+        level == AggregationLevel::Database,
+        read_window,
+        |parameters| {
+            (
+                parameters.bounded("top", 1, 100, 10),
+                read_metric(parameters, level),
+            )
+        },
+    )
+    .await?;
+    let labels = window.expect("read by checked_filter_over").periods;
+    let (metric, metric_name) = metric.expect("checked_filter_over refused an unknown metric");
+    let period_type = filter.period_type;
     let ranked = capstats_store::run_blocking(&state.store, move |connection| {
         aggregates::series(connection, level, metric, &filter, top)
     })
     .await?;
     let today = state.today();
-    // A point's completeness from the period's and its own sample count (the same rule as
-    // `capstats_aggregation_core::calendar::completeness`).
     let expected_counts: Vec<i64> = labels
         .iter()
         .map(|period| completeness(period, 0, today).expected_count)

@@ -1,5 +1,5 @@
 //! The grouped forms of the longer period types: samples grouped by key and period, each
-//! group paired with the previous period's and joined with the same period's a year earlier.
+//! group paired with the previous period's and with the same period's a year earlier.
 
 use super::*;
 
