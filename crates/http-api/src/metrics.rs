@@ -22,6 +22,7 @@ pub struct Metrics {
     runs: GaugeVec,
     run_duration: GaugeVec,
     last_completed: GaugeVec,
+    schedule_last_completed: GaugeVec,
     oldest_stale: GaugeVec,
     rows: GaugeVec,
     jobs: GaugeVec,
@@ -86,6 +87,11 @@ impl Metrics {
                 "When the last completed run ended (Unix time) by category and type",
                 &["category", "type"],
             ),
+            schedule_last_completed: gauge(
+                "capstats_schedule_last_completed_run_timestamp_seconds",
+                "When the last completed run of a schedule's ticks ended (Unix time), by schedule",
+                &["schedule"],
+            ),
             oldest_stale: gauge(
                 "capstats_oldest_stale_period_seconds",
                 "How long the oldest period marked stale by late samples has waited for its refresh (0: none)",
@@ -128,6 +134,11 @@ impl Metrics {
         set(&self.runs, &snapshot.sessions, 3);
         set(&self.run_duration, &snapshot.last_run_seconds, 2);
         set(&self.last_completed, &snapshot.last_completed_at, 2);
+        set(
+            &self.schedule_last_completed,
+            &snapshot.schedule_last_completed_at,
+            1,
+        );
         set(&self.oldest_stale, &snapshot.oldest_stale_seconds, 0);
         set(&self.rows, &snapshot.rows_written, 1);
         set(&self.jobs, &snapshot.jobs, 2);

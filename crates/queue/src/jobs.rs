@@ -142,7 +142,9 @@ async fn run_backfill(
         maintenance::Retention::of(settings).samples_kept_from(settings.today());
     let worker_state = state.clone();
     let run_job_id = job_id.clone();
+    let span = tracing::Span::current();
     let run = tokio::task::spawn_blocking(move || {
+        let _span = span.enter();
         let _running = worker_state.running_jobs.enter();
         backfill::run_queued_backfill(
             &worker_state.store,

@@ -287,7 +287,7 @@ async fn fail_attempt(
     let allowed = match job_store::defer_retry(&state.job_store, &id.to_string(), delay).await {
         Ok(allowed) => allowed,
         Err(deferring) => {
-            tracing::warn!(job_id = %id, error = %deferring.chain(), "could not delay the retry");
+            tracing::warn!(error = %deferring.chain(), "could not delay the retry");
             None
         }
     };
@@ -311,7 +311,7 @@ async fn fail_attempt(
         None => format!("attempt {} failed: {error}; {next}", attempt.current()),
     };
     close_sessions_of_attempt(state, &id.to_string(), reason, !exhausted).await;
-    tracing::error!(job = name, job_id = %id, attempt = attempt.current(), retry_in_s = delay.as_secs(), "{error}");
+    tracing::error!(retry_in_s = delay.as_secs(), "{error}");
     Err(error.into())
 }
 
@@ -337,26 +337,40 @@ async fn close_sessions_of_attempt(state: &WorkerState, job_id: &str, reason: St
         {
             Ok(attempt) => {
                 if !attempt.closed.is_empty() || attempt.queued.is_some() {
-                    tracing::info!(job_id, closed = ?attempt.closed, queued = ?attempt.queued, "closed the sessions of the failed attempt");
+                    tracing::info!(closed = ?attempt.closed, queued = ?attempt.queued, "closed the sessions of the failed attempt");
                 }
                 return;
             }
             Err(error) if tokio::time::Instant::now() < deadline => {
-                tracing::debug!(job_id, error = %capstats_store::error_chain(&error), "closing the failed attempt's sessions; trying again");
+                tracing::debug!(error = %capstats_store::error_chain(&error), "closing the failed attempt's sessions; trying again");
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
             Err(error) => {
-                tracing::warn!(job_id, error = %capstats_store::error_chain(&error), "could not close the failed attempt's sessions; the sweeper will");
+                tracing::warn!(error = %capstats_store::error_chain(&error), "could not close the failed attempt's sessions; the sweeper will");
                 return;
             }
         }
     }
 }
 
-/// The handler of every job type: decodes the payload (a payload this build cannot read
-/// fails its job for good instead of killing the worker), runs the job, and records the
-/// outcome.
+/// The handler of every job type: runs the attempt in a span naming the job, so that every
+/// line it logs, down to a failed work item's, carries the job's id.
 async fn handle<J: BackgroundJob>(
+    payload: serde_json::Value,
+    id: TaskId,
+    attempt: Attempt,
+    state: Data<Arc<WorkerState>>,
+) -> Result<String, BoxDynError> {
+    use tracing::Instrument;
+    let span = tracing::info_span!("job", job = J::NAME, job_id = %id, attempt = attempt.current());
+    handle_attempt::<J>(payload, id, attempt, state)
+        .instrument(span)
+        .await
+}
+
+/// One attempt of a job: decodes the payload (a payload this build cannot read fails its job
+/// for good instead of killing the worker), runs the job, and records the outcome.
+async fn handle_attempt<J: BackgroundJob>(
     payload: serde_json::Value,
     id: TaskId,
     attempt: Attempt,
@@ -368,7 +382,7 @@ async fn handle<J: BackgroundJob>(
         Ok(job) => job,
         // Retrying cannot help a payload this build does not understand.
         Err(error) => {
-            tracing::error!(job = J::NAME, job_id = %id, %error, "unreadable job payload");
+            tracing::error!(%error, "unreadable job payload");
             crate::metrics::attempt(J::NAME, "failed");
             return Err(AbortError::new(format!("unreadable {} job: {error}", J::NAME)).into());
         }
@@ -379,20 +393,20 @@ async fn handle<J: BackgroundJob>(
             J::NAME,
             job.version()
         );
-        tracing::error!(job = J::NAME, job_id = %id, "{message}");
+        tracing::error!("{message}");
         crate::metrics::attempt(J::NAME, "failed");
         return Err(AbortError::new(message).into());
     }
     let state = Arc::clone(&state);
-    tracing::info!(job = J::NAME, job_id = %id, attempt = attempt.current(), payload = %described, "job started");
+    tracing::info!(payload = %described, "job started");
     match job_store::pickup_delay(&state.job_store, &id.to_string()).await {
         Ok(Some(seconds)) => crate::metrics::picked_up(J::NAME, seconds),
         Ok(None) => {}
-        Err(error) => tracing::debug!(job_id = %id, error = %error.chain(), "no pickup delay"),
+        Err(error) => tracing::debug!(error = %error.chain(), "no pickup delay"),
     }
     match job.run(state.clone(), id.to_string()).await {
         Ok(JobOutcome::Done(summary)) => {
-            tracing::info!(job = J::NAME, job_id = %id, "{summary}");
+            tracing::info!("{summary}");
             crate::metrics::attempt(J::NAME, "done");
             Ok(summary)
         }

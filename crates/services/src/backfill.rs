@@ -310,6 +310,12 @@ fn compute(
         }
     };
     let (stop_heartbeats, stopped) = std::sync::mpsc::channel::<()>();
+    // The batches log in the caller's span (the job's), like the rest of the run.
+    let span = tracing::Span::current();
+    let worker = || {
+        let _span = span.enter();
+        worker()
+    };
     let worker_errors: Vec<StoreError> = std::thread::scope(|scope| {
         // The run's own connection is idle until the batches are done: it sends the session's
         // heartbeats meanwhile, so that one batch longer than the session timeout does not

@@ -164,6 +164,44 @@ fn a_backfill_records_a_completed_session_and_writes_what_the_engine_computes() 
     .unwrap();
     restored.sort_by_key(key);
     assert_eq!(restored, stored);
+
+    // A database whose samples are gone loses its rows, and the deletions are counted in the
+    // metrics (other tests of this process add theirs).
+    use diesel::RunQueryDsl;
+    diesel::sql_query(
+        "DELETE FROM database_size_stats
+         WHERE database_name = (SELECT min(database_name) FROM database_size_stats)",
+    )
+    .execute(&mut connection)
+    .unwrap();
+    let deleted_before = aggregate_rows_counted("deleted");
+    let after_deletion = run_backfill(
+        &pool,
+        &BackfillRequest {
+            period_type: PeriodType::Weekly,
+            from,
+            to,
+            levels: AggregationLevel::ALL.to_vec(),
+            triggered_by: "test".into(),
+            sync_type: SyncType::ManualTask,
+            parallelism: 2,
+            samples_kept_from: None,
+        },
+        &NoProgress,
+    )
+    .unwrap();
+    assert!(after_deletion.rows_deleted > 0, "{after_deletion:?}");
+    assert!(
+        aggregate_rows_counted("deleted") >= deleted_before + after_deletion.rows_deleted as f64
+    );
+}
+
+/// `capstats_aggregate_rows_total{operation}` of this process now.
+fn aggregate_rows_counted(operation: &str) -> f64 {
+    capstats_services::metrics::register();
+    let text = capstats_services::metrics::render().unwrap();
+    let series = format!("capstats_aggregate_rows_total{{operation=\"{operation}\"}}");
+    capstats_test_support::metrics::sample(&text, &series).unwrap_or(0.0)
 }
 
 #[test]

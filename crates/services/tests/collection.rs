@@ -168,12 +168,16 @@ async fn a_collection_reads_every_server_and_records_each_outcome() {
         logical_date: Some(today),
         session_id: None,
     };
+    let counted_before = [servers_collected("completed"), servers_collected("failed")];
     let report = run_collection(&pool, &job, None, "test-worker", &collector(&key), today)
         .await
         .unwrap();
     assert_eq!(report.instances, 3, "{report:?}");
     assert_eq!(report.failed_instances, 1, "{report:?}");
     assert_eq!(report.status, SessionStatus::Failed);
+    // Counted in the worker's metrics (other tests of this process add theirs).
+    assert!(servers_collected("completed") >= counted_before[0] + 2.0);
+    assert!(servers_collected("failed") >= counted_before[1] + 1.0);
 
     let session =
         capstats_store::sessions::get_session(&mut connection, report.session_id).unwrap();
@@ -328,6 +332,14 @@ async fn a_collection_reads_every_server_and_records_each_outcome() {
 }
 
 /// A manual collection of `instances`, written as the wire format it is.
+/// `capstats_collector_servers_total{outcome}` of this process now.
+fn servers_collected(outcome: &str) -> f64 {
+    capstats_services::metrics::register();
+    let text = capstats_services::metrics::render().unwrap();
+    let series = format!("capstats_collector_servers_total{{outcome=\"{outcome}\"}}");
+    capstats_test_support::metrics::sample(&text, &series).unwrap_or(0.0)
+}
+
 fn collect_only(instances: &[InstanceId]) -> CollectionJob {
     serde_json::from_value(serde_json::json!({
         "version": PAYLOAD_VERSION,

@@ -3,6 +3,7 @@
 //! instances, and partition maintenance.
 
 use chrono::{Days, NaiveDate, Utc};
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
 use capstats_aggregation_core::AggregationEngine;
@@ -397,6 +398,143 @@ struct Count {
     count: i64,
 }
 
+/// A late, corrected sample for one database of the first instance, on 10 March 2026: the
+/// instance and the sample written.
+fn write_late_sample(
+    connection: &mut capstats_store::PgConnection,
+) -> (
+    capstats_store::instances::Instance,
+    capstats_capacity_model::DatabaseSizeSample,
+) {
+    let instance = capstats_store::instances::active_instances(connection).unwrap()[0].clone();
+    let mut late = capstats_store::samples::load_database_samples(connection)
+        .unwrap()
+        .into_iter()
+        .find(|sample| {
+            sample.instance_id == instance.id
+                && sample.collected_date == NaiveDate::from_ymd_opt(2026, 3, 10).unwrap()
+        })
+        .unwrap();
+    late.size_mb += 1_000_000;
+    late.data_size_mb = None;
+    late.log_size_mb = None;
+    capstats_store::samples::write_database_samples(
+        connection,
+        &[capstats_store::samples::NewDatabaseSample {
+            sample: late.clone(),
+            collected_at: Utc::now(),
+        }],
+    )
+    .unwrap();
+    (instance, late)
+}
+
+#[test]
+fn a_stale_refresh_never_stands_in_for_the_nightly_run_in_the_monitoring_snapshot() {
+    let database = database();
+    let mut connection = database.connection();
+    let today = NaiveDate::from_ymd_opt(2026, 4, 2).unwrap();
+    seed(&mut connection, today - Days::new(1));
+    // The scheduler's claim of the nightly tick, with the job it enqueued.
+    connection
+        .batch_execute(
+            "INSERT INTO schedule_ticks (schedule_name, tick_at, job_id, claimed_by, claimed_at, status)
+             VALUES ('aggregate_capacity', now(), 'nightly-job', 'test', now(), 'enqueued')",
+        )
+        .unwrap();
+    let nightly = execute(
+        &mut connection,
+        &job(AggregationWork::Due {
+            logical_date: today,
+            skip_up_to_date: true,
+        }),
+        "nightly-job",
+        "test",
+        &settings(),
+    )
+    .unwrap();
+    assert_eq!(nightly.status, SessionStatus::Completed);
+    write_late_sample(&mut connection);
+    let refresh = execute(
+        &mut connection,
+        &job(AggregationWork::RefreshStale),
+        "refresh-job",
+        "test",
+        &settings(),
+    )
+    .unwrap();
+    assert_eq!(refresh.status, SessionStatus::Completed);
+    let mut completed_at = |id: Option<i64>| {
+        capstats_store::sessions::get_session(&mut connection, id.unwrap())
+            .unwrap()
+            .completed_at
+            .unwrap()
+            .timestamp_micros() as f64
+            / 1e6
+    };
+    let (nightly_at, refresh_at) = (
+        completed_at(nightly.session_id),
+        completed_at(refresh.session_id),
+    );
+    assert!(refresh_at > nightly_at);
+    let snapshot = capstats_store::monitoring::snapshot(&mut connection).unwrap();
+    let value = |rows: &[capstats_store::monitoring::Labelled], first: &str| {
+        rows.iter()
+            .filter(|row| row.first == first)
+            .map(|row| row.value)
+            .collect::<Vec<f64>>()
+    };
+    // By category and type, the refresh is the last completed scheduled aggregation…
+    let by_type: Vec<f64> = snapshot
+        .last_completed_at
+        .iter()
+        .filter(|row| row.first == "aggregation" && row.second == "scheduled_task")
+        .map(|row| row.value)
+        .collect();
+    assert_eq!(by_type.len(), 1);
+    assert!(
+        (by_type[0] - refresh_at).abs() < 1e-3,
+        "{by_type:?} {refresh_at}"
+    );
+    // …by schedule, the nightly schedule's own run is, and the refresh has no tick here.
+    let nightly_value = value(&snapshot.schedule_last_completed_at, "aggregate_capacity");
+    assert_eq!(
+        nightly_value.len(),
+        1,
+        "{:?}",
+        snapshot.schedule_last_completed_at
+    );
+    assert!(
+        (nightly_value[0] - nightly_at).abs() < 1e-3,
+        "{nightly_value:?} {nightly_at}"
+    );
+    assert!(
+        value(
+            &snapshot.schedule_last_completed_at,
+            "refresh_stale_periods"
+        )
+        .is_empty()
+    );
+
+    // A failed run of a later tick does not count as completed.
+    connection
+        .batch_execute(
+            "INSERT INTO schedule_ticks (schedule_name, tick_at, job_id, claimed_by, claimed_at, status)
+             VALUES ('aggregate_capacity', now() + interval '1 day', 'failed-job', 'test', now(), 'enqueued');
+             UPDATE sync_sessions SET job_id = 'failed-job', status = 'failed', completed_at = now()
+             WHERE id = (SELECT max(id) FROM sync_sessions);
+             UPDATE schedule_ticks SET session_id = (SELECT max(id) FROM sync_sessions)
+             WHERE job_id = 'failed-job'",
+        )
+        .unwrap();
+    let snapshot = capstats_store::monitoring::snapshot(&mut connection).unwrap();
+    let nightly_value = value(&snapshot.schedule_last_completed_at, "aggregate_capacity");
+    assert!(
+        (nightly_value[0] - nightly_at).abs() < 1e-3,
+        "{nightly_value:?} {nightly_at}"
+    );
+}
+
 #[test]
 fn refresh_recomputes_exactly_the_instances_with_late_samples() {
     let database = database();
@@ -415,28 +553,7 @@ fn refresh_recomputes_exactly_the_instances_with_late_samples() {
     )
     .unwrap();
     let before = aggregate_rows(&mut connection);
-
-    // A late, corrected sample for one database of the first instance, in March.
-    let instance = capstats_store::instances::active_instances(&mut connection).unwrap()[0].clone();
-    let mut late = capstats_store::samples::load_database_samples(&mut connection)
-        .unwrap()
-        .into_iter()
-        .find(|sample| {
-            sample.instance_id == instance.id
-                && sample.collected_date == NaiveDate::from_ymd_opt(2026, 3, 10).unwrap()
-        })
-        .unwrap();
-    late.size_mb += 1_000_000;
-    late.data_size_mb = None;
-    late.log_size_mb = None;
-    capstats_store::samples::write_database_samples(
-        &mut connection,
-        &[capstats_store::samples::NewDatabaseSample {
-            sample: late.clone(),
-            collected_at: Utc::now(),
-        }],
-    )
-    .unwrap();
+    let (instance, late) = write_late_sample(&mut connection);
     let stale = capstats_store::ledger::stale_entries(&mut connection, 100).unwrap();
     assert!(!stale.is_empty());
     assert!(

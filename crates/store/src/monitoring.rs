@@ -32,6 +32,10 @@ pub struct Snapshot {
     pub last_run_seconds: Vec<Labelled>,
     /// When the last completed run ended: category, type → Unix time in seconds.
     pub last_completed_at: Vec<Labelled>,
+    /// When the last completed run of each schedule's ticks ended: schedule → Unix time in
+    /// seconds. Unlike `last_completed_at`, a stale refresh (also a scheduled aggregation)
+    /// never stands in for a missing nightly run.
+    pub schedule_last_completed_at: Vec<Labelled>,
     /// How long the oldest stale period has waited for its refresh, in seconds (0 without
     /// one): one unlabelled row.
     pub oldest_stale_seconds: Vec<Labelled>,
@@ -70,6 +74,17 @@ pub fn snapshot(connection: &mut PgConnection) -> Result<Snapshot, StoreError> {
                     extract(epoch FROM max(completed_at))::float8 AS value
              FROM sync_sessions WHERE status = 'completed' AND completed_at IS NOT NULL
              GROUP BY 1, 2",
+        )?,
+        // Through the session each tick's job opened last (the tick's link, kept by retries);
+        // ticks are pruned to a bounded number per schedule.
+        schedule_last_completed_at: load(
+            connection,
+            "SELECT tick.schedule_name AS first, '' AS second, '' AS third,
+                    extract(epoch FROM max(session.completed_at))::float8 AS value
+             FROM schedule_ticks tick
+             JOIN sync_sessions session ON session.id = tick.session_id
+             WHERE session.status = 'completed' AND session.completed_at IS NOT NULL
+             GROUP BY 1",
         )?,
         oldest_stale_seconds: load(
             connection,

@@ -107,7 +107,8 @@ impl diesel::r2d2::HandleError<diesel::r2d2::Error> for QuietErrorHandler {
 /// order (see [`ConnectionPool`]).
 ///
 /// `work` may fail with the caller's own error type, so that a use case returns its error
-/// from inside the closure instead of nesting results (`.await??`).
+/// from inside the closure instead of nesting results (`.await??`). It runs in the caller's
+/// tracing span, so that what it logs carries the request's or the job's id.
 pub async fn run_blocking<T, E, F>(pool: &ConnectionPool, work: F) -> Result<T, E>
 where
     T: Send + 'static,
@@ -121,7 +122,9 @@ where
         .await
         .expect("the pool's semaphore is never closed");
     let pool = pool.pool.clone();
+    let span = tracing::Span::current();
     tokio::task::spawn_blocking(move || {
+        let _span = span.enter();
         // Held until the connection is back in the pool.
         let _permit = permit;
         let mut connection = pool.get().map_err(StoreError::from)?;

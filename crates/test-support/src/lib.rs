@@ -2,6 +2,7 @@
 
 pub mod fake_servers;
 pub mod fault_proxy;
+pub mod metrics;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

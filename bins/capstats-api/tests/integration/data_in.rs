@@ -98,10 +98,13 @@ async fn a_valid_batch_is_written_and_marks_aggregated_periods_stale() {
         {"instance_id": ids[1], "database_name": "late_db", "collected_date": late_date,
          "size_mb": 777, "collected_at": "2026-01-01T00:00:00Z"},
     ]});
+    let accepted_before = ingested_samples(&app, "accepted").await;
     let (status, body) = post_stats(&app, &admin, Some(&csrf), batch.clone()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["items"], 2);
     assert_eq!(body["data"]["samples_written"], 2);
+    // Counted as accepted (other tests of this process add theirs).
+    assert!(ingested_samples(&app, "accepted").await >= accepted_before + 2.0);
     assert_eq!(body["data"]["instance_days_refreshed"], 2);
     assert_eq!(body["data"]["databases_recorded"], 2);
     assert!(body["data"]["periods_marked_stale"].as_i64().unwrap() >= 10);
@@ -209,7 +212,7 @@ async fn a_batch_with_bad_items_is_rejected_whole_listing_every_problem() {
     // Past the default sample retention of 36 months: maintenance would drop it.
     let too_old = today - chrono::Months::new(40);
     let samples_before = count(&url, "SELECT count(*) AS count FROM database_size_stats");
-    let rejected_before = rejected_samples(&app).await;
+    let rejected_before = ingested_samples(&app, "rejected").await;
     let ledger_before = count(
         &url,
         "SELECT count(*) AS count FROM aggregation_ledger WHERE stale_since IS NOT NULL",
@@ -285,7 +288,7 @@ async fn a_batch_with_bad_items_is_rejected_whole_listing_every_problem() {
         assert!(!error["message"].as_str().unwrap().is_empty(), "{error}");
     }
     // The refused items are counted in the metrics (other tests of this process add theirs).
-    assert!(rejected_samples(&app).await >= rejected_before + 13.0);
+    assert!(ingested_samples(&app, "rejected").await >= rejected_before + 13.0);
     // Nothing was written: not even the valid items.
     assert_eq!(
         count(&url, "SELECT count(*) AS count FROM database_size_stats"),
@@ -554,20 +557,15 @@ async fn retargeting_an_instance_drops_its_password_and_says_so() {
     app.stop().await;
 }
 
-/// `capstats_ingest_samples_total{outcome="rejected"}` as `/metrics` shows it now.
-async fn rejected_samples(app: &TestApp) -> f64 {
+/// `capstats_ingest_samples_total{outcome="…"}` as `/metrics` shows it now.
+async fn ingested_samples(app: &TestApp, outcome: &str) -> f64 {
     let text = reqwest::get(format!("{}/metrics", app.root))
         .await
         .unwrap()
         .text()
         .await
         .unwrap();
-    text.lines()
-        .find_map(|line| {
-            line.strip_prefix("capstats_ingest_samples_total{outcome=\"rejected\"}")?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .unwrap_or_else(|| panic!("no rejected samples counter:\n{text}"))
+    let series = format!("capstats_ingest_samples_total{{outcome=\"{outcome}\"}}");
+    capstats_test_support::metrics::sample(&text, &series)
+        .unwrap_or_else(|| panic!("no {series} counter:\n{text}"))
 }

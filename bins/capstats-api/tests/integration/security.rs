@@ -725,6 +725,54 @@ async fn clients_never_see_database_or_internal_error_text() {
 }
 
 #[actix_web::test]
+async fn a_server_fault_is_logged_once_with_its_request_and_error_ids_and_its_cause() {
+    let app = TestApp::spawn(10_000).await;
+    let (admin, csrf) = app.login("admin").await;
+    let token = app.create_token(&admin, &csrf, json!(["read"])).await;
+    let log_path =
+        std::env::temp_dir().join(format!("capstats-api-fault-{}.log", std::process::id()));
+    let log = std::fs::File::create(&log_path).unwrap();
+    let api = crate::common::ApiProcess::start_with_log(
+        &app.database.url(),
+        &[("CAPSTATS_LOG", "info")],
+        log,
+    )
+    .await;
+    execute(
+        &app.database.url(),
+        "ALTER TABLE sync_sessions RENAME TO sync_sessions_moved",
+    );
+    let response = Client::new()
+        .get(format!("{}/sync-sessions", api.base))
+        .bearer_auth(&token)
+        .header("x-request-id", "fault-request-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["request_id"], "fault-request-1", "{body}");
+    let error_id = body["error_id"].as_str().unwrap().to_owned();
+    drop(api);
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    let _ = std::fs::remove_file(&log_path);
+    let errors: Vec<&str> = text
+        .lines()
+        .filter(|line| line.contains(" ERROR ") || line.contains("fault-request-1"))
+        .collect();
+    // One line: both ids, and the real cause that the client never sees.
+    assert_eq!(errors.len(), 1, "{text}");
+    for expected in [error_id.as_str(), "fault-request-1", "sync_sessions"] {
+        assert!(
+            errors[0].contains(expected),
+            "no `{expected}` in {}",
+            errors[0]
+        );
+    }
+    app.stop().await;
+}
+
+#[actix_web::test]
 async fn unsafe_characters_and_oversized_sizes_are_field_errors() {
     let app = TestApp::spawn(10_000).await;
     let admin = sign_in(&app, "admin").await;

@@ -15,6 +15,8 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
 
+use capstats_test_support::metrics::sample;
+
 /// The tests share a two-core machine; running them one at a time keeps their timing honest.
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -580,7 +582,9 @@ fn a_killed_worker_s_run_is_redone_elsewhere_with_the_same_rows() {
     assert_rows_of_an_undisturbed_run(&mut connection, (6, 4, 60));
 }
 
-fn missed_ticks(policy: &str, limit: i32) -> Vec<TickRow> {
+/// The ticks missed while every worker was down and caught up after the restart, and how
+/// many the restarted worker counted as missed in its metrics.
+fn missed_ticks(policy: &str, limit: i32) -> (Vec<TickRow>, Option<f64>) {
     let database = prepare(2, 2, 10);
     let mut connection = database.connection();
     add_schedule(&mut connection, "missable", "*/2 * * * * *", policy, limit);
@@ -593,12 +597,23 @@ fn missed_ticks(policy: &str, limit: i32) -> Vec<TickRow> {
     // Every worker down across four ticks.
     std::thread::sleep(Duration::from_secs(9));
     let restarted_at = Utc::now();
-    let worker = Worker::start(&database.url(), &format!("missed-{policy}-again"), &[]);
+    let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let worker = Worker::start(
+        &database.url(),
+        &format!("missed-{policy}-again"),
+        &[("CAPSTATS_WORKER_METRICS_BIND", bind.as_str())],
+    );
     wait_for("ticks after the restart", Duration::from_secs(60), || {
         ticks(&mut connection, "missable")
             .iter()
             .any(|tick| tick.claimed_at > restarted_at + chrono::Duration::seconds(3))
     });
+    let (_, metrics) = scrape(port, "/metrics", None).unwrap();
+    let counted = sample(
+        &metrics,
+        "capstats_schedule_ticks_total{outcome=\"missed\",schedule=\"missable\"}",
+    );
     worker.stop();
     let after: Vec<TickRow> = ticks(&mut connection, "missable")
         .into_iter()
@@ -611,17 +626,19 @@ fn missed_ticks(policy: &str, limit: i32) -> Vec<TickRow> {
         .filter(|tick| tick.claimed_at - first_claim < chrono::Duration::milliseconds(150))
         .collect();
     // Missed: older than the grace period (1 s) when the pass ran.
-    first_pass
+    let missed = first_pass
         .into_iter()
         .filter(|tick| tick.tick_at < tick.claimed_at - chrono::Duration::seconds(1))
-        .collect()
+        .collect();
+    (missed, counted)
 }
 
 #[test]
 fn a_missed_tick_runs_once_after_a_restart() {
     let _serial = serial();
-    let missed = missed_ticks("run_once", 1);
+    let (missed, counted) = missed_ticks("run_once", 1);
     assert_eq!(missed.len(), 1, "{missed:#?}");
+    assert_eq!(counted, Some(1.0));
     assert_eq!(missed[0].status, "enqueued");
     assert_eq!(missed[0].job_status.as_deref(), Some("Done"));
     // Run once: one attempt, one completed session.
@@ -633,8 +650,9 @@ fn a_missed_tick_runs_once_after_a_restart() {
 #[test]
 fn missed_ticks_are_caught_up_to_the_bound() {
     let _serial = serial();
-    let missed = missed_ticks("catch_up", 2);
+    let (missed, counted) = missed_ticks("catch_up", 2);
     assert_eq!(missed.len(), 2, "{missed:#?}");
+    assert_eq!(counted, Some(2.0));
     assert_eq!((missed[1].tick_at - missed[0].tick_at).num_seconds(), 2);
     assert!(
         missed
@@ -856,10 +874,13 @@ fn a_failing_job_is_retried_with_growing_delays_until_its_attempts_run_out() {
     let _serial = serial();
     let database = prepare(1, 1, 3);
     let mut connection = database.connection();
+    let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
     let worker = Worker::start(
         &database.url(),
         "retries",
         &[
+            ("CAPSTATS_WORKER_METRICS_BIND", bind.as_str()),
             ("CAPSTATS_SCHEDULER_ENABLED", "false"),
             ("CAPSTATS_JOB_RETRY_BASE_SECONDS", "1"),
             // A retry is found by polling: poll often so the gaps measure the retry delays,
@@ -963,6 +984,36 @@ fn a_failing_job_is_retried_with_growing_delays_until_its_attempts_run_out() {
             .is_some_and(|result| result.to_string().contains("out of range")),
         "{row:?}"
     );
+    // Two attempts retried, the third failed for good, and nothing else counted.
+    let (_, text) = scrape(port, "/metrics", None).unwrap();
+    for (outcome, expected) in [("done", 0.0), ("retried", 2.0), ("failed", 1.0)] {
+        assert_eq!(
+            sample(
+                &text,
+                &format!(
+                    "capstats_job_attempts_total{{job_type=\"maintenance\",outcome=\"{outcome}\"}}"
+                )
+            ),
+            Some(expected),
+            "{outcome}: {text}"
+        );
+    }
+    // Each failed attempt is logged once, at error level, with the job's id (from the
+    // job's span), and no error is logged without it.
+    let log = std::fs::read_to_string(&worker.log).unwrap();
+    let errors: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains(" ERROR "))
+        .collect();
+    assert_eq!(errors.len(), 3, "{log}");
+    for (attempt, line) in errors.iter().enumerate() {
+        assert!(
+            line.contains(&format!("job_id={job_id}"))
+                && line.contains(&format!("attempt={}", attempt + 1))
+                && line.contains("out of range"),
+            "{line}"
+        );
+    }
     worker.stop();
 }
 
@@ -1240,6 +1291,15 @@ fn log_lines_carry_colours_only_when_asked_or_on_a_terminal() {
     }
 }
 
+/// A loopback port nothing listens on.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// `GET path` on the worker's metrics port: the status code and the body.
 fn scrape(port: u16, path: &str, token: Option<&str>) -> Option<(u16, String)> {
     use std::io::{Read, Write};
@@ -1261,13 +1321,6 @@ fn scrape(port: u16, path: &str, token: Option<&str>) -> Option<(u16, String)> {
     Some((status, body))
 }
 
-/// The value of the sample `series` (name with its labels as Prometheus prints them) in
-/// `text`.
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-}
-
 #[test]
 fn a_worker_serves_counters_of_its_runs_ticks_and_jobs_behind_the_token() {
     let _serial = serial();
@@ -1280,11 +1333,7 @@ fn a_worker_serves_counters_of_its_runs_ticks_and_jobs_behind_the_token() {
              VALUES ('every_second', 'prune_job_store', '* * * * * *', 'skip', 1)",
         )
         .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let bind = format!("127.0.0.1:{port}");
     let worker = Worker::start(
         &database.url(),

@@ -275,6 +275,15 @@ pub struct ApiProcess {
 impl ApiProcess {
     /// Starts the binary on a free loopback port and waits until `/health/live` answers.
     pub async fn start(database_url: &str, environment: &[(&str, &str)]) -> Self {
+        Self::start_with_log(database_url, environment, Stdio::null()).await
+    }
+
+    /// Like [`ApiProcess::start`], its log lines (stderr) going to `log`.
+    pub async fn start_with_log(
+        database_url: &str,
+        environment: &[(&str, &str)],
+        log: impl Into<Stdio>,
+    ) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -290,7 +299,7 @@ impl ApiProcess {
             .env("CAPSTATS_CREDENTIAL_KEY", CREDENTIAL_KEY)
             .env("CAPSTATS_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(log);
         for (name, value) in environment {
             command.env(name, value);
         }
