@@ -1115,13 +1115,51 @@ fn job_status(connection: &mut PgConnection, job_id: &str) -> String {
         .status
 }
 
+/// Queues an aggregate-now of the current month at both levels, as the API does; returns
+/// its session.
+fn aggregate_now(database_url: &str) -> i64 {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let store = capstats_store::build_pool(database_url, 2, Duration::from_secs(10)).unwrap();
+        let job_store = capstats_queue::PostgresQueue::connect(database_url, 2, 3)
+            .await
+            .unwrap();
+        let enqueued = capstats_services::control::aggregate_current(
+            &store,
+            &job_store,
+            PeriodType::Monthly,
+            capstats_services::payloads::LevelScope::All,
+            capstats_services::payloads::Trigger::manual("api:test", None),
+            Utc::now().date_naive(),
+        )
+        .await
+        .unwrap();
+        enqueued
+            .session_id
+            .expect("aggregate now queues its session")
+    })
+}
+
 #[test]
 fn retrying_a_killed_run_now_job_runs_it_again_in_a_fresh_session() {
+    retry_a_killed_job("retry-killed-run-now", |url| {
+        run_now(url, "aggregate_capacity")
+    });
+}
+
+#[test]
+fn retrying_a_killed_aggregate_now_job_runs_it_again_in_a_fresh_session() {
+    retry_a_killed_job("retry-killed-aggregate-now", aggregate_now);
+}
+
+/// Kills the job `start` queues (returning its session) while it runs, retries it as the
+/// runbook says, and checks that a fresh session does all the work.
+fn retry_a_killed_job(label: &str, start: impl FnOnce(&str) -> i64) {
     let _serial = serial();
     let database = prepare(4, 3, 40);
     let mut connection = database.connection();
-    let worker = Worker::start(&database.url(), "retry-killed", &slow_run("700"));
-    let killed_session = run_now(&database.url(), "aggregate_capacity");
+    let worker = Worker::start(&database.url(), label, &slow_run("700"));
+    let killed_session = start(&database.url());
     wait_for("the run to have started", Duration::from_secs(60), || {
         capstats_store::sessions::get_session(&mut connection, killed_session)
             .unwrap()
@@ -1193,6 +1231,176 @@ fn retrying_a_killed_run_now_job_runs_it_again_in_a_fresh_session() {
         ),
     );
     assert_eq!(result, 1, "the retry reports the work it did");
+    assert_aggregates_match_engine(&mut connection);
+}
+
+#[test]
+fn retrying_a_collect_now_job_killed_while_queued_collects_in_a_fresh_session() {
+    let _serial = serial();
+    let database = crate::common::database();
+    let mut connection = database.connection();
+    // This machine's PostgreSQL, trusted without a password, read by the collector.
+    let instance = capstats_store::instances::create_instance(
+        &mut connection,
+        &capstats_store::instances::NewInstance {
+            name: "local-postgres".into(),
+            db_type: capstats_capacity_model::DbType::Postgresql,
+            host: Some("127.0.0.1".into()),
+            port: Some(5432),
+            description: None,
+        },
+    )
+    .unwrap();
+    capstats_store::instances::update_instance(
+        &mut connection,
+        instance.id,
+        &capstats_store::instances::InstanceChanges {
+            connection_user: Some(Some("postgres".into())),
+            tls_mode: Some(capstats_capacity_model::TlsMode::Disable),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let enqueued = runtime.block_on(async {
+        let store =
+            capstats_store::build_pool(&database.url(), 2, Duration::from_secs(10)).unwrap();
+        let job_store = capstats_queue::PostgresQueue::connect(&database.url(), 2, 3)
+            .await
+            .unwrap();
+        capstats_services::control::collect_now(
+            &store,
+            &job_store,
+            instance.id,
+            capstats_services::payloads::Trigger::manual("api:test", None),
+            Utc::now().date_naive(),
+        )
+        .await
+        .unwrap()
+    });
+    let killed_session = enqueued.session_id.expect("collect now queues its session");
+    // Killed before any worker took it, then retried: no worker runs yet.
+    operator_command(&database.url(), &["jobs", "kill", &enqueued.job_id]);
+    let retried = String::from_utf8(operator_command(
+        &database.url(),
+        &["jobs", "retry", &enqueued.job_id],
+    ))
+    .unwrap();
+    assert!(retried.contains("will run again, in session"), "{retried}");
+    let worker = Worker::start(
+        &database.url(),
+        "retry-collect-now",
+        &[("CAPSTATS_SCHEDULER_ENABLED", "false")],
+    );
+    wait_for(
+        "the retried job to be done",
+        Duration::from_secs(60),
+        || job_status(&mut connection, &enqueued.job_id) == "Done",
+    );
+    worker.stop();
+    let sessions = session_statuses(&mut connection);
+    assert_eq!(sessions[&killed_session].0, "cancelled", "{sessions:?}");
+    let fresh: Vec<&String> = sessions
+        .iter()
+        .filter(|(id, (_, job, _))| {
+            **id != killed_session && job.as_deref() == Some(enqueued.job_id.as_str())
+        })
+        .map(|(_, (status, _, _))| status)
+        .collect();
+    assert_eq!(fresh, ["completed"], "{sessions:?}");
+    // It did the work: today's sizes of the server's databases are stored.
+    let samples = count(
+        &mut connection,
+        &format!(
+            "SELECT count(*) AS count FROM database_size_stats
+             WHERE instance_id = {} AND collected_date = current_date",
+            instance.id
+        ),
+    );
+    assert!(samples > 0, "the retry collected nothing");
+}
+
+#[test]
+fn a_run_cut_off_while_waiting_for_a_period_lock_fails_at_once_and_a_retry_of_the_failed_job_runs_it()
+ {
+    let _serial = serial();
+    let database = prepare(2, 2, 10);
+    let mut connection = database.connection();
+    let proxy = capstats_test_support::fault_proxy::FaultProxy::start();
+    let worker = Worker::start(
+        &proxy.url_for(&database.url()),
+        "cut-waiting",
+        &[("CAPSTATS_SCHEDULER_ENABLED", "false")],
+    );
+    let mut holder = hold_yesterdays_period_lock(&database);
+    let session_id = run_now(&database.url(), "aggregate_capacity");
+    let job_id = session_statuses(&mut connection)[&session_id]
+        .1
+        .clone()
+        .expect("a run-now session names its job");
+    // One attempt only: this one fails for good.
+    connection
+        .batch_execute(&format!(
+            "UPDATE apalis.jobs SET max_attempts = 1 WHERE id = '{job_id}'"
+        ))
+        .unwrap();
+    wait_for(
+        "the run to wait for the lock",
+        Duration::from_secs(60),
+        || advisory_lock_waits(&mut connection) == 1,
+    );
+    let cut_at = Instant::now();
+    assert!(proxy.cut() >= 1);
+    while !capstats_store::sessions::get_session(&mut connection, session_id)
+        .unwrap()
+        .status
+        .is_terminal()
+    {
+        assert!(
+            cut_at.elapsed() < Duration::from_secs(5),
+            "the waiting session did not show the connection error within 5 s of the cut:\n{}",
+            worker.tail()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let session = capstats_store::sessions::get_session(&mut connection, session_id).unwrap();
+    assert_eq!(
+        session.status,
+        capstats_sync_session::SessionStatus::Failed,
+        "{session:?}"
+    );
+    let error = session.error_message.unwrap_or_default();
+    assert!(
+        error.starts_with("attempt 1 of 1 failed: ")
+            && (error.contains("SSL SYSCALL error") || error.to_lowercase().contains("connection"))
+            && error.ends_with("no attempts left"),
+        "{error}"
+    );
+    wait_for("the job to fail for good", Duration::from_secs(30), || {
+        job_status(&mut connection, &job_id) == "Failed"
+    });
+    // The operator repairs it: the lock is free now, and the retry does the work.
+    holder.batch_execute("COMMIT").unwrap();
+    let retried = String::from_utf8(operator_command(
+        &database.url(),
+        &["jobs", "retry", &job_id],
+    ))
+    .unwrap();
+    assert!(retried.contains("will run again, in session"), "{retried}");
+    wait_for(
+        "the retried job to be done",
+        Duration::from_secs(90),
+        || job_status(&mut connection, &job_id) == "Done",
+    );
+    worker.stop();
+    let sessions = session_statuses(&mut connection);
+    assert_eq!(sessions[&session_id].0, "failed", "{sessions:?}");
+    let fresh: Vec<&String> = sessions
+        .iter()
+        .filter(|(id, (_, job, _))| **id != session_id && job.as_deref() == Some(&job_id))
+        .map(|(_, (status, _, _))| status)
+        .collect();
+    assert_eq!(fresh, ["completed"], "{sessions:?}");
     assert_aggregates_match_engine(&mut connection);
 }
 
