@@ -174,6 +174,16 @@ pub fn is_unsafe_character(character: char) -> bool {
         )
 }
 
+/// The JSON Schema `pattern` of a text that holds no [unsafe character](is_unsafe_character)
+/// (ECMA-262 syntax, as OpenAPI states patterns).
+pub const PLAIN_TEXT_PATTERN: &str =
+    r"^[^\x00-\x1F\x7F-\x9F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]*$";
+
+/// The JSON Schema `pattern` of a name: [plain text](PLAIN_TEXT_PATTERN) with at least one
+/// character that is not white space (Unicode `White_Space`, what `str::trim` removes), so
+/// neither empty nor blank.
+pub const NAME_PATTERN: &str = r"^[^\x00-\x1F\x7F-\x9F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]*[^\x00-\x20\x7F-\xA0\u061C\u1680\u2000-\u200A\u200E\u200F\u2028-\u202F\u205F\u2066-\u2069\u3000][^\x00-\x1F\x7F-\x9F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]*$";
+
 /// Refuses a text of field `field` that holds an [unsafe character](is_unsafe_character).
 ///
 /// ```

@@ -12,7 +12,9 @@ mod sample;
 pub use aggregate::{
     AggregationLevel, DatabaseSizeAggregate, InstanceSizeAggregate, TrendDirection,
 };
-pub use error::{ValidationError, is_unsafe_character, validate_plain_text};
+pub use error::{
+    NAME_PATTERN, PLAIN_TEXT_PATTERN, ValidationError, is_unsafe_character, validate_plain_text,
+};
 pub use instance::{DbType, InstanceId, TlsMode};
 pub use period::{
     EARLIEST_SUPPORTED_DATE, LATEST_SUPPORTED_DATE, Period, PeriodType, PeriodsStartingBetween,

@@ -186,7 +186,8 @@ const SUPPORTED_DATE_PATTERN: &str =
 /// States the rules every input shares, in one place: every object a request body can contain
 /// is `additionalProperties: false`, every free-text string of a body or query is free of NUL
 /// (the JSON extractor, [`extract::parse_strictly`], and [`params::Parameters`] refuse both),
-/// and every date they take lies in the supported years.
+/// every date they take lies in the supported years, and names and other plain text carry the
+/// domain's patterns (`capstats_capacity_model::NAME_PATTERN`, `PLAIN_TEXT_PATTERN`).
 fn forbid_unknown_fields(document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     use serde_json::Value;
     fn close(
@@ -218,6 +219,14 @@ fn forbid_unknown_fields(document: utoipa::openapi::OpenApi) -> utoipa::openapi:
             Some(Value::Array(kinds)) => kinds.iter().any(|kind| kind == "string"),
             _ => false,
         };
+        // The text rules live in the domain: DTOs name them, as `{name}` or `{plain_text}`.
+        if let Some(Value::String(pattern)) = object.get_mut("pattern") {
+            match pattern.as_str() {
+                "{name}" => *pattern = capstats_capacity_model::NAME_PATTERN.into(),
+                "{plain_text}" => *pattern = capstats_capacity_model::PLAIN_TEXT_PATTERN.into(),
+                _ => {}
+            }
+        }
         if is_string
             && !["pattern", "enum"]
                 .iter()

@@ -431,6 +431,64 @@ async fn aggregate_now_answers_a_run_id() {
         run_id,
         body["data"]["session_id"].as_i64().unwrap().to_string()
     );
+    // The reference's `data.result`, every key of its contract test.
+    let result = body["data"]["result"].as_object().expect("a result object");
+    for key in [
+        "status",
+        "message",
+        "period_type",
+        "period_start",
+        "period_end",
+        "scope",
+        "requested_period_type",
+        "effective_period_type",
+        "database_summary",
+        "instance_summary",
+        "session",
+    ] {
+        assert!(result.contains_key(key), "no {key} in {body}");
+    }
+    let today = chrono::Utc::now().date_naive().to_string();
+    assert_eq!(result["status"], "pending");
+    assert_eq!(result["period_type"], "daily");
+    assert_eq!(result["effective_period_type"], "daily");
+    assert_eq!(
+        (
+            result["period_start"].as_str(),
+            result["period_end"].as_str()
+        ),
+        (Some(today.as_str()), Some(today.as_str()))
+    );
+    assert_eq!(result["scope"], "all");
+    assert_eq!(result["session"]["id"], body["data"]["session_id"]);
+    assert_eq!(
+        result["database_summary"],
+        json!({"included": true, "instances": 1})
+    );
+    assert_eq!(
+        result["instance_summary"],
+        json!({"included": true, "instances": 1})
+    );
+    // An equal request finds the queued run, and says so.
+    let (status, again) = app
+        .call(
+            &admin,
+            Method::POST,
+            "/capacity/aggregations/current",
+            Some(&csrf),
+            Some(json!({"period_type": "daily", "scope": "all"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{again}");
+    assert_eq!(again["data"]["existing"], true);
+    assert_eq!(
+        again["data"]["result"]["session"],
+        result["session"].clone()
+    );
+    assert_eq!(
+        again["data"]["result"]["message"],
+        "an equal run is already queued or running"
+    );
     app.stop().await;
 }
 
@@ -687,6 +745,58 @@ async fn scheduler_endpoints_have_the_reference_fields() {
         )
         .await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn get_all_answers_at_most_its_cap_and_says_rows_were_left_out() {
+    // 8 × 24 databases × 70 days (some created or dropped on the way): over 10,000 daily
+    // database rows, the cap.
+    let app = TestApp::spawn_seeded(|url| crate::common::seed_fleet(url, 8, 24), |_| {}).await;
+    let stored = {
+        use diesel::{Connection, RunQueryDsl};
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            count: i64,
+        }
+        let mut connection = diesel::PgConnection::establish(&app.database.url()).unwrap();
+        diesel::sql_query(
+            "SELECT count(*) AS count FROM database_size_aggregations WHERE period_type = 'daily'",
+        )
+        .get_result::<Count>(&mut connection)
+        .unwrap()
+        .count
+    };
+    assert!(stored > 10_000, "{stored}");
+    let (viewer, _) = app.login("viewer").await;
+    let (status, body) = app
+        .get(
+            &viewer,
+            "/capacity/databases?period_type=daily&start_date=2000-01-01&end_date=2100-01-01&get_all=true",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let data = &body["data"];
+    assert_eq!(data["total"], stored);
+    assert_eq!(data["items"].as_array().unwrap().len(), 10_000);
+    assert_eq!(data["limit"], 10_000);
+    assert_eq!(
+        (data["pages"].clone(), data["has_next"].clone()),
+        (json!(1), json!(false))
+    );
+    assert_eq!(data["truncated"], true);
+    // The rows kept are the newest, as on the first page of the list.
+    let (_, first_page) = app
+        .get(
+            &viewer,
+            "/capacity/databases?period_type=daily&start_date=2000-01-01&end_date=2100-01-01&limit=200",
+        )
+        .await;
+    assert_eq!(
+        first_page["data"]["items"].as_array().unwrap()[..],
+        data["items"].as_array().unwrap()[..200]
+    );
     app.stop().await;
 }
 

@@ -52,7 +52,7 @@ pub struct CsrfToken {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct TokenRequest {
     /// A label (1–100 characters).
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(min_length = 1, max_length = 100, pattern = "{name}")]
     pub name: String,
     /// What the token may do, at least one and never more than the caller's role: `read`
     /// (every GET), `ingest` (`POST /capacity/stats` only), `operate` (runs, schedules,
@@ -124,7 +124,7 @@ impl From<capstats_store::accounts::User> for AccountItem {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct NewAccount {
     /// Login name (1–150 characters).
-    #[schema(min_length = 1, max_length = 150)]
+    #[schema(min_length = 1, max_length = 150, pattern = "{name}")]
     pub username: String,
     /// Password (8 to 1024 characters).
     #[schema(min_length = 8, max_length = 1024)]

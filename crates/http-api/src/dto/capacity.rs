@@ -465,7 +465,7 @@ pub struct IngestSample {
     pub instance_id: i64,
     /// The database's name on that instance (1–255 characters, not only spaces, no control
     /// characters).
-    #[schema(min_length = 1, max_length = 255)]
+    #[schema(min_length = 1, max_length = 255, pattern = "{name}")]
     pub database_name: String,
     /// The business date the size describes (not after today in the business time zone).
     pub collected_date: NaiveDate,

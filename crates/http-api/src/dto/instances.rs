@@ -79,25 +79,29 @@ pub struct UpdatedInstanceItem {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct InstanceInput {
     /// Unique name (1–255 characters).
-    #[schema(min_length = 1, max_length = 255)]
+    #[schema(min_length = 1, max_length = 255, pattern = "{name}")]
     pub name: Option<String>,
     /// `mysql`, `postgresql`, `sqlserver` or `oracle`.
     #[schema(value_type = Option<DbType>)]
     pub db_type: Option<String>,
     /// Host name or address.
+    #[schema(pattern = "{plain_text}")]
     pub host: Option<String>,
     /// Port (1–65535).
     #[schema(minimum = 1, maximum = 65535)]
     pub port: Option<i32>,
     /// Free text.
+    #[schema(pattern = "{plain_text}")]
     pub description: Option<String>,
     /// The login collectors connect as (empty clears it).
+    #[schema(max_length = 255, pattern = "{plain_text}")]
     pub connection_user: Option<String>,
     /// The collector's password: stored sealed with `CAPSTATS_CREDENTIAL_KEY` (bound to this
     /// instance), never returned; empty clears it, absent leaves it as it is — unless the
     /// request changes where or how collectors connect, which drops it.
     pub connection_password: Option<String>,
     /// PostgreSQL: the database collectors connect to (default `postgres`; empty clears it).
+    #[schema(max_length = 255, pattern = "{plain_text}")]
     pub connection_database: Option<String>,
     /// `disable`, `require` or `verify-full` (the default for new instances): whether
     /// collectors use TLS and check the server's certificate against the trusted roots

@@ -64,6 +64,66 @@ impl From<capstats_services::control::Enqueued> for RunStarted {
     }
 }
 
+/// What aggregate now answers: the run queued (or found), and the reference's `result`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AggregationStarted {
+    /// The run.
+    #[serde(flatten)]
+    pub run: RunStarted,
+    /// The request as the reference describes it.
+    pub result: AggregationResult,
+}
+
+/// The reference's description of an aggregation request. The reference computed while the
+/// request waited; capstats computes on a worker, so `status` and `session` are the run's when
+/// the request was answered and the figures follow in the session and the capacity lists.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AggregationResult {
+    /// The run's status: `pending` (queued) or `running`.
+    pub status: String,
+    /// What happened, in words.
+    pub message: String,
+    /// The period type computed.
+    #[schema(value_type = capstats_capacity_model::PeriodType)]
+    pub period_type: String,
+    /// The first day of the current period…
+    pub period_start: chrono::NaiveDate,
+    /// …and its last day.
+    pub period_end: chrono::NaiveDate,
+    /// `instance`, `database` or `all`.
+    pub scope: String,
+    /// The period type asked for (`daily` when absent).
+    #[schema(value_type = capstats_capacity_model::PeriodType)]
+    pub requested_period_type: String,
+    /// The period type computed: always the one asked for.
+    #[schema(value_type = capstats_capacity_model::PeriodType)]
+    pub effective_period_type: String,
+    /// The database level of the run.
+    pub database_summary: LevelOfRun,
+    /// The instance level of the run.
+    pub instance_summary: LevelOfRun,
+    /// The run's session.
+    pub session: RunSession,
+}
+
+/// One level of an aggregation run.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LevelOfRun {
+    /// Whether the run computes this level (its `scope`).
+    pub included: bool,
+    /// Active instances the run computes.
+    pub instances: u64,
+}
+
+/// The session of a run, in brief.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RunSession {
+    /// Its id.
+    pub id: i64,
+    /// `pending`, `running`, `completed`, `failed` or `cancelled`.
+    pub status: String,
+}
+
 /// A sync session.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SessionItem {

@@ -11,7 +11,8 @@ use capstats_sync_session::{SessionStatus, SyncCategory, SyncType};
 
 use crate::auth::{Operator, Viewer};
 use crate::dto::{
-    AggregateNowRequest, BackfillRequest, RecordItem, RunStarted, SessionDetail, SessionItem,
+    AggregateNowRequest, AggregationResult, AggregationStarted, BackfillRequest, LevelOfRun,
+    RecordItem, RunSession, RunStarted, SessionDetail, SessionItem,
 };
 use crate::envelope::{Envelope, Paginated};
 use crate::error::{ApiError, ErrorEnvelope, FieldError};
@@ -26,7 +27,7 @@ use crate::state::State;
     tag = "capacity",
     request_body = AggregateNowRequest,
     responses(
-        (status = 202, description = "Queued (or already queued); poll the session in the Location header", body = Envelope<RunStarted>,
+        (status = 202, description = "Queued (or already queued); poll the session in the Location header", body = Envelope<AggregationStarted>,
          headers(("Location" = String, description = "The session's URL"))),
         (status = 400, description = "Invalid scope or period_type", body = ErrorEnvelope),
         (status = 401, description = "Not signed in", body = ErrorEnvelope),
@@ -51,16 +52,64 @@ pub async fn aggregate_now(
     let (Some(scope), Some(period_type)) = (scope, period_type) else {
         return Err(ApiError::fields(problems));
     };
+    let today = state.today();
     let started = capstats_services::control::aggregate_current(
         &state.store,
         state.queue.as_ref(),
         period_type,
         scope,
         caller.trigger(),
-        state.today(),
+        today,
     )
     .await?;
-    Ok(accepted(started, "aggregation queued"))
+    let session_id = started
+        .session_id
+        .ok_or_else(|| ApiError::Internal("aggregate now queued no session".into()))?;
+    let session = capstats_store::run_blocking(&state.store, move |connection| {
+        sessions::get_session(connection, session_id)
+    })
+    .await?;
+    let period = capstats_capacity_model::Period::containing(period_type, today);
+    let level = |included: bool| LevelOfRun {
+        included,
+        instances: session.total_instances,
+    };
+    let message = if started.existing {
+        "an equal run is already queued or running"
+    } else {
+        "aggregation queued"
+    };
+    let result = AggregationResult {
+        status: session.status.as_str().to_owned(),
+        message: message.to_owned(),
+        period_type: period_type.as_str().to_owned(),
+        period_start: period.start(),
+        period_end: period.end(),
+        scope: match scope {
+            LevelScope::All => "all",
+            LevelScope::Instance => "instance",
+            LevelScope::Database => "database",
+        }
+        .to_owned(),
+        requested_period_type: period_type.as_str().to_owned(),
+        effective_period_type: period_type.as_str().to_owned(),
+        database_summary: level(scope != LevelScope::Instance),
+        instance_summary: level(scope != LevelScope::Database),
+        session: RunSession {
+            id: session.id,
+            status: session.status.as_str().to_owned(),
+        },
+    };
+    Ok(accepted_with(
+        started.session_id,
+        Envelope::new(
+            message,
+            AggregationStarted {
+                run: RunStarted::from(started),
+                result,
+            },
+        ),
+    ))
 }
 
 /// Queues a backfill: every `period_type` period starting between `from` and `to` at the
@@ -187,20 +236,25 @@ fn parse_period_type(text: &str, problems: &mut Vec<FieldError>) -> Option<Perio
 
 /// The 202 of a queued run: the session to poll in `Location` and the body.
 fn accepted(started: capstats_services::control::Enqueued, queued: &str) -> HttpResponse {
-    let location = started
-        .session_id
+    let message = if started.existing {
+        "an equal run is already queued or running"
+    } else {
+        queued
+    };
+    accepted_with(
+        started.session_id,
+        Envelope::new(message, RunStarted::from(started)),
+    )
+}
+
+/// `202 Accepted` with `body`, pointing at the session `session_id` to poll.
+fn accepted_with(session_id: Option<i64>, body: impl serde::Serialize) -> HttpResponse {
+    let location = session_id
         .map(|id| format!("/api/v1/sync-sessions/{id}"))
         .unwrap_or_default();
     HttpResponse::Accepted()
         .insert_header((actix_web::http::header::LOCATION, location))
-        .json(Envelope::new(
-            if started.existing {
-                "an equal run is already queued or running"
-            } else {
-                queued
-            },
-            RunStarted::from(started),
-        ))
+        .json(body)
 }
 
 /// Filters of the session list.

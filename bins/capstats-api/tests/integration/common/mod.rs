@@ -164,15 +164,22 @@ impl TestApp {
     }
 }
 
+/// The demo data of 3 instances × 3 databases × 70 days to yesterday, aggregated daily, weekly
+/// and monthly.
 pub fn seed(url: &str) {
+    seed_fleet(url, 3, 3);
+}
+
+/// Like [`seed`], for `instances` × `databases_per_instance`.
+pub fn seed_fleet(url: &str, instances: u32, databases_per_instance: u32) {
     use diesel::Connection;
     let mut connection = diesel::PgConnection::establish(url).unwrap();
     let yesterday = chrono::Utc::now().date_naive() - chrono::Days::new(1);
     capstats_services::seed::seed_demo(
         &mut connection,
         &capstats_services::seed::SeedOptions {
-            instances: 3,
-            databases_per_instance: 3,
+            instances,
+            databases_per_instance,
             days: 70,
             end_date: yesterday,
             seed: 9,
