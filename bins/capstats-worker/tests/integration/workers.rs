@@ -1321,6 +1321,67 @@ fn retrying_a_collect_now_job_killed_while_queued_collects_in_a_fresh_session() 
 }
 
 #[test]
+fn a_job_that_panics_fails_its_session_with_the_panic_s_message_and_the_worker_goes_on() {
+    let _serial = serial();
+    let database = prepare(1, 1, 3);
+    let mut connection = database.connection();
+    // The year containing chrono's last date has no end: planning it panics (input from the
+    // API or the CLI never gets near it; a job store row written by hand can).
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let enqueued = runtime.block_on(async {
+        let store =
+            capstats_store::build_pool(&database.url(), 2, Duration::from_secs(10)).unwrap();
+        let job_store = capstats_queue::PostgresQueue::connect(&database.url(), 2, 1)
+            .await
+            .unwrap();
+        capstats_services::control::aggregate_current(
+            &store,
+            &job_store,
+            PeriodType::Yearly,
+            capstats_services::payloads::LevelScope::All,
+            capstats_services::payloads::Trigger::manual("api:test", None),
+            NaiveDate::MAX,
+        )
+        .await
+        .unwrap()
+    });
+    let session_id = enqueued.session_id.unwrap();
+    let worker = Worker::start(
+        &database.url(),
+        "panics",
+        &[("CAPSTATS_SCHEDULER_ENABLED", "false")],
+    );
+    wait_for("the session to end", Duration::from_secs(30), || {
+        capstats_store::sessions::get_session(&mut connection, session_id)
+            .unwrap()
+            .status
+            .is_terminal()
+    });
+    let session = capstats_store::sessions::get_session(&mut connection, session_id).unwrap();
+    assert_eq!(
+        session.status,
+        capstats_sync_session::SessionStatus::Failed,
+        "{session:?}"
+    );
+    let error = session.error_message.unwrap_or_default();
+    assert!(
+        error.starts_with("attempt 1 of 1 failed: ")
+            && error.contains("calendar arithmetic stays far inside chrono's date range")
+            && error.ends_with("no attempts left"),
+        "{error}"
+    );
+    // The worker is still there: the next job runs.
+    let session_id = run_now(&database.url(), "aggregate_capacity");
+    wait_for("the next run to complete", Duration::from_secs(60), || {
+        capstats_store::sessions::get_session(&mut connection, session_id)
+            .unwrap()
+            .status
+            == capstats_sync_session::SessionStatus::Completed
+    });
+    worker.stop();
+}
+
+#[test]
 fn a_run_cut_off_while_waiting_for_a_period_lock_fails_at_once_and_a_retry_of_the_failed_job_runs_it()
  {
     let _serial = serial();
