@@ -59,6 +59,19 @@ fn job(work: AggregationWork) -> AggregationJob {
     }
 }
 
+/// The scheduled run of the periods due on `today`, as job `job_id` (empty: none).
+fn run_due(
+    connection: &mut capstats_store::PgConnection,
+    today: NaiveDate,
+    job_id: &str,
+) -> capstats_services::runs::RunReport {
+    let due = job(AggregationWork::Due {
+        logical_date: today,
+        skip_up_to_date: true,
+    });
+    execute(connection, &due, job_id, "test", &settings()).unwrap()
+}
+
 /// The payload of job `job_id` as the job store holds it.
 async fn pushed_payload(
     job_store: &capstats_queue::PostgresQueue,
@@ -442,17 +455,7 @@ fn a_stale_refresh_never_stands_in_for_the_nightly_run_in_the_monitoring_snapsho
              VALUES ('aggregate_capacity', now(), 'nightly-job', 'test', now(), 'enqueued')",
         )
         .unwrap();
-    let nightly = execute(
-        &mut connection,
-        &job(AggregationWork::Due {
-            logical_date: today,
-            skip_up_to_date: true,
-        }),
-        "nightly-job",
-        "test",
-        &settings(),
-    )
-    .unwrap();
+    let nightly = run_due(&mut connection, today, "nightly-job");
     assert_eq!(nightly.status, SessionStatus::Completed);
     write_late_sample(&mut connection);
     let refresh = execute(
@@ -541,17 +544,7 @@ fn refresh_recomputes_exactly_the_instances_with_late_samples() {
     let mut connection = database.connection();
     let today = NaiveDate::from_ymd_opt(2026, 4, 2).unwrap();
     seed(&mut connection, today - Days::new(1));
-    execute(
-        &mut connection,
-        &job(AggregationWork::Due {
-            logical_date: today,
-            skip_up_to_date: true,
-        }),
-        "",
-        "test",
-        &settings(),
-    )
-    .unwrap();
+    run_due(&mut connection, today, "");
     let before = aggregate_rows(&mut connection);
     let (instance, late) = write_late_sample(&mut connection);
     let stale = capstats_store::ledger::stale_entries(&mut connection, 100).unwrap();
@@ -676,17 +669,7 @@ fn a_late_sample_a_year_back_refreshes_the_year_over_year_change_a_year_later() 
         &NoProgress,
     )
     .unwrap();
-    execute(
-        &mut connection,
-        &job(AggregationWork::Due {
-            logical_date: today,
-            skip_up_to_date: true,
-        }),
-        "",
-        "test",
-        &settings(),
-    )
-    .unwrap();
+    run_due(&mut connection, today, "");
     let march = Period::containing(
         PeriodType::Monthly,
         NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
@@ -856,26 +839,9 @@ fn a_stale_refresh_stops_between_entries_when_cancelled() {
     let mut connection = database.connection();
     let today = NaiveDate::from_ymd_opt(2026, 4, 2).unwrap();
     seed(&mut connection, today - Days::new(1));
-    let due = job(AggregationWork::Due {
-        logical_date: today,
-        skip_up_to_date: true,
-    });
-    execute(&mut connection, &due, "", "test", &settings()).unwrap();
+    run_due(&mut connection, today, "");
     // A late sample of one instance makes several periods stale.
-    let mut late =
-        capstats_store::samples::load_database_samples(&mut connection).unwrap()[0].clone();
-    late.collected_date = NaiveDate::from_ymd_opt(2026, 3, 10).unwrap();
-    late.size_mb += 1_000;
-    late.data_size_mb = None;
-    late.log_size_mb = None;
-    capstats_store::samples::write_database_samples(
-        &mut connection,
-        &[capstats_store::samples::NewDatabaseSample {
-            sample: late,
-            collected_at: Utc::now(),
-        }],
-    )
-    .unwrap();
+    write_late_sample(&mut connection);
     let stale = capstats_store::ledger::stale_entries(&mut connection, 100).unwrap();
     assert!(stale.len() >= 3, "{stale:?}");
 

@@ -1115,29 +1115,50 @@ fn job_status(connection: &mut PgConnection, job_id: &str) -> String {
         .status
 }
 
-/// Queues an aggregate-now of the current month at both levels, as the API does; returns
-/// its session.
-fn aggregate_now(database_url: &str) -> i64 {
+/// What the API holds to queue work: a runtime, the store's pool and the job store (whose
+/// jobs get `max_attempts`).
+fn control_clients(
+    database_url: &str,
+    max_attempts: u32,
+) -> (
+    tokio::runtime::Runtime,
+    capstats_store::ConnectionPool,
+    capstats_queue::PostgresQueue,
+) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        let store = capstats_store::build_pool(database_url, 2, Duration::from_secs(10)).unwrap();
-        let job_store = capstats_queue::PostgresQueue::connect(database_url, 2, 3)
-            .await
-            .unwrap();
-        let enqueued = capstats_services::control::aggregate_current(
+    let store = capstats_store::build_pool(database_url, 2, Duration::from_secs(10)).unwrap();
+    let job_store = runtime
+        .block_on(capstats_queue::PostgresQueue::connect(
+            database_url,
+            2,
+            max_attempts,
+        ))
+        .unwrap();
+    (runtime, store, job_store)
+}
+
+/// Queues an aggregate-now of the `period_type` period containing `today` at both levels, as
+/// the API does, with `max_attempts`; returns its session.
+fn aggregate_now(
+    database_url: &str,
+    period_type: PeriodType,
+    today: NaiveDate,
+    max_attempts: u32,
+) -> i64 {
+    let (runtime, store, job_store) = control_clients(database_url, max_attempts);
+    let enqueued = runtime
+        .block_on(capstats_services::control::aggregate_current(
             &store,
             &job_store,
-            PeriodType::Monthly,
+            period_type,
             capstats_services::payloads::LevelScope::All,
             capstats_services::payloads::Trigger::manual("api:test", None),
-            Utc::now().date_naive(),
-        )
-        .await
+            today,
+        ))
         .unwrap();
-        enqueued
-            .session_id
-            .expect("aggregate now queues its session")
-    })
+    enqueued
+        .session_id
+        .expect("aggregate now queues its session")
 }
 
 #[test]
@@ -1149,7 +1170,9 @@ fn retrying_a_killed_run_now_job_runs_it_again_in_a_fresh_session() {
 
 #[test]
 fn retrying_a_killed_aggregate_now_job_runs_it_again_in_a_fresh_session() {
-    retry_a_killed_job("retry-killed-aggregate-now", aggregate_now);
+    retry_a_killed_job("retry-killed-aggregate-now", |url| {
+        aggregate_now(url, PeriodType::Monthly, Utc::now().date_naive(), 3)
+    });
 }
 
 /// Kills the job `start` queues (returning its session) while it runs, retries it as the
@@ -1261,23 +1284,16 @@ fn retrying_a_collect_now_job_killed_while_queued_collects_in_a_fresh_session() 
         },
     )
     .unwrap();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let enqueued = runtime.block_on(async {
-        let store =
-            capstats_store::build_pool(&database.url(), 2, Duration::from_secs(10)).unwrap();
-        let job_store = capstats_queue::PostgresQueue::connect(&database.url(), 2, 3)
-            .await
-            .unwrap();
-        capstats_services::control::collect_now(
+    let (runtime, store, job_store) = control_clients(&database.url(), 3);
+    let enqueued = runtime
+        .block_on(capstats_services::control::collect_now(
             &store,
             &job_store,
             instance.id,
             capstats_services::payloads::Trigger::manual("api:test", None),
             Utc::now().date_naive(),
-        )
-        .await
-        .unwrap()
-    });
+        ))
+        .unwrap();
     let killed_session = enqueued.session_id.expect("collect now queues its session");
     // Killed before any worker took it, then retried: no worker runs yet.
     operator_command(&database.url(), &["jobs", "kill", &enqueued.job_id]);
@@ -1327,25 +1343,7 @@ fn a_job_that_panics_fails_its_session_with_the_panic_s_message_and_the_worker_g
     let mut connection = database.connection();
     // The year containing chrono's last date has no end: planning it panics (input from the
     // API or the CLI never gets near it; a job store row written by hand can).
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let enqueued = runtime.block_on(async {
-        let store =
-            capstats_store::build_pool(&database.url(), 2, Duration::from_secs(10)).unwrap();
-        let job_store = capstats_queue::PostgresQueue::connect(&database.url(), 2, 1)
-            .await
-            .unwrap();
-        capstats_services::control::aggregate_current(
-            &store,
-            &job_store,
-            PeriodType::Yearly,
-            capstats_services::payloads::LevelScope::All,
-            capstats_services::payloads::Trigger::manual("api:test", None),
-            NaiveDate::MAX,
-        )
-        .await
-        .unwrap()
-    });
-    let session_id = enqueued.session_id.unwrap();
+    let session_id = aggregate_now(&database.url(), PeriodType::Yearly, NaiveDate::MAX, 1);
     let worker = Worker::start(
         &database.url(),
         "panics",
@@ -1433,7 +1431,7 @@ fn a_run_cut_off_while_waiting_for_a_period_lock_fails_at_once_and_a_retry_of_th
     let error = session.error_message.unwrap_or_default();
     assert!(
         error.starts_with("attempt 1 of 1 failed: ")
-            && (error.contains("SSL SYSCALL error") || error.to_lowercase().contains("connection"))
+            && names_a_lost_connection(&error)
             && error.ends_with("no attempts left"),
         "{error}"
     );
@@ -1510,8 +1508,7 @@ fn a_run_cut_off_from_its_database_says_so_at_once_and_its_retry_writes_the_same
     let error = session.error_message.clone().unwrap_or_default();
     assert!(
         error.starts_with("attempt 1 of ")
-            // libpq's words for a connection that went away (over TLS, or not).
-            && (error.contains("SSL SYSCALL error") || error.to_lowercase().contains("connection"))
+            && names_a_lost_connection(&error)
             && error.ends_with("the job is retried in 1 s"),
         "{error}"
     );
@@ -1558,6 +1555,11 @@ fn log_lines_carry_colours_only_when_asked_or_on_a_terminal() {
         assert_eq!(log.contains('\u{1b}'), escapes, "{label}: {log}");
         worker.stop();
     }
+}
+
+/// Whether `error` holds libpq's words for a connection that went away (over TLS, or not).
+fn names_a_lost_connection(error: &str) -> bool {
+    error.contains("SSL SYSCALL error") || error.to_lowercase().contains("connection")
 }
 
 /// A loopback port nothing listens on.
