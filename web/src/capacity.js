@@ -1,5 +1,5 @@
 // The capacity pages (/capacity/instances and /capacity/databases): filters kept in the URL,
-// five summary cards, three charts (partial periods marked, the daily trend with its
+// five summary cards, four charts (partial periods marked, the daily trend with its
 // forecast), the growth table sortable from its headings and, for admins, capacity limits and
 // "aggregate now" with live progress.
 

@@ -44,7 +44,7 @@ function unitOf(unit) {
 
 /**
  * A line's colour, from what it shows rather than its rank, so that an instance (or
- * database) keeps its colour in all three charts, whose rankings differ.
+ * database) keeps its colour in every chart, whose rankings differ.
  */
 function colourOf(line) {
   let hash = line.instance_id;

@@ -69,7 +69,7 @@ pub struct KeyArgs {
     #[arg(long)]
     database: Option<String>,
     /// Days ahead the forecasts project to (1–3660).
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3660))]
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=i64::from(planning::MAXIMUM_HORIZON_DAYS)))]
     horizon_days: u32,
 }
 
@@ -135,7 +135,14 @@ struct ReportRow {
 }
 
 impl ReportRow {
-    fn with_forecast(mut self, forecast: Option<&Forecast>) -> Self {
+    /// The row with `forecast`'s fields, or, for a key without samples in the forecast
+    /// window, withheld for too few points with the key's own `capacity_limit_mb` (as the
+    /// API answers it).
+    fn with_forecast(
+        mut self,
+        forecast: Option<&Forecast>,
+        capacity_limit_mb: Option<i64>,
+    ) -> Self {
         if let Some(forecast) = forecast {
             (self.slope_mb_per_day, self.r_squared) = planning::shown_fit(forecast);
             self.projected_size_mb = forecast.projected_size_mb;
@@ -148,6 +155,7 @@ impl ReportRow {
                 .withheld_reason
                 .map(|reason| reason.code().to_owned());
         } else {
+            self.capacity_limit_mb = capacity_limit_mb;
             self.withheld_reason = Some("too_few_points".to_owned());
         }
         self
@@ -272,11 +280,10 @@ pub fn report(
                 SortChoice::GrowthPercent => GrowthSort::GrowthPercent,
                 SortChoice::DaysUntilFull => GrowthSort::DaysUntilFull,
             };
-            let direction = match (order, sort) {
-                (Some(OrderChoice::Asc), _) | (None, GrowthSort::DaysUntilFull) => {
-                    SortDirection::Ascending
-                }
-                _ => SortDirection::Descending,
+            let direction = match order {
+                None => sort.default_direction(),
+                Some(OrderChoice::Asc) => SortDirection::Ascending,
+                Some(OrderChoice::Desc) => SortDirection::Descending,
             };
             let options = ForecastOptions::new(settings, as_of, keys.horizon_days);
             let ranked = planning::growth_leaderboard(
@@ -294,7 +301,7 @@ pub fn report(
                 .entries
                 .into_iter()
                 .map(|entry| {
-                    let forecast = entry.forecast.clone();
+                    let capacity_limit_mb = entry.key.capacity_limit_mb;
                     ReportRow {
                         first_size_mb: Some(entry.key.first_size_mb),
                         last_size_mb: Some(entry.key.last_size_mb),
@@ -307,7 +314,7 @@ pub fn report(
                             entry.key.database_name,
                         )
                     }
-                    .with_forecast(forecast.as_ref())
+                    .with_forecast(entry.forecast.as_ref(), capacity_limit_mb)
                 })
                 .collect();
             if print.json {
@@ -370,7 +377,7 @@ pub fn report(
                 .take(usize::try_from(print.limit).unwrap_or(usize::MAX))
                 .map(|found| {
                     ReportRow::key(found.instance.id, found.instance.name, found.database_name)
-                        .with_forecast(Some(&found.forecast))
+                        .with_forecast(Some(&found.forecast), None)
                 })
                 .collect();
             if print.json {

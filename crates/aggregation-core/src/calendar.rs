@@ -32,13 +32,8 @@ pub fn due_periods(
     horizon: usize,
     is_up_to_date: impl Fn(&Period) -> bool,
 ) -> Vec<Period> {
-    let mut candidates = Vec::with_capacity(horizon.max(1));
-    let mut period = Period::last_complete(period_type, today);
-    for _ in 0..horizon.max(1) {
-        candidates.push(period);
-        period = period.previous();
-    }
-    candidates.reverse();
+    let last = Period::last_complete(period_type, today);
+    let mut candidates = Period::ending_with(period_type, last.start(), horizon.max(1));
     candidates.retain(|period| !is_up_to_date(period));
     candidates
 }

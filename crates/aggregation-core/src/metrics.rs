@@ -284,12 +284,12 @@ pub fn instance_aggregate(
 /// assert_eq!(growth_percent(0, 5), None);
 /// ```
 pub fn growth_percent(first: i64, last: i64) -> Option<Decimal> {
-    (first != 0).then(|| {
-        hundredths(divide_rounded(
-            (i128::from(last) - i128::from(first)) * 10_000,
-            i128::from(first),
-        ))
-    })
+    // The percent change of two means of one value each.
+    let single = |value: i64| Mean {
+        sum: i128::from(value),
+        count: 1,
+    };
+    single(last).percent_change_from(single(first))
 }
 
 #[cfg(test)]

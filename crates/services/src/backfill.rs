@@ -310,7 +310,8 @@ fn compute(
         }
     };
     let (stop_heartbeats, stopped) = std::sync::mpsc::channel::<()>();
-    // The batches log in the caller's span (the job's), like the rest of the run.
+    // The batches and the heartbeats log in the caller's span (the job's), like the rest of
+    // the run.
     let span = tracing::Span::current();
     let worker = || {
         let _span = span.enter();
@@ -321,7 +322,9 @@ fn compute(
         // heartbeats meanwhile, so that one batch longer than the session timeout does not
         // look like a run whose worker is gone.
         let connection = &mut *connection;
+        let span = &span;
         scope.spawn(move || {
+            let _span = span.enter();
             while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(HEARTBEAT_INTERVAL) {
                 if let Err(error) = run.heartbeat(connection) {
                     tracing::warn!(session_id, error = %capstats_store::error_chain(&error), "could not record a session heartbeat");

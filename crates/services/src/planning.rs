@@ -154,6 +154,17 @@ pub enum GrowthSort {
     DaysUntilFull,
 }
 
+impl GrowthSort {
+    /// The direction when none is asked for: the fewest days left first, otherwise the
+    /// largest first (the top growers).
+    pub fn default_direction(self) -> SortDirection {
+        match self {
+            Self::DaysUntilFull => SortDirection::Ascending,
+            Self::GrowthMb | Self::GrowthPercent => SortDirection::Descending,
+        }
+    }
+}
+
 /// Largest first (`Descending`: top growers) or smallest first (`Ascending`: top shrinkers,
 /// or the fewest days left).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

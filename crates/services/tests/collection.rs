@@ -331,7 +331,6 @@ async fn a_collection_reads_every_server_and_records_each_outcome() {
     }
 }
 
-/// A manual collection of `instances`, written as the wire format it is.
 /// `capstats_collector_servers_total{outcome}` of this process now.
 fn servers_collected(outcome: &str) -> f64 {
     capstats_services::metrics::register();
@@ -340,6 +339,7 @@ fn servers_collected(outcome: &str) -> f64 {
     capstats_test_support::metrics::sample(&text, &series).unwrap_or(0.0)
 }
 
+/// A manual collection of `instances`, written as the wire format it is.
 fn collect_only(instances: &[InstanceId]) -> CollectionJob {
     serde_json::from_value(serde_json::json!({
         "version": PAYLOAD_VERSION,

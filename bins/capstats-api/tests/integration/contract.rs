@@ -1198,29 +1198,16 @@ async fn equal_aggregate_now_requests_at_once_through_two_api_processes_make_one
     }
     assert_eq!(sessions.len(), 1, "one session for all: {sessions:?}");
     assert_eq!(created, 1, "exactly one request created the run");
-    let mut connection = app.database.connection();
-    let count = |connection: &mut diesel::PgConnection, query: &str| -> i64 {
-        use diesel::RunQueryDsl;
-        #[derive(diesel::QueryableByName)]
-        struct Count {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            count: i64,
-        }
-        diesel::sql_query(query)
-            .get_result::<Count>(connection)
-            .unwrap()
-            .count
-    };
     assert_eq!(
-        count(
-            &mut connection,
+        crate::common::count(
+            &url,
             "SELECT count(*) AS count FROM sync_sessions WHERE parameters -> 'work' ->> 'kind' = 'current'"
         ),
         1
     );
     assert_eq!(
-        count(
-            &mut connection,
+        crate::common::count(
+            &url,
             "SELECT count(*) AS count FROM apalis.jobs
              WHERE convert_from(job, 'UTF8')::jsonb -> 'work' ->> 'kind' = 'current'"
         ),

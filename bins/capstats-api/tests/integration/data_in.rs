@@ -2,24 +2,11 @@
 //! valid batch and what it changes, bad batches rejected whole with every bad item listed),
 //! and collect now for an instance with stored connection settings, run by a real worker.
 
-use crate::common::{TestApp, Worker};
+use crate::common::{TestApp, Worker, count};
 use chrono::{Days, NaiveDate, Utc};
 use diesel::prelude::*;
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
-
-fn count(url: &str, sql: &str) -> i64 {
-    #[derive(QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        count: i64,
-    }
-    let mut connection = PgConnection::establish(url).unwrap();
-    diesel::sql_query(sql)
-        .get_result::<Count>(&mut connection)
-        .unwrap()
-        .count
-}
 
 /// `size_mb` of one stored sample.
 fn stored_sample(url: &str, instance_id: i64, database: &str, date: NaiveDate) -> Option<i64> {

@@ -753,21 +753,10 @@ async fn get_all_answers_at_most_its_cap_and_says_rows_were_left_out() {
     // 8 × 24 databases × 70 days (some created or dropped on the way): over 10,000 daily
     // database rows, the cap.
     let app = TestApp::spawn_seeded(|url| crate::common::seed_fleet(url, 8, 24), |_| {}).await;
-    let stored = {
-        use diesel::{Connection, RunQueryDsl};
-        #[derive(diesel::QueryableByName)]
-        struct Count {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            count: i64,
-        }
-        let mut connection = diesel::PgConnection::establish(&app.database.url()).unwrap();
-        diesel::sql_query(
-            "SELECT count(*) AS count FROM database_size_aggregations WHERE period_type = 'daily'",
-        )
-        .get_result::<Count>(&mut connection)
-        .unwrap()
-        .count
-    };
+    let stored = crate::common::count(
+        &app.database.url(),
+        "SELECT count(*) AS count FROM database_size_aggregations WHERE period_type = 'daily'",
+    );
     assert!(stored > 10_000, "{stored}");
     let (viewer, _) = app.login("viewer").await;
     let (status, body) = app

@@ -379,6 +379,25 @@ fn session_statuses(
         .collect()
 }
 
+/// The sessions of job `job_id` other than its first one, `original` (its retries'), with
+/// their statuses.
+fn retry_sessions(
+    sessions: &BTreeMap<i64, (String, Option<String>, Option<String>)>,
+    original: i64,
+    job_id: &str,
+) -> Vec<(i64, String)> {
+    sessions
+        .iter()
+        .filter(|(id, (_, job, _))| **id != original && job.as_deref() == Some(job_id))
+        .map(|(id, (status, _, _))| (*id, status.clone()))
+        .collect()
+}
+
+/// The statuses of `sessions`, in order.
+fn statuses(sessions: &[(i64, String)]) -> Vec<&str> {
+    sessions.iter().map(|(_, status)| status.as_str()).collect()
+}
+
 #[test]
 fn three_workers_claim_and_execute_every_tick_once() {
     let _serial = serial();
@@ -1236,13 +1255,9 @@ fn retry_a_killed_job(label: &str, start: impl FnOnce(&str) -> i64) {
     worker.stop();
     let sessions = session_statuses(&mut connection);
     assert_eq!(sessions[&killed_session].0, "cancelled", "{sessions:?}");
-    let fresh: Vec<i64> = sessions
-        .iter()
-        .filter(|(id, (_, job, _))| **id != killed_session && job.as_deref() == Some(&job_id))
-        .map(|(id, _)| *id)
-        .collect();
+    let fresh = retry_sessions(&sessions, killed_session, &job_id);
     assert_eq!(fresh.len(), 1, "{sessions:?}");
-    let session = capstats_store::sessions::get_session(&mut connection, fresh[0]).unwrap();
+    let session = capstats_store::sessions::get_session(&mut connection, fresh[0].0).unwrap();
     assert_eq!(session.successful_instances, 4, "{session:?}");
     // It did the work: every period of the horizon is stored as the engine computes it.
     let result = count(
@@ -1316,14 +1331,8 @@ fn retrying_a_collect_now_job_killed_while_queued_collects_in_a_fresh_session() 
     worker.stop();
     let sessions = session_statuses(&mut connection);
     assert_eq!(sessions[&killed_session].0, "cancelled", "{sessions:?}");
-    let fresh: Vec<&String> = sessions
-        .iter()
-        .filter(|(id, (_, job, _))| {
-            **id != killed_session && job.as_deref() == Some(enqueued.job_id.as_str())
-        })
-        .map(|(_, (status, _, _))| status)
-        .collect();
-    assert_eq!(fresh, ["completed"], "{sessions:?}");
+    let fresh = retry_sessions(&sessions, killed_session, &enqueued.job_id);
+    assert_eq!(statuses(&fresh), ["completed"], "{sessions:?}");
     // It did the work: today's sizes of the server's databases are stored.
     let samples = count(
         &mut connection,
@@ -1454,12 +1463,8 @@ fn a_run_cut_off_while_waiting_for_a_period_lock_fails_at_once_and_a_retry_of_th
     worker.stop();
     let sessions = session_statuses(&mut connection);
     assert_eq!(sessions[&session_id].0, "failed", "{sessions:?}");
-    let fresh: Vec<&String> = sessions
-        .iter()
-        .filter(|(id, (_, job, _))| **id != session_id && job.as_deref() == Some(&job_id))
-        .map(|(_, (status, _, _))| status)
-        .collect();
-    assert_eq!(fresh, ["completed"], "{sessions:?}");
+    let fresh = retry_sessions(&sessions, session_id, &job_id);
+    assert_eq!(statuses(&fresh), ["completed"], "{sessions:?}");
     assert_aggregates_match_engine(&mut connection);
 }
 

@@ -144,7 +144,8 @@ pub fn login(next: &str) -> Markup {
     }
 }
 
-/// A capacity page: filters, aggregate now (admins), four summary cards, three charts.
+/// A capacity page: filters, aggregate now (admins), five summary cards, four charts, the
+/// growth table.
 pub fn capacity(level: Level, admin: bool) -> Markup {
     let (title, lead, cards) = match level {
         Level::Instance => (

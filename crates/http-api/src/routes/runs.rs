@@ -74,23 +74,15 @@ pub async fn aggregate_now(
         included,
         instances: session.total_instances,
     };
-    let message = if started.existing {
-        "an equal run is already queued or running"
-    } else {
-        "aggregation queued"
-    };
+    let message = queued_message(started.existing, "aggregation queued");
     let result = AggregationResult {
         status: session.status.as_str().to_owned(),
         message: message.to_owned(),
         period_type: period_type.as_str().to_owned(),
         period_start: period.start(),
         period_end: period.end(),
-        scope: match scope {
-            LevelScope::All => "all",
-            LevelScope::Instance => "instance",
-            LevelScope::Database => "database",
-        }
-        .to_owned(),
+        // Checked by parse_scope above.
+        scope: body.scope.unwrap_or_else(|| "all".into()),
         requested_period_type: period_type.as_str().to_owned(),
         effective_period_type: period_type.as_str().to_owned(),
         database_summary: level(scope != LevelScope::Instance),
@@ -236,15 +228,20 @@ fn parse_period_type(text: &str, problems: &mut Vec<FieldError>) -> Option<Perio
 
 /// The 202 of a queued run: the session to poll in `Location` and the body.
 fn accepted(started: capstats_services::control::Enqueued, queued: &str) -> HttpResponse {
-    let message = if started.existing {
-        "an equal run is already queued or running"
-    } else {
-        queued
-    };
+    let message = queued_message(started.existing, queued);
     accepted_with(
         started.session_id,
         Envelope::new(message, RunStarted::from(started)),
     )
+}
+
+/// What a request that queues a run says: `queued`, or that it found an equal run.
+fn queued_message(existing: bool, queued: &str) -> &str {
+    if existing {
+        "an equal run is already queued or running"
+    } else {
+        queued
+    }
 }
 
 /// `202 Accepted` with `body`, pointing at the session `session_id` to poll.

@@ -1,6 +1,6 @@
 //! Capacity reads: aggregates per instance and per database (`lists`), their summaries
-//! (`summaries`), and chart series (`series`); here, the parameters they share and the filter
-//! they read from them.
+//! (`summaries`), chart series (`series`), and the growth leaderboard and forecasts
+//! (`planning`); here, the parameters they share and the filter they read from them.
 
 use std::collections::BTreeMap;
 
@@ -22,7 +22,8 @@ use crate::error::{ApiError, ErrorEnvelope};
 use crate::params::Parameters;
 use crate::state::State;
 
-/// Which instances and period type every capacity read covers (lists, summaries, series).
+/// Which instances and period type every capacity read covers (lists, summaries, series,
+/// growth).
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[expect(

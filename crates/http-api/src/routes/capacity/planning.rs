@@ -197,8 +197,8 @@ fn read_growth_order(parameters: &mut Parameters) -> (GrowthSort, SortDirection)
         }
     };
     let direction = match parameters.one::<String>("order").as_deref() {
-        None if sort == GrowthSort::DaysUntilFull => SortDirection::Ascending,
-        None | Some("desc") => SortDirection::Descending,
+        None => sort.default_direction(),
+        Some("desc") => SortDirection::Descending,
         Some("asc") => SortDirection::Ascending,
         Some(other) => {
             parameters.problem(

@@ -92,7 +92,7 @@ async fn series(
         if let Some(index) = position.get(&point.period_start) {
             line.values[*index] = point.value;
             line.partial[*index] =
-                point.data_count < expected_counts[*index] || labels[*index].end() >= today;
+                completeness(&labels[*index], point.data_count, today).is_partial;
             line.data_counts[*index] = Some(point.data_count);
         }
     }

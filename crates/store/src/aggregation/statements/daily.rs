@@ -69,7 +69,7 @@ pub(super) fn database_daily(shape: Shape) -> String {
         previous_size = previous_day("size_mb"),
         previous_data = previous_day("data_size_mb"),
         previous_log = previous_day("log_size_mb"),
-        read_window = shape.read_window(),
+        read_window = shape.read_window(super::DAILY_DATES),
         // In the primary key's order: the index then grows at its right edge instead of
         // taking 1.3 M inserts all over (1 s of a 7 s year of daily rows).
         write = DATABASE_COLUMNS.write(
@@ -142,7 +142,7 @@ pub(super) fn instance_daily(shape: Shape) -> String {
     {result}",
         previous_total = previous_day("total_size_mb"),
         previous_count = previous_day("database_count"),
-        read_window = shape.read_window(),
+        read_window = shape.read_window(super::DAILY_DATES),
         write = INSTANCE_COLUMNS.write(mode, &expressions, None),
         removal = INSTANCE_COLUMNS.removal(mode),
         result = INSTANCE_COLUMNS.vanished_counts(mode),

@@ -6,14 +6,15 @@
 //! indexes, pairs each with the previous day's through `lag`, and does its arithmetic in
 //! `bigint` where the operands are small enough to make that exact, falling back to `numeric`
 //! otherwise. The grouped form groups the samples by key and period, pairs each group with the
-//! previous period's group through `lag`, and computes on `numeric` integers.
+//! previous period's group through `lag` and with the group of the same period a year earlier
+//! through a `RANGE` frame of the same window, and computes on `numeric` integers.
 //!
 //! Parameters of every statement:
 //!
 //! | | |
 //! |---|---|
 //! | `$1` | period type name (`daily`, …) |
-//! | `$2` | start of the period before the first one (the read window starts here) |
+//! | `$2` | start of the period before the first one (the daily form's read window starts here; the grouped forms also read `$10..$11`) |
 //! | `$3` | start of the first period |
 //! | `$4` | start of the last period |
 //! | `$5` | end of the last period |
@@ -22,9 +23,12 @@
 //! and of the grouped forms only: `$7` the `date_trunc` unit, `$8` one period's length as an
 //! interval, `$9` the distance to the same period a year earlier as an interval (52 weeks, or
 //! a year), `$10` the start of the period a year before the first and `$11` the end of the
-//! period a year before the last (the year-over-year changes; the daily form writes NULL). Each statement returns per instance the rows deleted because their key has no
-//! samples in the period any more (the rows written come from the recount that follows it). `growth_rate` and `trend_direction` are generated columns of
-//! the tables, so the statements never compute them.
+//! period a year before the last (the year-over-year changes; the daily form writes NULL).
+//!
+//! Each statement returns per instance the rows deleted because their key has no samples in
+//! the period any more (the rows written come from the recount that follows it).
+//! `growth_rate` and `trend_direction` are generated columns of the tables, so the statements
+//! never compute them.
 
 use crate::sql::{divide_rounded, period_start};
 
@@ -33,6 +37,14 @@ mod grouped;
 mod key;
 
 pub(crate) use key::text;
+
+/// The samples a daily statement reads: its days and the day before them.
+const DAILY_DATES: &str = "s.collected_date BETWEEN $2 AND $5";
+
+/// The samples a grouped statement reads: the batch's window and the same periods a year
+/// earlier (`$10`..`$11`), which the year-over-year changes compare with.
+const GROUPED_DATES: &str =
+    "(s.collected_date BETWEEN $2 AND $5 OR s.collected_date BETWEEN $10 AND $11)";
 pub use key::{PeriodForm, StatementKey};
 
 use daily::{database_daily, instance_daily};
@@ -70,21 +82,9 @@ struct Shape {
 }
 
 impl Shape {
-    /// The condition on the samples `s` read by the statement.
-    fn read_window(self) -> &'static str {
-        match self.filter {
-            InstanceFilter::Early => {
-                "s.collected_date BETWEEN $2 AND $5 AND s.instance_id = ANY($6)"
-            }
-            InstanceFilter::Late => "s.collected_date BETWEEN $2 AND $5",
-        }
-    }
-
-    /// The condition on the samples `s` read by a grouped statement: the batch's window and
-    /// the same periods a year earlier (`$10`..`$11`), which the year-over-year changes
-    /// compare with.
-    fn grouped_read_window(self) -> String {
-        let dates = "(s.collected_date BETWEEN $2 AND $5 OR s.collected_date BETWEEN $10 AND $11)";
+    /// The condition on the samples `s` read by the statement: `dates`, and the instances
+    /// unless they are filtered late.
+    fn read_window(self, dates: &str) -> String {
         match self.filter {
             InstanceFilter::Early => format!("{dates} AND s.instance_id = ANY($6)"),
             InstanceFilter::Late => dates.to_owned(),
