@@ -3,6 +3,7 @@
 #![doc = include_str!("../README.md")]
 
 mod credentials;
+mod export;
 mod operate;
 mod output;
 mod progress;
@@ -49,6 +50,10 @@ enum Command {
     /// Capacity planning: the growth leaderboard and forecasts of when keys fill up.
     #[command(subcommand)]
     Report(report::ReportCommand),
+    /// Write CSV files of the capacity views, the runs or the samples: the API's exports
+    /// (`format=csv`), same columns and file names.
+    #[command(subcommand)]
+    Export(export::ExportCommand),
     /// Maintain the sealed collector passwords (key rotation).
     #[command(subcommand)]
     Credentials(credentials::CredentialsCommand),
@@ -246,6 +251,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             aggregate(&pool, &request, &progress)
         }
         Command::Report(command) => report::report(&settings, &mut connection, command),
+        Command::Export(command) => export::export(&settings, &mut connection, command),
         Command::SeedDemo {
             instances,
             databases_per_instance,

@@ -7,7 +7,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
 
 use capstats_aggregation_core::forecast::Forecast;
-use capstats_capacity_model::{AggregationLevel, DbType, InstanceId, PeriodType};
+use capstats_capacity_model::{AggregationLevel, DbType, InstanceId, Period, PeriodType};
 use capstats_services::planning::{self, ForecastOptions, GrowthSort, SortDirection};
 use capstats_settings::Settings;
 use capstats_store::PgConnection;
@@ -53,9 +53,9 @@ pub enum ReportCommand {
     },
 }
 
-/// Which keys a report covers.
+/// Which keys a report or an export covers.
 #[derive(Args)]
-pub struct KeyArgs {
+pub struct FilterArgs {
     /// instance (totals) or database (default).
     #[arg(long, value_enum, default_value_t = LevelArg::Database)]
     level: LevelArg,
@@ -68,9 +68,52 @@ pub struct KeyArgs {
     /// Only databases of this name.
     #[arg(long)]
     database: Option<String>,
+}
+
+impl FilterArgs {
+    /// The level the keys are of.
+    pub fn level(&self) -> AggregationLevel {
+        match self.level {
+            LevelArg::Database => AggregationLevel::Database,
+            LevelArg::Instance => AggregationLevel::Instance,
+        }
+    }
+
+    /// The filter of these keys (instances by name: an unknown name is an error, not an
+    /// empty result) over `period_type` periods starting from `start` to `end`.
+    pub fn filter(
+        &self,
+        connection: &mut PgConnection,
+        period_type: PeriodType,
+        (start, end): (NaiveDate, NaiveDate),
+    ) -> anyhow::Result<AggregateFilter> {
+        let found = capstats_store::instances::find_by_names(connection, &self.instances)?;
+        if let Some(missing) = self
+            .instances
+            .iter()
+            .find(|name| !found.iter().any(|instance| instance.name == **name))
+        {
+            bail!("--instance {missing}: no such instance");
+        }
+        Ok(AggregateFilter {
+            period_type,
+            start,
+            end,
+            instance_ids: found.iter().map(|instance| instance.id).collect(),
+            db_types: self.db_types.clone(),
+            database_name: self.database.clone(),
+        })
+    }
+}
+
+/// Which keys a report covers, and how far their forecasts look.
+#[derive(Args)]
+pub struct KeyArgs {
+    #[command(flatten)]
+    pub filter: FilterArgs,
     /// Days ahead the forecasts project to (1–3660).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=i64::from(planning::MAXIMUM_HORIZON_DAYS)))]
-    horizon_days: u32,
+    pub horizon_days: u32,
 }
 
 /// How much to print, and how.
@@ -85,7 +128,7 @@ pub struct OutputArgs {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum LevelArg {
+pub enum LevelArg {
     Database,
     Instance,
 }
@@ -101,6 +144,30 @@ pub enum SortChoice {
 pub enum OrderChoice {
     Asc,
     Desc,
+}
+
+impl SortChoice {
+    /// The ranking and its direction (`order`, else the sort's default).
+    pub fn with_order(self, order: Option<OrderChoice>) -> (GrowthSort, SortDirection) {
+        let sort = match self {
+            Self::GrowthMb => GrowthSort::GrowthMb,
+            Self::GrowthPercent => GrowthSort::GrowthPercent,
+            Self::DaysUntilFull => GrowthSort::DaysUntilFull,
+        };
+        let direction = match order {
+            None => sort.default_direction(),
+            Some(OrderChoice::Asc) => SortDirection::Ascending,
+            Some(OrderChoice::Desc) => SortDirection::Descending,
+        };
+        (sort, direction)
+    }
+}
+
+/// The window of the last `periods` periods of `period_type` ending with the one containing
+/// `end`: its first and last period start.
+pub fn period_window(period_type: PeriodType, end: NaiveDate, periods: u16) -> (Period, Period) {
+    let window = Period::ending_with(period_type, end, usize::from(periods));
+    (window[0], window[window.len() - 1])
 }
 
 fn parse_db_type(text: &str) -> Result<DbType, String> {
@@ -214,38 +281,6 @@ const FORECAST_HEADER: [&str; 6] = [
     "forecast",
 ];
 
-/// The filter of `keys` (instances by name: an unknown name is an error, not an empty report).
-fn key_filter(
-    connection: &mut PgConnection,
-    keys: &KeyArgs,
-    period_type: PeriodType,
-    (start, end): (NaiveDate, NaiveDate),
-) -> anyhow::Result<AggregateFilter> {
-    let found = capstats_store::instances::find_by_names(connection, &keys.instances)?;
-    if let Some(missing) = keys
-        .instances
-        .iter()
-        .find(|name| !found.iter().any(|instance| instance.name == **name))
-    {
-        bail!("--instance {missing}: no such instance");
-    }
-    Ok(AggregateFilter {
-        period_type,
-        start,
-        end,
-        instance_ids: found.iter().map(|instance| instance.id).collect(),
-        db_types: keys.db_types.clone(),
-        database_name: keys.database.clone(),
-    })
-}
-
-fn level_of(keys: &KeyArgs) -> AggregationLevel {
-    match keys.level {
-        LevelArg::Database => AggregationLevel::Database,
-        LevelArg::Instance => AggregationLevel::Instance,
-    }
-}
-
 /// Runs a report command.
 pub fn report(
     settings: &Settings,
@@ -263,32 +298,15 @@ pub fn report(
             output: print,
         } => {
             let as_of = end_date.unwrap_or_else(|| settings.today());
-            let window = capstats_capacity_model::Period::ending_with(
-                period_type,
-                as_of,
-                usize::from(periods),
-            );
-            let (first, last) = (window[0], window[window.len() - 1]);
-            let filter = key_filter(
-                connection,
-                &keys,
-                period_type,
-                (first.start(), last.start()),
-            )?;
-            let sort = match sort {
-                SortChoice::GrowthMb => GrowthSort::GrowthMb,
-                SortChoice::GrowthPercent => GrowthSort::GrowthPercent,
-                SortChoice::DaysUntilFull => GrowthSort::DaysUntilFull,
-            };
-            let direction = match order {
-                None => sort.default_direction(),
-                Some(OrderChoice::Asc) => SortDirection::Ascending,
-                Some(OrderChoice::Desc) => SortDirection::Descending,
-            };
+            let (first, last) = period_window(period_type, as_of, periods);
+            let filter =
+                keys.filter
+                    .filter(connection, period_type, (first.start(), last.start()))?;
+            let (sort, direction) = sort.with_order(order);
             let options = ForecastOptions::new(settings, as_of, keys.horizon_days);
             let ranked = planning::growth_leaderboard(
                 connection,
-                level_of(&keys),
+                keys.filter.level(),
                 &filter,
                 (sort, direction),
                 &options,
@@ -368,9 +386,11 @@ pub fn report(
             output: print,
         } => {
             let as_of = as_of.unwrap_or_else(|| settings.today());
-            let filter = key_filter(connection, &keys, PeriodType::Daily, (as_of, as_of))?;
+            let filter = keys
+                .filter
+                .filter(connection, PeriodType::Daily, (as_of, as_of))?;
             let options = ForecastOptions::new(settings, as_of, keys.horizon_days);
-            let found = planning::forecasts(connection, level_of(&keys), &filter, &options)?;
+            let found = planning::forecasts(connection, keys.filter.level(), &filter, &options)?;
             let total = found.len();
             let rows: Vec<ReportRow> = found
                 .into_iter()

@@ -325,9 +325,15 @@ impl From<ServiceError> for ApiError {
                     .collect(),
                 message: rejected.summary,
             },
+            ServiceError::ExportTooLarge { .. } => Self::fields(vec![FieldError::new(
+                "format",
+                "too_many_rows",
+                error.to_string(),
+            )]),
             ServiceError::Queue(_) | ServiceError::Collector(_) | ServiceError::Task(_) => {
                 Self::Task(error.into())
             }
+            ServiceError::Output(_) => Self::Internal(error.into()),
         }
     }
 }

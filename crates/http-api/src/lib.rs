@@ -5,6 +5,7 @@ pub mod auth;
 pub mod dto;
 pub mod envelope;
 pub mod error;
+pub mod export;
 pub mod extract;
 pub mod hashing;
 mod ids;
@@ -325,6 +326,11 @@ pub async fn build_state(
         metrics: metrics::Metrics::new(),
         credential_key,
         token_cache: state::token_cache(),
+        exports: Arc::new(tokio::sync::Semaphore::new(
+            usize::try_from(settings.database_pool_size / 2)
+                .unwrap_or(1)
+                .max(1),
+        )),
         settings,
     }))
 }

@@ -129,6 +129,11 @@ impl Parameters {
         }
     }
 
+    /// Whether `name` is given at all (however many times, valid or not).
+    pub fn has(&self, name: &str) -> bool {
+        self.values(name).next().is_some()
+    }
+
     /// `page` (from 1) and `limit` (1–200, default 20).
     pub fn page(&mut self) -> capstats_store::aggregates::PageRequest {
         capstats_store::aggregates::PageRequest {

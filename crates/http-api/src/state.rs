@@ -24,6 +24,9 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Seals collector passwords before they are stored (`CAPSTATS_CREDENTIAL_KEY`).
     pub credential_key: Option<capstats_collectors::credentials::CredentialKey>,
+    /// Exports running at once (`crate::export`): each holds a pooled connection while its
+    /// client reads, so they may take half the pool at most.
+    pub exports: Arc<tokio::sync::Semaphore>,
     /// API tokens checked recently, by hash, for [`TOKEN_CACHE_SECONDS`].
     pub token_cache: moka::sync::Cache<String, CachedToken>,
 }

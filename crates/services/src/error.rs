@@ -30,6 +30,20 @@ pub enum ServiceError {
     /// file).
     #[error(transparent)]
     Collector(#[from] capstats_collectors::CollectorError),
+    /// An export would hold more rows than it may; nothing was written.
+    #[error(
+        "the filter matches {rows} rows; an export holds at most {maximum}: narrow the window or the keys"
+    )]
+    ExportTooLarge {
+        /// Rows the filter matches.
+        rows: i64,
+        /// The most an export holds.
+        maximum: i64,
+    },
+    /// An export could not be written to its destination (a full disk, a client that went
+    /// away).
+    #[error("the export could not be written")]
+    Output(#[source] std::io::Error),
     /// A task of a collection panicked or was cancelled.
     #[error("a collection task did not finish")]
     Task(#[from] tokio::task::JoinError),

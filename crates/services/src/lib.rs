@@ -6,6 +6,7 @@ pub mod control;
 pub mod credentials;
 pub mod enqueue;
 mod error;
+pub mod export;
 pub mod import;
 pub mod ingest;
 pub mod maintenance;

@@ -141,6 +141,10 @@ pub struct Settings {
     /// (`CAPSTATS_FORECAST_WINDOW_DAYS`, 14–3660, default 90). A projection is published for
     /// at most half the days its points cover (docs/forecasting.md).
     pub forecast_window_days: u32,
+    /// Rows a CSV export (API `format=csv`, `capstats-worker export`) holds at most
+    /// (`CAPSTATS_EXPORT_MAXIMUM_ROWS`, 1–100,000,000, default 5,000,000); a filter matching
+    /// more is refused before anything is written.
+    pub export_maximum_rows: i64,
     /// Months ahead for which `maintain_partitions` creates partitions
     /// (`CAPSTATS_PARTITIONS_AHEAD_MONTHS`).
     pub partitions_ahead_months: u32,
@@ -231,6 +235,7 @@ impl Default for Settings {
             sample_retention_months: 36,
             aggregate_retention_months: 120,
             forecast_window_days: 90,
+            export_maximum_rows: 5_000_000,
             partitions_ahead_months: 3,
             api_bind: "127.0.0.1:8080".into(),
             api_workers: 0,
@@ -431,6 +436,12 @@ impl Settings {
                 "CAPSTATS_FORECAST_WINDOW_DAYS ({}) must be between 14 and 3660 days: a forecast \
                  needs at least 14 daily points",
                 settings.forecast_window_days
+            )));
+        }
+        if !(1..=100_000_000).contains(&settings.export_maximum_rows) {
+            return Err(SettingsError::Invalid(format!(
+                "CAPSTATS_EXPORT_MAXIMUM_ROWS ({}) must be between 1 and 100000000",
+                settings.export_maximum_rows
             )));
         }
         let types = &settings.aggregation_period_types;

@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 
-use capstats_capacity_model::{DatabaseSizeSample, PeriodType};
+use capstats_capacity_model::{DatabaseSizeSample, InstanceId, PeriodType};
 
 use crate::StoreError;
 use crate::partitions::{PartitionedTable, ensure_partitions};
@@ -318,6 +318,82 @@ pub fn load_database_samples(
             },
         )
         .collect())
+}
+
+/// A database sample with its instance's name and engine: a line of an import file.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+pub struct LabelledSample {
+    /// The instance's name.
+    pub instance_name: String,
+    /// Its engine, as stored.
+    pub db_type: String,
+    /// The database.
+    pub database_name: String,
+    /// The business date.
+    pub collected_date: NaiveDate,
+    /// Size, MB.
+    pub size_mb: i64,
+    /// Data size, MB, when reported.
+    pub data_size_mb: Option<i64>,
+    /// Log size, MB, when reported.
+    pub log_size_mb: Option<i64>,
+}
+
+/// How many database samples were collected from `from` to `to` (of `instance_ids`, or of
+/// every instance when empty).
+pub fn count_samples_between(
+    connection: &mut PgConnection,
+    from: NaiveDate,
+    to: NaiveDate,
+    instance_ids: &[InstanceId],
+) -> Result<i64, StoreError> {
+    use crate::schema::database_size_stats as stats;
+    let ids: Vec<i64> = instance_ids.iter().map(|id| id.0).collect();
+    let mut query = stats::table
+        .filter(stats::collected_date.between(from, to))
+        .into_boxed();
+    if !ids.is_empty() {
+        query = query.filter(stats::instance_id.eq_any(ids));
+    }
+    Ok(query.count().get_result(connection)?)
+}
+
+/// Hands every database sample collected from `from` to `to` (of `instance_ids`, or of every
+/// instance when empty) to `each` with its instance's name and engine, by date, instance name
+/// and database name, one row in memory at a time (libpq's row-by-row mode).
+pub fn for_each_labelled_sample<E: From<StoreError>>(
+    connection: &mut PgConnection,
+    from: NaiveDate,
+    to: NaiveDate,
+    instance_ids: &[InstanceId],
+    mut each: impl FnMut(LabelledSample) -> Result<(), E>,
+) -> Result<(), E> {
+    use crate::schema::{database_size_stats as stats, instances};
+    let ids: Vec<i64> = instance_ids.iter().map(|id| id.0).collect();
+    let mut query = stats::table
+        .inner_join(instances::table.on(instances::id.eq(stats::instance_id)))
+        .filter(stats::collected_date.between(from, to))
+        .into_boxed();
+    if !ids.is_empty() {
+        query = query.filter(stats::instance_id.eq_any(ids));
+    }
+    let rows = query
+        .order((stats::collected_date, instances::name, stats::database_name))
+        .select((
+            instances::name,
+            instances::db_type,
+            stats::database_name,
+            stats::collected_date,
+            stats::size_mb,
+            stats::data_size_mb,
+            stats::log_size_mb,
+        ))
+        .load_iter::<LabelledSample, diesel::pg::PgRowByRowLoadingMode>(connection)
+        .map_err(StoreError::from)?;
+    for row in rows {
+        each(row.map_err(StoreError::from)?)?;
+    }
+    Ok(())
 }
 
 /// Samples stored on one business date.

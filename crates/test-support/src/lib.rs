@@ -229,3 +229,18 @@ impl Drop for TestDatabase {
         }
     }
 }
+
+/// The `count` column of the one row `sql` answers on the database at `url`.
+pub fn count(url: &str, sql: &str) -> i64 {
+    use diesel::{Connection, RunQueryDsl};
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        count: i64,
+    }
+    let mut connection = PgConnection::establish(url).unwrap();
+    diesel::sql_query(sql)
+        .get_result::<Count>(&mut connection)
+        .unwrap()
+        .count
+}

@@ -1199,14 +1199,14 @@ async fn equal_aggregate_now_requests_at_once_through_two_api_processes_make_one
     assert_eq!(sessions.len(), 1, "one session for all: {sessions:?}");
     assert_eq!(created, 1, "exactly one request created the run");
     assert_eq!(
-        crate::common::count(
+        capstats_test_support::count(
             &url,
             "SELECT count(*) AS count FROM sync_sessions WHERE parameters -> 'work' ->> 'kind' = 'current'"
         ),
         1
     );
     assert_eq!(
-        crate::common::count(
+        capstats_test_support::count(
             &url,
             "SELECT count(*) AS count FROM apalis.jobs
              WHERE convert_from(job, 'UTF8')::jsonb -> 'work' ->> 'kind' = 'current'"

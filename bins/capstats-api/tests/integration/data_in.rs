@@ -2,7 +2,9 @@
 //! valid batch and what it changes, bad batches rejected whole with every bad item listed),
 //! and collect now for an instance with stored connection settings, run by a real worker.
 
-use crate::common::{TestApp, Worker, count};
+use capstats_test_support::count;
+
+use crate::common::{TestApp, Worker};
 use chrono::{Days, NaiveDate, Utc};
 use diesel::prelude::*;
 use reqwest::{Client, Method, StatusCode};

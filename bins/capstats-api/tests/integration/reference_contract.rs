@@ -753,7 +753,7 @@ async fn get_all_answers_at_most_its_cap_and_says_rows_were_left_out() {
     // 8 × 24 databases × 70 days (some created or dropped on the way): over 10,000 daily
     // database rows, the cap.
     let app = TestApp::spawn_seeded(|url| crate::common::seed_fleet(url, 8, 24), |_| {}).await;
-    let stored = crate::common::count(
+    let stored = capstats_test_support::count(
         &app.database.url(),
         "SELECT count(*) AS count FROM database_size_aggregations WHERE period_type = 'daily'",
     );

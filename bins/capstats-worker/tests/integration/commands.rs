@@ -748,3 +748,208 @@ fn reports_rank_growth_both_ways_and_forecast_known_lines() {
         "capstats-worker: --instance nope: no such instance"
     );
 }
+
+/// The rows of a CSV file, read with a real CSV reader: the header, then each record.
+fn csv_rows(bytes: &[u8]) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut reader = csv::Reader::from_reader(bytes);
+    let header = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let rows = reader
+        .records()
+        .map(|record| record.unwrap().iter().map(str::to_owned).collect())
+        .collect();
+    (header, rows)
+}
+
+#[test]
+fn exported_samples_import_back_to_the_same_samples_and_views_export_to_named_files() {
+    let source = crate::common::database();
+    let output = worker(
+        &source.url(),
+        &[
+            "seed-demo",
+            "--instances",
+            "3",
+            "--databases-per-instance",
+            "4",
+            "--days",
+            "40",
+        ],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let yesterday = chrono::Utc::now().date_naive() - chrono::Days::new(1);
+    let from = (yesterday - chrono::Days::new(39)).to_string();
+
+    // Samples out, into a fresh database, and out again: the same file, and the same rows
+    // in the sample table.
+    let directory = std::env::temp_dir().join(format!("capstats-export-{}", std::process::id()));
+    std::fs::create_dir_all(&directory).unwrap();
+    let exported = directory.join("samples.csv");
+    let output = worker(
+        &source.url(),
+        &[
+            "export",
+            "samples",
+            "--from",
+            &from,
+            "--output",
+            exported.to_str().unwrap(),
+        ],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("rows written to"),
+        "{}",
+        text(&output.stderr)
+    );
+    let first = std::fs::read(&exported).unwrap();
+    let (header, rows) = csv_rows(&first);
+    assert_eq!(
+        header,
+        capstats_services::import::COLUMNS
+            .map(str::to_owned)
+            .to_vec()
+    );
+    let stored = capstats_test_support::count(
+        &source.url(),
+        "SELECT count(*) AS count FROM database_size_stats",
+    );
+    assert_eq!(rows.len() as i64, stored, "every sample");
+    let target = crate::common::database();
+    let output = worker(
+        &target.url(),
+        &[
+            "import-stats",
+            exported.to_str().unwrap(),
+            "--create-instances",
+        ],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let output = worker(
+        &target.url(),
+        &["export", "samples", "--from", &from, "--output", "-"],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(
+        text(&output.stdout),
+        text(&first),
+        "the imported samples export to the same file"
+    );
+    let samples = "SELECT count(*) AS count FROM (
+             SELECT i.name, s.database_name, s.collected_date, s.size_mb, s.data_size_mb,
+                    s.log_size_mb
+             FROM database_size_stats s JOIN instances i ON i.id = s.instance_id
+             EXCEPT
+             SELECT * FROM other) difference";
+    // Compared in the target database against the source's rows, copied over as text.
+    {
+        use diesel::{Connection, RunQueryDsl};
+        let mut connection = diesel::PgConnection::establish(&target.url()).unwrap();
+        diesel::sql_query(
+            "CREATE TABLE other (name text, database_name text, collected_date date,
+                                 size_mb bigint, data_size_mb bigint, log_size_mb bigint)",
+        )
+        .execute(&mut connection)
+        .unwrap();
+        for row in &rows {
+            let cell = |index: usize| {
+                if row[index].is_empty() {
+                    "NULL".to_owned()
+                } else {
+                    format!("'{}'", row[index].replace('\'', "''"))
+                }
+            };
+            diesel::sql_query(format!(
+                "INSERT INTO other VALUES ({}, {}, {}, {}, {}, {})",
+                cell(0),
+                cell(2),
+                cell(3),
+                cell(4),
+                cell(5),
+                cell(6)
+            ))
+            .execute(&mut connection)
+            .unwrap();
+        }
+    }
+    assert_eq!(
+        capstats_test_support::count(&target.url(), samples),
+        0,
+        "no sample differs"
+    );
+
+    // A view goes to the file the API would name, in the current directory.
+    let output = Command::new(env!("CARGO_BIN_EXE_capstats-worker"))
+        .args([
+            "aggregate",
+            "--period-type",
+            "weekly",
+            "--from",
+            &from,
+            "--to",
+            &yesterday.to_string(),
+        ])
+        .env("DATABASE_URL", source.url())
+        .env("CAPSTATS_TIMEZONE", "UTC")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let output = Command::new(env!("CARGO_BIN_EXE_capstats-worker"))
+        .args([
+            "export",
+            "aggregates",
+            "--level",
+            "instance",
+            "--period-type",
+            "weekly",
+            "--from",
+            &from,
+        ])
+        .env("DATABASE_URL", source.url())
+        .env("CAPSTATS_TIMEZONE", "UTC")
+        .current_dir(&directory)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let today = chrono::Utc::now().date_naive();
+    let named = directory.join(format!(
+        "capstats-instance-aggregates-weekly-{from}_{today}.csv"
+    ));
+    let (header, rows) = csv_rows(&std::fs::read(&named).unwrap());
+    assert_eq!(header[..3], ["instance_id", "instance_name", "db_type"]);
+    let weekly = capstats_test_support::count(
+        &source.url(),
+        "SELECT count(*) AS count FROM instance_size_aggregations WHERE period_type = 'weekly'",
+    );
+    assert_eq!(rows.len() as i64, weekly);
+
+    // Past the bound nothing is written, not even a partial file.
+    let refused = directory.join("refused.csv");
+    let output = Command::new(env!("CARGO_BIN_EXE_capstats-worker"))
+        .args([
+            "export",
+            "samples",
+            "--from",
+            &from,
+            "--output",
+            refused.to_str().unwrap(),
+        ])
+        .env("DATABASE_URL", source.url())
+        .env("CAPSTATS_TIMEZONE", "UTC")
+        .env("CAPSTATS_EXPORT_MAXIMUM_ROWS", "10")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("an export holds at most 10"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert!(!refused.exists());
+    assert!(!directory.join("refused.csv.partial").exists());
+    std::fs::remove_dir_all(directory).ok();
+}

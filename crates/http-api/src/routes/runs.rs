@@ -16,6 +16,7 @@ use crate::dto::{
 };
 use crate::envelope::{Envelope, Paginated};
 use crate::error::{ApiError, ErrorEnvelope, FieldError};
+use crate::export::FormatQuery;
 use crate::params::Parameters;
 use crate::state::State;
 
@@ -282,9 +283,12 @@ pub struct SessionQuery {
 /// Runs, newest first.
 #[utoipa::path(
     tag = "sync-sessions",
-    params(SessionQuery),
+    params(SessionQuery, FormatQuery),
     responses(
-        (status = 200, description = "One page of sessions", body = Envelope<Paginated<SessionItem>>),
+        (status = 200, description = "One page of sessions, or every session of the filter as CSV", content(
+            (Envelope<Paginated<SessionItem>> = "application/json"),
+            (String = "text/csv"),
+        )),
         (status = 400, description = "Invalid parameters, each listed in `errors`", body = ErrorEnvelope),
         (status = 401, description = "Not signed in", body = ErrorEnvelope),
     ),
@@ -302,6 +306,17 @@ pub async fn list_sessions(
         sync_category: parameters.one::<SyncCategory>("sync_category"),
         sync_type: parameters.one::<SyncType>("sync_type"),
     };
+    let csv = crate::export::wants_csv(&mut parameters, &request);
+    if csv {
+        crate::export::refuse_with_csv(&mut parameters, &["limit"]);
+        parameters.finish()?;
+        let name = capstats_services::export::sessions_file_name(state.today());
+        let maximum_rows = state.settings.export_maximum_rows;
+        return crate::export::streamed(&state, name, move |connection, output| {
+            capstats_services::export::sessions(connection, &filter, maximum_rows, output)
+        })
+        .await;
+    }
     let page = parameters.page();
     parameters.finish()?;
     let (items, total) = capstats_store::run_blocking(&state.store, move |connection| {
@@ -322,9 +337,12 @@ pub async fn list_sessions(
 /// One run with its per-instance records.
 #[utoipa::path(
     tag = "sync-sessions",
-    params(("id" = i64, Path, description = "The session's id")),
+    params(("id" = i64, Path, description = "The session's id"), FormatQuery),
     responses(
-        (status = 200, description = "The session", body = Envelope<SessionDetail>),
+        (status = 200, description = "The session, or its per-instance records as CSV", content(
+            (Envelope<SessionDetail> = "application/json"),
+            (String = "text/csv"),
+        )),
         (status = 401, description = "Not signed in", body = ErrorEnvelope),
         (status = 404, description = "No such session", body = ErrorEnvelope),
     ),
@@ -335,8 +353,19 @@ pub async fn get_session(
     state: State,
     _viewer: Viewer,
     path: web::Path<i64>,
+    request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
+    let mut parameters = Parameters::of(&request);
+    let csv = crate::export::wants_csv(&mut parameters, &request);
+    parameters.finish()?;
+    if csv {
+        let name = capstats_services::export::session_records_file_name(id);
+        return crate::export::streamed(&state, name, move |connection, output| {
+            capstats_services::export::session_records(connection, id, output)
+        })
+        .await;
+    }
     let (session, records) = capstats_store::run_blocking(&state.store, move |connection| {
         Ok::<_, ApiError>((
             sessions::get_session(connection, id)?,

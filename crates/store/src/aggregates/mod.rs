@@ -293,34 +293,109 @@ where
     LabelledRow<Row>: QueryableByName<diesel::pg::Pg> + 'static,
     Aggregate: TryFrom<Row, Error = StoreError>,
 {
-    let (table, _) = level_table(level);
-    let key_order = match level {
-        AggregationLevel::Database => "aggregate.instance_id DESC, aggregate.database_name DESC",
-        AggregationLevel::Instance => "aggregate.instance_id DESC",
-    };
-    let query = diesel::sql_query(format!(
-        "SELECT aggregate.*, instance.name AS instance_name, instance.db_type AS instance_db_type
-         FROM {table} aggregate
-         JOIN instances instance ON instance.id = aggregate.instance_id
-         WHERE {}
-         ORDER BY aggregate.period_start DESC, {key_order}
-         LIMIT $8 OFFSET $9",
-        matching_condition(level)
-    ));
+    let query = diesel::sql_query(format!("{} LIMIT $8 OFFSET $9", listed_rows(level)));
     let rows: Vec<LabelledRow<Row>> = bind_matching!(query, filter)
         .bind::<diesel::sql_types::BigInt, _>(page.limit)
         .bind::<diesel::sql_types::BigInt, _>(page.offset())
         .load(connection)?;
     rows.into_iter()
-        .map(|labelled| {
-            let instance = label(
-                instance_of(&labelled.row),
-                labelled.instance_name,
-                &labelled.instance_db_type,
-            )?;
-            Ok((Aggregate::try_from(labelled.row)?, instance))
-        })
+        .map(|labelled| labelled.into_pair(&instance_of))
         .collect()
+}
+
+/// The rows of `level` matching the filter's parameters, each with its instance's name and
+/// engine, in the lists' order (newest first: the primary key read backwards).
+fn listed_rows(level: AggregationLevel) -> String {
+    let (table, _) = level_table(level);
+    let key_order = match level {
+        AggregationLevel::Database => "aggregate.instance_id DESC, aggregate.database_name DESC",
+        AggregationLevel::Instance => "aggregate.instance_id DESC",
+    };
+    format!(
+        "SELECT aggregate.*, instance.name AS instance_name, instance.db_type AS instance_db_type
+         FROM {table} aggregate
+         JOIN instances instance ON instance.id = aggregate.instance_id
+         WHERE {}
+         ORDER BY aggregate.period_start DESC, {key_order}",
+        matching_condition(level)
+    )
+}
+
+impl<Row> LabelledRow<Row> {
+    /// The aggregate of the row and its instance's label.
+    fn into_pair<Aggregate>(
+        self,
+        instance_of: impl Fn(&Row) -> i64,
+    ) -> Result<(Aggregate, InstanceLabel), StoreError>
+    where
+        Aggregate: TryFrom<Row, Error = StoreError>,
+    {
+        let instance = label(
+            instance_of(&self.row),
+            self.instance_name,
+            &self.instance_db_type,
+        )?;
+        Ok((Aggregate::try_from(self.row)?, instance))
+    }
+}
+
+/// Hands every row of `level` matching `filter` to `each`, in the lists' order, as the server
+/// sends it: libpq's row-by-row mode keeps one row in memory however many match, which is
+/// what lets an export of millions of rows run in flat memory. Stops at the first error of
+/// `each` (the rest of the result is then read and discarded, which frees the connection).
+fn for_each_listed<Row, Aggregate, E>(
+    connection: &mut PgConnection,
+    level: AggregationLevel,
+    filter: &AggregateFilter,
+    instance_of: impl Fn(&Row) -> i64,
+    mut each: impl FnMut(Aggregate, InstanceLabel) -> Result<(), E>,
+) -> Result<(), E>
+where
+    LabelledRow<Row>: QueryableByName<diesel::pg::Pg> + 'static,
+    Aggregate: TryFrom<Row, Error = StoreError>,
+    E: From<StoreError>,
+{
+    let query = diesel::sql_query(listed_rows(level));
+    let rows = bind_matching!(query, filter)
+        .load_iter::<LabelledRow<Row>, diesel::pg::PgRowByRowLoadingMode>(connection)
+        .map_err(StoreError::from)?;
+    for row in rows {
+        let (aggregate, instance) = row.map_err(StoreError::from)?.into_pair(&instance_of)?;
+        each(aggregate, instance)?;
+    }
+    Ok(())
+}
+
+/// Hands every database-level row matching `filter` to `each`, newest first as
+/// [`list_database_aggregates`] orders them, one row in memory at a time.
+pub fn for_each_database_aggregate<E: From<StoreError>>(
+    connection: &mut PgConnection,
+    filter: &AggregateFilter,
+    each: impl FnMut(DatabaseSizeAggregate, InstanceLabel) -> Result<(), E>,
+) -> Result<(), E> {
+    for_each_listed(
+        connection,
+        AggregationLevel::Database,
+        filter,
+        |row: &DatabaseAggregateRow| row.instance_id,
+        each,
+    )
+}
+
+/// Hands every instance-level row matching `filter` to `each`, newest first as
+/// [`list_instance_aggregates`] orders them, one row in memory at a time.
+pub fn for_each_instance_aggregate<E: From<StoreError>>(
+    connection: &mut PgConnection,
+    filter: &AggregateFilter,
+    each: impl FnMut(InstanceSizeAggregate, InstanceLabel) -> Result<(), E>,
+) -> Result<(), E> {
+    for_each_listed(
+        connection,
+        AggregationLevel::Instance,
+        filter,
+        |row: &InstanceAggregateRow| row.instance_id,
+        each,
+    )
 }
 
 /// How many rows of `level` match `filter`, read from the smallest table that can tell: the
@@ -328,7 +403,7 @@ where
 /// narrowed, the per-instance counts of database rows when instances or engines are, and the
 /// rows themselves when a database name is (a name leaves a few rows per instance and
 /// period).
-fn matching_rows(
+pub fn matching_row_count(
     connection: &mut PgConnection,
     level: AggregationLevel,
     filter: &AggregateFilter,
@@ -369,7 +444,7 @@ pub fn list_database_aggregates(
     filter: &AggregateFilter,
     page: PageRequest,
 ) -> Result<(Vec<(DatabaseSizeAggregate, InstanceLabel)>, i64), StoreError> {
-    let total = matching_rows(connection, AggregationLevel::Database, filter)?;
+    let total = matching_row_count(connection, AggregationLevel::Database, filter)?;
     let rows = page_of(
         connection,
         AggregationLevel::Database,
@@ -388,7 +463,7 @@ pub fn list_instance_aggregates(
     filter: &AggregateFilter,
     page: PageRequest,
 ) -> Result<(Vec<(InstanceSizeAggregate, InstanceLabel)>, i64), StoreError> {
-    let total = matching_rows(connection, AggregationLevel::Instance, filter)?;
+    let total = matching_row_count(connection, AggregationLevel::Instance, filter)?;
     let rows = page_of(
         connection,
         AggregationLevel::Instance,

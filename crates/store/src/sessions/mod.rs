@@ -600,6 +600,6 @@ pub use closing::{
     fail_running_sessions_of_worker, queue_session_for_job, queued_session_of_job,
 };
 pub use reads::{
-    SessionFilter, get_session, list_sessions, list_sessions_page, open_session_with_work,
-    session_records,
+    SessionFilter, count_sessions, for_each_session, get_session, list_sessions,
+    list_sessions_page, open_session_with_work, session_records,
 };

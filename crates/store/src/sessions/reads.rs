@@ -187,26 +187,8 @@ pub fn list_sessions_page(
     page: i64,
     limit: i64,
 ) -> Result<(Vec<Session>, i64), StoreError> {
-    let query = || {
-        let mut query = sync_sessions::table.into_boxed();
-        if !filter.statuses.is_empty() {
-            let statuses: Vec<&str> = filter
-                .statuses
-                .iter()
-                .map(|status| status.as_str())
-                .collect();
-            query = query.filter(sync_sessions::status.eq_any(statuses));
-        }
-        if let Some(category) = filter.sync_category {
-            query = query.filter(sync_sessions::sync_category.eq(category.as_str()));
-        }
-        if let Some(sync_type) = filter.sync_type {
-            query = query.filter(sync_sessions::sync_type.eq(sync_type.as_str()));
-        }
-        query
-    };
-    let total: i64 = query().count().get_result(connection)?;
-    let sessions = query()
+    let total = count_sessions(connection, filter)?;
+    let sessions = filtered_sessions(filter)
         .order(sync_sessions::id.desc())
         .limit(limit)
         .offset((page.max(1) - 1) * limit)
@@ -216,4 +198,50 @@ pub fn list_sessions_page(
         .map(Session::try_from)
         .collect::<Result<_, _>>()?;
     Ok((sessions, total))
+}
+
+/// How many sessions match `filter`.
+pub fn count_sessions(
+    connection: &mut PgConnection,
+    filter: &SessionFilter,
+) -> Result<i64, StoreError> {
+    Ok(filtered_sessions(filter).count().get_result(connection)?)
+}
+
+/// Hands every session matching `filter` to `each`, newest first as
+/// [`list_sessions_page`] orders them, one row in memory at a time (libpq's row-by-row mode).
+pub fn for_each_session<E: From<StoreError>>(
+    connection: &mut PgConnection,
+    filter: &SessionFilter,
+    mut each: impl FnMut(Session) -> Result<(), E>,
+) -> Result<(), E> {
+    let rows = filtered_sessions(filter)
+        .order(sync_sessions::id.desc())
+        .select(SessionRow::as_select())
+        .load_iter::<SessionRow, diesel::pg::PgRowByRowLoadingMode>(connection)
+        .map_err(StoreError::from)?;
+    for row in rows {
+        each(Session::try_from(row.map_err(StoreError::from)?)?)?;
+    }
+    Ok(())
+}
+
+/// The sessions matching `filter`, as a query to order, page or count.
+fn filtered_sessions(filter: &SessionFilter) -> sync_sessions::BoxedQuery<'static, diesel::pg::Pg> {
+    let mut query = sync_sessions::table.into_boxed();
+    if !filter.statuses.is_empty() {
+        let statuses: Vec<&'static str> = filter
+            .statuses
+            .iter()
+            .map(|status| status.as_str())
+            .collect();
+        query = query.filter(sync_sessions::status.eq_any(statuses));
+    }
+    if let Some(category) = filter.sync_category {
+        query = query.filter(sync_sessions::sync_category.eq(category.as_str()));
+    }
+    if let Some(sync_type) = filter.sync_type {
+        query = query.filter(sync_sessions::sync_type.eq(sync_type.as_str()));
+    }
+    query
 }

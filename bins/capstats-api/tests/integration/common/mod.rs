@@ -164,21 +164,6 @@ impl TestApp {
     }
 }
 
-/// The `count` column of the one row `sql` answers on the database at `url`.
-pub fn count(url: &str, sql: &str) -> i64 {
-    use diesel::{Connection, RunQueryDsl};
-    #[derive(diesel::QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        count: i64,
-    }
-    let mut connection = diesel::PgConnection::establish(url).unwrap();
-    diesel::sql_query(sql)
-        .get_result::<Count>(&mut connection)
-        .unwrap()
-        .count
-}
-
 /// The demo data of 3 instances × 3 databases × 70 days to yesterday, aggregated daily, weekly
 /// and monthly.
 pub fn seed(url: &str) {

@@ -1,19 +1,31 @@
 //! The capacity lists: one page of aggregates, or every row with `get_all=true`.
 
 use super::*;
+use crate::export::FormatQuery;
 
 /// Rows a `get_all=true` list answers at most.
 const GET_ALL_LIMIT: i64 = 10_000;
 
-/// A list's page, or every row up to [`GET_ALL_LIMIT`] with `get_all=true` (`true` second).
-fn page_or_everything(parameters: &mut Parameters) -> (PageRequest, bool) {
+/// How a list answers: one page of JSON (every row up to [`GET_ALL_LIMIT`] with
+/// `get_all=true`, `true` second), or every row of the filter as CSV.
+enum Listing {
+    Page(PageRequest, bool),
+    Csv,
+}
+
+/// Reads how a list answers (`format`, `page`, `limit`, `get_all`).
+fn read_listing(parameters: &mut Parameters, request: &HttpRequest) -> Listing {
+    if crate::export::wants_csv(parameters, request) {
+        crate::export::refuse_with_csv(parameters, &["limit", "get_all"]);
+        return Listing::Csv;
+    }
     if parameters.one::<bool>("get_all") == Some(true) {
         for name in ["page", "limit"] {
             if parameters.one::<String>(name).is_some() {
                 parameters.problem(name, "conflict", "cannot be combined with get_all=true");
             }
         }
-        (
+        Listing::Page(
             PageRequest {
                 page: 1,
                 limit: GET_ALL_LIMIT,
@@ -21,7 +33,7 @@ fn page_or_everything(parameters: &mut Parameters) -> (PageRequest, bool) {
             true,
         )
     } else {
-        (parameters.page(), false)
+        Listing::Page(parameters.page(), false)
     }
 }
 
@@ -35,16 +47,20 @@ fn list_of<T>(items: Vec<T>, total: i64, (page, everything): (PageRequest, bool)
 }
 
 /// Instance-level aggregates, newest first: by period start, then instance id, both
-/// descending.
+/// descending. `format=csv`: every row of the filter as a file.
 #[utoipa::path(
     tag = "capacity",
     operation_id = "list_instance_aggregates",
-    params(ScopeQuery, WindowQuery, ListQuery),
+    params(ScopeQuery, WindowQuery, ListQuery, FormatQuery),
     responses(
-        (status = 200, description = "One page of aggregates", body = Envelope<Paginated<InstanceAggregateItem>>),
+        (status = 200, description = "One page of aggregates, or every row as CSV", content(
+            (Envelope<Paginated<InstanceAggregateItem>> = "application/json"),
+            (String = "text/csv"),
+        )),
         (status = 400, description = "Invalid parameters, each listed in `errors`", body = ErrorEnvelope),
         (status = 401, description = "Not signed in", body = ErrorEnvelope),
         (status = 404, description = "An instance_id does not exist", body = ErrorEnvelope),
+        (status = 429, description = "Too many exports running; retry after Retry-After seconds", body = ErrorEnvelope),
     ),
     security(("session_cookie" = []), ("bearer_token" = ["read"])),
 )]
@@ -54,13 +70,36 @@ pub async fn list_instances(
     _viewer: Viewer,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let (filter, paging) = checked_filter(&state, &request, false, page_or_everything).await?;
+    let (filter, listing) = checked_filter(&state, &request, false, |parameters| {
+        read_listing(parameters, &request)
+    })
+    .await?;
+    let today = state.today();
+    let paging = match listing {
+        Listing::Page(page, everything) => (page, everything),
+        Listing::Csv => {
+            let name = capstats_services::export::aggregates_file_name(
+                AggregationLevel::Instance,
+                &filter,
+            );
+            let maximum_rows = state.settings.export_maximum_rows;
+            return crate::export::streamed(&state, name, move |connection, output| {
+                capstats_services::export::instance_aggregates(
+                    connection,
+                    &filter,
+                    today,
+                    maximum_rows,
+                    output,
+                )
+            })
+            .await;
+        }
+    };
     let page = paging.0;
     let (rows, total) = capstats_store::run_blocking(&state.store, move |connection| {
         aggregates::list_instance_aggregates(connection, &filter, page)
     })
     .await?;
-    let today = state.today();
     let items = rows
         .into_iter()
         .map(|(aggregate, instance)| InstanceAggregateItem::new(aggregate, instance, today))
@@ -72,16 +111,20 @@ pub async fn list_instances(
 }
 
 /// Database-level aggregates, newest first: by period start, then instance id, then database
-/// name, all descending.
+/// name, all descending. `format=csv`: every row of the filter as a file.
 #[utoipa::path(
     tag = "capacity",
     operation_id = "list_database_aggregates",
-    params(ScopeQuery, WindowQuery, DatabaseQuery, ListQuery),
+    params(ScopeQuery, WindowQuery, DatabaseQuery, ListQuery, FormatQuery),
     responses(
-        (status = 200, description = "One page of aggregates", body = Envelope<Paginated<DatabaseAggregateItem>>),
+        (status = 200, description = "One page of aggregates, or every row as CSV", content(
+            (Envelope<Paginated<DatabaseAggregateItem>> = "application/json"),
+            (String = "text/csv"),
+        )),
         (status = 400, description = "Invalid parameters, each listed in `errors`", body = ErrorEnvelope),
         (status = 401, description = "Not signed in", body = ErrorEnvelope),
         (status = 404, description = "An instance_id does not exist", body = ErrorEnvelope),
+        (status = 429, description = "Too many exports running; retry after Retry-After seconds", body = ErrorEnvelope),
     ),
     security(("session_cookie" = []), ("bearer_token" = ["read"])),
 )]
@@ -91,13 +134,36 @@ pub async fn list_databases(
     _viewer: Viewer,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let (filter, paging) = checked_filter(&state, &request, true, page_or_everything).await?;
+    let (filter, listing) = checked_filter(&state, &request, true, |parameters| {
+        read_listing(parameters, &request)
+    })
+    .await?;
+    let today = state.today();
+    let paging = match listing {
+        Listing::Page(page, everything) => (page, everything),
+        Listing::Csv => {
+            let name = capstats_services::export::aggregates_file_name(
+                AggregationLevel::Database,
+                &filter,
+            );
+            let maximum_rows = state.settings.export_maximum_rows;
+            return crate::export::streamed(&state, name, move |connection, output| {
+                capstats_services::export::database_aggregates(
+                    connection,
+                    &filter,
+                    today,
+                    maximum_rows,
+                    output,
+                )
+            })
+            .await;
+        }
+    };
     let page = paging.0;
     let (rows, total) = capstats_store::run_blocking(&state.store, move |connection| {
         aggregates::list_database_aggregates(connection, &filter, page)
     })
     .await?;
-    let today = state.today();
     let items = rows
         .into_iter()
         .map(|(aggregate, instance)| DatabaseAggregateItem::new(aggregate, instance, today))

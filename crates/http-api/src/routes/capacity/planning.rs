@@ -4,6 +4,7 @@ use capstats_services::planning::{self, ForecastOptions, GrowthSort, SortDirecti
 
 use super::*;
 use crate::dto::{ForecastItem, GrowthItem};
+use crate::export::FormatQuery;
 
 /// The keys a forecast covers.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -79,7 +80,8 @@ pub struct PageQuery {
     /// Page, from 1.
     #[param(minimum = 1, maximum = 1000000)]
     page: Option<i64>,
-    /// Items per page, 1–200 (default 20).
+    /// Items per page, 1–200 (default 20); with `format=csv`, the first `limit` keys of
+    /// the ranking (every key without it).
     #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
 }
@@ -93,6 +95,22 @@ fn read_horizon(parameters: &mut Parameters) -> u32 {
         30,
     );
     u32::try_from(days).unwrap_or(30)
+}
+
+/// How a planning list answers: one page of JSON, or its first `limit` keys (every key
+/// without one) as CSV.
+enum Paging {
+    Page(aggregates::PageRequest),
+    Csv(aggregates::PageRequest),
+}
+
+/// Reads how a planning list answers (`format`, `page`, `limit`).
+fn read_paging(parameters: &mut Parameters, request: &HttpRequest) -> Paging {
+    if crate::export::wants_csv(parameters, request) {
+        Paging::Csv(crate::export::ranked_limit(parameters))
+    } else {
+        Paging::Page(parameters.page())
+    }
 }
 
 /// One page of `items` out of all of them.
@@ -110,16 +128,27 @@ async fn forecasts(
         let as_of = parameters.date("as_of").unwrap_or(today);
         (as_of, as_of)
     };
-    let (filter, (horizon_days, page)) = checked_filter_over(
+    let (filter, (horizon_days, paging)) = checked_filter_over(
         &state,
         &request,
         level == AggregationLevel::Database,
         read_as_of,
-        |parameters| (read_horizon(parameters), parameters.page()),
+        |parameters| (read_horizon(parameters), read_paging(parameters, &request)),
     )
     .await?;
     let options = ForecastOptions::new(&state.settings, filter.end, horizon_days);
     let as_of = options.as_of;
+    let page = match paging {
+        Paging::Page(page) => page,
+        Paging::Csv(first) => {
+            let name = capstats_services::export::forecast_file_name(level, as_of, horizon_days);
+            return crate::export::streamed(&state, name, move |connection, output| {
+                let found = planning::forecasts(connection, level, &filter, &options)?;
+                capstats_services::export::forecasts(first.of(found), as_of, horizon_days, output)
+            })
+            .await;
+        }
+    };
     let found = capstats_store::run_blocking(&state.store, move |connection| {
         planning::forecasts(connection, level, &filter, &options)
     })
@@ -138,9 +167,12 @@ async fn forecasts(
 /// be trusted (docs/forecasting.md).
 #[utoipa::path(
     tag = "capacity",
-    params(KeysQuery, ForecastQuery, PageQuery),
+    params(KeysQuery, ForecastQuery, PageQuery, FormatQuery),
     responses(
-        (status = 200, description = "One page of forecasts", body = Envelope<Paginated<ForecastItem>>),
+        (status = 200, description = "One page of forecasts, or the first `limit` (every one without it) as CSV", content(
+            (Envelope<Paginated<ForecastItem>> = "application/json"),
+            (String = "text/csv"),
+        )),
         (status = 400, description = "Invalid parameters, each listed in `errors`", body = ErrorEnvelope),
         (status = 401, description = "Not signed in", body = ErrorEnvelope),
         (status = 404, description = "An instance_id does not exist", body = ErrorEnvelope),
@@ -161,9 +193,12 @@ pub async fn instances_forecast(
 /// `capacity_limit_mb`. Fewest days until full first, then by instance id and database name.
 #[utoipa::path(
     tag = "capacity",
-    params(KeysQuery, DatabaseQuery, ForecastQuery, PageQuery),
+    params(KeysQuery, DatabaseQuery, ForecastQuery, PageQuery, FormatQuery),
     responses(
-        (status = 200, description = "One page of forecasts", body = Envelope<Paginated<ForecastItem>>),
+        (status = 200, description = "One page of forecasts, or the first `limit` (every one without it) as CSV", content(
+            (Envelope<Paginated<ForecastItem>> = "application/json"),
+            (String = "text/csv"),
+        )),
         (status = 400, description = "Invalid parameters, each listed in `errors`", body = ErrorEnvelope),
         (status = 401, description = "Not signed in", body = ErrorEnvelope),
         (status = 404, description = "An instance_id or database_id does not exist", body = ErrorEnvelope),
@@ -224,7 +259,7 @@ async fn growth(
         as_of = window.end;
         window.starts()
     };
-    let (filter, (order, horizon_days, page)) = checked_filter_over(
+    let (filter, (order, horizon_days, paging)) = checked_filter_over(
         &state,
         &request,
         level == AggregationLevel::Database,
@@ -233,13 +268,26 @@ async fn growth(
             (
                 read_growth_order(parameters),
                 read_horizon(parameters),
-                parameters.page(),
+                read_paging(parameters, &request),
             )
         },
     )
     .await?;
     let options = ForecastOptions::new(&state.settings, as_of, horizon_days);
     let as_of = options.as_of;
+    let page = match paging {
+        Paging::Page(page) => page,
+        Paging::Csv(first) => {
+            let name = capstats_services::export::growth_file_name(level, &filter);
+            return crate::export::streamed(&state, name, move |connection, output| {
+                let ranked = planning::growth_leaderboard(
+                    connection, level, &filter, order, &options, first,
+                )?;
+                capstats_services::export::growth(ranked.entries, as_of, horizon_days, output)
+            })
+            .await;
+        }
+    };
     let ranked = capstats_store::run_blocking(&state.store, move |connection| {
         planning::growth_leaderboard(connection, level, &filter, order, &options, page)
     })
@@ -261,9 +309,12 @@ async fn growth(
 /// with its forecast and whether its last period is partial.
 #[utoipa::path(
     tag = "capacity",
-    params(ScopeQuery, GrowthQuery, PageQuery),
+    params(ScopeQuery, GrowthQuery, PageQuery, FormatQuery),
     responses(
-        (status = 200, description = "One page of the leaderboard", body = Envelope<Paginated<GrowthItem>>),
+        (status = 200, description = "One page of the leaderboard, or its first `limit` keys (every key without it) as CSV", content(
+            (Envelope<Paginated<GrowthItem>> = "application/json"),
+            (String = "text/csv"),
+        )),
         (status = 400, description = "Invalid parameters, each listed in `errors`", body = ErrorEnvelope),
         (status = 401, description = "Not signed in", body = ErrorEnvelope),
         (status = 404, description = "An instance_id does not exist", body = ErrorEnvelope),
@@ -284,9 +335,12 @@ pub async fn instances_growth(
 /// either way, each with its forecast and whether its last period is partial.
 #[utoipa::path(
     tag = "capacity",
-    params(ScopeQuery, DatabaseQuery, GrowthQuery, PageQuery),
+    params(ScopeQuery, DatabaseQuery, GrowthQuery, PageQuery, FormatQuery),
     responses(
-        (status = 200, description = "One page of the leaderboard", body = Envelope<Paginated<GrowthItem>>),
+        (status = 200, description = "One page of the leaderboard, or its first `limit` keys (every key without it) as CSV", content(
+            (Envelope<Paginated<GrowthItem>> = "application/json"),
+            (String = "text/csv"),
+        )),
         (status = 400, description = "Invalid parameters, each listed in `errors`", body = ErrorEnvelope),
         (status = 401, description = "Not signed in", body = ErrorEnvelope),
         (status = 404, description = "An instance_id or database_id does not exist", body = ErrorEnvelope),

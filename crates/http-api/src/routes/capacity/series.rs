@@ -3,6 +3,7 @@
 use capstats_aggregation_core::calendar::completeness;
 
 use super::*;
+use crate::export::FormatQuery;
 
 /// The `metric` of `level` (its first by default) and its name; an unknown one is recorded
 /// as a problem.
@@ -41,7 +42,7 @@ async fn series(
         window = Some(read);
         starts
     };
-    let (filter, (top, metric)) = checked_filter_over(
+    let (filter, (top, metric, csv)) = checked_filter_over(
         &state,
         &request,
         level == AggregationLevel::Database,
@@ -50,6 +51,7 @@ async fn series(
             (
                 parameters.bounded("top", 1, 100, 10),
                 read_metric(parameters, level),
+                crate::export::wants_csv(parameters, &request),
             )
         },
     )
@@ -57,11 +59,19 @@ async fn series(
     let labels = window.expect("read by checked_filter_over").periods;
     let (metric, metric_name) = metric.expect("checked_filter_over refused an unknown metric");
     let period_type = filter.period_type;
+    let today = state.today();
+    if csv {
+        let name = capstats_services::export::series_file_name(level, metric, &filter);
+        return crate::export::streamed(&state, name, move |connection, output| {
+            let ranked = aggregates::series(connection, level, metric, &filter, top)?;
+            capstats_services::export::series(ranked, metric, period_type, today, output)
+        })
+        .await;
+    }
     let ranked = capstats_store::run_blocking(&state.store, move |connection| {
         aggregates::series(connection, level, metric, &filter, top)
     })
     .await?;
-    let today = state.today();
     let expected_counts: Vec<i64> = labels
         .iter()
         .map(|period| completeness(period, 0, today).expected_count)
@@ -117,9 +127,12 @@ async fn series(
 /// largest), gaps where a period has no aggregate.
 #[utoipa::path(
     tag = "capacity",
-    params(ScopeQuery, SeriesQuery, InstanceMetricQuery),
+    params(ScopeQuery, SeriesQuery, InstanceMetricQuery, FormatQuery),
     responses(
-        (status = 200, description = "The series", body = Envelope<Series>),
+        (status = 200, description = "The series, or its points as CSV (one row per line and period, in rank order)", content(
+            (Envelope<Series> = "application/json"),
+            (String = "text/csv"),
+        )),
         (status = 400, description = "Invalid parameters (an unknown metric, more than 366 periods, …)", body = ErrorEnvelope),
         (status = 401, description = "Not signed in", body = ErrorEnvelope),
         (status = 404, description = "An instance_id does not exist", body = ErrorEnvelope),
@@ -139,9 +152,12 @@ pub async fn instances_series(
 /// largest), gaps where a period has no aggregate.
 #[utoipa::path(
     tag = "capacity",
-    params(ScopeQuery, SeriesQuery, DatabaseMetricQuery),
+    params(ScopeQuery, SeriesQuery, DatabaseMetricQuery, FormatQuery),
     responses(
-        (status = 200, description = "The series", body = Envelope<Series>),
+        (status = 200, description = "The series, or its points as CSV (one row per line and period, in rank order)", content(
+            (Envelope<Series> = "application/json"),
+            (String = "text/csv"),
+        )),
         (status = 400, description = "Invalid parameters (an unknown metric, more than 366 periods, …)", body = ErrorEnvelope),
         (status = 401, description = "Not signed in", body = ErrorEnvelope),
         (status = 404, description = "An instance_id does not exist", body = ErrorEnvelope),
