@@ -10,10 +10,11 @@
 // can be seen), `worker` once one does (the default).
 
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
+import { parse as parseCsv } from 'csv-parse/sync';
 import { chromium } from 'playwright-core';
 
 const base = process.env.CAPSTATS_BASE_URL;
@@ -637,6 +638,92 @@ test('admin: partial periods are marked, the daily trend carries its forecast, t
   await screenshot(page, 'capacity-growth');
   await context.close();
   assert.deepEqual(problems, []);
+});
+
+/**
+ * Clicks the "Download CSV" link inside `scope` and reads the file the browser saves: its
+ * suggested name and its records (objects by column, parsed by a CSV reader).
+ */
+async function downloadCsv(page, scope) {
+  const link = page.locator(`${scope} [data-download]`);
+  await link.waitFor({ state: 'visible' });
+  const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
+  const text = readFileSync(await download.path(), 'utf8');
+  return {
+    href: await link.getAttribute('href'),
+    name: download.suggestedFilename(),
+    records: parseCsv(text, { columns: true }),
+  };
+}
+
+test('every chart card and table downloads the rows it shows, with its filters, as CSV', WITH_WORKER, async () => {
+  const { context, page, problems } = await openPage();
+  await signIn(page, 'viewer', '/capacity/databases?period_type=weekly&db_type=mysql&trend_top=5');
+  await chartsSettled(page);
+  await growthSettled(page);
+
+  // A chart's file holds its plotted points: the series request's filters, one record per
+  // line and period with a value, in the order of the lines.
+  for (const key of CHARTS) {
+    const chart = await drawnChart(page, key);
+    if (chart.state !== 'ready') continue;
+    const file = await downloadCsv(page, `[data-chart="${key}"]`);
+    const asked = new URL(file.href, base).searchParams;
+    const shown = new URL(chart.source, base).searchParams;
+    assert.equal(asked.get('format'), 'csv', key);
+    asked.delete('format');
+    assert.equal(asked.toString(), shown.toString(), `${key}: the download has the chart's filters`);
+    assert.equal(shown.get('period_type'), 'weekly');
+    assert.deepEqual(shown.getAll('db_type'), ['mysql']);
+    assert.match(file.name, new RegExp(`^capstats-database-series-${METRICS.database[key]}-weekly-.*\\.csv$`), file.name);
+    const series = await apiData(page, chart.source);
+    const expected = [];
+    series.series.forEach((line, rank) => {
+      line.values.forEach((value, index) => {
+        if (line.data_counts[index] === null) return;
+        expected.push([String(rank + 1), `${line.instance_name} / ${line.database_name}`, series.labels[index], value]);
+      });
+    });
+    assert.deepEqual(
+      file.records.map((record) => [record.rank, `${record.instance_name} / ${record.database_name}`, record.period_start, record.value === '' ? null : Number(record.value)]),
+      expected,
+      `${key}: the file holds the plotted points`,
+    );
+    assert.ok(file.records.every((record) => record.db_type === 'mysql'), `${key}: only the filtered engine`);
+    const plottedLines = chart.datasets.map((dataset) => dataset.label);
+    assert.deepEqual([...new Set(file.records.map((record) => `${record.instance_name} / ${record.database_name}`))], plottedLines, `${key}: the lines drawn`);
+  }
+
+  // The growth table's file holds its rows, in their order.
+  const file = await downloadCsv(page, '#growth');
+  const rows = await page.$$eval('#growth-table tbody tr', (trs) => trs.map((tr) => tr.dataset.key));
+  assert.ok(rows.length > 0);
+  assert.deepEqual(
+    file.records.map((record) => `${record.instance_id}/${record.database_name}`),
+    rows,
+    'the growth file holds the rows shown',
+  );
+  assert.match(file.name, /^capstats-database-growth-weekly-/);
+
+  // The sessions table's file: every session of the filters (a file is not paged).
+  await page.goto(`${base}/sync-sessions?status=completed`);
+  await page.waitForSelector('#sessions-table tbody tr');
+  const sessions = await downloadCsv(page, 'main');
+  const shownIds = await page.$$eval('#sessions-table tbody tr', (trs) => trs.map((tr) => tr.dataset.sessionId));
+  assert.deepEqual(sessions.records.slice(0, shownIds.length).map((record) => record.id), shownIds);
+  assert.ok(sessions.records.every((record) => record.status === 'completed'), 'only the filtered status');
+  const listed = await apiData(page, '/sync-sessions?status=completed');
+  assert.equal(sessions.records.length, listed.total, 'every matching session, all pages');
+
+  // One session's records.
+  await page.goto(`${base}/sync-sessions/${shownIds[0]}`);
+  await page.waitForSelector('#records-table tbody tr');
+  const records = await downloadCsv(page, 'main');
+  assert.equal(records.name, `capstats-sync-session-${shownIds[0]}-records.csv`);
+  const names = await page.$$eval('#records-table tbody tr td:first-child', (cells) => cells.map((cell) => cell.textContent));
+  assert.deepEqual(records.records.map((record) => record.instance_name), names);
+  assert.deepEqual(problems, []);
+  await context.close();
 });
 
 test('viewers see every page without any write control', WITH_WORKER, async () => {

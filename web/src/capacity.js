@@ -5,7 +5,7 @@
 
 import { api, describeError } from './api.js';
 import { chartOn, drawChart, FORECAST_DAYS, lineKey } from './charts.js';
-import { element, showState, UNFINISHED } from './dom.js';
+import { element, offerDownload, showState, UNFINISHED } from './dom.js';
 import { formatCount, formatGib, formatGibChange, formatPercent, humanize, MIB_PER_GIB } from './format.js';
 
 /** What each level plots: chart key → series metric. */
@@ -52,6 +52,7 @@ export function startCapacityPage(level) {
   const growthPeriods = document.getElementById('growth-periods');
   const growthTable = document.getElementById('growth-table');
   const growthState = document.getElementById('growth-state');
+  const growthDownload = document.querySelector('#growth [data-download]');
   const growth = { sort: GROWTH_DEFAULTS.sort, order: defaultOrder(GROWTH_DEFAULTS.sort) };
   let refreshNumber = 0;
 
@@ -189,12 +190,16 @@ export function startCapacityPage(level) {
     query.set('periods', control('periods'));
     query.set('top', control('top'));
     const source = `/api/v1/capacity/${level}s/series?${query}`;
+    const download = section.querySelector('[data-download]');
+    offerDownload(download, null);
     section.dataset.state = 'loading';
     showState(state, 'Loading…', 'loading');
     try {
       const series = await api(`/capacity/${level}s/series`, { query });
       if (number !== refreshNumber) return;
       section.dataset.source = source;
+      // The file holds the points plotted: the same filters, metric, periods and lines.
+      offerDownload(download, series.series.length === 0 ? null : source);
       if (series.series.length === 0) {
         chartOn(canvas)?.destroy();
         box.hidden = true;
@@ -333,12 +338,15 @@ export function startCapacityPage(level) {
     query.set('horizon_days', String(GROWTH_HORIZON_DAYS));
     query.set('limit', String(GROWTH_ROWS));
     showGrowthOrder();
+    offerDownload(growthDownload, null);
     growthTable.dataset.state = 'loading';
     showState(growthState, 'Loading…', 'loading');
     try {
       const found = await api(`/capacity/${level}s/growth`, { query });
       if (number !== refreshNumber) return;
       growthTable.dataset.source = `/api/v1/capacity/${level}s/growth?${query}`;
+      // The same query, `limit` included: the file holds the rows shown.
+      offerDownload(growthDownload, found.total === 0 ? null : growthTable.dataset.source);
       const editable = growthTable.dataset.editable === 'true';
       growthTable.tBodies[0].replaceChildren(
         ...found.items.map((item) => {

@@ -32,3 +32,20 @@ export function statusBadge(status) {
 
 /** Sessions that may still change. */
 export const UNFINISHED = new Set(['pending', 'running']);
+
+/**
+ * Points a "Download CSV" link at the export of `source` (an API path with the query of what
+ * is shown) and shows it; without a source (nothing shown) it is hidden.
+ */
+export function offerDownload(link, source) {
+  if (!link) return;
+  if (!source) {
+    link.hidden = true;
+    link.removeAttribute('href');
+    return;
+  }
+  const url = new URL(source, window.location.origin);
+  url.searchParams.set('format', 'csv');
+  link.href = `${url.pathname}${url.search}`;
+  link.hidden = false;
+}

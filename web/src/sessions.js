@@ -2,7 +2,7 @@
 // unfinished; admins may queue a backfill and cancel a queued or running run.
 
 import { api, ApiFailure, describeError } from './api.js';
-import { element, showState, statusBadge, UNFINISHED } from './dom.js';
+import { element, offerDownload, showState, statusBadge, UNFINISHED } from './dom.js';
 import { formatDuration, formatTime, humanize } from './format.js';
 
 const REFRESH_MILLISECONDS = 2000;
@@ -23,6 +23,7 @@ export function startSessionsPage() {
   const state = document.getElementById('sessions-state');
   const body = document.querySelector('#sessions-table tbody');
   const pager = document.getElementById('sessions-pager');
+  const download = document.querySelector('[data-download]');
   let timer = null;
 
   function readUrl() {
@@ -63,6 +64,8 @@ export function startSessionsPage() {
         ),
       );
       showState(state, result.total === 0 ? 'No sessions match these filters.' : '', result.total === 0 ? 'empty' : '');
+      // Every session of the filters, all pages: a CSV file is not paged.
+      offerDownload(download, result.total === 0 ? null : `/api/v1/sync-sessions?${query(1)}`);
       pager.querySelector('.page-label').textContent = `Page ${result.page} of ${Math.max(result.pages, 1)} (${result.total} sessions)`;
       pager.querySelector('[data-page-step="-1"]').disabled = !result.has_prev;
       pager.querySelector('[data-page-step="1"]').disabled = !result.has_next;
@@ -144,6 +147,7 @@ export function startSessionPage() {
   const summary = document.getElementById('session-summary');
   const body = document.querySelector('#records-table tbody');
   const cancel = document.getElementById('cancel-session');
+  const download = document.querySelector('[data-download]');
 
   function term(name, ...values) {
     return [element('dt', {}, name), element('dd', {}, ...values)];
@@ -178,6 +182,7 @@ export function startSessionPage() {
           ),
         ),
       );
+      offerDownload(download, records.length === 0 ? null : `/api/v1/sync-sessions/${id}`);
       const unfinished = UNFINISHED.has(session.status);
       showState(state, records.length === 0 ? 'No per-instance records yet.' : '', records.length === 0 ? 'empty' : '');
       if (cancel) cancel.hidden = !unfinished || Boolean(session.cancel_requested_at);

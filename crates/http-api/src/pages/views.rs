@@ -226,6 +226,7 @@ pub fn capacity(level: Level, admin: bool) -> Markup {
                         (choice(&format!("{key}-kind"), "Chart", &[("line", "Line"), ("bar", "Bar")], "line"))
                         (choice(&format!("{key}-top"), "Show", &[("5", "Top 5"), ("10", "Top 10"), ("20", "Top 20")], "10"))
                         (choice(&format!("{key}-periods"), "Window", &[("7", "7 periods"), ("14", "14 periods"), ("30", "30 periods")], "14"))
+                        (download_link(&format!("{heading}: the plotted points as CSV")))
                     }
                 }
                 p.state role="status" {}
@@ -239,6 +240,7 @@ pub fn capacity(level: Level, admin: bool) -> Markup {
                 h2 id="growth-title" { "Growth and forecast" }
                 div.chart-controls {
                     (choice("growth-periods", "Window", &[("4", "4 periods"), ("12", "12 periods"), ("24", "24 periods")], "12"))
+                    (download_link("Growth and forecast: the rows shown as CSV"))
                 }
             }
             p.hint { "Every " (level.noun()) " ranked over the window; sort by a column, again to reverse. Forecasts look 30 days ahead from the daily sizes (docs/forecasting.md)." }
@@ -305,6 +307,7 @@ pub fn sessions(admin: bool) -> Markup {
             }
         }
         p.state id="sessions-state" role="status" {}
+        p.table-actions { (download_link("Every session matching the filters (all pages) as CSV")) }
         (data_table(
             "sessions-table",
             "Sync sessions, newest first",
@@ -330,7 +333,10 @@ pub fn session(id: i64, admin: bool) -> Markup {
                 button.danger type="button" id="cancel-session" hidden { "Cancel this run" }
             }
         }
-        h2 { "Instances" }
+        div.chart-head {
+            h2 { "Instances" }
+            (download_link("The records of this session as CSV"))
+        }
         (data_table(
             "records-table",
             "One record per instance",
@@ -360,6 +366,14 @@ pub fn scheduler(admin: bool) -> Markup {
 }
 
 /// A table the script fills: its caption (for screen readers) and column headings.
+/// A "Download CSV" link, hidden until the page's script points it at the view's export
+/// (`format=csv` with the filters of what is shown); `label` says what it downloads.
+fn download_link(label: &str) -> Markup {
+    html! {
+        a.download href="#" data-download download hidden aria-label={ "Download CSV: " (label) } title=(label) { "Download CSV" }
+    }
+}
+
 fn data_table(id: &str, caption: &str, headings: &[&str]) -> Markup {
     html! {
         div.table-wrap {
