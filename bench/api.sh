@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make bench-api`: load the list, summary and series endpoints of a release build with wrk
 # (32 connections, 20 s each) on a database holding about one million aggregate rows, and print
-# requests per second and latency percentiles. Figures are recorded in docs/performance.md.
+# requests per second and latency percentiles; then time CSV exports of growing size with the
+# API's memory. Figures are recorded in docs/performance.md.
 #
 # Environment: DATABASE_URL (server; default postgres://root@127.0.0.1:5432),
 # CAPSTATS_BENCH_API_DATABASE (default capstats_bench_api), CAPSTATS_BENCH_KEEP=1 to reuse the
@@ -81,4 +82,30 @@ for entry in "${endpoints[@]}"; do
     p50=$(awk '$1=="50%" {print $2}' <<<"$out"); p90=$(awk '$1=="90%" {print $2}' <<<"$out"); p99=$(awk '$1=="99%" {print $2}' <<<"$out")
     errors=$(grep -E 'Non-2xx|Socket errors' <<<"$out" || true)
     printf '%-40s %10s %9s %9s %9s %s\n' "$label" "$rps" "$p50" "$p90" "$p99" "$errors"
+done
+
+# CSV exports: one client downloads every daily database row of windows of growing length
+# (`format=csv`), while the API's resident memory is sampled every 50 ms; rows per second
+# should stay flat (linear cost) and memory should not grow with the file.
+rss() { awk '/VmRSS/ {print int($2 / 1024)}' "/proc/$api/status"; }
+printf '\n%-40s %10s %9s %9s %10s %10s\n' export rows seconds 'rows/s' 'MB' 'RSS MiB'
+for days in 40 130 430; do
+    label="export databases (daily, $days days)"
+    [[ "$label" =~ ${CAPSTATS_BENCH_ONLY:-.} ]] || continue
+    path="/api/v1/capacity/databases?period_type=daily&time_range=$days&format=csv"
+    before=$(rss); peak=$before
+    output=$(mktemp)
+    started=$(date +%s.%N)
+    curl -sf -H "Authorization: Bearer $token" -o "$output" "http://127.0.0.1:$port$path" &
+    download=$!
+    while kill -0 "$download" 2>/dev/null; do
+        now=$(rss); [ "$now" -gt "$peak" ] && peak=$now
+        sleep 0.05
+    done
+    wait "$download"
+    seconds=$(awk -v from="$started" -v to="$(date +%s.%N)" 'BEGIN { print to - from }')
+    rows=$(($(wc -l <"$output") - 1))
+    megabytes=$(($(stat -c %s "$output") / 1000000))
+    rm -f "$output"
+    printf '%-40s %10s %9.2f %9.0f %10s %10s\n' "$label" "$rows" "$seconds" "$(awk -v rows="$rows" -v seconds="$seconds" 'BEGIN { print rows / seconds }')" "$megabytes" "$before → $peak"
 done

@@ -106,6 +106,16 @@ pub enum ValidationError {
         /// The largest accepted value.
         maximum: i64,
     },
+    /// The text is not one of a field's names.
+    #[error("unknown {field} `{value}`; expected {expected}")]
+    UnknownChoice {
+        /// The field.
+        field: &'static str,
+        /// The rejected text.
+        value: String,
+        /// The names it may be.
+        expected: &'static str,
+    },
     /// The data or log part of a database is larger than the database.
     #[error("{field} ({value}) is larger than size_mb ({total})")]
     PartExceedsTotal {
@@ -136,7 +146,8 @@ impl ValidationError {
             Self::NegativeSize { field, .. }
             | Self::PartExceedsTotal { field, .. }
             | Self::UnsafeCharacter { field, .. }
-            | Self::SizeTooLarge { field, .. } => field,
+            | Self::SizeTooLarge { field, .. }
+            | Self::UnknownChoice { field, .. } => field,
         }
     }
 
@@ -147,7 +158,8 @@ impl ValidationError {
             | Self::UnknownDbType(_)
             | Self::UnknownTlsMode(_)
             | Self::UnknownAggregationLevel(_)
-            | Self::UnknownTrendDirection(_) => "invalid_choice",
+            | Self::UnknownTrendDirection(_)
+            | Self::UnknownChoice { .. } => "invalid_choice",
             Self::NotAPeriodStart { .. } => "not_a_period_start",
             Self::DateOutOfRange { .. } => "date_out_of_range",
             Self::DateInFuture { .. } => "date_in_future",

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod aggregate;
+mod alert;
 mod error;
 mod instance;
 mod named;
@@ -11,6 +12,10 @@ mod sample;
 
 pub use aggregate::{
     AggregationLevel, DatabaseSizeAggregate, InstanceSizeAggregate, TrendDirection,
+};
+pub use alert::{
+    ALERT_CHANNELS_MAX, ALERT_RULE_NAME_MAX_CHARACTERS, AlertChannel, AlertCondition, AlertMetric,
+    AlertRuleSpec, AlertScope, ChannelKind, Comparison, RuleProblem, Severity,
 };
 pub use error::{
     NAME_PATTERN, PLAIN_TEXT_PATTERN, ValidationError, is_unsafe_character, validate_plain_text,
