@@ -20,7 +20,9 @@ function required(name: string): string {
   return value;
 }
 
-/// Signs in with the session cookie and creates an API token; the rest uses the token.
+/// Signs in with the session cookie and creates an API token; the rest uses the token. The
+/// views that also answer CSV (`format=csv`) declare both media types; a client asks for the
+/// JSON ones' types with its media type parameter.
 async function tokenClient() {
   const cookieClient = createClient<paths>({ baseUrl });
   const login = await cookieClient.POST("/api/v1/auth/login", {
@@ -37,11 +39,15 @@ async function tokenClient() {
   assert.equal(created.response.status, 201);
   assert.ok(created.data);
   const token = created.data.data.token;
-  return createClient<paths>({ baseUrl, headers: { Authorization: `Bearer ${token}` } });
+  const headers = { Authorization: `Bearer ${token}` };
+  return {
+    client: createClient<paths, "application/json">({ baseUrl, headers }),
+    csvClient: createClient<paths, "text/csv">({ baseUrl, headers }),
+  };
 }
 
 test("the generated client lists, summarises, charts and aggregates", async () => {
-  const client = await tokenClient();
+  const { client, csvClient } = await tokenClient();
 
   const me = await client.GET("/api/v1/auth/me");
   assert.equal(me.data?.data.authenticated_by, "token");
@@ -56,6 +62,17 @@ test("the generated client lists, summarises, charts and aggregates", async () =
   assert.ok(page.total >= page.items.length);
   const first = page.items[0];
   assert.equal(typeof first.total_size_mb, "number");
+
+  // The same view as a CSV file: its header row, then every row of the filter.
+  const exported = await csvClient.GET("/api/v1/capacity/instances", {
+    params: { query: { period_type: "daily", format: "csv" } },
+    parseAs: "text",
+  });
+  assert.equal(exported.response.status, 200);
+  assert.match(exported.response.headers.get("content-type") ?? "", /^text\/csv/);
+  const lines = exported.data!.trimEnd().split("\n");
+  assert.ok(lines[0].startsWith("instance_id,instance_name,db_type,period_type,period_start"));
+  assert.equal(lines.length - 1, page.total, "every row of the filter");
 
   const databases = await client.GET("/api/v1/capacity/databases", {
     params: { query: { period_type: "weekly", instance_id: [first.instance_id], limit: 200 } },
