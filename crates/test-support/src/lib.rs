@@ -244,3 +244,8 @@ pub fn count(url: &str, sql: &str) -> i64 {
         .unwrap()
         .count
 }
+
+/// Whether `error` holds libpq's words for a connection that went away (over TLS, or not).
+pub fn names_a_lost_connection(error: &str) -> bool {
+    error.contains("SSL SYSCALL error") || error.to_lowercase().contains("connection")
+}

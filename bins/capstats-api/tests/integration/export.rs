@@ -410,7 +410,8 @@ async fn paging_unknown_formats_and_the_row_bound_are_refused_by_name() {
 const LARGE_EXPORT_ROWS: i64 = 300_000;
 
 #[actix_web::test]
-async fn a_large_export_streams_in_flat_memory_and_a_client_that_leaves_frees_its_slot() {
+async fn a_large_export_streams_in_flat_memory_ends_short_when_cut_and_frees_the_slot_of_a_client_that_leaves()
+ {
     let app = TestApp::spawn(1000).await;
     // Daily database rows for 2,000 databases over 100 days, straight into the table.
     let url = app.database.url();
@@ -439,7 +440,14 @@ async fn a_large_export_streams_in_flat_memory_and_a_client_that_leaves_frees_it
     })
     .join()
     .unwrap();
-    let api = ApiProcess::start(&app.database.url(), &[]).await;
+    let log_path =
+        std::env::temp_dir().join(format!("capstats-api-export-{}.log", std::process::id()));
+    let api = ApiProcess::start_with_log(
+        &app.database.url(),
+        &[("CAPSTATS_LOG", "info")],
+        std::fs::File::create(&log_path).unwrap(),
+    )
+    .await;
     let client = Client::builder().cookie_store(true).build().unwrap();
     let response = client
         .post(format!("{}/auth/login", api.base))
@@ -483,6 +491,55 @@ async fn a_large_export_streams_in_flat_memory_and_a_client_that_leaves_frees_it
         bytes / 1_000_000
     );
 
+    // The database connection of an export is cut after the first bytes: the status is sent,
+    // so the body must end short (an error for the client, never a file that looks whole),
+    // and the cause is logged once.
+    let mut response = client.get(&export).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.chunk().await.unwrap().expect("a first chunk");
+    let terminated = capstats_test_support::count(
+        &app.database.url(),
+        "SELECT count(pg_terminate_backend(pid)) AS count FROM pg_stat_activity
+         WHERE query LIKE '%ORDER BY aggregate.period_start DESC%'
+           AND query NOT LIKE '%pg_terminate_backend%'",
+    );
+    assert_eq!(terminated, 1, "the export's query was running");
+    let ending = loop {
+        match response.chunk().await {
+            Ok(Some(_)) => continue,
+            Ok(None) => break "a clean end",
+            Err(_) => break "an error",
+        }
+    };
+    assert_eq!(
+        ending, "an error",
+        "a cut export must not end like a whole file"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let failures = loop {
+        let log = std::fs::read_to_string(&log_path).unwrap();
+        let failures: Vec<String> = log
+            .lines()
+            .filter(|line| line.contains("the export failed after it started"))
+            .map(str::to_owned)
+            .collect();
+        if !failures.is_empty() || Instant::now() > deadline {
+            break failures;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(failures.len(), 1, "logged once: {failures:?}");
+    assert!(
+        capstats_test_support::names_a_lost_connection(&failures[0]),
+        "with its real cause: {}",
+        failures[0]
+    );
+    assert!(
+        failures[0].contains("capstats-database-aggregates-daily-2020-01-01_2020-04-30.csv"),
+        "in the export's span, which names its file: {}",
+        failures[0]
+    );
+
     // Exports may hold half the pool (the binary's default of 8 connections: 4 at once).
     // Clients that stop reading keep theirs; one more is asked to come back later.
     let mut stalled = Vec::new();
@@ -521,5 +578,7 @@ async fn a_large_export_streams_in_flat_memory_and_a_client_that_leaves_frees_it
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    drop(api);
+    let _ = std::fs::remove_file(&log_path);
     app.stop().await;
 }

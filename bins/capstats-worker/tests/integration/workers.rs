@@ -1440,7 +1440,7 @@ fn a_run_cut_off_while_waiting_for_a_period_lock_fails_at_once_and_a_retry_of_th
     let error = session.error_message.unwrap_or_default();
     assert!(
         error.starts_with("attempt 1 of 1 failed: ")
-            && names_a_lost_connection(&error)
+            && capstats_test_support::names_a_lost_connection(&error)
             && error.ends_with("no attempts left"),
         "{error}"
     );
@@ -1513,7 +1513,7 @@ fn a_run_cut_off_from_its_database_says_so_at_once_and_its_retry_writes_the_same
     let error = session.error_message.clone().unwrap_or_default();
     assert!(
         error.starts_with("attempt 1 of ")
-            && names_a_lost_connection(&error)
+            && capstats_test_support::names_a_lost_connection(&error)
             && error.ends_with("the job is retried in 1 s"),
         "{error}"
     );
@@ -1560,11 +1560,6 @@ fn log_lines_carry_colours_only_when_asked_or_on_a_terminal() {
         assert_eq!(log.contains('\u{1b}'), escapes, "{label}: {log}");
         worker.stop();
     }
-}
-
-/// Whether `error` holds libpq's words for a connection that went away (over TLS, or not).
-fn names_a_lost_connection(error: &str) -> bool {
-    error.contains("SSL SYSCALL error") || error.to_lowercase().contains("connection")
 }
 
 /// A loopback port nothing listens on.
