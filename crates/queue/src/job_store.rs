@@ -204,6 +204,31 @@ pub async fn defer_retry(
     .await?)
 }
 
+/// Marks job `job_id` failed for good after `attempt`, with `reason`, as apalis does when the
+/// handler of its last attempt returns; done by the handler itself first, so that the job is
+/// not taken for an orphan and run again should the worker's job stream fail (and apalis drop
+/// the handler) before that answer is recorded. The lock stays, so apalis' own record of the
+/// result still applies.
+pub async fn mark_failed(
+    pool: &PgPool,
+    job_id: &str,
+    attempt: usize,
+    reason: &str,
+) -> Result<(), QueueError> {
+    sqlx::query(
+        "UPDATE apalis.jobs
+         SET status = 'Failed', done_at = now(), attempts = $2,
+             last_result = jsonb_build_object('Err', $3::text)
+         WHERE id = $1 AND status IN ('Queued', 'Running')",
+    )
+    .bind(job_id)
+    .bind(i32::try_from(attempt).unwrap_or(i32::MAX))
+    .bind(reason)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
 /// How long job `job_id` waited, in seconds, between being due (`run_at`: its push, or its
 /// retry time) and being taken by a worker (`lock_at`), on the database's clock.
 pub async fn pickup_delay(pool: &PgPool, job_id: &str) -> Result<Option<f64>, QueueError> {

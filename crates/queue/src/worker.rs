@@ -284,11 +284,21 @@ async fn fail_attempt(
         Duration::from_secs(state.settings.job_retry_base_seconds),
         attempt.current(),
     );
-    let allowed = match job_store::defer_retry(&state.job_store, &id.to_string(), delay).await {
-        Ok(allowed) => allowed,
-        Err(deferring) => {
-            tracing::warn!(error = %deferring.chain(), "could not delay the retry");
-            None
+    // The job store's connection may have broken with the run's (a pooled connection found
+    // dead is dropped, and the next try gets a new one): a few quick tries before giving up.
+    let mut tries = 0;
+    let allowed = loop {
+        tries += 1;
+        match job_store::defer_retry(&state.job_store, &id.to_string(), delay).await {
+            Ok(allowed) => break allowed,
+            Err(deferring) if tries < 5 => {
+                tracing::debug!(error = %deferring.chain(), tries, "could not delay the retry yet");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(deferring) => {
+                tracing::warn!(error = %deferring.chain(), "could not delay the retry");
+                break None;
+            }
         }
     };
     let exhausted = matches!(
@@ -310,6 +320,17 @@ async fn fail_attempt(
         ),
         None => format!("attempt {} failed: {error}; {next}", attempt.current()),
     };
+    if exhausted
+        && let Err(marking) = job_store::mark_failed(
+            &state.job_store,
+            &id.to_string(),
+            attempt.current(),
+            &reason,
+        )
+        .await
+    {
+        tracing::warn!(error = %marking.chain(), "could not mark the job failed; apalis records it");
+    }
     close_sessions_of_attempt(state, &id.to_string(), reason, !exhausted).await;
     tracing::error!(retry_in_s = delay.as_secs(), "{error}");
     Err(error.into())
@@ -363,9 +384,13 @@ async fn handle<J: BackgroundJob>(
 ) -> Result<String, BoxDynError> {
     use tracing::Instrument;
     let span = tracing::info_span!("job", job = J::NAME, job_id = %id, attempt = attempt.current());
-    handle_attempt::<J>(payload, id, attempt, state)
-        .instrument(span)
-        .await
+    // The attempt is a task of its own: when the worker's job stream fails (its connection to
+    // the job store lost) apalis restarts the worker and drops this handler, but the attempt
+    // still ends and records its outcome — its sessions closed, its job failed or retried.
+    match tokio::spawn(handle_attempt::<J>(payload, id, attempt, state).instrument(span)).await {
+        Ok(outcome) => outcome,
+        Err(ended) => Err(ended.into()),
+    }
 }
 
 /// One attempt of a job: decodes the payload (a payload this build cannot read fails its job
