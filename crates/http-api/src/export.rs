@@ -38,9 +38,10 @@ const BUSY_RETRY_SECONDS: u64 = 5;
 )]
 pub struct FormatQuery {
     /// `json` (default) or `csv`: every row of the filter as a CSV file (UTF-8, a header row,
-    /// ISO dates, whole MiB, two-decimal percents), streamed, at most 5,000,000 rows (more
-    /// answers 400 naming `format`). `Accept: text/csv` asks for CSV too. Paging does not
-    /// apply to CSV: `page` with it answers 400.
+    /// ISO dates, whole MiB, two-decimal percents), streamed; a list holds at most
+    /// `CAPSTATS_EXPORT_MAXIMUM_ROWS` rows (default 5,000,000; more answers 400 naming
+    /// `format`). `Accept: text/csv` asks for CSV too. Paging does not apply to CSV: `page`
+    /// with it answers 400. At most half the connection pool exports at once (429 past it).
     #[param(pattern = "^(json|csv)$")]
     format: Option<String>,
 }

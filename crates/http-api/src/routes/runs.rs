@@ -291,6 +291,7 @@ pub struct SessionQuery {
         )),
         (status = 400, description = "Invalid parameters, each listed in `errors`", body = ErrorEnvelope),
         (status = 401, description = "Not signed in", body = ErrorEnvelope),
+        (status = 429, description = "Too many exports running; retry after Retry-After seconds", body = ErrorEnvelope),
     ),
     security(("session_cookie" = []), ("bearer_token" = ["read"])),
 )]
@@ -343,8 +344,10 @@ pub async fn list_sessions(
             (Envelope<SessionDetail> = "application/json"),
             (String = "text/csv"),
         )),
+        (status = 400, description = "An invalid format", body = ErrorEnvelope),
         (status = 401, description = "Not signed in", body = ErrorEnvelope),
         (status = 404, description = "No such session", body = ErrorEnvelope),
+        (status = 429, description = "Too many exports running; retry after Retry-After seconds", body = ErrorEnvelope),
     ),
     security(("session_cookie" = []), ("bearer_token" = ["read"])),
 )]

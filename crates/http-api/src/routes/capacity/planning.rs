@@ -176,6 +176,7 @@ async fn forecasts(
         (status = 400, description = "Invalid parameters, each listed in `errors`", body = ErrorEnvelope),
         (status = 401, description = "Not signed in", body = ErrorEnvelope),
         (status = 404, description = "An instance_id does not exist", body = ErrorEnvelope),
+        (status = 429, description = "Too many exports running; retry after Retry-After seconds", body = ErrorEnvelope),
     ),
     security(("session_cookie" = []), ("bearer_token" = ["read"])),
 )]
@@ -202,6 +203,7 @@ pub async fn instances_forecast(
         (status = 400, description = "Invalid parameters, each listed in `errors`", body = ErrorEnvelope),
         (status = 401, description = "Not signed in", body = ErrorEnvelope),
         (status = 404, description = "An instance_id or database_id does not exist", body = ErrorEnvelope),
+        (status = 429, description = "Too many exports running; retry after Retry-After seconds", body = ErrorEnvelope),
     ),
     security(("session_cookie" = []), ("bearer_token" = ["read"])),
 )]
@@ -318,6 +320,7 @@ async fn growth(
         (status = 400, description = "Invalid parameters, each listed in `errors`", body = ErrorEnvelope),
         (status = 401, description = "Not signed in", body = ErrorEnvelope),
         (status = 404, description = "An instance_id does not exist", body = ErrorEnvelope),
+        (status = 429, description = "Too many exports running; retry after Retry-After seconds", body = ErrorEnvelope),
     ),
     security(("session_cookie" = []), ("bearer_token" = ["read"])),
 )]
@@ -344,6 +347,7 @@ pub async fn instances_growth(
         (status = 400, description = "Invalid parameters, each listed in `errors`", body = ErrorEnvelope),
         (status = 401, description = "Not signed in", body = ErrorEnvelope),
         (status = 404, description = "An instance_id or database_id does not exist", body = ErrorEnvelope),
+        (status = 429, description = "Too many exports running; retry after Retry-After seconds", body = ErrorEnvelope),
     ),
     security(("session_cookie" = []), ("bearer_token" = ["read"])),
 )]

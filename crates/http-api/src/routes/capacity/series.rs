@@ -136,6 +136,7 @@ async fn series(
         (status = 400, description = "Invalid parameters (an unknown metric, more than 366 periods, …)", body = ErrorEnvelope),
         (status = 401, description = "Not signed in", body = ErrorEnvelope),
         (status = 404, description = "An instance_id does not exist", body = ErrorEnvelope),
+        (status = 429, description = "Too many exports running; retry after Retry-After seconds", body = ErrorEnvelope),
     ),
     security(("session_cookie" = []), ("bearer_token" = ["read"])),
 )]
@@ -161,6 +162,7 @@ pub async fn instances_series(
         (status = 400, description = "Invalid parameters (an unknown metric, more than 366 periods, …)", body = ErrorEnvelope),
         (status = 401, description = "Not signed in", body = ErrorEnvelope),
         (status = 404, description = "An instance_id does not exist", body = ErrorEnvelope),
+        (status = 429, description = "Too many exports running; retry after Retry-After seconds", body = ErrorEnvelope),
     ),
     security(("session_cookie" = []), ("bearer_token" = ["read"])),
 )]
