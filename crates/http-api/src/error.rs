@@ -115,6 +115,12 @@ pub enum ApiError {
         /// Seconds to wait.
         retry_after_seconds: u64,
     },
+    /// Too many exports are running at once (each holds a pooled connection).
+    #[error("too many exports are running; try again in {retry_after_seconds} s")]
+    ExportsBusy {
+        /// Seconds to wait.
+        retry_after_seconds: u64,
+    },
     /// The database failed.
     #[error("the database query failed")]
     Database(#[source] Cause),
@@ -171,7 +177,7 @@ impl ApiError {
             Self::NotFound(_) => "RESOURCE_NOT_FOUND",
             Self::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
             Self::Conflict(_) => "CONFLICT",
-            Self::RateLimited { .. } => "RATE_LIMIT_EXCEEDED",
+            Self::RateLimited { .. } | Self::ExportsBusy { .. } => "RATE_LIMIT_EXCEEDED",
             Self::Database(_) => "DATABASE_QUERY_ERROR",
             Self::Task(_) => "TASK_EXECUTION_FAILED",
             Self::Unavailable(_) => "SERVICE_UNAVAILABLE",
@@ -202,6 +208,9 @@ impl ApiError {
         let mut builder = HttpResponse::build(status);
         match self {
             Self::RateLimited {
+                retry_after_seconds,
+            }
+            | Self::ExportsBusy {
                 retry_after_seconds,
             } => {
                 builder.insert_header((
@@ -240,7 +249,7 @@ impl ResponseError for ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. } | Self::ExportsBusy { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Database(_) | Self::Task(_) | Self::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }

@@ -128,7 +128,7 @@ where
         .exports
         .clone()
         .try_acquire_owned()
-        .map_err(|_| ApiError::RateLimited {
+        .map_err(|_| ApiError::ExportsBusy {
             retry_after_seconds: BUSY_RETRY_SECONDS,
         })?;
     let (sender, mut receiver) = mpsc::channel::<Result<Bytes, ServiceError>>(CHUNKS_AHEAD);

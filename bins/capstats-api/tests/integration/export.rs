@@ -551,6 +551,15 @@ async fn a_large_export_streams_in_flat_memory_ends_short_when_cut_and_frees_the
     let refused = client.get(&export).send().await.unwrap();
     assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(refused.headers().contains_key("retry-after"));
+    let refusal: Value = refused.json().await.unwrap();
+    assert_eq!(refusal["message_code"], "RATE_LIMIT_EXCEEDED", "{refusal}");
+    assert!(
+        refusal["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("too many exports are running"),
+        "{refusal}"
+    );
     // JSON reads go on meanwhile.
     let listed = client
         .get(format!("{}/capacity/databases?limit=5", api.base))
