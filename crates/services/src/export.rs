@@ -71,9 +71,9 @@ fn output_error(error: csv::Error) -> ServiceError {
     ServiceError::Output(error.into())
 }
 
-/// A percent as the files write it: two decimals, halves away from zero (as the SQL's
-/// `round` and the engine round).
-fn percent(value: Option<Decimal>) -> Option<String> {
+/// A percent (or another two-decimal figure, such as a mean count) as the files write it: two
+/// decimals, halves away from zero (as the SQL's `round` and the engine round).
+fn two_decimals(value: Option<Decimal>) -> Option<String> {
     value.map(|value| {
         let rounded =
             value.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
@@ -163,17 +163,17 @@ impl InstanceAggregateRecord {
             expected_count: complete.expected_count,
             is_partial: complete.is_partial,
             database_count: aggregate.database_count,
-            avg_database_count: percent(Some(aggregate.avg_database_count)),
+            avg_database_count: two_decimals(Some(aggregate.avg_database_count)),
             max_database_count: aggregate.max_database_count,
             min_database_count: aggregate.min_database_count,
             total_size_change_mb: aggregate.total_size_change_mb,
-            total_size_change_percent: percent(aggregate.total_size_change_percent),
+            total_size_change_percent: two_decimals(aggregate.total_size_change_percent),
             database_count_change: aggregate.database_count_change,
-            database_count_change_percent: percent(aggregate.database_count_change_percent),
-            growth_rate: percent(aggregate.growth_rate),
+            database_count_change_percent: two_decimals(aggregate.database_count_change_percent),
+            growth_rate: two_decimals(aggregate.growth_rate),
             trend_direction: aggregate.trend_direction.map(|trend| trend.as_str()),
             yoy_change_mb: aggregate.yoy_change_mb,
-            yoy_change_percent: percent(aggregate.yoy_change_percent),
+            yoy_change_percent: two_decimals(aggregate.yoy_change_percent),
         }
     }
 }
@@ -295,18 +295,18 @@ impl DatabaseAggregateRecord {
             max_log_size_mb: aggregate.max_log_size_mb,
             min_log_size_mb: aggregate.min_log_size_mb,
             size_change_mb: aggregate.size_change_mb,
-            size_change_percent: percent(aggregate.size_change_percent),
+            size_change_percent: two_decimals(aggregate.size_change_percent),
             data_size_change_mb: aggregate.data_size_change_mb,
-            data_size_change_percent: percent(aggregate.data_size_change_percent),
+            data_size_change_percent: two_decimals(aggregate.data_size_change_percent),
             log_size_change_mb: aggregate.log_size_change_mb,
-            log_size_change_percent: percent(aggregate.log_size_change_percent),
-            growth_rate: percent(aggregate.growth_rate),
+            log_size_change_percent: two_decimals(aggregate.log_size_change_percent),
+            growth_rate: two_decimals(aggregate.growth_rate),
             yoy_change_mb: aggregate.yoy_change_mb,
-            yoy_change_percent: percent(aggregate.yoy_change_percent),
+            yoy_change_percent: two_decimals(aggregate.yoy_change_percent),
             yoy_data_change_mb: aggregate.yoy_data_change_mb,
-            yoy_data_change_percent: percent(aggregate.yoy_data_change_percent),
+            yoy_data_change_percent: two_decimals(aggregate.yoy_data_change_percent),
             yoy_log_change_mb: aggregate.yoy_log_change_mb,
-            yoy_log_change_percent: percent(aggregate.yoy_log_change_percent),
+            yoy_log_change_percent: two_decimals(aggregate.yoy_log_change_percent),
         }
     }
 }
@@ -391,7 +391,7 @@ pub fn series(
             .map_err(|error| ServiceError::InvalidRequest(error.to_string()))?;
         let complete = completeness(&period, point.data_count, today);
         let value = if metric.unit() == "%" {
-            percent(point.value)
+            two_decimals(point.value)
         } else {
             point.value.map(|value| value.round().to_string())
         };
@@ -583,7 +583,7 @@ pub fn growth(
             last_period_start: key.last_period.start(),
             last_size_mb: key.last_size_mb,
             growth_mb: entry.growth_mb,
-            growth_percent: percent(entry.growth_percent),
+            growth_percent: two_decimals(entry.growth_percent),
             last_data_count: key.last_data_count,
             last_expected_count: entry.last_period_completeness.expected_count,
             is_partial: entry.last_period_completeness.is_partial,
@@ -671,7 +671,7 @@ impl From<Session> for SessionRecordRow {
             successful_instances: session.successful_instances,
             failed_instances: session.failed_instances,
             cancelled_instances: session.cancelled_instances,
-            progress_percentage: percent(Some(session.progress_percentage)),
+            progress_percentage: two_decimals(Some(session.progress_percentage)),
             error_message: session.error_message,
             worker_name: session.worker_name,
             job_id: session.job_id,
@@ -886,12 +886,12 @@ mod tests {
     #[test]
     fn percents_have_two_decimals_and_instants_are_utc() {
         let decimal = |text: &str| Some(text.parse::<Decimal>().unwrap());
-        assert_eq!(percent(decimal("12.3")).as_deref(), Some("12.30"));
-        assert_eq!(percent(decimal("-0.005")).as_deref(), Some("-0.01"));
-        assert_eq!(percent(decimal("0.125")).as_deref(), Some("0.13"));
-        assert_eq!(percent(decimal("-0.001")).as_deref(), Some("0.00"));
-        assert_eq!(percent(decimal("7")).as_deref(), Some("7.00"));
-        assert_eq!(percent(None), None);
+        assert_eq!(two_decimals(decimal("12.3")).as_deref(), Some("12.30"));
+        assert_eq!(two_decimals(decimal("-0.005")).as_deref(), Some("-0.01"));
+        assert_eq!(two_decimals(decimal("0.125")).as_deref(), Some("0.13"));
+        assert_eq!(two_decimals(decimal("-0.001")).as_deref(), Some("0.00"));
+        assert_eq!(two_decimals(decimal("7")).as_deref(), Some("7.00"));
+        assert_eq!(two_decimals(None), None);
         let at = DateTime::parse_from_rfc3339("2026-12-06T14:30:05+01:00")
             .unwrap()
             .with_timezone(&Utc);
