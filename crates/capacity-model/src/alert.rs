@@ -312,6 +312,97 @@ impl AlertChannel {
     }
 }
 
+/// What one evaluation found for one key of a rule's scope: the metric's value in a period,
+/// or `None` when it cannot be told (no published forecast, no limit, too little history).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertObservation<Key> {
+    /// The key (an instance, or an instance's database).
+    pub key: Key,
+    /// The metric's value, if it can be told.
+    pub value: Option<Decimal>,
+    /// The period the value belongs to (the window's last period, or the day of the
+    /// evaluation).
+    pub period: Option<crate::Period>,
+}
+
+/// How an evaluation changes a rule's events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlertTransition<Key> {
+    /// The key trips the condition and had no open event: one opens.
+    Open {
+        /// The key.
+        key: Key,
+        /// The value that tripped it.
+        value: Decimal,
+        /// Its period.
+        period: Option<crate::Period>,
+    },
+    /// The key still trips the condition: its open event is seen again, with the new value.
+    StillOpen {
+        /// The key.
+        key: Key,
+        /// The value now.
+        value: Decimal,
+        /// Its period.
+        period: Option<crate::Period>,
+    },
+    /// The key has an open event but no longer trips the condition (or left the rule's scope):
+    /// the event resolves.
+    Resolve {
+        /// The key.
+        key: Key,
+    },
+}
+
+/// The transitions of one evaluation of `condition` over `observations` (one per key in the
+/// rule's scope now), given the keys with an open event. A key whose value cannot be told
+/// keeps its state: an unknown is neither a reason to alert nor proof that all is well (a
+/// silent collector is `no_samples_days`' business). A key with an open event that is no
+/// longer observed at all has left the scope (or its instance was deleted), and its event
+/// resolves. Transitions come in key order.
+pub fn alert_transitions<Key: Ord + Clone>(
+    condition: &AlertCondition,
+    observations: &[AlertObservation<Key>],
+    open: &std::collections::BTreeSet<Key>,
+) -> Vec<AlertTransition<Key>> {
+    use std::collections::BTreeMap;
+    let observed: BTreeMap<&Key, &AlertObservation<Key>> = observations
+        .iter()
+        .map(|observation| (&observation.key, observation))
+        .collect();
+    let mut keys: Vec<&Key> = observed.keys().copied().chain(open.iter()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter_map(|key| {
+            let is_open = open.contains(key);
+            match observed.get(key) {
+                None if is_open => Some(AlertTransition::Resolve { key: key.clone() }),
+                None => None,
+                Some(AlertObservation { value: None, .. }) => None,
+                Some(AlertObservation {
+                    value: Some(value),
+                    period,
+                    ..
+                }) => match (condition.holds(*value), is_open) {
+                    (true, false) => Some(AlertTransition::Open {
+                        key: key.clone(),
+                        value: *value,
+                        period: *period,
+                    }),
+                    (true, true) => Some(AlertTransition::StillOpen {
+                        key: key.clone(),
+                        value: *value,
+                        period: *period,
+                    }),
+                    (false, true) => Some(AlertTransition::Resolve { key: key.clone() }),
+                    (false, false) => None,
+                },
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -436,6 +527,53 @@ mod tests {
             error
                 .to_string()
                 .contains("webhook, dingtalk, wecom, feishu or email")
+        );
+    }
+
+    #[test]
+    fn an_evaluation_opens_keeps_and_resolves_events_and_leaves_unknowns_alone() {
+        let condition = rule().condition;
+        let day = |text: &str| text.parse::<chrono::NaiveDate>().unwrap();
+        let november = crate::Period::containing(PeriodType::Monthly, day("2026-11-15"));
+        let observe = |key: &'static str, value: Option<i64>| AlertObservation {
+            key,
+            value: value.map(Decimal::from),
+            period: Some(november),
+        };
+        let open: std::collections::BTreeSet<&str> =
+            ["still", "cooled", "unknown", "gone"].into_iter().collect();
+        let found = alert_transitions(
+            &condition,
+            &[
+                observe("new", Some(35)),
+                observe("still", Some(21)),
+                observe("cooled", Some(20)),
+                observe("unknown", None),
+                observe("quiet", Some(3)),
+                observe("quiet-unknown", None),
+            ],
+            &open,
+        );
+        assert_eq!(
+            found,
+            [
+                AlertTransition::Resolve { key: "cooled" },
+                AlertTransition::Resolve { key: "gone" },
+                AlertTransition::Open {
+                    key: "new",
+                    value: Decimal::from(35),
+                    period: Some(november)
+                },
+                AlertTransition::StillOpen {
+                    key: "still",
+                    value: Decimal::from(21),
+                    period: Some(november)
+                },
+            ]
+        );
+        assert_eq!(
+            alert_transitions(&condition, &[], &std::collections::BTreeSet::new()),
+            Vec::<AlertTransition<&str>>::new()
         );
     }
 }

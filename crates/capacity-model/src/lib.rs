@@ -15,7 +15,8 @@ pub use aggregate::{
 };
 pub use alert::{
     ALERT_CHANNELS_MAX, ALERT_RULE_NAME_MAX_CHARACTERS, AlertChannel, AlertCondition, AlertMetric,
-    AlertRuleSpec, AlertScope, ChannelKind, Comparison, RuleProblem, Severity,
+    AlertObservation, AlertRuleSpec, AlertScope, AlertTransition, ChannelKind, Comparison,
+    RuleProblem, Severity, alert_transitions,
 };
 pub use error::{
     NAME_PATTERN, PLAIN_TEXT_PATTERN, ValidationError, is_unsafe_character, validate_plain_text,
