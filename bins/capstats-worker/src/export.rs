@@ -9,7 +9,7 @@ use anyhow::Context;
 use chrono::NaiveDate;
 use clap::{Args, Subcommand};
 
-use capstats_capacity_model::{AggregationLevel, PeriodType};
+use capstats_capacity_model::PeriodType;
 use capstats_services::export;
 use capstats_services::planning::{self, ForecastOptions};
 use capstats_settings::Settings;
@@ -18,7 +18,7 @@ use capstats_store::aggregates::{self, MetricColumn, PageRequest};
 use capstats_store::sessions::SessionFilter;
 use capstats_sync_session::{SessionStatus, SyncCategory, SyncType};
 
-use crate::report::{FilterArgs, OrderChoice, SortChoice, period_window};
+use crate::report::{FilterArgs, GrowthArgs, instance_ids_by_name, period_window};
 
 #[derive(Subcommand)]
 pub enum ExportCommand {
@@ -67,21 +67,8 @@ pub enum ExportCommand {
     Growth {
         #[command(flatten)]
         keys: FilterArgs,
-        /// daily, weekly, monthly (default), quarterly or yearly.
-        #[arg(long, value_parser = crate::parse_period_type, default_value = "monthly")]
-        period_type: PeriodType,
-        /// Periods in the window, ending with the one containing --end-date (1–366).
-        #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u16).range(1..=366))]
-        periods: u16,
-        /// A day of the window's last period (default today); also the forecasts' day.
-        #[arg(long)]
-        end_date: Option<NaiveDate>,
-        /// What to rank by.
-        #[arg(long, value_enum, default_value_t = SortChoice::GrowthMb)]
-        sort: SortChoice,
-        /// desc: largest first (default; asc for days-until-full); asc: smallest first.
-        #[arg(long, value_enum)]
-        order: Option<OrderChoice>,
+        #[command(flatten)]
+        ranking: GrowthArgs,
         #[command(flatten)]
         forecast: ForecastArgs,
         #[command(flatten)]
@@ -187,21 +174,8 @@ pub fn export(
             write(
                 &file,
                 &export::aggregates_file_name(level, &filter),
-                |output| match level {
-                    AggregationLevel::Instance => export::instance_aggregates(
-                        connection,
-                        &filter,
-                        today,
-                        maximum_rows,
-                        output,
-                    ),
-                    AggregationLevel::Database => export::database_aggregates(
-                        connection,
-                        &filter,
-                        today,
-                        maximum_rows,
-                        output,
-                    ),
+                |output| {
+                    export::aggregates(connection, level, &filter, today, maximum_rows, output)
                 },
             )
         }
@@ -241,17 +215,11 @@ pub fn export(
         }
         ExportCommand::Growth {
             keys,
-            period_type,
-            periods,
-            end_date,
-            sort,
-            order,
+            ranking,
             forecast,
             file,
         } => {
-            let as_of = end_date.unwrap_or(today);
-            let (first, last) = period_window(period_type, as_of, periods);
-            let filter = keys.filter(connection, period_type, (first.start(), last.start()))?;
+            let (as_of, filter) = ranking.window(connection, &keys, today)?;
             let level = keys.level();
             let options = ForecastOptions::new(settings, as_of, forecast.horizon_days);
             write(&file, &export::growth_file_name(level, &filter), |output| {
@@ -259,7 +227,7 @@ pub fn export(
                     connection,
                     level,
                     &filter,
-                    sort.with_order(order),
+                    ranking.order(),
                     &options,
                     forecast.first(),
                 )?;
@@ -314,14 +282,7 @@ pub fn export(
             file,
         } => {
             let to = to.unwrap_or(today);
-            let found = capstats_store::instances::find_by_names(connection, &instances)?;
-            if let Some(missing) = instances
-                .iter()
-                .find(|name| !found.iter().any(|instance| instance.name == **name))
-            {
-                anyhow::bail!("--instance {missing}: no such instance");
-            }
-            let ids: Vec<_> = found.iter().map(|instance| instance.id).collect();
+            let ids = instance_ids_by_name(connection, &instances)?;
             write(&file, &export::samples_file_name(from, to), |output| {
                 export::samples(connection, from, to, &ids, maximum_rows, output)
             })

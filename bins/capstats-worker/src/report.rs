@@ -6,9 +6,10 @@ use chrono::NaiveDate;
 use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
 
-use capstats_aggregation_core::forecast::Forecast;
 use capstats_capacity_model::{AggregationLevel, DbType, InstanceId, Period, PeriodType};
-use capstats_services::planning::{self, ForecastOptions, GrowthSort, SortDirection};
+use capstats_services::planning::{
+    self, ForecastOptions, ForecastSummary, GrowthSort, SortDirection,
+};
 use capstats_settings::Settings;
 use capstats_store::PgConnection;
 use capstats_store::aggregates::{AggregateFilter, PageRequest};
@@ -22,21 +23,8 @@ pub enum ReportCommand {
     Growth {
         #[command(flatten)]
         keys: KeyArgs,
-        /// daily, weekly, monthly (default), quarterly or yearly.
-        #[arg(long, value_parser = crate::parse_period_type, default_value = "monthly")]
-        period_type: PeriodType,
-        /// Periods in the window, ending with the one containing --end-date (1–366).
-        #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u16).range(1..=366))]
-        periods: u16,
-        /// A day of the window's last period (default today); also the forecasts' day.
-        #[arg(long)]
-        end_date: Option<NaiveDate>,
-        /// What to rank by.
-        #[arg(long, value_enum, default_value_t = SortChoice::GrowthMb)]
-        sort: SortChoice,
-        /// desc: largest first (default; asc for days-until-full); asc: smallest first.
-        #[arg(long, value_enum)]
-        order: Option<OrderChoice>,
+        #[command(flatten)]
+        ranking: GrowthArgs,
         #[command(flatten)]
         output: OutputArgs,
     },
@@ -87,22 +75,71 @@ impl FilterArgs {
         period_type: PeriodType,
         (start, end): (NaiveDate, NaiveDate),
     ) -> anyhow::Result<AggregateFilter> {
-        let found = capstats_store::instances::find_by_names(connection, &self.instances)?;
-        if let Some(missing) = self
-            .instances
-            .iter()
-            .find(|name| !found.iter().any(|instance| instance.name == **name))
-        {
-            bail!("--instance {missing}: no such instance");
-        }
         Ok(AggregateFilter {
             period_type,
             start,
             end,
-            instance_ids: found.iter().map(|instance| instance.id).collect(),
+            instance_ids: instance_ids_by_name(connection, &self.instances)?,
             db_types: self.db_types.clone(),
             database_name: self.database.clone(),
         })
+    }
+}
+
+/// The ids of the instances named by `--instance` (an unknown name is an error, not an empty
+/// result).
+pub fn instance_ids_by_name(
+    connection: &mut PgConnection,
+    names: &[String],
+) -> anyhow::Result<Vec<InstanceId>> {
+    let found = capstats_store::instances::find_by_names(connection, names)?;
+    if let Some(missing) = names
+        .iter()
+        .find(|name| !found.iter().any(|instance| instance.name == **name))
+    {
+        bail!("--instance {missing}: no such instance");
+    }
+    Ok(found.iter().map(|instance| instance.id).collect())
+}
+
+/// The window and order of a growth leaderboard.
+#[derive(Args)]
+pub struct GrowthArgs {
+    /// daily, weekly, monthly (default), quarterly or yearly.
+    #[arg(long, value_parser = crate::parse_period_type, default_value = "monthly")]
+    period_type: PeriodType,
+    /// Periods in the window, ending with the one containing --end-date (1–366).
+    #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u16).range(1..=366))]
+    periods: u16,
+    /// A day of the window's last period (default today); also the forecasts' day.
+    #[arg(long)]
+    end_date: Option<NaiveDate>,
+    /// What to rank by.
+    #[arg(long, value_enum, default_value_t = SortChoice::GrowthMb)]
+    sort: SortChoice,
+    /// desc: largest first (default; asc for days-until-full); asc: smallest first.
+    #[arg(long, value_enum)]
+    order: Option<OrderChoice>,
+}
+
+impl GrowthArgs {
+    /// The forecasts' day (`--end-date`, else `today`) and the filter of `keys` over the
+    /// window's periods.
+    pub fn window(
+        &self,
+        connection: &mut PgConnection,
+        keys: &FilterArgs,
+        today: NaiveDate,
+    ) -> anyhow::Result<(NaiveDate, AggregateFilter)> {
+        let as_of = self.end_date.unwrap_or(today);
+        let (first, last) = period_window(self.period_type, as_of, self.periods);
+        let filter = keys.filter(connection, self.period_type, (first.start(), last.start()))?;
+        Ok((as_of, filter))
+    }
+
+    /// The ranking and its direction.
+    pub fn order(&self) -> (GrowthSort, SortDirection) {
+        self.sort.with_order(self.order)
     }
 }
 
@@ -202,29 +239,18 @@ struct ReportRow {
 }
 
 impl ReportRow {
-    /// The row with `forecast`'s fields, or, for a key without samples in the forecast
-    /// window, withheld for too few points with the key's own `capacity_limit_mb` (as the
-    /// API answers it).
-    fn with_forecast(
-        mut self,
-        forecast: Option<&Forecast>,
-        capacity_limit_mb: Option<i64>,
-    ) -> Self {
-        if let Some(forecast) = forecast {
-            (self.slope_mb_per_day, self.r_squared) = planning::shown_fit(forecast);
-            self.projected_size_mb = forecast.projected_size_mb;
-            self.lower_mb = forecast.lower_mb;
-            self.upper_mb = forecast.upper_mb;
-            self.capacity_limit_mb = forecast.capacity_limit_mb;
-            self.days_until_full = forecast.days_until_full;
-            self.published = forecast.published;
-            self.withheld_reason = forecast
-                .withheld_reason
-                .map(|reason| reason.code().to_owned());
-        } else {
-            self.capacity_limit_mb = capacity_limit_mb;
-            self.withheld_reason = Some("too_few_points".to_owned());
-        }
+    /// The row with the fields of `forecast` (a key without samples in the forecast window
+    /// keeps its own `capacity_limit_mb`, as the API answers it).
+    fn with_forecast(mut self, forecast: ForecastSummary) -> Self {
+        self.slope_mb_per_day = forecast.slope_mb_per_day;
+        self.r_squared = forecast.r_squared;
+        self.projected_size_mb = forecast.projected_size_mb;
+        self.lower_mb = forecast.lower_mb;
+        self.upper_mb = forecast.upper_mb;
+        self.capacity_limit_mb = forecast.capacity_limit_mb;
+        self.days_until_full = forecast.days_until_full;
+        self.published = forecast.published;
+        self.withheld_reason = forecast.withheld_reason.map(str::to_owned);
         self
     }
 
@@ -290,19 +316,11 @@ pub fn report(
     match command {
         ReportCommand::Growth {
             keys,
-            period_type,
-            periods,
-            end_date,
-            sort,
-            order,
+            ranking,
             output: print,
         } => {
-            let as_of = end_date.unwrap_or_else(|| settings.today());
-            let (first, last) = period_window(period_type, as_of, periods);
-            let filter =
-                keys.filter
-                    .filter(connection, period_type, (first.start(), last.start()))?;
-            let (sort, direction) = sort.with_order(order);
+            let (as_of, filter) = ranking.window(connection, &keys.filter, settings.today())?;
+            let (sort, direction) = ranking.order();
             let options = ForecastOptions::new(settings, as_of, keys.horizon_days);
             let ranked = planning::growth_leaderboard(
                 connection,
@@ -332,7 +350,12 @@ pub fn report(
                             entry.key.database_name,
                         )
                     }
-                    .with_forecast(entry.forecast.as_ref(), capacity_limit_mb)
+                    .with_forecast(ForecastSummary::new(
+                        entry.forecast.as_ref(),
+                        capacity_limit_mb,
+                        as_of,
+                        keys.horizon_days,
+                    ))
                 })
                 .collect();
             if print.json {
@@ -370,11 +393,13 @@ pub fn report(
                     })
                     .collect(),
             );
+            let last = Period::containing(filter.period_type, filter.end);
             println!(
-                "{} of {} ranked; {period_type} periods {} to {}, forecasts as of {as_of} for {} days",
+                "{} of {} ranked; {} periods {} to {}, forecasts as of {as_of} for {} days",
                 rows.len(),
                 ranked.total,
-                first.start(),
+                filter.period_type,
+                filter.start,
                 last.end(),
                 keys.horizon_days
             );
@@ -397,7 +422,12 @@ pub fn report(
                 .take(usize::try_from(print.limit).unwrap_or(usize::MAX))
                 .map(|found| {
                     ReportRow::key(found.instance.id, found.instance.name, found.database_name)
-                        .with_forecast(Some(&found.forecast), None)
+                        .with_forecast(ForecastSummary::new(
+                            Some(&found.forecast),
+                            None,
+                            as_of,
+                            keys.horizon_days,
+                        ))
                 })
                 .collect();
             if print.json {

@@ -14,7 +14,6 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::Serialize;
 
 use capstats_aggregation_core::calendar::completeness;
-use capstats_aggregation_core::forecast::Forecast;
 use capstats_capacity_model::{
     AggregationLevel, DatabaseSizeAggregate, Decimal, InstanceSizeAggregate, Period,
 };
@@ -26,7 +25,7 @@ use capstats_store::samples::{self, LabelledSample};
 use capstats_store::sessions::{self, Session, SessionFilter, SessionRecord};
 
 use crate::ServiceError;
-use crate::planning::{GrowthEntry, KeyForecast, shown_fit};
+use crate::planning::{ForecastSummary, GrowthEntry, KeyForecast};
 
 /// Refuses an export of `rows` rows when that is more than `maximum`
 /// (`CAPSTATS_EXPORT_MAXIMUM_ROWS`), before anything is written, so that an export always
@@ -178,26 +177,6 @@ impl InstanceAggregateRecord {
     }
 }
 
-/// Writes every instance-level aggregate matching `filter`, newest first (the list's order),
-/// completeness as of `today`; how many rows were written. Refused past `maximum_rows`.
-pub fn instance_aggregates(
-    connection: &mut PgConnection,
-    filter: &AggregateFilter,
-    today: NaiveDate,
-    maximum_rows: i64,
-    output: impl Write,
-) -> Result<u64, ServiceError> {
-    check_row_count(
-        aggregates::matching_row_count(connection, AggregationLevel::Instance, filter)?,
-        maximum_rows,
-    )?;
-    let mut file = CsvFile::new(output, &INSTANCE_AGGREGATE_COLUMNS)?;
-    aggregates::for_each_instance_aggregate(connection, filter, |aggregate, instance| {
-        file.row(&InstanceAggregateRecord::new(aggregate, instance, today))
-    })?;
-    file.finish()
-}
-
 /// The columns of the database-level list (`/capacity/databases?format=csv`).
 const DATABASE_AGGREGATE_COLUMNS: [&str; 32] = [
     "instance_id",
@@ -311,24 +290,36 @@ impl DatabaseAggregateRecord {
     }
 }
 
-/// Writes every database-level aggregate matching `filter`, newest first (the list's order),
+/// Writes every aggregate of `level` matching `filter`, newest first (the list's order),
 /// completeness as of `today`; how many rows were written. Refused past `maximum_rows`.
-pub fn database_aggregates(
+pub fn aggregates(
     connection: &mut PgConnection,
+    level: AggregationLevel,
     filter: &AggregateFilter,
     today: NaiveDate,
     maximum_rows: i64,
     output: impl Write,
 ) -> Result<u64, ServiceError> {
     check_row_count(
-        aggregates::matching_row_count(connection, AggregationLevel::Database, filter)?,
+        aggregates::matching_row_count(connection, level, filter)?,
         maximum_rows,
     )?;
-    let mut file = CsvFile::new(output, &DATABASE_AGGREGATE_COLUMNS)?;
-    aggregates::for_each_database_aggregate(connection, filter, |aggregate, instance| {
-        file.row(&DatabaseAggregateRecord::new(aggregate, instance, today))
-    })?;
-    file.finish()
+    match level {
+        AggregationLevel::Instance => {
+            let mut file = CsvFile::new(output, &INSTANCE_AGGREGATE_COLUMNS)?;
+            aggregates::for_each_instance_aggregate(connection, filter, |aggregate, instance| {
+                file.row(&InstanceAggregateRecord::new(aggregate, instance, today))
+            })?;
+            file.finish()
+        }
+        AggregationLevel::Database => {
+            let mut file = CsvFile::new(output, &DATABASE_AGGREGATE_COLUMNS)?;
+            aggregates::for_each_database_aggregate(connection, filter, |aggregate, instance| {
+                file.row(&DatabaseAggregateRecord::new(aggregate, instance, today))
+            })?;
+            file.finish()
+        }
+    }
 }
 
 /// A point of a chart series: one line's value in one period.
@@ -415,26 +406,7 @@ pub fn series(
     file.finish()
 }
 
-/// A forecast's columns, as the growth and forecast files write them.
-#[derive(Default, Serialize)]
-struct ForecastColumns {
-    as_of: NaiveDate,
-    horizon_days: u32,
-    points: usize,
-    window_start: Option<NaiveDate>,
-    window_end: Option<NaiveDate>,
-    slope_mb_per_day: Option<f64>,
-    fitted_size_mb: Option<i64>,
-    r_squared: Option<f64>,
-    projected_size_mb: Option<i64>,
-    lower_mb: Option<i64>,
-    upper_mb: Option<i64>,
-    capacity_limit_mb: Option<i64>,
-    days_until_full: Option<u32>,
-    published: bool,
-    withheld_reason: &'static str,
-}
-
+/// The forecast columns of the growth and forecast files: the fields of [`ForecastSummary`].
 const FORECAST_COLUMNS: [&str; 15] = [
     "as_of",
     "horizon_days",
@@ -452,56 +424,6 @@ const FORECAST_COLUMNS: [&str; 15] = [
     "published",
     "withheld_reason",
 ];
-
-impl ForecastColumns {
-    /// The columns of `forecast` made on `as_of` for `horizon_days` ahead; for a key without
-    /// samples in the forecast window, withheld for too few points with the key's own
-    /// `capacity_limit_mb` (as the API answers it).
-    fn new(
-        forecast: Option<&Forecast>,
-        capacity_limit_mb: Option<i64>,
-        as_of: NaiveDate,
-        horizon_days: u32,
-    ) -> Self {
-        let Some(forecast) = forecast else {
-            return Self {
-                as_of,
-                horizon_days,
-                points: 0,
-                window_start: None,
-                window_end: None,
-                slope_mb_per_day: None,
-                fitted_size_mb: None,
-                r_squared: None,
-                projected_size_mb: None,
-                lower_mb: None,
-                upper_mb: None,
-                capacity_limit_mb,
-                days_until_full: None,
-                published: false,
-                withheld_reason: "too_few_points",
-            };
-        };
-        let (slope_mb_per_day, r_squared) = shown_fit(forecast);
-        Self {
-            as_of,
-            horizon_days,
-            points: forecast.points_used,
-            window_start: forecast.window_start,
-            window_end: forecast.window_end,
-            slope_mb_per_day,
-            fitted_size_mb: forecast.intercept_mb.map(|size| size.round() as i64),
-            r_squared,
-            projected_size_mb: forecast.projected_size_mb,
-            lower_mb: forecast.lower_mb,
-            upper_mb: forecast.upper_mb,
-            capacity_limit_mb: forecast.capacity_limit_mb,
-            days_until_full: forecast.days_until_full,
-            published: forecast.published,
-            withheld_reason: forecast.withheld_reason.map_or("", |reason| reason.code()),
-        }
-    }
-}
 
 /// The key columns of the growth and forecast files.
 #[derive(Default, Serialize)]
@@ -570,7 +492,7 @@ pub fn growth(
     let mut file = CsvFile::new(output, &columns)?;
     for entry in entries {
         let key = entry.key;
-        let forecast = ForecastColumns::new(
+        let forecast = ForecastSummary::new(
             entry.forecast.as_ref(),
             key.capacity_limit_mb,
             as_of,
@@ -608,7 +530,7 @@ pub fn forecasts(
     let columns = joined(&[&KEY_COLUMNS, &FORECAST_COLUMNS]);
     let mut file = CsvFile::new(output, &columns)?;
     for found in found {
-        let forecast = ForecastColumns::new(Some(&found.forecast), None, as_of, horizon_days);
+        let forecast = ForecastSummary::new(Some(&found.forecast), None, as_of, horizon_days);
         file.row(&(
             KeyColumns::new(found.instance, found.database_name),
             forecast,
@@ -959,12 +881,12 @@ mod tests {
             derived_header((
                 KeyColumns::default(),
                 GrowthColumns::default(),
-                ForecastColumns::default()
+                ForecastSummary::default()
             )),
             header(&joined(&[&KEY_COLUMNS, &GROWTH_COLUMNS, &FORECAST_COLUMNS]))
         );
         assert_eq!(
-            derived_header((KeyColumns::default(), ForecastColumns::default())),
+            derived_header((KeyColumns::default(), ForecastSummary::default())),
             header(&joined(&[&KEY_COLUMNS, &FORECAST_COLUMNS]))
         );
         assert_eq!(

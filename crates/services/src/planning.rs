@@ -71,6 +71,88 @@ pub fn shown_fit(forecast: &Forecast) -> (Option<f64>, Option<f64>) {
     )
 }
 
+/// A key's forecast as the API, the reports and the exports show it: made on `as_of` for
+/// `horizon_days` ahead, the fit rounded as [`shown_fit`] rounds it, and for a key without a
+/// sample in the forecast window, withheld for too few points with the key's own capacity
+/// limit. Serialised, its fields are the forecast columns of the CSV files.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct ForecastSummary {
+    /// The day the forecast is made on.
+    pub as_of: NaiveDate,
+    /// Days from `as_of` to the projected size.
+    pub horizon_days: u32,
+    /// Daily points the line was fitted to.
+    pub points: usize,
+    /// The first of them.
+    pub window_start: Option<NaiveDate>,
+    /// The last of them.
+    pub window_end: Option<NaiveDate>,
+    /// Growth of the fitted line, MB per day (three decimals).
+    pub slope_mb_per_day: Option<f64>,
+    /// The fitted size on the forecast's day, MB.
+    pub fitted_size_mb: Option<i64>,
+    /// How well the line fits, 0–1 (four decimals).
+    pub r_squared: Option<f64>,
+    /// The projected size at the horizon, MB (published forecasts only).
+    pub projected_size_mb: Option<i64>,
+    /// Lower end of the 90 % prediction interval at the horizon, MB.
+    pub lower_mb: Option<i64>,
+    /// Upper end of that interval, MB.
+    pub upper_mb: Option<i64>,
+    /// The size at which the key is full, MB, if one is set.
+    pub capacity_limit_mb: Option<i64>,
+    /// Days until the projected size reaches the limit.
+    pub days_until_full: Option<u32>,
+    /// Whether the projection is published.
+    pub published: bool,
+    /// Why not, as a code (`too_few_points`, `poor_fit`, `horizon_too_long`, `not_linear`).
+    pub withheld_reason: Option<&'static str>,
+    /// The same, in a sentence (not a column of the files).
+    #[serde(skip)]
+    pub withheld_detail: Option<String>,
+}
+
+impl ForecastSummary {
+    /// The summary of `forecast` made on `as_of` for `horizon_days` ahead; `None` is a key
+    /// without a sample in the forecast window, whose `capacity_limit_mb` is given.
+    pub fn new(
+        forecast: Option<&Forecast>,
+        capacity_limit_mb: Option<i64>,
+        as_of: NaiveDate,
+        horizon_days: u32,
+    ) -> Self {
+        let Some(forecast) = forecast else {
+            return Self {
+                as_of,
+                horizon_days,
+                capacity_limit_mb,
+                withheld_reason: Some("too_few_points"),
+                withheld_detail: Some("no daily sizes in the forecast window".to_owned()),
+                ..Self::default()
+            };
+        };
+        let (slope_mb_per_day, r_squared) = shown_fit(forecast);
+        Self {
+            as_of,
+            horizon_days,
+            points: forecast.points_used,
+            window_start: forecast.window_start,
+            window_end: forecast.window_end,
+            slope_mb_per_day,
+            fitted_size_mb: forecast.intercept_mb.map(|size| size.round() as i64),
+            r_squared,
+            projected_size_mb: forecast.projected_size_mb,
+            lower_mb: forecast.lower_mb,
+            upper_mb: forecast.upper_mb,
+            capacity_limit_mb: forecast.capacity_limit_mb,
+            days_until_full: forecast.days_until_full,
+            published: forecast.published,
+            withheld_reason: forecast.withheld_reason.map(|reason| reason.code()),
+            withheld_detail: forecast.withheld_reason.map(|reason| reason.to_string()),
+        }
+    }
+}
+
 /// A key's forecast.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeyForecast {

@@ -4,9 +4,8 @@ use chrono::NaiveDate;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use capstats_aggregation_core::forecast::Forecast;
 use capstats_capacity_model::{DbType, Decimal, PeriodType};
-use capstats_services::planning::{GrowthEntry, KeyForecast};
+use capstats_services::planning::{ForecastSummary, GrowthEntry, KeyForecast};
 
 /// A forecast: a straight line fitted to a key's daily sizes, and where it leads.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -48,55 +47,25 @@ pub struct ForecastFields {
     pub withheld_detail: Option<String>,
 }
 
-impl ForecastFields {
-    /// The fields of `forecast`, made on `as_of` for `horizon_days` ahead.
-    pub fn new(forecast: &Forecast, as_of: NaiveDate, horizon_days: u32) -> Self {
-        let (slope_mb_per_day, r_squared) = capstats_services::planning::shown_fit(forecast);
+impl From<ForecastSummary> for ForecastFields {
+    fn from(summary: ForecastSummary) -> Self {
         Self {
-            as_of,
-            horizon_days,
-            points: forecast.points_used,
-            window_start: forecast.window_start,
-            window_end: forecast.window_end,
-            slope_mb_per_day,
-            fitted_size_mb: forecast.intercept_mb.map(|size| size.round() as i64),
-            r_squared,
-            projected_size_mb: forecast.projected_size_mb,
-            lower_mb: forecast.lower_mb,
-            upper_mb: forecast.upper_mb,
-            capacity_limit_mb: forecast.capacity_limit_mb,
-            days_until_full: forecast.days_until_full,
-            published: forecast.published,
-            withheld_reason: forecast
-                .withheld_reason
-                .map(|reason| reason.code().to_owned()),
-            withheld_detail: forecast.withheld_reason.map(|reason| reason.to_string()),
-        }
-    }
-
-    /// The fields of a key without a sample in the forecast window.
-    fn without_samples(
-        capacity_limit_mb: Option<i64>,
-        as_of: NaiveDate,
-        horizon_days: u32,
-    ) -> Self {
-        Self {
-            as_of,
-            horizon_days,
-            points: 0,
-            window_start: None,
-            window_end: None,
-            slope_mb_per_day: None,
-            fitted_size_mb: None,
-            r_squared: None,
-            projected_size_mb: None,
-            lower_mb: None,
-            upper_mb: None,
-            capacity_limit_mb,
-            days_until_full: None,
-            published: false,
-            withheld_reason: Some("too_few_points".to_owned()),
-            withheld_detail: Some("no daily sizes in the forecast window".to_owned()),
+            as_of: summary.as_of,
+            horizon_days: summary.horizon_days,
+            points: summary.points,
+            window_start: summary.window_start,
+            window_end: summary.window_end,
+            slope_mb_per_day: summary.slope_mb_per_day,
+            fitted_size_mb: summary.fitted_size_mb,
+            r_squared: summary.r_squared,
+            projected_size_mb: summary.projected_size_mb,
+            lower_mb: summary.lower_mb,
+            upper_mb: summary.upper_mb,
+            capacity_limit_mb: summary.capacity_limit_mb,
+            days_until_full: summary.days_until_full,
+            published: summary.published,
+            withheld_reason: summary.withheld_reason.map(str::to_owned),
+            withheld_detail: summary.withheld_detail,
         }
     }
 }
@@ -125,7 +94,7 @@ impl ForecastItem {
             instance_name: found.instance.name,
             db_type: found.instance.db_type,
             database_name: found.database_name,
-            forecast: ForecastFields::new(&found.forecast, as_of, horizon_days),
+            forecast: ForecastSummary::new(Some(&found.forecast), None, as_of, horizon_days).into(),
         }
     }
 }
@@ -191,10 +160,13 @@ impl GrowthItem {
             last_data_count: key.last_data_count,
             last_expected_count: entry.last_period_completeness.expected_count,
             is_partial: entry.last_period_completeness.is_partial,
-            forecast: match &entry.forecast {
-                Some(forecast) => ForecastFields::new(forecast, as_of, horizon_days),
-                None => ForecastFields::without_samples(key.capacity_limit_mb, as_of, horizon_days),
-            },
+            forecast: ForecastSummary::new(
+                entry.forecast.as_ref(),
+                key.capacity_limit_mb,
+                as_of,
+                horizon_days,
+            )
+            .into(),
         }
     }
 }

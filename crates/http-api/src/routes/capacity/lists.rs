@@ -37,6 +37,28 @@ fn read_listing(parameters: &mut Parameters, request: &HttpRequest) -> Listing {
     }
 }
 
+/// Every row of `level`'s list matching `filter`, as a CSV file.
+async fn export_list(
+    state: &State,
+    level: AggregationLevel,
+    filter: AggregateFilter,
+) -> Result<HttpResponse, ApiError> {
+    let name = capstats_services::export::aggregates_file_name(level, &filter);
+    let today = state.today();
+    let maximum_rows = state.settings.export_maximum_rows;
+    crate::export::streamed(state, name, move |connection, output| {
+        capstats_services::export::aggregates(
+            connection,
+            level,
+            &filter,
+            today,
+            maximum_rows,
+            output,
+        )
+    })
+    .await
+}
+
 /// The list answer of `items` out of `total` for `page`.
 fn list_of<T>(items: Vec<T>, total: i64, (page, everything): (PageRequest, bool)) -> Paginated<T> {
     if everything {
@@ -74,27 +96,11 @@ pub async fn list_instances(
         read_listing(parameters, &request)
     })
     .await?;
-    let today = state.today();
     let paging = match listing {
         Listing::Page(page, everything) => (page, everything),
-        Listing::Csv => {
-            let name = capstats_services::export::aggregates_file_name(
-                AggregationLevel::Instance,
-                &filter,
-            );
-            let maximum_rows = state.settings.export_maximum_rows;
-            return crate::export::streamed(&state, name, move |connection, output| {
-                capstats_services::export::instance_aggregates(
-                    connection,
-                    &filter,
-                    today,
-                    maximum_rows,
-                    output,
-                )
-            })
-            .await;
-        }
+        Listing::Csv => return export_list(&state, AggregationLevel::Instance, filter).await,
     };
+    let today = state.today();
     let page = paging.0;
     let (rows, total) = capstats_store::run_blocking(&state.store, move |connection| {
         aggregates::list_instance_aggregates(connection, &filter, page)
@@ -138,27 +144,11 @@ pub async fn list_databases(
         read_listing(parameters, &request)
     })
     .await?;
-    let today = state.today();
     let paging = match listing {
         Listing::Page(page, everything) => (page, everything),
-        Listing::Csv => {
-            let name = capstats_services::export::aggregates_file_name(
-                AggregationLevel::Database,
-                &filter,
-            );
-            let maximum_rows = state.settings.export_maximum_rows;
-            return crate::export::streamed(&state, name, move |connection, output| {
-                capstats_services::export::database_aggregates(
-                    connection,
-                    &filter,
-                    today,
-                    maximum_rows,
-                    output,
-                )
-            })
-            .await;
-        }
+        Listing::Csv => return export_list(&state, AggregationLevel::Database, filter).await,
     };
+    let today = state.today();
     let page = paging.0;
     let (rows, total) = capstats_store::run_blocking(&state.store, move |connection| {
         aggregates::list_database_aggregates(connection, &filter, page)
