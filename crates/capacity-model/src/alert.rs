@@ -403,6 +403,39 @@ pub fn alert_transitions<Key: Ord + Clone>(
         .collect()
 }
 
+/// What an evaluation saw of a key besides the metric's value, kept with its event so that a
+/// notification can tell what grew, by how much and what the forecast says.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertContext {
+    /// The size in the window's first period, MB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_size_mb: Option<i64>,
+    /// The size in its last period, MB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_size_mb: Option<i64>,
+    /// `last_size_mb - first_size_mb`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub growth_mb: Option<i64>,
+    /// That growth in percent of the first size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub growth_percent: Option<Decimal>,
+    /// The day of the key's last sample.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sample_day: Option<chrono::NaiveDate>,
+    /// The size the published forecast projects at its horizon, MB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub projected_size_mb: Option<i64>,
+    /// The forecast's horizon, days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub horizon_days: Option<u32>,
+    /// Days until the forecast reaches the capacity limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days_until_full: Option<u32>,
+    /// The key's capacity limit, MB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_limit_mb: Option<i64>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

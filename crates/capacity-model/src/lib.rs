@@ -14,7 +14,8 @@ pub use aggregate::{
     AggregationLevel, DatabaseSizeAggregate, InstanceSizeAggregate, TrendDirection,
 };
 pub use alert::{
-    ALERT_CHANNELS_MAX, ALERT_RULE_NAME_MAX_CHARACTERS, AlertChannel, AlertCondition, AlertMetric,
+    ALERT_CHANNELS_MAX, ALERT_RULE_NAME_MAX_CHARACTERS, AlertChannel, AlertCondition, AlertContext,
+    AlertMetric,
     AlertObservation, AlertRuleSpec, AlertScope, AlertTransition, ChannelKind, Comparison,
     RuleProblem, Severity, alert_transitions,
 };

@@ -1,6 +1,9 @@
 //! OpenAPI schemas of the named enums (feature `openapi`): string enums listing every name.
 
-use crate::{AggregationLevel, DbType, PeriodType, TlsMode, TrendDirection};
+use crate::{
+    AggregationLevel, AlertMetric, ChannelKind, Comparison, DbType, PeriodType, Severity, TlsMode,
+    TrendDirection,
+};
 
 /// Implements utoipa's `ToSchema` for enums made by `named_enum!`: a string enum of every name
 /// (`ALL`, `as_str`). Used by the crates of named enums that describe an HTTP API.
@@ -30,5 +33,9 @@ string_enum_schema! {
     PeriodType: "The granularity of an aggregation.",
     AggregationLevel: "Database level or instance level.",
     TrendDirection: "growing above +5 %, shrinking below -5 %, else stable.",
+    AlertMetric: "What an alert rule's condition measures: `growth_percent` over a window of periods, `days_until_full` of the forecast, `size_mb` in the latest period, or `no_samples_days` since the last sample.",
+    Comparison: "Whether an alert fires above or below its threshold.",
+    Severity: "How urgent an alert rule's events are.",
+    ChannelKind: "Where an alert notification goes: a generic `webhook`, a `dingtalk`, `wecom` or `feishu` robot, or `email`.",
     TlsMode: "How a collector protects its connection: `disable` (no TLS), `require` (TLS, certificate not checked) or `verify-full` (TLS, certificate checked against the trusted roots and the host name; the default).",
 }

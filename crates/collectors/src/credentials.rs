@@ -48,6 +48,35 @@ impl fmt::Debug for KeyId {
     }
 }
 
+/// What a sealed value belongs to. Its kind and row id are authenticated as associated data,
+/// so a sealed value copied to another row, or from one field to another, does not open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Binding {
+    /// The collector password of a monitored instance.
+    CollectorPassword(InstanceId),
+    /// The URL or mail address of alert channel `id` (robot URLs carry their access token).
+    AlertChannelTarget(i64),
+    /// The signing secret of alert channel `id`.
+    AlertChannelSecret(i64),
+}
+
+impl Binding {
+    fn label(self) -> &'static [u8] {
+        match self {
+            Self::CollectorPassword(_) => ASSOCIATED_DATA_LABEL,
+            Self::AlertChannelTarget(_) => b"capstats alert channel target",
+            Self::AlertChannelSecret(_) => b"capstats alert channel secret",
+        }
+    }
+
+    fn row_id(self) -> i64 {
+        match self {
+            Self::CollectorPassword(instance) => instance.0,
+            Self::AlertChannelTarget(id) | Self::AlertChannelSecret(id) => id,
+        }
+    }
+}
+
 /// One key that seals and opens stored passwords.
 #[derive(Clone)]
 pub struct CredentialKey {
@@ -93,19 +122,25 @@ impl CredentialKey {
         self.id
     }
 
-    fn associated_data(&self, instance: InstanceId) -> Vec<u8> {
-        let mut data = Vec::with_capacity(ASSOCIATED_DATA_LABEL.len() + 1 + KEY_ID_BYTES + 8);
-        data.extend_from_slice(ASSOCIATED_DATA_LABEL);
+    fn associated_data(&self, binding: Binding) -> Vec<u8> {
+        let label = binding.label();
+        let mut data = Vec::with_capacity(label.len() + 1 + KEY_ID_BYTES + 8);
+        data.extend_from_slice(label);
         // The header is authenticated too: an altered scheme or key id fails to open.
         data.push(SCHEME_BOUND);
         data.extend_from_slice(&self.id.0);
-        data.extend_from_slice(&instance.0.to_be_bytes());
+        data.extend_from_slice(&binding.row_id().to_be_bytes());
         data
     }
 
-    /// Seals `secret` for `instance`: scheme byte, key id, random nonce, ciphertext with its
-    /// tag.
+    /// Seals `secret` for `instance`'s collector password.
     pub fn seal(&self, instance: InstanceId, secret: &str) -> Vec<u8> {
+        self.seal_for(Binding::CollectorPassword(instance), secret)
+    }
+
+    /// Seals `secret` bound to `binding`: scheme byte, key id, random nonce, ciphertext with
+    /// its tag.
+    pub fn seal_for(&self, binding: Binding, secret: &str) -> Vec<u8> {
         let nonce_bytes: [u8; NONCE_BYTES] = rand::random();
         let ciphertext = self
             .cipher
@@ -113,7 +148,7 @@ impl CredentialKey {
                 &Nonce::from(nonce_bytes),
                 Payload {
                     msg: secret.as_bytes(),
-                    aad: &self.associated_data(instance),
+                    aad: &self.associated_data(binding),
                 },
             )
             .expect("AES-GCM encrypts any password-sized input");
@@ -125,7 +160,7 @@ impl CredentialKey {
         sealed
     }
 
-    fn open_bound(&self, instance: InstanceId, body: &[u8]) -> Result<String, CollectorError> {
+    fn open_bound(&self, binding: Binding, body: &[u8]) -> Result<String, CollectorError> {
         let (nonce, ciphertext) = split_nonce(body)?;
         let plain = self
             .cipher
@@ -133,7 +168,7 @@ impl CredentialKey {
                 &Nonce::from(nonce),
                 Payload {
                     msg: ciphertext,
-                    aad: &self.associated_data(instance),
+                    aad: &self.associated_data(binding),
                 },
             )
             .map_err(|_| CollectorError::Unsealable)?;
@@ -205,14 +240,19 @@ impl CredentialKeys {
 
     /// Opens a value sealed for `instance`, with the key its id names.
     pub fn open(&self, instance: InstanceId, sealed: &[u8]) -> Result<String, CollectorError> {
-        self.open_with_state(instance, sealed)
+        self.open_for(Binding::CollectorPassword(instance), sealed)
+    }
+
+    /// Opens a value sealed bound to `binding`, with the key its id names.
+    pub fn open_for(&self, binding: Binding, sealed: &[u8]) -> Result<String, CollectorError> {
+        self.open_with_state(binding, sealed)
             .map(|(password, _)| password)
     }
 
     /// Opens a value and tells whether it needs re-sealing.
     pub fn open_with_state(
         &self,
-        instance: InstanceId,
+        binding: Binding,
         sealed: &[u8],
     ) -> Result<(String, SealState), CollectorError> {
         let (scheme, rest) = sealed.split_first().ok_or(CollectorError::Unsealable)?;
@@ -228,7 +268,7 @@ impl CredentialKeys {
                         key_id: id.to_string(),
                     }
                 })?;
-                let password = key.open_bound(instance, body)?;
+                let password = key.open_bound(binding, body)?;
                 let state = if id == self.current.id {
                     SealState::Current
                 } else {
@@ -236,7 +276,8 @@ impl CredentialKeys {
                 };
                 Ok((password, state))
             }
-            SCHEME_LEGACY => self
+            // Only collector passwords were ever sealed in the first format.
+            SCHEME_LEGACY if matches!(binding, Binding::CollectorPassword(_)) => self
                 .keys()
                 .find_map(|key| key.open_legacy(rest))
                 .map(|password| (password, SealState::NeedsResealing))
@@ -248,12 +289,14 @@ impl CredentialKeys {
     /// The value re-sealed under the current key, or `None` when it already is.
     pub fn reseal(
         &self,
-        instance: InstanceId,
+        binding: Binding,
         sealed: &[u8],
     ) -> Result<Option<Vec<u8>>, CollectorError> {
-        match self.open_with_state(instance, sealed)? {
+        match self.open_with_state(binding, sealed)? {
             (_, SealState::Current) => Ok(None),
-            (password, SealState::NeedsResealing) => Ok(Some(self.seal(instance, &password))),
+            (password, SealState::NeedsResealing) => {
+                Ok(Some(self.current.seal_for(binding, &password)))
+            }
         }
     }
 
@@ -275,6 +318,7 @@ mod tests {
     }
 
     const INSTANCE: InstanceId = InstanceId(7);
+    const PASSWORD: Binding = Binding::CollectorPassword(INSTANCE);
 
     /// A value of the first format, as the previous release sealed it.
     fn legacy_seal(key: &CredentialKey, secret: &str) -> Vec<u8> {
@@ -315,16 +359,16 @@ mod tests {
         let sealed = before.seal(INSTANCE, "secret");
         let after = keys("05", &["04"]);
         assert_eq!(
-            after.open_with_state(INSTANCE, &sealed).unwrap(),
+            after.open_with_state(PASSWORD, &sealed).unwrap(),
             ("secret".to_owned(), SealState::NeedsResealing)
         );
-        let resealed = after.reseal(INSTANCE, &sealed).unwrap().unwrap();
+        let resealed = after.reseal(PASSWORD, &sealed).unwrap().unwrap();
         assert_eq!(&resealed[1..9], &key("05").id().0);
         assert_eq!(
-            after.open_with_state(INSTANCE, &resealed).unwrap(),
+            after.open_with_state(PASSWORD, &resealed).unwrap(),
             ("secret".to_owned(), SealState::Current)
         );
-        assert_eq!(after.reseal(INSTANCE, &resealed).unwrap(), None);
+        assert_eq!(after.reseal(PASSWORD, &resealed).unwrap(), None);
         // Once the old key is gone, only the re-sealed value opens.
         let only_new = keys("05", &[]);
         assert!(only_new.open(INSTANCE, &sealed).is_err());
@@ -336,12 +380,37 @@ mod tests {
         let sealed = legacy_seal(&key("06"), "legacy");
         let keys = keys("07", &["06"]);
         assert_eq!(
-            keys.open_with_state(INSTANCE, &sealed).unwrap(),
+            keys.open_with_state(PASSWORD, &sealed).unwrap(),
             ("legacy".to_owned(), SealState::NeedsResealing)
         );
-        let resealed = keys.reseal(INSTANCE, &sealed).unwrap().unwrap();
+        let resealed = keys.reseal(PASSWORD, &sealed).unwrap().unwrap();
         assert_eq!(resealed[0], SCHEME_BOUND);
         assert_eq!(keys.open(INSTANCE, &resealed).unwrap(), "legacy");
+    }
+
+    #[test]
+    fn a_sealed_channel_value_opens_for_its_channel_and_field_only() {
+        let keys = keys("0a", &[]);
+        let target = keys
+            .current()
+            .seal_for(Binding::AlertChannelTarget(5), "https://robot.example/send?access_token=t");
+        assert_eq!(
+            keys.open_for(Binding::AlertChannelTarget(5), &target).unwrap(),
+            "https://robot.example/send?access_token=t"
+        );
+        for elsewhere in [
+            Binding::AlertChannelTarget(6),
+            Binding::AlertChannelSecret(5),
+            Binding::CollectorPassword(InstanceId(5)),
+        ] {
+            assert!(matches!(
+                keys.open_for(elsewhere, &target),
+                Err(CollectorError::Unsealable)
+            ));
+        }
+        // The first format was only ever used for collector passwords.
+        let legacy = legacy_seal(&key("0a"), "legacy");
+        assert!(keys.open_for(Binding::AlertChannelSecret(5), &legacy).is_err());
     }
 
     #[test]

@@ -339,7 +339,10 @@ impl From<ServiceError> for ApiError {
                 "too_many_rows",
                 error.to_string(),
             )]),
-            ServiceError::Queue(_) | ServiceError::Collector(_) | ServiceError::Task(_) => {
+            ServiceError::Queue(_)
+            | ServiceError::Collector(_)
+            | ServiceError::Task(_)
+            | ServiceError::Notification(_) => {
                 Self::Task(error.into())
             }
             ServiceError::Output(_) => Self::Internal(error.into()),

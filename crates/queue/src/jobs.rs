@@ -12,8 +12,10 @@ use serde::de::DeserializeOwned;
 use capstats_services::backfill;
 use capstats_services::collection;
 use capstats_services::maintenance;
+use capstats_services::alerts;
 use capstats_services::payloads::{
-    AggregationJob, AggregationWork, CollectionJob, Job, MaintenanceJob, PAYLOAD_VERSION,
+    AggregationJob, AggregationWork, AlertJob, CollectionJob, Job, MaintenanceJob,
+    PAYLOAD_VERSION,
 };
 use capstats_services::runs;
 use capstats_sync_session::SessionStatus;
@@ -32,8 +34,16 @@ pub const MAINTENANCE_QUEUE: &str = "capstats_maintenance";
 /// Queue of jobs that read database sizes from the monitored servers.
 pub const COLLECTION_QUEUE: &str = "capstats_collection";
 
+/// Queue of alert evaluations (after each aggregation session) and notification deliveries.
+pub const ALERT_QUEUE: &str = "capstats_alerts";
+
 /// Every queue, in the order the worker registers them.
-pub const QUEUES: [&str; 3] = [AGGREGATION_QUEUE, MAINTENANCE_QUEUE, COLLECTION_QUEUE];
+pub const QUEUES: [&str; 4] = [
+    AGGREGATION_QUEUE,
+    MAINTENANCE_QUEUE,
+    COLLECTION_QUEUE,
+    ALERT_QUEUE,
+];
 
 /// What a job's run ends with.
 #[derive(Debug)]
@@ -76,6 +86,7 @@ pub fn queue_of(job: &Job) -> &'static str {
         Job::Aggregation(_) => AggregationJob::QUEUE,
         Job::Maintenance(_) => MaintenanceJob::QUEUE,
         Job::Collection(_) => CollectionJob::QUEUE,
+        Job::Alert(_) => AlertJob::QUEUE,
     }
 }
 
@@ -117,6 +128,9 @@ impl BackgroundJob for AggregationJob {
             report = run => report?,
             never = crate::worker::keep_session_alive(&state, job_id) => match never {},
         };
+        if let Some(session_id) = report.session_id {
+            enqueue_evaluation(&state, session_id).await?;
+        }
         Ok(if report.status == SessionStatus::Failed {
             JobOutcome::Failed(report.summary())
         } else {
@@ -159,6 +173,9 @@ async fn run_backfill(
         report = run => report.map_err(|error| QueueError::from(capstats_store::StoreError::Task(error)))??,
         never = crate::worker::keep_session_alive(&state, job_id) => match never {},
     };
+    if let Some(report) = &report {
+        enqueue_evaluation(&state, report.session_id).await?;
+    }
     Ok(match report {
         None => JobOutcome::Done("the backfill was cancelled while queued".into()),
         Some(report) => {
@@ -275,5 +292,80 @@ impl BackgroundJob for CollectionJob {
         )
         .await?;
         Ok(JobOutcome::Done(report.summary()))
+    }
+}
+
+/// Enqueues the evaluation of the alert rules after session `session_id`. An error fails the
+/// run's attempt, so that a retry enqueues it again; the evaluation itself runs once per
+/// session however often it is enqueued.
+async fn enqueue_evaluation(state: &WorkerState, session_id: i64) -> Result<(), QueueError> {
+    job_store::enqueue(
+        &state.job_store,
+        &AlertJob::evaluate(session_id),
+        &capstats_services::new_job_id(),
+        state.settings.job_max_attempts,
+    )
+    .await
+}
+
+/// Evaluations and deliveries. A failed delivery fails its attempt, so that it is retried
+/// with the job store's backoff while attempts are left; the notification records each
+/// attempt and its error.
+impl BackgroundJob for AlertJob {
+    const NAME: &'static str = "alert";
+    const QUEUE: &'static str = ALERT_QUEUE;
+
+    fn version(&self) -> u32 {
+        match self {
+            Self::Evaluate { version, .. } | Self::Deliver { version, .. } => *version,
+        }
+    }
+
+    fn concurrency(state: &WorkerState) -> usize {
+        state.settings.worker_concurrency as usize
+    }
+
+    async fn run(self, state: Arc<WorkerState>, _job_id: String) -> Result<JobOutcome, QueueError> {
+        match self {
+            Self::Evaluate { session_id, .. } => {
+                let options = capstats_services::planning::ForecastOptions::new(
+                    &state.settings,
+                    state.settings.today(),
+                    alerts::NOTIFIED_HORIZON_DAYS,
+                );
+                let counts = capstats_store::run_blocking(&state.store, move |connection| {
+                    alerts::evaluate_after_session(connection, session_id, &options, chrono::Utc::now())
+                        .map_err(QueueError::from)
+                })
+                .await?;
+                let queue = crate::job_store::PostgresQueue::new(
+                    state.job_store.clone(),
+                    state.settings.job_max_attempts,
+                );
+                let dispatched = alerts::dispatch_notifications(&state.store, &queue).await?;
+                Ok(JobOutcome::Done(match counts {
+                    None => format!(
+                        "session {session_id} was already evaluated; {dispatched} notifications enqueued"
+                    ),
+                    Some(counts) => format!(
+                        "session {session_id}: {} rules, {} events opened, {} seen again, {} resolved; {dispatched} notifications enqueued",
+                        counts.rules, counts.opened, counts.updated, counts.resolved
+                    ),
+                }))
+            }
+            Self::Deliver {
+                notification_id, ..
+            } => match alerts::deliver(&state.store, &state.alerts, notification_id).await? {
+                alerts::Delivery::Sent => Ok(JobOutcome::Done(format!(
+                    "notification {notification_id} delivered"
+                ))),
+                alerts::Delivery::Skipped(reason) => Ok(JobOutcome::Done(format!(
+                    "notification {notification_id} not sent: {reason}"
+                ))),
+                alerts::Delivery::Failed { error, .. } => Ok(JobOutcome::Failed(format!(
+                    "notification {notification_id} failed: {error}"
+                ))),
+            },
+        }
     }
 }

@@ -23,7 +23,8 @@ use capstats_settings::Settings;
 use sqlx::PgPool;
 
 use capstats_services::collection::CollectorSettings;
-use capstats_services::payloads::{AggregationJob, CollectionJob, MaintenanceJob};
+use capstats_services::alerts::DeliverySettings;
+use capstats_services::payloads::{AggregationJob, AlertJob, CollectionJob, MaintenanceJob};
 use capstats_services::runs::RunSettings;
 
 use crate::QueueError;
@@ -41,6 +42,8 @@ pub struct WorkerState {
     pub settings: Settings,
     /// How collectors connect.
     pub collector: CollectorSettings,
+    /// How alert notifications are sent.
+    pub alerts: DeliverySettings,
     /// This process's name: host and pid.
     pub name: String,
     /// Aggregation runs in progress on the blocking thread pool.
@@ -110,6 +113,7 @@ pub async fn run(settings: Settings) -> Result<(), QueueError> {
         )));
     }
     let collector = CollectorSettings::from_settings(&settings)?;
+    let alerts = DeliverySettings::from_settings(&settings, collector.keys.clone())?;
     crate::metrics::register();
     if let Some(bind) = &settings.worker_metrics_bind {
         let address = crate::metrics::serve(bind, settings.metrics_token.clone())
@@ -128,6 +132,7 @@ pub async fn run(settings: Settings) -> Result<(), QueueError> {
         store,
         job_store: job_store.clone(),
         collector,
+        alerts,
         name: capstats_services::worker_name(),
         settings,
         running_jobs: RunningJobs::default(),
@@ -161,6 +166,7 @@ pub async fn run(settings: Settings) -> Result<(), QueueError> {
     let monitor = register::<AggregationJob>(monitor, &state, &job_store, &mut wakeups);
     let monitor = register::<MaintenanceJob>(monitor, &state, &job_store, &mut wakeups);
     let monitor = register::<CollectionJob>(monitor, &state, &job_store, &mut wakeups);
+    let monitor = register::<AlertJob>(monitor, &state, &job_store, &mut wakeups);
     let monitor = monitor
         .should_restart(|worker, error| {
             tracing::error!(worker = %worker.name(), %error, "worker stopped; restarting");

@@ -217,6 +217,7 @@ fn the_sweeper_closes_sessions_whose_job_ended_unstarted_and_those_gone_silent()
         settings.session_timeout_seconds = 120;
         let state = capstats_queue::worker::WorkerState {
             collector: capstats_services::collection::CollectorSettings::from_settings(&settings).unwrap(),
+            alerts: capstats_services::alerts::DeliverySettings::from_settings(&settings, None).unwrap(),
             store: store.clone(),
             job_store: pool.clone(),
             name: "sweeper:3".into(),

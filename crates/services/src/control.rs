@@ -190,7 +190,7 @@ pub async fn run_schedule_now(
             }
         }
         Job::Collection(collection) => collection.trigger = trigger,
-        Job::Maintenance(_) => {}
+        Job::Maintenance(_) | Job::Alert(_) => {}
     }
     match job {
         // A refresh opens its session when it starts, and only when something is stale, for

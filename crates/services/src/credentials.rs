@@ -7,7 +7,7 @@
 //! not yet sealed under the new key in the current format; then the old key can go.
 
 use capstats_capacity_model::InstanceId;
-use capstats_collectors::credentials::CredentialKeys;
+use capstats_collectors::credentials::{Binding, CredentialKeys};
 use capstats_store::instances::{self, SealedPassword};
 use capstats_store::{Connection, ConnectionPool};
 
@@ -68,7 +68,7 @@ pub async fn rotate_key(
         let mut replacements: Vec<(SealedPassword, Vec<u8>)> = Vec::new();
         for stored in batch {
             report.examined += 1;
-            match keys.reseal(stored.id, &stored.sealed) {
+            match keys.reseal(Binding::CollectorPassword(stored.id), &stored.sealed) {
                 Ok(None) => report.already_current += 1,
                 Ok(Some(resealed)) => replacements.push((stored, resealed)),
                 Err(error) => report.failed.push((stored.id, error.to_string())),

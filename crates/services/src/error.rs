@@ -44,7 +44,17 @@ pub enum ServiceError {
     /// away).
     #[error("the export could not be written")]
     Output(#[source] std::io::Error),
+    /// Notifications cannot be sent (a malformed SMTP setting, no trusted certificates).
+    #[error(transparent)]
+    Notification(#[from] capstats_notifications::NotificationError),
     /// A task of a collection panicked or was cancelled.
     #[error("a collection task did not finish")]
     Task(#[from] tokio::task::JoinError),
+}
+
+/// A failed statement of a transaction the use case opened itself.
+impl From<capstats_store::QueryError> for ServiceError {
+    fn from(error: capstats_store::QueryError) -> Self {
+        Self::Store(StoreError::Query(error))
+    }
 }

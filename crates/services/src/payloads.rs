@@ -209,7 +209,38 @@ pub enum MaintenanceJob {
     },
 }
 
-/// A job for one of the two queues.
+/// Payload of the alert queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AlertJob {
+    /// Evaluate every rule after session `session_id` (once per session), then enqueue the
+    /// deliveries of the notifications it recorded.
+    Evaluate {
+        /// Payload format version.
+        version: u32,
+        /// The session that just ended.
+        session_id: i64,
+    },
+    /// Deliver one notification.
+    Deliver {
+        /// Payload format version.
+        version: u32,
+        /// The notification.
+        notification_id: i64,
+    },
+}
+
+impl AlertJob {
+    /// The evaluation after session `session_id`.
+    pub fn evaluate(session_id: i64) -> Job {
+        Job::Alert(Self::Evaluate {
+            version: PAYLOAD_VERSION,
+            session_id,
+        })
+    }
+}
+
+/// A job for one of the queues.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Job {
     /// An aggregation job.
@@ -218,6 +249,8 @@ pub enum Job {
     Maintenance(MaintenanceJob),
     /// A collection job.
     Collection(CollectionJob),
+    /// An alert evaluation or delivery.
+    Alert(AlertJob),
 }
 
 impl Job {
@@ -227,6 +260,7 @@ impl Job {
             Self::Aggregation(job) => serde_json::to_value(job),
             Self::Maintenance(job) => serde_json::to_value(job),
             Self::Collection(job) => serde_json::to_value(job),
+            Self::Alert(job) => serde_json::to_value(job),
         };
         value.expect("payloads serialize")
     }

@@ -203,6 +203,20 @@ pub struct Settings {
     pub collector_timeout_seconds: u64,
     /// Servers a collection reads at once (`CAPSTATS_COLLECTOR_CONCURRENCY`).
     pub collector_concurrency: u32,
+    /// The address people open capstats at (`CAPSTATS_PUBLIC_URL`, e.g.
+    /// `https://capstats.example.com`): alert notifications link to its capacity page.
+    /// Unset: `http://` and `CAPSTATS_API_BIND`.
+    pub public_url: Option<String>,
+    /// The SMTP server alert mails go through (`CAPSTATS_SMTP_URL`:
+    /// `smtps://user:password@host:465`, `smtp://host:587?tls=required` for STARTTLS, or
+    /// `smtp://host:25` for a local relay); none by default, and mail channels then fail
+    /// saying so.
+    pub smtp_url: Option<String>,
+    /// The sender of alert mails (`CAPSTATS_SMTP_FROM`, e.g. `capstats <capstats@example.com>`).
+    pub smtp_from: Option<String>,
+    /// Seconds one notification (a webhook request or a mail) may take
+    /// (`CAPSTATS_NOTIFICATION_TIMEOUT_SECONDS`, 1–300).
+    pub notification_timeout_seconds: u64,
 }
 
 impl Default for Settings {
@@ -267,11 +281,25 @@ impl Default for Settings {
             ],
             collector_timeout_seconds: 30,
             collector_concurrency: 4,
+            public_url: None,
+            smtp_url: None,
+            smtp_from: None,
+            notification_timeout_seconds: 10,
         }
     }
 }
 
 impl Settings {
+    /// The address notifications link to: `CAPSTATS_PUBLIC_URL`, else `http://` and the API's
+    /// bind address; without a trailing slash.
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.api_bind))
+            .trim_end_matches('/')
+            .to_owned()
+    }
+
     /// Reads the configuration: defaults, then the TOML file named by `CAPSTATS_CONFIG_FILE`
     /// if set, then `CAPSTATS_*` variables and `DATABASE_URL`.
     pub fn from_environment() -> Result<Self, SettingsError> {
@@ -436,6 +464,24 @@ impl Settings {
                 "CAPSTATS_FORECAST_WINDOW_DAYS ({}) must be between 14 and 3660 days: a forecast \
                  needs at least 14 daily points",
                 settings.forecast_window_days
+            )));
+        }
+        if !(1..=300).contains(&settings.notification_timeout_seconds) {
+            return Err(SettingsError::Invalid(format!(
+                "CAPSTATS_NOTIFICATION_TIMEOUT_SECONDS ({}) must be between 1 and 300",
+                settings.notification_timeout_seconds
+            )));
+        }
+        if settings.smtp_url.is_some() != settings.smtp_from.is_some() {
+            return Err(SettingsError::Invalid(
+                "CAPSTATS_SMTP_URL and CAPSTATS_SMTP_FROM go together: set both or neither".into(),
+            ));
+        }
+        if let Some(url) = &settings.public_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(SettingsError::Invalid(format!(
+                "CAPSTATS_PUBLIC_URL ({url}) must start with https:// or http://"
             )));
         }
         if !(1..=100_000_000).contains(&settings.export_maximum_rows) {

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod aggregates;
 pub mod aggregation;
+pub mod alerts;
 pub mod audit;
 mod error;
 pub mod instances;
@@ -20,6 +21,7 @@ pub mod schema;
 pub mod sessions;
 mod sql;
 
+pub use diesel::result::Error as QueryError;
 pub use diesel::{Connection, PgConnection};
 pub use error::{StoreError, error_chain};
 pub use pool::{ConnectionPool, build_pool, connect, run_blocking, with_connect_timeout};

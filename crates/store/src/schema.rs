@@ -26,6 +26,84 @@ diesel::table! {
 }
 
 diesel::table! {
+    alert_channels (id) {
+        id -> Int8,
+        rule_id -> Int8,
+        position -> Int4,
+        kind -> Text,
+        sealed_target -> Bytea,
+        display_target -> Text,
+        sealed_secret -> Nullable<Bytea>,
+    }
+}
+
+diesel::table! {
+    alert_evaluations (session_id) {
+        session_id -> Int8,
+        evaluated_at -> Timestamptz,
+        rules -> Int4,
+        opened -> Int4,
+        updated -> Int4,
+        resolved -> Int4,
+    }
+}
+
+diesel::table! {
+    alert_events (id) {
+        id -> Int8,
+        rule_id -> Int8,
+        instance_id -> Int8,
+        database_name -> Text,
+        state -> Text,
+        value -> Numeric,
+        period_type -> Nullable<Text>,
+        period_start -> Nullable<Date>,
+        first_seen_at -> Timestamptz,
+        last_seen_at -> Timestamptz,
+        resolved_at -> Nullable<Timestamptz>,
+        opened_by_session_id -> Nullable<Int8>,
+        last_session_id -> Nullable<Int8>,
+        detail -> Jsonb,
+    }
+}
+
+diesel::table! {
+    alert_notifications (id) {
+        id -> Int8,
+        event_id -> Int8,
+        channel_id -> Nullable<Int8>,
+        channel_kind -> Text,
+        event_state -> Text,
+        idempotency_key -> Text,
+        status -> Text,
+        attempts -> Int4,
+        last_error -> Nullable<Text>,
+        job_id -> Nullable<Text>,
+        created_at -> Timestamptz,
+        delivered_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    alert_rules (id) {
+        id -> Int8,
+        name -> Text,
+        level -> Text,
+        metric -> Text,
+        comparison -> Text,
+        threshold -> Numeric,
+        period_type -> Text,
+        periods -> Int4,
+        scope_db_types -> Array<Nullable<Text>>,
+        scope_instance_ids -> Array<Nullable<Int8>>,
+        scope_database_names -> Array<Nullable<Text>>,
+        severity -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     api_tokens (id) {
         id -> Int8,
         user_id -> Int8,
@@ -291,6 +369,10 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(alert_channels -> alert_rules (rule_id));
+diesel::joinable!(alert_events -> alert_rules (rule_id));
+diesel::joinable!(alert_notifications -> alert_channels (channel_id));
+diesel::joinable!(alert_notifications -> alert_events (event_id));
 diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(audit_events -> api_tokens (token_id));
 diesel::joinable!(audit_events -> users (user_id));
@@ -307,6 +389,11 @@ diesel::joinable!(user_sessions -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
     aggregate_period_counts,
     aggregation_ledger,
+    alert_channels,
+    alert_evaluations,
+    alert_events,
+    alert_notifications,
+    alert_rules,
     api_tokens,
     audit_events,
     database_aggregate_counts,
