@@ -66,6 +66,7 @@ pub fn session_cookie_name(settings: &Settings) -> &'static str {
         (name = "instances", description = "Monitored instances and filter options"),
         (name = "auth", description = "Sign-in sessions, CSRF tokens, the own password and API tokens"),
         (name = "users", description = "User accounts and the audit trail (administrators)"),
+        (name = "alerts", description = "Alert rules (administrators) and the events their evaluations open and resolve; the `Notice` schema is the JSON body of the generic webhook channel"),
         (name = "health", description = "Liveness and readiness"),
     ),
     components(schemas(
@@ -77,6 +78,7 @@ pub fn session_cookie_name(settings: &Settings) -> &'static str {
         capstats_capacity_model::DbType,
         capstats_capacity_model::PeriodType,
         capstats_capacity_model::TlsMode,
+        capstats_notifications::Notice,
     )),
     modifiers(&SecuritySchemes),
 )]

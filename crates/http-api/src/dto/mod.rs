@@ -2,6 +2,7 @@
 //! per resource.
 
 mod accounts;
+mod alerts;
 mod capacity;
 mod instances;
 pub(crate) mod numbers;
@@ -10,6 +11,7 @@ mod planning;
 mod runs;
 
 pub use accounts::*;
+pub use alerts::*;
 pub use capacity::*;
 pub use instances::*;
 pub use partitions::*;

@@ -1,5 +1,6 @@
 //! The handlers of `/api/v1`, by area.
 
+pub mod alerts;
 pub mod auth;
 pub mod capacity;
 pub mod health;
@@ -66,5 +67,11 @@ pub fn configure(config: &mut ServiceConfig) {
         .service(users::create_user)
         .service(users::update_user)
         .service(users::end_sessions)
-        .service(users::list_audit_events);
+        .service(users::list_audit_events)
+        .service(alerts::list_rules)
+        .service(alerts::create_rule)
+        .service(alerts::get_rule)
+        .service(alerts::replace_rule)
+        .service(alerts::delete_rule)
+        .service(alerts::list_events);
 }
