@@ -101,6 +101,8 @@ async fn measure(batches: usize, clients: usize, partitions_first: bool) {
         .map(|payload| serde_json::to_vec(payload).unwrap())
         .collect();
     let url = format!("{}/capacity/stats", app.base);
+    // reqwest is built without a crypto provider of its own (see capstats-notifications).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::new();
 
     let started = Instant::now();

@@ -677,7 +677,7 @@ pub fn lock_notification(
 }
 
 /// Records an attempt of notification `id`: delivered, or its error (and `failed` when no
-/// attempt is left).
+/// attempt is left). A delivery keeps the last error of the attempts before it.
 pub fn record_attempt(
     connection: &mut PgConnection,
     id: i64,
@@ -693,7 +693,11 @@ pub fn record_attempt(
         .set((
             alert_notifications::attempts.eq(alert_notifications::attempts + 1),
             alert_notifications::status.eq(status),
-            alert_notifications::last_error.eq(error),
+            // A success keeps the error of the attempt before it: the event shows that the
+            // notification went out on its second try, and why the first failed.
+            alert_notifications::last_error.eq(diesel::dsl::sql::<Nullable<Text>>("coalesce(")
+                .bind::<Nullable<Text>, _>(error)
+                .sql(", last_error)")),
             alert_notifications::delivered_at.eq(error.is_none().then(Utc::now)),
         ))
         .execute(connection)?;

@@ -3,6 +3,7 @@
 pub mod fake_servers;
 pub mod fault_proxy;
 pub mod metrics;
+pub mod receivers;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

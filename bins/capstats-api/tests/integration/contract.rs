@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::common::{PASSWORD, TestApp, Worker};
-use reqwest::{Client, Method, StatusCode};
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 fn assert_error(status: StatusCode, body: &Value, expected_status: StatusCode, code: &str) {
@@ -211,7 +211,7 @@ async fn the_auth_matrix_holds_for_every_endpoint() {
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let token = created["data"]["token"].as_str().unwrap().to_owned();
     assert!(token.starts_with("cst_"));
-    let bearer = Client::new();
+    let bearer = crate::common::client();
     let response = bearer
         .post(format!(
             "{}/scheduler/jobs/aggregate_capacity/actions/resume",
@@ -1168,7 +1168,7 @@ async fn equal_aggregate_now_requests_at_once_through_two_api_processes_make_one
         crate::common::ApiProcess::start(&url, &[]),
         crate::common::ApiProcess::start(&url, &[]),
     );
-    let client = Client::new();
+    let client = crate::common::client();
     let request = json!({"scope": "all", "period_type": "weekly"});
     let mut posts = tokio::task::JoinSet::new();
     for index in 0..20 {

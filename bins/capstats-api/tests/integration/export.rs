@@ -448,7 +448,7 @@ async fn a_large_export_streams_in_flat_memory_ends_short_when_cut_and_frees_the
         std::fs::File::create(&log_path).unwrap(),
     )
     .await;
-    let client = Client::builder().cookie_store(true).build().unwrap();
+    let client = crate::common::cookie_client();
     let response = client
         .post(format!("{}/auth/login", api.base))
         .json(&serde_json::json!({"username": "viewer", "password": PASSWORD}))

@@ -3,6 +3,7 @@
 //! capacity planning (forecasts, growth), CSV exports, the browser UI, the generated client, HTTP semantics across the spec, the reference's contract
 //! replayed, and `migrate`.
 
+mod alerts;
 mod browser;
 mod common;
 mod contract;

@@ -141,7 +141,7 @@ async fn with_token(
     path: &str,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
-    let mut request = Client::new()
+    let mut request = crate::common::client()
         .request(method, format!("{}{path}", app.base))
         .bearer_auth(token);
     if let Some(body) = body {
@@ -381,7 +381,7 @@ async fn tokens_never_exceed_their_scopes_or_their_owner_and_cannot_mint_tokens(
 /// Signs in without a cookie store and returns the session cookie as a `Cookie` header value,
 /// as an attacker who copied it would hold it, with the CSRF token.
 async fn stolen_cookie(app: &TestApp, username: &str, password: &str) -> (String, String) {
-    let response = Client::new()
+    let response = crate::common::client()
         .post(format!("{}/auth/login", app.base))
         .json(&json!({"username": username, "password": password}))
         .send()
@@ -407,7 +407,7 @@ async fn stolen_cookie(app: &TestApp, username: &str, password: &str) -> (String
 }
 
 async fn replay(app: &TestApp, cookie: &str) -> StatusCode {
-    Client::new()
+    crate::common::client()
         .get(format!("{}/auth/me", app.base))
         .header("cookie", cookie)
         .send()
@@ -433,7 +433,7 @@ async fn a_copied_cookie_stops_working_after_logout_reset_deactivation_and_end_s
     // Logout ends that session everywhere, the copy included.
     let (cookie, csrf) = stolen_cookie(&app, "viewer", PASSWORD).await;
     assert_eq!(replay(&app, &cookie).await, StatusCode::OK);
-    let response = Client::new()
+    let response = crate::common::client()
         .post(format!("{}/auth/logout", app.base))
         .header("cookie", &cookie)
         .header("X-CSRFToken", &csrf)
@@ -465,7 +465,7 @@ async fn a_copied_cookie_stops_working_after_logout_reset_deactivation_and_end_s
     // is signed in again.
     let (other, _) = stolen_cookie(&app, "viewer", new_password).await;
     let (own, own_csrf) = stolen_cookie(&app, "viewer", new_password).await;
-    let response = Client::new()
+    let response = crate::common::client()
         .put(format!("{}/auth/password", app.base))
         .header("cookie", &own)
         .header("X-CSRFToken", &own_csrf)
@@ -539,7 +539,7 @@ async fn login_status(
     password: &str,
     forwarded_for: &str,
 ) -> (StatusCode, Option<String>) {
-    let response = Client::new()
+    let response = crate::common::client()
         .post(format!("{}/auth/login", app.base))
         .header("x-forwarded-for", forwarded_for)
         .json(&json!({"username": username, "password": password}))
@@ -602,7 +602,7 @@ async fn parallel_sign_ins_and_huge_bodies_keep_memory_bounded() {
     )
     .await;
     // One sign-in first, so that lazily allocated pools count in the baseline.
-    let response = Client::new()
+    let response = crate::common::client()
         .post(format!("{}/auth/login", api.base))
         .json(&json!({"username": "viewer", "password": PASSWORD}))
         .send()
@@ -616,7 +616,7 @@ async fn parallel_sign_ins_and_huge_bodies_keep_memory_bounded() {
     for attempt in 0..40 {
         let url = format!("{}/auth/login", api.base);
         attempts.push(tokio::spawn(async move {
-            Client::new()
+            crate::common::client()
                 .post(url)
                 .json(&json!({"username": format!("nobody{attempt}"), "password": "wrong but long enough"}))
                 .send()
@@ -670,7 +670,7 @@ async fn parallel_sign_ins_and_huge_bodies_keep_memory_bounded() {
         "{{\"username\": \"viewer\", \"password\": \"{}\"}}",
         "x".repeat(15 * 1024 * 1024)
     );
-    let response = Client::new()
+    let response = crate::common::client()
         .post(format!("{}/auth/login", api.base))
         .header("content-type", "application/json")
         .body(huge)
@@ -742,7 +742,7 @@ async fn a_server_fault_is_logged_once_with_its_request_and_error_ids_and_its_ca
         &app.database.url(),
         "ALTER TABLE sync_sessions RENAME TO sync_sessions_moved",
     );
-    let response = Client::new()
+    let response = crate::common::client()
         .get(format!("{}/sync-sessions", api.base))
         .bearer_auth(&token)
         .header("x-request-id", "fault-request-1")
@@ -816,7 +816,7 @@ async fn unsafe_characters_and_oversized_sizes_are_field_errors() {
 }
 
 async fn scrape(app: &TestApp, token: Option<&str>) -> (StatusCode, String) {
-    let mut request = Client::new().get(format!("{}/metrics", app.root));
+    let mut request = crate::common::client().get(format!("{}/metrics", app.root));
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
@@ -831,7 +831,7 @@ async fn metrics_have_bounded_labels_need_their_token_and_query_nothing_per_scra
     })
     .await;
     for method in ["FOO", "BAR", "PROPFIND"] {
-        Client::new()
+        crate::common::client()
             .request(
                 Method::from_bytes(method.as_bytes()).unwrap(),
                 format!("{}/health/live", app.base),

@@ -15,6 +15,24 @@ pub fn database() -> capstats_test_support::TestDatabase {
     })
 }
 
+/// reqwest is built with `rustls-no-provider` (capstats-notifications picks the ring provider
+/// itself); the tests' plain HTTP clients need a process default all the same.
+fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// An HTTP client.
+pub fn client() -> Client {
+    install_crypto_provider();
+    Client::new()
+}
+
+/// An HTTP client that keeps cookies.
+pub fn cookie_client() -> Client {
+    install_crypto_provider();
+    Client::builder().cookie_store(true).build().unwrap()
+}
+
 pub const PASSWORD: &str = "correct horse battery";
 /// The credential key of the test server and worker.
 pub const CREDENTIAL_KEY: &str = "3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c";
@@ -98,7 +116,7 @@ impl TestApp {
     }
 
     pub fn anonymous(&self) -> Client {
-        Client::builder().cookie_store(true).build().unwrap()
+        cookie_client()
     }
 
     /// A signed-in client and its CSRF token.
@@ -316,7 +334,7 @@ impl ApiProcess {
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let live = Client::new()
+            let live = client()
                 .get(format!("http://127.0.0.1:{port}/api/v1/health/live"))
                 .send()
                 .await;
