@@ -15,9 +15,8 @@ pub use aggregate::{
 };
 pub use alert::{
     ALERT_CHANNELS_MAX, ALERT_RULE_NAME_MAX_CHARACTERS, AlertChannel, AlertCondition, AlertContext,
-    AlertMetric,
-    AlertObservation, AlertRuleSpec, AlertScope, AlertTransition, ChannelKind, Comparison,
-    RuleProblem, Severity, alert_transitions,
+    AlertMetric, AlertObservation, AlertRuleSpec, AlertScope, AlertTransition, ChannelKind,
+    Comparison, RuleProblem, Severity, alert_transitions,
 };
 pub use error::{
     NAME_PATTERN, PLAIN_TEXT_PATTERN, ValidationError, is_unsafe_character, validate_plain_text,

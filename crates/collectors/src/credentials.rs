@@ -391,11 +391,13 @@ mod tests {
     #[test]
     fn a_sealed_channel_value_opens_for_its_channel_and_field_only() {
         let keys = keys("0a", &[]);
-        let target = keys
-            .current()
-            .seal_for(Binding::AlertChannelTarget(5), "https://robot.example/send?access_token=t");
+        let target = keys.current().seal_for(
+            Binding::AlertChannelTarget(5),
+            "https://robot.example/send?access_token=t",
+        );
         assert_eq!(
-            keys.open_for(Binding::AlertChannelTarget(5), &target).unwrap(),
+            keys.open_for(Binding::AlertChannelTarget(5), &target)
+                .unwrap(),
             "https://robot.example/send?access_token=t"
         );
         for elsewhere in [
@@ -410,7 +412,10 @@ mod tests {
         }
         // The first format was only ever used for collector passwords.
         let legacy = legacy_seal(&key("0a"), "legacy");
-        assert!(keys.open_for(Binding::AlertChannelSecret(5), &legacy).is_err());
+        assert!(
+            keys.open_for(Binding::AlertChannelSecret(5), &legacy)
+                .is_err()
+        );
     }
 
     #[test]

@@ -342,9 +342,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Queue(_)
             | ServiceError::Collector(_)
             | ServiceError::Task(_)
-            | ServiceError::Notification(_) => {
-                Self::Task(error.into())
-            }
+            | ServiceError::Notification(_) => Self::Task(error.into()),
             ServiceError::Output(_) => Self::Internal(error.into()),
         }
     }

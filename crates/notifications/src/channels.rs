@@ -32,7 +32,10 @@ fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
 pub fn webhook_signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
     let mut signed = format!("{timestamp}.").into_bytes();
     signed.extend_from_slice(body);
-    format!("sha256={}", hex::encode(hmac_sha256(secret.as_bytes(), &signed)))
+    format!(
+        "sha256={}",
+        hex::encode(hmac_sha256(secret.as_bytes(), &signed))
+    )
 }
 
 /// An HTTP request to a channel: where, what, and the extra headers.
@@ -53,7 +56,10 @@ pub fn webhook(url: &str, secret: Option<&str>, notice: &Notice, now_seconds: i6
     let mut headers = vec![(IDEMPOTENCY_HEADER, notice.idempotency_key.clone())];
     if let Some(secret) = secret {
         headers.push((TIMESTAMP_HEADER, now_seconds.to_string()));
-        headers.push((SIGNATURE_HEADER, webhook_signature(secret, now_seconds, &body)));
+        headers.push((
+            SIGNATURE_HEADER,
+            webhook_signature(secret, now_seconds, &body),
+        ));
     }
     RobotRequest {
         url: url.to_owned(),
@@ -135,7 +141,9 @@ pub fn robot_refusal(body: &str) -> Option<String> {
         .iter()
         .find_map(|field| value.get(*field).and_then(Value::as_str))
         .unwrap_or("");
-    Some(format!("the robot refused the message: code {code} {message}"))
+    Some(format!(
+        "the robot refused the message: code {code} {message}"
+    ))
 }
 
 #[cfg(test)]

@@ -5,8 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use capstats_capacity_model::{
-    AggregationLevel, AlertContext, AlertMetric, Comparison, DbType, Decimal, PeriodType,
-    Severity,
+    AggregationLevel, AlertContext, AlertMetric, Comparison, DbType, Decimal, PeriodType, Severity,
 };
 
 /// The change a notification tells of.
@@ -182,9 +181,11 @@ impl Notice {
             lines.push(format!("Period: {start} to {end}."));
         }
         let context = &self.context;
-        if let (Some(first), Some(last), Some(growth)) =
-            (context.first_size_mb, context.last_size_mb, context.growth_mb)
-        {
+        if let (Some(first), Some(last), Some(growth)) = (
+            context.first_size_mb,
+            context.last_size_mb,
+            context.growth_mb,
+        ) {
             let percent = context
                 .growth_percent
                 .map(|percent| format!(" ({percent:+} %)"))
@@ -205,13 +206,17 @@ impl Notice {
                     (None, Some(limit)) => format!("; not full ({limit} MB) within the horizon"),
                     _ => String::new(),
                 };
-                lines.push(format!(
-                    "Forecast: {projected} MB in {horizon} days{full}."
-                ));
+                lines.push(format!("Forecast: {projected} MB in {horizon} days{full}."));
             }
-            _ => lines.push("Forecast: none published (too little or too irregular history).".into()),
+            _ => {
+                lines.push("Forecast: none published (too little or too irregular history).".into())
+            }
         }
-        lines.push(format!("First seen {}, last seen {}.", self.event.first_seen_at.format("%Y-%m-%d %H:%M UTC"), self.event.last_seen_at.format("%Y-%m-%d %H:%M UTC")));
+        lines.push(format!(
+            "First seen {}, last seen {}.",
+            self.event.first_seen_at.format("%Y-%m-%d %H:%M UTC"),
+            self.event.last_seen_at.format("%Y-%m-%d %H:%M UTC")
+        ));
         lines.push(format!("Details: {}", self.link));
         lines
     }

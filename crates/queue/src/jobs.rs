@@ -9,13 +9,12 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use capstats_services::alerts;
 use capstats_services::backfill;
 use capstats_services::collection;
 use capstats_services::maintenance;
-use capstats_services::alerts;
 use capstats_services::payloads::{
-    AggregationJob, AggregationWork, AlertJob, CollectionJob, Job, MaintenanceJob,
-    PAYLOAD_VERSION,
+    AggregationJob, AggregationWork, AlertJob, CollectionJob, Job, MaintenanceJob, PAYLOAD_VERSION,
 };
 use capstats_services::runs;
 use capstats_sync_session::SessionStatus;
@@ -334,8 +333,13 @@ impl BackgroundJob for AlertJob {
                     alerts::NOTIFIED_HORIZON_DAYS,
                 );
                 let counts = capstats_store::run_blocking(&state.store, move |connection| {
-                    alerts::evaluate_after_session(connection, session_id, &options, chrono::Utc::now())
-                        .map_err(QueueError::from)
+                    alerts::evaluate_after_session(
+                        connection,
+                        session_id,
+                        &options,
+                        chrono::Utc::now(),
+                    )
+                    .map_err(QueueError::from)
                 })
                 .await?;
                 let queue = crate::job_store::PostgresQueue::new(

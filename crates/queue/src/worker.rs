@@ -22,8 +22,8 @@ use apalis_postgres::{Config, PostgresStorage};
 use capstats_settings::Settings;
 use sqlx::PgPool;
 
-use capstats_services::collection::CollectorSettings;
 use capstats_services::alerts::DeliverySettings;
+use capstats_services::collection::CollectorSettings;
 use capstats_services::payloads::{AggregationJob, AlertJob, CollectionJob, MaintenanceJob};
 use capstats_services::runs::RunSettings;
 

@@ -16,11 +16,11 @@ use capstats_collectors::credentials::{Binding, CredentialKey, CredentialKeys};
 use capstats_notifications::{
     Destination, Notice, NoticeEvent, NoticeKey, NoticeRule, NoticeState, Sender,
 };
+use capstats_store::aggregates::{self, AggregateFilter};
 use capstats_store::alerts::{
     self, ChannelRecord, EvaluationCounts, EventKey, PendingDelivery, RuleFields, Sighting,
     StoredEvent, StoredRule,
 };
-use capstats_store::aggregates::{self, AggregateFilter};
 use capstats_store::{Connection, ConnectionPool, PgConnection};
 
 use crate::planning::{ForecastOptions, KeyForecast, forecasts};
@@ -40,7 +40,9 @@ pub fn display_target(channel: &AlertChannel) -> String {
             "{}://{}{}/…",
             url.scheme(),
             url.host_str().unwrap_or(""),
-            url.port().map(|port| format!(":{port}")).unwrap_or_default()
+            url.port()
+                .map(|port| format!(":{port}"))
+                .unwrap_or_default()
         ),
         Err(_) => "(not a URL)".into(),
     }
@@ -99,7 +101,11 @@ pub fn create_rule(
 ) -> Result<StoredRule, ServiceError> {
     checked(spec)?;
     let channels = sealed_channels(connection, key, spec)?;
-    Ok(alerts::create_rule(connection, &fields_of(spec), &channels)?)
+    Ok(alerts::create_rule(
+        connection,
+        &fields_of(spec),
+        &channels,
+    )?)
 }
 
 /// Replaces rule `id` and its channels (the API never shows a channel's URL or secret, so a
@@ -339,13 +345,21 @@ pub fn evaluate_after_session(
             for transition in transitions {
                 match transition {
                     AlertTransition::Open { key, value, period } => {
-                        let id =
-                            alerts::open_event(connection, rule.id, &key, &sighting(&key, value, period))?;
+                        let id = alerts::open_event(
+                            connection,
+                            rule.id,
+                            &key,
+                            &sighting(&key, value, period),
+                        )?;
                         alerts::queue_notifications(connection, id, "open", &rule.channels)?;
                         counts.opened += 1;
                     }
                     AlertTransition::StillOpen { key, value, period } => {
-                        alerts::see_event_again(connection, open[&key], &sighting(&key, value, period))?;
+                        alerts::see_event_again(
+                            connection,
+                            open[&key],
+                            &sighting(&key, value, period),
+                        )?;
                         counts.updated += 1;
                     }
                     AlertTransition::Resolve { key } => {
@@ -449,7 +463,11 @@ impl DeliverySettings {
 }
 
 /// The capacity page showing the event's key: its level, period type, instance and database.
-pub fn capacity_link(public_url: &str, event: &StoredEvent, period_type: capstats_capacity_model::PeriodType) -> String {
+pub fn capacity_link(
+    public_url: &str,
+    event: &StoredEvent,
+    period_type: capstats_capacity_model::PeriodType,
+) -> String {
     let mut url = format!(
         "{public_url}/capacity/{}?period_type={}&instance_id={}",
         match event.level {
@@ -461,7 +479,9 @@ pub fn capacity_link(public_url: &str, event: &StoredEvent, period_type: capstat
     );
     if let Some(database) = &event.database_name {
         url.push_str("&database_name=");
-        url.push_str(&url::form_urlencoded::byte_serialize(database.as_bytes()).collect::<String>());
+        url.push_str(
+            &url::form_urlencoded::byte_serialize(database.as_bytes()).collect::<String>(),
+        );
     }
     url
 }
@@ -525,7 +545,10 @@ fn destination(
     };
     Ok(Destination {
         kind: channel.kind,
-        target: open(Binding::AlertChannelTarget(channel.id), &channel.sealed_target)?,
+        target: open(
+            Binding::AlertChannelTarget(channel.id),
+            &channel.sealed_target,
+        )?,
         secret: channel
             .sealed_secret
             .as_deref()
@@ -561,7 +584,9 @@ pub async fn deliver(
                     Some("the rule no longer has this channel"),
                     false,
                 )?;
-                return Ok(Delivery::Skipped("the rule no longer has this channel".into()));
+                return Ok(Delivery::Skipped(
+                    "the rule no longer has this channel".into(),
+                ));
             };
             let notice = notice_of(&pending, &settings.public_url);
             let sent = match destination(settings.keys.as_ref(), channel) {
@@ -571,7 +596,12 @@ pub async fn deliver(
                 Err(error) => Err(error),
             };
             let retried = pending.attempts + 1 < settings.max_attempts;
-            alerts::record_attempt(connection, notification_id, sent.as_ref().err().map(String::as_str), retried)?;
+            alerts::record_attempt(
+                connection,
+                notification_id,
+                sent.as_ref().err().map(String::as_str),
+                retried,
+            )?;
             Ok::<_, ServiceError>(match sent {
                 Ok(()) => Delivery::Sent,
                 Err(error) => Delivery::Failed { error, retried },
@@ -602,7 +632,10 @@ pub async fn rotate_channel_key(
         let mut replacements = Vec::new();
         for channel in batch {
             examined += 1;
-            let target = keys.reseal(Binding::AlertChannelTarget(channel.id), &channel.sealed_target);
+            let target = keys.reseal(
+                Binding::AlertChannelTarget(channel.id),
+                &channel.sealed_target,
+            );
             let secret = channel
                 .sealed_secret
                 .as_deref()

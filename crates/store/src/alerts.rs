@@ -180,59 +180,43 @@ pub fn reserve_channel_ids(
     Ok(reserved.into_iter().map(|row| row.id).collect())
 }
 
-fn rule_values(
-    fields: &RuleFields,
-) -> (
-    (
-        diesel::dsl::Eq<alert_rules::name, String>,
-        diesel::dsl::Eq<alert_rules::level, &'static str>,
-        diesel::dsl::Eq<alert_rules::metric, &'static str>,
-        diesel::dsl::Eq<alert_rules::comparison, &'static str>,
-        diesel::dsl::Eq<alert_rules::threshold, BigDecimal>,
-        diesel::dsl::Eq<alert_rules::period_type, &'static str>,
-        diesel::dsl::Eq<alert_rules::periods, i32>,
-    ),
-    (
-        diesel::dsl::Eq<alert_rules::scope_db_types, Vec<Option<String>>>,
-        diesel::dsl::Eq<alert_rules::scope_instance_ids, Vec<Option<i64>>>,
-        diesel::dsl::Eq<alert_rules::scope_database_names, Vec<Option<String>>>,
-        diesel::dsl::Eq<alert_rules::severity, &'static str>,
-    ),
-) {
+/// The columns of a rule as written.
+#[derive(Insertable, AsChangeset)]
+#[diesel(table_name = alert_rules)]
+struct RuleRecord<'a> {
+    name: &'a str,
+    level: &'static str,
+    metric: &'static str,
+    comparison: &'static str,
+    threshold: BigDecimal,
+    period_type: &'static str,
+    periods: i32,
+    scope_db_types: Vec<Option<String>>,
+    scope_instance_ids: Vec<Option<i64>>,
+    scope_database_names: Vec<Option<String>>,
+    severity: &'static str,
+}
+
+fn rule_values(fields: &RuleFields) -> RuleRecord<'_> {
     let condition = &fields.condition;
-    (
-        (
-            alert_rules::name.eq(fields.name.clone()),
-            alert_rules::level.eq(fields.level.as_str()),
-            alert_rules::metric.eq(condition.metric.as_str()),
-            alert_rules::comparison.eq(condition.comparison.as_str()),
-            alert_rules::threshold.eq(to_big_decimal(condition.threshold)),
-            alert_rules::period_type.eq(condition.period_type.as_str()),
-            alert_rules::periods.eq(i32::from(condition.periods)),
-        ),
-        (
-            alert_rules::scope_db_types.eq(fields
-                .scope
-                .db_types
-                .iter()
-                .map(|db_type| Some(db_type.as_str().to_owned()))
-                .collect::<Vec<_>>()),
-            alert_rules::scope_instance_ids.eq(fields
-                .scope
-                .instance_ids
-                .iter()
-                .map(|id| Some(id.0))
-                .collect::<Vec<_>>()),
-            alert_rules::scope_database_names.eq(fields
-                .scope
-                .database_names
-                .iter()
-                .cloned()
-                .map(Some)
-                .collect::<Vec<_>>()),
-            alert_rules::severity.eq(fields.severity.as_str()),
-        ),
-    )
+    let scope = &fields.scope;
+    RuleRecord {
+        name: &fields.name,
+        level: fields.level.as_str(),
+        metric: condition.metric.as_str(),
+        comparison: condition.comparison.as_str(),
+        threshold: to_big_decimal(condition.threshold),
+        period_type: condition.period_type.as_str(),
+        periods: i32::from(condition.periods),
+        scope_db_types: scope
+            .db_types
+            .iter()
+            .map(|db_type| Some(db_type.as_str().to_owned()))
+            .collect(),
+        scope_instance_ids: scope.instance_ids.iter().map(|id| Some(id.0)).collect(),
+        scope_database_names: scope.database_names.iter().cloned().map(Some).collect(),
+        severity: fields.severity.as_str(),
+    }
 }
 
 fn name_taken(error: StoreError, name: &str) -> StoreError {
@@ -291,7 +275,10 @@ pub fn replace_rule(
 ) -> Result<Option<StoredRule>, StoreError> {
     connection.transaction(|connection| {
         let updated = diesel::update(alert_rules::table.find(id))
-            .set((rule_values(fields), alert_rules::updated_at.eq(diesel::dsl::now)))
+            .set((
+                rule_values(fields),
+                alert_rules::updated_at.eq(diesel::dsl::now),
+            ))
             .execute(connection)
             .map_err(|error| name_taken(error.into(), &fields.name))?;
         if updated == 0 {
@@ -410,7 +397,10 @@ pub fn replace_sealed_channel(
 
 /// Claims the evaluation of the rules after session `session_id`: `false` when it was
 /// already claimed (its job delivered twice); the claim commits with the caller's transaction.
-pub fn claim_evaluation(connection: &mut PgConnection, session_id: i64) -> Result<bool, StoreError> {
+pub fn claim_evaluation(
+    connection: &mut PgConnection,
+    session_id: i64,
+) -> Result<bool, StoreError> {
     let inserted = diesel::insert_into(alert_evaluations::table)
         .values((
             alert_evaluations::session_id.eq(session_id),
@@ -505,7 +495,8 @@ pub fn open_event(
             alert_events::database_name.eq(&key.1),
             alert_events::state.eq("open"),
             alert_events::value.eq(to_big_decimal(sighting.value)),
-            alert_events::period_type.eq(sighting.period.map(|period| period.period_type().as_str())),
+            alert_events::period_type
+                .eq(sighting.period.map(|period| period.period_type().as_str())),
             alert_events::period_start.eq(sighting.period.map(|period| period.start())),
             alert_events::first_seen_at.eq(sighting.at),
             alert_events::last_seen_at.eq(sighting.at),
@@ -526,7 +517,8 @@ pub fn see_event_again(
     diesel::update(alert_events::table.find(event_id))
         .set((
             alert_events::value.eq(to_big_decimal(sighting.value)),
-            alert_events::period_type.eq(sighting.period.map(|period| period.period_type().as_str())),
+            alert_events::period_type
+                .eq(sighting.period.map(|period| period.period_type().as_str())),
             alert_events::period_start.eq(sighting.period.map(|period| period.start())),
             alert_events::last_seen_at.eq(sighting.at),
             alert_events::last_session_id.eq(sighting.session_id),
@@ -846,7 +838,10 @@ const EVENT_COLUMNS: &str = "e.id, e.rule_id, r.name AS rule_name, r.severity, r
     LEFT JOIN instances i ON i.id = e.instance_id";
 
 /// Event `id`.
-pub fn find_event(connection: &mut PgConnection, id: i64) -> Result<Option<StoredEvent>, StoreError> {
+pub fn find_event(
+    connection: &mut PgConnection,
+    id: i64,
+) -> Result<Option<StoredEvent>, StoreError> {
     diesel::sql_query(format!("SELECT {EVENT_COLUMNS} WHERE e.id = $1"))
         .bind::<BigInt, _>(id)
         .get_result::<EventRow>(connection)
@@ -950,7 +945,17 @@ pub fn notifications_of(
     Ok(rows
         .into_iter()
         .map(
-            |(event_id, id, channel_kind, channel_target, event_state, status, attempts, last_error, delivered_at)| {
+            |(
+                event_id,
+                id,
+                channel_kind,
+                channel_target,
+                event_state,
+                status,
+                attempts,
+                last_error,
+                delivered_at,
+            )| {
                 (
                     event_id,
                     NotificationStatus {
@@ -1023,6 +1028,11 @@ pub fn last_sample_days(
         .load(connection)?;
     Ok(rows
         .into_iter()
-        .map(|row| ((InstanceId(row.instance_id), row.database_name), row.last_day))
+        .map(|row| {
+            (
+                (InstanceId(row.instance_id), row.database_name),
+                row.last_day,
+            )
+        })
         .collect())
 }

@@ -80,9 +80,8 @@ impl HttpReceiver {
                 } else {
                     "receiver failing on purpose"
                 };
-                let _ = request.respond(
-                    tiny_http::Response::from_string(answer).with_status_code(status),
-                );
+                let _ = request
+                    .respond(tiny_http::Response::from_string(answer).with_status_code(status));
             }
         });
         Self {

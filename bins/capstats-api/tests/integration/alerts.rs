@@ -39,7 +39,9 @@ async fn run_and_wait(app: &TestApp, admin: &Client, csrf: &str) -> i64 {
         .unwrap_or_else(|| panic!("no session id in {body}"));
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let (_, body) = app.get(admin, &format!("/sync-sessions/{session_id}")).await;
+        let (_, body) = app
+            .get(admin, &format!("/sync-sessions/{session_id}"))
+            .await;
         if body["data"]["session"]["status"] == "completed" {
             return session_id;
         }
@@ -139,7 +141,13 @@ async fn rules_notify_every_channel_once_per_state_change_across_two_workers() {
         .iter()
         .map(|error| error["field"].as_str().unwrap())
         .collect();
-    for field in ["level", "severity", "condition.below", "channels[0].to", "channels[0].url"] {
+    for field in [
+        "level",
+        "severity",
+        "condition.below",
+        "channels[0].to",
+        "channels[0].url",
+    ] {
         assert!(fields.contains(&field), "{field} not named: {body}");
     }
     let (status, body) = app
@@ -164,27 +172,55 @@ async fn rules_notify_every_channel_once_per_state_change_across_two_workers() {
         .iter()
         .map(|error| error["field"].as_str().unwrap())
         .collect();
-    assert!(fields.contains(&"condition.below") && fields.contains(&"channels[0].to"), "{body}");
+    assert!(
+        fields.contains(&"condition.below") && fields.contains(&"channels[0].to"),
+        "{body}"
+    );
     // Viewers read events but manage no rules; writes need the CSRF token.
     let (status, _) = app
-        .call(&viewer, Method::POST, "/alerts/rules", Some(&viewer_csrf), Some(rule(&receiver, 0.0)))
+        .call(
+            &viewer,
+            Method::POST,
+            "/alerts/rules",
+            Some(&viewer_csrf),
+            Some(rule(&receiver, 0.0)),
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _) = app.get(&viewer, "/alerts/rules").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _) = app
-        .call(&admin, Method::POST, "/alerts/rules", None, Some(rule(&receiver, 0.0)))
+        .call(
+            &admin,
+            Method::POST,
+            "/alerts/rules",
+            None,
+            Some(rule(&receiver, 0.0)),
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     // Every instance of the seed is over 0 MB.
     let (status, body) = app
-        .call(&admin, Method::POST, "/alerts/rules", Some(&csrf), Some(rule(&receiver, 0.0)))
+        .call(
+            &admin,
+            Method::POST,
+            "/alerts/rules",
+            Some(&csrf),
+            Some(rule(&receiver, 0.0)),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let rule_id = body["data"]["id"].as_i64().unwrap();
     let shown = body.to_string();
-    for secret in ["ding-token", "wecom-key", "feishu-token", "webhook-secret", "SECding", "feishu-secret"] {
+    for secret in [
+        "ding-token",
+        "wecom-key",
+        "feishu-token",
+        "webhook-secret",
+        "SECding",
+        "feishu-secret",
+    ] {
         assert!(!shown.contains(secret), "{secret} shown: {body}");
     }
     let channels = body["data"]["channels"].as_array().unwrap();
@@ -203,8 +239,11 @@ async fn rules_notify_every_channel_once_per_state_change_across_two_workers() {
     assert_eq!(in_clear, 0);
     let (_, audit) = app.get(&admin, "/audit-events?action=alerts.").await;
     assert!(
-        audit["data"]["items"].as_array().unwrap().iter().any(|event| event["http_method"] == "POST"
-            && event["outcome"] == "success"),
+        audit["data"]["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|event| event["http_method"] == "POST" && event["outcome"] == "success"),
         "{audit}"
     );
 
@@ -230,11 +269,20 @@ async fn rules_notify_every_channel_once_per_state_change_across_two_workers() {
         assert_eq!(event["rule"]["id"], rule_id);
         assert!(event["value"].as_f64().unwrap() > 0.0);
         assert_eq!(event["period_type"], "daily");
-        assert!(event["context"]["last_size_mb"].as_i64().unwrap() > 0, "{event}");
+        assert!(
+            event["context"]["last_size_mb"].as_i64().unwrap() > 0,
+            "{event}"
+        );
     }
     let requests = receiver.requests();
     // The webhook's first request got a 500; the retry went through, and the event says so.
-    assert_eq!(requests.iter().filter(|request| request.status == 500).count(), 1);
+    assert_eq!(
+        requests
+            .iter()
+            .filter(|request| request.status == 500)
+            .count(),
+        1
+    );
     let retried: Vec<Value> = notifications(&events)
         .into_iter()
         .filter(|notification| notification["attempts"] == 2)
@@ -242,7 +290,10 @@ async fn rules_notify_every_channel_once_per_state_change_across_two_workers() {
     assert_eq!(retried.len(), 1, "{events:#?}");
     assert_eq!(retried[0]["channel_kind"], "webhook");
     assert!(
-        retried[0]["last_error"].as_str().unwrap().contains("HTTP 500"),
+        retried[0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP 500"),
         "{retried:#?}"
     );
 
@@ -256,18 +307,32 @@ async fn rules_notify_every_channel_once_per_state_change_across_two_workers() {
         signed.extend_from_slice(&hook.body);
         assert_eq!(
             hook.headers["x-capstats-signature"],
-            format!("sha256={}", hex::encode(hmac_sha256(b"webhook-secret", &signed)))
+            format!(
+                "sha256={}",
+                hex::encode(hmac_sha256(b"webhook-secret", &signed))
+            )
         );
         let body: Value = serde_json::from_slice(&hook.body).unwrap();
-        assert_eq!(body["idempotency_key"], hook.headers["idempotency-key"].as_str());
+        assert_eq!(
+            body["idempotency_key"],
+            hook.headers["idempotency-key"].as_str()
+        );
         assert_eq!(body["event"]["state"], "open");
         assert_eq!(body["rule"]["name"], "instances over a size");
         let link = body["link"].as_str().unwrap();
         assert!(
-            link.starts_with("https://capstats.example.com/capacity/instances?period_type=daily&instance_id="),
+            link.starts_with(
+                "https://capstats.example.com/capacity/instances?period_type=daily&instance_id="
+            ),
             "{link}"
         );
-        assert!(body["summary"].as_str().unwrap().contains("size in the latest daily period"), "{body}");
+        assert!(
+            body["summary"]
+                .as_str()
+                .unwrap()
+                .contains("size in the latest daily period"),
+            "{body}"
+        );
         keys.push(body["idempotency_key"].as_str().unwrap().to_owned());
     }
     keys.sort();
@@ -291,14 +356,24 @@ async fn rules_notify_every_channel_once_per_state_change_across_two_workers() {
         assert_eq!(query["sign"], expected);
         let body: Value = serde_json::from_slice(&request.body).unwrap();
         assert_eq!(body["msgtype"], "markdown");
-        assert!(body["markdown"]["text"].as_str().unwrap().contains("Details: https://capstats.example.com/"));
+        assert!(
+            body["markdown"]["text"]
+                .as_str()
+                .unwrap()
+                .contains("Details: https://capstats.example.com/")
+        );
     }
     // WeCom: markdown; Feishu: signed text.
     let wecom = successful(&requests, "/wecom");
     assert_eq!(wecom.len(), 3);
     let body: Value = serde_json::from_slice(&wecom[0].body).unwrap();
     assert_eq!(body["msgtype"], "markdown");
-    assert!(body["markdown"]["content"].as_str().unwrap().contains("ALERT warning"));
+    assert!(
+        body["markdown"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("ALERT warning")
+    );
     let feishu = successful(&requests, "/feishu");
     assert_eq!(feishu.len(), 3);
     for request in &feishu {
@@ -317,7 +392,12 @@ async fn rules_notify_every_channel_once_per_state_change_across_two_workers() {
     for mail in &mails {
         assert_eq!(mail.to, vec!["dba@example.com".to_owned()]);
         assert_eq!(mail.from, "capstats@example.com");
-        assert!(mail.data.contains("Subject: [capstats ALERT warning] instances over a size"), "{}", mail.data);
+        assert!(
+            mail.data
+                .contains("Subject: [capstats ALERT warning] instances over a size"),
+            "{}",
+            mail.data
+        );
     }
 
     // Another run: the events are seen again, nothing is notified again.
@@ -329,7 +409,10 @@ async fn rules_notify_every_channel_once_per_state_change_across_two_workers() {
         &format!("SELECT count(*) FROM alert_evaluations WHERE session_id = {second_session}"),
     ) == 0
     {
-        assert!(Instant::now() < deadline, "the second session was not evaluated");
+        assert!(
+            Instant::now() < deadline,
+            "the second session was not evaluated"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(
@@ -364,14 +447,26 @@ async fn rules_notify_every_channel_once_per_state_change_across_two_workers() {
         .iter()
         .map(|hook| serde_json::from_slice(&hook.body).unwrap())
         .collect();
-    assert!(resolved.iter().all(|body| body["event"]["state"] == "resolved"));
+    assert!(
+        resolved
+            .iter()
+            .all(|body| body["event"]["state"] == "resolved")
+    );
     assert_eq!(smtp.mails().len(), 6);
-    let (_, resolved_page) = app.get(&viewer, "/alerts/events?state=resolved&severity=warning").await;
+    let (_, resolved_page) = app
+        .get(&viewer, "/alerts/events?state=resolved&severity=warning")
+        .await;
     assert_eq!(resolved_page["data"]["total"], 3);
 
     // Deleting the rule takes its events with it.
     let (status, _) = app
-        .call(&admin, Method::DELETE, &format!("/alerts/rules/{rule_id}"), Some(&csrf), None)
+        .call(
+            &admin,
+            Method::DELETE,
+            &format!("/alerts/rules/{rule_id}"),
+            Some(&csrf),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     let (_, after) = app.get(&viewer, "/alerts/events").await;

@@ -121,8 +121,14 @@ impl AlertRuleInput {
     /// The rule it describes, or every problem named by its field.
     pub fn into_spec(self) -> Result<AlertRuleSpec, Vec<FieldError>> {
         let mut problems = Vec::new();
-        let level = parsed::<AggregationLevel>(&mut problems, "level", &self.level, "instance or database");
-        let severity = parsed::<Severity>(&mut problems, "severity", &self.severity, "info, warning or critical");
+        let level =
+            parsed::<AggregationLevel>(&mut problems, "level", &self.level, "instance or database");
+        let severity = parsed::<Severity>(
+            &mut problems,
+            "severity",
+            &self.severity,
+            "info, warning or critical",
+        );
         let condition = self.condition;
         let metric = parsed::<AlertMetric>(
             &mut problems,
@@ -131,12 +137,10 @@ impl AlertRuleInput {
             "growth_percent, days_until_full, size_mb or no_samples_days",
         );
         let threshold = match (condition.above, condition.below) {
-            (Some(above), None) => {
-                decimal(&mut problems, "condition.above", above).map(|value| (Comparison::Above, value))
-            }
-            (None, Some(below)) => {
-                decimal(&mut problems, "condition.below", below).map(|value| (Comparison::Below, value))
-            }
+            (Some(above), None) => decimal(&mut problems, "condition.above", above)
+                .map(|value| (Comparison::Above, value)),
+            (None, Some(below)) => decimal(&mut problems, "condition.below", below)
+                .map(|value| (Comparison::Below, value)),
             (Some(_), Some(_)) => {
                 problems.push(FieldError::new(
                     "condition.below",
@@ -230,8 +234,14 @@ impl AlertRuleInput {
                 )),
             }
         }
-        let (Some(level), Some(severity), Some(metric), Some((comparison, threshold)), Some(period_type), Some(periods)) =
-            (level, severity, metric, threshold, period_type, periods)
+        let (
+            Some(level),
+            Some(severity),
+            Some(metric),
+            Some((comparison, threshold)),
+            Some(period_type),
+            Some(periods),
+        ) = (level, severity, metric, threshold, period_type, periods)
         else {
             return Err(problems);
         };
@@ -260,12 +270,13 @@ impl AlertRuleInput {
         };
         problems.extend(spec.problems().into_iter().map(|problem| {
             FieldError::new(
-                problem
-                    .field
-                    .replace("condition.threshold", match comparison {
+                problem.field.replace(
+                    "condition.threshold",
+                    match comparison {
                         Comparison::Above => "condition.above",
                         Comparison::Below => "condition.below",
-                    }),
+                    },
+                ),
                 problem.code,
                 problem.message,
             )
@@ -284,11 +295,17 @@ pub struct AlertConditionItem {
     /// What it measures.
     pub metric: AlertMetric,
     /// The threshold it fires above, if it fires above.
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "crate::dto::numbers::exact_optional")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::dto::numbers::exact_optional"
+    )]
     #[schema(value_type = Option<f64>)]
     pub above: Option<Decimal>,
     /// The threshold it fires below, if it fires below.
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "crate::dto::numbers::exact_optional")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::dto::numbers::exact_optional"
+    )]
     #[schema(value_type = Option<f64>)]
     pub below: Option<Decimal>,
     /// The periods of growth and size.

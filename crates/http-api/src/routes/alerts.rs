@@ -44,10 +44,14 @@ fn read_rule(
 )]
 #[get("/alerts/rules")]
 pub async fn list_rules(state: State, _admin: Admin) -> Result<HttpResponse, ApiError> {
-    let rules = capstats_store::run_blocking(&state.store, capstats_store::alerts::list_rules).await?;
+    let rules =
+        capstats_store::run_blocking(&state.store, capstats_store::alerts::list_rules).await?;
     Ok(HttpResponse::Ok().json(Envelope::new(
         "alert rules",
-        rules.into_iter().map(AlertRuleItem::from).collect::<Vec<_>>(),
+        rules
+            .into_iter()
+            .map(AlertRuleItem::from)
+            .collect::<Vec<_>>(),
     )))
 }
 
@@ -224,7 +228,8 @@ pub async fn list_events(
             capstats_store::alerts::list_events(connection, &filter, page.limit, offset)?;
         let ids: Vec<i64> = events.iter().map(|event| event.id).collect();
         let mut by_event = std::collections::BTreeMap::<i64, Vec<_>>::new();
-        for (event_id, notification) in capstats_store::alerts::notifications_of(connection, &ids)? {
+        for (event_id, notification) in capstats_store::alerts::notifications_of(connection, &ids)?
+        {
             by_event.entry(event_id).or_default().push(notification);
         }
         let items = events
