@@ -1,4 +1,5 @@
-//! `capstats-worker credentials …`: maintenance of the sealed collector passwords.
+//! `capstats-worker credentials …`: maintenance of the sealed collector passwords and alert
+//! channels.
 
 use anyhow::{Context, bail};
 use capstats_settings::Settings;
@@ -7,11 +8,11 @@ use clap::Subcommand;
 /// `capstats-worker credentials …`
 #[derive(Subcommand)]
 pub enum CredentialsCommand {
-    /// Re-seal every stored collector password under CAPSTATS_CREDENTIAL_KEY, in batches,
-    /// while the API and the workers keep running. Passwords sealed under a key of
-    /// CAPSTATS_CREDENTIAL_OLD_KEYS, or in the format of earlier releases, are re-sealed; the
-    /// others are left as they are. Prints the counts; fails when a password opens with none
-    /// of the configured keys.
+    /// Re-seal every stored collector password and alert channel (URL and secret) under
+    /// CAPSTATS_CREDENTIAL_KEY, in batches, while the API and the workers keep running. Values
+    /// sealed under a key of CAPSTATS_CREDENTIAL_OLD_KEYS, or in the format of earlier
+    /// releases, are re-sealed; the others are left as they are. Prints the counts; fails
+    /// when a value opens with none of the configured keys.
     RotateKey {
         /// Passwords re-sealed per transaction.
         #[arg(long, default_value_t = 500)]
@@ -43,11 +44,22 @@ pub async fn credentials(settings: &Settings, command: CredentialsCommand) -> an
             for (instance, reason) in &report.failed {
                 eprintln!("instance {instance}: {reason}");
             }
-            if !report.failed.is_empty() {
+            let (examined, resealed, channels_failed) =
+                capstats_services::alerts::rotate_channel_key(&store, &keys, batch_size).await?;
+            println!(
+                "{examined} alert channels: {resealed} re-sealed, {} failed",
+                channels_failed.len()
+            );
+            for (channel, reason) in &channels_failed {
+                eprintln!("alert channel {channel}: {reason}");
+            }
+            if !report.failed.is_empty() || !channels_failed.is_empty() {
                 bail!(
-                    "{} stored passwords could not be re-sealed: add the key that sealed them to \
-                     CAPSTATS_CREDENTIAL_OLD_KEYS, or set those passwords again",
-                    report.failed.len()
+                    "{} stored passwords and {} alert channels could not be re-sealed: add the \
+                     key that sealed them to CAPSTATS_CREDENTIAL_OLD_KEYS, or set those \
+                     passwords (replace those rules) again",
+                    report.failed.len(),
+                    channels_failed.len()
                 );
             }
             Ok(())

@@ -2,6 +2,7 @@
 //! together; the work itself lives in the `jobs` crate.
 #![doc = include_str!("../README.md")]
 
+mod alerts;
 mod credentials;
 mod export;
 mod operate;
@@ -54,9 +55,12 @@ enum Command {
     /// (`format=csv`), same columns and file names.
     #[command(subcommand)]
     Export(export::ExportCommand),
-    /// Maintain the sealed collector passwords (key rotation).
+    /// Maintain the sealed collector passwords and alert channels (key rotation).
     #[command(subcommand)]
     Credentials(credentials::CredentialsCommand),
+    /// Manage alert rules and list their events.
+    #[command(subcommand)]
+    Alerts(alerts::AlertsCommand),
     /// Load size history from a CSV file with the header
     /// instance_name,db_type,database_name,collected_date,size_mb,data_size_mb,log_size_mb.
     /// The whole file is checked first; a file with any problem writes nothing.
@@ -202,6 +206,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Credentials(command) => {
             return runtime()?.block_on(credentials::credentials(&settings, command));
         }
+        Command::Alerts(command) => {
+            return runtime()?.block_on(alerts::alerts(&settings, command));
+        }
         Command::Collect { instances } => {
             return runtime()?.block_on(collect(&settings, instances));
         }
@@ -272,6 +279,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         | Command::Jobs(_)
         | Command::Sessions(_)
         | Command::Credentials(_)
+        | Command::Alerts(_)
         | Command::Aggregate { queue: true, .. }
         | Command::Collect { .. } => {
             unreachable!("handled above")

@@ -2,6 +2,7 @@
 
 mod aggregate;
 mod alert;
+mod alert_input;
 mod error;
 mod instance;
 mod named;
@@ -18,6 +19,7 @@ pub use alert::{
     AlertMetric, AlertObservation, AlertRuleSpec, AlertScope, AlertTransition, ChannelKind,
     Comparison, RuleProblem, Severity, alert_transitions,
 };
+pub use alert_input::{AlertChannelInput, AlertConditionInput, AlertRuleInput, AlertScopeInput};
 pub use error::{
     NAME_PATTERN, PLAIN_TEXT_PATTERN, ValidationError, is_unsafe_character, validate_plain_text,
 };

@@ -550,6 +550,31 @@ fn rotate_key_reseals_the_stored_passwords_under_the_new_key() {
         },
     )
     .unwrap();
+    // An alert channel sealed under the old key too: its URL and secret move with the rest.
+    let rule = capstats_services::alerts::create_rule(
+        &mut connection,
+        old.current(),
+        &capstats_capacity_model::AlertRuleSpec {
+            name: "sealed channel".into(),
+            level: capstats_capacity_model::AggregationLevel::Instance,
+            condition: capstats_capacity_model::AlertCondition {
+                metric: capstats_capacity_model::AlertMetric::SizeMb,
+                comparison: capstats_capacity_model::Comparison::Above,
+                threshold: 1.into(),
+                period_type: capstats_capacity_model::PeriodType::Daily,
+                periods: 1,
+            },
+            scope: Default::default(),
+            severity: capstats_capacity_model::Severity::Info,
+            channels: vec![capstats_capacity_model::AlertChannel {
+                kind: capstats_capacity_model::ChannelKind::Dingtalk,
+                target: "https://oapi.dingtalk.com/robot/send?access_token=t0ken".into(),
+                secret: Some("SECsecret".into()),
+            }],
+        },
+    )
+    .unwrap();
+    let channel_id = rule.channels[0].id;
     let rotate = |keys: &[(&str, &str)]| {
         let mut command = Command::new(env!("CARGO_BIN_EXE_capstats-worker"));
         command
@@ -573,6 +598,10 @@ fn rotate_key_reseals_the_stored_passwords_under_the_new_key() {
         stdout.contains("1 stored passwords: 1 re-sealed"),
         "{stdout}"
     );
+    assert!(
+        stdout.contains("1 alert channels: 1 re-sealed, 0 failed"),
+        "{stdout}"
+    );
     let again = rotate(&[
         ("CAPSTATS_CREDENTIAL_KEY", &new_hex),
         ("CAPSTATS_CREDENTIAL_OLD_KEYS", &old_hex),
@@ -593,6 +622,25 @@ fn rotate_key_reseals_the_stored_passwords_under_the_new_key() {
     assert_eq!(
         new.open(created.id, &stored[0].sealed).unwrap(),
         "kept-secret"
+    );
+    use capstats_collectors::credentials::Binding;
+    let channel = &capstats_store::alerts::channels_after(&mut connection, 0, 10).unwrap()[0];
+    assert_eq!(channel.id, channel_id);
+    assert_eq!(
+        new.open_for(
+            Binding::AlertChannelTarget(channel_id),
+            &channel.sealed_target
+        )
+        .unwrap(),
+        "https://oapi.dingtalk.com/robot/send?access_token=t0ken"
+    );
+    assert_eq!(
+        new.open_for(
+            Binding::AlertChannelSecret(channel_id),
+            channel.sealed_secret.as_deref().unwrap()
+        )
+        .unwrap(),
+        "SECsecret"
     );
 
     // Without the key that sealed a password, the command fails and says which instance.
@@ -952,4 +1000,94 @@ fn exported_samples_import_back_to_the_same_samples_and_views_export_to_named_fi
     assert!(!refused.exists());
     assert!(!directory.join("refused.csv.partial").exists());
     std::fs::remove_dir_all(directory).ok();
+}
+
+#[test]
+fn alert_rules_are_managed_from_json_files() {
+    let database = crate::common::database();
+    let url = database.url();
+    let key = "0d".repeat(32);
+    let run = |arguments: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_capstats-worker"))
+            .args(arguments)
+            .env("DATABASE_URL", &url)
+            .env("CAPSTATS_TIMEZONE", "UTC")
+            .env("CAPSTATS_LOG", "warn")
+            .env("CAPSTATS_CREDENTIAL_KEY", &key)
+            .output()
+            .expect("the binary runs")
+    };
+    let rule = write_file(
+        "rule.json",
+        r#"{"name": "orders grow", "level": "database",
+            "condition": {"metric": "growth_percent", "above": 20},
+            "scope": {"database_names": ["orders"]},
+            "severity": "critical",
+            "channels": [{"kind": "wecom", "url": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=wecom-key"}]}"#,
+    );
+    let added = run(&["alerts", "rules", "add", rule.to_str().unwrap()]);
+    assert!(added.status.success(), "{}", text(&added.stderr));
+    let listed = text(&run(&["alerts", "rules", "list"]).stdout);
+    assert!(listed.contains("orders grow"), "{listed}");
+    assert!(
+        listed.contains("growth_percent > 20 (3 × monthly)"),
+        "{listed}"
+    );
+    assert!(listed.contains("https://qyapi.weixin.qq.com/…"), "{listed}");
+    assert!(!listed.contains("wecom-key"), "{listed}");
+    let id = capstats_test_support::count(&url, "SELECT max(id) AS count FROM alert_rules");
+
+    // Bad bodies are refused naming each field, and fields a rule does not have too.
+    let bad = write_file(
+        "bad-rule.json",
+        r#"{"name": "x", "level": "instance", "condition": {"metric": "size_mb"},
+            "severity": "urgent", "channels": []}"#,
+    );
+    let refused = run(&["alerts", "rules", "add", bad.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    let error = text(&refused.stderr);
+    for field in ["severity", "condition.above", "channels"] {
+        assert!(error.contains(field), "{field}: {error}");
+    }
+    let stray = write_file(
+        "stray-rule.json",
+        r#"{"name": "x", "level": "instance", "condition": {"metric": "size_mb", "above": 1, "window": 3},
+            "severity": "info", "channels": [{"kind": "email", "to": "dba@example.com"}]}"#,
+    );
+    let refused = run(&["alerts", "rules", "add", stray.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains("condition.window"),
+        "{}",
+        text(&refused.stderr)
+    );
+    assert_eq!(
+        capstats_test_support::count(&url, "SELECT count(*) FROM alert_rules"),
+        1
+    );
+
+    let replaced = run(&[
+        "alerts",
+        "rules",
+        "replace",
+        &id.to_string(),
+        stray.to_str().unwrap(),
+    ]);
+    assert!(!replaced.status.success());
+    let events = run(&["alerts", "events", "--state", "open"]);
+    assert!(events.status.success(), "{}", text(&events.stderr));
+    assert!(
+        text(&events.stdout).contains("0 of 0 events"),
+        "{}",
+        text(&events.stdout)
+    );
+    let deleted = run(&["alerts", "rules", "delete", &id.to_string()]);
+    assert!(deleted.status.success(), "{}", text(&deleted.stderr));
+    let again = run(&["alerts", "rules", "delete", &id.to_string()]);
+    assert!(!again.status.success());
+    assert!(
+        text(&again.stderr).contains(&format!("alert rule {id} not found")),
+        "{}",
+        text(&again.stderr)
+    );
 }

@@ -2,13 +2,13 @@
 
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
 
-use capstats_capacity_model::{AlertRuleSpec, InstanceId, Severity};
+use capstats_capacity_model::{AlertRuleInput, AlertRuleSpec, InstanceId, Severity};
 use capstats_collectors::credentials::CredentialKey;
 use capstats_services::alerts;
 use capstats_store::alerts::EventFilter;
 
 use crate::auth::{Admin, Viewer};
-use crate::dto::{AlertEventItem, AlertRuleInput, AlertRuleItem};
+use crate::dto::{AlertEventItem, AlertRuleItem};
 use crate::envelope::{Envelope, Paginated};
 use crate::error::{ApiError, ErrorEnvelope, FieldError};
 use crate::extract::SmallJson;
@@ -20,7 +20,14 @@ fn read_rule(
     body: AlertRuleInput,
     key: Option<&CredentialKey>,
 ) -> Result<(AlertRuleSpec, CredentialKey), ApiError> {
-    let spec = body.into_spec().map_err(ApiError::fields)?;
+    let spec = body.into_spec().map_err(|problems| {
+        ApiError::fields(
+            problems
+                .into_iter()
+                .map(|problem| FieldError::new(problem.field, problem.code, problem.message))
+                .collect(),
+        )
+    })?;
     let key = key.cloned().ok_or_else(|| {
         ApiError::fields(vec![FieldError::new(
             "channels",
