@@ -118,9 +118,13 @@ fn parsed<T: std::str::FromStr>(
     }
 }
 
+/// A threshold as written (the shortest decimal of the JSON number), two decimals, halves
+/// away from zero as every stored percent.
 fn decimal(problems: &mut Vec<RuleProblem>, field: &str, value: f64) -> Option<Decimal> {
-    match Decimal::try_from(value) {
-        Ok(value) if value.abs() <= Decimal::from(1_000_000_000_000_i64) => Some(value.round_dp(2)),
+    match value.to_string().parse::<Decimal>() {
+        Ok(value) if value.abs() <= Decimal::from(1_000_000_000_000_i64) => Some(
+            value.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero),
+        ),
         _ => {
             problems.push(problem(
                 field,
@@ -214,49 +218,66 @@ impl AlertRuleInput {
                 )
             })
             .collect();
+        // A channel that cannot be read stays in the list as a stand-in, so that the problems
+        // of the others keep their index.
         let mut channels = Vec::new();
+        let mut channels_read = true;
         for (index, channel) in self.channels.into_iter().enumerate() {
-            let Some(kind) = parsed::<ChannelKind>(
+            let kind = parsed::<ChannelKind>(
                 &mut problems,
                 &format!("channels[{index}].kind"),
                 &channel.kind,
                 "webhook, dingtalk, wecom, feishu or email",
-            ) else {
-                continue;
-            };
-            let (wanted, unwanted, target, stray) = if kind == ChannelKind::Email {
+            );
+            let (wanted, unwanted, target, stray) = if kind == Some(ChannelKind::Email) {
                 ("to", "url", channel.to, channel.url)
             } else {
                 ("url", "to", channel.url, channel.to)
             };
-            if stray.is_some() {
+            if let Some(kind) = kind
+                && stray.is_some()
+            {
                 problems.push(problem(
                     format!("channels[{index}].{unwanted}"),
                     "invalid",
                     format!("a {kind} channel takes `{wanted}`, not `{unwanted}`"),
                 ));
             }
-            match target {
-                Some(target) => channels.push(AlertChannel {
+            if target.is_none()
+                && let Some(kind) = kind
+            {
+                problems.push(problem(
+                    format!("channels[{index}].{wanted}"),
+                    "required",
+                    format!("a {kind} channel needs `{wanted}`"),
+                ));
+            }
+            match (kind, target) {
+                (Some(kind), Some(target)) => channels.push(AlertChannel {
                     kind,
                     target,
                     secret: channel.secret,
                 }),
-                None => problems.push(problem(
-                    format!("channels[{index}].{wanted}"),
-                    "required",
-                    format!("a {kind} channel needs `{wanted}`"),
-                )),
+                (kind, _) => {
+                    channels_read = false;
+                    let kind = kind.unwrap_or(ChannelKind::Webhook);
+                    channels.push(AlertChannel {
+                        kind,
+                        target: if kind == ChannelKind::Email {
+                            "stand-in@example.com".into()
+                        } else {
+                            "https://stand-in.example.com/".into()
+                        },
+                        secret: None,
+                    });
+                }
             }
         }
         // A field that could not be read is checked no further; the rest of the rule is
         // checked with a stand-in for it, so that one answer names every problem.
-        let complete = level.is_some()
-            && severity.is_some()
-            && metric.is_some()
-            && threshold.is_some()
-            && period_type.is_some()
-            && periods.is_some();
+        let condition_read =
+            metric.is_some() && threshold.is_some() && period_type.is_some() && periods.is_some();
+        let complete = level.is_some() && severity.is_some() && condition_read && channels_read;
         let level = level.unwrap_or(AggregationLevel::Database);
         let severity = severity.unwrap_or(Severity::Info);
         let metric = metric.unwrap_or(AlertMetric::SizeMb);
@@ -299,7 +320,7 @@ impl AlertRuleInput {
                     .any(|problem: &RuleProblem| problem.field.starts_with(field))
             };
             // A stand-in's own consequences are not problems of the body.
-            if !named(&found.field) && (complete || !found.field.starts_with("condition")) {
+            if !named(&found.field) && (condition_read || !found.field.starts_with("condition")) {
                 problems.push(found);
             }
         }
@@ -308,5 +329,81 @@ impl AlertRuleInput {
         } else {
             Err(problems)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(body: serde_json::Value) -> Result<AlertRuleSpec, Vec<String>> {
+        serde_json::from_value::<AlertRuleInput>(body)
+            .unwrap()
+            .into_spec()
+            .map_err(|problems| problems.into_iter().map(|problem| problem.field).collect())
+    }
+
+    #[test]
+    fn defaults_follow_the_metric() {
+        let growth = read(serde_json::json!({
+            "name": "grows", "level": "database", "severity": "warning",
+            "condition": {"metric": "growth_percent", "above": 12.345},
+            "channels": [{"kind": "email", "to": "dba@example.com"}]
+        }))
+        .unwrap();
+        assert_eq!(growth.condition.period_type, PeriodType::Monthly);
+        assert_eq!(growth.condition.periods, 3);
+        assert_eq!(growth.condition.threshold.to_string(), "12.35");
+        let silent = read(serde_json::json!({
+            "name": "silent", "level": "instance", "severity": "critical",
+            "condition": {"metric": "no_samples_days", "above": 2},
+            "channels": [{"kind": "webhook", "url": "https://hooks.example.com/x"}]
+        }))
+        .unwrap();
+        assert_eq!(silent.condition.period_type, PeriodType::Daily);
+        assert_eq!(silent.condition.periods, 1);
+        assert_eq!(silent.condition.comparison, Comparison::Above);
+    }
+
+    #[test]
+    fn every_problem_is_named_at_its_own_index() {
+        let problems = read(serde_json::json!({
+            "name": "x", "level": "planet", "severity": "loud",
+            "condition": {"metric": "size_mb", "above": 1, "below": 2},
+            "channels": [
+                {"kind": "pager", "url": "https://pager.example.com"},
+                {"kind": "webhook", "to": "dba@example.com"},
+                {"kind": "email", "to": "not an address"},
+                {"kind": "wecom", "url": "https://qyapi.example.com/send?key=k", "secret": "s"}
+            ]
+        }))
+        .unwrap_err();
+        for field in [
+            "level",
+            "severity",
+            "condition.below",
+            "channels[0].kind",
+            "channels[1].to",
+            "channels[1].url",
+            "channels[2].to",
+            "channels[3].secret",
+        ] {
+            assert!(
+                problems.contains(&field.to_owned()),
+                "{field}: {problems:?}"
+            );
+        }
+        assert!(!problems.contains(&"channels".to_owned()), "{problems:?}");
+        assert!(
+            !problems.contains(&"channels[0].url".to_owned()),
+            "{problems:?}"
+        );
+        // Without channels at all, that is the problem.
+        let none = read(serde_json::json!({
+            "name": "x", "level": "instance", "severity": "info",
+            "condition": {"metric": "size_mb", "above": 1}, "channels": []
+        }))
+        .unwrap_err();
+        assert_eq!(none, vec!["channels".to_owned()]);
     }
 }

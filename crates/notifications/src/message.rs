@@ -197,7 +197,8 @@ impl Notice {
         if let Some(day) = context.last_sample_day {
             lines.push(format!("Last sample: {day}."));
         }
-        match (context.projected_size_mb, context.horizon_days) {
+        // A silent key has no forecast worth telling: its silence is the news.
+        let forecast = match (context.projected_size_mb, context.horizon_days) {
             (Some(projected), Some(horizon)) => {
                 let full = match (context.days_until_full, context.capacity_limit_mb) {
                     (Some(days), Some(limit)) => {
@@ -206,12 +207,12 @@ impl Notice {
                     (None, Some(limit)) => format!("; not full ({limit} MB) within the horizon"),
                     _ => String::new(),
                 };
-                lines.push(format!("Forecast: {projected} MB in {horizon} days{full}."));
+                Some(format!("Forecast: {projected} MB in {horizon} days{full}."))
             }
-            _ => {
-                lines.push("Forecast: none published (too little or too irregular history).".into())
-            }
-        }
+            _ if rule.metric == AlertMetric::NoSamplesDays => None,
+            _ => Some("Forecast: none published (too little or too irregular history).".into()),
+        };
+        lines.extend(forecast);
         lines.push(format!(
             "First seen {}, last seen {}.",
             self.event.first_seen_at.format("%Y-%m-%d %H:%M UTC"),

@@ -320,8 +320,10 @@ impl BackgroundJob for AlertJob {
         }
     }
 
-    fn concurrency(state: &WorkerState) -> usize {
-        state.settings.worker_concurrency as usize
+    // One at a time per worker: a delivery holds a database connection while it sends, and
+    // the pool is sized for the runs (CAPSTATS_WORKER_CONCURRENCY) plus this one.
+    fn concurrency(_state: &WorkerState) -> usize {
+        1
     }
 
     async fn run(self, state: Arc<WorkerState>, _job_id: String) -> Result<JobOutcome, QueueError> {
@@ -352,8 +354,8 @@ impl BackgroundJob for AlertJob {
                         "session {session_id} was already evaluated; {dispatched} notifications enqueued"
                     ),
                     Some(counts) => format!(
-                        "session {session_id}: {} rules, {} events opened, {} seen again, {} resolved; {dispatched} notifications enqueued",
-                        counts.rules, counts.opened, counts.updated, counts.resolved
+                        "session {session_id}: {} rules ({} could not be evaluated), {} events opened, {} seen again, {} resolved; {dispatched} notifications enqueued",
+                        counts.rules, counts.failed, counts.opened, counts.updated, counts.resolved
                     ),
                 }))
             }

@@ -100,15 +100,15 @@ pub async fn run(settings: Settings) -> Result<(), QueueError> {
     // Listening starts before anything else: a SIGTERM while the worker is still starting
     // (systemd stopping it right after a start) is a clean shutdown, not the default death.
     let shutdown_requested = shutdown_signal().map_err(QueueError::Signals)?;
-    // Each running aggregation holds a connection for its whole run; the scheduler, the
-    // sweeper and the runs' own heartbeats need connections beside them, or they wait for a
-    // run to end and live runs look lost.
-    let needed = settings.worker_concurrency + 2;
+    // Each running aggregation holds a connection for its whole run; the alert job (one at a
+    // time), the scheduler, the sweeper and the runs' own heartbeats need connections beside
+    // them, or they wait for a run to end and live runs look lost.
+    let needed = settings.worker_concurrency + 3;
     if settings.database_pool_size < needed {
         return Err(QueueError::InvalidRequest(format!(
-            "CAPSTATS_DATABASE_POOL_SIZE ({}) must be at least CAPSTATS_WORKER_CONCURRENCY + 2 \
+            "CAPSTATS_DATABASE_POOL_SIZE ({}) must be at least CAPSTATS_WORKER_CONCURRENCY + 3 \
              ({needed}) for the worker: every running aggregation holds a connection, and the \
-             scheduler and the runs' heartbeats need their own",
+             alert job, the scheduler and the runs' heartbeats need their own",
             settings.database_pool_size
         )));
     }

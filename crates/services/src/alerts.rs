@@ -10,7 +10,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use capstats_aggregation_core::metrics::growth_percent;
 use capstats_capacity_model::{
     AggregationLevel, AlertChannel, AlertContext, AlertMetric, AlertObservation, AlertRuleSpec,
-    AlertTransition, ChannelKind, Decimal, Period, alert_transitions,
+    AlertTransition, ChannelKind, Comparison, Decimal, InstanceId, Period, alert_transitions,
 };
 use capstats_collectors::credentials::{Binding, CredentialKey, CredentialKeys};
 use capstats_notifications::{
@@ -140,7 +140,7 @@ struct Observed {
     contexts: BTreeMap<EventKey, AlertContext>,
 }
 
-fn key_of(instance: capstats_capacity_model::InstanceId, database: Option<String>) -> EventKey {
+fn key_of(instance: InstanceId, database: Option<String>) -> EventKey {
     (instance, database.unwrap_or_default())
 }
 
@@ -225,9 +225,24 @@ fn observe(
                 if !in_scope(rule, &key) {
                     continue;
                 }
+                // A key without a capacity limit never fills up: it is not watched (an open
+                // event of it resolves once its limit is removed).
+                if found.forecast.capacity_limit_mb.is_none() {
+                    continue;
+                }
                 let mut context = AlertContext::default();
                 forecast_context(&mut context, &found, options);
-                let value = context.days_until_full.map(Decimal::from);
+                let condition = &rule.condition;
+                let value = match (context.days_until_full, found.forecast.published) {
+                    (Some(days), _) => Some(Decimal::from(days)),
+                    // Published, and the line does not reach the limit within the forecast's
+                    // reach: known not to fill up soon, which trips no "below" rule.
+                    (None, true) if condition.comparison == Comparison::Below => {
+                        Some(condition.threshold + Decimal::ONE)
+                    }
+                    // Withheld (too little or too irregular history): unknown.
+                    _ => None,
+                };
                 contexts.insert(key.clone(), context);
                 observations.push(AlertObservation {
                     key,
@@ -262,6 +277,9 @@ fn observe(
             }
         }
     }
+    // Deactivated and deleted instances are not watched: their open events resolve.
+    let watched = alerts::watched_instance_ids(connection)?;
+    observations.retain(|observation| watched.contains(&observation.key.0));
     Ok(Observed {
         observations,
         contexts,
@@ -317,63 +335,89 @@ pub fn evaluate_after_session(
         let mut counts = EvaluationCounts::default();
         for rule in alerts::list_rules(connection)? {
             counts.rules += 1;
-            let Observed {
-                observations,
-                mut contexts,
-            } = observe(connection, &rule.fields, options)?;
-            let open = alerts::open_events(connection, rule.id)?;
-            let open_keys: BTreeSet<EventKey> = open.keys().cloned().collect();
-            let transitions = alert_transitions(&rule.fields.condition, &observations, &open_keys);
-            let tripped: Vec<EventKey> = transitions
-                .iter()
-                .filter_map(|transition| match transition {
-                    AlertTransition::Open { key, .. } | AlertTransition::StillOpen { key, .. } => {
-                        Some(key.clone())
-                    }
-                    AlertTransition::Resolve { .. } => None,
-                })
-                .collect();
-            add_forecasts(connection, &rule.fields, options, &tripped, &mut contexts)?;
-            let sighting = |key: &EventKey, value: Decimal, period: Option<Period>| Sighting {
-                value,
-                period,
-                session_id,
-                at: now,
-                detail: serde_json::to_value(contexts.get(key).cloned().unwrap_or_default())
-                    .expect("a context serializes"),
-            };
-            for transition in transitions {
-                match transition {
-                    AlertTransition::Open { key, value, period } => {
-                        let id = alerts::open_event(
-                            connection,
-                            rule.id,
-                            &key,
-                            &sighting(&key, value, period),
-                        )?;
-                        alerts::queue_notifications(connection, id, "open", &rule.channels)?;
-                        counts.opened += 1;
-                    }
-                    AlertTransition::StillOpen { key, value, period } => {
-                        alerts::see_event_again(
-                            connection,
-                            open[&key],
-                            &sighting(&key, value, period),
-                        )?;
-                        counts.updated += 1;
-                    }
-                    AlertTransition::Resolve { key } => {
-                        let id = open[&key];
-                        alerts::resolve_event(connection, id, session_id, now)?;
-                        alerts::queue_notifications(connection, id, "resolved", &rule.channels)?;
-                        counts.resolved += 1;
-                    }
+            // Each rule in a savepoint of its own: one that cannot be evaluated (its error
+            // logged with the rule) does not keep the others from theirs.
+            let evaluated = connection.transaction(|connection| {
+                evaluate_rule(connection, &rule, session_id, options, now)
+            });
+            match evaluated {
+                Ok(changes) => {
+                    counts.opened += changes.opened;
+                    counts.updated += changes.updated;
+                    counts.resolved += changes.resolved;
+                }
+                Err(error) => {
+                    counts.failed += 1;
+                    tracing::error!(
+                        rule_id = rule.id,
+                        rule = %rule.fields.name,
+                        session_id,
+                        error = %capstats_store::error_chain(&error),
+                        "the alert rule could not be evaluated"
+                    );
                 }
             }
         }
         alerts::finish_evaluation(connection, session_id, counts)?;
         Ok(Some(counts))
     })
+}
+
+/// Evaluates one rule: what it changes.
+fn evaluate_rule(
+    connection: &mut PgConnection,
+    rule: &StoredRule,
+    session_id: i64,
+    options: &ForecastOptions,
+    now: DateTime<Utc>,
+) -> Result<EvaluationCounts, ServiceError> {
+    let mut counts = EvaluationCounts::default();
+    let Observed {
+        observations,
+        mut contexts,
+    } = observe(connection, &rule.fields, options)?;
+    let open = alerts::open_events(connection, rule.id)?;
+    let open_keys: BTreeSet<EventKey> = open.keys().cloned().collect();
+    let transitions = alert_transitions(&rule.fields.condition, &observations, &open_keys);
+    let tripped: Vec<EventKey> = transitions
+        .iter()
+        .filter_map(|transition| match transition {
+            AlertTransition::Open { key, .. } | AlertTransition::StillOpen { key, .. } => {
+                Some(key.clone())
+            }
+            AlertTransition::Resolve { .. } => None,
+        })
+        .collect();
+    add_forecasts(connection, &rule.fields, options, &tripped, &mut contexts)?;
+    let sighting = |key: &EventKey, value: Decimal, period: Option<Period>| Sighting {
+        value,
+        period,
+        session_id,
+        at: now,
+        detail: serde_json::to_value(contexts.get(key).cloned().unwrap_or_default())
+            .expect("a context serializes"),
+    };
+    for transition in transitions {
+        match transition {
+            AlertTransition::Open { key, value, period } => {
+                let id =
+                    alerts::open_event(connection, rule.id, &key, &sighting(&key, value, period))?;
+                alerts::queue_notifications(connection, id, "open", &rule.channels)?;
+                counts.opened += 1;
+            }
+            AlertTransition::StillOpen { key, value, period } => {
+                alerts::see_event_again(connection, open[&key], &sighting(&key, value, period))?;
+                counts.updated += 1;
+            }
+            AlertTransition::Resolve { key } => {
+                let id = open[&key];
+                alerts::resolve_event(connection, id, session_id, now)?;
+                alerts::queue_notifications(connection, id, "resolved", &rule.channels)?;
+                counts.resolved += 1;
+            }
+        }
+    }
+    Ok(counts)
 }
 
 /// Enqueues a delivery job for every pending notification without one, and records its id;

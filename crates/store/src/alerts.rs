@@ -425,6 +425,8 @@ pub struct EvaluationCounts {
     pub updated: i32,
     /// Events resolved.
     pub resolved: i32,
+    /// Rules that could not be evaluated (their errors are logged).
+    pub failed: i32,
 }
 
 /// Records what the evaluation after `session_id` did.
@@ -442,6 +444,21 @@ pub fn finish_evaluation(
         ))
         .execute(connection)?;
     Ok(())
+}
+
+/// The instances alert rules watch: active and not deleted.
+pub fn watched_instance_ids(
+    connection: &mut PgConnection,
+) -> Result<std::collections::BTreeSet<InstanceId>, StoreError> {
+    use crate::schema::instances;
+    Ok(instances::table
+        .filter(instances::is_active)
+        .filter(instances::deleted_at.is_null())
+        .select(instances::id)
+        .load::<i64>(connection)?
+        .into_iter()
+        .map(InstanceId)
+        .collect())
 }
 
 /// The key of an event: an instance (`database_name` empty) or one of its databases.

@@ -119,14 +119,14 @@ fn failures_exit_non_zero_with_one_line() {
         .arg("run")
         .env("DATABASE_URL", database.url())
         .env("CAPSTATS_LOG", "warn")
-        .env("CAPSTATS_DATABASE_POOL_SIZE", "3")
+        .env("CAPSTATS_DATABASE_POOL_SIZE", "4")
         .env("CAPSTATS_WORKER_CONCURRENCY", "2")
         .output()
         .unwrap();
     assert!(!output.status.success());
     assert!(
         text(&output.stderr).contains(
-            "CAPSTATS_DATABASE_POOL_SIZE (3) must be at least CAPSTATS_WORKER_CONCURRENCY + 2 (4)"
+            "CAPSTATS_DATABASE_POOL_SIZE (4) must be at least CAPSTATS_WORKER_CONCURRENCY + 3 (5)"
         ),
         "{}",
         text(&output.stderr)

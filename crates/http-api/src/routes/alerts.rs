@@ -11,9 +11,11 @@ use crate::auth::{Admin, Viewer};
 use crate::dto::{AlertEventItem, AlertRuleItem};
 use crate::envelope::{Envelope, Paginated};
 use crate::error::{ApiError, ErrorEnvelope, FieldError};
-use crate::extract::SmallJson;
 use crate::params::Parameters;
 use crate::state::State;
+
+/// Bytes a rule body may have: ten channels of the longest URLs and secrets fit.
+const RULE_BODY_LIMIT: usize = 64 * 1024;
 
 /// The checked rule of a body and the key its channels are sealed with.
 fn read_rule(
@@ -81,7 +83,7 @@ pub async fn list_rules(state: State, _admin: Admin) -> Result<HttpResponse, Api
 pub async fn create_rule(
     state: State,
     _admin: Admin,
-    body: SmallJson<AlertRuleInput>,
+    body: crate::extract::Json<AlertRuleInput, RULE_BODY_LIMIT>,
 ) -> Result<HttpResponse, ApiError> {
     let (spec, key) = read_rule(body.into_inner(), state.credential_key.as_ref())?;
     let rule = capstats_store::run_blocking(&state.store, move |connection| {
@@ -123,7 +125,8 @@ pub async fn get_rule(
 
 /// Replaces an alert rule, channels included (their URLs and secrets are named again, since
 /// they are never shown). Its open events stay open and are judged by the new condition
-/// after the next run; channels it no longer lists get no further notifications.
+/// after the next run. The replaced channels are gone: notifications still pending for them
+/// are not sent (they end `failed`, saying so); later ones go to the new channels.
 #[utoipa::path(
     tag = "alerts",
     params(("id" = i64, Path, description = "The rule's id")),
@@ -143,7 +146,7 @@ pub async fn replace_rule(
     state: State,
     _admin: Admin,
     path: web::Path<i64>,
-    body: SmallJson<AlertRuleInput>,
+    body: crate::extract::Json<AlertRuleInput, RULE_BODY_LIMIT>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let (spec, key) = read_rule(body.into_inner(), state.credential_key.as_ref())?;
