@@ -28,7 +28,7 @@ const QUEUED = { skip: phase !== 'queued' && 'runs only while no worker runs' };
 const WITH_WORKER = { skip: phase !== 'worker' && 'runs only with a worker' };
 const DESKTOP = { width: 1280, height: 900 };
 const TABLET = { width: 768, height: 1024 };
-const PAGES = ['/capacity/instances', '/capacity/databases', '/sync-sessions', '/scheduler'];
+const PAGES = ['/capacity/instances', '/capacity/databases', '/sync-sessions', '/scheduler', '/alerts'];
 const CHARTS = ['trend', 'change', 'change-percent', 'yoy'];
 const METRICS = {
   instance: { trend: 'total_size_mb', change: 'total_size_change_mb', 'change-percent': 'total_size_change_percent', yoy: 'yoy_change_percent' },
@@ -644,6 +644,71 @@ test('admin: partial periods are marked, the daily trend carries its forecast, t
  * Clicks the "Download CSV" link inside `scope` and reads the file the browser saves: its
  * suggested name and its records (objects by column, parsed by a CSV reader).
  */
+test('admin: alert rules are added with each problem at its field, and their events show every delivery attempt', WITH_WORKER, async () => {
+  const { context, page, problems } = await openPage();
+  await signIn(page, 'admin', '/alerts');
+  await page.waitForSelector('#rules-table tbody tr');
+  await page.waitForSelector('#events-table tbody tr');
+
+  // Nothing filled in: each problem is shown next to its field, and nothing is stored.
+  await page.click('#rule-submit');
+  await page.waitForFunction(() => document.getElementById('rule-name-error').textContent.length > 0);
+  assert.equal(await page.getAttribute('#rule-name', 'aria-invalid'), 'true');
+  assert.match(await page.textContent('#rule-threshold-error'), /above or below/);
+  assert.match(await page.textContent('#rule-channel-target-error'), /needs `url`/);
+  await expectProblems(problems, '400', { reason: 'the refused rule was a 400' });
+  assert.deepEqual(await apiData(page, '/alerts/rules'), []);
+
+  // A rule every instance trips, notifying a webhook nobody listens at.
+  await page.fill('#rule-name', 'instances over 1 MB');
+  await page.selectOption('#rule-metric', 'size_mb');
+  await page.selectOption('#rule-comparison', 'above');
+  await page.fill('#rule-threshold', '1');
+  await page.selectOption('#rule-channel-kind', 'webhook');
+  await page.fill('#rule-channel-target', 'http://127.0.0.1:9/capstats-hook?token=hook-token');
+  await page.fill('#rule-channel-secret', 's3cret');
+  await page.click('#rule-submit');
+  await page.waitForFunction(() => /instances over 1 MB.*added/.test(document.getElementById('alerts-state').textContent));
+  const row = page.locator('#rules-table tbody tr', { hasText: 'instances over 1 MB' });
+  assert.match(await row.textContent(), /size_mb > 1/);
+  assert.match(await row.textContent(), /webhook http:\/\/127\.0\.0\.1:9\/… \(signed\)/);
+  assert.doesNotMatch(await page.content(), /hook-token|s3cret/, 'the URL and secret are never shown');
+
+  // A run evaluates it: one open event per instance, each delivery attempt and its error shown.
+  const csrf = await page.getAttribute('meta[name="csrf-token"]', 'content');
+  const started = await page.request.post(`${base}/api/v1/capacity/aggregations/current`, {
+    headers: { 'X-CSRFToken': csrf },
+    data: { period_type: 'daily', scope: 'instance' },
+  });
+  assert.equal(started.status(), 202, await started.text());
+  const instances = (await apiData(page, '/instances/options')).length;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    await page.click('#event-filters button[type="submit"]');
+    await page.waitForLoadState('networkidle');
+    const shown = await page.locator('#events-table tbody tr[data-event]').count();
+    const text = await page.textContent('#events-table tbody');
+    if (shown === instances && (text.match(/last error: the request failed/g) ?? []).length === instances) break;
+    assert.ok(Date.now() < deadline, `the events did not show their failed deliveries: ${text}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  const events = await apiData(page, '/alerts/events?state=open');
+  assert.equal(events.total, instances);
+  const first = page.locator(`#events-table tbody tr[data-event="${events.items[0].id}"]`);
+  assert.match(await first.textContent(), /open.*instances over 1 MB \(warning\)/);
+  assert.match(await first.textContent(), /open → webhook/);
+  await screenshot(page, 'alerts');
+
+  // Deleting the rule takes its events with it.
+  page.once('dialog', (dialog) => dialog.accept());
+  await page.getByRole('button', { name: 'Delete rule instances over 1 MB' }).click();
+  await page.waitForFunction(() => /deleted/.test(document.getElementById('alerts-state').textContent));
+  await page.waitForSelector('#events-table tbody td[colspan]');
+  assert.equal((await apiData(page, '/alerts/events')).total, 0);
+  await context.close();
+  assert.deepEqual(problems, []);
+});
+
 async function downloadCsv(page, scope) {
   const link = page.locator(`${scope} [data-download]`);
   await link.waitFor({ state: 'visible' });
@@ -734,11 +799,12 @@ test('viewers see every page without any write control', WITH_WORKER, async () =
     await page.goto(`${base}${path}`);
     await page.waitForLoadState('networkidle');
     if (path.startsWith('/capacity')) await growthSettled(page);
-    for (const selector of ['#aggregate-now', '#aggregate-form', '#backfill-form', '.cron-form', '[data-action]', '#cancel-session', '.limit-form']) {
+    for (const selector of ['#aggregate-now', '#aggregate-form', '#backfill-form', '.cron-form', '[data-action]', '#cancel-session', '.limit-form', '#rule-form', '#rules-table']) {
       assert.equal(await page.locator(selector).count(), 0, `${path}: ${selector} is not shown to viewers`);
     }
-    assert.equal(await page.getByRole('button', { name: /Aggregate now|Queue backfill|Pause|Resume|Run now|Save|Cancel/ }).count(), 0, path);
+    assert.equal(await page.getByRole('button', { name: /Aggregate now|Queue backfill|Pause|Resume|Run now|Save|Cancel|Add rule|Delete/ }).count(), 0, path);
   }
+  await page.goto(`${base}/scheduler`);
   await page.waitForSelector('#schedules-table tbody tr');
   assert.equal(await page.locator('#schedules-table thead th').count(), 5, 'no actions column');
   const sessions = await apiData(page, '/sync-sessions');

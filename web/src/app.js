@@ -1,5 +1,6 @@
 // The capstats web UI: runs the module of the page the server rendered (`data-page`).
 
+import { startAlertsPage } from './alerts.js';
 import { api } from './api.js';
 import { startCapacityPage } from './capacity.js';
 import { startLoginPage } from './login.js';
@@ -12,6 +13,7 @@ const PAGES = {
   'capacity-databases': () => startCapacityPage('database'),
   'sync-sessions': () => (document.getElementById('session-title') ? startSessionPage() : startSessionsPage()),
   scheduler: startSchedulerPage,
+  alerts: startAlertsPage,
 };
 
 function startSignOut() {

@@ -26,6 +26,7 @@ const UNDOCUMENTED_GET_PATHS: &[&str] = &[
     "/sync-sessions",
     "/sync-sessions/{id}",
     "/scheduler",
+    "/alerts",
 ];
 
 /// One operation: its method and, for a documented one, the query parameters it declares

@@ -18,6 +18,8 @@ pub enum Section {
     Sessions,
     /// Schedules.
     Scheduler,
+    /// Alert events and rules.
+    Alerts,
     /// A page that could not be built.
     Error,
 }
@@ -31,6 +33,7 @@ impl Section {
             Section::Databases => "Database capacity",
             Section::Sessions => "Sync sessions",
             Section::Scheduler => "Scheduler",
+            Section::Alerts => "Alerts",
             Section::Error => "Error",
         }
     }
@@ -43,17 +46,19 @@ impl Section {
             Section::Databases => "capacity-databases",
             Section::Sessions => "sync-sessions",
             Section::Scheduler => "scheduler",
+            Section::Alerts => "alerts",
             Section::Error => "error",
         }
     }
 }
 
 /// The navigation: path, label, section.
-const NAVIGATION: [(&str, &str, Section); 4] = [
+const NAVIGATION: [(&str, &str, Section); 5] = [
     ("/capacity/instances", "Instances", Section::Instances),
     ("/capacity/databases", "Databases", Section::Databases),
     ("/sync-sessions", "Sync sessions", Section::Sessions),
     ("/scheduler", "Scheduler", Section::Scheduler),
+    ("/alerts", "Alerts", Section::Alerts),
 ];
 
 /// A whole page. `signed_in` carries the user and the session's CSRF token, which the

@@ -29,7 +29,8 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(capacity_databases)
         .service(sync_sessions)
         .service(sync_session)
-        .service(scheduler);
+        .service(scheduler)
+        .service(alerts);
 }
 
 /// Where a page may send the browser after login: a path on this site only, so that the
@@ -185,6 +186,15 @@ pub async fn sync_session(request: HttpRequest, id: web::Path<String>) -> HttpRe
 pub async fn scheduler(request: HttpRequest) -> HttpResponse {
     signed_in_page(&request, Section::Scheduler, |caller| {
         views::scheduler(caller.is_admin())
+    })
+    .await
+}
+
+/// `GET /alerts`: alert events, and for admins the rules.
+#[get("/alerts")]
+pub async fn alerts(request: HttpRequest) -> HttpResponse {
+    signed_in_page(&request, Section::Alerts, |caller| {
+        views::alerts(caller.is_admin())
     })
     .await
 }

@@ -365,6 +365,88 @@ pub fn scheduler(admin: bool) -> Markup {
     }
 }
 
+/// A text input with its label and the element its error is shown in.
+fn text_field(id: &str, name: &str, label: &str, kind: &str, hint: Option<&str>) -> Markup {
+    html! {
+        div.field {
+            label for=(id) { (label) }
+            input id=(id) name=(name) type=(kind) aria-describedby={ (id) "-error" } placeholder=[hint] spellcheck="false";
+            p.error id={ (id) "-error" } role="alert" {}
+        }
+    }
+}
+
+/// Alerts: the events of every rule with their notifications' delivery, and for admins the
+/// rules with a form to add one (one channel; more through the API or the command line).
+pub fn alerts(admin: bool) -> Markup {
+    html! {
+        h1 { "Alerts" }
+        p.lead { "Rules watch growth, days until full, size or silence of instances and databases after every aggregation run; each key that trips a rule opens an event, and every change of an event is sent once to each of the rule's channels." }
+        p.state id="alerts-state" role="status" {}
+        section.panel aria-labelledby="events-title" {
+            h2 id="events-title" { "Events" }
+            form.filters id="event-filters" aria-label="Event filters" {
+                (choice("filter-event-state", "State", &[("", "Any"), ("open", "Open"), ("resolved", "Resolved")], ""))
+                (choice("filter-event-severity", "Severity", &[("", "Any"), ("info", "Info"), ("warning", "Warning"), ("critical", "Critical")], ""))
+                div.actions { button type="submit" { "Apply" } }
+            }
+            (data_table(
+                "events-table",
+                "Alert events, most recently seen first",
+                &["State", "Rule", "Key", "Value", "Period", "First seen", "Last seen", "Notifications"],
+            ))
+        }
+        @if admin {
+            section.panel aria-labelledby="rules-title" {
+                h2 id="rules-title" { "Rules" }
+                (data_table(
+                    "rules-table",
+                    "Alert rules",
+                    &["Rule", "Level", "Condition", "Scope", "Severity", "Channels", "Actions"],
+                ))
+            }
+            section.panel id="add-rule" aria-labelledby="add-rule-title" {
+                h2 id="add-rule-title" { "Add a rule" }
+                p { "Channel URLs and secrets are stored sealed and never shown again; a webhook is signed with HMAC-SHA256 when a secret is given, DingTalk and Feishu robots with their own signatures." }
+                form.inline id="rule-form" novalidate {
+                    (text_field("rule-name", "name", "Name", "text", None))
+                    (choice("rule-level", "Level", &[("instance", "Instances"), ("database", "Databases")], "instance"))
+                    (choice("rule-metric", "Metric", &[("growth_percent", "Growth %"), ("days_until_full", "Days until full"), ("size_mb", "Size (MB)"), ("no_samples_days", "Days without samples")], "growth_percent"))
+                    (choice("rule-comparison", "Fires", &[("above", "Above"), ("below", "Below")], "above"))
+                    (text_field("rule-threshold", "threshold", "Threshold", "number", None))
+                    div.field {
+                        label for="rule-period-type" { "Period type" }
+                        select id="rule-period-type" name="period_type" aria-describedby="rule-period-type-error" {
+                            option value="" selected { "Default" }
+                            (period_options_plain())
+                        }
+                        p.error id="rule-period-type-error" role="alert" {}
+                    }
+                    (text_field("rule-periods", "periods", "Periods", "number", Some("default")))
+                    (text_field("rule-db-types", "db_types", "Engines", "text", Some("all, or mysql, postgresql")))
+                    (text_field("rule-instance-ids", "instance_ids", "Instance ids", "text", Some("all, or 1, 2")))
+                    (text_field("rule-database-names", "database_names", "Database names", "text", Some("all, or orders, users")))
+                    (choice("rule-severity", "Severity", &[("info", "Info"), ("warning", "Warning"), ("critical", "Critical")], "warning"))
+                    (choice("rule-channel-kind", "Channel", &[("webhook", "Webhook"), ("dingtalk", "DingTalk"), ("wecom", "WeCom"), ("feishu", "Feishu"), ("email", "E-mail")], "webhook"))
+                    (text_field("rule-channel-target", "target", "URL or address", "text", None))
+                    (text_field("rule-channel-secret", "secret", "Secret (optional)", "password", None))
+                    div.actions { button type="submit" id="rule-submit" { "Add rule" } }
+                    p.error id="rule-form-error" role="alert" {}
+                }
+            }
+        }
+    }
+}
+
+/// The period types as options, none selected.
+fn period_options_plain() -> Markup {
+    html! {
+        @for period_type in PeriodType::ALL {
+            option value=(period_type.as_str()) { (period_label(period_type)) }
+        }
+    }
+}
+
 /// A table the script fills: its caption (for screen readers) and column headings.
 /// A "Download CSV" link, hidden until the page's script points it at the view's export
 /// (`format=csv` with the filters of what is shown); `label` says what it downloads.
