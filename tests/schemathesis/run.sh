@@ -25,6 +25,8 @@ export DATABASE_URL="$server/$name" CAPSTATS_TIMEZONE=UTC CAPSTATS_LOG=error
 # The session cookie as production names it (`__Host-capstats_session`, what the spec
 # documents), although this server listens on plain HTTP on loopback.
 export CAPSTATS_API_BIND="127.0.0.1:$port" CAPSTATS_LOGIN_ATTEMPTS_PER_MINUTE=1000 CAPSTATS_COOKIE_SECURE=true
+# A credential key, so that collector passwords and alert channels are stored, not refused.
+export CAPSTATS_CREDENTIAL_KEY=5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a
 
 if [ ! -x "$venv/bin/st" ] || ! cmp -s tests/schemathesis/requirements.txt "$venv/requirements.txt"; then
     python3 -m venv "$venv"

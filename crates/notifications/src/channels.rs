@@ -141,6 +141,9 @@ pub fn robot_refusal(body: &str) -> Option<String> {
         .iter()
         .find_map(|field| value.get(*field).and_then(Value::as_str))
         .unwrap_or("");
+    // The robot's own words, cut short: they say what is wrong with the message or its
+    // signature, and an error is shown to every reader of the event.
+    let message: String = message.chars().take(200).collect();
     Some(format!(
         "the robot refused the message: code {code} {message}"
     ))

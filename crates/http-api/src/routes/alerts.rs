@@ -224,10 +224,25 @@ pub async fn list_events(
             format!("unknown state `{text}`; expected open or resolved"),
         );
     }
+    let mut positive = |name: &str| {
+        let value = parameters.one::<i64>(name);
+        if let Some(value) = value
+            && value < 1
+        {
+            parameters.problem(
+                name,
+                "out_of_range",
+                format!("{value} is not an id (1 or more)"),
+            );
+        }
+        value
+    };
+    let rule_id = positive("rule_id");
+    let instance_id = positive("instance_id").map(InstanceId);
     let filter = EventFilter {
         state: event_state,
-        rule_id: parameters.one::<i64>("rule_id"),
-        instance_id: parameters.one::<i64>("instance_id").map(InstanceId),
+        rule_id,
+        instance_id,
         severity: parameters.one::<Severity>("severity"),
     };
     let page = parameters.page();
