@@ -674,6 +674,24 @@ test('admin: alert rules are added with each problem at its field, and their eve
   assert.match(await row.textContent(), /webhook http:\/\/127\.0\.0\.1:9\/… \(signed\)/);
   assert.doesNotMatch(await page.content(), /hook-token|s3cret/, 'the URL and secret are never shown');
 
+  // Editing asks for the URL again (it is never shown) and replaces the rule.
+  await page.getByRole('button', { name: 'Edit rule instances over 1 MB' }).click();
+  assert.equal(await page.inputValue('#rule-name'), 'instances over 1 MB');
+  assert.equal(await page.inputValue('#rule-metric'), 'size_mb');
+  assert.equal(await page.inputValue('#rule-threshold'), '1');
+  assert.equal(await page.inputValue('#rule-channel-target'), '');
+  await page.click('#rule-submit');
+  await page.waitForFunction(() => document.getElementById('rule-channel-target-error').textContent.length > 0);
+  await expectProblems(problems, '400', { reason: 'the replacement without a URL was a 400' });
+  await page.fill('#rule-threshold', '2');
+  await page.fill('#rule-channel-target', 'http://127.0.0.1:9/capstats-hook?token=hook-token');
+  await page.click('#rule-submit');
+  await page.waitForFunction(() => /instances over 1 MB.*replaced/.test(document.getElementById('alerts-state').textContent));
+  assert.match(await row.textContent(), /size_mb > 2/);
+  assert.doesNotMatch(await row.textContent(), /\(signed\)/, 'the replacement named no secret');
+  assert.equal((await apiData(page, '/alerts/rules')).length, 1);
+  assert.equal(await page.textContent('#rule-submit'), 'Add rule');
+
   // A run evaluates it: one open event per instance, each delivery attempt and its error shown.
   const csrf = await page.getAttribute('meta[name="csrf-token"]', 'content');
   const started = await page.request.post(`${base}/api/v1/capacity/aggregations/current`, {

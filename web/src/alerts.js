@@ -1,6 +1,6 @@
 // The alerts page: events with their notifications' delivery (attempts, last error), and for
-// admins the rules, deleted in place, and a form that adds one (each problem shown next to its
-// field).
+// admins the rules, edited or deleted in place, and a form that adds or replaces one (each
+// problem shown next to its field).
 
 import { api, ApiFailure, describeError } from './api.js';
 import { element, showState, statusBadge } from './dom.js';
@@ -104,6 +104,14 @@ export function startAlertsPage() {
             showState(state, describeError(error), 'error');
           }
         });
+        const edit = element('button', { type: 'button', class: 'secondary', 'data-action': 'edit-rule' }, 'Edit');
+        edit.setAttribute('aria-label', `Edit rule ${rule.name}`);
+        if (rule.channels.length > 1) {
+          // The form holds one channel; replacing this rule there would drop the others.
+          edit.disabled = true;
+          edit.title = `${rule.channels.length} channels: replace it through the API or the command line`;
+        }
+        edit.addEventListener('click', () => editRule(rule));
         return element(
           'tr',
           { 'data-rule': rule.id },
@@ -121,7 +129,7 @@ export function startAlertsPage() {
               rule.channels.map((channel) => element('li', {}, `${channel.kind} ${channel.target}${channel.has_secret ? ' (signed)' : ''}`)),
             ),
           ),
-          element('td', {}, remove),
+          element('td', {}, edit, ' ', remove),
         );
       }),
     );
@@ -188,16 +196,71 @@ export function startAlertsPage() {
     };
   }
 
+  // The rule being replaced, while the form edits one.
+  let editing = null;
+
+  function setEditing(rule) {
+    editing = rule;
+    document.getElementById('rule-submit').textContent = rule ? 'Replace rule' : 'Add rule';
+    document.getElementById('rule-cancel-edit').hidden = !rule;
+    document.getElementById('add-rule-title').textContent = rule ? `Edit the rule “${rule.name}”` : 'Add a rule';
+  }
+
+  /** Fills the form with `rule`; its URL and secret are never shown, so they are asked again. */
+  function editRule(rule) {
+    const form = document.getElementById('rule-form');
+    form.reset();
+    clearProblems(form);
+    const set = (id, value) => {
+      document.getElementById(id).value = value ?? '';
+    };
+    const condition = rule.condition;
+    const above = condition.above !== undefined && condition.above !== null;
+    set('rule-name', rule.name);
+    set('rule-level', rule.level);
+    set('rule-metric', condition.metric);
+    set('rule-comparison', above ? 'above' : 'below');
+    set('rule-threshold', String(above ? condition.above : condition.below));
+    set('rule-period-type', condition.period_type);
+    set('rule-periods', String(condition.periods));
+    set('rule-db-types', rule.scope.db_types.join(', '));
+    set('rule-instance-ids', rule.scope.instance_ids.join(', '));
+    set('rule-database-names', rule.scope.database_names.join(', '));
+    set('rule-severity', rule.severity);
+    const channel = rule.channels[0];
+    set('rule-channel-kind', channel.kind);
+    const target = document.getElementById('rule-channel-target');
+    target.placeholder = `enter again: ${channel.target}`;
+    setEditing(rule);
+    document.getElementById('rule-name').focus();
+  }
+
   function startRuleForm() {
     const form = document.getElementById('rule-form');
     const general = document.getElementById('rule-form-error');
+    document.getElementById('rule-cancel-edit').addEventListener('click', () => {
+      form.reset();
+      clearProblems(form);
+      document.getElementById('rule-channel-target').placeholder = '';
+      setEditing(null);
+    });
     form.addEventListener('submit', async (event) => {
       event.preventDefault();
       clearProblems(form);
       try {
-        const rule = await api('/alerts/rules', { method: 'POST', body: ruleBody() });
+        const replacing = editing;
+        const rule = replacing
+          ? await api(`/alerts/rules/${replacing.id}`, { method: 'PUT', body: ruleBody() })
+          : await api('/alerts/rules', { method: 'POST', body: ruleBody() });
         form.reset();
-        showState(state, `Rule “${rule.name}” added; it is evaluated after the next aggregation run.`);
+        document.getElementById('rule-channel-target').placeholder = '';
+        setEditing(null);
+        showState(
+          state,
+          replacing
+            ? `Rule “${rule.name}” replaced; its open events are judged by it after the next aggregation run.`
+            : `Rule “${rule.name}” added; it is evaluated after the next aggregation run.`,
+        );
         await loadRules();
       } catch (failure) {
         const problems = failure instanceof ApiFailure ? failure.fields : [];

@@ -407,7 +407,7 @@ pub fn alerts(admin: bool) -> Markup {
             }
             section.panel id="add-rule" aria-labelledby="add-rule-title" {
                 h2 id="add-rule-title" { "Add a rule" }
-                p { "Channel URLs and secrets are stored sealed and never shown again; a webhook is signed with HMAC-SHA256 when a secret is given, DingTalk and Feishu robots with their own signatures." }
+                p { "Channel URLs and secrets are stored sealed and never shown again (editing a rule asks for them again); a webhook is signed with HMAC-SHA256 when a secret is given, DingTalk and Feishu robots with their own signatures." }
                 form.inline id="rule-form" novalidate {
                     (text_field("rule-name", "name", "Name", "text", None))
                     (choice("rule-level", "Level", &[("instance", "Instances"), ("database", "Databases")], "instance"))
@@ -430,7 +430,10 @@ pub fn alerts(admin: bool) -> Markup {
                     (choice("rule-channel-kind", "Channel", &[("webhook", "Webhook"), ("dingtalk", "DingTalk"), ("wecom", "WeCom"), ("feishu", "Feishu"), ("email", "E-mail")], "webhook"))
                     (text_field("rule-channel-target", "target", "URL or address", "text", None))
                     (text_field("rule-channel-secret", "secret", "Secret (optional)", "password", None))
-                    div.actions { button type="submit" id="rule-submit" { "Add rule" } }
+                    div.actions {
+                        button type="submit" id="rule-submit" { "Add rule" }
+                        button.secondary type="button" id="rule-cancel-edit" hidden { "Cancel editing" }
+                    }
                     p.error id="rule-form-error" role="alert" {}
                 }
             }
