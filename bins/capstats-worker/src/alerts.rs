@@ -18,6 +18,12 @@ pub enum AlertsCommand {
     /// Manage alert rules.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Send a notification that failed for good again (its id is in `alerts events`), with a
+    /// fresh attempt budget, on the workers.
+    RetryNotification {
+        /// The notification's id.
+        id: i64,
+    },
     /// List alert events, most recently seen first, with their notifications' delivery.
     Events {
         /// Only open or only resolved events.
@@ -218,6 +224,27 @@ pub async fn alerts(settings: &Settings, command: AlertsCommand) -> anyhow::Resu
             .await?;
             println!("alert rule {id} deleted");
         }
+        AlertsCommand::RetryNotification { id } => {
+            let failed = capstats_store::run_blocking(&store, move |connection| {
+                capstats_store::alerts::retry_notification(connection, id)
+            })
+            .await?;
+            if !failed {
+                bail!(
+                    "notification {id} is not failed (only a notification that failed for good is \
+                     sent again; a pending one is still being tried)"
+                );
+            }
+            let queue = capstats_queue::PostgresQueue::connect(
+                &settings.database_url,
+                2,
+                settings.job_max_attempts,
+            )
+            .await?;
+            let dispatched =
+                capstats_services::alerts::dispatch_notifications(&store, &queue).await?;
+            println!("notification {id} is pending again; {dispatched} deliveries enqueued");
+        }
         AlertsCommand::Events { state, rule, limit } => {
             let filter = EventFilter {
                 state: state.map(|state| match state {
@@ -260,7 +287,8 @@ pub async fn alerts(settings: &Settings, command: AlertsCommand) -> anyhow::Resu
                             .filter(|(event_id, _)| *event_id == event.id)
                             .map(|(_, notification)| {
                                 format!(
-                                    "{} {} {} ({} attempts{})",
+                                    "#{} {} {} {} ({} attempts{})",
+                                    notification.id,
                                     notification.event_state,
                                     notification.channel_kind,
                                     notification.status,

@@ -453,6 +453,28 @@ pub async fn sessions_of_ended_jobs(
         .collect()
 }
 
+/// Releases the pending alert notifications whose delivery job will not run again (done,
+/// killed, failed with no attempts left, or pruned) without having delivered them — a job
+/// whose attempts all failed before one could be recorded, say — so that the next dispatch
+/// enqueues a new one; their ids. A job that is still queued, running or waiting for a retry
+/// keeps its notification.
+pub async fn release_notifications_of_ended_jobs(pool: &PgPool) -> Result<Vec<i64>, QueueError> {
+    let rows = sqlx::query(
+        "UPDATE alert_notifications notification SET job_id = NULL
+         WHERE notification.status = 'pending'
+           AND notification.job_id IS NOT NULL
+           AND NOT EXISTS (
+               SELECT 1 FROM apalis.jobs job
+               WHERE job.id = notification.job_id
+                 AND (job.status IN ('Pending', 'Queued', 'Running')
+                      OR (job.status = 'Failed' AND job.attempts < job.max_attempts)))
+         RETURNING notification.id",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter().map(|row| Ok(row.try_get("id")?)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -154,6 +154,14 @@ pub async fn sweep(state: &WorkerState) -> Result<(), QueueError> {
     for (session_id, reason) in lost {
         tracing::warn!(session_id, reason, "closed a session whose worker is gone");
     }
+    // Notifications whose delivery job ended without delivering them get a new one.
+    let released = job_store::release_notifications_of_ended_jobs(&state.job_store).await?;
+    if !released.is_empty() {
+        tracing::warn!(notifications = ?released, "re-dispatching notifications whose delivery job ended without delivering them");
+        let queue =
+            job_store::PostgresQueue::new(state.job_store.clone(), state.settings.job_max_attempts);
+        capstats_services::alerts::dispatch_notifications(&state.store, &queue).await?;
+    }
     for (session_id, job_id, status) in job_store::sessions_of_ended_jobs(&state.job_store).await? {
         let reason = format!("its job {job_id} ended {status} before the run started");
         let closed = capstats_store::run_blocking(&state.store, {

@@ -605,6 +605,24 @@ pub fn undispatched_notifications(
         .load(connection)?)
 }
 
+/// Makes failed notification `id` pending again, with a fresh attempt budget and without a
+/// job (the next dispatch enqueues one); its last error stays until an attempt succeeds.
+/// Whether it was failed.
+pub fn retry_notification(connection: &mut PgConnection, id: i64) -> Result<bool, StoreError> {
+    Ok(diesel::update(
+        alert_notifications::table
+            .find(id)
+            .filter(alert_notifications::status.eq("failed")),
+    )
+    .set((
+        alert_notifications::status.eq("pending"),
+        alert_notifications::attempts.eq(0),
+        alert_notifications::job_id.eq(None::<String>),
+    ))
+    .execute(connection)?
+        > 0)
+}
+
 /// Records the delivery job enqueued for notification `id`.
 pub fn set_notification_job(
     connection: &mut PgConnection,

@@ -1066,6 +1066,79 @@ fn alert_rules_are_managed_from_json_files() {
         1
     );
 
+    // A notification that failed for good is sent again on request, with a new job; one
+    // that is not failed is refused by name.
+    {
+        use diesel::connection::SimpleConnection;
+        let mut connection = database.connection();
+        connection
+            .batch_execute(&format!(
+                "INSERT INTO instances (id, name, db_type) OVERRIDING SYSTEM VALUE
+                     VALUES (900, 'watched', 'mysql');
+                 INSERT INTO alert_events (id, rule_id, instance_id, database_name, state, value,
+                     first_seen_at, last_seen_at)
+                 VALUES (70, {id}, 900, 'orders', 'open', 25, now(), now());
+                 INSERT INTO alert_notifications (id, event_id, channel_id, channel_kind,
+                     event_state, idempotency_key, status, attempts, last_error, job_id)
+                 SELECT 80, 70, id, 'wecom', 'open', 'k-80', 'failed', 5,
+                     'the receiver answered HTTP 502', 'gone'
+                 FROM alert_channels WHERE rule_id = {id};
+                 INSERT INTO alert_notifications (id, event_id, channel_id, channel_kind,
+                     event_state, idempotency_key, status, attempts, job_id)
+                 SELECT 81, 70, id, 'wecom', 'open', 'k-81', 'pending', 1,
+                     '01JXPRUNEDJOB0000000000000'
+                 FROM alert_channels WHERE rule_id = {id};"
+            ))
+            .unwrap();
+    }
+    let listed = text(&run(&["alerts", "events"]).stdout);
+    assert!(
+        listed.contains(
+            "#80 open wecom failed (5 attempts; last error: the receiver answered HTTP 502)"
+        ),
+        "{listed}"
+    );
+    let retried = run(&["alerts", "retry-notification", "80"]);
+    assert!(retried.status.success(), "{}", text(&retried.stderr));
+    assert!(
+        text(&retried.stdout).contains("notification 80 is pending again; 1 deliveries enqueued"),
+        "{}",
+        text(&retried.stdout)
+    );
+    assert_eq!(
+        capstats_test_support::count(
+            &url,
+            "SELECT count(*) FROM alert_notifications n JOIN apalis.jobs j ON j.id = n.job_id
+             WHERE n.id = 80 AND n.status = 'pending' AND n.attempts = 0
+               AND n.last_error = 'the receiver answered HTTP 502'
+               AND j.job_type = 'capstats_alerts'"
+        ),
+        1
+    );
+    let again = run(&["alerts", "retry-notification", "81"]);
+    assert!(!again.status.success());
+    assert!(
+        text(&again.stderr).contains("notification 81 is not failed"),
+        "{}",
+        text(&again.stderr)
+    );
+    // A pending notification whose job is gone (pruned, or failed before recording an attempt)
+    // is released for a new dispatch; one whose job is queued keeps it.
+    let released = std::thread::spawn({
+        let url = url.clone();
+        move || {
+            tokio::runtime::Runtime::new().unwrap().block_on(async {
+                let pool = capstats_queue::job_store::connect(&url, 1).await.unwrap();
+                capstats_queue::job_store::release_notifications_of_ended_jobs(&pool)
+                    .await
+                    .unwrap()
+            })
+        }
+    })
+    .join()
+    .unwrap();
+    assert_eq!(released, vec![81]);
+
     let replaced = run(&[
         "alerts",
         "rules",
@@ -1074,7 +1147,7 @@ fn alert_rules_are_managed_from_json_files() {
         stray.to_str().unwrap(),
     ]);
     assert!(!replaced.status.success());
-    let events = run(&["alerts", "events", "--state", "open"]);
+    let events = run(&["alerts", "events", "--state", "resolved"]);
     assert!(events.status.success(), "{}", text(&events.stderr));
     assert!(
         text(&events.stdout).contains("0 of 0 events"),
