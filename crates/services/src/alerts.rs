@@ -397,6 +397,7 @@ fn evaluate_rule(
         detail: serde_json::to_value(contexts.get(key).cloned().unwrap_or_default())
             .expect("a context serializes"),
     };
+    let mut seen_again = Vec::new();
     for transition in transitions {
         match transition {
             AlertTransition::Open { key, value, period } => {
@@ -406,7 +407,7 @@ fn evaluate_rule(
                 counts.opened += 1;
             }
             AlertTransition::StillOpen { key, value, period } => {
-                alerts::see_event_again(connection, open[&key], &sighting(&key, value, period))?;
+                seen_again.push((open[&key], sighting(&key, value, period)));
                 counts.updated += 1;
             }
             AlertTransition::Resolve { key } => {
@@ -417,6 +418,7 @@ fn evaluate_rule(
             }
         }
     }
+    alerts::see_events_again(connection, &seen_again, session_id, now)?;
     Ok(counts)
 }
 

@@ -525,23 +525,56 @@ pub fn open_event(
         .get_result(connection)?)
 }
 
-/// An open event seen again: its value, period and last sighting.
-pub fn see_event_again(
+/// Open events seen again, in one statement: each event's value, period and context, and the
+/// session and time of the sighting (the same for all). One statement rather than one per
+/// event: a steady evaluation sees every open event again.
+pub fn see_events_again(
     connection: &mut PgConnection,
-    event_id: i64,
-    sighting: &Sighting,
+    sightings: &[(i64, Sighting)],
+    session_id: i64,
+    at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    diesel::update(alert_events::table.find(event_id))
-        .set((
-            alert_events::value.eq(to_big_decimal(sighting.value)),
-            alert_events::period_type
-                .eq(sighting.period.map(|period| period.period_type().as_str())),
-            alert_events::period_start.eq(sighting.period.map(|period| period.start())),
-            alert_events::last_seen_at.eq(sighting.at),
-            alert_events::last_session_id.eq(sighting.session_id),
-            alert_events::detail.eq(&sighting.detail),
-        ))
-        .execute(connection)?;
+    if sightings.is_empty() {
+        return Ok(());
+    }
+    use diesel::sql_types::{Array, Timestamptz};
+    let ids: Vec<i64> = sightings.iter().map(|(id, _)| *id).collect();
+    let values: Vec<String> = sightings
+        .iter()
+        .map(|(_, sighting)| sighting.value.to_string())
+        .collect();
+    let period_types: Vec<Option<&str>> = sightings
+        .iter()
+        .map(|(_, sighting)| sighting.period.map(|period| period.period_type().as_str()))
+        .collect();
+    let period_starts: Vec<Option<NaiveDate>> = sightings
+        .iter()
+        .map(|(_, sighting)| sighting.period.map(|period| period.start()))
+        .collect();
+    let details: Vec<String> = sightings
+        .iter()
+        .map(|(_, sighting)| sighting.detail.to_string())
+        .collect();
+    diesel::sql_query(
+        "UPDATE alert_events event SET
+             value = seen.value::numeric,
+             period_type = seen.period_type,
+             period_start = seen.period_start,
+             detail = seen.detail::jsonb,
+             last_seen_at = $6,
+             last_session_id = $7
+         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::date[], $5::text[])
+              AS seen (id, value, period_type, period_start, detail)
+         WHERE event.id = seen.id",
+    )
+    .bind::<Array<BigInt>, _>(ids)
+    .bind::<Array<Text>, _>(values)
+    .bind::<Array<Nullable<Text>>, _>(period_types)
+    .bind::<Array<Nullable<Date>>, _>(period_starts)
+    .bind::<Array<Text>, _>(details)
+    .bind::<Timestamptz, _>(at)
+    .bind::<BigInt, _>(session_id)
+    .execute(connection)?;
     Ok(())
 }
 
