@@ -685,10 +685,14 @@ test('admin: alert rules are added with each problem at its field, and their eve
   await expectProblems(problems, '400', { reason: 'the replacement without a URL was a 400' });
   await page.fill('#rule-threshold', '2');
   await page.fill('#rule-channel-target', 'http://127.0.0.1:9/capstats-hook?token=hook-token');
+  // The stored secret is not shown: an empty field would drop it, so it is asked for again.
+  await page.click('#rule-submit');
+  await page.waitForFunction(() => /enter it again/.test(document.getElementById('rule-channel-secret-error').textContent));
+  await page.fill('#rule-channel-secret', 's3cret');
   await page.click('#rule-submit');
   await page.waitForFunction(() => /instances over 1 MB.*replaced/.test(document.getElementById('alerts-state').textContent));
   assert.match(await row.textContent(), /size_mb > 2/);
-  assert.doesNotMatch(await row.textContent(), /\(signed\)/, 'the replacement named no secret');
+  assert.match(await row.textContent(), /\(signed\)/, 'the replacement kept a secret');
   assert.equal((await apiData(page, '/alerts/rules')).length, 1);
   assert.equal(await page.textContent('#rule-submit'), 'Add rule');
 

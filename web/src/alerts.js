@@ -231,6 +231,7 @@ export function startAlertsPage() {
     set('rule-channel-kind', channel.kind);
     const target = document.getElementById('rule-channel-target');
     target.placeholder = `enter again: ${channel.target}`;
+    document.getElementById('rule-channel-secret').placeholder = channel.has_secret ? 'enter again' : '';
     setEditing(rule);
     document.getElementById('rule-name').focus();
   }
@@ -242,11 +243,22 @@ export function startAlertsPage() {
       form.reset();
       clearProblems(form);
       document.getElementById('rule-channel-target').placeholder = '';
+      document.getElementById('rule-channel-secret').placeholder = '';
       setEditing(null);
     });
     form.addEventListener('submit', async (event) => {
       event.preventDefault();
       clearProblems(form);
+      // A replacement names the channel in full: a stored secret, never shown, would be
+      // dropped by an empty field, and the receiver would refuse what is no longer signed.
+      const secret = document.getElementById('rule-channel-secret');
+      if (editing?.channels[0]?.has_secret && !secret.value) {
+        secret.setAttribute('aria-invalid', 'true');
+        document.getElementById('rule-channel-secret-error').textContent =
+          'the stored secret is not shown: enter it again (to remove it, replace the rule through the API)';
+        secret.focus();
+        return;
+      }
       try {
         const replacing = editing;
         const rule = replacing
@@ -254,6 +266,7 @@ export function startAlertsPage() {
           : await api('/alerts/rules', { method: 'POST', body: ruleBody() });
         form.reset();
         document.getElementById('rule-channel-target').placeholder = '';
+        document.getElementById('rule-channel-secret').placeholder = '';
         setEditing(null);
         showState(
           state,

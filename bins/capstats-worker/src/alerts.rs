@@ -225,6 +225,14 @@ pub async fn alerts(settings: &Settings, command: AlertsCommand) -> anyhow::Resu
             println!("alert rule {id} deleted");
         }
         AlertsCommand::RetryNotification { id } => {
+            // The job store first: a notification made pending while its job cannot be pushed
+            // would wait for the sweeper.
+            let queue = capstats_queue::PostgresQueue::connect(
+                &settings.database_url,
+                2,
+                settings.job_max_attempts,
+            )
+            .await?;
             let failed = capstats_store::run_blocking(&store, move |connection| {
                 capstats_store::alerts::retry_notification(connection, id)
             })
@@ -235,12 +243,6 @@ pub async fn alerts(settings: &Settings, command: AlertsCommand) -> anyhow::Resu
                      sent again; a pending one is still being tried)"
                 );
             }
-            let queue = capstats_queue::PostgresQueue::connect(
-                &settings.database_url,
-                2,
-                settings.job_max_attempts,
-            )
-            .await?;
             let dispatched =
                 capstats_services::alerts::dispatch_notifications(&store, &queue).await?;
             println!("notification {id} is pending again; {dispatched} deliveries enqueued");

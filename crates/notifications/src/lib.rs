@@ -84,6 +84,9 @@ struct Mailer {
     from: Mailbox,
 }
 
+/// The most of a robot's answer that is read.
+const ROBOT_ANSWER_LIMIT: usize = 64 * 1024;
+
 /// Sends notifications: one HTTP client for the robots and webhooks, one SMTP transport.
 #[derive(Clone)]
 pub struct Sender {
@@ -205,16 +208,31 @@ impl Sender {
             .await
             .map_err(|error| NotificationError::Request(describe(error)))?;
         let status = response.status();
-        let body = response
-            .text()
-            .await
-            .map_err(|error| NotificationError::Request(describe(error)))?;
         if !status.is_success() {
             return Err(NotificationError::Status(status.as_u16()));
         }
-        match channels::robot_refusal(&body) {
-            Some(refusal) if robot => Err(NotificationError::Refused(refusal)),
-            _ => Ok(()),
+        if !robot {
+            // A webhook is judged by its status; its body is not read.
+            return Ok(());
+        }
+        // A robot's answer is a small JSON object; more than this is not one.
+        let mut response = response;
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|error| NotificationError::Request(describe(error)))?
+        {
+            body.extend_from_slice(&chunk);
+            if body.len() > ROBOT_ANSWER_LIMIT {
+                return Err(NotificationError::Refused(format!(
+                    "the robot's answer is longer than {ROBOT_ANSWER_LIMIT} bytes"
+                )));
+            }
+        }
+        match channels::robot_refusal(&String::from_utf8_lossy(&body)) {
+            Some(refusal) => Err(NotificationError::Refused(refusal)),
+            None => Ok(()),
         }
     }
 

@@ -237,13 +237,45 @@ impl Notice {
             .join("\n")
     }
 
-    /// Title and lines as the chat robots' markdown.
+    /// Title and lines as the chat robots' markdown. Names (of the rule, the instance, the
+    /// database) come from people and monitored servers: their markdown characters are
+    /// escaped, so that a database named `[x](https://…)` shows as text, not as a link.
     pub fn markdown(&self) -> String {
-        let mut text = format!("### {}\n", self.title());
-        for line in self.lines() {
+        let mut escaped = self.clone();
+        escaped.rule.name = escape_markdown(&self.rule.name);
+        escaped.key.instance_name = self.key.instance_name.as_deref().map(escape_markdown);
+        escaped.key.database_name = self.key.database_name.as_deref().map(escape_markdown);
+        let mut text = format!("### {}\n", escaped.title());
+        for line in escaped.lines() {
             text.push_str("\n- ");
             text.push_str(&line);
         }
         text
+    }
+}
+
+/// `text` with every character markdown gives a meaning preceded by a backslash.
+fn escape_markdown(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for character in text.chars() {
+        if "\\`*_{}[]()<>#+-.!|~".contains(character) {
+            escaped.push('\\');
+        }
+        escaped.push(character);
+    }
+    escaped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_markdown;
+
+    #[test]
+    fn names_cannot_become_markdown_links() {
+        assert_eq!(
+            escape_markdown("[x](https://evil.example)"),
+            "\\[x\\]\\(https://evil\\.example\\)"
+        );
+        assert_eq!(escape_markdown("orders_2026"), "orders\\_2026");
     }
 }

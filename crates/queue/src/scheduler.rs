@@ -154,13 +154,10 @@ pub async fn sweep(state: &WorkerState) -> Result<(), QueueError> {
     for (session_id, reason) in lost {
         tracing::warn!(session_id, reason, "closed a session whose worker is gone");
     }
-    // Notifications whose delivery job ended without delivering them get a new one.
-    let released = job_store::release_notifications_of_ended_jobs(&state.job_store).await?;
-    if !released.is_empty() {
-        tracing::warn!(notifications = ?released, "re-dispatching notifications whose delivery job ended without delivering them");
-        let queue =
-            job_store::PostgresQueue::new(state.job_store.clone(), state.settings.job_max_attempts);
-        capstats_services::alerts::dispatch_notifications(&state.store, &queue).await?;
+    // Alert notifications are the business of another table: a failure there is logged and
+    // does not keep the sessions below from being closed.
+    if let Err(error) = redispatch_notifications(state).await {
+        tracing::warn!(error = %error.chain(), "could not re-dispatch alert notifications");
     }
     for (session_id, job_id, status) in job_store::sessions_of_ended_jobs(&state.job_store).await? {
         let reason = format!("its job {job_id} ended {status} before the run started");
@@ -178,5 +175,19 @@ pub async fn sweep(state: &WorkerState) -> Result<(), QueueError> {
             }
         }
     }
+    Ok(())
+}
+
+/// Releases the alert notifications whose delivery job ended without delivering them, and
+/// dispatches every notification without a job (those just released, and any whose dispatch
+/// failed before).
+async fn redispatch_notifications(state: &WorkerState) -> Result<(), QueueError> {
+    let released = job_store::release_notifications_of_ended_jobs(&state.job_store).await?;
+    if !released.is_empty() {
+        tracing::warn!(notifications = ?released, "re-dispatching notifications whose delivery job ended without delivering them");
+    }
+    let queue =
+        job_store::PostgresQueue::new(state.job_store.clone(), state.settings.job_max_attempts);
+    capstats_services::alerts::dispatch_notifications(&state.store, &queue).await?;
     Ok(())
 }

@@ -422,9 +422,10 @@ fn evaluate_rule(
     Ok(counts)
 }
 
-/// Enqueues a delivery job for every pending notification without one, and records its id;
-/// how many it enqueued. A crash between the two enqueues a second job later, which finds
-/// the notification delivered (or being delivered) and does nothing.
+/// Enqueues a delivery job for every pending notification without one; how many it enqueued.
+/// Each notification is claimed for its job before the job is pushed, so that concurrent
+/// dispatches (evaluations, the sweeper, the command line) give it one job; a crash between
+/// claim and push leaves a claim without a job, which the sweeper releases.
 pub async fn dispatch_notifications(
     store: &ConnectionPool,
     queue: &dyn JobQueue,
@@ -440,18 +441,27 @@ pub async fn dispatch_notifications(
         }
         for notification_id in pending {
             let job_id = crate::new_job_id();
+            let claimed = capstats_store::run_blocking(store, {
+                let job_id = job_id.clone();
+                move |connection| alerts::claim_notification(connection, notification_id, &job_id)
+            })
+            .await?;
+            if !claimed {
+                continue;
+            }
             let job = crate::payloads::Job::Alert(crate::payloads::AlertJob::Deliver {
                 version: crate::payloads::PAYLOAD_VERSION,
                 notification_id,
             });
-            queue
-                .enqueue(&job, &job_id)
-                .await
-                .map_err(ServiceError::Queue)?;
-            capstats_store::run_blocking(store, move |connection| {
-                alerts::set_notification_job(connection, notification_id, &job_id)
-            })
-            .await?;
+            if let Err(failure) = queue.enqueue(&job, &job_id).await {
+                // Given back, so that the next dispatch tries again; should this fail too,
+                // the sweeper releases the claim.
+                let _ = capstats_store::run_blocking(store, move |connection| {
+                    alerts::unclaim_notification(connection, notification_id, &job_id)
+                })
+                .await;
+                return Err(ServiceError::Queue(failure));
+            }
             dispatched += 1;
         }
     }
@@ -603,6 +613,21 @@ fn destination(
     })
 }
 
+/// An error as it may be recorded: control characters replaced, at most 1,000 characters.
+fn recordable(error: &str) -> String {
+    error
+        .chars()
+        .map(|character| {
+            if character.is_control() {
+                ' '
+            } else {
+                character
+            }
+        })
+        .take(1000)
+        .collect()
+}
+
 /// One delivery attempt of notification `notification_id`. The notification's row stays
 /// locked while it is sent, so two workers holding a job for it (a dispatch repeated after a
 /// crash) never send it twice at once; a delivered one is not sent again.
@@ -641,6 +666,9 @@ pub async fn deliver(
                     .map_err(|error| error.to_string()),
                 Err(error) => Err(error),
             };
+            // What a receiver answered ends up in the error: no NUL (PostgreSQL text cannot
+            // hold it, and the attempt would not be recorded) nor other control characters.
+            let sent = sent.map_err(|error| recordable(&error));
             let retried = pending.attempts + 1 < settings.max_attempts;
             alerts::record_attempt(
                 connection,

@@ -361,4 +361,55 @@ fn evaluation_agrees_with_the_planning_views_runs_once_per_session_and_resolves(
     );
     // The others are still open, seen again.
     assert_eq!(counts.updated as usize, all.len() - resolved.len());
+
+    // Two sessions ending together on two workers: their evaluations take turns. While one
+    // holds its claim, the other waits on the evaluation lock (seen in pg_locks), and runs
+    // once the first commits.
+    create_rule(
+        &mut connection,
+        &key(),
+        &rule(
+            "size",
+            AggregationLevel::Database,
+            condition(AlertMetric::SizeMb, Comparison::Above, 0),
+            AlertScope::default(),
+        ),
+    )
+    .unwrap();
+    let url = database.url();
+    let mut holder = <capstats_store::PgConnection as diesel::Connection>::establish(&url).unwrap();
+    let waiter = diesel::Connection::transaction(&mut holder, |holder| {
+        assert!(alerts::claim_evaluation(holder, 10)?);
+        let waiter = std::thread::spawn({
+            let url = url.clone();
+            let options = options.clone();
+            move || {
+                let mut connection =
+                    <capstats_store::PgConnection as diesel::Connection>::establish(&url).unwrap();
+                evaluate_after_session(&mut connection, 11, &options, Utc::now())
+                    .unwrap()
+                    .unwrap()
+            }
+        });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while capstats_test_support::count(
+            &url,
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+        ) == 0
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the second evaluation did not wait for the first"
+            );
+            assert!(
+                !waiter.is_finished(),
+                "the second evaluation ran beside the first"
+            );
+            std::thread::yield_now();
+        }
+        Ok::<_, capstats_store::StoreError>(waiter)
+    })
+    .unwrap();
+    let counts = waiter.join().unwrap();
+    assert_eq!(counts.failed, 0);
 }

@@ -397,6 +397,9 @@ pub fn replace_sealed_channel(
 
 /// Claims the evaluation of the rules after session `session_id`: `false` when it was
 /// already claimed (its job delivered twice); the claim commits with the caller's transaction.
+/// Evaluations of different sessions then wait for each other (a transaction-scoped advisory
+/// lock): two at once would both open the same key's event, or one would write back an event
+/// the other just resolved.
 pub fn claim_evaluation(
     connection: &mut PgConnection,
     session_id: i64,
@@ -411,8 +414,16 @@ pub fn claim_evaluation(
         ))
         .on_conflict_do_nothing()
         .execute(connection)?;
+    if inserted > 0 {
+        diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+            .bind::<BigInt, _>(EVALUATION_LOCK)
+            .execute(connection)?;
+    }
     Ok(inserted > 0)
 }
+
+/// The advisory lock key that serializes alert evaluations ("capsalrt" in ASCII).
+const EVALUATION_LOCK: i64 = 0x6361_7073_616c_7274;
 
 /// What an evaluation changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -565,7 +576,7 @@ pub fn see_events_again(
              last_session_id = $7
          FROM unnest($1::bigint[], $2::text[], $3::text[], $4::date[], $5::text[])
               AS seen (id, value, period_type, period_start, detail)
-         WHERE event.id = seen.id",
+         WHERE event.id = seen.id AND event.state = 'open'",
     )
     .bind::<Array<BigInt>, _>(ids)
     .bind::<Array<Text>, _>(values)
@@ -585,13 +596,17 @@ pub fn resolve_event(
     session_id: i64,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    diesel::update(alert_events::table.find(event_id))
-        .set((
-            alert_events::state.eq("resolved"),
-            alert_events::resolved_at.eq(at),
-            alert_events::last_session_id.eq(session_id),
-        ))
-        .execute(connection)?;
+    diesel::update(
+        alert_events::table
+            .find(event_id)
+            .filter(alert_events::state.eq("open")),
+    )
+    .set((
+        alert_events::state.eq("resolved"),
+        alert_events::resolved_at.eq(at),
+        alert_events::last_session_id.eq(session_id),
+    ))
+    .execute(connection)?;
     Ok(())
 }
 
@@ -656,15 +671,38 @@ pub fn retry_notification(connection: &mut PgConnection, id: i64) -> Result<bool
         > 0)
 }
 
-/// Records the delivery job enqueued for notification `id`.
-pub fn set_notification_job(
+/// Claims pending notification `id` for the delivery job `job_id`, before the job is
+/// enqueued: `false` when another dispatch claimed it first. A claim whose job never gets
+/// enqueued (a crash in between) is released by the sweeper, which finds no live job.
+pub fn claim_notification(
+    connection: &mut PgConnection,
+    id: i64,
+    job_id: &str,
+) -> Result<bool, StoreError> {
+    Ok(diesel::update(
+        alert_notifications::table
+            .find(id)
+            .filter(alert_notifications::status.eq("pending"))
+            .filter(alert_notifications::job_id.is_null()),
+    )
+    .set(alert_notifications::job_id.eq(job_id))
+    .execute(connection)?
+        > 0)
+}
+
+/// Gives back the claim of notification `id` by job `job_id`, whose enqueueing failed.
+pub fn unclaim_notification(
     connection: &mut PgConnection,
     id: i64,
     job_id: &str,
 ) -> Result<(), StoreError> {
-    diesel::update(alert_notifications::table.find(id))
-        .set(alert_notifications::job_id.eq(job_id))
-        .execute(connection)?;
+    diesel::update(
+        alert_notifications::table
+            .find(id)
+            .filter(alert_notifications::job_id.eq(job_id)),
+    )
+    .set(alert_notifications::job_id.eq(None::<String>))
+    .execute(connection)?;
     Ok(())
 }
 
