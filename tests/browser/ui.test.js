@@ -680,15 +680,17 @@ test('admin: alert rules are added with each problem at its field, and their eve
   assert.equal(await page.inputValue('#rule-metric'), 'size_mb');
   assert.equal(await page.inputValue('#rule-threshold'), '1');
   assert.equal(await page.inputValue('#rule-channel-target'), '');
+  // The stored secret is not shown: an empty field would drop it, so it is asked for again
+  // before anything is sent.
+  await page.click('#rule-submit');
+  await page.waitForFunction(() => /enter it again/.test(document.getElementById('rule-channel-secret-error').textContent));
+  await page.fill('#rule-channel-secret', 's3cret');
+  // Without the URL, the server names it.
   await page.click('#rule-submit');
   await page.waitForFunction(() => document.getElementById('rule-channel-target-error').textContent.length > 0);
   await expectProblems(problems, '400', { reason: 'the replacement without a URL was a 400' });
   await page.fill('#rule-threshold', '2');
   await page.fill('#rule-channel-target', 'http://127.0.0.1:9/capstats-hook?token=hook-token');
-  // The stored secret is not shown: an empty field would drop it, so it is asked for again.
-  await page.click('#rule-submit');
-  await page.waitForFunction(() => /enter it again/.test(document.getElementById('rule-channel-secret-error').textContent));
-  await page.fill('#rule-channel-secret', 's3cret');
   await page.click('#rule-submit');
   await page.waitForFunction(() => /instances over 1 MB.*replaced/.test(document.getElementById('alerts-state').textContent));
   assert.match(await row.textContent(), /size_mb > 2/);
