@@ -18,7 +18,8 @@ use capstats_store::aggregates::{self, MetricColumn, PageRequest};
 use capstats_store::sessions::SessionFilter;
 use capstats_sync_session::{SessionStatus, SyncCategory, SyncType};
 
-use crate::report::{FilterArgs, GrowthArgs, instance_ids_by_name, period_window};
+use crate::report::{FilterArgs, GrowthArgs, instance_ids_by_name};
+use capstats_services::planning::period_window;
 
 #[derive(Subcommand)]
 pub enum ExportCommand {

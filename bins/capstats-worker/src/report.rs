@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use capstats_capacity_model::{AggregationLevel, DbType, InstanceId, Period, PeriodType};
 use capstats_services::planning::{
-    self, ForecastOptions, ForecastSummary, GrowthSort, SortDirection,
+    self, ForecastOptions, ForecastSummary, GrowthSort, SortDirection, period_window,
 };
 use capstats_settings::Settings;
 use capstats_store::PgConnection;
@@ -198,13 +198,6 @@ impl SortChoice {
         };
         (sort, direction)
     }
-}
-
-/// The window of the last `periods` periods of `period_type` ending with the one containing
-/// `end`: its first and last period start.
-pub fn period_window(period_type: PeriodType, end: NaiveDate, periods: u16) -> (Period, Period) {
-    let window = Period::ending_with(period_type, end, usize::from(periods));
-    (window[0], window[window.len() - 1])
 }
 
 fn parse_db_type(text: &str) -> Result<DbType, String> {

@@ -344,11 +344,8 @@ impl BackgroundJob for AlertJob {
                     .map_err(QueueError::from)
                 })
                 .await?;
-                let queue = crate::job_store::PostgresQueue::new(
-                    state.job_store.clone(),
-                    state.settings.job_max_attempts,
-                );
-                let dispatched = alerts::dispatch_notifications(&state.store, &queue).await?;
+                let dispatched =
+                    alerts::dispatch_notifications(&state.store, &state.queue()).await?;
                 Ok(JobOutcome::Done(match counts {
                     None => format!(
                         "session {session_id} was already evaluated; {dispatched} notifications enqueued"

@@ -186,8 +186,6 @@ async fn redispatch_notifications(state: &WorkerState) -> Result<(), QueueError>
     if !released.is_empty() {
         tracing::warn!(notifications = ?released, "re-dispatching notifications whose delivery job ended without delivering them");
     }
-    let queue =
-        job_store::PostgresQueue::new(state.job_store.clone(), state.settings.job_max_attempts);
-    capstats_services::alerts::dispatch_notifications(&state.store, &queue).await?;
+    capstats_services::alerts::dispatch_notifications(&state.store, &state.queue()).await?;
     Ok(())
 }

@@ -82,6 +82,11 @@ impl WorkerState {
     pub(crate) fn run_settings(&self) -> RunSettings {
         RunSettings::from_settings(&self.settings)
     }
+
+    /// The job store as the use cases push onto it, with the configured attempt budget.
+    pub(crate) fn queue(&self) -> job_store::PostgresQueue {
+        job_store::PostgresQueue::new(self.job_store.clone(), self.settings.job_max_attempts)
+    }
 }
 
 /// The apalis configuration of a queue.

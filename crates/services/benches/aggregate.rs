@@ -14,6 +14,10 @@
 //! `CAPSTATS_BENCH_ROUNDS` (default 3), `CAPSTATS_BENCH_PARALLELISM`, `CAPSTATS_BENCH_KEEP=1`
 //! to reuse an already seeded database.
 
+#[expect(
+    dead_code,
+    reason = "one database of a fixed size: no list of fleet sizes"
+)]
 mod support;
 
 use std::time::{Duration, Instant};
@@ -31,11 +35,8 @@ use support::{FLOOR_SETTINGS, median, reset, seeded_database};
 fn main() -> anyhow::Result<()> {
     // `cargo bench` passes `--bench`; nothing to parse.
     let name = std::env::var("CAPSTATS_BENCH_DATABASE").unwrap_or_else(|_| "capstats_bench".into());
-    let rounds: usize = std::env::var("CAPSTATS_BENCH_ROUNDS")
-        .ok()
-        .and_then(|text| text.parse().ok())
-        .unwrap_or(3);
-    let keep = std::env::var("CAPSTATS_BENCH_KEEP").is_ok_and(|value| value == "1");
+    let rounds = support::rounds();
+    let keep = support::keep();
     let options = SeedOptions {
         instances: 200,
         databases_per_instance: 20,

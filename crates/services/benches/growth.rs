@@ -55,20 +55,9 @@ struct SizeResult {
 }
 
 fn main() -> anyhow::Result<()> {
-    let sizes: Vec<u32> = std::env::var("CAPSTATS_BENCH_SIZES")
-        .unwrap_or_else(|_| "100,400,1600".into())
-        .split(',')
-        .map(|size| {
-            size.trim()
-                .parse()
-                .context("CAPSTATS_BENCH_SIZES: a list of numbers")
-        })
-        .collect::<anyhow::Result<_>>()?;
-    let rounds: usize = std::env::var("CAPSTATS_BENCH_ROUNDS")
-        .ok()
-        .and_then(|text| text.parse().ok())
-        .unwrap_or(3);
-    let keep = std::env::var("CAPSTATS_BENCH_KEEP").is_ok_and(|value| value == "1");
+    let sizes = support::sizes()?;
+    let rounds = support::rounds();
+    let keep = support::keep();
     let mut results = Vec::new();
     for instances in sizes {
         results.push(measure_size(instances, rounds, keep)?);

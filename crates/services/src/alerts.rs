@@ -18,12 +18,12 @@ use capstats_notifications::{
 };
 use capstats_store::aggregates::{self, AggregateFilter};
 use capstats_store::alerts::{
-    self, ChannelRecord, EvaluationCounts, EventKey, PendingDelivery, RuleFields, Sighting,
-    StoredEvent, StoredRule,
+    self, ChannelRecord, EvaluationCounts, EvaluationMoment, EventKey, PendingDelivery, RuleFields,
+    Sighting, StoredEvent, StoredRule,
 };
 use capstats_store::{Connection, ConnectionPool, PgConnection};
 
-use crate::planning::{ForecastOptions, KeyForecast, forecasts};
+use crate::planning::{ForecastOptions, KeyForecast, forecasts, period_window};
 use crate::{JobQueue, ServiceError};
 
 /// The forecast horizon notifications quote, days (the API's default).
@@ -147,11 +147,11 @@ fn key_of(instance: InstanceId, database: Option<String>) -> EventKey {
 /// The window of the last `periods` periods of `period_type` ending with the one containing
 /// `end`, over the rule's instances and engines.
 fn window_filter(rule: &RuleFields, end: NaiveDate, periods: u16) -> AggregateFilter {
-    let window = Period::ending_with(rule.condition.period_type, end, usize::from(periods));
+    let (first, last) = period_window(rule.condition.period_type, end, periods);
     AggregateFilter {
         period_type: rule.condition.period_type,
-        start: window[0].start(),
-        end: window[window.len() - 1].start(),
+        start: first.start(),
+        end: last.start(),
         instance_ids: rule.scope.instance_ids.clone(),
         db_types: rule.scope.db_types.clone(),
         database_name: None,
@@ -389,11 +389,13 @@ fn evaluate_rule(
         })
         .collect();
     add_forecasts(connection, &rule.fields, options, &tripped, &mut contexts)?;
+    let moment = EvaluationMoment {
+        session_id,
+        at: now,
+    };
     let sighting = |key: &EventKey, value: Decimal, period: Option<Period>| Sighting {
         value,
         period,
-        session_id,
-        at: now,
         detail: serde_json::to_value(contexts.get(key).cloned().unwrap_or_default())
             .expect("a context serializes"),
     };
@@ -401,8 +403,13 @@ fn evaluate_rule(
     for transition in transitions {
         match transition {
             AlertTransition::Open { key, value, period } => {
-                let id =
-                    alerts::open_event(connection, rule.id, &key, &sighting(&key, value, period))?;
+                let id = alerts::open_event(
+                    connection,
+                    rule.id,
+                    &key,
+                    &sighting(&key, value, period),
+                    moment,
+                )?;
                 alerts::queue_notifications(connection, id, "open", &rule.channels)?;
                 counts.opened += 1;
             }
@@ -412,13 +419,13 @@ fn evaluate_rule(
             }
             AlertTransition::Resolve { key } => {
                 let id = open[&key];
-                alerts::resolve_event(connection, id, session_id, now)?;
+                alerts::resolve_event(connection, id, moment)?;
                 alerts::queue_notifications(connection, id, "resolved", &rule.channels)?;
                 counts.resolved += 1;
             }
         }
     }
-    alerts::see_events_again(connection, &seen_again, session_id, now)?;
+    alerts::see_events_again(connection, &seen_again, moment)?;
     Ok(counts)
 }
 

@@ -10,10 +10,18 @@ use chrono::{Days, NaiveDate};
 use capstats_aggregation_core::calendar::{Completeness, completeness};
 use capstats_aggregation_core::forecast::{Forecast, ForecastRequest, ForecastSettings, forecast};
 use capstats_aggregation_core::metrics::growth_percent;
-use capstats_capacity_model::{AggregationLevel, Decimal, InstanceId};
+use capstats_capacity_model::{AggregationLevel, Decimal, InstanceId, Period, PeriodType};
 use capstats_store::aggregates::{self, AggregateFilter, InstanceLabel, KeyGrowth, PageRequest};
 
 use crate::ServiceError;
+
+/// The window of the last `periods` periods of `period_type` ending with the one containing
+/// `end`: its first and last period (the growth leaderboard's window, as the command line and
+/// alert rules ask for it).
+pub fn period_window(period_type: PeriodType, end: NaiveDate, periods: u16) -> (Period, Period) {
+    let window = Period::ending_with(period_type, end, usize::from(periods.max(1)));
+    (window[0], window[window.len() - 1])
+}
 
 /// The longest horizon a forecast may be asked for, in days (ten years).
 pub const MAXIMUM_HORIZON_DAYS: u32 = 3660;

@@ -494,6 +494,15 @@ pub fn open_events(
         .collect())
 }
 
+/// The evaluation that changes events: the session it follows and when it ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EvaluationMoment {
+    /// The session whose evaluation it is.
+    pub session_id: i64,
+    /// When it ran.
+    pub at: DateTime<Utc>,
+}
+
 /// What an evaluation saw of a key.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sighting {
@@ -501,10 +510,6 @@ pub struct Sighting {
     pub value: Decimal,
     /// Its period.
     pub period: Option<Period>,
-    /// The session whose evaluation saw it.
-    pub session_id: i64,
-    /// When.
-    pub at: DateTime<Utc>,
     /// What a notification tells besides the value.
     pub detail: serde_json::Value,
 }
@@ -515,6 +520,7 @@ pub fn open_event(
     rule_id: i64,
     key: &EventKey,
     sighting: &Sighting,
+    moment: EvaluationMoment,
 ) -> Result<i64, StoreError> {
     Ok(diesel::insert_into(alert_events::table)
         .values((
@@ -526,10 +532,10 @@ pub fn open_event(
             alert_events::period_type
                 .eq(sighting.period.map(|period| period.period_type().as_str())),
             alert_events::period_start.eq(sighting.period.map(|period| period.start())),
-            alert_events::first_seen_at.eq(sighting.at),
-            alert_events::last_seen_at.eq(sighting.at),
-            alert_events::opened_by_session_id.eq(sighting.session_id),
-            alert_events::last_session_id.eq(sighting.session_id),
+            alert_events::first_seen_at.eq(moment.at),
+            alert_events::last_seen_at.eq(moment.at),
+            alert_events::opened_by_session_id.eq(moment.session_id),
+            alert_events::last_session_id.eq(moment.session_id),
             alert_events::detail.eq(&sighting.detail),
         ))
         .returning(alert_events::id)
@@ -537,13 +543,12 @@ pub fn open_event(
 }
 
 /// Open events seen again, in one statement: each event's value, period and context, and the
-/// session and time of the sighting (the same for all). One statement rather than one per
+/// evaluation that saw them. One statement rather than one per
 /// event: a steady evaluation sees every open event again.
 pub fn see_events_again(
     connection: &mut PgConnection,
     sightings: &[(i64, Sighting)],
-    session_id: i64,
-    at: DateTime<Utc>,
+    moment: EvaluationMoment,
 ) -> Result<(), StoreError> {
     if sightings.is_empty() {
         return Ok(());
@@ -583,8 +588,8 @@ pub fn see_events_again(
     .bind::<Array<Nullable<Text>>, _>(period_types)
     .bind::<Array<Nullable<Date>>, _>(period_starts)
     .bind::<Array<Text>, _>(details)
-    .bind::<Timestamptz, _>(at)
-    .bind::<BigInt, _>(session_id)
+    .bind::<Timestamptz, _>(moment.at)
+    .bind::<BigInt, _>(moment.session_id)
     .execute(connection)?;
     Ok(())
 }
@@ -593,8 +598,7 @@ pub fn see_events_again(
 pub fn resolve_event(
     connection: &mut PgConnection,
     event_id: i64,
-    session_id: i64,
-    at: DateTime<Utc>,
+    moment: EvaluationMoment,
 ) -> Result<(), StoreError> {
     diesel::update(
         alert_events::table
@@ -603,8 +607,8 @@ pub fn resolve_event(
     )
     .set((
         alert_events::state.eq("resolved"),
-        alert_events::resolved_at.eq(at),
-        alert_events::last_session_id.eq(session_id),
+        alert_events::resolved_at.eq(moment.at),
+        alert_events::last_session_id.eq(moment.session_id),
     ))
     .execute(connection)?;
     Ok(())
@@ -842,7 +846,7 @@ pub struct StoredEvent {
 }
 
 /// A notification as the API shows it with its event.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
 pub struct NotificationStatus {
     /// Its id.
     pub id: i64,
@@ -1022,62 +1026,24 @@ pub fn notifications_of(
     connection: &mut PgConnection,
     event_ids: &[i64],
 ) -> Result<Vec<(i64, NotificationStatus)>, StoreError> {
-    let rows = alert_notifications::table
+    Ok(alert_notifications::table
         .left_join(alert_channels::table)
         .filter(alert_notifications::event_id.eq_any(event_ids))
         .order((alert_notifications::event_id, alert_notifications::id))
         .select((
             alert_notifications::event_id,
-            alert_notifications::id,
-            alert_notifications::channel_kind,
-            alert_channels::display_target.nullable(),
-            alert_notifications::event_state,
-            alert_notifications::status,
-            alert_notifications::attempts,
-            alert_notifications::last_error,
-            alert_notifications::delivered_at,
+            (
+                alert_notifications::id,
+                alert_notifications::channel_kind,
+                alert_channels::display_target.nullable(),
+                alert_notifications::event_state,
+                alert_notifications::status,
+                alert_notifications::attempts,
+                alert_notifications::last_error,
+                alert_notifications::delivered_at,
+            ),
         ))
-        .load::<(
-            i64,
-            i64,
-            String,
-            Option<String>,
-            String,
-            String,
-            i32,
-            Option<String>,
-            Option<DateTime<Utc>>,
-        )>(connection)?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(
-                event_id,
-                id,
-                channel_kind,
-                channel_target,
-                event_state,
-                status,
-                attempts,
-                last_error,
-                delivered_at,
-            )| {
-                (
-                    event_id,
-                    NotificationStatus {
-                        id,
-                        channel_kind,
-                        channel_target,
-                        event_state,
-                        status,
-                        attempts,
-                        last_error,
-                        delivered_at,
-                    },
-                )
-            },
-        )
-        .collect())
+        .load::<(i64, NotificationStatus)>(connection)?)
 }
 
 /// The day of the last sample of every active key of `level` (instances: the latest day any

@@ -60,3 +60,30 @@ pub fn median(times: &[Duration]) -> Duration {
     times.sort();
     times[times.len() / 2]
 }
+
+/// The fleet sizes to measure: `CAPSTATS_BENCH_SIZES` (instances, comma-separated), default
+/// 100, 400 and 1,600.
+pub fn sizes() -> anyhow::Result<Vec<u32>> {
+    std::env::var("CAPSTATS_BENCH_SIZES")
+        .unwrap_or_else(|_| "100,400,1600".into())
+        .split(',')
+        .map(|size| {
+            size.trim()
+                .parse()
+                .context("CAPSTATS_BENCH_SIZES: a list of numbers")
+        })
+        .collect()
+}
+
+/// Rounds per measurement, of which the median counts: `CAPSTATS_BENCH_ROUNDS`, default 3.
+pub fn rounds() -> usize {
+    std::env::var("CAPSTATS_BENCH_ROUNDS")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(3)
+}
+
+/// Whether seeded databases are reused: `CAPSTATS_BENCH_KEEP=1`.
+pub fn keep() -> bool {
+    std::env::var("CAPSTATS_BENCH_KEEP").is_ok_and(|value| value == "1")
+}
