@@ -693,6 +693,8 @@ test('admin: alert rules are added with each problem at its field, and their eve
   await page.fill('#rule-channel-target', 'http://127.0.0.1:9/capstats-hook?token=hook-token');
   await page.click('#rule-submit');
   await page.waitForFunction(() => /instances over 1 MB.*replaced/.test(document.getElementById('alerts-state').textContent));
+  // The message shows before the table is reloaded: wait for the table itself.
+  await page.waitForFunction(() => /size_mb > 2/.test(document.querySelector('#rules-table tbody').textContent));
   assert.match(await row.textContent(), /size_mb > 2/);
   assert.match(await row.textContent(), /\(signed\)/, 'the replacement kept a secret');
   assert.equal((await apiData(page, '/alerts/rules')).length, 1);
