@@ -176,7 +176,7 @@ pub fn export(
                 &file,
                 &export::aggregates_file_name(level, &filter),
                 |output| {
-                    export::aggregates(connection, level, &filter, today, maximum_rows, output)
+                    export::aggregates(connection, level, &filter, maximum_rows, output)
                 },
             )
         }
@@ -210,7 +210,7 @@ pub fn export(
                 &export::series_file_name(level, metric, &filter),
                 |output| {
                     let ranked = aggregates::series(connection, level, metric, &filter, top)?;
-                    export::series(ranked, metric, period_type, today, output)
+                    export::series(ranked, metric, period_type, output)
                 },
             )
         }

@@ -254,6 +254,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 parallelism,
                 samples_kept_from: capstats_services::maintenance::Retention::of(&settings)
                     .samples_kept_from(settings.today()),
+                today: settings.today(),
             };
             aggregate(&pool, &request, &progress)
         }

@@ -9,7 +9,8 @@ use chrono::{Days, NaiveDate};
 
 fn main() -> Result<(), EngineError> {
     let first_day = NaiveDate::from_ymd_opt(2025, 1, 1).expect("valid date");
-    let mut engine = AggregationEngine::new();
+    // The quarter has ended by 1 April: its periods are judged complete or partial then.
+    let mut engine = AggregationEngine::as_of(NaiveDate::from_ymd_opt(2025, 4, 1).expect("valid date"));
     for offset in 0..90u64 {
         let date = first_day + Days::new(offset);
         let growth = i64::try_from(offset).expect("small offset");
@@ -39,7 +40,7 @@ fn main() -> Result<(), EngineError> {
         println!("{period_type} database rollups:");
         for row in &output.databases {
             println!(
-                "  {} {:<7} avg {:>6} MB  max {:>6} MB  change {:>6} MB ({} %)",
+                "  {} {:<7} avg {:>6} MB  max {:>6} MB  change {:>6} MB ({} %){}",
                 row.period.start(),
                 row.database_name,
                 row.avg_size_mb,
@@ -47,6 +48,14 @@ fn main() -> Result<(), EngineError> {
                 row.size_change_mb.map_or("-".into(), |mb| mb.to_string()),
                 row.size_change_percent
                     .map_or("-".into(), |percent| percent.to_string()),
+                if row.completeness.is_partial {
+                    format!(
+                        "  partial: {} of {} days",
+                        row.data_count, row.completeness.expected_count
+                    )
+                } else {
+                    String::new()
+                },
             );
         }
         println!("{period_type} instance rollups:");

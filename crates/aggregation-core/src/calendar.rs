@@ -5,7 +5,7 @@
 
 use chrono::NaiveDate;
 
-pub use capstats_capacity_model::{Period, PeriodType};
+pub use capstats_capacity_model::{Completeness, Period, PeriodType};
 
 /// The periods of `period_type` a scheduled run on business date `today` has to compute,
 /// oldest first.
@@ -38,22 +38,12 @@ pub fn due_periods(
     candidates
 }
 
-/// How complete a stored period's data is, as of a business date.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Completeness {
-    /// The days a complete period has samples for: all of its days once it has ended, its
-    /// days from its start up to `today` while it runs (0 when it starts after `today`).
-    pub expected_count: i64,
-    /// Whether the numbers may still change or miss days: the period has not ended, or it has
-    /// fewer daily samples than `expected_count` (a missed collection must not read as zero
-    /// growth).
-    pub is_partial: bool,
-}
-
 /// The completeness of `period` with `data_count` daily samples, as of business date `today`.
 ///
-/// It depends on `today`, so it is computed when a row is read, never stored: a stored
-/// figure would go stale the day after the row was written.
+/// It depends on `today`: every aggregate is stored with its completeness as of the day it was
+/// computed, and the scheduled runs refresh the stored figures of the periods that were still
+/// partial (`capstats_store::aggregation::refresh_completeness`), so that they hold as of the
+/// current business day.
 ///
 /// ```
 /// use capstats_aggregation_core::calendar::{completeness, Period, PeriodType};

@@ -62,15 +62,28 @@ struct Sizes {
 ///
 /// The engine knows nothing about inactive or deleted instances: a caller that wants to mirror
 /// capstats leaves their samples out.
-#[derive(Debug, Clone, Default)]
+///
+/// Aggregates carry their [`Completeness`](capstats_capacity_model::Completeness) as of the
+/// business date the engine is created for, as capstats stores them on that day.
+#[derive(Debug, Clone)]
 pub struct AggregationEngine {
     samples: BTreeMap<(InstanceId, String), BTreeMap<NaiveDate, Sizes>>,
+    as_of: NaiveDate,
 }
 
 impl AggregationEngine {
-    /// An engine without samples.
-    pub fn new() -> Self {
-        Self::default()
+    /// An engine without samples whose aggregates are complete or partial as of business
+    /// date `as_of` (usually today).
+    pub fn as_of(as_of: NaiveDate) -> Self {
+        Self {
+            samples: BTreeMap::new(),
+            as_of,
+        }
+    }
+
+    /// The business date the aggregates' completeness is judged on.
+    pub fn judged_on(&self) -> NaiveDate {
+        self.as_of
     }
 
     /// Records a sample, returning the one it replaced. Rejects negative sizes, parts larger
@@ -89,7 +102,7 @@ impl AggregationEngine {
     ///     data_size_mb,
     ///     log_size_mb: None,
     /// };
-    /// let mut engine = AggregationEngine::new();
+    /// let mut engine = AggregationEngine::as_of(NaiveDate::from_ymd_opt(2025, 2, 1).unwrap());
     /// assert_eq!(engine.record(sample(100, None))?, None);
     /// // A second sample of the same key and day replaces the first (a correction).
     /// assert_eq!(engine.record(sample(120, None))?, Some(sample(100, None)));
@@ -222,6 +235,7 @@ impl AggregationEngine {
                     &window(period),
                     &window(previous),
                     year_earlier.map(window).as_ref(),
+                    self.as_of,
                 )
             })
             .collect()
@@ -233,7 +247,7 @@ impl AggregationEngine {
         period: Period,
     ) -> Result<Vec<InstanceSizeAggregate>, EngineError> {
         let totals = self.instance_daily_totals()?;
-        Ok(instance_aggregates_of(&totals, period))
+        Ok(instance_aggregates_of(&totals, period, self.as_of))
     }
 
     /// Every aggregate of the periods of `period_type` whose start lies in `[from, to]`.
@@ -244,7 +258,7 @@ impl AggregationEngine {
     /// use chrono::NaiveDate;
     ///
     /// let day = |d| NaiveDate::from_ymd_opt(2025, 3, d).unwrap();
-    /// let mut engine = AggregationEngine::new();
+    /// let mut engine = AggregationEngine::as_of(NaiveDate::from_ymd_opt(2025, 2, 1).unwrap());
     /// for (d, size_mb) in [(1, 200), (2, 203), (3, 197)] {
     ///     engine.record(DatabaseSizeSample {
     ///         instance_id: InstanceId(1),
@@ -278,18 +292,20 @@ impl AggregationEngine {
             output.databases.extend(self.database_aggregates(period));
             output
                 .instances
-                .extend(instance_aggregates_of(&totals, period));
+                .extend(instance_aggregates_of(&totals, period, self.as_of));
         }
         Ok(output)
     }
 }
 
 /// Instance-level aggregates of `period` from daily totals sorted by instance and date (the
-/// order [`AggregationEngine::instance_daily_totals`] returns). Callers with their own daily
-/// totals, rather than database samples, can use this directly.
+/// order [`AggregationEngine::instance_daily_totals`] returns), complete or partial as of
+/// business date `as_of`. Callers with their own daily totals, rather than database samples,
+/// can use this directly.
 pub fn instance_aggregates_of(
     totals: &[InstanceSizeSample],
     period: Period,
+    as_of: NaiveDate,
 ) -> Vec<InstanceSizeAggregate> {
     let previous = period.previous();
     let year_earlier = period.year_earlier();
@@ -321,6 +337,7 @@ pub fn instance_aggregates_of(
                 &current,
                 &previous,
                 year_earlier.map(|_| &earlier),
+                as_of,
             )
         })
         .collect()
@@ -344,7 +361,7 @@ mod tests {
 
     #[test]
     fn a_later_sample_replaces_an_earlier_one_for_the_same_day() {
-        let mut engine = AggregationEngine::new();
+        let mut engine = AggregationEngine::as_of(NaiveDate::from_ymd_opt(2025, 2, 1).unwrap());
         assert_eq!(engine.record(sample(1, "a", 5, 10)), Ok(None));
         let replaced = engine.record(sample(1, "a", 5, 12)).unwrap();
         assert_eq!(replaced.map(|old| old.size_mb), Some(10));
@@ -356,7 +373,7 @@ mod tests {
 
     #[test]
     fn invalid_samples_are_rejected_and_not_recorded() {
-        let mut engine = AggregationEngine::new();
+        let mut engine = AggregationEngine::as_of(NaiveDate::from_ymd_opt(2025, 2, 1).unwrap());
         let mut bad = sample(1, "a", 5, 10);
         bad.log_size_mb = Some(11);
         let error = engine.record(bad).unwrap_err();
@@ -366,7 +383,7 @@ mod tests {
 
     #[test]
     fn instance_totals_sum_the_databases_of_each_day() {
-        let mut engine = AggregationEngine::new();
+        let mut engine = AggregationEngine::as_of(NaiveDate::from_ymd_opt(2025, 2, 1).unwrap());
         for record in [
             sample(1, "a", 1, 10),
             sample(1, "b", 1, 5),
@@ -391,7 +408,7 @@ mod tests {
 
     #[test]
     fn sizes_beyond_the_maximum_are_refused_and_totals_at_it_are_exact() {
-        let mut engine = AggregationEngine::new();
+        let mut engine = AggregationEngine::as_of(NaiveDate::from_ymd_opt(2025, 2, 1).unwrap());
         // i64::MAX used to be accepted and overflow the instance total.
         assert!(matches!(
             engine.record(sample(1, "a", 1, i64::MAX)),
@@ -410,7 +427,7 @@ mod tests {
 
     #[test]
     fn aggregate_range_covers_each_period_once() {
-        let mut engine = AggregationEngine::new();
+        let mut engine = AggregationEngine::as_of(NaiveDate::from_ymd_opt(2025, 2, 1).unwrap());
         for day in 1..=31 {
             engine.record(sample(1, "a", day, i64::from(day))).unwrap();
         }
@@ -426,5 +443,14 @@ mod tests {
         // The week of 30 December – 5 January has days 1..=5: mean 3, so the change is +6.
         assert_eq!(first.size_change_mb, Some(6));
         assert_eq!(first.size_change_percent, Some("200.00".parse().unwrap()));
+        // Judged on 1 February, the weeks of January have ended with all their days; the
+        // week of 27 January runs into February with days 27–31 only.
+        let partial: Vec<bool> = output
+            .databases
+            .iter()
+            .map(|row| row.completeness.is_partial)
+            .collect();
+        assert_eq!(partial, [false, false, false, true]);
+        assert_eq!(output.databases[3].completeness.expected_count, 6);
     }
 }

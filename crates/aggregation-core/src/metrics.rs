@@ -13,6 +13,9 @@ use capstats_capacity_model::{
     DatabaseSizeAggregate, DatabaseSizeSample, Decimal, InstanceId, InstanceSizeAggregate,
     InstanceSizeSample, Period, TrendDirection,
 };
+use chrono::NaiveDate;
+
+use crate::calendar::completeness;
 
 /// Divides exactly and rounds the quotient half away from zero.
 ///
@@ -156,8 +159,9 @@ fn changes(current: &Summary, previous: &Summary) -> (Option<i64>, Option<Decima
 
 /// The database-level aggregate of one database for `period`, from the summaries of its
 /// samples in `period`, in `period.previous()` and — for the types with a year-over-year
-/// change, `None` otherwise — in `period.year_earlier()`. `None` when `current` has no
-/// samples: no row is stored for a database without samples in the period.
+/// change, `None` otherwise — in `period.year_earlier()`, with its completeness as of business
+/// date `as_of`. `None` when `current` has no samples: no row is stored for a database without
+/// samples in the period.
 pub fn database_aggregate(
     instance_id: InstanceId,
     database_name: &str,
@@ -165,6 +169,7 @@ pub fn database_aggregate(
     current: &DatabaseWindow,
     previous: &DatabaseWindow,
     year_earlier: Option<&DatabaseWindow>,
+    as_of: NaiveDate,
 ) -> Option<DatabaseSizeAggregate> {
     let size_mean = current.size.mean()?;
     let year_earlier = year_earlier.copied().unwrap_or_default();
@@ -205,6 +210,7 @@ pub fn database_aggregate(
         yoy_data_change_percent,
         yoy_log_change_mb,
         yoy_log_change_percent,
+        completeness: completeness(&period, current.size.count, as_of),
     })
 }
 
@@ -231,13 +237,15 @@ impl InstanceWindow {
 
 /// The instance-level aggregate of one instance for `period`, from the summaries of its daily
 /// totals in `period`, in `period.previous()` and — for the types with a year-over-year
-/// change, `None` otherwise — in `period.year_earlier()`. `None` when `current` has no days.
+/// change, `None` otherwise — in `period.year_earlier()`, with its completeness as of business
+/// date `as_of`. `None` when `current` has no days.
 pub fn instance_aggregate(
     instance_id: InstanceId,
     period: Period,
     current: &InstanceWindow,
     previous: &InstanceWindow,
     year_earlier: Option<&InstanceWindow>,
+    as_of: NaiveDate,
 ) -> Option<InstanceSizeAggregate> {
     let total_mean = current.total_size.mean()?;
     let (yoy_change_mb, yoy_change_percent) = changes(
@@ -271,6 +279,7 @@ pub fn instance_aggregate(
         trend_direction: total_size_change_percent.map(TrendDirection::from_growth_rate),
         yoy_change_mb,
         yoy_change_percent,
+        completeness: completeness(&period, current.total_size.count, as_of),
     })
 }
 
@@ -296,7 +305,6 @@ pub fn growth_percent(first: i64, last: i64) -> Option<Decimal> {
 mod tests {
     use super::*;
     use capstats_capacity_model::PeriodType;
-    use chrono::NaiveDate;
     use proptest::prelude::*;
 
     fn mean(values: &[i64]) -> Mean {
@@ -364,6 +372,10 @@ mod tests {
         assert_eq!(mean(&[0]).change_from(mean(&full_year)), -top);
     }
 
+    fn april(day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2025, 4, day).unwrap()
+    }
+
     fn march() -> Period {
         Period::containing(
             PeriodType::Monthly,
@@ -386,8 +398,14 @@ mod tests {
             &current,
             &DatabaseWindow::default(),
             None,
+            april(1),
         )
         .unwrap();
+        // March has ended by April; three of its 31 days have samples.
+        assert_eq!(
+            (aggregate.completeness.expected_count, aggregate.completeness.is_partial),
+            (31, true)
+        );
         assert_eq!(aggregate.avg_size_mb, 11); // 11.33
         assert_eq!((aggregate.max_size_mb, aggregate.min_size_mb), (13, 10));
         assert_eq!(aggregate.data_count, 3);
@@ -404,6 +422,7 @@ mod tests {
                 &DatabaseWindow::default(),
                 &current,
                 Some(&current),
+                april(1),
             )
             .is_none()
         );
@@ -426,6 +445,7 @@ mod tests {
             &current,
             &previous,
             Some(&previous),
+            april(1),
         )
         .unwrap();
         assert_eq!(aggregate.size_change_mb, Some(2));
@@ -453,7 +473,12 @@ mod tests {
         let current = InstanceWindow::from_samples(&[sample(1, 300, 3), sample(2, 330, 2)]);
         let previous = InstanceWindow::from_samples(&[sample(1, 300, 3)]);
         let aggregate =
-            instance_aggregate(InstanceId(4), march(), &current, &previous, None).unwrap();
+            instance_aggregate(InstanceId(4), march(), &current, &previous, None, day(2)).unwrap();
+        // Read on 2 March, March is running: two days so far, both sampled, still partial.
+        assert_eq!(
+            (aggregate.completeness.expected_count, aggregate.completeness.is_partial),
+            (2, true)
+        );
         assert_eq!(
             (aggregate.yoy_change_mb, aggregate.yoy_change_percent),
             (None, None)
@@ -483,6 +508,7 @@ mod tests {
             &empty_days,
             &InstanceWindow::default(),
             Some(&InstanceWindow::default()),
+            april(1),
         )
         .unwrap();
         assert_eq!(aggregate.avg_size_mb, None);

@@ -47,6 +47,20 @@ impl TrendDirection {
     }
 }
 
+/// How complete a stored period's data is, as of a business date (the rule is
+/// `aggregation-core::calendar::completeness`). Stored with every aggregate and refreshed as
+/// the days pass, so that a period with one day of data never reads as a complete one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Completeness {
+    /// The days a complete period has samples for: all of its days once it has ended, its
+    /// days from its start up to the business date while it runs (0 when it starts later).
+    pub expected_count: i64,
+    /// Whether the numbers may still change or miss days: the period has not ended, or it has
+    /// fewer daily samples than `expected_count` (a missed collection must not read as zero
+    /// growth).
+    pub is_partial: bool,
+}
+
 /// The rollup of one database over one period (a row of `database_size_aggregations`).
 ///
 /// Megabyte values are whole numbers rounded half away from zero; percentages carry two
@@ -108,6 +122,9 @@ pub struct DatabaseSizeAggregate {
     pub yoy_log_change_mb: Option<i64>,
     /// That difference in percent.
     pub yoy_log_change_percent: Option<Decimal>,
+    /// How complete the period's samples are.
+    #[serde(flatten)]
+    pub completeness: Completeness,
 }
 
 /// The rollup of one instance over one period (a row of `instance_size_aggregations`).
@@ -154,6 +171,9 @@ pub struct InstanceSizeAggregate {
     pub yoy_change_mb: Option<i64>,
     /// That difference in percent of the mean total a year earlier.
     pub yoy_change_percent: Option<Decimal>,
+    /// How complete the period's days are.
+    #[serde(flatten)]
+    pub completeness: Completeness,
 }
 
 #[cfg(test)]

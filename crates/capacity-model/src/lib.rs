@@ -12,7 +12,7 @@ mod period;
 mod sample;
 
 pub use aggregate::{
-    AggregationLevel, DatabaseSizeAggregate, InstanceSizeAggregate, TrendDirection,
+    AggregationLevel, Completeness, DatabaseSizeAggregate, InstanceSizeAggregate, TrendDirection,
 };
 pub use alert::{
     ALERT_CHANNELS_MAX, ALERT_RULE_NAME_MAX_CHARACTERS, AlertChannel, AlertCondition, AlertContext,

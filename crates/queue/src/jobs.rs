@@ -151,8 +151,8 @@ async fn run_backfill(
         .saturating_sub(settings.worker_concurrency + 1)
         .max(1) as usize;
     let parallelism = settings.backfill_parallelism().min(spare).max(1);
-    let samples_kept_from =
-        maintenance::Retention::of(settings).samples_kept_from(settings.today());
+    let today = settings.today();
+    let samples_kept_from = maintenance::Retention::of(settings).samples_kept_from(today);
     let worker_state = state.clone();
     let run_job_id = job_id.clone();
     let span = tracing::Span::current();
@@ -166,6 +166,7 @@ async fn run_backfill(
             &worker_state.name,
             parallelism,
             samples_kept_from,
+            today,
         )
     });
     let report = tokio::select! {

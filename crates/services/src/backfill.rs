@@ -50,6 +50,8 @@ pub struct BackfillRequest {
     /// The first day the sample retention keeps (`None`: every day): no period starting
     /// earlier is computed, since its samples are partly gone.
     pub samples_kept_from: Option<NaiveDate>,
+    /// The current business date, on which the rows are judged complete or partial.
+    pub today: NaiveDate,
 }
 
 /// What a backfill did.
@@ -196,6 +198,7 @@ pub fn run_queued_backfill(
     worker_name: &str,
     parallelism: usize,
     samples_kept_from: Option<NaiveDate>,
+    today: NaiveDate,
 ) -> Result<Option<BackfillReport>, ServiceError> {
     let started = Instant::now();
     let AggregationWork::Backfill {
@@ -221,6 +224,7 @@ pub fn run_queued_backfill(
         sync_type: new.sync_type,
         parallelism,
         samples_kept_from,
+        today,
     };
     let periods = planned_periods(&request)?;
     let mut connection = pool.get().map_err(StoreError::from)?;
@@ -300,6 +304,7 @@ fn compute(
                 batch,
                 &InstanceScope::AllActive,
                 Some(session_id),
+                request.today,
             );
             let template = PeriodOutcome::covering(level, batch[0], batch[batch.len() - 1]);
             lock(&results).push((template, outcome));

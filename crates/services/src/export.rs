@@ -13,7 +13,6 @@ use std::io::Write;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::Serialize;
 
-use capstats_aggregation_core::calendar::completeness;
 use capstats_capacity_model::{
     AggregationLevel, DatabaseSizeAggregate, Decimal, InstanceSizeAggregate, Period,
 };
@@ -145,8 +144,8 @@ struct InstanceAggregateRecord {
 }
 
 impl InstanceAggregateRecord {
-    fn new(aggregate: InstanceSizeAggregate, instance: InstanceLabel, today: NaiveDate) -> Self {
-        let complete = completeness(&aggregate.period, aggregate.data_count, today);
+    fn new(aggregate: InstanceSizeAggregate, instance: InstanceLabel) -> Self {
+        let complete = aggregate.completeness;
         Self {
             instance_id: instance.id.0,
             instance_name: instance.name,
@@ -251,8 +250,8 @@ struct DatabaseAggregateRecord {
 }
 
 impl DatabaseAggregateRecord {
-    fn new(aggregate: DatabaseSizeAggregate, instance: InstanceLabel, today: NaiveDate) -> Self {
-        let complete = completeness(&aggregate.period, aggregate.data_count, today);
+    fn new(aggregate: DatabaseSizeAggregate, instance: InstanceLabel) -> Self {
+        let complete = aggregate.completeness;
         Self {
             instance_id: instance.id.0,
             instance_name: instance.name,
@@ -291,12 +290,11 @@ impl DatabaseAggregateRecord {
 }
 
 /// Writes every aggregate of `level` matching `filter`, newest first (the list's order),
-/// completeness as of `today`; how many rows were written. Refused past `maximum_rows`.
+/// with their stored completeness; how many rows were written. Refused past `maximum_rows`.
 pub fn aggregates(
     connection: &mut PgConnection,
     level: AggregationLevel,
     filter: &AggregateFilter,
-    today: NaiveDate,
     maximum_rows: i64,
     output: impl Write,
 ) -> Result<u64, ServiceError> {
@@ -308,14 +306,14 @@ pub fn aggregates(
         AggregationLevel::Instance => {
             let mut file = CsvFile::new(output, &INSTANCE_AGGREGATE_COLUMNS)?;
             aggregates::for_each_instance_aggregate(connection, filter, |aggregate, instance| {
-                file.row(&InstanceAggregateRecord::new(aggregate, instance, today))
+                file.row(&InstanceAggregateRecord::new(aggregate, instance))
             })?;
             file.finish()
         }
         AggregationLevel::Database => {
             let mut file = CsvFile::new(output, &DATABASE_AGGREGATE_COLUMNS)?;
             aggregates::for_each_database_aggregate(connection, filter, |aggregate, instance| {
-                file.row(&DatabaseAggregateRecord::new(aggregate, instance, today))
+                file.row(&DatabaseAggregateRecord::new(aggregate, instance))
             })?;
             file.finish()
         }
@@ -359,14 +357,13 @@ const SERIES_COLUMNS: [&str; 14] = [
 ];
 
 /// Writes the points of a chart's lines (as [`aggregates::series`] ranks them: line by line
-/// in rank order, each by period) of `metric` for `period_type` periods, completeness as of
-/// `today`; how many rows were written. A percent has two decimals, a size or a count is
+/// in rank order, each by period) of `metric` for `period_type` periods, with their stored
+/// completeness; how many rows were written. A percent has two decimals, a size or a count is
 /// whole.
 pub fn series(
     ranked: RankedSeries,
     metric: MetricColumn,
     period_type: capstats_capacity_model::PeriodType,
-    today: NaiveDate,
     output: impl Write,
 ) -> Result<u64, ServiceError> {
     let mut file = CsvFile::new(output, &SERIES_COLUMNS)?;
@@ -380,7 +377,7 @@ pub fn series(
         }
         let period = Period::starting_on(period_type, point.period_start)
             .map_err(|error| ServiceError::InvalidRequest(error.to_string()))?;
-        let complete = completeness(&period, point.data_count, today);
+        let complete = point.completeness;
         let value = if metric.unit() == "%" {
             two_decimals(point.value)
         } else {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use capstats_store::PgConnection;
 use chrono::{Days, NaiveDate};
 
-use capstats_aggregation_core::calendar::{Completeness, completeness};
+use capstats_aggregation_core::calendar::Completeness;
 use capstats_aggregation_core::forecast::{Forecast, ForecastRequest, ForecastSettings, forecast};
 use capstats_aggregation_core::metrics::growth_percent;
 use capstats_capacity_model::{AggregationLevel, Decimal, InstanceId, Period, PeriodType};
@@ -274,7 +274,7 @@ pub struct GrowthEntry {
     pub growth_mb: i64,
     /// That growth in percent of the first size; `None` when the first size is 0.
     pub growth_percent: Option<Decimal>,
-    /// How complete the key's last period is as of the forecasts' day.
+    /// How complete the key's last period is (stored with its row, as of today).
     pub last_period_completeness: Completeness,
     /// The key's forecast, when it has samples in the forecast window.
     pub forecast: Option<Forecast>,
@@ -305,11 +305,7 @@ pub fn growth_leaderboard(
         .map(|key| GrowthEntry {
             growth_mb: key.last_size_mb - key.first_size_mb,
             growth_percent: growth_percent(key.first_size_mb, key.last_size_mb),
-            last_period_completeness: completeness(
-                &key.last_period,
-                key.last_data_count,
-                options.as_of,
-            ),
+            last_period_completeness: key.last_completeness,
             forecast: None,
             key,
         })

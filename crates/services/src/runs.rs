@@ -33,6 +33,8 @@ pub struct RunSettings {
     pub sample_retention_months: u32,
     /// The period types scheduled runs compute.
     pub period_types: Vec<PeriodType>,
+    /// The business time zone: the rows' completeness is judged on its current date.
+    pub time_zone: chrono_tz::Tz,
 }
 
 impl RunSettings {
@@ -44,7 +46,14 @@ impl RunSettings {
             catch_up_periods: settings.aggregation_catch_up_periods as usize,
             sample_retention_months: settings.sample_retention_months,
             period_types: settings.aggregation_period_types.clone(),
+            time_zone: settings.time_zone(),
         }
+    }
+
+    /// The current business date, on which the rows a run writes are judged complete or
+    /// partial.
+    pub fn today(&self) -> NaiveDate {
+        capstats_settings::today_in(self.time_zone)
     }
 }
 
@@ -252,8 +261,9 @@ pub fn execute(
     worker_name: &str,
     settings: &RunSettings,
 ) -> Result<RunReport, ServiceError> {
+    refresh_completeness(connection, settings.today())?;
     if let AggregationWork::RefreshStale = job.work {
-        return refresh_stale(connection, job, job_id, worker_name);
+        return refresh_stale(connection, job, job_id, worker_name, settings.today());
     }
     let items = match &job.work {
         AggregationWork::Due {
@@ -302,6 +312,7 @@ fn run_chunks(
     settings: &RunSettings,
 ) -> Result<RunReport, StoreError> {
     let session_id = run.id();
+    let today = settings.today();
     let instance_ids = run.instance_ids(connection)?;
     let mut failed_items: BTreeSet<usize> = BTreeSet::new();
     let mut rows_written = 0;
@@ -327,6 +338,7 @@ fn run_chunks(
                 &item.periods,
                 &InstanceScope::Only(chunk.to_vec()),
                 Some(session_id),
+                today,
             ) {
                 Ok(outcome) => {
                     let total = outcome.total();
@@ -374,6 +386,22 @@ fn run_chunks(
     })
 }
 
+/// Brings the stored completeness of the partial rows up to `today` before a run computes
+/// anything (every aggregation job does this, and the stale refresh runs every few minutes, so
+/// a period that ended at midnight reads as complete shortly after).
+fn refresh_completeness(connection: &mut PgConnection, today: NaiveDate) -> Result<(), StoreError> {
+    let refreshed = capstats_store::aggregation::refresh_completeness(connection, today)?;
+    if refreshed != Default::default() {
+        tracing::info!(
+            %today,
+            database_rows = refreshed.database_rows,
+            instance_rows = refreshed.instance_rows,
+            "refreshed the completeness of partial periods"
+        );
+    }
+    Ok(())
+}
+
 /// Recomputes, for every stale ledger entry, exactly the instances whose samples changed. No
 /// session is opened when nothing is stale.
 fn refresh_stale(
@@ -381,6 +409,7 @@ fn refresh_stale(
     job: &AggregationJob,
     job_id: &str,
     worker_name: &str,
+    today: NaiveDate,
 ) -> Result<RunReport, ServiceError> {
     let entries = ledger::stale_entries(connection, 1000)?;
     if entries.is_empty() {
@@ -422,6 +451,7 @@ fn refresh_stale(
                 &[entry.period],
                 &scope,
                 Some(session_id),
+                today,
             );
             match &outcome {
                 Ok(outcome) => book.add_batch(Some(&entry.stale_instance_ids), &template, outcome),

@@ -14,6 +14,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use chrono::NaiveDate;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Date, Text};
@@ -88,7 +89,8 @@ impl BatchOutcome {
 const AGGREGATION_SETTINGS: &str = "SET LOCAL work_mem = '256MB'; SET LOCAL jit = off;";
 
 /// Computes `level` for `periods` (consecutive, of one type, oldest first) and the instances of
-/// `scope`, in one transaction: locks the periods, clears the scope's staleness in the ledger,
+/// `scope`, in one transaction, each row complete or partial as of business date `today`:
+/// locks the periods, clears the scope's staleness in the ledger,
 /// runs the statement and — for [`InstanceScope::AllActive`] — records the periods as computed
 /// by `session_id`. Chunked callers record that themselves with [`ledger::mark_computed`] once
 /// every chunk has succeeded.
@@ -98,6 +100,7 @@ pub fn aggregate_periods(
     periods: &[Period],
     scope: &InstanceScope,
     session_id: Option<i64>,
+    today: NaiveDate,
 ) -> Result<BatchOutcome, StoreError> {
     let started = Instant::now();
     let (first, last) = match (periods.first(), periods.last()) {
@@ -131,7 +134,7 @@ pub fn aggregate_periods(
             InstanceScope::Only(_) => InstanceFilter::Early,
         };
         let run = |connection: &mut PgConnection, mode: WriteMode| {
-            run_statement(connection, level, periods, &instance_ids, mode, filter)
+            run_statement(connection, level, periods, &instance_ids, today, mode, filter)
         };
         let deleted = if never_written {
             // In a savepoint: should rows exist after all (the ledger was reset by hand, say),
@@ -315,6 +318,7 @@ fn run_statement(
     level: AggregationLevel,
     periods: &[Period],
     instance_ids: &[i64],
+    today: NaiveDate,
     mode: WriteMode,
     filter: InstanceFilter,
 ) -> Result<Vec<DeletionCount>, StoreError> {
@@ -327,7 +331,8 @@ fn run_statement(
         .bind::<Date, _>(first.start())
         .bind::<Date, _>(last.start())
         .bind::<Date, _>(last.end())
-        .bind::<Array<BigInt>, _>(instance_ids);
+        .bind::<Array<BigInt>, _>(instance_ids)
+        .bind::<Date, _>(today);
     if let (Some(first_earlier), Some(last_earlier), Some(year_over_year)) = (
         first.year_earlier(),
         last.year_earlier(),
@@ -346,6 +351,48 @@ fn run_statement(
         )));
     }
     Ok(query.load(connection)?)
+}
+
+/// Rows whose stored completeness changed in a [`refresh_completeness`], per level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CompletenessRefresh {
+    /// Database-level rows updated.
+    pub database_rows: u64,
+    /// Instance-level rows updated.
+    pub instance_rows: u64,
+}
+
+/// Brings the stored completeness of every partial row up to business date `today`: a running
+/// period expects one more day each day, and once it has ended it is complete unless it misses
+/// days. Only partial rows can change (a complete row has ended with all its days), so only
+/// they are read, through the partial indexes; only rows whose figures differ are written, so
+/// a second refresh on the same day writes nothing. The scheduled runs call it before they
+/// compute anything.
+pub fn refresh_completeness(
+    connection: &mut PgConnection,
+    today: NaiveDate,
+) -> Result<CompletenessRefresh, StoreError> {
+    let [expected_count, is_partial] =
+        crate::sql::completeness("period_start", "period_end", "data_count", "$1::date");
+    let mut updated = [0u64; 2];
+    for (count, table) in updated.iter_mut().zip([
+        "database_size_aggregations",
+        "instance_size_aggregations",
+    ]) {
+        let rows = diesel::sql_query(format!(
+            "UPDATE {table}
+             SET expected_count = {expected_count}, is_partial = {is_partial}
+             WHERE is_partial
+               AND (expected_count, is_partial) IS DISTINCT FROM ({expected_count}, {is_partial})"
+        ))
+        .bind::<Date, _>(today)
+        .execute(connection)?;
+        *count = u64::try_from(rows).unwrap_or_default();
+    }
+    Ok(CompletenessRefresh {
+        database_rows: updated[0],
+        instance_rows: updated[1],
+    })
 }
 
 /// One row of the statements' result: the rows deleted of one instance.

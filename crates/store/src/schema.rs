@@ -178,6 +178,8 @@ diesel::table! {
         yoy_data_change_percent -> Nullable<Numeric>,
         yoy_log_change_mb -> Nullable<Int8>,
         yoy_log_change_percent -> Nullable<Numeric>,
+        expected_count -> Int8,
+        is_partial -> Bool,
     }
 }
 
@@ -235,6 +237,8 @@ diesel::table! {
         created_at -> Timestamptz,
         yoy_change_mb -> Nullable<Int8>,
         yoy_change_percent -> Nullable<Numeric>,
+        expected_count -> Int8,
+        is_partial -> Bool,
     }
 }
 

@@ -45,3 +45,24 @@ mod tests {
         );
     }
 }
+
+/// SQL for the completeness of a row of a period from `period_start` to `period_end` with
+/// `data_count` daily samples, as of the business date `today` (a `date` expression):
+/// `[expected_count, is_partial]` by the rule of
+/// `capstats_aggregation_core::calendar::completeness`. A period ending today has not ended.
+pub(crate) fn completeness(
+    period_start: &str,
+    period_end: &str,
+    data_count: &str,
+    today: &str,
+) -> [String; 2] {
+    let days = format!("({period_end}) - {period_start} + 1");
+    [
+        format!(
+            "(CASE WHEN ({period_end}) < {today} THEN {days}
+                  WHEN {period_start} > {today} THEN 0
+                  ELSE {today} - {period_start} + 1 END)::bigint"
+        ),
+        format!("(({period_end}) >= {today} OR {data_count} < {days})"),
+    ]
+}

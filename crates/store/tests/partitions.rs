@@ -68,6 +68,7 @@ fn writes_create_the_partitions_they_need_and_retention_drops_old_ones() {
         &[year],
         &InstanceScope::AllActive,
         None,
+        date(2000, 1, 1),
     )
     .unwrap();
     let partitions = list_partitions(&mut connection).unwrap();

@@ -178,8 +178,16 @@ fn load(connection: &mut PgConnection, case: &Case) -> Vec<InstanceLabel> {
         let first = Period::containing(period_type, START).start();
         let periods: Vec<Period> = Period::starting_between(period_type, first, end).collect();
         for level in AggregationLevel::ALL {
-            aggregate_periods(connection, level, &periods, &InstanceScope::AllActive, None)
-                .unwrap();
+            // Judged after the window: every period has ended.
+            aggregate_periods(
+                connection,
+                level,
+                &periods,
+                &InstanceScope::AllActive,
+                None,
+                end + Days::new(30),
+            )
+            .unwrap();
         }
     }
     labels
@@ -293,13 +301,14 @@ fn all_pages<T>(
     all
 }
 
-/// A plotted point as the reference computes it: key, period start, value and sample count.
+/// A plotted point as the reference computes it: key, period start, value, sample count and
+/// completeness.
 type ExpectedPoint = (
     InstanceLabel,
     Option<String>,
     NaiveDate,
     Option<Decimal>,
-    i64,
+    (i64, capstats_capacity_model::Completeness),
 );
 
 /// The expected series: lines ranked by latest non-null value, the `top` of them, each with
@@ -307,7 +316,7 @@ type ExpectedPoint = (
 fn expected_series(rows: Vec<ExpectedPoint>, top: i64) -> aggregates::RankedSeries {
     type LineKey = (InstanceId, Option<String>);
     let mut lines: BTreeMap<LineKey, Vec<aggregates::SeriesPoint>> = BTreeMap::new();
-    for (instance, database_name, period_start, value, data_count) in rows {
+    for (instance, database_name, period_start, value, (data_count, completeness)) in rows {
         lines
             .entry((instance.id, database_name.clone()))
             .or_default()
@@ -317,6 +326,7 @@ fn expected_series(rows: Vec<ExpectedPoint>, top: i64) -> aggregates::RankedSeri
                 period_start,
                 value,
                 data_count,
+                completeness,
             });
     }
     let total_lines = lines.len() as i64;
@@ -410,7 +420,7 @@ fn check(connection: &mut PgConnection, case: &Case) {
                     Some(row.database_name.clone()),
                     row.period.start(),
                     value(row),
-                    row.data_count,
+                    (row.data_count, row.completeness),
                 )
             })
             .collect();
@@ -452,7 +462,7 @@ fn check(connection: &mut PgConnection, case: &Case) {
                     None,
                     row.period.start(),
                     value(row),
-                    row.data_count,
+                    (row.data_count, row.completeness),
                 )
             })
             .collect();

@@ -59,6 +59,11 @@ struct Dataset {
     second_round: Option<(usize, usize, u32)>,
     batch_size: usize,
     chunked: bool,
+    /// The business day the rows are computed on (their completeness is judged on it), from
+    /// the dataset's first day to a hundred days after its last…
+    judged_on: NaiveDate,
+    /// …and the later day their completeness is then refreshed to.
+    refreshed_on: NaiveDate,
 }
 
 fn database_spec(days: u32, index: usize) -> impl Strategy<Value = DatabaseSpec> {
@@ -112,15 +117,22 @@ fn dataset() -> impl Strategy<Value = Dataset> {
             prop::option::of((0usize..3, 0usize..4, 0..days)),
             prop_oneof![Just(1usize), 2usize..5, Just(400usize)],
             any::<bool>(),
+            0..u64::from(days) + 100,
+            prop_oneof![Just(0u64), 1u64..3, 3u64..120],
         )
             .prop_map(
-                move |(instances, second_round, batch_size, chunked)| Dataset {
-                    start,
-                    days,
-                    instances,
-                    second_round,
-                    batch_size,
-                    chunked,
+                move |(instances, second_round, batch_size, chunked, judged, later)| {
+                    let judged_on = start + Days::new(judged);
+                    Dataset {
+                        start,
+                        days,
+                        instances,
+                        second_round,
+                        batch_size,
+                        chunked,
+                        judged_on,
+                        refreshed_on: judged_on + Days::new(later),
+                    }
                 },
             )
     })
@@ -213,13 +225,7 @@ fn compute_everything(
     samples: &[DatabaseSizeSample],
     active: &BTreeSet<InstanceId>,
 ) {
-    let mut engine = AggregationEngine::new();
-    for sample in samples
-        .iter()
-        .filter(|sample| active.contains(&sample.instance_id))
-    {
-        engine.record(sample.clone()).unwrap();
-    }
+    let engine = engine_of(samples, active, dataset.judged_on);
     let end = dataset.start + Days::new(u64::from(dataset.days - 1));
     let scopes = if dataset.chunked {
         instance_ids
@@ -278,8 +284,9 @@ fn compute_everything(
                             VANISHED_KEYS_SEEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         }
                     }
-                    let outcome = aggregate_periods(connection, level, batch, scope, None)
-                        .expect("aggregation succeeds");
+                    let outcome =
+                        aggregate_periods(connection, level, batch, scope, None, dataset.judged_on)
+                            .expect("aggregation succeeds");
                     let deleted: BTreeMap<InstanceId, u64> = outcome
                         .by_instance
                         .iter()
@@ -323,6 +330,12 @@ type RowKey = (i64, String, NaiveDate);
 /// How many expected weekly and longer rows had a year-over-year change: the test fails should
 /// the datasets never reach a year back, which would leave those columns unchecked.
 static YEAR_OVER_YEAR_SEEN: [std::sync::atomic::AtomicU64; 2] =
+    [const { std::sync::atomic::AtomicU64::new(0) }; 2];
+
+/// How many rows a refresh on a later day changed, and how many compared rows were partial and
+/// complete: the test fails should the datasets leave one of them unchecked.
+static COMPLETENESS_REFRESHED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static PARTIAL_AND_COMPLETE_SEEN: [std::sync::atomic::AtomicU64; 2] =
     [const { std::sync::atomic::AtomicU64::new(0) }; 2];
 
 /// How many rows the runs were expected to delete in all: the test fails should the datasets
@@ -450,6 +463,8 @@ fn compare(connection: &mut PgConnection, dataset: &Dataset, engine: &Aggregatio
         );
         for (stored, expected) in stored_databases.iter().zip(&expected_databases) {
             assert_eq!(stored, expected, "{period_type} database row");
+            PARTIAL_AND_COMPLETE_SEEN[usize::from(expected.completeness.is_partial)]
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         let stored_instances = capstats_store::aggregates::instance_aggregates_between(
             connection,
@@ -562,14 +577,44 @@ fn run_case(connection: &mut PgConnection, dataset: &Dataset) {
         compute_everything(connection, dataset, &instance_ids, &samples, &active);
     }
 
-    let mut engine = AggregationEngine::new();
+    compare(
+        connection,
+        dataset,
+        &engine_of(&samples, &active, dataset.judged_on),
+    );
+    // As the days pass, the refresh brings the stored completeness to what the engine says
+    // on the later day; the other columns stay as they were.
+    let refreshed = capstats_store::aggregation::refresh_completeness(connection, dataset.refreshed_on)
+        .expect("completeness is refreshed");
+    if dataset.refreshed_on > dataset.judged_on {
+        COMPLETENESS_REFRESHED.fetch_add(
+            refreshed.database_rows + refreshed.instance_rows,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    } else {
+        assert_eq!(refreshed, Default::default(), "a refresh on the same day writes nothing");
+    }
+    compare(
+        connection,
+        dataset,
+        &engine_of(&samples, &active, dataset.refreshed_on),
+    );
+}
+
+/// An engine judging on `as_of` with the `samples` of the `active` instances.
+fn engine_of(
+    samples: &[DatabaseSizeSample],
+    active: &BTreeSet<InstanceId>,
+    as_of: NaiveDate,
+) -> AggregationEngine {
+    let mut engine = AggregationEngine::as_of(as_of);
     for sample in samples
-        .into_iter()
+        .iter()
         .filter(|sample| active.contains(&sample.instance_id))
     {
-        engine.record(sample).unwrap();
+        engine.record(sample.clone()).unwrap();
     }
-    compare(connection, dataset, &engine);
+    engine
 }
 
 #[test]
@@ -591,6 +636,16 @@ fn sql_aggregation_equals_aggregation_core() {
             Ok(())
         })
         .unwrap();
+    assert!(
+        COMPLETENESS_REFRESHED.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        "no refresh changed a row, so the refresh went unchecked"
+    );
+    for (seen, kind) in PARTIAL_AND_COMPLETE_SEEN.iter().zip(["complete", "partial"]) {
+        assert!(
+            seen.load(std::sync::atomic::Ordering::Relaxed) > 0,
+            "no compared row was {kind}"
+        );
+    }
     assert!(
         VANISHED_KEYS_SEEN.load(std::sync::atomic::Ordering::Relaxed) > 0,
         "the datasets removed no computed key, so rows deleted went unchecked"

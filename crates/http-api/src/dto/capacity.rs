@@ -61,7 +61,7 @@ pub struct InstanceAggregateItem {
     /// Days sampled.
     pub data_count: i64,
     /// Days the period should have samples for: all its days once it has ended, its days up
-    /// to today while it runs.
+    /// to today while it runs (stored with the row, refreshed as the days pass).
     pub expected_count: i64,
     /// Whether the period is partial: it has not ended, or it has fewer samples than
     /// `expected_count` (a missed day must not read as zero growth).
@@ -104,17 +104,12 @@ pub struct InstanceAggregateItem {
 }
 
 impl InstanceAggregateItem {
-    /// From a stored aggregate and its instance, its completeness as of `today`.
+    /// From a stored aggregate and its instance.
     pub fn new(
         aggregate: InstanceSizeAggregate,
         instance: capstats_store::aggregates::InstanceLabel,
-        today: NaiveDate,
     ) -> Self {
-        let completeness = capstats_aggregation_core::calendar::completeness(
-            &aggregate.period,
-            aggregate.data_count,
-            today,
-        );
+        let completeness = aggregate.completeness;
         Self {
             id: format!(
                 "{}:{}:{}",
@@ -184,7 +179,7 @@ pub struct DatabaseAggregateItem {
     /// Samples (days).
     pub data_count: i64,
     /// Days the period should have samples for: all its days once it has ended, its days up
-    /// to today while it runs.
+    /// to today while it runs (stored with the row, refreshed as the days pass).
     pub expected_count: i64,
     /// Whether the period is partial: it has not ended, or it has fewer samples than
     /// `expected_count` (a missed day must not read as zero growth).
@@ -245,17 +240,12 @@ pub struct DatabaseAggregateItem {
 }
 
 impl DatabaseAggregateItem {
-    /// From a stored aggregate and its instance, its completeness as of `today`.
+    /// From a stored aggregate and its instance.
     pub fn new(
         aggregate: DatabaseSizeAggregate,
         instance: capstats_store::aggregates::InstanceLabel,
-        today: NaiveDate,
     ) -> Self {
-        let completeness = capstats_aggregation_core::calendar::completeness(
-            &aggregate.period,
-            aggregate.data_count,
-            today,
-        );
+        let completeness = aggregate.completeness;
         Self {
             id: format!(
                 "{}:{}:{}:{}",

@@ -26,7 +26,7 @@ WITH paired AS (
     ),
     removed AS (SELECT NULL::bigint AS instance_id WHERE false),
     written AS (
-        INSERT INTO database_size_aggregations AS target (instance_id, database_name, period_type, period_start, period_end, avg_size_mb, max_size_mb, min_size_mb, data_count, avg_data_size_mb, max_data_size_mb, min_data_size_mb, avg_log_size_mb, max_log_size_mb, min_log_size_mb, size_change_mb, size_change_percent, data_size_change_mb, data_size_change_percent, log_size_change_mb, log_size_change_percent, calculated_at, yoy_change_mb, yoy_change_percent, yoy_data_change_mb, yoy_data_change_percent, yoy_log_change_mb, yoy_log_change_percent)
+        INSERT INTO database_size_aggregations AS target (instance_id, database_name, period_type, period_start, period_end, avg_size_mb, max_size_mb, min_size_mb, data_count, avg_data_size_mb, max_data_size_mb, min_data_size_mb, avg_log_size_mb, max_log_size_mb, min_log_size_mb, size_change_mb, size_change_percent, data_size_change_mb, data_size_change_percent, log_size_change_mb, log_size_change_percent, calculated_at, yoy_change_mb, yoy_change_percent, yoy_data_change_mb, yoy_data_change_percent, yoy_log_change_mb, yoy_log_change_percent, expected_count, is_partial)
         SELECT instance_id,
                database_name,
                $1,
@@ -63,7 +63,11 @@ WITH paired AS (
                NULL,
                NULL,
                NULL,
-               NULL
+               NULL,
+               (CASE WHEN (period_start) < $7::date THEN (period_start) - period_start + 1
+                  WHEN period_start > $7::date THEN 0
+                  ELSE $7::date - period_start + 1 END)::bigint,
+               ((period_start) >= $7::date OR 1 < (period_start) - period_start + 1)
         FROM measured
         ORDER BY period_start, instance_id, database_name
     )

@@ -1,7 +1,7 @@
 -- StatementKey { level: Database, form: Grouped, mode: Replace, filter: Late }
 -- Rendered by crates/store/src/aggregation/statements/; `make sql-snapshots` rewrites it.
 WITH grouped AS (
-        SELECT s.instance_id, s.database_name, date_trunc($7, (s.collected_date)::timestamp)::date AS period_start,
+        SELECT s.instance_id, s.database_name, date_trunc($8, (s.collected_date)::timestamp)::date AS period_start,
                count(*) AS size_count, sum(s.size_mb) AS size_sum,
                max(s.size_mb) AS size_max, min(s.size_mb) AS size_min,
                count(s.data_size_mb) AS data_count, sum(s.data_size_mb) AS data_sum,
@@ -9,7 +9,7 @@ WITH grouped AS (
                count(s.log_size_mb) AS log_count, sum(s.log_size_mb) AS log_sum,
                max(s.log_size_mb) AS log_max, min(s.log_size_mb) AS log_min
         FROM database_size_stats s
-        WHERE (s.collected_date BETWEEN $2 AND $5 OR s.collected_date BETWEEN $10 AND $11)
+        WHERE (s.collected_date BETWEEN $2 AND $5 OR s.collected_date BETWEEN $11 AND $12)
         GROUP BY 1, 2, 3
     ),
     paired AS (
@@ -25,9 +25,9 @@ WITH grouped AS (
                first_value(g.data_sum) OVER y AS yoy_data_sum,
                first_value(g.log_count) OVER y AS yoy_log_count,
                first_value(g.log_sum) OVER y AS yoy_log_sum
-        FROM (SELECT g.*, date_trunc($7, (g.period_start - 1)::timestamp)::date AS previous_start FROM grouped g OFFSET 0) g
+        FROM (SELECT g.*, date_trunc($8, (g.period_start - 1)::timestamp)::date AS previous_start FROM grouped g OFFSET 0) g
         WINDOW w AS (PARTITION BY g.instance_id, g.database_name ORDER BY g.period_start),
-               y AS (w RANGE BETWEEN $9::interval PRECEDING AND $9::interval PRECEDING)
+               y AS (w RANGE BETWEEN $10::interval PRECEDING AND $10::interval PRECEDING)
     ),
     measured AS (
         SELECT g.*, CASE WHEN g.size_sum < 1000000000000 THEN g.size_sum::bigint END
@@ -79,12 +79,12 @@ WITH grouped AS (
         RETURNING instance_id, database_name, period_start
     ),
     written AS (
-        INSERT INTO database_size_aggregations AS target (instance_id, database_name, period_type, period_start, period_end, avg_size_mb, max_size_mb, min_size_mb, data_count, avg_data_size_mb, max_data_size_mb, min_data_size_mb, avg_log_size_mb, max_log_size_mb, min_log_size_mb, size_change_mb, size_change_percent, data_size_change_mb, data_size_change_percent, log_size_change_mb, log_size_change_percent, calculated_at, yoy_change_mb, yoy_change_percent, yoy_data_change_mb, yoy_data_change_percent, yoy_log_change_mb, yoy_log_change_percent)
+        INSERT INTO database_size_aggregations AS target (instance_id, database_name, period_type, period_start, period_end, avg_size_mb, max_size_mb, min_size_mb, data_count, avg_data_size_mb, max_data_size_mb, min_data_size_mb, avg_log_size_mb, max_log_size_mb, min_log_size_mb, size_change_mb, size_change_percent, data_size_change_mb, data_size_change_percent, log_size_change_mb, log_size_change_percent, calculated_at, yoy_change_mb, yoy_change_percent, yoy_data_change_mb, yoy_data_change_percent, yoy_log_change_mb, yoy_log_change_percent, expected_count, is_partial)
         SELECT instance_id,
                database_name,
                $1,
                period_start,
-               (period_start + $8::interval)::date - 1,
+               (period_start + $9::interval)::date - 1,
                CASE WHEN size_count > 0 THEN
              CASE WHEN size_sum_small IS NOT NULL
                   THEN (2 * size_sum_small + size_count) / (2 * size_count)
@@ -152,7 +152,11 @@ WITH grouped AS (
                CASE WHEN log_count > 0 AND yoy_log_count > 0 AND yoy_log_sum > 0 THEN
                  CASE WHEN log_yoy_delta_small IS NOT NULL THEN ((2 * abs(log_yoy_delta_small * 10000) + yoy_log_sum_small * log_count) / (2 * (yoy_log_sum_small * log_count))
           * CASE WHEN log_yoy_delta_small * 10000 < 0 THEN -1 ELSE 1 END)::numeric * 0.01
-                      ELSE (sign((log_sum * yoy_log_count - yoy_log_sum * log_count) * 10000) * div(2 * abs((log_sum * yoy_log_count - yoy_log_sum * log_count) * 10000) + yoy_log_sum * log_count, 2 * yoy_log_sum * log_count)) * 0.01 END END
+                      ELSE (sign((log_sum * yoy_log_count - yoy_log_sum * log_count) * 10000) * div(2 * abs((log_sum * yoy_log_count - yoy_log_sum * log_count) * 10000) + yoy_log_sum * log_count, 2 * yoy_log_sum * log_count)) * 0.01 END END,
+               (CASE WHEN ((period_start + $9::interval)::date - 1) < $7::date THEN ((period_start + $9::interval)::date - 1) - period_start + 1
+                  WHEN period_start > $7::date THEN 0
+                  ELSE $7::date - period_start + 1 END)::bigint,
+               (((period_start + $9::interval)::date - 1) >= $7::date OR size_count < ((period_start + $9::interval)::date - 1) - period_start + 1)
         FROM measured
         WHERE (SELECT count(*) FROM removed) >= 0
     )

@@ -22,7 +22,7 @@ WITH paired AS (
     ),
     removed AS (SELECT NULL::bigint AS instance_id WHERE false),
     written AS (
-        INSERT INTO instance_size_aggregations AS target (instance_id, period_type, period_start, period_end, total_size_mb, avg_size_mb, max_size_mb, min_size_mb, data_count, database_count, avg_database_count, max_database_count, min_database_count, total_size_change_mb, total_size_change_percent, database_count_change, database_count_change_percent, calculated_at, yoy_change_mb, yoy_change_percent)
+        INSERT INTO instance_size_aggregations AS target (instance_id, period_type, period_start, period_end, total_size_mb, avg_size_mb, max_size_mb, min_size_mb, data_count, database_count, avg_database_count, max_database_count, min_database_count, total_size_change_mb, total_size_change_percent, database_count_change, database_count_change_percent, calculated_at, yoy_change_mb, yoy_change_percent, expected_count, is_partial)
         SELECT instance_id,
                $1,
                period_start,
@@ -52,7 +52,11 @@ WITH paired AS (
               ELSE (sign((count_delta)::numeric * 10000) * div(2 * abs((count_delta)::numeric * 10000) + (previous_count)::numeric, 2 * (previous_count)::numeric)) * 0.01 END END,
                now(),
                NULL,
-               NULL
+               NULL,
+               (CASE WHEN (period_start) < $7::date THEN (period_start) - period_start + 1
+                  WHEN period_start > $7::date THEN 0
+                  ELSE $7::date - period_start + 1 END)::bigint,
+               ((period_start) >= $7::date OR 1 < (period_start) - period_start + 1)
         FROM measured
     )
     SELECT instance_id, count(*)::bigint AS rows_deleted

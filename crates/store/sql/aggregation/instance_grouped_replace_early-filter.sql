@@ -1,14 +1,14 @@
 -- StatementKey { level: Instance, form: Grouped, mode: Replace, filter: Early }
 -- Rendered by crates/store/src/aggregation/statements/; `make sql-snapshots` rewrites it.
 WITH grouped AS (
-        SELECT s.instance_id, date_trunc($7, (s.collected_date)::timestamp)::date AS period_start,
+        SELECT s.instance_id, date_trunc($8, (s.collected_date)::timestamp)::date AS period_start,
                count(*) AS day_count,
                sum(s.total_size_mb) AS total_sum,
                max(s.total_size_mb) AS total_max, min(s.total_size_mb) AS total_min,
                sum(s.database_count) AS count_sum,
                max(s.database_count) AS count_max, min(s.database_count) AS count_min
         FROM instance_size_stats s
-        WHERE (s.collected_date BETWEEN $2 AND $5 OR s.collected_date BETWEEN $10 AND $11) AND s.instance_id = ANY($6)
+        WHERE (s.collected_date BETWEEN $2 AND $5 OR s.collected_date BETWEEN $11 AND $12) AND s.instance_id = ANY($6)
         GROUP BY 1, 2
     ),
     paired AS (
@@ -18,9 +18,9 @@ WITH grouped AS (
                first_value(g.day_count) OVER y AS yoy_day_count,
                first_value(g.total_sum) OVER y AS yoy_total_sum,
                first_value(g.count_sum) OVER y AS yoy_count_sum
-        FROM (SELECT g.*, date_trunc($7, (g.period_start - 1)::timestamp)::date AS previous_start FROM grouped g OFFSET 0) g
+        FROM (SELECT g.*, date_trunc($8, (g.period_start - 1)::timestamp)::date AS previous_start FROM grouped g OFFSET 0) g
         WINDOW w AS (PARTITION BY g.instance_id ORDER BY g.period_start),
-               y AS (w RANGE BETWEEN $9::interval PRECEDING AND $9::interval PRECEDING)
+               y AS (w RANGE BETWEEN $10::interval PRECEDING AND $10::interval PRECEDING)
     ),
     measured AS (
         SELECT g.*, CASE WHEN g.total_sum < 1000000000000 THEN g.total_sum::bigint END
@@ -54,11 +54,11 @@ WITH grouped AS (
         RETURNING instance_id, period_start
     ),
     written AS (
-        INSERT INTO instance_size_aggregations AS target (instance_id, period_type, period_start, period_end, total_size_mb, avg_size_mb, max_size_mb, min_size_mb, data_count, database_count, avg_database_count, max_database_count, min_database_count, total_size_change_mb, total_size_change_percent, database_count_change, database_count_change_percent, calculated_at, yoy_change_mb, yoy_change_percent)
+        INSERT INTO instance_size_aggregations AS target (instance_id, period_type, period_start, period_end, total_size_mb, avg_size_mb, max_size_mb, min_size_mb, data_count, database_count, avg_database_count, max_database_count, min_database_count, total_size_change_mb, total_size_change_percent, database_count_change, database_count_change_percent, calculated_at, yoy_change_mb, yoy_change_percent, expected_count, is_partial)
         SELECT instance_id,
                $1,
                period_start,
-               (period_start + $8::interval)::date - 1,
+               (period_start + $9::interval)::date - 1,
                CASE WHEN day_count > 0 THEN
              CASE WHEN total_sum_small IS NOT NULL
                   THEN (2 * total_sum_small + day_count) / (2 * day_count)
@@ -103,7 +103,11 @@ WITH grouped AS (
                CASE WHEN day_count > 0 AND yoy_day_count > 0 AND yoy_total_sum > 0 THEN
                  CASE WHEN total_yoy_delta_small IS NOT NULL THEN ((2 * abs(total_yoy_delta_small * 10000) + yoy_total_sum_small * day_count) / (2 * (yoy_total_sum_small * day_count))
           * CASE WHEN total_yoy_delta_small * 10000 < 0 THEN -1 ELSE 1 END)::numeric * 0.01
-                      ELSE (sign((total_sum * yoy_day_count - yoy_total_sum * day_count) * 10000) * div(2 * abs((total_sum * yoy_day_count - yoy_total_sum * day_count) * 10000) + yoy_total_sum * day_count, 2 * yoy_total_sum * day_count)) * 0.01 END END
+                      ELSE (sign((total_sum * yoy_day_count - yoy_total_sum * day_count) * 10000) * div(2 * abs((total_sum * yoy_day_count - yoy_total_sum * day_count) * 10000) + yoy_total_sum * day_count, 2 * yoy_total_sum * day_count)) * 0.01 END END,
+               (CASE WHEN ((period_start + $9::interval)::date - 1) < $7::date THEN ((period_start + $9::interval)::date - 1) - period_start + 1
+                  WHEN period_start > $7::date THEN 0
+                  ELSE $7::date - period_start + 1 END)::bigint,
+               (((period_start + $9::interval)::date - 1) >= $7::date OR day_count < ((period_start + $9::interval)::date - 1) - period_start + 1)
         FROM measured
         WHERE (SELECT count(*) FROM removed) >= 0
     )

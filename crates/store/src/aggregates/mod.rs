@@ -5,7 +5,7 @@ use chrono::NaiveDate;
 use diesel::prelude::*;
 
 use capstats_capacity_model::{
-    AggregationLevel, DatabaseSizeAggregate, Decimal, InstanceId, InstanceSizeAggregate, Period,
+    AggregationLevel, Completeness, DatabaseSizeAggregate, Decimal, InstanceId, InstanceSizeAggregate, Period,
     PeriodType,
 };
 
@@ -69,6 +69,8 @@ pub(crate) struct DatabaseAggregateRow {
     yoy_data_change_percent: Option<bigdecimal::BigDecimal>,
     yoy_log_change_mb: Option<i64>,
     yoy_log_change_percent: Option<bigdecimal::BigDecimal>,
+    expected_count: i64,
+    is_partial: bool,
 }
 
 impl TryFrom<DatabaseAggregateRow> for DatabaseSizeAggregate {
@@ -102,6 +104,10 @@ impl TryFrom<DatabaseAggregateRow> for DatabaseSizeAggregate {
             yoy_data_change_percent: decimal(row.yoy_data_change_percent)?,
             yoy_log_change_mb: row.yoy_log_change_mb,
             yoy_log_change_percent: decimal(row.yoy_log_change_percent)?,
+            completeness: Completeness {
+                expected_count: row.expected_count,
+                is_partial: row.is_partial,
+            },
         })
     }
 }
@@ -155,6 +161,8 @@ pub(crate) struct InstanceAggregateRow {
     trend_direction: Option<String>,
     yoy_change_mb: Option<i64>,
     yoy_change_percent: Option<bigdecimal::BigDecimal>,
+    expected_count: i64,
+    is_partial: bool,
 }
 
 impl TryFrom<InstanceAggregateRow> for InstanceSizeAggregate {
@@ -185,6 +193,10 @@ impl TryFrom<InstanceAggregateRow> for InstanceSizeAggregate {
                 .transpose()?,
             yoy_change_mb: row.yoy_change_mb,
             yoy_change_percent: decimal(row.yoy_change_percent)?,
+            completeness: Completeness {
+                expected_count: row.expected_count,
+                is_partial: row.is_partial,
+            },
         })
     }
 }

@@ -31,6 +31,8 @@ pub struct KeyGrowth {
     pub last_size_mb: i64,
     /// How many daily samples the latest period has.
     pub last_data_count: i64,
+    /// How complete the latest period is (stored with its row).
+    pub last_completeness: Completeness,
 }
 
 #[derive(QueryableByName)]
@@ -63,6 +65,10 @@ struct GrowthRow {
     last_size: i64,
     #[diesel(sql_type = BigInt)]
     last_count: i64,
+    #[diesel(sql_type = BigInt)]
+    last_expected_count: i64,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    last_is_partial: bool,
 }
 
 /// The size column growth is measured on: a database's average size, an instance's total.
@@ -125,7 +131,11 @@ pub fn growth(
                     (array_agg(aggregate.{size} ORDER BY aggregate.period_start DESC))[1]
                         AS last_size,
                     (array_agg(aggregate.data_count ORDER BY aggregate.period_start DESC))[1]
-                        AS last_count
+                        AS last_count,
+                    (array_agg(aggregate.expected_count ORDER BY aggregate.period_start DESC))[1]
+                        AS last_expected_count,
+                    (array_agg(aggregate.is_partial ORDER BY aggregate.period_start DESC))[1]
+                        AS last_is_partial
              FROM {table} aggregate
              WHERE {matching}
              -- By position: at the instance level the name is a constant.
@@ -133,7 +143,8 @@ pub fn growth(
          SELECT ends.instance_id, instance.name AS instance_name, instance.db_type,
                 ends.database_name, {limit_column} AS capacity_limit_mb,
                 {id_column} AS database_id, $1 AS period_type, ends.first_start, ends.first_end, ends.first_size,
-                ends.last_start, ends.last_end, ends.last_size, ends.last_count
+                ends.last_start, ends.last_end, ends.last_size, ends.last_count,
+                ends.last_expected_count, ends.last_is_partial
          FROM ends
          JOIN instances instance ON instance.id = ends.instance_id
          {limit}
@@ -155,6 +166,10 @@ pub fn growth(
                 last_period: period(&row.period_type, row.last_start, row.last_end)?,
                 last_size_mb: row.last_size,
                 last_data_count: row.last_count,
+                last_completeness: Completeness {
+                    expected_count: row.last_expected_count,
+                    is_partial: row.last_is_partial,
+                },
             })
         })
         .collect()

@@ -120,6 +120,8 @@ pub struct SeriesPoint {
     pub value: Option<Decimal>,
     /// The period's daily samples.
     pub data_count: i64,
+    /// How complete the period is (stored with its row).
+    pub completeness: Completeness,
 }
 
 #[derive(QueryableByName)]
@@ -140,6 +142,10 @@ struct SeriesRow {
     value: Option<String>,
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     data_count: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    expected_count: i64,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    is_partial: bool,
 }
 
 /// The lines of a chart, ranked in SQL so that only the plotted lines leave the database.
@@ -181,7 +187,8 @@ pub fn series(
              LIMIT $8)
          SELECT chosen.total_lines, chosen.instance_id, instance.name AS instance_name,
                 instance.db_type, chosen.database_name, aggregate.period_start,
-                aggregate.{column}::text AS value, aggregate.data_count
+                aggregate.{column}::text AS value, aggregate.data_count,
+                aggregate.expected_count, aggregate.is_partial
          FROM chosen
          JOIN {table} aggregate
              ON aggregate.period_type = $1 AND aggregate.period_start BETWEEN $2 AND $3
@@ -214,6 +221,10 @@ pub fn series(
                     .map(|text| text.parse::<Decimal>().map_err(corrupt))
                     .transpose()?,
                 data_count: row.data_count,
+                completeness: Completeness {
+                    expected_count: row.expected_count,
+                    is_partial: row.is_partial,
+                },
             })
         })
         .collect::<Result<_, StoreError>>()?;

@@ -44,17 +44,9 @@ async fn export_list(
     filter: AggregateFilter,
 ) -> Result<HttpResponse, ApiError> {
     let name = capstats_services::export::aggregates_file_name(level, &filter);
-    let today = state.today();
     let maximum_rows = state.settings.export_maximum_rows;
     crate::export::streamed(state, name, move |connection, output| {
-        capstats_services::export::aggregates(
-            connection,
-            level,
-            &filter,
-            today,
-            maximum_rows,
-            output,
-        )
+        capstats_services::export::aggregates(connection, level, &filter, maximum_rows, output)
     })
     .await
 }
@@ -100,7 +92,6 @@ pub async fn list_instances(
         Listing::Page(page, everything) => (page, everything),
         Listing::Csv => return export_list(&state, AggregationLevel::Instance, filter).await,
     };
-    let today = state.today();
     let page = paging.0;
     let (rows, total) = capstats_store::run_blocking(&state.store, move |connection| {
         aggregates::list_instance_aggregates(connection, &filter, page)
@@ -108,7 +99,7 @@ pub async fn list_instances(
     .await?;
     let items = rows
         .into_iter()
-        .map(|(aggregate, instance)| InstanceAggregateItem::new(aggregate, instance, today))
+        .map(|(aggregate, instance)| InstanceAggregateItem::new(aggregate, instance))
         .collect();
     Ok(HttpResponse::Ok().json(Envelope::new(
         "instance aggregates",
@@ -148,7 +139,6 @@ pub async fn list_databases(
         Listing::Page(page, everything) => (page, everything),
         Listing::Csv => return export_list(&state, AggregationLevel::Database, filter).await,
     };
-    let today = state.today();
     let page = paging.0;
     let (rows, total) = capstats_store::run_blocking(&state.store, move |connection| {
         aggregates::list_database_aggregates(connection, &filter, page)
@@ -156,7 +146,7 @@ pub async fn list_databases(
     .await?;
     let items = rows
         .into_iter()
-        .map(|(aggregate, instance)| DatabaseAggregateItem::new(aggregate, instance, today))
+        .map(|(aggregate, instance)| DatabaseAggregateItem::new(aggregate, instance))
         .collect();
     Ok(HttpResponse::Ok().json(Envelope::new(
         "database aggregates",

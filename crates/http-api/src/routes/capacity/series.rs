@@ -64,7 +64,7 @@ async fn series(
         let name = capstats_services::export::series_file_name(level, metric, &filter);
         return crate::export::streamed(&state, name, move |connection, output| {
             let ranked = aggregates::series(connection, level, metric, &filter, top)?;
-            capstats_services::export::series(ranked, metric, period_type, today, output)
+            capstats_services::export::series(ranked, metric, period_type, output)
         })
         .await;
     }
@@ -72,6 +72,7 @@ async fn series(
         aggregates::series(connection, level, metric, &filter, top)
     })
     .await?;
+    // A label's expected days, as of today: the days the rows of its period are judged on.
     let expected_counts: Vec<i64> = labels
         .iter()
         .map(|period| completeness(period, 0, today).expected_count)
@@ -101,8 +102,7 @@ async fn series(
         let line = lines.last_mut().expect("pushed above");
         if let Some(index) = position.get(&point.period_start) {
             line.values[*index] = point.value;
-            line.partial[*index] =
-                completeness(&labels[*index], point.data_count, today).is_partial;
+            line.partial[*index] = point.completeness.is_partial;
             line.data_counts[*index] = Some(point.data_count);
         }
     }

@@ -38,6 +38,7 @@ pub(super) fn database_daily(shape: Shape) -> String {
     expressions.push("now()".into());
     // Daily periods have no year-over-year change.
     expressions.extend(owned(&["NULL"; 6]));
+    expressions.extend(completeness_of("period_start", "1"));
     format!(
         "WITH paired AS (
         SELECT s.instance_id, s.database_name, s.collected_date AS period_start,
@@ -116,6 +117,7 @@ pub(super) fn instance_daily(shape: Shape) -> String {
     expressions.push(daily_percent("count_delta", "previous_count"));
     expressions.push("now()".into());
     expressions.extend(owned(&["NULL"; 2]));
+    expressions.extend(completeness_of("period_start", "1"));
     format!(
         "WITH paired AS (
         SELECT s.instance_id, s.collected_date AS period_start,

@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// The last day of a group's period.
+const PERIOD_END: &str = "(period_start + $9::interval)::date - 1";
+
 /// For the grouped forms: the previous period's value of a grouped column when the previous
 /// group is the previous period's, else NULL (`previous_start` is computed once per group).
 fn previous_group(column: &str) -> String {
@@ -16,7 +19,7 @@ fn previous_group(column: &str) -> String {
 fn groups_with_previous_start() -> String {
     format!(
         "(SELECT g.*, {previous} AS previous_start FROM grouped g OFFSET 0)",
-        previous = period_start("$7", "g.period_start - 1")
+        previous = period_start("$8", "g.period_start - 1")
     )
 }
 
@@ -115,7 +118,7 @@ fn grouped_changes(series: &str, count: &str, other: &str, other_count: &str) ->
 }
 
 /// For the grouped forms: the value of a grouped column in the key's group of the same period
-/// a year earlier (`$9` before), else NULL. A `RANGE` frame of exactly that offset shares the
+/// a year earlier (`$10` before), else NULL. A `RANGE` frame of exactly that offset shares the
 /// sort of the window that pairs the previous period, where a join of the groups with
 /// themselves would materialise them and sort them again.
 fn year_earlier_group(column: &str) -> String {
@@ -130,7 +133,7 @@ pub(super) fn database_grouped(shape: Shape) -> String {
         "database_name",
         "$1",
         "period_start",
-        "(period_start + $8::interval)::date - 1",
+        PERIOD_END,
     ]);
     expressions.push(grouped_mean("size", "size_count"));
     expressions.extend(owned(&["size_max", "size_min", "size_count"]));
@@ -156,6 +159,7 @@ pub(super) fn database_grouped(shape: Shape) -> String {
             &format!("yoy_{series}_count"),
         ));
     }
+    expressions.extend(completeness_of(PERIOD_END, "size_count"));
     let paired_columns = [
         "size_count",
         "size_sum",
@@ -190,7 +194,7 @@ pub(super) fn database_grouped(shape: Shape) -> String {
         SELECT g.*, {lags}
         FROM {groups} g
         WINDOW w AS (PARTITION BY g.instance_id, g.database_name ORDER BY g.period_start),
-               y AS (w RANGE BETWEEN $9::interval PRECEDING AND $9::interval PRECEDING)
+               y AS (w RANGE BETWEEN $10::interval PRECEDING AND $10::interval PRECEDING)
     ),
     measured AS (
         SELECT g.*, {size}, {data}, {log},
@@ -202,7 +206,7 @@ pub(super) fn database_grouped(shape: Shape) -> String {
     {removal},
     {write}
     {result}",
-        start_of_sample = period_start("$7", "s.collected_date"),
+        start_of_sample = period_start("$8", "s.collected_date"),
         groups = groups_with_previous_start(),
         lags = lags.join(",\n               "),
         size = narrowed("size", "size_count", "previous_size_count"),
@@ -225,7 +229,7 @@ pub(super) fn instance_grouped(shape: Shape) -> String {
         "instance_id",
         "$1",
         "period_start",
-        "(period_start + $8::interval)::date - 1",
+        PERIOD_END,
     ]);
     expressions.push(grouped_mean("total", "day_count"));
     // Σ totals / Σ database counts: the mean size per database.
@@ -264,6 +268,7 @@ pub(super) fn instance_grouped(shape: Shape) -> String {
         "yoy",
         "yoy_day_count",
     ));
+    expressions.extend(completeness_of(PERIOD_END, "day_count"));
     let paired_columns = ["day_count", "total_sum", "count_sum"];
     let lags: Vec<String> = paired_columns
         .iter()
@@ -290,7 +295,7 @@ pub(super) fn instance_grouped(shape: Shape) -> String {
         SELECT g.*, {lags}
         FROM {groups} g
         WINDOW w AS (PARTITION BY g.instance_id ORDER BY g.period_start),
-               y AS (w RANGE BETWEEN $9::interval PRECEDING AND $9::interval PRECEDING)
+               y AS (w RANGE BETWEEN $10::interval PRECEDING AND $10::interval PRECEDING)
     ),
     measured AS (
         SELECT g.*, {total}, {count}, {yoy_total}
@@ -301,7 +306,7 @@ pub(super) fn instance_grouped(shape: Shape) -> String {
     {removal},
     {write}
     {result}",
-        start_of_sample = period_start("$7", "s.collected_date"),
+        start_of_sample = period_start("$8", "s.collected_date"),
         groups = groups_with_previous_start(),
         lags = lags.join(",\n               "),
         total = narrowed("total", "day_count", "previous_day_count"),

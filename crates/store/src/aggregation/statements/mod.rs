@@ -14,15 +14,16 @@
 //! | | |
 //! |---|---|
 //! | `$1` | period type name (`daily`, …) |
-//! | `$2` | start of the period before the first one (the daily form's read window starts here; the grouped forms also read `$10..$11`) |
+//! | `$2` | start of the period before the first one (the daily form's read window starts here; the grouped forms also read `$11..$12`) |
 //! | `$3` | start of the first period |
 //! | `$4` | start of the last period |
 //! | `$5` | end of the last period |
 //! | `$6` | the ids of the active instances to compute |
+//! | `$7` | the business date the rows' completeness is judged on (today) |
 //!
-//! and of the grouped forms only: `$7` the `date_trunc` unit, `$8` one period's length as an
-//! interval, `$9` the distance to the same period a year earlier as an interval (52 weeks, or
-//! a year), `$10` the start of the period a year before the first and `$11` the end of the
+//! and of the grouped forms only: `$8` the `date_trunc` unit, `$9` one period's length as an
+//! interval, `$10` the distance to the same period a year earlier as an interval (52 weeks, or
+//! a year), `$11` the start of the period a year before the first and `$12` the end of the
 //! period a year before the last (the year-over-year changes; the daily form writes NULL).
 //!
 //! Each statement returns per instance the rows deleted because their key has no samples in
@@ -31,6 +32,15 @@
 //! never compute them.
 
 use crate::sql::{divide_rounded, period_start};
+
+/// The parameter holding the business date the rows' completeness is judged on.
+const TODAY: &str = "$7::date";
+
+/// The `[expected_count, is_partial]` expressions of a row of `measured` whose period ends at
+/// `period_end` and has `data_count` samples, as of [`TODAY`].
+fn completeness_of(period_end: &str, data_count: &str) -> [String; 2] {
+    crate::sql::completeness("period_start", period_end, data_count, TODAY)
+}
 
 mod daily;
 mod grouped;
@@ -42,9 +52,9 @@ pub(crate) use key::text;
 const DAILY_DATES: &str = "s.collected_date BETWEEN $2 AND $5";
 
 /// The samples a grouped statement reads: the batch's window and the same periods a year
-/// earlier (`$10`..`$11`), which the year-over-year changes compare with.
+/// earlier (`$11`..`$12`), which the year-over-year changes compare with.
 const GROUPED_DATES: &str =
-    "(s.collected_date BETWEEN $2 AND $5 OR s.collected_date BETWEEN $10 AND $11)";
+    "(s.collected_date BETWEEN $2 AND $5 OR s.collected_date BETWEEN $11 AND $12)";
 pub use key::{PeriodForm, StatementKey};
 
 use daily::{database_daily, instance_daily};
@@ -166,6 +176,8 @@ const DATABASE_COLUMNS: Columns = Columns {
         "yoy_data_change_percent",
         "yoy_log_change_mb",
         "yoy_log_change_percent",
+        "expected_count",
+        "is_partial",
     ],
 };
 
@@ -190,6 +202,8 @@ const INSTANCE_COLUMNS: Columns = Columns {
         "calculated_at",
         "yoy_change_mb",
         "yoy_change_percent",
+        "expected_count",
+        "is_partial",
     ],
 };
 

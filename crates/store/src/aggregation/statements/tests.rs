@@ -6,7 +6,7 @@ use super::*;
 fn statements_use_exactly_their_parameters() {
     for key in StatementKey::all() {
         let statement = text(key);
-        let used = if key.form == PeriodForm::Daily { 6 } else { 11 };
+        let used = if key.form == PeriodForm::Daily { 7 } else { 12 };
         // Only the removal, absent from a plain insert, needs the last start.
         let unused = (key.mode == WriteMode::Insert).then_some(4);
         for parameter in (1..=used).filter(|parameter| Some(*parameter) != unused) {

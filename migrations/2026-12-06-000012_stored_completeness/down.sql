@@ -1,0 +1,10 @@
+DROP INDEX instance_size_aggregations_partial;
+DROP INDEX database_size_aggregations_partial;
+
+ALTER TABLE instance_size_aggregations
+    DROP COLUMN is_partial,
+    DROP COLUMN expected_count;
+
+ALTER TABLE database_size_aggregations
+    DROP COLUMN is_partial,
+    DROP COLUMN expected_count;
