@@ -189,6 +189,7 @@ fn capstats(
                 sync_type: SyncType::ManualTask,
                 parallelism,
                 samples_kept_from: None,
+                today: chrono::Utc::now().date_naive(),
             },
             &NoProgress,
         )?;

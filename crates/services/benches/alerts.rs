@@ -200,6 +200,7 @@ fn measure_size(instances: u32, rounds: usize, keep: bool) -> anyhow::Result<Siz
                 catch_up_periods: 4,
                 sample_retention_months: 0,
                 period_types: vec![PeriodType::Daily, PeriodType::Monthly],
+                time_zone: chrono_tz::UTC,
             },
         )?;
         connection.batch_execute("ANALYZE")?;

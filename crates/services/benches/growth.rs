@@ -195,6 +195,7 @@ fn backfill_windows(
                 sync_type: SyncType::ManualTask,
                 parallelism: 1,
                 samples_kept_from: None,
+                today: chrono::Utc::now().date_naive(),
             },
             &NoProgress,
         )?;
@@ -227,6 +228,7 @@ fn nightly(connection: &mut PgConnection) -> anyhow::Result<Duration> {
         catch_up_periods: 1,
         sample_retention_months: 0,
         period_types: PeriodType::ALL.to_vec(),
+        time_zone: chrono_tz::UTC,
     };
     let started = Instant::now();
     let report = execute(connection, &job, "", "bench", &settings)?;

@@ -140,6 +140,7 @@ fn evaluation_agrees_with_the_planning_views_runs_once_per_session_and_resolves(
         catch_up_periods: 6,
         sample_retention_months: 0,
         period_types: vec![PeriodType::Daily, PeriodType::Monthly],
+        time_zone: chrono_tz::UTC,
     };
     capstats_services::runs::execute(&mut connection, &run, "alerts-test", "test", &run_settings)
         .unwrap();

@@ -57,6 +57,7 @@ fn a_backfill_records_a_completed_session_and_writes_what_the_engine_computes() 
             sync_type: SyncType::ManualTask,
             parallelism: 2,
             samples_kept_from: None,
+            today: chrono::Utc::now().date_naive(),
         },
         &NoProgress,
     )
@@ -85,7 +86,7 @@ fn a_backfill_records_a_completed_session_and_writes_what_the_engine_computes() 
     // Two batches of weeks, run two at a time, for each level.
     assert_eq!(detail.periods.len(), 4, "one outcome per level and batch");
 
-    let mut engine = AggregationEngine::new();
+    let mut engine = AggregationEngine::as_of(chrono::Utc::now().date_naive());
     let samples = capstats_store::samples::load_database_samples(&mut connection).unwrap();
     for sample in samples {
         engine.record(sample).unwrap();
@@ -149,6 +150,7 @@ fn a_backfill_records_a_completed_session_and_writes_what_the_engine_computes() 
             sync_type: SyncType::ManualTask,
             parallelism: 2,
             samples_kept_from: None,
+            today: chrono::Utc::now().date_naive(),
         },
         &NoProgress,
     )
@@ -186,6 +188,7 @@ fn a_backfill_records_a_completed_session_and_writes_what_the_engine_computes() 
             sync_type: SyncType::ManualTask,
             parallelism: 2,
             samples_kept_from: None,
+            today: chrono::Utc::now().date_naive(),
         },
         &NoProgress,
     )
@@ -218,6 +221,7 @@ fn a_backfill_rejects_an_empty_range() {
             sync_type: SyncType::ManualTask,
             parallelism: 2,
             samples_kept_from: None,
+            today: chrono::Utc::now().date_naive(),
         },
         &NoProgress,
     )
@@ -256,6 +260,7 @@ fn a_backfill_sends_heartbeats_while_a_batch_waits() {
                 sync_type: SyncType::ManualTask,
                 parallelism: 1,
                 samples_kept_from: None,
+                today: chrono::Utc::now().date_naive(),
             },
             &NoProgress,
         )
@@ -305,6 +310,7 @@ fn two_batches_one_after_the_other() -> BackfillRequest {
         sync_type: SyncType::ManualTask,
         parallelism: 1,
         samples_kept_from: None,
+        today: chrono::Utc::now().date_naive(),
     }
 }
 
@@ -437,6 +443,7 @@ fn a_backfill_of_periods_before_the_sample_retention_is_refused_and_changes_noth
     // of their samples, or none.
     let request = BackfillRequest {
         samples_kept_from: NaiveDate::from_ymd_opt(2025, 1, 1),
+        today: chrono::Utc::now().date_naive(),
         ..two_batches_one_after_the_other()
     };
     let error = run_backfill(&pool, &request, &NoProgress)

@@ -318,6 +318,7 @@ fn samples_mark_already_aggregated_periods_stale_for_their_instance() {
         &[june],
         &InstanceScope::AllActive,
         None,
+        june.next().start(),
     )
     .unwrap();
     let before = capstats_store::ledger::entries_between(
@@ -358,6 +359,7 @@ fn samples_mark_already_aggregated_periods_stale_for_their_instance() {
         &[june],
         &InstanceScope::Only(vec![beta]),
         None,
+        june.next().start(),
     )
     .unwrap();
     assert!(

@@ -29,6 +29,7 @@ fn settings() -> RunSettings {
         catch_up_periods: 3,
         sample_retention_months: 0,
         period_types: PeriodType::ALL.to_vec(),
+        time_zone: chrono_tz::UTC,
     }
 }
 
@@ -227,7 +228,7 @@ fn a_current_period_run_is_deduplicated_while_queued() {
     assert_eq!(report.session_id, first.session_id);
     assert_eq!(report.status, SessionStatus::Completed);
     let month = Period::current(PeriodType::Monthly, today);
-    let mut engine = AggregationEngine::new();
+    let mut engine = AggregationEngine::as_of(settings().today());
     for sample in capstats_store::samples::load_database_samples(&mut connection).unwrap() {
         engine.record(sample).unwrap();
     }
@@ -605,7 +606,7 @@ fn refresh_recomputes_exactly_the_instances_with_late_samples() {
         "{following} rows of following periods changed"
     );
     // And every stored row is what aggregation-core computes from all samples now.
-    let mut engine = AggregationEngine::new();
+    let mut engine = AggregationEngine::as_of(settings().today());
     for sample in capstats_store::samples::load_database_samples(&mut connection).unwrap() {
         engine.record(sample).unwrap();
     }
@@ -737,7 +738,7 @@ fn a_late_sample_a_year_back_refreshes_the_year_over_year_change_a_year_later() 
         changed.avg_size_mb, row.avg_size_mb,
         "March itself did not change"
     );
-    let mut engine = AggregationEngine::new();
+    let mut engine = AggregationEngine::as_of(settings().today());
     for sample in capstats_store::samples::load_database_samples(&mut connection).unwrap() {
         engine.record(sample).unwrap();
     }
@@ -916,4 +917,71 @@ fn a_stale_refresh_stops_between_entries_when_cancelled() {
             .unwrap()
             .is_empty()
     );
+}
+
+/// Every aggregation job first brings the stored completeness to the current business day:
+/// rows computed while their periods ran (judged on an earlier day) read as the engine judges
+/// them today, even from a stale refresh that finds nothing stale and opens no session.
+#[test]
+fn every_run_brings_the_stored_completeness_to_today() {
+    let database = database();
+    let mut connection = database.connection();
+    let today = settings().today();
+    let last_week = Period::last_complete(PeriodType::Weekly, today);
+    seed(&mut connection, last_week.end());
+    // Computed on the week's third day: running, three days expected.
+    let judged_on = last_week.start() + Days::new(2);
+    for level in capstats_capacity_model::AggregationLevel::ALL {
+        capstats_store::aggregation::aggregate_periods(
+            &mut connection,
+            level,
+            &[last_week],
+            &capstats_store::aggregation::InstanceScope::AllActive,
+            None,
+            judged_on,
+        )
+        .unwrap();
+    }
+    let stored = |connection: &mut capstats_store::PgConnection| {
+        capstats_store::aggregates::database_aggregates_between(
+            connection,
+            PeriodType::Weekly,
+            last_week.start(),
+            last_week.start(),
+        )
+        .unwrap()
+    };
+    let before = stored(&mut connection);
+    assert!(!before.is_empty());
+    assert!(before.iter().all(|row| row.completeness
+        == capstats_capacity_model::Completeness {
+            expected_count: 3,
+            is_partial: true
+        }));
+
+    let refresh = execute(
+        &mut connection,
+        &job(AggregationWork::RefreshStale),
+        "",
+        "test",
+        &settings(),
+    )
+    .unwrap();
+    assert_eq!(refresh.session_id, None, "nothing was stale");
+    let mut engine = AggregationEngine::as_of(today);
+    for sample in capstats_store::samples::load_database_samples(&mut connection).unwrap() {
+        engine.record(sample).unwrap();
+    }
+    let after = stored(&mut connection);
+    assert_eq!(after, engine.database_aggregates(last_week));
+    // The seeded week has all its days: complete now that it has ended.
+    assert!(after.iter().all(|row| !row.completeness.is_partial));
+    let instances = capstats_store::aggregates::instance_aggregates_between(
+        &mut connection,
+        PeriodType::Weekly,
+        last_week.start(),
+        last_week.start(),
+    )
+    .unwrap();
+    assert_eq!(instances, engine.instance_aggregates(last_week).unwrap());
 }

@@ -427,10 +427,11 @@ async fn a_large_export_streams_in_flat_memory_ends_short_when_cut_and_frees_the
         diesel::sql_query(format!(
             "INSERT INTO database_size_aggregations
                  (instance_id, database_name, period_type, period_start, period_end,
-                  avg_size_mb, max_size_mb, min_size_mb, data_count, calculated_at)
+                  avg_size_mb, max_size_mb, min_size_mb, data_count, calculated_at,
+                  expected_count, is_partial)
              SELECT (SELECT min(id) FROM instances), 'bulk_' || database_number, 'daily',
                     day, day, 1000 + database_number, 1000 + database_number,
-                    1000 + database_number, 1, now()
+                    1000 + database_number, 1, now(), 1, false
              FROM generate_series(1, {}) AS database_number,
                   generate_series(date '2020-01-01', date '2020-04-09', interval '1 day') AS day",
             LARGE_EXPORT_ROWS / 100

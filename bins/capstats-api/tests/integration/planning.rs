@@ -91,6 +91,7 @@ fn seed(url: &str) {
                 sync_type: capstats_sync_session::SyncType::ManualTask,
                 parallelism: 1,
                 samples_kept_from: None,
+                today: chrono::Utc::now().date_naive(),
             },
             &capstats_services::NoProgress,
         )

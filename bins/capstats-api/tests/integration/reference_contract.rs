@@ -51,6 +51,7 @@ fn import_and_aggregate(url: &str, csv: &str) {
             sync_type: capstats_sync_session::SyncType::ManualTask,
             parallelism: 1,
             samples_kept_from: None,
+            today: chrono::Utc::now().date_naive(),
         },
         &capstats_services::NoProgress,
     )

@@ -306,7 +306,7 @@ fn all_aggregates(
 
 /// Every stored aggregate equals what `aggregation-core` computes from the samples.
 fn assert_aggregates_match_engine(connection: &mut PgConnection) {
-    let mut engine = AggregationEngine::new();
+    let mut engine = AggregationEngine::as_of(capstats_settings::Settings::default().today());
     for sample in capstats_store::samples::load_database_samples(connection).unwrap() {
         engine.record(sample).unwrap();
     }

@@ -387,8 +387,8 @@ pub struct DatabasesSummary {
     pub window: Window,
     /// Σ size changes of their latest periods, MB (databases without a previous period count 0).
     pub size_change_mb: i64,
-    /// Whether the window's last period has not ended yet (see `is_partial` of the list
-    /// items): the latest periods summed may be partial.
+    /// Whether one of the latest periods summed is partial (`is_partial` of the list items:
+    /// it has not ended, or it misses days).
     pub includes_partial_periods: bool,
     /// The largest database by its latest mean size.
     pub largest: Option<NamedSize>,

@@ -103,6 +103,8 @@ pub struct DatabaseTotals {
     pub max_size_mb: Option<i64>,
     /// The largest database by latest mean size (ties: lowest instance id, then name).
     pub largest: Option<(InstanceLabel, String, i64)>,
+    /// Whether one of those periods is partial (stored with its row).
+    pub includes_partial_periods: bool,
 }
 
 #[derive(QueryableByName)]
@@ -119,6 +121,8 @@ struct DatabaseTotalsRow {
     size_before: String,
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
     max_size: Option<i64>,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    includes_partial: bool,
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
     largest_instance_id: Option<i64>,
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
@@ -139,7 +143,8 @@ pub fn database_totals(
 ) -> Result<DatabaseTotals, StoreError> {
     let latest = latest_per_key(
         AggregationLevel::Database,
-        "aggregate.avg_size_mb, aggregate.max_size_mb, aggregate.size_change_mb",
+        "aggregate.avg_size_mb, aggregate.max_size_mb, aggregate.size_change_mb,
+         aggregate.is_partial",
         None,
     );
     let query = diesel::sql_query(format!(
@@ -152,6 +157,7 @@ pub fn database_totals(
                       count(DISTINCT instance_id) AS instance_count,
                       coalesce(sum(avg_size_mb), 0)::text AS total_size,
                       max(max_size_mb) AS max_size,
+                      coalesce(bool_or(is_partial), false) AS includes_partial,
                       coalesce(sum(size_change_mb), 0)::text AS size_change,
                       coalesce(sum(avg_size_mb::numeric - size_change_mb), 0)::text
                           AS size_before
@@ -185,5 +191,6 @@ pub fn database_totals(
         size_before_mb: sum(row.size_before)?,
         max_size_mb: row.max_size,
         largest,
+        includes_partial_periods: row.includes_partial,
     })
 }

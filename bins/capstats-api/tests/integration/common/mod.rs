@@ -222,6 +222,7 @@ pub fn seed_fleet(url: &str, instances: u32, databases_per_instance: u32) {
                 sync_type: capstats_sync_session::SyncType::ManualTask,
                 parallelism: 1,
                 samples_kept_from: None,
+                today: chrono::Utc::now().date_naive(),
             },
             &capstats_services::NoProgress,
         )

@@ -111,8 +111,6 @@ pub async fn databases_summary(
         end_date: filter.end,
     };
     let period_type = filter.period_type;
-    let includes_partial_periods =
-        Period::containing(period_type, filter.end).end() >= state.today();
     let totals = capstats_store::run_blocking(&state.store, move |connection| {
         aggregates::database_totals(connection, &filter)
     })
@@ -143,7 +141,7 @@ pub async fn databases_summary(
                 source: "database_size_aggregations".into(),
                 window,
                 size_change_mb: i64::try_from(totals.size_change_mb).unwrap_or(i64::MAX),
-                includes_partial_periods,
+                includes_partial_periods: totals.includes_partial_periods,
                 largest,
             },
         },
