@@ -565,6 +565,16 @@ const SIGNIFICANCE: f64 = 4.0;
 /// Fewest points on each side of a bend or step.
 const SIDE_POINTS: usize = 3;
 
+/// The latest points, where a bend or step is also looked for with [`RECENT_SIGNIFICANCE`]: a
+/// change that began a week or two before the forecast (growth that levelled off) has had few
+/// points to show itself, and it is the one that moves the projection most.
+const RECENT_POINTS: usize = 21;
+
+/// How strongly the latest [`RECENT_POINTS`] points must support a bend or step: fewer days are
+/// scanned there than over the whole history, so a lower bar keeps false alarms on straight
+/// lines about as rare. Chosen on the same back-test (docs/forecasting.md).
+const RECENT_SIGNIFICANCE: f64 = 3.0;
+
 /// Among the terms the history supports (t ≥ [`SIGNIFICANCE`]) that move the projection on
 /// `horizon` by more than `tolerance` of the size, the best-supported one, and how far it moves
 /// it as a fraction of the size; `None` when there is none.
@@ -576,13 +586,25 @@ fn non_linearity(
 ) -> Option<(NonLinearity, f64)> {
     let terms = Terms::new(points, line, horizon);
     let size = line.mean_size.abs().max(line.at(horizon).abs());
-    let too_far = |reading: &Reading| {
-        reading.t_statistic >= SIGNIFICANCE && reading.departure.abs() > tolerance * size
+    let beyond = |significance: f64| {
+        move |reading: &Reading| {
+            reading.t_statistic >= significance && reading.departure.abs() > tolerance * size
+        }
     };
+    let too_far = beyond(SIGNIFICANCE);
+    let recent = terms.residuals.len().saturating_sub(RECENT_POINTS);
     [
         (NonLinearity::Curvature, terms.curvature().filter(too_far)),
-        (NonLinearity::TrendChange, terms.best_bend(too_far)),
-        (NonLinearity::LevelShift, terms.best_step(too_far)),
+        (NonLinearity::TrendChange, terms.best_bend(0, too_far)),
+        (NonLinearity::LevelShift, terms.best_step(0, too_far)),
+        (
+            NonLinearity::TrendChange,
+            terms.best_bend(recent, beyond(RECENT_SIGNIFICANCE)),
+        ),
+        (
+            NonLinearity::LevelShift,
+            terms.best_step(recent, beyond(RECENT_SIGNIFICANCE)),
+        ),
     ]
     .into_iter()
     .filter_map(|(evidence, reading)| reading.map(|reading| (evidence, reading)))
@@ -702,9 +724,10 @@ impl Terms {
         )
     }
 
-    /// A bend `max(0, u − c)` at a point's day `c`: a trend that changed.
-    fn best_bend(&self, wanted: impl Fn(&Reading) -> bool) -> Option<Reading> {
-        self.best_over_days(wanted, |suffix, bend| {
+    /// A bend `max(0, u − c)` at a point's day `c`, from the point at index `from` on: a
+    /// trend that changed.
+    fn best_bend(&self, from: usize, wanted: impl Fn(&Reading) -> bool) -> Option<Reading> {
+        self.best_over_days(from, wanted, |suffix, bend| {
             let sum = suffix.days - bend * suffix.count;
             let sum_day = suffix.squares - bend * suffix.days;
             let sum_square = suffix.squares - 2.0 * bend * suffix.days + bend * bend * suffix.count;
@@ -720,9 +743,10 @@ impl Terms {
         })
     }
 
-    /// A step `1 if u ≥ c` at a point's day `c`: a level that moved.
-    fn best_step(&self, wanted: impl Fn(&Reading) -> bool) -> Option<Reading> {
-        self.best_over_days(wanted, |suffix, _| {
+    /// A step `1 if u ≥ c` at a point's day `c`, from the point at index `from` on: a level
+    /// that moved.
+    fn best_step(&self, from: usize, wanted: impl Fn(&Reading) -> bool) -> Option<Reading> {
+        self.best_over_days(from, wanted, |suffix, _| {
             self.read(
                 suffix.count,
                 suffix.days,
@@ -734,11 +758,12 @@ impl Terms {
         })
     }
 
-    /// Over the days of the points with at least [`SIDE_POINTS`] points before them and
-    /// [`SIDE_POINTS`] from them on, the `wanted` reading with the largest t statistic. `read`
-    /// gets the sums over the points from that day on, and the day.
+    /// Over the days of the points from index `from` on with at least [`SIDE_POINTS`] points
+    /// before them and [`SIDE_POINTS`] from them on, the `wanted` reading with the largest t
+    /// statistic. `read` gets the sums over the points from that day on, and the day.
     fn best_over_days(
         &self,
+        from: usize,
         wanted: impl Fn(&Reading) -> bool,
         read: impl Fn(&Suffix, f64) -> Option<Reading>,
     ) -> Option<Reading> {
@@ -752,7 +777,7 @@ impl Terms {
             suffix.day_residuals += day * residual;
             suffix.square_residuals += residual * residual;
             let after = self.residuals.len() - index;
-            if index < SIDE_POINTS || after < SIDE_POINTS {
+            if index < SIDE_POINTS.max(from) || after < SIDE_POINTS {
                 continue;
             }
             if let Some(reading) = read(&suffix, day)

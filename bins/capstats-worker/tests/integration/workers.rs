@@ -251,9 +251,11 @@ fn assert_rows_of_an_undisturbed_run(connection: &mut PgConnection, prepared: (u
         },
         session_id: None,
     };
-    let settings = capstats_services::runs::RunSettings::from_settings(
-        &capstats_settings::Settings::default(),
-    );
+    // In UTC, as the worker processes of these tests.
+    let settings = capstats_services::runs::RunSettings {
+        time_zone: chrono_tz::UTC,
+        ..capstats_services::runs::RunSettings::from_settings(&capstats_settings::Settings::default())
+    };
     let report =
         capstats_services::runs::execute(&mut control, &job, "", "control", &settings).unwrap();
     assert_eq!(
@@ -304,9 +306,10 @@ fn all_aggregates(
     (databases, instances)
 }
 
-/// Every stored aggregate equals what `aggregation-core` computes from the samples.
+/// Every stored aggregate equals what `aggregation-core` computes from the samples, judged on
+/// today in UTC (the workers' time zone in these tests).
 fn assert_aggregates_match_engine(connection: &mut PgConnection) {
-    let mut engine = AggregationEngine::as_of(capstats_settings::Settings::default().today());
+    let mut engine = AggregationEngine::as_of(capstats_settings::today_in(chrono_tz::UTC));
     for sample in capstats_store::samples::load_database_samples(connection).unwrap() {
         engine.record(sample).unwrap();
     }
