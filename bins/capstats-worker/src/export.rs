@@ -175,9 +175,7 @@ pub fn export(
             write(
                 &file,
                 &export::aggregates_file_name(level, &filter),
-                |output| {
-                    export::aggregates(connection, level, &filter, maximum_rows, output)
-                },
+                |output| export::aggregates(connection, level, &filter, maximum_rows, output),
             )
         }
         ExportCommand::Series {

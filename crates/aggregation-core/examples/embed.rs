@@ -10,7 +10,8 @@ use chrono::{Days, NaiveDate};
 fn main() -> Result<(), EngineError> {
     let first_day = NaiveDate::from_ymd_opt(2025, 1, 1).expect("valid date");
     // The quarter has ended by 1 April: its periods are judged complete or partial then.
-    let mut engine = AggregationEngine::as_of(NaiveDate::from_ymd_opt(2025, 4, 1).expect("valid date"));
+    let mut engine =
+        AggregationEngine::as_of(NaiveDate::from_ymd_opt(2025, 4, 1).expect("valid date"));
     for offset in 0..90u64 {
         let date = first_day + Days::new(offset);
         let growth = i64::try_from(offset).expect("small offset");

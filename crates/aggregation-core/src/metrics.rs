@@ -403,7 +403,10 @@ mod tests {
         .unwrap();
         // March has ended by April; three of its 31 days have samples.
         assert_eq!(
-            (aggregate.completeness.expected_count, aggregate.completeness.is_partial),
+            (
+                aggregate.completeness.expected_count,
+                aggregate.completeness.is_partial
+            ),
             (31, true)
         );
         assert_eq!(aggregate.avg_size_mb, 11); // 11.33
@@ -476,7 +479,10 @@ mod tests {
             instance_aggregate(InstanceId(4), march(), &current, &previous, None, day(2)).unwrap();
         // Read on 2 March, March is running: two days so far, both sampled, still partial.
         assert_eq!(
-            (aggregate.completeness.expected_count, aggregate.completeness.is_partial),
+            (
+                aggregate.completeness.expected_count,
+                aggregate.completeness.is_partial
+            ),
             (2, true)
         );
         assert_eq!(

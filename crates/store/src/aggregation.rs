@@ -134,7 +134,15 @@ pub fn aggregate_periods(
             InstanceScope::Only(_) => InstanceFilter::Early,
         };
         let run = |connection: &mut PgConnection, mode: WriteMode| {
-            run_statement(connection, level, periods, &instance_ids, today, mode, filter)
+            run_statement(
+                connection,
+                level,
+                periods,
+                &instance_ids,
+                today,
+                mode,
+                filter,
+            )
         };
         let deleted = if never_written {
             // In a savepoint: should rows exist after all (the ledger was reset by hand, say),
@@ -375,10 +383,10 @@ pub fn refresh_completeness(
     let [expected_count, is_partial] =
         crate::sql::completeness("period_start", "period_end", "data_count", "$1::date");
     let mut updated = [0u64; 2];
-    for (count, table) in updated.iter_mut().zip([
-        "database_size_aggregations",
-        "instance_size_aggregations",
-    ]) {
+    for (count, table) in updated
+        .iter_mut()
+        .zip(["database_size_aggregations", "instance_size_aggregations"])
+    {
         let rows = diesel::sql_query(format!(
             "UPDATE {table}
              SET expected_count = {expected_count}, is_partial = {is_partial}

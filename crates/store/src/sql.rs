@@ -33,19 +33,6 @@ pub(crate) const RUN_REQUEST_LOCK_KEY: i32 = 0x4353_0002;
 /// `pg_locks` shows which period is being written.
 pub(crate) const PERIOD_LOCK_KEY_BASE: i32 = 0x4353_1000;
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn divide_rounded_repeats_only_names() {
-        assert_eq!(
-            divide_rounded("a", "b"),
-            "(sign(a) * div(2 * abs(a) + b, 2 * b))"
-        );
-    }
-}
-
 /// SQL for the completeness of a row of a period from `period_start` to `period_end` with
 /// `data_count` daily samples, as of the business date `today` (a `date` expression):
 /// `[expected_count, is_partial]` by the rule of
@@ -65,4 +52,17 @@ pub(crate) fn completeness(
         ),
         format!("(({period_end}) >= {today} OR {data_count} < {days})"),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn divide_rounded_repeats_only_names() {
+        assert_eq!(
+            divide_rounded("a", "b"),
+            "(sign(a) * div(2 * abs(a) + b, 2 * b))"
+        );
+    }
 }

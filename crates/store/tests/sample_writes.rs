@@ -156,7 +156,15 @@ fn a_writer_with_gaps_in_its_dates_does_not_deadlock_with_a_computation_of_the_p
     let level = AggregationLevel::Database;
     let scope = InstanceScope::AllActive;
     let months = [month(1), month(2), month(3), month(4)];
-    aggregate_periods(&mut computation, level, &months, &scope, None, Utc::now().date_naive()).unwrap();
+    aggregate_periods(
+        &mut computation,
+        level,
+        &months,
+        &scope,
+        None,
+        Utc::now().date_naive(),
+    )
+    .unwrap();
 
     // A computation holds February's ledger row when a writer of January and March samples
     // starts; the writer marks January, March and the months after them (February, April).

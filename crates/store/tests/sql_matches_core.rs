@@ -584,15 +584,20 @@ fn run_case(connection: &mut PgConnection, dataset: &Dataset) {
     );
     // As the days pass, the refresh brings the stored completeness to what the engine says
     // on the later day; the other columns stay as they were.
-    let refreshed = capstats_store::aggregation::refresh_completeness(connection, dataset.refreshed_on)
-        .expect("completeness is refreshed");
+    let refreshed =
+        capstats_store::aggregation::refresh_completeness(connection, dataset.refreshed_on)
+            .expect("completeness is refreshed");
     if dataset.refreshed_on > dataset.judged_on {
         COMPLETENESS_REFRESHED.fetch_add(
             refreshed.database_rows + refreshed.instance_rows,
             std::sync::atomic::Ordering::Relaxed,
         );
     } else {
-        assert_eq!(refreshed, Default::default(), "a refresh on the same day writes nothing");
+        assert_eq!(
+            refreshed,
+            Default::default(),
+            "a refresh on the same day writes nothing"
+        );
     }
     compare(
         connection,
@@ -640,7 +645,10 @@ fn sql_aggregation_equals_aggregation_core() {
         COMPLETENESS_REFRESHED.load(std::sync::atomic::Ordering::Relaxed) > 0,
         "no refresh changed a row, so the refresh went unchecked"
     );
-    for (seen, kind) in PARTIAL_AND_COMPLETE_SEEN.iter().zip(["complete", "partial"]) {
+    for (seen, kind) in PARTIAL_AND_COMPLETE_SEEN
+        .iter()
+        .zip(["complete", "partial"])
+    {
         assert!(
             seen.load(std::sync::atomic::Ordering::Relaxed) > 0,
             "no compared row was {kind}"

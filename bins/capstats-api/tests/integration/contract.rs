@@ -1129,7 +1129,8 @@ async fn aggregate_now_is_executed_by_a_worker_to_completed_with_correct_rows() 
     let expected = std::thread::spawn(move || {
         use diesel::Connection;
         let mut connection = diesel::PgConnection::establish(&url).unwrap();
-        let mut engine = capstats_aggregation_core::AggregationEngine::as_of(chrono::Utc::now().date_naive());
+        let mut engine =
+            capstats_aggregation_core::AggregationEngine::as_of(chrono::Utc::now().date_naive());
         for sample in capstats_store::samples::load_database_samples(&mut connection).unwrap() {
             engine.record(sample).unwrap();
         }
@@ -1301,7 +1302,8 @@ async fn a_backfill_queued_through_the_api_is_computed_by_a_worker_and_deduplica
     let (stored, expected) = std::thread::spawn(move || {
         use diesel::Connection;
         let mut connection = diesel::PgConnection::establish(&url).unwrap();
-        let mut engine = capstats_aggregation_core::AggregationEngine::as_of(chrono::Utc::now().date_naive());
+        let mut engine =
+            capstats_aggregation_core::AggregationEngine::as_of(chrono::Utc::now().date_naive());
         for sample in capstats_store::samples::load_database_samples(&mut connection).unwrap() {
             engine.record(sample).unwrap();
         }

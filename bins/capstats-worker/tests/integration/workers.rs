@@ -254,7 +254,9 @@ fn assert_rows_of_an_undisturbed_run(connection: &mut PgConnection, prepared: (u
     // In UTC, as the worker processes of these tests.
     let settings = capstats_services::runs::RunSettings {
         time_zone: chrono_tz::UTC,
-        ..capstats_services::runs::RunSettings::from_settings(&capstats_settings::Settings::default())
+        ..capstats_services::runs::RunSettings::from_settings(
+            &capstats_settings::Settings::default(),
+        )
     };
     let report =
         capstats_services::runs::execute(&mut control, &job, "", "control", &settings).unwrap();

@@ -5,8 +5,8 @@ use chrono::NaiveDate;
 use diesel::prelude::*;
 
 use capstats_capacity_model::{
-    AggregationLevel, Completeness, DatabaseSizeAggregate, Decimal, InstanceId, InstanceSizeAggregate, Period,
-    PeriodType,
+    AggregationLevel, Completeness, DatabaseSizeAggregate, Decimal, InstanceId,
+    InstanceSizeAggregate, Period, PeriodType,
 };
 
 use crate::StoreError;

@@ -225,12 +225,7 @@ pub(super) fn database_grouped(shape: Shape) -> String {
 pub(super) fn instance_grouped(shape: Shape) -> String {
     let mode = shape.mode;
     let late_filter = shape.late_filter("g");
-    let mut expressions = owned(&[
-        "instance_id",
-        "$1",
-        "period_start",
-        PERIOD_END,
-    ]);
+    let mut expressions = owned(&["instance_id", "$1", "period_start", PERIOD_END]);
     expressions.push(grouped_mean("total", "day_count"));
     // Σ totals / Σ database counts: the mean size per database.
     expressions.push(format!(
