@@ -7,7 +7,7 @@ export DATABASE_URL
 CARGO ?= cargo
 
 .PHONY: test test-deps schemathesis lint fmt check-dependencies check-schema schema sql-snapshots clean-test-databases \
-        bench-aggregate bench-alerts bench-api bench-forecast bench-ingest bench-pickup build demo openapi client-deps browser-deps web \
+        bench-aggregate bench-alerts bench-api bench-completeness bench-forecast bench-ingest bench-pickup build demo openapi client-deps browser-deps web \
         screenshots
 
 ## test: formatting, lints, architecture and schema checks, then every test against PostgreSQL
@@ -94,6 +94,10 @@ bench-growth: web
 ## bench-alerts: evaluating one rule per metric after a session on 100, 400 and 1,600 instances × 10 databases: first and steady evaluation, each rule alone (docs/performance.md)
 bench-alerts: web
 	$(CARGO) bench -p capstats-services --bench alerts
+
+## bench-completeness: refreshing the stored completeness at midnight and again on 100, 400 and 1,600 instances × 10 databases (docs/performance.md)
+bench-completeness: web
+	$(CARGO) bench -p capstats-services --bench completeness
 
 ## bench-ingest: samples per second posted to POST /api/v1/capacity/stats in batches of 5,000
 bench-ingest: web

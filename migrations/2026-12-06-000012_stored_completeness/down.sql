@@ -1,5 +1,5 @@
-DROP INDEX instance_size_aggregations_partial;
-DROP INDEX database_size_aggregations_partial;
+DROP INDEX instance_size_aggregations_changeable;
+DROP INDEX database_size_aggregations_changeable;
 
 ALTER TABLE instance_size_aggregations
     DROP COLUMN is_partial,

@@ -372,10 +372,10 @@ pub struct CompletenessRefresh {
 
 /// Brings the stored completeness of every partial row up to business date `today`: a running
 /// period expects one more day each day, and once it has ended it is complete unless it misses
-/// days. Only partial rows can change (a complete row has ended with all its days), so only
-/// they are read, through the partial indexes; only rows whose figures differ are written, so
-/// a second refresh on the same day writes nothing. The scheduled runs call it before they
-/// compute anything.
+/// days. Only rows judged before their period ended can change
+/// ([`crate::sql::CHANGEABLE_COMPLETENESS`]), so only they are read, through the partial
+/// indexes; only rows whose figures differ are written, so a second refresh on the same day
+/// writes nothing. The scheduled runs call it before they compute anything.
 pub fn refresh_completeness(
     connection: &mut PgConnection,
     today: NaiveDate,
@@ -390,8 +390,9 @@ pub fn refresh_completeness(
         let rows = diesel::sql_query(format!(
             "UPDATE {table}
              SET expected_count = {expected_count}, is_partial = {is_partial}
-             WHERE is_partial
-               AND (expected_count, is_partial) IS DISTINCT FROM ({expected_count}, {is_partial})"
+             WHERE {changeable}
+               AND (expected_count, is_partial) IS DISTINCT FROM ({expected_count}, {is_partial})",
+            changeable = crate::sql::CHANGEABLE_COMPLETENESS,
         ))
         .bind::<Date, _>(today)
         .execute(connection)?;

@@ -33,6 +33,14 @@ pub(crate) const RUN_REQUEST_LOCK_KEY: i32 = 0x4353_0002;
 /// `pg_locks` shows which period is being written.
 pub(crate) const PERIOD_LOCK_KEY_BASE: i32 = 0x4353_1000;
 
+/// The stored rows whose completeness can still change as the days pass: partial rows judged
+/// before their period ended. A row judged after its end is partial for good (fewer samples
+/// than its expected count, which is all its days); one judged on its last day expects all its
+/// days and changes only if it has them all. The partial indexes of migration
+/// `2026-12-06-000012_stored_completeness` have exactly this predicate, so that the refresh
+/// reads these rows only.
+pub(crate) const CHANGEABLE_COMPLETENESS: &str = "is_partial AND (expected_count < period_end - period_start + 1 OR data_count >= expected_count)";
+
 /// SQL for the completeness of a row of a period from `period_start` to `period_end` with
 /// `data_count` daily samples, as of the business date `today` (a `date` expression):
 /// `[expected_count, is_partial]` by the rule of
@@ -57,6 +65,17 @@ pub(crate) fn completeness(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_refresh_reads_the_rows_the_partial_indexes_hold() {
+        let migration =
+            include_str!("../../../migrations/2026-12-06-000012_stored_completeness/up.sql");
+        let indexed = migration
+            .lines()
+            .filter(|line| line.trim() == format!("WHERE {CHANGEABLE_COMPLETENESS};"))
+            .count();
+        assert_eq!(indexed, 2, "both indexes have the refresh's predicate");
+    }
 
     #[test]
     fn divide_rounded_repeats_only_names() {
