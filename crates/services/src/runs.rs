@@ -389,15 +389,25 @@ fn run_chunks(
 /// Brings the stored completeness of the partial rows up to `today` before a run computes
 /// anything (every aggregation job does this, and the stale refresh runs every few minutes, so
 /// a period that ended at midnight reads as complete shortly after).
+///
+/// It is housekeeping, not the job's work: when it fails for another reason than a lost
+/// database (a row held by another run past the lock timeout), the failure is logged as a
+/// warning with its cause and the run goes on; the next run refreshes what this one left.
 fn refresh_completeness(connection: &mut PgConnection, today: NaiveDate) -> Result<(), StoreError> {
-    let refreshed = capstats_store::aggregation::refresh_completeness(connection, today)?;
-    if refreshed != Default::default() {
-        tracing::info!(
+    match capstats_store::aggregation::refresh_completeness(connection, today) {
+        Ok(refreshed) if refreshed != Default::default() => tracing::info!(
             %today,
             database_rows = refreshed.database_rows,
             instance_rows = refreshed.instance_rows,
             "refreshed the completeness of partial periods"
-        );
+        ),
+        Ok(_) => {}
+        Err(error @ (StoreError::Connection(_) | StoreError::Pool(_))) => return Err(error),
+        Err(error) => tracing::warn!(
+            %today,
+            error = %capstats_store::error_chain(&error),
+            "the completeness of partial periods was not refreshed; the next run tries again"
+        ),
     }
     Ok(())
 }

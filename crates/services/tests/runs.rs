@@ -919,48 +919,49 @@ fn a_stale_refresh_stops_between_entries_when_cancelled() {
     );
 }
 
-/// Every aggregation job first brings the stored completeness to the current business day:
-/// rows computed while their periods ran (judged on an earlier day) read as the engine judges
-/// them today, even from a stale refresh that finds nothing stale and opens no session.
-#[test]
-fn every_run_brings_the_stored_completeness_to_today() {
-    let database = database();
-    let mut connection = database.connection();
-    let today = settings().today();
-    let last_week = Period::last_complete(PeriodType::Weekly, today);
-    seed(&mut connection, last_week.end());
-    // Computed on the week's third day: running, three days expected.
-    let judged_on = last_week.start() + Days::new(2);
+/// Rows of the last complete week, computed on its third day (running: three days expected,
+/// partial), in a fresh seeded database; with that week.
+fn rows_judged_while_the_week_ran(connection: &mut capstats_store::PgConnection) -> Period {
+    let last_week = Period::last_complete(PeriodType::Weekly, settings().today());
+    seed(connection, last_week.end());
     for level in capstats_capacity_model::AggregationLevel::ALL {
         capstats_store::aggregation::aggregate_periods(
-            &mut connection,
+            connection,
             level,
             &[last_week],
             &capstats_store::aggregation::InstanceScope::AllActive,
             None,
-            judged_on,
+            last_week.start() + Days::new(2),
         )
         .unwrap();
     }
-    let stored = |connection: &mut capstats_store::PgConnection| {
-        capstats_store::aggregates::database_aggregates_between(
-            connection,
-            PeriodType::Weekly,
-            last_week.start(),
-            last_week.start(),
-        )
-        .unwrap()
-    };
-    let before = stored(&mut connection);
-    assert!(!before.is_empty());
-    assert!(before.iter().all(|row| row.completeness
+    let stored = weekly_rows(connection, last_week);
+    assert!(!stored.is_empty());
+    assert!(stored.iter().all(|row| row.completeness
         == capstats_capacity_model::Completeness {
             expected_count: 3,
             is_partial: true
         }));
+    last_week
+}
 
+fn weekly_rows(
+    connection: &mut capstats_store::PgConnection,
+    week: Period,
+) -> Vec<capstats_capacity_model::DatabaseSizeAggregate> {
+    capstats_store::aggregates::database_aggregates_between(
+        connection,
+        PeriodType::Weekly,
+        week.start(),
+        week.start(),
+    )
+    .unwrap()
+}
+
+/// A stale refresh that finds nothing stale, as the scheduler runs it every five minutes.
+fn quiet_refresh(connection: &mut capstats_store::PgConnection) {
     let refresh = execute(
-        &mut connection,
+        connection,
         &job(AggregationWork::RefreshStale),
         "",
         "test",
@@ -968,11 +969,22 @@ fn every_run_brings_the_stored_completeness_to_today() {
     )
     .unwrap();
     assert_eq!(refresh.session_id, None, "nothing was stale");
-    let mut engine = AggregationEngine::as_of(today);
+}
+
+/// Every aggregation job first brings the stored completeness to the current business day:
+/// rows computed while their periods ran (judged on an earlier day) read as the engine judges
+/// them today, even from a stale refresh that finds nothing stale and opens no session.
+#[test]
+fn every_run_brings_the_stored_completeness_to_today() {
+    let database = database();
+    let mut connection = database.connection();
+    let last_week = rows_judged_while_the_week_ran(&mut connection);
+    quiet_refresh(&mut connection);
+    let mut engine = AggregationEngine::as_of(settings().today());
     for sample in capstats_store::samples::load_database_samples(&mut connection).unwrap() {
         engine.record(sample).unwrap();
     }
-    let after = stored(&mut connection);
+    let after = weekly_rows(&mut connection, last_week);
     assert_eq!(after, engine.database_aggregates(last_week));
     // The seeded week has all its days: complete now that it has ended.
     assert!(after.iter().all(|row| !row.completeness.is_partial));
@@ -984,4 +996,43 @@ fn every_run_brings_the_stored_completeness_to_today() {
     )
     .unwrap();
     assert_eq!(instances, engine.instance_aggregates(last_week).unwrap());
+}
+
+/// A row another transaction holds (a run rewriting it) makes the refresh give up after its
+/// lock timeout, changing nothing, and the run goes on; the next run refreshes it.
+#[test]
+fn a_held_row_delays_the_completeness_refresh_not_the_run() {
+    let database = database();
+    let mut connection = database.connection();
+    let last_week = rows_judged_while_the_week_ran(&mut connection);
+    let mut holder = database.connection();
+    holder
+        .batch_execute(&format!(
+            "BEGIN;
+             SELECT 1 FROM database_size_aggregations
+             WHERE period_type = 'weekly' AND period_start = '{}'
+             ORDER BY instance_id, database_name LIMIT 1 FOR UPDATE;",
+            last_week.start()
+        ))
+        .unwrap();
+    let started = std::time::Instant::now();
+    quiet_refresh(&mut connection);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "the refresh waited {:?} for the held row",
+        started.elapsed()
+    );
+    // Nothing changed: both tables are refreshed together or not at all.
+    assert!(
+        weekly_rows(&mut connection, last_week)
+            .iter()
+            .all(|row| row.completeness.is_partial)
+    );
+    holder.batch_execute("ROLLBACK").unwrap();
+    quiet_refresh(&mut connection);
+    assert!(
+        weekly_rows(&mut connection, last_week)
+            .iter()
+            .all(|row| !row.completeness.is_partial)
+    );
 }

@@ -361,6 +361,11 @@ fn run_statement(
     Ok(query.load(connection)?)
 }
 
+/// How long [`refresh_completeness`] waits for a row another transaction holds: shorter than
+/// PostgreSQL's default `deadlock_timeout` (1 s), so that should a run's statement and the
+/// refresh wait for each other, the refresh gives way before the server picks a victim.
+const REFRESH_LOCK_TIMEOUT: &str = "SET LOCAL lock_timeout = '500ms'";
+
 /// Rows whose stored completeness changed in a [`refresh_completeness`], per level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CompletenessRefresh {
@@ -376,6 +381,10 @@ pub struct CompletenessRefresh {
 /// ([`crate::sql::CHANGEABLE_COMPLETENESS`]), so only they are read, through the partial
 /// indexes; only rows whose figures differ are written, so a second refresh on the same day
 /// writes nothing. The scheduled runs call it before they compute anything.
+///
+/// Both tables change in one transaction that waits at most [`REFRESH_LOCK_TIMEOUT`] for a row
+/// another transaction holds (a run rewriting it); past that it fails with the lock timeout and
+/// changes nothing, and the next call refreshes what it left.
 pub fn refresh_completeness(
     connection: &mut PgConnection,
     today: NaiveDate,
@@ -383,21 +392,25 @@ pub fn refresh_completeness(
     let [expected_count, is_partial] =
         crate::sql::completeness("period_start", "period_end", "data_count", "$1::date");
     let mut updated = [0u64; 2];
-    for (count, table) in updated
-        .iter_mut()
-        .zip(["database_size_aggregations", "instance_size_aggregations"])
-    {
-        let rows = diesel::sql_query(format!(
-            "UPDATE {table}
-             SET expected_count = {expected_count}, is_partial = {is_partial}
-             WHERE {changeable}
-               AND (expected_count, is_partial) IS DISTINCT FROM ({expected_count}, {is_partial})",
-            changeable = crate::sql::CHANGEABLE_COMPLETENESS,
-        ))
-        .bind::<Date, _>(today)
-        .execute(connection)?;
-        *count = u64::try_from(rows).unwrap_or_default();
-    }
+    connection.transaction(|connection| {
+        connection.batch_execute(REFRESH_LOCK_TIMEOUT)?;
+        for (count, table) in updated
+            .iter_mut()
+            .zip(["database_size_aggregations", "instance_size_aggregations"])
+        {
+            let rows = diesel::sql_query(format!(
+                "UPDATE {table}
+                 SET expected_count = {expected_count}, is_partial = {is_partial}
+                 WHERE {changeable}
+                   AND (expected_count, is_partial) IS DISTINCT FROM ({expected_count}, {is_partial})",
+                changeable = crate::sql::CHANGEABLE_COMPLETENESS,
+            ))
+            .bind::<Date, _>(today)
+            .execute(connection)?;
+            *count = u64::try_from(rows).unwrap_or_default();
+        }
+        Ok::<_, StoreError>(())
+    })?;
     Ok(CompletenessRefresh {
         database_rows: updated[0],
         instance_rows: updated[1],
