@@ -42,7 +42,7 @@ ALTER TABLE instance_size_aggregations
 -- rows that were judged before their period ended. A row judged after its end is partial for
 -- good (it misses days: fewer samples than its expected count, which is all its days); a row
 -- judged on its last day expects all its days and changes only if it has them all. The
--- predicate is `capstats_store::sql::CHANGEABLE_COMPLETENESS`, which the refresh repeats so
+-- predicate is `capstats_store::aggregation::CHANGEABLE_COMPLETENESS`, which the refresh repeats so
 -- that the planner uses these indexes (a test holds the two equal).
 CREATE INDEX database_size_aggregations_changeable
     ON database_size_aggregations (period_end)

@@ -24,9 +24,10 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use capstats_capacity_model::{Period, PeriodType};
-use capstats_store::aggregation::{CompletenessRefresh, refresh_completeness};
+use capstats_store::aggregation::{
+    CHANGEABLE_COMPLETENESS, CompletenessRefresh, refresh_completeness,
+};
 use capstats_store::partitions::{PartitionedTable, ensure_partitions};
 use capstats_store::{Connection, PgConnection};
 use chrono::{Days, NaiveDate};
@@ -90,12 +91,7 @@ fn rows_database(name: &str, instances: u32, keep: bool) -> anyhow::Result<PgCon
     if keep && let Ok(connection) = PgConnection::establish(&url) {
         return Ok(connection);
     }
-    let mut admin = PgConnection::establish(&capstats_test_support::database_url("postgres"))
-        .context("connecting to the server")?;
-    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
-    admin.batch_execute(&format!("CREATE DATABASE {name}"))?;
-    let mut connection = PgConnection::establish(&url)?;
-    capstats_store::migrations::run_pending(&mut connection)?;
+    let mut connection = support::migrated_database(name)?;
     let first_day = JUDGED_ON - Days::new(DAYS - 1);
     let started = Instant::now();
     for period_type in PeriodType::ALL {
@@ -179,9 +175,7 @@ fn row_counts(connection: &mut PgConnection) -> anyhow::Result<(i64, i64, u64)> 
     let counts: Counts = diesel::RunQueryDsl::get_result(
         diesel::sql_query(format!(
             "SELECT count(*) AS rows, count(*) FILTER (WHERE is_partial) AS partial,
-                    count(*) FILTER (WHERE is_partial
-                                       AND (expected_count < period_end - period_start + 1
-                                            OR data_count >= expected_count)) AS changeable
+                    count(*) FILTER (WHERE {CHANGEABLE_COMPLETENESS}) AS changeable
              FROM (SELECT {columns} FROM database_size_aggregations
                    UNION ALL SELECT {columns} FROM instance_size_aggregations) all_rows"
         )),

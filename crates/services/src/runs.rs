@@ -261,9 +261,10 @@ pub fn execute(
     worker_name: &str,
     settings: &RunSettings,
 ) -> Result<RunReport, ServiceError> {
-    refresh_completeness(connection, settings.today())?;
+    let today = settings.today();
+    refresh_completeness(connection, today)?;
     if let AggregationWork::RefreshStale = job.work {
-        return refresh_stale(connection, job, job_id, worker_name, settings.today());
+        return refresh_stale(connection, job, job_id, worker_name, today);
     }
     let items = match &job.work {
         AggregationWork::Due {

@@ -26,6 +26,7 @@ use crate::{StoreError, ledger};
 
 pub mod statements;
 
+pub use crate::sql::CHANGEABLE_COMPLETENESS;
 pub use statements::{InstanceFilter, PeriodForm, StatementKey, WriteMode};
 
 /// Which instances a computation covers. Inactive and soft-deleted instances are never

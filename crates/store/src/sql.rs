@@ -39,7 +39,7 @@ pub(crate) const PERIOD_LOCK_KEY_BASE: i32 = 0x4353_1000;
 /// days and changes only if it has them all. The partial indexes of migration
 /// `2026-12-06-000012_stored_completeness` have exactly this predicate, so that the refresh
 /// reads these rows only.
-pub(crate) const CHANGEABLE_COMPLETENESS: &str = "is_partial AND (expected_count < period_end - period_start + 1 OR data_count >= expected_count)";
+pub const CHANGEABLE_COMPLETENESS: &str = "is_partial AND (expected_count < period_end - period_start + 1 OR data_count >= expected_count)";
 
 /// SQL for the completeness of a row of a period from `period_start` to `period_end` with
 /// `data_count` daily samples, as of the business date `today` (a `date` expression):

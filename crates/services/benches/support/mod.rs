@@ -24,12 +24,7 @@ pub fn seeded_database(
         println!("reusing {name}");
         return Ok((url, connection));
     }
-    let mut admin = PgConnection::establish(&capstats_test_support::database_url("postgres"))
-        .context("connecting to the server")?;
-    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
-    admin.batch_execute(&format!("CREATE DATABASE {name}"))?;
-    let mut connection = PgConnection::establish(&url)?;
-    capstats_store::migrations::run_pending(&mut connection)?;
+    let mut connection = migrated_database(name)?;
     let started = Instant::now();
     let report = seed_demo(&mut connection, options, &NoProgress)?;
     connection.batch_execute("ANALYZE")?;
@@ -40,6 +35,17 @@ pub fn seeded_database(
         started.elapsed().as_secs_f64()
     );
     Ok((url, connection))
+}
+
+/// A connection to database `name`, dropped if it exists, created and migrated.
+pub fn migrated_database(name: &str) -> anyhow::Result<PgConnection> {
+    let mut admin = PgConnection::establish(&capstats_test_support::database_url("postgres"))
+        .context("connecting to the server")?;
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
+    admin.batch_execute(&format!("CREATE DATABASE {name}"))?;
+    let mut connection = PgConnection::establish(&capstats_test_support::database_url(name))?;
+    capstats_store::migrations::run_pending(&mut connection)?;
+    Ok(connection)
 }
 
 /// Empties the aggregates, the ledger and the sessions, from a checkpoint, so that the next
