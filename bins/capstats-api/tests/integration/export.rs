@@ -501,7 +501,8 @@ async fn a_large_export_streams_in_flat_memory_ends_short_when_cut_and_frees_the
     let terminated = capstats_test_support::count(
         &app.database.url(),
         "SELECT count(pg_terminate_backend(pid)) AS count FROM pg_stat_activity
-         WHERE query LIKE '%ORDER BY aggregate.period_start DESC%'
+         WHERE datname = current_database()
+           AND query LIKE '%ORDER BY aggregate.period_start DESC%'
            AND query NOT LIKE '%pg_terminate_backend%'",
     );
     assert_eq!(terminated, 1, "the export's query was running");
