@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod pages;
 mod params;
+pub mod remembered;
 pub mod route_table;
 pub mod routes;
 pub mod state;
@@ -328,6 +329,7 @@ pub async fn build_state(
         metrics: metrics::Metrics::new(),
         credential_key,
         token_cache: state::token_cache(),
+        remembered: remembered::RememberedReads::new(settings.remembered_reads_mb),
         exports: Arc::new(tokio::sync::Semaphore::new(
             usize::try_from(settings.database_pool_size / 2)
                 .unwrap_or(1)

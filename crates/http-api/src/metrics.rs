@@ -19,6 +19,9 @@ pub struct Metrics {
     pub http_requests: IntCounterVec,
     /// Request durations by method and route template.
     pub http_duration: HistogramVec,
+    /// Remembered capacity reads by outcome: `hit` (served as remembered), `changed` (read
+    /// again after a write), `miss` (not remembered).
+    pub remembered_reads: IntCounterVec,
     runs: GaugeVec,
     run_duration: GaugeVec,
     last_completed: GaugeVec,
@@ -69,9 +72,15 @@ impl Metrics {
         registry
             .register(Box::new(http_duration.clone()))
             .expect("registered once");
+        let remembered_reads = counter(
+            "capstats_remembered_reads_total",
+            "Capacity reads answered from memory (hit), read again after a write (changed) or not remembered (miss)",
+            &["outcome"],
+        );
         Self {
             http_requests,
             http_duration,
+            remembered_reads,
             runs: gauge(
                 "capstats_sync_sessions",
                 "Sync sessions of the last 24 hours by category, type and status",

@@ -29,6 +29,8 @@ pub struct AppState {
     pub exports: Arc<tokio::sync::Semaphore>,
     /// API tokens checked recently, by hash, for [`TOKEN_CACHE_SECONDS`].
     pub token_cache: moka::sync::Cache<String, CachedToken>,
+    /// Capacity answers remembered between requests (`crate::remembered`).
+    pub remembered: crate::remembered::RememberedReads,
 }
 
 /// A token as remembered between requests.

@@ -235,12 +235,13 @@ impl BackgroundJob for MaintenanceJob {
                 )
                 .await?;
                 format!(
-                    "{} jobs, {} workers, {} ticks, {} audit events and {} sign-in sessions pruned",
+                    "{} jobs, {} workers, {} ticks, {} audit events, {} sign-in sessions and {} read-change records pruned",
                     summary.job_store.jobs,
                     summary.job_store.workers,
                     summary.store.ticks,
                     summary.store.audit_events,
-                    summary.store.sign_in_sessions
+                    summary.store.sign_in_sessions,
+                    summary.store.read_changes
                 )
             }
         };

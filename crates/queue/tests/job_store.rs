@@ -103,6 +103,13 @@ fn pruning_removes_only_what_is_finished_and_old_and_keeps_each_schedule_s_lates
                      ('maintain_partitions', now() - interval '1 day', 'test')",
             )
             .unwrap();
+        // Records of read changes: a day old goes, an hour old stays.
+        connection
+            .batch_execute(
+                "INSERT INTO capacity_read_changes (transaction_id, recorded_at) VALUES
+                     (1, now() - interval '25 hours'), (2, now() - interval '1 hour')",
+            )
+            .unwrap();
 
         let summary = capstats_queue::jobs::prune_job_store(
             &pool,
@@ -116,9 +123,10 @@ fn pruning_removes_only_what_is_finished_and_old_and_keeps_each_schedule_s_lates
             (
                 summary.job_store.jobs,
                 summary.job_store.workers,
-                summary.store.ticks
+                summary.store.ticks,
+                summary.store.read_changes
             ),
-            (3, 1, 2)
+            (3, 1, 2, 1)
         );
         let mut kept: Vec<&str> = ids(&pool, "SELECT id FROM apalis.jobs")
             .await

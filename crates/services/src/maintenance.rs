@@ -105,7 +105,13 @@ pub struct StorePruneSummary {
     pub audit_events: usize,
     /// Ended or expired sign-in sessions past the audit retention removed.
     pub sign_in_sessions: usize,
+    /// Records of writers older than [`READ_CHANGES_KEPT`] removed.
+    pub read_changes: usize,
 }
+
+/// How long the records of transactions that changed what the capacity reads show are kept
+/// (`capstats_store::read_changes`): far longer than the API remembers a result.
+pub const READ_CHANGES_KEPT: Duration = Duration::from_secs(86_400);
 
 fn ago(retention: Duration) -> Result<chrono::DateTime<Utc>, ServiceError> {
     Ok(Utc::now()
@@ -114,8 +120,9 @@ fn ago(retention: Duration) -> Result<chrono::DateTime<Utc>, ServiceError> {
 }
 
 /// Deletes claimed ticks older than `retention` (keeping every schedule's latest tick, its
-/// cursor), and audit events and ended sign-in sessions older than `audit_retention`. The job
-/// runtime prunes its own job store beside it.
+/// cursor), audit events and ended sign-in sessions older than `audit_retention`, and the
+/// records of read changes older than [`READ_CHANGES_KEPT`]. The job runtime prunes its own
+/// job store beside it.
 pub async fn prune_store(
     store_pool: &capstats_store::ConnectionPool,
     retention: Duration,
@@ -123,18 +130,14 @@ pub async fn prune_store(
 ) -> Result<StorePruneSummary, ServiceError> {
     let before = ago(retention)?;
     let audit_before = ago(audit_retention)?;
-    let (ticks, audit_events, sign_in_sessions) =
-        capstats_store::run_blocking(store_pool, move |connection| {
-            Ok::<_, ServiceError>((
-                schedules::prune_ticks(connection, before)?,
-                capstats_store::audit::prune(connection, audit_before)?,
-                capstats_store::accounts::prune_sessions(connection, audit_before)?,
-            ))
+    let read_changes_before = ago(READ_CHANGES_KEPT)?;
+    capstats_store::run_blocking(store_pool, move |connection| {
+        Ok::<_, ServiceError>(StorePruneSummary {
+            ticks: schedules::prune_ticks(connection, before)?,
+            audit_events: capstats_store::audit::prune(connection, audit_before)?,
+            sign_in_sessions: capstats_store::accounts::prune_sessions(connection, audit_before)?,
+            read_changes: capstats_store::read_changes::prune(connection, read_changes_before)?,
         })
-        .await?;
-    Ok(StorePruneSummary {
-        ticks,
-        audit_events,
-        sign_in_sessions,
     })
+    .await
 }

@@ -145,6 +145,11 @@ pub struct Settings {
     /// (`CAPSTATS_EXPORT_MAXIMUM_ROWS`, 1–100,000,000, default 5,000,000); a filter matching
     /// more is refused before anything is written.
     pub export_maximum_rows: i64,
+    /// Memory, in MiB, the API gives to remembering its capacity summaries, series,
+    /// leaderboards and forecasts between requests (`CAPSTATS_REMEMBERED_READS_MB`, 0–65,536,
+    /// default 64; 0 remembers nothing). A remembered answer is served while no write to the
+    /// data behind it has committed since it was read, and for 10 minutes at most.
+    pub remembered_reads_mb: u64,
     /// Months ahead for which `maintain_partitions` creates partitions
     /// (`CAPSTATS_PARTITIONS_AHEAD_MONTHS`).
     pub partitions_ahead_months: u32,
@@ -250,6 +255,7 @@ impl Default for Settings {
             aggregate_retention_months: 120,
             forecast_window_days: 90,
             export_maximum_rows: 5_000_000,
+            remembered_reads_mb: 64,
             partitions_ahead_months: 3,
             api_bind: "127.0.0.1:8080".into(),
             api_workers: 0,
@@ -488,6 +494,12 @@ impl Settings {
             return Err(SettingsError::Invalid(format!(
                 "CAPSTATS_EXPORT_MAXIMUM_ROWS ({}) must be between 1 and 100000000",
                 settings.export_maximum_rows
+            )));
+        }
+        if settings.remembered_reads_mb > 65_536 {
+            return Err(SettingsError::Invalid(format!(
+                "CAPSTATS_REMEMBERED_READS_MB ({}) must be between 0 and 65536",
+                settings.remembered_reads_mb
             )));
         }
         let types = &settings.aggregation_period_types;

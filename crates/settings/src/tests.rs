@@ -197,6 +197,10 @@ fn bad_values_name_the_setting() {
         let error = Settings::from_environment().unwrap_err().to_string();
         assert!(error.contains("CAPSTATS_JOB_RETRY_BASE_SECONDS"), "{error}");
         jail.set_env("CAPSTATS_JOB_RETRY_BASE_SECONDS", "10");
+        jail.set_env("CAPSTATS_REMEMBERED_READS_MB", "70000");
+        let error = Settings::from_environment().unwrap_err().to_string();
+        assert!(error.contains("CAPSTATS_REMEMBERED_READS_MB"), "{error}");
+        jail.set_env("CAPSTATS_REMEMBERED_READS_MB", "0");
         jail.set_env("CAPSTATS_CONFIG_FILE", "missing.toml");
         let error = Settings::from_environment().unwrap_err().to_string();
         assert!(error.contains("missing.toml"), "{error}");

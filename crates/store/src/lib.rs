@@ -12,6 +12,7 @@ pub mod migrations;
 pub mod monitoring;
 pub mod partitions;
 pub mod pool;
+pub mod read_changes;
 mod relations;
 pub mod samples;
 pub mod schedules;

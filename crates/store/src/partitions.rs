@@ -290,6 +290,8 @@ pub fn drop_partitions_before(
             }
         }
         if !dropped.is_empty() {
+            // Dropping a partition fires no trigger; remembered reads must see it.
+            crate::read_changes::record_change(connection)?;
             tracing::info!(partitions = ?dropped, %keep_from, "dropped partitions past retention");
         }
         Ok(dropped)

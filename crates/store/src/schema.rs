@@ -138,6 +138,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    capacity_read_changes (transaction_id) {
+        transaction_id -> Int8,
+        recorded_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     database_aggregate_counts (period_type, period_start, instance_id) {
         period_type -> Text,
         period_start -> Date,
@@ -400,6 +407,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     alert_rules,
     api_tokens,
     audit_events,
+    capacity_read_changes,
     database_aggregate_counts,
     database_size_aggregations,
     database_size_stats,

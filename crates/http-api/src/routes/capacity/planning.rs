@@ -5,6 +5,7 @@ use capstats_services::planning::{self, ForecastOptions, GrowthSort, SortDirecti
 use super::*;
 use crate::dto::{ForecastItem, GrowthItem};
 use crate::export::FormatQuery;
+use crate::remembered;
 
 /// The keys a forecast covers.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -149,15 +150,18 @@ async fn forecasts(
             .await;
         }
     };
-    let found = capstats_store::run_blocking(&state.store, move |connection| {
+    let key = remembered::key(&request, state.today(), &(&filter, &options));
+    let read = move |connection: &mut capstats_store::PgConnection| {
         planning::forecasts(connection, level, &filter, &options)
+    };
+    remembered::answer(&state, key, read, |found| {
+        let items = found
+            .into_iter()
+            .map(|found| ForecastItem::new(found, as_of, horizon_days))
+            .collect();
+        Envelope::new("forecasts", page_of(items, page))
     })
-    .await?;
-    let items = found
-        .into_iter()
-        .map(|found| ForecastItem::new(found, as_of, horizon_days))
-        .collect();
-    Ok(HttpResponse::Ok().json(Envelope::new("forecasts", page_of(items, page))))
+    .await
 }
 
 /// Forecasts per instance: a line fitted to each instance's daily total size over the
@@ -290,19 +294,22 @@ async fn growth(
             .await;
         }
     };
-    let ranked = capstats_store::run_blocking(&state.store, move |connection| {
+    let key = remembered::key(&request, state.today(), &(&filter, &options));
+    let read = move |connection: &mut capstats_store::PgConnection| {
         planning::growth_leaderboard(connection, level, &filter, order, &options, page)
+    };
+    remembered::answer(&state, key, read, |ranked| {
+        let items = ranked
+            .entries
+            .into_iter()
+            .map(|entry| GrowthItem::new(entry, as_of, horizon_days))
+            .collect();
+        Envelope::new(
+            "growth",
+            Paginated::new(items, ranked.total, page.page, page.limit),
+        )
     })
-    .await?;
-    let items = ranked
-        .entries
-        .into_iter()
-        .map(|entry| GrowthItem::new(entry, as_of, horizon_days))
-        .collect();
-    Ok(HttpResponse::Ok().json(Envelope::new(
-        "growth",
-        Paginated::new(items, ranked.total, page.page, page.limit),
-    )))
+    .await
 }
 
 /// The growth leaderboard per instance: every instance of the filter with an aggregate in

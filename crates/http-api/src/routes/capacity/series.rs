@@ -4,6 +4,7 @@ use capstats_aggregation_core::calendar::completeness;
 
 use super::*;
 use crate::export::FormatQuery;
+use crate::remembered;
 
 /// The `metric` of `level` (its first by default) and its name; an unknown one is recorded
 /// as a problem.
@@ -68,10 +69,34 @@ async fn series(
         })
         .await;
     }
-    let ranked = capstats_store::run_blocking(&state.store, move |connection| {
+    let key = remembered::key(&request, today, &filter);
+    let read = move |connection: &mut capstats_store::PgConnection| {
         aggregates::series(connection, level, metric, &filter, top)
+    };
+    remembered::answer(&state, key, read, |ranked| {
+        series_of(
+            ranked,
+            &labels,
+            today,
+            period_type,
+            metric,
+            metric_name,
+            top,
+        )
     })
-    .await?;
+    .await
+}
+
+/// The chart of `ranked` over the periods `labels`, as of `today`.
+fn series_of(
+    ranked: aggregates::RankedSeries,
+    labels: &[Period],
+    today: NaiveDate,
+    period_type: PeriodType,
+    metric: MetricColumn,
+    metric_name: String,
+    top: i64,
+) -> Envelope<Series> {
     // A label's expected days, as of today: the days the rows of its period are judged on.
     let expected_counts: Vec<i64> = labels
         .iter()
@@ -107,7 +132,7 @@ async fn series(
         }
     }
     let total_series = ranked.total_lines;
-    Ok(HttpResponse::Ok().json(Envelope::new(
+    Envelope::new(
         "series",
         Series {
             period_type,
@@ -120,7 +145,7 @@ async fn series(
             total_series,
             truncated: total_series > top,
         },
-    )))
+    )
 }
 
 /// Chart data per instance: the last `periods` periods, one line per instance (the `top`

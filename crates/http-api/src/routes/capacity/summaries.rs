@@ -1,6 +1,8 @@
 //! The summary cards of the capacity pages.
 
 use super::*;
+use crate::remembered;
+use capstats_store::PgConnection;
 
 /// `numerator / denominator × 100` with two decimals, half away from zero.
 fn percent(numerator: i128, denominator: i128) -> Option<Decimal> {
@@ -38,10 +40,22 @@ pub async fn instances_summary(
         start_date: filter.start,
         end_date: filter.end,
     };
-    let totals = capstats_store::run_blocking(&state.store, move |connection| {
-        aggregates::instance_totals(connection, &filter)
+    let key = remembered::key(&request, state.today(), &filter);
+    let read =
+        move |connection: &mut PgConnection| aggregates::instance_totals(connection, &filter);
+    remembered::answer(&state, key, read, |totals| {
+        instances_summary_of(&totals, period_type, window, includes_partial_periods)
     })
-    .await?;
+    .await
+}
+
+/// The instances summary of `totals`.
+fn instances_summary_of(
+    totals: &[aggregates::InstanceTotals],
+    period_type: PeriodType,
+    window: Window,
+    includes_partial_periods: bool,
+) -> Envelope<Summary<InstancesSummary>> {
     let latest: i128 = totals
         .iter()
         .map(|total| i128::from(total.latest_total_size_mb))
@@ -65,7 +79,7 @@ pub async fn instances_summary(
             size_mb: total.latest_total_size_mb,
         });
     let instances = i128::try_from(totals.len()).unwrap_or(i128::MAX);
-    Ok(HttpResponse::Ok().json(Envelope::new(
+    Envelope::new(
         "instances summary",
         Summary {
             summary: InstancesSummary {
@@ -83,7 +97,7 @@ pub async fn instances_summary(
                 largest,
             },
         },
-    )))
+    )
 }
 
 /// Summary cards of the databases page: the latest aggregate (of period_type) of each database
@@ -111,10 +125,21 @@ pub async fn databases_summary(
         end_date: filter.end,
     };
     let period_type = filter.period_type;
-    let totals = capstats_store::run_blocking(&state.store, move |connection| {
-        aggregates::database_totals(connection, &filter)
+    let key = remembered::key(&request, state.today(), &filter);
+    let read =
+        move |connection: &mut PgConnection| aggregates::database_totals(connection, &filter);
+    remembered::answer(&state, key, read, |totals| {
+        databases_summary_of(totals, period_type, window)
     })
-    .await?;
+    .await
+}
+
+/// The databases summary of `totals`.
+fn databases_summary_of(
+    totals: aggregates::DatabaseTotals,
+    period_type: PeriodType,
+    window: Window,
+) -> Envelope<Summary<DatabasesSummary>> {
     let largest = totals
         .largest
         .map(|(instance, database_name, size_mb)| NamedSize {
@@ -123,7 +148,7 @@ pub async fn databases_summary(
             database_name: Some(database_name),
             size_mb,
         });
-    Ok(HttpResponse::Ok().json(Envelope::new(
+    Envelope::new(
         "databases summary",
         Summary {
             summary: DatabasesSummary {
@@ -145,5 +170,5 @@ pub async fn databases_summary(
                 largest,
             },
         },
-    )))
+    )
 }

@@ -1,0 +1,7 @@
+DROP TRIGGER instances_read_change ON instances;
+DROP TRIGGER instance_databases_read_change ON instance_databases;
+DROP TRIGGER instance_size_stats_read_change ON instance_size_stats;
+DROP TRIGGER instance_size_aggregations_read_change ON instance_size_aggregations;
+DROP TRIGGER database_size_aggregations_read_change ON database_size_aggregations;
+DROP FUNCTION record_capacity_read_change();
+DROP TABLE capacity_read_changes;

@@ -1,0 +1,42 @@
+-- Which committed transactions changed what the capacity reads show (aggregates, samples of
+-- instance totals, the inventory, instances and their limits). The API keeps the summaries,
+-- series, leaderboards and forecasts it computed with the snapshot it read them in, and serves
+-- one again while no transaction outside that snapshot has committed a change here
+-- (`capstats_store::read_changes`). A row per writing transaction, not per row written: a
+-- statement-level trigger costs one insert per statement whatever the rows, and writers never
+-- wait for each other on it (each inserts its own key).
+CREATE TABLE capacity_read_changes (
+    -- pg_current_xact_id() of the writing transaction (xid8, which never wraps around, as a
+    -- bigint: it fits, and diesel knows the type).
+    transaction_id bigint PRIMARY KEY,
+    recorded_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE FUNCTION record_capacity_read_change() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO capacity_read_changes (transaction_id)
+    VALUES (pg_current_xact_id()::text::bigint)
+    ON CONFLICT (transaction_id) DO NOTHING;
+    RETURN NULL;
+END
+$$;
+
+-- Statement-level, so a statement that writes no row records a change too (a reader then
+-- recomputes once); row-level triggers or transition tables would cost every aggregation
+-- statement a step per written row.
+CREATE TRIGGER database_size_aggregations_read_change
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON database_size_aggregations
+    FOR EACH STATEMENT EXECUTE FUNCTION record_capacity_read_change();
+CREATE TRIGGER instance_size_aggregations_read_change
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON instance_size_aggregations
+    FOR EACH STATEMENT EXECUTE FUNCTION record_capacity_read_change();
+CREATE TRIGGER instance_size_stats_read_change
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON instance_size_stats
+    FOR EACH STATEMENT EXECUTE FUNCTION record_capacity_read_change();
+CREATE TRIGGER instance_databases_read_change
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON instance_databases
+    FOR EACH STATEMENT EXECUTE FUNCTION record_capacity_read_change();
+CREATE TRIGGER instances_read_change
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON instances
+    FOR EACH STATEMENT EXECUTE FUNCTION record_capacity_read_change();
