@@ -7,7 +7,7 @@ export DATABASE_URL
 CARGO ?= cargo
 
 .PHONY: test test-deps schemathesis lint fmt check-dependencies check-schema schema sql-snapshots clean-test-databases \
-        bench-aggregate bench-alerts bench-api bench-completeness bench-forecast bench-ingest bench-pickup build demo openapi client-deps browser-deps web \
+        bench-aggregate bench-alerts bench-api bench-completeness bench-forecast bench-ingest bench-pickup bench-read-change-triggers build demo openapi client-deps browser-deps web \
         screenshots
 
 ## test: formatting, lints, architecture and schema checks, then every test against PostgreSQL
@@ -112,6 +112,11 @@ bench-pickup: web
 ## bench-api: wrk against list, summary and series endpoints on ~1 M aggregate rows (docs/performance.md)
 bench-api: web
 	./bench/api.sh
+
+## bench-read-change-triggers: what the read-change triggers cost a recompute of every daily
+## period, on the database bench-api seeded (docs/performance.md)
+bench-read-change-triggers: web
+	./bench/read-change-triggers.sh
 
 build: web
 	$(CARGO) build --workspace --release

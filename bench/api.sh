@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make bench-api`: load the list, summary and series endpoints of a release build with wrk
 # (32 connections, 20 s each) on a database holding about one million aggregate rows, and print
-# requests per second and latency percentiles; then time CSV exports of growing size with the
-# API's memory. Figures are recorded in docs/performance.md.
+# requests per second and latency percentiles (the summaries and series also while the data
+# changes every second); then time CSV exports of growing size with the API's memory. Figures
+# are recorded in docs/performance.md. CAPSTATS_REMEMBERED_READS_MB=0 measures every read cold.
 #
 # Environment: DATABASE_URL (server; default postgres://root@127.0.0.1:5432),
 # CAPSTATS_BENCH_API_DATABASE (default capstats_bench_api), CAPSTATS_BENCH_KEEP=1 to reuse the
@@ -71,17 +72,39 @@ endpoints=(
     "instances forecast (30 days)|/api/v1/capacity/instances/forecast?horizon_days=30"
     "databases forecast (30 days)|/api/v1/capacity/databases/forecast?horizon_days=30"
 )
+# Loads `path` with wrk and prints a row labelled `label`.
+measure() {
+    local label=$1 path=$2 out rps p50 p90 p99 errors
+    out=$(wrk -t 2 -c "$connections" -d "$duration" --latency -H "Authorization: Bearer $token" "http://127.0.0.1:$port$path")
+    rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+    p50=$(awk '$1=="50%" {print $2}' <<<"$out"); p90=$(awk '$1=="90%" {print $2}' <<<"$out"); p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+    errors=$(grep -E 'Non-2xx|Socket errors' <<<"$out" || true)
+    printf '%-40s %10s %9s %9s %9s %s\n' "$label" "$rps" "$p50" "$p90" "$p99" "$errors"
+}
 printf '\n%-40s %10s %9s %9s %9s\n' endpoint 'req/s' p50 p90 p99
 for entry in "${endpoints[@]}"; do
     label=${entry%%|*}; path=${entry#*|}
     [[ "$label" =~ ${CAPSTATS_BENCH_ONLY:-.} ]] || continue
     status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "http://127.0.0.1:$port$path")
     [ "$status" = 200 ] || { echo "$path answered $status" >&2; exit 1; }
-    out=$(wrk -t 2 -c "$connections" -d "$duration" --latency -H "Authorization: Bearer $token" "http://127.0.0.1:$port$path")
-    rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-    p50=$(awk '$1=="50%" {print $2}' <<<"$out"); p90=$(awk '$1=="90%" {print $2}' <<<"$out"); p99=$(awk '$1=="99%" {print $2}' <<<"$out")
-    errors=$(grep -E 'Non-2xx|Socket errors' <<<"$out" || true)
-    printf '%-40s %10s %9s %9s %9s %s\n' "$label" "$rps" "$p50" "$p90" "$p99" "$errors"
+    measure "$label" "$path"
+done
+
+# The same reads while the data changes: a statement on a table behind them commits every
+# second (as ingest or a run would), so each remembered answer is read again once a second.
+changes() {
+    while true; do
+        psql -q "$DATABASE_URL" -c 'DELETE FROM instances WHERE false' >/dev/null
+        sleep 1
+    done
+}
+for entry in "${endpoints[@]}"; do
+    label="${entry%%|*}, a change every second"; path=${entry#*|}
+    [[ "$label" =~ summary|series ]] || continue
+    [[ "$label" =~ ${CAPSTATS_BENCH_ONLY:-.} ]] || continue
+    changes & changer=$!
+    measure "$label" "$path"
+    kill "$changer"; wait "$changer" 2>/dev/null || true
 done
 
 # CSV exports: one client downloads every daily database row of windows of growing length

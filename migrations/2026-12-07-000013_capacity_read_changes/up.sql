@@ -1,7 +1,7 @@
--- Which committed transactions changed what the capacity reads show (aggregates, samples of
--- instance totals, the inventory, instances and their limits). The API keeps the summaries,
--- series, leaderboards and forecasts it computed with the snapshot it read them in, and serves
--- one again while no transaction outside that snapshot has committed a change here
+-- Which committed transactions changed what the capacity reads show (aggregates and their row
+-- counts, instance totals, the inventory, instances and their limits). The API keeps the lists,
+-- summaries, series, leaderboards and forecasts it computed with the snapshot it read them in,
+-- and serves one again while no transaction outside that snapshot has committed a change here
 -- (`capstats_store::read_changes`). A row per writing transaction, not per row written: a
 -- statement-level trigger costs one insert per statement whatever the rows, and writers never
 -- wait for each other on it (each inserts its own key).
@@ -30,6 +30,14 @@ CREATE TRIGGER database_size_aggregations_read_change
     FOR EACH STATEMENT EXECUTE FUNCTION record_capacity_read_change();
 CREATE TRIGGER instance_size_aggregations_read_change
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON instance_size_aggregations
+    FOR EACH STATEMENT EXECUTE FUNCTION record_capacity_read_change();
+-- The row counts behind the lists' totals change with the aggregates, in the same
+-- transactions; their own triggers keep that true of any future writer.
+CREATE TRIGGER aggregate_period_counts_read_change
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON aggregate_period_counts
+    FOR EACH STATEMENT EXECUTE FUNCTION record_capacity_read_change();
+CREATE TRIGGER database_aggregate_counts_read_change
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON database_aggregate_counts
     FOR EACH STATEMENT EXECUTE FUNCTION record_capacity_read_change();
 CREATE TRIGGER instance_size_stats_read_change
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON instance_size_stats

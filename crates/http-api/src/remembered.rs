@@ -37,6 +37,9 @@ struct Remembered {
 /// Answers remembered by request, weighed by their size.
 pub struct RememberedReads {
     answers: Option<moka::sync::Cache<String, Arc<Remembered>>>,
+    /// One lock per key being read: when a change makes an answer old, the requests waiting
+    /// for it take turns, and all but the first find it read again instead of each reading it.
+    reading: moka::sync::Cache<String, Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl RememberedReads {
@@ -52,7 +55,24 @@ impl RememberedReads {
                 .time_to_live(Duration::from_secs(REMEMBERED_SECONDS))
                 .build()
         });
-        Self { answers }
+        let reading = moka::sync::Cache::builder()
+            .max_capacity(10_000)
+            .time_to_idle(Duration::from_secs(60))
+            .build();
+        Self { answers, reading }
+    }
+
+    /// The remembered answer of `key` if no change has committed since it was read.
+    async fn current(&self, state: &State, key: &str) -> Result<Option<Bytes>, ApiError> {
+        let Some(remembered) = self.answers.as_ref().and_then(|answers| answers.get(key)) else {
+            return Ok(None);
+        };
+        let snapshot = remembered.snapshot.clone();
+        let changed = capstats_store::run_blocking(&state.store, move |connection| {
+            changed_since(connection, &snapshot)
+        })
+        .await?;
+        Ok((!changed).then(|| remembered.body.clone()))
     }
 }
 
@@ -97,27 +117,32 @@ where
         let found = capstats_store::run_blocking(&state.store, read).await?;
         return Ok(HttpResponse::Ok().json(respond(found)));
     };
-    let outcome = |outcome: &str| {
+    let remembered = &state.remembered;
+    let count = |outcome: &str| {
         state
             .metrics
             .remembered_reads
             .with_label_values(&[outcome])
             .inc();
     };
-    if let Some(remembered) = answers.get(&key) {
-        let snapshot = remembered.snapshot.clone();
-        let changed = capstats_store::run_blocking(&state.store, move |connection| {
-            changed_since(connection, &snapshot)
-        })
-        .await?;
-        if !changed {
-            outcome("hit");
-            return Ok(json(remembered.body.clone()));
-        }
-        outcome("changed");
-    } else {
-        outcome("miss");
+    if let Some(body) = remembered.current(state, &key).await? {
+        count("hit");
+        return Ok(json(body));
     }
+    let lock = remembered
+        .reading
+        .get_with_by_ref(&key, || Arc::new(tokio::sync::Mutex::new(())));
+    let _reading = lock.lock().await;
+    // Whoever held the lock before may have read it again meanwhile.
+    if let Some(body) = remembered.current(state, &key).await? {
+        count("hit");
+        return Ok(json(body));
+    }
+    count(if answers.contains_key(&key) {
+        "changed"
+    } else {
+        "miss"
+    });
     let (snapshot, found) = capstats_store::run_blocking(&state.store, move |connection| {
         consistent_read(connection, read)
     })

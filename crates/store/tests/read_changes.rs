@@ -83,6 +83,8 @@ fn every_table_the_capacity_reads_use_records_its_writers() {
     for table in [
         "database_size_aggregations",
         "instance_size_aggregations",
+        "aggregate_period_counts",
+        "database_aggregate_counts",
         "instance_size_stats",
         "instance_databases",
         "instances",

@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::common::TestApp;
 
 /// Every remembered read, as a capacity page and a planner ask for them.
-const READS: [&str; 8] = [
+const READS: [&str; 10] = [
     "/capacity/instances/summary",
     "/capacity/databases/summary?period_type=daily",
     "/capacity/instances/series?period_type=daily&periods=30&top=10",
@@ -17,6 +17,8 @@ const READS: [&str; 8] = [
     "/capacity/databases/growth?period_type=monthly&periods=3",
     "/capacity/instances/forecast?horizon_days=30",
     "/capacity/databases/forecast?horizon_days=30",
+    "/capacity/instances?period_type=daily&limit=5",
+    "/capacity/databases?period_type=weekly&get_all=true",
 ];
 
 /// `capstats_remembered_reads_total{outcome}` as `/metrics` shows it now.
@@ -52,6 +54,11 @@ async fn a_remembered_read_is_served_until_a_change_commits() {
     let again = read_all(&app, &viewer).await;
     assert_eq!(again, first);
     assert_eq!(remembered(&app, "hit").await, READS.len() as f64);
+    // Remembered answers are for signed-in readers only, like the reads themselves.
+    for path in READS {
+        let (status, body) = app.get(&app.anonymous(), path).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}: {body}");
+    }
 
     // A transaction renames every instance but has not committed: still the same answers.
     let mut writer = app.database.connection();

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::export::FormatQuery;
+use crate::remembered;
 
 /// Rows a `get_all=true` list answers at most.
 const GET_ALL_LIMIT: i64 = 10_000;
@@ -93,18 +94,18 @@ pub async fn list_instances(
         Listing::Csv => return export_list(&state, AggregationLevel::Instance, filter).await,
     };
     let page = paging.0;
-    let (rows, total) = capstats_store::run_blocking(&state.store, move |connection| {
+    let key = remembered::key(&request, state.today(), &filter);
+    let read = move |connection: &mut capstats_store::PgConnection| {
         aggregates::list_instance_aggregates(connection, &filter, page)
+    };
+    remembered::answer(&state, key, read, |(rows, total)| {
+        let items = rows
+            .into_iter()
+            .map(|(aggregate, instance)| InstanceAggregateItem::new(aggregate, instance))
+            .collect();
+        Envelope::new("instance aggregates", list_of(items, total, paging))
     })
-    .await?;
-    let items = rows
-        .into_iter()
-        .map(|(aggregate, instance)| InstanceAggregateItem::new(aggregate, instance))
-        .collect();
-    Ok(HttpResponse::Ok().json(Envelope::new(
-        "instance aggregates",
-        list_of(items, total, paging),
-    )))
+    .await
 }
 
 /// Database-level aggregates, newest first: by period start, then instance id, then database
@@ -140,16 +141,16 @@ pub async fn list_databases(
         Listing::Csv => return export_list(&state, AggregationLevel::Database, filter).await,
     };
     let page = paging.0;
-    let (rows, total) = capstats_store::run_blocking(&state.store, move |connection| {
+    let key = remembered::key(&request, state.today(), &filter);
+    let read = move |connection: &mut capstats_store::PgConnection| {
         aggregates::list_database_aggregates(connection, &filter, page)
+    };
+    remembered::answer(&state, key, read, |(rows, total)| {
+        let items = rows
+            .into_iter()
+            .map(|(aggregate, instance)| DatabaseAggregateItem::new(aggregate, instance))
+            .collect();
+        Envelope::new("database aggregates", list_of(items, total, paging))
     })
-    .await?;
-    let items = rows
-        .into_iter()
-        .map(|(aggregate, instance)| DatabaseAggregateItem::new(aggregate, instance))
-        .collect();
-    Ok(HttpResponse::Ok().json(Envelope::new(
-        "database aggregates",
-        list_of(items, total, paging),
-    )))
+    .await
 }
