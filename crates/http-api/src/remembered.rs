@@ -1,6 +1,6 @@
-//! Capacity reads remembered between requests: a dashboard asks for the same summaries, series,
-//! leaderboards and forecasts again and again, and they change only when a run, an ingest or
-//! an edit of an instance commits.
+//! Capacity reads remembered between requests: a page or a dashboard asks for the same lists,
+//! summaries, series, leaderboards and forecasts again and again, and they change only when a
+//! run, an ingest or an edit of an instance commits.
 //!
 //! An answer is computed in one database snapshot and kept with it
 //! ([`capstats_store::read_changes`]). A later request with the same key gets the same bytes

@@ -145,7 +145,7 @@ pub struct Settings {
     /// (`CAPSTATS_EXPORT_MAXIMUM_ROWS`, 1–100,000,000, default 5,000,000); a filter matching
     /// more is refused before anything is written.
     pub export_maximum_rows: i64,
-    /// Memory, in MiB, the API gives to remembering its capacity summaries, series,
+    /// Memory, in MiB, the API gives to remembering its capacity lists, summaries, series,
     /// leaderboards and forecasts between requests (`CAPSTATS_REMEMBERED_READS_MB`, 0–65,536,
     /// default 64; 0 remembers nothing). A remembered answer is served while no write to the
     /// data behind it has committed since it was read, and for 10 minutes at most.
