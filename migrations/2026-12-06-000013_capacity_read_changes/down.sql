@@ -1,9 +1,3 @@
-DROP TRIGGER instances_read_change ON instances;
-DROP TRIGGER instance_databases_read_change ON instance_databases;
-DROP TRIGGER instance_size_stats_read_change ON instance_size_stats;
-DROP TRIGGER database_aggregate_counts_read_change ON database_aggregate_counts;
-DROP TRIGGER aggregate_period_counts_read_change ON aggregate_period_counts;
-DROP TRIGGER instance_size_aggregations_read_change ON instance_size_aggregations;
-DROP TRIGGER database_size_aggregations_read_change ON database_size_aggregations;
-DROP FUNCTION record_capacity_read_change();
+-- Dropping the function drops the triggers that call it.
+DROP FUNCTION record_capacity_read_change() CASCADE;
 DROP TABLE capacity_read_changes;

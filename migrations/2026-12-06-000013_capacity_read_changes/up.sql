@@ -24,27 +24,21 @@ $$;
 
 -- Statement-level, so a statement that writes no row records a change too (a reader then
 -- recomputes once); row-level triggers or transition tables would cost every aggregation
--- statement a step per written row.
-CREATE TRIGGER database_size_aggregations_read_change
-    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON database_size_aggregations
-    FOR EACH STATEMENT EXECUTE FUNCTION record_capacity_read_change();
-CREATE TRIGGER instance_size_aggregations_read_change
-    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON instance_size_aggregations
-    FOR EACH STATEMENT EXECUTE FUNCTION record_capacity_read_change();
--- The row counts behind the lists' totals change with the aggregates, in the same
--- transactions; their own triggers keep that true of any future writer.
-CREATE TRIGGER aggregate_period_counts_read_change
-    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON aggregate_period_counts
-    FOR EACH STATEMENT EXECUTE FUNCTION record_capacity_read_change();
-CREATE TRIGGER database_aggregate_counts_read_change
-    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON database_aggregate_counts
-    FOR EACH STATEMENT EXECUTE FUNCTION record_capacity_read_change();
-CREATE TRIGGER instance_size_stats_read_change
-    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON instance_size_stats
-    FOR EACH STATEMENT EXECUTE FUNCTION record_capacity_read_change();
-CREATE TRIGGER instance_databases_read_change
-    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON instance_databases
-    FOR EACH STATEMENT EXECUTE FUNCTION record_capacity_read_change();
-CREATE TRIGGER instances_read_change
-    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON instances
-    FOR EACH STATEMENT EXECUTE FUNCTION record_capacity_read_change();
+-- statement a step per written row. The row counts behind the lists' totals change with the
+-- aggregates, in the same transactions; their own triggers keep that true of any future writer.
+DO $$
+DECLARE
+    watched text;
+BEGIN
+    FOREACH watched IN ARRAY ARRAY[
+        'database_size_aggregations', 'instance_size_aggregations',
+        'aggregate_period_counts', 'database_aggregate_counts',
+        'instance_size_stats', 'instance_databases', 'instances'
+    ] LOOP
+        EXECUTE format(
+            'CREATE TRIGGER %I AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %I
+             FOR EACH STATEMENT EXECUTE FUNCTION record_capacity_read_change()',
+            watched || '_read_change', watched);
+    END LOOP;
+END
+$$;

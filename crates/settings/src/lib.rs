@@ -59,8 +59,9 @@ fn time_zone_name<S: serde::Serializer>(zone: &Tz, serializer: S) -> Result<S::O
     serializer.serialize_str(zone.name())
 }
 
-/// The typed configuration of capstats.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The typed configuration of capstats. Its `Debug` shows secrets as `<redacted>`
+/// ([`SECRET_SETTINGS`]).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Settings {
     /// PostgreSQL connection URL (`DATABASE_URL`).
@@ -222,6 +223,37 @@ pub struct Settings {
     /// Seconds one notification (a webhook request or a mail) may take
     /// (`CAPSTATS_NOTIFICATION_TIMEOUT_SECONDS`, 1–300).
     pub notification_timeout_seconds: u64,
+}
+
+/// The settings that are secrets or may hold one (a password in a URL): `Debug` of
+/// [`Settings`] shows them as `<redacted>` when they are set, so that printing the settings
+/// (a log line, a panic message) never shows them.
+pub const SECRET_SETTINGS: [&str; 6] = [
+    "database_url",
+    "session_key",
+    "metrics_token",
+    "credential_key",
+    "credential_old_keys",
+    "smtp_url",
+];
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Through their serialised form, so that a new setting shows without touching this.
+        let Ok(serde_json::Value::Object(values)) = serde_json::to_value(self) else {
+            return Err(std::fmt::Error);
+        };
+        let mut map = formatter.debug_map();
+        for (name, value) in &values {
+            let unset = value.is_null() || value.as_array().is_some_and(Vec::is_empty);
+            if SECRET_SETTINGS.contains(&name.as_str()) && !unset {
+                map.entry(name, &format_args!("<redacted>"));
+            } else {
+                map.entry(name, &format_args!("{value}"));
+            }
+        }
+        map.finish()
+    }
 }
 
 impl Default for Settings {

@@ -257,3 +257,40 @@ fn samples_and_aggregates_have_their_own_retention() {
         Ok(())
     });
 }
+
+#[test]
+fn debug_shows_no_secret() {
+    let settings = Settings {
+        database_url: "postgres://capstats:database-secret@db/capstats".into(),
+        session_key: Some("session-secret".into()),
+        metrics_token: Some("metrics-secret".into()),
+        credential_key: Some("credential-secret".into()),
+        credential_old_keys: vec!["old-credential-secret".into()],
+        smtp_url: Some("smtps://mailer:smtp-secret@mail:465".into()),
+        ..Settings::default()
+    };
+    let shown = format!("{settings:?}");
+    assert!(!shown.contains("secret"), "{shown}");
+    assert_eq!(
+        shown.matches("<redacted>").count(),
+        SECRET_SETTINGS.len(),
+        "{shown}"
+    );
+    assert!(shown.contains(r#""api_bind": "127.0.0.1:8080""#), "{shown}");
+    // Unset secrets show as unset.
+    let shown = format!("{:?}", Settings::default());
+    assert!(shown.contains(r#""metrics_token": null"#), "{shown}");
+
+    // A setting whose name says it is a secret is listed (or is known not to be one).
+    let names = serde_json::to_value(Settings::default()).unwrap();
+    for name in names.as_object().unwrap().keys() {
+        let secret_like = ["key", "token", "password", "secret", "url"]
+            .iter()
+            .any(|word| name.contains(word));
+        let not_secret = ["token_expiry_days", "public_url"].contains(&name.as_str());
+        assert!(
+            !secret_like || not_secret || SECRET_SETTINGS.contains(&name.as_str()),
+            "{name} looks like a secret: add it to SECRET_SETTINGS or to this test's exceptions"
+        );
+    }
+}

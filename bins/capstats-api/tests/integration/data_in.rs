@@ -548,13 +548,8 @@ async fn retargeting_an_instance_drops_its_password_and_says_so() {
 
 /// `capstats_ingest_samples_total{outcome="…"}` as `/metrics` shows it now.
 async fn ingested_samples(app: &TestApp, outcome: &str) -> f64 {
-    let text = reqwest::get(format!("{}/metrics", app.root))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
     let series = format!("capstats_ingest_samples_total{{outcome=\"{outcome}\"}}");
-    capstats_test_support::metrics::sample(&text, &series)
-        .unwrap_or_else(|| panic!("no {series} counter:\n{text}"))
+    app.metric(&series)
+        .await
+        .unwrap_or_else(|| panic!("no {series} counter"))
 }

@@ -23,14 +23,8 @@ const READS: [&str; 10] = [
 
 /// `capstats_remembered_reads_total{outcome}` as `/metrics` shows it now.
 async fn remembered(app: &TestApp, outcome: &str) -> f64 {
-    let text = reqwest::get(format!("{}/metrics", app.root))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
     let series = format!("capstats_remembered_reads_total{{outcome=\"{outcome}\"}}");
-    capstats_test_support::metrics::sample(&text, &series).unwrap_or(0.0)
+    app.metric(&series).await.unwrap_or(0.0)
 }
 
 async fn read_all(app: &TestApp, client: &reqwest::Client) -> Vec<Value> {

@@ -180,6 +180,18 @@ impl TestApp {
     pub async fn get(&self, client: &Client, path: &str) -> (StatusCode, Value) {
         self.call(client, Method::GET, path, None, None).await
     }
+
+    /// The value of `series` (a metric's name and labels as `/metrics` writes them) now, if
+    /// `/metrics` shows it.
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        let text = reqwest::get(format!("{}/metrics", self.root))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        capstats_test_support::metrics::sample(&text, series)
+    }
 }
 
 /// The demo data of 3 instances × 3 databases × 70 days to yesterday, aggregated daily, weekly
