@@ -381,7 +381,8 @@ pub struct CompletenessRefresh {
 /// days. Only rows judged before their period ended can change
 /// ([`crate::sql::CHANGEABLE_COMPLETENESS`]), so only they are read, through the partial
 /// indexes; only rows whose figures differ are written, so a second refresh on the same day
-/// writes nothing. The scheduled runs call it before they compute anything.
+/// writes nothing — it does not even run an update, which would make the API read its
+/// remembered answers again. The scheduled runs call it before they compute anything.
 ///
 /// Both tables change in one transaction that waits at most [`REFRESH_LOCK_TIMEOUT`] for a row
 /// another transaction holds (a run rewriting it); past that it fails with the lock timeout and
@@ -399,12 +400,25 @@ pub fn refresh_completeness(
             .iter_mut()
             .zip(["database_size_aggregations", "instance_size_aggregations"])
         {
+            let stale = format!(
+                "{changeable}
+                 AND (expected_count, is_partial) IS DISTINCT FROM ({expected_count}, {is_partial})",
+                changeable = crate::sql::CHANGEABLE_COMPLETENESS,
+            );
+            // An update, even of no row, records a change of what the capacity reads show
+            // (`read_changes`) and the API reads its remembered answers again: ask first.
+            let found: Exists = diesel::sql_query(format!(
+                "SELECT EXISTS (SELECT 1 FROM {table} WHERE {stale}) AS found"
+            ))
+            .bind::<Date, _>(today)
+            .get_result(connection)?;
+            if !found.found {
+                continue;
+            }
             let rows = diesel::sql_query(format!(
                 "UPDATE {table}
                  SET expected_count = {expected_count}, is_partial = {is_partial}
-                 WHERE {changeable}
-                   AND (expected_count, is_partial) IS DISTINCT FROM ({expected_count}, {is_partial})",
-                changeable = crate::sql::CHANGEABLE_COMPLETENESS,
+                 WHERE {stale}"
             ))
             .bind::<Date, _>(today)
             .execute(connection)?;
@@ -416,6 +430,13 @@ pub fn refresh_completeness(
         database_rows: updated[0],
         instance_rows: updated[1],
     })
+}
+
+/// Whether a row exists.
+#[derive(QueryableByName)]
+struct Exists {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    found: bool,
 }
 
 /// One row of the statements' result: the rows deleted of one instance.

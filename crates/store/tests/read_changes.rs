@@ -141,3 +141,17 @@ fn pruning_keeps_the_records_a_young_snapshot_needs() {
         "the record of the write after the snapshot stays"
     );
 }
+
+#[test]
+fn a_completeness_refresh_that_rewrites_nothing_is_no_change() {
+    let database = TestDatabase::new();
+    let mut connection = database.connection();
+    let before = snapshot(&mut connection);
+    let refreshed = capstats_store::aggregation::refresh_completeness(
+        &mut connection,
+        NaiveDate::from_ymd_opt(2026, 7, 1).unwrap(),
+    )
+    .unwrap();
+    assert_eq!((refreshed.database_rows, refreshed.instance_rows), (0, 0));
+    assert!(!changed(&mut connection, &before));
+}
