@@ -996,6 +996,15 @@ fn every_run_brings_the_stored_completeness_to_today() {
     )
     .unwrap();
     assert_eq!(instances, engine.instance_aggregates(last_week).unwrap());
+
+    // A second run that finds nothing to do writes nothing the capacity reads show, so the
+    // API's remembered answers stay current.
+    let (snapshot, ()) = capstats_store::read_changes::consistent_read(&mut connection, |_| {
+        Ok::<_, capstats_store::StoreError>(())
+    })
+    .unwrap();
+    quiet_refresh(&mut connection);
+    assert!(!capstats_store::read_changes::changed_since(&mut connection, &snapshot).unwrap());
 }
 
 /// A row another transaction holds (a run rewriting it) makes the refresh give up after its
