@@ -254,12 +254,13 @@ impl BackgroundJob for MaintenanceJob {
 pub struct PruneSummary {
     /// Jobs and workers removed from the job store.
     pub job_store: job_store::PruneReport,
-    /// Ticks, audit events and sign-in sessions removed from the store.
+    /// Ticks, audit events, sign-in sessions and read-change records removed from the store.
     pub store: maintenance::StorePruneSummary,
 }
 
 /// The `prune_job_store` job: finished jobs, gone workers and claimed ticks older than
-/// `retention`, audit events and ended sign-in sessions older than `audit_retention`.
+/// `retention`, audit events and ended sign-in sessions older than `audit_retention`, and
+/// read-change records older than a day (`maintenance::READ_CHANGES_KEPT`).
 pub async fn prune_job_store(
     pool: &sqlx::PgPool,
     store: &capstats_store::ConnectionPool,

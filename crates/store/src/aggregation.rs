@@ -393,6 +393,11 @@ pub fn refresh_completeness(
 ) -> Result<CompletenessRefresh, StoreError> {
     let [expected_count, is_partial] =
         crate::sql::completeness("period_start", "period_end", "data_count", "$1::date");
+    let stale = format!(
+        "{changeable}
+         AND (expected_count, is_partial) IS DISTINCT FROM ({expected_count}, {is_partial})",
+        changeable = crate::sql::CHANGEABLE_COMPLETENESS,
+    );
     let mut updated = [0u64; 2];
     connection.transaction(|connection| {
         connection.batch_execute(REFRESH_LOCK_TIMEOUT)?;
@@ -400,14 +405,9 @@ pub fn refresh_completeness(
             .iter_mut()
             .zip(["database_size_aggregations", "instance_size_aggregations"])
         {
-            let stale = format!(
-                "{changeable}
-                 AND (expected_count, is_partial) IS DISTINCT FROM ({expected_count}, {is_partial})",
-                changeable = crate::sql::CHANGEABLE_COMPLETENESS,
-            );
             // An update, even of no row, records a change of what the capacity reads show
             // (`read_changes`) and the API reads its remembered answers again: ask first.
-            let found: Exists = diesel::sql_query(format!(
+            let found: crate::sql::Exists = diesel::sql_query(format!(
                 "SELECT EXISTS (SELECT 1 FROM {table} WHERE {stale}) AS found"
             ))
             .bind::<Date, _>(today)
@@ -430,13 +430,6 @@ pub fn refresh_completeness(
         database_rows: updated[0],
         instance_rows: updated[1],
     })
-}
-
-/// Whether a row exists.
-#[derive(QueryableByName)]
-struct Exists {
-    #[diesel(sql_type = diesel::sql_types::Bool)]
-    found: bool,
 }
 
 /// One row of the statements' result: the rows deleted of one instance.

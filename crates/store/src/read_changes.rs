@@ -1,10 +1,10 @@
 //! Whether what the capacity reads show has changed since a snapshot: reads that remember
 //! their result ask this instead of reading again.
 //!
-//! Every transaction that writes a table those reads use (aggregates, instance totals, the
-//! inventory, instances) records its id in `capacity_read_changes` through a statement-level
-//! trigger (migration `…_capacity_read_changes`); dropping a partition, which fires no trigger,
-//! records it here ([`record_change`]). A reader runs its queries in one `REPEATABLE READ`
+//! Every transaction that writes a table those reads use (aggregates and their row counts,
+//! instance totals, the inventory, instances) records its id in `capacity_read_changes`
+//! through a statement-level trigger (migration `…_capacity_read_changes`); dropping a
+//! partition, which fires no trigger, records it here ([`record_change`]). A reader runs its queries in one `REPEATABLE READ`
 //! snapshot ([`consistent_read`]) and keeps that snapshot with the result. The result is still
 //! the one the database would give while no transaction the snapshot did not see has committed
 //! a change ([`changed_since`]). This holds whatever order writers commit in: a transaction
@@ -14,7 +14,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Text, Timestamptz};
+use diesel::sql_types::{Text, Timestamptz};
 
 use crate::StoreError;
 
@@ -33,12 +33,6 @@ impl ReadSnapshot {
 struct SnapshotRow {
     #[diesel(sql_type = Text)]
     snapshot: String,
-}
-
-#[derive(QueryableByName)]
-struct ChangedRow {
-    #[diesel(sql_type = Bool)]
-    changed: bool,
 }
 
 /// Why a [`consistent_read`] failed: its transaction, or the read.
@@ -87,16 +81,16 @@ pub fn changed_since(
     connection: &mut PgConnection,
     snapshot: &ReadSnapshot,
 ) -> Result<bool, StoreError> {
-    let row: ChangedRow = diesel::sql_query(
+    let row: crate::sql::Exists = diesel::sql_query(
         "SELECT EXISTS (
              SELECT 1 FROM capacity_read_changes
              WHERE transaction_id >= pg_snapshot_xmin($1::pg_snapshot)::text::bigint
                AND NOT pg_visible_in_snapshot(transaction_id::text::xid8, $1::pg_snapshot)
-         ) AS changed",
+         ) AS found",
     )
     .bind::<Text, _>(&snapshot.0)
     .get_result(connection)?;
-    Ok(row.changed)
+    Ok(row.found)
 }
 
 /// Records that the current transaction changes what the capacity reads show, for a change

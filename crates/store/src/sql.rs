@@ -1,4 +1,12 @@
-//! Small pieces of SQL text shared by the statements of this crate.
+//! Small pieces of SQL text shared by the statements of this crate, and the row of an
+//! `EXISTS` question.
+
+/// The row of `SELECT EXISTS (…) AS found`.
+#[derive(diesel::QueryableByName)]
+pub(crate) struct Exists {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub(crate) found: bool,
+}
 
 /// SQL for `numerator / denominator` rounded half away from zero, exactly, for a positive
 /// `denominator`: `sign(n) · floor((2|n| + d) / 2d)`. Both operands must be `numeric`
