@@ -15,7 +15,8 @@
 //!   instances as configured by default, catch-up 1 so that it computes the same windows), with
 //!   its session, records and ledger.
 //!
-//! Each measurement starts from a checkpoint; rounds (`CAPSTATS_BENCH_ROUNDS`, default 3) take
+//! Each measurement starts from a checkpoint, the recompute and the nightly run from aggregate
+//! tables vacuumed and analyzed as autovacuum would leave them (`support::settle`); rounds (`CAPSTATS_BENCH_ROUNDS`, default 3) take
 //! the median. Cost per source row divides the nightly time by the samples in the windows.
 //! The process's resident set is read from `/proc/self/status` after each size: everything a
 //! worker does for these runs happens in this process. `CAPSTATS_BENCH_KEEP=1` reuses the
@@ -38,7 +39,7 @@ use chrono::{Days, NaiveDate, Utc};
 use diesel::RunQueryDsl;
 use diesel::connection::SimpleConnection;
 
-use support::{FLOOR_SETTINGS, median, reset, seeded_database};
+use support::{FLOOR_SETTINGS, median, reset, seeded_database, settle};
 
 /// The last day of the seeded history; the nightly run's logical date is the day after.
 const END_DATE: NaiveDate = NaiveDate::from_ymd_opt(2026, 6, 30).expect("valid date");
@@ -110,9 +111,9 @@ fn measure_size(instances: u32, rounds: usize, keep: bool) -> anyhow::Result<Siz
         let floor_time = floor(&mut connection, &windows)?;
         reset(&mut connection)?;
         let first = backfill_windows(&pool, &windows)?;
-        connection.batch_execute("CHECKPOINT")?;
+        settle(&mut connection)?;
         let recompute = backfill_windows(&pool, &windows)?;
-        connection.batch_execute("CHECKPOINT")?;
+        settle(&mut connection)?;
         let nightly = nightly(&mut connection)?;
         println!(
             "{instances} instances, round {round}: floor {:.3} s, first {:.3} s, recompute {:.3} s, nightly {:.3} s",

@@ -1,6 +1,6 @@
 //! Prints an aggregation statement, for `EXPLAIN ANALYZE` and the performance notes.
 //!
-//! `cargo run -p store --example print_statement -- database daily`; `MODE=insert` and
+//! `cargo run -p capstats-store --example print_statement -- database daily`; `MODE=insert` and
 //! `FILTER=early` select the other statement shapes.
 
 use capstats_store::aggregation::{InstanceFilter, WriteMode, statement_text};

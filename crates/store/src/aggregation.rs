@@ -359,6 +359,10 @@ fn run_statement(
             "{first} has no period a year earlier to compare with"
         )));
     }
+    if (mode, filter) == (WriteMode::Replace, InstanceFilter::Early) {
+        let starts: Vec<NaiveDate> = periods.iter().map(Period::start).collect();
+        query = query.bind::<Array<Date>, _>(starts);
+    }
     Ok(query.load(connection)?)
 }
 

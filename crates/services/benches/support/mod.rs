@@ -60,6 +60,22 @@ pub fn reset(connection: &mut PgConnection) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What autovacuum would have done since the last computation — vacuumed the dead row
+/// versions a recompute leaves and analyzed the new rows — then a checkpoint. The
+/// development server runs with `autovacuum = off`, which a production server does not: without
+/// this, every round of a benchmark plans on partitions that were never analyzed and scans
+/// the dead rows of all the rounds before it.
+pub fn settle(connection: &mut PgConnection) -> anyhow::Result<()> {
+    // One statement per call: a batch of several runs as one transaction, and VACUUM
+    // refuses to run in one.
+    connection.batch_execute(
+        "VACUUM ANALYZE database_size_aggregations, instance_size_aggregations,
+                        aggregation_ledger, aggregate_period_counts, database_aggregate_counts",
+    )?;
+    connection.batch_execute("CHECKPOINT")?;
+    Ok(())
+}
+
 /// The median of `times`.
 pub fn median(times: &[Duration]) -> Duration {
     let mut times = times.to_vec();

@@ -23,6 +23,7 @@ WITH paired AS (
     removed AS (
         DELETE FROM instance_size_aggregations stored
         WHERE stored.period_type = $1 AND stored.period_start BETWEEN $3 AND $4
+          AND stored.period_start = ANY($8::date[])
           AND stored.instance_id = ANY($6)
         RETURNING instance_id, period_start
     ),

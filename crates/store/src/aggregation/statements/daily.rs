@@ -78,7 +78,7 @@ pub(super) fn database_daily(shape: Shape) -> String {
             &expressions,
             Some("period_start, instance_id, database_name")
         ),
-        removal = DATABASE_COLUMNS.removal(mode),
+        removal = DATABASE_COLUMNS.removal(shape, super::DAILY_PERIOD_STARTS),
         result = DATABASE_COLUMNS.vanished_counts(mode),
     )
 }
@@ -146,7 +146,7 @@ pub(super) fn instance_daily(shape: Shape) -> String {
         previous_count = previous_day("database_count"),
         read_window = shape.read_window(super::DAILY_DATES),
         write = INSTANCE_COLUMNS.write(mode, &expressions, None),
-        removal = INSTANCE_COLUMNS.removal(mode),
+        removal = INSTANCE_COLUMNS.removal(shape, super::DAILY_PERIOD_STARTS),
         result = INSTANCE_COLUMNS.vanished_counts(mode),
     )
 }

@@ -217,7 +217,7 @@ pub(super) fn database_grouped(shape: Shape) -> String {
         yoy_log = narrowed_other("log", "log_count", "yoy", "yoy_log_count"),
         read_window = shape.read_window(super::GROUPED_DATES),
         write = DATABASE_COLUMNS.write(mode, &expressions, None),
-        removal = DATABASE_COLUMNS.removal(mode),
+        removal = DATABASE_COLUMNS.removal(shape, super::GROUPED_PERIOD_STARTS),
         result = DATABASE_COLUMNS.vanished_counts(mode),
     )
 }
@@ -309,7 +309,7 @@ pub(super) fn instance_grouped(shape: Shape) -> String {
         yoy_total = narrowed_other("total", "day_count", "yoy", "yoy_day_count"),
         read_window = shape.read_window(super::GROUPED_DATES),
         write = INSTANCE_COLUMNS.write(mode, &expressions, None),
-        removal = INSTANCE_COLUMNS.removal(mode),
+        removal = INSTANCE_COLUMNS.removal(shape, super::GROUPED_PERIOD_STARTS),
         result = INSTANCE_COLUMNS.vanished_counts(mode),
     )
 }

@@ -25,6 +25,9 @@
 //! interval, `$10` the distance to the same period a year earlier as an interval (52 weeks, or
 //! a year), `$11` the start of the period a year before the first and `$12` the end of the
 //! period a year before the last (the year-over-year changes; the daily form writes NULL).
+//! The replacing statements that filter early (a chunk of instances) take one parameter more,
+//! after all of these — `$8` in the daily form, `$13` in the grouped forms: the start of each
+//! period of the batch, which their deletion looks up one by one.
 //!
 //! Each statement returns per instance the rows deleted because their key has no samples in
 //! the period any more (the rows written come from the recount that follows it).
@@ -47,6 +50,12 @@ mod grouped;
 mod key;
 
 pub(crate) use key::text;
+
+/// The parameter of a daily statement holding the start of each period of the batch.
+const DAILY_PERIOD_STARTS: &str = "$8::date[]";
+
+/// The parameter of a grouped statement holding the start of each period of the batch.
+const GROUPED_PERIOD_STARTS: &str = "$13::date[]";
 
 /// The samples a daily statement reads: its days and the day before them.
 const DAILY_DATES: &str = "s.collected_date BETWEEN $2 AND $5";
@@ -257,15 +266,30 @@ impl Columns {
     /// The `removed` CTE: in [`WriteMode::Replace`] it deletes the stored rows of the computed
     /// periods and instances, returning their keys; empty in [`WriteMode::Insert`], where
     /// there is nothing to remove.
-    fn removal(&self, mode: WriteMode) -> String {
-        match mode {
+    ///
+    /// With [`InstanceFilter::Early`] (a chunk of a larger fleet) it also names each period
+    /// start (`period_starts`, the batch's starts as a `date[]` parameter): with an equality on
+    /// the period the primary key (period type, period start, instance, …) finds the chunk's
+    /// rows with one descent per instance and period, where a range of periods let it only
+    /// read the whole period — every instance's rows, for each chunk: quadratic in the fleet
+    /// (docs/performance.md, "Growth with the fleet"). The range stays: it prunes the
+    /// partitions at planning time.
+    fn removal(&self, shape: Shape, period_starts: &str) -> String {
+        let periods = match shape.filter {
+            InstanceFilter::Early => format!(
+                "stored.period_start BETWEEN $3 AND $4
+          AND stored.period_start = ANY({period_starts})"
+            ),
+            InstanceFilter::Late => "stored.period_start BETWEEN $3 AND $4".into(),
+        };
+        match shape.mode {
             WriteMode::Insert => {
                 "removed AS (SELECT NULL::bigint AS instance_id WHERE false)".into()
             }
             WriteMode::Replace => format!(
                 "removed AS (
         DELETE FROM {table} stored
-        WHERE stored.period_type = $1 AND stored.period_start BETWEEN $3 AND $4
+        WHERE stored.period_type = $1 AND {periods}
           AND stored.instance_id = ANY($6)
         RETURNING {key}
     )",
