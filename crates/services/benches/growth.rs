@@ -11,8 +11,8 @@
 //!   (the plain-insert form), sessions and ledger included;
 //! - **recompute** — the same command again, over the rows it just wrote (the replacing form);
 //! - **nightly** — the body of the scheduled `aggregate_capacity` job
-//!   (`capstats_services::runs::execute` of a due run on the logical date, chunks of 50
-//!   instances as configured by default, catch-up 1 so that it computes the same windows), with
+//!   (`capstats_services::runs::execute` of a due run on the logical date, chunks of the
+//!   default `CAPSTATS_AGGREGATION_CHUNK_SIZE`, catch-up 1 so that it computes the same windows), with
 //!   its session, records and ledger.
 //!
 //! Each measurement starts from a checkpoint, the recompute and the nightly run from aggregate
@@ -224,7 +224,7 @@ fn nightly(connection: &mut PgConnection) -> anyhow::Result<Duration> {
         session_id: None,
     };
     let settings = RunSettings {
-        chunk_size: 50,
+        chunk_size: capstats_settings::Settings::default().aggregation_chunk_size as usize,
         chunk_pause: Duration::ZERO,
         catch_up_periods: 1,
         sample_retention_months: 0,

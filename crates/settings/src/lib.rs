@@ -279,7 +279,7 @@ impl Default for Settings {
             job_retry_base_seconds: 10,
             job_retention_days: 7,
             session_timeout_seconds: 120,
-            aggregation_chunk_size: 50,
+            aggregation_chunk_size: 200,
             aggregation_chunk_pause_ms: 0,
             aggregation_catch_up_periods: 7,
             aggregation_period_types: capstats_capacity_model::PeriodType::ALL.to_vec(),
