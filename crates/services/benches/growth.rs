@@ -12,12 +12,12 @@
 //! - **recompute** — the same command again, over the rows it just wrote (the replacing form);
 //! - **nightly** — the body of the scheduled `aggregate_capacity` job
 //!   (`capstats_services::runs::execute` of a due run on the logical date, chunks of the
-//!   default `CAPSTATS_AGGREGATION_CHUNK_SIZE`, catch-up 1 so that it computes the same windows), with
-//!   its session, records and ledger.
+//!   default `CAPSTATS_AGGREGATION_CHUNK_SIZE`, catch-up 1 so that it computes the same
+//!   windows), with its session, records and ledger.
 //!
 //! Each measurement starts from a checkpoint, the recompute and the nightly run from aggregate
-//! tables vacuumed and analyzed as autovacuum would leave them (`support::settle`); rounds (`CAPSTATS_BENCH_ROUNDS`, default 3) take
-//! the median. Cost per source row divides the nightly time by the samples in the windows.
+//! tables vacuumed and analyzed as autovacuum would leave them (`support::settle`); rounds
+//! (`CAPSTATS_BENCH_ROUNDS`, default 3) take the median. Cost per source row divides the nightly time by the samples in the windows.
 //! The process's resident set is read from `/proc/self/status` after each size: everything a
 //! worker does for these runs happens in this process. `CAPSTATS_BENCH_KEEP=1` reuses the
 //! seeded databases (`capstats_growth_<size>`).
