@@ -61,6 +61,48 @@ fn list_of<T>(items: Vec<T>, total: i64, (page, everything): (PageRequest, bool)
     }
 }
 
+/// A page of one level's rows in the store's order, each with its instance.
+type ListedPage<Aggregate> = (Vec<(Aggregate, aggregates::InstanceLabel)>, i64);
+
+/// The body of both lists: the filter of `level` checked, then every row as CSV, or one page
+/// read by `read` (remembered) and answered as `item`s.
+async fn list<Aggregate, Item>(
+    state: State,
+    request: HttpRequest,
+    level: AggregationLevel,
+    read: fn(
+        &mut capstats_store::PgConnection,
+        &AggregateFilter,
+        PageRequest,
+    ) -> Result<ListedPage<Aggregate>, capstats_store::StoreError>,
+    item: fn(Aggregate, aggregates::InstanceLabel) -> Item,
+) -> Result<HttpResponse, ApiError>
+where
+    Aggregate: Send + 'static,
+    Item: serde::Serialize,
+{
+    let database_level = level == AggregationLevel::Database;
+    let (filter, listing) = checked_filter(&state, &request, database_level, |parameters| {
+        read_listing(parameters, &request)
+    })
+    .await?;
+    let paging = match listing {
+        Listing::Page(page, everything) => (page, everything),
+        Listing::Csv => return export_list(&state, level, filter).await,
+    };
+    let page = paging.0;
+    let key = remembered::key(&request, state.today(), &filter);
+    let read = move |connection: &mut capstats_store::PgConnection| read(connection, &filter, page);
+    remembered::answer(&state, key, read, |(rows, total)| {
+        let items = rows
+            .into_iter()
+            .map(|(aggregate, instance)| item(aggregate, instance))
+            .collect();
+        Envelope::new(format!("{level} aggregates"), list_of(items, total, paging))
+    })
+    .await
+}
+
 /// Instance-level aggregates, newest first: by period start, then instance id, both
 /// descending. `format=csv`: every row of the filter as a file.
 #[utoipa::path(
@@ -85,26 +127,13 @@ pub async fn list_instances(
     _viewer: Viewer,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let (filter, listing) = checked_filter(&state, &request, false, |parameters| {
-        read_listing(parameters, &request)
-    })
-    .await?;
-    let paging = match listing {
-        Listing::Page(page, everything) => (page, everything),
-        Listing::Csv => return export_list(&state, AggregationLevel::Instance, filter).await,
-    };
-    let page = paging.0;
-    let key = remembered::key(&request, state.today(), &filter);
-    let read = move |connection: &mut capstats_store::PgConnection| {
-        aggregates::list_instance_aggregates(connection, &filter, page)
-    };
-    remembered::answer(&state, key, read, |(rows, total)| {
-        let items = rows
-            .into_iter()
-            .map(|(aggregate, instance)| InstanceAggregateItem::new(aggregate, instance))
-            .collect();
-        Envelope::new("instance aggregates", list_of(items, total, paging))
-    })
+    list(
+        state,
+        request,
+        AggregationLevel::Instance,
+        aggregates::list_instance_aggregates,
+        InstanceAggregateItem::new,
+    )
     .await
 }
 
@@ -132,25 +161,12 @@ pub async fn list_databases(
     _viewer: Viewer,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let (filter, listing) = checked_filter(&state, &request, true, |parameters| {
-        read_listing(parameters, &request)
-    })
-    .await?;
-    let paging = match listing {
-        Listing::Page(page, everything) => (page, everything),
-        Listing::Csv => return export_list(&state, AggregationLevel::Database, filter).await,
-    };
-    let page = paging.0;
-    let key = remembered::key(&request, state.today(), &filter);
-    let read = move |connection: &mut capstats_store::PgConnection| {
-        aggregates::list_database_aggregates(connection, &filter, page)
-    };
-    remembered::answer(&state, key, read, |(rows, total)| {
-        let items = rows
-            .into_iter()
-            .map(|(aggregate, instance)| DatabaseAggregateItem::new(aggregate, instance))
-            .collect();
-        Envelope::new("database aggregates", list_of(items, total, paging))
-    })
+    list(
+        state,
+        request,
+        AggregationLevel::Database,
+        aggregates::list_database_aggregates,
+        DatabaseAggregateItem::new,
+    )
     .await
 }
