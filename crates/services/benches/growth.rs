@@ -223,13 +223,14 @@ fn nightly(connection: &mut PgConnection) -> anyhow::Result<Duration> {
         },
         session_id: None,
     };
+    // The default chunk size; one period of each type, every sample kept.
     let settings = RunSettings {
-        chunk_size: capstats_settings::Settings::default().aggregation_chunk_size as usize,
         chunk_pause: Duration::ZERO,
         catch_up_periods: 1,
         sample_retention_months: 0,
         period_types: PeriodType::ALL.to_vec(),
         time_zone: chrono_tz::UTC,
+        ..RunSettings::from_settings(&capstats_settings::Settings::default())
     };
     let started = Instant::now();
     let report = execute(connection, &job, "", "bench", &settings)?;

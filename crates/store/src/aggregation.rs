@@ -216,12 +216,21 @@ pub fn statement_text(
     mode: WriteMode,
     filter: InstanceFilter,
 ) -> &'static str {
-    statements::text(StatementKey {
+    statements::text(statement_key(level, period_type, mode, filter))
+}
+
+fn statement_key(
+    level: AggregationLevel,
+    period_type: PeriodType,
+    mode: WriteMode,
+    filter: InstanceFilter,
+) -> StatementKey {
+    StatementKey {
         level,
         form: PeriodForm::of(period_type),
         mode,
         filter,
-    })
+    }
 }
 
 /// Recounts the row counts of `level` for the periods `first..=last` from the rows as they
@@ -333,7 +342,8 @@ fn run_statement(
 ) -> Result<Vec<DeletionCount>, StoreError> {
     let (first, last) = (periods[0], periods[periods.len() - 1]);
     let period_type = first.period_type();
-    let mut query = diesel::sql_query(statement_text(level, period_type, mode, filter))
+    let key = statement_key(level, period_type, mode, filter);
+    let mut query = diesel::sql_query(statements::text(key))
         .into_boxed()
         .bind::<Text, _>(period_type.as_str())
         .bind::<Date, _>(first.previous().start())
@@ -359,7 +369,7 @@ fn run_statement(
             "{first} has no period a year earlier to compare with"
         )));
     }
-    if (mode, filter) == (WriteMode::Replace, InstanceFilter::Early) {
+    if key.takes_period_starts() {
         let starts: Vec<NaiveDate> = periods.iter().map(Period::start).collect();
         query = query.bind::<Array<Date>, _>(starts);
     }

@@ -4,8 +4,9 @@
 //! Every transaction that writes a table those reads use (aggregates and their row counts,
 //! instance totals, the inventory, instances) records its id in `capacity_read_changes`
 //! through a statement-level trigger (migration `…_capacity_read_changes`); dropping a
-//! partition, which fires no trigger, records it here ([`record_change`]). A reader runs its queries in one `REPEATABLE READ`
-//! snapshot ([`consistent_read`]) and keeps that snapshot with the result. The result is still
+//! partition, which fires no trigger, records it here ([`record_change`]). A reader runs its
+//! queries in one `REPEATABLE READ` snapshot ([`consistent_read`]) and keeps that snapshot
+//! with the result. The result is still
 //! the one the database would give while no transaction the snapshot did not see has committed
 //! a change ([`changed_since`]). This holds whatever order writers commit in: a transaction
 //! that began writing before the snapshot and committed after it is invisible to the snapshot

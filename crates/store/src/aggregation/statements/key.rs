@@ -86,11 +86,21 @@ impl StatementKey {
         format!("{}_{form}_{mode}_{filter}.sql", self.level)
     }
 
-    fn build(self) -> String {
-        let shape = Shape {
+    /// Whether the statement takes the batch's period starts after its other parameters
+    /// (`$8` daily, `$13` grouped; see the module's parameter table).
+    pub fn takes_period_starts(self) -> bool {
+        self.shape().takes_period_starts()
+    }
+
+    fn shape(self) -> Shape {
+        Shape {
             mode: self.mode,
             filter: self.filter,
-        };
+        }
+    }
+
+    fn build(self) -> String {
+        let shape = self.shape();
         match (self.level, self.form) {
             (AggregationLevel::Database, PeriodForm::Daily) => database_daily(shape),
             (AggregationLevel::Database, PeriodForm::Grouped) => database_grouped(shape),

@@ -101,6 +101,13 @@ struct Shape {
 }
 
 impl Shape {
+    /// Whether the statement takes the batch's period starts as its last parameter: a
+    /// replacing statement of a chunk, whose deletion looks its rows up period by period
+    /// ([`Columns::removal`]).
+    fn takes_period_starts(self) -> bool {
+        self.mode == WriteMode::Replace && self.filter == InstanceFilter::Early
+    }
+
     /// The condition on the samples `s` read by the statement: `dates`, and the instances
     /// unless they are filtered late.
     fn read_window(self, dates: &str) -> String {
@@ -275,12 +282,13 @@ impl Columns {
     /// (docs/performance.md, "Growth with the fleet"). The range stays: it prunes the
     /// partitions at planning time.
     fn removal(&self, shape: Shape, period_starts: &str) -> String {
-        let periods = match shape.filter {
-            InstanceFilter::Early => format!(
+        let periods = if shape.takes_period_starts() {
+            format!(
                 "stored.period_start BETWEEN $3 AND $4
           AND stored.period_start = ANY({period_starts})"
-            ),
-            InstanceFilter::Late => "stored.period_start BETWEEN $3 AND $4".into(),
+            )
+        } else {
+            "stored.period_start BETWEEN $3 AND $4".into()
         };
         match shape.mode {
             WriteMode::Insert => {

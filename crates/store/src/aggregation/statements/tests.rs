@@ -7,11 +7,7 @@ fn statements_use_exactly_their_parameters() {
     for key in StatementKey::all() {
         let statement = text(key);
         let shared = if key.form == PeriodForm::Daily { 7 } else { 12 };
-        // A replacing statement of a chunk also takes its period starts, after the others.
-        let used = match (key.mode, key.filter) {
-            (WriteMode::Replace, InstanceFilter::Early) => shared + 1,
-            _ => shared,
-        };
+        let used = shared + usize::from(key.takes_period_starts());
         // Only the removal, absent from a plain insert, needs the last start.
         let unused = (key.mode == WriteMode::Insert).then_some(4);
         for parameter in (1..=used).filter(|parameter| Some(*parameter) != unused) {
