@@ -24,7 +24,10 @@ use capstats_capacity_model::{AggregationLevel, InstanceId, Period, PeriodType};
 use crate::partitions::{PartitionedTable, ensure_partitions};
 use crate::{StoreError, ledger};
 
+mod latest;
 pub mod statements;
+
+pub(crate) use latest::latest_table;
 
 pub use crate::sql::CHANGEABLE_COMPLETENESS;
 pub use statements::{InstanceFilter, PeriodForm, StatementKey, WriteMode};
@@ -166,6 +169,12 @@ pub fn aggregate_periods(
         // Every row of a computed instance left in the batch's periods was just written (the
         // stored rows were deleted and the keys with samples inserted again), so its count is the rows written.
         let mut written = recount_rows(connection, level, first, last, scope)?;
+        let lost_keys_of: Vec<i64> = deleted
+            .iter()
+            .filter(|row| row.rows_deleted > 0)
+            .map(|row| row.instance_id)
+            .collect();
+        latest::refresh_latest(connection, level, periods, &instance_ids, &lost_keys_of)?;
         written.retain(|instance_id, _| instance_ids.binary_search(instance_id).is_ok());
         if *scope == InstanceScope::AllActive {
             ledger::mark_computed(connection, level, periods, session_id)?;
@@ -415,10 +424,15 @@ pub fn refresh_completeness(
     let mut updated = [0u64; 2];
     connection.transaction(|connection| {
         connection.batch_execute(REFRESH_LOCK_TIMEOUT)?;
-        for (count, table) in updated
-            .iter_mut()
-            .zip(["database_size_aggregations", "instance_size_aggregations"])
-        {
+        // The latest tables hold copies of some of these rows: they change with them.
+        let tables = [
+            "database_size_aggregations",
+            "instance_size_aggregations",
+            "database_latest_aggregations",
+            "instance_latest_aggregations",
+        ];
+        let mut copies = [0u64; 2];
+        for (count, table) in updated.iter_mut().chain(copies.iter_mut()).zip(tables) {
             // An update, even of no row, records a change of what the capacity reads show
             // (`read_changes`) and the API reads its remembered answers again: ask first.
             let found: crate::sql::Exists = diesel::sql_query(format!(

@@ -283,7 +283,13 @@ pub fn drop_partitions_before(
             )
             .bind::<diesel::sql_types::Date, _>(keep_from)
             .execute(connection)?;
-            for bookkeeping in ["database_aggregate_counts", "aggregate_period_counts"] {
+            // A key whose latest row lies before `keep_from` has no row left at all.
+            for bookkeeping in [
+                "database_aggregate_counts",
+                "aggregate_period_counts",
+                "database_latest_aggregations",
+                "instance_latest_aggregations",
+            ] {
                 diesel::sql_query(format!("DELETE FROM {bookkeeping} WHERE period_start < $1"))
                     .bind::<diesel::sql_types::Date, _>(keep_from)
                     .execute(connection)?;

@@ -154,6 +154,43 @@ diesel::table! {
 }
 
 diesel::table! {
+    database_latest_aggregations (period_type, instance_id, database_name) {
+        instance_id -> Int8,
+        database_name -> Text,
+        period_type -> Text,
+        period_start -> Date,
+        period_end -> Date,
+        avg_size_mb -> Int8,
+        max_size_mb -> Int8,
+        min_size_mb -> Int8,
+        data_count -> Int8,
+        avg_data_size_mb -> Nullable<Int8>,
+        max_data_size_mb -> Nullable<Int8>,
+        min_data_size_mb -> Nullable<Int8>,
+        avg_log_size_mb -> Nullable<Int8>,
+        max_log_size_mb -> Nullable<Int8>,
+        min_log_size_mb -> Nullable<Int8>,
+        size_change_mb -> Nullable<Int8>,
+        size_change_percent -> Nullable<Numeric>,
+        data_size_change_mb -> Nullable<Int8>,
+        data_size_change_percent -> Nullable<Numeric>,
+        log_size_change_mb -> Nullable<Int8>,
+        log_size_change_percent -> Nullable<Numeric>,
+        growth_rate -> Nullable<Numeric>,
+        calculated_at -> Timestamptz,
+        created_at -> Timestamptz,
+        yoy_change_mb -> Nullable<Int8>,
+        yoy_change_percent -> Nullable<Numeric>,
+        yoy_data_change_mb -> Nullable<Int8>,
+        yoy_data_change_percent -> Nullable<Numeric>,
+        yoy_log_change_mb -> Nullable<Int8>,
+        yoy_log_change_percent -> Nullable<Numeric>,
+        expected_count -> Int8,
+        is_partial -> Bool,
+    }
+}
+
+diesel::table! {
     database_size_aggregations (period_type, period_start, instance_id, database_name) {
         instance_id -> Int8,
         database_name -> Text,
@@ -216,6 +253,36 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         capacity_limit_mb -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
+    instance_latest_aggregations (period_type, instance_id) {
+        instance_id -> Int8,
+        period_type -> Text,
+        period_start -> Date,
+        period_end -> Date,
+        total_size_mb -> Int8,
+        avg_size_mb -> Nullable<Int8>,
+        max_size_mb -> Int8,
+        min_size_mb -> Int8,
+        data_count -> Int8,
+        database_count -> Int8,
+        avg_database_count -> Numeric,
+        max_database_count -> Int8,
+        min_database_count -> Int8,
+        total_size_change_mb -> Nullable<Int8>,
+        total_size_change_percent -> Nullable<Numeric>,
+        database_count_change -> Nullable<Int8>,
+        database_count_change_percent -> Nullable<Numeric>,
+        growth_rate -> Nullable<Numeric>,
+        trend_direction -> Nullable<Text>,
+        calculated_at -> Timestamptz,
+        created_at -> Timestamptz,
+        yoy_change_mb -> Nullable<Int8>,
+        yoy_change_percent -> Nullable<Numeric>,
+        expected_count -> Int8,
+        is_partial -> Bool,
     }
 }
 
@@ -409,9 +476,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     capacity_read_changes,
     database_aggregate_counts,
+    database_latest_aggregations,
     database_size_aggregations,
     database_size_stats,
     instance_databases,
+    instance_latest_aggregations,
     instance_size_aggregations,
     instance_size_stats,
     instances,

@@ -71,6 +71,11 @@ fn writes_create_the_partitions_they_need_and_retention_drops_old_ones() {
         date(2000, 1, 1),
     )
     .unwrap();
+    let latest_rows = capstats_test_support::count(
+        &database.url(),
+        "SELECT count(*) FROM instance_latest_aggregations",
+    );
+    assert_eq!(latest_rows, 1);
     let partitions = list_partitions(&mut connection).unwrap();
     let aggregation = partitions
         .iter()
@@ -142,6 +147,16 @@ fn writes_create_the_partitions_they_need_and_retention_drops_old_ones() {
     )
     .unwrap();
     assert_eq!(dropped, vec!["instance_size_aggregations_1999_01"]);
+    // The instance's latest yearly row was in the dropped partition: it has none left.
+    let latest_rows = capstats_test_support::count(
+        &database.url(),
+        "SELECT count(*) FROM instance_latest_aggregations",
+    );
+    assert_eq!(latest_rows, 0);
+    capstats_test_support::latest_aggregations::assert_latest_aggregations_match(
+        &mut connection,
+        "after retention",
+    );
     // Of the yearly entries the samples made (1999 and 2025, and the years after them), the
     // ones starting before the retention are gone.
     let yearly: Vec<chrono::NaiveDate> = capstats_store::ledger::entries_between(

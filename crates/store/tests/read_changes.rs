@@ -85,6 +85,8 @@ fn every_table_the_capacity_reads_use_records_its_writers() {
         "instance_size_aggregations",
         "aggregate_period_counts",
         "database_aggregate_counts",
+        "database_latest_aggregations",
+        "instance_latest_aggregations",
         "instance_size_stats",
         "instance_databases",
         "instances",

@@ -321,6 +321,12 @@ fn compute_everything(
             }
         }
     }
+    // Each key's latest row is the newest the batches, scopes and rounds left, vanished keys
+    // included (once per computation: the check reads every partition).
+    capstats_test_support::latest_aggregations::assert_latest_aggregations_match(
+        connection,
+        "after computing every period type",
+    );
 }
 
 /// An aggregate row's key within one period type: instance, database (empty at instance
@@ -486,6 +492,7 @@ fn run_case(connection: &mut PgConnection, dataset: &Dataset) {
             // DELETE rather than TRUNCATE: cheaper on small tables with many partitions.
             "DELETE FROM database_size_aggregations; DELETE FROM instance_size_aggregations;
              DELETE FROM database_aggregate_counts; DELETE FROM aggregate_period_counts;
+             DELETE FROM database_latest_aggregations; DELETE FROM instance_latest_aggregations;
              DELETE FROM database_size_stats; DELETE FROM instance_size_stats;
              DELETE FROM instance_databases; DELETE FROM aggregation_ledger;
              DELETE FROM sync_instance_records; DELETE FROM sync_sessions;
@@ -587,6 +594,10 @@ fn run_case(connection: &mut PgConnection, dataset: &Dataset) {
     let refreshed =
         capstats_store::aggregation::refresh_completeness(connection, dataset.refreshed_on)
             .expect("completeness is refreshed");
+    capstats_test_support::latest_aggregations::assert_latest_aggregations_match(
+        connection,
+        "after the completeness refresh",
+    );
     if dataset.refreshed_on > dataset.judged_on {
         COMPLETENESS_REFRESHED.fetch_add(
             refreshed.database_rows + refreshed.instance_rows,

@@ -2,6 +2,7 @@
 
 pub mod fake_servers;
 pub mod fault_proxy;
+pub mod latest_aggregations;
 pub mod metrics;
 pub mod receivers;
 

@@ -76,10 +76,15 @@ async fn a_remembered_read_is_served_until_a_change_commits() {
         .as_i64()
         .unwrap();
     assert!(databases > 0);
+    // (A run writes the aggregates and each key's latest row together, as here.)
     writer
         .batch_execute(
-            "UPDATE database_size_aggregations SET avg_size_mb = avg_size_mb + 1000
-             WHERE period_type = 'daily'",
+            "BEGIN;
+             UPDATE database_size_aggregations SET avg_size_mb = avg_size_mb + 1000
+             WHERE period_type = 'daily';
+             UPDATE database_latest_aggregations SET avg_size_mb = avg_size_mb + 1000
+             WHERE period_type = 'daily';
+             COMMIT;",
         )
         .unwrap();
     let (status, summary) = app.get(&viewer, READS[1]).await;

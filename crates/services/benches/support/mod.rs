@@ -54,6 +54,7 @@ pub fn reset(connection: &mut PgConnection) -> anyhow::Result<()> {
     connection.batch_execute(
         "TRUNCATE database_size_aggregations, instance_size_aggregations, aggregation_ledger,
                   aggregate_period_counts, database_aggregate_counts,
+                  database_latest_aggregations, instance_latest_aggregations,
                   sync_instance_records, sync_sessions CASCADE;
          CHECKPOINT;",
     )?;
@@ -70,7 +71,8 @@ pub fn settle(connection: &mut PgConnection) -> anyhow::Result<()> {
     // refuses to run in one.
     connection.batch_execute(
         "VACUUM ANALYZE database_size_aggregations, instance_size_aggregations,
-                        aggregation_ledger, aggregate_period_counts, database_aggregate_counts",
+                        aggregation_ledger, aggregate_period_counts, database_aggregate_counts,
+                        database_latest_aggregations, instance_latest_aggregations",
     )?;
     connection.batch_execute("CHECKPOINT")?;
     Ok(())

@@ -175,9 +175,15 @@ pub fn series(
     }
     let column = metric.name();
     let (table, database) = level_table(level);
-    let latest = latest_per_key(level, &format!("aggregate.{column} AS value"), Some(column));
-    let query = diesel::sql_query(format!(
-        "WITH {latest},
+    let query = |source| {
+        let latest = latest_per_key(
+            level,
+            source,
+            &format!("aggregate.{column} AS value"),
+            Some(column),
+        );
+        diesel::sql_query(format!(
+            "WITH {latest},
          chosen AS (
              SELECT instance_id, database_name, count(*) OVER () AS total_lines,
                     row_number() OVER (ORDER BY value DESC NULLS LAST, instance_id,
@@ -200,15 +206,17 @@ pub fn series(
                AND {database} = chosen.database_name
              OFFSET 0) point
          ORDER BY chosen.rank, point.period_start"
-    ));
+        ))
+    };
     let rows: Vec<SeriesRow> = with_key_memory(connection, |connection| {
+        let source = LatestSource::for_filter(connection, level, filter)?;
         // $7, the window's periods, also fetches the chosen lines' points: one descent of the
         // primary key per period and line (the `BETWEEN` keeps the partitions pruned). The
         // `OFFSET 0` keeps the lookup a subquery run per line with the line's whole key: as a
         // join, PostgreSQL looked the points up by instance alone and filtered the database
         // name afterwards, reading every database of the instance (3.5 of a 10 ms databases
         // series, docs/performance.md).
-        Ok(bind_matching!(query, filter)
+        Ok(bind_matching!(query(source), filter)
             .bind::<diesel::sql_types::BigInt, _>(top)
             .load(connection)?)
     })?;

@@ -141,14 +141,16 @@ pub fn database_totals(
     connection: &mut PgConnection,
     filter: &AggregateFilter,
 ) -> Result<DatabaseTotals, StoreError> {
-    let latest = latest_per_key(
-        AggregationLevel::Database,
-        "aggregate.avg_size_mb, aggregate.max_size_mb, aggregate.size_change_mb,
-         aggregate.is_partial",
-        None,
-    );
-    let query = diesel::sql_query(format!(
-        "WITH {latest}
+    let query = |source| {
+        let latest = latest_per_key(
+            AggregationLevel::Database,
+            source,
+            "aggregate.avg_size_mb, aggregate.max_size_mb, aggregate.size_change_mb,
+             aggregate.is_partial",
+            None,
+        );
+        diesel::sql_query(format!(
+            "WITH {latest}
          SELECT totals.*, largest.instance_id AS largest_instance_id,
                 instance.name AS largest_instance_name, instance.db_type AS largest_db_type,
                 largest.database_name AS largest_database_name,
@@ -166,9 +168,11 @@ pub fn database_totals(
                     ORDER BY avg_size_mb DESC, instance_id, database_name
                     LIMIT 1) largest ON true
          LEFT JOIN instances instance ON instance.id = largest.instance_id"
-    ));
+        ))
+    };
     let row: DatabaseTotalsRow = with_key_memory(connection, |connection| {
-        Ok(bind_matching!(query, filter).get_result(connection)?)
+        let source = LatestSource::for_filter(connection, AggregationLevel::Database, filter)?;
+        Ok(bind_matching!(query(source), filter).get_result(connection)?)
     })?;
     let sum = |text: String| text.parse::<i128>().map_err(corrupt);
     let largest = match (

@@ -1,0 +1,172 @@
+//! Each key's row in its latest stored period (`database_latest_aggregations`,
+//! `instance_latest_aggregations`), kept true by the transaction that writes the aggregates.
+//!
+//! The capacity summaries and chart rankings read "each key's latest row in the window"; for a
+//! window that reaches the newest stored period that is this table, a few thousand rows of one
+//! small table instead of a period of the partitioned table plus a probe per period for every
+//! key missing from it (`crate::aggregates`, docs/performance.md).
+//!
+//! After a batch has replaced the rows of some instances for the periods `first..=last`:
+//! 1. the latest rows of those instances that lie in the batch, or that lie before it while
+//!    the key has a row in it now, are deleted (both are superseded or gone);
+//! 2. each key's newest row of the batch is inserted, unless the key keeps a latest row newer
+//!    than the batch;
+//! 3. a key whose latest row was in the batch and which has no row there any more (its samples
+//!    were removed) gets its newest row before the batch back, if it has one.
+
+use chrono::NaiveDate;
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Date, Text};
+
+use capstats_capacity_model::{AggregationLevel, Period};
+
+use crate::StoreError;
+
+/// The level's aggregation table, its latest table and the key columns beyond the instance
+/// (`, database_name` or nothing), as SQL text.
+fn tables(level: AggregationLevel) -> (&'static str, &'static str, &'static str) {
+    match level {
+        AggregationLevel::Database => (
+            "database_size_aggregations",
+            "database_latest_aggregations",
+            ", database_name",
+        ),
+        AggregationLevel::Instance => (
+            "instance_size_aggregations",
+            "instance_latest_aggregations",
+            "",
+        ),
+    }
+}
+
+/// The latest table of `level`.
+pub(crate) fn latest_table(level: AggregationLevel) -> &'static str {
+    tables(level).1
+}
+
+/// A key whose latest row was deleted from the batch's periods.
+#[derive(QueryableByName)]
+struct RemovedKey {
+    #[diesel(sql_type = BigInt)]
+    instance_id: i64,
+    #[diesel(sql_type = Text)]
+    database_name: String,
+}
+
+/// Brings the latest rows of `instance_ids` up to date after their rows of `periods` (consecutive,
+/// one type) were rewritten in this transaction. `lost_keys_of` are the instances for which the
+/// batch deleted rows of keys without samples; only their keys can have lost their latest row.
+pub(crate) fn refresh_latest(
+    connection: &mut PgConnection,
+    level: AggregationLevel,
+    periods: &[Period],
+    instance_ids: &[i64],
+    lost_keys_of: &[i64],
+) -> Result<(), StoreError> {
+    let (Some(first), Some(last)) = (periods.first(), periods.last()) else {
+        return Ok(());
+    };
+    if instance_ids.is_empty() {
+        return Ok(());
+    }
+    let (table, latest, key) = tables(level);
+    let same_key = match level {
+        AggregationLevel::Database => "AND aggregate.database_name = latest.database_name",
+        AggregationLevel::Instance => "",
+    };
+    let database_name = match level {
+        AggregationLevel::Database => "removed.database_name",
+        AggregationLevel::Instance => "''::text AS database_name",
+    };
+    let starts: Vec<NaiveDate> = periods.iter().map(Period::start).collect();
+    // The batch's period starts ($5) let the superseded-row probe descend the primary key once
+    // per period. Only keys of instances that lost keys ($6) can need step 3.
+    let removed: Vec<RemovedKey> = diesel::sql_query(format!(
+        "WITH removed AS (
+             DELETE FROM {latest} latest
+             WHERE latest.period_type = $1 AND latest.instance_id = ANY($2)
+               AND latest.period_start <= $4
+               AND (latest.period_start >= $3
+                    OR EXISTS (SELECT 1 FROM {table} aggregate
+                               WHERE aggregate.period_type = $1
+                                 AND aggregate.period_start BETWEEN $3 AND $4
+                                 AND aggregate.period_start = ANY($5)
+                                 AND aggregate.instance_id = latest.instance_id {same_key}))
+             RETURNING latest.instance_id, latest.period_start {key})
+         SELECT removed.instance_id, {database_name}
+         FROM removed
+         WHERE removed.period_start >= $3 AND removed.instance_id = ANY($6)"
+    ))
+    .bind::<Text, _>(first.period_type().as_str())
+    .bind::<Array<BigInt>, _>(instance_ids)
+    .bind::<Date, _>(first.start())
+    .bind::<Date, _>(last.start())
+    .bind::<Array<Date>, _>(starts)
+    .bind::<Array<BigInt>, _>(lost_keys_of)
+    .load(connection)?;
+    diesel::sql_query(format!(
+        "INSERT INTO {latest}
+         SELECT DISTINCT ON (aggregate.instance_id {key}) aggregate.*
+         FROM {table} aggregate
+         WHERE aggregate.period_type = $1 AND aggregate.instance_id = ANY($2)
+           AND aggregate.period_start BETWEEN $3 AND $4
+         ORDER BY aggregate.instance_id {key}, aggregate.period_start DESC
+         ON CONFLICT DO NOTHING"
+    ))
+    .bind::<Text, _>(first.period_type().as_str())
+    .bind::<Array<BigInt>, _>(instance_ids)
+    .bind::<Date, _>(first.start())
+    .bind::<Date, _>(last.start())
+    .execute(connection)?;
+    if removed.is_empty() {
+        return Ok(());
+    }
+    restore_earlier(connection, level, *first, removed)
+}
+
+/// Gives each of `removed` that has no latest row now its newest row before `first`, looked up
+/// among the stored period starts of the type (one primary-key descent per period).
+fn restore_earlier(
+    connection: &mut PgConnection,
+    level: AggregationLevel,
+    first: Period,
+    removed: Vec<RemovedKey>,
+) -> Result<(), StoreError> {
+    let (table, latest, _) = tables(level);
+    let (same_key, key_match) = match level {
+        AggregationLevel::Database => (
+            "AND aggregate.database_name = removed.database_name",
+            "AND latest.database_name = removed.database_name",
+        ),
+        AggregationLevel::Instance => ("", ""),
+    };
+    let (instances, names): (Vec<i64>, Vec<String>) = removed
+        .into_iter()
+        .map(|key| (key.instance_id, key.database_name))
+        .unzip();
+    diesel::sql_query(format!(
+        "INSERT INTO {latest}
+         SELECT found.*
+         FROM unnest($2::bigint[], $3::text[]) AS removed (instance_id, database_name)
+         CROSS JOIN LATERAL (
+             SELECT aggregate.* FROM {table} aggregate
+             WHERE aggregate.period_type = $1 AND aggregate.period_start < $4
+               AND aggregate.period_start = ANY(
+                   ARRAY(SELECT counted.period_start FROM aggregate_period_counts counted
+                         WHERE counted.level = $5 AND counted.period_type = $1
+                           AND counted.period_start < $4))
+               AND aggregate.instance_id = removed.instance_id {same_key}
+             ORDER BY aggregate.period_start DESC
+             LIMIT 1) found
+         WHERE NOT EXISTS (SELECT 1 FROM {latest} latest
+                           WHERE latest.period_type = $1
+                             AND latest.instance_id = removed.instance_id {key_match})"
+    ))
+    .bind::<Text, _>(first.period_type().as_str())
+    .bind::<Array<BigInt>, _>(instances)
+    .bind::<Array<Text>, _>(names)
+    .bind::<Date, _>(first.start())
+    .bind::<Text, _>(level.as_str())
+    .execute(connection)?;
+    Ok(())
+}

@@ -1,0 +1,2 @@
+DROP TABLE instance_latest_aggregations;
+DROP TABLE database_latest_aggregations;
