@@ -161,8 +161,10 @@ pub fn database_totals(
                       max(max_size_mb) AS max_size,
                       coalesce(bool_or(is_partial), false) AS includes_partial,
                       coalesce(sum(size_change_mb), 0)::text AS size_change,
-                      coalesce(sum(avg_size_mb::numeric - size_change_mb), 0)::text
-                          AS size_before
+                      -- Two sums of bigints (accumulated in 128 bits) rather than one of
+                      -- numeric differences: the same value, no numeric arithmetic per row.
+                      coalesce(sum(avg_size_mb) FILTER (WHERE size_change_mb IS NOT NULL)
+                               - sum(size_change_mb), 0)::text AS size_before
                FROM latest) totals
          LEFT JOIN (SELECT * FROM latest
                     ORDER BY avg_size_mb DESC, instance_id, database_name
