@@ -500,3 +500,32 @@ fn reads_equal_a_computation_over_all_stored_aggregates() {
         })
         .unwrap();
 }
+
+/// The metrics the series treat as never null are `NOT NULL` columns.
+#[test]
+fn metrics_said_never_null_are_not_null_columns() {
+    let database = capstats_test_support::TestDatabase::new();
+    for level in AggregationLevel::ALL {
+        let table = match level {
+            AggregationLevel::Database => "database_size_aggregations",
+            AggregationLevel::Instance => "instance_size_aggregations",
+        };
+        for metric in aggregates::MetricColumn::of_level(level) {
+            let nullable = capstats_test_support::count(
+                &database.url(),
+                &format!(
+                    "SELECT count(*) FROM information_schema.columns
+                     WHERE table_name = '{table}' AND column_name = '{}'
+                       AND is_nullable = 'YES'",
+                    metric.name()
+                ),
+            );
+            assert_eq!(
+                nullable == 1,
+                metric.may_be_null(level),
+                "{level} {}",
+                metric.name()
+            );
+        }
+    }
+}

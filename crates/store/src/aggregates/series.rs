@@ -97,6 +97,22 @@ impl MetricColumn {
         }
     }
 
+    /// Whether its column at `level` may hold nulls. A column that never does needs no search
+    /// for a key's latest non-null value: its latest row has it, which spares [`series`] a step
+    /// (and the planning of it).
+    pub fn may_be_null(self, level: AggregationLevel) -> bool {
+        !matches!(
+            (level, self),
+            (
+                AggregationLevel::Database,
+                Self::AvgSizeMb | Self::MaxSizeMb
+            ) | (
+                AggregationLevel::Instance,
+                Self::TotalSizeMb | Self::DatabaseCount
+            )
+        )
+    }
+
     /// The unit of its values: `MB`, `%` or `count`.
     pub fn unit(self) -> &'static str {
         match self {
@@ -180,7 +196,7 @@ pub fn series(
             level,
             source,
             &format!("aggregate.{column} AS value"),
-            Some(column),
+            metric.may_be_null(level).then_some(column),
         );
         diesel::sql_query(format!(
             "WITH {latest},
