@@ -424,15 +424,11 @@ pub fn refresh_completeness(
     let mut updated = [0u64; 2];
     connection.transaction(|connection| {
         connection.batch_execute(REFRESH_LOCK_TIMEOUT)?;
-        // The latest tables hold copies of some of these rows: they change with them.
-        let tables = [
-            "database_size_aggregations",
-            "instance_size_aggregations",
-            "database_latest_aggregations",
-            "instance_latest_aggregations",
-        ];
-        let mut copies = [0u64; 2];
-        for (count, table) in updated.iter_mut().chain(copies.iter_mut()).zip(tables) {
+        for (count, level) in updated
+            .iter_mut()
+            .zip([AggregationLevel::Database, AggregationLevel::Instance])
+        {
+            let (table, latest, _) = latest::tables(level);
             // An update, even of no row, records a change of what the capacity reads show
             // (`read_changes`) and the API reads its remembered answers again: ask first.
             let found: crate::sql::Exists = diesel::sql_query(format!(
@@ -443,14 +439,19 @@ pub fn refresh_completeness(
             if !found.found {
                 continue;
             }
-            let rows = diesel::sql_query(format!(
-                "UPDATE {table}
-                 SET expected_count = {expected_count}, is_partial = {is_partial}
-                 WHERE {stale}"
-            ))
-            .bind::<Date, _>(today)
-            .execute(connection)?;
+            let refresh = |table: &str| {
+                diesel::sql_query(format!(
+                    "UPDATE {table}
+                     SET expected_count = {expected_count}, is_partial = {is_partial}
+                     WHERE {stale}"
+                ))
+                .bind::<Date, _>(today)
+            };
+            let rows = refresh(table).execute(connection)?;
             *count = u64::try_from(rows).unwrap_or_default();
+            // The latest table holds copies of some of these rows; with none of them stale,
+            // none of the copies is.
+            refresh(latest).execute(connection)?;
         }
         Ok::<_, StoreError>(())
     })?;

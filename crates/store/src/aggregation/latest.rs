@@ -24,7 +24,7 @@ use crate::StoreError;
 
 /// The level's aggregation table, its latest table and the key columns beyond the instance
 /// (`, database_name` or nothing), as SQL text.
-fn tables(level: AggregationLevel) -> (&'static str, &'static str, &'static str) {
+pub(super) fn tables(level: AggregationLevel) -> (&'static str, &'static str, &'static str) {
     match level {
         AggregationLevel::Database => (
             "database_size_aggregations",
