@@ -21,13 +21,12 @@ use diesel::sql_types::{Array, BigInt, Date, Text};
 
 use capstats_capacity_model::{AggregationLevel, InstanceId, Period, PeriodType};
 
+use crate::level_tables::LevelTables;
 use crate::partitions::{PartitionedTable, ensure_partitions};
 use crate::{StoreError, ledger};
 
 mod latest;
 pub mod statements;
-
-pub(crate) use latest::latest_table;
 
 pub use crate::sql::CHANGEABLE_COMPLETENESS;
 pub use statements::{InstanceFilter, PeriodForm, StatementKey, WriteMode};
@@ -428,7 +427,11 @@ pub fn refresh_completeness(
             .iter_mut()
             .zip([AggregationLevel::Database, AggregationLevel::Instance])
         {
-            let (table, latest, _) = latest::tables(level);
+            let LevelTables {
+                aggregates: table,
+                latest,
+                ..
+            } = LevelTables::of(level);
             // An update, even of no row, records a change of what the capacity reads show
             // (`read_changes`) and the API reads its remembered answers again: ask first.
             let found: crate::sql::Exists = diesel::sql_query(format!(

@@ -8,6 +8,7 @@ pub mod audit;
 mod error;
 pub mod instances;
 pub mod ledger;
+pub mod level_tables;
 pub mod migrations;
 pub mod monitoring;
 pub mod partitions;

@@ -506,10 +506,7 @@ fn reads_equal_a_computation_over_all_stored_aggregates() {
 fn metrics_said_never_null_are_not_null_columns() {
     let database = capstats_test_support::TestDatabase::new();
     for level in AggregationLevel::ALL {
-        let table = match level {
-            AggregationLevel::Database => "database_size_aggregations",
-            AggregationLevel::Instance => "instance_size_aggregations",
-        };
+        let table = capstats_store::level_tables::LevelTables::of(level).aggregates;
         for metric in aggregates::MetricColumn::of_level(level) {
             let nullable = capstats_test_support::count(
                 &database.url(),

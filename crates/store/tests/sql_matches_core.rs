@@ -13,6 +13,7 @@ use capstats_capacity_model::{
 use capstats_store::PgConnection;
 use capstats_store::aggregation::{InstanceScope, aggregate_periods};
 use capstats_store::instances::{NewInstance, create_instance, set_active};
+use capstats_store::level_tables::LevelTables;
 use capstats_store::samples::{NewDatabaseSample, write_database_samples};
 use chrono::{Days, NaiveDate, Utc};
 use diesel::connection::SimpleConnection;
@@ -363,10 +364,11 @@ fn stored_keys(
         #[diesel(sql_type = diesel::sql_types::Date)]
         period_start: NaiveDate,
     }
-    let (table, database) = match level {
-        AggregationLevel::Database => ("database_size_aggregations", "database_name"),
-        AggregationLevel::Instance => ("instance_size_aggregations", "''"),
-    };
+    let tables = LevelTables::of(level);
+    let (table, database) = (
+        tables.aggregates,
+        tables.database_name_of(tables.aggregates),
+    );
     let query = diesel::sql_query(format!(
         "SELECT instance_id, {database} AS database_name, period_start FROM {table}
          WHERE period_type = $1 AND period_start BETWEEN $2 AND $3"

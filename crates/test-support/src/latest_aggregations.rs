@@ -1,5 +1,7 @@
 //! The check that the latest tables hold each key's row in its latest stored period.
 
+use capstats_capacity_model::AggregationLevel;
+use capstats_store::level_tables::LevelTables;
 use diesel::prelude::*;
 
 #[derive(QueryableByName)]
@@ -12,18 +14,14 @@ struct Difference {
 /// `instance_latest_aggregations` equal, row for row and column for column, each key's newest
 /// row of the aggregation tables.
 pub fn assert_latest_aggregations_match(connection: &mut PgConnection, context: &str) {
-    for (table, latest, key) in [
-        (
-            "database_size_aggregations",
-            "database_latest_aggregations",
-            "period_type, instance_id, database_name",
-        ),
-        (
-            "instance_size_aggregations",
-            "instance_latest_aggregations",
-            "period_type, instance_id",
-        ),
-    ] {
+    for level in AggregationLevel::ALL {
+        let LevelTables {
+            aggregates: table,
+            latest,
+            key,
+            ..
+        } = LevelTables::of(level);
+        let key = format!("period_type, {key}");
         let newest = format!(
             "SELECT * FROM (SELECT DISTINCT ON ({key}) * FROM {table}
                             ORDER BY {key}, period_start DESC) newest"

@@ -10,6 +10,7 @@ use capstats_capacity_model::{
 };
 
 use crate::StoreError;
+use crate::level_tables::LevelTables;
 use crate::schema::{database_size_aggregations, instance_size_aggregations};
 
 #[macro_use]
@@ -486,13 +487,11 @@ pub fn list_instance_aggregates(
     Ok((rows, total))
 }
 
-/// The table of a level and the SQL expression of a row's database name in it (an empty name
-/// at instance level, which keeps line keys hashable and comparable).
-fn level_table(level: AggregationLevel) -> (&'static str, &'static str) {
-    match level {
-        AggregationLevel::Database => ("database_size_aggregations", "aggregate.database_name"),
-        AggregationLevel::Instance => ("instance_size_aggregations", "''"),
-    }
+/// The aggregation table of a level and the SQL expression of the database name of its row
+/// `aggregate` (an empty text at instance level, which keeps line keys one shape).
+fn level_table(level: AggregationLevel) -> (&'static str, String) {
+    let tables = LevelTables::of(level);
+    (tables.aggregates, tables.database_name_of("aggregate"))
 }
 
 /// A query of every key of `level` that may have aggregates in the window of
@@ -579,13 +578,10 @@ fn latest_per_key(
         ),
         None => (String::new(), String::new()),
     };
-    let key_match = match level {
-        AggregationLevel::Database => "AND aggregate.database_name = absent.database_name",
-        AggregationLevel::Instance => "",
-    };
+    let key_match = LevelTables::of(level).same_database("aggregate", "absent");
     let (present, absent) = match source {
         LatestSource::LatestTable => {
-            let latest = crate::aggregation::latest_table(level);
+            let latest = LevelTables::of(level).latest;
             let absent = match valued {
                 None => {
                     return format!(

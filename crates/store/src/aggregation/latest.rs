@@ -21,28 +21,7 @@ use diesel::sql_types::{Array, BigInt, Date, Text};
 use capstats_capacity_model::{AggregationLevel, Period};
 
 use crate::StoreError;
-
-/// The level's aggregation table, its latest table and the key columns beyond the instance
-/// (`, database_name` or nothing), as SQL text.
-pub(super) fn tables(level: AggregationLevel) -> (&'static str, &'static str, &'static str) {
-    match level {
-        AggregationLevel::Database => (
-            "database_size_aggregations",
-            "database_latest_aggregations",
-            ", database_name",
-        ),
-        AggregationLevel::Instance => (
-            "instance_size_aggregations",
-            "instance_latest_aggregations",
-            "",
-        ),
-    }
-}
-
-/// The latest table of `level`.
-pub(crate) fn latest_table(level: AggregationLevel) -> &'static str {
-    tables(level).1
-}
+use crate::level_tables::LevelTables;
 
 /// A key whose latest row was deleted from the batch's periods.
 #[derive(QueryableByName)]
@@ -69,15 +48,10 @@ pub(crate) fn refresh_latest(
     if instance_ids.is_empty() {
         return Ok(());
     }
-    let (table, latest, key) = tables(level);
-    let same_key = match level {
-        AggregationLevel::Database => "AND aggregate.database_name = latest.database_name",
-        AggregationLevel::Instance => "",
-    };
-    let database_name = match level {
-        AggregationLevel::Database => "removed.database_name",
-        AggregationLevel::Instance => "''::text AS database_name",
-    };
+    let tables = LevelTables::of(level);
+    let (table, latest, key) = (tables.aggregates, tables.latest, tables.key);
+    let same_key = tables.same_database("aggregate", "latest");
+    let database_name = tables.database_name_of("removed");
     let starts: Vec<NaiveDate> = periods.iter().map(Period::start).collect();
     // The batch's period starts ($5) let the superseded-row probe descend the primary key once
     // per period. Only keys of instances that lost keys ($6) can need step 3.
@@ -92,8 +66,8 @@ pub(crate) fn refresh_latest(
                                  AND aggregate.period_start BETWEEN $3 AND $4
                                  AND aggregate.period_start = ANY($5)
                                  AND aggregate.instance_id = latest.instance_id {same_key}))
-             RETURNING latest.instance_id, latest.period_start {key})
-         SELECT removed.instance_id, {database_name}
+             RETURNING {key}, latest.period_start)
+         SELECT removed.instance_id, {database_name} AS database_name
          FROM removed
          WHERE removed.period_start >= $3 AND removed.instance_id = ANY($6)"
     ))
@@ -106,11 +80,11 @@ pub(crate) fn refresh_latest(
     .load(connection)?;
     diesel::sql_query(format!(
         "INSERT INTO {latest}
-         SELECT DISTINCT ON (aggregate.instance_id {key}) aggregate.*
+         SELECT DISTINCT ON ({key}) aggregate.*
          FROM {table} aggregate
          WHERE aggregate.period_type = $1 AND aggregate.instance_id = ANY($2)
            AND aggregate.period_start BETWEEN $3 AND $4
-         ORDER BY aggregate.instance_id {key}, aggregate.period_start DESC
+         ORDER BY {key}, aggregate.period_start DESC
          ON CONFLICT DO NOTHING"
     ))
     .bind::<Text, _>(first.period_type().as_str())
@@ -132,14 +106,10 @@ fn restore_earlier(
     first: Period,
     removed: Vec<RemovedKey>,
 ) -> Result<(), StoreError> {
-    let (table, latest, _) = tables(level);
-    let (same_key, key_match) = match level {
-        AggregationLevel::Database => (
-            "AND aggregate.database_name = removed.database_name",
-            "AND latest.database_name = removed.database_name",
-        ),
-        AggregationLevel::Instance => ("", ""),
-    };
+    let tables = LevelTables::of(level);
+    let (table, latest) = (tables.aggregates, tables.latest);
+    let same_key = tables.same_database("aggregate", "removed");
+    let key_match = tables.same_database("latest", "removed");
     let (instances, names): (Vec<i64>, Vec<String>) = removed
         .into_iter()
         .map(|key| (key.instance_id, key.database_name))
