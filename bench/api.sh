@@ -2,7 +2,8 @@
 # `make bench-api`: load the list, summary and series endpoints of a release build with wrk
 # (32 connections, 20 s each) on a database holding about one million aggregate rows, and print
 # requests per second and latency percentiles (the summaries and series also while the data
-# changes every second); then time CSV exports of growing size with the API's memory. Figures
+# changes every second), then the first read of the capacity pages after a change
+# (bench/first_reads.py); then time CSV exports of growing size with the API's memory. Figures
 # are recorded in docs/performance.md. CAPSTATS_REMEMBERED_READS_MB=0 measures every read cold.
 #
 # Environment: DATABASE_URL (server; default postgres://root@127.0.0.1:5432),
@@ -106,6 +107,12 @@ for entry in "${endpoints[@]}"; do
     measure "$label" "$path"
     kill "$changer"; wait "$changer" 2>/dev/null || true
 done
+
+# The first read after a change: a statement on a table behind the reads commits, then one
+# client opens a capacity page: its calls go out together (bench/first_reads.py).
+if [[ "first read" =~ ${CAPSTATS_BENCH_ONLY:-.} ]]; then
+    python3 bench/first_reads.py "http://127.0.0.1:$port" "$token" "$DATABASE_URL"
+fi
 
 # CSV exports: one client downloads every daily database row of windows of growing length
 # (`format=csv`), while the API's resident memory is sampled every 50 ms; rows per second

@@ -407,12 +407,13 @@ fn check(connection: &mut PgConnection, case: &Case) {
     assert_eq!(totals.largest, largest, "largest database");
 
     type Metric<T> = (&'static str, fn(&T) -> Option<Decimal>);
-    let database_metrics: [Metric<DatabaseSizeAggregate>; 3] = [
+    let database_metrics: [Metric<DatabaseSizeAggregate>; 4] = [
         ("avg_size_mb", |row| Some(row.avg_size_mb.into())),
         ("size_change_mb", |row| {
             row.size_change_mb.map(Decimal::from)
         }),
         ("size_change_percent", |row| row.size_change_percent),
+        ("yoy_change_percent", |row| row.yoy_change_percent),
     ];
     for (column, value) in database_metrics {
         let rows = expected
@@ -450,11 +451,12 @@ fn check(connection: &mut PgConnection, case: &Case) {
         expected.len(),
     );
     assert_eq!(listed, expected, "instance pages");
-    let instance_metrics: [Metric<InstanceSizeAggregate>; 2] = [
+    let instance_metrics: [Metric<InstanceSizeAggregate>; 3] = [
         ("total_size_mb", |row| Some(row.total_size_mb.into())),
         ("total_size_change_percent", |row| {
             row.total_size_change_percent
         }),
+        ("yoy_change_percent", |row| row.yoy_change_percent),
     ];
     for (column, value) in instance_metrics {
         let rows = expected

@@ -1,6 +1,8 @@
 //! The planner's reads: each key's size at the start and end of a window of periods (growth),
 //! and the daily sizes a forecast is fitted to, with the capacity limits set on the keys.
 
+use std::collections::BTreeMap;
+
 use chrono::NaiveDate;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Date, Nullable, Text};
@@ -193,17 +195,35 @@ struct HistoryRow {
     #[diesel(sql_type = BigInt)]
     instance_id: i64,
     #[diesel(sql_type = Text)]
-    instance_name: String,
-    #[diesel(sql_type = Text)]
-    db_type: String,
-    #[diesel(sql_type = Text)]
     database_name: String,
-    #[diesel(sql_type = Nullable<BigInt>)]
-    capacity_limit_mb: Option<i64>,
     #[diesel(sql_type = Date)]
     collected_date: NaiveDate,
     #[diesel(sql_type = BigInt)]
     size_mb: i64,
+}
+
+/// An instance of a chunk of histories, with its capacity limit.
+#[derive(QueryableByName)]
+struct HistoryInstance {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = Text)]
+    db_type: String,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    capacity_limit_mb: Option<i64>,
+}
+
+/// A database's capacity limit in the inventory.
+#[derive(QueryableByName)]
+struct DatabaseLimit {
+    #[diesel(sql_type = BigInt)]
+    instance_id: i64,
+    #[diesel(sql_type = Text)]
+    database_name: String,
+    #[diesel(sql_type = BigInt)]
+    capacity_limit_mb: i64,
 }
 
 /// How many instances' histories one query reads: bounds the rows held at once whatever the
@@ -226,23 +246,21 @@ pub fn for_each_daily_history<E: From<StoreError>>(
         AggregationLevel::Database => ("database_size_stats", "size_mb", "sample.database_name"),
         AggregationLevel::Instance => ("instance_size_stats", "total_size_mb", "''"),
     };
-    let (limit, limit_column, _) =
-        inventory_of(level, "sample.instance_id", "sample.database_name");
     let database_condition = match level {
         AggregationLevel::Database => Some("sample.database_name"),
         AggregationLevel::Instance => None,
     };
-    // The window is of sample dates here ($2..$3); the period type ($1) is not used.
+    // The window is of sample dates here ($2..$3); the period type ($1) is not used. The
+    // samples come unordered and without their labels: sorting 80,000 rows of 50 instances by
+    // key took PostgreSQL 55 ms (more when it spilled to disk), joining each row to its
+    // instance and inventory row another 10 ms, against 16 ms for the read itself
+    // (docs/performance.md, "Planning endpoints"). Rust groups them by key instead, and the
+    // labels and limits come per key from two small queries.
     let query = format!(
-        "SELECT sample.instance_id, instance.name AS instance_name, instance.db_type,
-                {database} AS database_name, {limit_column} AS capacity_limit_mb,
+        "SELECT sample.instance_id, {database} AS database_name,
                 sample.collected_date, sample.{size} AS size_mb
          FROM {source} sample
-         JOIN instances instance ON instance.id = sample.instance_id
-         {limit}
-         WHERE sample.collected_date BETWEEN $2 AND $3 AND {keys}
-         -- By position: at the instance level the name is a constant.
-         ORDER BY 1, 4, 6",
+         WHERE sample.collected_date BETWEEN $2 AND $3 AND {keys}",
         keys = filter::key_condition("sample.instance_id", database_condition),
     );
     for chunk in instances.chunks(HISTORY_INSTANCES_PER_READ) {
@@ -253,30 +271,65 @@ pub fn for_each_daily_history<E: From<StoreError>>(
         let rows: Vec<HistoryRow> = bind_matching!(diesel::sql_query(&query), &chunk_filter)
             .load(connection)
             .map_err(StoreError::from)?;
-        let mut current: Option<DailyHistory> = None;
-        for row in rows {
-            let database_name =
-                (level == AggregationLevel::Database).then(|| row.database_name.clone());
-            let same_key = current.as_ref().is_some_and(|history| {
-                history.instance.id.0 == row.instance_id && history.database_name == database_name
-            });
-            if !same_key {
-                if let Some(done) = current.take() {
-                    each(done)?;
-                }
-                current = Some(DailyHistory {
-                    instance: label(row.instance_id, row.instance_name, &row.db_type)?,
-                    database_name,
-                    capacity_limit_mb: row.capacity_limit_mb,
-                    points: Vec::new(),
-                });
-            }
-            if let Some(history) = current.as_mut() {
-                history.points.push((row.collected_date, row.size_mb));
-            }
+        if rows.is_empty() {
+            continue;
         }
-        if let Some(done) = current {
-            each(done)?;
+        let mut histories: BTreeMap<(i64, String), Vec<(NaiveDate, i64)>> = BTreeMap::new();
+        for row in rows {
+            histories
+                .entry((row.instance_id, row.database_name))
+                .or_default()
+                .push((row.collected_date, row.size_mb));
+        }
+        let ids: Vec<i64> = chunk.iter().map(|id| id.0).collect();
+        let labels: BTreeMap<i64, HistoryInstance> = diesel::sql_query(
+            "SELECT id, name, db_type, capacity_limit_mb FROM instances WHERE id = ANY($1)",
+        )
+        .bind::<diesel::sql_types::Array<BigInt>, _>(&ids)
+        .load::<HistoryInstance>(connection)
+        .map_err(StoreError::from)?
+        .into_iter()
+        .map(|instance| (instance.id, instance))
+        .collect();
+        let database_limits: BTreeMap<(i64, String), i64> = match level {
+            AggregationLevel::Database => diesel::sql_query(
+                "SELECT instance_id, database_name, capacity_limit_mb FROM instance_databases
+                 WHERE instance_id = ANY($1) AND deleted_at IS NULL
+                   AND capacity_limit_mb IS NOT NULL",
+            )
+            .bind::<diesel::sql_types::Array<BigInt>, _>(&ids)
+            .load::<DatabaseLimit>(connection)
+            .map_err(StoreError::from)?
+            .into_iter()
+            .map(|limit| {
+                (
+                    (limit.instance_id, limit.database_name),
+                    limit.capacity_limit_mb,
+                )
+            })
+            .collect(),
+            AggregationLevel::Instance => BTreeMap::new(),
+        };
+        for ((instance_id, database_name), mut points) in histories {
+            let instance = labels
+                .get(&instance_id)
+                .ok_or_else(|| corrupt(format!("samples of a missing instance {instance_id}")))?;
+            points.sort_unstable();
+            let (database_name, capacity_limit_mb) = match level {
+                AggregationLevel::Database => {
+                    let limit = database_limits
+                        .get(&(instance_id, database_name.clone()))
+                        .copied();
+                    (Some(database_name), limit)
+                }
+                AggregationLevel::Instance => (None, instance.capacity_limit_mb),
+            };
+            each(DailyHistory {
+                instance: label(instance_id, instance.name.clone(), &instance.db_type)?,
+                database_name,
+                capacity_limit_mb,
+                points,
+            })?;
         }
     }
     Ok(())

@@ -3,7 +3,7 @@
 use chrono::NaiveDate;
 use diesel::prelude::*;
 
-use capstats_capacity_model::{AggregationLevel, Decimal};
+use capstats_capacity_model::{AggregationLevel, Decimal, PeriodType};
 
 use super::*;
 use crate::StoreError;
@@ -113,6 +113,14 @@ impl MetricColumn {
         )
     }
 
+    /// Whether rows of `period_type` can hold a value of the metric: the changes against a
+    /// year earlier exist for weekly and longer periods only, and the statements write NULL
+    /// into daily rows.
+    pub fn exists_for(self, period_type: PeriodType) -> bool {
+        !(period_type == PeriodType::Daily
+            && matches!(self, Self::YoyChangeMb | Self::YoyChangePercent))
+    }
+
     /// The unit of its values: `MB`, `%` or `count`.
     pub fn unit(self) -> &'static str {
         match self {
@@ -196,7 +204,9 @@ pub fn series(
             level,
             source,
             &format!("aggregate.{column} AS value"),
-            metric.may_be_null(level).then_some(column),
+            // With no value in any row (a daily series of a change against a year earlier),
+            // each key's latest row ranks it as well as a search for a value would: last.
+            (metric.may_be_null(level) && metric.exists_for(filter.period_type)).then_some(column),
         );
         diesel::sql_query(format!(
             "WITH {latest},
