@@ -545,6 +545,14 @@ test('admin: partial periods are marked, the daily trend carries its forecast, t
   );
   assert.equal(trend.future, 14, 'the forecast extends the daily trend by 14 days');
   const forecasts = await apiData(page, trend.forecastSource);
+  const trendSource = await page.$eval('[data-chart="trend"]', (section) => section.dataset.source);
+  const trendLines = (await apiData(page, trendSource)).series;
+  const ascending = (values) => [...new Set(values)].sort((left, right) => left - right);
+  assert.deepEqual(
+    ascending(new URLSearchParams(trend.forecastSource.split('?')[1]).getAll('instance_id').map(Number)),
+    ascending(trendLines.map((line) => line.instance_id)),
+    "the trend asks for the forecasts of its lines' instances only",
+  );
   const plotted = trend.datasets.filter((dataset) => !dataset.forecast).map((dataset) => dataset.label);
   const published = forecasts.items.filter(
     (item) => item.published && plotted.includes(`${item.instance_name} / ${item.database_name}`),

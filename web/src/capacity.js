@@ -20,6 +20,8 @@ const POLL_MILLISECONDS = 1000;
 /** The growth table's controls and their defaults (`growth_…` in the URL). */
 const GROWTH_DEFAULTS = { sort: 'growth_mb', periods: '12' };
 const GROWTH_ROWS = 20;
+/** Forecasts per request when the trend asks for its lines' (the API's largest page). */
+const FORECAST_PAGE = 200;
 const GROWTH_HORIZON_DAYS = 30;
 
 /** Days until full is read fewest first; growth largest first. */
@@ -211,12 +213,8 @@ export function startCapacityPage(level) {
       // The daily trend continues with each line's forecast, when one is published.
       let forecasts = null;
       if (key === 'trend' && period.value === 'daily') {
-        const lineForecasts = forecastQuery(FORECAST_DAYS);
-        lineForecasts.set('limit', '200');
-        const found = await api(`/capacity/${level}s/forecast`, { query: lineForecasts });
-        if (number !== refreshNumber) return;
-        forecasts = new Map(found.items.map((item) => [lineKey(item), item]));
-        section.dataset.forecastSource = `/api/v1/capacity/${level}s/forecast?${lineForecasts}`;
+        forecasts = await lineForecasts(section, series.series, number);
+        if (forecasts === null) return;
       }
       box.hidden = false;
       // Kept on the section for the browser tests (and for a look from the console).
@@ -236,6 +234,31 @@ export function startCapacityPage(level) {
       box.hidden = true;
       showState(state, describeError(error), 'error');
       section.dataset.state = 'error';
+    }
+  }
+
+  /**
+   * The forecasts of the `lines` plotted in `section`, by line key, or null when a newer refresh started.
+   * Only the lines' instances are asked for: a fleet's every forecast costs the server a fit per
+   * key, and on a large fleet the lines' forecasts need not be among the first page of them.
+   * Pages are followed until every line's forecast is found.
+   */
+  async function lineForecasts(section, lines, number) {
+    const query = forecastQuery(FORECAST_DAYS);
+    query.delete('instance_id');
+    for (const id of new Set(lines.map((line) => line.instance_id))) query.append('instance_id', String(id));
+    query.set('limit', String(FORECAST_PAGE));
+    const wanted = new Set(lines.map(lineKey));
+    const found = new Map();
+    for (let page = 1; ; page += 1) {
+      query.set('page', String(page));
+      const answer = await api(`/capacity/${level}s/forecast`, { query });
+      if (number !== refreshNumber) return null;
+      if (page === 1) section.dataset.forecastSource = `/api/v1/capacity/${level}s/forecast?${query}`;
+      for (const item of answer.items) {
+        if (wanted.has(lineKey(item))) found.set(lineKey(item), item);
+      }
+      if (found.size === wanted.size || page * FORECAST_PAGE >= answer.total) return found;
     }
   }
 
