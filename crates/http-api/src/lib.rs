@@ -5,6 +5,7 @@ pub mod auth;
 pub mod dto;
 pub mod envelope;
 pub mod error;
+pub mod error_responses;
 pub mod export;
 pub mod extract;
 pub mod hashing;

@@ -11,6 +11,7 @@ use crate::auth::{Admin, Viewer};
 use crate::dto::{AlertEventItem, AlertRuleItem};
 use crate::envelope::{Envelope, Paginated};
 use crate::error::{ApiError, ErrorEnvelope, FieldError};
+use crate::error_responses::{AdminWriteRefused, NotSignedIn};
 use crate::params::Parameters;
 use crate::state::State;
 
@@ -46,7 +47,7 @@ fn read_rule(
     tag = "alerts",
     responses(
         (status = 200, description = "The rules", body = Envelope<Vec<AlertRuleItem>>),
-        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+        NotSignedIn,
         (status = 403, description = "Needs the `admin` scope", body = ErrorEnvelope),
     ),
     security(("session_cookie" = []), ("bearer_token" = ["admin"])),
@@ -73,8 +74,7 @@ pub async fn list_rules(state: State, _admin: Admin) -> Result<HttpResponse, Api
     responses(
         (status = 201, description = "Created", body = Envelope<AlertRuleItem>),
         (status = 400, description = "Invalid fields, each listed in `errors`", body = ErrorEnvelope),
-        (status = 401, description = "Not signed in", body = ErrorEnvelope),
-        (status = 403, description = "Not an admin, or CSRF token missing or wrong", body = ErrorEnvelope),
+        AdminWriteRefused,
         (status = 409, description = "The name is taken", body = ErrorEnvelope),
     ),
     security(("session_cookie" = []), ("bearer_token" = ["admin"])),
@@ -102,7 +102,7 @@ pub async fn create_rule(
     params(("id" = i64, Path, description = "The rule's id")),
     responses(
         (status = 200, description = "The rule", body = Envelope<AlertRuleItem>),
-        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+        NotSignedIn,
         (status = 403, description = "Needs the `admin` scope", body = ErrorEnvelope),
         (status = 404, description = "No such rule", body = ErrorEnvelope),
     ),
@@ -134,8 +134,7 @@ pub async fn get_rule(
     responses(
         (status = 200, description = "Replaced", body = Envelope<AlertRuleItem>),
         (status = 400, description = "Invalid fields, each listed in `errors`", body = ErrorEnvelope),
-        (status = 401, description = "Not signed in", body = ErrorEnvelope),
-        (status = 403, description = "Not an admin, or CSRF token missing or wrong", body = ErrorEnvelope),
+        AdminWriteRefused,
         (status = 404, description = "No such rule", body = ErrorEnvelope),
         (status = 409, description = "The name is taken", body = ErrorEnvelope),
     ),
@@ -167,8 +166,7 @@ pub async fn replace_rule(
     params(("id" = i64, Path, description = "The rule's id")),
     responses(
         (status = 200, description = "Deleted", body = Envelope<bool>),
-        (status = 401, description = "Not signed in", body = ErrorEnvelope),
-        (status = 403, description = "Not an admin, or CSRF token missing or wrong", body = ErrorEnvelope),
+        AdminWriteRefused,
         (status = 404, description = "No such rule", body = ErrorEnvelope),
     ),
     security(("session_cookie" = []), ("bearer_token" = ["admin"])),
@@ -203,7 +201,7 @@ pub async fn delete_rule(
     responses(
         (status = 200, description = "One page of events", body = Envelope<Paginated<AlertEventItem>>),
         (status = 400, description = "Invalid filter", body = ErrorEnvelope),
-        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+        NotSignedIn,
     ),
     security(("session_cookie" = []), ("bearer_token" = ["read"])),
 )]

@@ -3,7 +3,7 @@
 use actix_session::Session;
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
 
-use capstats_store::accounts;
+use capstats_store::accounts::{self, User};
 
 use crate::audit::{self, SIGN_IN};
 use crate::auth::{Caller, Credential, Scope, SignedIn, Viewer, new_token, token_hash};
@@ -13,6 +13,7 @@ use crate::dto::{
 };
 use crate::envelope::Envelope;
 use crate::error::{ApiError, ErrorEnvelope, FieldError};
+use crate::error_responses::NotSignedIn;
 use crate::extract::SmallJson;
 use crate::state::State;
 
@@ -125,6 +126,12 @@ pub async fn login(
         accounts::record_login(connection, user_id)
     })
     .await?;
+    Ok(session_started("signed in", user, token))
+}
+
+/// The answer to a request that started a session for `user`: `message`, the user as the
+/// session will see it, and the session's CSRF token.
+fn session_started(message: &str, user: User, csrf: String) -> HttpResponse {
     let caller = Caller {
         scopes: Scope::granted_to_role(&user.role).to_vec(),
         user,
@@ -132,13 +139,13 @@ pub async fn login(
             session_hash: String::new(),
         },
     };
-    Ok(HttpResponse::Ok().json(Envelope::new(
-        "signed in",
+    HttpResponse::Ok().json(Envelope::new(
+        message,
         LoginResult {
             user: user_item(&caller),
-            csrf_token: token,
+            csrf_token: csrf,
         },
-    )))
+    ))
 }
 
 /// Signs out: the session ends on the server (a copy of the cookie no longer works) and the
@@ -147,7 +154,7 @@ pub async fn login(
     tag = "auth",
     responses(
         (status = 200, description = "Signed out", body = Envelope<bool>),
-        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+        NotSignedIn,
         (status = 403, description = "CSRF token missing or wrong, or not a sign-in session", body = ErrorEnvelope),
     ),
     security(("session_cookie" = [])),
@@ -167,7 +174,7 @@ pub async fn logout(
     tag = "auth",
     responses(
         (status = 200, description = "The caller", body = Envelope<UserItem>),
-        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+        NotSignedIn,
         (status = 403, description = "A token without the `read` scope", body = ErrorEnvelope),
     ),
     security(("session_cookie" = []), ("bearer_token" = ["read"])),
@@ -201,7 +208,7 @@ pub async fn csrf_token(session: Session) -> Result<HttpResponse, ApiError> {
     responses(
         (status = 200, description = "Changed; signed in again", body = Envelope<LoginResult>),
         (status = 400, description = "Wrong current password or invalid new one", body = ErrorEnvelope),
-        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+        NotSignedIn,
         (status = 403, description = "CSRF token missing or wrong, or not a sign-in session", body = ErrorEnvelope),
     ),
     security(("session_cookie" = [])),
@@ -251,20 +258,11 @@ pub async fn change_password(
     });
     let address = state.client_address(&request).to_string();
     let token = crate::auth::start_session(&state, &session, &changed.user, Some(address)).await?;
-    let caller = Caller {
-        scopes: Scope::granted_to_role(&changed.user.role).to_vec(),
-        user: changed.user,
-        credential: Credential::Session {
-            session_hash: String::new(),
-        },
-    };
-    Ok(HttpResponse::Ok().json(Envelope::new(
+    Ok(session_started(
         "password changed; every other session has ended",
-        LoginResult {
-            user: user_item(&caller),
-            csrf_token: token,
-        },
-    )))
+        changed.user,
+        token,
+    ))
 }
 
 /// The caller's API tokens with their scopes, expiry and last use (secrets are never shown
@@ -273,7 +271,7 @@ pub async fn change_password(
     tag = "auth",
     responses(
         (status = 200, description = "The tokens", body = Envelope<Vec<TokenItem>>),
-        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+        NotSignedIn,
         (status = 403, description = "A token without the `read` scope", body = ErrorEnvelope),
     ),
     security(("session_cookie" = []), ("bearer_token" = ["read"])),
@@ -300,7 +298,7 @@ pub async fn list_tokens(state: State, Viewer(caller): Viewer) -> Result<HttpRes
     responses(
         (status = 201, description = "Created", body = Envelope<CreatedToken>),
         (status = 400, description = "Invalid name, scopes or expiry, or scopes beyond the caller's role", body = ErrorEnvelope),
-        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+        NotSignedIn,
         (status = 403, description = "CSRF token missing or wrong, or not a sign-in session", body = ErrorEnvelope),
     ),
     security(("session_cookie" = [])),
@@ -414,7 +412,7 @@ pub async fn create_token(
     params(("id" = i64, Path, description = "The token's id")),
     responses(
         (status = 200, description = "Revoked", body = Envelope<bool>),
-        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+        NotSignedIn,
         (status = 403, description = "CSRF token missing or wrong, or not a sign-in session", body = ErrorEnvelope),
         (status = 404, description = "No such token of the caller", body = ErrorEnvelope),
     ),

@@ -9,6 +9,7 @@ use crate::auth::Ingester;
 use crate::dto::{IngestRequest, IngestResult};
 use crate::envelope::Envelope;
 use crate::error::{ApiError, ErrorEnvelope};
+use crate::error_responses::NotSignedIn;
 use crate::state::State;
 
 /// Writes a batch of database samples (at most 10,000): one per instance, database and
@@ -27,7 +28,7 @@ use crate::state::State;
     responses(
         (status = 200, description = "Written", body = Envelope<IngestResult>),
         (status = 400, description = "Rejected whole; every bad item is listed in `errors`", body = ErrorEnvelope),
-        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+        NotSignedIn,
         (status = 403, description = "Neither an admin session (with CSRF token) nor a token with the `ingest` scope", body = ErrorEnvelope),
     ),
     security(("session_cookie" = []), ("bearer_token" = ["ingest"])),

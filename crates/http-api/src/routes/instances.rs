@@ -15,6 +15,7 @@ use crate::dto::{
 };
 use crate::envelope::{Envelope, Paginated};
 use crate::error::{ApiError, ErrorEnvelope, FieldError};
+use crate::error_responses::{AdminWriteRefused, NotSignedIn};
 use crate::params::Parameters;
 use crate::state::State;
 
@@ -75,7 +76,7 @@ pub struct DatabaseOptionsQuery {
     responses(
         (status = 200, description = "One page of instances", body = Envelope<Paginated<InstanceItem>>),
         (status = 400, description = "Invalid parameters, each listed in `errors`", body = ErrorEnvelope),
-        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+        NotSignedIn,
     ),
     security(("session_cookie" = []), ("bearer_token" = ["read"])),
 )]
@@ -302,8 +303,7 @@ fn capacity_limit_problem(limit: i64) -> FieldError {
     responses(
         (status = 201, description = "Created", body = Envelope<InstanceItem>),
         (status = 400, description = "Invalid fields, each listed in `errors`", body = ErrorEnvelope),
-        (status = 401, description = "Not signed in", body = ErrorEnvelope),
-        (status = 403, description = "Not an admin, or CSRF token missing or wrong", body = ErrorEnvelope),
+        AdminWriteRefused,
         (status = 409, description = "The name is taken", body = ErrorEnvelope),
     ),
     security(("session_cookie" = []), ("bearer_token" = ["admin"])),
@@ -363,7 +363,7 @@ pub async fn create_instance(
     params(("id" = i64, Path, description = "The instance's id")),
     responses(
         (status = 200, description = "The instance", body = Envelope<InstanceItem>),
-        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+        NotSignedIn,
         (status = 404, description = "No such instance", body = ErrorEnvelope),
     ),
     security(("session_cookie" = []), ("bearer_token" = ["read"])),
@@ -395,8 +395,7 @@ pub async fn get_instance(
     responses(
         (status = 200, description = "Updated; `password_cleared` tells whether the stored password was dropped", body = Envelope<UpdatedInstanceItem>),
         (status = 400, description = "Invalid fields, each listed in `errors`", body = ErrorEnvelope),
-        (status = 401, description = "Not signed in", body = ErrorEnvelope),
-        (status = 403, description = "Not an admin, or CSRF token missing or wrong", body = ErrorEnvelope),
+        AdminWriteRefused,
         (status = 404, description = "No such instance", body = ErrorEnvelope),
         (status = 409, description = "The name is taken", body = ErrorEnvelope),
     ),
@@ -450,8 +449,7 @@ pub async fn update_instance(
     params(("id" = i64, Path, description = "The instance's id")),
     responses(
         (status = 200, description = "Deleted", body = Envelope<bool>),
-        (status = 401, description = "Not signed in", body = ErrorEnvelope),
-        (status = 403, description = "Not an admin, or CSRF token missing or wrong", body = ErrorEnvelope),
+        AdminWriteRefused,
         (status = 404, description = "No such instance", body = ErrorEnvelope),
     ),
     security(("session_cookie" = []), ("bearer_token" = ["admin"])),
@@ -477,7 +475,7 @@ pub async fn delete_instance(
     responses(
         (status = 200, description = "The options", body = Envelope<Vec<InstanceOption>>),
         (status = 400, description = "Invalid parameters", body = ErrorEnvelope),
-        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+        NotSignedIn,
     ),
     security(("session_cookie" = []), ("bearer_token" = ["read"])),
 )]
@@ -517,7 +515,7 @@ pub async fn instance_options(
     responses(
         (status = 200, description = "The options", body = Envelope<Vec<DatabaseOption>>),
         (status = 400, description = "Invalid parameters", body = ErrorEnvelope),
-        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+        NotSignedIn,
     ),
     security(("session_cookie" = []), ("bearer_token" = ["read"])),
 )]
@@ -556,8 +554,7 @@ pub async fn database_options(
     responses(
         (status = 200, description = "The database as stored now", body = Envelope<DatabaseOption>),
         (status = 400, description = "Invalid fields, each listed in `errors`", body = ErrorEnvelope),
-        (status = 401, description = "Not signed in", body = ErrorEnvelope),
-        (status = 403, description = "Not an admin, or CSRF token missing or wrong", body = ErrorEnvelope),
+        AdminWriteRefused,
         (status = 404, description = "No such database", body = ErrorEnvelope),
     ),
     security(("session_cookie" = []), ("bearer_token" = ["admin"])),
@@ -603,8 +600,7 @@ pub async fn set_database_capacity_limit(
         (status = 202, description = "Queued; poll the session in the Location header", body = Envelope<RunStarted>,
          headers(("Location" = String, description = "The session's URL"))),
         (status = 400, description = "The instance cannot be collected (inactive, no connection settings, engine without collector)", body = ErrorEnvelope),
-        (status = 401, description = "Not signed in", body = ErrorEnvelope),
-        (status = 403, description = "Not an admin, or CSRF token missing or wrong", body = ErrorEnvelope),
+        AdminWriteRefused,
         (status = 404, description = "No such instance", body = ErrorEnvelope),
     ),
     security(("session_cookie" = []), ("bearer_token" = ["operate"])),

@@ -18,6 +18,7 @@ use crate::dto::{
 };
 use crate::envelope::{Envelope, Paginated};
 use crate::error::{ApiError, ErrorEnvelope};
+use crate::error_responses::{AdminWriteRefused, NotSignedIn};
 use crate::params::Parameters;
 use crate::state::State;
 
@@ -200,7 +201,7 @@ pub struct PartitionQuery {
     responses(
         (status = 200, description = "One page of partitions", body = Envelope<Paginated<PartitionItem>>),
         (status = 400, description = "Invalid parameters, each listed in `errors`", body = ErrorEnvelope),
-        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+        NotSignedIn,
     ),
     security(("session_cookie" = []), ("bearer_token" = ["read"])),
 )]
@@ -299,7 +300,7 @@ pub async fn list_partitions(
     tag = "partitions",
     responses(
         (status = 200, description = "The overview", body = Envelope<PartitionOverview>),
-        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+        NotSignedIn,
     ),
     security(("session_cookie" = []), ("bearer_token" = ["read"])),
 )]
@@ -343,7 +344,7 @@ pub async fn partition_info(state: State, _viewer: Viewer) -> Result<HttpRespons
     tag = "partitions",
     responses(
         (status = 200, description = "The statistics", body = Envelope<PartitionStatistics>),
-        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+        NotSignedIn,
     ),
     security(("session_cookie" = []), ("bearer_token" = ["read"])),
 )]
@@ -386,7 +387,7 @@ pub struct CoreMetricsQuery {
     responses(
         (status = 200, description = "The chart", body = Envelope<CoreMetrics>),
         (status = 400, description = "Invalid parameters, each listed in `errors`", body = ErrorEnvelope),
-        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+        NotSignedIn,
     ),
     security(("session_cookie" = []), ("bearer_token" = ["read"])),
 )]
@@ -446,8 +447,7 @@ pub async fn core_metrics(
     responses(
         (status = 200, description = "The month's partitions exist", body = Envelope<CreatedPartitions>),
         (status = 400, description = "A date before this month, or an invalid body", body = ErrorEnvelope),
-        (status = 401, description = "Not signed in", body = ErrorEnvelope),
-        (status = 403, description = "Not an admin, or CSRF token missing or wrong", body = ErrorEnvelope),
+        AdminWriteRefused,
     ),
     security(("session_cookie" = []), ("bearer_token" = ["operate"])),
 )]
@@ -490,7 +490,7 @@ pub async fn create_partitions(
     tag = "partitions",
     responses(
         (status = 200, description = "The status", body = Envelope<PartitionStatus>),
-        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+        NotSignedIn,
     ),
     security(("session_cookie" = []), ("bearer_token" = ["read"])),
 )]
@@ -521,8 +521,7 @@ pub async fn partition_status(state: State, _viewer: Viewer) -> Result<HttpRespo
     tag = "partitions",
     responses(
         (status = 200, description = "What was created and dropped", body = Envelope<CleanupResult>),
-        (status = 401, description = "Not signed in", body = ErrorEnvelope),
-        (status = 403, description = "Not an admin, or CSRF token missing or wrong", body = ErrorEnvelope),
+        AdminWriteRefused,
     ),
     security(("session_cookie" = []), ("bearer_token" = ["operate"])),
 )]

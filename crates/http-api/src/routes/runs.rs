@@ -16,6 +16,7 @@ use crate::dto::{
 };
 use crate::envelope::{Envelope, Paginated};
 use crate::error::{ApiError, ErrorEnvelope, FieldError};
+use crate::error_responses::{AdminWriteRefused, NotSignedIn};
 use crate::export::FormatQuery;
 use crate::params::Parameters;
 use crate::state::State;
@@ -31,8 +32,7 @@ use crate::state::State;
         (status = 202, description = "Queued (or already queued); poll the session in the Location header", body = Envelope<AggregationStarted>,
          headers(("Location" = String, description = "The session's URL"))),
         (status = 400, description = "Invalid scope or period_type", body = ErrorEnvelope),
-        (status = 401, description = "Not signed in", body = ErrorEnvelope),
-        (status = 403, description = "Not an admin, or CSRF token missing or wrong", body = ErrorEnvelope),
+        AdminWriteRefused,
         (status = 500, description = "The job could not be enqueued", body = ErrorEnvelope),
     ),
     security(("session_cookie" = []), ("bearer_token" = ["operate"])),
@@ -116,8 +116,7 @@ pub async fn aggregate_now(
         (status = 202, description = "Queued (or already queued); poll the session in the Location header", body = Envelope<RunStarted>,
          headers(("Location" = String, description = "The session's URL"))),
         (status = 400, description = "Invalid or missing fields, each named in `errors`", body = ErrorEnvelope),
-        (status = 401, description = "Not signed in", body = ErrorEnvelope),
-        (status = 403, description = "Not an admin, or CSRF token missing or wrong", body = ErrorEnvelope),
+        AdminWriteRefused,
         (status = 500, description = "The job could not be enqueued", body = ErrorEnvelope),
     ),
     security(("session_cookie" = []), ("bearer_token" = ["operate"])),
@@ -290,7 +289,7 @@ pub struct SessionQuery {
             (String = "text/csv"),
         )),
         (status = 400, description = "Invalid parameters, each listed in `errors`", body = ErrorEnvelope),
-        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+        NotSignedIn,
         (status = 429, description = "Too many exports running; retry after Retry-After seconds", body = ErrorEnvelope),
     ),
     security(("session_cookie" = []), ("bearer_token" = ["read"])),
@@ -345,7 +344,7 @@ pub async fn list_sessions(
             (String = "text/csv"),
         )),
         (status = 400, description = "An invalid format", body = ErrorEnvelope),
-        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+        NotSignedIn,
         (status = 404, description = "No such session", body = ErrorEnvelope),
         (status = 429, description = "Too many exports running; retry after Retry-After seconds", body = ErrorEnvelope),
     ),
@@ -392,8 +391,7 @@ pub async fn get_session(
     params(("id" = i64, Path, description = "The session's id")),
     responses(
         (status = 200, description = "The session after the request", body = Envelope<SessionItem>),
-        (status = 401, description = "Not signed in", body = ErrorEnvelope),
-        (status = 403, description = "Not an admin, or CSRF token missing or wrong", body = ErrorEnvelope),
+        AdminWriteRefused,
         (status = 404, description = "No such session", body = ErrorEnvelope),
     ),
     security(("session_cookie" = []), ("bearer_token" = ["operate"])),

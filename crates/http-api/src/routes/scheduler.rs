@@ -6,6 +6,7 @@ use crate::auth::{Operator, Viewer};
 use crate::dto::{ReloadedSchedules, RunStarted, ScheduleItem, ScheduleUpdate};
 use crate::envelope::Envelope;
 use crate::error::{ApiError, ErrorEnvelope, FieldError};
+use crate::error_responses::{AdminWriteRefused, NotSignedIn};
 use crate::state::State;
 
 // Only describes the path parameter in the spec: the handler matches the segment itself, so
@@ -37,7 +38,7 @@ async fn view(state: &State, name: &str) -> Result<ScheduleItem, ApiError> {
     tag = "scheduler",
     responses(
         (status = 200, description = "The schedules", body = Envelope<Vec<ScheduleItem>>),
-        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+        NotSignedIn,
     ),
     security(("session_cookie" = []), ("bearer_token" = ["read"])),
 )]
@@ -61,7 +62,7 @@ pub async fn list_schedules(state: State, _viewer: Viewer) -> Result<HttpRespons
     params(("id" = String, Path, description = "The schedule's name")),
     responses(
         (status = 200, description = "The schedule", body = Envelope<ScheduleItem>),
-        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+        NotSignedIn,
         (status = 404, description = "No such schedule", body = ErrorEnvelope),
     ),
     security(("session_cookie" = []), ("bearer_token" = ["read"])),
@@ -85,8 +86,7 @@ pub async fn get_schedule(
     responses(
         (status = 200, description = "The updated schedule", body = Envelope<ScheduleItem>),
         (status = 400, description = "A setting is invalid (each named in `errors`), nothing to change, or an unknown field", body = ErrorEnvelope),
-        (status = 401, description = "Not signed in", body = ErrorEnvelope),
-        (status = 403, description = "Not an admin, or CSRF token missing or wrong", body = ErrorEnvelope),
+        AdminWriteRefused,
         (status = 404, description = "No such schedule", body = ErrorEnvelope),
     ),
     security(("session_cookie" = []), ("bearer_token" = ["operate"])),
@@ -141,8 +141,7 @@ pub async fn update_schedule(
     responses(
         (status = 200, description = "Paused or resumed", body = Envelope<ScheduleItem>),
         (status = 202, description = "Run enqueued", body = Envelope<RunStarted>),
-        (status = 401, description = "Not signed in", body = ErrorEnvelope),
-        (status = 403, description = "Not an admin, or CSRF token missing or wrong", body = ErrorEnvelope),
+        AdminWriteRefused,
         (status = 404, description = "No such schedule or action", body = ErrorEnvelope),
     ),
     security(("session_cookie" = []), ("bearer_token" = ["operate"])),
@@ -198,8 +197,7 @@ pub async fn schedule_action(
     tag = "scheduler",
     responses(
         (status = 200, description = "The schedules in force", body = Envelope<ReloadedSchedules>),
-        (status = 401, description = "Not signed in", body = ErrorEnvelope),
-        (status = 403, description = "Not an admin, or CSRF token missing or wrong", body = ErrorEnvelope),
+        AdminWriteRefused,
     ),
     security(("session_cookie" = []), ("bearer_token" = ["operate"])),
 )]

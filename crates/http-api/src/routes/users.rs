@@ -13,6 +13,7 @@ use crate::dto::{
 };
 use crate::envelope::{Envelope, Paginated};
 use crate::error::{ApiError, ErrorEnvelope, FieldError};
+use crate::error_responses::NotSignedIn;
 use crate::extract::SmallJson;
 use crate::params::Parameters;
 use crate::routes::auth::password_problems;
@@ -35,7 +36,7 @@ fn role_problem(role: &str) -> Option<FieldError> {
     tag = "users",
     responses(
         (status = 200, description = "The accounts, by name", body = Envelope<Vec<AccountItem>>),
-        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+        NotSignedIn,
         (status = 403, description = "Needs the `admin` scope", body = ErrorEnvelope),
     ),
     security(("session_cookie" = []), ("bearer_token" = ["admin"])),
@@ -56,7 +57,7 @@ pub async fn list_users(state: State, _admin: Admin) -> Result<HttpResponse, Api
     responses(
         (status = 201, description = "Created", body = Envelope<AccountItem>),
         (status = 400, description = "Invalid name, password or role", body = ErrorEnvelope),
-        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+        NotSignedIn,
         (status = 403, description = "Needs the `admin` scope, or CSRF token missing or wrong", body = ErrorEnvelope),
         (status = 409, description = "The name is taken", body = ErrorEnvelope),
     ),
@@ -107,7 +108,7 @@ pub async fn create_user(
     responses(
         (status = 200, description = "Changed", body = Envelope<ChangedAccount>),
         (status = 400, description = "Invalid role or password", body = ErrorEnvelope),
-        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+        NotSignedIn,
         (status = 403, description = "Needs the `admin` scope, or CSRF token missing or wrong", body = ErrorEnvelope),
         (status = 404, description = "No such user", body = ErrorEnvelope),
     ),
@@ -171,7 +172,7 @@ pub async fn update_user(
     params(("id" = i64, Path, description = "The user's id")),
     responses(
         (status = 200, description = "Ended", body = Envelope<EndedSessions>),
-        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+        NotSignedIn,
         (status = 403, description = "Needs the `admin` scope, or CSRF token missing or wrong", body = ErrorEnvelope),
         (status = 404, description = "No such user", body = ErrorEnvelope),
     ),
@@ -216,7 +217,7 @@ pub async fn end_sessions(
     responses(
         (status = 200, description = "One page of events", body = Envelope<Paginated<AuditEventItem>>),
         (status = 400, description = "Invalid filter", body = ErrorEnvelope),
-        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+        NotSignedIn,
         (status = 403, description = "Needs the `admin` scope", body = ErrorEnvelope),
     ),
     security(("session_cookie" = []), ("bearer_token" = ["admin"])),

@@ -114,10 +114,7 @@ where
             (Envelope<Paginated<InstanceAggregateItem>> = "application/json"),
             (String = "text/csv"),
         )),
-        (status = 400, description = "Invalid parameters, each listed in `errors`", body = ErrorEnvelope),
-        (status = 401, description = "Not signed in", body = ErrorEnvelope),
-        (status = 404, description = "An instance_id does not exist", body = ErrorEnvelope),
-        (status = 429, description = "Too many exports running; retry after Retry-After seconds", body = ErrorEnvelope),
+        InstanceReadRefused,
     ),
     security(("session_cookie" = []), ("bearer_token" = ["read"])),
 )]
@@ -148,10 +145,7 @@ pub async fn list_instances(
             (Envelope<Paginated<DatabaseAggregateItem>> = "application/json"),
             (String = "text/csv"),
         )),
-        (status = 400, description = "Invalid parameters, each listed in `errors`", body = ErrorEnvelope),
-        (status = 401, description = "Not signed in", body = ErrorEnvelope),
-        (status = 404, description = "An instance_id does not exist", body = ErrorEnvelope),
-        (status = 429, description = "Too many exports running; retry after Retry-After seconds", body = ErrorEnvelope),
+        InstanceReadRefused,
     ),
     security(("session_cookie" = []), ("bearer_token" = ["read"])),
 )]

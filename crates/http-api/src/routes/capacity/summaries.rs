@@ -22,7 +22,7 @@ fn percent(numerator: i128, denominator: i128) -> Option<Decimal> {
     responses(
         (status = 200, description = "The summary", body = Envelope<Summary<InstancesSummary>>),
         (status = 400, description = "Invalid parameters, each listed in `errors`", body = ErrorEnvelope),
-        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+        NotSignedIn,
         (status = 404, description = "An instance_id does not exist", body = ErrorEnvelope),
     ),
     security(("session_cookie" = []), ("bearer_token" = ["read"])),
@@ -108,7 +108,7 @@ fn instances_summary_of(
     responses(
         (status = 200, description = "The summary", body = Envelope<Summary<DatabasesSummary>>),
         (status = 400, description = "Invalid parameters, each listed in `errors`", body = ErrorEnvelope),
-        (status = 401, description = "Not signed in", body = ErrorEnvelope),
+        NotSignedIn,
         (status = 404, description = "An instance_id does not exist", body = ErrorEnvelope),
     ),
     security(("session_cookie" = []), ("bearer_token" = ["read"])),
