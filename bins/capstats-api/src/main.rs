@@ -186,9 +186,10 @@ fn print_audit(events: &[capstats_store::audit::AuditEvent], total: i64) {
             "status",
             "target",
         ]);
-    for event in events {
+    for recorded in events {
+        let event = &recorded.event;
         table.add_row(vec![
-            event.occurred_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            recorded.occurred_at.format("%Y-%m-%d %H:%M:%S").to_string(),
             event.action.clone(),
             event.outcome.clone(),
             dash(event.username.clone()),

@@ -22,7 +22,7 @@ use capstats_store::{ConnectionPool, PgConnection, StoreError};
 use capstats_sync_session::{PeriodOutcome, SessionStatus, SyncCategory, SyncType};
 
 use crate::payloads::{AggregationJob, AggregationWork};
-use crate::records::RecordBook;
+use crate::records::{RecordBook, RowTotals};
 use crate::session_run::{OpenedRun, SessionRequest, SessionRun, active_records};
 use crate::{NoProgress, Progress, ServiceError};
 
@@ -351,8 +351,7 @@ fn compute(
 
     let mut book = RecordBook::new(instance_ids.iter().copied());
     let mut failures: Vec<String> = worker_errors.iter().map(ToString::to_string).collect();
-    let mut rows_written = 0;
-    let mut rows_deleted = 0;
+    let mut totals = RowTotals::default();
     let mut results = results
         .into_inner()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -360,10 +359,7 @@ fn compute(
     for (template, outcome) in results {
         match outcome {
             Ok(outcome) => {
-                let total = outcome.total();
-                crate::metrics::aggregate_rows(total.written, total.deleted);
-                rows_written += total.written;
-                rows_deleted += total.deleted;
+                totals.add(&outcome);
                 book.add_batch(None, &template, &outcome);
             }
             Err(error) => {
@@ -397,8 +393,8 @@ fn compute(
         session_id,
         status,
         periods: periods.len(),
-        rows_written,
-        rows_deleted,
+        rows_written: totals.written,
+        rows_deleted: totals.deleted,
         failures,
         duration: started.elapsed(),
     })

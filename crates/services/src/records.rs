@@ -7,6 +7,25 @@ use capstats_store::aggregation::BatchOutcome;
 use capstats_store::sessions::RecordOutcome;
 use capstats_sync_session::{PeriodOutcome, RecordDetail, RecordStatus};
 
+/// The rows a run wrote and deleted, counted batch by batch.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RowTotals {
+    /// Rows written.
+    pub(crate) written: u64,
+    /// Rows deleted because their key has no samples any more.
+    pub(crate) deleted: u64,
+}
+
+impl RowTotals {
+    /// Counts a computed batch here and in the process's metrics.
+    pub(crate) fn add(&mut self, outcome: &BatchOutcome) {
+        let total = outcome.total();
+        crate::metrics::aggregate_rows(total.written, total.deleted);
+        self.written += total.written;
+        self.deleted += total.deleted;
+    }
+}
+
 /// The details of the records of one run (or one chunk of it), by instance.
 pub(crate) struct RecordBook {
     details: BTreeMap<InstanceId, RecordDetail>,

@@ -16,7 +16,7 @@ use capstats_sync_session::{PeriodOutcome, RecordStatus, SessionStatus, SyncCate
 
 use crate::ServiceError;
 use crate::payloads::{AggregationJob, AggregationWork, Trigger};
-use crate::records::RecordBook;
+use crate::records::{RecordBook, RowTotals};
 use crate::session_run::{OpenedRun, SessionRequest, SessionRun, active_records};
 
 /// How runs are carried out.
@@ -316,8 +316,7 @@ fn run_chunks(
     let today = settings.today();
     let instance_ids = run.instance_ids(connection)?;
     let mut failed_items: BTreeSet<usize> = BTreeSet::new();
-    let mut rows_written = 0;
-    let mut rows_deleted = 0;
+    let mut totals = RowTotals::default();
     let mut finished_all_chunks = true;
     for (index, chunk) in instance_ids.chunks(settings.chunk_size.max(1)).enumerate() {
         if run.cancel_requested(connection)? {
@@ -342,10 +341,7 @@ fn run_chunks(
                 today,
             ) {
                 Ok(outcome) => {
-                    let total = outcome.total();
-                    crate::metrics::aggregate_rows(total.written, total.deleted);
-                    rows_written += total.written;
-                    rows_deleted += total.deleted;
+                    totals.add(&outcome);
                     book.add_batch(None, &template, &outcome);
                 }
                 Err(error) if matches!(error, StoreError::Connection(_) | StoreError::Pool(_)) => {
@@ -382,8 +378,8 @@ fn run_chunks(
         session_id: Some(session_id),
         status,
         items: items.len(),
-        rows_written,
-        rows_deleted,
+        rows_written: totals.written,
+        rows_deleted: totals.deleted,
     })
 }
 
@@ -442,7 +438,7 @@ fn refresh_stale(
         let records = run.instance_ids(connection)?;
         run.start_records(connection, &records)?;
         let mut book = RecordBook::new(records.iter().copied());
-        let (mut rows_written, mut rows_deleted) = (0, 0);
+        let mut totals = RowTotals::default();
         // Cancellation is honoured between entries: instances with entries left undone end
         // cancelled (their entries stay stale for the next refresh), the others as computed.
         let mut undone: BTreeSet<InstanceId> = BTreeSet::new();
@@ -473,10 +469,7 @@ fn refresh_stale(
                 ),
             }
             if let Ok(outcome) = &outcome {
-                let total = outcome.total();
-                crate::metrics::aggregate_rows(total.written, total.deleted);
-                rows_written += total.written;
-                rows_deleted += total.deleted;
+                totals.add(outcome);
             }
             run.heartbeat(connection)?;
         }
@@ -492,8 +485,8 @@ fn refresh_stale(
             session_id: Some(session_id),
             status,
             items: entries.len(),
-            rows_written,
-            rows_deleted,
+            rows_written: totals.written,
+            rows_deleted: totals.deleted,
         })
     })();
     result.map_err(|error| {

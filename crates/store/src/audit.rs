@@ -39,9 +39,10 @@ impl Outcome {
     }
 }
 
-/// An event to record.
-#[derive(Debug, Clone, Default, PartialEq, Insertable)]
+/// An event to record, and what a recorded one holds beside its id and time.
+#[derive(Debug, Clone, Default, PartialEq, Insertable, Queryable, Selectable, serde::Serialize)]
 #[diesel(table_name = audit_events)]
+#[diesel(check_for_backend(diesel::pg::Pg))]
 pub struct NewAuditEvent {
     /// What happened: `auth.login`, `auth.token.create`, `instance.update`, ….
     pub action: String,
@@ -78,30 +79,10 @@ pub struct AuditEvent {
     pub id: i64,
     /// When.
     pub occurred_at: DateTime<Utc>,
-    /// What.
-    pub action: String,
-    /// How it ended.
-    pub outcome: String,
-    /// The acting user.
-    pub user_id: Option<i64>,
-    /// The user's name or the name tried.
-    pub username: Option<String>,
-    /// The token used.
-    pub token_id: Option<i64>,
-    /// The client's address.
-    pub client_address: Option<String>,
-    /// The request id.
-    pub request_id: Option<String>,
-    /// The HTTP method.
-    pub http_method: Option<String>,
-    /// The route template.
-    pub http_route: Option<String>,
-    /// The response status.
-    pub http_status: Option<i32>,
-    /// What was acted on.
-    pub target: Option<String>,
-    /// More detail.
-    pub detail: serde_json::Value,
+    /// What was recorded.
+    #[diesel(embed)]
+    #[serde(flatten)]
+    pub event: NewAuditEvent,
 }
 
 /// Which events to list.

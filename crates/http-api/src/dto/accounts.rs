@@ -200,10 +200,11 @@ pub struct AuditEventItem {
 }
 
 impl From<capstats_store::audit::AuditEvent> for AuditEventItem {
-    fn from(event: capstats_store::audit::AuditEvent) -> Self {
+    fn from(recorded: capstats_store::audit::AuditEvent) -> Self {
+        let event = recorded.event;
         Self {
-            id: event.id,
-            occurred_at: event.occurred_at,
+            id: recorded.id,
+            occurred_at: recorded.occurred_at,
             action: event.action,
             outcome: event.outcome,
             user_id: event.user_id,
