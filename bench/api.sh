@@ -40,6 +40,10 @@ if [ "${CAPSTATS_BENCH_KEEP:-}" != 1 ] || ! psql -q "$DATABASE_URL" -c 'SELECT 1
     # scans.
     psql -q "$DATABASE_URL" -c 'VACUUM ANALYZE'
 fi
+# Capacity limits on every tenth database and instance, as an operator sets them on the keys
+# that matter (what the "fewest days until full" card and its forecasts read).
+psql -q "$DATABASE_URL" -c "UPDATE instance_databases SET capacity_limit_mb = 4000000 WHERE id % 10 = 0 AND capacity_limit_mb IS NULL" \
+    -c "UPDATE instances SET capacity_limit_mb = 80000000 WHERE id % 10 = 0 AND capacity_limit_mb IS NULL"
 psql -At "$DATABASE_URL" -c "SELECT 'aggregate rows: ' || ((SELECT count(*) FROM database_size_aggregations) + (SELECT count(*) FROM instance_size_aggregations))"
 
 echo 'bench-password-1' | "$bin/capstats-api" create-user --username bench --role admin --update >/dev/null

@@ -27,7 +27,7 @@ PAGES = {
         "series size_change_percent": "/api/v1/capacity/databases/series?period_type=daily&metric=size_change_percent&periods=14&top=10",
         "series yoy_change_percent": "/api/v1/capacity/databases/series?period_type=daily&metric=yoy_change_percent&periods=14&top=10",
         "forecast (trend lines)": "/api/v1/capacity/databases/forecast?horizon_days=14&limit=200&{line_instances}",
-        "forecast (soonest full)": "/api/v1/capacity/databases/forecast?horizon_days=30&limit=1",
+        "forecast (soonest full)": "/api/v1/capacity/databases/forecast?horizon_days=30&with_capacity_limit=true&limit=1",
         "growth table": "/api/v1/capacity/databases/growth?period_type=daily&periods=12&sort=growth_mb&order=desc&horizon_days=30&limit=20",
     },
     "instances page (daily)": {
@@ -37,7 +37,7 @@ PAGES = {
         "series total_size_change_percent": "/api/v1/capacity/instances/series?period_type=daily&metric=total_size_change_percent&periods=14&top=10",
         "series yoy_change_percent": "/api/v1/capacity/instances/series?period_type=daily&metric=yoy_change_percent&periods=14&top=10",
         "forecast (trend lines)": "/api/v1/capacity/instances/forecast?horizon_days=14&limit=200&{line_instances}",
-        "forecast (soonest full)": "/api/v1/capacity/instances/forecast?horizon_days=30&limit=1",
+        "forecast (soonest full)": "/api/v1/capacity/instances/forecast?horizon_days=30&with_capacity_limit=true&limit=1",
         "growth table": "/api/v1/capacity/instances/growth?period_type=daily&periods=12&sort=growth_mb&order=desc&horizon_days=30&limit=20",
     },
 }

@@ -285,6 +285,8 @@ export function startCapacityPage(level) {
   async function refreshDaysUntilFull(number) {
     try {
       const query = forecastQuery(GROWTH_HORIZON_DAYS);
+      // Only keys with a limit can fill up: the server fits those, not the whole fleet.
+      query.set('with_capacity_limit', 'true');
       query.set('limit', '1');
       const found = await api(`/capacity/${level}s/forecast`, { query });
       if (number !== refreshNumber) return;
@@ -296,7 +298,7 @@ export function startCapacityPage(level) {
         setCard(
           'days_until_full',
           'None soon',
-          found.total === 0 ? 'no daily sizes to forecast' : 'no published forecast reaches a capacity limit within its horizon',
+          found.total === 0 ? 'no key with a capacity limit has daily sizes' : 'no published forecast reaches a capacity limit within its horizon',
         );
       }
     } catch (error) {

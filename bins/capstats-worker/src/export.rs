@@ -245,7 +245,13 @@ pub fn export(
             let options = ForecastOptions::new(settings, as_of, forecast.horizon_days);
             let name = export::forecast_file_name(level, as_of, forecast.horizon_days);
             write(&file, &name, |output| {
-                let found = planning::forecasts(connection, level, &filter, &options)?;
+                let found = planning::forecasts(
+                    connection,
+                    level,
+                    &filter,
+                    planning::KeySelection::Every,
+                    &options,
+                )?;
                 export::forecasts(
                     forecast.first().of(found),
                     as_of,

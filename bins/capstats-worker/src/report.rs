@@ -408,7 +408,13 @@ pub fn report(
                 .filter
                 .filter(connection, PeriodType::Daily, (as_of, as_of))?;
             let options = ForecastOptions::new(settings, as_of, keys.horizon_days);
-            let found = planning::forecasts(connection, keys.filter.level(), &filter, &options)?;
+            let found = planning::forecasts(
+                connection,
+                keys.filter.level(),
+                &filter,
+                planning::KeySelection::Every,
+                &options,
+            )?;
             let total = found.len();
             let rows: Vec<ReportRow> = found
                 .into_iter()

@@ -16,7 +16,7 @@ use capstats_collectors::credentials::{Binding, CredentialKey, CredentialKeys};
 use capstats_notifications::{
     Destination, Notice, NoticeEvent, NoticeKey, NoticeRule, NoticeState, Sender,
 };
-use capstats_store::aggregates::{self, AggregateFilter};
+use capstats_store::aggregates::{self, AggregateFilter, KeySelection};
 use capstats_store::alerts::{
     self, ChannelRecord, EvaluationCounts, EvaluationMoment, EventKey, PendingDelivery, RuleFields,
     Sighting, StoredEvent, StoredRule,
@@ -220,7 +220,8 @@ fn observe(
         }
         AlertMetric::DaysUntilFull => {
             let filter = window_filter(rule, today, 1);
-            for found in forecasts(connection, level, &filter, options)? {
+            let limited = KeySelection::WithCapacityLimit;
+            for found in forecasts(connection, level, &filter, limited, options)? {
                 let key = key_of(found.instance.id, found.database_name.clone());
                 if !in_scope(rule, &key) {
                     continue;
@@ -310,7 +311,13 @@ fn add_forecasts(
         instance_ids,
         ..window_filter(rule, options.as_of, 1)
     };
-    for found in forecasts(connection, rule.level, &filter, options)? {
+    for found in forecasts(
+        connection,
+        rule.level,
+        &filter,
+        KeySelection::Every,
+        options,
+    )? {
         let key = key_of(found.instance.id, found.database_name.clone());
         if let Some(context) = contexts.get_mut(&key) {
             forecast_context(context, &found, options);

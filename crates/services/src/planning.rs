@@ -15,6 +15,9 @@ use capstats_store::aggregates::{self, AggregateFilter, InstanceLabel, KeyGrowth
 
 use crate::ServiceError;
 
+/// Which keys [`forecasts`] fits.
+pub use capstats_store::aggregates::KeySelection;
+
 /// The window of the last `periods` periods of `period_type` ending with the one containing
 /// `end`: its first and last period (the growth leaderboard's window, as the command line and
 /// alert rules ask for it).
@@ -173,13 +176,14 @@ pub struct KeyForecast {
 }
 
 /// The forecast of every key of `keys` (its instance, engine and database conditions; its
-/// window and period type are not used) with samples in the window ending on
-/// `options.as_of`, fewest days until full first (keys that never fill up last), then by
-/// instance id and database name.
+/// window and period type are not used) that `selection` takes, with samples in the window
+/// ending on `options.as_of`, fewest days until full first (keys that never fill up last),
+/// then by instance id and database name.
 pub fn forecasts(
     connection: &mut PgConnection,
     level: AggregationLevel,
     keys: &AggregateFilter,
+    selection: KeySelection,
     options: &ForecastOptions,
 ) -> Result<Vec<KeyForecast>, ServiceError> {
     let mut found = Vec::new();
@@ -187,6 +191,7 @@ pub fn forecasts(
         connection,
         level,
         &options.sample_filter(keys),
+        selection,
         |history| {
             let request = ForecastRequest {
                 points: &history.points,
@@ -367,7 +372,7 @@ fn attach_forecasts(
     entries: &mut [GrowthEntry],
 ) -> Result<(), ServiceError> {
     let mut by_key: BTreeMap<(InstanceId, Option<String>), Forecast> =
-        forecasts(connection, level, keys, options)?
+        forecasts(connection, level, keys, KeySelection::Every, options)?
             .into_iter()
             .map(|found| ((found.instance.id, found.database_name), found.forecast))
             .collect();

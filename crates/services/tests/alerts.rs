@@ -295,6 +295,7 @@ fn evaluation_agrees_with_the_planning_views_runs_once_per_session_and_resolves(
             db_types: Vec::new(),
             database_name: None,
         },
+        capstats_services::planning::KeySelection::Every,
         &options,
     )
     .unwrap();

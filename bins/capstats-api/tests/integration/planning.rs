@@ -277,6 +277,44 @@ async fn forecasts_project_known_lines_and_count_the_days_until_full() {
         "a flat line fits perfectly"
     );
 
+    // Only the keys with a limit, each as the whole list shows it; at the instance level no
+    // instance has one.
+    let (status, limited) = app
+        .get(
+            &viewer,
+            "/capacity/databases/forecast?horizon_days=30&with_capacity_limit=true",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{limited}");
+    assert_eq!(limited["data"]["total"], 2, "{limited}");
+    assert_eq!(names(&limited), ["fast", "shrinking"]);
+    for name in ["fast", "shrinking"] {
+        assert_eq!(item(&limited, name), item(&body, name));
+    }
+    let (status, none) = app
+        .get(
+            &viewer,
+            "/capacity/instances/forecast?with_capacity_limit=true",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{none}");
+    assert_eq!(none["data"]["total"], 0, "{none}");
+    let (status, every) = app
+        .get(
+            &viewer,
+            "/capacity/databases/forecast?horizon_days=30&with_capacity_limit=false",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{every}");
+    assert_eq!(every["data"]["total"], 5, "{every}");
+    let (status, refused) = app
+        .get(
+            &viewer,
+            "/capacity/databases/forecast?with_capacity_limit=maybe",
+        )
+        .await;
+    assert_field_error(status, &refused, "with_capacity_limit");
+
     // Past half the points' span the projection is withheld, and says why.
     let (status, body) = app
         .get(&viewer, "/capacity/databases/forecast?horizon_days=60")

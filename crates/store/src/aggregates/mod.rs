@@ -664,6 +664,6 @@ mod planning;
 mod series;
 mod totals;
 
-pub use planning::{DailyHistory, KeyGrowth, for_each_daily_history, growth};
+pub use planning::{DailyHistory, KeyGrowth, KeySelection, for_each_daily_history, growth};
 pub use series::{MetricColumn, RankedSeries, SeriesPoint, series};
 pub use totals::{DatabaseTotals, InstanceTotals, database_totals, instance_totals};

@@ -226,6 +226,16 @@ struct DatabaseLimit {
     capacity_limit_mb: i64,
 }
 
+/// Which keys a read of daily histories selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeySelection {
+    /// Every key of the filter.
+    Every,
+    /// Only the keys with a capacity limit set (an instance's, or a database's in the
+    /// inventory): the only ones that can fill up.
+    WithCapacityLimit,
+}
+
 /// How many instances' histories one query reads: bounds the rows held at once whatever the
 /// fleet's size (an instance has at most a few hundred databases, a window a few hundred
 /// days).
@@ -239,9 +249,10 @@ pub fn for_each_daily_history<E: From<StoreError>>(
     connection: &mut PgConnection,
     level: AggregationLevel,
     filter: &AggregateFilter,
+    selection: KeySelection,
     mut each: impl FnMut(DailyHistory) -> Result<(), E>,
 ) -> Result<(), E> {
-    let instances = matching_instance_ids(connection, filter)?;
+    let instances = matching_instance_ids(connection, level, filter, selection)?;
     let (source, size, database) = match level {
         AggregationLevel::Database => ("database_size_stats", "size_mb", "sample.database_name"),
         AggregationLevel::Instance => ("instance_size_stats", "total_size_mb", "''"),
@@ -256,11 +267,21 @@ pub fn for_each_daily_history<E: From<StoreError>>(
     // instance and inventory row another 10 ms, against 16 ms for the read itself
     // (docs/performance.md, "Planning endpoints"). Rust groups them by key instead, and the
     // labels and limits come per key from two small queries.
+    let limited = match (selection, level) {
+        (KeySelection::Every, _)
+        | (KeySelection::WithCapacityLimit, AggregationLevel::Instance) => "",
+        (KeySelection::WithCapacityLimit, AggregationLevel::Database) => {
+            "AND EXISTS (SELECT 1 FROM instance_databases known
+                         WHERE known.instance_id = sample.instance_id
+                           AND known.database_name = sample.database_name
+                           AND known.deleted_at IS NULL AND known.capacity_limit_mb IS NOT NULL)"
+        }
+    };
     let query = format!(
         "SELECT sample.instance_id, {database} AS database_name,
                 sample.collected_date, sample.{size} AS size_mb
          FROM {source} sample
-         WHERE sample.collected_date BETWEEN $2 AND $3 AND {keys}",
+         WHERE sample.collected_date BETWEEN $2 AND $3 AND {keys} {limited}",
         keys = filter::key_condition("sample.instance_id", database_condition),
     );
     for chunk in instances.chunks(HISTORY_INSTANCES_PER_READ) {
@@ -335,18 +356,32 @@ pub fn for_each_daily_history<E: From<StoreError>>(
     Ok(())
 }
 
-/// The ids of the instances `filter`'s instance and engine conditions match, ascending.
+/// The ids of the instances `filter`'s instance and engine conditions match, ascending; with
+/// [`KeySelection::WithCapacityLimit`], only those with a limit on themselves (instance level)
+/// or on one of their databases (database level).
 fn matching_instance_ids(
     connection: &mut PgConnection,
+    level: AggregationLevel,
     filter: &AggregateFilter,
+    selection: KeySelection,
 ) -> Result<Vec<InstanceId>, StoreError> {
     #[derive(QueryableByName)]
     struct IdRow {
         #[diesel(sql_type = BigInt)]
         id: i64,
     }
+    let limited = match (selection, level) {
+        (KeySelection::Every, _) => "",
+        (KeySelection::WithCapacityLimit, AggregationLevel::Instance) => {
+            "AND capacity_limit_mb IS NOT NULL"
+        }
+        (KeySelection::WithCapacityLimit, AggregationLevel::Database) => {
+            "AND id IN (SELECT instance_id FROM instance_databases
+                        WHERE deleted_at IS NULL AND capacity_limit_mb IS NOT NULL)"
+        }
+    };
     let query = diesel::sql_query(format!(
-        "SELECT id FROM instances WHERE {} ORDER BY id",
+        "SELECT id FROM instances WHERE {} {limited} ORDER BY id",
         filter::key_condition("id", None)
     ));
     let rows: Vec<IdRow> = bind_matching!(query, filter).load(connection)?;

@@ -25,7 +25,7 @@ pub struct KeysQuery {
     include_inactive: Option<bool>,
 }
 
-/// How far forecasts look, and from when.
+/// How far forecasts look, from when, and for which keys.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[expect(
@@ -40,6 +40,10 @@ pub struct ForecastQuery {
     /// The day the forecasts are made on (default today): the line is fitted to the daily
     /// sizes of the `CAPSTATS_FORECAST_WINDOW_DAYS` days ending then.
     as_of: Option<NaiveDate>,
+    /// `true`: only the keys with a capacity limit (on the instance, or on the database in
+    /// the inventory), the only ones that can fill up; what "fewest days until full" asks
+    /// for, at one fit per limited key instead of one per key. Default false: every key.
+    with_capacity_limit: Option<bool>,
 }
 
 /// The window and order of the growth leaderboard.
@@ -129,12 +133,22 @@ async fn forecasts(
         let as_of = parameters.date("as_of").unwrap_or(today);
         (as_of, as_of)
     };
-    let (filter, (horizon_days, paging)) = checked_filter_over(
+    let (filter, (horizon_days, paging, selection)) = checked_filter_over(
         &state,
         &request,
         level == AggregationLevel::Database,
         read_as_of,
-        |parameters| (read_horizon(parameters), read_paging(parameters, &request)),
+        |parameters| {
+            let selection = match parameters.one::<bool>("with_capacity_limit") {
+                Some(true) => planning::KeySelection::WithCapacityLimit,
+                Some(false) | None => planning::KeySelection::Every,
+            };
+            (
+                read_horizon(parameters),
+                read_paging(parameters, &request),
+                selection,
+            )
+        },
     )
     .await?;
     let options = ForecastOptions::new(&state.settings, filter.end, horizon_days);
@@ -144,15 +158,15 @@ async fn forecasts(
         Paging::Csv(first) => {
             let name = capstats_services::export::forecast_file_name(level, as_of, horizon_days);
             return crate::export::streamed(&state, name, move |connection, output| {
-                let found = planning::forecasts(connection, level, &filter, &options)?;
+                let found = planning::forecasts(connection, level, &filter, selection, &options)?;
                 capstats_services::export::forecasts(first.of(found), as_of, horizon_days, output)
             })
             .await;
         }
     };
-    let key = remembered::key(&request, state.today(), &(&filter, &options));
+    let key = remembered::key(&request, state.today(), &(&filter, &options, selection));
     let read = move |connection: &mut capstats_store::PgConnection| {
-        planning::forecasts(connection, level, &filter, &options)
+        planning::forecasts(connection, level, &filter, selection, &options)
     };
     remembered::answer(&state, key, read, |found| {
         let items = found
