@@ -115,33 +115,29 @@ pub fn growth(
     let size = size_column(level);
     let (limit, limit_column, id_column) =
         inventory_of(level, "ends.instance_id", "ends.database_name");
-    // One pass over the window's rows of the matching keys; the first and last row of each
-    // key are picked by the ordered aggregates, so no row is read twice.
+    // One pass over the window's rows of the matching keys, sorted once: each key's rows
+    // newest first, so DISTINCT ON keeps its last row and `last_value` over the whole
+    // partition reads its first. Nine ordered aggregates, one sort each per key, took 34 ms
+    // for 22,000 rows of 2,066 keys; this takes 23 (docs/performance.md).
     let query = diesel::sql_query(format!(
         "WITH ends AS (
-             SELECT aggregate.instance_id, {database} AS database_name,
-                    (array_agg(aggregate.period_start ORDER BY aggregate.period_start))[1]
-                        AS first_start,
-                    (array_agg(aggregate.period_end ORDER BY aggregate.period_start))[1]
-                        AS first_end,
-                    (array_agg(aggregate.{size} ORDER BY aggregate.period_start))[1]
-                        AS first_size,
-                    (array_agg(aggregate.period_start ORDER BY aggregate.period_start DESC))[1]
-                        AS last_start,
-                    (array_agg(aggregate.period_end ORDER BY aggregate.period_start DESC))[1]
-                        AS last_end,
-                    (array_agg(aggregate.{size} ORDER BY aggregate.period_start DESC))[1]
-                        AS last_size,
-                    (array_agg(aggregate.data_count ORDER BY aggregate.period_start DESC))[1]
-                        AS last_count,
-                    (array_agg(aggregate.expected_count ORDER BY aggregate.period_start DESC))[1]
-                        AS last_expected_count,
-                    (array_agg(aggregate.is_partial ORDER BY aggregate.period_start DESC))[1]
-                        AS last_is_partial
+             SELECT DISTINCT ON (aggregate.instance_id, 2)
+                    aggregate.instance_id, {database} AS database_name,
+                    last_value(aggregate.period_start) OVER newest_first AS first_start,
+                    last_value(aggregate.period_end) OVER newest_first AS first_end,
+                    last_value(aggregate.{size}) OVER newest_first AS first_size,
+                    aggregate.period_start AS last_start, aggregate.period_end AS last_end,
+                    aggregate.{size} AS last_size, aggregate.data_count AS last_count,
+                    aggregate.expected_count AS last_expected_count,
+                    aggregate.is_partial AS last_is_partial
              FROM {table} aggregate
              WHERE {matching}
+             WINDOW newest_first AS (
+                 PARTITION BY aggregate.instance_id, {database}
+                 ORDER BY aggregate.period_start DESC
+                 ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
              -- By position: at the instance level the name is a constant.
-             GROUP BY 1, 2)
+             ORDER BY aggregate.instance_id, 2, aggregate.period_start DESC)
          SELECT ends.instance_id, instance.name AS instance_name, instance.db_type,
                 ends.database_name, {limit_column} AS capacity_limit_mb,
                 {id_column} AS database_id, $1 AS period_type, ends.first_start, ends.first_end, ends.first_size,
