@@ -82,6 +82,9 @@ pub enum ExportCommand {
         /// The day the forecasts are made on (default today).
         #[arg(long)]
         as_of: Option<NaiveDate>,
+        /// Only the keys with a capacity limit, the only ones that can fill up.
+        #[arg(long)]
+        with_capacity_limit: bool,
         #[command(flatten)]
         forecast: ForecastArgs,
         #[command(flatten)]
@@ -236,6 +239,7 @@ pub fn export(
         ExportCommand::Forecast {
             keys,
             as_of,
+            with_capacity_limit,
             forecast,
             file,
         } => {
@@ -249,7 +253,7 @@ pub fn export(
                     connection,
                     level,
                     &filter,
-                    planning::KeySelection::Every,
+                    planning::KeySelection::of_capacity_limit(with_capacity_limit),
                     &options,
                 )?;
                 export::forecasts(

@@ -36,6 +36,9 @@ pub enum ReportCommand {
         /// The day the forecasts are made on (default today).
         #[arg(long)]
         as_of: Option<NaiveDate>,
+        /// Only the keys with a capacity limit, the only ones that can fill up.
+        #[arg(long)]
+        with_capacity_limit: bool,
         #[command(flatten)]
         output: OutputArgs,
     },
@@ -401,6 +404,7 @@ pub fn report(
         ReportCommand::Forecast {
             keys,
             as_of,
+            with_capacity_limit,
             output: print,
         } => {
             let as_of = as_of.unwrap_or_else(|| settings.today());
@@ -412,7 +416,7 @@ pub fn report(
                 connection,
                 keys.filter.level(),
                 &filter,
-                planning::KeySelection::Every,
+                planning::KeySelection::of_capacity_limit(with_capacity_limit),
                 &options,
             )?;
             let total = found.len();

@@ -754,6 +754,11 @@ fn reports_rank_growth_both_ways_and_forecast_known_lines() {
     assert_eq!(orders["slope_mb_per_day"], 100.0);
     assert_eq!(orders["r_squared"], 1.0);
     assert_eq!(orders["published"], true);
+    // No key has a capacity limit here, so none can fill up.
+    assert_eq!(
+        json(&["report", "forecast", "--with-capacity-limit", "--json"]),
+        Vec::<serde_json::Value>::new()
+    );
     let beta = json(&[
         "report",
         "forecast",

@@ -232,6 +232,18 @@ pub enum KeySelection {
     WithCapacityLimit,
 }
 
+impl KeySelection {
+    /// [`KeySelection::WithCapacityLimit`] when `only_limited`, else [`KeySelection::Every`]
+    /// (a flag or parameter `with_capacity_limit`).
+    pub fn of_capacity_limit(only_limited: bool) -> Self {
+        if only_limited {
+            Self::WithCapacityLimit
+        } else {
+            Self::Every
+        }
+    }
+}
+
 /// How many instances' histories one query reads: bounds the rows held at once whatever the
 /// fleet's size (an instance has at most a few hundred databases, a window a few hundred
 /// days).

@@ -139,10 +139,9 @@ async fn forecasts(
         level == AggregationLevel::Database,
         read_as_of,
         |parameters| {
-            let selection = match parameters.one::<bool>("with_capacity_limit") {
-                Some(true) => planning::KeySelection::WithCapacityLimit,
-                Some(false) | None => planning::KeySelection::Every,
-            };
+            let selection = planning::KeySelection::of_capacity_limit(
+                parameters.one::<bool>("with_capacity_limit") == Some(true),
+            );
             (
                 read_horizon(parameters),
                 read_paging(parameters, &request),
