@@ -317,7 +317,14 @@ pub fn growth_leaderboard(
         .collect();
     // Ranking by days until full needs every key's forecast; the other orders only the page's.
     if sort == GrowthSort::DaysUntilFull {
-        attach_forecasts(connection, level, filter, options, &mut entries)?;
+        attach_forecasts(
+            connection,
+            level,
+            filter,
+            KeySelection::Every,
+            options,
+            &mut entries,
+        )?;
     }
     entries.sort_by(|left, right| {
         let by_value = match sort {
@@ -358,21 +365,40 @@ pub fn growth_leaderboard(
             instance_ids,
             ..filter.clone()
         };
-        attach_forecasts(connection, level, &page_keys, options, &mut entries)?;
+        // The page's databases only, not every database of their instances.
+        let page_databases = KeySelection::Databases(
+            entries
+                .iter()
+                .filter_map(|entry| {
+                    let name = entry.key.database_name.clone()?;
+                    Some((entry.key.instance.id, name))
+                })
+                .collect(),
+        );
+        attach_forecasts(
+            connection,
+            level,
+            &page_keys,
+            page_databases,
+            options,
+            &mut entries,
+        )?;
     }
     Ok(GrowthPage { entries, total })
 }
 
-/// Fills in the forecast of each entry from the forecasts of `keys`.
+/// Fills in the forecast of each entry from the forecasts of the keys of `keys` that
+/// `selection` takes.
 fn attach_forecasts(
     connection: &mut PgConnection,
     level: AggregationLevel,
     keys: &AggregateFilter,
+    selection: KeySelection,
     options: &ForecastOptions,
     entries: &mut [GrowthEntry],
 ) -> Result<(), ServiceError> {
     let mut by_key: BTreeMap<(InstanceId, Option<String>), Forecast> =
-        forecasts(connection, level, keys, KeySelection::Every, options)?
+        forecasts(connection, level, keys, selection, options)?
             .into_iter()
             .map(|found| ((found.instance.id, found.database_name), found.forecast))
             .collect();

@@ -478,6 +478,36 @@ async fn the_growth_leaderboard_ranks_both_ways_with_ties_paging_and_partial_per
     assert_eq!(fast["first_size_mb"], first);
     assert_eq!(fast["last_size_mb"], last);
     assert_eq!(fast["growth_mb"], last - first);
+    // Each item's forecast is its key's forecast in the full list (the page fits its own
+    // databases only).
+    let (status, forecasts) = app
+        .get(&viewer, "/capacity/databases/forecast?horizon_days=30")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{forecasts}");
+    for entry in body["data"]["items"].as_array().unwrap() {
+        let name = entry["database_name"].as_str().unwrap();
+        let forecast = item(&forecasts, name);
+        for field in [
+            "as_of",
+            "horizon_days",
+            "points",
+            "window_start",
+            "window_end",
+            "slope_mb_per_day",
+            "fitted_size_mb",
+            "r_squared",
+            "projected_size_mb",
+            "lower_mb",
+            "upper_mb",
+            "capacity_limit_mb",
+            "days_until_full",
+            "published",
+            "withheld_reason",
+            "withheld_detail",
+        ] {
+            assert_eq!(entry[field], forecast[field], "{name} {field}");
+        }
+    }
     let percent = capstats_aggregation_core::metrics::growth_percent(first, last).unwrap();
     assert_eq!(
         fast["growth_percent"].as_f64(),

@@ -223,13 +223,17 @@ struct DatabaseLimit {
 }
 
 /// Which keys a read of daily histories selects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum KeySelection {
     /// Every key of the filter.
     Every,
     /// Only the keys with a capacity limit set (an instance's, or a database's in the
     /// inventory): the only ones that can fill up.
     WithCapacityLimit,
+    /// Only these databases, as `(instance id, database name)`, among the filter's (a page of
+    /// a ranking). At the instance level the filter's instances are the keys already, and
+    /// this selects them all.
+    Databases(Vec<(InstanceId, String)>),
 }
 
 impl KeySelection {
@@ -260,7 +264,7 @@ pub fn for_each_daily_history<E: From<StoreError>>(
     selection: KeySelection,
     mut each: impl FnMut(DailyHistory) -> Result<(), E>,
 ) -> Result<(), E> {
-    let instances = matching_instance_ids(connection, level, filter, selection)?;
+    let instances = matching_instance_ids(connection, level, filter, &selection)?;
     let (source, size, database) = match level {
         AggregationLevel::Database => ("database_size_stats", "size_mb", "sample.database_name"),
         AggregationLevel::Instance => ("instance_size_stats", "total_size_mb", "''"),
@@ -275,8 +279,16 @@ pub fn for_each_daily_history<E: From<StoreError>>(
     // instance and inventory row another 10 ms, against 16 ms for the read itself
     // (docs/performance.md, "Planning endpoints"). Rust groups them by key instead, and the
     // labels and limits come per key from two small queries.
-    let limited = match (selection, level) {
-        (KeySelection::Every, _)
+    let listed = match (&selection, level) {
+        (KeySelection::Databases(keys), AggregationLevel::Database) => Some(
+            keys.iter()
+                .map(|(instance, name)| (instance.0, name.clone()))
+                .unzip::<_, _, Vec<i64>, Vec<String>>(),
+        ),
+        _ => None,
+    };
+    let limited = match (&selection, level) {
+        (KeySelection::Every | KeySelection::Databases(_), _)
         | (KeySelection::WithCapacityLimit, AggregationLevel::Instance) => "",
         (KeySelection::WithCapacityLimit, AggregationLevel::Database) => {
             "AND EXISTS (SELECT 1 FROM instance_databases known
@@ -285,10 +297,20 @@ pub fn for_each_daily_history<E: From<StoreError>>(
                            AND known.deleted_at IS NULL AND known.capacity_limit_mb IS NOT NULL)"
         }
     };
+    // Listed databases are looked up key by key ($8, $9): one range of the primary key per
+    // key and partition instead of every sample of their instances.
+    let listed_source = if listed.is_some() {
+        "unnest($8::bigint[], $9::text[]) AS wanted (instance_id, database_name)
+         JOIN database_size_stats sample ON sample.instance_id = wanted.instance_id
+                                        AND sample.database_name = wanted.database_name"
+            .to_owned()
+    } else {
+        format!("{source} sample")
+    };
     let query = format!(
         "SELECT sample.instance_id, {database} AS database_name,
                 sample.collected_date, sample.{size} AS size_mb
-         FROM {source} sample
+         FROM {listed_source}
          WHERE sample.collected_date BETWEEN $2 AND $3 AND {keys} {limited}",
         keys = filter::key_condition("sample.instance_id", database_condition),
     );
@@ -297,9 +319,15 @@ pub fn for_each_daily_history<E: From<StoreError>>(
             instance_ids: chunk.to_vec(),
             ..filter.clone()
         };
-        let rows: Vec<HistoryRow> = bind_matching!(diesel::sql_query(&query), &chunk_filter)
-            .load(connection)
-            .map_err(StoreError::from)?;
+        let query = bind_matching!(diesel::sql_query(&query), &chunk_filter);
+        let rows: Vec<HistoryRow> = match &listed {
+            Some((instances, names)) => query
+                .bind::<diesel::sql_types::Array<BigInt>, _>(instances)
+                .bind::<diesel::sql_types::Array<Text>, _>(names)
+                .load(connection),
+            None => query.load(connection),
+        }
+        .map_err(StoreError::from)?;
         if rows.is_empty() {
             continue;
         }
@@ -371,7 +399,7 @@ fn matching_instance_ids(
     connection: &mut PgConnection,
     level: AggregationLevel,
     filter: &AggregateFilter,
-    selection: KeySelection,
+    selection: &KeySelection,
 ) -> Result<Vec<InstanceId>, StoreError> {
     #[derive(QueryableByName)]
     struct IdRow {
@@ -379,7 +407,7 @@ fn matching_instance_ids(
         id: i64,
     }
     let limited = match (selection, level) {
-        (KeySelection::Every, _) => "",
+        (KeySelection::Every | KeySelection::Databases(_), _) => "",
         (KeySelection::WithCapacityLimit, AggregationLevel::Instance) => {
             "AND capacity_limit_mb IS NOT NULL"
         }

@@ -163,9 +163,9 @@ async fn forecasts(
             .await;
         }
     };
-    let key = remembered::key(&request, state.today(), &(&filter, &options, selection));
+    let key = remembered::key(&request, state.today(), &(&filter, &options, &selection));
     let read = move |connection: &mut capstats_store::PgConnection| {
-        planning::forecasts(connection, level, &filter, selection, &options)
+        planning::forecasts(connection, level, &filter, selection.clone(), &options)
     };
     remembered::answer(&state, key, read, |found| {
         let items = found
