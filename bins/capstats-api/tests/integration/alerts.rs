@@ -24,11 +24,10 @@ fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
 /// Runs the current daily period on the workers and waits for its session to end.
 async fn run_and_wait(app: &TestApp, admin: &Client, csrf: &str) -> i64 {
     let (status, body) = app
-        .call(
+        .post(
             admin,
-            Method::POST,
+            csrf,
             "/capacity/aggregations/current",
-            Some(csrf),
             Some(json!({"period_type": "daily", "scope": "instance"})),
         )
         .await;
@@ -119,11 +118,10 @@ async fn rules_notify_every_channel_once_per_state_change_across_two_workers() {
 
     // A bad rule is refused field by field, and nothing is stored.
     let (status, body) = app
-        .call(
+        .post(
             &admin,
-            Method::POST,
+            &csrf,
             "/alerts/rules",
-            Some(&csrf),
             Some(json!({
                 "name": " ",
                 "level": "planet",
@@ -151,11 +149,10 @@ async fn rules_notify_every_channel_once_per_state_change_across_two_workers() {
         assert!(fields.contains(&field), "{field} not named: {body}");
     }
     let (status, body) = app
-        .call(
+        .post(
             &admin,
-            Method::POST,
+            &csrf,
             "/alerts/rules",
-            Some(&csrf),
             Some(json!({
                 "name": "silent",
                 "level": "database",
@@ -178,11 +175,10 @@ async fn rules_notify_every_channel_once_per_state_change_across_two_workers() {
     );
     // Viewers read events but manage no rules; writes need the CSRF token.
     let (status, _) = app
-        .call(
+        .post(
             &viewer,
-            Method::POST,
+            &viewer_csrf,
             "/alerts/rules",
-            Some(&viewer_csrf),
             Some(rule(&receiver, 0.0)),
         )
         .await;
@@ -202,13 +198,7 @@ async fn rules_notify_every_channel_once_per_state_change_across_two_workers() {
 
     // Every instance of the seed is over 0 MB.
     let (status, body) = app
-        .call(
-            &admin,
-            Method::POST,
-            "/alerts/rules",
-            Some(&csrf),
-            Some(rule(&receiver, 0.0)),
-        )
+        .post(&admin, &csrf, "/alerts/rules", Some(rule(&receiver, 0.0)))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let rule_id = body["data"]["id"].as_i64().unwrap();
@@ -425,12 +415,11 @@ async fn rules_notify_every_channel_once_per_state_change_across_two_workers() {
     // Raising the threshold past every size resolves the events: one more notification per
     // event and channel, this time saying so.
     let (status, body) = app
-        .call(
+        .put(
             &admin,
-            Method::PUT,
+            &csrf,
             &format!("/alerts/rules/{rule_id}"),
-            Some(&csrf),
-            Some(rule(&receiver, 1e9)),
+            rule(&receiver, 1e9),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -460,13 +449,7 @@ async fn rules_notify_every_channel_once_per_state_change_across_two_workers() {
 
     // Deleting the rule takes its events with it.
     let (status, _) = app
-        .call(
-            &admin,
-            Method::DELETE,
-            &format!("/alerts/rules/{rule_id}"),
-            Some(&csrf),
-            None,
-        )
+        .delete(&admin, &csrf, &format!("/alerts/rules/{rule_id}"))
         .await;
     assert_eq!(status, StatusCode::OK);
     let (_, after) = app.get(&viewer, "/alerts/events").await;

@@ -177,21 +177,19 @@ async fn the_auth_matrix_holds_for_every_endpoint() {
         .await;
     assert_error(status, &body, StatusCode::FORBIDDEN, "CSRF_MISSING");
     let (status, body) = app
-        .call(
+        .post(
             &admin,
-            Method::POST,
+            "not-the-token",
             "/scheduler/jobs/aggregate_capacity/actions/pause",
-            Some("not-the-token"),
             None,
         )
         .await;
     assert_error(status, &body, StatusCode::FORBIDDEN, "CSRF_INVALID");
     let (status, body) = app
-        .call(
+        .post(
             &admin,
-            Method::POST,
+            &csrf,
             "/scheduler/jobs/aggregate_capacity/actions/pause",
-            Some(&csrf),
             None,
         )
         .await;
@@ -200,11 +198,10 @@ async fn the_auth_matrix_holds_for_every_endpoint() {
 
     // Tokens: created by an admin, shown once, usable without CSRF, and revocable.
     let (status, created) = app
-        .call(
+        .post(
             &admin,
-            Method::POST,
+            &csrf,
             "/auth/tokens",
-            Some(&csrf),
             Some(json!({"name": "ci", "scopes": ["operate", "read"], "expires_in_days": 30})),
         )
         .await;
@@ -240,13 +237,7 @@ async fn the_auth_matrix_holds_for_every_endpoint() {
     );
     let token_id = tokens["data"][0]["id"].as_i64().unwrap();
     let (status, _) = app
-        .call(
-            &admin,
-            Method::DELETE,
-            &format!("/auth/tokens/{token_id}"),
-            Some(&csrf),
-            None,
-        )
+        .delete(&admin, &csrf, &format!("/auth/tokens/{token_id}"))
         .await;
     assert_eq!(status, StatusCode::OK);
     let response = bearer
@@ -266,11 +257,10 @@ async fn the_auth_matrix_holds_for_every_endpoint() {
 
     // A viewer's token reads but cannot write.
     let (status, body) = app
-        .call(
+        .post(
             &admin,
-            Method::POST,
+            &csrf,
             "/auth/tokens",
-            Some(&csrf),
             Some(json!({"name": "x", "scopes": ["everything"]})),
         )
         .await;
@@ -278,9 +268,7 @@ async fn the_auth_matrix_holds_for_every_endpoint() {
     assert_eq!(body["errors"][0]["field"], "scopes");
 
     // Logging out ends the session.
-    let (status, _) = app
-        .call(&admin, Method::POST, "/auth/logout", Some(&csrf), None)
-        .await;
+    let (status, _) = app.post(&admin, &csrf, "/auth/logout", None).await;
     assert_eq!(status, StatusCode::OK);
     let (status, _) = app.get(&admin, "/auth/me").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -613,11 +601,10 @@ async fn instances_sessions_schedules_partitions_and_health() {
 
     // Instances: create, conflict, update, options, soft delete.
     let (status, created) = app
-        .call(
+        .post(
             &admin,
-            Method::POST,
+            &csrf,
             "/instances",
-            Some(&csrf),
             Some(
                 json!({"name": "billing-db", "db_type": "postgresql", "host": "db1", "port": 5432}),
             ),
@@ -626,33 +613,30 @@ async fn instances_sessions_schedules_partitions_and_health() {
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let id = created["data"]["id"].as_i64().unwrap();
     let (status, body) = app
-        .call(
+        .post(
             &admin,
-            Method::POST,
+            &csrf,
             "/instances",
-            Some(&csrf),
             Some(json!({"name": "billing-db", "db_type": "mysql"})),
         )
         .await;
     assert_error(status, &body, StatusCode::CONFLICT, "CONFLICT");
     let (status, body) = app
-        .call(
+        .post(
             &admin,
-            Method::POST,
+            &csrf,
             "/instances",
-            Some(&csrf),
             Some(json!({"db_type": "db2", "port": 0})),
         )
         .await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
     assert_eq!(body["errors"].as_array().unwrap().len(), 3, "{body}");
     let (status, updated) = app
-        .call(
+        .put(
             &admin,
-            Method::PUT,
+            &csrf,
             &format!("/instances/{id}"),
-            Some(&csrf),
-            Some(json!({"is_active": false, "description": "old"})),
+            json!({"is_active": false, "description": "old"}),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{updated}");
@@ -670,25 +654,9 @@ async fn instances_sessions_schedules_partitions_and_health() {
     );
     let (_, databases) = app.get(&admin, "/databases/options?instance_id=1").await;
     assert!(databases["data"].as_array().unwrap().len() >= 2);
-    let (status, _) = app
-        .call(
-            &admin,
-            Method::DELETE,
-            &format!("/instances/{id}"),
-            Some(&csrf),
-            None,
-        )
-        .await;
+    let (status, _) = app.delete(&admin, &csrf, &format!("/instances/{id}")).await;
     assert_eq!(status, StatusCode::OK);
-    let (status, body) = app
-        .call(
-            &admin,
-            Method::DELETE,
-            &format!("/instances/{id}"),
-            Some(&csrf),
-            None,
-        )
-        .await;
+    let (status, body) = app.delete(&admin, &csrf, &format!("/instances/{id}")).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND");
     let (_, listed) = app.get(&admin, "/instances?search=BILL").await;
     assert_eq!(
@@ -716,13 +684,7 @@ async fn instances_sessions_schedules_partitions_and_health() {
     let (status, body) = app.get(&admin, "/sync-sessions/999").await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND");
     let (status, cancelled) = app
-        .call(
-            &admin,
-            Method::POST,
-            "/sync-sessions/1/actions/cancel",
-            Some(&csrf),
-            None,
-        )
+        .post(&admin, &csrf, "/sync-sessions/1/actions/cancel", None)
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
@@ -735,38 +697,29 @@ async fn instances_sessions_schedules_partitions_and_health() {
     assert_eq!(schedules["data"].as_array().unwrap().len(), 5);
     assert!(schedules["data"][0]["next_run_at"].is_string());
     let (status, body) = app
-        .call(
+        .put(
             &admin,
-            Method::PUT,
+            &csrf,
             "/scheduler/jobs/aggregate_capacity",
-            Some(&csrf),
-            Some(json!({"cron_expression": "every day"})),
+            json!({"cron_expression": "every day"}),
         )
         .await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
     assert_eq!(body["errors"][0]["field"], "cron_expression");
     let (status, body) = app
-        .call(
+        .put(
             &admin,
-            Method::PUT,
+            &csrf,
             "/scheduler/jobs/aggregate_capacity",
-            Some(&csrf),
-            Some(json!({"cron_expression": "15 2 * * *"})),
+            json!({"cron_expression": "15 2 * * *"}),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["cron_expression"], "15 2 * * *");
     // Every setting is editable and validated: each bad one is named, nothing is saved; an
     // unknown field or an empty change is refused.
-    let put = |request: Value| {
-        app.call(
-            &admin,
-            Method::PUT,
-            "/scheduler/jobs/aggregate_capacity",
-            Some(&csrf),
-            Some(request),
-        )
-    };
+    let put =
+        |request: Value| app.put(&admin, &csrf, "/scheduler/jobs/aggregate_capacity", request);
     let (status, body) = put(json!({
         "timezone": "Mars/Olympus", "misfire_policy": "sometimes", "catch_up_limit": 0,
         "cron_expression": "0 3 * * *"
@@ -806,31 +759,23 @@ async fn instances_sessions_schedules_partitions_and_health() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["time_zone"], "UTC");
     let (status, body) = app
-        .call(
-            &admin,
-            Method::POST,
-            "/scheduler/jobs/nope/actions/pause",
-            Some(&csrf),
-            None,
-        )
+        .post(&admin, &csrf, "/scheduler/jobs/nope/actions/pause", None)
         .await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND");
     let (status, body) = app
-        .call(
+        .post(
             &admin,
-            Method::POST,
+            &csrf,
             "/scheduler/jobs/aggregate_capacity/actions/explode",
-            Some(&csrf),
             None,
         )
         .await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND");
     let (status, run) = app
-        .call(
+        .post(
             &admin,
-            Method::POST,
+            &csrf,
             "/scheduler/jobs/maintain_partitions/actions/run",
-            Some(&csrf),
             None,
         )
         .await;
@@ -849,13 +794,7 @@ async fn instances_sessions_schedules_partitions_and_health() {
     let (_, status_body) = app.get(&admin, "/partitions/status").await;
     assert_eq!(status_body["data"]["tables"].as_array().unwrap().len(), 4);
     let (status, cleanup) = app
-        .call(
-            &admin,
-            Method::POST,
-            "/partitions/actions/cleanup",
-            Some(&csrf),
-            None,
-        )
+        .post(&admin, &csrf, "/partitions/actions/cleanup", None)
         .await;
     assert_eq!(status, StatusCode::OK, "{cleanup}");
     let (_, after) = app.get(&admin, "/partitions/status").await;
@@ -989,13 +928,7 @@ async fn samples_and_aggregates_are_kept_for_their_own_retention() {
     past.sort();
     assert_eq!(past, sample_partitions, "{body}");
     let (status, body) = app
-        .call(
-            &admin,
-            Method::POST,
-            "/partitions/actions/cleanup",
-            Some(&csrf),
-            None,
-        )
+        .post(&admin, &csrf, "/partitions/actions/cleanup", None)
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let mut dropped: Vec<String> = serde_json::from_value(body["data"]["dropped"].clone()).unwrap();
@@ -1017,11 +950,10 @@ async fn samples_and_aggregates_are_kept_for_their_own_retention() {
     );
     // Those kept aggregates cannot be recomputed from what is left of their samples.
     let (status, body) = app
-        .call(
+        .post(
             &admin,
-            Method::POST,
+            &csrf,
             "/capacity/aggregations/backfill",
-            Some(&csrf),
             Some(json!({"period_type": "monthly", "from": month(18), "to": month(1)})),
         )
         .await;
@@ -1059,11 +991,10 @@ async fn aggregate_now_is_executed_by_a_worker_to_completed_with_correct_rows() 
     assert_eq!(body["data"]["existing"], false);
     // The same request while queued: the same session, no second run.
     let (status, again) = app
-        .call(
+        .post(
             &admin,
-            Method::POST,
+            &csrf,
             "/capacity/aggregations/current",
-            Some(&csrf),
             Some(request),
         )
         .await;
@@ -1071,11 +1002,10 @@ async fn aggregate_now_is_executed_by_a_worker_to_completed_with_correct_rows() 
     assert_eq!(again["data"]["session_id"], session_id);
     assert_eq!(again["data"]["existing"], true);
     let (status, body) = app
-        .call(
+        .post(
             &admin,
-            Method::POST,
+            &csrf,
             "/capacity/aggregations/current",
-            Some(&csrf),
             Some(json!({"scope": "everything", "period_type": "hourly"})),
         )
         .await;
@@ -1222,15 +1152,7 @@ async fn equal_aggregate_now_requests_at_once_through_two_api_processes_make_one
 async fn a_backfill_queued_through_the_api_is_computed_by_a_worker_and_deduplicated() {
     let app = TestApp::spawn(1000).await;
     let (admin, csrf) = app.login("admin").await;
-    let post = |body: Value| {
-        app.call(
-            &admin,
-            Method::POST,
-            "/capacity/aggregations/backfill",
-            Some(&csrf),
-            Some(body),
-        )
-    };
+    let post = |body: Value| app.post(&admin, &csrf, "/capacity/aggregations/backfill", Some(body));
     // Every bad field is named; nothing is queued.
     let (status, body) =
         post(json!({"period_type": "hourly", "from": "2025-13-01", "scope": "some"})).await;

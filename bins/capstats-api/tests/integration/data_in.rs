@@ -187,12 +187,11 @@ async fn a_batch_with_bad_items_is_rejected_whole_listing_every_problem() {
     let ids = instance_ids(&app, &admin).await;
     // One instance made inactive.
     let (status, _) = app
-        .call(
+        .put(
             &admin,
-            Method::PUT,
+            &csrf,
             &format!("/instances/{}", ids[2]),
-            Some(&csrf),
-            Some(json!({"is_active": false})),
+            json!({"is_active": false}),
         )
         .await;
     assert_eq!(status, StatusCode::OK);
@@ -354,11 +353,10 @@ async fn collect_now_reads_an_instance_on_a_worker_and_never_returns_the_passwor
     let (admin, csrf) = app.login("admin").await;
     let server = capstats_test_support::server_url();
     let (status, created) = app
-        .call(
+        .post(
             &admin,
-            Method::POST,
+            &csrf,
             "/instances",
-            Some(&csrf),
             Some(json!({
                 "name": "pg-local", "db_type": "postgresql", "host": "127.0.0.1",
                 "port": server.port().unwrap_or(5432),
@@ -396,13 +394,7 @@ async fn collect_now_reads_an_instance_on_a_worker_and_never_returns_the_passwor
 
     // An instance without connection settings cannot be collected.
     let (status, body) = app
-        .call(
-            &admin,
-            Method::POST,
-            "/instances/1/actions/collect",
-            Some(&csrf),
-            None,
-        )
+        .post(&admin, &csrf, "/instances/1/actions/collect", None)
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(
@@ -415,11 +407,10 @@ async fn collect_now_reads_an_instance_on_a_worker_and_never_returns_the_passwor
 
     let _worker = Worker::start(&url);
     let (status, body) = app
-        .call(
+        .post(
             &admin,
-            Method::POST,
+            &csrf,
             &format!("/instances/{id}/actions/collect"),
-            Some(&csrf),
             None,
         )
         .await;
@@ -459,11 +450,10 @@ async fn retargeting_an_instance_drops_its_password_and_says_so() {
     let app = TestApp::spawn(100).await;
     let (admin, csrf) = app.login("admin").await;
     let (status, created) = app
-        .call(
+        .post(
             &admin,
-            Method::POST,
+            &csrf,
             "/instances",
-            Some(&csrf),
             Some(json!({
                 "name": "pg-remote", "db_type": "postgresql", "host": "db1.example.test",
                 "port": 5432, "connection_user": "collector",
@@ -478,14 +468,8 @@ async fn retargeting_an_instance_drops_its_password_and_says_so() {
         let (admin, csrf) = (&admin, &csrf);
         let app = &app;
         async move {
-            app.call(
-                admin,
-                Method::PUT,
-                &format!("/instances/{id}"),
-                Some(csrf),
-                Some(body),
-            )
-            .await
+            app.put(admin, csrf, &format!("/instances/{id}"), body)
+                .await
         }
     };
 

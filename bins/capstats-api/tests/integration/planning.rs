@@ -3,7 +3,7 @@
 //! answers are known (exact straight lines).
 
 use chrono::{Days, NaiveDate, Utc};
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::common::TestApp;
@@ -181,12 +181,11 @@ async fn forecasts_project_known_lines_and_count_the_days_until_full() {
     let limit = fast_last + 100 + 950;
     let path = format!("/databases/{}/capacity-limit", id_of("fast"));
     let (status, body) = app
-        .call(
+        .put(
             &viewer,
-            Method::PUT,
+            &viewer_csrf,
             &path,
-            Some(&viewer_csrf),
-            Some(json!({"capacity_limit_mb": limit})),
+            json!({"capacity_limit_mb": limit}),
         )
         .await;
     assert_eq!(
@@ -201,41 +200,31 @@ async fn forecasts_project_known_lines_and_count_the_days_until_full() {
         json!({"capacity_limit_mb": "1000"}),
         json!({}),
     ] {
-        let (status, body) = app
-            .call(&admin, Method::PUT, &path, Some(&csrf), Some(bad))
-            .await;
+        let (status, body) = app.put(&admin, &csrf, &path, bad).await;
         assert_field_error(status, &body, "capacity_limit_mb");
     }
     let (status, body) = app
-        .call(
+        .put(
             &admin,
-            Method::PUT,
+            &csrf,
             "/databases/999999/capacity-limit",
-            Some(&csrf),
-            Some(json!({"capacity_limit_mb": 5})),
+            json!({"capacity_limit_mb": 5}),
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     let (status, body) = app
-        .call(
-            &admin,
-            Method::PUT,
-            &path,
-            Some(&csrf),
-            Some(json!({"capacity_limit_mb": limit})),
-        )
+        .put(&admin, &csrf, &path, json!({"capacity_limit_mb": limit}))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["capacity_limit_mb"], limit);
     // "shrinking" gets a limit it never reaches (written as JSON Schema's integer allows).
     let shrinking_path = format!("/databases/{}/capacity-limit", id_of("shrinking"));
     let (status, body) = app
-        .call(
+        .put(
             &admin,
-            Method::PUT,
+            &csrf,
             &shrinking_path,
-            Some(&csrf),
-            Some(json!({"capacity_limit_mb": 30_000.0})),
+            json!({"capacity_limit_mb": 30_000.0}),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -373,23 +362,21 @@ async fn forecasts_project_known_lines_and_count_the_days_until_full() {
     let total_last: i64 = (0..3).map(|index| size_on(index, yesterday())).sum();
     let instance_path = format!("/instances/{instance_a}");
     let (status, body) = app
-        .call(
+        .put(
             &admin,
-            Method::PUT,
+            &csrf,
             &instance_path,
-            Some(&csrf),
-            Some(json!({"capacity_limit_mb": 0})),
+            json!({"capacity_limit_mb": 0}),
         )
         .await;
     assert_field_error(status, &body, "capacity_limit_mb");
     let instance_limit = total_last + 50 + 50 * 20 - 25;
     let (status, body) = app
-        .call(
+        .put(
             &admin,
-            Method::PUT,
+            &csrf,
             &instance_path,
-            Some(&csrf),
-            Some(json!({"capacity_limit_mb": instance_limit})),
+            json!({"capacity_limit_mb": instance_limit}),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -405,23 +392,16 @@ async fn forecasts_project_known_lines_and_count_the_days_until_full() {
     assert_eq!(first["days_until_full"], 20);
     // Describing the instance again leaves the limit; null clears it.
     let (status, body) = app
-        .call(
-            &admin,
-            Method::PUT,
-            &instance_path,
-            Some(&csrf),
-            Some(json!({"description": "x"})),
-        )
+        .put(&admin, &csrf, &instance_path, json!({"description": "x"}))
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["data"]["capacity_limit_mb"], instance_limit);
     let (status, body) = app
-        .call(
+        .put(
             &admin,
-            Method::PUT,
+            &csrf,
             &instance_path,
-            Some(&csrf),
-            Some(json!({"capacity_limit_mb": null})),
+            json!({"capacity_limit_mb": null}),
         )
         .await;
     assert_eq!(status, StatusCode::OK);

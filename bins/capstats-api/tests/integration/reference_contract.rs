@@ -405,22 +405,20 @@ async fn aggregate_now_answers_a_run_id() {
     let csrf = anonymous_csrf(&app, &anonymous).await;
     let request = json!({"period_type": "daily", "scope": "all"});
     let (status, body) = app
-        .call(
+        .post(
             &anonymous,
-            Method::POST,
+            &csrf,
             "/capacity/aggregations/current",
-            Some(&csrf),
             Some(request.clone()),
         )
         .await;
     assert_authentication_required(status, &body);
     let (admin, csrf) = app.login("admin").await;
     let (status, body) = app
-        .call(
+        .post(
             &admin,
-            Method::POST,
+            &csrf,
             "/capacity/aggregations/current",
-            Some(&csrf),
             Some(request),
         )
         .await;
@@ -472,11 +470,10 @@ async fn aggregate_now_answers_a_run_id() {
     );
     // An equal request finds the queued run, and says so.
     let (status, again) = app
-        .call(
+        .post(
             &admin,
-            Method::POST,
+            &csrf,
             "/capacity/aggregations/current",
-            Some(&csrf),
             Some(json!({"period_type": "daily", "scope": "all"})),
         )
         .await;
@@ -501,11 +498,10 @@ async fn partition_reads_and_creation_have_the_reference_endpoints() {
     assert_authentication_required(status, &body);
     let csrf = anonymous_csrf(&app, &anonymous).await;
     let (status, body) = app
-        .call(
+        .post(
             &anonymous,
-            Method::POST,
+            &csrf,
             "/partitions",
-            Some(&csrf),
             Some(json!({"date": "2099-12-27"})),
         )
         .await;
@@ -572,11 +568,10 @@ async fn partition_reads_and_creation_have_the_reference_endpoints() {
     assert_eq!(list["data"]["limit"], 20);
 
     let (status, body) = app
-        .call(
+        .post(
             &admin,
-            Method::POST,
+            &csrf,
             "/partitions",
-            Some(&csrf),
             Some(json!({"date": "2099-12-27"})),
         )
         .await;
@@ -593,11 +588,10 @@ async fn partition_reads_and_creation_have_the_reference_endpoints() {
     assert_eq!(list["data"]["total"], 4, "{list}");
     // Again: nothing left to create.
     let (status, body) = app
-        .call(
+        .post(
             &admin,
-            Method::POST,
+            &csrf,
             "/partitions",
-            Some(&csrf),
             Some(json!({"date": "2099-12-01"})),
         )
         .await;
@@ -607,11 +601,10 @@ async fn partition_reads_and_creation_have_the_reference_endpoints() {
         "{body}"
     );
     let (status, body) = app
-        .call(
+        .post(
             &admin,
-            Method::POST,
+            &csrf,
             "/partitions",
-            Some(&csrf),
             Some(json!({"date": "2020-01-01"})),
         )
         .await;
@@ -653,11 +646,10 @@ async fn scheduler_endpoints_have_the_reference_fields() {
     assert_authentication_required(status, &body);
     let csrf = anonymous_csrf(&app, &anonymous).await;
     let (status, body) = app
-        .call(
+        .post(
             &anonymous,
-            Method::POST,
+            &csrf,
             "/scheduler/jobs/actions/reload",
-            Some(&csrf),
             Some(json!({})),
         )
         .await;
@@ -684,23 +676,21 @@ async fn scheduler_endpoints_have_the_reference_fields() {
     assert_eq!(body["data"]["id"], "aggregate_capacity");
     // The reference client's edit, with its trigger_type.
     let (status, body) = app
-        .call(
+        .put(
             &admin,
-            Method::PUT,
+            &csrf,
             "/scheduler/jobs/aggregate_capacity",
-            Some(&csrf),
-            Some(json!({"trigger_type": "cron", "cron_expression": "*/5 * * * *"})),
+            json!({"trigger_type": "cron", "cron_expression": "*/5 * * * *"}),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["cron_expression"], "*/5 * * * *");
     for action in ["pause", "resume"] {
         let (status, body) = app
-            .call(
+            .post(
                 &admin,
-                Method::POST,
+                &csrf,
                 &format!("/scheduler/jobs/aggregate_capacity/actions/{action}"),
-                Some(&csrf),
                 Some(json!({})),
             )
             .await;
@@ -708,22 +698,20 @@ async fn scheduler_endpoints_have_the_reference_fields() {
         assert_eq!(body["success"], true);
     }
     let (status, body) = app
-        .call(
+        .post(
             &admin,
-            Method::POST,
+            &csrf,
             "/scheduler/jobs/aggregate_capacity/actions/run",
-            Some(&csrf),
             Some(json!({})),
         )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     assert!(body["data"].get("manual_job_id").is_some(), "{body}");
     let (status, body) = app
-        .call(
+        .post(
             &admin,
-            Method::POST,
+            &csrf,
             "/scheduler/jobs/actions/reload",
-            Some(&csrf),
             Some(json!({})),
         )
         .await;
@@ -737,13 +725,7 @@ async fn scheduler_endpoints_have_the_reference_fields() {
     );
     // capstats' schedules are built in: they are paused, not deleted.
     let (status, _) = app
-        .call(
-            &admin,
-            Method::DELETE,
-            "/scheduler/jobs/aggregate_capacity",
-            Some(&csrf),
-            None,
-        )
+        .delete(&admin, &csrf, "/scheduler/jobs/aggregate_capacity")
         .await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     app.stop().await;

@@ -119,11 +119,10 @@ async fn sign_in(app: &TestApp, username: &str) -> SignedIn {
 
 async fn create_token(app: &TestApp, admin: &SignedIn, scopes: Value) -> (String, i64) {
     let (status, body) = app
-        .call(
+        .post(
             &admin.client,
-            Method::POST,
+            &admin.csrf,
             "/auth/tokens",
-            Some(&admin.csrf),
             Some(json!({"name": "matrix", "scopes": scopes})),
         )
         .await;
@@ -306,11 +305,10 @@ async fn tokens_never_exceed_their_scopes_or_their_owner_and_cannot_mint_tokens(
         (json!([]), "required"),
     ] {
         let (status, body) = app
-            .call(
+            .post(
                 &viewer.client,
-                Method::POST,
+                &viewer.csrf,
                 "/auth/tokens",
-                Some(&viewer.csrf),
                 Some(json!({"name": "mine", "scopes": scopes})),
             )
             .await;
@@ -353,12 +351,11 @@ async fn tokens_never_exceed_their_scopes_or_their_owner_and_cannot_mint_tokens(
         .unwrap();
     let other_admin = sign_in(&app, "admin").await;
     let (status, body) = app
-        .call(
+        .put(
             &other_admin.client,
-            Method::PUT,
+            &other_admin.csrf,
             &format!("/users/{admin_id}"),
-            Some(&other_admin.csrf),
-            Some(json!({"role": "viewer"})),
+            json!({"role": "viewer"}),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -448,12 +445,11 @@ async fn a_copied_cookie_stops_working_after_logout_reset_deactivation_and_end_s
     let (second, _) = stolen_cookie(&app, "viewer", PASSWORD).await;
     let new_password = "another long password";
     let (status, body) = app
-        .call(
+        .put(
             &admin.client,
-            Method::PUT,
+            &admin.csrf,
             &format!("/users/{viewer_id}"),
-            Some(&admin.csrf),
-            Some(json!({"password": new_password})),
+            json!({"password": new_password}),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -489,24 +485,22 @@ async fn a_copied_cookie_stops_working_after_logout_reset_deactivation_and_end_s
     // Deactivation ends them too.
     let (cookie, _) = stolen_cookie(&app, "viewer", PASSWORD).await;
     let (status, _) = app
-        .call(
+        .put(
             &admin.client,
-            Method::PUT,
+            &admin.csrf,
             &format!("/users/{viewer_id}"),
-            Some(&admin.csrf),
-            Some(json!({"is_active": false})),
+            json!({"is_active": false}),
         )
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(replay(&app, &cookie).await, StatusCode::UNAUTHORIZED);
     assert_eq!(replay(&app, &renewed).await, StatusCode::UNAUTHORIZED);
     let (status, _) = app
-        .call(
+        .put(
             &admin.client,
-            Method::PUT,
+            &admin.csrf,
             &format!("/users/{viewer_id}"),
-            Some(&admin.csrf),
-            Some(json!({"is_active": true})),
+            json!({"is_active": true}),
         )
         .await;
     assert_eq!(status, StatusCode::OK);
@@ -514,11 +508,10 @@ async fn a_copied_cookie_stops_working_after_logout_reset_deactivation_and_end_s
     // An administrator ends all sessions of a user; the command-line reset does the same.
     let (cookie, _) = stolen_cookie(&app, "viewer", PASSWORD).await;
     let (status, body) = app
-        .call(
+        .post(
             &admin.client,
-            Method::POST,
+            &admin.csrf,
             &format!("/users/{viewer_id}/actions/end-sessions"),
-            Some(&admin.csrf),
             None,
         )
         .await;
@@ -786,11 +779,10 @@ async fn unsafe_characters_and_oversized_sizes_are_field_errors() {
         ("orders", i64::MAX, "items[0].size_mb"),
     ] {
         let (status, body) = app
-            .call(
+            .post(
                 &admin.client,
-                Method::POST,
+                &admin.csrf,
                 "/capacity/stats",
-                Some(&admin.csrf),
                 Some(
                     json!({"items": [{"instance_id": instance_id, "database_name": name,
                                        "collected_date": today, "size_mb": size}]}),
@@ -802,11 +794,10 @@ async fn unsafe_characters_and_oversized_sizes_are_field_errors() {
         assert_eq!(body["errors"][0]["field"], field, "{body}");
     }
     let (status, body) = app
-        .call(
+        .post(
             &admin.client,
-            Method::POST,
+            &admin.csrf,
             "/instances",
-            Some(&admin.csrf),
             Some(json!({"name": "evil\u{0}name", "db_type": "mysql"})),
         )
         .await;
@@ -955,11 +946,10 @@ async fn the_audit_trail_records_sign_ins_tokens_and_writes() {
 
     // Credential changes: a password set, then dropped by retargeting the instance.
     let (status, body) = app
-        .call(
+        .post(
             &admin.client,
-            Method::POST,
+            &admin.csrf,
             "/instances",
-            Some(&admin.csrf),
             Some(
                 json!({"name": "audited", "db_type": "postgresql", "host": "db1.example",
                         "connection_user": "capstats", "connection_password": "s3cret"}),
@@ -969,12 +959,11 @@ async fn the_audit_trail_records_sign_ins_tokens_and_writes() {
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let instance_id = body["data"]["id"].as_i64().unwrap();
     let (status, body) = app
-        .call(
+        .put(
             &admin.client,
-            Method::PUT,
+            &admin.csrf,
             &format!("/instances/{instance_id}"),
-            Some(&admin.csrf),
-            Some(json!({"host": "elsewhere.example"})),
+            json!({"host": "elsewhere.example"}),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");

@@ -164,21 +164,44 @@ impl TestApp {
 
     /// Creates an API token with `scopes` as the signed-in `admin` and returns it.
     pub async fn create_token(&self, admin: &Client, csrf: &str, scopes: Value) -> String {
-        let (status, body) = self
-            .call(
-                admin,
-                Method::POST,
-                "/auth/tokens",
-                Some(csrf),
-                Some(json!({"name": "loader", "scopes": scopes})),
-            )
-            .await;
+        let body = json!({"name": "loader", "scopes": scopes});
+        let (status, body) = self.post(admin, csrf, "/auth/tokens", Some(body)).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body["data"]["token"].as_str().unwrap().to_owned()
     }
 
     pub async fn get(&self, client: &Client, path: &str) -> (StatusCode, Value) {
         self.call(client, Method::GET, path, None, None).await
+    }
+
+    /// A `POST` with the session's CSRF token.
+    pub async fn post(
+        &self,
+        client: &Client,
+        csrf: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        self.call(client, Method::POST, path, Some(csrf), body)
+            .await
+    }
+
+    /// A `PUT` of `body` with the session's CSRF token.
+    pub async fn put(
+        &self,
+        client: &Client,
+        csrf: &str,
+        path: &str,
+        body: Value,
+    ) -> (StatusCode, Value) {
+        self.call(client, Method::PUT, path, Some(csrf), Some(body))
+            .await
+    }
+
+    /// A `DELETE` with the session's CSRF token.
+    pub async fn delete(&self, client: &Client, csrf: &str, path: &str) -> (StatusCode, Value) {
+        self.call(client, Method::DELETE, path, Some(csrf), None)
+            .await
     }
 
     /// The value of `series` (a metric's name and labels as `/metrics` writes them) now, if
