@@ -38,6 +38,14 @@ fn system_trust() -> TlsTrust {
     TlsTrust::load(None).unwrap()
 }
 
+/// Why a read of `fake` as an `engine` server with `tls_mode`, trusting the system's CAs,
+/// failed; panics if it succeeded.
+async fn refused(engine: DbType, fake: &FakeServer, tls_mode: TlsMode) -> CollectorError {
+    read(&server(engine, fake, tls_mode), &system_trust())
+        .await
+        .unwrap_err()
+}
+
 /// A CA file with `pem`, removed when dropped.
 struct CaFile(std::path::PathBuf);
 
@@ -58,12 +66,7 @@ impl Drop for CaFile {
 #[tokio::test]
 async fn a_postgresql_impostor_asking_for_a_cleartext_password_gets_none() {
     let fake = fake_postgres(PostgresAuthentication::Cleartext, None).await;
-    let error = read(
-        &server(DbType::Postgresql, &fake, TlsMode::Disable),
-        &system_trust(),
-    )
-    .await
-    .unwrap_err();
+    let error = refused(DbType::Postgresql, &fake, TlsMode::Disable).await;
     assert!(
         matches!(error, CollectorError::CleartextRefused { .. }),
         "{error}"
@@ -80,12 +83,7 @@ async fn a_postgresql_impostor_asking_for_a_cleartext_password_gets_none() {
 #[tokio::test]
 async fn md5_still_answers_with_a_hash_only() {
     let fake = fake_postgres(PostgresAuthentication::Md5, None).await;
-    let _ = read(
-        &server(DbType::Postgresql, &fake, TlsMode::Disable),
-        &system_trust(),
-    )
-    .await
-    .unwrap_err();
+    let _ = refused(DbType::Postgresql, &fake, TlsMode::Disable).await;
     let recording = fake.recording();
     // A password message ('p') with "md5" and 32 hex digits, not the password.
     assert!(recording.contains("md5"), "{recording:?}");
@@ -99,12 +97,7 @@ async fn verify_full_refuses_a_self_signed_postgresql_server_before_sending_anyt
         Some(self_signed_certificate()),
     )
     .await;
-    let error = read(
-        &server(DbType::Postgresql, &fake, TlsMode::VerifyFull),
-        &system_trust(),
-    )
-    .await
-    .unwrap_err();
+    let error = refused(DbType::Postgresql, &fake, TlsMode::VerifyFull).await;
     assert!(
         matches!(&error, CollectorError::Server { reason, .. } if reason.contains("certificate")),
         "{error}"
@@ -125,12 +118,7 @@ async fn require_encrypts_without_checking_and_still_refuses_cleartext() {
         Some(self_signed_certificate()),
     )
     .await;
-    let error = read(
-        &server(DbType::Postgresql, &fake, TlsMode::Require),
-        &system_trust(),
-    )
-    .await
-    .unwrap_err();
+    let error = refused(DbType::Postgresql, &fake, TlsMode::Require).await;
     assert!(
         matches!(error, CollectorError::CleartextRefused { .. }),
         "{error}"
@@ -160,12 +148,7 @@ async fn verify_full_trusts_the_configured_ca_file() {
     );
     assert!(fake.recording().tls_established);
     // Without the CA file the same server is refused.
-    let refused = read(
-        &server(DbType::Postgresql, &fake, TlsMode::VerifyFull),
-        &system_trust(),
-    )
-    .await
-    .unwrap_err();
+    let refused = refused(DbType::Postgresql, &fake, TlsMode::VerifyFull).await;
     assert!(refused.to_string().contains("certificate"), "{refused}");
 }
 
@@ -197,12 +180,7 @@ async fn verify_full_checks_the_host_name() {
 #[tokio::test]
 async fn a_mysql_impostor_naming_mysql_clear_password_in_its_handshake_gets_no_password() {
     let fake = fake_mysql(MysqlAuthentication::ClearPasswordInHandshake, None).await;
-    let error = read(
-        &server(DbType::Mysql, &fake, TlsMode::Disable),
-        &system_trust(),
-    )
-    .await
-    .unwrap_err();
+    let error = refused(DbType::Mysql, &fake, TlsMode::Disable).await;
     let recording = fake.recording();
     assert!(
         recording.contains("collector"),
@@ -214,12 +192,7 @@ async fn a_mysql_impostor_naming_mysql_clear_password_in_its_handshake_gets_no_p
 #[tokio::test]
 async fn a_mysql_impostor_switching_to_mysql_clear_password_gets_no_password() {
     let fake = fake_mysql(MysqlAuthentication::SwitchToClearPassword, None).await;
-    let error = read(
-        &server(DbType::Mysql, &fake, TlsMode::Disable),
-        &system_trust(),
-    )
-    .await
-    .unwrap_err();
+    let error = refused(DbType::Mysql, &fake, TlsMode::Disable).await;
     assert!(
         matches!(error, CollectorError::CleartextRefused { method, .. } if method == "mysql_clear_password"),
         "{error}"
@@ -234,12 +207,7 @@ async fn verify_full_refuses_a_self_signed_mysql_server() {
         Some(self_signed_certificate()),
     )
     .await;
-    let error = read(
-        &server(DbType::Mysql, &fake, TlsMode::VerifyFull),
-        &system_trust(),
-    )
-    .await
-    .unwrap_err();
+    let error = refused(DbType::Mysql, &fake, TlsMode::VerifyFull).await;
     assert!(
         error.to_string().to_lowercase().contains("certificate"),
         "{error}"

@@ -12,7 +12,7 @@ use capstats_services::NoProgress;
 use capstats_services::payloads::{
     AggregationJob, AggregationWork, LevelScope, PAYLOAD_VERSION, Trigger,
 };
-use capstats_services::runs::{RunSettings, execute, plan_due};
+use capstats_services::runs::{RunReport, RunSettings, execute, plan_due};
 use capstats_sync_session::SessionStatus;
 
 /// A fresh database with the job store's schema: queued runs here go through the real job store.
@@ -60,12 +60,24 @@ fn job(work: AggregationWork) -> AggregationJob {
     }
 }
 
+/// The stale refresh, as job `job_id` (empty: none).
+fn refresh_stale(connection: &mut capstats_store::PgConnection, job_id: &str) -> RunReport {
+    execute(
+        connection,
+        &job(AggregationWork::RefreshStale),
+        job_id,
+        "test",
+        &settings(),
+    )
+    .unwrap()
+}
+
 /// The scheduled run of the periods due on `today`, as job `job_id` (empty: none).
 fn run_due(
     connection: &mut capstats_store::PgConnection,
     today: NaiveDate,
     job_id: &str,
-) -> capstats_services::runs::RunReport {
+) -> RunReport {
     let due = job(AggregationWork::Due {
         logical_date: today,
         skip_up_to_date: true,
@@ -459,14 +471,7 @@ fn a_stale_refresh_never_stands_in_for_the_nightly_run_in_the_monitoring_snapsho
     let nightly = run_due(&mut connection, today, "nightly-job");
     assert_eq!(nightly.status, SessionStatus::Completed);
     write_late_sample(&mut connection);
-    let refresh = execute(
-        &mut connection,
-        &job(AggregationWork::RefreshStale),
-        "refresh-job",
-        "test",
-        &settings(),
-    )
-    .unwrap();
+    let refresh = refresh_stale(&mut connection, "refresh-job");
     assert_eq!(refresh.status, SessionStatus::Completed);
     let mut completed_at = |id: Option<i64>| {
         capstats_store::sessions::get_session(&mut connection, id.unwrap())
@@ -556,14 +561,7 @@ fn refresh_recomputes_exactly_the_instances_with_late_samples() {
             .all(|entry| entry.stale_instance_ids == vec![instance.id])
     );
 
-    let report = execute(
-        &mut connection,
-        &job(AggregationWork::RefreshStale),
-        "",
-        "test",
-        &settings(),
-    )
-    .unwrap();
+    let report = refresh_stale(&mut connection, "");
     assert_eq!(report.status, SessionStatus::Completed);
     assert!(
         capstats_store::ledger::stale_entries(&mut connection, 100)
@@ -639,14 +637,7 @@ fn refresh_recomputes_exactly_the_instances_with_late_samples() {
         );
     }
     // With nothing stale, a refresh opens no session.
-    let idle = execute(
-        &mut connection,
-        &job(AggregationWork::RefreshStale),
-        "",
-        "test",
-        &settings(),
-    )
-    .unwrap();
+    let idle = refresh_stale(&mut connection, "");
     assert_eq!(idle.session_id, None);
 }
 
@@ -715,14 +706,7 @@ fn a_late_sample_a_year_back_refreshes_the_year_over_year_change_a_year_later() 
         stale.iter().any(|entry| entry.period == march),
         "March 2026 is marked stale: {stale:?}"
     );
-    execute(
-        &mut connection,
-        &job(AggregationWork::RefreshStale),
-        "",
-        "test",
-        &settings(),
-    )
-    .unwrap();
+    refresh_stale(&mut connection, "");
     let after = rows_of_march(&mut connection);
     let changed = after
         .iter()
@@ -854,14 +838,7 @@ fn a_stale_refresh_stops_between_entries_when_cancelled() {
     let url = database.url();
     let refresh = std::thread::spawn(move || {
         let mut connection = diesel::PgConnection::establish(&url).unwrap();
-        execute(
-            &mut connection,
-            &job(AggregationWork::RefreshStale),
-            "",
-            "test",
-            &settings(),
-        )
-        .unwrap()
+        refresh_stale(&mut connection, "")
     });
     #[derive(QueryableByName)]
     struct Found {
@@ -903,14 +880,7 @@ fn a_stale_refresh_stops_between_entries_when_cancelled() {
     // Only the entry in progress was computed; the rest stays stale for the next refresh.
     let left = capstats_store::ledger::stale_entries(&mut connection, 100).unwrap();
     assert_eq!(left.len(), stale.len() - 1, "{left:?}");
-    let again = execute(
-        &mut connection,
-        &job(AggregationWork::RefreshStale),
-        "",
-        "test",
-        &settings(),
-    )
-    .unwrap();
+    let again = refresh_stale(&mut connection, "");
     assert_eq!(again.status, SessionStatus::Completed);
     assert!(
         capstats_store::ledger::stale_entries(&mut connection, 100)
