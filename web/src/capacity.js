@@ -20,9 +20,9 @@ const POLL_MILLISECONDS = 1000;
 /** The growth table's controls and their defaults (`growth_…` in the URL). */
 const GROWTH_DEFAULTS = { sort: 'growth_mb', periods: '12' };
 const GROWTH_ROWS = 20;
+const GROWTH_HORIZON_DAYS = 30;
 /** Forecasts per request when the trend asks for its lines' (the API's largest page). */
 const FORECAST_PAGE = 200;
-const GROWTH_HORIZON_DAYS = 30;
 
 /** Days until full is read fewest first; growth largest first. */
 function defaultOrder(sort) {
@@ -258,7 +258,7 @@ export function startCapacityPage(level) {
       for (const item of answer.items) {
         if (wanted.has(lineKey(item))) found.set(lineKey(item), item);
       }
-      if (found.size === wanted.size || page * FORECAST_PAGE >= answer.total) return found;
+      if (found.size === wanted.size || page >= answer.pages) return found;
     }
   }
 

@@ -1,48 +1,40 @@
-//! The error answers many endpoints share, declared once for their OpenAPI descriptions
-//! (`responses(…)` of `#[utoipa::path]` takes these beside its own tuples).
+//! The error answers many endpoints share, each declared once for their OpenAPI descriptions
+//! (`responses(…)` of `#[utoipa::path]` lists these beside its own tuples).
 
 use utoipa::IntoResponses;
 
 use crate::error::ErrorEnvelope;
+
+/// 400: a read's query parameters, each problem listed in `errors`.
+#[derive(IntoResponses)]
+#[response(
+    status = 400,
+    description = "Invalid parameters, each listed in `errors`"
+)]
+pub struct InvalidParameters(pub ErrorEnvelope);
 
 /// 401: every endpoint behind a sign-in or a token.
 #[derive(IntoResponses)]
 #[response(status = 401, description = "Not signed in")]
 pub struct NotSignedIn(pub ErrorEnvelope);
 
-/// 401 and 403: an admin's write with a session (CSRF token) or an `admin` token.
+/// 403: an admin's write without the role, or a session's without its CSRF token.
 #[derive(IntoResponses)]
-pub enum AdminWriteRefused {
-    /// No session or token.
-    #[response(status = 401, description = "Not signed in")]
-    NotSignedIn(ErrorEnvelope),
-    /// Not allowed.
-    #[response(
-        status = 403,
-        description = "Not an admin, or CSRF token missing or wrong"
-    )]
-    Forbidden(ErrorEnvelope),
-}
+#[response(
+    status = 403,
+    description = "Not an admin, or CSRF token missing or wrong"
+)]
+pub struct NotAnAdmin(pub ErrorEnvelope);
 
-/// 400, 401, 404 and 429: a capacity read of instances' data, which may stream a CSV file.
+/// 404: a read naming an instance that does not exist.
 #[derive(IntoResponses)]
-pub enum InstanceReadRefused {
-    /// Bad parameters.
-    #[response(
-        status = 400,
-        description = "Invalid parameters, each listed in `errors`"
-    )]
-    Invalid(ErrorEnvelope),
-    /// No session or token.
-    #[response(status = 401, description = "Not signed in")]
-    NotSignedIn(ErrorEnvelope),
-    /// A named instance is unknown.
-    #[response(status = 404, description = "An instance_id does not exist")]
-    UnknownInstance(ErrorEnvelope),
-    /// Too many exports at once.
-    #[response(
-        status = 429,
-        description = "Too many exports running; retry after Retry-After seconds"
-    )]
-    TooManyExports(ErrorEnvelope),
-}
+#[response(status = 404, description = "An instance_id does not exist")]
+pub struct UnknownInstance(pub ErrorEnvelope);
+
+/// 429: a CSV export while too many run.
+#[derive(IntoResponses)]
+#[response(
+    status = 429,
+    description = "Too many exports running; retry after Retry-After seconds"
+)]
+pub struct TooManyExports(pub ErrorEnvelope);

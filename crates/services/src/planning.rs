@@ -357,32 +357,14 @@ pub fn growth_leaderboard(
     let total = i64::try_from(entries.len()).unwrap_or(i64::MAX);
     let mut entries = page.of(entries);
     if sort != GrowthSort::DaysUntilFull && !entries.is_empty() {
-        let mut instance_ids: Vec<InstanceId> =
-            entries.iter().map(|entry| entry.key.instance.id).collect();
-        instance_ids.sort();
-        instance_ids.dedup();
-        let page_keys = AggregateFilter {
-            instance_ids,
-            ..filter.clone()
-        };
-        // The page's databases only, not every database of their instances.
-        let page_databases = KeySelection::Databases(
+        // The page's keys only, not every key of the filter or of the page's instances.
+        let page_keys = KeySelection::Keys(
             entries
                 .iter()
-                .filter_map(|entry| {
-                    let name = entry.key.database_name.clone()?;
-                    Some((entry.key.instance.id, name))
-                })
+                .map(|entry| (entry.key.instance.id, entry.key.database_name.clone()))
                 .collect(),
         );
-        attach_forecasts(
-            connection,
-            level,
-            &page_keys,
-            page_databases,
-            options,
-            &mut entries,
-        )?;
+        attach_forecasts(connection, level, filter, page_keys, options, &mut entries)?;
     }
     Ok(GrowthPage { entries, total })
 }

@@ -621,13 +621,7 @@ async fn partition_reads_and_creation_have_the_reference_endpoints() {
         (Some(json!({})), StatusCode::OK),
     ] {
         let (status, body) = app
-            .call(
-                &admin,
-                Method::POST,
-                "/partitions/actions/cleanup",
-                Some(&csrf),
-                sent,
-            )
+            .post(&admin, &csrf, "/partitions/actions/cleanup", sent)
             .await;
         assert_eq!(status, expected, "{body}");
         if expected == StatusCode::BAD_REQUEST {

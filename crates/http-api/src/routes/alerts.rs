@@ -11,7 +11,7 @@ use crate::auth::{Admin, Viewer};
 use crate::dto::{AlertEventItem, AlertRuleItem};
 use crate::envelope::{Envelope, Paginated};
 use crate::error::{ApiError, ErrorEnvelope, FieldError};
-use crate::error_responses::{AdminWriteRefused, NotSignedIn};
+use crate::error_responses::{NotAnAdmin, NotSignedIn};
 use crate::params::Parameters;
 use crate::state::State;
 
@@ -74,7 +74,8 @@ pub async fn list_rules(state: State, _admin: Admin) -> Result<HttpResponse, Api
     responses(
         (status = 201, description = "Created", body = Envelope<AlertRuleItem>),
         (status = 400, description = "Invalid fields, each listed in `errors`", body = ErrorEnvelope),
-        AdminWriteRefused,
+        NotSignedIn,
+        NotAnAdmin,
         (status = 409, description = "The name is taken", body = ErrorEnvelope),
     ),
     security(("session_cookie" = []), ("bearer_token" = ["admin"])),
@@ -134,7 +135,8 @@ pub async fn get_rule(
     responses(
         (status = 200, description = "Replaced", body = Envelope<AlertRuleItem>),
         (status = 400, description = "Invalid fields, each listed in `errors`", body = ErrorEnvelope),
-        AdminWriteRefused,
+        NotSignedIn,
+        NotAnAdmin,
         (status = 404, description = "No such rule", body = ErrorEnvelope),
         (status = 409, description = "The name is taken", body = ErrorEnvelope),
     ),
@@ -166,7 +168,8 @@ pub async fn replace_rule(
     params(("id" = i64, Path, description = "The rule's id")),
     responses(
         (status = 200, description = "Deleted", body = Envelope<bool>),
-        AdminWriteRefused,
+        NotSignedIn,
+        NotAnAdmin,
         (status = 404, description = "No such rule", body = ErrorEnvelope),
     ),
     security(("session_cookie" = []), ("bearer_token" = ["admin"])),

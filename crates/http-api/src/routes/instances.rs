@@ -15,7 +15,7 @@ use crate::dto::{
 };
 use crate::envelope::{Envelope, Paginated};
 use crate::error::{ApiError, ErrorEnvelope, FieldError};
-use crate::error_responses::{AdminWriteRefused, NotSignedIn};
+use crate::error_responses::{InvalidParameters, NotAnAdmin, NotSignedIn};
 use crate::params::Parameters;
 use crate::state::State;
 
@@ -75,7 +75,7 @@ pub struct DatabaseOptionsQuery {
     params(InstanceQuery),
     responses(
         (status = 200, description = "One page of instances", body = Envelope<Paginated<InstanceItem>>),
-        (status = 400, description = "Invalid parameters, each listed in `errors`", body = ErrorEnvelope),
+        InvalidParameters,
         NotSignedIn,
     ),
     security(("session_cookie" = []), ("bearer_token" = ["read"])),
@@ -303,7 +303,8 @@ fn capacity_limit_problem(limit: i64) -> FieldError {
     responses(
         (status = 201, description = "Created", body = Envelope<InstanceItem>),
         (status = 400, description = "Invalid fields, each listed in `errors`", body = ErrorEnvelope),
-        AdminWriteRefused,
+        NotSignedIn,
+        NotAnAdmin,
         (status = 409, description = "The name is taken", body = ErrorEnvelope),
     ),
     security(("session_cookie" = []), ("bearer_token" = ["admin"])),
@@ -395,7 +396,8 @@ pub async fn get_instance(
     responses(
         (status = 200, description = "Updated; `password_cleared` tells whether the stored password was dropped", body = Envelope<UpdatedInstanceItem>),
         (status = 400, description = "Invalid fields, each listed in `errors`", body = ErrorEnvelope),
-        AdminWriteRefused,
+        NotSignedIn,
+        NotAnAdmin,
         (status = 404, description = "No such instance", body = ErrorEnvelope),
         (status = 409, description = "The name is taken", body = ErrorEnvelope),
     ),
@@ -449,7 +451,8 @@ pub async fn update_instance(
     params(("id" = i64, Path, description = "The instance's id")),
     responses(
         (status = 200, description = "Deleted", body = Envelope<bool>),
-        AdminWriteRefused,
+        NotSignedIn,
+        NotAnAdmin,
         (status = 404, description = "No such instance", body = ErrorEnvelope),
     ),
     security(("session_cookie" = []), ("bearer_token" = ["admin"])),
@@ -554,7 +557,8 @@ pub async fn database_options(
     responses(
         (status = 200, description = "The database as stored now", body = Envelope<DatabaseOption>),
         (status = 400, description = "Invalid fields, each listed in `errors`", body = ErrorEnvelope),
-        AdminWriteRefused,
+        NotSignedIn,
+        NotAnAdmin,
         (status = 404, description = "No such database", body = ErrorEnvelope),
     ),
     security(("session_cookie" = []), ("bearer_token" = ["admin"])),
@@ -600,7 +604,8 @@ pub async fn set_database_capacity_limit(
         (status = 202, description = "Queued; poll the session in the Location header", body = Envelope<RunStarted>,
          headers(("Location" = String, description = "The session's URL"))),
         (status = 400, description = "The instance cannot be collected (inactive, no connection settings, engine without collector)", body = ErrorEnvelope),
-        AdminWriteRefused,
+        NotSignedIn,
+        NotAnAdmin,
         (status = 404, description = "No such instance", body = ErrorEnvelope),
     ),
     security(("session_cookie" = []), ("bearer_token" = ["operate"])),

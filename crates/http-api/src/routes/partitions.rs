@@ -18,7 +18,7 @@ use crate::dto::{
 };
 use crate::envelope::{Envelope, Paginated};
 use crate::error::{ApiError, ErrorEnvelope};
-use crate::error_responses::{AdminWriteRefused, NotSignedIn};
+use crate::error_responses::{InvalidParameters, NotAnAdmin, NotSignedIn};
 use crate::params::Parameters;
 use crate::state::State;
 
@@ -200,7 +200,7 @@ pub struct PartitionQuery {
     params(PartitionQuery),
     responses(
         (status = 200, description = "One page of partitions", body = Envelope<Paginated<PartitionItem>>),
-        (status = 400, description = "Invalid parameters, each listed in `errors`", body = ErrorEnvelope),
+        InvalidParameters,
         NotSignedIn,
     ),
     security(("session_cookie" = []), ("bearer_token" = ["read"])),
@@ -386,7 +386,7 @@ pub struct CoreMetricsQuery {
     params(CoreMetricsQuery),
     responses(
         (status = 200, description = "The chart", body = Envelope<CoreMetrics>),
-        (status = 400, description = "Invalid parameters, each listed in `errors`", body = ErrorEnvelope),
+        InvalidParameters,
         NotSignedIn,
     ),
     security(("session_cookie" = []), ("bearer_token" = ["read"])),
@@ -447,7 +447,8 @@ pub async fn core_metrics(
     responses(
         (status = 200, description = "The month's partitions exist", body = Envelope<CreatedPartitions>),
         (status = 400, description = "A date before this month, or an invalid body", body = ErrorEnvelope),
-        AdminWriteRefused,
+        NotSignedIn,
+        NotAnAdmin,
     ),
     security(("session_cookie" = []), ("bearer_token" = ["operate"])),
 )]
@@ -521,7 +522,8 @@ pub async fn partition_status(state: State, _viewer: Viewer) -> Result<HttpRespo
     tag = "partitions",
     responses(
         (status = 200, description = "What was created and dropped", body = Envelope<CleanupResult>),
-        AdminWriteRefused,
+        NotSignedIn,
+        NotAnAdmin,
     ),
     security(("session_cookie" = []), ("bearer_token" = ["operate"])),
 )]

@@ -16,7 +16,7 @@ use crate::dto::{
 };
 use crate::envelope::{Envelope, Paginated};
 use crate::error::{ApiError, ErrorEnvelope, FieldError};
-use crate::error_responses::{AdminWriteRefused, NotSignedIn};
+use crate::error_responses::{InvalidParameters, NotAnAdmin, NotSignedIn, TooManyExports};
 use crate::export::FormatQuery;
 use crate::params::Parameters;
 use crate::state::State;
@@ -32,7 +32,8 @@ use crate::state::State;
         (status = 202, description = "Queued (or already queued); poll the session in the Location header", body = Envelope<AggregationStarted>,
          headers(("Location" = String, description = "The session's URL"))),
         (status = 400, description = "Invalid scope or period_type", body = ErrorEnvelope),
-        AdminWriteRefused,
+        NotSignedIn,
+        NotAnAdmin,
         (status = 500, description = "The job could not be enqueued", body = ErrorEnvelope),
     ),
     security(("session_cookie" = []), ("bearer_token" = ["operate"])),
@@ -116,7 +117,8 @@ pub async fn aggregate_now(
         (status = 202, description = "Queued (or already queued); poll the session in the Location header", body = Envelope<RunStarted>,
          headers(("Location" = String, description = "The session's URL"))),
         (status = 400, description = "Invalid or missing fields, each named in `errors`", body = ErrorEnvelope),
-        AdminWriteRefused,
+        NotSignedIn,
+        NotAnAdmin,
         (status = 500, description = "The job could not be enqueued", body = ErrorEnvelope),
     ),
     security(("session_cookie" = []), ("bearer_token" = ["operate"])),
@@ -288,9 +290,9 @@ pub struct SessionQuery {
             (Envelope<Paginated<SessionItem>> = "application/json"),
             (String = "text/csv"),
         )),
-        (status = 400, description = "Invalid parameters, each listed in `errors`", body = ErrorEnvelope),
+        InvalidParameters,
         NotSignedIn,
-        (status = 429, description = "Too many exports running; retry after Retry-After seconds", body = ErrorEnvelope),
+        TooManyExports,
     ),
     security(("session_cookie" = []), ("bearer_token" = ["read"])),
 )]
@@ -346,7 +348,7 @@ pub async fn list_sessions(
         (status = 400, description = "An invalid format", body = ErrorEnvelope),
         NotSignedIn,
         (status = 404, description = "No such session", body = ErrorEnvelope),
-        (status = 429, description = "Too many exports running; retry after Retry-After seconds", body = ErrorEnvelope),
+        TooManyExports,
     ),
     security(("session_cookie" = []), ("bearer_token" = ["read"])),
 )]
@@ -391,7 +393,8 @@ pub async fn get_session(
     params(("id" = i64, Path, description = "The session's id")),
     responses(
         (status = 200, description = "The session after the request", body = Envelope<SessionItem>),
-        AdminWriteRefused,
+        NotSignedIn,
+        NotAnAdmin,
         (status = 404, description = "No such session", body = ErrorEnvelope),
     ),
     security(("session_cookie" = []), ("bearer_token" = ["operate"])),

@@ -6,7 +6,7 @@ use crate::auth::{Operator, Viewer};
 use crate::dto::{ReloadedSchedules, RunStarted, ScheduleItem, ScheduleUpdate};
 use crate::envelope::Envelope;
 use crate::error::{ApiError, ErrorEnvelope, FieldError};
-use crate::error_responses::{AdminWriteRefused, NotSignedIn};
+use crate::error_responses::{NotAnAdmin, NotSignedIn};
 use crate::state::State;
 
 // Only describes the path parameter in the spec: the handler matches the segment itself, so
@@ -86,7 +86,8 @@ pub async fn get_schedule(
     responses(
         (status = 200, description = "The updated schedule", body = Envelope<ScheduleItem>),
         (status = 400, description = "A setting is invalid (each named in `errors`), nothing to change, or an unknown field", body = ErrorEnvelope),
-        AdminWriteRefused,
+        NotSignedIn,
+        NotAnAdmin,
         (status = 404, description = "No such schedule", body = ErrorEnvelope),
     ),
     security(("session_cookie" = []), ("bearer_token" = ["operate"])),
@@ -141,7 +142,8 @@ pub async fn update_schedule(
     responses(
         (status = 200, description = "Paused or resumed", body = Envelope<ScheduleItem>),
         (status = 202, description = "Run enqueued", body = Envelope<RunStarted>),
-        AdminWriteRefused,
+        NotSignedIn,
+        NotAnAdmin,
         (status = 404, description = "No such schedule or action", body = ErrorEnvelope),
     ),
     security(("session_cookie" = []), ("bearer_token" = ["operate"])),
@@ -197,7 +199,8 @@ pub async fn schedule_action(
     tag = "scheduler",
     responses(
         (status = 200, description = "The schedules in force", body = Envelope<ReloadedSchedules>),
-        AdminWriteRefused,
+        NotSignedIn,
+        NotAnAdmin,
     ),
     security(("session_cookie" = []), ("bearer_token" = ["operate"])),
 )]

@@ -11,6 +11,7 @@ use capstats_capacity_model::{AggregationLevel, InstanceId, Period};
 
 use super::*;
 use crate::StoreError;
+use crate::level_tables::LevelTables;
 
 /// A key's first and last stored period of a window, for the growth leaderboard.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -230,10 +231,9 @@ pub enum KeySelection {
     /// Only the keys with a capacity limit set (an instance's, or a database's in the
     /// inventory): the only ones that can fill up.
     WithCapacityLimit,
-    /// Only these databases, as `(instance id, database name)`, among the filter's (a page of
-    /// a ranking). At the instance level the filter's instances are the keys already, and
-    /// this selects them all.
-    Databases(Vec<(InstanceId, String)>),
+    /// Only these keys among the filter's (a page of a ranking): `(instance, database name)`
+    /// at the database level, `(instance, None)` at the instance level.
+    Keys(Vec<(InstanceId, Option<String>)>),
 }
 
 impl KeySelection {
@@ -265,30 +265,23 @@ pub fn for_each_daily_history<E: From<StoreError>>(
     mut each: impl FnMut(DailyHistory) -> Result<(), E>,
 ) -> Result<(), E> {
     let instances = matching_instance_ids(connection, level, filter, &selection)?;
-    let (source, size, database) = match level {
-        AggregationLevel::Database => ("database_size_stats", "size_mb", "sample.database_name"),
-        AggregationLevel::Instance => ("instance_size_stats", "total_size_mb", "''"),
+    let (source, size) = match level {
+        AggregationLevel::Database => ("database_size_stats", "size_mb"),
+        AggregationLevel::Instance => ("instance_size_stats", "total_size_mb"),
     };
-    let database_condition = match level {
-        AggregationLevel::Database => Some("sample.database_name"),
-        AggregationLevel::Instance => None,
-    };
-    // The window is of sample dates here ($2..$3); the period type ($1) is not used. The
-    // samples come unordered and without their labels: sorting 80,000 rows of 50 instances by
-    // key took PostgreSQL 55 ms (more when it spilled to disk), joining each row to its
-    // instance and inventory row another 10 ms, against 16 ms for the read itself
-    // (docs/performance.md, "Planning endpoints"). Rust groups them by key instead, and the
-    // labels and limits come per key from two small queries.
+    let tables = LevelTables::of(level);
+    let database = tables.database_name_of("sample");
+    let database_condition = tables.has_database_name.then_some("sample.database_name");
     let listed = match (&selection, level) {
-        (KeySelection::Databases(keys), AggregationLevel::Database) => Some(
+        (KeySelection::Keys(keys), AggregationLevel::Database) => Some(
             keys.iter()
-                .map(|(instance, name)| (instance.0, name.clone()))
+                .filter_map(|(instance, name)| Some((instance.0, name.clone()?)))
                 .unzip::<_, _, Vec<i64>, Vec<String>>(),
         ),
         _ => None,
     };
     let limited = match (&selection, level) {
-        (KeySelection::Every | KeySelection::Databases(_), _)
+        (KeySelection::Every | KeySelection::Keys(_), _)
         | (KeySelection::WithCapacityLimit, AggregationLevel::Instance) => "",
         (KeySelection::WithCapacityLimit, AggregationLevel::Database) => {
             "AND EXISTS (SELECT 1 FROM instance_databases known
@@ -307,6 +300,12 @@ pub fn for_each_daily_history<E: From<StoreError>>(
     } else {
         format!("{source} sample")
     };
+    // The window is of sample dates here ($2..$3); the period type ($1) is not used. The
+    // samples come unordered and without their labels: sorting 80,000 rows of 50 instances by
+    // key took PostgreSQL 55 ms (more when it spilled to disk), joining each row to its
+    // instance and inventory row another 10 ms, against 16 ms for the read itself
+    // (docs/performance.md, "Planning endpoints"). Rust groups them by key instead, and the
+    // labels and limits come per key from two small queries.
     let query = format!(
         "SELECT sample.instance_id, {database} AS database_name,
                 sample.collected_date, sample.{size} AS size_mb
@@ -394,7 +393,8 @@ pub fn for_each_daily_history<E: From<StoreError>>(
 
 /// The ids of the instances `filter`'s instance and engine conditions match, ascending; with
 /// [`KeySelection::WithCapacityLimit`], only those with a limit on themselves (instance level)
-/// or on one of their databases (database level).
+/// or on one of their databases (database level); with [`KeySelection::Keys`], only the
+/// keys' instances.
 fn matching_instance_ids(
     connection: &mut PgConnection,
     level: AggregationLevel,
@@ -407,7 +407,7 @@ fn matching_instance_ids(
         id: i64,
     }
     let limited = match (selection, level) {
-        (KeySelection::Every | KeySelection::Databases(_), _) => "",
+        (KeySelection::Every | KeySelection::Keys(_), _) => "",
         (KeySelection::WithCapacityLimit, AggregationLevel::Instance) => {
             "AND capacity_limit_mb IS NOT NULL"
         }
@@ -421,5 +421,9 @@ fn matching_instance_ids(
         filter::key_condition("id", None)
     ));
     let rows: Vec<IdRow> = bind_matching!(query, filter).load(connection)?;
-    Ok(rows.into_iter().map(|row| InstanceId(row.id)).collect())
+    let mut ids: Vec<InstanceId> = rows.into_iter().map(|row| InstanceId(row.id)).collect();
+    if let KeySelection::Keys(keys) = selection {
+        ids.retain(|id| keys.iter().any(|(instance, _)| instance == id));
+    }
+    Ok(ids)
 }

@@ -114,7 +114,10 @@ where
             (Envelope<Paginated<InstanceAggregateItem>> = "application/json"),
             (String = "text/csv"),
         )),
-        InstanceReadRefused,
+        InvalidParameters,
+        NotSignedIn,
+        UnknownInstance,
+        TooManyExports,
     ),
     security(("session_cookie" = []), ("bearer_token" = ["read"])),
 )]
@@ -145,7 +148,10 @@ pub async fn list_instances(
             (Envelope<Paginated<DatabaseAggregateItem>> = "application/json"),
             (String = "text/csv"),
         )),
-        InstanceReadRefused,
+        InvalidParameters,
+        NotSignedIn,
+        UnknownInstance,
+        TooManyExports,
     ),
     security(("session_cookie" = []), ("bearer_token" = ["read"])),
 )]

@@ -19,7 +19,7 @@ use crate::dto::{
 };
 use crate::envelope::{Envelope, Paginated};
 use crate::error::{ApiError, ErrorEnvelope};
-use crate::error_responses::{InstanceReadRefused, NotSignedIn};
+use crate::error_responses::{InvalidParameters, NotSignedIn, TooManyExports, UnknownInstance};
 use crate::params::Parameters;
 use crate::state::State;
 

@@ -160,8 +160,8 @@ fn series_of(
         )),
         (status = 400, description = "Invalid parameters (an unknown metric, more than 366 periods, …)", body = ErrorEnvelope),
         NotSignedIn,
-        (status = 404, description = "An instance_id does not exist", body = ErrorEnvelope),
-        (status = 429, description = "Too many exports running; retry after Retry-After seconds", body = ErrorEnvelope),
+        UnknownInstance,
+        TooManyExports,
     ),
     security(("session_cookie" = []), ("bearer_token" = ["read"])),
 )]
@@ -186,8 +186,8 @@ pub async fn instances_series(
         )),
         (status = 400, description = "Invalid parameters (an unknown metric, more than 366 periods, …)", body = ErrorEnvelope),
         NotSignedIn,
-        (status = 404, description = "An instance_id does not exist", body = ErrorEnvelope),
-        (status = 429, description = "Too many exports running; retry after Retry-After seconds", body = ErrorEnvelope),
+        UnknownInstance,
+        TooManyExports,
     ),
     security(("session_cookie" = []), ("bearer_token" = ["read"])),
 )]

@@ -21,9 +21,9 @@ fn percent(numerator: i128, denominator: i128) -> Option<Decimal> {
     params(ScopeQuery, WindowQuery),
     responses(
         (status = 200, description = "The summary", body = Envelope<Summary<InstancesSummary>>),
-        (status = 400, description = "Invalid parameters, each listed in `errors`", body = ErrorEnvelope),
+        InvalidParameters,
         NotSignedIn,
-        (status = 404, description = "An instance_id does not exist", body = ErrorEnvelope),
+        UnknownInstance,
     ),
     security(("session_cookie" = []), ("bearer_token" = ["read"])),
 )]
@@ -107,9 +107,9 @@ fn instances_summary_of(
     params(ScopeQuery, WindowQuery, DatabaseQuery),
     responses(
         (status = 200, description = "The summary", body = Envelope<Summary<DatabasesSummary>>),
-        (status = 400, description = "Invalid parameters, each listed in `errors`", body = ErrorEnvelope),
+        InvalidParameters,
         NotSignedIn,
-        (status = 404, description = "An instance_id does not exist", body = ErrorEnvelope),
+        UnknownInstance,
     ),
     security(("session_cookie" = []), ("bearer_token" = ["read"])),
 )]
