@@ -5,8 +5,8 @@
 //! connection each and in the same run, the windows a nightly run on 2026-07-01 computes — the
 //! last complete daily, weekly, monthly, quarterly and yearly periods, both levels:
 //!
-//! - **floor** — one hand-written `INSERT … SELECT … GROUP BY` per level and period type over
-//!   the window's samples into scratch tables without indexes (avg/max/min and count);
+//! - **floor** — one hand-written `CREATE TABLE … AS SELECT … GROUP BY` per level and period
+//!   type over the window's samples: scratch tables without indexes (avg/max/min and count);
 //! - **first** — `capstats_services::backfill::run_backfill` of each window on empty tables
 //!   (the plain-insert form), sessions and ledger included;
 //! - **recompute** — the same command again, over the rows it just wrote (the replacing form);
