@@ -36,15 +36,26 @@ pub fn check_row_count(rows: i64, maximum: i64) -> Result<(), ServiceError> {
     Ok(())
 }
 
-/// A CSV file being written: its header row first, then one row per record (each record
-/// type's fields in the order of its columns, which the tests hold equal).
+/// A CSV file being written: its header row first, then one row per record.
 struct CsvFile<W: Write> {
     writer: csv::Writer<W>,
     rows: u64,
 }
 
 impl<W: Write> CsvFile<W> {
-    fn new(output: W, columns: &[&str]) -> Result<Self, ServiceError> {
+    /// A file of `Record` rows, headed by the record type's field names in their order (as
+    /// the CSV writer derives them, so that the header cannot drift from the rows, and is
+    /// written even when no row follows).
+    fn new<Record: Serialize + Default>(output: W) -> Result<Self, ServiceError> {
+        Self::with_header(output, &header_of::<Record>()?)
+    }
+
+    /// A file headed by `columns`, for rows that name no fields (tuples).
+    fn with_header<I, T>(output: W, columns: I) -> Result<Self, ServiceError>
+    where
+        I: IntoIterator<Item = T>,
+        T: AsRef<[u8]>,
+    {
         let mut writer = csv::WriterBuilder::new()
             .has_headers(false)
             .from_writer(output);
@@ -69,6 +80,18 @@ fn output_error(error: csv::Error) -> ServiceError {
     ServiceError::Output(error.into())
 }
 
+/// The header row the CSV writer derives from `Record`'s fields: serialized once with its
+/// default value, then read back.
+fn header_of<Record: Serialize + Default>() -> Result<csv::StringRecord, ServiceError> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.serialize(Record::default()).map_err(output_error)?;
+    let written = writer
+        .into_inner()
+        .map_err(|error| ServiceError::Output(error.into_error()))?;
+    let mut reader = csv::Reader::from_reader(written.as_slice());
+    Ok(reader.headers().map_err(output_error)?.clone())
+}
+
 /// A percent (or another two-decimal figure, such as a mean count) as the files write it: two
 /// decimals, halves away from zero (as the SQL's `round` and the engine round).
 fn two_decimals(value: Option<Decimal>) -> Option<String> {
@@ -84,36 +107,7 @@ fn instant(value: Option<DateTime<Utc>>) -> Option<String> {
     value.map(|at| at.to_rfc3339_opts(SecondsFormat::Secs, true))
 }
 
-/// The columns of the instance-level list (`/capacity/instances?format=csv`).
-const INSTANCE_AGGREGATE_COLUMNS: [&str; 25] = [
-    "instance_id",
-    "instance_name",
-    "db_type",
-    "period_type",
-    "period_start",
-    "period_end",
-    "total_size_mb",
-    "avg_size_mb",
-    "max_size_mb",
-    "min_size_mb",
-    "data_count",
-    "expected_count",
-    "is_partial",
-    "database_count",
-    "avg_database_count",
-    "max_database_count",
-    "min_database_count",
-    "total_size_change_mb",
-    "total_size_change_percent",
-    "database_count_change",
-    "database_count_change_percent",
-    "growth_rate",
-    "trend_direction",
-    "yoy_change_mb",
-    "yoy_change_percent",
-];
-
-/// A row of the instance-level list (the fields of [`INSTANCE_AGGREGATE_COLUMNS`]).
+/// A row of the instance-level list (`/capacity/instances?format=csv`).
 #[derive(Default, Serialize)]
 struct InstanceAggregateRecord {
     instance_id: i64,
@@ -176,43 +170,7 @@ impl InstanceAggregateRecord {
     }
 }
 
-/// The columns of the database-level list (`/capacity/databases?format=csv`).
-const DATABASE_AGGREGATE_COLUMNS: [&str; 32] = [
-    "instance_id",
-    "instance_name",
-    "db_type",
-    "database_name",
-    "period_type",
-    "period_start",
-    "period_end",
-    "avg_size_mb",
-    "max_size_mb",
-    "min_size_mb",
-    "data_count",
-    "expected_count",
-    "is_partial",
-    "avg_data_size_mb",
-    "max_data_size_mb",
-    "min_data_size_mb",
-    "avg_log_size_mb",
-    "max_log_size_mb",
-    "min_log_size_mb",
-    "size_change_mb",
-    "size_change_percent",
-    "data_size_change_mb",
-    "data_size_change_percent",
-    "log_size_change_mb",
-    "log_size_change_percent",
-    "growth_rate",
-    "yoy_change_mb",
-    "yoy_change_percent",
-    "yoy_data_change_mb",
-    "yoy_data_change_percent",
-    "yoy_log_change_mb",
-    "yoy_log_change_percent",
-];
-
-/// A row of the database-level list (the fields of [`DATABASE_AGGREGATE_COLUMNS`]).
+/// A row of the database-level list (`/capacity/databases?format=csv`).
 #[derive(Default, Serialize)]
 struct DatabaseAggregateRecord {
     instance_id: i64,
@@ -304,14 +262,14 @@ pub fn aggregates(
     )?;
     match level {
         AggregationLevel::Instance => {
-            let mut file = CsvFile::new(output, &INSTANCE_AGGREGATE_COLUMNS)?;
+            let mut file = CsvFile::new::<InstanceAggregateRecord>(output)?;
             aggregates::for_each_instance_aggregate(connection, filter, |aggregate, instance| {
                 file.row(&InstanceAggregateRecord::new(aggregate, instance))
             })?;
             file.finish()
         }
         AggregationLevel::Database => {
-            let mut file = CsvFile::new(output, &DATABASE_AGGREGATE_COLUMNS)?;
+            let mut file = CsvFile::new::<DatabaseAggregateRecord>(output)?;
             aggregates::for_each_database_aggregate(connection, filter, |aggregate, instance| {
                 file.row(&DatabaseAggregateRecord::new(aggregate, instance))
             })?;
@@ -339,23 +297,6 @@ struct SeriesRecord {
     is_partial: bool,
 }
 
-const SERIES_COLUMNS: [&str; 14] = [
-    "rank",
-    "instance_id",
-    "instance_name",
-    "db_type",
-    "database_name",
-    "period_type",
-    "period_start",
-    "period_end",
-    "metric",
-    "unit",
-    "value",
-    "data_count",
-    "expected_count",
-    "is_partial",
-];
-
 /// Writes the points of a chart's lines (as [`aggregates::series`] ranks them: line by line
 /// in rank order, each by period) of `metric` for `period_type` periods, with their stored
 /// completeness; how many rows were written. A percent has two decimals, a size or a count is
@@ -366,7 +307,7 @@ pub fn series(
     period_type: capstats_capacity_model::PeriodType,
     output: impl Write,
 ) -> Result<u64, ServiceError> {
-    let mut file = CsvFile::new(output, &SERIES_COLUMNS)?;
+    let mut file = CsvFile::new::<SeriesRecord>(output)?;
     let mut rank = 0;
     let mut line: Option<(i64, Option<String>)> = None;
     for point in ranked.points {
@@ -403,25 +344,6 @@ pub fn series(
     file.finish()
 }
 
-/// The forecast columns of the growth and forecast files: the fields of [`ForecastSummary`].
-const FORECAST_COLUMNS: [&str; 15] = [
-    "as_of",
-    "horizon_days",
-    "points",
-    "window_start",
-    "window_end",
-    "slope_mb_per_day",
-    "fitted_size_mb",
-    "r_squared",
-    "projected_size_mb",
-    "lower_mb",
-    "upper_mb",
-    "capacity_limit_mb",
-    "days_until_full",
-    "published",
-    "withheld_reason",
-];
-
 /// The key columns of the growth and forecast files.
 #[derive(Default, Serialize)]
 struct KeyColumns {
@@ -430,8 +352,6 @@ struct KeyColumns {
     db_type: &'static str,
     database_name: Option<String>,
 }
-
-const KEY_COLUMNS: [&str; 4] = ["instance_id", "instance_name", "db_type", "database_name"];
 
 impl KeyColumns {
     fn new(instance: InstanceLabel, database_name: Option<String>) -> Self {
@@ -459,24 +379,6 @@ struct GrowthColumns {
     is_partial: bool,
 }
 
-const GROWTH_COLUMNS: [&str; 10] = [
-    "period_type",
-    "first_period_start",
-    "first_size_mb",
-    "last_period_start",
-    "last_size_mb",
-    "growth_mb",
-    "growth_percent",
-    "last_data_count",
-    "last_expected_count",
-    "is_partial",
-];
-
-/// The columns of `parts`, one after the other.
-fn joined(parts: &[&[&'static str]]) -> Vec<&'static str> {
-    parts.iter().flat_map(|part| part.iter().copied()).collect()
-}
-
 /// Writes the ranked entries of the growth leaderboard, their forecasts made on `as_of` for
 /// `horizon_days` ahead; how many rows were written.
 pub fn growth(
@@ -485,8 +387,7 @@ pub fn growth(
     horizon_days: u32,
     output: impl Write,
 ) -> Result<u64, ServiceError> {
-    let columns = joined(&[&KEY_COLUMNS, &GROWTH_COLUMNS, &FORECAST_COLUMNS]);
-    let mut file = CsvFile::new(output, &columns)?;
+    let mut file = CsvFile::new::<(KeyColumns, GrowthColumns, ForecastSummary)>(output)?;
     for entry in entries {
         let key = entry.key;
         let forecast = ForecastSummary::new(
@@ -524,8 +425,7 @@ pub fn forecasts(
     horizon_days: u32,
     output: impl Write,
 ) -> Result<u64, ServiceError> {
-    let columns = joined(&[&KEY_COLUMNS, &FORECAST_COLUMNS]);
-    let mut file = CsvFile::new(output, &columns)?;
+    let mut file = CsvFile::new::<(KeyColumns, ForecastSummary)>(output)?;
     for found in found {
         let forecast = ForecastSummary::new(Some(&found.forecast), None, as_of, horizon_days);
         file.row(&(
@@ -557,26 +457,6 @@ struct SessionRecordRow {
     completed_at: Option<String>,
     parameters: String,
 }
-
-const SESSION_COLUMNS: [&str; 17] = [
-    "id",
-    "sync_category",
-    "sync_type",
-    "status",
-    "triggered_by",
-    "total_instances",
-    "successful_instances",
-    "failed_instances",
-    "cancelled_instances",
-    "progress_percentage",
-    "error_message",
-    "worker_name",
-    "job_id",
-    "created_at",
-    "started_at",
-    "completed_at",
-    "parameters",
-];
 
 impl From<Session> for SessionRecordRow {
     fn from(session: Session) -> Self {
@@ -611,7 +491,7 @@ pub fn sessions(
     output: impl Write,
 ) -> Result<u64, ServiceError> {
     check_row_count(sessions::count_sessions(connection, filter)?, maximum_rows)?;
-    let mut file = CsvFile::new(output, &SESSION_COLUMNS)?;
+    let mut file = CsvFile::new::<SessionRecordRow>(output)?;
     sessions::for_each_session(connection, filter, |session| {
         file.row(&SessionRecordRow::from(session))
     })?;
@@ -632,18 +512,6 @@ struct InstanceRecordRow {
     detail: Option<String>,
 }
 
-const RECORD_COLUMNS: [&str; 9] = [
-    "session_id",
-    "instance_id",
-    "instance_name",
-    "status",
-    "items_synced",
-    "error_message",
-    "started_at",
-    "completed_at",
-    "detail",
-];
-
 /// Writes the per-instance records of session `session_id`, by instance; how many rows were
 /// written. An unknown session is [`ServiceError::NotFound`].
 pub fn session_records(
@@ -654,7 +522,7 @@ pub fn session_records(
     // Answers not found for an unknown id, as the session's JSON does.
     sessions::get_session(connection, session_id)?;
     let records: Vec<SessionRecord> = sessions::session_records(connection, session_id)?;
-    let mut file = CsvFile::new(output, &RECORD_COLUMNS)?;
+    let mut file = CsvFile::new::<InstanceRecordRow>(output)?;
     for record in records {
         let detail = record
             .detail
@@ -691,7 +559,7 @@ pub fn samples(
         samples::count_samples_between(connection, from, to, instance_ids)?,
         maximum_rows,
     )?;
-    let mut file = CsvFile::new(output, &crate::import::COLUMNS)?;
+    let mut file = CsvFile::with_header(output, &crate::import::COLUMNS)?;
     samples::for_each_labelled_sample(connection, from, to, instance_ids, |sample| {
         let LabelledSample {
             instance_name,
@@ -851,48 +719,49 @@ mod tests {
         assert_eq!(file_name(&["a\"b/c\r\n"]), "capstats-a_b_c__.csv");
     }
 
-    /// The header a CSV writer derives from a record type's fields.
-    fn derived_header(record: impl Serialize) -> String {
-        let mut writer = csv::Writer::from_writer(Vec::new());
-        writer.serialize(record).unwrap();
-        let text = String::from_utf8(writer.into_inner().unwrap()).unwrap();
-        text.lines().next().unwrap().to_owned()
+    /// The header of `Record`'s files, joined as the file writes it.
+    fn header<Record: Serialize + Default>() -> String {
+        header_of::<Record>()
+            .unwrap()
+            .iter()
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
+    /// The columns are the files' contract with their readers: any change in name
+    /// or order shows here.
     #[test]
-    fn every_file_header_names_its_record_fields_in_order() {
-        let header = |columns: &[&str]| columns.join(",");
+    fn every_file_has_its_columns_in_order() {
         assert_eq!(
-            derived_header(InstanceAggregateRecord::default()),
-            header(&INSTANCE_AGGREGATE_COLUMNS)
+            header::<InstanceAggregateRecord>(),
+            "instance_id,instance_name,db_type,period_type,period_start,period_end,total_size_mb,avg_size_mb,max_size_mb,min_size_mb,data_count,expected_count,is_partial,database_count,avg_database_count,max_database_count,min_database_count,total_size_change_mb,total_size_change_percent,database_count_change,database_count_change_percent,growth_rate,trend_direction,yoy_change_mb,yoy_change_percent"
         );
         assert_eq!(
-            derived_header(DatabaseAggregateRecord::default()),
-            header(&DATABASE_AGGREGATE_COLUMNS)
+            header::<DatabaseAggregateRecord>(),
+            "instance_id,instance_name,db_type,database_name,period_type,period_start,period_end,avg_size_mb,max_size_mb,min_size_mb,data_count,expected_count,is_partial,avg_data_size_mb,max_data_size_mb,min_data_size_mb,avg_log_size_mb,max_log_size_mb,min_log_size_mb,size_change_mb,size_change_percent,data_size_change_mb,data_size_change_percent,log_size_change_mb,log_size_change_percent,growth_rate,yoy_change_mb,yoy_change_percent,yoy_data_change_mb,yoy_data_change_percent,yoy_log_change_mb,yoy_log_change_percent"
         );
         assert_eq!(
-            derived_header(SeriesRecord::default()),
-            header(&SERIES_COLUMNS)
+            header::<SeriesRecord>(),
+            "rank,instance_id,instance_name,db_type,database_name,period_type,period_start,period_end,metric,unit,value,data_count,expected_count,is_partial"
+        );
+        let forecast = "as_of,horizon_days,points,window_start,window_end,slope_mb_per_day,fitted_size_mb,r_squared,projected_size_mb,lower_mb,upper_mb,capacity_limit_mb,days_until_full,published,withheld_reason";
+        assert_eq!(
+            header::<(KeyColumns, GrowthColumns, ForecastSummary)>(),
+            format!(
+                "instance_id,instance_name,db_type,database_name,period_type,first_period_start,first_size_mb,last_period_start,last_size_mb,growth_mb,growth_percent,last_data_count,last_expected_count,is_partial,{forecast}"
+            )
         );
         assert_eq!(
-            derived_header((
-                KeyColumns::default(),
-                GrowthColumns::default(),
-                ForecastSummary::default()
-            )),
-            header(&joined(&[&KEY_COLUMNS, &GROWTH_COLUMNS, &FORECAST_COLUMNS]))
+            header::<(KeyColumns, ForecastSummary)>(),
+            format!("instance_id,instance_name,db_type,database_name,{forecast}")
         );
         assert_eq!(
-            derived_header((KeyColumns::default(), ForecastSummary::default())),
-            header(&joined(&[&KEY_COLUMNS, &FORECAST_COLUMNS]))
+            header::<SessionRecordRow>(),
+            "id,sync_category,sync_type,status,triggered_by,total_instances,successful_instances,failed_instances,cancelled_instances,progress_percentage,error_message,worker_name,job_id,created_at,started_at,completed_at,parameters"
         );
         assert_eq!(
-            derived_header(SessionRecordRow::default()),
-            header(&SESSION_COLUMNS)
-        );
-        assert_eq!(
-            derived_header(InstanceRecordRow::default()),
-            header(&RECORD_COLUMNS)
+            header::<InstanceRecordRow>(),
+            "session_id,instance_id,instance_name,status,items_synced,error_message,started_at,completed_at,detail"
         );
     }
 
