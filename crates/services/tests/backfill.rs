@@ -46,22 +46,7 @@ fn a_backfill_records_a_completed_session_and_writes_what_the_engine_computes() 
     let from = NaiveDate::from_ymd_opt(2024, 12, 2).unwrap();
     let to = NaiveDate::from_ymd_opt(2025, 3, 31).unwrap();
     let pool = database.pool(3);
-    let report = run_backfill(
-        &pool,
-        &BackfillRequest {
-            period_type: PeriodType::Weekly,
-            from,
-            to,
-            levels: AggregationLevel::ALL.to_vec(),
-            triggered_by: "test".into(),
-            sync_type: SyncType::ManualTask,
-            parallelism: 2,
-            samples_kept_from: None,
-            today: chrono::Utc::now().date_naive(),
-        },
-        &NoProgress,
-    )
-    .unwrap();
+    let report = run_backfill(&pool, &request(PeriodType::Weekly, from, to), &NoProgress).unwrap();
     assert_eq!(report.status, SessionStatus::Completed);
     assert_eq!(report.periods, 18);
     assert!(report.rows_written > 0);
@@ -139,22 +124,7 @@ fn a_backfill_records_a_completed_session_and_writes_what_the_engine_computes() 
     );
 
     // Running it again changes nothing but calculated_at.
-    let again = run_backfill(
-        &pool,
-        &BackfillRequest {
-            period_type: PeriodType::Weekly,
-            from,
-            to,
-            levels: AggregationLevel::ALL.to_vec(),
-            triggered_by: "test".into(),
-            sync_type: SyncType::ManualTask,
-            parallelism: 2,
-            samples_kept_from: None,
-            today: chrono::Utc::now().date_naive(),
-        },
-        &NoProgress,
-    )
-    .unwrap();
+    let again = run_backfill(&pool, &request(PeriodType::Weekly, from, to), &NoProgress).unwrap();
     assert_eq!(again.rows_written, report.rows_written);
     assert_eq!(again.rows_deleted, 0);
     let mut restored = capstats_store::aggregates::database_aggregates_between(
@@ -177,22 +147,8 @@ fn a_backfill_records_a_completed_session_and_writes_what_the_engine_computes() 
     .execute(&mut connection)
     .unwrap();
     let deleted_before = aggregate_rows_counted("deleted");
-    let after_deletion = run_backfill(
-        &pool,
-        &BackfillRequest {
-            period_type: PeriodType::Weekly,
-            from,
-            to,
-            levels: AggregationLevel::ALL.to_vec(),
-            triggered_by: "test".into(),
-            sync_type: SyncType::ManualTask,
-            parallelism: 2,
-            samples_kept_from: None,
-            today: chrono::Utc::now().date_naive(),
-        },
-        &NoProgress,
-    )
-    .unwrap();
+    let after_deletion =
+        run_backfill(&pool, &request(PeriodType::Weekly, from, to), &NoProgress).unwrap();
     assert!(after_deletion.rows_deleted > 0, "{after_deletion:?}");
     assert!(
         aggregate_rows_counted("deleted") >= deleted_before + after_deletion.rows_deleted as f64
@@ -212,17 +168,11 @@ fn a_backfill_rejects_an_empty_range() {
     let database = capstats_test_support::TestDatabase::new();
     let error = run_backfill(
         &database.pool(2),
-        &BackfillRequest {
-            period_type: PeriodType::Yearly,
-            from: NaiveDate::from_ymd_opt(2025, 1, 2).unwrap(),
-            to: NaiveDate::from_ymd_opt(2025, 12, 31).unwrap(),
-            levels: AggregationLevel::ALL.to_vec(),
-            triggered_by: "test".into(),
-            sync_type: SyncType::ManualTask,
-            parallelism: 2,
-            samples_kept_from: None,
-            today: chrono::Utc::now().date_naive(),
-        },
+        &request(
+            PeriodType::Yearly,
+            NaiveDate::from_ymd_opt(2025, 1, 2).unwrap(),
+            NaiveDate::from_ymd_opt(2025, 12, 31).unwrap(),
+        ),
         &NoProgress,
     )
     .unwrap_err();
@@ -252,15 +202,13 @@ fn a_backfill_sends_heartbeats_while_a_batch_waits() {
         run_backfill(
             &pool,
             &BackfillRequest {
-                period_type: PeriodType::Monthly,
-                from: NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
-                to: NaiveDate::from_ymd_opt(2025, 3, 31).unwrap(),
                 levels: vec![AggregationLevel::Database],
-                triggered_by: "test".into(),
-                sync_type: SyncType::ManualTask,
                 parallelism: 1,
-                samples_kept_from: None,
-                today: chrono::Utc::now().date_naive(),
+                ..request(
+                    PeriodType::Monthly,
+                    NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
+                    NaiveDate::from_ymd_opt(2025, 3, 31).unwrap(),
+                )
             },
             &NoProgress,
         )
@@ -289,6 +237,22 @@ fn a_backfill_sends_heartbeats_while_a_batch_waits() {
     assert_eq!(report.status, SessionStatus::Completed);
 }
 
+/// A backfill of `period_type` periods from `from` to `to`, at both levels on two
+/// connections, every sample kept, as of today.
+fn request(period_type: PeriodType, from: NaiveDate, to: NaiveDate) -> BackfillRequest {
+    BackfillRequest {
+        period_type,
+        from,
+        to,
+        levels: AggregationLevel::ALL.to_vec(),
+        triggered_by: "test".into(),
+        sync_type: SyncType::ManualTask,
+        parallelism: 2,
+        samples_kept_from: None,
+        today: chrono::Utc::now().date_naive(),
+    }
+}
+
 /// The newest session.
 fn latest_session(connection: &mut diesel::PgConnection) -> capstats_store::sessions::Session {
     capstats_store::sessions::list_sessions(connection, 1, 0)
@@ -302,15 +266,13 @@ fn latest_session(connection: &mut diesel::PgConnection) -> capstats_store::sess
 /// level's first, then the instance level's.
 fn two_batches_one_after_the_other() -> BackfillRequest {
     BackfillRequest {
-        period_type: PeriodType::Weekly,
-        from: NaiveDate::from_ymd_opt(2024, 12, 2).unwrap(),
-        to: NaiveDate::from_ymd_opt(2025, 3, 31).unwrap(),
         levels: vec![AggregationLevel::Database, AggregationLevel::Instance],
-        triggered_by: "test".into(),
-        sync_type: SyncType::ManualTask,
         parallelism: 1,
-        samples_kept_from: None,
-        today: chrono::Utc::now().date_naive(),
+        ..request(
+            PeriodType::Weekly,
+            NaiveDate::from_ymd_opt(2024, 12, 2).unwrap(),
+            NaiveDate::from_ymd_opt(2025, 3, 31).unwrap(),
+        )
     }
 }
 
@@ -443,7 +405,6 @@ fn a_backfill_of_periods_before_the_sample_retention_is_refused_and_changes_noth
     // of their samples, or none.
     let request = BackfillRequest {
         samples_kept_from: NaiveDate::from_ymd_opt(2025, 1, 1),
-        today: chrono::Utc::now().date_naive(),
         ..two_batches_one_after_the_other()
     };
     let error = run_backfill(&pool, &request, &NoProgress)

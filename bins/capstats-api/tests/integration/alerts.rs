@@ -58,8 +58,7 @@ async fn events_when(
 ) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let (status, body) = app.get(client, "/alerts/events?limit=200").await;
-        assert_eq!(status, StatusCode::OK, "{body}");
+        let body = app.get_ok(client, "/alerts/events?limit=200").await;
         let events = body["data"]["items"].as_array().unwrap().clone();
         if done(&events) {
             return events;

@@ -144,8 +144,7 @@ async fn the_auth_matrix_holds_for_every_endpoint() {
 
     let (viewer, viewer_csrf) = app.login("viewer").await;
     for path in READS {
-        let (status, body) = app.get(&viewer, path).await;
-        assert_eq!(status, StatusCode::OK, "viewer GET {path}: {body}");
+        app.get_ok(&viewer, path).await;
     }
     for (method, path, body) in writes() {
         // CSRF before permissions: a viewer without the token gets CSRF_MISSING...
@@ -357,10 +356,9 @@ async fn capacity_reads_have_one_shape_validated_filters_and_real_numbers() {
     let app = TestApp::spawn(1000).await;
     let (client, _) = app.login("viewer").await;
 
-    let (status, body) = app
-        .get(&client, "/capacity/instances?period_type=daily&limit=5")
+    let body = app
+        .get_ok(&client, "/capacity/instances?period_type=daily&limit=5")
         .await;
-    assert_eq!(status, StatusCode::OK);
     let items = assert_page(&body);
     assert_eq!(items.len(), 5);
     assert_eq!(body["data"]["limit"], 5);
@@ -452,13 +450,12 @@ async fn capacity_reads_have_one_shape_validated_filters_and_real_numbers() {
     assert_ne!(page2["data"]["items"][0], items[0]);
 
     // Repeatable filters.
-    let (status, body) = app
-        .get(
+    let body = app
+        .get_ok(
             &client,
             "/capacity/databases?period_type=weekly&instance_id=1&instance_id=2&limit=200",
         )
         .await;
-    assert_eq!(status, StatusCode::OK);
     let items = assert_page(&body);
     assert!(!items.is_empty());
     assert!(
@@ -528,19 +525,17 @@ async fn capacity_reads_have_one_shape_validated_filters_and_real_numbers() {
     assert_error(status, &body, StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND");
 
     // Summaries: computed from the samples, growth not a constant.
-    let (status, summary) = app
-        .get(&client, "/capacity/instances/summary?time_range=30")
+    let summary = app
+        .get_ok(&client, "/capacity/instances/summary?time_range=30")
         .await;
-    assert_eq!(status, StatusCode::OK, "{summary}");
     let data = &summary["data"]["summary"];
     assert_eq!(data["total_instances"], 3);
     assert!(data["total_size_mb"].as_i64().unwrap() > 0);
     assert!(data["growth_rate"].is_number(), "{summary}");
     assert_ne!(data["growth_mb"], 0);
-    let (status, summary) = app
-        .get(&client, "/capacity/databases/summary?period_type=weekly")
+    let summary = app
+        .get_ok(&client, "/capacity/databases/summary?period_type=weekly")
         .await;
-    assert_eq!(status, StatusCode::OK, "{summary}");
     assert!(
         summary["data"]["summary"]["total_databases"]
             .as_i64()
@@ -550,13 +545,12 @@ async fn capacity_reads_have_one_shape_validated_filters_and_real_numbers() {
     assert!(summary["data"]["summary"]["largest"]["database_name"].is_string());
 
     // Series: server-side windows, gaps as null, ranking and truncation.
-    let (status, series) = app
-        .get(
+    let series = app
+        .get_ok(
             &client,
             "/capacity/databases/series?period_type=daily&periods=100&top=2&metric=avg_size_mb",
         )
         .await;
-    assert_eq!(status, StatusCode::OK, "{series}");
     let data = &series["data"];
     assert_eq!(data["labels"].as_array().unwrap().len(), 100);
     assert_eq!(data["series"].as_array().unwrap().len(), 2);
@@ -586,8 +580,7 @@ async fn capacity_reads_have_one_shape_validated_filters_and_real_numbers() {
         .await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
     assert_eq!(body["errors"][0]["field"], "metric");
-    let (status, series) = app.get(&client, "/capacity/instances/series?period_type=weekly&periods=6&metric=total_size_change_percent&instance_id=1").await;
-    assert_eq!(status, StatusCode::OK);
+    let series = app.get_ok(&client, "/capacity/instances/series?period_type=weekly&periods=6&metric=total_size_change_percent&instance_id=1").await;
     assert_eq!(series["data"]["unit"], "%");
     assert_eq!(series["data"]["series"].as_array().unwrap().len(), 1);
     assert_eq!(series["data"]["truncated"], false);
@@ -668,13 +661,12 @@ async fn instances_sessions_schedules_partitions_and_health() {
     assert_error(status, &body, StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND");
 
     // Sessions: the seeding backfills, with records.
-    let (status, sessions) = app
-        .get(
+    let sessions = app
+        .get_ok(
             &admin,
             "/sync-sessions?status=completed&sync_type=manual_task",
         )
         .await;
-    assert_eq!(status, StatusCode::OK);
     assert_eq!(assert_page(&sessions).len(), 3);
     let (_, detail) = app.get(&admin, "/sync-sessions/1").await;
     assert_eq!(detail["data"]["records"].as_array().unwrap().len(), 3);
@@ -860,8 +852,7 @@ async fn instances_sessions_schedules_partitions_and_health() {
         .await
         .unwrap();
     assert_eq!(echoed.headers()["x-request-id"], "trace-42");
-    let (status, _) = app.get(&admin, "/health/ready").await;
-    assert_eq!(status, StatusCode::OK);
+    let _ = app.get_ok(&admin, "/health/ready").await;
 
     // Readiness follows the database: gone → 503.
     {
@@ -908,8 +899,7 @@ async fn samples_and_aggregates_are_kept_for_their_own_retention() {
     )
     .unwrap();
     let (admin, csrf) = app.login("admin").await;
-    let (status, body) = app.get(&admin, "/partitions/status").await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let body = app.get_ok(&admin, "/partitions/status").await;
     let data = &body["data"];
     assert_eq!(data["retention_months"], 12, "{body}");
     assert_eq!(data["keep_from"], month(12).to_string(), "{body}");

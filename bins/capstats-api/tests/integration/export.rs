@@ -124,10 +124,9 @@ async fn every_view_exports_the_rows_filters_and_order_of_its_json() {
         ),
     ] {
         let query = "period_type=weekly&db_type=mysql&db_type=postgresql&time_range=60";
-        let (status, json) = app
-            .get(&viewer, &format!("/capacity/{level}?{query}&get_all=true"))
+        let json = app
+            .get_ok(&viewer, &format!("/capacity/{level}?{query}&get_all=true"))
             .await;
-        assert_eq!(status, StatusCode::OK, "{json}");
         let items = &json["data"]["items"];
         assert!(
             items.as_array().unwrap().len() > 3,
@@ -184,10 +183,9 @@ async fn every_view_exports_the_rows_filters_and_order_of_its_json() {
 
     // A series: one row per line and period, lines in rank order, values as plotted.
     let query = "period_type=weekly&periods=6&top=2&metric=total_size_mb";
-    let (status, json) = app
-        .get(&viewer, &format!("/capacity/instances/series?{query}"))
+    let json = app
+        .get_ok(&viewer, &format!("/capacity/instances/series?{query}"))
         .await;
-    assert_eq!(status, StatusCode::OK, "{json}");
     let exported = csv_of(
         &app,
         &viewer,
@@ -235,13 +233,12 @@ async fn every_view_exports_the_rows_filters_and_order_of_its_json() {
 
     // The growth leaderboard: every key in rank order, or the first `limit`.
     let query = "period_type=weekly&periods=4&sort=growth_percent&order=asc";
-    let (status, json) = app
-        .get(
+    let json = app
+        .get_ok(
             &viewer,
             &format!("/capacity/databases/growth?{query}&limit=200"),
         )
         .await;
-    assert_eq!(status, StatusCode::OK, "{json}");
     let items = &json["data"]["items"];
     let exported = csv_of(
         &app,
@@ -279,13 +276,12 @@ async fn every_view_exports_the_rows_filters_and_order_of_its_json() {
     );
 
     // Forecasts.
-    let (status, json) = app
-        .get(
+    let json = app
+        .get_ok(
             &viewer,
             "/capacity/instances/forecast?horizon_days=10&limit=200",
         )
         .await;
-    assert_eq!(status, StatusCode::OK, "{json}");
     let exported = csv_of(
         &app,
         &viewer,
@@ -311,8 +307,7 @@ async fn every_view_exports_the_rows_filters_and_order_of_its_json() {
     }
 
     // The runs and one run's records.
-    let (status, json) = app.get(&viewer, "/sync-sessions?limit=200").await;
-    assert_eq!(status, StatusCode::OK, "{json}");
+    let json = app.get_ok(&viewer, "/sync-sessions?limit=200").await;
     let exported = csv_of(&app, &viewer, "/sync-sessions?format=csv", None).await;
     assert_eq!(
         exported.column("id"),
@@ -323,8 +318,7 @@ async fn every_view_exports_the_rows_filters_and_order_of_its_json() {
         json_column(&json["data"]["items"], "status")
     );
     let id = exported.column("id")[0].clone();
-    let (status, json) = app.get(&viewer, &format!("/sync-sessions/{id}")).await;
-    assert_eq!(status, StatusCode::OK, "{json}");
+    let json = app.get_ok(&viewer, &format!("/sync-sessions/{id}")).await;
     let exported = csv_of(
         &app,
         &viewer,

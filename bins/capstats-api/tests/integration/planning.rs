@@ -164,8 +164,7 @@ async fn forecasts_project_known_lines_and_count_the_days_until_full() {
 
     // The databases' inventory ids, and a limit on "fast" that its line reaches in 10 days:
     // fitted today (one day after the last sample) at last + 100, then 100 MB a day.
-    let (status, options) = app.get(&viewer, "/databases/options").await;
-    assert_eq!(status, StatusCode::OK, "{options}");
+    let options = app.get_ok(&viewer, "/databases/options").await;
     let id_of = |name: &str| {
         options["data"]
             .as_array()
@@ -230,10 +229,9 @@ async fn forecasts_project_known_lines_and_count_the_days_until_full() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["capacity_limit_mb"], 30_000);
 
-    let (status, body) = app
-        .get(&viewer, "/capacity/databases/forecast?horizon_days=30")
+    let body = app
+        .get_ok(&viewer, "/capacity/databases/forecast?horizon_days=30")
         .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["total"], 5, "{body}");
     // Fewest days until full first, the rest by instance id and name.
     assert_eq!(
@@ -268,33 +266,30 @@ async fn forecasts_project_known_lines_and_count_the_days_until_full() {
 
     // Only the keys with a limit, each as the whole list shows it; at the instance level no
     // instance has one.
-    let (status, limited) = app
-        .get(
+    let limited = app
+        .get_ok(
             &viewer,
             "/capacity/databases/forecast?horizon_days=30&with_capacity_limit=true",
         )
         .await;
-    assert_eq!(status, StatusCode::OK, "{limited}");
     assert_eq!(limited["data"]["total"], 2, "{limited}");
     assert_eq!(names(&limited), ["fast", "shrinking"]);
     for name in ["fast", "shrinking"] {
         assert_eq!(item(&limited, name), item(&body, name));
     }
-    let (status, none) = app
-        .get(
+    let none = app
+        .get_ok(
             &viewer,
             "/capacity/instances/forecast?with_capacity_limit=true",
         )
         .await;
-    assert_eq!(status, StatusCode::OK, "{none}");
     assert_eq!(none["data"]["total"], 0, "{none}");
-    let (status, every) = app
-        .get(
+    let every = app
+        .get_ok(
             &viewer,
             "/capacity/databases/forecast?horizon_days=30&with_capacity_limit=false",
         )
         .await;
-    assert_eq!(status, StatusCode::OK, "{every}");
     assert_eq!(every["data"]["total"], 5, "{every}");
     let (status, refused) = app
         .get(
@@ -305,10 +300,9 @@ async fn forecasts_project_known_lines_and_count_the_days_until_full() {
     assert_field_error(status, &refused, "with_capacity_limit");
 
     // Past half the points' span the projection is withheld, and says why.
-    let (status, body) = app
-        .get(&viewer, "/capacity/databases/forecast?horizon_days=60")
+    let body = app
+        .get_ok(&viewer, "/capacity/databases/forecast?horizon_days=60")
         .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
     let fast = item(&body, "fast");
     assert_eq!(fast["published"], false);
     assert_eq!(fast["withheld_reason"], "horizon_too_long");
@@ -321,13 +315,12 @@ async fn forecasts_project_known_lines_and_count_the_days_until_full() {
     );
     // Too few points: a forecast made 100 days ago sees 10 sampled days.
     let early = first_day() + Days::new(10);
-    let (status, body) = app
-        .get(
+    let body = app
+        .get_ok(
             &viewer,
             &format!("/capacity/databases/forecast?as_of={early}&database_name=fast"),
         )
         .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
         item(&body, "fast")["withheld_reason"],
         "too_few_points",
@@ -335,22 +328,19 @@ async fn forecasts_project_known_lines_and_count_the_days_until_full() {
     );
 
     // Filters and paging.
-    let (status, body) = app
-        .get(&viewer, "/capacity/databases/forecast?database_name=twin")
+    let body = app
+        .get_ok(&viewer, "/capacity/databases/forecast?database_name=twin")
         .await;
-    assert_eq!(status, StatusCode::OK);
     assert_eq!(names(&body), ["twin"]);
-    let (status, body) = app
-        .get(&viewer, "/capacity/databases/forecast?limit=2&page=2")
+    let body = app
+        .get_ok(&viewer, "/capacity/databases/forecast?limit=2&page=2")
         .await;
-    assert_eq!(status, StatusCode::OK);
     assert_eq!(names(&body), ["shrinking", "steady"]);
     assert_eq!(body["data"]["pages"], 3);
 
     // Instance level: the totals (a: 35,000 + 50 MB a day; b: 3,500 + 20), and a limit on
     // the instance set, refused and cleared through the inventory API.
-    let (status, body) = app.get(&viewer, "/instances").await;
-    assert_eq!(status, StatusCode::OK);
+    let body = app.get_ok(&viewer, "/instances").await;
     let instance_a = body["data"]["items"]
         .as_array()
         .unwrap()
@@ -381,10 +371,9 @@ async fn forecasts_project_known_lines_and_count_the_days_until_full() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["capacity_limit_mb"], instance_limit);
-    let (status, body) = app
-        .get(&viewer, "/capacity/instances/forecast?horizon_days=10")
+    let body = app
+        .get_ok(&viewer, "/capacity/instances/forecast?horizon_days=10")
         .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
     let first = &body["data"]["items"][0];
     assert_eq!(first["instance_id"], instance_a, "{body}");
     assert_eq!(first["database_name"], Value::Null);
@@ -437,8 +426,7 @@ async fn the_growth_leaderboard_ranks_both_ways_with_ties_paging_and_partial_per
     let (viewer, _) = app.login("viewer").await;
     let base = "/capacity/databases/growth?period_type=weekly&periods=4";
 
-    let (status, body) = app.get(&viewer, base).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let body = app.get_ok(&viewer, base).await;
     assert_eq!(body["data"]["total"], 5);
     // Growth in MB, largest first; steady and twin tie at 10 MB a day and go by name.
     assert_eq!(
@@ -460,10 +448,9 @@ async fn the_growth_leaderboard_ranks_both_ways_with_ties_paging_and_partial_per
     assert_eq!(fast["growth_mb"], last - first);
     // Each item's forecast is its key's forecast in the full list (the page fits its own
     // databases only).
-    let (status, forecasts) = app
-        .get(&viewer, "/capacity/databases/forecast?horizon_days=30")
+    let forecasts = app
+        .get_ok(&viewer, "/capacity/databases/forecast?horizon_days=30")
         .await;
-    assert_eq!(status, StatusCode::OK, "{forecasts}");
     for entry in body["data"]["items"].as_array().unwrap() {
         let name = entry["database_name"].as_str().unwrap();
         let forecast = item(&forecasts, name);
@@ -493,13 +480,12 @@ async fn the_growth_leaderboard_ranks_both_ways_with_ties_paging_and_partial_per
         }
     );
     // Lists and series carry the same completeness.
-    let (status, body) = app
-        .get(
+    let body = app
+        .get_ok(
             &viewer,
             "/capacity/databases?period_type=weekly&database_name=fast&limit=2",
         )
         .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
     let newest = &body["data"]["items"][0];
     assert_eq!(newest["period_start"], last_week.start().to_string());
     assert_eq!(newest["is_partial"], fast["is_partial"]);
@@ -522,13 +508,8 @@ async fn the_growth_leaderboard_ranks_both_ways_with_ties_paging_and_partial_per
         compared["yoy_change_percent"].as_f64(),
         yoy_percent.to_string().parse::<f64>().ok()
     );
-    let (status, body) = app
-        .get(
-            &viewer,
-            "/capacity/databases/series?period_type=weekly&periods=3&database_name=fast&metric=yoy_change_percent",
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let body = app.get_ok(&viewer,
+            "/capacity/databases/series?period_type=weekly&periods=3&database_name=fast&metric=yoy_change_percent").await;
     assert_eq!(body["data"]["unit"], "%");
     let position = body["data"]["labels"]
         .as_array()
@@ -542,21 +523,19 @@ async fn the_growth_leaderboard_ranks_both_ways_with_ties_paging_and_partial_per
         "{body}"
     );
     // Daily rows have no year-over-year change.
-    let (status, body) = app
-        .get(
+    let body = app
+        .get_ok(
             &viewer,
             "/capacity/databases?period_type=daily&database_name=fast&limit=1",
         )
         .await;
-    assert_eq!(status, StatusCode::OK);
     assert_eq!(body["data"]["items"][0]["yoy_change_mb"], Value::Null);
-    let (status, body) = app
-        .get(
+    let body = app
+        .get_ok(
             &viewer,
             "/capacity/databases/series?period_type=weekly&periods=3&database_name=fast",
         )
         .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
     let line = &body["data"]["series"][0];
     let this_week_has_data = last_week == this_week;
     assert_eq!(
@@ -571,18 +550,16 @@ async fn the_growth_leaderboard_ranks_both_ways_with_ties_paging_and_partial_per
     assert_eq!(fast["published"], true);
 
     // Top shrinkers: the same ranking reversed, ties still by key.
-    let (status, body) = app.get(&viewer, &format!("{base}&order=asc")).await;
-    assert_eq!(status, StatusCode::OK);
+    let body = app.get_ok(&viewer, &format!("{base}&order=asc")).await;
     assert_eq!(
         names(&body),
         ["shrinking", "flat", "steady", "twin", "fast"]
     );
     // By percent: steady grows 10 MB a day on about 1,450 MB, fast 100 on 19,500, twin 10 on
     // 3,950.
-    let (status, body) = app
-        .get(&viewer, &format!("{base}&sort=growth_percent"))
+    let body = app
+        .get_ok(&viewer, &format!("{base}&sort=growth_percent"))
         .await;
-    assert_eq!(status, StatusCode::OK);
     assert_eq!(
         names(&body),
         ["steady", "fast", "twin", "flat", "shrinking"]
@@ -591,28 +568,25 @@ async fn the_growth_leaderboard_ranks_both_ways_with_ties_paging_and_partial_per
     let twin: f64 = item(&body, "twin")["growth_percent"].as_f64().unwrap();
     assert!(steady > twin, "{body}");
     // Paging keeps the order.
-    let (status, body) = app.get(&viewer, &format!("{base}&limit=2&page=2")).await;
-    assert_eq!(status, StatusCode::OK);
+    let body = app.get_ok(&viewer, &format!("{base}&limit=2&page=2")).await;
     assert_eq!(names(&body), ["twin", "flat"]);
     assert_eq!(body["data"]["has_next"], true);
     // By days until full: no limits set, so every key ties and goes by key.
-    let (status, body) = app
-        .get(&viewer, &format!("{base}&sort=days_until_full"))
+    let body = app
+        .get_ok(&viewer, &format!("{base}&sort=days_until_full"))
         .await;
-    assert_eq!(status, StatusCode::OK);
     assert_eq!(
         names(&body),
         ["fast", "flat", "shrinking", "steady", "twin"]
     );
 
     // Instance level: a grows 50 MB a day, b 20.
-    let (status, body) = app
-        .get(
+    let body = app
+        .get_ok(
             &viewer,
             "/capacity/instances/growth?period_type=weekly&periods=4",
         )
         .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
     let order: Vec<&str> = body["data"]["items"]
         .as_array()
         .unwrap()

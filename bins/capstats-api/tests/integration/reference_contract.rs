@@ -94,8 +94,7 @@ fn disabled_instance(url: &str) {
 
 /// The CSRF token an anonymous client gets, as the reference's tests fetch it first.
 async fn anonymous_csrf(app: &TestApp, client: &Client) -> String {
-    let (status, body) = app.get(client, "/auth/csrf-token").await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let body = app.get_ok(client, "/auth/csrf-token").await;
     body["data"]["csrf_token"].as_str().unwrap().to_owned()
 }
 
@@ -163,10 +162,9 @@ async fn capacity_lists_and_summaries_have_the_reference_shapes() {
     let app = TestApp::spawn_seeded(one_instance, |_| {}).await;
     let (viewer, _) = app.login("viewer").await;
 
-    let (status, body) = app
-        .get(&viewer, &format!("/capacity/instances?{QUERY}"))
+    let body = app
+        .get_ok(&viewer, &format!("/capacity/instances?{QUERY}"))
         .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["success"], true);
     let data = &body["data"];
     assert_keys(
@@ -200,10 +198,9 @@ async fn capacity_lists_and_summaries_have_the_reference_shapes() {
     assert_eq!(instance["name"], "instance-1");
     assert_eq!(instance["db_type"], "mysql");
 
-    let (status, body) = app
-        .get(&viewer, &format!("/capacity/instances/summary?{QUERY}"))
+    let body = app
+        .get_ok(&viewer, &format!("/capacity/instances/summary?{QUERY}"))
         .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["success"], true);
     let summary = &body["data"]["summary"];
     assert_keys(
@@ -224,10 +221,9 @@ async fn capacity_lists_and_summaries_have_the_reference_shapes() {
     assert_eq!(summary["period_type"], "daily");
     assert_eq!(summary["source"], "instance_size_stats");
 
-    let (status, body) = app
-        .get(&viewer, &format!("/capacity/databases?{QUERY}"))
+    let body = app
+        .get_ok(&viewer, &format!("/capacity/databases?{QUERY}"))
         .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
     let data = &body["data"];
     assert_keys(data, &["items", "total", "page", "pages", "limit"]);
     let items = data["items"].as_array().unwrap();
@@ -256,10 +252,9 @@ async fn capacity_lists_and_summaries_have_the_reference_shapes() {
         .collect();
     assert_eq!(ids.len(), 3, "row ids are distinct: {ids:?}");
 
-    let (status, body) = app
-        .get(&viewer, &format!("/capacity/databases/summary?{QUERY}"))
+    let body = app
+        .get_ok(&viewer, &format!("/capacity/databases/summary?{QUERY}"))
         .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
     let summary = &body["data"]["summary"];
     assert_keys(
         summary,
@@ -290,10 +285,9 @@ async fn repeated_engine_and_instance_filters_select_the_same_rows_in_lists_and_
         "{QUERY}&db_type=mysql&db_type=postgresql&instance_id={mysql}&instance_id={postgres}"
     );
 
-    let (status, body) = app
-        .get(&viewer, &format!("/capacity/instances?{filter}"))
+    let body = app
+        .get_ok(&viewer, &format!("/capacity/instances?{filter}"))
         .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
     let ids: BTreeSet<i64> = body["data"]["items"]
         .as_array()
         .unwrap()
@@ -307,10 +301,9 @@ async fn repeated_engine_and_instance_filters_select_the_same_rows_in_lists_and_
     assert_eq!(body["data"]["summary"]["total_instances"], 2, "{body}");
     assert_eq!(body["data"]["summary"]["total_size_mb"], 300, "{body}");
 
-    let (status, body) = app
-        .get(&viewer, &format!("/capacity/databases?{filter}"))
+    let body = app
+        .get_ok(&viewer, &format!("/capacity/databases?{filter}"))
         .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
     let names: BTreeSet<&str> = body["data"]["items"]
         .as_array()
         .unwrap()
@@ -341,10 +334,9 @@ async fn retired_instance_is_counted_alike(how: &str) {
     retire(&app, "instance-disabled", how).await;
     let (viewer, _) = app.login("viewer").await;
     for level in ["instances", "databases"] {
-        let (status, body) = app
-            .get(&viewer, &format!("/capacity/{level}?{QUERY}"))
+        let body = app
+            .get_ok(&viewer, &format!("/capacity/{level}?{QUERY}"))
             .await;
-        assert_eq!(status, StatusCode::OK, "{how}: {body}");
         assert_eq!(
             body["data"]["items"].as_array().unwrap().len(),
             1,
@@ -359,10 +351,9 @@ async fn retired_instance_is_counted_alike(how: &str) {
         );
         // include_inactive=false leaves it out of both, and of the series.
         let only_active = format!("{QUERY}&include_inactive=false");
-        let (status, body) = app
-            .get(&viewer, &format!("/capacity/{level}?{only_active}"))
+        let body = app
+            .get_ok(&viewer, &format!("/capacity/{level}?{only_active}"))
             .await;
-        assert_eq!(status, StatusCode::OK, "{how}: {body}");
         assert_eq!(body["data"]["total"], 0, "{how} {level}: {body}");
         assert!(
             body["data"]["items"].as_array().unwrap().is_empty(),
@@ -514,8 +505,7 @@ async fn partition_reads_and_creation_have_the_reference_endpoints() {
         "/partitions/statistics",
         "/partitions/core-metrics",
     ] {
-        let (status, body) = app.get(&admin, path).await;
-        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        let body = app.get_ok(&admin, path).await;
         assert_eq!(body["success"], true, "{path}");
     }
     let (_, info) = app.get(&admin, "/partitions/info").await;
@@ -562,8 +552,7 @@ async fn partition_reads_and_creation_have_the_reference_endpoints() {
     );
     assert_eq!(metrics["data"]["dataPointCount"], 7, "{metrics}");
     assert_eq!(metrics["data"]["timeRange"], "7d");
-    let (status, list) = app.get(&admin, "/partitions").await;
-    assert_eq!(status, StatusCode::OK, "{list}");
+    let list = app.get_ok(&admin, "/partitions").await;
     assert_keys(&list["data"], &["items", "total", "page", "pages", "limit"]);
     assert_eq!(list["data"]["limit"], 20);
 
@@ -650,8 +639,7 @@ async fn scheduler_endpoints_have_the_reference_fields() {
     assert_authentication_required(status, &body);
 
     let (admin, csrf) = app.login("admin").await;
-    let (status, body) = app.get(&admin, "/scheduler/jobs").await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let body = app.get_ok(&admin, "/scheduler/jobs").await;
     let jobs = body["data"].as_array().expect("a list, not a page");
     let job = jobs
         .iter()
@@ -665,8 +653,9 @@ async fn scheduler_endpoints_have_the_reference_fields() {
             .unwrap()
             .contains(&json!("cron_expression"))
     );
-    let (status, body) = app.get(&admin, "/scheduler/jobs/aggregate_capacity").await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let body = app
+        .get_ok(&admin, "/scheduler/jobs/aggregate_capacity")
+        .await;
     assert_eq!(body["data"]["id"], "aggregate_capacity");
     // The reference client's edit, with its trigger_type.
     let (status, body) = app
@@ -736,13 +725,8 @@ async fn get_all_answers_at_most_its_cap_and_says_rows_were_left_out() {
     );
     assert!(stored > 10_000, "{stored}");
     let (viewer, _) = app.login("viewer").await;
-    let (status, body) = app
-        .get(
-            &viewer,
-            "/capacity/databases?period_type=daily&start_date=2000-01-01&end_date=2100-01-01&get_all=true",
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    let body = app.get_ok(&viewer,
+            "/capacity/databases?period_type=daily&start_date=2000-01-01&end_date=2100-01-01&get_all=true").await;
     let data = &body["data"];
     assert_eq!(data["total"], stored);
     assert_eq!(data["items"].as_array().unwrap().len(), 10_000);
@@ -772,10 +756,9 @@ async fn get_all_and_database_id_are_honoured() {
     let (viewer, _) = app.login("viewer").await;
     // get_all: every row on one page, saying whether any were left out.
     for (level, rows) in [("instances", 3), ("databases", 3)] {
-        let (status, body) = app
-            .get(&viewer, &format!("/capacity/{level}?{QUERY}&get_all=true"))
+        let body = app
+            .get_ok(&viewer, &format!("/capacity/{level}?{QUERY}&get_all=true"))
             .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
         let data = &body["data"];
         assert_eq!(data["items"].as_array().unwrap().len(), rows, "{body}");
         assert_eq!(data["total"], rows, "{body}");
@@ -807,13 +790,12 @@ async fn get_all_and_database_id_are_honoured() {
         .unwrap()
         .clone();
     let id = pg["id"].as_i64().unwrap();
-    let (status, body) = app
-        .get(
+    let body = app
+        .get_ok(
             &viewer,
             &format!("/capacity/databases?{QUERY}&database_id={id}"),
         )
         .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
     let items = body["data"]["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "{body}");
     assert_eq!(items[0]["database_name"], "db_pg");

@@ -30,8 +30,7 @@ async fn remembered(app: &TestApp, outcome: &str) -> f64 {
 async fn read_all(app: &TestApp, client: &reqwest::Client) -> Vec<Value> {
     let mut bodies = Vec::new();
     for path in READS {
-        let (status, body) = app.get(client, path).await;
-        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        let body = app.get_ok(client, path).await;
         bodies.push(body);
     }
     bodies
@@ -87,8 +86,7 @@ async fn a_remembered_read_is_served_until_a_change_commits() {
              COMMIT;",
         )
         .unwrap();
-    let (status, summary) = app.get(&viewer, READS[1]).await;
-    assert_eq!(status, StatusCode::OK, "{summary}");
+    let summary = app.get_ok(&viewer, READS[1]).await;
     assert_eq!(total(&summary), total(&renamed[1]) + 1000 * databases);
     app.stop().await;
 }

@@ -174,6 +174,13 @@ impl TestApp {
         self.call(client, Method::GET, path, None, None).await
     }
 
+    /// A `GET` that must answer 200: its body (otherwise the test fails naming the path).
+    pub async fn get_ok(&self, client: &Client, path: &str) -> Value {
+        let (status, body) = self.get(client, path).await;
+        assert_eq!(status, StatusCode::OK, "GET {path}: {body}");
+        body
+    }
+
     /// A `POST` with the session's CSRF token.
     pub async fn post(
         &self,
