@@ -559,7 +559,7 @@ pub fn samples(
         samples::count_samples_between(connection, from, to, instance_ids)?,
         maximum_rows,
     )?;
-    let mut file = CsvFile::with_header(output, &crate::import::COLUMNS)?;
+    let mut file = CsvFile::with_header(output, crate::import::COLUMNS)?;
     samples::for_each_labelled_sample(connection, from, to, instance_ids, |sample| {
         let LabelledSample {
             instance_name,
