@@ -374,11 +374,14 @@ fn compute(
         }
     }
     // A worker that lost its connection leaves work undone: that fails every record.
-    let unfinished = !worker_errors.is_empty()
-        || (!cancelled.load(Ordering::Relaxed) && !lock(&work).is_empty());
+    let work_left = !lock(&work).is_empty();
+    let unfinished = !worker_errors.is_empty() || (!cancelled.load(Ordering::Relaxed) && work_left);
     let unfinished_reason = failures.join("; ");
+    // Cancelled only if the cancellation stopped a batch from running: one asked for while
+    // the last batch ran, or after, comes too late to undo work already stored, and the
+    // ledger already holds these periods as computed by this session.
+    let was_cancelled = cancelled.load(Ordering::Relaxed) && work_left;
     let status = (|| {
-        let was_cancelled = run.cancel_requested(connection)?;
         // Every batch covers every instance, so a cancelled run leaves every record
         // unfinished; a failure still shows as such.
         let outcomes = book.into_outcomes(

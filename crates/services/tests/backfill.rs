@@ -323,14 +323,30 @@ fn a_running_backfill_shows_the_share_of_its_batches_done_in_its_session() {
     assert_eq!(session.progress_percentage.to_string(), "100.00");
 }
 
-/// Asks the latest session to stop the first time the backfill reports a batch done.
-struct CancelAfterFirstBatch {
+/// Asks the latest session to stop once the backfill has reported `batches` batches done.
+struct CancelAfterBatches {
+    batches: usize,
+    done: std::sync::atomic::AtomicUsize,
     connection: std::sync::Mutex<diesel::PgConnection>,
 }
 
-impl capstats_services::Progress for CancelAfterFirstBatch {
+impl CancelAfterBatches {
+    fn new(batches: usize, connection: diesel::PgConnection) -> Self {
+        Self {
+            batches,
+            done: std::sync::atomic::AtomicUsize::new(0),
+            connection: std::sync::Mutex::new(connection),
+        }
+    }
+}
+
+impl capstats_services::Progress for CancelAfterBatches {
     fn begin(&self, _total: u64, _message: &str) {}
     fn advance(&self, _steps: u64) {
+        let done = self.done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        if done < self.batches {
+            return;
+        }
         let mut connection = self.connection.lock().unwrap();
         let session = latest_session(&mut connection);
         if session.cancel_requested_at.is_none() {
@@ -345,9 +361,7 @@ fn a_backfill_cancelled_while_running_stops_between_batches() {
     let database = capstats_test_support::TestDatabase::new();
     let mut connection = database.connection();
     seed_demo(&mut connection, &seed_options(), &NoProgress).unwrap();
-    let canceller = CancelAfterFirstBatch {
-        connection: std::sync::Mutex::new(database.connection()),
-    };
+    let canceller = CancelAfterBatches::new(1, database.connection());
     // The cancellation requested after the first batch keeps the second from running.
     let report = run_backfill(
         &database.pool(2),
@@ -384,6 +398,29 @@ fn a_backfill_cancelled_while_running_stops_between_batches() {
         capstats_store::sessions::get_session(&mut connection, report.session_id).unwrap();
     assert_eq!(session.status, SessionStatus::Cancelled);
     assert_eq!(session.progress_percentage.to_string(), "50.00");
+}
+
+#[test]
+fn a_backfill_cancelled_after_its_last_batch_ran_completes() {
+    let database = capstats_test_support::TestDatabase::new();
+    let mut connection = database.connection();
+    seed_demo(&mut connection, &seed_options(), &NoProgress).unwrap();
+    // Asked for once both batches are stored: nothing is left to stop, so the session says
+    // what was done, as the ledger does.
+    let canceller = CancelAfterBatches::new(2, database.connection());
+    let report = run_backfill(
+        &database.pool(2),
+        &two_batches_one_after_the_other(),
+        &canceller,
+    )
+    .unwrap();
+    assert_eq!(report.status, SessionStatus::Completed, "{report:?}");
+    let session =
+        capstats_store::sessions::get_session(&mut connection, report.session_id).unwrap();
+    assert!(session.cancel_requested_at.is_some());
+    assert_eq!(session.status, SessionStatus::Completed);
+    assert_eq!(session.cancelled_instances, 0, "{session:?}");
+    assert_eq!(session.progress_percentage.to_string(), "100.00");
 }
 
 #[test]
