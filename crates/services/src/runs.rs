@@ -410,7 +410,7 @@ fn refresh_completeness(connection: &mut PgConnection, today: NaiveDate) -> Resu
 }
 
 /// Recomputes, for every stale ledger entry, exactly the instances whose samples changed. No
-/// session is opened when nothing is stale.
+/// session is opened when nothing is stale, unless one was queued for this attempt.
 fn refresh_stale(
     connection: &mut PgConnection,
     job: &AggregationJob,
@@ -419,7 +419,12 @@ fn refresh_stale(
     today: NaiveDate,
 ) -> Result<RunReport, ServiceError> {
     let entries = ledger::stale_entries(connection, 1000)?;
-    if entries.is_empty() {
+    // A session queued for this attempt (by a failed attempt before it, or an operator's
+    // retry) is run and closed even with nothing stale left, or it would stay pending for
+    // ever: nothing else closes the session of a job that ends well.
+    let queued = !job_id.is_empty()
+        && capstats_store::sessions::queued_session_of_job(connection, job_id)?.is_some();
+    if entries.is_empty() && !queued {
         return Ok(RunReport::without_work(None, SessionStatus::Completed));
     }
     let stale: BTreeSet<InstanceId> = entries

@@ -456,6 +456,31 @@ fn write_late_sample(
 }
 
 #[test]
+fn a_retried_refresh_with_nothing_left_stale_closes_the_session_queued_for_it() {
+    let database = database();
+    let mut connection = database.connection();
+    let today = NaiveDate::from_ymd_opt(2026, 4, 2).unwrap();
+    seed(&mut connection, today - Days::new(1));
+    run_due(&mut connection, today, "nightly-job");
+    write_late_sample(&mut connection);
+    let first = refresh_stale(&mut connection, "refresh-job");
+    assert_eq!(first.status, SessionStatus::Completed);
+    // An operator retries the job (a failed attempt queues the same way): its session waits.
+    let queued = capstats_store::sessions::queue_session_for_job(&mut connection, "refresh-job")
+        .unwrap()
+        .expect("a session queued for the retry");
+    // The retry finds nothing stale any more, and still ends the session it was queued with.
+    let retry = refresh_stale(&mut connection, "refresh-job");
+    assert_eq!(retry.session_id, Some(queued), "{retry:?}");
+    assert_eq!(retry.status, SessionStatus::Completed);
+    let session = capstats_store::sessions::get_session(&mut connection, queued).unwrap();
+    assert_eq!(session.status, SessionStatus::Completed, "{session:?}");
+    // Without a queued session, nothing stale opens none.
+    let idle = refresh_stale(&mut connection, "another-job");
+    assert_eq!(idle.session_id, None);
+}
+
+#[test]
 fn a_stale_refresh_never_stands_in_for_the_nightly_run_in_the_monitoring_snapshot() {
     let database = database();
     let mut connection = database.connection();
