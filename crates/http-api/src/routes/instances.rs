@@ -332,8 +332,9 @@ pub async fn create_instance(
                 description: changes.description.clone().flatten(),
             },
         )?;
-        // The rest (activity, collector settings) is an update of the new row; the password
-        // is sealed for the new id. `read_input` refused a password without a key.
+        // Everything else given (activity, capacity limit, collector settings) is an update
+        // of the new row, so that no field of the input can be left out; the password is
+        // sealed for the new id. `read_input` refused a password without a key.
         let connection_password = key
             .as_ref()
             .and_then(|key| password.sealed_for(created.id, key));
@@ -341,12 +342,14 @@ pub async fn create_instance(
             connection,
             created.id,
             &InstanceChanges {
-                is_active: changes.is_active,
-                connection_user: changes.connection_user.clone(),
+                // Written by the insert.
+                name: None,
+                db_type: None,
+                host: None,
+                port: None,
+                description: None,
                 connection_password,
-                connection_database: changes.connection_database.clone(),
-                tls_mode: changes.tls_mode,
-                ..InstanceChanges::default()
+                ..changes
             },
         )
         .map(|updated| updated.instance)
