@@ -85,6 +85,11 @@ pub fn periods_per_batch(period_type: PeriodType) -> usize {
     }
 }
 
+/// The most periods one backfill computes: 27 years of days, more than any history a
+/// deployment keeps. A longer range is refused, naming the bound, rather than planned as
+/// millions of periods.
+pub const MAXIMUM_BACKFILL_PERIODS: usize = 10_000;
+
 /// The `period_type` periods starting between `from` and `to`, or why there is nothing to
 /// compute.
 pub fn check_range(
@@ -92,12 +97,26 @@ pub fn check_range(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Vec<Period>, ServiceError> {
+    for date in [from, to] {
+        capstats_capacity_model::validate_supported_date(date)
+            .map_err(|error| ServiceError::InvalidRequest(error.to_string()))?;
+    }
     if from > to {
         return Err(ServiceError::InvalidRequest(format!(
             "from {from} lies after to {to}"
         )));
     }
-    let periods: Vec<Period> = Period::starting_between(period_type, from, to).collect();
+    // Counted without building the whole list, so that a range of centuries of days is
+    // refused before it costs memory.
+    let periods: Vec<Period> = Period::starting_between(period_type, from, to)
+        .take(MAXIMUM_BACKFILL_PERIODS + 1)
+        .collect();
+    if periods.len() > MAXIMUM_BACKFILL_PERIODS {
+        return Err(ServiceError::InvalidRequest(format!(
+            "more than {MAXIMUM_BACKFILL_PERIODS} {period_type} periods start between {from} \
+             and {to}: backfill a shorter range at a time"
+        )));
+    }
     if periods.is_empty() {
         return Err(ServiceError::InvalidRequest(format!(
             "no {period_type} period starts between {from} and {to}"

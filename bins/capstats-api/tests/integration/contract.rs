@@ -599,11 +599,22 @@ async fn instances_sessions_schedules_partitions_and_health() {
             &csrf,
             "/instances",
             Some(
-                json!({"name": "billing-db", "db_type": "postgresql", "host": "db1", "port": 5432}),
+                json!({"name": "billing-db", "db_type": "postgresql", "host": "db1",
+                        "port": 5432, "capacity_limit_mb": 50_000, "tls_mode": "require"}),
             ),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
+    // Every field given is stored, the ones the update after the insert writes too.
+    for (field, value) in [
+        ("name", json!("billing-db")),
+        ("host", json!("db1")),
+        ("port", json!(5432)),
+        ("capacity_limit_mb", json!(50_000)),
+        ("tls_mode", json!("require")),
+    ] {
+        assert_eq!(created["data"][field], value, "{field}: {created}");
+    }
     let id = created["data"]["id"].as_i64().unwrap();
     let (status, body) = app
         .post(
@@ -950,6 +961,27 @@ async fn samples_and_aggregates_are_kept_for_their_own_retention() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["errors"][0]["field"], "from", "{body}");
     assert_eq!(body["errors"][0]["code"], "before_retention", "{body}");
+    // Dates past what the calendar supports, and a range of more periods than one backfill
+    // computes, are refused naming the field before anything is planned.
+    for (body, field, code) in [
+        (
+            json!({"period_type": "yearly", "from": month(1), "to": "+262142-12-31"}),
+            "to",
+            "date_out_of_range",
+        ),
+        (
+            json!({"period_type": "daily", "from": "1900-01-01", "to": "9998-12-31"}),
+            "to",
+            "invalid_range",
+        ),
+    ] {
+        let (status, answer) = app
+            .post(&admin, &csrf, "/capacity/aggregations/backfill", Some(body))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        assert_eq!(answer["errors"][0]["field"], field, "{answer}");
+        assert_eq!(answer["errors"][0]["code"], code, "{answer}");
+    }
     app.stop().await;
 }
 

@@ -153,7 +153,17 @@ pub async fn backfill(
             None
         }
         Some(text) => match text.parse::<chrono::NaiveDate>() {
-            Ok(date) => Some(date),
+            Ok(date) => match capstats_capacity_model::validate_supported_date(date) {
+                Ok(date) => Some(date),
+                Err(error) => {
+                    problems.push(FieldError::new(
+                        field,
+                        "date_out_of_range",
+                        error.to_string(),
+                    ));
+                    None
+                }
+            },
             Err(_) => {
                 problems.push(FieldError::new(
                     field,
