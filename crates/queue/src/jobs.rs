@@ -284,15 +284,21 @@ impl BackgroundJob for CollectionJob {
     }
 
     async fn run(self, state: Arc<WorkerState>, job_id: String) -> Result<JobOutcome, QueueError> {
-        let report = collection::run_collection(
+        let collection = collection::run_collection(
             &state.store,
             &self,
             Some(&job_id),
             &state.name,
             &state.collector,
             state.settings.today(),
-        )
-        .await?;
+        );
+        // The run's own heartbeats come between servers; a server slower than the session
+        // timeout, or sample writes waiting on an aggregation's ledger rows, must not make
+        // the sweeper take a working run for a lost one.
+        let report = tokio::select! {
+            report = collection => report?,
+            never = crate::worker::keep_session_alive(&state, job_id.clone()) => match never {},
+        };
         Ok(JobOutcome::Done(report.summary()))
     }
 }

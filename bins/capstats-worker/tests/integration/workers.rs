@@ -1351,6 +1351,90 @@ fn retrying_a_collect_now_job_killed_while_queued_collects_in_a_fresh_session() 
 }
 
 #[test]
+fn a_collection_waiting_on_a_server_longer_than_the_session_timeout_keeps_its_session() {
+    let _serial = serial();
+    let database = crate::common::database();
+    let mut connection = database.connection();
+    // A server that accepts connections and never answers: the collector waits for it until
+    // its own timeout (10 s), longer than the session timeout (4 s).
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for connection in silent.incoming() {
+            held.push(connection);
+        }
+    });
+    let instance = capstats_store::instances::create_instance(
+        &mut connection,
+        &capstats_store::instances::NewInstance {
+            name: "silent-postgres".into(),
+            db_type: capstats_capacity_model::DbType::Postgresql,
+            host: Some("127.0.0.1".into()),
+            port: Some(i32::from(port)),
+            description: None,
+        },
+    )
+    .unwrap();
+    capstats_store::instances::update_instance(
+        &mut connection,
+        instance.id,
+        &capstats_store::instances::InstanceChanges {
+            connection_user: Some(Some("postgres".into())),
+            tls_mode: Some(capstats_capacity_model::TlsMode::Disable),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let (runtime, store, job_store) = control_clients(&database.url(), 3);
+    let enqueued = runtime
+        .block_on(capstats_services::control::collect_now(
+            &store,
+            &job_store,
+            instance.id,
+            capstats_services::payloads::Trigger::manual("api:test", None),
+            Utc::now().date_naive(),
+        ))
+        .unwrap();
+    let session_id = enqueued.session_id.expect("collect now queues its session");
+    // The scheduler runs here: it is where the sweeper closes sessions without heartbeats.
+    let worker = Worker::start(
+        &database.url(),
+        "silent-server",
+        &[("CAPSTATS_COLLECTOR_TIMEOUT_SECONDS", "10")],
+    );
+    wait_for("the session to end", Duration::from_secs(60), || {
+        capstats_store::sessions::get_session(&mut connection, session_id)
+            .unwrap()
+            .status
+            .is_terminal()
+    });
+    worker.stop();
+    let session = capstats_store::sessions::get_session(&mut connection, session_id).unwrap();
+    let lasted = session.completed_at.unwrap() - session.started_at.unwrap();
+    assert!(
+        lasted >= chrono::Duration::seconds(8),
+        "the collection waited for the server: {lasted}"
+    );
+    // It ended for the server's silence, not as a lost run.
+    assert!(
+        !session
+            .error_message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("worker lost"),
+        "{session:?}"
+    );
+    let records = capstats_store::sessions::session_records(&mut connection, session_id).unwrap();
+    assert_eq!(records.len(), 1, "{records:?}");
+    let error = records[0].error_message.as_deref().unwrap_or_default();
+    assert!(
+        error.contains("no answer from") && error.contains("within 10 s"),
+        "{error}"
+    );
+}
+
+#[test]
 fn a_job_that_panics_fails_its_session_with_the_panic_s_message_and_the_worker_goes_on() {
     let _serial = serial();
     let database = prepare(1, 1, 3);
