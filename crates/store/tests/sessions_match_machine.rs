@@ -194,3 +194,34 @@ fn stored_sessions_follow_the_state_machine() {
         )
         .unwrap();
 }
+
+#[test]
+fn recorded_progress_never_goes_back() {
+    let database = capstats_test_support::TestDatabase::new();
+    let mut connection = database.connection();
+    let session_id = sessions::create_session(
+        &mut connection,
+        &NewSession {
+            sync_category: SyncCategory::Aggregation,
+            sync_type: SyncType::ManualTask,
+            triggered_by: "test".into(),
+            parameters: serde_json::json!({}),
+            job_id: None,
+            requested_by_token_id: None,
+        },
+        &[],
+    )
+    .unwrap();
+    sessions::start_session(&mut connection, session_id, "test:1").unwrap();
+    let mut progress = |done| {
+        sessions::record_progress(&mut connection, session_id, done, 10).unwrap();
+        sessions::get_session(&mut connection, session_id)
+            .unwrap()
+            .progress_percentage
+            .to_string()
+    };
+    assert_eq!(progress(4), "40.00");
+    // Batch 3's report commits after batch 4's.
+    assert_eq!(progress(3), "40.00");
+    assert_eq!(progress(5), "50.00");
+}

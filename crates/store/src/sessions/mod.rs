@@ -409,7 +409,8 @@ pub fn heartbeat(connection: &mut PgConnection, session_id: i64) -> Result<(), S
 /// for a run whose work items are not its records (a backfill's batches each cover every
 /// instance, so its records only end with the run). Only a running session is touched; when
 /// its records end, their share only raises the progress (a cancelled backfill keeps the share
-/// of batches it did).
+/// of batches it did). Progress never goes back: parallel batches report as they end, and a
+/// later count may commit first.
 pub fn record_progress(
     connection: &mut PgConnection,
     session_id: i64,
@@ -419,6 +420,7 @@ pub fn record_progress(
     let progress = bigdecimal_from(share_done(done, total))?;
     diesel::update(sync_sessions::table.find(session_id))
         .filter(sync_sessions::status.eq(SessionStatus::Running.as_str()))
+        .filter(sync_sessions::progress_percentage.le(progress.clone()))
         .set((
             sync_sessions::progress_percentage.eq(progress),
             sync_sessions::heartbeat_at.eq(diesel::dsl::now),
