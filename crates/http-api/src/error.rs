@@ -284,9 +284,10 @@ impl From<StoreError> for ApiError {
             | StoreError::Pool(_)
             | StoreError::SchemaOutdated { .. }
             | StoreError::Migration(_) => Self::Unavailable(error.into()),
-            StoreError::Query(_) | StoreError::Task(_) | StoreError::ThreadPanicked(_) => {
-                Self::Database(error.into())
-            }
+            StoreError::Query(_)
+            | StoreError::Task(_)
+            | StoreError::ThreadPanicked(_)
+            | StoreError::Corrupt(_) => Self::Database(error.into()),
         }
     }
 }

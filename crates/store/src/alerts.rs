@@ -96,7 +96,7 @@ struct ChannelRow {
 }
 
 fn corrupt(what: impl std::fmt::Display) -> StoreError {
-    StoreError::Conflict(format!("stored alert is inconsistent: {what}"))
+    StoreError::Corrupt(format!("stored alert is inconsistent: {what}"))
 }
 
 fn to_decimal(value: &BigDecimal) -> Result<Decimal, StoreError> {

@@ -36,6 +36,10 @@ pub enum StoreError {
     /// A write conflicts with the current state (for example a session that already ended).
     #[error("{0}")]
     Conflict(String),
+    /// Stored data this build cannot read (a value outside its enumerations, a number or a
+    /// document it cannot decode): a fault of the database's contents, never of the request.
+    #[error("{0}")]
+    Corrupt(String),
     /// A run-state change the session rules do not allow.
     #[error(transparent)]
     Transition(#[from] capstats_sync_session::TransitionError),

@@ -222,7 +222,7 @@ struct LedgerRow {
 impl LedgerRow {
     fn into_entry(self) -> Result<LedgerEntry, StoreError> {
         let corrupt =
-            |what: String| StoreError::Conflict(format!("aggregation_ledger holds {what}"));
+            |what: String| StoreError::Corrupt(format!("aggregation_ledger holds {what}"));
         let level = self
             .level
             .parse()

@@ -198,3 +198,28 @@ async fn a_query_parameter_the_operation_does_not_declare_is_refused_by_name() {
     }
     app.stop().await;
 }
+
+/// Stored data this build cannot read is the server's fault: a 500 with the generic answer
+/// (the cause goes to the log), never a 409 that would send the client to change its request.
+#[actix_web::test]
+async fn stored_data_that_cannot_be_read_answers_500_not_409() {
+    use diesel::connection::SimpleConnection;
+    let app = TestApp::spawn(1000).await;
+    let (admin, _) = app.login("admin").await;
+    app.database
+        .connection()
+        .batch_execute(
+            "INSERT INTO alert_rules (name, level, metric, comparison, threshold, period_type,
+                                      periods, severity)
+             VALUES ('broken', 'instance', 'size_mb', 'above', 1, 'fortnightly', 1, 'info')",
+        )
+        .unwrap();
+    let (status, body) = app.get(&admin, "/alerts/rules").await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert_eq!(body["message_code"], "DATABASE_QUERY_ERROR", "{body}");
+    assert!(
+        !body.to_string().contains("fortnightly"),
+        "the cause stays in the log: {body}"
+    );
+    app.stop().await;
+}

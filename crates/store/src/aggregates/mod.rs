@@ -20,7 +20,7 @@ pub use filter::AggregateFilter;
 use filter::{key_condition, matching_condition, period_condition};
 
 fn corrupt(what: impl std::fmt::Display) -> StoreError {
-    StoreError::Conflict(format!("stored aggregate is inconsistent: {what}"))
+    StoreError::Corrupt(format!("stored aggregate is inconsistent: {what}"))
 }
 
 fn decimal(value: Option<bigdecimal::BigDecimal>) -> Result<Option<Decimal>, StoreError> {

@@ -66,13 +66,13 @@ impl InstanceRow {
     fn db_type(&self) -> Result<DbType, StoreError> {
         self.db_type
             .parse()
-            .map_err(|error| StoreError::Conflict(format!("instance {} has {error}", self.id)))
+            .map_err(|error| StoreError::Corrupt(format!("instance {} has {error}", self.id)))
     }
 
     fn tls_mode(&self) -> Result<TlsMode, StoreError> {
         self.tls_mode
             .parse()
-            .map_err(|error| StoreError::Conflict(format!("instance {} has {error}", self.id)))
+            .map_err(|error| StoreError::Corrupt(format!("instance {} has {error}", self.id)))
     }
 }
 

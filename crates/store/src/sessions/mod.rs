@@ -115,7 +115,7 @@ pub struct RecordOutcome {
 }
 
 fn corrupt(what: impl std::fmt::Display) -> StoreError {
-    StoreError::Conflict(format!("sync session data is inconsistent: {what}"))
+    StoreError::Corrupt(format!("sync session data is inconsistent: {what}"))
 }
 
 fn names<T: Copy>(values: &[T], as_str: impl Fn(T) -> &'static str) -> Vec<&'static str> {
