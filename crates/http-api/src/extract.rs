@@ -13,8 +13,10 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, FieldError};
 
-/// Bytes a [`SmallJson`] body may have.
-pub const SMALL_BODY_LIMIT: usize = 4 * 1024;
+/// Bytes a [`SmallJson`] body may have: the longest valid one, a password change with two
+/// passwords of 1,024 characters each written as JSON escapes of surrogate pairs (12 bytes a
+/// character), is about 24.6 KiB.
+pub const SMALL_BODY_LIMIT: usize = 32 * 1024;
 
 /// Bytes any other JSON body may have (an ingest batch of 10,000 samples fits).
 pub const BODY_LIMIT: usize = 16 * 1024 * 1024;

@@ -1003,3 +1003,24 @@ async fn the_audit_trail_records_sign_ins_tokens_and_writes() {
     assert_eq!(events[0]["username"], "admin", "{events}");
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn the_longest_password_fits_the_sign_in_body_limit_even_as_json_escapes() {
+    let app = TestApp::spawn(1000).await;
+    // 1,024 characters written as escaped surrogate pairs (12 bytes each): read and checked,
+    // not refused for its size, so a wrong one answers 401.
+    let escaped = format!(
+        "{{\"username\": \"viewer\", \"password\": \"{}\"}}",
+        "\\ud83d\\ude00".repeat(1024)
+    );
+    assert!(escaped.len() > 12 * 1024);
+    let response = crate::common::client()
+        .post(format!("{}/auth/login", app.base))
+        .header("content-type", "application/json")
+        .body(escaped)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}

@@ -61,13 +61,13 @@ pub(crate) fn password_problems(field: &str, password: &str) -> Option<FieldErro
 /// cookie (HttpOnly, SameSite=Lax, Secure and `__Host-` unless the API listens on loopback
 /// only) and returns the CSRF token writes must send. Attempts are limited per client address
 /// and per account (exponential backoff after repeated failures); the body may have at most
-/// 4 KiB.
+/// 32 KiB.
 #[utoipa::path(
     tag = "auth",
     request_body = LoginRequest,
     responses(
         (status = 200, description = "Signed in; the session cookie is set", body = Envelope<LoginResult>),
-        (status = 400, description = "Missing username or password, or a body over 4 KiB", body = ErrorEnvelope),
+        (status = 400, description = "Missing username or password, or a body over 32 KiB", body = ErrorEnvelope),
         (status = 401, description = "Wrong username or password", body = ErrorEnvelope),
         (status = 429, description = "Too many attempts from this address or for this account; see `Retry-After`", body = ErrorEnvelope),
     ),
