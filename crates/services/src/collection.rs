@@ -170,6 +170,13 @@ pub async fn run_collection(
         }
     };
 
+    let target_ids: std::collections::BTreeSet<capstats_capacity_model::InstanceId> =
+        targets.iter().map(|target| target.id).collect();
+    capstats_store::run_blocking(store, move |connection| {
+        fail_records_without_target(connection, run, &target_ids)
+    })
+    .await?;
+
     // One task per server, `concurrency` of them reading at once.
     let permits = Arc::new(Semaphore::new(collector.concurrency));
     let mut tasks = JoinSet::new();
@@ -224,6 +231,42 @@ pub async fn run_collection(
         failed_instances: outcomes.iter().filter(|(failed, _)| *failed).count(),
         samples_written: outcomes.iter().map(|(_, written)| written).sum(),
     })
+}
+
+/// Ends failed, with the reason, the session's records of instances that are no longer
+/// collection targets: deactivated, deleted or left without a host or login since the job
+/// was queued (its records were made then). Nothing else would end them, so the session could
+/// never finish and every retry would fail the same way.
+fn fail_records_without_target(
+    connection: &mut capstats_store::PgConnection,
+    run: SessionRun,
+    target_ids: &std::collections::BTreeSet<capstats_capacity_model::InstanceId>,
+) -> Result<(), StoreError> {
+    let stranded: Vec<_> = run
+        .instance_ids(connection)?
+        .into_iter()
+        .filter(|id| !target_ids.contains(id))
+        .collect();
+    if stranded.is_empty() {
+        return Ok(());
+    }
+    run.start_records(connection, &stranded)?;
+    let outcomes: Vec<RecordOutcome> = stranded
+        .into_iter()
+        .map(|instance_id| RecordOutcome {
+            instance_id,
+            status: RecordStatus::Failed,
+            items_synced: 0,
+            error_message: Some(
+                "not collected: since the collection was queued, the instance was \
+                 deactivated or deleted, or lost its host or login"
+                    .into(),
+            ),
+            detail: RecordDetail::default(),
+        })
+        .collect();
+    run.finish_records(connection, &outcomes)?;
+    Ok(())
 }
 
 /// The session a collection job records into (its records are added separately).

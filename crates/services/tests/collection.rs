@@ -542,3 +542,70 @@ async fn rotation_reseals_every_password_under_the_current_key() {
     let again = rotate_key(&pool, &new, 2).await.unwrap();
     assert_eq!((again.resealed, again.already_current), (0, 5), "{again:?}");
 }
+
+#[tokio::test]
+async fn a_queued_collection_fails_the_records_of_instances_deactivated_since_and_still_ends() {
+    let database = capstats_test_support::TestDatabase::new();
+    let pool = database.pool(4);
+    let mut connection = database.connection();
+    let keys = keys("7c", &[]);
+    let today = Utc::now().date_naive();
+    // This machine's PostgreSQL, trusted without a password, twice.
+    let kept = add_instance(
+        &mut connection,
+        "kept",
+        DbType::Postgresql,
+        5432,
+        "postgres",
+        None,
+    );
+    let retired = add_instance(
+        &mut connection,
+        "retired",
+        DbType::Postgresql,
+        5432,
+        "postgres",
+        None,
+    );
+    // Queued as the API queues it: a pending session with a record per instance.
+    let job = collect_only(&[kept, retired]);
+    let queued = capstats_store::sessions::create_session(
+        &mut connection,
+        &capstats_services::collection::new_session(&job, Some("collect-job")),
+        &[(kept, "kept".into()), (retired, "retired".into())],
+    )
+    .unwrap();
+    // Before a worker takes the job, one instance is deactivated.
+    capstats_store::instances::update_instance(
+        &mut connection,
+        retired,
+        &InstanceChanges {
+            is_active: Some(false),
+            ..InstanceChanges::default()
+        },
+    )
+    .unwrap();
+    let report = run_collection(
+        &pool,
+        &job,
+        Some("collect-job"),
+        "test-worker",
+        &collector(&keys),
+        today,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.session_id, queued);
+    assert_eq!(report.status, SessionStatus::Failed, "{report:?}");
+    let records = capstats_store::sessions::session_records(&mut connection, queued).unwrap();
+    let record = |id| {
+        records
+            .iter()
+            .find(|record| record.instance_id == id)
+            .unwrap()
+    };
+    assert_eq!(record(kept).status, RecordStatus::Completed, "{records:?}");
+    assert_eq!(record(retired).status, RecordStatus::Failed, "{records:?}");
+    let reason = record(retired).error_message.clone().unwrap_or_default();
+    assert!(reason.contains("deactivated"), "{reason}");
+}
