@@ -38,7 +38,28 @@ pub fn fail_lost_sessions(
             worker.as_deref().unwrap_or("an unknown worker"),
             heartbeat.map_or("it started".to_owned(), |at| at.to_rfc3339())
         );
-        if fail_if_open(connection, id, &reason)? {
+        // Re-read under the row's lock: a heartbeat that committed since the read above keeps
+        // its run (the lock waits for one in flight, and the condition is checked again on
+        // the row as it then is).
+        let still_lost = connection.transaction(|connection| {
+            let lost: Option<i64> = sync_sessions::table
+                .find(id)
+                .filter(sync_sessions::status.eq(SessionStatus::Running.as_str()))
+                .filter(
+                    sync_sessions::heartbeat_at
+                        .lt(cutoff)
+                        .or(sync_sessions::heartbeat_at.is_null()),
+                )
+                .select(sync_sessions::id)
+                .for_update()
+                .first(connection)
+                .optional()?;
+            match lost {
+                Some(_) => fail_if_open(connection, id, &reason),
+                None => Ok(false),
+            }
+        })?;
+        if still_lost {
             closed.push((id, reason));
         }
     }
