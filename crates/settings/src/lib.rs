@@ -625,7 +625,12 @@ impl Settings {
                     .into(),
             )
         };
-        if text.len() < 128 || text.len() % 2 != 0 {
+        // Checked before any slicing: a slice inside a multi-byte character would panic, and a
+        // panic message quotes the string, which is the key.
+        if text.len() < 128
+            || text.len() % 2 != 0
+            || !text.bytes().all(|byte| byte.is_ascii_hexdigit())
+        {
             return Err(invalid());
         }
         (0..text.len())

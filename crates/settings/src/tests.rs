@@ -294,3 +294,17 @@ fn debug_shows_no_secret() {
         );
     }
 }
+
+#[test]
+fn a_session_key_with_a_non_ascii_character_is_refused_without_showing_it() {
+    // 128 bytes, one of them inside a typographic quote: the length passes, the digits do not.
+    let key = format!("\u{201c}{}", "ab".repeat(62) + "a");
+    assert_eq!(key.len(), 128);
+    let settings = Settings {
+        session_key: Some(key.clone()),
+        ..Settings::default()
+    };
+    let error = settings.session_key_bytes().unwrap_err().to_string();
+    assert!(error.contains("hexadecimal"), "{error}");
+    assert!(!error.contains(&key[3..]), "{error}");
+}
