@@ -34,11 +34,12 @@ crate::named_enum! {
 crate::named_enum! {
     /// How a collector protects its connection to a monitored server.
     TlsMode, error: ValidationError = |text: &str| ValidationError::UnknownTlsMode(text.to_owned()), {
-        /// No TLS: only for servers on a trusted network. The password is still never sent in
-        /// clear text, but an impostor sees the login's challenge responses.
+        /// No TLS: only for servers on a trusted network. A PostgreSQL password is never sent
+        /// in clear text, but an impostor sees the login's challenge responses; a MySQL
+        /// impostor can have the password encrypted to a key of its own.
         Disable => "disable",
         /// TLS without checking the server's certificate: protects against eavesdropping,
-        /// not against an impostor.
+        /// not against an impostor. A MySQL/MariaDB password is not sent in this mode.
         Require => "require",
         /// TLS with the certificate checked against the trusted roots and the host name (the
         /// default).

@@ -58,6 +58,20 @@ pub enum CollectorError {
         /// What the server asked for.
         method: &'static str,
     },
+    /// A MySQL/MariaDB password under `tls_mode` `require`: the server's certificate is not
+    /// checked, and `caching_sha2_password`'s full authentication (which any server may ask
+    /// for, by switching plugins) makes the driver send the password itself over the TLS
+    /// connection, to whoever answers.
+    #[error(
+        "{server}: capstats sends a MySQL/MariaDB password only to a server whose certificate it \
+         verified (or, with tls_mode disable, on a network you declared trusted): under \
+         `require` an impostor could ask for the password itself (caching_sha2_password full \
+         authentication). Set tls_mode to verify-full for this instance"
+    )]
+    UnverifiedPasswordRefused {
+        /// `host:port`.
+        server: String,
+    },
     /// The server did not answer in time.
     #[error("no answer from {server} within {seconds} s")]
     Timeout {

@@ -496,6 +496,17 @@ async fn read_mysql(
     server: &ServerConnection,
     trust: &TlsTrust,
 ) -> Result<Vec<DatabaseSize>, CollectorError> {
+    // mysql_async answers `caching_sha2_password`'s request for full authentication (0x01
+    // 0x04) with the password itself whenever the stream is TLS, verified or not; a server
+    // can ask for it whatever plugin the login uses. Unlike PostgreSQL's, this stream is the
+    // driver's own, so no guard can stop that one message: the password is not offered to a
+    // server that was not verified. (Without TLS the driver encrypts it to a key the server
+    // supplies, the documented limit of `disable`.)
+    if server.password.is_some() && server.tls_mode == TlsMode::Require {
+        return Err(CollectorError::UnverifiedPasswordRefused {
+            server: server.address(),
+        });
+    }
     let ssl_options = trust
         .client_config(server.tls_mode)
         .map(|_| match server.tls_mode {

@@ -223,18 +223,22 @@ async fn mysql_verify_full_trusts_the_configured_ca_file_and_require_skips_the_c
     let certificate = ca_issued_certificate(&["127.0.0.1", "localhost"]);
     let ca_file = CaFile::new(&certificate.trust_pem);
     let trust = TlsTrust::load(Some(&ca_file.0)).unwrap();
-    for (mode, trust) in [
-        (TlsMode::VerifyFull, trust),
-        (TlsMode::Require, system_trust()),
+    // With a password, only a verified server is connected to (below); without one, `require`
+    // connects over TLS without checking the certificate.
+    for (mode, trust, password) in [
+        (TlsMode::VerifyFull, trust, Some(PASSWORD)),
+        (TlsMode::Require, system_trust(), None),
     ] {
         let fake = fake_mysql(
             MysqlAuthentication::SwitchToClearPassword,
             Some(certificate.clone()),
         )
         .await;
-        let error = read(&server(DbType::Mysql, &fake, mode), &trust)
-            .await
-            .unwrap_err();
+        let connection = ServerConnection {
+            password: password.map(Into::into),
+            ..server(DbType::Mysql, &fake, mode)
+        };
+        let error = read(&connection, &trust).await.unwrap_err();
         assert!(
             matches!(error, CollectorError::CleartextRefused { .. }),
             "{mode}: {error}"
@@ -243,6 +247,29 @@ async fn mysql_verify_full_trusts_the_configured_ca_file_and_require_skips_the_c
         assert!(recording.tls_established, "{mode}");
         assert!(!recording.contains(PASSWORD), "{mode}");
     }
+}
+
+/// mysql_async answers a request for `caching_sha2_password`'s full authentication with the
+/// password itself over any TLS connection, verified or not: under `require` a MySQL password
+/// is not offered at all, and nothing reaches the server.
+#[tokio::test]
+async fn a_mysql_password_is_not_offered_to_a_server_whose_certificate_is_not_checked() {
+    let certificate = ca_issued_certificate(&["127.0.0.1", "localhost"]);
+    let fake = fake_mysql(
+        MysqlAuthentication::SwitchToClearPassword,
+        Some(certificate),
+    )
+    .await;
+    let error = refused(DbType::Mysql, &fake, TlsMode::Require).await;
+    assert!(
+        matches!(error, CollectorError::UnverifiedPasswordRefused { .. }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("verify-full"), "{error}");
+    let recording = fake.recording();
+    assert!(!recording.tls_established);
+    assert!(!recording.contains("collector"));
+    assert!(!recording.contains(PASSWORD));
 }
 
 /// Set by the parent test for the child process that runs
