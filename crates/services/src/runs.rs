@@ -263,8 +263,17 @@ pub fn execute(
 ) -> Result<RunReport, ServiceError> {
     let today = settings.today();
     refresh_completeness(connection, today)?;
+    let samples_kept_from =
+        capstats_store::partitions::retention_start(today, settings.sample_retention_months);
     if let AggregationWork::RefreshStale = job.work {
-        return refresh_stale(connection, job, job_id, worker_name, today);
+        return refresh_stale(
+            connection,
+            job,
+            job_id,
+            worker_name,
+            today,
+            samples_kept_from,
+        );
     }
     let items = match &job.work {
         AggregationWork::Due {
@@ -285,7 +294,14 @@ pub fn execute(
             logical_date,
             period_type,
             scope,
-        } => plan_current(*logical_date, *period_type, &scope.levels()),
+        } => {
+            // The API refuses it first; a job queued otherwise is refused here.
+            crate::backfill::check_retention(
+                &[Period::containing(*period_type, *logical_date)],
+                samples_kept_from,
+            )?;
+            plan_current(*logical_date, *period_type, &scope.levels())
+        }
         AggregationWork::RefreshStale => unreachable!("handled above"),
         AggregationWork::Backfill { .. } => {
             return Err(ServiceError::InvalidRequest(
@@ -417,8 +433,12 @@ fn refresh_stale(
     job_id: &str,
     worker_name: &str,
     today: NaiveDate,
+    samples_kept_from: Option<NaiveDate>,
 ) -> Result<RunReport, ServiceError> {
-    let entries = ledger::stale_entries(connection, 1000)?;
+    // Periods starting before the retention stay as computed, as they do for scheduled runs
+    // and backfills: recomputing one from what is left of its samples would replace
+    // whole-period figures by partial ones.
+    let entries = ledger::stale_entries(connection, 1000, samples_kept_from)?;
     // A session queued for this attempt (by a failed attempt before it, or an operator's
     // retry) is run and closed even with nothing stale left, or it would stay pending for
     // ever: nothing else closes the session of a job that ends well.

@@ -346,7 +346,7 @@ fn samples_mark_already_aggregated_periods_stale_for_their_instance() {
         .unwrap()[0]
         .id;
     assert_eq!(after[0].stale_instance_ids, vec![beta]);
-    let stale = capstats_store::ledger::stale_entries(&mut connection, 100).unwrap();
+    let stale = capstats_store::ledger::stale_entries(&mut connection, 100, None).unwrap();
     // Only the computed monthly database period is stale; the never-computed ones are merely
     // pending.
     assert_eq!(stale.len(), 1);
@@ -363,7 +363,7 @@ fn samples_mark_already_aggregated_periods_stale_for_their_instance() {
     )
     .unwrap();
     assert!(
-        capstats_store::ledger::stale_entries(&mut connection, 100)
+        capstats_store::ledger::stale_entries(&mut connection, 100, None)
             .unwrap()
             .is_empty()
     );

@@ -456,6 +456,68 @@ fn write_late_sample(
 }
 
 #[test]
+fn a_stale_refresh_leaves_periods_starting_before_the_sample_retention_as_they_were() {
+    use chrono::Datelike;
+    let database = database();
+    let mut connection = database.connection();
+    let today = NaiveDate::from_ymd_opt(2026, 4, 2).unwrap();
+    seed(&mut connection, today - Days::new(1));
+    run_due(&mut connection, today, "nightly-job");
+    // A corrected sample of 2026-03-10: its day, week, March and Q1 become stale.
+    write_late_sample(&mut connection);
+    // Samples kept from 2026-02-01 (the refresh judges the retention on the real today):
+    // Q1 starts before, so it is left as computed from its whole quarter.
+    let now = Utc::now().date_naive();
+    let months = u32::try_from(now.year() - 2026).unwrap() * 12 + now.month() - 2;
+    let kept_from = NaiveDate::from_ymd_opt(2026, 2, 1).unwrap();
+    // When Q1's rows were written, as text.
+    let quarter = |connection: &mut capstats_store::PgConnection| {
+        #[derive(diesel::QueryableByName)]
+        struct Written {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            at: String,
+        }
+        diesel::sql_query(
+            "SELECT string_agg(calculated_at::text, ',' ORDER BY instance_id, database_name) AS at
+             FROM database_size_aggregations
+             WHERE period_type = 'quarterly' AND period_start = '2026-01-01'",
+        )
+        .get_result::<Written>(connection)
+        .unwrap()
+        .at
+    };
+    let quarter_before = quarter(&mut connection);
+    assert!(!quarter_before.is_empty());
+    let report = execute(
+        &mut connection,
+        &job(AggregationWork::RefreshStale),
+        "refresh-job",
+        "test",
+        &RunSettings {
+            sample_retention_months: months,
+            ..settings()
+        },
+    )
+    .unwrap();
+    assert_eq!(report.status, SessionStatus::Completed, "{report:?}");
+    let left = capstats_store::ledger::stale_entries(&mut connection, 100, None).unwrap();
+    assert!(
+        left.iter().all(|entry| entry.period.start() < kept_from),
+        "every period from the retention on was refreshed: {left:?}"
+    );
+    assert!(
+        left.iter()
+            .any(|entry| entry.period.period_type() == PeriodType::Quarterly),
+        "Q1 stays stale: {left:?}"
+    );
+    assert_eq!(
+        quarter(&mut connection),
+        quarter_before,
+        "Q1's rows were not rewritten"
+    );
+}
+
+#[test]
 fn a_retried_refresh_with_nothing_left_stale_closes_the_session_queued_for_it() {
     let database = database();
     let mut connection = database.connection();
@@ -578,7 +640,7 @@ fn refresh_recomputes_exactly_the_instances_with_late_samples() {
     run_due(&mut connection, today, "");
     let before = aggregate_rows(&mut connection);
     let (instance, late) = write_late_sample(&mut connection);
-    let stale = capstats_store::ledger::stale_entries(&mut connection, 100).unwrap();
+    let stale = capstats_store::ledger::stale_entries(&mut connection, 100, None).unwrap();
     assert!(!stale.is_empty());
     assert!(
         stale
@@ -589,7 +651,7 @@ fn refresh_recomputes_exactly_the_instances_with_late_samples() {
     let report = refresh_stale(&mut connection, "");
     assert_eq!(report.status, SessionStatus::Completed);
     assert!(
-        capstats_store::ledger::stale_entries(&mut connection, 100)
+        capstats_store::ledger::stale_entries(&mut connection, 100, None)
             .unwrap()
             .is_empty()
     );
@@ -726,7 +788,7 @@ fn a_late_sample_a_year_back_refreshes_the_year_over_year_change_a_year_later() 
         }],
     )
     .unwrap();
-    let stale = capstats_store::ledger::stale_entries(&mut connection, 100).unwrap();
+    let stale = capstats_store::ledger::stale_entries(&mut connection, 100, None).unwrap();
     assert!(
         stale.iter().any(|entry| entry.period == march),
         "March 2026 is marked stale: {stale:?}"
@@ -852,7 +914,7 @@ fn a_stale_refresh_stops_between_entries_when_cancelled() {
     run_due(&mut connection, today, "");
     // A late sample of one instance makes several periods stale.
     write_late_sample(&mut connection);
-    let stale = capstats_store::ledger::stale_entries(&mut connection, 100).unwrap();
+    let stale = capstats_store::ledger::stale_entries(&mut connection, 100, None).unwrap();
     assert!(stale.len() >= 3, "{stale:?}");
 
     // The refresh blocks on the first entry's period lock, is cancelled while it waits, and
@@ -903,12 +965,12 @@ fn a_stale_refresh_stops_between_entries_when_cancelled() {
         capstats_capacity_model::Decimal::ZERO
     );
     // Only the entry in progress was computed; the rest stays stale for the next refresh.
-    let left = capstats_store::ledger::stale_entries(&mut connection, 100).unwrap();
+    let left = capstats_store::ledger::stale_entries(&mut connection, 100, None).unwrap();
     assert_eq!(left.len(), stale.len() - 1, "{left:?}");
     let again = refresh_stale(&mut connection, "");
     assert_eq!(again.status, SessionStatus::Completed);
     assert!(
-        capstats_store::ledger::stale_entries(&mut connection, 100)
+        capstats_store::ledger::stale_entries(&mut connection, 100, None)
             .unwrap()
             .is_empty()
     );

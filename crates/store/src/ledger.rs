@@ -273,18 +273,23 @@ pub fn entries_between(
 }
 
 /// Computed entries that some instance's late or corrected samples made stale, oldest change
-/// first, at most `limit`.
+/// first, at most `limit`; with `starting_from`, only periods that start on or after it (the
+/// sample retention's first day: a period starting earlier would be recomputed from part of
+/// its samples, so its entry stays stale and its stored figures as they were).
 pub fn stale_entries(
     connection: &mut PgConnection,
     limit: i64,
+    starting_from: Option<NaiveDate>,
 ) -> Result<Vec<LedgerEntry>, StoreError> {
     let rows: Vec<LedgerRow> = diesel::sql_query(format!(
         "SELECT {LEDGER_COLUMNS} FROM aggregation_ledger
          WHERE stale_since IS NOT NULL AND computed_at IS NOT NULL
+           AND ($2::date IS NULL OR period_start >= $2)
          ORDER BY stale_since, level, period_type, period_start
          LIMIT $1"
     ))
     .bind::<BigInt, _>(limit)
+    .bind::<diesel::sql_types::Nullable<Date>, _>(starting_from)
     .load(connection)?;
     rows.into_iter().map(LedgerRow::into_entry).collect()
 }

@@ -200,7 +200,7 @@ fn a_writer_with_gaps_in_its_dates_does_not_deadlock_with_a_computation_of_the_p
     assert_eq!(summary.samples_written, 2);
 
     // Both containing months and both following months are stale for the instance.
-    let stale: Vec<Period> = ledger::stale_entries(&mut computation, 100)
+    let stale: Vec<Period> = ledger::stale_entries(&mut computation, 100, None)
         .unwrap()
         .into_iter()
         .filter(|entry| entry.level == level && entry.period.period_type() == PeriodType::Monthly)

@@ -1273,3 +1273,44 @@ async fn a_backfill_queued_through_the_api_is_computed_by_a_worker_and_deduplica
     assert_eq!(stored, expected);
     app.stop().await;
 }
+
+/// "Aggregate now" of a current period that starts before the sample retention would store it
+/// from part of its samples: refused, naming the field, like a backfill of it.
+#[actix_web::test]
+async fn aggregate_now_of_a_period_starting_before_the_sample_retention_is_refused() {
+    let app = TestApp::spawn_with(|settings| settings.sample_retention_months = 1).await;
+    let (admin, csrf) = app.login("admin").await;
+    let today = chrono::Utc::now().date_naive();
+    let kept_from = capstats_store::partitions::retention_start(today, 1).unwrap();
+    let year = capstats_capacity_model::Period::containing(
+        capstats_capacity_model::PeriodType::Yearly,
+        today,
+    );
+    let (status, body) = app
+        .post(
+            &admin,
+            &csrf,
+            "/capacity/aggregations/current",
+            Some(json!({"period_type": "yearly"})),
+        )
+        .await;
+    // With one month kept, the year has lost its first months from March on.
+    if year.start() < kept_from {
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["errors"][0]["field"], "period_type", "{body}");
+        assert_eq!(body["errors"][0]["code"], "before_retention", "{body}");
+    } else {
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    }
+    // The current day always starts within it.
+    let (status, body) = app
+        .post(
+            &admin,
+            &csrf,
+            "/capacity/aggregations/current",
+            Some(json!({"period_type": "daily"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    app.stop().await;
+}

@@ -55,6 +55,21 @@ pub async fn aggregate_now(
         return Err(ApiError::fields(problems));
     };
     let today = state.today();
+    // A current period that starts before the sample retention (a year, with fewer than
+    // twelve months kept) would be stored from part of its samples.
+    let samples_kept_from =
+        capstats_services::maintenance::Retention::of(&state.settings).samples_kept_from(today);
+    if let Err(capstats_services::ServiceError::InvalidRequest(message)) =
+        capstats_services::backfill::check_retention(
+            &[capstats_capacity_model::Period::containing(
+                period_type,
+                today,
+            )],
+            samples_kept_from,
+        )
+    {
+        return Err(ApiError::field("period_type", "before_retention", message));
+    }
     let started = capstats_services::control::aggregate_current(
         &state.store,
         state.queue.as_ref(),
