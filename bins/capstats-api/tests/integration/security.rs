@@ -1024,3 +1024,41 @@ async fn the_longest_password_fits_the_sign_in_body_limit_even_as_json_escapes()
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     app.stop().await;
 }
+
+/// A copied cookie must not turn the password change into an unthrottled guessing oracle: a
+/// wrong current password counts as a failed sign-in, and past the free failures the account
+/// waits, there as at sign-in.
+#[actix_web::test]
+async fn guessing_the_current_password_is_slowed_like_a_sign_in() {
+    let app = TestApp::spawn(1000).await;
+    let viewer = sign_in(&app, "viewer").await;
+    let mut statuses = Vec::new();
+    for guess in 0..6 {
+        let (status, _) = app
+            .put(
+                &viewer.client,
+                &viewer.csrf,
+                "/auth/password",
+                json!({"current_password": format!("guess number {guess}"),
+                       "new_password": "a new long password"}),
+            )
+            .await;
+        statuses.push(status);
+    }
+    assert_eq!(
+        statuses[..5],
+        [StatusCode::BAD_REQUEST; 5],
+        "the free failures are refused as wrong: {statuses:?}"
+    );
+    assert_eq!(statuses[5], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
+    // The account waits at sign-in too.
+    let response = crate::common::client()
+        .post(format!("{}/auth/login", app.base))
+        .json(&json!({"username": "viewer", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.headers().contains_key("retry-after"));
+    app.stop().await;
+}

@@ -210,6 +210,7 @@ pub async fn csrf_token(session: Session) -> Result<HttpResponse, ApiError> {
         (status = 400, description = "Wrong current password or invalid new one", body = ErrorEnvelope),
         NotSignedIn,
         (status = 403, description = "CSRF token missing or wrong, or not a sign-in session", body = ErrorEnvelope),
+        (status = 429, description = "Too many attempts from this address or for this account (wrong current passwords count as failed sign-ins); see `Retry-After`", body = ErrorEnvelope),
     ),
     security(("session_cookie" = [])),
 )]
@@ -225,6 +226,19 @@ pub async fn change_password(
     if let Some(problem) = password_problems("new_password", &body.new_password) {
         return Err(ApiError::fields(vec![problem]));
     }
+    // The current password is guessed here as at sign-in (a copied cookie suffices), and each
+    // guess costs two hashes: the same limits per address and per account apply, and a wrong
+    // one counts as a failed sign-in.
+    let address = state.client_address(&request);
+    let username = caller.user.username.clone();
+    state
+        .login_throttle
+        .check_address(address)
+        .map_err(retry_after)?;
+    state
+        .login_throttle
+        .check_account(&username)
+        .map_err(retry_after)?;
     let stored = caller.user.password_hash.clone();
     let current = body.current_password;
     let new_password = body.new_password;
@@ -236,12 +250,14 @@ pub async fn change_password(
     })
     .await?;
     if !matches {
+        state.login_throttle.record_failure(address, &username);
         return Err(ApiError::field(
             "current_password",
             "invalid",
             "is not the current password",
         ));
     }
+    state.login_throttle.record_success(&username);
     let changes = accounts::UserChanges {
         password_hash: Some(hash?),
         ..accounts::UserChanges::default()
@@ -256,8 +272,9 @@ pub async fn change_password(
         note.detail
             .insert("sessions_ended".into(), changed.sessions_ended.into());
     });
-    let address = state.client_address(&request).to_string();
-    let token = crate::auth::start_session(&state, &session, &changed.user, Some(address)).await?;
+    let token =
+        crate::auth::start_session(&state, &session, &changed.user, Some(address.to_string()))
+            .await?;
     Ok(session_started(
         "password changed; every other session has ended",
         changed.user,
