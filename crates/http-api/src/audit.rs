@@ -100,7 +100,14 @@ pub async fn record(state: &AppState, response: &ServiceResponse, request_id: &s
         .get::<AuditNote>()
         .cloned()
         .unwrap_or_default();
-    let caller = request.extensions().get::<Caller>().cloned();
+    // A sign-in is recorded under the account it tried, never under a credential the request
+    // happened to carry (a cookie of another account, a token): the trail of attempts on an
+    // account must find them all.
+    let caller = request
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .filter(|_| note.action != Some(SIGN_IN));
     let status = response.status().as_u16();
     let action = note
         .action

@@ -1062,3 +1062,32 @@ async fn guessing_the_current_password_is_slowed_like_a_sign_in() {
     assert!(response.headers().contains_key("retry-after"));
     app.stop().await;
 }
+
+/// The audit trail of sign-ins names the account tried even when the request carried a
+/// credential of its own (here a viewer's session): an attack on `admin` is found under
+/// `admin`.
+#[actix_web::test]
+async fn a_sign_in_is_recorded_under_the_account_it_tried_whatever_credential_it_carried() {
+    let app = TestApp::spawn(1000).await;
+    let admin = sign_in(&app, "admin").await;
+    let viewer = sign_in(&app, "viewer").await;
+    let (status, _) = app
+        .post(
+            &viewer.client,
+            &viewer.csrf,
+            "/auth/login",
+            Some(json!({"username": "admin", "password": "not the password at all"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let body = app
+        .get_ok(
+            &admin.client,
+            "/audit-events?action=auth.login&outcome=failure&limit=10",
+        )
+        .await;
+    let failed = &body["data"]["items"][0];
+    assert_eq!(failed["username"], "admin", "{body}");
+    assert!(failed["user_id"].is_null(), "{body}");
+    app.stop().await;
+}
