@@ -338,11 +338,7 @@ impl BackgroundJob for AlertJob {
     async fn run(self, state: Arc<WorkerState>, _job_id: String) -> Result<JobOutcome, QueueError> {
         match self {
             Self::Evaluate { session_id, .. } => {
-                let options = capstats_services::planning::ForecastOptions::new(
-                    &state.settings,
-                    state.settings.today(),
-                    alerts::NOTIFIED_HORIZON_DAYS,
-                );
+                let options = alerts::evaluation_options(&state.settings, state.settings.today());
                 let counts = capstats_store::run_blocking(&state.store, move |connection| {
                     alerts::evaluate_after_session(
                         connection,

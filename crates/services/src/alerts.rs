@@ -29,6 +29,19 @@ use crate::{JobQueue, ServiceError};
 /// The forecast horizon notifications quote, days (the API's default).
 pub const NOTIFIED_HORIZON_DAYS: u32 = 30;
 
+/// The forecasts the rules are evaluated with, made on `as_of`: notifications quote
+/// [`NOTIFIED_HORIZON_DAYS`] ahead, or half the configured window when that is shorter. A
+/// forecast is withheld past half the days it covers, and a withheld one has no fill date, so
+/// with a window under 60 days a horizon of 30 would leave every `days_until_full` rule
+/// unable to fire.
+pub fn evaluation_options(
+    settings: &capstats_settings::Settings,
+    as_of: NaiveDate,
+) -> ForecastOptions {
+    let horizon_days = NOTIFIED_HORIZON_DAYS.min(settings.forecast_window_days / 2);
+    ForecastOptions::new(settings, as_of, horizon_days)
+}
+
 /// What may be shown of a channel's target: a mail address in full, a URL only as its scheme
 /// and host (robot URLs carry their access token in the path or query).
 pub fn display_target(channel: &AlertChannel) -> String {
@@ -752,5 +765,20 @@ pub async fn rotate_channel_key(
             Ok::<_, capstats_store::StoreError>(replaced)
         })
         .await?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_are_evaluated_at_a_horizon_their_forecasts_can_publish() {
+        let day = NaiveDate::from_ymd_opt(2026, 12, 7).unwrap();
+        let mut settings = capstats_settings::Settings::default();
+        assert_eq!(evaluation_options(&settings, day).horizon_days, 30);
+        // A 40-day window publishes at most 20 days ahead.
+        settings.forecast_window_days = 40;
+        assert_eq!(evaluation_options(&settings, day).horizon_days, 20);
     }
 }
