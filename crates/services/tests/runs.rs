@@ -85,6 +85,25 @@ fn run_due(
     execute(connection, &due, job_id, "test", &settings()).unwrap()
 }
 
+/// The logical day of most tests here: 100 seeded days end the day before.
+const APRIL_2: NaiveDate = NaiveDate::from_ymd_opt(2026, 4, 2).expect("a date");
+
+/// A fresh database with 100 days of samples ending the day before `today`, and the periods
+/// due on `today` computed by a scheduled run as job `job_id`.
+fn aggregated_to(
+    today: NaiveDate,
+    job_id: &str,
+) -> (
+    capstats_test_support::TestDatabase,
+    capstats_store::PgConnection,
+) {
+    let database = database();
+    let mut connection = database.connection();
+    seed(&mut connection, today - Days::new(1));
+    run_due(&mut connection, today, job_id);
+    (database, connection)
+}
+
 /// The payload of job `job_id` as the job store holds it.
 async fn pushed_payload(
     job_store: &capstats_queue::PostgresQueue,
@@ -458,11 +477,7 @@ fn write_late_sample(
 #[test]
 fn a_stale_refresh_leaves_periods_starting_before_the_sample_retention_as_they_were() {
     use chrono::Datelike;
-    let database = database();
-    let mut connection = database.connection();
-    let today = NaiveDate::from_ymd_opt(2026, 4, 2).unwrap();
-    seed(&mut connection, today - Days::new(1));
-    run_due(&mut connection, today, "nightly-job");
+    let (_database, mut connection) = aggregated_to(APRIL_2, "nightly-job");
     // A corrected sample of 2026-03-10: its day, week, March and Q1 become stale.
     write_late_sample(&mut connection);
     // Samples kept from 2026-02-01 (the refresh judges the retention on the real today):
@@ -519,11 +534,7 @@ fn a_stale_refresh_leaves_periods_starting_before_the_sample_retention_as_they_w
 
 #[test]
 fn a_retried_refresh_with_nothing_left_stale_closes_the_session_queued_for_it() {
-    let database = database();
-    let mut connection = database.connection();
-    let today = NaiveDate::from_ymd_opt(2026, 4, 2).unwrap();
-    seed(&mut connection, today - Days::new(1));
-    run_due(&mut connection, today, "nightly-job");
+    let (_database, mut connection) = aggregated_to(APRIL_2, "nightly-job");
     write_late_sample(&mut connection);
     let first = refresh_stale(&mut connection, "refresh-job");
     assert_eq!(first.status, SessionStatus::Completed);
@@ -633,11 +644,7 @@ fn a_stale_refresh_never_stands_in_for_the_nightly_run_in_the_monitoring_snapsho
 
 #[test]
 fn refresh_recomputes_exactly_the_instances_with_late_samples() {
-    let database = database();
-    let mut connection = database.connection();
-    let today = NaiveDate::from_ymd_opt(2026, 4, 2).unwrap();
-    seed(&mut connection, today - Days::new(1));
-    run_due(&mut connection, today, "");
+    let (_database, mut connection) = aggregated_to(APRIL_2, "");
     let before = aggregate_rows(&mut connection);
     let (instance, late) = write_late_sample(&mut connection);
     let stale = capstats_store::ledger::stale_entries(&mut connection, 100, None).unwrap();
@@ -907,11 +914,7 @@ fn partition_maintenance_creates_ahead_and_drops_past_the_retention() {
 #[test]
 fn a_stale_refresh_stops_between_entries_when_cancelled() {
     use diesel::connection::SimpleConnection;
-    let database = database();
-    let mut connection = database.connection();
-    let today = NaiveDate::from_ymd_opt(2026, 4, 2).unwrap();
-    seed(&mut connection, today - Days::new(1));
-    run_due(&mut connection, today, "");
+    let (database, mut connection) = aggregated_to(APRIL_2, "");
     // A late sample of one instance makes several periods stale.
     write_late_sample(&mut connection);
     let stale = capstats_store::ledger::stale_entries(&mut connection, 100, None).unwrap();

@@ -119,6 +119,18 @@ fn machine_state(
     )
 }
 
+/// A manual aggregation's session, as the tests open it.
+fn manual_aggregation() -> NewSession {
+    NewSession {
+        sync_category: SyncCategory::Aggregation,
+        sync_type: SyncType::ManualTask,
+        triggered_by: "test".into(),
+        parameters: serde_json::json!({}),
+        job_id: None,
+        requested_by_token_id: None,
+    }
+}
+
 #[test]
 fn stored_sessions_follow_the_state_machine() {
     let database = capstats_test_support::TestDatabase::new();
@@ -141,14 +153,7 @@ fn stored_sessions_follow_the_state_machine() {
         })
         .collect();
     let ids: Vec<InstanceId> = instances.iter().map(|(id, _)| *id).collect();
-    let new_session = NewSession {
-        sync_category: SyncCategory::Aggregation,
-        sync_type: SyncType::ManualTask,
-        triggered_by: "test".into(),
-        parameters: serde_json::json!({}),
-        job_id: None,
-        requested_by_token_id: None,
-    };
+    let new_session = manual_aggregation();
     let connection = std::cell::RefCell::new(connection);
     let mut runner = TestRunner::new(Config {
         cases: 96,
@@ -199,19 +204,7 @@ fn stored_sessions_follow_the_state_machine() {
 fn recorded_progress_never_goes_back() {
     let database = capstats_test_support::TestDatabase::new();
     let mut connection = database.connection();
-    let session_id = sessions::create_session(
-        &mut connection,
-        &NewSession {
-            sync_category: SyncCategory::Aggregation,
-            sync_type: SyncType::ManualTask,
-            triggered_by: "test".into(),
-            parameters: serde_json::json!({}),
-            job_id: None,
-            requested_by_token_id: None,
-        },
-        &[],
-    )
-    .unwrap();
+    let session_id = sessions::create_session(&mut connection, &manual_aggregation(), &[]).unwrap();
     sessions::start_session(&mut connection, session_id, "test:1").unwrap();
     let mut progress = |done| {
         sessions::record_progress(&mut connection, session_id, done, 10).unwrap();

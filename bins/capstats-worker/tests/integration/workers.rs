@@ -877,12 +877,12 @@ fn a_run_waiting_for_a_period_lock_is_not_taken_for_a_lost_worker() {
         session.error_message
     );
     holder.batch_execute("COMMIT").unwrap();
-    wait_for("the run to complete", Duration::from_secs(60), || {
-        capstats_store::sessions::get_session(&mut connection, session_id)
-            .unwrap()
-            .status
-            .is_terminal()
-    });
+    wait_for_session_end(
+        &mut connection,
+        session_id,
+        "the run to complete",
+        Duration::from_secs(60),
+    );
     worker.stop();
     let session = capstats_store::sessions::get_session(&mut connection, session_id).unwrap();
     assert_eq!(
@@ -1277,25 +1277,44 @@ fn retry_a_killed_job(label: &str, start: impl FnOnce(&str) -> i64) {
     assert_aggregates_match_engine(&mut connection);
 }
 
-#[test]
-fn retrying_a_collect_now_job_killed_while_queued_collects_in_a_fresh_session() {
-    let _serial = serial();
-    let database = crate::common::database();
-    let mut connection = database.connection();
-    // This machine's PostgreSQL, trusted without a password, read by the collector.
+/// Waits, naming `what`, for session `session_id` to reach a final status.
+fn wait_for_session_end(
+    connection: &mut capstats_store::PgConnection,
+    session_id: i64,
+    what: &str,
+    timeout: Duration,
+) {
+    wait_for(what, timeout, || {
+        capstats_store::sessions::get_session(connection, session_id)
+            .unwrap()
+            .status
+            .is_terminal()
+    });
+}
+
+/// A PostgreSQL instance on this machine's `port` (login `postgres`, no password, no TLS),
+/// and the collect-now job queued for it with its pending session.
+fn collect_now_of_postgres(
+    database: &capstats_test_support::TestDatabase,
+    connection: &mut capstats_store::PgConnection,
+    port: u16,
+) -> (
+    capstats_store::instances::Instance,
+    capstats_services::control::Enqueued,
+) {
     let instance = capstats_store::instances::create_instance(
-        &mut connection,
+        connection,
         &capstats_store::instances::NewInstance {
-            name: "local-postgres".into(),
+            name: format!("postgres-{port}"),
             db_type: capstats_capacity_model::DbType::Postgresql,
             host: Some("127.0.0.1".into()),
-            port: Some(5432),
+            port: Some(i32::from(port)),
             description: None,
         },
     )
     .unwrap();
     capstats_store::instances::update_instance(
-        &mut connection,
+        connection,
         instance.id,
         &capstats_store::instances::InstanceChanges {
             connection_user: Some(Some("postgres".into())),
@@ -1314,6 +1333,16 @@ fn retrying_a_collect_now_job_killed_while_queued_collects_in_a_fresh_session() 
             Utc::now().date_naive(),
         ))
         .unwrap();
+    (instance, enqueued)
+}
+
+#[test]
+fn retrying_a_collect_now_job_killed_while_queued_collects_in_a_fresh_session() {
+    let _serial = serial();
+    let database = crate::common::database();
+    let mut connection = database.connection();
+    // This machine's PostgreSQL, trusted without a password, read by the collector.
+    let (instance, enqueued) = collect_now_of_postgres(&database, &mut connection, 5432);
     let killed_session = enqueued.session_id.expect("collect now queues its session");
     // Killed before any worker took it, then retried: no worker runs yet.
     operator_command(&database.url(), &["jobs", "kill", &enqueued.job_id]);
@@ -1365,37 +1394,7 @@ fn a_collection_waiting_on_a_server_longer_than_the_session_timeout_keeps_its_se
             held.push(connection);
         }
     });
-    let instance = capstats_store::instances::create_instance(
-        &mut connection,
-        &capstats_store::instances::NewInstance {
-            name: "silent-postgres".into(),
-            db_type: capstats_capacity_model::DbType::Postgresql,
-            host: Some("127.0.0.1".into()),
-            port: Some(i32::from(port)),
-            description: None,
-        },
-    )
-    .unwrap();
-    capstats_store::instances::update_instance(
-        &mut connection,
-        instance.id,
-        &capstats_store::instances::InstanceChanges {
-            connection_user: Some(Some("postgres".into())),
-            tls_mode: Some(capstats_capacity_model::TlsMode::Disable),
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let (runtime, store, job_store) = control_clients(&database.url(), 3);
-    let enqueued = runtime
-        .block_on(capstats_services::control::collect_now(
-            &store,
-            &job_store,
-            instance.id,
-            capstats_services::payloads::Trigger::manual("api:test", None),
-            Utc::now().date_naive(),
-        ))
-        .unwrap();
+    let (_, enqueued) = collect_now_of_postgres(&database, &mut connection, port);
     let session_id = enqueued.session_id.expect("collect now queues its session");
     // The scheduler runs here: it is where the sweeper closes sessions without heartbeats.
     let worker = Worker::start(
@@ -1403,12 +1402,12 @@ fn a_collection_waiting_on_a_server_longer_than_the_session_timeout_keeps_its_se
         "silent-server",
         &[("CAPSTATS_COLLECTOR_TIMEOUT_SECONDS", "10")],
     );
-    wait_for("the session to end", Duration::from_secs(60), || {
-        capstats_store::sessions::get_session(&mut connection, session_id)
-            .unwrap()
-            .status
-            .is_terminal()
-    });
+    wait_for_session_end(
+        &mut connection,
+        session_id,
+        "the session to end",
+        Duration::from_secs(60),
+    );
     worker.stop();
     let session = capstats_store::sessions::get_session(&mut connection, session_id).unwrap();
     let lasted = session.completed_at.unwrap() - session.started_at.unwrap();
@@ -1447,12 +1446,12 @@ fn a_job_that_panics_fails_its_session_with_the_panic_s_message_and_the_worker_g
         "panics",
         &[("CAPSTATS_SCHEDULER_ENABLED", "false")],
     );
-    wait_for("the session to end", Duration::from_secs(30), || {
-        capstats_store::sessions::get_session(&mut connection, session_id)
-            .unwrap()
-            .status
-            .is_terminal()
-    });
+    wait_for_session_end(
+        &mut connection,
+        session_id,
+        "the session to end",
+        Duration::from_secs(30),
+    );
     let session = capstats_store::sessions::get_session(&mut connection, session_id).unwrap();
     assert_eq!(
         session.status,
@@ -1722,12 +1721,12 @@ fn a_worker_serves_counters_of_its_runs_ticks_and_jobs_behind_the_token() {
     assert_eq!(scrape(port, "/other", token).unwrap().0, 404);
 
     let session_id = run_now(&database.url(), "aggregate_capacity");
-    wait_for("the run to complete", Duration::from_secs(60), || {
-        capstats_store::sessions::get_session(&mut connection, session_id)
-            .unwrap()
-            .status
-            .is_terminal()
-    });
+    wait_for_session_end(
+        &mut connection,
+        session_id,
+        "the run to complete",
+        Duration::from_secs(60),
+    );
     // The counters move when the job's attempt is recorded, just after its session ends.
     let mut text = String::new();
     wait_for(
