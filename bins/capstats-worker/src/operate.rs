@@ -86,11 +86,14 @@ pub enum SchedulesCommand {
 pub enum JobsCommand {
     /// Jobs in the job store, newest first.
     List {
-        /// Only jobs with this status: pending, queued, running, done, failed or killed.
-        #[arg(long)]
+        /// Only jobs with this status: pending, queued, running, done, failed or killed (the
+        /// job store's words, not the sessions'; any other is refused).
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(
+            ["pending", "queued", "running", "done", "failed", "killed"]
+        ), ignore_case = true)]
         status: Option<String>,
-        /// Only jobs of this queue.
-        #[arg(long)]
+        /// Only jobs of this queue (any other name is refused).
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(capstats_queue::jobs::QUEUES))]
         queue: Option<String>,
         /// At most this many.
         #[arg(long, default_value_t = 50)]

@@ -78,6 +78,12 @@ impl FilterArgs {
         period_type: PeriodType,
         (start, end): (NaiveDate, NaiveDate),
     ) -> anyhow::Result<AggregateFilter> {
+        // Instance rows have no database name to filter on: the flag would be dropped.
+        if matches!(self.level, LevelArg::Instance) && self.database.is_some() {
+            anyhow::bail!(
+                "--database selects databases: it applies with --level database, not instance"
+            );
+        }
         Ok(AggregateFilter {
             period_type,
             start,

@@ -448,6 +448,18 @@ fn operators_can_inspect_and_control_schedules_jobs_and_sessions() {
     assert_eq!(jobs[0]["kind"], "due");
     assert!(ok(&["jobs", "list", "--status", "pending"]).contains(&job_id));
     assert!(!ok(&["jobs", "list", "--status", "done"]).contains(&job_id));
+    // A word of the sessions' (or a misspelt queue) is refused naming the flag, not answered
+    // with an empty list.
+    let refused = fails(&["jobs", "list", "--status", "completed"]);
+    assert!(
+        refused.contains("--status") && refused.contains("done"),
+        "{refused}"
+    );
+    let refused = fails(&["jobs", "list", "--queue", "aggregation"]);
+    assert!(
+        refused.contains("--queue") && refused.contains("capstats_aggregation"),
+        "{refused}"
+    );
     let killed = ok(&["jobs", "kill", &job_id]);
     assert_eq!(
         killed.trim(),
@@ -799,6 +811,24 @@ fn reports_rank_growth_both_ways_and_forecast_known_lines() {
     assert_eq!(
         text(&output.stderr).trim(),
         "capstats-worker: --instance nope: no such instance"
+    );
+    // Instance rows have no database name: the flag is refused, not dropped.
+    let output = worker(
+        &database.url(),
+        &[
+            "report",
+            "growth",
+            "--level",
+            "instance",
+            "--database",
+            "orders",
+        ],
+    );
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("--database selects databases"),
+        "{}",
+        text(&output.stderr)
     );
 }
 
