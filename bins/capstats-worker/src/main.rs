@@ -396,7 +396,25 @@ async fn collect(settings: &Settings, names: Vec<String>) -> anyhow::Result<()> 
         {
             bail!("unknown instance `{unknown}`");
         }
-        Some(found.iter().map(|instance| instance.id).collect())
+        // Every named instance is collected or the command says why not, as the API's
+        // collect-now does: the collection itself reads only the instances it can.
+        let ids: Vec<_> = found.iter().map(|instance| instance.id).collect();
+        let wanted = ids.clone();
+        let targets = capstats_store::run_blocking(&pool, move |connection| {
+            capstats_store::instances::collection_targets(connection, Some(&wanted))
+        })
+        .await?;
+        if let Some(skipped) = found
+            .iter()
+            .find(|instance| !targets.iter().any(|target| target.id == instance.id))
+        {
+            bail!(
+                "instance `{}` cannot be collected: it must be active, be PostgreSQL or MySQL, \
+                 and have a host and a connection user",
+                skipped.name
+            );
+        }
+        Some(ids)
     };
     let job = capstats_services::payloads::CollectionJob {
         version: capstats_services::payloads::PAYLOAD_VERSION,

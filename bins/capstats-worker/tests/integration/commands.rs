@@ -1199,3 +1199,60 @@ fn alert_rules_are_managed_from_json_files() {
         text(&again.stderr)
     );
 }
+
+#[test]
+fn collect_refuses_a_named_instance_it_cannot_read_instead_of_skipping_it() {
+    use diesel::RunQueryDsl;
+    let database = crate::common::database();
+    // A demo instance: a host under .invalid and no connection user.
+    let output = worker(&database.url(), &["seed-demo", "--instances", "1"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    #[derive(diesel::QueryableByName)]
+    struct Name {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+    }
+    let name = diesel::sql_query("SELECT name FROM instances ORDER BY id LIMIT 1")
+        .get_result::<Name>(&mut database.connection())
+        .unwrap()
+        .name;
+    // And one it can read: this machine's PostgreSQL, trusted without a password.
+    let mut connection = database.connection();
+    let local = capstats_store::instances::create_instance(
+        &mut connection,
+        &capstats_store::instances::NewInstance {
+            name: "local-postgres".into(),
+            db_type: capstats_capacity_model::DbType::Postgresql,
+            host: Some("127.0.0.1".into()),
+            port: Some(5432),
+            description: None,
+        },
+    )
+    .unwrap();
+    capstats_store::instances::update_instance(
+        &mut connection,
+        local.id,
+        &capstats_store::instances::InstanceChanges {
+            connection_user: Some(Some("postgres".into())),
+            tls_mode: Some(capstats_capacity_model::TlsMode::Disable),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let output = worker(
+        &database.url(),
+        &[
+            "collect",
+            "--instance",
+            "local-postgres",
+            "--instance",
+            &name,
+        ],
+    );
+    assert!(!output.status.success(), "{}", text(&output.stdout));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains(&format!("instance `{name}` cannot be collected")),
+        "{stderr}"
+    );
+}
