@@ -358,6 +358,33 @@ test('admin: filters live in the URL, the charts draw what the series endpoints 
   assert.deepEqual(problems, []);
 });
 
+test('a chart control changed while the page loads leaves every other panel to finish', WITH_WORKER, async () => {
+  const { context, page, problems } = await openPage();
+  await signIn(page, 'admin');
+  await chartsSettled(page);
+  // The next summary answer is held until a chart's control has changed.
+  let release;
+  const held = new Promise((resolve) => {
+    release = resolve;
+  });
+  await page.route('**/api/v1/capacity/instances/summary?*', async (route) => {
+    await held;
+    await route.continue();
+  });
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await page.waitForFunction(() => document.getElementById('summary-state').dataset.kind === 'loading');
+  await page.locator('#trend-top').selectOption('5');
+  await page.waitForFunction(() => document.querySelector('[data-chart="trend"]').dataset.source?.includes('top=5'));
+  release();
+  // The summary's answer still shows: the chart's reload did not make it stale.
+  await page.waitForFunction(() => document.getElementById('summary-state').dataset.kind !== 'loading');
+  const total = await page.locator('[data-card="total_size"] .value').textContent();
+  assert.match(total, /GiB/, `the summary card shows its value: ${total}`);
+  await chartsSettled(page);
+  await context.close();
+  assert.deepEqual(problems, []);
+});
+
 test('admin: the database page picks a database once exactly one instance is chosen, and its charts match the API', WITH_WORKER, async () => {
   const { context, page, problems } = await openPage();
   await signIn(page, 'admin', '/capacity/databases');

@@ -56,7 +56,16 @@ export function startCapacityPage(level) {
   const growthState = document.getElementById('growth-state');
   const growthDownload = document.querySelector('#growth [data-download]');
   const growth = { sort: GROWTH_DEFAULTS.sort, order: defaultOrder(GROWTH_DEFAULTS.sort) };
-  let refreshNumber = 0;
+  // The newest request of each panel (the summary, the card, the growth table, each chart):
+  // an answer to an older request is dropped, and a control of one panel, which reloads only
+  // that panel, never leaves the others waiting for answers they would then drop.
+  const newest = new Map();
+  /** Starts a request of `panel`; the function returned tells whether it is still the newest. */
+  function ticket(panel) {
+    const number = (newest.get(panel) ?? 0) + 1;
+    newest.set(panel, number);
+    return () => newest.get(panel) === number;
+  }
 
   /** The filters as API query parameters (shared by the summary and the series). */
   function filterQuery() {
@@ -149,11 +158,12 @@ export function startCapacityPage(level) {
     card.querySelector('.detail').textContent = detail;
   }
 
-  async function refreshSummary(number) {
+  async function refreshSummary() {
+    const isCurrent = ticket('summary');
     showState(summaryState, 'Loading the summary…', 'loading');
     try {
       const { summary } = await api(`/capacity/${level}s/summary`, { query: filterQuery() });
-      if (number !== refreshNumber) return;
+      if (!isCurrent()) return;
       const span = `${summary.window.start_date} – ${summary.window.end_date}`;
       const largest = summary.largest
         ? `${summary.largest.instance_name}${summary.largest.database_name ? ` / ${summary.largest.database_name}` : ''}`
@@ -175,13 +185,14 @@ export function startCapacityPage(level) {
       const empty = level === 'instance' ? summary.total_instances === 0 : summary.total_databases === 0;
       showState(summaryState, empty ? 'No samples match these filters in the window.' : '', empty ? 'empty' : '');
     } catch (error) {
-      if (number !== refreshNumber) return;
+      if (!isCurrent()) return;
       for (const card of document.querySelectorAll('[data-card]')) setCard(card.dataset.card, '—');
       showState(summaryState, describeError(error), 'error');
     }
   }
 
-  async function refreshChart(section, number) {
+  async function refreshChart(section) {
+    const isCurrent = ticket(`chart:${section.dataset.chart}`);
     const key = section.dataset.chart;
     const state = section.querySelector('.state');
     const canvas = section.querySelector('canvas');
@@ -198,7 +209,7 @@ export function startCapacityPage(level) {
     showState(state, 'Loading…', 'loading');
     try {
       const series = await api(`/capacity/${level}s/series`, { query });
-      if (number !== refreshNumber) return;
+      if (!isCurrent()) return;
       section.dataset.source = source;
       // The file holds the points plotted: the same filters, metric, periods and lines.
       offerDownload(download, series.series.length === 0 ? null : source);
@@ -213,7 +224,7 @@ export function startCapacityPage(level) {
       // The daily trend continues with each line's forecast, when one is published.
       let forecasts = null;
       if (key === 'trend' && period.value === 'daily') {
-        forecasts = await lineForecasts(section, series.series, number);
+        forecasts = await lineForecasts(section, series.series, isCurrent);
         if (forecasts === null) return;
       }
       box.hidden = false;
@@ -229,7 +240,7 @@ export function startCapacityPage(level) {
       showState(state, note);
       section.dataset.state = 'ready';
     } catch (error) {
-      if (number !== refreshNumber) return;
+      if (!isCurrent()) return;
       chartOn(canvas)?.destroy();
       box.hidden = true;
       showState(state, describeError(error), 'error');
@@ -243,7 +254,7 @@ export function startCapacityPage(level) {
    * key, and on a large fleet the lines' forecasts need not be among the first page of them.
    * Pages are followed until every line's forecast is found.
    */
-  async function lineForecasts(section, lines, number) {
+  async function lineForecasts(section, lines, isCurrent) {
     const query = forecastQuery(FORECAST_DAYS);
     query.delete('instance_id');
     for (const id of new Set(lines.map((line) => line.instance_id))) query.append('instance_id', String(id));
@@ -253,7 +264,7 @@ export function startCapacityPage(level) {
     for (let page = 1; ; page += 1) {
       query.set('page', String(page));
       const answer = await api(`/capacity/${level}s/forecast`, { query });
-      if (number !== refreshNumber) return null;
+      if (!isCurrent()) return null;
       if (page === 1) section.dataset.forecastSource = `/api/v1/capacity/${level}s/forecast?${query}`;
       for (const item of answer.items) {
         if (wanted.has(lineKey(item))) found.set(lineKey(item), item);
@@ -282,14 +293,15 @@ export function startCapacityPage(level) {
   }
 
   /** The "fewest days until full" card: the first forecast, which is the soonest full. */
-  async function refreshDaysUntilFull(number) {
+  async function refreshDaysUntilFull() {
+    const isCurrent = ticket('days_until_full');
     try {
       const query = forecastQuery(GROWTH_HORIZON_DAYS);
       // Only keys with a limit can fill up: the server fits those, not the whole fleet.
       query.set('with_capacity_limit', 'true');
       query.set('limit', '1');
       const found = await api(`/capacity/${level}s/forecast`, { query });
-      if (number !== refreshNumber) return;
+      if (!isCurrent()) return;
       const soonest = found.items[0];
       if (soonest && soonest.days_until_full !== null) {
         const days = soonest.days_until_full;
@@ -302,7 +314,7 @@ export function startCapacityPage(level) {
         );
       }
     } catch (error) {
-      if (number !== refreshNumber) return;
+      if (!isCurrent()) return;
       setCard('days_until_full', '—', describeError(error));
     }
   }
@@ -338,8 +350,7 @@ export function startCapacityPage(level) {
         } else {
           await api(`/instances/${item.instance_id}`, { method: 'PUT', body: { capacity_limit_mb: limit } });
         }
-        refreshNumber += 1;
-        await Promise.all([refreshGrowth(refreshNumber), refreshDaysUntilFull(refreshNumber)]);
+        await Promise.all([refreshGrowth(), refreshDaysUntilFull()]);
       } catch (failure) {
         error.textContent = describeError(failure);
         save.disabled = false;
@@ -355,7 +366,8 @@ export function startCapacityPage(level) {
     return `${formatGibChange(item.projected_size_mb - item.fitted_size_mb)} → ${formatGib(item.projected_size_mb)}`;
   }
 
-  async function refreshGrowth(number) {
+  async function refreshGrowth() {
+    const isCurrent = ticket('growth');
     const query = filterQuery();
     query.set('periods', growthPeriods.value);
     query.set('sort', growth.sort);
@@ -368,7 +380,7 @@ export function startCapacityPage(level) {
     showState(growthState, 'Loading…', 'loading');
     try {
       const found = await api(`/capacity/${level}s/growth`, { query });
-      if (number !== refreshNumber) return;
+      if (!isCurrent()) return;
       growthTable.dataset.source = `/api/v1/capacity/${level}s/growth?${query}`;
       // The same query, `limit` included: the file holds the rows shown.
       offerDownload(growthDownload, found.total === 0 ? null : growthTable.dataset.source);
@@ -405,7 +417,7 @@ export function startCapacityPage(level) {
       );
       growthTable.dataset.state = 'ready';
     } catch (error) {
-      if (number !== refreshNumber) return;
+      if (!isCurrent()) return;
       growthTable.tBodies[0].replaceChildren();
       showState(growthState, describeError(error), 'error');
       growthTable.dataset.state = 'error';
@@ -413,13 +425,11 @@ export function startCapacityPage(level) {
   }
 
   async function refresh() {
-    refreshNumber += 1;
-    const number = refreshNumber;
     await Promise.all([
-      refreshSummary(number),
-      refreshDaysUntilFull(number),
-      refreshGrowth(number),
-      ...charts.map((section) => refreshChart(section, number)),
+      refreshSummary(),
+      refreshDaysUntilFull(),
+      refreshGrowth(),
+      ...charts.map((section) => refreshChart(section)),
     ]);
   }
 
@@ -433,14 +443,12 @@ export function startCapacityPage(level) {
         growth.order = defaultOrder(sort);
       }
       writeUrl(true);
-      refreshNumber += 1;
-      refreshGrowth(refreshNumber);
+      refreshGrowth();
     });
   }
   growthPeriods.addEventListener('change', () => {
     writeUrl(true);
-    refreshNumber += 1;
-    refreshGrowth(refreshNumber);
+    refreshGrowth();
   });
 
   dbTypes.addEventListener('change', async () => {
@@ -468,8 +476,7 @@ export function startCapacityPage(level) {
     for (const control of CHART_CONTROLS) {
       section.querySelector(`[id$="-${control}"]`).addEventListener('change', () => {
         writeUrl(true);
-        refreshNumber += 1;
-        refreshChart(section, refreshNumber);
+        refreshChart(section);
       });
     }
   }
