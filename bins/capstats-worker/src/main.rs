@@ -398,22 +398,15 @@ async fn collect(settings: &Settings, names: Vec<String>) -> anyhow::Result<()> 
         }
         // Every named instance is collected or the command says why not, as the API's
         // collect-now does: the collection itself reads only the instances it can.
-        let ids: Vec<_> = found.iter().map(|instance| instance.id).collect();
-        let wanted = ids.clone();
-        let targets = capstats_store::run_blocking(&pool, move |connection| {
-            capstats_store::instances::collection_targets(connection, Some(&wanted))
+        let named: Vec<_> = found
+            .iter()
+            .map(|instance| (instance.id, instance.name.clone()))
+            .collect();
+        let ids = named.iter().map(|(id, _)| *id).collect();
+        capstats_store::run_blocking(&pool, move |connection| {
+            capstats_services::collection::check_collectable(connection, &named)
         })
         .await?;
-        if let Some(skipped) = found
-            .iter()
-            .find(|instance| !targets.iter().any(|target| target.id == instance.id))
-        {
-            bail!(
-                "instance `{}` cannot be collected: it must be active, be PostgreSQL or MySQL, \
-                 and have a host and a connection user",
-                skipped.name
-            );
-        }
         Some(ids)
     };
     let job = capstats_services::payloads::CollectionJob {

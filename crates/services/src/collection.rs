@@ -269,6 +269,27 @@ fn fail_records_without_target(
     Ok(())
 }
 
+/// Refuses, naming the first, the `named` instances (id and name) that a collection would
+/// not read: inactive, deleted, of an engine without a collector, or without a host or a
+/// connection user. Asked for by name, an instance is read or the request says why not.
+pub fn check_collectable(
+    connection: &mut capstats_store::PgConnection,
+    named: &[(capstats_capacity_model::InstanceId, String)],
+) -> Result<(), ServiceError> {
+    let ids: Vec<_> = named.iter().map(|(id, _)| *id).collect();
+    let targets = capstats_store::instances::collection_targets(connection, Some(&ids))?;
+    match named
+        .iter()
+        .find(|(id, _)| !targets.iter().any(|target| target.id == *id))
+    {
+        Some((_, name)) => Err(ServiceError::InvalidRequest(format!(
+            "instance `{name}` cannot be collected: it must be active, be PostgreSQL or MySQL, \
+             and have a host and a connection user"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// The session a collection job records into (its records are added separately).
 pub fn new_session(job: &CollectionJob, job_id: Option<&str>) -> NewSession {
     job.trigger.new_session(

@@ -114,22 +114,15 @@ pub async fn collect_now(
     trigger: Trigger,
     today: NaiveDate,
 ) -> Result<Enqueued, ServiceError> {
-    let (instance, targets) = capstats_store::run_blocking(store, move |connection| {
-        Ok::<_, ServiceError>((
-            capstats_store::instances::get_instance(connection, instance_id)?,
-            capstats_store::instances::collection_targets(connection, Some(&[instance_id]))?,
-        ))
+    let instance = capstats_store::run_blocking(store, move |connection| {
+        let instance = capstats_store::instances::get_instance(connection, instance_id)?;
+        if instance.deleted_at.is_some() {
+            return Err(ServiceError::NotFound(format!("instance {instance_id}")));
+        }
+        crate::collection::check_collectable(connection, &[(instance_id, instance.name.clone())])?;
+        Ok(instance)
     })
     .await?;
-    if instance.deleted_at.is_some() {
-        return Err(ServiceError::NotFound(format!("instance {instance_id}")));
-    }
-    if targets.is_empty() {
-        return Err(ServiceError::InvalidRequest(format!(
-            "instance `{}` cannot be collected: it must be active, be PostgreSQL or MySQL, and have a host and a connection user",
-            instance.name
-        )));
-    }
     let job_id = new_job_id();
     let job = CollectionJob {
         version: PAYLOAD_VERSION,

@@ -442,9 +442,10 @@ fn refresh_stale(
     // A session queued for this attempt (by a failed attempt before it, or an operator's
     // retry) is run and closed even with nothing stale left, or it would stay pending for
     // ever: nothing else closes the session of a job that ends well.
-    let queued = !job_id.is_empty()
-        && capstats_store::sessions::queued_session_of_job(connection, job_id)?.is_some();
-    if entries.is_empty() && !queued {
+    if entries.is_empty()
+        && (job_id.is_empty()
+            || capstats_store::sessions::queued_session_of_job(connection, job_id)?.is_none())
+    {
         return Ok(RunReport::without_work(None, SessionStatus::Completed));
     }
     let stale: BTreeSet<InstanceId> = entries

@@ -55,18 +55,13 @@ pub async fn aggregate_now(
         return Err(ApiError::fields(problems));
     };
     let today = state.today();
+    let period = capstats_capacity_model::Period::containing(period_type, today);
     // A current period that starts before the sample retention (a year, with fewer than
     // twelve months kept) would be stored from part of its samples.
     let samples_kept_from =
         capstats_services::maintenance::Retention::of(&state.settings).samples_kept_from(today);
     if let Err(capstats_services::ServiceError::InvalidRequest(message)) =
-        capstats_services::backfill::check_retention(
-            &[capstats_capacity_model::Period::containing(
-                period_type,
-                today,
-            )],
-            samples_kept_from,
-        )
+        capstats_services::backfill::check_retention(&[period], samples_kept_from)
     {
         return Err(ApiError::field("period_type", "before_retention", message));
     }
@@ -86,7 +81,6 @@ pub async fn aggregate_now(
         sessions::get_session(connection, session_id)
     })
     .await?;
-    let period = capstats_capacity_model::Period::containing(period_type, today);
     let level = |included: bool| LevelOfRun {
         included,
         instances: session.total_instances,
