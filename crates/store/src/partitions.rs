@@ -295,6 +295,18 @@ pub fn drop_partitions_before(
                     .execute(connection)?;
             }
         }
+        // Dropping a partition fires no trigger, so the month sums kept with the samples (see
+        // the migration `month_sums`) lose the dropped months here.
+        for (samples, month_sums) in [
+            (PartitionedTable::DatabaseSizeStats, "database_month_sums"),
+            (PartitionedTable::InstanceSizeStats, "instance_month_sums"),
+        ] {
+            if tables.contains(&samples) {
+                diesel::sql_query(format!("DELETE FROM {month_sums} WHERE month_start < $1"))
+                    .bind::<diesel::sql_types::Date, _>(keep_from)
+                    .execute(connection)?;
+            }
+        }
         if !dropped.is_empty() {
             // Dropping a partition fires no trigger; remembered reads must see it.
             crate::read_changes::record_change(connection)?;

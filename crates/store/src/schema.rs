@@ -191,6 +191,26 @@ diesel::table! {
 }
 
 diesel::table! {
+    database_month_sums (instance_id, database_name, month_start) {
+        instance_id -> Int8,
+        database_name -> Text,
+        month_start -> Date,
+        size_count -> Int8,
+        size_sum -> Numeric,
+        size_max -> Int8,
+        size_min -> Int8,
+        data_count -> Int8,
+        data_sum -> Nullable<Numeric>,
+        data_max -> Nullable<Int8>,
+        data_min -> Nullable<Int8>,
+        log_count -> Int8,
+        log_sum -> Nullable<Numeric>,
+        log_max -> Nullable<Int8>,
+        log_min -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
     database_size_aggregations (period_type, period_start, instance_id, database_name) {
         instance_id -> Int8,
         database_name -> Text,
@@ -283,6 +303,20 @@ diesel::table! {
         yoy_change_percent -> Nullable<Numeric>,
         expected_count -> Int8,
         is_partial -> Bool,
+    }
+}
+
+diesel::table! {
+    instance_month_sums (instance_id, month_start) {
+        instance_id -> Int8,
+        month_start -> Date,
+        day_count -> Int8,
+        total_sum -> Numeric,
+        total_max -> Int8,
+        total_min -> Int8,
+        count_sum -> Numeric,
+        count_max -> Int8,
+        count_min -> Int8,
     }
 }
 
@@ -477,10 +511,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     capacity_read_changes,
     database_aggregate_counts,
     database_latest_aggregations,
+    database_month_sums,
     database_size_aggregations,
     database_size_stats,
     instance_databases,
     instance_latest_aggregations,
+    instance_month_sums,
     instance_size_aggregations,
     instance_size_stats,
     instances,

@@ -36,6 +36,12 @@ pub(crate) const PARTITION_LOCK_KEY: i32 = 0x4353_0001;
 /// other.
 pub(crate) const RUN_REQUEST_LOCK_KEY: i32 = 0x4353_0002;
 
+/// First key of the advisory locks the month-sum triggers take per instance ("CS" and 3; the
+/// second key is the instance id modulo 256). Written as a literal in the migration
+/// `month_sums`; a test holds the two equal.
+#[cfg(test)]
+pub(crate) const MONTH_SUMS_LOCK_KEY: i32 = 0x4353_0003;
+
 /// Base of the first advisory-lock key of a `(level, period_type)` pair; the pair's position
 /// is added to it and the period start (days since 1970-01-01) is the second key, so that
 /// `pg_locks` shows which period is being written.
@@ -83,6 +89,22 @@ mod tests {
             .filter(|line| line.trim() == format!("WHERE {CHANGEABLE_COMPLETENESS};"))
             .count();
         assert_eq!(indexed, 2, "both indexes have the refresh's predicate");
+    }
+
+    #[test]
+    fn the_month_sum_triggers_lock_under_their_own_key() {
+        let migration = include_str!("../../../migrations/2026-12-07-000015_month_sums/up.sql");
+        let lock = format!("pg_advisory_xact_lock({MONTH_SUMS_LOCK_KEY}, bucket)");
+        assert_eq!(
+            migration.matches(&lock).count(),
+            2,
+            "both triggers use {lock}"
+        );
+        assert!(
+            ![PARTITION_LOCK_KEY, RUN_REQUEST_LOCK_KEY].contains(&MONTH_SUMS_LOCK_KEY)
+                && !(PERIOD_LOCK_KEY_BASE..PERIOD_LOCK_KEY_BASE + 16)
+                    .contains(&MONTH_SUMS_LOCK_KEY)
+        );
     }
 
     #[test]

@@ -125,6 +125,13 @@ fn writes_create_the_partitions_they_need_and_retention_drops_old_ones() {
         dropped,
         vec!["database_size_stats_1999_12", "instance_size_stats_1999_12"]
     );
+    // Dropping a partition fires no trigger: the dropped months' sums go with them.
+    capstats_test_support::month_sums::assert_month_sums_match(&mut connection, "after retention");
+    let months_left = capstats_test_support::count(
+        &database.url(),
+        "SELECT count(*) FROM database_month_sums WHERE month_start = '2025-03-01'",
+    );
+    assert_eq!(months_left, 1);
     assert_eq!(
         capstats_store::ledger::entries_between(
             &mut connection,

@@ -1,5 +1,6 @@
-//! Writing samples: existing keys are updated and new ones inserted, and a writer that loses
-//! the race for a new key to a concurrent writer still writes its whole batch.
+//! Writing samples: existing keys are updated and new ones inserted, a writer that loses the
+//! race for a new key to a concurrent writer still writes its whole batch, and concurrent
+//! writers of one month both count in its month sums.
 
 use std::time::Duration;
 
@@ -208,6 +209,65 @@ fn a_writer_with_gaps_in_its_dates_does_not_deadlock_with_a_computation_of_the_p
         .map(|entry| entry.period)
         .collect();
     assert_eq!(stale, months.to_vec());
+}
+
+#[test]
+fn two_writers_of_one_month_both_count_in_its_sums() {
+    let database = capstats_test_support::TestDatabase::new();
+    let mut first = database.connection();
+    let id = instance(&mut first);
+    write_database_samples(&mut first, &[sample(id, "m", 1, 10)]).unwrap();
+
+    // The first writer adds day 2 and holds its transaction open while the second adds day 3
+    // of the same database and month. Recomputing the month from its own snapshot, the second
+    // would collide with the first's row of the month once the first commits, or overwrite it
+    // without day 2 (without the lock it fails); the triggers' advisory lock makes it wait and
+    // recompute afterwards.
+    let url = database.url();
+    let second = first
+        .transaction(|connection| {
+            write_database_samples(connection, &[sample(id, "m", 2, 20)])?;
+            let second = std::thread::spawn(move || {
+                let mut second = PgConnection::establish(&url).unwrap();
+                write_database_samples(&mut second, &[sample(id, "m", 3, 30)])
+            });
+            let mut observer = PgConnection::establish(&database.url()).unwrap();
+            let waiting = std::time::Instant::now();
+            while lock_waits(&mut observer) == 0 {
+                assert!(
+                    waiting.elapsed() < Duration::from_secs(30),
+                    "the second writer never waited for the first"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Ok::<_, capstats_store::StoreError>(second)
+        })
+        .unwrap();
+    second.join().unwrap().unwrap();
+    capstats_test_support::month_sums::assert_month_sums_match(&mut first, "after both writers");
+    let counted = capstats_test_support::count(
+        &database.url(),
+        "SELECT size_count AS count FROM database_month_sums WHERE database_name = 'm'",
+    );
+    assert_eq!(counted, 3);
+}
+
+/// Backends of this database waiting for a lock of any kind (a row, a transaction, an
+/// advisory lock).
+fn lock_waits(connection: &mut PgConnection) -> i64 {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        count: i64,
+    }
+    diesel::sql_query(
+        "SELECT count(*) AS count FROM pg_locks
+         WHERE NOT granted
+           AND pid IN (SELECT pid FROM pg_stat_activity WHERE datname = current_database())",
+    )
+    .get_result::<Count>(connection)
+    .unwrap()
+    .count
 }
 
 /// Backends of this database waiting for another transaction (a row lock).

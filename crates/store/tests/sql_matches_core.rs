@@ -533,6 +533,7 @@ fn run_case(connection: &mut PgConnection, dataset: &Dataset) {
 
     let mut samples = samples_of(dataset, &instance_ids, 0);
     write(connection, &samples);
+    capstats_test_support::month_sums::assert_month_sums_match(connection, "after the samples");
     compute_everything(connection, dataset, &instance_ids, &samples, &active);
 
     if let Some((instance, database, from_day)) = dataset.second_round {
@@ -583,6 +584,10 @@ fn run_case(connection: &mut PgConnection, dataset: &Dataset) {
                     && sample.collected_date >= cut)
             });
         }
+        capstats_test_support::month_sums::assert_month_sums_match(
+            connection,
+            "after the corrections and the deletion",
+        );
         compute_everything(connection, dataset, &instance_ids, &samples, &active);
     }
 

@@ -4,6 +4,7 @@ pub mod fake_servers;
 pub mod fault_proxy;
 pub mod latest_aggregations;
 pub mod metrics;
+pub mod month_sums;
 pub mod receivers;
 
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -3,6 +3,89 @@
 
 use super::*;
 
+/// What a grouped statement groups by key and period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Source {
+    /// The samples: for weekly periods, which do not consist of whole months.
+    Samples,
+    /// The month sums kept with the samples: for monthly, quarterly and yearly periods, whose
+    /// read windows (`$2..$5`, `$11..$12`) start and end on month boundaries, so a month lies
+    /// in a window exactly when its first day does. Counts, sums, maxima and minima combine
+    /// exactly; `sum` of the `bigint` counts is `numeric` and is cast back, so that the means'
+    /// divisions stay the integer ones the samples' `count(*)` gives.
+    MonthSums,
+}
+
+impl Source {
+    /// The `grouped` step of the database-level statement: per key and period, the count,
+    /// sum, maximum and minimum of each size series.
+    fn database_groups(self, shape: Shape) -> String {
+        match self {
+            Source::Samples => format!(
+                "SELECT s.instance_id, s.database_name, {start} AS period_start,
+               count(*) AS size_count, sum(s.size_mb) AS size_sum,
+               max(s.size_mb) AS size_max, min(s.size_mb) AS size_min,
+               count(s.data_size_mb) AS data_count, sum(s.data_size_mb) AS data_sum,
+               max(s.data_size_mb) AS data_max, min(s.data_size_mb) AS data_min,
+               count(s.log_size_mb) AS log_count, sum(s.log_size_mb) AS log_sum,
+               max(s.log_size_mb) AS log_max, min(s.log_size_mb) AS log_min
+        FROM database_size_stats s
+        WHERE {read_window}
+        GROUP BY 1, 2, 3",
+                start = period_start("$8", "s.collected_date"),
+                read_window = shape.read_window(super::GROUPED_DATES),
+            ),
+            Source::MonthSums => format!(
+                "SELECT s.instance_id, s.database_name, {start} AS period_start,
+               sum(s.size_count)::bigint AS size_count, sum(s.size_sum) AS size_sum,
+               max(s.size_max) AS size_max, min(s.size_min) AS size_min,
+               sum(s.data_count)::bigint AS data_count, sum(s.data_sum) AS data_sum,
+               max(s.data_max) AS data_max, min(s.data_min) AS data_min,
+               sum(s.log_count)::bigint AS log_count, sum(s.log_sum) AS log_sum,
+               max(s.log_max) AS log_max, min(s.log_min) AS log_min
+        FROM database_month_sums s
+        WHERE {read_window}
+        GROUP BY 1, 2, 3",
+                start = period_start("$8", "s.month_start"),
+                read_window = shape.read_window(super::GROUPED_MONTHS),
+            ),
+        }
+    }
+
+    /// The `grouped` step of the instance-level statement: per instance and period, the
+    /// number of days and the sum, maximum and minimum of the totals and database counts.
+    fn instance_groups(self, shape: Shape) -> String {
+        match self {
+            Source::Samples => format!(
+                "SELECT s.instance_id, {start} AS period_start,
+               count(*) AS day_count,
+               sum(s.total_size_mb) AS total_sum,
+               max(s.total_size_mb) AS total_max, min(s.total_size_mb) AS total_min,
+               sum(s.database_count) AS count_sum,
+               max(s.database_count) AS count_max, min(s.database_count) AS count_min
+        FROM instance_size_stats s
+        WHERE {read_window}
+        GROUP BY 1, 2",
+                start = period_start("$8", "s.collected_date"),
+                read_window = shape.read_window(super::GROUPED_DATES),
+            ),
+            Source::MonthSums => format!(
+                "SELECT s.instance_id, {start} AS period_start,
+               sum(s.day_count)::bigint AS day_count,
+               sum(s.total_sum) AS total_sum,
+               max(s.total_max) AS total_max, min(s.total_min) AS total_min,
+               sum(s.count_sum) AS count_sum,
+               max(s.count_max) AS count_max, min(s.count_min) AS count_min
+        FROM instance_month_sums s
+        WHERE {read_window}
+        GROUP BY 1, 2",
+                start = period_start("$8", "s.month_start"),
+                read_window = shape.read_window(super::GROUPED_MONTHS),
+            ),
+        }
+    }
+}
+
 /// The last day of a group's period.
 const PERIOD_END: &str = "(period_start + $9::interval)::date - 1";
 
@@ -125,7 +208,7 @@ fn year_earlier_group(column: &str) -> String {
     format!("first_value(g.{column}) OVER y AS yoy_{column}")
 }
 
-pub(super) fn database_grouped(shape: Shape) -> String {
+pub(super) fn database_grouped(shape: Shape, source: Source) -> String {
     let mode = shape.mode;
     let late_filter = shape.late_filter("g");
     let mut expressions = owned(&[
@@ -179,16 +262,7 @@ pub(super) fn database_grouped(shape: Shape) -> String {
         .collect();
     format!(
         "WITH grouped AS (
-        SELECT s.instance_id, s.database_name, {start_of_sample} AS period_start,
-               count(*) AS size_count, sum(s.size_mb) AS size_sum,
-               max(s.size_mb) AS size_max, min(s.size_mb) AS size_min,
-               count(s.data_size_mb) AS data_count, sum(s.data_size_mb) AS data_sum,
-               max(s.data_size_mb) AS data_max, min(s.data_size_mb) AS data_min,
-               count(s.log_size_mb) AS log_count, sum(s.log_size_mb) AS log_sum,
-               max(s.log_size_mb) AS log_max, min(s.log_size_mb) AS log_min
-        FROM database_size_stats s
-        WHERE {read_window}
-        GROUP BY 1, 2, 3
+        {grouped}
     ),
     paired AS (
         SELECT g.*, {lags}
@@ -206,7 +280,7 @@ pub(super) fn database_grouped(shape: Shape) -> String {
     {removal},
     {write}
     {result}",
-        start_of_sample = period_start("$8", "s.collected_date"),
+        grouped = source.database_groups(shape),
         groups = groups_with_previous_start(),
         lags = lags.join(",\n               "),
         size = narrowed("size", "size_count", "previous_size_count"),
@@ -215,14 +289,13 @@ pub(super) fn database_grouped(shape: Shape) -> String {
         yoy_size = narrowed_other("size", "size_count", "yoy", "yoy_size_count"),
         yoy_data = narrowed_other("data", "data_count", "yoy", "yoy_data_count"),
         yoy_log = narrowed_other("log", "log_count", "yoy", "yoy_log_count"),
-        read_window = shape.read_window(super::GROUPED_DATES),
         write = DATABASE_COLUMNS.write(mode, &expressions, None),
         removal = DATABASE_COLUMNS.removal(shape, super::GROUPED_PERIOD_STARTS),
         result = DATABASE_COLUMNS.vanished_counts(mode),
     )
 }
 
-pub(super) fn instance_grouped(shape: Shape) -> String {
+pub(super) fn instance_grouped(shape: Shape, source: Source) -> String {
     let mode = shape.mode;
     let late_filter = shape.late_filter("g");
     let mut expressions = owned(&["instance_id", "$1", "period_start", PERIOD_END]);
@@ -276,15 +349,7 @@ pub(super) fn instance_grouped(shape: Shape) -> String {
         .collect();
     format!(
         "WITH grouped AS (
-        SELECT s.instance_id, {start_of_sample} AS period_start,
-               count(*) AS day_count,
-               sum(s.total_size_mb) AS total_sum,
-               max(s.total_size_mb) AS total_max, min(s.total_size_mb) AS total_min,
-               sum(s.database_count) AS count_sum,
-               max(s.database_count) AS count_max, min(s.database_count) AS count_min
-        FROM instance_size_stats s
-        WHERE {read_window}
-        GROUP BY 1, 2
+        {grouped}
     ),
     paired AS (
         SELECT g.*, {lags}
@@ -301,13 +366,12 @@ pub(super) fn instance_grouped(shape: Shape) -> String {
     {removal},
     {write}
     {result}",
-        start_of_sample = period_start("$8", "s.collected_date"),
+        grouped = source.instance_groups(shape),
         groups = groups_with_previous_start(),
         lags = lags.join(",\n               "),
         total = narrowed("total", "day_count", "previous_day_count"),
         count = narrowed("count", "day_count", "previous_day_count"),
         yoy_total = narrowed_other("total", "day_count", "yoy", "yoy_day_count"),
-        read_window = shape.read_window(super::GROUPED_DATES),
         write = INSTANCE_COLUMNS.write(mode, &expressions, None),
         removal = INSTANCE_COLUMNS.removal(shape, super::GROUPED_PERIOD_STARTS),
         result = INSTANCE_COLUMNS.vanished_counts(mode),

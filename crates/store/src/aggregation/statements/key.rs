@@ -7,32 +7,36 @@ use std::sync::LazyLock;
 use capstats_capacity_model::{AggregationLevel, PeriodType};
 
 use super::{
-    InstanceFilter, Shape, WriteMode, database_daily, database_grouped, instance_daily,
+    InstanceFilter, Shape, Source, WriteMode, database_daily, database_grouped, instance_daily,
     instance_grouped,
 };
 
-/// Whether a statement computes daily periods (one sample per key: no `GROUP BY`) or the
-/// longer period types (samples grouped by key and period).
+/// Whether a statement computes daily periods (one sample per key: no `GROUP BY`), weekly
+/// periods (samples grouped by key and period) or periods made of whole months (the month sums
+/// grouped by key and period).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PeriodForm {
     /// Daily periods.
     Daily,
-    /// Weekly, monthly, quarterly and yearly periods.
+    /// Weekly periods, grouped from the samples.
     Grouped,
+    /// Monthly, quarterly and yearly periods, grouped from the month sums kept with the
+    /// samples (`database_month_sums`, `instance_month_sums`): a key's year is twelve rows.
+    MonthSums,
 }
 
 impl PeriodForm {
     /// The form of `period_type`'s periods.
     pub fn of(period_type: PeriodType) -> Self {
-        if period_type == PeriodType::Daily {
-            Self::Daily
-        } else {
-            Self::Grouped
+        match period_type {
+            PeriodType::Daily => Self::Daily,
+            PeriodType::Weekly => Self::Grouped,
+            PeriodType::Monthly | PeriodType::Quarterly | PeriodType::Yearly => Self::MonthSums,
         }
     }
 }
 
-/// Which of the sixteen aggregation statements: what every caller picks a statement by.
+/// Which of the twenty-four aggregation statements: what every caller picks a statement by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct StatementKey {
     /// Database or instance level.
@@ -49,22 +53,26 @@ impl StatementKey {
     /// Every statement, in the order of their snapshot files.
     pub fn all() -> impl Iterator<Item = StatementKey> {
         AggregationLevel::ALL.into_iter().flat_map(|level| {
-            [PeriodForm::Daily, PeriodForm::Grouped]
-                .into_iter()
-                .flat_map(move |form| {
-                    [WriteMode::Replace, WriteMode::Insert]
-                        .into_iter()
-                        .flat_map(move |mode| {
-                            [InstanceFilter::Early, InstanceFilter::Late]
-                                .into_iter()
-                                .map(move |filter| StatementKey {
-                                    level,
-                                    form,
-                                    mode,
-                                    filter,
-                                })
-                        })
-                })
+            [
+                PeriodForm::Daily,
+                PeriodForm::Grouped,
+                PeriodForm::MonthSums,
+            ]
+            .into_iter()
+            .flat_map(move |form| {
+                [WriteMode::Replace, WriteMode::Insert]
+                    .into_iter()
+                    .flat_map(move |mode| {
+                        [InstanceFilter::Early, InstanceFilter::Late]
+                            .into_iter()
+                            .map(move |filter| StatementKey {
+                                level,
+                                form,
+                                mode,
+                                filter,
+                            })
+                    })
+            })
         })
     }
 
@@ -74,6 +82,7 @@ impl StatementKey {
         let form = match self.form {
             PeriodForm::Daily => "daily",
             PeriodForm::Grouped => "grouped",
+            PeriodForm::MonthSums => "month-sums",
         };
         let mode = match self.mode {
             WriteMode::Replace => "replace",
@@ -103,9 +112,19 @@ impl StatementKey {
         let shape = self.shape();
         match (self.level, self.form) {
             (AggregationLevel::Database, PeriodForm::Daily) => database_daily(shape),
-            (AggregationLevel::Database, PeriodForm::Grouped) => database_grouped(shape),
+            (AggregationLevel::Database, PeriodForm::Grouped) => {
+                database_grouped(shape, Source::Samples)
+            }
+            (AggregationLevel::Database, PeriodForm::MonthSums) => {
+                database_grouped(shape, Source::MonthSums)
+            }
             (AggregationLevel::Instance, PeriodForm::Daily) => instance_daily(shape),
-            (AggregationLevel::Instance, PeriodForm::Grouped) => instance_grouped(shape),
+            (AggregationLevel::Instance, PeriodForm::Grouped) => {
+                instance_grouped(shape, Source::Samples)
+            }
+            (AggregationLevel::Instance, PeriodForm::MonthSums) => {
+                instance_grouped(shape, Source::MonthSums)
+            }
         }
     }
 }

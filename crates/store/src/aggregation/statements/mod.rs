@@ -1,8 +1,10 @@
 //! The text of the aggregation statements.
 //!
-//! There are four: database and instance level, each in a *daily* form and a *grouped* form
-//! for the longer period types. A daily period holds exactly one sample per key, so the daily
-//! form needs no `GROUP BY`: it reads the samples in key order straight from the primary-key
+//! There are six: database and instance level, each in a *daily* form, a *grouped* form for
+//! weekly periods and a *month sums* form for monthly, quarterly and yearly periods, which
+//! groups the exact per-month sums kept with the samples instead of the samples (the rest of
+//! the statement is the grouped form's). A daily period holds exactly one sample per key, so
+//! the daily form needs no `GROUP BY`: it reads the samples in key order straight from the primary-key
 //! indexes, pairs each with the previous day's through `lag`, and does its arithmetic in
 //! `bigint` where the operands are small enough to make that exact, falling back to `numeric`
 //! otherwise. The grouped form groups the samples by key and period, pairs each group with the
@@ -64,10 +66,13 @@ const DAILY_DATES: &str = "s.collected_date BETWEEN $2 AND $5";
 /// earlier (`$11`..`$12`), which the year-over-year changes compare with.
 const GROUPED_DATES: &str =
     "(s.collected_date BETWEEN $2 AND $5 OR s.collected_date BETWEEN $11 AND $12)";
+/// The month sums a grouped statement of whole months reads: those of [`GROUPED_DATES`].
+const GROUPED_MONTHS: &str =
+    "(s.month_start BETWEEN $2 AND $5 OR s.month_start BETWEEN $11 AND $12)";
 pub use key::{PeriodForm, StatementKey};
 
 use daily::{database_daily, instance_daily};
-use grouped::{database_grouped, instance_grouped};
+use grouped::{Source, database_grouped, instance_grouped};
 
 /// How a statement writes its rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

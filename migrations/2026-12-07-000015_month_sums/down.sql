@@ -1,0 +1,13 @@
+DROP TRIGGER instance_month_sums_after_truncate ON instance_size_stats;
+DROP TRIGGER database_month_sums_after_truncate ON database_size_stats;
+DROP TRIGGER instance_month_sums_after_delete ON instance_size_stats;
+DROP TRIGGER instance_month_sums_after_update ON instance_size_stats;
+DROP TRIGGER instance_month_sums_after_insert ON instance_size_stats;
+DROP TRIGGER database_month_sums_after_delete ON database_size_stats;
+DROP TRIGGER database_month_sums_after_update ON database_size_stats;
+DROP TRIGGER database_month_sums_after_insert ON database_size_stats;
+DROP FUNCTION empty_month_sums();
+DROP FUNCTION refresh_instance_month_sums();
+DROP FUNCTION refresh_database_month_sums();
+DROP TABLE instance_month_sums;
+DROP TABLE database_month_sums;
