@@ -78,14 +78,33 @@ pub(crate) fn refresh_latest(
     .bind::<Array<Date>, _>(starts)
     .bind::<Array<BigInt>, _>(lost_keys_of)
     .load(connection)?;
+    // A batch of one period holds one row per key: each is the key's newest. In a longer
+    // batch each key's newest period is found on the key columns alone (a hash aggregate), and
+    // only those rows are read whole, one primary-key look-up each: sorting every row of the
+    // batch whole to keep one per key took seconds in a backfill (docs/performance.md).
+    let newest_rows = if periods.len() == 1 {
+        format!(
+            "SELECT aggregate.* FROM {table} aggregate
+             WHERE aggregate.period_type = $1 AND aggregate.instance_id = ANY($2)
+               AND aggregate.period_start BETWEEN $3 AND $4"
+        )
+    } else {
+        let newest_match = tables.same_database("aggregate", "newest");
+        format!(
+            "SELECT aggregate.*
+             FROM (SELECT {key}, max(period_start) AS period_start
+                   FROM {table}
+                   WHERE period_type = $1 AND instance_id = ANY($2)
+                     AND period_start BETWEEN $3 AND $4
+                   GROUP BY {key}) newest
+             JOIN {table} aggregate
+               ON aggregate.period_type = $1 AND aggregate.period_start = newest.period_start
+              AND aggregate.period_start BETWEEN $3 AND $4
+              AND aggregate.instance_id = newest.instance_id {newest_match}"
+        )
+    };
     diesel::sql_query(format!(
-        "INSERT INTO {latest}
-         SELECT DISTINCT ON ({key}) aggregate.*
-         FROM {table} aggregate
-         WHERE aggregate.period_type = $1 AND aggregate.instance_id = ANY($2)
-           AND aggregate.period_start BETWEEN $3 AND $4
-         ORDER BY {key}, aggregate.period_start DESC
-         ON CONFLICT DO NOTHING"
+        "INSERT INTO {latest} {newest_rows} ON CONFLICT DO NOTHING"
     ))
     .bind::<Text, _>(first.period_type().as_str())
     .bind::<Array<BigInt>, _>(instance_ids)
