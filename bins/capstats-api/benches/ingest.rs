@@ -29,13 +29,15 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 const BATCH_ITEMS: usize = 5_000;
-const DATABASES: usize = 50;
+/// Databases per instance: with the seed's 3 instances, a batch covers 12 days, so that the 40
+/// batches' 480 days stay within the default sample retention (older samples are refused).
+const DATABASES: usize = 150;
 
 /// Batch `index`: instances × databases × consecutive days, each batch on its own older days,
 /// so that every sample is new and the batches spread over many monthly partitions.
 fn batch(index: usize, instance_ids: &[i64]) -> Value {
     let days_per_batch = BATCH_ITEMS.div_ceil(instance_ids.len() * DATABASES);
-    let newest = Utc::now().date_naive() - Days::new(200 + (index * days_per_batch) as u64);
+    let newest = Utc::now().date_naive() - Days::new(1 + (index * days_per_batch) as u64);
     let mut items = Vec::with_capacity(BATCH_ITEMS);
     'fill: for day in 0..days_per_batch {
         let date = newest - Days::new(day as u64);
