@@ -2,13 +2,7 @@
 
 use capstats_capacity_model::AggregationLevel;
 use capstats_store::level_tables::LevelTables;
-use diesel::prelude::*;
-
-#[derive(QueryableByName)]
-struct Difference {
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    row: String,
-}
+use diesel::PgConnection;
 
 /// Panics, naming `context` and the differing rows, unless `database_latest_aggregations` and
 /// `instance_latest_aggregations` equal, row for row and column for column, each key's newest
@@ -26,17 +20,6 @@ pub fn assert_latest_aggregations_match(connection: &mut PgConnection, context: 
             "SELECT * FROM (SELECT DISTINCT ON ({key}) * FROM {table}
                             ORDER BY {key}, period_start DESC) newest"
         );
-        let differences: Vec<Difference> = diesel::sql_query(format!(
-            "SELECT 'missing: ' || row_to_json(missing)::text AS row
-             FROM ({newest} EXCEPT ALL SELECT * FROM {latest}) missing
-             UNION ALL
-             SELECT 'extra: ' || row_to_json(extra)::text
-             FROM (SELECT * FROM {latest} EXCEPT ALL {newest}) extra
-             LIMIT 6"
-        ))
-        .load(connection)
-        .expect("the latest rows are compared");
-        let rows: Vec<String> = differences.into_iter().map(|found| found.row).collect();
-        assert!(rows.is_empty(), "{latest} differs, {context}: {rows:#?}");
+        crate::assert_table_holds(connection, latest, &newest, context);
     }
 }

@@ -252,3 +252,32 @@ pub fn count(url: &str, sql: &str) -> i64 {
 pub fn names_a_lost_connection(error: &str) -> bool {
     error.contains("SSL SYSCALL error") || error.to_lowercase().contains("connection")
 }
+
+/// Panics, naming `table`, `context` and up to six differing rows, unless `table` holds
+/// exactly the rows `expected` (a query with the table's columns, in order) returns, as a
+/// multiset.
+pub fn assert_table_holds(
+    connection: &mut PgConnection,
+    table: &str,
+    expected: &str,
+    context: &str,
+) {
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Difference {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        row: String,
+    }
+    let differences: Vec<Difference> = diesel::sql_query(format!(
+        "SELECT 'missing: ' || row_to_json(missing)::text AS row
+         FROM ({expected} EXCEPT ALL SELECT * FROM {table}) missing
+         UNION ALL
+         SELECT 'extra: ' || row_to_json(extra)::text
+         FROM (SELECT * FROM {table} EXCEPT ALL {expected}) extra
+         LIMIT 6"
+    ))
+    .load(connection)
+    .expect("the rows are compared");
+    let rows: Vec<String> = differences.into_iter().map(|found| found.row).collect();
+    assert!(rows.is_empty(), "{table} differs, {context}: {rows:#?}");
+}

@@ -1,12 +1,6 @@
 //! The check that the month sums equal the samples they are kept from.
 
-use diesel::prelude::*;
-
-#[derive(QueryableByName)]
-struct Difference {
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    row: String,
-}
+use diesel::PgConnection;
 
 /// The month sums of each table recomputed from its samples, in the month-sum table's columns.
 const RECOMPUTED: [(&str, &str); 2] = [
@@ -32,17 +26,6 @@ const RECOMPUTED: [(&str, &str); 2] = [
 /// instance days.
 pub fn assert_month_sums_match(connection: &mut PgConnection, context: &str) {
     for (table, recomputed) in RECOMPUTED {
-        let differences: Vec<Difference> = diesel::sql_query(format!(
-            "SELECT 'missing: ' || row_to_json(missing)::text AS row
-             FROM ({recomputed} EXCEPT ALL SELECT * FROM {table}) missing
-             UNION ALL
-             SELECT 'extra: ' || row_to_json(extra)::text
-             FROM (SELECT * FROM {table} EXCEPT ALL {recomputed}) extra
-             LIMIT 6"
-        ))
-        .load(connection)
-        .expect("the month sums are compared");
-        let rows: Vec<String> = differences.into_iter().map(|found| found.row).collect();
-        assert!(rows.is_empty(), "{table} differs, {context}: {rows:#?}");
+        crate::assert_table_holds(connection, table, recomputed, context);
     }
 }
