@@ -1,6 +1,6 @@
 -- Exact sums of the samples per key and calendar month: what the monthly, quarterly and yearly
 -- aggregation statements group instead of the samples themselves (a key's year is twelve rows
--- here, not 365 samples; docs/performance.md, "Month sums"). Counts, sums, maxima and minima
+-- here, not 365 samples; docs/performance.md, "With month sums"). Counts, sums, maxima and minima
 -- combine exactly, so a period's mean, change and year-over-year change computed from these
 -- rows are the ones computed from the samples.
 --

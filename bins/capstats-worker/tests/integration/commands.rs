@@ -1217,28 +1217,7 @@ fn collect_refuses_a_named_instance_it_cannot_read_instead_of_skipping_it() {
         .unwrap()
         .name;
     // And one it can read: this machine's PostgreSQL, trusted without a password.
-    let mut connection = database.connection();
-    let local = capstats_store::instances::create_instance(
-        &mut connection,
-        &capstats_store::instances::NewInstance {
-            name: "local-postgres".into(),
-            db_type: capstats_capacity_model::DbType::Postgresql,
-            host: Some("127.0.0.1".into()),
-            port: Some(5432),
-            description: None,
-        },
-    )
-    .unwrap();
-    capstats_store::instances::update_instance(
-        &mut connection,
-        local.id,
-        &capstats_store::instances::InstanceChanges {
-            connection_user: Some(Some("postgres".into())),
-            tls_mode: Some(capstats_capacity_model::TlsMode::Disable),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    crate::common::local_postgres_instance(&mut database.connection(), "local-postgres", 5432);
     let output = worker(
         &database.url(),
         &[

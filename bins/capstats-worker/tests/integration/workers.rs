@@ -1302,27 +1302,8 @@ fn collect_now_of_postgres(
     capstats_store::instances::Instance,
     capstats_services::control::Enqueued,
 ) {
-    let instance = capstats_store::instances::create_instance(
-        connection,
-        &capstats_store::instances::NewInstance {
-            name: format!("postgres-{port}"),
-            db_type: capstats_capacity_model::DbType::Postgresql,
-            host: Some("127.0.0.1".into()),
-            port: Some(i32::from(port)),
-            description: None,
-        },
-    )
-    .unwrap();
-    capstats_store::instances::update_instance(
-        connection,
-        instance.id,
-        &capstats_store::instances::InstanceChanges {
-            connection_user: Some(Some("postgres".into())),
-            tls_mode: Some(capstats_capacity_model::TlsMode::Disable),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let instance =
+        crate::common::local_postgres_instance(connection, &format!("postgres-{port}"), port);
     let (runtime, store, job_store) = control_clients(&database.url(), 3);
     let enqueued = runtime
         .block_on(capstats_services::control::collect_now(

@@ -4,10 +4,10 @@
 //! weekly periods and a *month sums* form for monthly, quarterly and yearly periods, which
 //! groups the exact per-month sums kept with the samples instead of the samples (the rest of
 //! the statement is the grouped form's). A daily period holds exactly one sample per key, so
-//! the daily form needs no `GROUP BY`: it reads the samples in key order straight from the primary-key
-//! indexes, pairs each with the previous day's through `lag`, and does its arithmetic in
-//! `bigint` where the operands are small enough to make that exact, falling back to `numeric`
-//! otherwise. The grouped form groups the samples by key and period, pairs each group with the
+//! the daily form needs no `GROUP BY`: it reads the samples in key order straight from the
+//! primary-key indexes, pairs each with the previous day's through `lag`, and does its
+//! arithmetic in `bigint` where the operands are small enough to make that exact, falling back
+//! to `numeric` otherwise. The grouped form groups the samples by key and period, pairs each group with the
 //! previous period's group through `lag` and with the group of the same period a year earlier
 //! through a `RANGE` frame of the same window, and computes on `numeric` integers.
 //!
