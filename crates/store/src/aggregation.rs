@@ -167,7 +167,7 @@ pub fn aggregate_periods(
         };
         // Every row of a computed instance left in the batch's periods was just written (the
         // stored rows were deleted and the keys with samples inserted again), so its count is the rows written.
-        let mut written = recount_rows(connection, level, first, last, scope)?;
+        let mut written = recount_rows(connection, level, periods, scope)?;
         let lost_keys_of: Vec<i64> = deleted
             .iter()
             .filter(|row| row.rows_deleted > 0)
@@ -241,7 +241,7 @@ fn statement_key(
     }
 }
 
-/// Recounts the row counts of `level` for the periods `first..=last` from the rows as they
+/// Recounts the row counts of `level` for `periods` (consecutive) from the rows as they
 /// are now in this transaction: `database_aggregate_counts` for the instances of `scope`
 /// (every instance for [`InstanceScope::AllActive`]), then `aggregate_period_counts`.
 /// Counting what is there, rather than adding up what the statement reports, keeps the
@@ -250,13 +250,19 @@ fn statement_key(
 fn recount_rows(
     connection: &mut PgConnection,
     level: AggregationLevel,
-    first: Period,
-    last: Period,
+    periods: &[Period],
     scope: &InstanceScope,
 ) -> Result<BTreeMap<i64, i64>, StoreError> {
+    let (first, last) = (periods[0], periods[periods.len() - 1]);
     // Separate statements: within one, an INSERT does not see a CTE's DELETE of the same keys.
     let in_batch = "period_type = $1 AND period_start BETWEEN $2 AND $3";
-    let scoped = format!("{in_batch} AND ($4::bigint[] IS NULL OR instance_id = ANY($4))");
+    // A chunk names its period starts ($5) besides the range: with only a range before the
+    // instance column the primary key cannot seek to an instance, and each chunk counted
+    // every instance's rows of the batch — quadratic in the fleet (docs/performance.md).
+    let scoped = format!(
+        "{in_batch} AND ($4::bigint[] IS NULL OR (period_start = ANY($5) AND instance_id = ANY($4)))"
+    );
+    let starts: Vec<NaiveDate> = periods.iter().map(Period::start).collect();
     let batch = |sql: String| {
         diesel::sql_query(sql)
             .into_boxed::<diesel::pg::Pg>()
@@ -265,7 +271,9 @@ fn recount_rows(
             .bind::<Date, _>(last.start())
     };
     let scoped_batch = |sql: String| {
-        batch(sql).bind::<diesel::sql_types::Nullable<Array<BigInt>>, _>(scope.instance_ids())
+        batch(sql)
+            .bind::<diesel::sql_types::Nullable<Array<BigInt>>, _>(scope.instance_ids())
+            .bind::<Array<Date>, _>(starts.clone())
     };
     let (period_rows, instance_rows) = match level {
         AggregationLevel::Database => {

@@ -75,18 +75,24 @@ pub(crate) fn refresh_latest(
     .bind::<Array<BigInt>, _>(instance_ids)
     .bind::<Date, _>(first.start())
     .bind::<Date, _>(last.start())
-    .bind::<Array<Date>, _>(starts)
+    .bind::<Array<Date>, _>(&starts)
     .bind::<Array<BigInt>, _>(lost_keys_of)
     .load(connection)?;
     // A batch of one period holds one row per key: each is the key's newest. In a longer
     // batch each key's newest period is found on the key columns alone (a hash aggregate), and
     // only those rows are read whole, one primary-key look-up each: sorting every row of the
     // batch whole to keep one per key took seconds in a backfill (docs/performance.md).
+    //
+    // Each read names the period starts ($5) besides the range: with only a range before
+    // the instance column, the primary key cannot seek to an instance, and every instance
+    // of the list re-read the whole period — 25–50 ms per level and type for a chunk of 200
+    // instances out of 400, growing with the fleet (docs/performance.md).
     let newest_rows = if periods.len() == 1 {
         format!(
             "SELECT aggregate.* FROM {table} aggregate
              WHERE aggregate.period_type = $1 AND aggregate.instance_id = ANY($2)
-               AND aggregate.period_start BETWEEN $3 AND $4"
+               AND aggregate.period_start BETWEEN $3 AND $4
+               AND aggregate.period_start = ANY($5)"
         )
     } else {
         let newest_match = tables.same_database("aggregate", "newest");
@@ -95,7 +101,7 @@ pub(crate) fn refresh_latest(
              FROM (SELECT {key}, max(period_start) AS period_start
                    FROM {table}
                    WHERE period_type = $1 AND instance_id = ANY($2)
-                     AND period_start BETWEEN $3 AND $4
+                     AND period_start BETWEEN $3 AND $4 AND period_start = ANY($5)
                    GROUP BY {key}) newest
              JOIN {table} aggregate
                ON aggregate.period_type = $1 AND aggregate.period_start = newest.period_start
@@ -110,6 +116,7 @@ pub(crate) fn refresh_latest(
     .bind::<Array<BigInt>, _>(instance_ids)
     .bind::<Date, _>(first.start())
     .bind::<Date, _>(last.start())
+    .bind::<Array<Date>, _>(&starts)
     .execute(connection)?;
     if removed.is_empty() {
         return Ok(());
