@@ -6,7 +6,11 @@
 //! last complete daily, weekly, monthly, quarterly and yearly periods, both levels:
 //!
 //! - **floor** — one hand-written `CREATE TABLE … AS SELECT … GROUP BY` per level and period
-//!   type over the window's samples: scratch tables without indexes (avg/max/min and count);
+//!   type over the window's samples: scratch tables without indexes (avg/max/min and count),
+//!   without parallel query, like for like: capstats' statements write (`INSERT`, `DELETE` in
+//!   a `WITH`), which PostgreSQL 15 never runs in parallel, while the floor's `CREATE TABLE …
+//!   AS` took two parallel workers on the largest windows (a 2-core machine ran three
+//!   processes for it). The floor with parallel query is measured and printed beside it;
 //! - **first** — `capstats_services::backfill::run_backfill` of each window on empty tables
 //!   (the plain-insert form), sessions and ledger included;
 //! - **recompute** — the same command again, over the rows it just wrote (the replacing form);
@@ -49,6 +53,7 @@ struct SizeResult {
     instances: u32,
     source_rows: i64,
     floor: Duration,
+    parallel_floor: Duration,
     first: Duration,
     recompute: Duration,
     nightly: Duration,
@@ -65,22 +70,24 @@ fn main() -> anyhow::Result<()> {
     }
     println!();
     println!(
-        "| instances | source rows | floor | first | recompute | nightly | recompute / first | recompute / floor | nightly / floor | nightly ns per source row | RSS |"
+        "| instances | source rows | floor | floor, parallel query | first | recompute | nightly | recompute / first | recompute / floor | nightly / floor | nightly / parallel floor | nightly ns per source row | RSS |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for result in &results {
         let seconds = |duration: Duration| duration.as_secs_f64();
         println!(
-            "| {} | {} | {:.3} s | {:.3} s | {:.3} s | {:.3} s | {:.2} | {:.2} | {:.2} | {:.0} | {:.0} MB |",
+            "| {} | {} | {:.3} s | {:.3} s | {:.3} s | {:.3} s | {:.3} s | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} | {:.0} MB |",
             result.instances,
             result.source_rows,
             seconds(result.floor),
+            seconds(result.parallel_floor),
             seconds(result.first),
             seconds(result.recompute),
             seconds(result.nightly),
             seconds(result.recompute) / seconds(result.first),
             seconds(result.recompute) / seconds(result.floor),
             seconds(result.nightly) / seconds(result.floor),
+            seconds(result.nightly) / seconds(result.parallel_floor),
             seconds(result.nightly) * 1e9 / result.source_rows as f64,
             result.resident_mb,
         );
@@ -105,10 +112,11 @@ fn measure_size(instances: u32, rounds: usize, keep: bool) -> anyhow::Result<Siz
         .collect();
     let source_rows = source_rows(&mut connection, &windows)?;
 
-    let (mut floors, mut firsts, mut recomputes, mut nightlies) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut floors, mut parallel_floors, mut firsts, mut recomputes, mut nightlies) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for round in 1..=rounds {
-        let floor_time = floor(&mut connection, &windows)?;
+        let floor_time = floor(&mut connection, &windows, ParallelQuery::Off)?;
+        let parallel_floor = floor(&mut connection, &windows, ParallelQuery::On)?;
         reset(&mut connection)?;
         let first = backfill_windows(&pool, &windows)?;
         settle(&mut connection)?;
@@ -116,13 +124,15 @@ fn measure_size(instances: u32, rounds: usize, keep: bool) -> anyhow::Result<Siz
         settle(&mut connection)?;
         let nightly = nightly(&mut connection)?;
         println!(
-            "{instances} instances, round {round}: floor {:.3} s, first {:.3} s, recompute {:.3} s, nightly {:.3} s",
+            "{instances} instances, round {round}: floor {:.3} s (parallel query {:.3} s), first {:.3} s, recompute {:.3} s, nightly {:.3} s",
             floor_time.as_secs_f64(),
+            parallel_floor.as_secs_f64(),
             first.as_secs_f64(),
             recompute.as_secs_f64(),
             nightly.as_secs_f64()
         );
         floors.push(floor_time);
+        parallel_floors.push(parallel_floor);
         firsts.push(first);
         recomputes.push(recompute);
         nightlies.push(nightly);
@@ -131,6 +141,7 @@ fn measure_size(instances: u32, rounds: usize, keep: bool) -> anyhow::Result<Siz
         instances,
         source_rows,
         floor: median(&floors),
+        parallel_floor: median(&parallel_floors),
         first: median(&firsts),
         recompute: median(&recomputes),
         nightly: median(&nightlies),
@@ -243,12 +254,26 @@ fn nightly(connection: &mut PgConnection) -> anyhow::Result<Duration> {
     Ok(elapsed)
 }
 
+/// Whether the floor may use PostgreSQL's parallel query (the server's default allows it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ParallelQuery {
+    On,
+    Off,
+}
+
 /// The floor of the windows on one connection: one grouping statement per level and type into
 /// fresh scratch tables, from a checkpoint.
-fn floor(connection: &mut PgConnection, windows: &[Period]) -> anyhow::Result<Duration> {
+fn floor(
+    connection: &mut PgConnection,
+    windows: &[Period],
+    parallel_query: ParallelQuery,
+) -> anyhow::Result<Duration> {
     connection
         .batch_execute("DROP SCHEMA IF EXISTS floor CASCADE; CREATE SCHEMA floor; CHECKPOINT;")?;
     connection.batch_execute(FLOOR_SETTINGS)?;
+    if parallel_query == ParallelQuery::Off {
+        connection.batch_execute("SET max_parallel_workers_per_gather = 0;")?;
+    }
     let started = Instant::now();
     for window in windows {
         let (name, unit) = (
@@ -280,6 +305,7 @@ fn floor(connection: &mut PgConnection, windows: &[Period]) -> anyhow::Result<Du
         ))?;
     }
     let elapsed = started.elapsed();
-    connection.batch_execute("RESET work_mem; RESET jit;")?;
+    connection
+        .batch_execute("RESET work_mem; RESET jit; RESET max_parallel_workers_per_gather;")?;
     Ok(elapsed)
 }
