@@ -25,6 +25,11 @@ use crate::sql::PERIOD_LOCK_KEY_BASE;
 
 /// The first advisory-lock key of a level and period type.
 fn lock_namespace(level: AggregationLevel, period_type: PeriodType) -> i32 {
+    PERIOD_LOCK_KEY_BASE + level_and_type_position(level, period_type)
+}
+
+/// The position of a level and period type among all pairs (0 to 15).
+pub(crate) fn level_and_type_position(level: AggregationLevel, period_type: PeriodType) -> i32 {
     let level_index = AggregationLevel::ALL
         .iter()
         .position(|candidate| *candidate == level)
@@ -33,7 +38,7 @@ fn lock_namespace(level: AggregationLevel, period_type: PeriodType) -> i32 {
         .iter()
         .position(|candidate| *candidate == period_type)
         .expect("period type is listed");
-    PERIOD_LOCK_KEY_BASE + i32::try_from(level_index * 8 + type_index).expect("small index")
+    i32::try_from(level_index * 8 + type_index).expect("small index")
 }
 
 /// Days from 1970-01-01 to `date`: the second advisory-lock key of a period.

@@ -42,6 +42,14 @@ pub(crate) const RUN_REQUEST_LOCK_KEY: i32 = 0x4353_0002;
 #[cfg(test)]
 pub(crate) const MONTH_SUMS_LOCK_KEY: i32 = 0x4353_0003;
 
+/// First key of the advisory lock that serialises the upkeep of the latest rows of one level
+/// and period type ("CS" and 4; the second key is the pair's position, as for
+/// [`PERIOD_LOCK_KEY_BASE`]). Two batches of different periods of one type (a parallel
+/// backfill) replace the same keys' latest rows: without it each could delete and insert rows
+/// the other holds, in its own order, and deadlock — or the later period's batch could leave
+/// the earlier one's row as the latest.
+pub(crate) const LATEST_ROWS_LOCK_KEY: i32 = 0x4353_0004;
+
 /// Base of the first advisory-lock key of a `(level, period_type)` pair; the pair's position
 /// is added to it and the period start (days since 1970-01-01) is the second key, so that
 /// `pg_locks` shows which period is being written.
@@ -101,7 +109,12 @@ mod tests {
             "both triggers use {lock}"
         );
         assert!(
-            ![PARTITION_LOCK_KEY, RUN_REQUEST_LOCK_KEY].contains(&MONTH_SUMS_LOCK_KEY)
+            ![
+                PARTITION_LOCK_KEY,
+                RUN_REQUEST_LOCK_KEY,
+                LATEST_ROWS_LOCK_KEY
+            ]
+            .contains(&MONTH_SUMS_LOCK_KEY)
                 && !(PERIOD_LOCK_KEY_BASE..PERIOD_LOCK_KEY_BASE + 16)
                     .contains(&MONTH_SUMS_LOCK_KEY)
         );

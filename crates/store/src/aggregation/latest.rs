@@ -16,12 +16,14 @@
 
 use chrono::NaiveDate;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Date, Text};
+use diesel::sql_types::{Array, BigInt, Date, Integer, Text};
 
 use capstats_capacity_model::{AggregationLevel, Period};
 
 use crate::StoreError;
+use crate::ledger::level_and_type_position;
 use crate::level_tables::LevelTables;
+use crate::sql::LATEST_ROWS_LOCK_KEY;
 
 /// A key whose latest row was deleted from the batch's periods.
 #[derive(QueryableByName)]
@@ -48,6 +50,13 @@ pub(crate) fn refresh_latest(
     if instance_ids.is_empty() {
         return Ok(());
     }
+    // One batch of a level and type at a time (`LATEST_ROWS_LOCK_KEY`): held to the commit, so
+    // each statement below reads what an earlier batch committed. Taken after the batch's
+    // own statement, so that concurrent batches compute their periods side by side.
+    diesel::sql_query("SELECT pg_advisory_xact_lock($1, $2)")
+        .bind::<Integer, _>(LATEST_ROWS_LOCK_KEY)
+        .bind::<Integer, _>(level_and_type_position(level, first.period_type()))
+        .execute(connection)?;
     let tables = LevelTables::of(level);
     let (table, latest, key) = (tables.aggregates, tables.latest, tables.key);
     let same_key = tables.same_database("aggregate", "latest");
