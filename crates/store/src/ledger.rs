@@ -21,24 +21,11 @@ use capstats_capacity_model::{AggregationLevel, InstanceId, Period, PeriodType};
 
 use crate::StoreError;
 use crate::aggregation::InstanceScope;
-use crate::sql::PERIOD_LOCK_KEY_BASE;
+use crate::sql::{PERIOD_LOCK_KEY_BASE, level_and_type_position};
 
 /// The first advisory-lock key of a level and period type.
 fn lock_namespace(level: AggregationLevel, period_type: PeriodType) -> i32 {
     PERIOD_LOCK_KEY_BASE + level_and_type_position(level, period_type)
-}
-
-/// The position of a level and period type among all pairs (0 to 15).
-pub(crate) fn level_and_type_position(level: AggregationLevel, period_type: PeriodType) -> i32 {
-    let level_index = AggregationLevel::ALL
-        .iter()
-        .position(|candidate| *candidate == level)
-        .expect("level is listed");
-    let type_index = PeriodType::ALL
-        .iter()
-        .position(|candidate| *candidate == period_type)
-        .expect("period type is listed");
-    i32::try_from(level_index * 8 + type_index).expect("small index")
 }
 
 /// Days from 1970-01-01 to `date`: the second advisory-lock key of a period.

@@ -1,5 +1,7 @@
 //! Small pieces of SQL text shared by the statements of this crate, and the row of an
-//! `EXISTS` question.
+//! `EXISTS` question, and the keys of the advisory locks.
+
+use capstats_capacity_model::{AggregationLevel, PeriodType};
 
 /// The row of `SELECT EXISTS (…) AS found`.
 #[derive(diesel::QueryableByName)]
@@ -54,6 +56,20 @@ pub(crate) const LATEST_ROWS_LOCK_KEY: i32 = 0x4353_0004;
 /// is added to it and the period start (days since 1970-01-01) is the second key, so that
 /// `pg_locks` shows which period is being written.
 pub(crate) const PERIOD_LOCK_KEY_BASE: i32 = 0x4353_1000;
+
+/// The position of a level and period type among all pairs (0 to 15): the part of an
+/// advisory-lock key that names the pair ([`PERIOD_LOCK_KEY_BASE`], [`LATEST_ROWS_LOCK_KEY`]).
+pub(crate) fn level_and_type_position(level: AggregationLevel, period_type: PeriodType) -> i32 {
+    let level_index = AggregationLevel::ALL
+        .iter()
+        .position(|candidate| *candidate == level)
+        .expect("level is listed");
+    let type_index = PeriodType::ALL
+        .iter()
+        .position(|candidate| *candidate == period_type)
+        .expect("period type is listed");
+    i32::try_from(level_index * 8 + type_index).expect("small index")
+}
 
 /// The stored rows whose completeness can still change as the days pass: partial rows judged
 /// before their period ended. A row judged after its end is partial for good (fewer samples

@@ -21,9 +21,8 @@ use diesel::sql_types::{Array, BigInt, Date, Integer, Text};
 use capstats_capacity_model::{AggregationLevel, Period};
 
 use crate::StoreError;
-use crate::ledger::level_and_type_position;
 use crate::level_tables::LevelTables;
-use crate::sql::LATEST_ROWS_LOCK_KEY;
+use crate::sql::{LATEST_ROWS_LOCK_KEY, level_and_type_position};
 
 /// A key whose latest row was deleted from the batch's periods.
 #[derive(QueryableByName)]
