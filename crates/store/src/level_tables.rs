@@ -47,6 +47,16 @@ impl LevelTables {
         }
     }
 
+    /// The key columns of a row aliased `alias`: `{alias}.instance_id, {alias}.database_name`
+    /// or `{alias}.instance_id`.
+    pub fn qualified_key(&self, alias: &str) -> String {
+        if self.has_database_name {
+            format!("{alias}.instance_id, {alias}.database_name")
+        } else {
+            format!("{alias}.instance_id")
+        }
+    }
+
     /// `AND {left}.database_name = {right}.database_name` at database level, nothing at
     /// instance level: the rest of a key match after the instance.
     pub fn same_database(&self, left: &str, right: &str) -> String {

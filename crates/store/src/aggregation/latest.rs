@@ -49,6 +49,25 @@ pub(crate) fn refresh_latest(
     if instance_ids.is_empty() {
         return Ok(());
     }
+    let tables = LevelTables::of(level);
+    let (table, latest, key) = (tables.aggregates, tables.latest, tables.key);
+    let starts: Vec<NaiveDate> = periods.iter().map(Period::start).collect();
+    // A longer batch's newest row of each key is found before the lock below: the batch's rows
+    // are this transaction's and its periods are locked, so no other transaction changes them,
+    // and the read (a second or more over a year of daily rows) does not hold up the other
+    // batches of the type, as it did inside the lock (docs/performance.md).
+    let newest = if periods.len() > 1 {
+        Some(newest_of_batch(
+            connection,
+            level,
+            first,
+            last,
+            instance_ids,
+            &starts,
+        )?)
+    } else {
+        None
+    };
     // One batch of a level and type at a time (`LATEST_ROWS_LOCK_KEY`): held to the commit, so
     // each statement below reads what an earlier batch committed. Taken after the batch's
     // own statement, so that concurrent batches compute their periods side by side.
@@ -56,80 +75,161 @@ pub(crate) fn refresh_latest(
         .bind::<Integer, _>(LATEST_ROWS_LOCK_KEY)
         .bind::<Integer, _>(level_and_type_position(level, first.period_type()))
         .execute(connection)?;
-    let tables = LevelTables::of(level);
-    let (table, latest, key) = (tables.aggregates, tables.latest, tables.key);
-    let same_key = tables.same_database("aggregate", "latest");
     let database_name = tables.database_name_of("removed");
-    let starts: Vec<NaiveDate> = periods.iter().map(Period::start).collect();
-    // The batch's period starts ($5) let the superseded-row probe descend the primary key once
-    // per period. Only keys of instances that lost keys ($6) can need step 3.
-    let removed: Vec<RemovedKey> = diesel::sql_query(format!(
+    // Step 1 deletes a key's latest row when it lies in the batch, or before it while the key
+    // has a row in the batch. For one period that is a primary-key probe per latest row ($5:
+    // the period start); a longer batch names its keys ($5, $7: those of `newest`), since a
+    // probe per period of a year of days took seconds per batch (docs/performance.md).
+    // Only keys of instances that lost keys ($6) can need step 3.
+    let has_row_in_batch = match &newest {
+        None => format!(
+            "EXISTS (SELECT 1 FROM {table} aggregate
+                     WHERE aggregate.period_type = $1
+                       AND aggregate.period_start BETWEEN $3 AND $4
+                       AND aggregate.period_start = ANY($5)
+                       AND aggregate.instance_id = latest.instance_id {same_key})",
+            same_key = tables.same_database("aggregate", "latest"),
+        ),
+        Some(_) => format!(
+            "({latest_key}) IN (SELECT {key}
+                                FROM unnest($5::bigint[], $7::text[])
+                                     AS newest (instance_id, database_name))",
+            latest_key = tables.qualified_key("latest"),
+        ),
+    };
+    let delete = diesel::sql_query(format!(
         "WITH removed AS (
              DELETE FROM {latest} latest
              WHERE latest.period_type = $1 AND latest.instance_id = ANY($2)
                AND latest.period_start <= $4
-               AND (latest.period_start >= $3
-                    OR EXISTS (SELECT 1 FROM {table} aggregate
-                               WHERE aggregate.period_type = $1
-                                 AND aggregate.period_start BETWEEN $3 AND $4
-                                 AND aggregate.period_start = ANY($5)
-                                 AND aggregate.instance_id = latest.instance_id {same_key}))
+               AND (latest.period_start >= $3 OR {has_row_in_batch})
              RETURNING {key}, latest.period_start)
          SELECT removed.instance_id, {database_name} AS database_name
          FROM removed
          WHERE removed.period_start >= $3 AND removed.instance_id = ANY($6)"
     ))
+    .into_boxed::<diesel::pg::Pg>()
     .bind::<Text, _>(first.period_type().as_str())
     .bind::<Array<BigInt>, _>(instance_ids)
     .bind::<Date, _>(first.start())
-    .bind::<Date, _>(last.start())
-    .bind::<Array<Date>, _>(&starts)
-    .bind::<Array<BigInt>, _>(lost_keys_of)
-    .load(connection)?;
-    // A batch of one period holds one row per key: each is the key's newest. In a longer
-    // batch each key's newest period is found on the key columns alone (a hash aggregate), and
-    // only those rows are read whole, one primary-key look-up each: sorting every row of the
-    // batch whole to keep one per key took seconds in a backfill (docs/performance.md).
-    //
-    // Each read names the period starts ($5) besides the range: with only a range before
-    // the instance column, the primary key cannot seek to an instance, and every instance
-    // of the list re-read the whole period — 25–50 ms per level and type for a chunk of 200
-    // instances out of 400, growing with the fleet (docs/performance.md).
-    let newest_rows = if periods.len() == 1 {
-        format!(
-            "SELECT aggregate.* FROM {table} aggregate
+    .bind::<Date, _>(last.start());
+    let removed: Vec<RemovedKey> = match &newest {
+        None => delete
+            .bind::<Array<Date>, _>(&starts)
+            .bind::<Array<BigInt>, _>(lost_keys_of)
+            .load(connection)?,
+        Some(newest) => delete
+            .bind::<Array<BigInt>, _>(&newest.instance_ids)
+            .bind::<Array<BigInt>, _>(lost_keys_of)
+            .bind::<Array<Text>, _>(&newest.database_names)
+            .load(connection)?,
+    };
+    match newest {
+        // A batch of one period holds one row per key: each is the key's newest. The read
+        // names the period start ($5) besides the range: with only a range before the
+        // instance column, the primary key cannot seek to an instance, and every instance of
+        // the list re-read the whole period — 25–50 ms per level and type for a chunk of 200
+        // instances out of 400, growing with the fleet (docs/performance.md).
+        None => diesel::sql_query(format!(
+            "INSERT INTO {latest}
+             SELECT aggregate.* FROM {table} aggregate
              WHERE aggregate.period_type = $1 AND aggregate.instance_id = ANY($2)
                AND aggregate.period_start BETWEEN $3 AND $4
-               AND aggregate.period_start = ANY($5)"
-        )
-    } else {
-        let newest_match = tables.same_database("aggregate", "newest");
-        format!(
-            "SELECT aggregate.*
-             FROM (SELECT {key}, max(period_start) AS period_start
-                   FROM {table}
-                   WHERE period_type = $1 AND instance_id = ANY($2)
-                     AND period_start BETWEEN $3 AND $4 AND period_start = ANY($5)
-                   GROUP BY {key}) newest
-             JOIN {table} aggregate
-               ON aggregate.period_type = $1 AND aggregate.period_start = newest.period_start
-              AND aggregate.period_start BETWEEN $3 AND $4
-              AND aggregate.instance_id = newest.instance_id {newest_match}"
-        )
+               AND aggregate.period_start = ANY($5)
+             ON CONFLICT DO NOTHING"
+        ))
+        .bind::<Text, _>(first.period_type().as_str())
+        .bind::<Array<BigInt>, _>(instance_ids)
+        .bind::<Date, _>(first.start())
+        .bind::<Date, _>(last.start())
+        .bind::<Array<Date>, _>(&starts)
+        .execute(connection)?,
+        // One primary-key look-up per key, forced by the lateral `LIMIT`: right after a
+        // backfill's `TRUNCATE` the planner knows nothing of the aggregates and hashed every
+        // row of the table against the list instead (3–4 s per batch).
+        Some(newest) => diesel::sql_query(format!(
+            "INSERT INTO {latest}
+             SELECT found.*
+             FROM unnest($2::bigint[], $3::text[], $4::date[])
+                  AS newest (instance_id, database_name, period_start)
+             CROSS JOIN LATERAL (
+                 SELECT aggregate.* FROM {table} aggregate
+                 WHERE aggregate.period_type = $1 AND aggregate.period_start = newest.period_start
+                   AND aggregate.instance_id = newest.instance_id {same_key}
+                 LIMIT 1) found
+             ON CONFLICT DO NOTHING",
+            same_key = tables.same_database("aggregate", "newest"),
+        ))
+        .bind::<Text, _>(first.period_type().as_str())
+        .bind::<Array<BigInt>, _>(newest.instance_ids)
+        .bind::<Array<Text>, _>(newest.database_names)
+        .bind::<Array<Date>, _>(newest.period_starts)
+        .execute(connection)?,
     };
-    diesel::sql_query(format!(
-        "INSERT INTO {latest} {newest_rows} ON CONFLICT DO NOTHING"
+    if removed.is_empty() {
+        return Ok(());
+    }
+    restore_earlier(connection, level, *first, removed)
+}
+
+/// The key and period of each key's newest row in a batch, as three parallel lists.
+struct NewestRows {
+    instance_ids: Vec<i64>,
+    database_names: Vec<String>,
+    period_starts: Vec<NaiveDate>,
+}
+
+/// One key's newest period in a batch.
+#[derive(QueryableByName)]
+struct NewestRow {
+    #[diesel(sql_type = BigInt)]
+    instance_id: i64,
+    #[diesel(sql_type = Text)]
+    database_name: String,
+    #[diesel(sql_type = Date)]
+    period_start: NaiveDate,
+}
+
+/// Each key's newest period among the rows of `instance_ids` in the batch `first..=last`
+/// (period starts `starts`), found on the key columns alone (a hash aggregate): sorting every
+/// row of the batch whole to keep one per key took seconds in a backfill. The read names the
+/// period starts besides the range, so that the primary key seeks to each instance.
+fn newest_of_batch(
+    connection: &mut PgConnection,
+    level: AggregationLevel,
+    first: &Period,
+    last: &Period,
+    instance_ids: &[i64],
+    starts: &[NaiveDate],
+) -> Result<NewestRows, StoreError> {
+    let tables = LevelTables::of(level);
+    let (table, key) = (tables.aggregates, tables.key);
+    let database_name = tables.database_name_of("aggregate");
+    let rows: Vec<NewestRow> = diesel::sql_query(format!(
+        "SELECT aggregate.instance_id, {database_name} AS database_name,
+                max(aggregate.period_start) AS period_start
+         FROM {table} aggregate
+         WHERE aggregate.period_type = $1 AND aggregate.instance_id = ANY($2)
+           AND aggregate.period_start BETWEEN $3 AND $4 AND aggregate.period_start = ANY($5)
+         GROUP BY {key}"
     ))
     .bind::<Text, _>(first.period_type().as_str())
     .bind::<Array<BigInt>, _>(instance_ids)
     .bind::<Date, _>(first.start())
     .bind::<Date, _>(last.start())
-    .bind::<Array<Date>, _>(&starts)
-    .execute(connection)?;
-    if removed.is_empty() {
-        return Ok(());
+    .bind::<Array<Date>, _>(starts)
+    .load(connection)?;
+    let mut newest = NewestRows {
+        instance_ids: Vec::with_capacity(rows.len()),
+        database_names: Vec::with_capacity(rows.len()),
+        period_starts: Vec::with_capacity(rows.len()),
+    };
+    for row in rows {
+        newest.instance_ids.push(row.instance_id);
+        newest.database_names.push(row.database_name);
+        newest.period_starts.push(row.period_start);
     }
-    restore_earlier(connection, level, *first, removed)
+    Ok(newest)
 }
 
 /// Gives each of `removed` that has no latest row now its newest row before `first`, looked up
