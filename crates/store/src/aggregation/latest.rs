@@ -124,6 +124,26 @@ pub(crate) fn refresh_latest(
             .bind::<Array<Text>, _>(&newest.database_names)
             .load(connection)?,
     };
+    // After the deletion a key of these instances that has a row in the batch keeps a latest
+    // row only if that row is newer than the batch (a later period computed before, such as
+    // the running one by "aggregate now"): then the insert leaves the key as it is. With no
+    // such row the insert cannot conflict — only this transaction inserts latest rows of the
+    // level and type while it holds the lock — and a plain insert costs about half as much as
+    // one that resolves conflicts (docs/performance.md).
+    let newer_kept: crate::sql::Exists = diesel::sql_query(format!(
+        "SELECT EXISTS (SELECT 1 FROM {latest}
+                        WHERE period_type = $1 AND instance_id = ANY($2) AND period_start > $3)
+                AS found"
+    ))
+    .bind::<Text, _>(first.period_type().as_str())
+    .bind::<Array<BigInt>, _>(instance_ids)
+    .bind::<Date, _>(last.start())
+    .get_result(connection)?;
+    let on_conflict = if newer_kept.found {
+        "ON CONFLICT DO NOTHING"
+    } else {
+        ""
+    };
     match newest {
         // A batch of one period holds one row per key: each is the key's newest. The read
         // names the period start ($5) besides the range: with only a range before the
@@ -136,7 +156,7 @@ pub(crate) fn refresh_latest(
              WHERE aggregate.period_type = $1 AND aggregate.instance_id = ANY($2)
                AND aggregate.period_start BETWEEN $3 AND $4
                AND aggregate.period_start = ANY($5)
-             ON CONFLICT DO NOTHING"
+             {on_conflict}"
         ))
         .bind::<Text, _>(first.period_type().as_str())
         .bind::<Array<BigInt>, _>(instance_ids)
@@ -157,7 +177,7 @@ pub(crate) fn refresh_latest(
                  WHERE aggregate.period_type = $1 AND aggregate.period_start = newest.period_start
                    AND aggregate.instance_id = newest.instance_id {same_key}
                  LIMIT 1) found
-             ON CONFLICT DO NOTHING",
+             {on_conflict}",
             same_key = tables.same_database("aggregate", "newest"),
         ))
         .bind::<Text, _>(first.period_type().as_str())
