@@ -126,17 +126,18 @@ pub(crate) fn refresh_latest(
     };
     // After the deletion a key of these instances that has a row in the batch keeps a latest
     // row only if that row is newer than the batch (a later period computed before, such as
-    // the running one by "aggregate now"): then the insert leaves the key as it is. With no
-    // such row the insert cannot conflict — only this transaction inserts latest rows of the
-    // level and type while it holds the lock — and a plain insert costs about half as much as
-    // one that resolves conflicts (docs/performance.md).
-    let newer_kept: crate::sql::Exists = diesel::sql_query(format!(
-        "SELECT EXISTS (SELECT 1 FROM {latest}
-                        WHERE period_type = $1 AND instance_id = ANY($2) AND period_start > $3)
-                AS found"
-    ))
+    // the running one by "aggregate now"): then the insert leaves the key as it is. When no
+    // later period of the level and type is stored at all (the period counts, kept in the
+    // same transactions as the rows, say so in one index look-up), the insert cannot
+    // conflict — only this transaction inserts latest rows of the level and type while it
+    // holds the lock — and a plain insert costs about half as much as one that resolves
+    // conflicts (docs/performance.md).
+    let newer_kept: crate::sql::Exists = diesel::sql_query(
+        "SELECT EXISTS (SELECT 1 FROM aggregate_period_counts
+                        WHERE level = $1 AND period_type = $2 AND period_start > $3) AS found",
+    )
+    .bind::<Text, _>(level.as_str())
     .bind::<Text, _>(first.period_type().as_str())
-    .bind::<Array<BigInt>, _>(instance_ids)
     .bind::<Date, _>(last.start())
     .get_result(connection)?;
     let on_conflict = if newer_kept.found {
