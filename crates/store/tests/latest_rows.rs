@@ -2,14 +2,13 @@
 //! once on two connections (as a parallel backfill does), leave each key's row of its newest
 //! stored period as its latest row, whichever batch reaches the latest rows first.
 
-use std::time::Duration;
-
 use capstats_capacity_model::{AggregationLevel, DatabaseSizeSample, DbType, Period, PeriodType};
 use capstats_store::aggregation::{InstanceScope, aggregate_periods};
 use capstats_store::instances::{NewInstance, create_instance};
 use capstats_store::partitions::{PartitionedTable, ensure_partitions};
 use capstats_store::samples::{NewDatabaseSample, write_database_samples};
 use capstats_store::{Connection, PgConnection};
+use capstats_test_support::lock_waits::wait_until_waiting;
 use chrono::{NaiveDate, Utc};
 use diesel::connection::SimpleConnection;
 
@@ -123,7 +122,7 @@ fn concurrent_batches_of_one_type_keep_each_keys_newest_row() {
                         date(2025, 3, 1),
                     )
                 }));
-                wait_until_waiting(&mut observer, waiting as i64 + 1, order);
+                wait_until_waiting(&mut observer, None, waiting as i64 + 1, order);
             }
             holder.batch_execute("COMMIT").unwrap();
             for thread in threads {
@@ -149,39 +148,5 @@ fn concurrent_batches_of_one_type_keep_each_keys_newest_row() {
             [2802, 2001, 2802],
             "{order}: latest day and month of kept, gone and late"
         );
-    }
-}
-
-/// The `count` column of the one row `sql` answers.
-fn count(connection: &mut PgConnection, sql: &str) -> i64 {
-    #[derive(diesel::QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        count: i64,
-    }
-    diesel::RunQueryDsl::get_result::<Count>(diesel::sql_query(sql), connection)
-        .unwrap()
-        .count
-}
-
-/// Returns once `waiters` backends of this database wait for a lock; panics naming `order`
-/// after 30 s.
-fn wait_until_waiting(observer: &mut PgConnection, waiters: i64, order: &str) {
-    let started = std::time::Instant::now();
-    loop {
-        let waiting = count(
-            observer,
-            "SELECT count(*) AS count FROM pg_locks
-             WHERE NOT granted
-               AND pid IN (SELECT pid FROM pg_stat_activity WHERE datname = current_database())",
-        );
-        if waiting >= waiters {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "{order}: {waiters} batches never waited for the latest rows"
-        );
-        std::thread::sleep(Duration::from_millis(10));
     }
 }

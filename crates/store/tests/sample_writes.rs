@@ -10,6 +10,7 @@ use diesel::prelude::*;
 use capstats_capacity_model::{DatabaseSizeSample, DbType, InstanceId};
 use capstats_store::instances::{NewInstance, create_instance};
 use capstats_store::samples::{NewDatabaseSample, write_database_samples};
+use capstats_test_support::lock_waits::wait_until_waiting;
 
 fn sample(instance_id: InstanceId, name: &str, day: u32, size_mb: i64) -> NewDatabaseSample {
     NewDatabaseSample {
@@ -182,7 +183,7 @@ fn a_writer_with_gaps_in_its_dates_does_not_deadlock_with_a_computation_of_the_p
                 write_database_samples(&mut writer, &late)
             });
             // Until the writer waits for February's row, which this transaction holds.
-            wait_until_waiting(&mut observer, Some("transactionid"), "the writer");
+            wait_until_waiting(&mut observer, Some("transactionid"), 1, "the writer");
             ledger::begin_computation(connection, level, &[month(3)], &scope)?;
             Ok::<_, capstats_store::StoreError>(writer)
         })
@@ -225,7 +226,7 @@ fn two_writers_of_one_month_both_count_in_its_sums() {
                 write_database_samples(&mut second, &[sample(id, "m", 3, 30)])
             });
             let mut observer = PgConnection::establish(&database.url()).unwrap();
-            wait_until_waiting(&mut observer, None, "the second writer");
+            wait_until_waiting(&mut observer, None, 1, "the second writer");
             Ok::<_, capstats_store::StoreError>(second)
         })
         .unwrap();
@@ -236,36 +237,4 @@ fn two_writers_of_one_month_both_count_in_its_sums() {
         "SELECT size_count AS count FROM database_month_sums WHERE database_name = 'm'",
     );
     assert_eq!(counted, 3);
-}
-
-/// Returns once a backend of this database waits for a lock of `kind` (see [`lock_waits`]);
-/// panics naming `who` after 30 s.
-fn wait_until_waiting(observer: &mut PgConnection, kind: Option<&str>, who: &str) {
-    let started = std::time::Instant::now();
-    while lock_waits(observer, kind) == 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "{who} never waited"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// Backends of this database waiting for a lock of `kind` (a `pg_locks.locktype`, such as
-/// `transactionid` for a row another transaction holds), or of any kind.
-fn lock_waits(connection: &mut PgConnection, kind: Option<&str>) -> i64 {
-    #[derive(QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        count: i64,
-    }
-    diesel::sql_query(
-        "SELECT count(*) AS count FROM pg_locks
-         WHERE NOT granted AND ($1::text IS NULL OR locktype = $1)
-           AND pid IN (SELECT pid FROM pg_stat_activity WHERE datname = current_database())",
-    )
-    .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(kind)
-    .get_result::<Count>(connection)
-    .unwrap()
-    .count
 }

@@ -3,6 +3,7 @@
 pub mod fake_servers;
 pub mod fault_proxy;
 pub mod latest_aggregations;
+pub mod lock_waits;
 pub mod metrics;
 pub mod month_sums;
 pub mod receivers;
