@@ -6,8 +6,9 @@
 //! group with the previous period's group through `lag` (and with the year-earlier one through
 //! a `RANGE` frame of the same window), replaces
 //! the scope's stored rows of the batch by the computed ones (delete, then insert, in the one
-//! statement), and returns per instance the rows whose key has no samples any more; a recount of the batch's
-//! rows then gives the rows written per instance and keeps the count tables exact. All
+//! statement), writes the database level's counts per period and instance, and returns per
+//! instance the rows written and the rows whose key has no samples any more; the period
+//! counts are then recounted from the per-instance ones, which keeps the count tables exact. All
 //! arithmetic is exact integer arithmetic rounded once (see [`crate::sql::divide_rounded`]), so
 //! the stored digits equal those of `aggregation-core`.
 
@@ -126,7 +127,7 @@ pub fn aggregate_periods(
     ensure_partitions(connection, &[table], periods.iter().map(Period::start))?;
 
     let period_type = first.period_type();
-    let (deleted, written) = connection.transaction(|connection| {
+    let outcomes = connection.transaction(|connection| {
         connection.batch_execute(AGGREGATION_SETTINGS)?;
         ledger::lock_periods(connection, level, periods)?;
         let never_written = ledger::begin_computation(connection, level, periods, scope)?;
@@ -136,6 +137,8 @@ pub fn aggregate_periods(
             InstanceScope::AllActive => InstanceFilter::Late,
             InstanceScope::Only(_) => InstanceFilter::Early,
         };
+        // The statement writes the scope's counts per period and instance afresh.
+        clear_instance_counts(connection, level, periods, &instance_ids)?;
         let run = |connection: &mut PgConnection, mode: WriteMode| {
             run_statement(
                 connection,
@@ -147,7 +150,7 @@ pub fn aggregate_periods(
                 filter,
             )
         };
-        let deleted = if never_written {
+        let outcomes = if never_written {
             // In a savepoint: should rows exist after all (the ledger was reset by hand, say),
             // the unique key stops the insert and the replacing form takes over.
             match connection.transaction(|connection| run(connection, WriteMode::Insert)) {
@@ -165,38 +168,29 @@ pub fn aggregate_periods(
         } else {
             run(connection, WriteMode::Replace)?
         };
-        // Every row of a computed instance left in the batch's periods was just written (the
-        // stored rows were deleted and the keys with samples inserted again), so its count is the rows written.
-        let mut written = recount_rows(connection, level, periods, scope)?;
-        let lost_keys_of: Vec<i64> = deleted
+        recount_periods(connection, level, periods)?;
+        let lost_keys_of: Vec<i64> = outcomes
             .iter()
             .filter(|row| row.rows_deleted > 0)
             .map(|row| row.instance_id)
             .collect();
         latest::refresh_latest(connection, level, periods, &instance_ids, &lost_keys_of)?;
-        written.retain(|instance_id, _| instance_ids.binary_search(instance_id).is_ok());
         if *scope == InstanceScope::AllActive {
             ledger::mark_computed(connection, level, periods, session_id)?;
         }
-        Ok::<_, StoreError>((deleted, written))
+        Ok::<_, StoreError>(outcomes)
     })?;
 
-    let mut by_instance: BTreeMap<InstanceId, RowCounts> = written
+    let by_instance: BTreeMap<InstanceId, RowCounts> = outcomes
         .into_iter()
-        .map(|(instance_id, rows)| {
+        .map(|row| {
             let counts = RowCounts {
-                written: u64::try_from(rows).unwrap_or_default(),
-                deleted: 0,
+                written: u64::try_from(row.rows_written).unwrap_or_default(),
+                deleted: u64::try_from(row.rows_deleted).unwrap_or_default(),
             };
-            (InstanceId(instance_id), counts)
+            (InstanceId(row.instance_id), counts)
         })
         .collect();
-    for row in deleted {
-        by_instance
-            .entry(InstanceId(row.instance_id))
-            .or_default()
-            .deleted = u64::try_from(row.rows_deleted).unwrap_or_default();
-    }
     let outcome = BatchOutcome {
         level,
         periods: periods.to_vec(),
@@ -241,73 +235,55 @@ fn statement_key(
     }
 }
 
-/// Recounts the row counts of `level` for `periods` (consecutive) from the rows as they
-/// are now in this transaction: `database_aggregate_counts` for the instances of `scope`
-/// (every instance for [`InstanceScope::AllActive`]), then `aggregate_period_counts`.
-/// Counting what is there, rather than adding up what the statement reports, keeps the
-/// counts exact whatever the statement wrote or deleted. Returns the rows of each instance of
-/// `scope` in the batch.
-fn recount_rows(
+/// Deletes the database level's counts per period and instance of `instance_ids` for
+/// `periods`, before the statement writes them afresh (inside one statement its insert would
+/// not see a deletion of the same keys). The instance level keeps no such table.
+fn clear_instance_counts(
     connection: &mut PgConnection,
     level: AggregationLevel,
     periods: &[Period],
-    scope: &InstanceScope,
-) -> Result<BTreeMap<i64, i64>, StoreError> {
+    instance_ids: &[i64],
+) -> Result<(), StoreError> {
+    if level != AggregationLevel::Database {
+        return Ok(());
+    }
+    let (first, last) = (periods[0], periods[periods.len() - 1]);
+    let starts: Vec<NaiveDate> = periods.iter().map(Period::start).collect();
+    // The period starts ($4) besides the range: with only a range before the instance column
+    // the primary key cannot seek to an instance, and each chunk read every instance's
+    // counts of the batch — quadratic in the fleet (docs/performance.md).
+    diesel::sql_query(
+        "DELETE FROM database_aggregate_counts
+         WHERE period_type = $1 AND period_start BETWEEN $2 AND $3
+           AND period_start = ANY($4) AND instance_id = ANY($5)",
+    )
+    .bind::<Text, _>(first.period_type().as_str())
+    .bind::<Date, _>(first.start())
+    .bind::<Date, _>(last.start())
+    .bind::<Array<Date>, _>(starts)
+    .bind::<Array<BigInt>, _>(instance_ids)
+    .execute(connection)?;
+    Ok(())
+}
+
+/// Recounts `aggregate_period_counts` of `level` for `periods` (consecutive) as they are now in
+/// this transaction, from the counts per instance (database level) or the rows (instance
+/// level, one row per instance and period). Counting what is there, rather than adding up
+/// what the statement reports, keeps them exact whatever the statement wrote or deleted.
+fn recount_periods(
+    connection: &mut PgConnection,
+    level: AggregationLevel,
+    periods: &[Period],
+) -> Result<(), StoreError> {
     let (first, last) = (periods[0], periods[periods.len() - 1]);
     // Separate statements: within one, an INSERT does not see a CTE's DELETE of the same keys.
     let in_batch = "period_type = $1 AND period_start BETWEEN $2 AND $3";
-    // A chunk names its period starts ($5) besides the range: with only a range before the
-    // instance column the primary key cannot seek to an instance, and each chunk counted
-    // every instance's rows of the batch — quadratic in the fleet (docs/performance.md).
-    let scoped = format!(
-        "{in_batch} AND ($4::bigint[] IS NULL OR (period_start = ANY($5) AND instance_id = ANY($4)))"
-    );
-    let starts: Vec<NaiveDate> = periods.iter().map(Period::start).collect();
-    let batch = |sql: String| {
-        diesel::sql_query(sql)
-            .into_boxed::<diesel::pg::Pg>()
-            .bind::<Text, _>(first.period_type().as_str())
-            .bind::<Date, _>(first.start())
-            .bind::<Date, _>(last.start())
-    };
-    let scoped_batch = |sql: String| {
-        batch(sql)
-            .bind::<diesel::sql_types::Nullable<Array<BigInt>>, _>(scope.instance_ids())
-            .bind::<Array<Date>, _>(starts.clone())
-    };
-    let (period_rows, instance_rows) = match level {
+    let period_rows = match level {
         AggregationLevel::Database => {
-            scoped_batch(format!(
-                "DELETE FROM database_aggregate_counts WHERE {scoped}"
-            ))
-            .execute(connection)?;
-            let counted: Vec<InstanceRows> = scoped_batch(format!(
-                "INSERT INTO database_aggregate_counts
-                     (period_type, period_start, instance_id, row_count)
-                 SELECT period_type, period_start, instance_id, count(*)
-                 FROM database_size_aggregations
-                 WHERE {scoped}
-                 GROUP BY period_type, period_start, instance_id
-                 RETURNING instance_id, row_count"
-            ))
-            .load(connection)?;
-            (
-                "SELECT period_type, period_start, sum(row_count) FROM database_aggregate_counts",
-                counted,
-            )
+            "SELECT period_type, period_start, sum(row_count) FROM database_aggregate_counts"
         }
         AggregationLevel::Instance => {
-            let counted: Vec<InstanceRows> = scoped_batch(format!(
-                "SELECT instance_id, count(*) AS row_count
-                 FROM instance_size_aggregations
-                 WHERE {scoped}
-                 GROUP BY instance_id"
-            ))
-            .load(connection)?;
-            (
-                "SELECT period_type, period_start, count(*) FROM instance_size_aggregations",
-                counted,
-            )
+            "SELECT period_type, period_start, count(*) FROM instance_size_aggregations"
         }
     };
     for statement in [
@@ -317,15 +293,14 @@ fn recount_rows(
              SELECT $4, counted.* FROM ({period_rows} WHERE {in_batch} GROUP BY 1, 2) counted"
         ),
     ] {
-        batch(statement)
+        diesel::sql_query(statement)
+            .bind::<Text, _>(first.period_type().as_str())
+            .bind::<Date, _>(first.start())
+            .bind::<Date, _>(last.start())
             .bind::<Text, _>(level.as_str())
             .execute(connection)?;
     }
-    let mut by_instance = BTreeMap::new();
-    for row in instance_rows {
-        *by_instance.entry(row.instance_id).or_insert(0) += row.row_count;
-    }
-    Ok(by_instance)
+    Ok(())
 }
 
 /// The active, not deleted instances of `scope`, in ascending order.
@@ -355,7 +330,7 @@ fn run_statement(
     today: NaiveDate,
     mode: WriteMode,
     filter: InstanceFilter,
-) -> Result<Vec<DeletionCount>, StoreError> {
+) -> Result<Vec<InstanceOutcome>, StoreError> {
     let (first, last) = (periods[0], periods[periods.len() - 1]);
     let period_type = first.period_type();
     let key = statement_key(level, period_type, mode, filter);
@@ -472,20 +447,15 @@ pub fn refresh_completeness(
     })
 }
 
-/// One row of the statements' result: the rows deleted of one instance.
+/// One row of the statements' result: what the statement did to one instance's rows.
 #[derive(QueryableByName)]
-struct DeletionCount {
+struct InstanceOutcome {
     #[diesel(sql_type = BigInt)]
     instance_id: i64,
+    /// Rows written: every row of the instance in the batch's periods now.
+    #[diesel(sql_type = BigInt)]
+    rows_written: i64,
+    /// Rows deleted because their key had no samples in the period any more.
     #[diesel(sql_type = BigInt)]
     rows_deleted: i64,
-}
-
-/// Rows of one instance, from the recount.
-#[derive(QueryableByName)]
-struct InstanceRows {
-    #[diesel(sql_type = BigInt)]
-    instance_id: i64,
-    #[diesel(sql_type = BigInt)]
-    row_count: i64,
 }

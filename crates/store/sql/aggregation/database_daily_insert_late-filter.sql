@@ -70,7 +70,15 @@ WITH paired AS (
                ((period_start) >= $7::date OR 1 < (period_start) - period_start + 1)
         FROM measured
         ORDER BY period_start, instance_id, database_name
+    ),
+    counted AS (
+        INSERT INTO database_aggregate_counts (period_type, period_start, instance_id, row_count)
+        SELECT $1, period_start, instance_id, count(*)
+        FROM measured
+        GROUP BY period_start, instance_id
+        RETURNING instance_id, row_count
     )
-    SELECT instance_id, count(*)::bigint AS rows_deleted
-    FROM removed
+    SELECT instance_id, sum(row_count)::bigint AS rows_written,
+           0::bigint AS rows_deleted
+    FROM counted
     GROUP BY instance_id

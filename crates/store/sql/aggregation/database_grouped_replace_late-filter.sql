@@ -159,12 +159,22 @@ WITH grouped AS (
                (((period_start + $9::interval)::date - 1) >= $7::date OR size_count < ((period_start + $9::interval)::date - 1) - period_start + 1)
         FROM measured
         WHERE (SELECT count(*) FROM removed) >= 0
+    ),
+    counted AS (
+        INSERT INTO database_aggregate_counts (period_type, period_start, instance_id, row_count)
+        SELECT $1, period_start, instance_id, count(*)
+        FROM measured
+        GROUP BY period_start, instance_id
+        RETURNING instance_id, row_count
     )
-    SELECT instance_id, count(*)::bigint AS rows_deleted
-    FROM (SELECT instance_id, database_name, period_start
+    SELECT instance_id, sum(rows_written)::bigint AS rows_written,
+           sum(rows_deleted)::bigint AS rows_deleted
+    FROM (SELECT instance_id, row_count AS rows_written, 0 AS rows_deleted FROM counted
+          UNION ALL
+          SELECT instance_id, 0, 1
           FROM (SELECT instance_id, database_name, period_start, true AS was_stored FROM removed
                 UNION ALL
                 SELECT instance_id, database_name, period_start, false FROM measured) keys
           GROUP BY instance_id, database_name, period_start
-          HAVING bool_and(was_stored)) vanished
+          HAVING bool_and(was_stored)) outcome
     GROUP BY instance_id

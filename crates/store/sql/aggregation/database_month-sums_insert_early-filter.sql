@@ -153,7 +153,15 @@ WITH grouped AS (
                   ELSE $7::date - period_start + 1 END)::bigint,
                (((period_start + $9::interval)::date - 1) >= $7::date OR size_count < ((period_start + $9::interval)::date - 1) - period_start + 1)
         FROM measured
+    ),
+    counted AS (
+        INSERT INTO database_aggregate_counts (period_type, period_start, instance_id, row_count)
+        SELECT $1, period_start, instance_id, count(*)
+        FROM measured
+        GROUP BY period_start, instance_id
+        RETURNING instance_id, row_count
     )
-    SELECT instance_id, count(*)::bigint AS rows_deleted
-    FROM removed
+    SELECT instance_id, sum(row_count)::bigint AS rows_written,
+           0::bigint AS rows_deleted
+    FROM counted
     GROUP BY instance_id

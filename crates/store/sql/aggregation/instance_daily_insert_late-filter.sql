@@ -58,7 +58,13 @@ WITH paired AS (
                   ELSE $7::date - period_start + 1 END)::bigint,
                ((period_start) >= $7::date OR 1 < (period_start) - period_start + 1)
         FROM measured
+    ),
+    counted AS (
+        SELECT instance_id, count(*) AS row_count
+        FROM measured
+        GROUP BY instance_id
     )
-    SELECT instance_id, count(*)::bigint AS rows_deleted
-    FROM removed
+    SELECT instance_id, sum(row_count)::bigint AS rows_written,
+           0::bigint AS rows_deleted
+    FROM counted
     GROUP BY instance_id

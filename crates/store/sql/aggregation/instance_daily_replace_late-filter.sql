@@ -64,12 +64,20 @@ WITH paired AS (
                ((period_start) >= $7::date OR 1 < (period_start) - period_start + 1)
         FROM measured
         WHERE (SELECT count(*) FROM removed) >= 0
+    ),
+    counted AS (
+        SELECT instance_id, count(*) AS row_count
+        FROM measured
+        GROUP BY instance_id
     )
-    SELECT instance_id, count(*)::bigint AS rows_deleted
-    FROM (SELECT instance_id, period_start
+    SELECT instance_id, sum(rows_written)::bigint AS rows_written,
+           sum(rows_deleted)::bigint AS rows_deleted
+    FROM (SELECT instance_id, row_count AS rows_written, 0 AS rows_deleted FROM counted
+          UNION ALL
+          SELECT instance_id, 0, 1
           FROM (SELECT instance_id, period_start, true AS was_stored FROM removed
                 UNION ALL
                 SELECT instance_id, period_start, false FROM measured) keys
           GROUP BY instance_id, period_start
-          HAVING bool_and(was_stored)) vanished
+          HAVING bool_and(was_stored)) outcome
     GROUP BY instance_id

@@ -104,7 +104,13 @@ WITH grouped AS (
                   ELSE $7::date - period_start + 1 END)::bigint,
                (((period_start + $9::interval)::date - 1) >= $7::date OR day_count < ((period_start + $9::interval)::date - 1) - period_start + 1)
         FROM measured
+    ),
+    counted AS (
+        SELECT instance_id, count(*) AS row_count
+        FROM measured
+        GROUP BY instance_id
     )
-    SELECT instance_id, count(*)::bigint AS rows_deleted
-    FROM removed
+    SELECT instance_id, sum(row_count)::bigint AS rows_written,
+           0::bigint AS rows_deleted
+    FROM counted
     GROUP BY instance_id

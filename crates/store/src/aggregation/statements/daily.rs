@@ -79,7 +79,7 @@ pub(super) fn database_daily(shape: Shape) -> String {
             Some("period_start, instance_id, database_name")
         ),
         removal = DATABASE_COLUMNS.removal(shape, super::DAILY_PERIOD_STARTS),
-        result = DATABASE_COLUMNS.vanished_counts(mode),
+        result = DATABASE_COLUMNS.outcome(mode),
     )
 }
 
@@ -147,6 +147,6 @@ pub(super) fn instance_daily(shape: Shape) -> String {
         read_window = shape.read_window(super::DAILY_DATES),
         write = INSTANCE_COLUMNS.write(mode, &expressions, None),
         removal = INSTANCE_COLUMNS.removal(shape, super::DAILY_PERIOD_STARTS),
-        result = INSTANCE_COLUMNS.vanished_counts(mode),
+        result = INSTANCE_COLUMNS.outcome(mode),
     )
 }

@@ -291,7 +291,7 @@ pub(super) fn database_grouped(shape: Shape, source: Source) -> String {
         yoy_log = narrowed_other("log", "log_count", "yoy", "yoy_log_count"),
         write = DATABASE_COLUMNS.write(mode, &expressions, None),
         removal = DATABASE_COLUMNS.removal(shape, super::GROUPED_PERIOD_STARTS),
-        result = DATABASE_COLUMNS.vanished_counts(mode),
+        result = DATABASE_COLUMNS.outcome(mode),
     )
 }
 
@@ -374,6 +374,6 @@ pub(super) fn instance_grouped(shape: Shape, source: Source) -> String {
         yoy_total = narrowed_other("total", "day_count", "yoy", "yoy_day_count"),
         write = INSTANCE_COLUMNS.write(mode, &expressions, None),
         removal = INSTANCE_COLUMNS.removal(shape, super::GROUPED_PERIOD_STARTS),
-        result = INSTANCE_COLUMNS.vanished_counts(mode),
+        result = INSTANCE_COLUMNS.outcome(mode),
     )
 }
