@@ -14,6 +14,10 @@ pub(super) enum Source {
     /// exactly; `sum` of the `bigint` counts is `numeric` and is cast back, so that the means'
     /// divisions stay the integer ones the samples' `count(*)` gives.
     MonthSums,
+    /// The month sums taken as they are, for monthly periods: each row is a key's month, so
+    /// grouping them changed nothing and cost a hash aggregate over every row read, about a
+    /// third of a chunk's monthly statement (docs/performance.md).
+    Months,
 }
 
 impl Source {
@@ -49,6 +53,15 @@ impl Source {
                 start = period_start("$8", "s.month_start"),
                 read_window = shape.read_window(super::GROUPED_MONTHS),
             ),
+            Source::Months => format!(
+                "SELECT s.instance_id, s.database_name, s.month_start AS period_start,
+               s.size_count, s.size_sum, s.size_max, s.size_min,
+               s.data_count, s.data_sum, s.data_max, s.data_min,
+               s.log_count, s.log_sum, s.log_max, s.log_min
+        FROM database_month_sums s
+        WHERE {read_window}",
+                read_window = shape.read_window(super::GROUPED_MONTHS),
+            ),
         }
     }
 
@@ -80,6 +93,14 @@ impl Source {
         WHERE {read_window}
         GROUP BY 1, 2",
                 start = period_start("$8", "s.month_start"),
+                read_window = shape.read_window(super::GROUPED_MONTHS),
+            ),
+            Source::Months => format!(
+                "SELECT s.instance_id, s.month_start AS period_start, s.day_count,
+               s.total_sum, s.total_max, s.total_min,
+               s.count_sum, s.count_max, s.count_min
+        FROM instance_month_sums s
+        WHERE {read_window}",
                 read_window = shape.read_window(super::GROUPED_MONTHS),
             ),
         }

@@ -12,16 +12,18 @@ use super::{
 };
 
 /// Whether a statement computes daily periods (one sample per key: no `GROUP BY`), weekly
-/// periods (samples grouped by key and period) or periods made of whole months (the month sums
-/// grouped by key and period).
+/// periods (samples grouped by key and period), monthly periods (one month sums row per key:
+/// no `GROUP BY`) or periods of several months (the month sums grouped by key and period).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PeriodForm {
     /// Daily periods.
     Daily,
     /// Weekly periods, grouped from the samples.
     Grouped,
-    /// Monthly, quarterly and yearly periods, grouped from the month sums kept with the
-    /// samples (`database_month_sums`, `instance_month_sums`): a key's year is twelve rows.
+    /// Monthly periods: each row of the month sums kept with the samples
+    /// (`database_month_sums`, `instance_month_sums`) is a key's month whole.
+    Monthly,
+    /// Quarterly and yearly periods, grouped from the month sums: a key's year is twelve rows.
     MonthSums,
 }
 
@@ -31,12 +33,13 @@ impl PeriodForm {
         match period_type {
             PeriodType::Daily => Self::Daily,
             PeriodType::Weekly => Self::Grouped,
-            PeriodType::Monthly | PeriodType::Quarterly | PeriodType::Yearly => Self::MonthSums,
+            PeriodType::Monthly => Self::Monthly,
+            PeriodType::Quarterly | PeriodType::Yearly => Self::MonthSums,
         }
     }
 }
 
-/// Which of the twenty-four aggregation statements: what every caller picks a statement by.
+/// Which of the thirty-two aggregation statements: what every caller picks a statement by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct StatementKey {
     /// Database or instance level.
@@ -56,6 +59,7 @@ impl StatementKey {
             [
                 PeriodForm::Daily,
                 PeriodForm::Grouped,
+                PeriodForm::Monthly,
                 PeriodForm::MonthSums,
             ]
             .into_iter()
@@ -82,6 +86,7 @@ impl StatementKey {
         let form = match self.form {
             PeriodForm::Daily => "daily",
             PeriodForm::Grouped => "grouped",
+            PeriodForm::Monthly => "monthly",
             PeriodForm::MonthSums => "month-sums",
         };
         let mode = match self.mode {
@@ -115,12 +120,18 @@ impl StatementKey {
             (AggregationLevel::Database, PeriodForm::Grouped) => {
                 database_grouped(shape, Source::Samples)
             }
+            (AggregationLevel::Database, PeriodForm::Monthly) => {
+                database_grouped(shape, Source::Months)
+            }
             (AggregationLevel::Database, PeriodForm::MonthSums) => {
                 database_grouped(shape, Source::MonthSums)
             }
             (AggregationLevel::Instance, PeriodForm::Daily) => instance_daily(shape),
             (AggregationLevel::Instance, PeriodForm::Grouped) => {
                 instance_grouped(shape, Source::Samples)
+            }
+            (AggregationLevel::Instance, PeriodForm::Monthly) => {
+                instance_grouped(shape, Source::Months)
             }
             (AggregationLevel::Instance, PeriodForm::MonthSums) => {
                 instance_grouped(shape, Source::MonthSums)

@@ -1,9 +1,9 @@
 //! The text of the aggregation statements.
 //!
-//! There are six: database and instance level, each in a *daily* form, a *grouped* form for
-//! weekly periods and a *month sums* form for monthly, quarterly and yearly periods, which
-//! groups the exact per-month sums kept with the samples instead of the samples (the rest of
-//! the statement is the grouped form's). A daily period holds exactly one sample per key, so
+//! There are eight: database and instance level, each in a *daily* form, a *grouped* form for
+//! weekly periods, a *month sums* form for quarterly and yearly periods, which groups the exact
+//! per-month sums kept with the samples instead of the samples, and a *monthly* form, which
+//! takes each month's sums as its group (the rest of both is the grouped form's). A daily period holds exactly one sample per key, so
 //! the daily form needs no `GROUP BY`: it reads the samples in key order straight from the
 //! primary-key indexes, pairs each with the previous day's through `lag`, and does its
 //! arithmetic in `bigint` where the operands are small enough to make that exact, falling back
