@@ -138,7 +138,7 @@ pub fn aggregate_periods(
             InstanceScope::Only(_) => InstanceFilter::Early,
         };
         // The statement writes the scope's counts per period and instance afresh.
-        clear_instance_counts(connection, level, periods, &instance_ids)?;
+        clear_counts_per_instance(connection, level, periods, &instance_ids)?;
         let run = |connection: &mut PgConnection, mode: WriteMode| {
             run_statement(
                 connection,
@@ -238,7 +238,7 @@ fn statement_key(
 /// Deletes the database level's counts per period and instance of `instance_ids` for
 /// `periods`, before the statement writes them afresh (inside one statement its insert would
 /// not see a deletion of the same keys). The instance level keeps no such table.
-fn clear_instance_counts(
+fn clear_counts_per_instance(
     connection: &mut PgConnection,
     level: AggregationLevel,
     periods: &[Period],
