@@ -8,7 +8,7 @@ use super::*;
 pub(super) enum Source {
     /// The samples: for weekly periods, which do not consist of whole months.
     Samples,
-    /// The month sums kept with the samples: for monthly, quarterly and yearly periods, whose
+    /// The month sums kept with the samples, grouped: for quarterly and yearly periods, whose
     /// read windows (`$2..$5`, `$11..$12`) start and end on month boundaries, so a month lies
     /// in a window exactly when its first day does. Counts, sums, maxima and minima combine
     /// exactly; `sum` of the `bigint` counts is `numeric` and is cast back, so that the means'
